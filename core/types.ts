@@ -1,0 +1,96 @@
+/**
+ * The shared vocabulary of the package: the item contract, the error taxonomy and the
+ * injected clock. Every node and every core module speaks these types; change them only
+ * with every consumer (see ../shared/DESIGN.md).
+ */
+
+/** One list of error codes, used by every node. */
+export const ERROR_CODES = [
+	'rate_limited',
+	'server_error',
+	'timeout',
+	'connection',
+	'quota_exhausted',
+	'auth',
+	'invalid_request',
+	'content_filter',
+	'truncated',
+	'malformed_output',
+	'schema_violation',
+	'expired',
+	'canceled',
+	'budget_exceeded',
+	// Additions to the DESIGN.md table: bad input caught before any call, and a run
+	// stopped by the circuit breaker (items never sent).
+	'invalid_input',
+	'circuit_open',
+	'duplicate',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes that a later attempt may fix on its own. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'rate_limited',
+	'server_error',
+	'timeout',
+	'connection',
+	'malformed_output',
+	'truncated',
+	'expired',
+]);
+
+export type ProviderName = 'openai' | 'anthropic';
+
+export interface Usage {
+	inputTokens: number;
+	outputTokens: number;
+}
+
+/** One problem found in an input or an output, zod-style: data, not a thrown error. */
+export interface Issue {
+	path: string;
+	message: string;
+	code?: string;
+}
+
+/** `json.error` of an item on a failure output. */
+export interface ItemError {
+	code: ErrorCode;
+	message: string;
+	retryable: boolean;
+	attempts: number;
+	status?: number;
+	provider?: ProviderName;
+	requestId?: string;
+	issues?: Issue[];
+	/** Earlier errors of the same record (Route Failures appends here). */
+	history?: Array<{ code: ErrorCode; message: string; at: string }>;
+}
+
+/** The field (default `llm`) an item gains in LLM Batch Call. */
+export interface LlmResult {
+	recordId: string;
+	/** Parsed JSON when structured output was asked for, else the text. */
+	output: unknown;
+	text: string;
+	model: string;
+	provider: ProviderName;
+	finishReason: string;
+	usage: Usage;
+	/** Undefined when the model's price is unknown. */
+	costUsd?: number;
+	attempts: number;
+	latencyMs: number;
+	cached: boolean;
+	promptHash: string;
+	completedAt: string;
+}
+
+/** Time is injected so tests drive a fake clock and assert exact delays. */
+export interface Clock {
+	now(): number;
+	sleep(ms: number, signal?: AbortSignal): Promise<void>;
+	/** Uniform in [0, 1). */
+	random(): number;
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Fast layers (core, nodes, in-process workflows, ledger stores) run in `npm test`;
+// the real-n8n end-to-end layer has its own config (vitest.e2e.config.mts).
+export default defineConfig({
+	test: {
+		include: ['test/core/**/*.test.ts', 'test/nodes/**/*.test.ts', 'test/workflow/**/*.test.ts', 'test/ledger/**/*.test.ts'],
+		testTimeout: 120_000,
+		hookTimeout: 120_000,
+		pool: 'forks',
+		globalSetup: ['test/helpers/global-setup.ts'],
+	},
+});
