@@ -1,0 +1,183 @@
+import { RETRYABLE_CODES, type ErrorCode, type Issue, type ItemError, type ProviderName } from './types';
+
+/** The one error class core throws: a machine `code` from the taxonomy plus what a retry needs. */
+export class LlmBatchError extends Error {
+	readonly code: ErrorCode;
+	readonly retryable: boolean;
+	readonly status?: number;
+	readonly provider?: ProviderName;
+	readonly requestId?: string;
+	/** From `retry-after-ms` / `retry-after`, when the provider sent one. */
+	readonly retryAfterMs?: number;
+	readonly issues?: Issue[];
+
+	constructor(
+		code: ErrorCode,
+		message: string,
+		extra: {
+			status?: number;
+			provider?: ProviderName;
+			requestId?: string;
+			retryAfterMs?: number;
+			issues?: Issue[];
+			retryable?: boolean;
+			cause?: unknown;
+		} = {},
+	) {
+		super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+		this.name = 'LlmBatchError';
+		this.code = code;
+		this.retryable = extra.retryable ?? RETRYABLE_CODES.has(code);
+		this.status = extra.status;
+		this.provider = extra.provider;
+		this.requestId = extra.requestId;
+		this.retryAfterMs = extra.retryAfterMs;
+		this.issues = extra.issues;
+	}
+
+	toItemError(attempts: number): ItemError {
+		const out: ItemError = { code: this.code, message: this.message, retryable: this.retryable, attempts };
+		if (this.status !== undefined) out.status = this.status;
+		if (this.provider !== undefined) out.provider = this.provider;
+		if (this.requestId !== undefined) out.requestId = this.requestId;
+		if (this.issues !== undefined) out.issues = this.issues;
+		return out;
+	}
+}
+
+type HeaderBag = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
+
+function header(headers: HeaderBag | undefined, name: string): string | undefined {
+	if (!headers) return undefined;
+	if (typeof (headers as { get?: unknown }).get === 'function') {
+		return (headers as { get(n: string): string | null }).get(name) ?? undefined;
+	}
+	const v = (headers as Record<string, string | string[] | undefined>)[name];
+	return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Reads `retry-after-ms`, then `retry-after` (seconds or an HTTP date), as openai-node does.
+ * Returns undefined when neither is usable.
+ */
+export function retryAfterMs(headers: HeaderBag | undefined, now: number): number | undefined {
+	const ms = header(headers, 'retry-after-ms');
+	if (ms !== undefined && ms !== '') {
+		const n = Number(ms);
+		if (Number.isFinite(n) && n >= 0) return n;
+	}
+	const ra = header(headers, 'retry-after');
+	if (ra === undefined || ra === '') return undefined;
+	const secs = Number(ra);
+	if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+	const date = Date.parse(ra);
+	if (Number.isFinite(date)) return Math.max(0, date - now);
+	return undefined;
+}
+
+const STOP_CODES: ReadonlySet<ErrorCode> = new Set(['auth', 'quota_exhausted']);
+
+/** Codes after which calling on only spends money or hammers a dead credential. */
+export function stopsTheRun(code: ErrorCode): boolean {
+	return STOP_CODES.has(code);
+}
+
+interface ErrorLike {
+	name?: string;
+	message?: string;
+	status?: number;
+	code?: string | null;
+	type?: string | null;
+	headers?: HeaderBag;
+	error?: unknown;
+	requestID?: string | null;
+	request_id?: string | null;
+	cause?: unknown;
+}
+
+function text(v: unknown): string {
+	if (typeof v === 'string') return v;
+	try {
+		return JSON.stringify(v) ?? '';
+	} catch {
+		return String(v);
+	}
+}
+
+function bodyCodes(e: ErrorLike): string {
+	// openai: e.code / e.type / e.error.{code,type}; anthropic: e.error.error.type
+	const parts = [e.code, e.type, text(e.error)];
+	return parts.filter(Boolean).join(' ').toLowerCase();
+}
+
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+
+function causeCode(e: unknown, depth = 0): string | undefined {
+	if (!e || typeof e !== 'object' || depth > 4) return undefined;
+	const c = (e as { code?: unknown }).code;
+	if (typeof c === 'string' && CONNECTION_CODES.has(c)) return c;
+	return causeCode((e as { cause?: unknown }).cause, depth + 1);
+}
+
+/**
+ * Maps anything a provider call can throw (openai / anthropic SDK errors, fetch and socket
+ * errors, JSON parse errors of a broken body) into the taxonomy. Duck-typed on `status`,
+ * `name` and the error body so this file needs neither SDK.
+ */
+export function classifyError(err: unknown, provider: ProviderName | undefined, now: number): LlmBatchError {
+	if (err instanceof LlmBatchError) return err;
+	const e = (err ?? {}) as ErrorLike;
+	// SDK error classes do not all set `name`; their constructor names are stable API.
+	const ctor = (err as { constructor?: { name?: string } } | null)?.constructor?.name;
+	const name = ctor && ctor !== 'Error' && ctor !== 'Object' ? ctor : (e.name ?? '');
+	const message = e.message ?? text(err);
+	const requestId = (e.requestID ?? e.request_id ?? undefined) || undefined;
+	const base = { provider, requestId, cause: err };
+	const status = typeof e.status === 'number' ? e.status : undefined;
+
+	if (name === 'APIUserAbortError' || name === 'AbortError') {
+		return new LlmBatchError('canceled', 'The request was canceled', base);
+	}
+	if (name === 'APIConnectionTimeoutError' || name === 'TimeoutError' || /timed? ?out/i.test(name)) {
+		return new LlmBatchError('timeout', 'No answer within the request timeout', base);
+	}
+	if (status === undefined) {
+		if (name === 'SyntaxError' || /JSON/.test(message)) {
+			return new LlmBatchError('malformed_output', `The provider sent a response that is not valid JSON: ${message}`, base);
+		}
+		const sockCode = causeCode(err);
+		if (name === 'APIConnectionError' || sockCode || /socket|network|fetch failed|connection/i.test(message)) {
+			return new LlmBatchError('connection', `Connection error${sockCode ? ` (${sockCode})` : ''}: ${message}`, base);
+		}
+		return new LlmBatchError('invalid_request', message || 'Unknown error', { ...base, retryable: false });
+	}
+
+	const withStatus = { ...base, status };
+	const codes = bodyCodes(e);
+	if (status === 429) {
+		if (codes.includes('insufficient_quota') || codes.includes('billing')) {
+			return new LlmBatchError('quota_exhausted', 'The account has no quota left (insufficient_quota): add credit or raise the limit, then rerun', withStatus);
+		}
+		return new LlmBatchError('rate_limited', 'Rate limited by the provider (429)', {
+			...withStatus,
+			retryAfterMs: retryAfterMs(e.headers, now),
+		});
+	}
+	if (status === 401 || status === 403) {
+		return new LlmBatchError('auth', `The provider refused the credential (${status}): check the API key and its permissions`, withStatus);
+	}
+	if (status === 402 || (status === 400 && /credit balance|billing/.test(codes + message.toLowerCase()))) {
+		return new LlmBatchError('quota_exhausted', `Billing or quota problem (${status}): ${message}`, withStatus);
+	}
+	if (status === 400 && /content_policy|content_filter|safety/.test(codes)) {
+		return new LlmBatchError('content_filter', `The provider refused the content: ${message}`, withStatus);
+	}
+	if (status === 408) return new LlmBatchError('timeout', `Request timeout (408)`, withStatus);
+	if (status === 409 || status >= 500) {
+		return new LlmBatchError('server_error', `Provider error ${status}: ${message}`, {
+			...withStatus,
+			retryAfterMs: retryAfterMs(e.headers, now),
+		});
+	}
+	return new LlmBatchError('invalid_request', `The provider rejected the request (${status}): ${message}`, withStatus);
+}

@@ -1,0 +1,79 @@
+import type { RunStats } from './runner';
+import type { Clock } from './types';
+
+function money(usd: number, unknown: boolean): string {
+	return unknown && usd === 0 ? 'n/a' : `$${usd.toFixed(usd < 1 ? 4 : 2)}${unknown ? '+' : ''}`;
+}
+
+function duration(ms: number): string {
+	if (!Number.isFinite(ms)) return '?';
+	const s = Math.round(ms / 1000);
+	if (s < 60) return `${s}s`;
+	const m = Math.floor(s / 60);
+	if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+	return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Items per minute since the start, and the time the rest needs at that rate. */
+export function rateAndEta(s: RunStats, now: number): { perMinute: number; etaMs: number } {
+	const elapsed = Math.max(1, now - s.startedAt);
+	const perMinute = (s.done / elapsed) * 60_000;
+	const left = s.total - s.done;
+	const etaMs = left === 0 ? 0 : perMinute > 0 ? (left / perMinute) * 60_000 : Infinity;
+	return { perMinute, etaMs };
+}
+
+/** One line, for the server log while a run is under way. */
+export function formatProgress(s: RunStats, now: number, label = 'LLM Batch Call'): string {
+	const { perMinute, etaMs } = rateAndEta(s, now);
+	const pct = s.total === 0 ? 100 : Math.floor((s.done / s.total) * 100);
+	return (
+		`${label}: ${s.done}/${s.total} done (${pct} %) · ${s.succeeded} ok · ${s.failed} failed · ` +
+		`${s.retries} retries · ${s.rateLimited} × 429 · tokens ${s.inputTokens} in / ${s.outputTokens} out · ` +
+		`cost ${money(s.costUsd, s.costUnknown)} · ${Math.round(perMinute)} items/min · ETA ${duration(etaMs)}`
+	);
+}
+
+/** The end-of-run summary shown as an execution hint. */
+export function formatSummary(s: RunStats, now: number): string {
+	const elapsed = now - s.startedAt;
+	const codes = Object.entries(s.failuresByCode)
+		.map(([code, n]) => `${code} ${n}`)
+		.join(', ');
+	const parts = [
+		`${s.succeeded} of ${s.total} items succeeded, ${s.failed} failed${codes ? ` (${codes})` : ''}`,
+		s.cached > 0 ? `${s.cached} reused from the ledger` : '',
+		`${s.retries} retries, ${s.rateLimited} rate-limit waits`,
+		`tokens ${s.inputTokens} in / ${s.outputTokens} out, cost ${money(s.costUsd, s.costUnknown)}`,
+		`${duration(elapsed)} at ${Math.round(rateAndEta(s, now).perMinute)} items/min`,
+	];
+	let text = parts.filter(Boolean).join(' · ');
+	if (s.stopped) text += ` · stopped early: ${s.stopped.code} (${s.stopped.message})`;
+	return text;
+}
+
+/**
+ * Logs `formatProgress` every `intervalMs` until `done` settles, so a long run in the
+ * server log is never a silent wait. Returns when `done` settles.
+ */
+export async function reportProgress(
+	done: Promise<unknown>,
+	stats: RunStats,
+	o: { clock: Clock; intervalMs: number; log: (line: string) => void; label?: string },
+): Promise<void> {
+	if (!(o.intervalMs > 0)) return;
+	let finished = false;
+	const stop = new AbortController();
+	void done.finally(() => {
+		finished = true;
+		stop.abort();
+	}).catch(() => undefined);
+	while (!finished) {
+		try {
+			await o.clock.sleep(o.intervalMs, stop.signal);
+		} catch {
+			break;
+		}
+		if (!finished) o.log(formatProgress(stats, o.clock.now(), o.label));
+	}
+}

@@ -1,0 +1,342 @@
+import pLimit from 'p-limit';
+
+import { CircuitBreaker, type BreakerOptions } from './breaker';
+import { anySignal } from './clock';
+import { classifyError, LlmBatchError, stopsTheRun } from './errors';
+import type { Checkpoint } from './ledger/types';
+import type { RateLimiter } from './limiter';
+import type { ChatRequest, ChatResponse, Provider } from './providers/types';
+import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
+import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from './types';
+import { extractJson, type SchemaValidator } from './validate';
+
+export interface RunItem {
+	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
+	index: number;
+	recordId: string;
+	request: ChatRequest;
+	/** Estimated input tokens (the limiter charges these + max output tokens). */
+	inputTokens: number;
+	promptHash: string;
+}
+
+export type Outcome =
+	| { index: number; ok: true; result: LlmResult }
+	| { index: number; ok: false; error: ItemError };
+
+export interface CircuitOptions extends BreakerOptions {
+	/** What an open circuit does. @default 'pause' */
+	readonly onOpen?: 'pause' | 'stop';
+	/** Pause length before a fresh window is tried. @default 30000 */
+	readonly cooldownMs?: number;
+	/** Pauses after which the run stops anyway. @default 3 */
+	readonly maxPauses?: number;
+}
+
+export interface RunnerOptions {
+	readonly provider: Provider;
+	readonly limiter: RateLimiter;
+	readonly clock: Clock;
+	/** Requests in flight at once for this run. */
+	readonly concurrency: number;
+	readonly retry?: RetryPolicy;
+	/** Per request. */
+	readonly timeoutMs: number;
+	/** The n8n execution's cancel signal. */
+	readonly signal?: AbortSignal;
+	readonly circuit?: CircuitOptions;
+	/** Structured output asked for: the answer must be JSON (and pass `validate` when given). */
+	readonly structured?: { validate?: SchemaValidator };
+	readonly costOf?: (model: string, usage: Usage) => number | undefined;
+	/** Stop spending once this much was spent in the run. */
+	readonly maxCostUsd?: number;
+	/** Retry a `truncated` answer with twice the max tokens (up to 4x). @default true */
+	readonly growMaxTokensOnTruncation?: boolean;
+	readonly checkpoint?: Checkpoint;
+	readonly onEvent?: (e: RunEvent) => void;
+}
+
+export type RunEvent =
+	| { type: 'retry'; index: number; code: ErrorCode; delayMs: number; attempt: number }
+	| { type: 'rate_limited'; index: number; waitMs?: number }
+	| { type: 'circuit'; action: 'pause' | 'stop'; failureShare: number }
+	| { type: 'stop'; code: ErrorCode; message: string };
+
+/** Live counters; the progress line and the final hint read them. */
+export interface RunStats {
+	total: number;
+	done: number;
+	succeeded: number;
+	failed: number;
+	cached: number;
+	retries: number;
+	rateLimited: number;
+	inputTokens: number;
+	outputTokens: number;
+	costUsd: number;
+	/** Some result had no known price. */
+	costUnknown: boolean;
+	startedAt: number;
+	failuresByCode: Partial<Record<ErrorCode, number>>;
+	stopped?: { code: ErrorCode; message: string };
+}
+
+export function emptyStats(total: number, startedAt: number): RunStats {
+	return {
+		total,
+		done: 0,
+		succeeded: 0,
+		failed: 0,
+		cached: 0,
+		retries: 0,
+		rateLimited: 0,
+		inputTokens: 0,
+		outputTokens: 0,
+		costUsd: 0,
+		costUnknown: false,
+		startedAt,
+		failuresByCode: {},
+	};
+}
+
+/**
+ * Drives items through limiter -> provider -> interpretation, with the one retry layer,
+ * the circuit breaker, the run-wide stops (auth, quota, budget) and the checkpoint.
+ * Never throws for an item: every item ends as exactly one `Outcome`.
+ */
+export class BatchRunner {
+	readonly stats: RunStats;
+	private readonly retry;
+	private readonly breaker: CircuitBreaker;
+	private readonly stopController = new AbortController();
+	private pauses = 0;
+
+	constructor(private readonly o: RunnerOptions) {
+		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
+			throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${o.concurrency}`);
+		}
+		if (!(o.timeoutMs > 0)) throw new TypeError(`Expected \`timeoutMs\` to be > 0, got ${o.timeoutMs}`);
+		this.retry = resolveRetryPolicy(o.retry);
+		this.breaker = new CircuitBreaker(o.circuit);
+		this.stats = emptyStats(0, o.clock.now());
+	}
+
+	async run(items: RunItem[]): Promise<Outcome[]> {
+		this.stats.total = items.length;
+		this.stats.startedAt = this.o.clock.now();
+		const outcomes: Outcome[] = new Array(items.length);
+		let pending = items;
+
+		if (this.o.checkpoint && items.length > 0) {
+			const known = await this.o.checkpoint.lookup(items.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })));
+			pending = [];
+			items.forEach((item, pos) => {
+				const stored = known.get(item.recordId);
+				if (stored) {
+					outcomes[pos] = { index: item.index, ok: true, result: stored };
+					this.stats.cached++;
+					this.countSuccess(stored, false);
+				} else pending.push(item);
+			});
+		}
+
+		const position = new Map<RunItem, number>();
+		items.forEach((item, pos) => position.set(item, pos));
+		const limit = pLimit(this.o.concurrency);
+		await Promise.all(
+			pending.map((item) =>
+				limit(async () => {
+					const outcome = await this.process(item);
+					outcomes[position.get(item)!] = outcome;
+				}),
+			),
+		);
+		if (this.o.checkpoint) await this.o.checkpoint.flush();
+		return outcomes;
+	}
+
+	/** Stop the run: items not yet sent fail with `code`; nothing else is spent. */
+	stop(code: ErrorCode, message: string): void {
+		if (this.stats.stopped) return;
+		this.stats.stopped = { code, message };
+		this.o.onEvent?.({ type: 'stop', code, message });
+		this.stopController.abort(new LlmBatchError(code, message));
+	}
+
+	private fail(item: RunItem, error: ItemError): Outcome {
+		this.stats.done++;
+		this.stats.failed++;
+		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
+		this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
+		return { index: item.index, ok: false, error };
+	}
+
+	private countSuccess(result: LlmResult, fresh: boolean): void {
+		this.stats.done++;
+		this.stats.succeeded++;
+		if (!fresh) return;
+		this.stats.inputTokens += result.usage.inputTokens;
+		this.stats.outputTokens += result.usage.outputTokens;
+		if (result.costUsd === undefined) this.stats.costUnknown = true;
+		else this.stats.costUsd += result.costUsd;
+	}
+
+	private stoppedError(attempts: number): ItemError {
+		const s = this.stats.stopped!;
+		return {
+			code: s.code,
+			message: `Not sent: the run stopped (${s.message})`,
+			retryable: s.code === 'circuit_open' || s.code === 'budget_exceeded' || s.code === 'canceled',
+			attempts,
+		};
+	}
+
+	private async process(item: RunItem): Promise<Outcome> {
+		const { clock, provider, limiter } = this.o;
+		let attempts = 0;
+		let failures = 0;
+		let rateWaits = 0;
+		let malformed = 0;
+		let maxTokens = item.request.maxTokens;
+		const signal = anySignal([this.o.signal, this.stopController.signal])!;
+
+		for (;;) {
+			if (this.o.signal?.aborted) return this.fail(item, { code: 'canceled', message: 'The execution was stopped', retryable: true, attempts });
+			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
+			const estimate = item.inputTokens + maxTokens;
+			try {
+				await limiter.acquire(estimate, signal);
+			} catch {
+				continue; // aborted while queued: the checks above produce the outcome
+			}
+			if (this.stats.stopped || this.o.signal?.aborted) continue;
+
+			attempts++;
+			this.o.checkpoint?.started(item.recordId, item.promptHash);
+			const started = clock.now();
+			let error: LlmBatchError;
+			try {
+				const res = await provider.complete({ ...item.request, maxTokens }, { signal, timeoutMs: this.o.timeoutMs });
+				limiter.correct(item.inputTokens, res.usage.inputTokens);
+				const result = this.interpret(item, res, attempts, clock.now() - started);
+				this.breaker.record('ok');
+				this.countSuccess(result, true);
+				this.o.checkpoint?.succeeded(result);
+				this.checkBudget();
+				return { index: item.index, ok: true, result };
+			} catch (e) {
+				error = classifyError(e, provider.name, clock.now());
+			}
+
+			if (error.code === 'canceled') {
+				if (this.stats.stopped && !this.o.signal?.aborted) return this.fail(item, this.stoppedError(attempts));
+				return this.fail(item, error.toItemError(attempts));
+			}
+			if (this.breaker.record(error.code)) await this.onCircuitOpen();
+
+			if (error.code === 'rate_limited') {
+				this.stats.rateLimited++;
+				limiter.penalize(error.retryAfterMs);
+				this.o.onEvent?.({ type: 'rate_limited', index: item.index, waitMs: error.retryAfterMs });
+				rateWaits++;
+				// A 429 is waited out in the limiter; only a persistent one starts to cost attempts.
+				if (rateWaits <= this.retry.maxRateLimitWaits) {
+					attempts--;
+					continue;
+				}
+			}
+			if (stopsTheRun(error.code)) {
+				this.stop(error.code, error.message);
+				return this.fail(item, error.toItemError(attempts));
+			}
+			if (error.code === 'malformed_output' && ++malformed > 2) return this.fail(item, error.toItemError(attempts));
+			if (error.code === 'truncated') {
+				const grow = this.o.growMaxTokensOnTruncation ?? true;
+				if (!grow || maxTokens >= item.request.maxTokens * 4) return this.fail(item, error.toItemError(attempts));
+				maxTokens *= 2;
+			}
+			if (!error.retryable || attempts >= this.retry.maxAttempts) return this.fail(item, error.toItemError(attempts));
+
+			failures++;
+			const delayMs = error.code === 'rate_limited' ? 0 : retryDelay(failures, this.retry, clock.random, error);
+			this.stats.retries++;
+			this.o.onEvent?.({ type: 'retry', index: item.index, code: error.code, delayMs, attempt: attempts });
+			try {
+				await clock.sleep(delayMs, signal);
+			} catch {
+				// stopped or canceled during the wait: the loop head decides
+			}
+		}
+	}
+
+	/** Turns a provider answer into a result, or the taxonomy's error for it. */
+	private interpret(item: RunItem, res: ChatResponse, attempts: number, latencyMs: number): LlmResult {
+		const provider = this.o.provider.name;
+		const base = { provider, requestId: res.requestId };
+		if (res.finishReason === 'content_filter') {
+			throw new LlmBatchError('content_filter', `The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`, base);
+		}
+		if (res.finishReason === 'length') {
+			throw new LlmBatchError('truncated', `The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`, base);
+		}
+		let output: unknown = res.text;
+		if (this.o.structured) {
+			if (res.data !== undefined) output = res.data;
+			else {
+				const parsed = extractJson(res.text);
+				if (!parsed.ok) throw new LlmBatchError('malformed_output', `The answer is not the JSON that was asked for: ${parsed.message}`, base);
+				output = parsed.value;
+			}
+			const issues = this.o.structured.validate?.(output);
+			if (issues && issues.length > 0) {
+				throw new LlmBatchError(
+					'schema_violation',
+					`The answer does not match the JSON Schema: ${issues.map((i) => `${i.path || '/'} ${i.message}`).join('; ')}`,
+					{ ...base, issues },
+				);
+			}
+		}
+		const usage = res.usage;
+		return {
+			recordId: item.recordId,
+			output,
+			text: res.text,
+			model: res.model,
+			provider,
+			finishReason: res.finishReason,
+			usage,
+			costUsd: this.o.costOf?.(res.model || item.request.model, usage),
+			attempts,
+			latencyMs,
+			cached: false,
+			promptHash: item.promptHash,
+			completedAt: new Date(this.o.clock.now()).toISOString(),
+		};
+	}
+
+	private checkBudget(): void {
+		const cap = this.o.maxCostUsd;
+		if (cap !== undefined && cap > 0 && this.stats.costUsd >= cap) {
+			this.stop('budget_exceeded', `the cost cap of $${cap} was reached ($${this.stats.costUsd.toFixed(4)} spent)`);
+		}
+	}
+
+	private async onCircuitOpen(): Promise<void> {
+		const c = this.o.circuit ?? {};
+		const share = this.breaker.failureShare;
+		const maxPauses = c.maxPauses ?? 3;
+		if ((c.onOpen ?? 'pause') === 'stop' || this.pauses >= maxPauses) {
+			this.o.onEvent?.({ type: 'circuit', action: 'stop', failureShare: share });
+			this.stop(
+				'circuit_open',
+				`${Math.round(share * 100)} % of the recent requests failed (threshold ${Math.round(this.breaker.threshold * 100)} %)`,
+			);
+			return;
+		}
+		this.pauses++;
+		const cooldown = c.cooldownMs ?? 30_000;
+		this.o.onEvent?.({ type: 'circuit', action: 'pause', failureShare: share });
+		this.breaker.reset();
+		this.o.limiter.pause(cooldown);
+	}
+}

@@ -1,0 +1,214 @@
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+} from 'n8n-workflow';
+
+import { systemClock } from '../../core/clock';
+import { costUsd, type Price } from '../../core/cost';
+import { promptHash } from '../../core/hash';
+import { createCheckpoint, LedgerStoreError } from '../../core/ledger';
+import { sharedLimiter } from '../../core/limiter';
+import { contextWindow } from '../../core/models';
+import { formatSummary, reportProgress } from '../../core/progress';
+import { createProvider, type ProviderCredentials } from '../../core/providers';
+import { BatchRunner, type Outcome, type RunItem } from '../../core/runner';
+import { countTokens } from '../../core/tokens';
+import type { Clock, ItemError, Usage } from '../../core/types';
+import { compileSchema } from '../../core/validate';
+import { ledgerStoreFor } from '../shared/ledger';
+import { readConfig, type CallConfig } from './params';
+
+/** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
+export interface CallDeps {
+	clock?: Clock;
+	fetch?: typeof fetch;
+}
+
+function invalidInput(message: string): ItemError {
+	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
+}
+
+async function credentialsFor(ctx: IExecuteFunctions, cfg: CallConfig): Promise<ProviderCredentials> {
+	const type = cfg.provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	const c = await ctx.getCredentials(type);
+	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
+	if (apiKey === '') {
+		throw new NodeOperationError(ctx.getNode(), 'The credential has no API key', {
+			description: 'Enter any non-empty key for servers without authentication (Ollama, LM Studio, the sandbox).',
+		});
+	}
+	return {
+		apiKey,
+		baseUrl: typeof c.baseUrl === 'string' && c.baseUrl !== '' ? c.baseUrl.replace(/\/+$/, '') : undefined,
+		organization: typeof c.organization === 'string' && c.organization !== '' ? c.organization : undefined,
+	};
+}
+
+function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number | undefined {
+	const { inputPricePer1M, outputPricePer1M } = cfg.options;
+	const override: Price | undefined =
+		inputPricePer1M >= 0 && outputPricePer1M >= 0 ? { inputPer1M: inputPricePer1M, outputPer1M: outputPricePer1M } : undefined;
+	if (override) {
+		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
+	}
+	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
+}
+
+/**
+ * Reads each item's prompt. Bad input fails that item (named field, how to fix), never
+ * the node.
+ */
+function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
+	const items = ctx.getInputData();
+	const runItems: RunItem[] = [];
+	const rejected = new Map<number, ItemError>();
+	const windowTokens = cfg.options.contextWindow > 0 ? cfg.options.contextWindow : contextWindow(cfg.model);
+	const maxTokens = cfg.options.maxTokens;
+	for (let i = 0; i < items.length; i++) {
+		let prompt: unknown;
+		let system: unknown;
+		let recordId: unknown;
+		try {
+			prompt = ctx.getNodeParameter('prompt', i, '');
+			system = ctx.getNodeParameter('systemPrompt', i, '');
+			recordId = ctx.getNodeParameter('recordId', i, '');
+		} catch (e) {
+			rejected.set(i, invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`));
+			continue;
+		}
+		if (typeof prompt !== 'string') {
+			rejected.set(
+				i,
+				invalidInput(
+					`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
+				),
+			);
+			continue;
+		}
+		if (prompt.trim() === '') {
+			rejected.set(i, invalidInput('Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item'));
+			continue;
+		}
+		const systemText = typeof system === 'string' ? system : String(system ?? '');
+		const inputTokens = countTokens(systemText ? `${systemText}\n${prompt}` : prompt, cfg.model) + 8;
+		if (inputTokens + maxTokens > windowTokens) {
+			rejected.set(
+				i,
+				invalidInput(
+					`Prompt is too long for ${cfg.model}: about ${inputTokens} tokens + ${maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
+				),
+			);
+			continue;
+		}
+		const request = {
+			model: cfg.model,
+			system: systemText || undefined,
+			prompt,
+			schema: cfg.schema,
+			maxTokens,
+			temperature: cfg.options.temperature,
+		};
+		const hash = promptHash({ provider: cfg.provider, ...request });
+		const id = typeof recordId === 'number' ? String(recordId) : typeof recordId === 'string' ? recordId.trim() : '';
+		runItems.push({ index: i, recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`, request, inputTokens, promptHash: hash });
+	}
+	return { runItems, rejected };
+}
+
+export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps = {}): Promise<INodeExecutionData[][]> {
+	const clock = deps.clock ?? systemClock;
+	const cfg = readConfig(ctx);
+	const creds = await credentialsFor(ctx, cfg);
+	const items = ctx.getInputData();
+	const { runItems, rejected } = buildItems(ctx, cfg);
+
+	let checkpoint;
+	if (cfg.ledgerStore !== 'none') {
+		try {
+			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
+			checkpoint = createCheckpoint(store, cfg.ledgerJob);
+		} catch (e) {
+			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
+			throw new NodeOperationError(ctx.getNode(), e instanceof LedgerStoreError ? e.message : (e as Error).message, {
+				description: 'The ledger could not be opened; nothing was sent.',
+			});
+		}
+	}
+
+	const limiter = sharedLimiter(
+		{ provider: cfg.provider, baseUrl: creds.baseUrl ?? '', apiKey: creds.apiKey, model: cfg.model },
+		{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
+		clock,
+	);
+	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
+	const runner = new BatchRunner({
+		provider: createProvider(cfg.provider, creds, deps.fetch),
+		limiter,
+		clock,
+		concurrency: cfg.concurrency,
+		retry: { maxAttempts: cfg.options.maxAttempts },
+		timeoutMs: cfg.options.timeoutSeconds * 1000,
+		signal: ctx.getExecutionCancelSignal?.(),
+		circuit: { threshold: cfg.options.circuitThreshold / 100, onOpen: cfg.options.onCircuitOpen },
+		structured: cfg.schema ? { validate: validate?.ok ? validate.validate : undefined } : undefined,
+		costOf: costFunction(cfg),
+		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
+		checkpoint,
+	});
+
+	const node = ctx.getNode().name;
+	const done = runner.run(runItems);
+	const progress = reportProgress(done, runner.stats, {
+		clock,
+		intervalMs: cfg.options.progressIntervalSeconds * 1000,
+		log: (line) => ctx.logger.info(line, { node }),
+		label: node,
+	});
+	let outcomes: Outcome[];
+	try {
+		outcomes = await done;
+	} catch (e) {
+		if (e instanceof LedgerStoreError) {
+			throw new NodeOperationError(ctx.getNode(), e.message, {
+				description: 'A result could not be written to the ledger; rerun once the store is back — stored results are not paid for again.',
+			});
+		}
+		throw e;
+	}
+	await progress;
+
+	const success: INodeExecutionData[] = [];
+	const failed: INodeExecutionData[] = [];
+	const byIndex = new Map<number, Outcome>();
+	for (const o of outcomes) byIndex.set(o.index, o);
+	for (let i = 0; i < items.length; i++) {
+		const { error: previous, ...rest } = items[i].json;
+		const o = byIndex.get(i);
+		if (o?.ok) {
+			success.push({ json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject }, pairedItem: { item: i } });
+			continue;
+		}
+		const error: ItemError = o ? o.error : (rejected.get(i) ?? invalidInput('Item was not processed'));
+		const history = (previous as { history?: ItemError['history'] } | undefined)?.history;
+		failed.push({
+			json: { ...rest, error: (history ? { ...error, history } : error) as unknown as IDataObject },
+			pairedItem: { item: i },
+		});
+	}
+
+	const stats = runner.stats;
+	stats.total = items.length;
+	stats.failed += rejected.size;
+	stats.done += rejected.size;
+	if (rejected.size > 0) stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
+	const summary = formatSummary(stats, clock.now());
+	ctx.logger.info(`${node}: finished — ${summary}`, { node });
+	ctx.addExecutionHints?.({
+		message: summary,
+		type: failed.length > 0 ? 'warning' : 'info',
+		location: 'outputPane',
+	});
+	return [success, failed];
+}

@@ -1,0 +1,83 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
+
+import { parseSchemaParam } from '../../core/validate';
+
+const options = z.object({
+	maxTokens: z.number().int().positive().default(1024),
+	temperature: z.number().min(0).max(2).optional(),
+	maxAttempts: z.number().int().min(1).max(20).default(5),
+	timeoutSeconds: z.number().positive().default(60),
+	contextWindow: z.number().int().min(0).default(0),
+	maxCostUsd: z.number().min(0).default(0),
+	inputPricePer1M: z.number().default(-1),
+	outputPricePer1M: z.number().default(-1),
+	circuitThreshold: z.number().min(1).max(100).default(10),
+	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
+	progressIntervalSeconds: z.number().min(0).default(10),
+});
+
+const config = z.object({
+	provider: z.enum(['openai', 'anthropic']),
+	model: z.string().trim().min(1, 'Model is empty: enter the model ID, e.g. gpt-4o-mini'),
+	outputFormat: z.enum(['text', 'json']),
+	concurrency: z.number().int('Concurrency must be a whole number').min(1, 'Concurrency must be at least 1'),
+	requestsPerMinute: z.number().gt(0, 'Requests per Minute must be greater than 0'),
+	tokensPerMinute: z.number().gt(0, 'Tokens per Minute must be greater than 0'),
+	resultField: z.string().trim().min(1, 'Result Field is empty'),
+	ledgerStore: z.enum(['none', 'sqlite', 'postgres']).default('none'),
+	ledgerJob: z.string().trim().default(''),
+	ledgerSqlitePath: z.string().trim().default(''),
+	options,
+});
+
+export type CallConfig = z.infer<typeof config> & {
+	/** Parsed JSON Schema when the output format is JSON. */
+	schema?: Record<string, unknown>;
+};
+
+/** Node-level parameters -> typed config. Bad configuration fails here, before any call. */
+export function readConfig(ctx: IExecuteFunctions): CallConfig {
+	const node = ctx.getNode();
+	const raw = {
+		provider: ctx.getNodeParameter('provider', 0),
+		model: ctx.getNodeParameter('model', 0),
+		outputFormat: ctx.getNodeParameter('outputFormat', 0, 'text'),
+		concurrency: ctx.getNodeParameter('concurrency', 0, 8),
+		requestsPerMinute: ctx.getNodeParameter('requestsPerMinute', 0, 500),
+		tokensPerMinute: ctx.getNodeParameter('tokensPerMinute', 0, 200000),
+		resultField: ctx.getNodeParameter('resultField', 0, 'llm'),
+		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'none'),
+		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
+		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
+		options: ctx.getNodeParameter('options', 0, {}),
+	};
+	const parsed = config.safeParse(raw);
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		throw new NodeOperationError(node, `Invalid configuration: ${issue.message}`, {
+			description: `Parameter: ${issue.path.join('.')}`,
+		});
+	}
+	const cfg: CallConfig = parsed.data;
+	if (cfg.ledgerStore !== 'none' && cfg.ledgerJob === '') {
+		throw new NodeOperationError(node, 'Ledger is on but Job Name is empty', {
+			description: 'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
+		});
+	}
+	if (cfg.outputFormat === 'json') {
+		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
+		if (!schema.ok) {
+			throw new NodeOperationError(node, `JSON Schema is not valid: ${schema.message}`, {
+				description: 'Fix the JSON Schema parameter; nothing was sent.',
+			});
+		}
+		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
+			throw new NodeOperationError(node, 'For Anthropic the JSON Schema must describe an object ("type": "object")', {
+				description: 'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
+			});
+		}
+		cfg.schema = schema.schema as Record<string, unknown>;
+	}
+	return cfg;
+}
