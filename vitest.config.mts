@@ -9,5 +9,8 @@ export default defineConfig({
 		hookTimeout: 120_000,
 		pool: 'forks',
 		globalSetup: ['test/helpers/global-setup.ts'],
+		// n8n's packages ship source maps without sources; vite would warn for every file.
+		server: { sourcemap: false },
 	},
+	logLevel: 'error',
 });

@@ -3,9 +3,9 @@ import type { ErrorCode } from './types';
 export interface BreakerOptions {
 	/** Failure share of the window that opens the circuit. @default 0.1 */
 	readonly threshold?: number;
-	/** Attempts remembered. @default 100 */
+	/** Attempts remembered. @default 200 */
 	readonly windowSize?: number;
-	/** Attempts seen before the breaker may open (a cold start is not a trend). @default 20 */
+	/** Attempts seen before the breaker may open (a cold start is not a trend). @default 50 */
 	readonly minSamples?: number;
 }
 
@@ -23,8 +23,8 @@ export class CircuitBreaker {
 
 	constructor(o: BreakerOptions = {}) {
 		this.threshold = o.threshold ?? 0.1;
-		const size = o.windowSize ?? 100;
-		this.minSamples = Math.min(o.minSamples ?? 20, size);
+		const size = o.windowSize ?? 200;
+		this.minSamples = Math.min(o.minSamples ?? 50, size);
 		if (!(this.threshold > 0 && this.threshold <= 1)) {
 			throw new TypeError(`Expected \`threshold\` to be in (0, 1], got ${this.threshold}`);
 		}

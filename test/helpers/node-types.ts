@@ -1,7 +1,7 @@
 import type { INodeType } from 'n8n-workflow';
 
 import { LlmBatchCall } from '../../nodes/LlmBatchCall/LlmBatchCall.node';
-import { PassThroughNode } from './harness';
+import { PassThroughNode } from '../../scripts/lib/harness';
 
 const PKG = 'n8n-nodes-llm-batch';
 
