@@ -1,0 +1,133 @@
+/**
+ * The price table and cost arithmetic.
+ *
+ * Prices are USD per 1M tokens from the providers' public pricing pages (standard tier,
+ * no prompt caching, short-context rates). They change; update `PRICES` and `pricesAsOf`
+ * together, and let users override single models from the node (`overrides`) rather than
+ * waiting for a release.
+ */
+
+export interface Price {
+	/** USD per 1M input (prompt) tokens. */
+	inputPer1M: number;
+	/** USD per 1M output (completion) tokens. */
+	outputPer1M: number;
+	/**
+	 * Multiplier on both prices under the provider's batch API (0.5 = half price).
+	 * Absent when the provider has no batch API for the model.
+	 */
+	batchDiscount?: number;
+}
+
+/** The date the table below was last checked against the providers' pricing pages. */
+export const pricesAsOf = '2025-11-01';
+
+const OPENAI_BATCH = 0.5;
+const ANTHROPIC_BATCH = 0.5;
+
+function openai(inputPer1M: number, outputPer1M: number): Price {
+	return { inputPer1M, outputPer1M, batchDiscount: OPENAI_BATCH };
+}
+function anthropic(inputPer1M: number, outputPer1M: number): Price {
+	return { inputPer1M, outputPer1M, batchDiscount: ANTHROPIC_BATCH };
+}
+
+/** Known models, keyed by their undated id (lower case). */
+export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
+	// OpenAI
+	'gpt-5': openai(1.25, 10),
+	'gpt-5-mini': openai(0.25, 2),
+	'gpt-5-nano': openai(0.05, 0.4),
+	'gpt-5.1': openai(1.25, 10),
+	'gpt-4.1': openai(2, 8),
+	'gpt-4.1-mini': openai(0.4, 1.6),
+	'gpt-4.1-nano': openai(0.1, 0.4),
+	'gpt-4o': openai(2.5, 10),
+	'gpt-4o-mini': openai(0.15, 0.6),
+	'chatgpt-4o-latest': { inputPer1M: 5, outputPer1M: 15 },
+	'gpt-4-turbo': openai(10, 30),
+	'gpt-4': openai(30, 60),
+	'gpt-3.5-turbo': openai(0.5, 1.5),
+	o1: openai(15, 60),
+	'o1-mini': openai(1.1, 4.4),
+	'o1-pro': openai(150, 600),
+	o3: openai(2, 8),
+	'o3-mini': openai(1.1, 4.4),
+	'o3-pro': openai(20, 80),
+	'o4-mini': openai(1.1, 4.4),
+	'text-embedding-3-small': openai(0.02, 0),
+	'text-embedding-3-large': openai(0.13, 0),
+	// Anthropic
+	'claude-opus-4-5': anthropic(5, 25),
+	'claude-opus-4-1': anthropic(15, 75),
+	'claude-opus-4': anthropic(15, 75),
+	'claude-sonnet-4-5': anthropic(3, 15),
+	'claude-sonnet-4': anthropic(3, 15),
+	'claude-haiku-4-5': anthropic(1, 5),
+	'claude-3-7-sonnet': anthropic(3, 15),
+	'claude-3-5-sonnet': anthropic(3, 15),
+	'claude-3-5-haiku': anthropic(0.8, 4),
+	'claude-3-opus': anthropic(15, 75),
+	'claude-3-haiku': anthropic(0.25, 1.25),
+});
+
+// `-2024-07-18` (OpenAI), `-20241022` (Anthropic), `-latest` (Anthropic aliases).
+const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$/;
+
+function normalise(model: string): string {
+	const lower = model.trim().toLowerCase();
+	const slash = lower.lastIndexOf('/');
+	return slash >= 0 ? lower.slice(slash + 1) : lower;
+}
+
+function lookup(table: Readonly<Record<string, Price>>, model: string): Price | undefined {
+	const name = normalise(model);
+	if (Object.hasOwn(table, name)) return table[name];
+	const undated = name.replace(DATE_SUFFIX, '');
+	if (Object.hasOwn(table, undated)) return table[undated];
+	// Longest known prefix ending at a `-` boundary, so `gpt-4o-mini-search` prices as
+	// `gpt-4o-mini` while `gpt-4o` never prices as `gpt-4`.
+	let best: string | undefined;
+	for (const key of Object.keys(table)) {
+		if (undated.startsWith(`${key}-`) && (best === undefined || key.length > best.length)) best = key;
+	}
+	return best === undefined ? undefined : table[best];
+}
+
+/**
+ * The price of `model`: exact id, then the id without a date suffix, then the longest
+ * known prefix. Case and a `provider/` prefix are ignored. Undefined when unknown.
+ */
+export function priceFor(model: string, overrides?: Readonly<Record<string, Price>>): Price | undefined {
+	if (!overrides) return lookup(PRICES, model);
+	// Overrides join the table (winning on equal keys) so an exact table entry still beats
+	// an override that only matches by prefix.
+	const merged: Record<string, Price> = { ...PRICES };
+	for (const [key, price] of Object.entries(overrides)) merged[normalise(key)] = price;
+	return lookup(merged, model);
+}
+
+export interface CostOptions {
+	/**
+	 * Price at the provider's batch-API rate. Models without a batch discount keep their
+	 * realtime price.
+	 * @default false
+	 */
+	readonly batch?: boolean;
+	/** Per-model prices that win over the table (same lookup rules). */
+	readonly overrides?: Readonly<Record<string, Price>>;
+}
+
+/** USD cost of `usage` on `model`; undefined when the model's price is unknown. */
+export function costUsd(
+	model: string,
+	usage: { inputTokens: number; outputTokens: number },
+	opts: CostOptions = {},
+): number | undefined {
+	const price = priceFor(model, opts.overrides);
+	if (!price) return undefined;
+	const factor = opts.batch ? (price.batchDiscount ?? 1) : 1;
+	const usd = ((usage.inputTokens * price.inputPer1M + usage.outputTokens * price.outputPer1M) / 1e6) * factor;
+	// Trim binary-float noise (0.30000000000000004) without losing sub-cent precision.
+	return Math.round(usd * 1e10) / 1e10;
+}

@@ -1,0 +1,377 @@
+/**
+ * The shared store: PostgreSQL through `pg`, for n8n setups where several processes (main +
+ * workers, or several instances) run the same job. Same schema as SQLite with JSONB columns;
+ * each group commit is one transaction of multi-row upserts.
+ */
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+
+import type { ItemError, LlmResult } from '../types';
+import { fromPostgresError, ledgerError } from './errors';
+import { foldWrites, type NetChange } from './fold';
+import { CACHE_TABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import { buildStats } from './sqlite';
+import type {
+	JobStats,
+	LedgerRecord,
+	LedgerStore,
+	LedgerWrite,
+	ListOptions,
+	PostgresStoreConfig,
+	RecordStatus,
+} from './types';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT COLLATE "C" NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	prompt_hash TEXT NOT NULL DEFAULT '',
+	last_error JSONB,
+	result JSONB,
+	created_at TIMESTAMPTZ NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
+CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
+	prompt_hash TEXT PRIMARY KEY,
+	job TEXT NOT NULL,
+	result JSONB NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
+`;
+
+/** Serialises concurrent `CREATE TABLE IF NOT EXISTS` from several workers (it races on pg_type). */
+const SCHEMA_LOCK_KEY = 740_305_118;
+
+// Group commits upsert through unnest() over one array per column: one statement per kind of
+// change whatever the group size (no 65,535-parameter cap, one parse), still a multi-row insert.
+
+interface Row {
+	job: string;
+	record_id: string;
+	status: string;
+	attempts: number;
+	prompt_hash: string;
+	last_error: ItemError | null;
+	result: LlmResult | null;
+	created_at: Date;
+	updated_at: Date;
+}
+
+function toRecord(row: Row): LedgerRecord {
+	return {
+		job: row.job,
+		recordId: row.record_id,
+		status: row.status as RecordStatus,
+		attempts: Number(row.attempts),
+		promptHash: row.prompt_hash,
+		lastError: row.last_error,
+		result: row.result,
+		createdAt: row.created_at.toISOString(),
+		updatedAt: row.updated_at.toISOString(),
+	};
+}
+
+
+
+const COLUMNS = '(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
+
+export class PostgresLedgerStore implements LedgerStore {
+	readonly kind = 'postgres';
+	readonly label: string;
+	private readonly pool: Pool;
+	private ready: Promise<void> | undefined;
+
+	constructor(config: PostgresStoreConfig) {
+		this.label = `PostgreSQL ${config.user}@${config.host}:${config.port}/${config.database}`;
+		const poolConfig: PoolConfig = {
+			host: config.host,
+			port: config.port,
+			database: config.database,
+			user: config.user,
+			password: config.password,
+			ssl: config.ssl === undefined || config.ssl === false ? undefined : config.ssl === true ? {} : config.ssl,
+			max: config.maxConnections ?? 4,
+			connectionTimeoutMillis: config.connectionTimeoutMs ?? 10_000,
+			idleTimeoutMillis: 30_000,
+			// Idle connections must not keep an n8n worker (or a test) alive on exit.
+			allowExitOnIdle: true,
+			application_name: 'n8n-nodes-llm-batch',
+		};
+		this.pool = new Pool(poolConfig);
+		// An idle client losing its server emits on the pool; without a listener Node would crash.
+		this.pool.on('error', () => undefined);
+	}
+
+	init(): Promise<void> {
+		this.ready ??= this.createSchema().catch((error: unknown) => {
+			this.ready = undefined; // a later call (fixed server, restarted database) tries again
+			throw fromPostgresError(error, this.label, 'be opened');
+		});
+		return this.ready;
+	}
+
+	private async createSchema(): Promise<void> {
+		await this.withClient('be opened', async (client) => {
+			await client.query('BEGIN');
+			try {
+				await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+				await client.query(SCHEMA);
+				await client.query('COMMIT');
+			} catch (error) {
+				await client.query('ROLLBACK').catch(() => undefined);
+				throw error;
+			}
+		});
+	}
+
+	private async withClient<T>(action: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+		let client: PoolClient;
+		try {
+			client = await this.pool.connect();
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		}
+		try {
+			return await fn(client);
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		} finally {
+			client.release();
+		}
+	}
+
+	private async query<R>(action: string, sql: string, params: unknown[]): Promise<R[]> {
+		await this.init();
+		try {
+			return (await this.pool.query(sql, params)).rows as R[];
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		}
+	}
+
+	private async transaction<T>(action: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+		await this.init();
+		return this.withClient(action, async (client) => {
+			await client.query('BEGIN');
+			try {
+				const value = await fn(client);
+				await client.query('COMMIT');
+				return value;
+			} catch (error) {
+				await client.query('ROLLBACK').catch(() => undefined);
+				throw error;
+			}
+		});
+	}
+
+	async getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>> {
+		const out = new Map<string, LedgerRecord>();
+		if (recordIds.length === 0) return out;
+		const rows = await this.query<Row>(
+			'read records',
+			`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND record_id = ANY($2::text[])`,
+			[job, recordIds],
+		);
+		for (const row of rows) out.set(row.record_id, toRecord(row));
+		return out;
+	}
+
+	async markProcessing(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		at: string,
+	): Promise<void> {
+		await this.writeBatch(
+			job,
+			entries.map((e) => ({ type: 'started', recordId: e.recordId, promptHash: e.promptHash, at })),
+		);
+	}
+
+	async writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void> {
+		if (writes.length === 0) return;
+		const { changes, cache } = foldWrites(writes);
+		const byKind = (kind: NetChange['kind']) => changes.filter((c) => c.kind === kind);
+		await this.transaction('write results', async (client) => {
+			const inserts = byKind('insert');
+			if (inserts.length > 0) {
+				await client.query(
+					`INSERT INTO ${RECORDS_TABLE} ${COLUMNS}
+					 SELECT $1, u.record_id, 'pending', 0, '', NULL, NULL, u.at, u.at
+					 FROM unnest($2::text[], $3::timestamptz[]) AS u(record_id, at)
+					 ON CONFLICT (job, record_id) DO NOTHING`,
+					[job, inserts.map((c) => c.recordId), inserts.map((c) => c.at)],
+				);
+			}
+			const touches = byKind('touch');
+			if (touches.length > 0) {
+				await client.query(
+					`INSERT INTO ${RECORDS_TABLE} ${COLUMNS}
+					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, NULL, NULL, u.at, u.at
+					 FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
+					   AS u(record_id, status, attempts, prompt_hash, at)
+					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
+					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
+					 updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+					[
+						job,
+						touches.map((c) => c.recordId),
+						touches.map((c) => c.status),
+						touches.map((c) => c.attemptsDelta),
+						touches.map((c) => c.promptHash),
+						touches.map((c) => c.at),
+					],
+				);
+			}
+			const finals = byKind('final');
+			if (finals.length > 0) {
+				// One JSON document for the whole group: Postgres parses it once, where a jsonb[]
+				// parameter costs a parse per element (measured 4x slower for 10,000 results).
+				await client.query(
+					`INSERT INTO ${RECORDS_TABLE} ${COLUMNS}
+					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, u.last_error, u.result, u.at, u.at
+					 FROM jsonb_to_recordset($2::jsonb)
+					   AS u(record_id text, status text, attempts int, prompt_hash text, last_error jsonb, result jsonb, at timestamptz)
+					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
+					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
+					 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at
+					 ${KEEP_SUCCESS}`,
+					[
+						job,
+						JSON.stringify(
+							finals.map((c) => ({
+								record_id: c.recordId,
+								status: c.status,
+								attempts: c.attemptsDelta,
+								prompt_hash: c.promptHash,
+								last_error: c.lastError,
+								result: c.result,
+								at: c.at,
+							})),
+						),
+					],
+				);
+			}
+			await this.putCache(client, job, cache, writes[writes.length - 1].at);
+		});
+	}
+
+	private async putCache(client: PoolClient, job: string, results: readonly LlmResult[], at: string): Promise<void> {
+		if (results.length === 0) return;
+		await client.query(
+			`INSERT INTO ${CACHE_TABLE} (prompt_hash, job, result, created_at)
+			 SELECT u.result->>'promptHash', $1, u.result, $2::timestamptz
+			 FROM jsonb_array_elements($3::jsonb) AS u(result)
+			 ON CONFLICT (prompt_hash) DO NOTHING`,
+			[job, at, JSON.stringify(results)],
+		);
+	}
+
+	async list(job: string, options: ListOptions = {}): Promise<LedgerRecord[]> {
+		const limit = options.limit ?? DEFAULT_PAGE;
+		const rows = options.status
+			? await this.query<Row>(
+					'list records',
+					`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND status = $2 AND record_id > $3
+					 ORDER BY record_id LIMIT $4`,
+					[job, options.status, options.afterRecordId ?? '', limit],
+				)
+			: await this.query<Row>(
+					'list records',
+					`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
+					[job, options.afterRecordId ?? '', limit],
+				);
+		return rows.map(toRecord);
+	}
+
+	async listStale(job: string, olderThan: string, limit = DEFAULT_PAGE): Promise<LedgerRecord[]> {
+		const rows = await this.query<Row>(
+			'list stale records',
+			`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND status = 'processing' AND updated_at < $2::timestamptz
+			 ORDER BY record_id LIMIT $3`,
+			[job, olderThan, limit],
+		);
+		return rows.map(toRecord);
+	}
+
+	async requeueStale(job: string, olderThan: string, at: string): Promise<LedgerRecord[]> {
+		const rows = await this.query<Row>(
+			'requeue stale records',
+			`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = $1::timestamptz
+			 WHERE job = $2 AND status = 'processing' AND updated_at < $3::timestamptz RETURNING *`,
+			[at, job, olderThan],
+		);
+		return rows.map(toRecord).sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
+	}
+
+	async requeue(job: string, recordIds: readonly string[], at: string): Promise<number> {
+		if (recordIds.length === 0) return 0;
+		const rows = await this.query<{ record_id: string }>(
+			'requeue records',
+			`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = $1::timestamptz
+			 WHERE job = $2 AND status <> 'pending' AND record_id = ANY($3::text[]) RETURNING record_id`,
+			[at, job, recordIds],
+		);
+		return rows.length;
+	}
+
+	async stats(job: string): Promise<JobStats> {
+		const [totals] = await this.query<Record<string, unknown>>(
+			'read job stats',
+			`SELECT count(*) AS total,
+			 count(*) FILTER (WHERE status = 'pending') AS pending,
+			 count(*) FILTER (WHERE status = 'processing') AS processing,
+			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+			 count(*) FILTER (WHERE status = 'failed') AS failed,
+			 sum(attempts) AS attempts,
+			 sum((result->'usage'->>'inputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS input_tokens,
+			 sum((result->'usage'->>'outputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS output_tokens,
+			 sum((result->>'costUsd')::numeric) FILTER (WHERE status = 'succeeded') AS cost_usd,
+			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
+			 FROM ${RECORDS_TABLE} WHERE job = $1`,
+			[job],
+		);
+		const codes = await this.query<{ code: string | null; n: string }>(
+			'read job stats',
+			`SELECT last_error->>'code' AS code, count(*) AS n FROM ${RECORDS_TABLE}
+			 WHERE job = $1 AND status = 'failed' GROUP BY 1 ORDER BY 1`,
+			[job],
+		);
+		return buildStats(job, totals, codes);
+	}
+
+	async deleteJob(job: string): Promise<number> {
+		return this.transaction('delete the job', async (client) => {
+			await client.query(`DELETE FROM ${CACHE_TABLE} WHERE job = $1`, [job]);
+			return (await client.query(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+		});
+	}
+
+	async cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>> {
+		const out = new Map<string, LlmResult>();
+		if (promptHashes.length === 0) return out;
+		const rows = await this.query<{ prompt_hash: string; result: LlmResult }>(
+			'read the response cache',
+			`SELECT prompt_hash, result FROM ${CACHE_TABLE} WHERE prompt_hash = ANY($1::text[])`,
+			[promptHashes],
+		);
+		for (const row of rows) out.set(row.prompt_hash, row.result);
+		return out;
+	}
+
+	async cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void> {
+		if (results.length === 0) return;
+		await this.transaction('write the response cache', (client) => this.putCache(client, job, results, at));
+	}
+
+	async close(): Promise<void> {
+		try {
+			await this.pool.end();
+		} catch (error) {
+			throw ledgerError('store_unavailable', this.label, 'be closed', (error as Error).message, error);
+		}
+	}
+}

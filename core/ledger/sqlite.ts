@@ -1,0 +1,375 @@
+/**
+ * The embedded default store: one SQLite file through `node:sqlite` (built into Node 22.5+,
+ * stable in Node 24), so the ledger needs no server and no native add-on.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is in the WAL file (the OS page cache)
+ * when `COMMIT` returns, so it survives a killed process (SIGKILL, OOM, a crashed n8n); only
+ * a power loss or kernel crash can lose the last commits. FULL would fsync every commit and
+ * cost ~ms per group for protection n8n's own database does not have either.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
+
+import type { LlmResult } from '../types';
+import { fromSqliteError, ledgerError } from './errors';
+import { foldWrites } from './fold';
+import { CACHE_TABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import type {
+	JobStats,
+	LedgerRecord,
+	LedgerStore,
+	LedgerWrite,
+	ListOptions,
+	RecordStatus,
+	SqliteStoreConfig,
+} from './types';
+
+const SCHEMA = `
+-- A rowid table, not WITHOUT ROWID: rows carry a result of ~0.5-5 KB, and SQLite advises
+-- WITHOUT ROWID only for small rows.
+CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	prompt_hash TEXT NOT NULL DEFAULT '',
+	last_error TEXT,
+	result TEXT,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
+CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
+	prompt_hash TEXT PRIMARY KEY,
+	job TEXT NOT NULL,
+	result TEXT NOT NULL,
+	created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
+`;
+
+interface Row {
+	job: string;
+	record_id: string;
+	status: string;
+	attempts: number;
+	prompt_hash: string;
+	last_error: string | null;
+	result: string | null;
+	created_at: string;
+	updated_at: string;
+}
+
+function toRecord(row: Row): LedgerRecord {
+	return {
+		job: row.job,
+		recordId: row.record_id,
+		status: row.status as RecordStatus,
+		attempts: Number(row.attempts),
+		promptHash: row.prompt_hash,
+		lastError: row.last_error === null ? null : JSON.parse(row.last_error),
+		result: row.result === null ? null : JSON.parse(row.result),
+		createdAt: row.created_at,
+		updatedAt: row.updated_at,
+	};
+}
+
+// Loaded lazily so that merely importing the package on an older Node does not fail.
+function loadSqlite(): typeof import('node:sqlite') {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	return require('node:sqlite') as typeof import('node:sqlite');
+}
+
+export class SqliteLedgerStore implements LedgerStore {
+	readonly kind = 'sqlite';
+	readonly label: string;
+	readonly path: string;
+	private readonly busyTimeoutMs: number;
+	private db: DatabaseSyncType | undefined;
+	private statements = new Map<string, StatementSync>();
+
+	constructor(config: SqliteStoreConfig & { path: string }) {
+		this.path = config.path;
+		this.label = `SQLite ${config.path}`;
+		this.busyTimeoutMs = config.busyTimeoutMs ?? 5000;
+		if (!Number.isInteger(this.busyTimeoutMs) || this.busyTimeoutMs < 0) {
+			throw new TypeError(`Expected \`busyTimeoutMs\` to be a non-negative integer, got ${config.busyTimeoutMs}`);
+		}
+	}
+
+	async init(): Promise<void> {
+		if (this.db) return;
+		let db: DatabaseSyncType | undefined;
+		try {
+			mkdirSync(dirname(this.path), { recursive: true });
+			const { DatabaseSync } = loadSqlite();
+			db = new DatabaseSync(this.path, { timeout: this.busyTimeoutMs });
+			// journal_mode reads the header first, so a file that is not a database fails here.
+			db.exec('PRAGMA journal_mode = WAL');
+			db.exec('PRAGMA synchronous = NORMAL');
+			db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
+			db.exec(SCHEMA);
+			// quick_check reads every page: catches a damaged file now instead of mid-run.
+			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
+			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
+			if (first !== 'ok') {
+				throw ledgerError('store_corrupt', this.label, 'be opened', `integrity check failed: ${first}`);
+			}
+		} catch (error) {
+			try {
+				db?.close();
+			} catch {
+				// The open failed already; the first error is the one to report.
+			}
+			throw fromSqliteError(error, this.label, 'be opened');
+		}
+		this.db = db;
+	}
+
+	private get handle(): DatabaseSyncType {
+		if (!this.db) {
+			throw ledgerError('store_unavailable', this.label, 'be used', 'the store is not open (call init() first)');
+		}
+		return this.db;
+	}
+
+	private stmt(sql: string): StatementSync {
+		let statement = this.statements.get(sql);
+		if (!statement) {
+			statement = this.handle.prepare(sql);
+			this.statements.set(sql, statement);
+		}
+		return statement;
+	}
+
+	private run<T>(action: string, fn: () => T): T {
+		try {
+			return fn();
+		} catch (error) {
+			throw fromSqliteError(error, this.label, action);
+		}
+	}
+
+	/** BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock on upgrade. */
+	private transaction<T>(action: string, fn: () => T): T {
+		return this.run(action, () => {
+			const db = this.handle;
+			db.exec('BEGIN IMMEDIATE');
+			try {
+				const value = fn();
+				db.exec('COMMIT');
+				return value;
+			} catch (error) {
+				if (db.isTransaction) db.exec('ROLLBACK');
+				throw error;
+			}
+		});
+	}
+
+	async getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>> {
+		const out = new Map<string, LedgerRecord>();
+		if (recordIds.length === 0) return out;
+		const rows = this.run(
+			'read records',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+				).all(job, JSON.stringify(recordIds)) as unknown as Row[],
+		);
+		for (const row of rows) out.set(row.record_id, toRecord(row));
+		return out;
+	}
+
+	async markProcessing(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		at: string,
+	): Promise<void> {
+		await this.writeBatch(
+			job,
+			entries.map((e) => ({ type: 'started', recordId: e.recordId, promptHash: e.promptHash, at })),
+		);
+	}
+
+	async writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void> {
+		if (writes.length === 0) return;
+		const { changes, cache } = foldWrites(writes);
+		this.transaction('write results', () => {
+			const insert = this.stmt(
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)
+				 VALUES (?, ?, 'pending', 0, '', NULL, NULL, ?, ?) ON CONFLICT (job, record_id) DO NOTHING`,
+			);
+			const touch = this.stmt(
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)
+				 VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)
+				 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
+				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
+				 updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+			);
+			const final = this.stmt(
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
+				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
+				 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+			);
+			for (const c of changes) {
+				if (c.kind === 'insert') insert.run(job, c.recordId, c.at, c.at);
+				else if (c.kind === 'touch') touch.run(job, c.recordId, c.status, c.attemptsDelta, c.promptHash, c.at, c.at);
+				else {
+					final.run(
+						job,
+						c.recordId,
+						c.status,
+						c.attemptsDelta,
+						c.promptHash,
+						c.lastError === null ? null : JSON.stringify(c.lastError),
+						c.result === null ? null : JSON.stringify(c.result),
+						c.at,
+						c.at,
+					);
+				}
+			}
+			this.putCache(job, cache, writes[writes.length - 1].at);
+		});
+	}
+
+	private putCache(job: string, results: readonly LlmResult[], at: string): void {
+		if (results.length === 0) return;
+		const put = this.stmt(
+			`INSERT INTO ${CACHE_TABLE} (prompt_hash, job, result, created_at) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (prompt_hash) DO NOTHING`,
+		);
+		for (const r of results) put.run(r.promptHash, job, JSON.stringify(r), at);
+	}
+
+	async list(job: string, options: ListOptions = {}): Promise<LedgerRecord[]> {
+		const limit = options.limit ?? DEFAULT_PAGE;
+		const rows = this.run('list records', () =>
+			options.status
+				? (this.stmt(
+						`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND status = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
+					).all(job, options.status, options.afterRecordId ?? '', limit) as unknown as Row[])
+				: (this.stmt(
+						`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
+					).all(job, options.afterRecordId ?? '', limit) as unknown as Row[]),
+		);
+		return rows.map(toRecord);
+	}
+
+	async listStale(job: string, olderThan: string, limit = DEFAULT_PAGE): Promise<LedgerRecord[]> {
+		const rows = this.run(
+			'list stale records',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND status = 'processing' AND updated_at < ?
+					 ORDER BY record_id LIMIT ?`,
+				).all(job, olderThan, limit) as unknown as Row[],
+		);
+		return rows.map(toRecord);
+	}
+
+	async requeueStale(job: string, olderThan: string, at: string): Promise<LedgerRecord[]> {
+		const rows = this.transaction(
+			'requeue stale records',
+			() =>
+				this.stmt(
+					`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = ?
+					 WHERE job = ? AND status = 'processing' AND updated_at < ? RETURNING *`,
+				).all(at, job, olderThan) as unknown as Row[],
+		);
+		return rows.map(toRecord).sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
+	}
+
+	async requeue(job: string, recordIds: readonly string[], at: string): Promise<number> {
+		if (recordIds.length === 0) return 0;
+		const result = this.transaction('requeue records', () =>
+			this.stmt(
+				`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = ?
+				 WHERE job = ? AND status <> 'pending' AND record_id IN (SELECT value FROM json_each(?))`,
+			).run(at, job, JSON.stringify(recordIds)),
+		);
+		return Number(result.changes);
+	}
+
+	async stats(job: string): Promise<JobStats> {
+		return this.run('read job stats', () => {
+			const totals = this.stmt(
+				`SELECT count(*) AS total,
+				 sum(status = 'pending') AS pending, sum(status = 'processing') AS processing,
+				 sum(status = 'succeeded') AS succeeded, sum(status = 'failed') AS failed,
+				 sum(attempts) AS attempts,
+				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.inputTokens') END) AS input_tokens,
+				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.outputTokens') END) AS output_tokens,
+				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd') END) AS cost_usd,
+				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
+				 FROM ${RECORDS_TABLE} WHERE job = ?`,
+			).get(job) as Record<string, unknown>;
+			const codes = this.stmt(
+				`SELECT json_extract(last_error, '$.code') AS code, count(*) AS n FROM ${RECORDS_TABLE}
+				 WHERE job = ? AND status = 'failed' GROUP BY 1 ORDER BY 1`,
+			).all(job) as Array<{ code: string | null; n: number }>;
+			return buildStats(job, totals, codes);
+		});
+	}
+
+	async deleteJob(job: string): Promise<number> {
+		return this.transaction('delete the job', () => {
+			this.stmt(`DELETE FROM ${CACHE_TABLE} WHERE job = ?`).run(job);
+			return Number(this.stmt(`DELETE FROM ${RECORDS_TABLE} WHERE job = ?`).run(job).changes);
+		});
+	}
+
+	async cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>> {
+		const out = new Map<string, LlmResult>();
+		if (promptHashes.length === 0) return out;
+		const rows = this.run(
+			'read the response cache',
+			() =>
+				this.stmt(
+					`SELECT prompt_hash, result FROM ${CACHE_TABLE} WHERE prompt_hash IN (SELECT value FROM json_each(?))`,
+				).all(JSON.stringify(promptHashes)) as Array<{ prompt_hash: string; result: string }>,
+		);
+		for (const row of rows) out.set(row.prompt_hash, JSON.parse(row.result));
+		return out;
+	}
+
+	async cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void> {
+		this.transaction('write the response cache', () => this.putCache(job, results, at));
+	}
+
+	async close(): Promise<void> {
+		this.statements.clear();
+		const db = this.db;
+		this.db = undefined;
+		if (db?.isOpen) db.close();
+	}
+}
+
+export function buildStats(
+	job: string,
+	totals: Record<string, unknown>,
+	codes: ReadonlyArray<{ code: string | null; n: unknown }>,
+): JobStats {
+	const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+	const str = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v));
+	const errorsByCode: Record<string, number> = {};
+	for (const c of codes) errorsByCode[c.code ?? 'unknown'] = num(c.n);
+	return {
+		job,
+		total: num(totals.total),
+		pending: num(totals.pending),
+		processing: num(totals.processing),
+		succeeded: num(totals.succeeded),
+		failed: num(totals.failed),
+		attempts: num(totals.attempts),
+		inputTokens: num(totals.input_tokens),
+		outputTokens: num(totals.output_tokens),
+		costUsd: num(totals.cost_usd),
+		errorsByCode,
+		firstCreatedAt: str(totals.first_created_at),
+		lastUpdatedAt: str(totals.last_updated_at),
+	};
+}

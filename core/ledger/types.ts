@@ -1,0 +1,136 @@
+/**
+ * The durable ledger: one row per (job, record ID) so a run that dies half way resumes
+ * where it stopped and never pays twice for a record it already has a result for.
+ */
+import type { ItemError, LlmResult } from '../types';
+
+export type RecordStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
+
+export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'processing', 'succeeded', 'failed'];
+
+export interface LedgerRecord {
+	job: string;
+	recordId: string;
+	status: RecordStatus;
+	/** Attempts the ledger saw start (across runs). */
+	attempts: number;
+	/** Hash of everything that shapes the answer (prompt, model, schema…); a change makes `result` stale. */
+	promptHash: string;
+	lastError: ItemError | null;
+	result: LlmResult | null;
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** One write handed to `LedgerStore.writeBatch`; a batch commits in one transaction. */
+export type LedgerWrite =
+	| { type: 'started'; recordId: string; promptHash: string; at: string }
+	| { type: 'succeeded'; result: LlmResult; at: string; attemptsDelta?: number }
+	| { type: 'failed'; recordId: string; promptHash: string; error: ItemError; at: string; attemptsDelta?: number }
+	/** Created as pending when the record is new; an existing record is left as it is. */
+	| { type: 'pending'; recordId: string; at: string };
+
+export interface ListOptions {
+	/** Only records with this status. */
+	status?: RecordStatus;
+	/** Keyset paging: records whose ID sorts after this one. */
+	afterRecordId?: string;
+	/** @default 1000 */
+	limit?: number;
+}
+
+export interface JobStats {
+	job: string;
+	total: number;
+	pending: number;
+	processing: number;
+	succeeded: number;
+	failed: number;
+	/** Sum of attempts over all records. */
+	attempts: number;
+	inputTokens: number;
+	outputTokens: number;
+	/** Sum of the known costs of the stored results. */
+	costUsd: number;
+	/** Failed records by error code. */
+	errorsByCode: Record<string, number>;
+	firstCreatedAt: string | null;
+	lastUpdatedAt: string | null;
+}
+
+export interface LedgerStore {
+	readonly kind: 'sqlite' | 'postgres';
+	/** A name for messages, never with a password: `SQLite /path/x.sqlite`, `PostgreSQL user@host:5432/db`. */
+	readonly label: string;
+	/** Opens the connection and creates the tables; idempotent, safe to call from several nodes. */
+	init(): Promise<void>;
+	/** The stored records among `recordIds` (missing ones are absent from the map). */
+	getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>>;
+	/** Marks records as being worked on (status processing, attempts + 1). */
+	markProcessing(job: string, entries: ReadonlyArray<{ recordId: string; promptHash: string }>, at: string): Promise<void>;
+	/** Applies the writes in order, in one transaction; succeeded results also fill the response cache. */
+	writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void>;
+	/** Records of a job ordered by record ID, one page. */
+	list(job: string, options?: ListOptions): Promise<LedgerRecord[]>;
+	/** Records still `processing` whose last update is older than `olderThan` (ISO). */
+	listStale(job: string, olderThan: string, limit?: number): Promise<LedgerRecord[]>;
+	/** Sets stale `processing` records (last update older than `olderThan`) back to pending; returns them. */
+	requeueStale(job: string, olderThan: string, at: string): Promise<LedgerRecord[]>;
+	/** Sets the given records back to pending whatever their status; returns how many changed. */
+	requeue(job: string, recordIds: readonly string[], at: string): Promise<number>;
+	stats(job: string): Promise<JobStats>;
+	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */
+	deleteJob(job: string): Promise<number>;
+	/** Stored results by prompt hash (any job). */
+	cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>>;
+	/** Keeps the first result per prompt hash. */
+	cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void>;
+	close(): Promise<void>;
+}
+
+/** What LLM Batch Call uses: created per execution over a store + job name. */
+export interface Checkpoint {
+	/**
+	 * For each entry: a stored result when that record already succeeded with the same promptHash
+	 * (returned instead of calling, cached:false), or — response cache — a result of ANOTHER record
+	 * with the same promptHash (copy with recordId replaced and cached:true; also recorded as that
+	 * record's success). Records whose stored promptHash differs are stale: not returned.
+	 */
+	lookup(entries: Array<{ recordId: string; promptHash: string }>): Promise<Map<string, LlmResult>>;
+	/** Attempt started: status processing, attempts+1. Grouped with other writes. */
+	started(recordId: string, promptHash: string): void;
+	/**
+	 * A result arrived: durable almost at once — group commit (what arrives while a commit is
+	 * running forms the next group), never a timer-based buffer — so a SIGKILL loses at most the
+	 * results of the commit in progress.
+	 */
+	succeeded(result: LlmResult): void;
+	failed(recordId: string, promptHash: string, error: ItemError): void;
+	/** Resolves when everything handed in so far is committed; rejects with a LedgerStoreError if a write failed. */
+	flush(): Promise<void>;
+}
+
+export type SqliteStoreConfig = {
+	kind: 'sqlite';
+	/** @default `<N8N_USER_FOLDER or ~>/.n8n/llm-batch-ledger.sqlite` */
+	path?: string;
+	/** How long a write waits for another process's lock before failing with `store_locked`. @default 5000 */
+	busyTimeoutMs?: number;
+};
+
+export type PostgresStoreConfig = {
+	kind: 'postgres';
+	host: string;
+	port: number;
+	database: string;
+	user: string;
+	password: string;
+	/** `true` verifies the server certificate; an object goes to `pg` as is (e.g. `{ rejectUnauthorized: false }`). */
+	ssl?: boolean | object;
+	/** @default 4 */
+	maxConnections?: number;
+	/** @default 10000 */
+	connectionTimeoutMs?: number;
+};
+
+export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;

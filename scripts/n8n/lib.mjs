@@ -1,0 +1,382 @@
+// Building blocks shared by `npm start` (start.mjs) and the e2e tests (test/e2e/):
+// pack + community-install the package, start the sandbox, import workflows/credentials,
+// run `n8n execute`, start `n8n start`, set up the owner. Every spawned process has a timeout.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+
+import { PACKAGE_NAME, REPO_ROOT, n8nBin, n8nEnv, n8nInstallDir, node24, pathWithNode24 } from './paths.mjs';
+import { isN8nInstalled } from './ensure-n8n.mjs';
+
+export const OWNER = Object.freeze({
+	email: 'owner@example.com',
+	password: 'LlmBatch-Sandbox-1',
+	firstName: 'Sandbox',
+	lastName: 'Owner',
+});
+
+/** Credential ids the example workflows reference (examples/*.json). */
+export const CREDENTIAL_IDS = Object.freeze({ openAi: 'sandboxOpenAi', anthropic: 'sandboxAnthropic' });
+
+function tailLines(text, n = 30) {
+	return text.trim().split('\n').slice(-n).join('\n');
+}
+
+/**
+ * Runs a command to completion with a hard timeout; rejects with the command, exit code and the
+ * tail of its output. `allowFailure` resolves with the result instead of rejecting on exit != 0.
+ */
+export function runCommand(command, args, { cwd = REPO_ROOT, env = process.env, timeoutMs = 120_000, label, allowFailure = false, input } = {}) {
+	const name = label ?? `${path.basename(command)} ${args.slice(0, 3).join(' ')}`;
+	return new Promise((resolve, reject) => {
+		const started = Date.now();
+		const child = spawn(command, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+		let stdout = '';
+		let stderr = '';
+		let timedOut = false;
+		child.stdout.on('data', (c) => (stdout += c));
+		child.stderr.on('data', (c) => (stderr += c));
+		if (input !== undefined) child.stdin.end(input);
+		const timer = setTimeout(() => {
+			timedOut = true;
+			child.kill('SIGKILL');
+		}, timeoutMs);
+		child.on('error', (error) => {
+			clearTimeout(timer);
+			reject(new Error(`${name}: could not start ${command}: ${error.message}`));
+		});
+		child.on('close', (code, signal) => {
+			clearTimeout(timer);
+			const ms = Date.now() - started;
+			const result = { code, signal, stdout, stderr, ms };
+			if (timedOut) {
+				reject(
+					new Error(
+						`${name}: timed out after ${Math.round(timeoutMs / 1000)}s and was killed.\n--- stdout ---\n${tailLines(stdout)}\n--- stderr ---\n${tailLines(stderr)}`,
+					),
+				);
+			} else if (code !== 0 && !allowFailure) {
+				reject(new Error(`${name}: exit ${code ?? signal} after ${ms} ms.\n--- stdout ---\n${tailLines(stdout)}\n--- stderr ---\n${tailLines(stderr)}`));
+			} else {
+				resolve(result);
+			}
+		});
+	});
+}
+
+/** Throws a clear, actionable error when the cached n8n is missing (never tries to install it). */
+export function assertN8nInstalled() {
+	if (!isN8nInstalled()) {
+		throw new Error(
+			`n8n is not installed (or not verified) in ${n8nInstallDir()}.\n` +
+				`Run: PATH=$PWD/node_modules/.bin:$PATH node scripts/n8n/ensure-n8n.mjs   (cold install ~7 minutes)`,
+		);
+	}
+}
+
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const server = net.createServer();
+		server.unref();
+		server.on('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address();
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+const npmEnv = () => {
+	const env = { ...process.env, PATH: pathWithNode24(), npm_config_yes: 'true' };
+	delete env.NODE_ENV;
+	for (const key of Object.keys(env)) if (/^npm_(config_(prefix|global|local_prefix|dry_run|json)|package_)/i.test(key)) delete env[key];
+	return env;
+};
+
+/** `npm pack` of the built repo into `destDir`; returns the tarball path. Needs `npm run build` first. */
+export async function packPackage(destDir) {
+	if (!existsSync(path.join(REPO_ROOT, 'dist'))) throw new Error('dist/ is missing: run `npm run build` first');
+	mkdirSync(destDir, { recursive: true });
+	const { stdout } = await runCommand('npm', ['pack', '--json', '--pack-destination', destDir], {
+		env: npmEnv(),
+		timeoutMs: 120_000,
+		label: 'npm pack',
+	});
+	const [info] = JSON.parse(stdout.slice(stdout.indexOf('[')));
+	return path.join(destDir, info.filename);
+}
+
+/**
+ * Installs the tarball exactly the way n8n 2.41.1's Community Nodes install does
+ * (`CommunityPackagesService.downloadPackage` in modules/community-packages): unpack the package into
+ * `<userFolder>/.n8n/nodes/node_modules/<name>`, drop its dev/peer/optional dependencies from its
+ * package.json, `npm install` its production dependencies inside that folder (shallow, no scripts,
+ * no lockfile), and record it in `.n8n/nodes/package.json`. n8n loads it from there at boot.
+ */
+export async function installPackage(userFolder, tarball) {
+	const nodesDir = path.join(userFolder, '.n8n', 'nodes');
+	const packageDir = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+	rmSync(packageDir, { recursive: true, force: true });
+	mkdirSync(packageDir, { recursive: true });
+	await runCommand('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { label: 'unpack package tarball', timeoutMs: 60_000 });
+	const manifestPath = path.join(packageDir, 'package.json');
+	// eslint-disable-next-line @typescript-eslint/no-unused-vars
+	const { devDependencies, peerDependencies, optionalDependencies, ...manifest } = JSON.parse(readFileSync(manifestPath, 'utf8'));
+	writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), 'utf8');
+	await runCommand(
+		'npm',
+		['install', '--audit=false', '--fund=false', '--bin-links=false', '--install-strategy=shallow', '--ignore-scripts=true', '--package-lock=false'],
+		{ cwd: packageDir, env: npmEnv(), timeoutMs: 300_000, label: 'npm install (package dependencies)' },
+	);
+	const nodesManifestPath = path.join(nodesDir, 'package.json');
+	const nodesManifest = existsSync(nodesManifestPath)
+		? JSON.parse(readFileSync(nodesManifestPath, 'utf8'))
+		: { name: 'installed-nodes', private: true, dependencies: {} };
+	nodesManifest.dependencies = { ...nodesManifest.dependencies, [PACKAGE_NAME]: manifest.version };
+	writeFileSync(nodesManifestPath, JSON.stringify(nodesManifest, null, 2), 'utf8');
+	return packageDir;
+}
+
+/**
+ * Environment that makes n8n create (and keep) the owner account at boot — n8n >= 2.17's
+ * `N8N_INSTANCE_OWNER_MANAGED_BY_ENV` (instance-settings-loader/loaders/owner.instance-settings-loader).
+ * It wants a bcrypt hash; bcryptjs comes with n8n's own install.
+ */
+export function ownerEnv(owner = OWNER) {
+	const requireFromN8n = createRequire(path.join(n8nInstallDir(), 'node_modules', 'n8n', 'package.json'));
+	const bcrypt = requireFromN8n('bcryptjs');
+	return {
+		N8N_INSTANCE_OWNER_MANAGED_BY_ENV: 'true',
+		N8N_INSTANCE_OWNER_EMAIL: owner.email,
+		N8N_INSTANCE_OWNER_FIRST_NAME: owner.firstName,
+		N8N_INSTANCE_OWNER_LAST_NAME: owner.lastName,
+		N8N_INSTANCE_OWNER_PASSWORD_HASH: bcrypt.hashSync(owner.password, 10),
+	};
+}
+
+/** Logs in through the REST API; returns the session cookie (`n8n-auth=…`). Proves the owner exists. */
+export async function login(baseUrl, owner = OWNER) {
+	const res = await fetch(`${baseUrl}/rest/login`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ emailOrLdapLoginId: owner.email, password: owner.password }),
+		signal: AbortSignal.timeout(30_000),
+	});
+	if (!res.ok) throw new Error(`login as ${owner.email} failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+	const cookie = (res.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).find((c) => c.startsWith('n8n-auth='));
+	if (!cookie) throw new Error('login answered 200 without an n8n-auth cookie');
+	return cookie;
+}
+
+/** A stable encryption key per user folder (n8n refuses to decrypt credentials with another key). */
+export function encryptionKeyFor(userFolder) {
+	const file = path.join(userFolder, '.llm-batch-encryption-key');
+	if (!existsSync(file)) {
+		mkdirSync(userFolder, { recursive: true });
+		writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+	}
+	return readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * Starts the package's sandbox server (`node dist/sandbox/cli.js …args`) and resolves once it prints
+ * `LLM sandbox listening on http://127.0.0.1:PORT`.
+ */
+export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
+	const cli = path.join(REPO_ROOT, 'dist', 'sandbox', 'cli.js');
+	if (!existsSync(cli)) return Promise.reject(new Error(`${cli} is missing: run \`npm run build\` first`));
+	return new Promise((resolve, reject) => {
+		const env = { ...process.env };
+		delete env.NODE_ENV;
+		const child = spawn(node24(), [cli, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+		let output = '';
+		let done = false;
+		const timer = setTimeout(() => {
+			if (done) return;
+			done = true;
+			child.kill('SIGKILL');
+			reject(new Error(`sandbox did not report its address within ${timeoutMs / 1000}s:\n${tailLines(output)}`));
+		}, timeoutMs);
+		const onData = (chunk) => {
+			output += chunk;
+			for (const line of chunk.toString().split('\n')) if (line.trim() && onLine) onLine(line);
+			const match = output.match(/LLM sandbox listening on (http:\/\/[^\s]+?):(\d+)/);
+			if (match && !done) {
+				done = true;
+				clearTimeout(timer);
+				const url = `${match[1]}:${match[2]}`;
+				resolve({
+					url,
+					port: Number(match[2]),
+					process: child,
+					output: () => output,
+					stop: () => stopProcess(child),
+				});
+			}
+		};
+		child.stdout.on('data', onData);
+		child.stderr.on('data', onData);
+		child.on('exit', (code) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			reject(new Error(`sandbox exited with ${code} before listening:\n${tailLines(output)}`));
+		});
+	});
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export function stopProcess(child, graceMs = 10_000) {
+	return new Promise((resolve) => {
+		if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+		const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+		child.once('exit', () => {
+			clearTimeout(timer);
+			resolve();
+		});
+		child.kill('SIGTERM');
+	});
+}
+
+/** The two sandbox credentials in `n8n import:credentials` format. */
+export function sandboxCredentials(sandboxUrl) {
+	const now = new Date().toISOString();
+	return [
+		{
+			id: CREDENTIAL_IDS.openAi,
+			name: 'LLM sandbox (OpenAI-compatible)',
+			type: 'llmBatchOpenAiApi',
+			data: { apiKey: 'sandbox', baseUrl: `${sandboxUrl}/v1` },
+			createdAt: now,
+			updatedAt: now,
+		},
+		{
+			id: CREDENTIAL_IDS.anthropic,
+			name: 'LLM sandbox (Anthropic)',
+			type: 'llmBatchAnthropicApi',
+			data: { apiKey: 'sandbox', baseUrl: sandboxUrl },
+			createdAt: now,
+			updatedAt: now,
+		},
+	];
+}
+
+/** The example workflow files (examples/*.json), sorted by name. */
+export function exampleFiles() {
+	const dir = path.join(REPO_ROOT, 'examples');
+	if (!existsSync(dir)) return [];
+	return readdirSync(dir)
+		.filter((f) => f.endsWith('.json'))
+		.sort()
+		.map((f) => path.join(dir, f));
+}
+
+/** Runs an n8n CLI command (`n8n <args>`) with the user folder's environment. */
+export function n8nCli(userFolder, args, { env = {}, timeoutMs = 120_000, allowFailure = false } = {}) {
+	return runCommand(node24(), [n8nBin(), ...args], {
+		cwd: userFolder,
+		env: n8nEnv(userFolder, { N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder), ...env }),
+		timeoutMs,
+		allowFailure,
+		label: `n8n ${args.join(' ')}`,
+	});
+}
+
+export async function importCredentials(userFolder, credentials, opts = {}) {
+	const file = path.join(userFolder, 'llm-batch-credentials.json');
+	writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+	return n8nCli(userFolder, ['import:credentials', `--input=${file}`], opts);
+}
+
+/** Imports one workflow file (keeps its id). */
+export async function importWorkflow(userFolder, file, opts = {}) {
+	return n8nCli(userFolder, ['import:workflow', `--input=${file}`], opts);
+}
+
+/**
+ * Activates a workflow for the next `n8n start`. In 2.41.1 activation is "publishing" a version:
+ * `import:workflow --activeState=fromJson` is refused outside queue mode, and
+ * `update:workflow --active=true` only forwards to the same publishVersion.
+ */
+export async function publishWorkflow(userFolder, id, opts = {}) {
+	return n8nCli(userFolder, ['publish:workflow', `--id=${id}`], opts);
+}
+
+/**
+ * `n8n execute --id <id> --rawOutput`; parses the run (IRun JSON) from the first stdout line that is
+ * exactly `{` (other log lines come first). Rejects when there is no JSON; a failed execution still
+ * resolves with `exitCode` 1 and the run data, so tests can assert on it.
+ */
+export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 300_000 } = {}) {
+	const brokerPort = await freePort();
+	const result = await n8nCli(userFolder, ['execute', `--id=${id}`, '--rawOutput'], {
+		env: { N8N_RUNNERS_BROKER_PORT: String(brokerPort), ...env },
+		timeoutMs,
+		allowFailure: true,
+	});
+	const lines = result.stdout.split('\n');
+	const start = lines.findIndex((l) => l === '{');
+	if (start < 0) {
+		throw new Error(
+			`n8n execute --id=${id} printed no run JSON (exit ${result.code}).\n--- stdout ---\n${tailLines(result.stdout)}\n--- stderr ---\n${tailLines(result.stderr)}`,
+		);
+	}
+	// The JSON is pretty-printed and ends at the first line that is exactly `}`.
+	const end = lines.findIndex((l, i) => i > start && l === '}');
+	const run = JSON.parse(lines.slice(start, end + 1).join('\n'));
+	return { run, exitCode: result.code, ms: result.ms, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Waits until `url` answers 200 (n8n's /healthz), or the process exits, or the timeout passes. */
+export async function waitForHttp(url, { timeoutMs = 120_000, child, output = () => '' } = {}) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before ${url} answered:\n${tailLines(output())}`);
+		try {
+			const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+			if (res.ok) return;
+		} catch {
+			// not up yet
+		}
+		if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
+		await new Promise((r) => setTimeout(r, 500));
+	}
+}
+
+/**
+ * Starts `n8n start` and resolves when /healthz/readiness answers. `onLine` receives its output lines.
+ */
+export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 180_000, onLine } = {}) {
+	const brokerPort = env.N8N_RUNNERS_BROKER_PORT ?? String(await freePort());
+	const childEnv = n8nEnv(userFolder, {
+		N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder),
+		N8N_PORT: String(port),
+		N8N_LISTEN_ADDRESS: '127.0.0.1',
+		N8N_HOST: 'localhost',
+		N8N_EDITOR_BASE_URL: `http://localhost:${port}`,
+		WEBHOOK_URL: `http://localhost:${port}/`,
+		N8N_RUNNERS_BROKER_PORT: brokerPort,
+		...ownerEnv(),
+		...env,
+	});
+	const child = spawn(node24(), [n8nBin(), 'start'], { cwd: userFolder, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+	let output = '';
+	const onData = (chunk) => {
+		output += chunk;
+		if (output.length > 2_000_000) output = output.slice(-1_000_000);
+		if (onLine) for (const line of chunk.toString().split('\n')) if (line.trim()) onLine(line);
+	};
+	child.stdout.on('data', onData);
+	child.stderr.on('data', onData);
+	const baseUrl = `http://localhost:${port}`;
+	try {
+		await waitForHttp(`${baseUrl}/healthz/readiness`, { timeoutMs, child, output: () => output });
+	} catch (error) {
+		await stopProcess(child);
+		throw error;
+	}
+	return { baseUrl, port, process: child, output: () => output, stop: () => stopProcess(child, 20_000) };
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// `npm start`: the package inside a real n8n, as a user would get it from the Community Nodes screen.
+//
+//   1. install n8n (cached outside the repo; progress shown)   4. start the LLM sandbox
+//   2. build and `npm pack` this package                       5. import sandbox credentials + examples/*.json
+//   3. community-install the tarball into a throw-away         6. create the owner account, print the login
+//      user folder (.n8n-cache/user/.n8n/nodes)                7. `n8n start` on http://localhost:5678
+//
+// Ctrl-C stops n8n and the sandbox. Options: --no-build (reuse dist/), --port=5678, --keep (reuse the
+// user folder: your own workflows survive; examples and credentials are re-imported).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+import { ensureN8n } from './ensure-n8n.mjs';
+import {
+	OWNER,
+	exampleFiles,
+	importCredentials,
+	importWorkflow,
+	installPackage,
+	packPackage,
+	publishWorkflow,
+	sandboxCredentials,
+	login,
+	startN8n,
+	startSandbox,
+} from './lib.mjs';
+import { N8N_VERSION, REPO_ROOT, pathWithNode24 } from './paths.mjs';
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(`--${name}`);
+const option = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+
+const started = Date.now();
+const say = (message) => process.stdout.write(`[start ${Math.round((Date.now() - started) / 1000)}s] ${message}\n`);
+
+function portInUse(port) {
+	return new Promise((resolve) => {
+		const socket = net.connect({ port, host: '127.0.0.1' });
+		socket.once('connect', () => {
+			socket.destroy();
+			resolve(true);
+		});
+		socket.once('error', () => resolve(false));
+	});
+}
+
+function runInherited(command, commandArgs) {
+	return new Promise((resolve, reject) => {
+		const env = { ...process.env, PATH: pathWithNode24() };
+		const child = spawn(command, commandArgs, { cwd: REPO_ROOT, env, stdio: 'inherit' });
+		child.on('error', reject);
+		child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}`))));
+	});
+}
+
+async function main() {
+	const port = Number(option('port', process.env.N8N_PORT ?? '5678'));
+	if (await portInUse(port)) throw new Error(`port ${port} is already in use (another n8n?). Stop it or use npm start -- --port=5679`);
+
+	await ensureN8n();
+
+	if (!flag('no-build')) {
+		say('building the package (npm run build)');
+		await runInherited('npm', ['run', 'build', '--silent']);
+	}
+
+	const cacheDir = path.join(REPO_ROOT, '.n8n-cache');
+	const userFolder = path.join(cacheDir, 'user');
+	if (!flag('keep')) rmSync(userFolder, { recursive: true, force: true });
+	mkdirSync(userFolder, { recursive: true });
+
+	say('packing and installing the package like a community install');
+	const tarball = await packPackage(path.join(cacheDir, 'pack'));
+	const installed = await installPackage(userFolder, tarball);
+	say(`installed ${path.basename(tarball)} -> ${path.relative(REPO_ROOT, installed)}`);
+
+	const sandbox = await startSandbox(['--port', '0']);
+	say(`sandbox on ${sandbox.url}`);
+
+	let n8n;
+	let stopping = false;
+	const stopAll = async (code) => {
+		if (stopping) return;
+		stopping = true;
+		say('stopping n8n and the sandbox…');
+		await Promise.all([n8n?.stop(), sandbox.stop()]);
+		process.exit(code);
+	};
+	process.on('SIGINT', () => void stopAll(0));
+	process.on('SIGTERM', () => void stopAll(0));
+	sandbox.process.on('exit', (code) => {
+		if (!stopping) {
+			say(`sandbox exited (${code}); stopping`);
+			void stopAll(1);
+		}
+	});
+
+	try {
+		await importCredentials(userFolder, sandboxCredentials(sandbox.url));
+		say('imported the sandbox credentials (LLM sandbox (OpenAI-compatible), LLM sandbox (Anthropic))');
+		for (const file of exampleFiles()) {
+			await importWorkflow(userFolder, file);
+			const workflow = JSON.parse(readFileSync(file, 'utf8'));
+			// Webhook examples are marked active: publish them so their URL answers right away.
+			if (workflow.active === true && workflow.id) await publishWorkflow(userFolder, workflow.id);
+			say(`imported ${path.relative(REPO_ROOT, file)}${workflow.active === true ? ' (published/active)' : ''}`);
+		}
+		if (exampleFiles().length === 0) say('no examples/*.json to import yet');
+
+		say(`starting n8n ${N8N_VERSION} on http://localhost:${port} (first start runs migrations, ~20-40 s)`);
+		n8n = await startN8n(userFolder, {
+			port,
+			onLine: (line) => process.stdout.write(`  n8n | ${line}\n`),
+		});
+		n8n.process.on('exit', (code) => {
+			if (!stopping) {
+				say(`n8n exited (${code}); stopping`);
+				void stopAll(code ?? 1);
+			}
+		});
+		await login(n8n.baseUrl);
+		process.stdout.write(
+			[
+				'',
+				'  ┌──────────────────────────────────────────────────────────────',
+				`  │ n8n ${N8N_VERSION} with n8n-nodes-llm-batch: ${n8n.baseUrl}`,
+				`  │ login:    ${OWNER.email}`,
+				`  │ password: ${OWNER.password}`,
+				`  │ LLM sandbox (no key, no spend): ${sandbox.url}`,
+				`  │ user folder (throw-away): ${path.relative(REPO_ROOT, userFolder)}`,
+				`  │ ready in ${Math.round((Date.now() - started) / 1000)} s — Ctrl-C stops n8n and the sandbox`,
+				'  └──────────────────────────────────────────────────────────────',
+				'',
+			].join('\n'),
+		);
+	} catch (error) {
+		say(`failed: ${error.message}`);
+		await stopAll(1);
+	}
+}
+
+main().catch((error) => {
+	process.stderr.write(`[start] ${error.message}\n`);
+	process.exit(1);
+});
+

@@ -1,0 +1,364 @@
+/**
+ * One contract, two stores: every assertion runs against SQLite (a real file) and PostgreSQL
+ * (the throw-away cluster from global setup).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { createCheckpoint } from '../../core/ledger/checkpoint';
+import { LedgerStoreError } from '../../core/ledger/errors';
+import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
+import { T0, T1, T2, T3, itemError, postgresFactory, result, sqliteFactory, type StoreFactory } from './fixtures';
+
+const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
+
+describe.each(factories)('ledger store contract: $name', (factory) => {
+	const open: LedgerStore[] = [];
+	async function fresh(): Promise<LedgerStore> {
+		const store = await factory.create();
+		open.push(store);
+		await store.init();
+		return store;
+	}
+	async function second(store: LedgerStore): Promise<LedgerStore> {
+		const other = await factory.reopen(store);
+		open.push(other);
+		await other.init();
+		return other;
+	}
+	afterEach(async () => {
+		await Promise.all(open.splice(0).map((s) => s.close()));
+	});
+
+	it('init is idempotent and a new job has zero stats', async () => {
+		const store = await fresh();
+		await store.init();
+		await store.init();
+		expect(await store.stats('job')).toEqual({
+			job: 'job',
+			total: 0,
+			pending: 0,
+			processing: 0,
+			succeeded: 0,
+			failed: 0,
+			attempts: 0,
+			inputTokens: 0,
+			outputTokens: 0,
+			costUsd: 0,
+			errorsByCode: {},
+			firstCreatedAt: null,
+			lastUpdatedAt: null,
+		});
+	});
+
+	it('a start marks the record processing and counts the attempt', async () => {
+		const store = await fresh();
+		await store.markProcessing('job', [{ recordId: 'a', promptHash: 'h1' }], T0);
+		await store.writeBatch('job', [{ type: 'started', recordId: 'a', promptHash: 'h1', at: T1 }]);
+		const records = await store.getMany('job', ['a', 'missing']);
+		expect([...records.keys()]).toEqual(['a']);
+		expect(records.get('a')).toEqual({
+			job: 'job',
+			recordId: 'a',
+			status: 'processing',
+			attempts: 2,
+			promptHash: 'h1',
+			lastError: null,
+			result: null,
+			createdAt: T0,
+			updatedAt: T1,
+		});
+	});
+
+	it('a success stores the whole result and round-trips its JSON', async () => {
+		const store = await fresh();
+		const r = result('a', 'h1', { output: { deep: [1, 'два', { x: null }] }, costUsd: undefined });
+		await store.writeBatch('job', [
+			{ type: 'started', recordId: 'a', promptHash: 'h1', at: T0 },
+			{ type: 'succeeded', result: r, at: T1 },
+		]);
+		const record = (await store.getMany('job', ['a'])).get('a');
+		expect(record).toEqual({
+			job: 'job',
+			recordId: 'a',
+			status: 'succeeded',
+			attempts: 1,
+			promptHash: 'h1',
+			lastError: null,
+			result: JSON.parse(JSON.stringify(r)),
+			createdAt: T1,
+			updatedAt: T1,
+		});
+	});
+
+	it('a failure stores the error and a later success clears it', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'started', recordId: 'a', promptHash: 'h1', at: T0 },
+			{ type: 'failed', recordId: 'a', promptHash: 'h1', error: itemError('server_error'), at: T0 },
+		]);
+		let record = (await store.getMany('job', ['a'])).get('a');
+		expect(record?.status).toBe('failed');
+		expect(record?.lastError).toEqual(itemError('server_error'));
+		expect(record?.attempts).toBe(1);
+		await store.writeBatch('job', [
+			{ type: 'started', recordId: 'a', promptHash: 'h1', at: T1 },
+			{ type: 'succeeded', result: result('a', 'h1'), at: T2 },
+		]);
+		record = (await store.getMany('job', ['a'])).get('a');
+		expect(record?.status).toBe('succeeded');
+		expect(record?.lastError).toBeNull();
+		expect(record?.attempts).toBe(2);
+		expect(record?.createdAt).toBe(T0);
+		expect(record?.updatedAt).toBe(T2);
+	});
+
+	it('a success is final for its prompt hash; a new prompt hash replaces it', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [{ type: 'succeeded', result: result('a', 'h1'), at: T0 }]);
+		await store.writeBatch('job', [{ type: 'started', recordId: 'a', promptHash: 'h1', at: T1 }]);
+		await store.writeBatch('job', [{ type: 'failed', recordId: 'a', promptHash: 'h1', error: itemError(), at: T1 }]);
+		let record = (await store.getMany('job', ['a'])).get('a');
+		expect({ status: record?.status, attempts: record?.attempts, updatedAt: record?.updatedAt }).toEqual({
+			status: 'succeeded',
+			attempts: 0,
+			updatedAt: T0,
+		});
+		await store.writeBatch('job', [{ type: 'started', recordId: 'a', promptHash: 'h2', at: T2 }]);
+		record = (await store.getMany('job', ['a'])).get('a');
+		expect({ status: record?.status, promptHash: record?.promptHash, attempts: record?.attempts }).toEqual({
+			status: 'processing',
+			promptHash: 'h2',
+			attempts: 1,
+		});
+	});
+
+	it('a pending write creates missing records only', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [{ type: 'succeeded', result: result('a', 'h1'), at: T0 }]);
+		await store.writeBatch('job', [
+			{ type: 'pending', recordId: 'a', at: T1 },
+			{ type: 'pending', recordId: 'b', at: T1 },
+		]);
+		const records = await store.getMany('job', ['a', 'b']);
+		expect(records.get('a')?.status).toBe('succeeded');
+		expect(records.get('b')).toMatchObject({ status: 'pending', attempts: 0, promptHash: '', createdAt: T1 });
+	});
+
+	it('jobs are separate: the same record ID in two jobs', async () => {
+		const store = await fresh();
+		await store.writeBatch('one', [{ type: 'succeeded', result: result('a', 'h1'), at: T0 }]);
+		await store.writeBatch('two', [{ type: 'started', recordId: 'a', promptHash: 'h1', at: T0 }]);
+		expect((await store.getMany('one', ['a'])).get('a')?.status).toBe('succeeded');
+		expect((await store.getMany('two', ['a'])).get('a')?.status).toBe('processing');
+		expect((await store.stats('one')).total).toBe(1);
+	});
+
+	it('lists a job in record-ID pages, with and without a status filter', async () => {
+		const store = await fresh();
+		const writes: LedgerWrite[] = [];
+		for (let i = 0; i < 2500; i++) {
+			const id = `r${String(i).padStart(5, '0')}`;
+			writes.push(
+				i % 5 === 0
+					? { type: 'failed', recordId: id, promptHash: 'h', error: itemError('timeout'), at: T0 }
+					: { type: 'succeeded', result: result(id, `h${i}`), at: T0 },
+			);
+		}
+		await store.writeBatch('job', writes);
+		const seen: string[] = [];
+		let after: string | undefined;
+		for (;;) {
+			const page = await store.list('job', { afterRecordId: after, limit: 1000 });
+			if (page.length === 0) break;
+			seen.push(...page.map((r) => r.recordId));
+			after = page[page.length - 1].recordId;
+		}
+		expect(seen).toHaveLength(2500);
+		expect(new Set(seen).size).toBe(2500);
+		expect(seen).toEqual([...seen].sort());
+		const failed = await store.list('job', { status: 'failed', limit: 10_000 });
+		expect(failed).toHaveLength(500);
+		expect(failed.every((r) => r.status === 'failed' && r.lastError?.code === 'timeout')).toBe(true);
+	});
+
+	it('finds processing records older than a cutoff and requeues only those', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'started', recordId: 'old1', promptHash: 'h', at: T0 },
+			{ type: 'started', recordId: 'old2', promptHash: 'h', at: T1 },
+			{ type: 'started', recordId: 'new', promptHash: 'h', at: T3 },
+			{ type: 'failed', recordId: 'failedOld', promptHash: 'h', error: itemError(), at: T0 },
+		]);
+		await store.writeBatch('other', [{ type: 'started', recordId: 'old1', promptHash: 'h', at: T0 }]);
+		expect((await store.listStale('job', T2)).map((r) => r.recordId)).toEqual(['old1', 'old2']);
+		const requeued = await store.requeueStale('job', T2, T3);
+		expect(requeued.map((r) => [r.recordId, r.status, r.updatedAt])).toEqual([
+			['old1', 'pending', T3],
+			['old2', 'pending', T3],
+		]);
+		expect(await store.listStale('job', T2)).toEqual([]);
+		expect((await store.getMany('other', ['old1'])).get('old1')?.status).toBe('processing');
+		expect((await store.getMany('job', ['new'])).get('new')?.status).toBe('processing');
+	});
+
+	it('requeues chosen records whatever their status', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'failed', recordId: 'a', promptHash: 'h', error: itemError(), at: T0 },
+			{ type: 'succeeded', result: result('b', 'h'), at: T0 },
+			{ type: 'pending', recordId: 'c', at: T0 },
+		]);
+		expect(await store.requeue('job', ['a', 'b', 'c', 'missing'], T1)).toBe(2);
+		const records = await store.getMany('job', ['a', 'b', 'c']);
+		expect([...records.values()].map((r) => r.status)).toEqual(['pending', 'pending', 'pending']);
+	});
+
+	it('stats add up: counts, attempts, tokens, cost and errors by code', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'started', recordId: 'a', promptHash: 'h', at: T0 },
+			{ type: 'succeeded', result: result('a', 'ha', { usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.25 }), at: T1 },
+			{ type: 'started', recordId: 'b', promptHash: 'h', at: T0 },
+			{ type: 'started', recordId: 'b', promptHash: 'h', at: T1 },
+			{ type: 'succeeded', result: result('b', 'hb', { usage: { inputTokens: 50, outputTokens: 7 }, costUsd: undefined }), at: T2 },
+			{ type: 'failed', recordId: 'c', promptHash: 'h', error: itemError('timeout'), at: T1 },
+			{ type: 'failed', recordId: 'd', promptHash: 'h', error: itemError('timeout'), at: T1 },
+			{ type: 'failed', recordId: 'e', promptHash: 'h', error: itemError('content_filter'), at: T1 },
+			{ type: 'started', recordId: 'f', promptHash: 'h', at: T1 },
+			{ type: 'pending', recordId: 'g', at: T0 },
+		]);
+		expect(await store.stats('job')).toEqual({
+			job: 'job',
+			total: 7,
+			pending: 1,
+			processing: 1,
+			succeeded: 2,
+			failed: 3,
+			attempts: 4,
+			inputTokens: 150,
+			outputTokens: 27,
+			costUsd: 0.25,
+			errorsByCode: { content_filter: 1, timeout: 2 },
+			firstCreatedAt: T0,
+			lastUpdatedAt: T2,
+		});
+	});
+
+	it('deleting a job removes its records and cache entries, not other jobs', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'succeeded', result: result('a', 'hash-a'), at: T0 },
+			{ type: 'failed', recordId: 'b', promptHash: 'h', error: itemError(), at: T0 },
+		]);
+		await store.writeBatch('keep', [{ type: 'succeeded', result: result('a', 'hash-keep'), at: T0 }]);
+		expect(await store.deleteJob('job')).toBe(2);
+		expect(await store.deleteJob('job')).toBe(0);
+		expect((await store.stats('job')).total).toBe(0);
+		expect((await store.stats('keep')).total).toBe(1);
+		expect([...(await store.cacheGet(['hash-a', 'hash-keep'])).keys()]).toEqual(['hash-keep']);
+	});
+
+	it('the response cache keeps the first result per prompt hash', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'succeeded', result: result('a', 'same', { text: 'first' }), at: T0 },
+			{ type: 'succeeded', result: result('b', 'same', { text: 'second' }), at: T0 },
+		]);
+		await store.cachePut('job', [result('c', 'same', { text: 'third' }), result('d', 'other')], T1);
+		const cache = await store.cacheGet(['same', 'other', 'absent']);
+		expect([...cache.keys()].sort()).toEqual(['other', 'same']);
+		expect(cache.get('same')?.text).toBe('first');
+	});
+
+	it('a result handed to a checkpoint is committed without flush(), visible to another handle', async () => {
+		const store = await fresh();
+		const reader = await second(store);
+		const checkpoint = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T0) } });
+		checkpoint.started('a', 'h1');
+		checkpoint.succeeded(result('a', 'h1'));
+		await vi.waitFor(async () => {
+			expect((await reader.getMany('job', ['a'])).get('a')?.status).toBe('succeeded');
+		}, { timeout: 5000, interval: 5 });
+		await checkpoint.flush();
+	});
+
+	it('checkpoint lookup: own result for the same hash, cache hit for another record, nothing for a stale hash', async () => {
+		const store = await fresh();
+		await store.writeBatch('job', [
+			{ type: 'succeeded', result: result('done', 'h-done'), at: T0 },
+			{ type: 'succeeded', result: result('stale', 'h-old'), at: T0 },
+			{ type: 'failed', recordId: 'failed', promptHash: 'h-failed', error: itemError(), at: T0 },
+		]);
+		await store.writeBatch('elsewhere', [{ type: 'succeeded', result: result('x', 'h-shared', { text: 'shared' }), at: T0 }]);
+		const checkpoint = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T1) } });
+		const found = await checkpoint.lookup([
+			{ recordId: 'done', promptHash: 'h-done' },
+			{ recordId: 'stale', promptHash: 'h-new' },
+			{ recordId: 'failed', promptHash: 'h-failed' },
+			{ recordId: 'twin', promptHash: 'h-shared' },
+			{ recordId: 'new', promptHash: 'h-none' },
+		]);
+		expect([...found.keys()].sort()).toEqual(['done', 'twin']);
+		expect(found.get('done')).toEqual({ ...result('done', 'h-done'), cached: false });
+		expect(found.get('twin')).toEqual({ ...result('x', 'h-shared', { text: 'shared' }), recordId: 'twin', cached: true });
+		await checkpoint.flush();
+		// The cache hit is now that record's own success.
+		const twin = (await store.getMany('job', ['twin'])).get('twin');
+		expect(twin).toMatchObject({ status: 'succeeded', promptHash: 'h-shared', updatedAt: T1 });
+		expect(twin?.result?.cached).toBe(true);
+	});
+
+	it('group commit: 10,000 results become durable in a few transactions', async () => {
+		const store = await fresh();
+		let batches = 0;
+		const writeBatch = store.writeBatch.bind(store);
+		store.writeBatch = async (job, writes) => {
+			batches++;
+			return writeBatch(job, writes);
+		};
+		const checkpoint = createCheckpoint(store, 'bulk');
+		const started = performance.now();
+		// Results arrive over 100 event-loop turns, as responses would.
+		for (let turn = 0; turn < 100; turn++) {
+			for (let i = 0; i < 100; i++) {
+				const id = `r${turn * 100 + i}`;
+				checkpoint.started(id, `hash-${id}`);
+				checkpoint.succeeded(result(id, `hash-${id}`));
+			}
+			await new Promise((resolve) => setImmediate(resolve));
+		}
+		await checkpoint.flush();
+		const ms = performance.now() - started;
+		console.log(`[ledger ${factory.name}] 10,000 results (20,000 writes) committed in ${ms.toFixed(0)} ms over ${batches} transactions`);
+		const stats = await store.stats('bulk');
+		expect({ total: stats.total, succeeded: stats.succeeded, attempts: stats.attempts }).toEqual({
+			total: 10_000,
+			succeeded: 10_000,
+			attempts: 10_000,
+		});
+		expect(batches).toBeLessThanOrEqual(100);
+		// Loose bound: the goal is "well under a second"; CI machines vary.
+		expect(ms).toBeLessThan(5000);
+	});
+
+	it('flush rejects with a store error when a commit fails, keeps the writes and commits them on the next flush', async () => {
+		const store = await fresh();
+		const writeBatch = store.writeBatch.bind(store);
+		let failNext = 1;
+		store.writeBatch = async (job, writes) => {
+			if (failNext-- > 0) throw new LedgerStoreError('store_locked', store.label, `Ledger store "${store.label}" is locked`);
+			return writeBatch(job, writes);
+		};
+		const checkpoint = createCheckpoint(store, 'job');
+		checkpoint.started('a', 'h');
+		checkpoint.succeeded(result('a', 'h'));
+		await expect(checkpoint.flush()).rejects.toMatchObject({ name: 'LedgerStoreError', code: 'store_locked' });
+		checkpoint.succeeded(result('b', 'h2'));
+		await checkpoint.flush();
+		const records = await store.getMany('job', ['a', 'b']);
+		expect([...records.values()].map((r) => [r.recordId, r.status, r.attempts])).toEqual([
+			['a', 'succeeded', 1],
+			['b', 'succeeded', 0],
+		]);
+	});
+});
