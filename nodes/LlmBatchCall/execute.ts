@@ -32,7 +32,14 @@ function invalidInput(message: string): ItemError {
 
 async function credentialsFor(ctx: IExecuteFunctions, cfg: CallConfig): Promise<ProviderCredentials> {
 	const type = cfg.provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
-	const c = await ctx.getCredentials(type);
+	let c;
+	try {
+		c = await ctx.getCredentials(type);
+	} catch (e) {
+		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
+			description: `Select or create a "${cfg.provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+		});
+	}
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
 	if (apiKey === '') {
 		throw new NodeOperationError(ctx.getNode(), 'The credential has no API key', {
