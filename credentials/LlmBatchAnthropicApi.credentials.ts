@@ -11,7 +11,7 @@ export class LlmBatchAnthropicApi implements ICredentialType {
 
 	displayName = 'LLM Batch: Anthropic API';
 
-	icon: Icon = 'file:llmBatchAnthropic.svg';
+	icon: Icon = { light: 'file:llmBatchAnthropic.svg', dark: 'file:llmBatchAnthropic.dark.svg' };
 
 	documentationUrl = 'https://docs.anthropic.com/en/api/getting-started';
 

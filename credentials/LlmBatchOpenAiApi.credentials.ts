@@ -11,7 +11,7 @@ export class LlmBatchOpenAiApi implements ICredentialType {
 
 	displayName = 'LLM Batch: OpenAI-Compatible API';
 
-	icon: Icon = 'file:llmBatchOpenAi.svg';
+	icon: Icon = { light: 'file:llmBatchOpenAi.svg', dark: 'file:llmBatchOpenAi.dark.svg' };
 
 	documentationUrl = 'https://platform.openai.com/docs/api-reference/authentication';
 

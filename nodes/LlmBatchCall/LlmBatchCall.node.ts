@@ -1,10 +1,288 @@
-import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import {
+	NodeConnectionTypes,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
 
-import { description } from './description';
 import { executeLlmBatchCall } from './execute';
 
+const openAi = { show: { provider: ['openai'] } };
+const anthropic = { show: { provider: ['anthropic'] } };
+
+/**
+ * The UI of LLM Batch Call. The node class holds only its description (n8n's lint rules
+ * read the description in the .node.ts file); parameters are parsed in params.ts and the
+ * item loop lives in execute.ts, over the engine in core/.
+ */
 export class LlmBatchCall implements INodeType {
-	description: INodeTypeDescription = description;
+	description: INodeTypeDescription = {
+		displayName: 'LLM Batch Call',
+		name: 'llmBatchCall',
+		icon: { light: 'file:llmBatchCall.svg', dark: 'file:llmBatchCall.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{$parameter["model"]}}',
+		description:
+			'Send every item through an LLM with rate limits, retries, bounded concurrency and structured output; every item leaves on Success or Failed',
+		defaults: { name: 'LLM Batch Call' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+		outputNames: ['Success', 'Failed'],
+		credentials: [
+			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
+			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			{ name: 'llmBatchPostgresApi', required: true, displayOptions: { show: { ledgerStore: ['postgres'] } } },
+		],
+		properties: [
+			{
+				displayName: 'Provider',
+				name: 'provider',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'OpenAI or Compatible (Ollama, vLLM, LM Studio)',
+						value: 'openai',
+						description: 'Chat completions API at the credential base URL',
+					},
+					{ name: 'Anthropic', value: 'anthropic', description: 'Messages API' },
+				],
+				default: 'openai',
+			},
+			{
+				displayName: 'Model',
+				name: 'model',
+				type: 'string',
+				required: true,
+				default: 'gpt-4o-mini',
+				placeholder: 'e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1',
+				description: 'Model ID as the provider names it',
+			},
+			{
+				displayName: 'System Prompt',
+				name: 'systemPrompt',
+				type: 'string',
+				typeOptions: { rows: 3 },
+				default: '',
+				description: 'Instructions sent with every item',
+			},
+			{
+				displayName: 'Prompt',
+				name: 'prompt',
+				type: 'string',
+				typeOptions: { rows: 4 },
+				required: true,
+				default: '={{ $json.text }}',
+				description: 'The user message for each item; use an expression to build it from the item',
+			},
+			{
+				displayName: 'Record ID',
+				name: 'recordId',
+				type: 'string',
+				default: '={{ $json.recordId ?? $json.id }}',
+				description:
+					'Stable ID of each record, used in results, reports and the ledger. When empty, a hash of the prompt is used.',
+			},
+			{
+				displayName: 'Output Format',
+				name: 'outputFormat',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'Text', value: 'text' },
+					{
+						name: 'JSON (Structured Output)',
+						value: 'json',
+						description: 'The answer must be JSON matching the schema below',
+					},
+				],
+				default: 'text',
+			},
+			{
+				displayName: 'JSON Schema',
+				name: 'jsonSchema',
+				type: 'json',
+				displayOptions: { show: { outputFormat: ['json'] } },
+				default:
+					'{\n  "type": "object",\n  "properties": {\n    "category": { "type": "string" }\n  },\n  "required": ["category"]\n}',
+				description:
+					'JSON Schema of the answer. OpenAI-compatible: sent as response_format json_schema; Anthropic: a forced tool. Answers are validated against it.',
+			},
+			{
+				displayName: 'Concurrency',
+				name: 'concurrency',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 8,
+				description: 'Maximum requests in flight at once',
+			},
+			{
+				displayName: 'Requests per Minute',
+				name: 'requestsPerMinute',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 500,
+				description:
+					"Your provider's request limit for this model. Shared by every execution using the same credential and model in this n8n process.",
+			},
+			{
+				displayName: 'Tokens per Minute',
+				name: 'tokensPerMinute',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 200000,
+				description: 'Your provider\'s token limit (input estimate + max tokens count per request, as OpenAI counts)',
+			},
+			{
+				displayName: 'Result Field',
+				name: 'resultField',
+				type: 'string',
+				default: 'llm',
+				description: 'Field each successful item gains (output, text, usage, cost, attempts, latency)',
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: [
+					{
+						displayName: 'Circuit Breaker Action',
+						name: 'onCircuitOpen',
+						type: 'options',
+						options: [
+							{ name: 'Pause Then Resume', value: 'pause' },
+							{ name: 'Stop the Run', value: 'stop' },
+						],
+						default: 'pause',
+						description: 'What happens when the failure share passes the threshold',
+					},
+					{
+						displayName: 'Circuit Breaker Threshold (%)',
+						name: 'circuitThreshold',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 100 },
+						default: 10,
+						description: 'Failure share of the recent requests that opens the circuit',
+					},
+					{
+						displayName: 'Context Window (Tokens)',
+						name: 'contextWindow',
+						type: 'number',
+						default: 0,
+						description: 'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
+					},
+					{
+						displayName: 'Input Price per 1M Tokens (USD)',
+						name: 'inputPricePer1M',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: -1,
+						description: 'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
+					},
+					{
+						displayName: 'Max Attempts',
+						name: 'maxAttempts',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 20 },
+						default: 5,
+						description: 'Attempts per item for transient errors (rate-limit waits do not count)',
+					},
+					{
+						displayName: 'Max Cost per Run (USD)',
+						name: 'maxCostUsd',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: 0,
+						description:
+							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
+					},
+					{
+						displayName: 'Max Tokens',
+						name: 'maxTokens',
+						type: 'number',
+						typeOptions: { minValue: 1 },
+						default: 1024,
+						description: 'Maximum output tokens per answer',
+					},
+					{
+						displayName: 'Output Price per 1M Tokens (USD)',
+						name: 'outputPricePer1M',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: -1,
+						description: 'For models missing from the built-in price table. -1 = use the table.',
+					},
+					{
+						displayName: 'Progress Log Interval (Seconds)',
+						name: 'progressIntervalSeconds',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 10,
+						description: 'How often a progress line goes to the n8n server log. 0 = never.',
+					},
+					{
+						displayName: 'Request Timeout (Seconds)',
+						name: 'timeoutSeconds',
+						type: 'number',
+						typeOptions: { minValue: 1 },
+						default: 60,
+					},
+					{
+						displayName: 'Temperature',
+						name: 'temperature',
+						type: 'number',
+						typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 2 },
+						default: 0,
+					},
+				],
+			},
+			{
+				displayName: 'Ledger',
+				name: 'ledgerStore',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'Off', value: 'none' },
+					{
+						name: 'SQLite (Embedded)',
+						value: 'sqlite',
+						description: 'A file in the n8n user folder; for a single n8n process',
+					},
+					{
+						name: 'PostgreSQL',
+						value: 'postgres',
+						description: 'Shared by several workers or a main + worker setup',
+					},
+				],
+				default: 'none',
+				description:
+					'Durable per-record store: each result is saved as it arrives, and a rerun skips records that already succeeded with the same prompt, model and schema',
+			},
+			{
+				displayName: 'Job Name',
+				name: 'ledgerJob',
+				type: 'string',
+				required: true,
+				displayOptions: { show: { ledgerStore: ['sqlite', 'postgres'] } },
+				default: '',
+				placeholder: 'e.g. ticket-classification',
+				description: 'Names the job in the ledger; the same name on the next run resumes it',
+			},
+			{
+				displayName: 'SQLite File',
+				name: 'ledgerSqlitePath',
+				type: 'string',
+				displayOptions: { show: { ledgerStore: ['sqlite'] } },
+				default: '',
+				description: 'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
+			},
+		],
+	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await executeLlmBatchCall(this);

@@ -177,12 +177,14 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 	try {
 		outcomes = await done;
 	} catch (e) {
-		if (e instanceof LedgerStoreError) {
-			throw new NodeOperationError(ctx.getNode(), e.message, {
-				description: 'A result could not be written to the ledger; rerun once the store is back — stored results are not paid for again.',
-			});
-		}
-		throw e;
+		// The runner turns every item failure into data; what reaches here is the ledger
+		// failing to store results (or a defect), which must stop the node loudly.
+		throw new NodeOperationError(ctx.getNode(), e as Error, {
+			description:
+				e instanceof LedgerStoreError
+					? 'A result could not be written to the ledger; rerun once the store is back — stored results are not paid for again.'
+					: undefined,
+		});
 	}
 	await progress;
 
