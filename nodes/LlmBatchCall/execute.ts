@@ -150,6 +150,7 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 		clock,
 	);
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
+	const node = ctx.getNode().name;
 	const runner = new BatchRunner({
 		provider: createProvider(cfg.provider, creds, deps.fetch),
 		limiter,
@@ -163,9 +164,18 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 		costOf: costFunction(cfg),
 		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
 		checkpoint,
+		onEvent: (e) => {
+			if (e.type === 'circuit') {
+				ctx.logger.warn(
+					`${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed — circuit breaker ${e.action === 'pause' ? 'pauses the run' : 'stops the run'}`,
+					{ node },
+				);
+			} else if (e.type === 'stop') {
+				ctx.logger.warn(`${node}: run stopped (${e.code}): ${e.message}`, { node });
+			}
+		},
 	});
 
-	const node = ctx.getNode().name;
 	const done = runner.run(runItems);
 	const progress = reportProgress(done, runner.stats, {
 		clock,

@@ -115,6 +115,26 @@ describe('LLM Batch Call in a real workflow (WorkflowExecute) against the sandbo
 		expect(s.maxRequestsPerWindow(1000)).toBeLessThanOrEqual(10 + 10);
 	});
 
+	it('speaks Anthropic messages: structured output through a forced tool, each result its own', async () => {
+		sandbox.configure({ rpm: Infinity, tpm: Infinity, latencyMs: { min: 0, max: 2 }, faults: { status529: 0.03, reset: 0.01 } });
+		sandbox.reset();
+		const input = tickets(200);
+		const wf = workflow({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', concurrency: 8, requestsPerMinute: 60_000, tokensPerMinute: 100_000_000, options: { progressIntervalSeconds: 0, maxAttempts: 8 } });
+		wf.nodes[1].credentials = { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } };
+		const { items } = await runWorkflow(wf, { input, credentials: { llmBatchAnthropicApi: { apiKey: 'sk-ant-test', baseUrl: sandbox.url } } });
+		const success = items('LLM Batch Call', 0);
+		expect(items('LLM Batch Call', 1)).toEqual([]);
+		expect(success).toHaveLength(200);
+		for (const it of success) {
+			const i = (it.pairedItem as { item: number }).item;
+			const llm = it.json.llm as { output: unknown; provider: string; recordId: string; costUsd: number };
+			expect(llm).toMatchObject({ provider: 'anthropic', recordId: input[i].json.id });
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].json.text, schema: SCHEMA }).output);
+			expect(llm.costUsd).toBeGreaterThan(0);
+		}
+		expect(sandbox.stats().faults.status529).toBeGreaterThan(0);
+	});
+
 	it('fails bad input per item and stops on a refused key without calling on', async () => {
 		sandbox.configure({ rpm: Infinity, tpm: Infinity, faults: {}, apiKeys: ['good'] });
 		sandbox.reset();
