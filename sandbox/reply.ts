@@ -32,7 +32,11 @@ export function plainReply(prompt: string, digest = promptDigest(prompt)): strin
 
 /** The answer a successful (non-fault) call with this prompt gets. */
 export function expectedReply(req: ReplyRequest): Reply {
-	const digest = promptDigest(req.prompt);
+	return replyFor(req, promptDigest(req.prompt));
+}
+
+/** `expectedReply` for a caller that already has the digest (the server: one sha256 per request). */
+export function replyFor(req: ReplyRequest, digest: string): Reply {
 	if (req.schema !== undefined) {
 		const output = valueForSchema(req.schema as JsonSchema, digest);
 		return { text: JSON.stringify(output), output };

@@ -24,7 +24,7 @@ import {
 	type ParsedCall,
 	type Provider,
 } from './protocol';
-import { expectedReply, promptDigest, tokensForChars } from './reply';
+import { promptDigest, replyFor, tokensForChars } from './reply';
 import { FAULT_KINDS, FORCED_FAULT_KINDS, StatsRecorder, type FaultKind, type ForcedFaultKind, type SandboxStats } from './stats';
 
 export { expectedReply, promptDigest } from './reply';
@@ -162,10 +162,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	let closed = false;
 
 	const later = (ms: number, fn: () => void): NodeJS.Timeout => {
-		const t = setTimeout(() => {
-			timers.delete(t);
-			fn();
-		}, ms);
+		// setTimeout fires at once for delays above 2^31 - 1 ms (e.g. hangMs: Infinity).
+		const t = setTimeout(
+			() => {
+				timers.delete(t);
+				fn();
+			},
+			Math.min(ms, 2_147_483_647),
+		);
 		timers.add(t);
 		return t;
 	};
@@ -191,7 +195,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		const requestId = `req_${id}`;
 		const headers: Record<string, string> = { [provider === 'openai' ? 'x-request-id' : 'request-id']: requestId };
 
-		const raw = await readBody(req);
+		let raw: string | undefined;
+		try {
+			raw = await readBody(req);
+		} catch {
+			// The client went away mid-body; 499 ("client closed request") keeps the counts adding up.
+			st.status(499);
+			return;
+		}
 		if (raw === undefined) return answerError(st, res, provider, 'too_large', 'Request body too large.', requestId, headers);
 		let body: Record<string, unknown>;
 		try {
@@ -303,7 +314,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		inputTokens: number,
 		headers: Record<string, string>,
 	): void {
-		const reply = expectedReply({ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' });
+		const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' }, digest);
 		let text = reply.text;
 		let finish: 'stop' | 'length' | 'content_filter' = 'stop';
 		if (fault === 'truncated') {

@@ -14,7 +14,10 @@ export interface SandboxStats {
 	requests: number;
 	/** Calls that passed auth, quota and the rate limiter (and so were charged to the buckets). */
 	accepted: number;
-	/** Answers by HTTP status; resets and hangs have no status and are only in `faults`. */
+	/**
+	 * Answers by HTTP status; resets and hangs have no status and are only in `faults`;
+	 * 499 counts requests whose client went away before the body was read.
+	 */
 	byStatus: Record<string, number>;
 	/** 429s from the rate limiter (not quota). */
 	rateLimited: number;
@@ -23,7 +26,10 @@ export interface SandboxStats {
 	maxInFlight: number;
 	/** 200 answers that were not faults. */
 	paidSuccesses: number;
-	/** Prompt digest -> count of paid successes; a count above 1 is a duplicate paid call. */
+	/**
+	 * Prompt digest -> count of paid successes; a count above 1 is a duplicate paid call.
+	 * A plain object (same shape over HTTP), built on first read of this snapshot.
+	 */
 	successesByPrompt: Record<string, number>;
 	/** Paid successes beyond the first of each prompt. */
 	duplicateSuccesses: number;
@@ -124,6 +130,8 @@ export class StatsRecorder {
 		const times = this.times.data;
 		const charges = this.charges.data;
 		const n = this.times.length;
+		const byPrompt = this.successesByPrompt;
+		let copy: Record<string, number> | undefined;
 		return {
 			requests: this.requests,
 			accepted: this.accepted,
@@ -133,7 +141,11 @@ export class StatsRecorder {
 			inFlight: this.inFlight,
 			maxInFlight: this.maxInFlight,
 			paidSuccesses: this.paidSuccesses,
-			successesByPrompt: Object.fromEntries(this.successesByPrompt),
+			// Copied on first read only: stats() stays cheap with 20k prompts when nobody looks.
+			get successesByPrompt() {
+				copy ??= Object.fromEntries(byPrompt);
+				return copy;
+			},
 			duplicateSuccesses: this.duplicateSuccesses,
 			inputTokens: this.inputTokens,
 			outputTokens: this.outputTokens,

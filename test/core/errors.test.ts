@@ -60,6 +60,17 @@ describe('classifyError', () => {
 		expect(retryAfterMs({}, NOW)).toBeUndefined();
 	});
 
+	it('maps Anthropic out-of-credit (400 credit balance, 402 billing_error) to quota_exhausted', () => {
+		const credit = Anthropic.APIError.generate(
+			400,
+			{ type: 'error', error: { type: 'invalid_request_error', message: 'Your credit balance is too low to access the Anthropic API.' } },
+			undefined,
+			new Headers(),
+		);
+		expect(code(credit, 'anthropic')).toBe('quota_exhausted');
+		expect(code(anthropicError(402, 'billing_error'), 'anthropic')).toBe('quota_exhausted');
+	});
+
 	it('maps content-policy 400s to content_filter', () => {
 		expect(code(openAiError(400, { code: 'content_policy_violation' }))).toBe('content_filter');
 	});

@@ -129,7 +129,7 @@ describe('sandbox with the OpenAI SDK', () => {
 		expect(e.code).toBe('rate_limit_exceeded');
 		expect(e.type).toBe('requests');
 		expect(e.headers.get('retry-after')).toBe('1');
-		expect(Number(e.headers.get('retry-after-ms'))).toBeGreaterThan(900);
+		expect(Number(e.headers.get('retry-after-ms'))).toBeGreaterThan(0);
 		expect(Number(e.headers.get('retry-after-ms'))).toBeLessThanOrEqual(1000);
 		expect(e.headers.get('x-ratelimit-limit-requests')).toBe('60');
 		expect(e.headers.get('x-ratelimit-remaining-requests')).toBe('0');
@@ -168,8 +168,8 @@ describe('sandbox with the OpenAI SDK', () => {
 	});
 
 	it('maps each forced fault to what the SDK shows', async () => {
-		const c = openai(sb, { timeout: 300 });
-		const seen = async (fault: string) => rejection(ask(c, `x [[sandbox:${fault}]]`));
+		const c = openai(sb);
+		const seen = async (fault: string, client = c) => rejection(ask(client, `x [[sandbox:${fault}]]`));
 		expect(await seen('status500')).toMatchObject({ status: 500, constructor: OpenAI.InternalServerError });
 		expect(await seen('status503')).toMatchObject({ status: 503, constructor: OpenAI.InternalServerError });
 		expect(await seen('status529')).toMatchObject({ status: 503, constructor: OpenAI.InternalServerError });
@@ -178,7 +178,7 @@ describe('sandbox with the OpenAI SDK', () => {
 		expect(await seen('status429')).toMatchObject({ status: 429, constructor: OpenAI.RateLimitError });
 		expect(await seen('reset')).toBeInstanceOf(OpenAI.APIConnectionError);
 		sb.configure({ hangMs: 5_000 });
-		expect(await seen('hang')).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+		expect(await seen('hang', openai(sb, { timeout: 300 }))).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
 		expect(await seen('malformed')).toBeInstanceOf(SyntaxError);
 		const prompt = 'cut [[sandbox:truncated]]';
 		const t = await c.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: prompt }], response_format: { type: 'json_schema', json_schema: { name: 's', schema: SCHEMA } } });
@@ -252,23 +252,23 @@ describe('sandbox with the Anthropic SDK', () => {
 		expect(e).toBeInstanceOf(Anthropic.RateLimitError);
 		expect(e.status).toBe(429);
 		expect(e.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
-		expect(e.headers.get('retry-after')).toBe('2');
+		expect(e.headers.get('retry-after')).toMatch(/^[12]$/);
 		expect(e.headers.get('anthropic-ratelimit-requests-limit')).toBe('30');
 		expect(e.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
 		const reset = Date.parse(e.headers.get('anthropic-ratelimit-requests-reset')!);
-		expect(reset - Date.now()).toBeGreaterThan(1000);
+		expect(reset - Date.now()).toBeGreaterThan(0);
 		expect(reset - Date.now()).toBeLessThanOrEqual(2100);
 	});
 
 	it('maps each forced fault to what the SDK shows', async () => {
-		const c = anthropic(sb, { timeout: 300 });
+		const c = anthropic(sb);
 		sb.configure({ hangMs: 5_000 });
-		const seen = async (fault: string) => rejection(askClaude(c, `x [[sandbox:${fault}]]`));
+		const seen = async (fault: string, client = c) => rejection(askClaude(client, `x [[sandbox:${fault}]]`));
 		expect(await seen('status500')).toMatchObject({ status: 500, constructor: Anthropic.InternalServerError });
 		expect(await seen('status529')).toMatchObject({ status: 529, error: { error: { type: 'overloaded_error' } } });
 		expect(await seen('status401')).toMatchObject({ status: 401, constructor: Anthropic.AuthenticationError, error: { error: { type: 'authentication_error' } } });
 		expect(await seen('reset')).toBeInstanceOf(Anthropic.APIConnectionError);
-		expect(await seen('hang')).toBeInstanceOf(Anthropic.APIConnectionTimeoutError);
+		expect(await seen('hang', anthropic(sb, { timeout: 300 }))).toBeInstanceOf(Anthropic.APIConnectionTimeoutError);
 		expect(await seen('malformed')).toBeInstanceOf(SyntaxError);
 		const t = await askClaude(c, 'cut [[sandbox:truncated]]');
 		expect(t.stop_reason).toBe('max_tokens');
@@ -291,8 +291,9 @@ describe('sandbox with the Anthropic SDK', () => {
 
 describe('sandbox limits, randomness and counters', () => {
 	it('keeps a burst within the request bucket and the per-minute limit', async () => {
-		// 2 per second, capacity 2; latency keeps the accepted ones in flight while the rest arrive
-		const sb = await startSandbox({ rpm: 120, latencyMs: { min: 30, max: 30 } });
+		// One refill per 5 s and a capacity of 2, so a slow machine cannot sneak a third one in;
+		// latency keeps the accepted ones in flight while the rest arrive.
+		const sb = await startSandbox({ rpm: 12, burstSeconds: 10, latencyMs: { min: 30, max: 30 } });
 		try {
 			const c = openai(sb);
 			const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => ask(c, `burst ${i}`)));
@@ -300,7 +301,7 @@ describe('sandbox limits, randomness and counters', () => {
 			const s = sb.stats();
 			expect(s).toMatchObject({ requests: 20, accepted: 2, rateLimited: 18, byStatus: { 200: 2, 429: 18 }, paidSuccesses: 2 });
 			expect(s.maxRequestsPerWindow()).toBe(2);
-			expect(s.maxRequestsPerWindow(60_000)).toBeLessThanOrEqual(120);
+			expect(s.maxRequestsPerWindow(60_000)).toBeLessThanOrEqual(12);
 			expect(s.maxInFlight).toBeGreaterThan(1);
 			expect(s.inFlight).toBe(0);
 		} finally {
@@ -387,7 +388,7 @@ describe('sandbox limits, randomness and counters', () => {
 		const c = openai(sb, { timeout: 30_000 });
 		await ask(c, 'idle socket');
 		const hanging = ask(c, 'hold [[sandbox:hang]]').catch((e: unknown) => e);
-		await new Promise((r) => setTimeout(r, 50));
+		for (let i = 0; i < 200 && sb.stats().inFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
 		expect(sb.stats().inFlight).toBe(1);
 		const t0 = Date.now();
 		await sb.close();
