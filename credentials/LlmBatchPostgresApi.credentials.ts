@@ -11,7 +11,7 @@ export class LlmBatchPostgresApi implements ICredentialType {
 
 	displayName = 'LLM Batch: PostgreSQL Ledger';
 
-	icon: Icon = 'file:llmBatchPostgres.svg';
+	icon: Icon = { light: 'file:llmBatchPostgres.svg', dark: 'file:llmBatchPostgres.dark.svg' };
 
 	documentationUrl = 'https://www.postgresql.org/docs/current/libpq-connect.html';
 

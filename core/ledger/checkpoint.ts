@@ -13,6 +13,12 @@ import type { Checkpoint, LedgerStore, LedgerWrite } from './types';
 export interface CheckpointOptions {
 	/** Timestamps of the writes. @default Date.now */
 	readonly clock?: Pick<Clock, 'now'>;
+	/**
+	 * Called when a commit fails (store down, locked, full disk): results from then on are not
+	 * durable until flush() succeeds, so a caller would typically stop sending requests. Must
+	 * not throw.
+	 */
+	readonly onError?: (error: LedgerStoreError) => void;
 }
 
 class GroupCommitCheckpoint implements Checkpoint {
@@ -22,6 +28,7 @@ class GroupCommitCheckpoint implements Checkpoint {
 	/** The first failed commit; its writes stay queued and the next flush() tries them again. */
 	private failure: LedgerStoreError | undefined;
 	private readonly now: () => number;
+	private readonly onError: ((error: LedgerStoreError) => void) | undefined;
 
 	constructor(
 		private readonly store: LedgerStore,
@@ -33,6 +40,11 @@ class GroupCommitCheckpoint implements Checkpoint {
 		}
 		const clock = options.clock;
 		this.now = clock ? () => clock.now() : () => Date.now();
+		this.onError = options.onError;
+	}
+
+	get error(): LedgerStoreError | undefined {
+		return this.failure;
 	}
 
 	private at(): string {
@@ -127,6 +139,7 @@ class GroupCommitCheckpoint implements Checkpoint {
 					error instanceof LedgerStoreError
 						? error
 						: ledgerError('store_unavailable', this.store.label, 'write results', String(error), error);
+				this.onError?.(this.failure);
 			}
 		}
 	}

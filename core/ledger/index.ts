@@ -80,6 +80,25 @@ function withEviction(store: LedgerStore, key: string): LedgerStore {
 	return store;
 }
 
+/**
+ * The `llmBatchPostgresApi` credential's fields as a store config. SSL follows libpq's modes:
+ * disable → plain; allow / require → encrypted without certificate check; verify-full →
+ * certificate checked against the host.
+ */
+export function postgresConfigFromCredential(c: Record<string, unknown>): PostgresStoreConfig {
+	const text = (v: unknown, fallback: string) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : fallback);
+	const sslMode = typeof c.ssl === 'string' ? c.ssl : c.ssl === true ? 'require' : 'disable';
+	return {
+		kind: 'postgres',
+		host: text(c.host, 'localhost'),
+		port: Number(c.port ?? 5432) || 5432,
+		database: text(c.database, 'postgres'),
+		user: text(c.user, 'postgres'),
+		password: typeof c.password === 'string' ? c.password : '',
+		ssl: sslMode === 'disable' ? false : sslMode === 'verify-full' ? true : { rejectUnauthorized: false },
+	};
+}
+
 /** Closes every cached store (tests, shutdown). */
 export async function closeAllStores(): Promise<void> {
 	const entries = [...openStores.values()];

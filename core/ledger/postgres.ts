@@ -123,7 +123,7 @@ export class PostgresLedgerStore implements LedgerStore {
 				await client.query('COMMIT');
 			} catch (error) {
 				await client.query('ROLLBACK').catch(() => undefined);
-				throw error;
+				throw fromPostgresError(error, this.label, 'be opened');
 			}
 		});
 	}
@@ -135,12 +135,20 @@ export class PostgresLedgerStore implements LedgerStore {
 		} catch (error) {
 			throw fromPostgresError(error, this.label, action);
 		}
+		// A checked-out client whose server goes away emits 'error'; without a listener that is an
+		// uncaught exception. The failing query rejects anyway, which is where we report it.
+		const ignore = () => undefined;
+		client.on('error', ignore);
+		let failed = false;
 		try {
 			return await fn(client);
 		} catch (error) {
+			failed = true;
 			throw fromPostgresError(error, this.label, action);
 		} finally {
-			client.release();
+			client.off('error', ignore);
+			// After an error the connection may be dead: destroy it rather than pool it.
+			client.release(failed);
 		}
 	}
 
@@ -163,7 +171,7 @@ export class PostgresLedgerStore implements LedgerStore {
 				return value;
 			} catch (error) {
 				await client.query('ROLLBACK').catch(() => undefined);
-				throw error;
+				throw fromPostgresError(error, this.label, action);
 			}
 		});
 	}

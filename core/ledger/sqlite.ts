@@ -163,7 +163,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				return value;
 			} catch (error) {
 				if (db.isTransaction) db.exec('ROLLBACK');
-				throw error;
+				throw fromSqliteError(error, this.label, action);
 			}
 		});
 	}

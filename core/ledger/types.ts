@@ -3,6 +3,7 @@
  * where it stopped and never pays twice for a record it already has a result for.
  */
 import type { ItemError, LlmResult } from '../types';
+import type { LedgerStoreError } from './errors';
 
 export type RecordStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
 
@@ -108,6 +109,11 @@ export interface Checkpoint {
 	failed(recordId: string, promptHash: string, error: ItemError): void;
 	/** Resolves when everything handed in so far is committed; rejects with a LedgerStoreError if a write failed. */
 	flush(): Promise<void>;
+	/**
+	 * The failed commit, if any, until flush() retries it. While set, writes are kept in memory
+	 * but not committed, so the engine should stop spending (see CheckpointOptions.onError).
+	 */
+	readonly error?: LedgerStoreError;
 }
 
 export type SqliteStoreConfig = {

@@ -19,7 +19,7 @@ export const OWNER = Object.freeze({
 });
 
 /** Credential ids the example workflows reference (examples/*.json). */
-export const CREDENTIAL_IDS = Object.freeze({ openAi: 'sandboxOpenAi', anthropic: 'sandboxAnthropic' });
+export const CREDENTIAL_IDS = Object.freeze({ openAi: 'llmSandbox', anthropic: 'llmSandboxAnthropic' });
 
 function tailLines(text, n = 30) {
 	return text.trim().split('\n').slice(-n).join('\n');
@@ -208,12 +208,28 @@ export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
 				done = true;
 				clearTimeout(timer);
 				const url = `${match[1]}:${match[2]}`;
+				const control = async (method, route, body) => {
+					const res = await fetch(`${url}${route}`, {
+						method,
+						headers: body === undefined ? {} : { 'content-type': 'application/json' },
+						body: body === undefined ? undefined : JSON.stringify(body),
+						signal: AbortSignal.timeout(10_000),
+					});
+					if (!res.ok) throw new Error(`sandbox ${method} ${route}: HTTP ${res.status} ${await res.text()}`);
+					return res.json();
+				};
 				resolve({
 					url,
 					port: Number(match[2]),
 					process: child,
 					output: () => output,
 					stop: () => stopProcess(child),
+					/** POST /sandbox/config: change faults, latency, limits of the running sandbox. */
+					configure: (options) => control('POST', '/sandbox/config', options),
+					/** POST /sandbox/reset: zero the counters. */
+					reset: () => control('POST', '/sandbox/reset', {}),
+					/** GET /sandbox/stats: requests, faults, paid successes, max in flight… */
+					stats: () => control('GET', '/sandbox/stats'),
 				});
 			}
 		};
@@ -247,7 +263,7 @@ export function sandboxCredentials(sandboxUrl) {
 	return [
 		{
 			id: CREDENTIAL_IDS.openAi,
-			name: 'LLM sandbox (OpenAI-compatible)',
+			name: 'LLM Sandbox (OpenAI-compatible)',
 			type: 'llmBatchOpenAiApi',
 			data: { apiKey: 'sandbox', baseUrl: `${sandboxUrl}/v1` },
 			createdAt: now,
@@ -255,7 +271,7 @@ export function sandboxCredentials(sandboxUrl) {
 		},
 		{
 			id: CREDENTIAL_IDS.anthropic,
-			name: 'LLM sandbox (Anthropic)',
+			name: 'LLM Sandbox (Anthropic)',
 			type: 'llmBatchAnthropicApi',
 			data: { apiKey: 'sandbox', baseUrl: sandboxUrl },
 			createdAt: now,
@@ -296,6 +312,11 @@ export async function importWorkflow(userFolder, file, opts = {}) {
 	return n8nCli(userFolder, ['import:workflow', `--input=${file}`], opts);
 }
 
+/** Imports every workflow JSON in a folder with one CLI boot (`--separate`), ~10 s saved per file. */
+export async function importWorkflowDir(userFolder, dir, opts = {}) {
+	return n8nCli(userFolder, ['import:workflow', '--separate', `--input=${dir}`], opts);
+}
+
 /**
  * Activates a workflow for the next `n8n start`. In 2.41.1 activation is "publishing" a version:
  * `import:workflow --activeState=fromJson` is refused outside queue mode, and
@@ -313,7 +334,15 @@ export async function publishWorkflow(userFolder, id, opts = {}) {
 export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 300_000 } = {}) {
 	const brokerPort = await freePort();
 	const result = await n8nCli(userFolder, ['execute', `--id=${id}`, '--rawOutput'], {
-		env: { N8N_RUNNERS_BROKER_PORT: String(brokerPort), ...env },
+		env: {
+			// Own task-broker port: `n8n execute` starts one too, and must not clash with a running n8n.
+			N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+			// n8n 2.41.1's default `vm` engine (isolated-vm) makes `n8n execute` die with SIGSEGV while
+			// exiting on Node 24.21 (after printing a complete, correct run) and costs ~10 s per call.
+			// The CLI runs use the `legacy` engine; `n8n start` (webhook and editor tests) keeps `vm`.
+			N8N_EXPRESSION_ENGINE: 'legacy',
+			...env,
+		},
 		timeoutMs,
 		allowFailure: true,
 	});
@@ -327,7 +356,7 @@ export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 30
 	// The JSON is pretty-printed and ends at the first line that is exactly `}`.
 	const end = lines.findIndex((l, i) => i > start && l === '}');
 	const run = JSON.parse(lines.slice(start, end + 1).join('\n'));
-	return { run, exitCode: result.code, ms: result.ms, stdout: result.stdout, stderr: result.stderr };
+	return { run, exitCode: result.code, signal: result.signal, ms: result.ms, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Waits until `url` answers 200 (n8n's /healthz), or the process exits, or the timeout passes. */
@@ -346,6 +375,16 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, output = ()
 	}
 }
 
+/** Waits until a process's collected output matches `pattern`. */
+export async function waitForOutput(pattern, { timeoutMs = 120_000, child, output }) {
+	const deadline = Date.now() + timeoutMs;
+	while (!pattern.test(output())) {
+		if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before printing ${pattern}:\n${tailLines(output())}`);
+		if (Date.now() > deadline) throw new Error(`no ${pattern} in the output within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
+}
+
 /**
  * Starts `n8n start` and resolves when /healthz/readiness answers. `onLine` receives its output lines.
  */
@@ -357,7 +396,6 @@ export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 
 		N8N_LISTEN_ADDRESS: '127.0.0.1',
 		N8N_HOST: 'localhost',
 		N8N_EDITOR_BASE_URL: `http://localhost:${port}`,
-		WEBHOOK_URL: `http://localhost:${port}/`,
 		N8N_RUNNERS_BROKER_PORT: brokerPort,
 		...ownerEnv(),
 		...env,
@@ -374,6 +412,9 @@ export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 
 	const baseUrl = `http://localhost:${port}`;
 	try {
 		await waitForHttp(`${baseUrl}/healthz/readiness`, { timeoutMs, child, output: () => output });
+		// Readiness answers before the published workflows are activated (webhooks registered);
+		// `n8n start` prints this line right after ActiveWorkflowManager.init().
+		await waitForOutput(/Editor is now accessible via/, { timeoutMs, child, output: () => output });
 	} catch (error) {
 		await stopProcess(child);
 		throw error;

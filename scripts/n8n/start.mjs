@@ -18,7 +18,7 @@ import {
 	OWNER,
 	exampleFiles,
 	importCredentials,
-	importWorkflow,
+	importWorkflowDir,
 	installPackage,
 	packPackage,
 	publishWorkflow,
@@ -82,6 +82,7 @@ async function main() {
 
 	let n8n;
 	let stopping = false;
+	const webhooks = [];
 	const stopAll = async (code) => {
 		if (stopping) return;
 		stopping = true;
@@ -100,15 +101,23 @@ async function main() {
 
 	try {
 		await importCredentials(userFolder, sandboxCredentials(sandbox.url));
-		say('imported the sandbox credentials (LLM sandbox (OpenAI-compatible), LLM sandbox (Anthropic))');
-		for (const file of exampleFiles()) {
-			await importWorkflow(userFolder, file);
-			const workflow = JSON.parse(readFileSync(file, 'utf8'));
-			// Webhook examples are marked active: publish them so their URL answers right away.
-			if (workflow.active === true && workflow.id) await publishWorkflow(userFolder, workflow.id);
-			say(`imported ${path.relative(REPO_ROOT, file)}${workflow.active === true ? ' (published/active)' : ''}`);
+		say('imported the sandbox credentials (LLM Sandbox (OpenAI-compatible), LLM Sandbox (Anthropic))');
+		const examples = exampleFiles();
+		if (examples.length > 0) {
+			await importWorkflowDir(userFolder, path.join(REPO_ROOT, 'examples'));
+			say(`imported ${examples.map((f) => path.relative(REPO_ROOT, f)).join(', ')}`);
+		} else {
+			say('no examples/*.json to import yet');
 		}
-		if (exampleFiles().length === 0) say('no examples/*.json to import yet');
+		// Publish (activate) the webhook examples so their production URL answers right away.
+		for (const file of examples) {
+			const workflow = JSON.parse(readFileSync(file, 'utf8'));
+			if (workflow.active === true || workflow.nodes?.some((n) => n.type === 'n8n-nodes-base.webhook')) {
+				await publishWorkflow(userFolder, workflow.id);
+				const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook');
+				webhooks.push(`${workflow.name}: POST http://localhost:${port}/webhook/${hook?.parameters?.path ?? ''}`);
+			}
+		}
 
 		say(`starting n8n ${N8N_VERSION} on http://localhost:${port} (first start runs migrations, ~20-40 s)`);
 		n8n = await startN8n(userFolder, {
@@ -130,6 +139,7 @@ async function main() {
 				`  │ login:    ${OWNER.email}`,
 				`  │ password: ${OWNER.password}`,
 				`  │ LLM sandbox (no key, no spend): ${sandbox.url}`,
+				...webhooks.map((w) => `  │ webhook  ${w}`),
 				`  │ user folder (throw-away): ${path.relative(REPO_ROOT, userFolder)}`,
 				`  │ ready in ${Math.round((Date.now() - started) / 1000)} s — Ctrl-C stops n8n and the sandbox`,
 				'  └──────────────────────────────────────────────────────────────',

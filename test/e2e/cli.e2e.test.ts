@@ -1,24 +1,40 @@
 // The packed package, community-installed into a fresh n8n 2.41.1 user folder, driven by the CLI:
 // `n8n import:credentials`, `n8n import:workflow`, `n8n execute --id … --rawOutput`.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { plainReply } from '../../sandbox/reply';
-import { counts, freshUserFolder, n8n, outputs, pairedIndex, printTimings, timed, type Sandbox } from './harness';
+import { counts, freshUserFolder, n8n, outputs, pairedIndex, printTimings, readWorkflow, timed, withManualTrigger, type Sandbox, type WorkflowJson } from './harness';
+import { checkPipeline } from './pipeline';
 
 const fixtures = path.join(__dirname, 'fixtures');
+const examples = Object.fromEntries(n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]));
+const TICKETS = '01-nightly-ticket-classification.json';
+const INVOICES = '03-invoice-extraction-review.json';
+
+// Faults the sandbox injects while the examples run (share of requests, seeded).
+const FAULTS = { status500: 0.06, status503: 0.04, reset: 0.04, malformed: 0.04, truncated: 0.03, contentPolicy: 0.05 };
 
 describe('n8n CLI with the community-installed package', () => {
 	let userFolder: string;
 	let cleanup = () => {};
-	let sandbox: Sandbox | undefined;
+	let sandbox: Sandbox;
 
 	beforeAll(async () => {
 		const fresh = await timed('install package into fresh user folder', () => freshUserFolder('cli'));
 		({ userFolder, cleanup } = fresh);
 		sandbox = await n8n.startSandbox(['--port', '0', '--seed', '7']);
-		// First CLI command also runs the SQLite migrations.
-		await timed('import:credentials (incl. migrations)', () => n8n.importCredentials(userFolder, n8n.sandboxCredentials(sandbox!.url)));
+		// The first CLI command also runs the SQLite migrations.
+		await timed('import:credentials (incl. migrations)', () => n8n.importCredentials(userFolder, n8n.sandboxCredentials(sandbox.url)));
+		// One import for all workflows. `n8n execute` starts at a Manual Trigger, so examples without one get a copy with one.
+		const dir = path.join(userFolder, 'workflows');
+		mkdirSync(dir);
+		for (const file of ['base-nodes.workflow.json', 'llm-batch-call.workflow.json']) {
+			writeFileSync(path.join(dir, file), JSON.stringify(readWorkflow(path.join(fixtures, file))));
+		}
+		for (const workflow of Object.values(examples)) withManualTrigger(workflow, dir);
+		await timed('import:workflow (all, one boot)', () => n8n.importWorkflowDir(userFolder, dir));
 	});
 
 	afterAll(async () => {
@@ -28,7 +44,6 @@ describe('n8n CLI with the community-installed package', () => {
 	});
 
 	it('runs a workflow of n8n-nodes-base nodes (plumbing: import, execute, parse the run)', async () => {
-		await n8n.importWorkflow(userFolder, path.join(fixtures, 'base-nodes.workflow.json'));
 		const { run, exitCode } = await timed('execute base-nodes fixture', () => n8n.executeWorkflow(userFolder, 'e2eFixtureBase01'));
 		expect(exitCode).toBe(0);
 		expect(run.status).toBe('success');
@@ -42,7 +57,8 @@ describe('n8n CLI with the community-installed package', () => {
 	});
 
 	it('loads n8n-nodes-llm-batch.llmBatchCall from .n8n/nodes and runs it against the sandbox', async () => {
-		await n8n.importWorkflow(userFolder, path.join(fixtures, 'llm-batch-call.workflow.json'));
+		await sandbox.configure({ faults: {}, latencyMs: { min: 0, max: 0 } });
+		await sandbox.reset();
 		const { run, exitCode, stdout } = await timed('execute LLM Batch Call fixture', () => n8n.executeWorkflow(userFolder, 'e2eFixtureCall001'));
 		expect(run.data.resultData.error?.message).toBeUndefined();
 		expect(exitCode).toBe(0);
@@ -57,7 +73,37 @@ describe('n8n CLI with the community-installed package', () => {
 			const llm = item.json.llm as Record<string, unknown>;
 			expect(llm).toMatchObject({ recordId: `r${i + 1}`, text: plainReply(prompt), provider: 'openai', model: 'gpt-4o-mini', attempts: 1 });
 		});
+		const stats = await sandbox.stats();
+		expect(stats).toMatchObject({ requests: 6, paidSuccesses: 6, duplicateSuccesses: 0 });
 		// The sandbox key never shows up in what n8n printed.
 		expect(stdout).not.toContain('"apiKey"');
 	});
+
+	for (const [file, label] of [
+		[TICKETS, 'example 1 (ticket classification)'],
+		[INVOICES, 'example 3 (invoice extraction with review)'],
+	] as const) {
+		it(`${label} with faults on: every record in exactly one output, report matches`, async () => {
+			const workflow: WorkflowJson | undefined = examples[file];
+			expect(workflow, `examples/${file} is missing`).toBeDefined();
+			await sandbox.configure({ faults: FAULTS, latencyMs: { min: 5, max: 60 } });
+			await sandbox.reset();
+			const { run, exitCode } = await timed(`execute ${file}`, () => n8n.executeWorkflow(userFolder, workflow!.id));
+			expect(run.data.resultData.error?.message).toBeUndefined();
+			expect(exitCode).toBe(0);
+			expect(run.status).toBe('success');
+
+			const c = checkPipeline(run, workflow!);
+			const stats = await sandbox.stats();
+			process.stdout.write(`[e2e ${file}] ${JSON.stringify({ ...c, report: undefined })} sandbox=${JSON.stringify({ requests: stats.requests, faults: stats.faults, maxInFlight: stats.maxInFlight })}\n`);
+			// Faults really happened, and the engine never paid twice for one prompt.
+			const injected = Object.values(stats.faults).reduce((a, b) => a + b, 0);
+			expect(injected).toBeGreaterThan(0);
+			expect(stats.duplicateSuccesses).toBe(0);
+			expect(stats.paidSuccesses).toBe(c.success);
+			const concurrency = Number(workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8);
+			expect(stats.maxInFlight).toBeLessThanOrEqual(concurrency);
+			expect(c.source).toBeGreaterThanOrEqual(20);
+		});
+	}
 });

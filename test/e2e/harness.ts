@@ -19,6 +19,7 @@ export const n8n = lib as {
 	sandboxCredentials(url: string): unknown[];
 	importCredentials(userFolder: string, credentials: unknown[]): Promise<unknown>;
 	importWorkflow(userFolder: string, file: string): Promise<unknown>;
+	importWorkflowDir(userFolder: string, dir: string): Promise<unknown>;
 	publishWorkflow(userFolder: string, id: string): Promise<unknown>;
 	executeWorkflow(userFolder: string, id: string, opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<Execution>;
 	startN8n(userFolder: string, opts?: { port?: number; env?: Record<string, string>; timeoutMs?: number }): Promise<RunningN8n>;
@@ -34,6 +35,20 @@ export interface Sandbox {
 	port: number;
 	output(): string;
 	stop(): Promise<void>;
+	configure(options: Record<string, unknown>): Promise<unknown>;
+	reset(): Promise<unknown>;
+	stats(): Promise<SandboxStats>;
+}
+
+export interface SandboxStats {
+	requests: number;
+	accepted: number;
+	byStatus: Record<string, number>;
+	rateLimited: number;
+	faults: Record<string, number>;
+	maxInFlight: number;
+	paidSuccesses: number;
+	duplicateSuccesses: number;
 }
 
 export interface RunningN8n {
@@ -63,7 +78,8 @@ export interface Run {
 
 export interface Execution {
 	run: Run;
-	exitCode: number;
+	exitCode: number | null;
+	signal: string | null;
 	ms: number;
 	stdout: string;
 	stderr: string;

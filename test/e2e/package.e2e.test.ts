@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -25,12 +25,14 @@ describe('npm pack', () => {
 		n8n: { nodes: string[]; credentials: string[] };
 	};
 
-	it('needs a build', () => {
-		expect(existsSync(path.join(root, 'dist')), 'dist/ missing: run `npm run build` before the e2e tests').toBe(true);
+	let files: string[] = [];
+
+	beforeAll(() => {
+		if (!existsSync(path.join(root, 'dist'))) throw new Error('dist/ missing: run `npm run build` before the e2e tests');
+		files = packedFiles();
 	});
 
 	it('ships only dist (nodes, credentials, core), icons, README and package.json', () => {
-		const files = packedFiles();
 		const allowed = /^(package\.json|README\.md|LICENSE(\.md)?|dist\/(nodes|credentials|core)\/.+\.(js|js\.map|svg|png|json))$/;
 		expect(files.filter((f) => !allowed.test(f))).toEqual([]);
 		expect(files.filter((f) => /(^|\/)(test|tests|sandbox|bench|scripts|examples|__tests__)\//.test(f))).toEqual([]);
@@ -40,7 +42,6 @@ describe('npm pack', () => {
 	});
 
 	it('contains every node and credential the n8n field declares, and an icon for the nodes', () => {
-		const files = packedFiles();
 		for (const entry of [...pkg.n8n.nodes, ...pkg.n8n.credentials]) expect(files, entry).toContain(entry);
 		expect(pkg.n8n.nodes.length).toBeGreaterThan(0);
 		expect(files.filter((f) => /\.(svg|png)$/.test(f)).length).toBeGreaterThan(0);

@@ -71,32 +71,48 @@ export async function startPostgres(): Promise<TestPostgres> {
 		chownSync(pwfile, owner.uid, owner.gid);
 	}
 	const port = await freePort();
+	const host = '127.0.0.1';
+	const pg: TestPostgres = {
+		host, port, user: 'postgres', password: PASSWORD, database: 'postgres', dir,
+		url: `postgres://postgres:${PASSWORD}@${host}:${port}/postgres`,
+	};
 	try {
 		runAs(!!owner, join(bin, 'initdb'), [
 			'-D', data, '-U', 'postgres', '--pwfile', pwfile,
 			'--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync',
 		]);
-		runAs(!!owner, join(bin, 'pg_ctl'), [
-			'-D', data, '-l', join(dir, 'log'), '-w', '-t', '60',
-			'-o', `-p ${port} -k ${dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`,
+		startServer(pg);
+	} catch (error) {
+		rmSync(dir, { recursive: true, force: true });
+		throw error;
+	}
+	return pg;
+}
+
+/** Starts (or restarts) the server of a cluster made by startPostgres. */
+export function startServer(pg: TestPostgres): void {
+	const bin = findPostgresBin() ?? '';
+	try {
+		runAs(!!postgresUid(), join(bin, 'pg_ctl'), [
+			'-D', join(pg.dir, 'data'), '-l', join(pg.dir, 'log'), '-w', '-t', '60',
+			'-o', `-p ${pg.port} -k ${pg.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`,
 			'start',
 		]);
 	} catch (error) {
 		const e = error as { stderr?: Buffer; message: string };
-		rmSync(dir, { recursive: true, force: true });
 		throw new Error(`Could not start the test PostgreSQL server: ${e.stderr?.toString() || e.message}`);
 	}
-	const host = '127.0.0.1';
-	return {
-		host, port, user: 'postgres', password: PASSWORD, database: 'postgres', dir,
-		url: `postgres://postgres:${PASSWORD}@${host}:${port}/postgres`,
-	};
+}
+
+/** Stops the server at once (like a crash), keeping its files for a restart. */
+export function stopServer(pg: TestPostgres): void {
+	const bin = findPostgresBin();
+	if (bin) runAs(!!postgresUid(), join(bin, 'pg_ctl'), ['-D', join(pg.dir, 'data'), '-m', 'immediate', '-w', 'stop']);
 }
 
 export function stopPostgres(pg: TestPostgres): void {
-	const bin = findPostgresBin();
 	try {
-		if (bin) runAs(!!postgresUid(), join(bin, 'pg_ctl'), ['-D', join(pg.dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+		stopServer(pg);
 	} finally {
 		rmSync(pg.dir, { recursive: true, force: true });
 	}

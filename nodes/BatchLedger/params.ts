@@ -1,0 +1,103 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
+
+export const OPERATIONS = [
+	'skipCompleted',
+	'recordResults',
+	'getFailed',
+	'requeueStale',
+	'exportJob',
+	'stats',
+	'deleteJob',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+const store = {
+	ledgerStore: z.enum(['sqlite', 'postgres']),
+	ledgerSqlitePath: z.string().trim(),
+	ledgerJob: z.string().trim().min(1, 'Job Name is empty: name the job the LLM Batch Call node writes to'),
+};
+
+/** 0 = all (Return All on). */
+const limit = z.number().int('Limit must be a whole number').min(0, 'Limit must be 1 or more');
+
+const config = z.discriminatedUnion('operation', [
+	z.object({
+		operation: z.literal('skipCompleted'),
+		...store,
+		includeResult: z.boolean(),
+		resultField: z.string().trim().min(1, 'Result Field is empty'),
+		registerPending: z.boolean(),
+	}),
+	z.object({ operation: z.literal('recordResults'), ...store, resultField: z.string().trim().min(1, 'Result Field is empty') }),
+	z.object({ operation: z.literal('getFailed'), ...store, limit }),
+	z.object({
+		operation: z.literal('requeueStale'),
+		...store,
+		olderThanMinutes: z.number().gt(0, 'Older Than (Minutes) must be greater than 0'),
+		requeue: z.boolean(),
+	}),
+	z.object({
+		operation: z.literal('exportJob'),
+		...store,
+		status: z.enum(['all', 'pending', 'processing', 'succeeded', 'failed']),
+		limit,
+	}),
+	z.object({ operation: z.literal('stats'), ...store }),
+	z.object({ operation: z.literal('deleteJob'), ...store }),
+]);
+
+export type LedgerNodeConfig = z.infer<typeof config>;
+
+/** Node-level parameters -> typed config. Bad configuration fails here, before the store is opened. */
+export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
+	const operation = ctx.getNodeParameter('operation', 0) as string;
+	const raw: Record<string, unknown> = {
+		operation,
+		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'sqlite'),
+		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
+		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
+	};
+	switch (operation) {
+		case 'skipCompleted':
+			raw.includeResult = ctx.getNodeParameter('includeResult', 0, true);
+			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
+			raw.registerPending = ctx.getNodeParameter('registerPending', 0, true);
+			break;
+		case 'recordResults':
+			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
+			break;
+		case 'getFailed':
+			raw.limit = readLimit(ctx);
+			break;
+		case 'requeueStale':
+			raw.olderThanMinutes = ctx.getNodeParameter('olderThanMinutes', 0, 30);
+			raw.requeue = ctx.getNodeParameter('requeue', 0, true);
+			break;
+		case 'exportJob':
+			raw.status = ctx.getNodeParameter('status', 0, 'all');
+			raw.limit = readLimit(ctx);
+			break;
+	}
+	const parsed = config.safeParse(raw);
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
+			description: `Parameter: ${issue.path.join('.') || 'operation'}`,
+		});
+	}
+	return parsed.data;
+}
+
+function readLimit(ctx: IExecuteFunctions): unknown {
+	if (ctx.getNodeParameter('returnAll', 0, true) === true) return 0;
+	const limit = ctx.getNodeParameter('limit', 0, 50);
+	return limit === 0 ? -1 : limit; // 0 would mean "all": reject it as a limit
+}
+
+/** The record ID parameter of one item (an expression per item), as text; '' when absent. */
+export function readRecordId(ctx: IExecuteFunctions, itemIndex: number): string {
+	const value = ctx.getNodeParameter('recordId', itemIndex, '') as unknown;
+	if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+	return typeof value === 'string' ? value.trim() : '';
+}

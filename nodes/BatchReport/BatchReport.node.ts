@@ -1,0 +1,88 @@
+import {
+	NodeConnectionTypes,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+
+import { executeBatchReport } from './execute';
+
+export class BatchReport implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Batch Report',
+		name: 'batchReport',
+		icon: { light: 'file:batchReport.svg', dark: 'file:batchReport.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{$parameter["emitWhen"] === "eachRun" ? "per node run" : "one per batch run"}}',
+		description:
+			'One summary item per batch run: totals by outcome and error code, retries, tokens, cost, latency p50/p95, throughput and a Markdown table; also on Alert when thresholds are crossed',
+		defaults: { name: 'Batch Report' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+		outputNames: ['Report', 'Alert'],
+		properties: [
+			{
+				displayName:
+					'Connect every final output here — Batch Prepare Rejected, Validate Output Valid / Invalid / Review, Route Failures Dead Letter / Filtered (or LLM Batch Call Success / Failed). n8n runs this node once per incoming batch, and a retry loop delivers a run in several batches, so by default the node collects the items of a run for the whole execution and emits one report when all items counted by Batch Prepare (json.batchRun.total) have arrived. No Merge node is needed.',
+				name: 'notice',
+				type: 'notice',
+				default: '',
+			},
+			{
+				displayName: 'Emit Report',
+				name: 'emitWhen',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'When the Whole Run Has Arrived',
+						value: 'runComplete',
+						description:
+							'Collect across node runs until every item stamped by Batch Prepare is in; items without a stamp are reported per node run',
+					},
+					{
+						name: 'On Every Node Run',
+						value: 'eachRun',
+						description: 'Report the items of this node run only (e.g. behind a Merge that already waits for everything)',
+					},
+				],
+				default: 'runComplete',
+			},
+			{
+				displayName: 'Alert Thresholds',
+				name: 'alerts',
+				type: 'collection',
+				placeholder: 'Add Threshold',
+				default: {},
+				description: 'When one is crossed the report also leaves on Alert',
+				options: [
+					{ displayName: 'Min Success Rate (%)', name: 'minSuccessRatePct', type: 'number', default: 90, description: 'Success / (items − rejected)' },
+					{ displayName: 'Max Share of One Error Code (%)', name: 'maxErrorSharePct', type: 'number', default: 10, description: 'Of items that reached the model' },
+					{ displayName: 'Max Cost (USD)', name: 'maxCostUsd', type: 'number', typeOptions: { numberPrecision: 4 }, default: 10 },
+				],
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: [
+					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
+					{ displayName: 'Filtered Codes', name: 'filteredCodes', type: 'string', default: 'content_filter', description: 'Comma-separated error codes counted as Filtered' },
+					{ displayName: 'Result Field', name: 'resultField', type: 'string', default: 'llm', description: 'LLM Batch Call\'s result field' },
+					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry' },
+					{ displayName: 'Run Field', name: 'runField', type: 'string', default: 'batchRun' },
+					{ displayName: 'Validation Field', name: 'validationField', type: 'string', default: 'validation' },
+				],
+			},
+		],
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		return await executeBatchReport(this);
+	}
+}

@@ -1,0 +1,55 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import { systemClock } from '../../core/clock';
+import { getPath } from '../../core/paths';
+import { buildReport, collect, toEntry, type CollectorState, type Report } from '../../core/report';
+import type { Clock } from '../../core/types';
+import { readConfig } from './params';
+
+export async function executeBatchReport(ctx: IExecuteFunctions, deps: { clock?: Clock } = {}): Promise<INodeExecutionData[][]> {
+	const clock = deps.clock ?? systemClock;
+	const config = readConfig(ctx);
+	const items = ctx.getInputData();
+	const jsons = items.map((item) => item.json);
+	const reports: Report[] = [];
+	const finishedAt = clock.now();
+
+	if (config.emitWhen === 'eachRun') {
+		const stamps = jsons.map((j) => getPath(j, config.fields.runField) as { id?: unknown; startedAt?: unknown } | undefined);
+		const ids = new Set(stamps.map((s) => (typeof s?.id === 'string' ? s.id : null)));
+		const runId = ids.size === 1 ? [...ids][0] : null;
+		const starts = stamps.map((s) => (typeof s?.startedAt === 'string' ? s.startedAt : undefined)).filter((s): s is string => s !== undefined).sort();
+		if (items.length > 0) {
+			reports.push(buildReport(jsons.map((j) => toEntry(j, config.fields)), { runId, startedAt: starts[0], finishedAt, thresholds: config.thresholds }));
+		}
+	} else {
+		// Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state).
+		const state = ctx.getContext('node') as CollectorState;
+		const collected = collect(state, jsons, config.fields);
+		for (const run of collected.complete) {
+			reports.push(buildReport(run.entries, { runId: run.runId, startedAt: run.startedAt, finishedAt, thresholds: config.thresholds }));
+		}
+		if (collected.unscoped.length > 0) {
+			reports.push(buildReport(collected.unscoped, { runId: null, finishedAt, thresholds: config.thresholds }));
+		}
+		for (const p of collected.pending) {
+			ctx.addExecutionHints({
+				message: `Run ${p.runId}: ${p.seen} of ${p.total} items in so far; the report follows when all have arrived`,
+				type: 'info',
+				location: 'outputPane',
+			});
+		}
+		if (collected.late > 0) {
+			ctx.addExecutionHints({
+				message: `${collected.late} item(s) arrived after their run was reported and were not counted`,
+				type: 'warning',
+				location: 'outputPane',
+			});
+		}
+	}
+
+	const pairedItem = items.map((_, i) => ({ item: i }));
+	const report: INodeExecutionData[] = reports.map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
+	const alert: INodeExecutionData[] = reports.filter((r) => r.alerts.length > 0).map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
+	return [report, alert];
+}

@@ -1,0 +1,68 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
+
+import type { AlertThresholds, ReportFields } from '../../core/report';
+
+const field = (label: string, fallback: string) => z.string().trim().min(1, `${label} is empty`).default(fallback);
+const pct = (label: string) => z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
+
+const schema = z.object({
+	emitWhen: z.enum(['runComplete', 'eachRun']),
+	alerts: z
+		.object({
+			minSuccessRatePct: pct('Min Success Rate'),
+			maxErrorSharePct: pct('Max Share of One Error Code'),
+			maxCostUsd: z.number().min(0, 'Max Cost cannot be negative').optional(),
+		})
+		.default({}),
+	options: z
+		.object({
+			resultField: field('Result Field', 'llm'),
+			errorField: field('Error Field', 'error'),
+			validationField: field('Validation Field', 'validation'),
+			retryField: field('Retry Field', 'retry'),
+			runField: field('Run Field', 'batchRun'),
+			filteredCodes: z.string().default('content_filter'),
+		})
+		.default({}),
+});
+
+export interface ReportConfig {
+	emitWhen: 'runComplete' | 'eachRun';
+	thresholds: AlertThresholds;
+	fields: ReportFields;
+}
+
+export function readConfig(ctx: IExecuteFunctions): ReportConfig {
+	const parsed = schema.safeParse({
+		emitWhen: ctx.getNodeParameter('emitWhen', 0, 'runComplete'),
+		alerts: ctx.getNodeParameter('alerts', 0, {}),
+		options: ctx.getNodeParameter('options', 0, {}),
+	});
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+	}
+	const { emitWhen, alerts, options } = parsed.data;
+	return {
+		emitWhen,
+		thresholds: {
+			minSuccessRate: alerts.minSuccessRatePct === undefined ? undefined : alerts.minSuccessRatePct / 100,
+			maxErrorShare: alerts.maxErrorSharePct === undefined ? undefined : alerts.maxErrorSharePct / 100,
+			maxCostUsd: alerts.maxCostUsd,
+		},
+		fields: {
+			resultField: options.resultField,
+			errorField: options.errorField,
+			validationField: options.validationField,
+			retryField: options.retryField,
+			runField: options.runField,
+			filteredCodes: new Set(
+				options.filteredCodes
+					.split(',')
+					.map((c) => c.trim())
+					.filter(Boolean),
+			),
+		},
+	};
+}

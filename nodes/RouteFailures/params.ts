@@ -1,0 +1,51 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
+
+import type { RoutePolicy } from '../../core/route';
+import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode } from '../../core/types';
+
+const code = z.enum(ERROR_CODES);
+
+const schema = z
+	.object({
+		maxRetries: z.number().int('Max Retries must be a whole number').min(0, 'Max Retries cannot be negative'),
+		retryCodes: z.array(code),
+		filteredCodes: z.array(code),
+		options: z
+			.object({
+				baseDelayMs: z.number().min(0).default(1000),
+				maxDelayMs: z.number().min(0).default(60_000),
+				errorField: z.string().trim().min(1, 'Error Field is empty').default('error'),
+				retryField: z.string().trim().min(1, 'Retry Field is empty').default('retry'),
+			})
+			.default({}),
+	})
+	.superRefine((v, ctx) => {
+		const both = v.retryCodes.filter((c) => v.filteredCodes.includes(c));
+		if (both.length > 0) ctx.addIssue({ code: 'custom', path: ['filteredCodes'], message: `${both.join(', ')} cannot be both retried and filtered` });
+		if (v.options.maxDelayMs < v.options.baseDelayMs) ctx.addIssue({ code: 'custom', path: ['options', 'maxDelayMs'], message: 'Max Wait is below Base Wait' });
+	});
+
+export function readPolicy(ctx: IExecuteFunctions): RoutePolicy {
+	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+	const parsed = schema.safeParse({
+		maxRetries: p('maxRetries', 3),
+		retryCodes: p('retryCodes', [...RETRYABLE_CODES]),
+		filteredCodes: p('filteredCodes', ['content_filter']),
+		options: p('options', {}),
+	});
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+	}
+	const v = parsed.data;
+	return {
+		maxRetries: v.maxRetries,
+		retryCodes: new Set<ErrorCode>(v.retryCodes),
+		filteredCodes: new Set<ErrorCode>(v.filteredCodes),
+		baseDelayMs: v.options.baseDelayMs,
+		maxDelayMs: v.options.maxDelayMs,
+		errorField: v.options.errorField,
+		retryField: v.options.retryField,
+	};
+}

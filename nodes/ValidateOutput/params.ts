@@ -1,0 +1,64 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
+
+import type { OutputCheckConfig } from '../../core/validate-output';
+import { parseSchemaParam } from '../../core/validate';
+
+const schema = z.object({
+	field: z.string().trim().min(1, 'Field is empty: name the field holding the answer, e.g. llm.output'),
+	textField: z.string().trim(),
+	jsonSchema: z.union([z.string(), z.record(z.unknown())]),
+	useConfidence: z.boolean(),
+	confidencePath: z.string().trim(),
+	confidenceThreshold: z.number(),
+	whenConfidenceMissing: z.enum(['review', 'valid']),
+	options: z
+		.object({
+			parsedField: z.string().trim().default(''),
+			validationField: z.string().trim().min(1, 'Validation Field is empty').default('validation'),
+			attemptsField: z.string().trim().default('llm.attempts'),
+		})
+		.default({}),
+});
+
+/** Node parameters -> core config; a bad schema or rule throws before any item is checked. */
+export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
+	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+	const parsed = schema.safeParse({
+		field: p('field', 'llm.output'),
+		textField: p('textField', 'llm.text'),
+		jsonSchema: p('jsonSchema', ''),
+		useConfidence: p('useConfidence', false),
+		confidencePath: p('confidencePath', 'confidence'),
+		confidenceThreshold: p('confidenceThreshold', 0.7),
+		whenConfidenceMissing: p('whenConfidenceMissing', 'review'),
+		options: p('options', {}),
+	});
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0];
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+	}
+	const v = parsed.data;
+	if (v.useConfidence && v.confidencePath === '') {
+		throw new NodeOperationError(ctx.getNode(), 'Invalid configuration: Confidence Path is empty', { description: 'Parameter: confidencePath' });
+	}
+
+	let validator: OutputCheckConfig['schema'];
+	const raw = v.jsonSchema;
+	if (!(typeof raw === 'string' && raw.trim() === '') && !(typeof raw === 'object' && Object.keys(raw).length === 0)) {
+		const compiled = parseSchemaParam(raw);
+		if (!compiled.ok) {
+			throw new NodeOperationError(ctx.getNode(), `JSON Schema: ${compiled.message}`, { description: 'Fix the schema or leave it empty' });
+		}
+		validator = compiled.validate;
+	}
+	return {
+		field: v.field,
+		textField: v.textField,
+		parsedField: v.options.parsedField || v.field,
+		schema: validator,
+		confidence: v.useConfidence ? { path: v.confidencePath, threshold: v.confidenceThreshold, whenMissing: v.whenConfidenceMissing } : undefined,
+		validationField: v.options.validationField,
+		attemptsField: v.options.attemptsField,
+	};
+}

@@ -1,0 +1,261 @@
+/**
+ * The example workflows, run in-process (n8n-core WorkflowExecute) over 1,000 records with
+ * sandbox faults on and 5 % bad input rows: every record leaves the pipeline in exactly one
+ * final output, the retry loop ends, and the one Batch Report's numbers are the counts seen
+ * in those outputs.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { ICredentialDataDecryptedObject, IDataObject, INodeExecutionData } from 'n8n-workflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { startSandbox, type Sandbox } from '../../sandbox/server';
+import { PassThroughNode, runWorkflow, type RunResult, type WorkflowJson } from '../helpers/harness';
+
+/** The Webhook stub must look like a trigger so WorkflowExecute starts from it (non-manual modes pass its input through). */
+class WebhookStub extends PassThroughNode {
+	async trigger() {
+		return {};
+	}
+}
+
+const EXAMPLES = join(__dirname, '..', '..', 'examples');
+
+function loadExample(file: string): WorkflowJson {
+	return JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as WorkflowJson;
+}
+
+/** The examples are tuned for a real account (500 RPM); the sandbox allows a faster test. */
+function forTest(wf: WorkflowJson): WorkflowJson {
+	return {
+		...wf,
+		nodes: wf.nodes.map((n) =>
+			n.name === 'LLM Batch Call'
+				? {
+						...n,
+						parameters: {
+							...n.parameters,
+							concurrency: 16,
+							requestsPerMinute: 60_000,
+							tokensPerMinute: 50_000_000,
+							options: { ...(n.parameters.options as IDataObject), timeoutSeconds: 5, circuitThreshold: 60, progressIntervalSeconds: 0 },
+						},
+					}
+				: n,
+		),
+	};
+}
+
+const FAULTS = { status500: 0.02, status503: 0.01, reset: 0.01, malformed: 0.01, truncated: 0.005, contentPolicy: 0.005 };
+
+interface Final {
+	rejected: INodeExecutionData[];
+	valid: INodeExecutionData[];
+	invalid: INodeExecutionData[];
+	review: INodeExecutionData[];
+	deadLetter: INodeExecutionData[];
+	filtered: INodeExecutionData[];
+}
+
+function finalOutputs(r: RunResult): Final {
+	return {
+		rejected: r.items('Batch Prepare', 1),
+		valid: r.items('Validate Output', 0),
+		invalid: r.items('Validate Output', 1),
+		review: r.items('Validate Output', 2),
+		deadLetter: r.items('Route Failures', 1),
+		filtered: r.items('Route Failures', 2),
+	};
+}
+
+function tally(items: INodeExecutionData[], key: (j: IDataObject) => string | undefined, into: Record<string, number>) {
+	for (const it of items) {
+		const k = key(it.json);
+		if (k !== undefined) into[k] = (into[k] ?? 0) + 1;
+	}
+}
+
+const code = (j: IDataObject) => (j.error as { code?: string } | undefined)?.code;
+const seq = (j: IDataObject) => (j.batchRun as { seq: number }).seq;
+const llm = (j: IDataObject) => j.llm as { usage: { inputTokens: number; outputTokens: number }; costUsd?: number } | undefined;
+
+/** The checks both examples share; returns the outputs for example-specific ones. */
+function expectConsistentRun(r: RunResult, total: number): { final: Final; report: IDataObject } {
+	expect(r.run.status).toBe('success');
+	expect(r.run.data.resultData.error).toBeUndefined();
+	const final = finalOutputs(r);
+	const all = Object.values(final).flat();
+
+	// every record leaves in exactly one final output
+	expect(all.length).toBe(total);
+	expect(all.map((it) => seq(it.json)).sort((a, b) => a - b)).toEqual([...Array(total).keys()]);
+
+	// the retry loop ends: Route Failures runs at most maxRetries + 1 times, every Retry item came back
+	const routeRuns = r.outputs('Route Failures');
+	expect(routeRuns.length).toBeGreaterThan(0);
+	expect(routeRuns.length).toBeLessThanOrEqual(3);
+	const callRuns = r.outputs('LLM Batch Call');
+	expect(callRuns.length).toBe(routeRuns.filter((run) => (run[0] ?? []).length > 0).length + 1);
+	const retried = r.items('Route Failures', 0).length;
+	const callInputs = callRuns.reduce((n, run) => n + (run[0] ?? []).length + (run[1] ?? []).length, 0);
+	expect(callInputs).toBe(total - final.rejected.length + retried);
+
+	// one report for the whole run, whose numbers are the counts seen in the outputs
+	const reports = r.items('Batch Report', 0);
+	expect(reports).toHaveLength(1);
+	const report = reports[0].json;
+	expect(report.items).toBe(total);
+	expect(report.outcomes).toEqual({
+		success: final.valid.length,
+		review: final.review.length,
+		invalid: final.invalid.length,
+		failed: final.deadLetter.length,
+		filtered: final.filtered.length,
+		rejected: final.rejected.length,
+	});
+	const codes: Record<string, number> = {};
+	for (const list of [final.rejected, final.invalid, final.deadLetter, final.filtered]) tally(list, code, codes);
+	expect(report.byErrorCode).toEqual(codes);
+	const answered = [...final.valid, ...final.review, ...final.invalid];
+	const tokens = answered.reduce(
+		(t, it) => ({ input: t.input + (llm(it.json)?.usage.inputTokens ?? 0), output: t.output + (llm(it.json)?.usage.outputTokens ?? 0) }),
+		{ input: 0, output: 0 },
+	);
+	expect(report.tokens).toEqual({ ...tokens, total: tokens.input + tokens.output });
+	const cost = answered.reduce((s, it) => s + (llm(it.json)?.costUsd ?? 0), 0);
+	expect(report.costUsd as number).toBeCloseTo(cost, 8);
+	expect(cost).toBeGreaterThan(0);
+	const trips = all.reduce((s, it) => s + ((it.json.retry as { attempts?: number } | undefined)?.attempts ?? 0), 0);
+	expect((report.retries as { trips: number }).trips).toBe(trips);
+	expect(trips).toBe(retried);
+	expect(report.successRate).toBe(Math.round((final.valid.length / (total - final.rejected.length)) * 10_000) / 10_000);
+	expect(typeof report.markdown).toBe('string');
+	expect(report.markdown).toContain(`| success | ${final.valid.length} |`);
+
+	// Alert carries the same report exactly when a threshold was crossed
+	const alerts = r.items('Batch Report', 1);
+	expect(alerts.map((a) => a.json)).toEqual((report.alerts as unknown[]).length > 0 ? [report] : []);
+	return { final, report };
+}
+
+describe('example workflows in-process with sandbox faults on', () => {
+	let sandbox: Sandbox;
+	let credentials: Record<string, ICredentialDataDecryptedObject>;
+	beforeAll(async () => {
+		sandbox = await startSandbox({ seed: 11 });
+		credentials = { llmBatchOpenAiApi: { apiKey: 'sandbox-key', baseUrl: `${sandbox.url}/v1` } };
+	});
+	afterAll(async () => sandbox?.close());
+
+	it('01 nightly ticket classification: counts add up, the retry loop ends, the report matches', async () => {
+		sandbox.configure({ latencyMs: { min: 0, max: 3 }, faults: FAULTS });
+		sandbox.reset();
+		const bodies = ['I was charged twice for the March invoice.', 'The app crashes when I log in on iOS.', 'Please add an export to CSV.', 'My password reset link has expired.'];
+		const records: IDataObject[] = Array.from({ length: 1000 }, (_, i) => ({
+			ticketId: `T${String(i).padStart(5, '0')}`,
+			customerId: `C${i % 37}`,
+			subject: `Ticket ${i}`,
+			body: `${bodies[i % 4]} Reference ${i}.`,
+		}));
+		// 5 % bad rows: 15 empty bodies, 10 too short, 5 subjects of the wrong type, 10 duplicate IDs, 10 already labelled
+		for (let k = 0; k < 50; k++) {
+			const i = 20 * k + 7;
+			if (k < 15) records[i].body = '';
+			else if (k < 25) records[i].body = 'short';
+			else if (k < 30) records[i].subject = 12345;
+			else if (k < 40) records[i].ticketId = records[i - 1].ticketId;
+			else records[i].label = 'bug';
+		}
+		// forced faults on good rows: content policy, a bad request, a recoverable outage, a permanent outage
+		const force = (from: number, n: number, marker: string) => {
+			for (let i = from; i < from + n; i++) records[i * 20 + 3].body = `${records[i * 20 + 3].body as string} ${marker}`;
+		};
+		force(0, 10, '[[sandbox:contentPolicy]]');
+		force(10, 10, '[[sandbox:status400]]');
+		force(20, 10, '[[sandbox:fail-first:3:status500]]');
+		force(30, 5, '[[sandbox:status500]]');
+
+		const wf = forTest(loadExample('01-nightly-ticket-classification.json'));
+		const r = await runWorkflow(wf, { credentials, pinData: { 'Open tickets': records.map((json) => ({ json })) } });
+		const { final, report } = expectConsistentRun(r, 1000);
+
+		// the bad rows, by reason
+		expect(final.rejected).toHaveLength(50);
+		const reasons: Record<string, number> = {};
+		tally(final.rejected, (j) => (code(j) === 'duplicate' ? 'duplicate' : (j.error as { issues: Array<{ code: string }> }).issues[0].code), reasons);
+		expect(reasons).toEqual({ required: 15, minLength: 10, type: 5, duplicate: 10, filtered: 10 });
+
+		// forced faults land where the policy says
+		const bodyHas = (it: INodeExecutionData, marker: string) => String(it.json.body).includes(marker);
+		expect(final.filtered.filter((it) => bodyHas(it, 'contentPolicy'))).toHaveLength(10);
+		expect(final.deadLetter.filter((it) => bodyHas(it, 'status400')).map((it) => code(it.json))).toEqual(Array(10).fill('invalid_request'));
+		const outage = final.deadLetter.filter((it) => bodyHas(it, '[[sandbox:status500]]'));
+		expect(outage).toHaveLength(5);
+		for (const it of outage) {
+			expect(code(it.json)).toBe('server_error');
+			expect(it.json.retry).toEqual({ attempts: 2, exhausted: true });
+			expect((it.json.error as { history: unknown[] }).history).toHaveLength(3);
+		}
+		// the recoverable outage comes back through the loop and succeeds
+		const recovered = [...final.valid, ...final.review].filter((it) => bodyHas(it, 'fail-first'));
+		expect(recovered).toHaveLength(10);
+		for (const it of recovered) expect((it.json.retry as { attempts: number }).attempts).toBe(1);
+
+		expect(final.valid.length).toBeGreaterThan(600);
+		expect(final.review.length).toBeGreaterThan(50);
+		expect(report.runId).toBe((final.valid[0].json.batchRun as { id: string }).id);
+	});
+
+	it('03 invoice extraction: schema-invalid answers to Invalid, low confidence to Review, counts add up', async () => {
+		sandbox.configure({ latencyMs: { min: 0, max: 3 }, faults: FAULTS });
+		sandbox.reset();
+		const vendors = ['Acme GmbH', 'Globex Ltd', 'Initech Inc', 'Umbrella SARL'];
+		const records: IDataObject[] = Array.from({ length: 1000 }, (_, i) => ({
+			documentId: `INV-${String(i).padStart(5, '0')}`,
+			text: `${vendors[i % 4]}\nInvoice no. ${10_000 + i}\nDate: 2025-03-${String((i % 28) + 1).padStart(2, '0')}\nTotal due: ${(100 + i * 3.25).toFixed(2)} EUR`,
+		}));
+		// 5 % bad rows: 30 texts too short to be an invoice, 20 duplicate documents (same text, new ID)
+		for (let k = 0; k < 50; k++) {
+			const i = 20 * k + 11;
+			if (k < 30) records[i].text = 'scan failed';
+			else records[i].text = records[i - 1].text;
+		}
+		for (let i = 0; i < 8; i++) records[i * 20 + 5].text = `${records[i * 20 + 5].text as string} [[sandbox:contentPolicy]]`;
+
+		const wf = forTest(loadExample('03-invoice-extraction-review.json'));
+		const r = await runWorkflow(wf, { credentials, pinData: { 'Invoice texts': records.map((json) => ({ json })) } });
+		const { final } = expectConsistentRun(r, 1000);
+
+		expect(final.rejected).toHaveLength(50);
+		const rejectedCodes: Record<string, number> = {};
+		tally(final.rejected, code, rejectedCodes);
+		expect(rejectedCodes).toEqual({ invalid_input: 30, duplicate: 20 });
+		expect(final.filtered.length).toBeGreaterThanOrEqual(8);
+
+		// Invalid: schema-valid for the provider, but breaking the business rule (total > 5), each issue with its path
+		expect(final.invalid.length).toBeGreaterThan(0);
+		for (const it of final.invalid) {
+			const error = it.json.error as { code: string; issues: Array<{ path: string }> };
+			expect(error.code).toBe('schema_violation');
+			expect(error.issues.map((i) => i.path)).toEqual(['/total']);
+			expect((it.json.llm as { output: { total: number } }).output.total).toBeLessThanOrEqual(5);
+		}
+		// Review: confidence under 0.3, and the review branch saw exactly those items
+		expect(final.review.length).toBeGreaterThan(100);
+		for (const it of final.review) expect((it.json.validation as { confidence: number }).confidence).toBeLessThan(0.3);
+		expect(r.items('Human review queue', 0)).toHaveLength(final.review.length);
+		expect(r.items('Extraction errors', 0)).toHaveLength(final.invalid.length);
+	});
+	it('02 webhook batch: the response node receives the one report of the run', async () => {
+		sandbox.configure({ latencyMs: { min: 0, max: 2 }, faults: { status500: 0.02, contentPolicy: 0.01 } });
+		sandbox.reset();
+		const records: IDataObject[] = Array.from({ length: 200 }, (_, i) => ({ ticketId: `W${i}`, subject: `Webhook ticket ${i}`, body: `Please look at order ${i}, it never arrived.` }));
+		records[5].body = '';
+		const wf = forTest(loadExample('02-webhook-batch.json'));
+		const r = await runWorkflow(wf, { credentials, pinData: { 'Records from body': records.map((json) => ({ json })) }, extraNodeTypes: { 'n8n-nodes-base.webhook': new WebhookStub() } });
+		const { report } = expectConsistentRun(r, 200);
+		expect(r.items('Respond with report', 0).map((it) => it.json)).toEqual([report]);
+		expect((report.outcomes as { rejected: number }).rejected).toBe(1);
+	});
+});
