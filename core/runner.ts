@@ -214,19 +214,30 @@ export class BatchRunner {
 			attempts++;
 			this.o.checkpoint?.started(item.recordId, item.promptHash);
 			const started = clock.now();
-			let error: LlmBatchError;
+			let error: LlmBatchError | undefined;
+			let result: LlmResult | undefined;
 			try {
 				const res = await provider.complete({ ...item.request, maxTokens }, { signal, timeoutMs: this.o.timeoutMs });
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
-				const result = this.interpret(item, res, attempts, clock.now() - started);
-				this.breaker.record('ok');
-				this.countSuccess(result, true);
-				this.o.checkpoint?.succeeded(result);
-				this.checkBudget();
-				return { index: item.index, ok: true, result };
+				result = this.interpret(item, res, attempts, clock.now() - started);
 			} catch (e) {
 				error = classifyError(e, provider.name, clock.now());
 			}
+			if (result) {
+				this.breaker.record('ok');
+				this.countSuccess(result, true);
+				this.checkBudget();
+				if (this.o.checkpoint) {
+					this.o.checkpoint.succeeded(result);
+					// Hold this worker's slot until the result is committed (one group commit,
+					// shared by all workers), so a crash loses at most the `concurrency` results
+					// in flight, never one more sent after an unsaved answer. A failed commit
+					// rejects here and fails the run loudly: the answer is paid for.
+					await this.o.checkpoint.flush();
+				}
+				return { index: item.index, ok: true, result };
+			}
+			if (!error) throw new Error('unreachable: neither result nor error');
 
 			if (error.code === 'canceled') {
 				if (this.stats.stopped && !this.o.signal?.aborted) return this.fail(item, this.stoppedError(attempts));

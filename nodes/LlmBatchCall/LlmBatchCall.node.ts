@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { llmBatchPostgresConnectionTest } from '../BatchLedger/credentialTest';
 import { executeLlmBatchCall } from './execute';
 
 const openAi = { show: { provider: ['openai'] } };
@@ -34,7 +35,12 @@ export class LlmBatchCall implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
-			{ name: 'llmBatchPostgresApi', required: true, displayOptions: { show: { ledgerStore: ['postgres'] } } },
+			{
+				name: 'llmBatchPostgresApi',
+				required: true,
+				testedBy: 'llmBatchPostgresConnectionTest',
+				displayOptions: { show: { ledgerStore: ['postgres'] } },
+			},
 		],
 		properties: [
 			{
@@ -283,6 +289,8 @@ export class LlmBatchCall implements INodeType {
 			},
 		],
 	};
+
+	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await executeLlmBatchCall(this);

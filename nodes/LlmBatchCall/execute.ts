@@ -8,7 +8,7 @@ import {
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
 import { promptHash } from '../../core/hash';
-import { createCheckpoint, LedgerStoreError } from '../../core/ledger';
+import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
 import { sharedLimiter } from '../../core/limiter';
 import { contextWindow } from '../../core/models';
 import { formatSummary, reportProgress } from '../../core/progress';
@@ -131,11 +131,13 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 	const items = ctx.getInputData();
 	const { runItems, rejected } = buildItems(ctx, cfg);
 
-	let checkpoint;
+	let checkpoint: Checkpoint | undefined;
+	// Set once the runner exists: a failed commit stops the spending at once.
+	let onLedgerError: (e: LedgerStoreError) => void = () => undefined;
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
-			checkpoint = createCheckpoint(store, cfg.ledgerJob);
+			checkpoint = createCheckpoint(store, cfg.ledgerJob, { clock, onError: (e) => onLedgerError(e) });
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
 			throw new NodeOperationError(ctx.getNode(), e instanceof LedgerStoreError ? e.message : (e as Error).message, {

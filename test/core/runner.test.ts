@@ -213,7 +213,8 @@ describe('BatchRunner', () => {
 		);
 		expect(outcomes.map((o) => (o.ok ? o.result.text : ''))).toEqual(['new p0', 'old', 'new p2']);
 		expect(fp.calls.has('p1')).toBe(false);
-		expect(events.sort()).toEqual(['flush', 'ok r0', 'ok r2', 'start r0', 'start r2']);
+		// each success is flushed before its worker moves on, and once more at the end
+		expect(events.sort()).toEqual(['flush', 'flush', 'flush', 'ok r0', 'ok r2', 'start r0', 'start r2']);
 		expect(runner.stats.cached).toBe(1);
 	});
 

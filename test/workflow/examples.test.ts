@@ -197,9 +197,12 @@ describe('example workflows in-process with sandbox faults on', () => {
 			expect(it.json.retry).toEqual({ attempts: 2, exhausted: true });
 			expect((it.json.error as { history: unknown[] }).history).toHaveLength(3);
 		}
-		// the recoverable outage comes back through the loop and succeeds
+		// the recoverable outage comes back through the loop once and succeeds (a random
+		// content-policy fault on its good attempt may still filter one: faults are on)
 		const recovered = [...final.valid, ...final.review].filter((it) => bodyHas(it, 'fail-first'));
-		expect(recovered).toHaveLength(10);
+		const recoveredButFiltered = final.filtered.filter((it) => bodyHas(it, 'fail-first'));
+		expect(recovered.length + recoveredButFiltered.length).toBe(10);
+		expect(recovered.length).toBeGreaterThanOrEqual(8);
 		for (const it of recovered) expect((it.json.retry as { attempts: number }).attempts).toBe(1);
 
 		expect(final.valid.length).toBeGreaterThan(600);
