@@ -177,6 +177,7 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 			}
 		},
 	});
+	onLedgerError = (e) => runner.stop('canceled', `the ledger could not store results: ${e.message}`);
 
 	const done = runner.run(runItems);
 	const progress = reportProgress(done, runner.stats, {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 process.env.N8N_USER_FOLDER ??= mkdtempSync(join(tmpdir(), 'n8n-test-'));
 process.env.N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS ??= 'false';
 
+import { createRequire } from 'node:module';
+
 import { Credentials, ExecutionLifecycleHooks, WorkflowExecute } from 'n8n-core';
 import {
 	createRunExecutionData,
@@ -86,6 +88,35 @@ class TestCredentialsHelper extends ICredentialsHelper {
 }
 void isExpression;
 
+interface LoggerLike {
+	error(m: string): void;
+	warn(m: string): void;
+	info(m: string): void;
+	debug(m: string): void;
+	verbose(m: string): void;
+	scoped(): LoggerLike;
+}
+
+/**
+ * Nodes log through n8n-core's DI container (`Container.get(Logger)`). The copies of @n8n/di
+ * and @n8n/backend-common that n8n-core itself resolves are the ones that matter (npm may
+ * hoist other versions next to them), so they are required from n8n-core's own location.
+ */
+function installLogger(log: (line: string) => void): void {
+	const fromCore = createRequire(require.resolve('n8n-core'));
+	const { Container } = fromCore('@n8n/di') as { Container: { set(t: unknown, v: unknown): void } };
+	const { Logger } = fromCore('@n8n/backend-common') as { Logger: unknown };
+	const logger: LoggerLike = {
+		error: (m) => log(`error: ${m}`),
+		warn: (m) => log(`warn: ${m}`),
+		info: (m) => log(m),
+		debug: () => undefined,
+		verbose: () => undefined,
+		scoped: () => logger,
+	};
+	Container.set(Logger, logger);
+}
+
 export interface WorkflowJson {
 	id?: string;
 	name?: string;
@@ -114,11 +145,14 @@ export async function runWorkflow(
 		input?: INodeExecutionData[];
 		pinData?: IPinData;
 		mode?: WorkflowExecuteMode;
+		/** Receives what nodes log at info level and above (default: n8n's logger). */
+		logger?: (line: string) => void;
 		/** Node types by type name (see test/helpers/node-types.ts, scripts/lib/node-types.ts). */
 		nodeTypes: Record<string, INodeType>;
 	},
 ): Promise<RunResult> {
 	const mode = o.mode ?? 'trigger';
+	if (o.logger) installLogger(o.logger);
 	const nodeTypes = new TestNodeTypes(o.nodeTypes);
 	const workflow = new Workflow({
 		id: wf.id ?? 'test',

@@ -23,10 +23,18 @@ const BASE_STUBS = [
 	'n8n-nodes-base.wait',
 ];
 
+/** The Webhook stub must look like a trigger so WorkflowExecute starts from it. */
+class WebhookStub extends PassThroughNode {
+	async trigger() {
+		return {};
+	}
+}
+
 /** Every node of the package under the type name a community install gives it. */
 export function packageNodeTypes(): Record<string, INodeType> {
 	const map: Record<string, INodeType> = {};
 	for (const t of BASE_STUBS) map[t] = new PassThroughNode();
+	map['n8n-nodes-base.webhook'] = new WebhookStub();
 	const nodes: INodeType[] = [
 		new LlmBatchCall(),
 		new BatchPrepare(),

@@ -5,13 +5,42 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { plainReply } from '../../sandbox/reply';
-import { counts, freshUserFolder, n8n, outputs, pairedIndex, printTimings, readWorkflow, timed, withManualTrigger, type Sandbox, type WorkflowJson } from './harness';
-import { checkPipeline } from './pipeline';
+import {
+	counts,
+	freshUserFolder,
+	n8n,
+	outputs,
+	pairedIndex,
+	patchCodeNodeItems,
+	printTimings,
+	readWorkflow,
+	timed,
+	withManualTrigger,
+	type Sandbox,
+	type WorkflowJson,
+} from './harness';
+import { checkPipeline, finalOutputsByRecord } from './pipeline';
 
 const fixtures = path.join(__dirname, 'fixtures');
-const examples = Object.fromEntries(n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]));
 const TICKETS = '01-nightly-ticket-classification.json';
 const INVOICES = '03-invoice-extraction-review.json';
+const examples: Record<string, WorkflowJson> = Object.fromEntries(n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]));
+// Example 1's sample data gets three planted rows, so every branch is taken deterministically:
+// T00003 fails its first 4 calls (3 attempts in the first pass → Failed → Route Failures' Retry →
+// succeeds in the second pass), T00006 gets a 400 (Dead Letter), T00008 a refusal (Filtered), and
+// T00010 a body too short for Batch Prepare's rule (Rejected).
+if (examples[TICKETS]) {
+	examples[TICKETS] = patchCodeNodeItems(
+		examples[TICKETS],
+		'Open tickets',
+		[
+			"items[2].json.body += ' [[sandbox:fail-first:4:status500]]';",
+			"items[5].json.body += ' [[sandbox:status400]]';",
+			"items[7].json.body += ' [[sandbox:contentPolicy]]';",
+			"items[9].json.body = 'short';",
+		].join('\n'),
+	);
+}
 
 // Faults the sandbox injects while the examples run (share of requests, seeded).
 const FAULTS = { status500: 0.06, status503: 0.04, reset: 0.04, malformed: 0.04, truncated: 0.03, contentPolicy: 0.05 };
@@ -104,6 +133,20 @@ describe('n8n CLI with the community-installed package', () => {
 			const concurrency = Number(workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8);
 			expect(stats.maxInFlight).toBeLessThanOrEqual(concurrency);
 			expect(c.source).toBeGreaterThanOrEqual(20);
+
+			if (file === TICKETS) {
+				// The planted rows took their branches.
+				const final = finalOutputsByRecord(run, workflow!);
+				expect(final.T00003).toMatch(/^(valid|review)$/);
+				expect(final.T00006).toBe('deadLetter');
+				expect(final.T00008).toBe('filtered');
+				expect(final.T00010).toBe('rejected');
+				expect(c.callRuns, 'the Retry loop ran the call node again').toBeGreaterThanOrEqual(2);
+				expect(c.retry).toBeGreaterThanOrEqual(1);
+				expect(c.errorCodes.invalid_request).toBeGreaterThanOrEqual(1);
+				const retried = outputs(run, 'LLM Batch Call')[0].find((i) => i.json.recordId === 'T00003')!;
+				expect((retried.json.llm as { attempts: number }).attempts).toBeGreaterThanOrEqual(1);
+			}
 		});
 	}
 });

@@ -168,6 +168,20 @@ export function withManualTrigger(workflow: WorkflowJson, dir: string): string {
 	return file;
 }
 
+/**
+ * Returns a copy of the workflow whose Code node `codeNode` (run once for all items) runs `snippet`
+ * on its `items` before returning them: how a test plants bad rows or sandbox fault directives
+ * (`[[sandbox:fail-first:N:kind]]`) in an example's sample data without editing the example.
+ */
+export function patchCodeNodeItems(workflow: WorkflowJson, codeNode: string, snippet: string): WorkflowJson {
+	const copy = structuredClone(workflow);
+	const node = copy.nodes.find((n) => n.name === codeNode);
+	if (!node || node.type !== 'n8n-nodes-base.code') throw new Error(`${workflow.name}: no Code node "${codeNode}"`);
+	const original = String(node.parameters.jsCode);
+	node.parameters.jsCode = `const items = (() => {\n${original}\n})();\n${snippet}\nreturn items;`;
+	return copy;
+}
+
 /** Measured durations, printed at the end of a file so the report can quote them. */
 export const timings: Record<string, number> = {};
 export async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {

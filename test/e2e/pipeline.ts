@@ -220,3 +220,25 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 		alerts: alerts.length,
 	};
 }
+
+/** recordId → the final output it ended in (rejected, valid, invalid, review, deadLetter, filtered). */
+export function finalOutputsByRecord(run: Run, workflow: WorkflowJson): Record<string, string> {
+	const result: Record<string, string> = {};
+	const put = (node: string, names: string[]) => {
+		const runs = run.data.resultData.runData[node];
+		for (const r of runs ?? []) {
+			(r.data?.main ?? []).forEach((items, o) => {
+				if (!names[o]) return;
+				for (const item of items ?? []) {
+					const id = String(item.json.recordId);
+					if (result[id]) throw new Error(`${id} in two final outputs: ${result[id]} and ${names[o]}`);
+					result[id] = names[o];
+				}
+			});
+		}
+	};
+	put(nodeOfType(workflow, 'batchPrepare').name, ['', 'rejected']);
+	put(nodeOfType(workflow, 'validateOutput').name, ['valid', 'invalid', 'review']);
+	put(nodeOfType(workflow, 'routeFailures').name, ['', 'deadLetter', 'filtered']);
+	return result;
+}
