@@ -6,7 +6,10 @@
  * Both send the same request (model, one user message, max_tokens) with the same
  * concurrency. Requests are built before the clock starts; a GC runs before each round so
  * one contender's garbage is not collected on the other's time. After a warm-up of each,
- * rounds alternate and the median per contender is reported.
+ * rounds alternate (ABBA, so neither always goes first) and the median per contender is
+ * reported. The ratio is the median of the per-round ratios: the two halves of a round run
+ * seconds apart, so a machine busy with other work inflates both alike, where a ratio of
+ * medians can pair a quiet engine round with a busy bare one.
  */
 import OpenAI from 'openai';
 import pLimit from 'p-limit';
@@ -25,7 +28,10 @@ export interface OverheadResult {
 	/** Median client CPU (user + system) µs per item. */
 	engineUsPerItem: number;
 	bareUsPerItem: number;
+	/** Median over rounds of engine ÷ bare. */
 	ratio: number;
+	/** median(engine) ÷ median(bare), for comparison. */
+	ratioOfMedians: number;
 	engineRounds: number[];
 	bareRounds: number[];
 }
@@ -83,8 +89,10 @@ export async function measureOverhead(items: number, rounds: number, log: (line:
 		const work = runItems(items);
 		const prompts = work.map((w) => w.request.prompt);
 		// Warm-up: JIT, the SDK's lazy modules and keep-alive sockets for both.
-		await cpuPerItem(items, () => engineRound(baseUrl, work));
-		await cpuPerItem(items, () => bareRound(baseUrl, prompts));
+		for (let w = 0; w < 2; w++) {
+			await cpuPerItem(items, () => engineRound(baseUrl, work));
+			await cpuPerItem(items, () => bareRound(baseUrl, prompts));
+		}
 		const engine: number[] = [];
 		const bare: number[] = [];
 		for (let r = 0; r < rounds; r++) {
@@ -94,11 +102,12 @@ export async function measureOverhead(items: number, rounds: number, log: (line:
 				if (who === 'engine') engine.push(await cpuPerItem(items, () => engineRound(baseUrl, work)));
 				else bare.push(await cpuPerItem(items, () => bareRound(baseUrl, prompts)));
 			}
-			log(`    round ${r + 1}: engine ${engine[r].toFixed(0)} µs/item, bare ${bare[r].toFixed(0)} µs/item`);
+			log(`    round ${r + 1}: engine ${engine[r].toFixed(0)} µs/item, bare ${bare[r].toFixed(0)} µs/item, ratio ${(engine[r] / bare[r]).toFixed(3)}`);
 		}
 		const e = median(engine);
 		const b = median(bare);
-		return { items, rounds, engineUsPerItem: e, bareUsPerItem: b, ratio: e / b, engineRounds: engine, bareRounds: bare };
+		const ratio = median(engine.map((x, i) => x / bare[i]));
+		return { items, rounds, engineUsPerItem: e, bareUsPerItem: b, ratio, ratioOfMedians: e / b, engineRounds: engine, bareRounds: bare };
 	} finally {
 		await sandbox.close();
 	}

@@ -72,8 +72,9 @@ export interface RateLimits {
 	readonly tpm: number;
 	/**
 	 * Seconds of traffic the bucket may release at once. Small, so a fresh limiter does not
-	 * fire a burst the provider's own (shorter-window) enforcement rejects.
-	 * @default 1
+	 * fire a burst the provider's own (shorter-window) enforcement rejects, and half of the
+	 * one second providers allow: the other half absorbs network jitter and estimate error.
+	 * @default 0.5
 	 */
 	readonly burstSeconds?: number;
 }
@@ -113,7 +114,7 @@ export class RateLimiter {
 	) {
 		validateLimits(limits);
 		this.limits = limits;
-		const burst = limits.burstSeconds ?? 1;
+		const burst = limits.burstSeconds ?? 0.5;
 		const now = clock.now();
 		this.requests = new TokenBucket(limits.rpm / 60_000, capacityOf(limits.rpm, burst), now);
 		this.tokens = new TokenBucket(limits.tpm / 60_000, capacityOf(limits.tpm, burst), now);
@@ -126,7 +127,7 @@ export class RateLimiter {
 	setLimits(limits: RateLimits): void {
 		validateLimits(limits);
 		this.limits = limits;
-		const burst = limits.burstSeconds ?? 1;
+		const burst = limits.burstSeconds ?? 0.5;
 		this.requests.setRate(limits.rpm / 60_000, capacityOf(limits.rpm, burst));
 		this.tokens.setRate(limits.tpm / 60_000, capacityOf(limits.tpm, burst));
 	}

@@ -73,6 +73,7 @@ function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunIte
 	const rejected = new Map<number, ItemError>();
 	const windowTokens = cfg.options.contextWindow > 0 ? cfg.options.contextWindow : contextWindow(cfg.model);
 	const maxTokens = cfg.options.maxTokens;
+	const schemaTokens = cfg.schema ? countTokens(JSON.stringify(cfg.schema), cfg.model) : 0;
 	for (let i = 0; i < items.length; i++) {
 		let prompt: unknown;
 		let system: unknown;
@@ -99,7 +100,8 @@ function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunIte
 			continue;
 		}
 		const systemText = typeof system === 'string' ? system : String(system ?? '');
-		const inputTokens = countTokens(systemText ? `${systemText}\n${prompt}` : prompt, cfg.model) + 8;
+		// Providers count a structured-output schema as input too.
+		const inputTokens = countTokens(systemText ? `${systemText}\n${prompt}` : prompt, cfg.model) + schemaTokens + 8;
 		if (inputTokens + maxTokens > windowTokens) {
 			rejected.set(
 				i,

@@ -33,7 +33,7 @@ describe('RateLimiter', () => {
 
 	it('never releases more than the RPM in any 60 s window (burst of 1 s)', async () => {
 		const clock = new FakeClock();
-		const limiter = new RateLimiter({ rpm: 600, tpm: Infinity }, clock);
+		const limiter = new RateLimiter({ rpm: 600, tpm: Infinity, burstSeconds: 1 }, clock);
 		const times = await releaseTimes(clock, limiter, 1500);
 		expect(times).toHaveLength(1500);
 		let maxInWindow = 0;
@@ -46,16 +46,23 @@ describe('RateLimiter', () => {
 		expect(times[times.length - 1]).toBe(149_000);
 	});
 
+	it('releases half a second of traffic at once by default', async () => {
+		const clock = new FakeClock();
+		const limiter = new RateLimiter({ rpm: 1200, tpm: Infinity }, clock); // 20/s, capacity 10
+		const times = await releaseTimes(clock, limiter, 12);
+		expect(times).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50, 100]);
+	});
+
 	it('paces by tokens when the token limit binds', async () => {
 		const clock = new FakeClock();
-		const limiter = new RateLimiter({ rpm: 10_000, tpm: 60_000 }, clock); // 1000 tokens/s, capacity 1000
+		const limiter = new RateLimiter({ rpm: 10_000, tpm: 60_000, burstSeconds: 1 }, clock); // 1000 tokens/s, capacity 1000
 		const times = await releaseTimes(clock, limiter, 6, 500);
 		expect(times).toEqual([0, 0, 500, 1000, 1500, 2000]);
 	});
 
 	it('corrects the token estimate with the reported usage', async () => {
 		const clock = new FakeClock();
-		const limiter = new RateLimiter({ rpm: 10_000, tpm: 60_000 }, clock);
+		const limiter = new RateLimiter({ rpm: 10_000, tpm: 60_000, burstSeconds: 1 }, clock);
 		await limiter.acquire(1000);
 		limiter.correct(1000, 100); // the call used far less than estimated
 		const t: number[] = [];
