@@ -12,10 +12,3 @@ export const systemClock: Clock = {
 	random: () => Math.random(),
 };
 
-/** An `AbortSignal` that fires when any of the given signals fires. */
-export function anySignal(signals: Array<AbortSignal | undefined>): AbortSignal | undefined {
-	const present = signals.filter((s): s is AbortSignal => s !== undefined);
-	if (present.length === 0) return undefined;
-	if (present.length === 1) return present[0];
-	return AbortSignal.any(present);
-}

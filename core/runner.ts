@@ -1,7 +1,6 @@
 import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
-import { anySignal } from './clock';
 import { classifyError, LlmBatchError, stopsTheRun } from './errors';
 import type { Checkpoint } from './ledger/types';
 import type { RateLimiter } from './limiter';
@@ -122,6 +121,12 @@ export class BatchRunner {
 	}
 
 	async run(items: RunItem[]): Promise<Outcome[]> {
+		const cancel = this.o.signal;
+		if (cancel) {
+			const onCancel = () => this.stopController.abort(cancel.reason);
+			if (cancel.aborted) onCancel();
+			else cancel.addEventListener('abort', onCancel, { once: true });
+		}
 		this.stats.total = items.length;
 		this.stats.startedAt = this.o.clock.now();
 		const outcomes: Outcome[] = new Array(items.length);
@@ -198,7 +203,9 @@ export class BatchRunner {
 		let rateWaits = 0;
 		let malformed = 0;
 		let maxTokens = item.request.maxTokens;
-		const signal = anySignal([this.o.signal, this.stopController.signal])!;
+		// One plain signal for every wait and call: the execution's cancel signal is linked
+		// into it once per run (a composite AbortSignal per call costs ~50 µs per item).
+		const signal = this.stopController.signal;
 
 		for (;;) {
 			if (this.o.signal?.aborted) return this.fail(item, { code: 'canceled', message: 'The execution was stopped', retryable: true, attempts });

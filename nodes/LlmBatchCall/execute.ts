@@ -26,6 +26,11 @@ export interface CallDeps {
 	fetch?: typeof fetch;
 }
 
+/** About four characters per token: OpenAI's own rule of thumb for English text. */
+function estimateTokens(text: string): number {
+	return Math.ceil(text.length / 4);
+}
+
 function invalidInput(message: string): ItemError {
 	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
 }
@@ -73,7 +78,7 @@ function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunIte
 	const rejected = new Map<number, ItemError>();
 	const windowTokens = cfg.options.contextWindow > 0 ? cfg.options.contextWindow : contextWindow(cfg.model);
 	const maxTokens = cfg.options.maxTokens;
-	const schemaTokens = cfg.schema ? countTokens(JSON.stringify(cfg.schema), cfg.model) : 0;
+	const schemaTokens = cfg.schema ? estimateTokens(JSON.stringify(cfg.schema)) : 0;
 	for (let i = 0; i < items.length; i++) {
 		let prompt: unknown;
 		let system: unknown;
@@ -100,13 +105,19 @@ function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunIte
 			continue;
 		}
 		const systemText = typeof system === 'string' ? system : String(system ?? '');
-		// Providers count a structured-output schema as input too.
-		const inputTokens = countTokens(systemText ? `${systemText}\n${prompt}` : prompt, cfg.model) + schemaTokens + 8;
-		if (inputTokens + maxTokens > windowTokens) {
+		const text = systemText ? `${systemText}\n${prompt}` : prompt;
+		// The limiter's charge: an estimate (providers count the output schema as input too)
+		// that the reported usage corrects after the call.
+		const inputTokens = estimateTokens(text) + schemaTokens + 8;
+		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
+		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB).
+		const mayOverflow = Buffer.byteLength(text) + schemaTokens + maxTokens > windowTokens;
+		const exactTokens = mayOverflow ? countTokens(text, cfg.model) + schemaTokens + 8 : 0;
+		if (mayOverflow && exactTokens + maxTokens > windowTokens) {
 			rejected.set(
 				i,
 				invalidInput(
-					`Prompt is too long for ${cfg.model}: about ${inputTokens} tokens + ${maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
+					`Prompt is too long for ${cfg.model}: about ${exactTokens} tokens + ${maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
 				),
 			);
 			continue;
