@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 
+import { nodeHttpFetch } from './http-fetch';
 import type { CallOptions, ChatRequest, ChatResponse, Provider, ProviderCredentials } from './types';
 
 const TOOL_NAME = 'record_output';
@@ -13,7 +14,7 @@ export function createAnthropicProvider(creds: ProviderCredentials, fetchImpl?: 
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
 		maxRetries: 0,
-		...(fetchImpl ? { fetch: fetchImpl } : {}),
+		fetch: fetchImpl ?? nodeHttpFetch,
 	});
 
 	return {

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 
 import { isOpenAiReasoningModel } from '../models';
+import { nodeHttpFetch } from './http-fetch';
 import type { CallOptions, ChatRequest, ChatResponse, Provider, ProviderCredentials } from './types';
 
 /**
@@ -15,7 +16,7 @@ export function createOpenAiProvider(creds: ProviderCredentials, fetchImpl?: typ
 		organization: creds.organization || undefined,
 		// The runner is the one retry layer; SDK retries would multiply attempts.
 		maxRetries: 0,
-		...(fetchImpl ? { fetch: fetchImpl } : {}),
+		fetch: fetchImpl ?? nodeHttpFetch,
 	});
 
 	return {
