@@ -14,12 +14,12 @@ const agents = {
 	'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
 };
 
-function plainHeaders(h: HeadersInit | undefined): Record<string, string> {
+function plainHeaders(h: ConstructorParameters<typeof Headers>[0] | undefined): Record<string, string> {
 	const out: Record<string, string> = {};
 	if (!h) return out;
 	if (h instanceof Headers) h.forEach((v, k) => (out[k] = v));
 	else if (Array.isArray(h)) for (const [k, v] of h) out[k] = v;
-	else Object.assign(out, h);
+	else Object.assign(out, h as Record<string, string>);
 	return out;
 }
 

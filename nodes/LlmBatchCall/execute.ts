@@ -7,14 +7,12 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
-import { promptHash } from '../../core/hash';
+import { inputPolicy, isItemError } from '../../core/input';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
 import { sharedLimiter } from '../../core/limiter';
-import { contextWindow } from '../../core/models';
 import { formatSummary, reportProgress } from '../../core/progress';
 import { createProvider, type ProviderCredentials } from '../../core/providers';
 import { BatchRunner, type Outcome, type RunItem } from '../../core/runner';
-import { countTokens } from '../../core/tokens';
 import type { Clock, ItemError, Usage } from '../../core/types';
 import { compileSchema } from '../../core/validate';
 import { ledgerStoreFor } from '../shared/ledger';
@@ -24,11 +22,6 @@ import { readConfig, type CallConfig } from './params';
 export interface CallDeps {
 	clock?: Clock;
 	fetch?: typeof fetch;
-}
-
-/** About four characters per token: OpenAI's own rule of thumb for English text. */
-function estimateTokens(text: string): number {
-	return Math.ceil(text.length / 4);
 }
 
 function invalidInput(message: string): ItemError {
@@ -68,71 +61,32 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
 }
 
-/**
- * Reads each item's prompt. Bad input fails that item (named field, how to fix), never
- * the node.
- */
+/** Reads each item's prompt; bad input fails that item (core/input.ts), never the node. */
 function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
-	const items = ctx.getInputData();
+	const toRunItem = inputPolicy({
+		provider: cfg.provider,
+		model: cfg.model,
+		schema: cfg.schema,
+		maxTokens: cfg.options.maxTokens,
+		temperature: cfg.options.temperature,
+		contextWindow: cfg.options.contextWindow,
+	});
 	const runItems: RunItem[] = [];
 	const rejected = new Map<number, ItemError>();
-	const windowTokens = cfg.options.contextWindow > 0 ? cfg.options.contextWindow : contextWindow(cfg.model);
-	const maxTokens = cfg.options.maxTokens;
-	const schemaTokens = cfg.schema ? estimateTokens(JSON.stringify(cfg.schema)) : 0;
-	for (let i = 0; i < items.length; i++) {
-		let prompt: unknown;
-		let system: unknown;
-		let recordId: unknown;
+	const count = ctx.getInputData().length;
+	for (let i = 0; i < count; i++) {
+		let out: RunItem | ItemError;
 		try {
-			prompt = ctx.getNodeParameter('prompt', i, '');
-			system = ctx.getNodeParameter('systemPrompt', i, '');
-			recordId = ctx.getNodeParameter('recordId', i, '');
+			out = toRunItem(i, {
+				prompt: ctx.getNodeParameter('prompt', i, ''),
+				system: ctx.getNodeParameter('systemPrompt', i, ''),
+				recordId: ctx.getNodeParameter('recordId', i, ''),
+			});
 		} catch (e) {
-			rejected.set(i, invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`));
-			continue;
+			out = invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`);
 		}
-		if (typeof prompt !== 'string') {
-			rejected.set(
-				i,
-				invalidInput(
-					`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
-				),
-			);
-			continue;
-		}
-		if (prompt.trim() === '') {
-			rejected.set(i, invalidInput('Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item'));
-			continue;
-		}
-		const systemText = typeof system === 'string' ? system : String(system ?? '');
-		const text = systemText ? `${systemText}\n${prompt}` : prompt;
-		// The limiter's charge: an estimate (providers count the output schema as input too)
-		// that the reported usage corrects after the call.
-		const inputTokens = estimateTokens(text) + schemaTokens + 8;
-		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
-		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB).
-		const mayOverflow = Buffer.byteLength(text) + schemaTokens + maxTokens > windowTokens;
-		const exactTokens = mayOverflow ? countTokens(text, cfg.model) + schemaTokens + 8 : 0;
-		if (mayOverflow && exactTokens + maxTokens > windowTokens) {
-			rejected.set(
-				i,
-				invalidInput(
-					`Prompt is too long for ${cfg.model}: about ${exactTokens} tokens + ${maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
-				),
-			);
-			continue;
-		}
-		const request = {
-			model: cfg.model,
-			system: systemText || undefined,
-			prompt,
-			schema: cfg.schema,
-			maxTokens,
-			temperature: cfg.options.temperature,
-		};
-		const hash = promptHash({ provider: cfg.provider, ...request });
-		const id = typeof recordId === 'number' ? String(recordId) : typeof recordId === 'string' ? recordId.trim() : '';
-		runItems.push({ index: i, recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`, request, inputTokens, promptHash: hash });
+		if (isItemError(out)) rejected.set(i, out);
+		else runItems.push(out);
 	}
 	return { runItems, rejected };
 }

@@ -1,0 +1,77 @@
+import { promptHash } from './hash';
+import { contextWindow } from './models';
+import type { ChatRequest } from './providers/types';
+import type { RunItem } from './runner';
+import { countTokens } from './tokens';
+import type { ItemError, ProviderName } from './types';
+
+/** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
+export interface CallShape {
+	provider: ProviderName;
+	model: string;
+	schema?: Record<string, unknown>;
+	maxTokens: number;
+	temperature?: number;
+	/** 0 = the model's known window. */
+	contextWindow: number;
+}
+
+/** About four characters per token: OpenAI's own rule of thumb for English text. */
+export function estimateTokens(text: string): number {
+	return Math.ceil(text.length / 4);
+}
+
+function invalidInput(message: string): ItemError {
+	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
+}
+
+/**
+ * Checks one item's prompt and turns it into a run item, or into the per-item error that
+ * names the field and the fix. Built once per node run (`inputPolicy(shape)`), applied per item.
+ */
+export function inputPolicy(shape: CallShape) {
+	const windowTokens = shape.contextWindow > 0 ? shape.contextWindow : contextWindow(shape.model);
+	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
+
+	return (index: number, raw: { prompt: unknown; system: unknown; recordId: unknown }): RunItem | ItemError => {
+		const { prompt, system, recordId } = raw;
+		if (typeof prompt !== 'string') {
+			return invalidInput(
+				`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
+			);
+		}
+		if (prompt.trim() === '') {
+			return invalidInput('Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item');
+		}
+		const systemText = typeof system === 'string' ? system : String(system ?? '');
+		const text = systemText ? `${systemText}\n${prompt}` : prompt;
+		// The limiter's charge: an estimate (providers count the output schema as input too)
+		// that the reported usage corrects after the call.
+		const inputTokens = estimateTokens(text) + schemaTokens + 8;
+		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
+		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB).
+		if (Buffer.byteLength(text) + schemaTokens + shape.maxTokens > windowTokens) {
+			const exact = countTokens(text, shape.model) + schemaTokens + 8;
+			if (exact + shape.maxTokens > windowTokens) {
+				return invalidInput(
+					`Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
+				);
+			}
+		}
+		const request: ChatRequest = {
+			model: shape.model,
+			system: systemText || undefined,
+			prompt,
+			schema: shape.schema,
+			maxTokens: shape.maxTokens,
+			temperature: shape.temperature,
+		};
+		const hash = promptHash({ provider: shape.provider, ...request });
+		const id = typeof recordId === 'number' ? String(recordId) : typeof recordId === 'string' ? recordId.trim() : '';
+		return { index, recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`, request, inputTokens, promptHash: hash };
+	};
+}
+
+export function isItemError(v: RunItem | ItemError): v is ItemError {
+	return (v as ItemError).code !== undefined;
+}
