@@ -32,6 +32,9 @@ export interface SandboxProcess {
 /** `SandboxStats` as the control route serialises it (window maxima computed for one window). */
 export interface RemoteStats {
 	requests: number;
+	/** Wall-clock ms at the sandbox: first call in, last answer out. */
+	firstArrivalAt: number;
+	lastAnswerAt: number;
 	accepted: number;
 	byStatus: Record<string, number>;
 	rateLimited: number;
@@ -131,36 +134,6 @@ export function tickets(n: number): INodeExecutionData[] {
 	return Array.from({ length: n }, (_, i) => ({ json: { id: `T${String(i).padStart(6, '0')}`, text: ticketText(i) } }));
 }
 
-/**
- * Wraps `globalThis.fetch` (the openai SDK reads it when a client is built) and records,
- * for chat-completion calls, when the first one was sent and the last one answered
- * (response headers received; the sandbox sends small bodies in one write).
- */
-export function recordFetch(): { readonly firstSentAt: number; readonly lastAnsweredAt: number; readonly calls: number; restore(): void } {
-	const original = globalThis.fetch;
-	const rec = {
-		firstSentAt: Infinity,
-		lastAnsweredAt: 0,
-		calls: 0,
-		restore: () => {
-			globalThis.fetch = original;
-		},
-	};
-	globalThis.fetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-		const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-		if (!url.endsWith('/chat/completions')) return await original(input, init);
-		rec.calls++;
-		const sent = performance.now();
-		if (sent < rec.firstSentAt) rec.firstSentAt = sent;
-		try {
-			return await original(input, init);
-		} finally {
-			const t = performance.now();
-			if (t > rec.lastAnsweredAt) rec.lastAnsweredAt = t;
-		}
-	};
-	return rec;
-}
 
 export function median(xs: number[]): number {
 	const s = [...xs].sort((a, b) => a - b);

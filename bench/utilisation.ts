@@ -3,8 +3,8 @@
  * requests, and how many 429s it provokes on the way.
  *
  * Achieved rate = the sandbox's successful (200, paid) answers / (last answer - first
- * request) in minutes; the two instants come from a wrapper around `globalThis.fetch` in
- * this process (`recordFetch`). Utilisation = achieved rate / limit. The 429 share is the
+ * request) in minutes; both instants are taken by the sandbox itself (first call in, last
+ * answer out), the same for both contenders whatever HTTP client they use. Utilisation = achieved rate / limit. The 429 share is the
  * sandbox's rate-limit answers / all requests it received. Each contender gets a fresh
  * sandbox process, so both start with a full bucket.
  */
@@ -19,7 +19,6 @@ import {
 	MAX_TOKENS,
 	MODEL,
 	nodeTypes,
-	recordFetch,
 	spawnSandbox,
 	ticketText,
 	tickets,
@@ -55,9 +54,9 @@ function summarise(
 	items: number,
 	succeeded: number,
 	s: RemoteStats,
-	rec: { firstSentAt: number; lastAnsweredAt: number },
 ): UtilisationResult {
-	const durationMs = rec.lastAnsweredAt - rec.firstSentAt;
+	// Measured at the sandbox, the same way for both contenders whatever HTTP client they use.
+	const durationMs = s.lastAnswerAt - s.firstArrivalAt;
 	const achievedRpm = (s.paidSuccesses / durationMs) * 60_000;
 	return {
 		contender,
@@ -77,7 +76,6 @@ function summarise(
 /** The node, run as a real workflow in-process, with RPM set to the provider's limit. */
 async function runNode(items: number): Promise<UtilisationResult> {
 	const sandbox = await spawnSandbox(['--rpm', String(UTILISATION_RPM), '--latency', LATENCY, '--seed', '1']);
-	const rec = recordFetch();
 	try {
 		const wf = llmWorkflow({
 			concurrency: UTILISATION_CONCURRENCY,
@@ -90,9 +88,8 @@ async function runNode(items: number): Promise<UtilisationResult> {
 		const ok = res.items('LLM Batch Call', 0).length;
 		const failed = res.items('LLM Batch Call', 1).length;
 		if (ok + failed !== items) throw new Error(`node returned ${ok} + ${failed} items for ${items}`);
-		return summarise('LLM Batch Call (node)', items, ok, await sandbox.stats(), rec);
+		return summarise('LLM Batch Call (node)', items, ok, await sandbox.stats());
 	} finally {
-		rec.restore();
 		await sandbox.close();
 	}
 }
@@ -104,7 +101,6 @@ async function runNode(items: number): Promise<UtilisationResult> {
  */
 async function runBaseline(items: number): Promise<UtilisationResult> {
 	const sandbox = await spawnSandbox(['--rpm', String(UTILISATION_RPM), '--latency', LATENCY, '--seed', '1']);
-	const rec = recordFetch();
 	try {
 		const client = new OpenAI({ apiKey: API_KEY, baseURL: `${sandbox.url}/v1` });
 		const limit = pLimit(UTILISATION_CONCURRENCY);
@@ -130,11 +126,10 @@ async function runBaseline(items: number): Promise<UtilisationResult> {
 			),
 		);
 		const ok = results.filter(Boolean).length;
-		const r = summarise('openai SDK defaults + p-limit', items, ok, await sandbox.stats(), rec);
+		const r = summarise('openai SDK defaults + p-limit', items, ok, await sandbox.stats());
 		r.firstFailureAfterItems = firstFailure;
 		return r;
 	} finally {
-		rec.restore();
 		await sandbox.close();
 	}
 }

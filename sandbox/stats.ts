@@ -12,6 +12,9 @@ export type ForcedFaultKind = (typeof FORCED_FAULT_KINDS)[number];
 export interface SandboxStats {
 	/** LLM calls received (chat completions + messages), including rejected ones. */
 	requests: number;
+	/** Wall-clock ms when the first call arrived and the last one was answered (0 = none). */
+	firstArrivalAt: number;
+	lastAnswerAt: number;
 	/** Calls that passed auth, quota and the rate limiter (and so were charged to the buckets). */
 	accepted: number;
 	/**
@@ -90,12 +93,18 @@ export class StatsRecorder {
 	private times = new Series();
 	private charges = new Series();
 
+	/** Wall-clock ms of the first request's arrival and of the last answer (0 = none yet). */
+	firstArrivalAt = 0;
+	lastAnswerAt = 0;
+
 	arrive(): void {
+		if (this.requests === 0) this.firstArrivalAt = Date.now();
 		this.requests++;
 		if (++this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
 	}
 
 	leave(): void {
+		this.lastAnswerAt = Date.now();
 		this.inFlight--;
 	}
 
@@ -135,6 +144,8 @@ export class StatsRecorder {
 		return {
 			requests: this.requests,
 			accepted: this.accepted,
+			firstArrivalAt: this.firstArrivalAt,
+			lastAnswerAt: this.lastAnswerAt,
 			byStatus: { ...this.byStatus },
 			rateLimited: this.rateLimited,
 			faults: { ...this.faults },
