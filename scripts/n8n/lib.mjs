@@ -131,6 +131,9 @@ export async function installPackage(userFolder, tarball) {
 		['install', '--audit=false', '--fund=false', '--bin-links=false', '--install-strategy=shallow', '--ignore-scripts=true', '--package-lock=false'],
 		{ cwd: packageDir, env: npmEnv(), timeoutMs: 300_000, label: 'npm install (package dependencies)' },
 	);
+	// Every file the n8n field names must have been packed (a build running meanwhile can empty dist/).
+	const missing = [...(manifest.n8n?.nodes ?? []), ...(manifest.n8n?.credentials ?? [])].filter((f) => !existsSync(path.join(packageDir, f)));
+	if (missing.length > 0) throw new Error(`the packed package lacks ${missing.join(', ')} (was dist/ rebuilt while packing? run npm run build and retry)`);
 	const nodesManifestPath = path.join(nodesDir, 'package.json');
 	const nodesManifest = existsSync(nodesManifestPath)
 		? JSON.parse(readFileSync(nodesManifestPath, 'utf8'))
@@ -346,6 +349,8 @@ export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 30
 		timeoutMs,
 		allowFailure: true,
 	});
+	const loadError = result.stdout.match(new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`));
+	if (loadError) throw new Error(`n8n execute --id=${id}: n8n could not load ${PACKAGE_NAME}: ${loadError[1]}`);
 	const lines = result.stdout.split('\n');
 	const start = lines.findIndex((l) => l === '{');
 	if (start < 0) {
@@ -371,6 +376,31 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, output = ()
 			// not up yet
 		}
 		if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
+		await new Promise((r) => setTimeout(r, 500));
+	}
+}
+
+/**
+ * Waits until a published workflow's production webhook is registered. n8n 2.41.1 activates
+ * published workflows in the background (workflow publication service) after the editor is up,
+ * so a request right after start can get 404. An OPTIONS request lists the registered methods
+ * (Access-Control-Allow-Methods) without running the workflow.
+ */
+export async function waitForWebhook(baseUrl, webhookPath, { method = 'POST', timeoutMs = 90_000 } = {}) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		try {
+			const res = await fetch(`${baseUrl}/webhook/${webhookPath}`, {
+				method: 'OPTIONS',
+				headers: { 'access-control-request-method': method, origin: baseUrl },
+				signal: AbortSignal.timeout(5_000),
+			});
+			const allowed = res.headers.get('access-control-allow-methods') ?? '';
+			if (allowed.split(/,\s*/).includes(method)) return;
+		} catch {
+			// not up yet
+		}
+		if (Date.now() > deadline) throw new Error(`webhook ${method} /webhook/${webhookPath} was not registered within ${timeoutMs / 1000}s (is the workflow published?)`);
 		await new Promise((r) => setTimeout(r, 500));
 	}
 }
@@ -415,6 +445,9 @@ export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 
 		// Readiness answers before the published workflows are activated (webhooks registered);
 		// `n8n start` prints this line right after ActiveWorkflowManager.init().
 		await waitForOutput(/Editor is now accessible via/, { timeoutMs, child, output: () => output });
+		// n8n keeps running when a community package fails to load; that is a failure here.
+		const loadError = output.match(new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`));
+		if (loadError) throw new Error(`n8n could not load ${PACKAGE_NAME}: ${loadError[1]}`);
 	} catch (error) {
 		await stopProcess(child);
 		throw error;

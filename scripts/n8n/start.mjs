@@ -26,6 +26,7 @@ import {
 	login,
 	startN8n,
 	startSandbox,
+	waitForWebhook,
 } from './lib.mjs';
 import { N8N_VERSION, REPO_ROOT, pathWithNode24 } from './paths.mjs';
 
@@ -115,11 +116,11 @@ async function main() {
 			if (workflow.active === true || workflow.nodes?.some((n) => n.type === 'n8n-nodes-base.webhook')) {
 				await publishWorkflow(userFolder, workflow.id);
 				const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook');
-				webhooks.push(`${workflow.name}: POST http://localhost:${port}/webhook/${hook?.parameters?.path ?? ''}`);
+				if (hook) webhooks.push({ name: workflow.name, path: String(hook.parameters?.path ?? '') });
 			}
 		}
 
-		say(`starting n8n ${N8N_VERSION} on http://localhost:${port} (first start runs migrations, ~20-40 s)`);
+		say(`starting n8n ${N8N_VERSION} on http://localhost:${port} (~20-40 s)`);
 		n8n = await startN8n(userFolder, {
 			port,
 			onLine: (line) => process.stdout.write(`  n8n | ${line}\n`),
@@ -131,6 +132,7 @@ async function main() {
 			}
 		});
 		await login(n8n.baseUrl);
+		for (const hook of webhooks) await waitForWebhook(n8n.baseUrl, hook.path);
 		process.stdout.write(
 			[
 				'',
@@ -139,7 +141,7 @@ async function main() {
 				`  │ login:    ${OWNER.email}`,
 				`  │ password: ${OWNER.password}`,
 				`  │ LLM sandbox (no key, no spend): ${sandbox.url}`,
-				...webhooks.map((w) => `  │ webhook  ${w}`),
+				...webhooks.map((w) => `  │ webhook: POST ${n8n.baseUrl}/webhook/${w.path}   (${w.name})`),
 				`  │ user folder (throw-away): ${path.relative(REPO_ROOT, userFolder)}`,
 				`  │ ready in ${Math.round((Date.now() - started) / 1000)} s — Ctrl-C stops n8n and the sandbox`,
 				'  └──────────────────────────────────────────────────────────────',

@@ -25,6 +25,7 @@ export const n8n = lib as {
 	startN8n(userFolder: string, opts?: { port?: number; env?: Record<string, string>; timeoutMs?: number }): Promise<RunningN8n>;
 	ownerEnv(): Record<string, string>;
 	login(baseUrl: string): Promise<string>;
+	waitForWebhook(baseUrl: string, path: string, opts?: { method?: string; timeoutMs?: number }): Promise<void>;
 	exampleFiles(): string[];
 	n8nCli(userFolder: string, args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; allowFailure?: boolean }): Promise<{ code: number; stdout: string; stderr: string; ms: number }>;
 	stopProcess(child: unknown, graceMs?: number): Promise<void>;

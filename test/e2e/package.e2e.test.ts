@@ -47,3 +47,25 @@ describe('npm pack', () => {
 		expect(files.filter((f) => /\.(svg|png)$/.test(f)).length).toBeGreaterThan(0);
 	});
 });
+
+describe('examples and the credentials `npm start` imports', () => {
+	it('every credential an example references is one of the sandbox credentials (same id, name and type)', async () => {
+		// @ts-expect-error -- untyped .mjs module
+		const lib = (await import('../../scripts/n8n/lib.mjs')) as {
+			exampleFiles(): string[];
+			sandboxCredentials(url: string): Array<{ id: string; name: string; type: string }>;
+		};
+		const provided = lib.sandboxCredentials('http://127.0.0.1:1').map(({ id, name, type }) => `${type}:${id}:${name}`);
+		const files = lib.exampleFiles();
+		expect(files.length).toBeGreaterThanOrEqual(3);
+		const referenced = new Set<string>();
+		for (const file of files) {
+			const workflow = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<{ credentials?: Record<string, { id: string; name: string }> }> };
+			for (const node of workflow.nodes) {
+				for (const [type, ref] of Object.entries(node.credentials ?? {})) referenced.add(`${type}:${ref.id}:${ref.name}`);
+			}
+		}
+		expect(referenced.size).toBeGreaterThan(0);
+		for (const ref of referenced) expect(provided, ref).toContain(ref);
+	});
+});

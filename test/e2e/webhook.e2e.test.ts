@@ -24,6 +24,8 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 		await n8n.publishWorkflow(userFolder, workflow.id);
 		const port = await n8n.freePort();
 		server = await timed('n8n start until editor accessible', () => n8n.startN8n(userFolder, { port }));
+		const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook')!;
+		await timed('webhook registered after start', () => n8n.waitForWebhook(server!.baseUrl, String(hook.parameters.path)));
 	});
 
 	afterAll(async () => {
