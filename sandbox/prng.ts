@@ -4,6 +4,8 @@
  * under any concurrency and a retry of the same prompt rolls again.
  */
 
+import { seededRandom } from '../core/prepare';
+
 // murmur3's finalizer: spreads every input bit over the 32-bit state.
 function fmix32(h: number): number {
 	h ^= h >>> 16;
@@ -14,17 +16,8 @@ function fmix32(h: number): number {
 	return h >>> 0;
 }
 
-/** A small PRNG (mulberry32) returning uniforms in [0, 1). */
-export function mulberry32(state: number): () => number {
-	let a = state >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
+/** A small PRNG (mulberry32) returning uniforms in [0, 1): the one core uses for sampling. */
+export const mulberry32 = seededRandom;
 
 /** The random stream of the `n`-th request of the prompt with this (hex) digest. */
 export function requestRng(seed: number, digest: string, n: number): () => number {
