@@ -4,26 +4,11 @@
 // deterministic answers, every record in exactly one final output, and the report's numbers.
 import { expect } from 'vitest';
 
+import { ERROR_CODES } from '../../core/types';
 import { expectedReply } from '../../sandbox/reply';
 import { pairedIndex, type Item, type Run, type WorkflowJson } from './harness';
 
 const PKG = 'n8n-nodes-llm-batch.';
-const ERROR_CODES = [
-	'rate_limited',
-	'server_error',
-	'timeout',
-	'connection',
-	'quota_exhausted',
-	'auth',
-	'invalid_request',
-	'content_filter',
-	'truncated',
-	'malformed_output',
-	'schema_violation',
-	'expired',
-	'canceled',
-	'budget_exceeded',
-];
 
 export interface PipelineCounts {
 	source: number;
