@@ -371,3 +371,25 @@ export function buildReport(
 	const withAlerts = { ...base, alerts };
 	return { ...withAlerts, markdown: toMarkdown(withAlerts) };
 }
+
+/**
+ * One report over exactly the given items (the "On Every Node Run" mode): the run ID when
+ * all items carry the same Batch Prepare stamp, the earliest stamped start.
+ */
+export function reportOfItems(
+	items: readonly Json[],
+	fields: ReportFields,
+	opts: { finishedAt: number; thresholds?: AlertThresholds },
+): Report | undefined {
+	if (items.length === 0) return undefined;
+	const stamps = items.map((j) => getPath(j, fields.runField) as { id?: unknown; startedAt?: unknown } | undefined);
+	const ids = new Set(stamps.map((s) => (typeof s?.id === 'string' ? s.id : null)));
+	const starts = stamps
+		.map((s) => (typeof s?.startedAt === 'string' ? s.startedAt : undefined))
+		.filter((s): s is string => s !== undefined)
+		.sort();
+	return buildReport(
+		items.map((j) => toEntry(j, fields)),
+		{ runId: ids.size === 1 ? [...ids][0] : null, startedAt: starts[0], finishedAt: opts.finishedAt, thresholds: opts.thresholds },
+	);
+}

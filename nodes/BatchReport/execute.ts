@@ -1,8 +1,7 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { getPath } from '../../core/paths';
-import { buildReport, collect, toEntry, type CollectorState, type Report } from '../../core/report';
+import { buildReport, collect, reportOfItems, type CollectorState, type Report } from '../../core/report';
 import type { Clock } from '../../core/types';
 import { readConfig } from './params';
 
@@ -15,13 +14,8 @@ export async function executeBatchReport(ctx: IExecuteFunctions, deps: { clock?:
 	const finishedAt = clock.now();
 
 	if (config.emitWhen === 'eachRun') {
-		const stamps = jsons.map((j) => getPath(j, config.fields.runField) as { id?: unknown; startedAt?: unknown } | undefined);
-		const ids = new Set(stamps.map((s) => (typeof s?.id === 'string' ? s.id : null)));
-		const runId = ids.size === 1 ? [...ids][0] : null;
-		const starts = stamps.map((s) => (typeof s?.startedAt === 'string' ? s.startedAt : undefined)).filter((s): s is string => s !== undefined).sort();
-		if (items.length > 0) {
-			reports.push(buildReport(jsons.map((j) => toEntry(j, config.fields)), { runId, startedAt: starts[0], finishedAt, thresholds: config.thresholds }));
-		}
+		const report = reportOfItems(jsons, config.fields, { finishedAt, thresholds: config.thresholds });
+		if (report) reports.push(report);
 	} else {
 		// Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state).
 		const state = ctx.getContext('node') as CollectorState;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildReport, classify, collect, percentile, toEntry, type CollectorState } from '../../core/report';
+import { buildReport, classify, collect, percentile, REPORT_FIELD_DEFAULTS, reportOfItems, toEntry, type CollectorState } from '../../core/report';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
@@ -169,5 +169,19 @@ describe('collect', () => {
 		const out = collect(state, [a, b]);
 		expect(out.complete.map((c) => c.runId)).toEqual(['a']);
 		expect(out.pending).toEqual([{ runId: 'b', seen: 1, total: 2 }]);
+	});
+});
+
+describe('reportOfItems', () => {
+	const stamp = (id: string, startedAt: string) => ({ batchRun: { id, total: 2, seq: 0, startedAt } });
+	it('names the run when every item carries the same stamp, and starts at the earliest', () => {
+		const r = reportOfItems([stamp('run-1', '2026-01-01T00:00:05Z'), stamp('run-1', '2026-01-01T00:00:01Z')], REPORT_FIELD_DEFAULTS, { finishedAt: 0 });
+		expect(r?.runId).toBe('run-1');
+		expect(r?.items).toBe(2);
+		expect(r?.startedAt).toBe('2026-01-01T00:00:01.000Z');
+	});
+	it('leaves the run unnamed for mixed stamps, and reports nothing for no items', () => {
+		expect(reportOfItems([stamp('a', 'x'), stamp('b', 'y')], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })?.runId).toBeNull();
+		expect(reportOfItems([], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })).toBeUndefined();
 	});
 });
