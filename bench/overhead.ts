@@ -16,9 +16,9 @@ import OpenAI from 'openai';
 import pLimit from 'p-limit';
 
 import { systemClock } from '../core/clock';
-import { RateLimiter } from '../core/limiter';
-import { createProvider } from '../core/providers';
-import { BatchRunner, type RunItem } from '../core/runner';
+import { RateLimiter } from '../core/call/limiter';
+import { createProvider } from '../core/call/providers';
+import { BatchRunner, type RunItem } from '../core/call/runner';
 import { API_KEY, gc, MAX_TOKENS, median, MODEL, spawnSandbox, ticketText } from './common';
 
 const CONCURRENCY = 16;

@@ -4,7 +4,7 @@
  * under any concurrency and a retry of the same prompt rolls again.
  */
 
-import { seededRandom } from '../core/prepare';
+import { seededRandom } from '../core/random';
 
 // murmur3's finalizer: spreads every input bit over the 32-bit state.
 function fmix32(h: number): number {

@@ -2,7 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { EstimateConfig, FieldRule, PrepareConfig, PrepareInput } from '../../core/prepare';
-import { parseSchemaParam } from '../../core/validate';
+import { parseSchemaParam } from '../../core/schema';
 
 const fieldList = (raw: string) =>
 	raw

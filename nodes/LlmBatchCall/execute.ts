@@ -7,14 +7,14 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
-import { inputPolicy, isItemError } from '../../core/input';
+import { inputPolicy, isItemError } from '../../core/call/input';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
-import { sharedLimiter } from '../../core/limiter';
-import { formatSummary, reportProgress } from '../../core/progress';
-import { createProvider, type ProviderCredentials } from '../../core/providers';
-import { BatchRunner, type Outcome, type RunItem } from '../../core/runner';
+import { sharedLimiter } from '../../core/call/limiter';
+import { formatSummary, reportProgress } from '../../core/call/progress';
+import { createProvider, type ProviderCredentials } from '../../core/call/providers';
+import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
 import type { Clock, ItemError, Usage } from '../../core/types';
-import { compileSchema } from '../../core/validate';
+import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
 import { readConfig, type CallConfig } from './params';
 
@@ -61,7 +61,7 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
 }
 
-/** Reads each item's prompt; bad input fails that item (core/input.ts), never the node. */
+/** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
 function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
 	const toRunItem = inputPolicy({
 		provider: cfg.provider,

@@ -1,7 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { parseSchemaParam } from '../../core/validate';
+import { parseSchemaParam } from '../../core/schema';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),

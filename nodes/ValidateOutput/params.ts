@@ -2,7 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { OutputCheckConfig } from '../../core/validate-output';
-import { parseSchemaParam } from '../../core/validate';
+import { parseSchemaParam } from '../../core/schema';
 
 const schema = z.object({
 	field: z.string().trim().min(1, 'Field is empty: name the field holding the answer, e.g. llm.output'),

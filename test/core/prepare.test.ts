@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { contentHash, estimateRun, prepareItems, samplePositions, seededRandom, validateItem, type PrepareConfig, type PrepareInput } from '../../core/prepare';
+import { contentHash, estimateRun, prepareItems, validateItem, type PrepareConfig, type PrepareInput } from '../../core/prepare';
+import { samplePositions, seededRandom } from '../../core/random';
 import { countTokens } from '../../core/tokens';
-import { compileSchema } from '../../core/validate';
+import { compileSchema } from '../../core/schema';
 
 const RUN = { id: 'run-1', startedAt: '2025-01-01T00:00:00.000Z' };
 

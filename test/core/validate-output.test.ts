@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { compileSchema } from '../../core/validate';
+import { compileSchema } from '../../core/schema';
 import { checkOutput, type OutputCheckConfig } from '../../core/validate-output';
 
 const schema = compileSchema({

@@ -1,7 +1,7 @@
 import { NodeOperationError } from 'n8n-workflow';
 import { beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedLimiters } from '../../core/limiter';
+import { resetSharedLimiters } from '../../core/call/limiter';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';

@@ -1,4 +1,4 @@
-import type { ErrorCode } from './types';
+import type { ErrorCode } from '../types';
 
 export interface BreakerOptions {
 	/** Failure share of the window that opens the circuit. @default 0.1 */

@@ -1,4 +1,4 @@
-import type { ProviderName } from '../types';
+import type { ProviderName } from '../../types';
 import { createAnthropicProvider } from './anthropic';
 import { createOpenAiProvider } from './openai';
 import type { Provider, ProviderCredentials } from './types';

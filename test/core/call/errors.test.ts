@@ -2,8 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { classifyError, LlmBatchError, retryAfterMs, stopsTheRun } from '../../core/errors';
-import type { ErrorCode } from '../../core/types';
+import { classifyError, LlmBatchError, retryAfterMs, stopsTheRun } from '../../../core/call/errors';
+import type { ErrorCode } from '../../../core/types';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 

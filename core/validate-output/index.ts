@@ -7,9 +7,9 @@
  *              `validation: { status: 'invalid', issues }`
  *   review  -> `validation: { status: 'review', reason, confidence }`
  */
-import { deletePath, getPath, setPath, type Json } from './paths';
-import type { Issue, ItemError } from './types';
-import { extractJson, formatIssues, type SchemaValidator } from './validate';
+import { deletePath, getPath, setPath, type Json } from '../paths';
+import type { Issue, ItemError } from '../types';
+import { extractJson, formatIssues, type SchemaValidator } from '../schema';
 
 export interface OutputCheckConfig {
 	/** The answer: parsed JSON, or text to parse. @default 'llm.output' */

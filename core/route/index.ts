@@ -11,8 +11,8 @@
  * and the error moves into `retry.history`. On Dead Letter and Filtered the item keeps
  * `error`, with `error.history` holding every error of the record in order, this one last.
  */
-import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode, type ItemError } from './types';
-import { deletePath, getPath, setPath, type Json } from './paths';
+import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode, type ItemError } from '../types';
+import { deletePath, getPath, setPath, type Json } from '../paths';
 
 export type Route = 'retry' | 'deadLetter' | 'filtered';
 

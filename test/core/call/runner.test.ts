@@ -1,12 +1,12 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { RateLimiter } from '../../core/limiter';
-import type { ChatRequest, ChatResponse, Provider } from '../../core/providers/types';
-import { BatchRunner, type Outcome, type RunItem, type RunnerOptions } from '../../core/runner';
-import type { LlmResult } from '../../core/types';
-import { compileSchema } from '../../core/validate';
-import { FakeClock } from '../helpers/fake-clock';
+import { RateLimiter } from '../../../core/call/limiter';
+import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
+import { BatchRunner, type Outcome, type RunItem, type RunnerOptions } from '../../../core/call/runner';
+import type { LlmResult } from '../../../core/types';
+import { compileSchema } from '../../../core/schema';
+import { FakeClock } from '../../helpers/fake-clock';
 
 type Behaviour = (req: ChatRequest, call: number) => ChatResponse | Error;
 

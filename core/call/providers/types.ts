@@ -1,4 +1,4 @@
-import type { ProviderName, Usage } from '../types';
+import type { ProviderName, Usage } from '../../types';
 
 export interface ChatRequest {
 	model: string;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import type { Clock } from './types';
+import type { Clock } from '../types';
 
 /**
  * A continuously refilled bucket (the providers document their RPM / TPM limits this way).

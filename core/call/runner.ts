@@ -2,12 +2,12 @@ import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { classifyError, LlmBatchError, stopsTheRun } from './errors';
-import type { Checkpoint } from './ledger/types';
+import type { Checkpoint } from '../ledger/types';
 import type { RateLimiter } from './limiter';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
-import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from './types';
-import { extractJson, type SchemaValidator } from './validate';
+import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
+import { extractJson, type SchemaValidator } from '../schema';
 
 export interface RunItem {
 	/** Position in the node's input: outcomes carry it back for `pairedItem`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { estimateTokens, inputPolicy, isItemError } from '../../core/input';
+import { estimateTokens, inputPolicy, isItemError } from '../../../core/call/input';
 
 const policy = inputPolicy({ provider: 'openai', model: 'gpt-4o-mini', maxTokens: 100, contextWindow: 0 });
 

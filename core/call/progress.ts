@@ -1,5 +1,5 @@
 import type { RunStats } from './runner';
-import type { Clock } from './types';
+import type { Clock } from '../types';
 
 function money(usd: number, unknown: boolean): string {
 	return unknown && usd === 0 ? 'n/a' : `$${usd.toFixed(usd < 1 ? 4 : 2)}${unknown ? '+' : ''}`;

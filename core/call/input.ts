@@ -1,9 +1,9 @@
-import { promptHash } from './hash';
-import { contextWindow } from './models';
+import { promptHash } from '../hash';
+import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
-import { countTokens } from './tokens';
-import type { ItemError, ProviderName } from './types';
+import { countTokens } from '../tokens';
+import type { ItemError, ProviderName } from '../types';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {

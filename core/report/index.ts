@@ -17,8 +17,8 @@
  * the node keeps for the execution, and reports a run once all `batchRun.total` items of it
  * have arrived.
  */
-import { getPath, type Json } from './paths';
-import type { ErrorCode } from './types';
+import { getPath, type Json } from '../paths';
+import type { ErrorCode } from '../types';
 
 export const OUTCOMES = ['success', 'review', 'invalid', 'failed', 'filtered', 'rejected'] as const;
 export type Outcome = (typeof OUTCOMES)[number];

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 
-import { isOpenAiReasoningModel } from '../models';
+import { isOpenAiReasoningModel } from '../../models';
 import { nodeHttpFetch } from './http-fetch';
 import type { CallOptions, ChatRequest, ChatResponse, Provider, ProviderCredentials } from './types';
 

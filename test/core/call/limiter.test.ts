@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { RateLimiter, resetSharedLimiters, sharedLimiter, TokenBucket } from '../../core/limiter';
-import { FakeClock } from '../helpers/fake-clock';
+import { RateLimiter, resetSharedLimiters, sharedLimiter, TokenBucket } from '../../../core/call/limiter';
+import { FakeClock } from '../../helpers/fake-clock';
 
 describe('TokenBucket', () => {
 	it('refills continuously and reports the exact wait', () => {

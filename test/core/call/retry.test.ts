@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { LlmBatchError } from '../../core/errors';
-import { backoffCeiling, resolveRetryPolicy, retryDelay } from '../../core/retry';
+import { LlmBatchError } from '../../../core/call/errors';
+import { backoffCeiling, resolveRetryPolicy, retryDelay } from '../../../core/call/retry';
 
 describe('retry policy', () => {
 	const p = resolveRetryPolicy({ baseDelayMs: 500, maxDelayMs: 4000 });

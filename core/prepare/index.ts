@@ -7,13 +7,14 @@
  * `json.error: ItemError` with code `invalid_input` (validation, pre-filter, not in the
  * sample — `error.issues[].code` tells which) or `duplicate`.
  */
-import { costUsd, priceFor, pricesAsOf } from './cost';
-import { sha256, stableStringify } from './hash';
-import { contextWindow } from './models';
-import { getPath, type Json } from './paths';
-import { countTokens, tokenizerFor, type TokenizerName } from './tokens';
-import type { Issue, ItemError } from './types';
-import type { SchemaValidator } from './validate';
+import { costUsd, priceFor, pricesAsOf } from '../cost';
+import { sha256, stableStringify } from '../hash';
+import { samplePositions, seededRandom } from '../random';
+import { contextWindow } from '../models';
+import { getPath, type Json } from '../paths';
+import { countTokens, tokenizerFor, type TokenizerName } from '../tokens';
+import type { Issue, ItemError } from '../types';
+import type { SchemaValidator } from '../schema';
 
 export type FieldType = 'any' | 'string' | 'number' | 'boolean' | 'object' | 'array';
 
@@ -190,31 +191,6 @@ export function contentHash(json: Json, fields: readonly string[], exclude: read
 	return sha256(stableStringify(contentOf(json, fields, exclude))).slice(0, 16);
 }
 
-/**
- * Seeded PRNG (mulberry32): a pilot sample must be reproducible from its seed, which
- * Math.random cannot give. Six lines do not justify a dependency.
- */
-export function seededRandom(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
-
-/** `size` positions out of `n`, uniformly (partial Fisher-Yates), returned in ascending order. */
-export function samplePositions(n: number, size: number, random: () => number): number[] {
-	const positions = Array.from({ length: n }, (_, i) => i);
-	const k = Math.min(size, n);
-	for (let i = 0; i < k; i++) {
-		const j = i + Math.floor(random() * (n - i));
-		[positions[i], positions[j]] = [positions[j], positions[i]];
-	}
-	return positions.slice(0, k).sort((a, b) => a - b);
-}
 
 function rejection(reason: RejectReason, message: string, issues: Issue[]): ItemError {
 	return {

@@ -1,4 +1,4 @@
-import { RETRYABLE_CODES, type ErrorCode, type Issue, type ItemError, type ProviderName } from './types';
+import { RETRYABLE_CODES, type ErrorCode, type Issue, type ItemError, type ProviderName } from '../types';
 
 /** The one error class core throws: a machine `code` from the taxonomy plus what a retry needs. */
 export class LlmBatchError extends Error {

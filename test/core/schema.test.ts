@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { compileSchema, extractJson, formatIssues, parseSchemaParam } from '../../core/validate';
+import { compileSchema, extractJson, formatIssues, parseSchemaParam } from '../../core/schema';
 
 describe('extractJson', () => {
 	it('parses plain JSON', () => {

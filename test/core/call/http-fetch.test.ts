@@ -2,8 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { nodeHttpFetch } from '../../core/providers/http-fetch';
-import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { nodeHttpFetch } from '../../../core/call/providers/http-fetch';
+import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/server';
 
 describe('nodeHttpFetch under the official SDKs', () => {
 	let sandbox: Sandbox;
