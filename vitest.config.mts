@@ -4,7 +4,13 @@ import { defineConfig } from 'vitest/config';
 // the real-n8n end-to-end layer has its own config (vitest.e2e.config.mts).
 export default defineConfig({
 	test: {
-		include: ['test/core/**/*.test.ts', 'test/sandbox/**/*.test.ts', 'test/nodes/**/*.test.ts', 'test/workflow/**/*.test.ts', 'test/ledger/**/*.test.ts'],
+		include: [
+			'test/core/**/*.test.ts',
+			'test/sandbox/**/*.test.ts',
+			'test/nodes/**/*.test.ts',
+			'test/workflow/**/*.test.ts',
+			'test/ledger/**/*.test.ts',
+		],
 		testTimeout: 120_000,
 		hookTimeout: 120_000,
 		pool: 'forks',

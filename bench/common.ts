@@ -48,9 +48,13 @@ export interface RemoteStats {
 
 /** Spawns `dist/sandbox/cli.js` on a free port and waits for its "listening on" line. */
 export async function spawnSandbox(args: string[] = []): Promise<SandboxProcess> {
-	const child: ChildProcess = spawn(process.execPath, [distPath('sandbox/cli.js'), '--port', '0', ...args], {
-		stdio: ['ignore', 'pipe', 'inherit'],
-	});
+	const child: ChildProcess = spawn(
+		process.execPath,
+		[distPath('sandbox/cli.js'), '--port', '0', ...args],
+		{
+			stdio: ['ignore', 'pipe', 'inherit'],
+		},
+	);
 	const url = await new Promise<string>((resolve, reject) => {
 		const lines = createInterface({ input: child.stdout! });
 		const timer = setTimeout(() => reject(new Error('sandbox did not start within 15 s')), 15_000);
@@ -96,7 +100,14 @@ export function credentials(url: string) {
 /** Start -> LLM Batch Call (text output), with the given node parameters on top. */
 export function llmWorkflow(params: Record<string, unknown>): WorkflowJson {
 	const nodes: INode[] = [
-		{ id: '1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+		{
+			id: '1',
+			name: 'Start',
+			type: 'n8n-nodes-base.manualTrigger',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		},
 		{
 			id: '2',
 			name: 'LLM Batch Call',
@@ -114,16 +125,36 @@ export function llmWorkflow(params: Record<string, unknown>): WorkflowJson {
 			credentials: { llmBatchOpenAiApi: { id: '1', name: 'bench' } },
 		},
 	];
-	return { nodes, connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } } };
+	return {
+		nodes,
+		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
+	};
 }
 
 /** Start -> a node that passes its items through: the baseline for memory. */
 export function passThroughWorkflow(): WorkflowJson {
 	const nodes: INode[] = [
-		{ id: '1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
-		{ id: '2', name: 'Pass Through', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [200, 0], parameters: {} },
+		{
+			id: '1',
+			name: 'Start',
+			type: 'n8n-nodes-base.manualTrigger',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		},
+		{
+			id: '2',
+			name: 'Pass Through',
+			type: 'n8n-nodes-base.noOp',
+			typeVersion: 1,
+			position: [200, 0],
+			parameters: {},
+		},
 	];
-	return { nodes, connections: { Start: { main: [[{ node: 'Pass Through', type: 'main', index: 0 }]] } } };
+	return {
+		nodes,
+		connections: { Start: { main: [[{ node: 'Pass Through', type: 'main', index: 0 }]] } },
+	};
 }
 
 export function ticketText(i: number): string {
@@ -131,9 +162,10 @@ export function ticketText(i: number): string {
 }
 
 export function tickets(n: number): INodeExecutionData[] {
-	return Array.from({ length: n }, (_, i) => ({ json: { id: `T${String(i).padStart(6, '0')}`, text: ticketText(i) } }));
+	return Array.from({ length: n }, (_, i) => ({
+		json: { id: `T${String(i).padStart(6, '0')}`, text: ticketText(i) },
+	}));
 }
-
 
 export function median(xs: number[]): number {
 	const s = [...xs].sort((a, b) => a - b);
@@ -158,5 +190,11 @@ export function sizesFrom(argv: string[]): Sizes {
 	const quick = argv.includes('--quick');
 	return quick
 		? { quick, utilisationItems: 200, overheadItems: 500, overheadRounds: 4, memoryItems: 2_000 }
-		: { quick, utilisationItems: 2_000, overheadItems: 2_000, overheadRounds: 8, memoryItems: 20_000 };
+		: {
+				quick,
+				utilisationItems: 2_000,
+				overheadItems: 2_000,
+				overheadRounds: 8,
+				memoryItems: 20_000,
+			};
 }

@@ -11,7 +11,17 @@ import OpenAI from 'openai';
 import pLimit from 'p-limit';
 
 import { runWorkflow } from '../scripts/lib/harness';
-import { API_KEY, credentials, gc, llmWorkflow, MAX_TOKENS, MODEL, nodeTypes, passThroughWorkflow, tickets } from './common';
+import {
+	API_KEY,
+	credentials,
+	gc,
+	llmWorkflow,
+	MAX_TOKENS,
+	MODEL,
+	nodeTypes,
+	passThroughWorkflow,
+	tickets,
+} from './common';
 
 const MODES = ['node', 'passthrough', 'sdk'] as const;
 const CONCURRENCY = 32;
@@ -48,14 +58,19 @@ async function main(): Promise<void> {
 					options: { maxTokens: MAX_TOKENS, progressIntervalSeconds: 10 },
 				})
 			: passThroughWorkflow();
-	const res = await runWorkflow(wf, { nodeTypes: nodeTypes(), credentials: credentials(url ?? 'http://127.0.0.1:9'), input: tickets(items) });
+	const res = await runWorkflow(wf, {
+		nodeTypes: nodeTypes(),
+		credentials: credentials(url ?? 'http://127.0.0.1:9'),
+		input: tickets(items),
+	});
 	if (res.run.status !== 'success') throw new Error(`workflow ended with status ${res.run.status}`);
 	const name = mode === 'node' ? 'LLM Batch Call' : 'Pass Through';
 	let outItems = res.items(name, 0);
 	const failed = mode === 'node' ? res.items(name, 1).length : 0;
 	if (mode === 'sdk') outItems = await bareSdk(outItems, url);
 	const out = outItems.length;
-	if (out + failed !== items) throw new Error(`${name} returned ${out} + ${failed} items for ${items}`);
+	if (out + failed !== items)
+		throw new Error(`${name} returned ${out} + ${failed} items for ${items}`);
 	const durationMs = performance.now() - started;
 	// resourceUsage().maxRSS is in kilobytes; read before the GC below.
 	const maxRssBytes = process.resourceUsage().maxRSS * 1024;
@@ -65,10 +80,20 @@ async function main(): Promise<void> {
 		gc();
 		retainedHeapBytes = process.memoryUsage().heapUsed;
 	}
-	const result: MemoryChildResult = { mode, items, out, failed, maxRssBytes, heapUsedBytes, retainedHeapBytes, durationMs };
+	const result: MemoryChildResult = {
+		mode,
+		items,
+		out,
+		failed,
+		maxRssBytes,
+		heapUsedBytes,
+		retainedHeapBytes,
+		durationMs,
+	};
 	// Uses the run and the outputs after the GC, so they stay alive through it (n8n keeps
 	// them until the execution is saved).
-	if (res.run.data.resultData.runData[name]?.length !== 1 || outItems.length !== out) throw new Error('outputs changed');
+	if (res.run.data.resultData.runData[name]?.length !== 1 || outItems.length !== out)
+		throw new Error('outputs changed');
 	console.log(`RESULT ${JSON.stringify(result)}`);
 }
 
@@ -83,7 +108,13 @@ async function bareSdk(items: INodeExecutionData[], url: string): Promise<INodeE
 					messages: [{ role: 'user', content: String(item.json.text) }],
 					max_tokens: MAX_TOKENS,
 				});
-				return { json: { ...item.json, llm: { text: r.choices[0]?.message.content ?? '', usage: r.usage } }, pairedItem: { item: i } } as INodeExecutionData;
+				return {
+					json: {
+						...item.json,
+						llm: { text: r.choices[0]?.message.content ?? '', usage: r.usage },
+					},
+					pairedItem: { item: i },
+				} as INodeExecutionData;
 			}),
 		),
 	);

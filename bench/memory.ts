@@ -24,7 +24,11 @@ export interface MemoryResult {
 function runChild(args: string[], log: (line: string) => void): Promise<MemoryChildResult> {
 	return new Promise((resolve, reject) => {
 		// --expose-gc only for the final GC that measures the retained heap, after the peak is read.
-		const child = spawn(process.execPath, ['--expose-gc', distPath('bench/memory-child.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+		const child = spawn(
+			process.execPath,
+			['--expose-gc', distPath('bench/memory-child.js'), ...args],
+			{ stdio: ['ignore', 'pipe', 'inherit'] },
+		);
 		let result: MemoryChildResult | undefined;
 		createInterface({ input: child.stdout }).on('line', (line) => {
 			if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7)) as MemoryChildResult;
@@ -38,9 +42,13 @@ function runChild(args: string[], log: (line: string) => void): Promise<MemoryCh
 	});
 }
 
-export const mb = (b: number | undefined) => (b === undefined ? 'n/a' : `${Math.round(b / 2 ** 20)} MB`);
+export const mb = (b: number | undefined) =>
+	b === undefined ? 'n/a' : `${Math.round(b / 2 ** 20)} MB`;
 
-export async function measureMemory(items: number, log: (line: string) => void): Promise<MemoryResult> {
+export async function measureMemory(
+	items: number,
+	log: (line: string) => void,
+): Promise<MemoryResult> {
 	log(`(c) memory: ${items} items, each workflow in its own process`);
 	const sandbox = await spawnSandbox(['--seed', '1']);
 	try {
@@ -48,7 +56,9 @@ export async function measureMemory(items: number, log: (line: string) => void):
 		const node = await runChild(['node', String(items), sandbox.url], log);
 		const sdk = await runChild(['sdk', String(items), sandbox.url], log);
 		for (const r of [passthrough, node, sdk]) {
-			log(`    ${r.mode}: peak RSS ${mb(r.maxRssBytes)}, live heap after GC ${mb(r.retainedHeapBytes)} (${r.out} ok, ${r.failed} failed, ${(r.durationMs / 1000).toFixed(1)} s)`);
+			log(
+				`    ${r.mode}: peak RSS ${mb(r.maxRssBytes)}, live heap after GC ${mb(r.retainedHeapBytes)} (${r.out} ok, ${r.failed} failed, ${(r.durationMs / 1000).toFixed(1)} s)`,
+			);
 		}
 		return { items, node, passthrough, sdk, ratio: node.maxRssBytes / passthrough.maxRssBytes };
 	} finally {

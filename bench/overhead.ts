@@ -75,14 +75,23 @@ async function engineRound(baseUrl: string, items: RunItem[]): Promise<number> {
  * the engine's provider passes them: a reference row showing what cancellation support
  * costs inside the SDK (it composes `AbortSignal.any` per request when given a signal).
  */
-async function bareRound(baseUrl: string, prompts: string[], cancellable: boolean): Promise<number> {
+async function bareRound(
+	baseUrl: string,
+	prompts: string[],
+	cancellable: boolean,
+): Promise<number> {
 	const client = new OpenAI({ apiKey: API_KEY, baseURL: baseUrl, maxRetries: 0 });
 	const limit = pLimit(CONCURRENCY);
 	const stop = new AbortController();
 	const options = cancellable ? { signal: stop.signal, timeout: 60_000 } : undefined;
 	const res = await Promise.all(
 		prompts.map((content) =>
-			limit(() => client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: MAX_TOKENS }, options)),
+			limit(() =>
+				client.chat.completions.create(
+					{ model: MODEL, messages: [{ role: 'user', content }], max_tokens: MAX_TOKENS },
+					options,
+				),
+			),
 		),
 	);
 	return res.length;
@@ -99,8 +108,14 @@ async function cpuPerItem(n: number, fn: () => Promise<number>): Promise<number>
 
 type Contender = 'engine' | 'bare' | 'bareSignal';
 
-export async function measureOverhead(items: number, rounds: number, log: (line: string) => void): Promise<OverheadResult> {
-	log(`(b) engine overhead: ${rounds} alternating rounds × ${items} items each, zero latency, concurrency ${CONCURRENCY}`);
+export async function measureOverhead(
+	items: number,
+	rounds: number,
+	log: (line: string) => void,
+): Promise<OverheadResult> {
+	log(
+		`(b) engine overhead: ${rounds} alternating rounds × ${items} items each, zero latency, concurrency ${CONCURRENCY}`,
+	);
 	const sandbox = await spawnSandbox(['--seed', '1']);
 	try {
 		const baseUrl = `${sandbox.url}/v1`;

@@ -15,7 +15,12 @@ import { join } from 'node:path';
 import { sizesFrom } from './common';
 import { mb, measureMemory, type MemoryResult } from './memory';
 import { measureOverhead, type OverheadResult } from './overhead';
-import { measureUtilisation, UTILISATION_CONCURRENCY, UTILISATION_RPM, type UtilisationResult } from './utilisation';
+import {
+	measureUtilisation,
+	UTILISATION_CONCURRENCY,
+	UTILISATION_RPM,
+	type UtilisationResult,
+} from './utilisation';
 
 const TARGET_UTILISATION = 0.97;
 const TARGET_429 = 0.01;
@@ -28,7 +33,12 @@ const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 && x > 0 ? 2 : 1)} %`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
 const verdict = (ok: boolean) => (ok ? 'pass' : '**miss**');
 
-function table(sizes: ReturnType<typeof sizesFrom>, u?: UtilisationResult[], o?: OverheadResult, m?: MemoryResult): string {
+function table(
+	sizes: ReturnType<typeof sizesFrom>,
+	u?: UtilisationResult[],
+	o?: OverheadResult,
+	m?: MemoryResult,
+): string {
 	const rows: string[][] = [];
 	if (u) {
 		const [node, base] = u;
@@ -55,7 +65,14 @@ function table(sizes: ReturnType<typeof sizesFrom>, u?: UtilisationResult[], o?:
 				verdict(node.failed === 0),
 			],
 		);
-	} else rows.push(['(a) Utilisation', 'not run', 'not run', `≥ ${TARGET_UTILISATION}, ≤ ${pct(TARGET_429)} 429`, '–']);
+	} else
+		rows.push([
+			'(a) Utilisation',
+			'not run',
+			'not run',
+			`≥ ${TARGET_UTILISATION}, ≤ ${pct(TARGET_429)} 429`,
+			'–',
+		]);
 	if (o) {
 		rows.push(
 			[
@@ -90,7 +107,13 @@ function table(sizes: ReturnType<typeof sizesFrom>, u?: UtilisationResult[], o?:
 				'–',
 				'–',
 			],
-			['(c) RSS ratio node ÷ pass-through', `${m.ratio.toFixed(2)}×`, '1×', `≤ ${TARGET_RSS}×`, verdict(m.ratio <= TARGET_RSS)],
+			[
+				'(c) RSS ratio node ÷ pass-through',
+				`${m.ratio.toFixed(2)}×`,
+				'1×',
+				`≤ ${TARGET_RSS}×`,
+				verdict(m.ratio <= TARGET_RSS),
+			],
 			[
 				'(c) Reference, not a target: pass-through workflow + bare SDK & p-limit loop over the same items',
 				'–',
@@ -133,12 +156,17 @@ function table(sizes: ReturnType<typeof sizesFrom>, u?: UtilisationResult[], o?:
 async function main(): Promise<void> {
 	const argv = process.argv.slice(2);
 	const sizes = sizesFrom(argv);
-	const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
+	const onlyArg =
+		argv.find((a) => a.startsWith('--only='))?.slice(7) ??
+		(argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
 	const only = new Set((onlyArg ?? 'a,b,c').split(','));
-	if (typeof (globalThis as { gc?: unknown }).gc !== 'function') log('note: run with --expose-gc (npm run bench does) so rounds start from a collected heap');
+	if (typeof (globalThis as { gc?: unknown }).gc !== 'function')
+		log('note: run with --expose-gc (npm run bench does) so rounds start from a collected heap');
 
 	const started = Date.now();
-	const o = only.has('b') ? await measureOverhead(sizes.overheadItems, sizes.overheadRounds, log) : undefined;
+	const o = only.has('b')
+		? await measureOverhead(sizes.overheadItems, sizes.overheadRounds, log)
+		: undefined;
 	const m = only.has('c') ? await measureMemory(sizes.memoryItems, log) : undefined;
 	const u = only.has('a') ? await measureUtilisation(sizes.utilisationItems, log) : undefined;
 

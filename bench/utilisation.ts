@@ -75,7 +75,14 @@ function summarise(
 
 /** The node, run as a real workflow in-process, with RPM set to the provider's limit. */
 async function runNode(items: number): Promise<UtilisationResult> {
-	const sandbox = await spawnSandbox(['--rpm', String(UTILISATION_RPM), '--latency', LATENCY, '--seed', '1']);
+	const sandbox = await spawnSandbox([
+		'--rpm',
+		String(UTILISATION_RPM),
+		'--latency',
+		LATENCY,
+		'--seed',
+		'1',
+	]);
 	try {
 		const wf = llmWorkflow({
 			concurrency: UTILISATION_CONCURRENCY,
@@ -83,11 +90,17 @@ async function runNode(items: number): Promise<UtilisationResult> {
 			tokensPerMinute: 100_000_000,
 			options: { maxTokens: MAX_TOKENS, progressIntervalSeconds: 10 },
 		});
-		const res = await runWorkflow(wf, { nodeTypes: nodeTypes(), credentials: credentials(sandbox.url), input: tickets(items) });
-		if (res.run.status !== 'success') throw new Error(`workflow ended with status ${res.run.status}`);
+		const res = await runWorkflow(wf, {
+			nodeTypes: nodeTypes(),
+			credentials: credentials(sandbox.url),
+			input: tickets(items),
+		});
+		if (res.run.status !== 'success')
+			throw new Error(`workflow ended with status ${res.run.status}`);
 		const ok = res.items('LLM Batch Call', 0).length;
 		const failed = res.items('LLM Batch Call', 1).length;
-		if (ok + failed !== items) throw new Error(`node returned ${ok} + ${failed} items for ${items}`);
+		if (ok + failed !== items)
+			throw new Error(`node returned ${ok} + ${failed} items for ${items}`);
 		return summarise('LLM Batch Call (node)', items, ok, await sandbox.stats());
 	} finally {
 		await sandbox.close();
@@ -100,7 +113,14 @@ async function runNode(items: number): Promise<UtilisationResult> {
  * counted; a literal `Promise.all` would reject at the first failure (reported).
  */
 async function runBaseline(items: number): Promise<UtilisationResult> {
-	const sandbox = await spawnSandbox(['--rpm', String(UTILISATION_RPM), '--latency', LATENCY, '--seed', '1']);
+	const sandbox = await spawnSandbox([
+		'--rpm',
+		String(UTILISATION_RPM),
+		'--latency',
+		LATENCY,
+		'--seed',
+		'1',
+	]);
 	try {
 		const client = new OpenAI({ apiKey: API_KEY, baseURL: `${sandbox.url}/v1` });
 		const limit = pLimit(UTILISATION_CONCURRENCY);
@@ -134,8 +154,13 @@ async function runBaseline(items: number): Promise<UtilisationResult> {
 	}
 }
 
-export async function measureUtilisation(items: number, log: (line: string) => void): Promise<UtilisationResult[]> {
-	log(`(a) utilisation: ${items} items, sandbox ${UTILISATION_RPM} RPM, latency ${LATENCY} ms, concurrency ${UTILISATION_CONCURRENCY}`);
+export async function measureUtilisation(
+	items: number,
+	log: (line: string) => void,
+): Promise<UtilisationResult[]> {
+	log(
+		`(a) utilisation: ${items} items, sandbox ${UTILISATION_RPM} RPM, latency ${LATENCY} ms, concurrency ${UTILISATION_CONCURRENCY}`,
+	);
 	const node = await runNode(items);
 	log(`    node: ${describe(node)}`);
 	const baseline = await runBaseline(items);

@@ -11,4 +11,3 @@ export const systemClock: Clock = {
 	},
 	random: () => Math.random(),
 };
-

@@ -89,7 +89,8 @@ function lookup(table: Readonly<Record<string, Price>>, model: string): Price | 
 	// `gpt-4o-mini` while `gpt-4o` never prices as `gpt-4`.
 	let best: string | undefined;
 	for (const key of Object.keys(table)) {
-		if (undated.startsWith(`${key}-`) && (best === undefined || key.length > best.length)) best = key;
+		if (undated.startsWith(`${key}-`) && (best === undefined || key.length > best.length))
+			best = key;
 	}
 	return best === undefined ? undefined : table[best];
 }
@@ -98,7 +99,10 @@ function lookup(table: Readonly<Record<string, Price>>, model: string): Price | 
  * The price of `model`: exact id, then the id without a date suffix, then the longest
  * known prefix. Case and a `provider/` prefix are ignored. Undefined when unknown.
  */
-export function priceFor(model: string, overrides?: Readonly<Record<string, Price>>): Price | undefined {
+export function priceFor(
+	model: string,
+	overrides?: Readonly<Record<string, Price>>,
+): Price | undefined {
 	if (!overrides) return lookup(PRICES, model);
 	// Overrides join the table (winning on equal keys) so an exact table entry still beats
 	// an override that only matches by prefix.
@@ -127,7 +131,9 @@ export function costUsd(
 	const price = priceFor(model, opts.overrides);
 	if (!price) return undefined;
 	const factor = opts.batch ? (price.batchDiscount ?? 1) : 1;
-	const usd = ((usage.inputTokens * price.inputPer1M + usage.outputTokens * price.outputPer1M) / 1e6) * factor;
+	const usd =
+		((usage.inputTokens * price.inputPer1M + usage.outputTokens * price.outputPer1M) / 1e6) *
+		factor;
 	// Trim binary-float noise (0.30000000000000004) without losing sub-cent precision.
 	return Math.round(usd * 1e10) / 1e10;
 }

@@ -29,6 +29,14 @@ export function promptHash(p: {
 	maxTokens: number;
 }): string {
 	return sha256(
-		stableStringify([p.provider, p.model, p.system ?? '', p.prompt, p.schema ?? null, p.temperature ?? null, p.maxTokens]),
+		stableStringify([
+			p.provider,
+			p.model,
+			p.system ?? '',
+			p.prompt,
+			p.schema ?? null,
+			p.temperature ?? null,
+			p.maxTokens,
+		]),
 	).slice(0, 32);
 }

@@ -34,7 +34,8 @@ export function setPath(obj: Json, path: string, value: unknown): Json {
 		copy[head] = value;
 	} else {
 		const child = copy[head];
-		const base = child !== null && typeof child === 'object' && !Array.isArray(child) ? (child as Json) : {};
+		const base =
+			child !== null && typeof child === 'object' && !Array.isArray(child) ? (child as Json) : {};
 		copy[head] = setPath(base, rest.join('.'), value);
 	}
 	return copy;

@@ -77,12 +77,15 @@ export function extractJson(text: string): ExtractResult {
 	}
 	return {
 		ok: false,
-		message: 'No JSON found in the model output (tried the whole text, fenced blocks and {...} / [...] inside prose)',
+		message:
+			'No JSON found in the model output (tried the whole text, fenced blocks and {...} / [...] inside prose)',
 	};
 }
 
 export type SchemaValidator = (value: unknown) => Issue[];
-export type CompileResult = { ok: true; validate: SchemaValidator } | { ok: false; message: string };
+export type CompileResult =
+	| { ok: true; validate: SchemaValidator }
+	| { ok: false; message: string };
 
 const CACHE_LIMIT = 100;
 const cache = new Map<string, CompileResult>();
@@ -106,7 +109,10 @@ function toIssue(error: ErrorObject): Issue {
 	const params = error.params as Record<string, unknown>;
 	if (error.keyword === 'required' && typeof params.missingProperty === 'string') {
 		path = `${path}/${params.missingProperty}`;
-	} else if (error.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+	} else if (
+		error.keyword === 'additionalProperties' &&
+		typeof params.additionalProperty === 'string'
+	) {
 		path = `${path}/${params.additionalProperty}`;
 	}
 	let message = error.message ?? 'is invalid';
@@ -118,8 +124,14 @@ function toIssue(error: ErrorObject): Issue {
 
 /** Compiles a JSON Schema once (cached by its JSON text) into a validator returning issues. */
 export function compileSchema(schema: unknown): CompileResult {
-	if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) {
-		return { ok: false, message: 'A JSON Schema must be an object (for example {"type": "object", ...})' };
+	if (
+		typeof schema !== 'boolean' &&
+		(typeof schema !== 'object' || schema === null || Array.isArray(schema))
+	) {
+		return {
+			ok: false,
+			message: 'A JSON Schema must be an object (for example {"type": "object", ...})',
+		};
 	}
 	const key = JSON.stringify(schema);
 	const cached = cache.get(key);
@@ -153,7 +165,10 @@ export function parseSchemaParam(raw: string | object): ParsedSchema {
 		try {
 			schema = JSON.parse(raw);
 		} catch (error) {
-			return { ok: false, message: `The JSON Schema is not valid JSON: ${(error as Error).message}` };
+			return {
+				ok: false,
+				message: `The JSON Schema is not valid JSON: ${(error as Error).message}`,
+			};
 		}
 	}
 	const compiled = compileSchema(schema);

@@ -23,7 +23,8 @@ export class LlmBatchOpenAiApi implements ICredentialType {
 			typeOptions: { password: true },
 			required: true,
 			default: '',
-			description: 'Any non-empty value for servers without authentication (Ollama, LM Studio, the sandbox)',
+			description:
+				'Any non-empty value for servers without authentication (Ollama, LM Studio, the sandbox)',
 		},
 		{
 			displayName: 'Base URL',

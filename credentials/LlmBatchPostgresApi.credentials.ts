@@ -36,7 +36,8 @@ export class LlmBatchPostgresApi implements ICredentialType {
 			type: 'string',
 			default: 'postgres',
 			required: true,
-			description: 'The ledger creates its two tables (llm_batch_ledger_records, llm_batch_ledger_cache) here',
+			description:
+				'The ledger creates its two tables (llm_batch_ledger_records, llm_batch_ledger_cache) here',
 		},
 		{
 			displayName: 'User',
@@ -58,9 +59,21 @@ export class LlmBatchPostgresApi implements ICredentialType {
 			type: 'options',
 			options: [
 				{ name: 'Disable', value: 'disable', description: 'Plain connection' },
-				{ name: 'Allow', value: 'allow', description: 'Encrypted, any server certificate accepted' },
-				{ name: 'Require', value: 'require', description: 'Encrypted, any server certificate accepted' },
-				{ name: 'Verify Full', value: 'verify-full', description: 'Encrypted, the server certificate must be valid for the host' },
+				{
+					name: 'Allow',
+					value: 'allow',
+					description: 'Encrypted, any server certificate accepted',
+				},
+				{
+					name: 'Require',
+					value: 'require',
+					description: 'Encrypted, any server certificate accepted',
+				},
+				{
+					name: 'Verify Full',
+					value: 'verify-full',
+					description: 'Encrypted, the server certificate must be valid for the host',
+				},
 			],
 			default: 'disable',
 		},

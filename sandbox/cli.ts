@@ -46,19 +46,22 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
 	};
 	if (values.latency !== undefined) {
 		const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(values.latency);
-		if (!m) throw new Error(`Expected --latency as MIN-MAX in ms (e.g. 50-300), got ${values.latency}`);
+		if (!m)
+			throw new Error(`Expected --latency as MIN-MAX in ms (e.g. 50-300), got ${values.latency}`);
 		o.latencyMs = { min: Number(m[1]), max: Number(m[2] ?? m[1]) };
 	}
 	if (values.faults !== undefined) {
 		const faults: Partial<Record<FaultKind, number>> = {};
 		for (const pair of values.faults.split(',').filter(Boolean)) {
 			const [k, v] = pair.split('=');
-			if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`Unknown fault ${k}; expected one of ${FAULT_KINDS.join(', ')}`);
+			if (!(FAULT_KINDS as readonly string[]).includes(k))
+				throw new Error(`Unknown fault ${k}; expected one of ${FAULT_KINDS.join(', ')}`);
 			faults[k as FaultKind] = num(`faults ${k}`, v);
 		}
 		o.faults = faults;
 	}
-	for (const k of Object.keys(o) as Array<keyof SandboxOptions>) if (o[k] === undefined) delete o[k];
+	for (const k of Object.keys(o) as Array<keyof SandboxOptions>)
+		if (o[k] === undefined) delete o[k];
 	return o;
 }
 
@@ -71,7 +74,9 @@ async function main(): Promise<void> {
 		process.exit(2);
 	}
 	const sb = await startSandbox(options);
-	console.log(`LLM sandbox listening on ${sb.url} (OpenAI base URL ${sb.url}/v1, Anthropic base URL ${sb.url})`);
+	console.log(
+		`LLM sandbox listening on ${sb.url} (OpenAI base URL ${sb.url}/v1, Anthropic base URL ${sb.url})`,
+	);
 	const stop = () => {
 		void sb.close().then(() => process.exit(0));
 	};

@@ -58,7 +58,11 @@ class Bucket {
 	}
 
 	state(): BucketState {
-		return { limit: this.perMinute, remaining: Math.max(0, Math.floor(this.level + EPSILON)), resetMs: this.msUntilFull() };
+		return {
+			limit: this.perMinute,
+			remaining: Math.max(0, Math.floor(this.level + EPSILON)),
+			resetMs: this.msUntilFull(),
+		};
 	}
 }
 
@@ -77,16 +81,27 @@ export interface LimitState {
 
 export type Admission =
 	| { ok: true; state: LimitState }
-	| { ok: false; state: LimitState; reason: 'requests' | 'tokens'; retryAfterMs: number; tooLarge: boolean };
+	| {
+			ok: false;
+			state: LimitState;
+			reason: 'requests' | 'tokens';
+			retryAfterMs: number;
+			tooLarge: boolean;
+	  };
 
 export class RateLimiter {
 	private requests?: Bucket;
 	private tokens?: Bucket;
 
 	constructor(private readonly opts: LimiterOptions) {
-		if (!(opts.rpm > 0)) throw new Error(`Expected \`rpm\` to be a positive number, got ${opts.rpm}`);
-		if (!(opts.tpm > 0)) throw new Error(`Expected \`tpm\` to be a positive number, got ${opts.tpm}`);
-		if (!(opts.burstSeconds > 0)) throw new Error(`Expected \`burstSeconds\` to be a positive number, got ${opts.burstSeconds}`);
+		if (!(opts.rpm > 0))
+			throw new Error(`Expected \`rpm\` to be a positive number, got ${opts.rpm}`);
+		if (!(opts.tpm > 0))
+			throw new Error(`Expected \`tpm\` to be a positive number, got ${opts.tpm}`);
+		if (!(opts.burstSeconds > 0))
+			throw new Error(
+				`Expected \`burstSeconds\` to be a positive number, got ${opts.burstSeconds}`,
+			);
 		const t = opts.now();
 		if (Number.isFinite(opts.rpm)) this.requests = new Bucket(opts.rpm, opts.burstSeconds, t);
 		if (Number.isFinite(opts.tpm)) this.tokens = new Bucket(opts.tpm, opts.burstSeconds, t);
@@ -103,7 +118,13 @@ export class RateLimiter {
 		this.tokens?.refill(t);
 		if (this.tokens && tokens > this.tokens.perMinute) {
 			// OpenAI answers "Request too large ... Limit X, Requested Y" with a 429 of type tokens.
-			return { ok: false, state: this.state(), reason: 'tokens', retryAfterMs: 60_000, tooLarge: true };
+			return {
+				ok: false,
+				state: this.state(),
+				reason: 'tokens',
+				retryAfterMs: 60_000,
+				tooLarge: true,
+			};
 		}
 		const waitRequests = this.requests?.waitMs(1) ?? 0;
 		const waitTokens = this.tokens?.waitMs(tokens) ?? 0;
@@ -151,7 +172,11 @@ export function openAiRateHeaders(state: LimitState, headers: Record<string, str
 	}
 }
 
-export function anthropicRateHeaders(state: LimitState, now: number, headers: Record<string, string>): void {
+export function anthropicRateHeaders(
+	state: LimitState,
+	now: number,
+	headers: Record<string, string>,
+): void {
 	// The sandbox keeps one token bucket; Anthropic's total and input-token families both report it.
 	for (const [kind, b] of [
 		['requests', state.requests],
@@ -161,6 +186,8 @@ export function anthropicRateHeaders(state: LimitState, now: number, headers: Re
 		if (!b) continue;
 		headers[`anthropic-ratelimit-${kind}-limit`] = String(b.limit);
 		headers[`anthropic-ratelimit-${kind}-remaining`] = String(b.remaining);
-		headers[`anthropic-ratelimit-${kind}-reset`] = new Date(now + Math.ceil(b.resetMs)).toISOString();
+		headers[`anthropic-ratelimit-${kind}-reset`] = new Date(
+			now + Math.ceil(b.resetMs),
+		).toISOString();
 	}
 }

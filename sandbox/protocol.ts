@@ -51,46 +51,84 @@ function readMessages(messages: unknown[]): { prompt: string; chars: number } {
 }
 
 type Body = Record<string, unknown>;
-const obj = (v: unknown): Body | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : undefined);
+const obj = (v: unknown): Body | undefined =>
+	v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : undefined;
 
 export function parseOpenAi(body: Body): ParseResult {
-	if (typeof body.model !== 'string' || body.model === '') return { ok: false, message: "you must provide a model parameter" };
+	if (typeof body.model !== 'string' || body.model === '')
+		return { ok: false, message: 'you must provide a model parameter' };
 	if (!Array.isArray(body.messages) || body.messages.length === 0) {
-		return { ok: false, message: "Invalid 'messages': empty array. Expected an array with minimum length 1." };
+		return {
+			ok: false,
+			message: "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+		};
 	}
-	if (body.stream === true) return { ok: false, message: 'The sandbox does not implement stream=true.' };
+	if (body.stream === true)
+		return { ok: false, message: 'The sandbox does not implement stream=true.' };
 	const { prompt, chars } = readMessages(body.messages);
-	const maxTokens = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : undefined;
-	const call: ParsedCall = { model: body.model, prompt, inputChars: chars, maxTokens, jsonObject: false };
+	const maxTokens =
+		typeof body.max_completion_tokens === 'number'
+			? body.max_completion_tokens
+			: typeof body.max_tokens === 'number'
+				? body.max_tokens
+				: undefined;
+	const call: ParsedCall = {
+		model: body.model,
+		prompt,
+		inputChars: chars,
+		maxTokens,
+		jsonObject: false,
+	};
 	const rf = obj(body.response_format);
-	if (rf?.type === 'json_schema') call.schema = (obj(obj(rf.json_schema)?.schema) ?? {}) as JsonSchema;
+	if (rf?.type === 'json_schema')
+		call.schema = (obj(obj(rf.json_schema)?.schema) ?? {}) as JsonSchema;
 	else if (rf?.type === 'json_object') call.jsonObject = true;
 	const tools = Array.isArray(body.tools) ? (body.tools as Body[]) : [];
 	const choice = body.tool_choice;
 	let toolName: string | undefined;
-	if (obj(choice)?.type === 'function') toolName = obj(obj(choice)?.function)?.name as string | undefined;
-	else if (choice === 'required' && tools.length === 1) toolName = obj(tools[0].function)?.name as string | undefined;
+	if (obj(choice)?.type === 'function')
+		toolName = obj(obj(choice)?.function)?.name as string | undefined;
+	else if (choice === 'required' && tools.length === 1)
+		toolName = obj(tools[0].function)?.name as string | undefined;
 	if (toolName !== undefined) {
 		const tool = tools.find((t) => obj(t.function)?.name === toolName);
-		if (!tool) return { ok: false, message: `Invalid 'tool_choice': no function named '${toolName}' in 'tools'.` };
+		if (!tool)
+			return {
+				ok: false,
+				message: `Invalid 'tool_choice': no function named '${toolName}' in 'tools'.`,
+			};
 		call.toolName = toolName;
-		call.schema = (obj(obj(tool.function)?.parameters) ?? { type: 'object', properties: {} }) as JsonSchema;
+		call.schema = (obj(obj(tool.function)?.parameters) ?? {
+			type: 'object',
+			properties: {},
+		}) as JsonSchema;
 	}
 	return { ok: true, call };
 }
 
 export function parseAnthropic(body: Body): ParseResult {
-	if (typeof body.model !== 'string' || body.model === '') return { ok: false, message: 'model: Field required' };
-	if (typeof body.max_tokens !== 'number') return { ok: false, message: 'max_tokens: Field required' };
-	if (!Array.isArray(body.messages) || body.messages.length === 0) return { ok: false, message: 'messages: at least one message is required' };
-	if (body.stream === true) return { ok: false, message: 'The sandbox does not implement stream=true.' };
+	if (typeof body.model !== 'string' || body.model === '')
+		return { ok: false, message: 'model: Field required' };
+	if (typeof body.max_tokens !== 'number')
+		return { ok: false, message: 'max_tokens: Field required' };
+	if (!Array.isArray(body.messages) || body.messages.length === 0)
+		return { ok: false, message: 'messages: at least one message is required' };
+	if (body.stream === true)
+		return { ok: false, message: 'The sandbox does not implement stream=true.' };
 	const { prompt, chars } = readMessages(body.messages);
-	const call: ParsedCall = { model: body.model, prompt, inputChars: chars + contentText(body.system).length, maxTokens: body.max_tokens, jsonObject: false };
+	const call: ParsedCall = {
+		model: body.model,
+		prompt,
+		inputChars: chars + contentText(body.system).length,
+		maxTokens: body.max_tokens,
+		jsonObject: false,
+	};
 	const tools = Array.isArray(body.tools) ? (body.tools as Body[]) : [];
 	const choice = obj(body.tool_choice);
 	let toolName: string | undefined;
 	if (choice?.type === 'tool') toolName = choice.name as string | undefined;
-	else if (choice?.type === 'any' && tools.length === 1) toolName = tools[0].name as string | undefined;
+	else if (choice?.type === 'any' && tools.length === 1)
+		toolName = tools[0].name as string | undefined;
 	if (toolName !== undefined) {
 		const tool = tools.find((t) => t.name === toolName);
 		if (!tool) return { ok: false, message: `tool_choice: tool '${toolName}' not found in tools` };
@@ -105,11 +143,29 @@ export function parseAnthropic(body: Body): ParseResult {
 }
 
 /** Error kinds the sandbox answers, mapped to each provider's status and body. */
-export type ErrorKind = 'invalid_request' | 'auth' | 'not_found' | 'rate_limit' | 'quota' | 'server' | 'unavailable' | 'overloaded' | 'too_large';
+export type ErrorKind =
+	| 'invalid_request'
+	| 'auth'
+	| 'not_found'
+	| 'rate_limit'
+	| 'quota'
+	| 'server'
+	| 'unavailable'
+	| 'overloaded'
+	| 'too_large';
 
-export function errorAnswer(provider: Provider, kind: ErrorKind, message: string, requestId: string, rateType: 'requests' | 'tokens' = 'requests'): { status: number; body: string } {
+export function errorAnswer(
+	provider: Provider,
+	kind: ErrorKind,
+	message: string,
+	requestId: string,
+	rateType: 'requests' | 'tokens' = 'requests',
+): { status: number; body: string } {
 	if (provider === 'openai') {
-		const e = (status: number, type: string, code: string | null) => ({ status, body: JSON.stringify({ error: { message, type, param: null, code } }) });
+		const e = (status: number, type: string, code: string | null) => ({
+			status,
+			body: JSON.stringify({ error: { message, type, param: null, code } }),
+		});
 		switch (kind) {
 			case 'invalid_request':
 				return e(400, 'invalid_request_error', null);
@@ -130,7 +186,10 @@ export function errorAnswer(provider: Provider, kind: ErrorKind, message: string
 				return e(503, 'server_error', null);
 		}
 	}
-	const a = (status: number, type: string) => ({ status, body: JSON.stringify({ type: 'error', error: { type, message }, request_id: requestId }) });
+	const a = (status: number, type: string) => ({
+		status,
+		body: JSON.stringify({ type: 'error', error: { type, message }, request_id: requestId }),
+	});
 	switch (kind) {
 		case 'invalid_request':
 			return a(400, 'invalid_request_error');
@@ -156,9 +215,12 @@ export function errorAnswer(provider: Provider, kind: ErrorKind, message: string
 }
 
 export const MESSAGES = {
-	quotaOpenAi: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
-	quotaAnthropic: 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
-	authOpenAi: 'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.',
+	quotaOpenAi:
+		'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
+	quotaAnthropic:
+		'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.',
+	authOpenAi:
+		'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.',
 	authAnthropic: 'invalid x-api-key',
 	server: 'The server had an error while processing your request. Sorry about that!',
 	unavailable: 'The engine is currently overloaded, please try again later.',
@@ -187,7 +249,9 @@ export function openAiCompletion(p: AnswerParts): string {
 		message.refusal = MESSAGES.refusal;
 	} else if (p.toolName !== undefined) {
 		message.content = null;
-		message.tool_calls = [{ id: `call_${p.id}`, type: 'function', function: { name: p.toolName, arguments: p.text } }];
+		message.tool_calls = [
+			{ id: `call_${p.id}`, type: 'function', function: { name: p.toolName, arguments: p.text } },
+		];
 	}
 	return JSON.stringify({
 		id: `chatcmpl-${p.id}`,
@@ -215,7 +279,14 @@ export function anthropicMessage(p: AnswerParts): string {
 		stopReason = 'refusal';
 	} else if (p.toolName !== undefined) {
 		// A cut tool call has no parseable input; the API then gives what it could parse.
-		content = [{ type: 'tool_use', id: `toolu_${p.id}`, name: p.toolName, input: p.finish === 'length' ? {} : p.toolInput }];
+		content = [
+			{
+				type: 'tool_use',
+				id: `toolu_${p.id}`,
+				name: p.toolName,
+				input: p.finish === 'length' ? {} : p.toolInput,
+			},
+		];
 		stopReason = p.finish === 'length' ? 'max_tokens' : 'tool_use';
 	} else {
 		content = [{ type: 'text', text: p.text }];
@@ -229,19 +300,47 @@ export function anthropicMessage(p: AnswerParts): string {
 		content,
 		stop_reason: stopReason,
 		stop_sequence: null,
-		usage: { input_tokens: p.inputTokens, output_tokens: p.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+		usage: {
+			input_tokens: p.inputTokens,
+			output_tokens: p.outputTokens,
+			cache_creation_input_tokens: 0,
+			cache_read_input_tokens: 0,
+		},
 		created: p.created,
 	});
 }
 
-export const MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1-mini', 'gpt-4.1-nano', 'claude-3-5-haiku-latest', 'claude-haiku-4-5', 'claude-sonnet-4-5', 'sandbox'];
+export const MODELS = [
+	'gpt-4o-mini',
+	'gpt-4o',
+	'gpt-4.1-mini',
+	'gpt-4.1-nano',
+	'claude-3-5-haiku-latest',
+	'claude-haiku-4-5',
+	'claude-sonnet-4-5',
+	'sandbox',
+];
 
 /** One list shape both SDKs accept (OpenAI `object: list`, Anthropic `has_more` / `first_id`). */
 export function modelList(created: number): string {
 	const data = MODELS.map((id) => modelEntry(id, created));
-	return JSON.stringify({ object: 'list', data, has_more: false, first_id: MODELS[0], last_id: MODELS[MODELS.length - 1] });
+	return JSON.stringify({
+		object: 'list',
+		data,
+		has_more: false,
+		first_id: MODELS[0],
+		last_id: MODELS[MODELS.length - 1],
+	});
 }
 
 export function modelEntry(id: string, created: number): Body {
-	return { id, object: 'model', type: 'model', created, created_at: new Date(created * 1000).toISOString(), owned_by: 'sandbox', display_name: id };
+	return {
+		id,
+		object: 'model',
+		type: 'model',
+		created,
+		created_at: new Date(created * 1000).toISOString(),
+		owned_by: 'sandbox',
+		display_name: id,
+	};
 }

@@ -118,15 +118,22 @@ function pickType(schema: JsonSchema): string {
 }
 
 function gen(schema0: unknown, ctx: GenContext, name: string, path: string): unknown {
-	if (schema0 === true || schema0 === undefined || schema0 === null || typeof schema0 !== 'object') {
+	if (
+		schema0 === true ||
+		schema0 === undefined ||
+		schema0 === null ||
+		typeof schema0 !== 'object'
+	) {
 		return `${name}-${ctx.digest.slice(0, 6)}`;
 	}
 	let schema = schema0 as JsonSchema;
-	if (typeof schema.$ref === 'string') schema = { ...resolveRef(schema.$ref, ctx.root), ...schema, $ref: undefined };
+	if (typeof schema.$ref === 'string')
+		schema = { ...resolveRef(schema.$ref, ctx.root), ...schema, $ref: undefined };
 	if (Array.isArray(schema.allOf)) schema = mergeAllOf(schema, ctx);
 	const h = fnv1a(`${ctx.digest}|${path}`);
 	if ('const' in schema) return schema.const;
-	if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[h % schema.enum.length];
+	if (Array.isArray(schema.enum) && schema.enum.length > 0)
+		return schema.enum[h % schema.enum.length];
 	const branches = (schema.anyOf ?? schema.oneOf) as JsonSchema[] | undefined;
 	if (Array.isArray(branches) && branches.length > 0) {
 		const branch = branches.find((b) => b && b.type !== 'null') ?? branches[0];
@@ -139,7 +146,8 @@ function gen(schema0: unknown, ctx: GenContext, name: string, path: string): unk
 			const out: Record<string, unknown> = {};
 			if (ctx.depth >= MAX_DEPTH) return out;
 			const props = (schema.properties ?? {}) as Record<string, unknown>;
-			for (const key of Object.keys(props)) out[key] = gen(props[key], deeper, key, `${path}.${key}`);
+			for (const key of Object.keys(props))
+				out[key] = gen(props[key], deeper, key, `${path}.${key}`);
 			for (const key of (schema.required as string[] | undefined) ?? []) {
 				if (!(key in out)) out[key] = gen(undefined, deeper, key, `${path}.${key}`);
 			}
@@ -147,12 +155,22 @@ function gen(schema0: unknown, ctx: GenContext, name: string, path: string): unk
 		}
 		case 'array': {
 			if (ctx.depth >= MAX_DEPTH) return [];
-			const tuple = (Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : []) as unknown[];
+			const tuple = (
+				Array.isArray(schema.prefixItems)
+					? schema.prefixItems
+					: Array.isArray(schema.items)
+						? schema.items
+						: []
+			) as unknown[];
 			const max = typeof schema.maxItems === 'number' ? schema.maxItems : Infinity;
-			const n = Math.min(max, Math.max(1, tuple.length, typeof schema.minItems === 'number' ? schema.minItems : 0));
+			const n = Math.min(
+				max,
+				Math.max(1, tuple.length, typeof schema.minItems === 'number' ? schema.minItems : 0),
+			);
 			const itemSchema = Array.isArray(schema.items) ? schema.additionalItems : schema.items;
 			const out: unknown[] = [];
-			for (let i = 0; i < n; i++) out.push(gen(i < tuple.length ? tuple[i] : itemSchema, deeper, name, `${path}[${i}]`));
+			for (let i = 0; i < n; i++)
+				out.push(gen(i < tuple.length ? tuple[i] : itemSchema, deeper, name, `${path}[${i}]`));
 			return out;
 		}
 		case 'integer':

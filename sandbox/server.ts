@@ -25,7 +25,14 @@ import {
 	type Provider,
 } from './protocol';
 import { promptDigest, replyFor, tokensForChars } from './reply';
-import { FAULT_KINDS, FORCED_FAULT_KINDS, StatsRecorder, type FaultKind, type ForcedFaultKind, type SandboxStats } from './stats';
+import {
+	FAULT_KINDS,
+	FORCED_FAULT_KINDS,
+	StatsRecorder,
+	type FaultKind,
+	type ForcedFaultKind,
+	type SandboxStats,
+} from './stats';
 
 export { expectedReply, promptDigest } from './reply';
 export type { Reply, ReplyRequest } from './reply';
@@ -101,11 +108,15 @@ function resolve(o: SandboxOptions, base?: Resolved): Resolved {
 		now: o.now ?? base?.now ?? Date.now,
 	};
 	if (!(r.latencyMs.min >= 0 && r.latencyMs.max >= r.latencyMs.min)) {
-		throw new Error(`Expected \`latencyMs\` to be { min >= 0, max >= min }, got ${JSON.stringify(r.latencyMs)}`);
+		throw new Error(
+			`Expected \`latencyMs\` to be { min >= 0, max >= min }, got ${JSON.stringify(r.latencyMs)}`,
+		);
 	}
 	for (const [k, p] of Object.entries(r.faults)) {
-		if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`Expected \`faults\` keys to be one of ${FAULT_KINDS.join(', ')}, got ${k}`);
-		if (!(typeof p === 'number' && p >= 0 && p <= 1)) throw new Error(`Expected \`faults.${k}\` to be a probability in [0, 1], got ${p}`);
+		if (!(FAULT_KINDS as readonly string[]).includes(k))
+			throw new Error(`Expected \`faults\` keys to be one of ${FAULT_KINDS.join(', ')}, got ${k}`);
+		if (!(typeof p === 'number' && p >= 0 && p <= 1))
+			throw new Error(`Expected \`faults.${k}\` to be a probability in [0, 1], got ${p}`);
 	}
 	if (!(r.hangMs >= 0)) throw new Error(`Expected \`hangMs\` to be >= 0, got ${r.hangMs}`);
 	return r;
@@ -121,7 +132,9 @@ function forcedFault(prompt: string, n: number): ForcedFaultKind | 'unknown' | u
 	}
 	const m = FORCED_RE.exec(prompt);
 	if (!m) return 'unknown';
-	return (FORCED_FAULT_KINDS as readonly string[]).includes(m[1]) ? (m[1] as ForcedFaultKind) : 'unknown';
+	return (FORCED_FAULT_KINDS as readonly string[]).includes(m[1])
+		? (m[1] as ForcedFaultKind)
+		: 'unknown';
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {
@@ -132,7 +145,9 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
 			size += c.length;
 			if (size <= MAX_BODY_BYTES) chunks.push(c);
 		});
-		req.on('end', () => res(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')));
+		req.on('end', () =>
+			res(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8')),
+		);
 		req.on('error', rej);
 	});
 }
@@ -144,7 +159,12 @@ function apiKeyOf(req: IncomingMessage): string {
 	return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
 }
 
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string>): void {
+function send(
+	res: ServerResponse,
+	status: number,
+	body: string,
+	headers: Record<string, string>,
+): void {
 	if (res.destroyed || res.headersSent) return;
 	headers['content-type'] = 'application/json';
 	headers['content-length'] = String(Buffer.byteLength(body));
@@ -175,25 +195,44 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	};
 	const sleep = (ms: number) => new Promise<void>((r) => later(ms, r));
 
-	function rateHeaders(provider: Provider, state: LimitState, headers: Record<string, string>): void {
+	function rateHeaders(
+		provider: Provider,
+		state: LimitState,
+		headers: Record<string, string>,
+	): void {
 		if (provider === 'openai') openAiRateHeaders(state, headers);
 		else anthropicRateHeaders(state, opts.now(), headers);
 	}
 
-	function answerError(st: StatsRecorder, res: ServerResponse, provider: Provider, kind: ErrorKind, message: string, id: string, headers: Record<string, string>, rateType?: 'requests' | 'tokens'): void {
+	function answerError(
+		st: StatsRecorder,
+		res: ServerResponse,
+		provider: Provider,
+		kind: ErrorKind,
+		message: string,
+		id: string,
+		headers: Record<string, string>,
+		rateType?: 'requests' | 'tokens',
+	): void {
 		const { status, body } = errorAnswer(provider, kind, message, id, rateType);
 		st.status(status);
 		send(res, status, body, headers);
 	}
 
-	async function handleCall(provider: Provider, req: IncomingMessage, res: ServerResponse): Promise<void> {
+	async function handleCall(
+		provider: Provider,
+		req: IncomingMessage,
+		res: ServerResponse,
+	): Promise<void> {
 		// This request's counters stay with the recorder it arrived in, across a reset().
 		const st = stats;
 		st.arrive();
 		res.once('close', () => st.leave());
 		const id = `sbx${(++seq).toString(16).padStart(10, '0')}`;
 		const requestId = `req_${id}`;
-		const headers: Record<string, string> = { [provider === 'openai' ? 'x-request-id' : 'request-id']: requestId };
+		const headers: Record<string, string> = {
+			[provider === 'openai' ? 'x-request-id' : 'request-id']: requestId,
+		};
 
 		let raw: string | undefined;
 		try {
@@ -203,25 +242,60 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			st.status(499);
 			return;
 		}
-		if (raw === undefined) return answerError(st, res, provider, 'too_large', 'Request body too large.', requestId, headers);
+		if (raw === undefined)
+			return answerError(
+				st,
+				res,
+				provider,
+				'too_large',
+				'Request body too large.',
+				requestId,
+				headers,
+			);
 		let body: Record<string, unknown>;
 		try {
 			const parsed: unknown = JSON.parse(raw);
-			if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+			if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+				throw new Error('not an object');
 			body = parsed as Record<string, unknown>;
 		} catch {
-			return answerError(st, res, provider, 'invalid_request', 'We could not parse the JSON body of your request.', requestId, headers);
+			return answerError(
+				st,
+				res,
+				provider,
+				'invalid_request',
+				'We could not parse the JSON body of your request.',
+				requestId,
+				headers,
+			);
 		}
 
 		const key = apiKeyOf(req);
 		if (key === '' || (opts.apiKeys && !opts.apiKeys.includes(key))) {
-			return answerError(st, res, provider, 'auth', provider === 'openai' ? MESSAGES.authOpenAi : MESSAGES.authAnthropic, requestId, headers);
+			return answerError(
+				st,
+				res,
+				provider,
+				'auth',
+				provider === 'openai' ? MESSAGES.authOpenAi : MESSAGES.authAnthropic,
+				requestId,
+				headers,
+			);
 		}
 		if (opts.quotaExhausted) {
-			return answerError(st, res, provider, 'quota', provider === 'openai' ? MESSAGES.quotaOpenAi : MESSAGES.quotaAnthropic, requestId, headers);
+			return answerError(
+				st,
+				res,
+				provider,
+				'quota',
+				provider === 'openai' ? MESSAGES.quotaOpenAi : MESSAGES.quotaAnthropic,
+				requestId,
+				headers,
+			);
 		}
 		const parsed = provider === 'openai' ? parseOpenAi(body) : parseAnthropic(body);
-		if (!parsed.ok) return answerError(st, res, provider, 'invalid_request', parsed.message, requestId, headers);
+		if (!parsed.ok)
+			return answerError(st, res, provider, 'invalid_request', parsed.message, requestId, headers);
 		const call = parsed.call;
 		const inputTokens = tokensForChars(call.inputChars);
 		const charge = inputTokens + (call.maxTokens ?? 0);
@@ -260,7 +334,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			}
 		}
 		if (fault === 'unknown') {
-			return answerError(st, res, provider, 'invalid_request', `Unknown sandbox directive in prompt; faults are ${FORCED_FAULT_KINDS.join(', ')}.`, requestId, headers);
+			return answerError(
+				st,
+				res,
+				provider,
+				'invalid_request',
+				`Unknown sandbox directive in prompt; faults are ${FORCED_FAULT_KINDS.join(', ')}.`,
+				requestId,
+				headers,
+			);
 		}
 		if (fault) st.faults[fault]++;
 
@@ -280,22 +362,65 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				req.socket.destroy();
 				return;
 			case 'status400':
-				return answerError(st, res, provider, 'invalid_request', 'Invalid request (sandbox fault status400).', requestId, headers);
+				return answerError(
+					st,
+					res,
+					provider,
+					'invalid_request',
+					'Invalid request (sandbox fault status400).',
+					requestId,
+					headers,
+				);
 			case 'status401':
-				return answerError(st, res, provider, 'auth', provider === 'openai' ? MESSAGES.authOpenAi : MESSAGES.authAnthropic, requestId, headers);
+				return answerError(
+					st,
+					res,
+					provider,
+					'auth',
+					provider === 'openai' ? MESSAGES.authOpenAi : MESSAGES.authAnthropic,
+					requestId,
+					headers,
+				);
 			case 'status429':
 				headers['retry-after'] = '1';
 				headers['retry-after-ms'] = '1000';
-				return answerError(st, res, provider, 'rate_limit', 'Rate limit reached (sandbox fault status429). Please try again in 1s.', requestId, headers);
+				return answerError(
+					st,
+					res,
+					provider,
+					'rate_limit',
+					'Rate limit reached (sandbox fault status429). Please try again in 1s.',
+					requestId,
+					headers,
+				);
 			case 'status500':
 				return answerError(st, res, provider, 'server', MESSAGES.server, requestId, headers);
 			case 'status503':
-				return answerError(st, res, provider, 'unavailable', MESSAGES.unavailable, requestId, headers);
+				return answerError(
+					st,
+					res,
+					provider,
+					'unavailable',
+					MESSAGES.unavailable,
+					requestId,
+					headers,
+				);
 			case 'status529':
-				return answerError(st, res, provider, 'overloaded', provider === 'openai' ? MESSAGES.unavailable : MESSAGES.overloaded, requestId, headers);
+				return answerError(
+					st,
+					res,
+					provider,
+					'overloaded',
+					provider === 'openai' ? MESSAGES.unavailable : MESSAGES.overloaded,
+					requestId,
+					headers,
+				);
 			case 'malformed': {
 				st.status(200);
-				const cut = provider === 'openai' ? `{"id": "chatcmpl-${id}", "object": "chat.comp` : `{"id": "msg_${id}", "type": "mess`;
+				const cut =
+					provider === 'openai'
+						? `{"id": "chatcmpl-${id}", "object": "chat.comp`
+						: `{"id": "msg_${id}", "type": "mess`;
 				return send(res, 200, cut, headers);
 			}
 			default:
@@ -314,7 +439,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		inputTokens: number,
 		headers: Record<string, string>,
 	): void {
-		const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' }, digest);
+		const reply = replyFor(
+			{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
+			digest,
+		);
 		let text = reply.text;
 		let finish: 'stop' | 'length' | 'content_filter' = 'stop';
 		if (fault === 'truncated') {
@@ -343,12 +471,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		send(res, 200, body, headers);
 	}
 
-	async function handleControl(path: string, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+	async function handleControl(
+		path: string,
+		query: URLSearchParams,
+		req: IncomingMessage,
+		res: ServerResponse,
+	): Promise<void> {
 		if (path === '/sandbox/stats' && req.method === 'GET') {
 			const windowMs = Number(query.get('windowMs') ?? 60_000);
 			const s = stats.snapshot();
 			const { maxRequestsPerWindow, maxTokensPerWindow, ...plain } = s;
-			return send(res, 200, JSON.stringify({ ...plain, windowMs, maxRequestsPerWindow: maxRequestsPerWindow(windowMs), maxTokensPerWindow: maxTokensPerWindow(windowMs) }), {});
+			return send(
+				res,
+				200,
+				JSON.stringify({
+					...plain,
+					windowMs,
+					maxRequestsPerWindow: maxRequestsPerWindow(windowMs),
+					maxTokensPerWindow: maxTokensPerWindow(windowMs),
+				}),
+				{},
+			);
 		}
 		if (path === '/sandbox/reset' && req.method === 'POST') {
 			await readBody(req);
@@ -359,16 +502,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			const raw = (await readBody(req)) ?? '';
 			try {
 				// JSON has no Infinity: null (or "Infinity") lifts a limit.
-				const o = JSON.parse(raw || '{}', (_k, v) => (v === null || v === 'Infinity' ? Infinity : v)) as Partial<SandboxOptions>;
+				const o = JSON.parse(raw || '{}', (_k, v) =>
+					v === null || v === 'Infinity' ? Infinity : v,
+				) as Partial<SandboxOptions>;
 				if ('apiKeys' in o && !Array.isArray(o.apiKeys)) o.apiKeys = undefined;
 				delete o.now;
 				api.configure(o);
 			} catch (e) {
-				return send(res, 400, JSON.stringify({ error: { message: (e as Error).message, type: 'invalid_request_error' } }), {});
+				return send(
+					res,
+					400,
+					JSON.stringify({
+						error: { message: (e as Error).message, type: 'invalid_request_error' },
+					}),
+					{},
+				);
 			}
 			return send(res, 200, JSON.stringify(publicOptions()), {});
 		}
-		return send(res, 404, JSON.stringify({ error: { message: `Unknown sandbox route ${req.method} ${path}`, type: 'invalid_request_error' } }), {});
+		return send(
+			res,
+			404,
+			JSON.stringify({
+				error: {
+					message: `Unknown sandbox route ${req.method} ${path}`,
+					type: 'invalid_request_error',
+				},
+			}),
+			{},
+		);
 	}
 
 	function publicOptions(): Record<string, unknown> {
@@ -378,34 +540,76 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	}
 
 	function handleModels(path: string, req: IncomingMessage, res: ServerResponse): void {
-		const anthropic = req.headers['x-api-key'] !== undefined || req.headers['anthropic-version'] !== undefined;
+		const anthropic =
+			req.headers['x-api-key'] !== undefined || req.headers['anthropic-version'] !== undefined;
 		const provider: Provider = anthropic ? 'anthropic' : 'openai';
-		const headers: Record<string, string> = { [anthropic ? 'request-id' : 'x-request-id']: `req_sbx${(++seq).toString(16).padStart(10, '0')}` };
+		const headers: Record<string, string> = {
+			[anthropic ? 'request-id' : 'x-request-id']:
+				`req_sbx${(++seq).toString(16).padStart(10, '0')}`,
+		};
 		const key = apiKeyOf(req);
 		if (key === '' || (opts.apiKeys && !opts.apiKeys.includes(key))) {
-			const { status, body } = errorAnswer(provider, 'auth', anthropic ? MESSAGES.authAnthropic : MESSAGES.authOpenAi, headers['request-id'] ?? headers['x-request-id']);
+			const { status, body } = errorAnswer(
+				provider,
+				'auth',
+				anthropic ? MESSAGES.authAnthropic : MESSAGES.authOpenAi,
+				headers['request-id'] ?? headers['x-request-id'],
+			);
 			return send(res, status, body, headers);
 		}
 		const created = Math.floor(Date.now() / 1000);
 		if (path === '/v1/models') return send(res, 200, modelList(created), headers);
-		return send(res, 200, JSON.stringify(modelEntry(decodeURIComponent(path.slice('/v1/models/'.length)), created)), headers);
+		return send(
+			res,
+			200,
+			JSON.stringify(modelEntry(decodeURIComponent(path.slice('/v1/models/'.length)), created)),
+			headers,
+		);
 	}
 
 	const server: Server = createServer({ keepAlive: true }, (req, res) => {
 		const q = req.url?.indexOf('?') ?? -1;
 		const path = q >= 0 ? req.url!.slice(0, q) : (req.url ?? '/');
 		let work: Promise<void> | void = undefined;
-		if (req.method === 'POST' && path === '/v1/chat/completions') work = handleCall('openai', req, res);
-		else if (req.method === 'POST' && path === '/v1/messages') work = handleCall('anthropic', req, res);
-		else if (req.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/'))) work = handleModels(path, req, res);
-		else if (path.startsWith('/sandbox/')) work = handleControl(path, new URLSearchParams(q >= 0 ? req.url!.slice(q + 1) : ''), req, res);
+		if (req.method === 'POST' && path === '/v1/chat/completions')
+			work = handleCall('openai', req, res);
+		else if (req.method === 'POST' && path === '/v1/messages')
+			work = handleCall('anthropic', req, res);
+		else if (req.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/')))
+			work = handleModels(path, req, res);
+		else if (path.startsWith('/sandbox/'))
+			work = handleControl(
+				path,
+				new URLSearchParams(q >= 0 ? req.url!.slice(q + 1) : ''),
+				req,
+				res,
+			);
 		else {
 			req.resume();
-			send(res, 404, JSON.stringify({ error: { message: `Unknown route ${req.method} ${path}`, type: 'invalid_request_error', code: 'not_found' } }), {});
+			send(
+				res,
+				404,
+				JSON.stringify({
+					error: {
+						message: `Unknown route ${req.method} ${path}`,
+						type: 'invalid_request_error',
+						code: 'not_found',
+					},
+				}),
+				{},
+			);
 		}
 		if (work) {
 			work.catch((e: unknown) => {
-				if (!res.headersSent && !res.destroyed) send(res, 500, JSON.stringify({ error: { message: `sandbox: ${(e as Error).message}`, type: 'server_error' } }), {});
+				if (!res.headersSent && !res.destroyed)
+					send(
+						res,
+						500,
+						JSON.stringify({
+							error: { message: `sandbox: ${(e as Error).message}`, type: 'server_error' },
+						}),
+						{},
+					);
 			});
 		}
 	});
@@ -437,7 +641,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		},
 		configure(o) {
 			const next = resolve(o, opts);
-			const rebuild = next.rpm !== opts.rpm || next.tpm !== opts.tpm || next.burstSeconds !== opts.burstSeconds || next.now !== opts.now;
+			const rebuild =
+				next.rpm !== opts.rpm ||
+				next.tpm !== opts.tpm ||
+				next.burstSeconds !== opts.burstSeconds ||
+				next.now !== opts.now;
 			const nextLimiter = rebuild ? new RateLimiter(next) : limiter;
 			opts = next;
 			limiter = nextLimiter;

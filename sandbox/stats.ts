@@ -3,7 +3,16 @@
  * (no more than rpm per minute, no paid call twice, every request accounted for).
  */
 
-export const FAULT_KINDS = ['status500', 'status503', 'status529', 'reset', 'hang', 'malformed', 'truncated', 'contentPolicy'] as const;
+export const FAULT_KINDS = [
+	'status500',
+	'status503',
+	'status529',
+	'reset',
+	'hang',
+	'malformed',
+	'truncated',
+	'contentPolicy',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults a prompt can force with `[[sandbox:FAULT]]`: the random kinds plus client errors. */
 export const FORCED_FAULT_KINDS = [...FAULT_KINDS, 'status400', 'status401', 'status429'] as const;
@@ -63,7 +72,12 @@ class Series {
 }
 
 /** Max over windows [t_i, t_i + windowMs) of the summed weights; times are non-decreasing. */
-function maxInWindow(times: Float64Array, weights: Float64Array | undefined, n: number, windowMs: number): number {
+function maxInWindow(
+	times: Float64Array,
+	weights: Float64Array | undefined,
+	n: number,
+	windowMs: number,
+): number {
 	let best = 0;
 	let sum = 0;
 	let lo = 0;
@@ -168,5 +182,8 @@ export class StatsRecorder {
 }
 
 export function emptyFaults(): Record<ForcedFaultKind, number> {
-	return Object.fromEntries(FORCED_FAULT_KINDS.map((k) => [k, 0])) as Record<ForcedFaultKind, number>;
+	return Object.fromEntries(FORCED_FAULT_KINDS.map((k) => [k, 0])) as Record<
+		ForcedFaultKind,
+		number
+	>;
 }

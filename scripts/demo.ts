@@ -17,7 +17,13 @@ const RPM = 3000;
 
 /** Tickets like the example's Code node makes, with a few bad rows to show Rejected. */
 function tickets(n: number): IDataObject[] {
-	const subjects = ['Invoice shows the wrong amount', 'App crashes on login', 'Please add dark mode', 'Cannot reset my password', 'Refund still pending'];
+	const subjects = [
+		'Invoice shows the wrong amount',
+		'App crashes on login',
+		'Please add dark mode',
+		'Cannot reset my password',
+		'Refund still pending',
+	];
 	const bodies = [
 		'I was charged twice for the March invoice, please check order 4411.',
 		'Since the last update the iOS app closes right after I enter my password.',
@@ -42,7 +48,11 @@ function tickets(n: number): IDataObject[] {
 	});
 }
 
-function count(node: string, outputs: string[], items: (n: string, o: number) => unknown[]): string {
+function count(
+	node: string,
+	outputs: string[],
+	items: (n: string, o: number) => unknown[],
+): string {
 	return outputs.map((name, o) => `${name} ${items(node, o).length}`).join(' · ');
 }
 
@@ -53,13 +63,24 @@ async function main(): Promise<void> {
 		faults: { status500: 0.01, status503: 0.01, reset: 0.005, malformed: 0.005, truncated: 0.005 },
 		seed: 42,
 	});
-	process.stdout.write(`LLM sandbox on ${sandbox.url} (limit ${RPM} RPM, latency 20–200 ms, ~3.5 % faults)\n`);
+	process.stdout.write(
+		`LLM sandbox on ${sandbox.url} (limit ${RPM} RPM, latency 20–200 ms, ~3.5 % faults)\n`,
+	);
 	const file = join(__dirname, '..', '..', 'examples', '01-nightly-ticket-classification.json');
 	const wf = JSON.parse(readFileSync(file, 'utf8')) as WorkflowJson;
 	// The example is set for a real account (500 RPM); the sandbox takes more.
 	wf.nodes = wf.nodes.map((n: INode) =>
 		n.name === 'LLM Batch Call'
-			? { ...n, parameters: { ...n.parameters, requestsPerMinute: RPM, tokensPerMinute: 10_000_000, concurrency: 16, options: { ...(n.parameters.options as IDataObject), progressIntervalSeconds: 2 } } }
+			? {
+					...n,
+					parameters: {
+						...n.parameters,
+						requestsPerMinute: RPM,
+						tokensPerMinute: 10_000_000,
+						concurrency: 16,
+						options: { ...(n.parameters.options as IDataObject), progressIntervalSeconds: 2 },
+					},
+				}
 			: n,
 	);
 	process.stdout.write(`Running examples/01 "${wf.name ?? ''}" over ${RECORDS} tickets…\n`);
@@ -75,16 +96,27 @@ async function main(): Promise<void> {
 	await sandbox.close();
 
 	process.stdout.write(`\nWorkflow ${r.run.status} in ${secs} s. Where the records went:\n`);
-	process.stdout.write(`  Batch Prepare    ${count('Batch Prepare', ['Ready', 'Rejected'], r.items)}\n`);
-	process.stdout.write(`  LLM Batch Call   ${count('LLM Batch Call', ['Success', 'Failed'], r.items)} (in ${r.outputs('LLM Batch Call').length} run(s): one more per Retry round)\n`);
-	process.stdout.write(`  Validate Output  ${count('Validate Output', ['Valid', 'Invalid', 'Review'], r.items)}\n`);
-	process.stdout.write(`  Route Failures   ${count('Route Failures', ['Retry', 'Dead Letter', 'Filtered'], r.items)}\n`);
-	process.stdout.write(`  Sandbox          ${s.requests} requests, ${s.paidSuccesses} paid answers, ${s.rateLimited} × 429, max ${s.maxInFlight} in flight\n\n`);
+	process.stdout.write(
+		`  Batch Prepare    ${count('Batch Prepare', ['Ready', 'Rejected'], r.items)}\n`,
+	);
+	process.stdout.write(
+		`  LLM Batch Call   ${count('LLM Batch Call', ['Success', 'Failed'], r.items)} (in ${r.outputs('LLM Batch Call').length} run(s): one more per Retry round)\n`,
+	);
+	process.stdout.write(
+		`  Validate Output  ${count('Validate Output', ['Valid', 'Invalid', 'Review'], r.items)}\n`,
+	);
+	process.stdout.write(
+		`  Route Failures   ${count('Route Failures', ['Retry', 'Dead Letter', 'Filtered'], r.items)}\n`,
+	);
+	process.stdout.write(
+		`  Sandbox          ${s.requests} requests, ${s.paidSuccesses} paid answers, ${s.rateLimited} × 429, max ${s.maxInFlight} in flight\n\n`,
+	);
 	const report = r.items('Batch Report', 0)[0]?.json as { markdown?: string } | undefined;
 	if (!report?.markdown) throw new Error('Batch Report produced no report');
 	process.stdout.write(`${report.markdown}\n`);
 	const alerts = r.items('Batch Report', 1);
-	if (alerts.length > 0) process.stdout.write(`\n(The report also left on Alert: a threshold was crossed.)\n`);
+	if (alerts.length > 0)
+		process.stdout.write(`\n(The report also left on Alert: a threshold was crossed.)\n`);
 }
 
 main().catch((e: unknown) => {

@@ -28,7 +28,8 @@ export class CircuitBreaker {
 		if (!(this.threshold > 0 && this.threshold <= 1)) {
 			throw new TypeError(`Expected \`threshold\` to be in (0, 1], got ${this.threshold}`);
 		}
-		if (!Number.isInteger(size) || size < 1) throw new TypeError(`Expected \`windowSize\` to be an integer >= 1, got ${size}`);
+		if (!Number.isInteger(size) || size < 1)
+			throw new TypeError(`Expected \`windowSize\` to be an integer >= 1, got ${size}`);
 		this.window = new Uint8Array(size);
 	}
 

@@ -1,4 +1,10 @@
-import { RETRYABLE_CODES, type ErrorCode, type Issue, type ItemError, type ProviderName } from '../types';
+import {
+	RETRYABLE_CODES,
+	type ErrorCode,
+	type Issue,
+	type ItemError,
+	type ProviderName,
+} from '../types';
 
 /** The one error class core throws: a machine `code` from the taxonomy plus what a retry needs. */
 export class LlmBatchError extends Error {
@@ -36,7 +42,12 @@ export class LlmBatchError extends Error {
 	}
 
 	toItemError(attempts: number): ItemError {
-		const out: ItemError = { code: this.code, message: this.message, retryable: this.retryable, attempts };
+		const out: ItemError = {
+			code: this.code,
+			message: this.message,
+			retryable: this.retryable,
+			attempts,
+		};
 		if (this.status !== undefined) out.status = this.status;
 		if (this.provider !== undefined) out.provider = this.provider;
 		if (this.requestId !== undefined) out.requestId = this.requestId;
@@ -45,7 +56,9 @@ export class LlmBatchError extends Error {
 	}
 }
 
-type HeaderBag = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
+type HeaderBag =
+	| { get(name: string): string | null }
+	| Record<string, string | string[] | undefined>;
 
 function header(headers: HeaderBag | undefined, name: string): string | undefined {
 	if (!headers) return undefined;
@@ -110,7 +123,16 @@ function bodyCodes(e: ErrorLike): string {
 	return parts.filter(Boolean).join(' ').toLowerCase();
 }
 
-const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+const CONNECTION_CODES = new Set([
+	'ECONNRESET',
+	'ECONNREFUSED',
+	'EPIPE',
+	'ENOTFOUND',
+	'EAI_AGAIN',
+	'ETIMEDOUT',
+	'UND_ERR_SOCKET',
+	'ECONNABORTED',
+]);
 
 function causeCode(e: unknown, depth = 0): string | undefined {
 	if (!e || typeof e !== 'object' || depth > 4) return undefined;
@@ -124,7 +146,11 @@ function causeCode(e: unknown, depth = 0): string | undefined {
  * errors, JSON parse errors of a broken body) into the taxonomy. Duck-typed on `status`,
  * `name` and the error body so this file needs neither SDK.
  */
-export function classifyError(err: unknown, provider: ProviderName | undefined, now: number): LlmBatchError {
+export function classifyError(
+	err: unknown,
+	provider: ProviderName | undefined,
+	now: number,
+): LlmBatchError {
 	if (err instanceof LlmBatchError) return err;
 	const e = (err ?? {}) as ErrorLike;
 	// SDK error classes do not all set `name`; their constructor names are stable API.
@@ -138,25 +164,48 @@ export function classifyError(err: unknown, provider: ProviderName | undefined, 
 	if (name === 'APIUserAbortError' || name === 'AbortError') {
 		return new LlmBatchError('canceled', 'The request was canceled', base);
 	}
-	if (name === 'APIConnectionTimeoutError' || name === 'TimeoutError' || /timed? ?out/i.test(name)) {
+	if (
+		name === 'APIConnectionTimeoutError' ||
+		name === 'TimeoutError' ||
+		/timed? ?out/i.test(name)
+	) {
 		return new LlmBatchError('timeout', 'No answer within the request timeout', base);
 	}
 	if (status === undefined) {
 		if (name === 'SyntaxError' || /JSON/.test(message)) {
-			return new LlmBatchError('malformed_output', `The provider sent a response that is not valid JSON: ${message}`, base);
+			return new LlmBatchError(
+				'malformed_output',
+				`The provider sent a response that is not valid JSON: ${message}`,
+				base,
+			);
 		}
 		const sockCode = causeCode(err);
-		if (name === 'APIConnectionError' || sockCode || /socket|network|fetch failed|connection/i.test(message)) {
-			return new LlmBatchError('connection', `Connection error${sockCode ? ` (${sockCode})` : ''}: ${message}`, base);
+		if (
+			name === 'APIConnectionError' ||
+			sockCode ||
+			/socket|network|fetch failed|connection/i.test(message)
+		) {
+			return new LlmBatchError(
+				'connection',
+				`Connection error${sockCode ? ` (${sockCode})` : ''}: ${message}`,
+				base,
+			);
 		}
-		return new LlmBatchError('invalid_request', message || 'Unknown error', { ...base, retryable: false });
+		return new LlmBatchError('invalid_request', message || 'Unknown error', {
+			...base,
+			retryable: false,
+		});
 	}
 
 	const withStatus = { ...base, status };
 	const codes = bodyCodes(e);
 	if (status === 429) {
 		if (codes.includes('insufficient_quota') || codes.includes('billing')) {
-			return new LlmBatchError('quota_exhausted', 'The account has no quota left (insufficient_quota): add credit or raise the limit, then rerun', withStatus);
+			return new LlmBatchError(
+				'quota_exhausted',
+				'The account has no quota left (insufficient_quota): add credit or raise the limit, then rerun',
+				withStatus,
+			);
 		}
 		return new LlmBatchError('rate_limited', 'Rate limited by the provider (429)', {
 			...withStatus,
@@ -164,13 +213,28 @@ export function classifyError(err: unknown, provider: ProviderName | undefined, 
 		});
 	}
 	if (status === 401 || status === 403) {
-		return new LlmBatchError('auth', `The provider refused the credential (${status}): check the API key and its permissions`, withStatus);
+		return new LlmBatchError(
+			'auth',
+			`The provider refused the credential (${status}): check the API key and its permissions`,
+			withStatus,
+		);
 	}
-	if (status === 402 || (status === 400 && /credit balance|billing/.test(codes + message.toLowerCase()))) {
-		return new LlmBatchError('quota_exhausted', `Billing or quota problem (${status}): ${message}`, withStatus);
+	if (
+		status === 402 ||
+		(status === 400 && /credit balance|billing/.test(codes + message.toLowerCase()))
+	) {
+		return new LlmBatchError(
+			'quota_exhausted',
+			`Billing or quota problem (${status}): ${message}`,
+			withStatus,
+		);
 	}
 	if (status === 400 && /content_policy|content_filter|safety/.test(codes)) {
-		return new LlmBatchError('content_filter', `The provider refused the content: ${message}`, withStatus);
+		return new LlmBatchError(
+			'content_filter',
+			`The provider refused the content: ${message}`,
+			withStatus,
+		);
 	}
 	if (status === 408) return new LlmBatchError('timeout', `Request timeout (408)`, withStatus);
 	if (status === 409 || status >= 500) {
@@ -179,5 +243,9 @@ export function classifyError(err: unknown, provider: ProviderName | undefined, 
 			retryAfterMs: retryAfterMs(e.headers, now),
 		});
 	}
-	return new LlmBatchError('invalid_request', `The provider rejected the request (${status}): ${message}`, withStatus);
+	return new LlmBatchError(
+		'invalid_request',
+		`The provider rejected the request (${status}): ${message}`,
+		withStatus,
+	);
 }

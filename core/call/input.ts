@@ -33,7 +33,10 @@ export function inputPolicy(shape: CallShape) {
 	const windowTokens = shape.contextWindow > 0 ? shape.contextWindow : contextWindow(shape.model);
 	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
 
-	return (index: number, raw: { prompt: unknown; system: unknown; recordId: unknown }): RunItem | ItemError => {
+	return (
+		index: number,
+		raw: { prompt: unknown; system: unknown; recordId: unknown },
+	): RunItem | ItemError => {
 		const { prompt, system, recordId } = raw;
 		if (typeof prompt !== 'string') {
 			return invalidInput(
@@ -41,7 +44,9 @@ export function inputPolicy(shape: CallShape) {
 			);
 		}
 		if (prompt.trim() === '') {
-			return invalidInput('Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item');
+			return invalidInput(
+				'Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item',
+			);
 		}
 		const systemText = typeof system === 'string' ? system : String(system ?? '');
 		const text = systemText ? `${systemText}\n${prompt}` : prompt;
@@ -67,8 +72,19 @@ export function inputPolicy(shape: CallShape) {
 			temperature: shape.temperature,
 		};
 		const hash = promptHash({ provider: shape.provider, ...request });
-		const id = typeof recordId === 'number' ? String(recordId) : typeof recordId === 'string' ? recordId.trim() : '';
-		return { index, recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`, request, inputTokens, promptHash: hash };
+		const id =
+			typeof recordId === 'number'
+				? String(recordId)
+				: typeof recordId === 'string'
+					? recordId.trim()
+					: '';
+		return {
+			index,
+			recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`,
+			request,
+			inputTokens,
+			promptHash: hash,
+		};
 	};
 }
 

@@ -217,7 +217,11 @@ export function sharedLimiter(
 		shared.set(key, limiter);
 	} else {
 		const cur = limiter.current;
-		if (cur.rpm !== limits.rpm || cur.tpm !== limits.tpm || cur.burstSeconds !== limits.burstSeconds) {
+		if (
+			cur.rpm !== limits.rpm ||
+			cur.tpm !== limits.tpm ||
+			cur.burstSeconds !== limits.burstSeconds
+		) {
 			limiter.setLimits(limits);
 		}
 	}

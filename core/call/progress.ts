@@ -64,10 +64,12 @@ export async function reportProgress(
 	if (!(o.intervalMs > 0)) return;
 	let finished = false;
 	const stop = new AbortController();
-	void done.finally(() => {
-		finished = true;
-		stop.abort();
-	}).catch(() => undefined);
+	void done
+		.finally(() => {
+			finished = true;
+			stop.abort();
+		})
+		.catch(() => undefined);
 	while (!finished) {
 		try {
 			await o.clock.sleep(o.intervalMs, stop.signal);

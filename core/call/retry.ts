@@ -32,7 +32,8 @@ export function resolveRetryPolicy(p: RetryPolicy = {}): ResolvedRetryPolicy {
 	if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) {
 		throw new TypeError(`Expected \`maxAttempts\` to be an integer >= 1, got ${r.maxAttempts}`);
 	}
-	if (!(r.baseDelayMs >= 0)) throw new TypeError(`Expected \`baseDelayMs\` to be >= 0, got ${r.baseDelayMs}`);
+	if (!(r.baseDelayMs >= 0))
+		throw new TypeError(`Expected \`baseDelayMs\` to be >= 0, got ${r.baseDelayMs}`);
 	if (!(r.maxDelayMs >= r.baseDelayMs)) {
 		throw new TypeError(`Expected \`maxDelayMs\` to be >= baseDelayMs, got ${r.maxDelayMs}`);
 	}

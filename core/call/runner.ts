@@ -114,7 +114,8 @@ export class BatchRunner {
 		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
 			throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${o.concurrency}`);
 		}
-		if (!(o.timeoutMs > 0)) throw new TypeError(`Expected \`timeoutMs\` to be > 0, got ${o.timeoutMs}`);
+		if (!(o.timeoutMs > 0))
+			throw new TypeError(`Expected \`timeoutMs\` to be > 0, got ${o.timeoutMs}`);
 		this.retry = resolveRetryPolicy(o.retry);
 		this.breaker = new CircuitBreaker(o.circuit);
 		this.stats = emptyStats(0, o.clock.now());
@@ -133,7 +134,9 @@ export class BatchRunner {
 		let pending = items;
 
 		if (this.o.checkpoint && items.length > 0) {
-			const known = await this.o.checkpoint.lookup(items.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })));
+			const known = await this.o.checkpoint.lookup(
+				items.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
+			);
 			pending = [];
 			items.forEach((item, pos) => {
 				const stored = known.get(item.recordId);
@@ -208,7 +211,13 @@ export class BatchRunner {
 		const signal = this.stopController.signal;
 
 		for (;;) {
-			if (this.o.signal?.aborted) return this.fail(item, { code: 'canceled', message: 'The execution was stopped', retryable: true, attempts });
+			if (this.o.signal?.aborted)
+				return this.fail(item, {
+					code: 'canceled',
+					message: 'The execution was stopped',
+					retryable: true,
+					attempts,
+				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
 			const estimate = item.inputTokens + maxTokens;
 			try {
@@ -224,7 +233,10 @@ export class BatchRunner {
 			let error: LlmBatchError | undefined;
 			let result: LlmResult | undefined;
 			try {
-				const res = await provider.complete({ ...item.request, maxTokens }, { signal, timeoutMs: this.o.timeoutMs });
+				const res = await provider.complete(
+					{ ...item.request, maxTokens },
+					{ signal, timeoutMs: this.o.timeoutMs },
+				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
 				result = this.interpret(item, res, attempts, clock.now() - started);
 			} catch (e) {
@@ -247,7 +259,8 @@ export class BatchRunner {
 			if (!error) throw new Error('unreachable: neither result nor error');
 
 			if (error.code === 'canceled') {
-				if (this.stats.stopped && !this.o.signal?.aborted) return this.fail(item, this.stoppedError(attempts));
+				if (this.stats.stopped && !this.o.signal?.aborted)
+					return this.fail(item, this.stoppedError(attempts));
 				return this.fail(item, error.toItemError(attempts));
 			}
 			if (this.breaker.record(error.code)) await this.onCircuitOpen();
@@ -267,18 +280,28 @@ export class BatchRunner {
 				this.stop(error.code, error.message);
 				return this.fail(item, error.toItemError(attempts));
 			}
-			if (error.code === 'malformed_output' && ++malformed > 2) return this.fail(item, error.toItemError(attempts));
+			if (error.code === 'malformed_output' && ++malformed > 2)
+				return this.fail(item, error.toItemError(attempts));
 			if (error.code === 'truncated') {
 				const grow = this.o.growMaxTokensOnTruncation ?? true;
-				if (!grow || maxTokens >= item.request.maxTokens * 4) return this.fail(item, error.toItemError(attempts));
+				if (!grow || maxTokens >= item.request.maxTokens * 4)
+					return this.fail(item, error.toItemError(attempts));
 				maxTokens *= 2;
 			}
-			if (!error.retryable || attempts >= this.retry.maxAttempts) return this.fail(item, error.toItemError(attempts));
+			if (!error.retryable || attempts >= this.retry.maxAttempts)
+				return this.fail(item, error.toItemError(attempts));
 
 			failures++;
-			const delayMs = error.code === 'rate_limited' ? 0 : retryDelay(failures, this.retry, clock.random, error);
+			const delayMs =
+				error.code === 'rate_limited' ? 0 : retryDelay(failures, this.retry, clock.random, error);
 			this.stats.retries++;
-			this.o.onEvent?.({ type: 'retry', index: item.index, code: error.code, delayMs, attempt: attempts });
+			this.o.onEvent?.({
+				type: 'retry',
+				index: item.index,
+				code: error.code,
+				delayMs,
+				attempt: attempts,
+			});
 			try {
 				await clock.sleep(delayMs, signal);
 			} catch {
@@ -288,21 +311,39 @@ export class BatchRunner {
 	}
 
 	/** Turns a provider answer into a result, or the taxonomy's error for it. */
-	private interpret(item: RunItem, res: ChatResponse, attempts: number, latencyMs: number): LlmResult {
+	private interpret(
+		item: RunItem,
+		res: ChatResponse,
+		attempts: number,
+		latencyMs: number,
+	): LlmResult {
 		const provider = this.o.provider.name;
 		const base = { provider, requestId: res.requestId };
 		if (res.finishReason === 'content_filter') {
-			throw new LlmBatchError('content_filter', `The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`, base);
+			throw new LlmBatchError(
+				'content_filter',
+				`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
+				base,
+			);
 		}
 		if (res.finishReason === 'length') {
-			throw new LlmBatchError('truncated', `The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`, base);
+			throw new LlmBatchError(
+				'truncated',
+				`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
+				base,
+			);
 		}
 		let output: unknown = res.text;
 		if (this.o.structured) {
 			if (res.data !== undefined) output = res.data;
 			else {
 				const parsed = extractJson(res.text);
-				if (!parsed.ok) throw new LlmBatchError('malformed_output', `The answer is not the JSON that was asked for: ${parsed.message}`, base);
+				if (!parsed.ok)
+					throw new LlmBatchError(
+						'malformed_output',
+						`The answer is not the JSON that was asked for: ${parsed.message}`,
+						base,
+					);
 				output = parsed.value;
 			}
 			const issues = this.o.structured.validate?.(output);
@@ -335,7 +376,10 @@ export class BatchRunner {
 	private checkBudget(): void {
 		const cap = this.o.maxCostUsd;
 		if (cap !== undefined && cap > 0 && this.stats.costUsd >= cap) {
-			this.stop('budget_exceeded', `the cost cap of $${cap} was reached ($${this.stats.costUsd.toFixed(4)} spent)`);
+			this.stop(
+				'budget_exceeded',
+				`the cost cap of $${cap} was reached ($${this.stats.costUsd.toFixed(4)} spent)`,
+			);
 		}
 	}
 

@@ -51,7 +51,9 @@ class GroupCommitCheckpoint implements Checkpoint {
 		return new Date(this.now()).toISOString();
 	}
 
-	async lookup(entries: Array<{ recordId: string; promptHash: string }>): Promise<Map<string, LlmResult>> {
+	async lookup(
+		entries: Array<{ recordId: string; promptHash: string }>,
+	): Promise<Map<string, LlmResult>> {
 		const out = new Map<string, LlmResult>();
 		if (entries.length === 0) return out;
 		await this.store.init();
@@ -62,7 +64,11 @@ class GroupCommitCheckpoint implements Checkpoint {
 		const missing: Array<{ recordId: string; promptHash: string }> = [];
 		for (const entry of entries) {
 			const record = stored.get(entry.recordId);
-			if (record?.status === 'succeeded' && record.result && record.promptHash === entry.promptHash) {
+			if (
+				record?.status === 'succeeded' &&
+				record.result &&
+				record.promptHash === entry.promptHash
+			) {
 				out.set(entry.recordId, { ...record.result, recordId: entry.recordId, cached: false });
 			} else if (entry.promptHash !== '') {
 				missing.push(entry);
@@ -138,13 +144,23 @@ class GroupCommitCheckpoint implements Checkpoint {
 				this.failure =
 					error instanceof LedgerStoreError
 						? error
-						: ledgerError('store_unavailable', this.store.label, 'write results', String(error), error);
+						: ledgerError(
+								'store_unavailable',
+								this.store.label,
+								'write results',
+								String(error),
+								error,
+							);
 				this.onError?.(this.failure);
 			}
 		}
 	}
 }
 
-export function createCheckpoint(store: LedgerStore, job: string, options: CheckpointOptions = {}): Checkpoint {
+export function createCheckpoint(
+	store: LedgerStore,
+	job: string,
+	options: CheckpointOptions = {},
+): Checkpoint {
 	return new GroupCommitCheckpoint(store, job, options);
 }

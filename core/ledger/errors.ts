@@ -20,9 +20,12 @@ export class LedgerStoreError extends Error {
 }
 
 const HINTS: Record<LedgerErrorCode, string> = {
-	store_unavailable: 'check that the server is running and reachable, or that the folder exists and is writable',
-	store_corrupt: 'the file is damaged or is not a ledger; move it away (or choose another path) and run again',
-	store_locked: 'another process holds a write lock for too long; wait for it or give each n8n instance its own file (or use PostgreSQL)',
+	store_unavailable:
+		'check that the server is running and reachable, or that the folder exists and is writable',
+	store_corrupt:
+		'the file is damaged or is not a ledger; move it away (or choose another path) and run again',
+	store_locked:
+		'another process holds a write lock for too long; wait for it or give each n8n instance its own file (or use PostgreSQL)',
 	store_auth: 'check the user name and password of the PostgreSQL credential',
 };
 
@@ -34,9 +37,14 @@ export function ledgerError(
 	reason: string,
 	cause?: unknown,
 ): LedgerStoreError {
-	return new LedgerStoreError(code, store, `Ledger store "${store}" could not ${action}: ${reason} — ${HINTS[code]}`, {
-		cause,
-	});
+	return new LedgerStoreError(
+		code,
+		store,
+		`Ledger store "${store}" could not ${action}: ${reason} — ${HINTS[code]}`,
+		{
+			cause,
+		},
+	);
 }
 
 // node:sqlite errors carry the SQLite result code in `errcode` (extended codes keep the
@@ -64,7 +72,8 @@ export function fromPostgresError(error: unknown, store: string, action: string)
 	if (error instanceof LedgerStoreError) return error;
 	const e = error as { code?: unknown; message?: unknown };
 	const pgCode = typeof e.code === 'string' ? e.code : '';
-	let reason = typeof e.message === 'string' && e.message !== '' ? e.message : pgCode || String(error);
+	let reason =
+		typeof e.message === 'string' && e.message !== '' ? e.message : pgCode || String(error);
 	let code: LedgerErrorCode = 'store_unavailable';
 	if (pgCode === '28P01' || pgCode === '28000') code = 'store_auth';
 	else if (pgCode === 'XX001' || pgCode === 'XX002') code = 'store_corrupt';

@@ -20,7 +20,8 @@ export const DEFAULT_SQLITE_FILE = 'llm-batch-ledger.sqlite';
 
 /** `<N8N_USER_FOLDER or ~>/.n8n/llm-batch-ledger.sqlite`, next to n8n's own database. */
 export function defaultSqlitePath(env: NodeJS.ProcessEnv = process.env): string {
-	const userFolder = env.N8N_USER_FOLDER && env.N8N_USER_FOLDER !== '' ? env.N8N_USER_FOLDER : homedir();
+	const userFolder =
+		env.N8N_USER_FOLDER && env.N8N_USER_FOLDER !== '' ? env.N8N_USER_FOLDER : homedir();
 	return join(userFolder, '.n8n', DEFAULT_SQLITE_FILE);
 }
 
@@ -46,7 +47,9 @@ function postgresKey(config: PostgresStoreConfig): string {
  */
 export function openStore(config: StoreConfig): LedgerStore {
 	if (config.kind === 'sqlite') {
-		const path = resolve(config.path && config.path.trim() !== '' ? config.path : defaultSqlitePath());
+		const path = resolve(
+			config.path && config.path.trim() !== '' ? config.path : defaultSqlitePath(),
+		);
 		const key = sqliteKey(path);
 		const cached = openStores.get(key);
 		if (cached) return cached.store;
@@ -67,7 +70,9 @@ export function openStore(config: StoreConfig): LedgerStore {
 		openStores.set(key, { store, secret: config.password });
 		return withEviction(store, key);
 	}
-	throw new TypeError(`Expected \`kind\` to be "sqlite" or "postgres", got ${JSON.stringify((config as { kind?: unknown }).kind)}`);
+	throw new TypeError(
+		`Expected \`kind\` to be "sqlite" or "postgres", got ${JSON.stringify((config as { kind?: unknown }).kind)}`,
+	);
 }
 
 /** close() also forgets the cached handle, so the next openStore() opens a fresh one. */
@@ -86,7 +91,8 @@ function withEviction(store: LedgerStore, key: string): LedgerStore {
  * certificate checked against the host.
  */
 export function postgresConfigFromCredential(c: Record<string, unknown>): PostgresStoreConfig {
-	const text = (v: unknown, fallback: string) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : fallback);
+	const text = (v: unknown, fallback: string) =>
+		typeof v === 'string' && v.trim() !== '' ? v.trim() : fallback;
 	const sslMode = typeof c.ssl === 'string' ? c.ssl : c.ssl === true ? 'require' : 'disable';
 	return {
 		kind: 'postgres',
@@ -95,7 +101,12 @@ export function postgresConfigFromCredential(c: Record<string, unknown>): Postgr
 		database: text(c.database, 'postgres'),
 		user: text(c.user, 'postgres'),
 		password: typeof c.password === 'string' ? c.password : '',
-		ssl: sslMode === 'disable' ? false : sslMode === 'verify-full' ? true : { rejectUnauthorized: false },
+		ssl:
+			sslMode === 'disable'
+				? false
+				: sslMode === 'verify-full'
+					? true
+					: { rejectUnauthorized: false },
 	};
 }
 
@@ -105,4 +116,3 @@ export async function closeAllStores(): Promise<void> {
 	openStores.clear();
 	await Promise.all(entries.map((e) => e.store.close()));
 }
-

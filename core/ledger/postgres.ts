@@ -75,9 +75,8 @@ function toRecord(row: Row): LedgerRecord {
 	};
 }
 
-
-
-const COLUMNS = '(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
+const COLUMNS =
+	'(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
 
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
@@ -93,7 +92,12 @@ export class PostgresLedgerStore implements LedgerStore {
 			database: config.database,
 			user: config.user,
 			password: config.password,
-			ssl: config.ssl === undefined || config.ssl === false ? undefined : config.ssl === true ? {} : config.ssl,
+			ssl:
+				config.ssl === undefined || config.ssl === false
+					? undefined
+					: config.ssl === true
+						? {}
+						: config.ssl,
 			max: config.maxConnections ?? 4,
 			connectionTimeoutMillis: config.connectionTimeoutMs ?? 10_000,
 			idleTimeoutMillis: 30_000,
@@ -267,7 +271,12 @@ export class PostgresLedgerStore implements LedgerStore {
 		});
 	}
 
-	private async putCache(client: PoolClient, job: string, results: readonly LlmResult[], at: string): Promise<void> {
+	private async putCache(
+		client: PoolClient,
+		job: string,
+		results: readonly LlmResult[],
+		at: string,
+	): Promise<void> {
 		if (results.length === 0) return;
 		await client.query(
 			`INSERT INTO ${CACHE_TABLE} (prompt_hash, job, result, created_at)
@@ -312,7 +321,9 @@ export class PostgresLedgerStore implements LedgerStore {
 			 WHERE job = $2 AND status = 'processing' AND updated_at < $3::timestamptz RETURNING *`,
 			[at, job, olderThan],
 		);
-		return rows.map(toRecord).sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
+		return rows
+			.map(toRecord)
+			.sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
 	}
 
 	async requeue(job: string, recordIds: readonly string[], at: string): Promise<number> {
@@ -354,7 +365,9 @@ export class PostgresLedgerStore implements LedgerStore {
 	async deleteJob(job: string): Promise<number> {
 		return this.transaction('delete the job', async (client) => {
 			await client.query(`DELETE FROM ${CACHE_TABLE} WHERE job = $1`, [job]);
-			return (await client.query(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+			return (
+				(await client.query(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1`, [job])).rowCount ?? 0
+			);
 		});
 	}
 
@@ -372,14 +385,22 @@ export class PostgresLedgerStore implements LedgerStore {
 
 	async cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void> {
 		if (results.length === 0) return;
-		await this.transaction('write the response cache', (client) => this.putCache(client, job, results, at));
+		await this.transaction('write the response cache', (client) =>
+			this.putCache(client, job, results, at),
+		);
 	}
 
 	async close(): Promise<void> {
 		try {
 			await this.pool.end();
 		} catch (error) {
-			throw ledgerError('store_unavailable', this.label, 'be closed', (error as Error).message, error);
+			throw ledgerError(
+				'store_unavailable',
+				this.label,
+				'be closed',
+				(error as Error).message,
+				error,
+			);
 		}
 	}
 }

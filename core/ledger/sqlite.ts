@@ -95,7 +95,9 @@ export class SqliteLedgerStore implements LedgerStore {
 		this.label = `SQLite ${config.path}`;
 		this.busyTimeoutMs = config.busyTimeoutMs ?? 5000;
 		if (!Number.isInteger(this.busyTimeoutMs) || this.busyTimeoutMs < 0) {
-			throw new TypeError(`Expected \`busyTimeoutMs\` to be a non-negative integer, got ${config.busyTimeoutMs}`);
+			throw new TypeError(
+				`Expected \`busyTimeoutMs\` to be a non-negative integer, got ${config.busyTimeoutMs}`,
+			);
 		}
 	}
 
@@ -115,7 +117,12 @@ export class SqliteLedgerStore implements LedgerStore {
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
 			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
 			if (first !== 'ok') {
-				throw ledgerError('store_corrupt', this.label, 'be opened', `integrity check failed: ${first}`);
+				throw ledgerError(
+					'store_corrupt',
+					this.label,
+					'be opened',
+					`integrity check failed: ${first}`,
+				);
 			}
 		} catch (error) {
 			try {
@@ -130,7 +137,12 @@ export class SqliteLedgerStore implements LedgerStore {
 
 	private get handle(): DatabaseSyncType {
 		if (!this.db) {
-			throw ledgerError('store_unavailable', this.label, 'be used', 'the store is not open (call init() first)');
+			throw ledgerError(
+				'store_unavailable',
+				this.label,
+				'be used',
+				'the store is not open (call init() first)',
+			);
 		}
 		return this.db;
 	}
@@ -217,7 +229,8 @@ export class SqliteLedgerStore implements LedgerStore {
 			);
 			for (const c of changes) {
 				if (c.kind === 'insert') insert.run(job, c.recordId, c.at, c.at);
-				else if (c.kind === 'touch') touch.run(job, c.recordId, c.status, c.attemptsDelta, c.promptHash, c.at, c.at);
+				else if (c.kind === 'touch')
+					touch.run(job, c.recordId, c.status, c.attemptsDelta, c.promptHash, c.at, c.at);
 				else {
 					final.run(
 						job,
@@ -280,7 +293,9 @@ export class SqliteLedgerStore implements LedgerStore {
 					 WHERE job = ? AND status = 'processing' AND updated_at < ? RETURNING *`,
 				).all(at, job, olderThan) as unknown as Row[],
 		);
-		return rows.map(toRecord).sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
+		return rows
+			.map(toRecord)
+			.sort((a, b) => (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0));
 	}
 
 	async requeue(job: string, recordIds: readonly string[], at: string): Promise<number> {
@@ -354,7 +369,8 @@ export function buildStats(
 	codes: ReadonlyArray<{ code: string | null; n: unknown }>,
 ): JobStats {
 	const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
-	const str = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v));
+	const str = (v: unknown) =>
+		v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v);
 	const errorsByCode: Record<string, number> = {};
 	for (const c of codes) errorsByCode[c.code ?? 'unknown'] = num(c.n);
 	return {

@@ -7,7 +7,12 @@ import type { LedgerStoreError } from './errors';
 
 export type RecordStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
 
-export const RECORD_STATUSES: readonly RecordStatus[] = ['pending', 'processing', 'succeeded', 'failed'];
+export const RECORD_STATUSES: readonly RecordStatus[] = [
+	'pending',
+	'processing',
+	'succeeded',
+	'failed',
+];
 
 export interface LedgerRecord {
 	job: string;
@@ -27,7 +32,14 @@ export interface LedgerRecord {
 export type LedgerWrite =
 	| { type: 'started'; recordId: string; promptHash: string; at: string }
 	| { type: 'succeeded'; result: LlmResult; at: string; attemptsDelta?: number }
-	| { type: 'failed'; recordId: string; promptHash: string; error: ItemError; at: string; attemptsDelta?: number }
+	| {
+			type: 'failed';
+			recordId: string;
+			promptHash: string;
+			error: ItemError;
+			at: string;
+			attemptsDelta?: number;
+	  }
 	/** Created as pending when the record is new; an existing record is left as it is. */
 	| { type: 'pending'; recordId: string; at: string };
 
@@ -68,7 +80,11 @@ export interface LedgerStore {
 	/** The stored records among `recordIds` (missing ones are absent from the map). */
 	getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>>;
 	/** Marks records as being worked on (status processing, attempts + 1). */
-	markProcessing(job: string, entries: ReadonlyArray<{ recordId: string; promptHash: string }>, at: string): Promise<void>;
+	markProcessing(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		at: string,
+	): Promise<void>;
 	/** Applies the writes in order, in one transaction; succeeded results also fill the response cache. */
 	writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void>;
 	/** Records of a job ordered by record ID, one page. */

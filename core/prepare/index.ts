@@ -146,12 +146,17 @@ function describe(v: unknown): string {
 }
 
 /** Every problem of one item against the field rules and the optional item schema. */
-export function validateItem(json: Json, rules: readonly FieldRule[], schema?: SchemaValidator): Issue[] {
+export function validateItem(
+	json: Json,
+	rules: readonly FieldRule[],
+	schema?: SchemaValidator,
+): Issue[] {
 	const issues: Issue[] = [];
 	for (const rule of rules) {
 		const value = getPath(json, rule.field);
 		const path = pointer(rule.field);
-		const missing = value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+		const missing =
+			value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 		if (missing) {
 			if (rule.required) issues.push({ path, message: 'is required', code: 'required' });
 			continue;
@@ -165,10 +170,18 @@ export function validateItem(json: Json, rules: readonly FieldRule[], schema?: S
 		if (length === undefined) continue;
 		const unit = typeof value === 'string' ? 'characters' : 'entries';
 		if (rule.minLength !== undefined && length < rule.minLength) {
-			issues.push({ path, message: `must have at least ${rule.minLength} ${unit}, has ${length}`, code: 'minLength' });
+			issues.push({
+				path,
+				message: `must have at least ${rule.minLength} ${unit}, has ${length}`,
+				code: 'minLength',
+			});
 		}
 		if (rule.maxLength !== undefined && length > rule.maxLength) {
-			issues.push({ path, message: `must have at most ${rule.maxLength} ${unit}, has ${length}`, code: 'maxLength' });
+			issues.push({
+				path,
+				message: `must have at most ${rule.maxLength} ${unit}, has ${length}`,
+				code: 'maxLength',
+			});
 		}
 	}
 	if (schema) issues.push(...schema(json));
@@ -187,10 +200,13 @@ function contentOf(json: Json, fields: readonly string[], exclude: readonly stri
 }
 
 /** sha256 of the stable JSON of the chosen fields, 16 hex chars (64 bits). */
-export function contentHash(json: Json, fields: readonly string[], exclude: readonly string[] = []): string {
+export function contentHash(
+	json: Json,
+	fields: readonly string[],
+	exclude: readonly string[] = [],
+): string {
 	return sha256(stableStringify(contentOf(json, fields, exclude))).slice(0, 16);
 }
-
 
 function rejection(reason: RejectReason, message: string, issues: Issue[]): ItemError {
 	return {
@@ -248,7 +264,12 @@ function chunk(candidates: Candidate[], chunking: Chunking, exclude: readonly st
 			const groups = new Map<string, Candidate[]>();
 			for (const c of candidates) {
 				const raw = getPath(c.json, chunking.field);
-				const key = raw === undefined || raw === null ? '' : typeof raw === 'object' ? stableStringify(raw) : String(raw);
+				const key =
+					raw === undefined || raw === null
+						? ''
+						: typeof raw === 'object'
+							? stableStringify(raw)
+							: String(raw);
 				let list = groups.get(key);
 				if (!list) groups.set(key, (list = []));
 				list.push(c);
@@ -283,7 +304,12 @@ export function prepareItems(
 	run: { id: string; startedAt: string },
 ): PrepareResult {
 	const written = [config.idField, config.chunkField, config.runField];
-	const byReason: Record<RejectReason, number> = { filtered: 0, invalid: 0, duplicate: 0, not_sampled: 0 };
+	const byReason: Record<RejectReason, number> = {
+		filtered: 0,
+		invalid: 0,
+		duplicate: 0,
+		not_sampled: 0,
+	};
 	const rejected: Array<{ index: number; json: Json }> = [];
 	const reject = (index: number, json: Json, reason: RejectReason, error: ItemError) => {
 		byReason[reason]++;
@@ -300,8 +326,17 @@ export function prepareItems(
 		let recordId: string | undefined;
 		if (config.recordId.mode === 'field') {
 			const raw = getPath(json, config.recordId.field);
-			if (raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '') || typeof raw === 'object') {
-				issues.push({ path: pointer(config.recordId.field), message: 'record ID field is empty or not a string / number', code: 'recordId' });
+			if (
+				raw === undefined ||
+				raw === null ||
+				(typeof raw === 'string' && raw.trim() === '') ||
+				typeof raw === 'object'
+			) {
+				issues.push({
+					path: pointer(config.recordId.field),
+					message: 'record ID field is empty or not a string / number',
+					code: 'recordId',
+				});
 			} else {
 				recordId = String(raw);
 			}
@@ -311,7 +346,14 @@ export function prepareItems(
 		if (recordId !== undefined) json = { ...json, [config.idField]: recordId };
 
 		if (input.keep === false) {
-			reject(index, json, 'filtered', rejection('filtered', 'Excluded by the pre-filter', [{ path: '/', message: 'excluded by the pre-filter', code: 'filtered' }]));
+			reject(
+				index,
+				json,
+				'filtered',
+				rejection('filtered', 'Excluded by the pre-filter', [
+					{ path: '/', message: 'excluded by the pre-filter', code: 'filtered' },
+				]),
+			);
 			continue;
 		}
 		issues.push(...validateItem(input.json, config.rules, config.itemSchema));
@@ -321,11 +363,26 @@ export function prepareItems(
 			continue;
 		}
 		if (config.dedupe !== 'none') {
-			const key = config.dedupe === 'id' ? `id:${recordId}` : `content:${contentHash(input.json, config.contentFields, written)}`;
+			const key =
+				config.dedupe === 'id'
+					? `id:${recordId}`
+					: `content:${contentHash(input.json, config.contentFields, written)}`;
 			const first = seen.get(key);
 			if (first !== undefined) {
-				const what = config.dedupe === 'id' ? `the same record ID "${recordId}"` : 'the same content';
-				reject(index, json, 'duplicate', rejection('duplicate', `Duplicate of input item ${first} (${what})`, [{ path: config.dedupe === 'id' ? pointer(config.idField) : '/', message: `duplicate of input item ${first}`, code: 'duplicate' }]));
+				const what =
+					config.dedupe === 'id' ? `the same record ID "${recordId}"` : 'the same content';
+				reject(
+					index,
+					json,
+					'duplicate',
+					rejection('duplicate', `Duplicate of input item ${first} (${what})`, [
+						{
+							path: config.dedupe === 'id' ? pointer(config.idField) : '/',
+							message: `duplicate of input item ${first}`,
+							code: 'duplicate',
+						},
+					]),
+				);
 				continue;
 			}
 			seen.set(key, index);
@@ -341,10 +398,21 @@ export function prepareItems(
 				: samplePositions(candidates.length, config.sample.size, seededRandom(config.sample.seed));
 		const keep = new Set(positions);
 		chosen = [];
-		const how = config.sample.mode === 'first' ? `the first ${config.sample.size}` : `a random ${config.sample.size} (seed ${config.sample.seed})`;
+		const how =
+			config.sample.mode === 'first'
+				? `the first ${config.sample.size}`
+				: `a random ${config.sample.size} (seed ${config.sample.seed})`;
 		candidates.forEach((c, position) => {
 			if (keep.has(position)) chosen.push(c);
-			else reject(c.index, c.json, 'not_sampled', rejection('not_sampled', `Not in the sample (${how})`, [{ path: '/', message: `not in the sample (${how})`, code: 'not_sampled' }]));
+			else
+				reject(
+					c.index,
+					c.json,
+					'not_sampled',
+					rejection('not_sampled', `Not in the sample (${how})`, [
+						{ path: '/', message: `not in the sample (${how})`, code: 'not_sampled' },
+					]),
+				);
 		});
 	}
 
@@ -352,7 +420,9 @@ export function prepareItems(
 	const plain = config.chunking.mode === 'none' && config.chunkOutput === 'perItem';
 	const groups = plain ? [] : chunk(chosen, config.chunking, written);
 	const count = groups.length;
-	const ready: PreparedItem[] = plain ? chosen.map((c) => ({ json: c.json, sources: [c.index] })) : [];
+	const ready: PreparedItem[] = plain
+		? chosen.map((c) => ({ json: c.json, sources: [c.index] }))
+		: [];
 	groups.forEach((group, index) => {
 		const info: ChunkInfo = { index, size: group.members.length, count, ...group.extra };
 		if (config.chunkOutput === 'perChunk') {
@@ -377,12 +447,24 @@ export function prepareItems(
 		...json,
 		[config.runField]: { id: run.id, total, seq, startedAt: run.startedAt } satisfies BatchRunStamp,
 	});
-	const readyOut = ready.map((item, seq) => ({ json: stamp(item.json, seq), sources: item.sources }));
-	const rejectedOut = rejected.map((item, k) => ({ json: stamp(item.json, ready.length + k), sources: [item.index] }));
+	const readyOut = ready.map((item, seq) => ({
+		json: stamp(item.json, seq),
+		sources: item.sources,
+	}));
+	const rejectedOut = rejected.map((item, k) => ({
+		json: stamp(item.json, ready.length + k),
+		sources: [item.index],
+	}));
 	return {
 		ready: readyOut,
 		rejected: rejectedOut,
-		stats: { input: inputs.length, ready: readyOut.length, rejected: rejectedOut.length, chunks: count, byReason },
+		stats: {
+			input: inputs.length,
+			ready: readyOut.length,
+			rejected: rejectedOut.length,
+			chunks: count,
+			byReason,
+		},
 	};
 }
 
@@ -402,7 +484,9 @@ export interface EstimateConfig {
 	/** With `avgLatencyMs`: the time `concurrency` parallel requests need. */
 	readonly concurrency?: number;
 	readonly avgLatencyMs?: number;
-	readonly priceOverrides?: Readonly<Record<string, { inputPer1M: number; outputPer1M: number; batchDiscount?: number }>>;
+	readonly priceOverrides?: Readonly<
+		Record<string, { inputPer1M: number; outputPer1M: number; batchDiscount?: number }>
+	>;
 	/** Include every item's token count. @default false */
 	readonly perItem?: boolean;
 }
@@ -457,23 +541,43 @@ export function estimateRun(texts: readonly string[], config: EstimateConfig): E
 
 	const price = priceFor(config.model, config.priceOverrides);
 	const usage = { inputTokens: inputTotal, outputTokens: outputTotal };
-	const realtime = price ? (costUsd(config.model, usage, { overrides: config.priceOverrides }) ?? null) : null;
-	const batch = price?.batchDiscount !== undefined ? (costUsd(config.model, usage, { batch: true, overrides: config.priceOverrides }) ?? null) : null;
+	const realtime = price
+		? (costUsd(config.model, usage, { overrides: config.priceOverrides }) ?? null)
+		: null;
+	const batch =
+		price?.batchDiscount !== undefined
+			? (costUsd(config.model, usage, { batch: true, overrides: config.priceOverrides }) ?? null)
+			: null;
 
 	const bounds: Array<[NonNullable<Estimate['time']['boundBy']>, number]> = [];
 	if (config.rpm && config.rpm > 0) bounds.push(['rpm', (texts.length / config.rpm) * 60]);
-	if (config.tpm && config.tpm > 0) bounds.push(['tpm', ((inputTotal + outputTotal) / config.tpm) * 60]);
-	if (config.concurrency && config.concurrency > 0 && config.avgLatencyMs && config.avgLatencyMs > 0) {
-		bounds.push(['concurrency', (Math.ceil(texts.length / config.concurrency) * config.avgLatencyMs) / 1000]);
+	if (config.tpm && config.tpm > 0)
+		bounds.push(['tpm', ((inputTotal + outputTotal) / config.tpm) * 60]);
+	if (
+		config.concurrency &&
+		config.concurrency > 0 &&
+		config.avgLatencyMs &&
+		config.avgLatencyMs > 0
+	) {
+		bounds.push([
+			'concurrency',
+			(Math.ceil(texts.length / config.concurrency) * config.avgLatencyMs) / 1000,
+		]);
 	}
-	const slowest = bounds.reduce<[NonNullable<Estimate['time']['boundBy']>, number] | undefined>((a, b) => (a === undefined || b[1] > a[1] ? b : a), undefined);
+	const slowest = bounds.reduce<[NonNullable<Estimate['time']['boundBy']>, number] | undefined>(
+		(a, b) => (a === undefined || b[1] > a[1] ? b : a),
+		undefined,
+	);
 	const seconds = slowest ? round(slowest[1], 1) : null;
 
-	const money = (usd: number | null) => (usd === null ? 'unknown' : `$${usd.toFixed(usd < 1 ? 4 : 2)}`);
+	const money = (usd: number | null) =>
+		usd === null ? 'unknown' : `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
 	const parts = [
 		`${texts.length} items, ${inputTotal} input + ~${outputTotal} output tokens on ${config.model}`,
 		`cost ${money(realtime)} realtime${batch !== null ? `, ${money(batch)} via batch API` : ''}`,
-		seconds === null ? 'time: no RPM/TPM limit given' : `about ${round(seconds / 60, 1)} min (bound by ${slowest?.[0]})`,
+		seconds === null
+			? 'time: no RPM/TPM limit given'
+			: `about ${round(seconds / 60, 1)} min (bound by ${slowest?.[0]})`,
 	];
 	if (over > 0) parts.push(`${over} item(s) exceed the ${window}-token context window`);
 
@@ -511,6 +615,7 @@ export function estimateRun(texts: readonly string[], config: EstimateConfig): E
 		itemsOverContextWindow: over,
 		summary: `${parts.join('; ')}.`,
 	};
-	if (config.perItem) estimate.perItem = perItem.map((inputTokens, index) => ({ index, inputTokens }));
+	if (config.perItem)
+		estimate.perItem = perItem.map((inputTokens, index) => ({ index, inputTokens }));
 	return estimate;
 }

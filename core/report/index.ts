@@ -68,11 +68,17 @@ function num(v: unknown): number | undefined {
 	return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-export function classify(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS): { outcome: Outcome; errorCode?: string } {
+export function classify(
+	json: Json,
+	fields: ReportFields = REPORT_FIELD_DEFAULTS,
+): { outcome: Outcome; errorCode?: string } {
 	const error = getPath(json, fields.errorField);
 	const status = getPath(json, `${fields.validationField}.status`);
 	if (error !== undefined && error !== null) {
-		const code = typeof error === 'object' && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'unknown';
+		const code =
+			typeof error === 'object' && typeof (error as { code?: unknown }).code === 'string'
+				? (error as { code: string }).code
+				: 'unknown';
 		if (REJECTED_CODES.has(code)) return { outcome: 'rejected', errorCode: code };
 		if (fields.filteredCodes.has(code)) return { outcome: 'filtered', errorCode: code };
 		if (status === 'invalid') return { outcome: 'invalid', errorCode: code };
@@ -87,9 +93,12 @@ export function classify(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULT
 export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS): ReportEntry {
 	const { outcome, errorCode } = classify(json, fields);
 	const result = getPath(json, fields.resultField) as Json | undefined;
-	const usage = result && typeof result === 'object' ? (result.usage as Json | undefined) : undefined;
-	const completed = typeof result?.completedAt === 'string' ? Date.parse(result.completedAt) : Number.NaN;
-	const callAttempts = num(result?.attempts) ?? num(getPath(json, `${fields.errorField}.attempts`)) ?? 0;
+	const usage =
+		result && typeof result === 'object' ? (result.usage as Json | undefined) : undefined;
+	const completed =
+		typeof result?.completedAt === 'string' ? Date.parse(result.completedAt) : Number.NaN;
+	const callAttempts =
+		num(result?.attempts) ?? num(getPath(json, `${fields.errorField}.attempts`)) ?? 0;
 	const entry: ReportEntry = {
 		outcome,
 		retries: num(getPath(json, `${fields.retryField}.attempts`)) ?? 0,
@@ -135,16 +144,27 @@ export interface Collected {
 }
 
 /** Adds one node run's items to `state` (mutated) and returns the runs that are now complete. */
-export function collect(state: CollectorState, items: readonly Json[], fields: ReportFields = REPORT_FIELD_DEFAULTS): Collected {
+export function collect(
+	state: CollectorState,
+	items: readonly Json[],
+	fields: ReportFields = REPORT_FIELD_DEFAULTS,
+): Collected {
 	state.runs ??= {};
 	const runs = state.runs;
 	const touched: string[] = [];
 	const unscoped: ReportEntry[] = [];
 	let late = 0;
 	for (const json of items) {
-		const stamp = getPath(json, fields.runField) as { id?: unknown; total?: unknown; seq?: unknown; startedAt?: unknown } | undefined;
+		const stamp = getPath(json, fields.runField) as
+			| { id?: unknown; total?: unknown; seq?: unknown; startedAt?: unknown }
+			| undefined;
 		const entry = toEntry(json, fields);
-		if (!stamp || typeof stamp.id !== 'string' || typeof stamp.total !== 'number' || typeof stamp.seq !== 'number') {
+		if (
+			!stamp ||
+			typeof stamp.id !== 'string' ||
+			typeof stamp.total !== 'number' ||
+			typeof stamp.seq !== 'number'
+		) {
 			unscoped.push(entry);
 			continue;
 		}
@@ -245,9 +265,16 @@ function money(usd: number): string {
 	return `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
 }
 
-export function checkAlerts(report: Omit<Report, 'alerts' | 'markdown'>, t: AlertThresholds): Alert[] {
+export function checkAlerts(
+	report: Omit<Report, 'alerts' | 'markdown'>,
+	t: AlertThresholds,
+): Alert[] {
 	const alerts: Alert[] = [];
-	if (t.minSuccessRate !== undefined && report.successRate !== null && report.successRate < t.minSuccessRate) {
+	if (
+		t.minSuccessRate !== undefined &&
+		report.successRate !== null &&
+		report.successRate < t.minSuccessRate
+	) {
 		alerts.push({
 			rule: 'minSuccessRate',
 			threshold: t.minSuccessRate,
@@ -290,9 +317,16 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 		'|---|---:|---:|',
 		...OUTCOMES.map((o) => `| ${o} | ${r.outcomes[o]} | ${pct(r.outcomes[o], r.items)} |`),
 	];
-	const codes = Object.entries(r.byErrorCode).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+	const codes = Object.entries(r.byErrorCode).sort(
+		(a, b) => b[1] - a[1] || a[0].localeCompare(b[0]),
+	);
 	if (codes.length > 0) {
-		lines.push('', '| error code | items |', '|---|---:|', ...codes.map(([code, n]) => `| ${code} | ${n} |`));
+		lines.push(
+			'',
+			'| error code | items |',
+			'|---|---:|',
+			...codes.map(([code, n]) => `| ${code} | ${n} |`),
+		);
 	}
 	const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
 	lines.push(
@@ -313,7 +347,12 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 
 export function buildReport(
 	entries: readonly ReportEntry[],
-	opts: { runId?: string | null; startedAt?: string; finishedAt: number; thresholds?: AlertThresholds },
+	opts: {
+		runId?: string | null;
+		startedAt?: string;
+		finishedAt: number;
+		thresholds?: AlertThresholds;
+	},
 ): Report {
 	const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
 	const byErrorCode: Record<string, number> = {};
@@ -361,11 +400,16 @@ export function buildReport(
 		tokens: { input, output, total: input + output },
 		costUsd: round(cost, 8),
 		costUnknownItems: costUnknown,
-		latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), max: latencies.length ? latencies[latencies.length - 1] : null },
+		latencyMs: {
+			p50: percentile(latencies, 50),
+			p95: percentile(latencies, 95),
+			max: latencies.length ? latencies[latencies.length - 1] : null,
+		},
 		startedAt: started === undefined ? null : new Date(started).toISOString(),
 		finishedAt: new Date(finished).toISOString(),
 		durationMs,
-		throughputPerMin: durationMs === null || durationMs === 0 ? null : round((processed / durationMs) * 60_000, 1),
+		throughputPerMin:
+			durationMs === null || durationMs === 0 ? null : round((processed / durationMs) * 60_000, 1),
 	};
 	const alerts = checkAlerts(base, opts.thresholds ?? {});
 	const withAlerts = { ...base, alerts };
@@ -382,7 +426,9 @@ export function reportOfItems(
 	opts: { finishedAt: number; thresholds?: AlertThresholds },
 ): Report | undefined {
 	if (items.length === 0) return undefined;
-	const stamps = items.map((j) => getPath(j, fields.runField) as { id?: unknown; startedAt?: unknown } | undefined);
+	const stamps = items.map(
+		(j) => getPath(j, fields.runField) as { id?: unknown; startedAt?: unknown } | undefined,
+	);
 	const ids = new Set(stamps.map((s) => (typeof s?.id === 'string' ? s.id : null)));
 	const starts = stamps
 		.map((s) => (typeof s?.startedAt === 'string' ? s.startedAt : undefined))
@@ -390,6 +436,11 @@ export function reportOfItems(
 		.sort();
 	return buildReport(
 		items.map((j) => toEntry(j, fields)),
-		{ runId: ids.size === 1 ? [...ids][0] : null, startedAt: starts[0], finishedAt: opts.finishedAt, thresholds: opts.thresholds },
+		{
+			runId: ids.size === 1 ? [...ids][0] : null,
+			startedAt: starts[0],
+			finishedAt: opts.finishedAt,
+			thresholds: opts.thresholds,
+		},
 	);
 }

@@ -70,25 +70,37 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
  */
 export function readError(value: unknown): ItemError | undefined {
 	if (value === undefined || value === null) return undefined;
-	if (typeof value === 'string') return { code: 'invalid_request', message: value, retryable: false, attempts: 1 };
-	if (typeof value !== 'object') return { code: 'invalid_request', message: String(value), retryable: false, attempts: 1 };
+	if (typeof value === 'string')
+		return { code: 'invalid_request', message: value, retryable: false, attempts: 1 };
+	if (typeof value !== 'object')
+		return { code: 'invalid_request', message: String(value), retryable: false, attempts: 1 };
 	const e = value as Partial<ItemError> & { code?: unknown; message?: unknown };
 	const message = typeof e.message === 'string' ? e.message : JSON.stringify(value);
 	if (typeof e.code !== 'string' || !KNOWN_CODES.has(e.code)) {
-		return { ...(e as object), code: 'invalid_request', message: typeof e.code === 'string' ? `${e.code}: ${message}` : message, retryable: false, attempts: typeof e.attempts === 'number' ? e.attempts : 1 } as ItemError;
+		return {
+			...(e as object),
+			code: 'invalid_request',
+			message: typeof e.code === 'string' ? `${e.code}: ${message}` : message,
+			retryable: false,
+			attempts: typeof e.attempts === 'number' ? e.attempts : 1,
+		} as ItemError;
 	}
 	return { ...(e as ItemError), message };
 }
 
 function readState(json: Json, field: string): Pick<RetryState, 'attempts' | 'history'> {
 	const raw = getPath(json, field) as Partial<RetryState> | undefined;
-	const attempts = raw && typeof raw.attempts === 'number' && raw.attempts >= 0 ? Math.floor(raw.attempts) : 0;
+	const attempts =
+		raw && typeof raw.attempts === 'number' && raw.attempts >= 0 ? Math.floor(raw.attempts) : 0;
 	const history = raw && Array.isArray(raw.history) ? raw.history : [];
 	return { attempts, history };
 }
 
 /** Suggested wait before retry number `n` (1-based): base * 2^(n-1), capped. */
-export function suggestedWait(n: number, policy: Pick<RoutePolicy, 'baseDelayMs' | 'maxDelayMs'>): number {
+export function suggestedWait(
+	n: number,
+	policy: Pick<RoutePolicy, 'baseDelayMs' | 'maxDelayMs'>,
+): number {
 	return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, n - 1));
 }
 
@@ -109,7 +121,10 @@ export function routeItem(json: Json, policy: RoutePolicy, now: number): Routed 
 			retryable: false,
 			attempts: 0,
 		} satisfies ItemError);
-	const history: HistoryEntry[] = [...state.history, { code: error.code, message: error.message, at }];
+	const history: HistoryEntry[] = [
+		...state.history,
+		{ code: error.code, message: error.message, at },
+	];
 
 	if (policy.filteredCodes.has(error.code)) {
 		return { route: 'filtered', json: setPath(json, policy.errorField, { ...error, history }) };
@@ -117,8 +132,16 @@ export function routeItem(json: Json, policy: RoutePolicy, now: number): Routed 
 	if (policy.retryCodes.has(error.code) && state.attempts < policy.maxRetries) {
 		const attempts = state.attempts + 1;
 		const waitMs = suggestedWait(attempts, policy);
-		const retry: RetryState = { attempts, waitMs, retryAt: new Date(now + waitMs).toISOString(), history };
-		return { route: 'retry', json: setPath(deletePath(json, policy.errorField), policy.retryField, retry) };
+		const retry: RetryState = {
+			attempts,
+			waitMs,
+			retryAt: new Date(now + waitMs).toISOString(),
+			history,
+		};
+		return {
+			route: 'retry',
+			json: setPath(deletePath(json, policy.errorField), policy.retryField, retry),
+		};
 	}
 	const exhausted = policy.retryCodes.has(error.code);
 	let out = setPath(json, policy.errorField, { ...error, history });

@@ -40,7 +40,13 @@ export interface CheckedItem {
 	json: Json;
 }
 
-function invalid(json: Json, config: OutputCheckConfig, code: 'malformed_output' | 'schema_violation', message: string, issues: Issue[]): CheckedItem {
+function invalid(
+	json: Json,
+	config: OutputCheckConfig,
+	code: 'malformed_output' | 'schema_violation',
+	message: string,
+	issues: Issue[],
+): CheckedItem {
 	const attempts = getPath(json, config.attemptsField);
 	const error: ItemError = {
 		code,
@@ -57,7 +63,12 @@ function invalid(json: Json, config: OutputCheckConfig, code: 'malformed_output'
 /** An `error` left from an earlier failed pass would make a now-valid item look failed downstream. */
 function withoutStaleError(json: Json): Json {
 	const error = json.error;
-	if (error === null || typeof error !== 'object' || typeof (error as { code?: unknown }).code !== 'string') return json;
+	if (
+		error === null ||
+		typeof error !== 'object' ||
+		typeof (error as { code?: unknown }).code !== 'string'
+	)
+		return json;
 	return deletePath(json, 'error');
 }
 
@@ -72,13 +83,18 @@ export function checkOutput(json: Json, config: OutputCheckConfig): CheckedItem 
 		}
 	}
 	if (value === undefined || value === null) {
-		const where = config.textField !== '' ? `"${config.field}" or "${config.textField}"` : `"${config.field}"`;
-		return invalid(json, config, 'malformed_output', `No model output at ${where}`, [{ path: '/', message: `no value at ${where}`, code: 'missing' }]);
+		const where =
+			config.textField !== '' ? `"${config.field}" or "${config.textField}"` : `"${config.field}"`;
+		return invalid(json, config, 'malformed_output', `No model output at ${where}`, [
+			{ path: '/', message: `no value at ${where}`, code: 'missing' },
+		]);
 	}
 	if (typeof value === 'string') {
 		const extracted = extractJson(value);
 		if (!extracted.ok) {
-			return invalid(json, config, 'malformed_output', `${extracted.message} (field "${source}")`, [{ path: '/', message: extracted.message, code: 'parse' }]);
+			return invalid(json, config, 'malformed_output', `${extracted.message} (field "${source}")`, [
+				{ path: '/', message: extracted.message, code: 'parse' },
+			]);
 		}
 		value = extracted.value;
 	}
@@ -88,17 +104,32 @@ export function checkOutput(json: Json, config: OutputCheckConfig): CheckedItem 
 		if (issues.length > 0) {
 			// Keep the parsed value on the item so a reviewer sees what the model said.
 			const withValue = setPath(json, config.parsedField, value);
-			return invalid(withValue, config, 'schema_violation', `Output does not match the schema: ${formatIssues(issues)}`, issues);
+			return invalid(
+				withValue,
+				config,
+				'schema_violation',
+				`Output does not match the schema: ${formatIssues(issues)}`,
+				issues,
+			);
 		}
 	}
 
 	let out = setPath(withoutStaleError(json), config.parsedField, value);
 	if (config.confidence) {
 		const raw = getPath(value, config.confidence.path);
-		const confidence = typeof raw === 'number' && Number.isFinite(raw) ? raw : typeof raw === 'string' && raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
+		const confidence =
+			typeof raw === 'number' && Number.isFinite(raw)
+				? raw
+				: typeof raw === 'string' && raw.trim() !== '' && Number.isFinite(Number(raw))
+					? Number(raw)
+					: undefined;
 		if (confidence === undefined) {
 			if (config.confidence.whenMissing === 'review') {
-				out = setPath(out, config.validationField, { status: 'review', reason: `no numeric confidence at "${config.confidence.path}"`, confidence: null });
+				out = setPath(out, config.validationField, {
+					status: 'review',
+					reason: `no numeric confidence at "${config.confidence.path}"`,
+					confidence: null,
+				});
 				return { verdict: 'review', json: out };
 			}
 		} else if (confidence < config.confidence.threshold) {
@@ -109,7 +140,10 @@ export function checkOutput(json: Json, config: OutputCheckConfig): CheckedItem 
 			});
 			return { verdict: 'review', json: out };
 		} else {
-			return { verdict: 'valid', json: setPath(out, config.validationField, { status: 'valid', confidence }) };
+			return {
+				verdict: 'valid',
+				json: setPath(out, config.validationField, { status: 'valid', confidence }),
+			};
 		}
 	}
 	return { verdict: 'valid', json: setPath(out, config.validationField, { status: 'valid' }) };

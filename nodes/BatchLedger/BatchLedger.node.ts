@@ -69,7 +69,8 @@ export class BatchLedger implements INodeType {
 					{
 						name: 'Job Stats',
 						value: 'stats',
-						description: 'One item with counts by status, attempts, tokens, cost and errors by code',
+						description:
+							'One item with counts by status, attempts, tokens, cost and errors by code',
 						action: 'Get job stats',
 					},
 					{
@@ -81,13 +82,15 @@ export class BatchLedger implements INodeType {
 					{
 						name: 'Requeue Stale',
 						value: 'requeueStale',
-						description: 'Find records stuck in processing (a run that died) and set them back to pending',
+						description:
+							'Find records stuck in processing (a run that died) and set them back to pending',
 						action: 'Requeue stale records',
 					},
 					{
 						name: 'Skip Completed',
 						value: 'skipCompleted',
-						description: 'Pass on only records not yet succeeded; the others leave on Completed with their stored result',
+						description:
+							'Pass on only records not yet succeeded; the others leave on Completed with their stored result',
 						action: 'Skip completed records',
 					},
 				],
@@ -119,7 +122,8 @@ export class BatchLedger implements INodeType {
 				default: '',
 				placeholder: '/data/llm-batch-ledger.sqlite',
 				displayOptions: { show: { ledgerStore: ['sqlite'] } },
-				description: 'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder (~/.n8n).',
+				description:
+					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder (~/.n8n).',
 			},
 			{
 				displayName: 'Job Name',
@@ -144,7 +148,8 @@ export class BatchLedger implements INodeType {
 				type: 'string',
 				default: '={{ $json.llm?.recordId ?? $json.recordId ?? $json.id }}',
 				displayOptions: op('recordResults'),
-				description: 'Stable ID of each record; Failed items carry no result, so their ID comes from the input fields',
+				description:
+					'Stable ID of each record; Failed items carry no result, so their ID comes from the input fields',
 			},
 			{
 				displayName: 'Result Field',
@@ -160,7 +165,8 @@ export class BatchLedger implements INodeType {
 				type: 'boolean',
 				default: true,
 				displayOptions: op('skipCompleted'),
-				description: 'Whether items on Completed get the stored result in the Result Field, as if LLM Batch Call had answered',
+				description:
+					'Whether items on Completed get the stored result in the Result Field, as if LLM Batch Call had answered',
 			},
 			{
 				displayName: 'Register as Pending',
@@ -168,7 +174,8 @@ export class BatchLedger implements INodeType {
 				type: 'boolean',
 				default: true,
 				displayOptions: op('skipCompleted'),
-				description: 'Whether records new to the ledger are added with status pending, so Job Stats counts what is left',
+				description:
+					'Whether records new to the ledger are added with status pending, so Job Stats counts what is left',
 			},
 			{
 				displayName: 'Older Than (Minutes)',

@@ -5,7 +5,12 @@ import {
 	type INodeExecutionData,
 } from 'n8n-workflow';
 
-import { LedgerStoreError, type LedgerRecord, type LedgerStore, type LedgerWrite } from '../../core/ledger';
+import {
+	LedgerStoreError,
+	type LedgerRecord,
+	type LedgerStore,
+	type LedgerWrite,
+} from '../../core/ledger';
 import type { ItemError, LlmResult } from '../../core/types';
 import { ledgerStoreFor } from '../shared/ledger';
 import { readConfig, readRecordId, type LedgerNodeConfig } from './params';
@@ -15,7 +20,8 @@ const PAGE = 1000;
 /** The ledger is opened and used through this; tests hand in their own store. */
 export type OpenStore = (ctx: IExecuteFunctions, cfg: LedgerNodeConfig) => Promise<LedgerStore>;
 
-const defaultOpenStore: OpenStore = (ctx, cfg) => ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
+const defaultOpenStore: OpenStore = (ctx, cfg) =>
+	ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 
 export async function executeBatchLedger(
 	ctx: IExecuteFunctions,
@@ -28,7 +34,8 @@ export async function executeBatchLedger(
 	// Per-item input is checked before the store is opened: a wrong Record ID expression fails
 	// the run before anything is written.
 	const prepared = cfg.operation === 'skipCompleted' ? readIds(ctx, items) : undefined;
-	const writes = cfg.operation === 'recordResults' ? readResults(ctx, items, cfg.resultField) : undefined;
+	const writes =
+		cfg.operation === 'recordResults' ? readResults(ctx, items, cfg.resultField) : undefined;
 
 	try {
 		const store = await openStore(ctx, cfg);
@@ -44,12 +51,19 @@ export async function executeBatchLedger(
 					const record = stored.get(ids[i]);
 					if (record?.status === 'succeeded' && record.result) {
 						const json = cfg.includeResult
-							? { ...item.json, [cfg.resultField]: { ...record.result, recordId: ids[i] } as unknown as IDataObject }
+							? {
+									...item.json,
+									[cfg.resultField]: {
+										...record.result,
+										recordId: ids[i],
+									} as unknown as IDataObject,
+								}
 							: item.json;
 						completed.push({ json, pairedItem: { item: i } });
 					} else {
 						todo.push({ json: item.json, pairedItem: { item: i } });
-						if (!record && cfg.registerPending) register.push({ type: 'pending', recordId: ids[i], at });
+						if (!record && cfg.registerPending)
+							register.push({ type: 'pending', recordId: ids[i], at });
 					}
 				});
 				await store.writeBatch(cfg.ledgerJob, register);
@@ -57,7 +71,9 @@ export async function executeBatchLedger(
 			}
 			case 'recordResults': {
 				const list = writes ?? [];
-				const existing = await store.getMany(cfg.ledgerJob, [...new Set(list.map((w) => w.recordId))]);
+				const existing = await store.getMany(cfg.ledgerJob, [
+					...new Set(list.map((w) => w.recordId)),
+				]);
 				// The ledger counts attempts it saw start; for results recorded afterwards, raise the
 				// count to what the call node reports instead of adding it twice.
 				const seen = new Map<string, number>();
@@ -67,7 +83,14 @@ export async function executeBatchLedger(
 					seen.set(w.recordId, before + delta);
 					return w.kind === 'succeeded'
 						? { type: 'succeeded', result: w.result, at, attemptsDelta: delta }
-						: { type: 'failed', recordId: w.recordId, promptHash: w.promptHash, error: w.error, at, attemptsDelta: delta };
+						: {
+								type: 'failed',
+								recordId: w.recordId,
+								promptHash: w.promptHash,
+								error: w.error,
+								at,
+								attemptsDelta: delta,
+							};
 				});
 				await store.writeBatch(cfg.ledgerJob, batch);
 				return [items.map((item, i) => ({ json: item.json, pairedItem: { item: i } }))];
@@ -75,7 +98,16 @@ export async function executeBatchLedger(
 			case 'getFailed':
 				return [toItems(await collect(store, cfg.ledgerJob, 'failed', cfg.limit))];
 			case 'exportJob':
-				return [toItems(await collect(store, cfg.ledgerJob, cfg.status === 'all' ? undefined : cfg.status, cfg.limit))];
+				return [
+					toItems(
+						await collect(
+							store,
+							cfg.ledgerJob,
+							cfg.status === 'all' ? undefined : cfg.status,
+							cfg.limit,
+						),
+					),
+				];
 			case 'requeueStale': {
 				const cutoff = new Date(now() - cfg.olderThanMinutes * 60_000).toISOString();
 				const records = cfg.requeue
@@ -84,7 +116,14 @@ export async function executeBatchLedger(
 				return [toItems(records)];
 			}
 			case 'stats':
-				return [[{ json: (await store.stats(cfg.ledgerJob)) as unknown as IDataObject, pairedItem: { item: 0 } }]];
+				return [
+					[
+						{
+							json: (await store.stats(cfg.ledgerJob)) as unknown as IDataObject,
+							pairedItem: { item: 0 },
+						},
+					],
+				];
 			case 'deleteJob': {
 				const deleted = await store.deleteJob(cfg.ledgerJob);
 				return [[{ json: { job: cfg.ledgerJob, deleted }, pairedItem: { item: 0 } }]];
@@ -126,25 +165,46 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Success items carry the result, Failed items `json.error`; anything else is a wiring mistake. */
-function readResults(ctx: IExecuteFunctions, items: INodeExecutionData[], resultField: string): ResultWrite[] {
+function readResults(
+	ctx: IExecuteFunctions,
+	items: INodeExecutionData[],
+	resultField: string,
+): ResultWrite[] {
 	return items.map((item, i) => {
 		const fail = (message: string) =>
 			new NodeOperationError(ctx.getNode(), `Item ${i}: ${message}`, {
 				itemIndex: i,
-				description: 'Connect the Success and Failed outputs of LLM Batch Call to this node; nothing was recorded.',
+				description:
+					'Connect the Success and Failed outputs of LLM Batch Call to this node; nothing was recorded.',
 			});
 		const recordId = readRecordId(ctx, i);
 		if (recordId === '') throw fail('no record ID (the Record ID expression resolved to nothing)');
 		const result = item.json[resultField];
 		if (isObject(result) && typeof result.promptHash === 'string') {
 			const r = result as unknown as LlmResult;
-			return { kind: 'succeeded', recordId, result: { ...r, recordId }, attempts: Number(r.attempts) || 0 };
+			return {
+				kind: 'succeeded',
+				recordId,
+				result: { ...r, recordId },
+				attempts: Number(r.attempts) || 0,
+			};
 		}
 		const error = item.json.error;
 		if (isObject(error) && typeof error.code === 'string') {
 			const e = error as unknown as ItemError & { promptHash?: unknown };
-			const hash = typeof e.promptHash === 'string' ? e.promptHash : typeof item.json.promptHash === 'string' ? item.json.promptHash : '';
-			return { kind: 'failed', recordId, promptHash: hash, error: e, attempts: Number(e.attempts) || 0 };
+			const hash =
+				typeof e.promptHash === 'string'
+					? e.promptHash
+					: typeof item.json.promptHash === 'string'
+						? item.json.promptHash
+						: '';
+			return {
+				kind: 'failed',
+				recordId,
+				promptHash: hash,
+				error: e,
+				attempts: Number(e.attempts) || 0,
+			};
 		}
 		throw fail(`neither a result in "${resultField}" nor an error in "error"`);
 	});
@@ -169,7 +229,11 @@ async function collect(
 	return out;
 }
 
-async function collectStale(store: LedgerStore, job: string, cutoff: string): Promise<LedgerRecord[]> {
+async function collectStale(
+	store: LedgerStore,
+	job: string,
+	cutoff: string,
+): Promise<LedgerRecord[]> {
 	// listStale has no keyset paging; stale records are few, one large page is enough.
 	return await store.listStale(job, cutoff, 100_000);
 }

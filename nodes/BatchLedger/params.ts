@@ -15,7 +15,10 @@ export type Operation = (typeof OPERATIONS)[number];
 const store = {
 	ledgerStore: z.enum(['sqlite', 'postgres']),
 	ledgerSqlitePath: z.string().trim(),
-	ledgerJob: z.string().trim().min(1, 'Job Name is empty: name the job the LLM Batch Call node writes to'),
+	ledgerJob: z
+		.string()
+		.trim()
+		.min(1, 'Job Name is empty: name the job the LLM Batch Call node writes to'),
 };
 
 /** 0 = all (Return All on). */
@@ -29,7 +32,11 @@ const config = z.discriminatedUnion('operation', [
 		resultField: z.string().trim().min(1, 'Result Field is empty'),
 		registerPending: z.boolean(),
 	}),
-	z.object({ operation: z.literal('recordResults'), ...store, resultField: z.string().trim().min(1, 'Result Field is empty') }),
+	z.object({
+		operation: z.literal('recordResults'),
+		...store,
+		resultField: z.string().trim().min(1, 'Result Field is empty'),
+	}),
 	z.object({ operation: z.literal('getFailed'), ...store, limit }),
 	z.object({
 		operation: z.literal('requeueStale'),

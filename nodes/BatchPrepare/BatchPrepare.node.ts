@@ -11,7 +11,9 @@ import { executeBatchPrepare } from './execute';
 
 const prepare = { show: { operation: ['prepare'] } };
 const estimate = { show: { operation: ['estimate'] } };
-const prepareWith = (key: string, values: string[]) => ({ show: { operation: ['prepare'], [key]: values } });
+const prepareWith = (key: string, values: string[]) => ({
+	show: { operation: ['prepare'], [key]: values },
+});
 
 const prepareProperties: INodeProperties[] = [
 	{
@@ -21,11 +23,16 @@ const prepareProperties: INodeProperties[] = [
 		noDataExpression: true,
 		displayOptions: prepare,
 		options: [
-			{ name: 'Content Hash', value: 'hash', description: 'SHA-256 of the chosen fields (stable key order), 16 hex characters' },
+			{
+				name: 'Content Hash',
+				value: 'hash',
+				description: 'SHA-256 of the chosen fields (stable key order), 16 hex characters',
+			},
 			{ name: 'Field', value: 'field', description: 'An ID the records already have' },
 		],
 		default: 'hash',
-		description: 'Where the stable record ID comes from; it is written to Record ID Field (default recordId)',
+		description:
+			'Where the stable record ID comes from; it is written to Record ID Field (default recordId)',
 	},
 	{
 		displayName: 'ID Field',
@@ -34,7 +41,8 @@ const prepareProperties: INodeProperties[] = [
 		displayOptions: prepareWith('recordIdSource', ['field']),
 		default: 'id',
 		placeholder: 'e.g. ticketNumber or customer.ref',
-		description: 'Field holding the record ID (dots for nested fields). Items without it are rejected.',
+		description:
+			'Field holding the record ID (dots for nested fields). Items without it are rejected.',
 	},
 	{
 		displayName: 'Hash Fields',
@@ -63,16 +71,41 @@ const prepareProperties: INodeProperties[] = [
 		displayOptions: prepare,
 		placeholder: 'Add Rule',
 		default: {},
-		description: 'Checks before any spend; a failing item leaves on Rejected with every problem listed',
+		description:
+			'Checks before any spend; a failing item leaves on Rejected with every problem listed',
 		options: [
 			{
 				name: 'rules',
 				displayName: 'Rule',
 				values: [
-					{ displayName: 'Field', name: 'field', type: 'string', default: '', placeholder: 'e.g. body' },
-					{ displayName: 'Max Length', name: 'maxLength', type: 'number', default: 0, description: 'Characters (text) or entries (list); 0: no maximum' },
-					{ displayName: 'Min Length', name: 'minLength', type: 'number', default: 0, description: 'Characters (text) or entries (list); 0: no minimum' },
-					{ displayName: 'Required', name: 'required', type: 'boolean', default: true, description: 'Whether the field must be present and not blank' },
+					{
+						displayName: 'Field',
+						name: 'field',
+						type: 'string',
+						default: '',
+						placeholder: 'e.g. body',
+					},
+					{
+						displayName: 'Max Length',
+						name: 'maxLength',
+						type: 'number',
+						default: 0,
+						description: 'Characters (text) or entries (list); 0: no maximum',
+					},
+					{
+						displayName: 'Min Length',
+						name: 'minLength',
+						type: 'number',
+						default: 0,
+						description: 'Characters (text) or entries (list); 0: no minimum',
+					},
+					{
+						displayName: 'Required',
+						name: 'required',
+						type: 'boolean',
+						default: true,
+						description: 'Whether the field must be present and not blank',
+					},
 					{
 						displayName: 'Type',
 						name: 'type',
@@ -97,7 +130,8 @@ const prepareProperties: INodeProperties[] = [
 		type: 'json',
 		displayOptions: prepare,
 		default: '',
-		description: 'Optional JSON Schema every whole item must match (checked with ajv, formats included)',
+		description:
+			'Optional JSON Schema every whole item must match (checked with ajv, formats included)',
 	},
 	{
 		displayName: 'Drop Duplicates',
@@ -111,7 +145,8 @@ const prepareProperties: INodeProperties[] = [
 			{ name: 'Same Content', value: 'content' },
 		],
 		default: 'none',
-		description: 'Later duplicates leave on Rejected with code duplicate and the index of the first one',
+		description:
+			'Later duplicates leave on Rejected with code duplicate and the index of the first one',
 	},
 	{
 		displayName: 'Content Fields',
@@ -131,7 +166,11 @@ const prepareProperties: INodeProperties[] = [
 		options: [
 			{ name: 'All Items', value: 'none' },
 			{ name: 'First N', value: 'first', description: 'Pilot run on the first N valid items' },
-			{ name: 'Random N (Seeded)', value: 'random', description: 'Reproducible random pilot sample' },
+			{
+				name: 'Random N (Seeded)',
+				value: 'random',
+				description: 'Reproducible random pilot sample',
+			},
 		],
 		default: 'none',
 		description: 'Items outside the sample leave on Rejected (reason not_sampled)',
@@ -161,8 +200,16 @@ const prepareProperties: INodeProperties[] = [
 		options: [
 			{ name: 'None', value: 'none' },
 			{ name: 'By Item Count', value: 'count' },
-			{ name: 'By Token Budget', value: 'tokens', description: 'Pack items until the estimated tokens reach the budget' },
-			{ name: 'By Group Key', value: 'group', description: 'Keep all items with the same key value together' },
+			{
+				name: 'By Token Budget',
+				value: 'tokens',
+				description: 'Pack items until the estimated tokens reach the budget',
+			},
+			{
+				name: 'By Group Key',
+				value: 'group',
+				description: 'Keep all items with the same key value together',
+			},
 		],
 		default: 'none',
 	},
@@ -189,7 +236,8 @@ const prepareProperties: INodeProperties[] = [
 		type: 'string',
 		displayOptions: prepareWith('chunking', ['tokens']),
 		default: 'gpt-4o-mini',
-		description: 'OpenAI models are counted exactly (gpt-tokenizer); others approximately (characters / 3.5)',
+		description:
+			'OpenAI models are counted exactly (gpt-tokenizer); others approximately (characters / 3.5)',
 	},
 	{
 		displayName: 'Text to Count',
@@ -215,7 +263,8 @@ const prepareProperties: INodeProperties[] = [
 		typeOptions: { minValue: 0 },
 		displayOptions: prepareWith('chunking', ['group']),
 		default: 0,
-		description: 'Pack whole groups into chunks of at most this many items (a bigger group stays whole); 0: one chunk per group',
+		description:
+			'Pack whole groups into chunks of at most this many items (a bigger group stays whole); 0: one chunk per group',
 	},
 	{
 		displayName: 'Chunk Output',
@@ -237,14 +286,27 @@ const prepareProperties: INodeProperties[] = [
 		displayOptions: prepare,
 		default: {},
 		options: [
-			{ displayName: 'Record ID Field', name: 'idField', type: 'string', default: 'recordId', description: 'Where the record ID is written' },
-			{ displayName: 'Chunk Field', name: 'chunkField', type: 'string', default: 'chunk', description: 'Where chunk index, size and count are written' },
+			{
+				displayName: 'Record ID Field',
+				name: 'idField',
+				type: 'string',
+				default: 'recordId',
+				description: 'Where the record ID is written',
+			},
+			{
+				displayName: 'Chunk Field',
+				name: 'chunkField',
+				type: 'string',
+				default: 'chunk',
+				description: 'Where chunk index, size and count are written',
+			},
 			{
 				displayName: 'Run Field',
 				name: 'runField',
 				type: 'string',
 				default: 'batchRun',
-				description: 'Where the run stamp {ID, total, seq, startedAt} is written; Batch Report uses it to emit one report per run',
+				description:
+					'Where the run stamp {ID, total, seq, startedAt} is written; Batch Report uses it to emit one report per run',
 			},
 		],
 	},
@@ -266,7 +328,8 @@ const estimateProperties: INodeProperties[] = [
 		typeOptions: { rows: 2 },
 		displayOptions: estimate,
 		default: '={{ JSON.stringify($json) }}',
-		description: 'The prompt each item will send — use the same expression as LLM Batch Call\'s Prompt',
+		description:
+			"The prompt each item will send — use the same expression as LLM Batch Call's Prompt",
 	},
 	{
 		displayName: 'System Prompt',
@@ -312,11 +375,41 @@ const estimateProperties: INodeProperties[] = [
 		displayOptions: estimate,
 		default: {},
 		options: [
-			{ displayName: 'Average Latency (Ms)', name: 'avgLatencyMs', type: 'number', default: 0, description: 'Per request; 0: leave latency out of the time estimate' },
-			{ displayName: 'Concurrency', name: 'concurrency', type: 'number', default: 8, description: 'Parallel requests (used with Average Latency)' },
-			{ displayName: 'Include Per-Item Counts', name: 'perItem', type: 'boolean', default: false, description: 'Whether to list every item\'s token count' },
-			{ displayName: 'Input Price per 1M (USD)', name: 'inputPricePer1M', type: 'number', default: -1, description: 'Override the price table; -1: use the table' },
-			{ displayName: 'Output Price per 1M (USD)', name: 'outputPricePer1M', type: 'number', default: -1, description: 'Override the price table; -1: use the table' },
+			{
+				displayName: 'Average Latency (Ms)',
+				name: 'avgLatencyMs',
+				type: 'number',
+				default: 0,
+				description: 'Per request; 0: leave latency out of the time estimate',
+			},
+			{
+				displayName: 'Concurrency',
+				name: 'concurrency',
+				type: 'number',
+				default: 8,
+				description: 'Parallel requests (used with Average Latency)',
+			},
+			{
+				displayName: 'Include Per-Item Counts',
+				name: 'perItem',
+				type: 'boolean',
+				default: false,
+				description: "Whether to list every item's token count",
+			},
+			{
+				displayName: 'Input Price per 1M (USD)',
+				name: 'inputPricePer1M',
+				type: 'number',
+				default: -1,
+				description: 'Override the price table; -1: use the table',
+			},
+			{
+				displayName: 'Output Price per 1M (USD)',
+				name: 'outputPricePer1M',
+				type: 'number',
+				default: -1,
+				description: 'Override the price table; -1: use the table',
+			},
 		],
 	},
 ];
@@ -347,13 +440,15 @@ export class BatchPrepare implements INodeType {
 						name: 'Prepare Items',
 						value: 'prepare',
 						action: 'Prepare items for an LLM batch',
-						description: 'IDs, checks, filter, dedupe, sample, chunks; every item leaves on Ready or Rejected',
+						description:
+							'IDs, checks, filter, dedupe, sample, chunks; every item leaves on Ready or Rejected',
 					},
 					{
 						name: 'Estimate Cost',
 						value: 'estimate',
 						action: 'Estimate tokens cost and time',
-						description: 'One summary item on Ready: tokens, cost (realtime and batch price) and time under your limits',
+						description:
+							'One summary item on Ready: tokens, cost (realtime and batch price) and time under your limits',
 					},
 				],
 				default: 'prepare',

@@ -5,7 +5,13 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { systemClock } from '../../core/clock';
 import { estimateRun, prepareItems, type PreparedItem } from '../../core/prepare';
 import type { Clock } from '../../core/types';
-import { readEstimateConfig, readEstimateTexts, readOperation, readPrepareConfig, readPrepareInputs } from './params';
+import {
+	readEstimateConfig,
+	readEstimateTexts,
+	readOperation,
+	readPrepareConfig,
+	readPrepareInputs,
+} from './params';
 
 /** Injection points for tests; n8n itself passes nothing. */
 export interface PrepareDeps {
@@ -17,11 +23,17 @@ export interface PrepareDeps {
 function toItems(items: PreparedItem[]): INodeExecutionData[] {
 	return items.map((item) => ({
 		json: item.json as IDataObject,
-		pairedItem: item.sources.length === 1 ? { item: item.sources[0] } : item.sources.map((i) => ({ item: i })),
+		pairedItem:
+			item.sources.length === 1
+				? { item: item.sources[0] }
+				: item.sources.map((i) => ({ item: i })),
 	}));
 }
 
-export async function executeBatchPrepare(ctx: IExecuteFunctions, deps: PrepareDeps = {}): Promise<INodeExecutionData[][]> {
+export async function executeBatchPrepare(
+	ctx: IExecuteFunctions,
+	deps: PrepareDeps = {},
+): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
 	const operation = readOperation(ctx);
 	const items = ctx.getInputData();
@@ -30,13 +42,25 @@ export async function executeBatchPrepare(ctx: IExecuteFunctions, deps: PrepareD
 		const config = readEstimateConfig(ctx);
 		const estimate = estimateRun(readEstimateTexts(ctx), config);
 		ctx.addExecutionHints({ message: estimate.summary, type: 'info', location: 'outputPane' });
-		return [[{ json: estimate as unknown as IDataObject, pairedItem: items.map((_, i) => ({ item: i })) }], []];
+		return [
+			[
+				{
+					json: estimate as unknown as IDataObject,
+					pairedItem: items.map((_, i) => ({ item: i })),
+				},
+			],
+			[],
+		];
 	}
 
 	const config = readPrepareConfig(ctx);
 	const inputs = readPrepareInputs(ctx, config);
-	const runId = deps.runId?.() ?? `${ctx.getExecutionId() ?? 'run'}-${randomBytes(4).toString('hex')}`;
-	const result = prepareItems(inputs, config, { id: runId, startedAt: new Date(clock.now()).toISOString() });
+	const runId =
+		deps.runId?.() ?? `${ctx.getExecutionId() ?? 'run'}-${randomBytes(4).toString('hex')}`;
+	const result = prepareItems(inputs, config, {
+		id: runId,
+		startedAt: new Date(clock.now()).toISOString(),
+	});
 
 	const { stats } = result;
 	if (stats.rejected > 0) {

@@ -13,7 +13,7 @@ const fieldList = (raw: string) =>
 const name = (label: string) => z.string().trim().min(1, `${label} is empty`);
 
 const rule = z.object({
-	field: name('A field rule\'s Field'),
+	field: name("A field rule's Field"),
 	required: z.boolean().default(true),
 	type: z.enum(['any', 'string', 'number', 'boolean', 'object', 'array']).default('any'),
 	minLength: z.number().int().min(0).default(0),
@@ -30,10 +30,16 @@ const prepareSchema = z
 		dedupe: z.enum(['none', 'id', 'content']),
 		contentFields: z.string(),
 		sampling: z.enum(['none', 'first', 'random']),
-		sampleSize: z.number().int('Sample Size must be a whole number').min(1, 'Sample Size must be at least 1'),
+		sampleSize: z
+			.number()
+			.int('Sample Size must be a whole number')
+			.min(1, 'Sample Size must be at least 1'),
 		sampleSeed: z.number().int('Seed must be a whole number'),
 		chunking: z.enum(['none', 'count', 'tokens', 'group']),
-		chunkSize: z.number().int('Items per Chunk must be a whole number').min(1, 'Items per Chunk must be at least 1'),
+		chunkSize: z
+			.number()
+			.int('Items per Chunk must be a whole number')
+			.min(1, 'Items per Chunk must be at least 1'),
 		tokenBudget: z.number().int().min(1, 'Tokens per Chunk must be at least 1'),
 		tokenModel: z.string().trim(),
 		groupField: z.string().trim(),
@@ -49,17 +55,29 @@ const prepareSchema = z
 	})
 	.superRefine((v, ctx) => {
 		if (v.recordIdSource === 'field' && v.recordIdField === '') {
-			ctx.addIssue({ code: 'custom', path: ['recordIdField'], message: 'ID Field is empty: name the field holding the record ID' });
+			ctx.addIssue({
+				code: 'custom',
+				path: ['recordIdField'],
+				message: 'ID Field is empty: name the field holding the record ID',
+			});
 		}
 		if (v.chunking === 'group' && v.groupField === '') {
 			ctx.addIssue({ code: 'custom', path: ['groupField'], message: 'Group Key Field is empty' });
 		}
 		if (v.chunking === 'tokens' && v.tokenModel === '') {
-			ctx.addIssue({ code: 'custom', path: ['countModel'], message: 'Model (for Token Counts) is empty' });
+			ctx.addIssue({
+				code: 'custom',
+				path: ['countModel'],
+				message: 'Model (for Token Counts) is empty',
+			});
 		}
 		v.fieldRules.rules.forEach((r, i) => {
 			if (r.maxLength > 0 && r.minLength > r.maxLength) {
-				ctx.addIssue({ code: 'custom', path: ['fieldRules', i], message: `Rule for "${r.field}": Min Length is above Max Length` });
+				ctx.addIssue({
+					code: 'custom',
+					path: ['fieldRules', i],
+					message: `Rule for "${r.field}": Min Length is above Max Length`,
+				});
 			}
 		});
 	});
@@ -124,10 +142,15 @@ export function readPrepareConfig(ctx: IExecuteFunctions): PrepareConfig {
 
 	let itemSchema: PrepareConfig['itemSchema'];
 	const rawSchema = v.itemSchema;
-	if (!(typeof rawSchema === 'string' && rawSchema.trim() === '') && !(typeof rawSchema === 'object' && Object.keys(rawSchema).length === 0)) {
+	if (
+		!(typeof rawSchema === 'string' && rawSchema.trim() === '') &&
+		!(typeof rawSchema === 'object' && Object.keys(rawSchema).length === 0)
+	) {
 		const schema = parseSchemaParam(rawSchema);
 		if (!schema.ok) {
-			throw new NodeOperationError(ctx.getNode(), `Item JSON Schema: ${schema.message}`, { description: 'Fix the schema or leave it empty' });
+			throw new NodeOperationError(ctx.getNode(), `Item JSON Schema: ${schema.message}`, {
+				description: 'Fix the schema or leave it empty',
+			});
 		}
 		itemSchema = schema.validate;
 	}
@@ -141,7 +164,10 @@ export function readPrepareConfig(ctx: IExecuteFunctions): PrepareConfig {
 	}));
 
 	return {
-		recordId: v.recordIdSource === 'field' ? { mode: 'field', field: v.recordIdField } : { mode: 'hash', fields: fieldList(v.hashFields) },
+		recordId:
+			v.recordIdSource === 'field'
+				? { mode: 'field', field: v.recordIdField }
+				: { mode: 'hash', fields: fieldList(v.hashFields) },
 		idField: v.options.idField,
 		dedupe: v.dedupe,
 		contentFields: fieldList(v.contentFields),
@@ -176,10 +202,14 @@ export function readPrepareInputs(ctx: IExecuteFunctions, config: PrepareConfig)
 	return items.map((item, i) => {
 		const keep = ctx.getNodeParameter('keepItem', i, true);
 		if (typeof keep !== 'boolean') {
-			throw new NodeOperationError(ctx.getNode(), `Keep Item If must be true or false, got ${JSON.stringify(keep)}`, {
-				itemIndex: i,
-				description: 'Use a comparison, e.g. {{ $json.label === undefined }}',
-			});
+			throw new NodeOperationError(
+				ctx.getNode(),
+				`Keep Item If must be true or false, got ${JSON.stringify(keep)}`,
+				{
+					itemIndex: i,
+					description: 'Use a comparison, e.g. {{ $json.label === undefined }}',
+				},
+			);
 		}
 		let tokenText: string | undefined;
 		if (config.chunking.mode === 'tokens') {
@@ -203,7 +233,10 @@ export function readEstimateConfig(ctx: IExecuteFunctions): EstimateConfig {
 	if (!parsed.success) fail(ctx, parsed.error);
 	const v = parsed.data;
 	const o = v.estimateOptions;
-	const override = o.inputPricePer1M >= 0 && o.outputPricePer1M >= 0 ? { [v.model]: { inputPer1M: o.inputPricePer1M, outputPer1M: o.outputPricePer1M } } : undefined;
+	const override =
+		o.inputPricePer1M >= 0 && o.outputPricePer1M >= 0
+			? { [v.model]: { inputPer1M: o.inputPricePer1M, outputPer1M: o.outputPricePer1M } }
+			: undefined;
 	return {
 		model: v.model,
 		systemPrompt: v.systemPrompt || undefined,

@@ -46,7 +46,8 @@ export class BatchReport implements INodeType {
 					{
 						name: 'On Every Node Run',
 						value: 'eachRun',
-						description: 'Report the items of this node run only (e.g. behind a Merge that already waits for everything)',
+						description:
+							'Report the items of this node run only (e.g. behind a Merge that already waits for everything)',
 					},
 				],
 				default: 'runComplete',
@@ -59,9 +60,27 @@ export class BatchReport implements INodeType {
 				default: {},
 				description: 'When one is crossed the report also leaves on Alert',
 				options: [
-					{ displayName: 'Min Success Rate (%)', name: 'minSuccessRatePct', type: 'number', default: 90, description: 'Success / (items − rejected)' },
-					{ displayName: 'Max Share of One Error Code (%)', name: 'maxErrorSharePct', type: 'number', default: 10, description: 'Of items that reached the model' },
-					{ displayName: 'Max Cost (USD)', name: 'maxCostUsd', type: 'number', typeOptions: { numberPrecision: 4 }, default: 10 },
+					{
+						displayName: 'Min Success Rate (%)',
+						name: 'minSuccessRatePct',
+						type: 'number',
+						default: 90,
+						description: 'Success / (items − rejected)',
+					},
+					{
+						displayName: 'Max Share of One Error Code (%)',
+						name: 'maxErrorSharePct',
+						type: 'number',
+						default: 10,
+						description: 'Of items that reached the model',
+					},
+					{
+						displayName: 'Max Cost (USD)',
+						name: 'maxCostUsd',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: 10,
+					},
 				],
 			},
 			{
@@ -72,11 +91,28 @@ export class BatchReport implements INodeType {
 				default: {},
 				options: [
 					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
-					{ displayName: 'Filtered Codes', name: 'filteredCodes', type: 'string', default: 'content_filter', description: 'Comma-separated error codes counted as Filtered' },
-					{ displayName: 'Result Field', name: 'resultField', type: 'string', default: 'llm', description: 'LLM Batch Call\'s result field' },
+					{
+						displayName: 'Filtered Codes',
+						name: 'filteredCodes',
+						type: 'string',
+						default: 'content_filter',
+						description: 'Comma-separated error codes counted as Filtered',
+					},
+					{
+						displayName: 'Result Field',
+						name: 'resultField',
+						type: 'string',
+						default: 'llm',
+						description: "LLM Batch Call's result field",
+					},
 					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry' },
 					{ displayName: 'Run Field', name: 'runField', type: 'string', default: 'batchRun' },
-					{ displayName: 'Validation Field', name: 'validationField', type: 'string', default: 'validation' },
+					{
+						displayName: 'Validation Field',
+						name: 'validationField',
+						type: 'string',
+						default: 'validation',
+					},
 				],
 			},
 		],

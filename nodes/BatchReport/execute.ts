@@ -1,11 +1,20 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { buildReport, collect, reportOfItems, type CollectorState, type Report } from '../../core/report';
+import {
+	buildReport,
+	collect,
+	reportOfItems,
+	type CollectorState,
+	type Report,
+} from '../../core/report';
 import type { Clock } from '../../core/types';
 import { readConfig } from './params';
 
-export async function executeBatchReport(ctx: IExecuteFunctions, deps: { clock?: Clock } = {}): Promise<INodeExecutionData[][]> {
+export async function executeBatchReport(
+	ctx: IExecuteFunctions,
+	deps: { clock?: Clock } = {},
+): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
 	const config = readConfig(ctx);
 	const items = ctx.getInputData();
@@ -14,17 +23,29 @@ export async function executeBatchReport(ctx: IExecuteFunctions, deps: { clock?:
 	const finishedAt = clock.now();
 
 	if (config.emitWhen === 'eachRun') {
-		const report = reportOfItems(jsons, config.fields, { finishedAt, thresholds: config.thresholds });
+		const report = reportOfItems(jsons, config.fields, {
+			finishedAt,
+			thresholds: config.thresholds,
+		});
 		if (report) reports.push(report);
 	} else {
 		// Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state).
 		const state = ctx.getContext('node') as CollectorState;
 		const collected = collect(state, jsons, config.fields);
 		for (const run of collected.complete) {
-			reports.push(buildReport(run.entries, { runId: run.runId, startedAt: run.startedAt, finishedAt, thresholds: config.thresholds }));
+			reports.push(
+				buildReport(run.entries, {
+					runId: run.runId,
+					startedAt: run.startedAt,
+					finishedAt,
+					thresholds: config.thresholds,
+				}),
+			);
 		}
 		if (collected.unscoped.length > 0) {
-			reports.push(buildReport(collected.unscoped, { runId: null, finishedAt, thresholds: config.thresholds }));
+			reports.push(
+				buildReport(collected.unscoped, { runId: null, finishedAt, thresholds: config.thresholds }),
+			);
 		}
 		for (const p of collected.pending) {
 			ctx.addExecutionHints({
@@ -43,7 +64,12 @@ export async function executeBatchReport(ctx: IExecuteFunctions, deps: { clock?:
 	}
 
 	const pairedItem = items.map((_, i) => ({ item: i }));
-	const report: INodeExecutionData[] = reports.map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
-	const alert: INodeExecutionData[] = reports.filter((r) => r.alerts.length > 0).map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
+	const report: INodeExecutionData[] = reports.map((r) => ({
+		json: r as unknown as IDataObject,
+		pairedItem,
+	}));
+	const alert: INodeExecutionData[] = reports
+		.filter((r) => r.alerts.length > 0)
+		.map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
 	return [report, alert];
 }

@@ -3,8 +3,10 @@ import { z } from 'zod';
 
 import type { AlertThresholds, ReportFields } from '../../core/report';
 
-const field = (label: string, fallback: string) => z.string().trim().min(1, `${label} is empty`).default(fallback);
-const pct = (label: string) => z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
+const field = (label: string, fallback: string) =>
+	z.string().trim().min(1, `${label} is empty`).default(fallback);
+const pct = (label: string) =>
+	z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
 
 const schema = z.object({
 	emitWhen: z.enum(['runComplete', 'eachRun']),
@@ -41,14 +43,18 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	});
 	if (!parsed.success) {
 		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
+			description: `Parameter: ${issue.path.join('.')}`,
+		});
 	}
 	const { emitWhen, alerts, options } = parsed.data;
 	return {
 		emitWhen,
 		thresholds: {
-			minSuccessRate: alerts.minSuccessRatePct === undefined ? undefined : alerts.minSuccessRatePct / 100,
-			maxErrorShare: alerts.maxErrorSharePct === undefined ? undefined : alerts.maxErrorSharePct / 100,
+			minSuccessRate:
+				alerts.minSuccessRatePct === undefined ? undefined : alerts.minSuccessRatePct / 100,
+			maxErrorShare:
+				alerts.maxErrorSharePct === undefined ? undefined : alerts.maxErrorSharePct / 100,
 			maxCostUsd: alerts.maxCostUsd,
 		},
 		fields: {

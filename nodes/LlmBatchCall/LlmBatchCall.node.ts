@@ -140,14 +140,16 @@ export class LlmBatchCall implements INodeType {
 				type: 'number',
 				typeOptions: { minValue: 1 },
 				default: 200000,
-				description: 'Your provider\'s token limit (input estimate + max tokens count per request, as OpenAI counts)',
+				description:
+					"Your provider's token limit (input estimate + max tokens count per request, as OpenAI counts)",
 			},
 			{
 				displayName: 'Result Field',
 				name: 'resultField',
 				type: 'string',
 				default: 'llm',
-				description: 'Field each successful item gains (output, text, usage, cost, attempts, latency)',
+				description:
+					'Field each successful item gains (output, text, usage, cost, attempts, latency)',
 			},
 			{
 				displayName: 'Options',
@@ -180,7 +182,8 @@ export class LlmBatchCall implements INodeType {
 						name: 'contextWindow',
 						type: 'number',
 						default: 0,
-						description: 'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
+						description:
+							'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
 					},
 					{
 						displayName: 'Input Price per 1M Tokens (USD)',
@@ -188,7 +191,8 @@ export class LlmBatchCall implements INodeType {
 						type: 'number',
 						typeOptions: { numberPrecision: 4 },
 						default: -1,
-						description: 'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
+						description:
+							'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
 					},
 					{
 						displayName: 'Max Attempts',
@@ -285,7 +289,8 @@ export class LlmBatchCall implements INodeType {
 				type: 'string',
 				displayOptions: { show: { ledgerStore: ['sqlite'] } },
 				default: '',
-				description: 'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
+				description:
+					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
 			},
 		],
 	};

@@ -28,7 +28,10 @@ function invalidInput(message: string): ItemError {
 	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
 }
 
-async function credentialsFor(ctx: IExecuteFunctions, cfg: CallConfig): Promise<ProviderCredentials> {
+async function credentialsFor(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+): Promise<ProviderCredentials> {
 	const type = cfg.provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
 	let c;
 	try {
@@ -41,20 +44,25 @@ async function credentialsFor(ctx: IExecuteFunctions, cfg: CallConfig): Promise<
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
 	if (apiKey === '') {
 		throw new NodeOperationError(ctx.getNode(), 'The credential has no API key', {
-			description: 'Enter any non-empty key for servers without authentication (Ollama, LM Studio, the sandbox).',
+			description:
+				'Enter any non-empty key for servers without authentication (Ollama, LM Studio, the sandbox).',
 		});
 	}
 	return {
 		apiKey,
-		baseUrl: typeof c.baseUrl === 'string' && c.baseUrl !== '' ? c.baseUrl.replace(/\/+$/, '') : undefined,
-		organization: typeof c.organization === 'string' && c.organization !== '' ? c.organization : undefined,
+		baseUrl:
+			typeof c.baseUrl === 'string' && c.baseUrl !== '' ? c.baseUrl.replace(/\/+$/, '') : undefined,
+		organization:
+			typeof c.organization === 'string' && c.organization !== '' ? c.organization : undefined,
 	};
 }
 
 function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number | undefined {
 	const { inputPricePer1M, outputPricePer1M } = cfg.options;
 	const override: Price | undefined =
-		inputPricePer1M >= 0 && outputPricePer1M >= 0 ? { inputPer1M: inputPricePer1M, outputPer1M: outputPricePer1M } : undefined;
+		inputPricePer1M >= 0 && outputPricePer1M >= 0
+			? { inputPer1M: inputPricePer1M, outputPer1M: outputPricePer1M }
+			: undefined;
 	if (override) {
 		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
 	}
@@ -62,7 +70,10 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 }
 
 /** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
-function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
+function buildItems(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
 	const toRunItem = inputPolicy({
 		provider: cfg.provider,
 		model: cfg.model,
@@ -91,7 +102,10 @@ function buildItems(ctx: IExecuteFunctions, cfg: CallConfig): { runItems: RunIte
 	return { runItems, rejected };
 }
 
-export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps = {}): Promise<INodeExecutionData[][]> {
+export async function executeLlmBatchCall(
+	ctx: IExecuteFunctions,
+	deps: CallDeps = {},
+): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
 	const cfg = readConfig(ctx);
 	const creds = await credentialsFor(ctx, cfg);
@@ -104,17 +118,29 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
-			checkpoint = createCheckpoint(store, cfg.ledgerJob, { clock, onError: (e) => onLedgerError(e) });
+			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
+				clock,
+				onError: (e) => onLedgerError(e),
+			});
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
-			throw new NodeOperationError(ctx.getNode(), e instanceof LedgerStoreError ? e.message : (e as Error).message, {
-				description: 'The ledger could not be opened; nothing was sent.',
-			});
+			throw new NodeOperationError(
+				ctx.getNode(),
+				e instanceof LedgerStoreError ? e.message : (e as Error).message,
+				{
+					description: 'The ledger could not be opened; nothing was sent.',
+				},
+			);
 		}
 	}
 
 	const limiter = sharedLimiter(
-		{ provider: cfg.provider, baseUrl: creds.baseUrl ?? '', apiKey: creds.apiKey, model: cfg.model },
+		{
+			provider: cfg.provider,
+			baseUrl: creds.baseUrl ?? '',
+			apiKey: creds.apiKey,
+			model: cfg.model,
+		},
 		{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
 		clock,
 	);
@@ -144,7 +170,8 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 			}
 		},
 	});
-	onLedgerError = (e) => runner.stop('canceled', `the ledger could not store results: ${e.message}`);
+	onLedgerError = (e) =>
+		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
 
 	const done = runner.run(runItems);
 	const progress = reportProgress(done, runner.stats, {
@@ -176,10 +203,15 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 		const { error: previous, ...rest } = items[i].json;
 		const o = byIndex.get(i);
 		if (o?.ok) {
-			success.push({ json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject }, pairedItem: { item: i } });
+			success.push({
+				json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
+				pairedItem: { item: i },
+			});
 			continue;
 		}
-		const error: ItemError = o ? o.error : (rejected.get(i) ?? invalidInput('Item was not processed'));
+		const error: ItemError = o
+			? o.error
+			: (rejected.get(i) ?? invalidInput('Item was not processed'));
 		const history = (previous as { history?: ItemError['history'] } | undefined)?.history;
 		failed.push({
 			json: { ...rest, error: (history ? { ...error, history } : error) as unknown as IDataObject },
@@ -191,7 +223,8 @@ export async function executeLlmBatchCall(ctx: IExecuteFunctions, deps: CallDeps
 	stats.total = items.length;
 	stats.failed += rejected.size;
 	stats.done += rejected.size;
-	if (rejected.size > 0) stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
+	if (rejected.size > 0)
+		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
 	const summary = formatSummary(stats, clock.now());
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({

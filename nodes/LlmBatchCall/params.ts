@@ -21,7 +21,10 @@ const config = z.object({
 	provider: z.enum(['openai', 'anthropic']),
 	model: z.string().trim().min(1, 'Model is empty: enter the model ID, e.g. gpt-4o-mini'),
 	outputFormat: z.enum(['text', 'json']),
-	concurrency: z.number().int('Concurrency must be a whole number').min(1, 'Concurrency must be at least 1'),
+	concurrency: z
+		.number()
+		.int('Concurrency must be a whole number')
+		.min(1, 'Concurrency must be at least 1'),
 	requestsPerMinute: z.number().gt(0, 'Requests per Minute must be greater than 0'),
 	tokensPerMinute: z.number().gt(0, 'Tokens per Minute must be greater than 0'),
 	resultField: z.string().trim().min(1, 'Result Field is empty'),
@@ -62,7 +65,8 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 	const cfg: CallConfig = parsed.data;
 	if (cfg.ledgerStore !== 'none' && cfg.ledgerJob === '') {
 		throw new NodeOperationError(node, 'Ledger is on but Job Name is empty', {
-			description: 'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
+			description:
+				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
 	}
 	if (cfg.outputFormat === 'json') {
@@ -73,9 +77,14 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 			});
 		}
 		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
-			throw new NodeOperationError(node, 'For Anthropic the JSON Schema must describe an object ("type": "object")', {
-				description: 'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
-			});
+			throw new NodeOperationError(
+				node,
+				'For Anthropic the JSON Schema must describe an object ("type": "object")',
+				{
+					description:
+						'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
+				},
+			);
 		}
 		cfg.schema = schema.schema as Record<string, unknown>;
 	}

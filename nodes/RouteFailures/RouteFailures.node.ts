@@ -56,7 +56,8 @@ export class RouteFailures implements INodeType {
 				type: 'multiOptions',
 				options: codeOptions,
 				default: ['content_filter'],
-				description: 'Error codes sent to Filtered (content-policy refusals); everything else goes to Dead Letter',
+				description:
+					'Error codes sent to Filtered (content-policy refusals); everything else goes to Dead Letter',
 			},
 			{
 				displayName: 'Options',
@@ -65,10 +66,22 @@ export class RouteFailures implements INodeType {
 				placeholder: 'Add Option',
 				default: {},
 				options: [
-					{ displayName: 'Base Wait (Ms)', name: 'baseDelayMs', type: 'number', default: 1000, description: 'Suggested wait before the first retry; doubles per trip' },
+					{
+						displayName: 'Base Wait (Ms)',
+						name: 'baseDelayMs',
+						type: 'number',
+						default: 1000,
+						description: 'Suggested wait before the first retry; doubles per trip',
+					},
 					{ displayName: 'Max Wait (Ms)', name: 'maxDelayMs', type: 'number', default: 60000 },
 					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
-					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry', description: 'Where the trip counter and history live' },
+					{
+						displayName: 'Retry Field',
+						name: 'retryField',
+						type: 'string',
+						default: 'retry',
+						description: 'Where the trip counter and history live',
+					},
 				],
 			},
 		],

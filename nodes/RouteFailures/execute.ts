@@ -7,14 +7,20 @@ import { readPolicy } from './params';
 
 const OUTPUT: Record<Route, number> = { retry: 0, deadLetter: 1, filtered: 2 };
 
-export async function executeRouteFailures(ctx: IExecuteFunctions, deps: { clock?: Clock } = {}): Promise<INodeExecutionData[][]> {
+export async function executeRouteFailures(
+	ctx: IExecuteFunctions,
+	deps: { clock?: Clock } = {},
+): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
 	const policy = readPolicy(ctx);
 	const now = clock.now();
 	const outputs: INodeExecutionData[][] = [[], [], []];
 	ctx.getInputData().forEach((item, i) => {
 		const routed = routeItem(item.json, policy, now);
-		outputs[OUTPUT[routed.route]].push({ json: routed.json as IDataObject, pairedItem: { item: i } });
+		outputs[OUTPUT[routed.route]].push({
+			json: routed.json as IDataObject,
+			pairedItem: { item: i },
+		});
 	});
 	const [retry, dead, filtered] = outputs.map((o) => o.length);
 	ctx.addExecutionHints({

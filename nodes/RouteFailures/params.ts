@@ -8,7 +8,10 @@ const code = z.enum(ERROR_CODES);
 
 const schema = z
 	.object({
-		maxRetries: z.number().int('Max Retries must be a whole number').min(0, 'Max Retries cannot be negative'),
+		maxRetries: z
+			.number()
+			.int('Max Retries must be a whole number')
+			.min(0, 'Max Retries cannot be negative'),
 		retryCodes: z.array(code),
 		filteredCodes: z.array(code),
 		options: z
@@ -22,8 +25,18 @@ const schema = z
 	})
 	.superRefine((v, ctx) => {
 		const both = v.retryCodes.filter((c) => v.filteredCodes.includes(c));
-		if (both.length > 0) ctx.addIssue({ code: 'custom', path: ['filteredCodes'], message: `${both.join(', ')} cannot be both retried and filtered` });
-		if (v.options.maxDelayMs < v.options.baseDelayMs) ctx.addIssue({ code: 'custom', path: ['options', 'maxDelayMs'], message: 'Max Wait is below Base Wait' });
+		if (both.length > 0)
+			ctx.addIssue({
+				code: 'custom',
+				path: ['filteredCodes'],
+				message: `${both.join(', ')} cannot be both retried and filtered`,
+			});
+		if (v.options.maxDelayMs < v.options.baseDelayMs)
+			ctx.addIssue({
+				code: 'custom',
+				path: ['options', 'maxDelayMs'],
+				message: 'Max Wait is below Base Wait',
+			});
 	});
 
 export function readPolicy(ctx: IExecuteFunctions): RoutePolicy {
@@ -36,7 +49,9 @@ export function readPolicy(ctx: IExecuteFunctions): RoutePolicy {
 	});
 	if (!parsed.success) {
 		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
+			description: `Parameter: ${issue.path.join('.')}`,
+		});
 	}
 	const v = parsed.data;
 	return {

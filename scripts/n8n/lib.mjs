@@ -8,7 +8,15 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 
-import { PACKAGE_NAME, REPO_ROOT, n8nBin, n8nEnv, n8nInstallDir, node24, pathWithNode24 } from './paths.mjs';
+import {
+	PACKAGE_NAME,
+	REPO_ROOT,
+	n8nBin,
+	n8nEnv,
+	n8nInstallDir,
+	node24,
+	pathWithNode24,
+} from './paths.mjs';
 import { isN8nInstalled } from './ensure-n8n.mjs';
 
 export const OWNER = Object.freeze({
@@ -19,7 +27,10 @@ export const OWNER = Object.freeze({
 });
 
 /** Credential ids the example workflows reference (examples/*.json). */
-export const CREDENTIAL_IDS = Object.freeze({ openAi: 'llmSandbox', anthropic: 'llmSandboxAnthropic' });
+export const CREDENTIAL_IDS = Object.freeze({
+	openAi: 'llmSandbox',
+	anthropic: 'llmSandboxAnthropic',
+});
 
 function tailLines(text, n = 30) {
 	return text.trim().split('\n').slice(-n).join('\n');
@@ -29,11 +40,26 @@ function tailLines(text, n = 30) {
  * Runs a command to completion with a hard timeout; rejects with the command, exit code and the
  * tail of its output. `allowFailure` resolves with the result instead of rejecting on exit != 0.
  */
-export function runCommand(command, args, { cwd = REPO_ROOT, env = process.env, timeoutMs = 120_000, label, allowFailure = false, input } = {}) {
+export function runCommand(
+	command,
+	args,
+	{
+		cwd = REPO_ROOT,
+		env = process.env,
+		timeoutMs = 120_000,
+		label,
+		allowFailure = false,
+		input,
+	} = {},
+) {
 	const name = label ?? `${path.basename(command)} ${args.slice(0, 3).join(' ')}`;
 	return new Promise((resolve, reject) => {
 		const started = Date.now();
-		const child = spawn(command, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+		const child = spawn(command, args, {
+			cwd,
+			env,
+			stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+		});
 		let stdout = '';
 		let stderr = '';
 		let timedOut = false;
@@ -59,7 +85,11 @@ export function runCommand(command, args, { cwd = REPO_ROOT, env = process.env, 
 					),
 				);
 			} else if (code !== 0 && !allowFailure) {
-				reject(new Error(`${name}: exit ${code ?? signal} after ${ms} ms.\n--- stdout ---\n${tailLines(stdout)}\n--- stderr ---\n${tailLines(stderr)}`));
+				reject(
+					new Error(
+						`${name}: exit ${code ?? signal} after ${ms} ms.\n--- stdout ---\n${tailLines(stdout)}\n--- stderr ---\n${tailLines(stderr)}`,
+					),
+				);
 			} else {
 				resolve(result);
 			}
@@ -92,13 +122,16 @@ export function freePort() {
 const npmEnv = () => {
 	const env = { ...process.env, PATH: pathWithNode24(), npm_config_yes: 'true' };
 	delete env.NODE_ENV;
-	for (const key of Object.keys(env)) if (/^npm_(config_(prefix|global|local_prefix|dry_run|json)|package_)/i.test(key)) delete env[key];
+	for (const key of Object.keys(env))
+		if (/^npm_(config_(prefix|global|local_prefix|dry_run|json)|package_)/i.test(key))
+			delete env[key];
 	return env;
 };
 
 /** `npm pack` of the built repo into `destDir`; returns the tarball path. Needs `npm run build` first. */
 export async function packPackage(destDir) {
-	if (!existsSync(path.join(REPO_ROOT, 'dist'))) throw new Error('dist/ is missing: run `npm run build` first');
+	if (!existsSync(path.join(REPO_ROOT, 'dist')))
+		throw new Error('dist/ is missing: run `npm run build` first');
 	mkdirSync(destDir, { recursive: true });
 	const { stdout } = await runCommand('npm', ['pack', '--json', '--pack-destination', destDir], {
 		env: npmEnv(),
@@ -121,19 +154,42 @@ export async function installPackage(userFolder, tarball) {
 	const packageDir = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
 	rmSync(packageDir, { recursive: true, force: true });
 	mkdirSync(packageDir, { recursive: true });
-	await runCommand('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { label: 'unpack package tarball', timeoutMs: 60_000 });
+	await runCommand('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], {
+		label: 'unpack package tarball',
+		timeoutMs: 60_000,
+	});
 	const manifestPath = path.join(packageDir, 'package.json');
 	// eslint-disable-next-line @typescript-eslint/no-unused-vars
-	const { devDependencies, peerDependencies, optionalDependencies, ...manifest } = JSON.parse(readFileSync(manifestPath, 'utf8'));
+	const { devDependencies, peerDependencies, optionalDependencies, ...manifest } = JSON.parse(
+		readFileSync(manifestPath, 'utf8'),
+	);
 	writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), 'utf8');
 	await runCommand(
 		'npm',
-		['install', '--audit=false', '--fund=false', '--bin-links=false', '--install-strategy=shallow', '--ignore-scripts=true', '--package-lock=false'],
-		{ cwd: packageDir, env: npmEnv(), timeoutMs: 300_000, label: 'npm install (package dependencies)' },
+		[
+			'install',
+			'--audit=false',
+			'--fund=false',
+			'--bin-links=false',
+			'--install-strategy=shallow',
+			'--ignore-scripts=true',
+			'--package-lock=false',
+		],
+		{
+			cwd: packageDir,
+			env: npmEnv(),
+			timeoutMs: 300_000,
+			label: 'npm install (package dependencies)',
+		},
 	);
 	// Every file the n8n field names must have been packed (a build running meanwhile can empty dist/).
-	const missing = [...(manifest.n8n?.nodes ?? []), ...(manifest.n8n?.credentials ?? [])].filter((f) => !existsSync(path.join(packageDir, f)));
-	if (missing.length > 0) throw new Error(`the packed package lacks ${missing.join(', ')} (was dist/ rebuilt while packing? run npm run build and retry)`);
+	const missing = [...(manifest.n8n?.nodes ?? []), ...(manifest.n8n?.credentials ?? [])].filter(
+		(f) => !existsSync(path.join(packageDir, f)),
+	);
+	if (missing.length > 0)
+		throw new Error(
+			`the packed package lacks ${missing.join(', ')} (was dist/ rebuilt while packing? run npm run build and retry)`,
+		);
 	const nodesManifestPath = path.join(nodesDir, 'package.json');
 	const nodesManifest = existsSync(nodesManifestPath)
 		? JSON.parse(readFileSync(nodesManifestPath, 'utf8'))
@@ -149,7 +205,9 @@ export async function installPackage(userFolder, tarball) {
  * It wants a bcrypt hash; bcryptjs comes with n8n's own install.
  */
 export function ownerEnv(owner = OWNER) {
-	const requireFromN8n = createRequire(path.join(n8nInstallDir(), 'node_modules', 'n8n', 'package.json'));
+	const requireFromN8n = createRequire(
+		path.join(n8nInstallDir(), 'node_modules', 'n8n', 'package.json'),
+	);
 	const bcrypt = requireFromN8n('bcryptjs');
 	return {
 		N8N_INSTANCE_OWNER_MANAGED_BY_ENV: 'true',
@@ -168,8 +226,13 @@ export async function login(baseUrl, owner = OWNER) {
 		body: JSON.stringify({ emailOrLdapLoginId: owner.email, password: owner.password }),
 		signal: AbortSignal.timeout(30_000),
 	});
-	if (!res.ok) throw new Error(`login as ${owner.email} failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
-	const cookie = (res.headers.getSetCookie?.() ?? []).map((c) => c.split(';')[0]).find((c) => c.startsWith('n8n-auth='));
+	if (!res.ok)
+		throw new Error(
+			`login as ${owner.email} failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`,
+		);
+	const cookie = (res.headers.getSetCookie?.() ?? [])
+		.map((c) => c.split(';')[0])
+		.find((c) => c.startsWith('n8n-auth='));
 	if (!cookie) throw new Error('login answered 200 without an n8n-auth cookie');
 	return cookie;
 }
@@ -190,18 +253,27 @@ export function encryptionKeyFor(userFolder) {
  */
 export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
 	const cli = path.join(REPO_ROOT, 'dist', 'sandbox', 'cli.js');
-	if (!existsSync(cli)) return Promise.reject(new Error(`${cli} is missing: run \`npm run build\` first`));
+	if (!existsSync(cli))
+		return Promise.reject(new Error(`${cli} is missing: run \`npm run build\` first`));
 	return new Promise((resolve, reject) => {
 		const env = { ...process.env };
 		delete env.NODE_ENV;
-		const child = spawn(node24(), [cli, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+		const child = spawn(node24(), [cli, ...args], {
+			cwd: REPO_ROOT,
+			env,
+			stdio: ['ignore', 'pipe', 'pipe'],
+		});
 		let output = '';
 		let done = false;
 		const timer = setTimeout(() => {
 			if (done) return;
 			done = true;
 			child.kill('SIGKILL');
-			reject(new Error(`sandbox did not report its address within ${timeoutMs / 1000}s:\n${tailLines(output)}`));
+			reject(
+				new Error(
+					`sandbox did not report its address within ${timeoutMs / 1000}s:\n${tailLines(output)}`,
+				),
+			);
 		}, timeoutMs);
 		const onData = (chunk) => {
 			output += chunk;
@@ -218,7 +290,8 @@ export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
 						body: body === undefined ? undefined : JSON.stringify(body),
 						signal: AbortSignal.timeout(10_000),
 					});
-					if (!res.ok) throw new Error(`sandbox ${method} ${route}: HTTP ${res.status} ${await res.text()}`);
+					if (!res.ok)
+						throw new Error(`sandbox ${method} ${route}: HTTP ${res.status} ${await res.text()}`);
 					return res.json();
 				};
 				resolve({
@@ -294,7 +367,11 @@ export function exampleFiles() {
 }
 
 /** Runs an n8n CLI command (`n8n <args>`) with the user folder's environment. */
-export function n8nCli(userFolder, args, { env = {}, timeoutMs = 120_000, allowFailure = false } = {}) {
+export function n8nCli(
+	userFolder,
+	args,
+	{ env = {}, timeoutMs = 120_000, allowFailure = false } = {},
+) {
 	return runCommand(node24(), [n8nBin(), ...args], {
 		cwd: userFolder,
 		env: n8nEnv(userFolder, { N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder), ...env }),
@@ -349,8 +426,11 @@ export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 30
 		timeoutMs,
 		allowFailure: true,
 	});
-	const loadError = result.stdout.match(new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`));
-	if (loadError) throw new Error(`n8n execute --id=${id}: n8n could not load ${PACKAGE_NAME}: ${loadError[1]}`);
+	const loadError = result.stdout.match(
+		new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`),
+	);
+	if (loadError)
+		throw new Error(`n8n execute --id=${id}: n8n could not load ${PACKAGE_NAME}: ${loadError[1]}`);
 	const lines = result.stdout.split('\n');
 	const start = lines.findIndex((l) => l === '{');
 	if (start < 0) {
@@ -361,21 +441,32 @@ export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 30
 	// The JSON is pretty-printed and ends at the first line that is exactly `}`.
 	const end = lines.findIndex((l, i) => i > start && l === '}');
 	const run = JSON.parse(lines.slice(start, end + 1).join('\n'));
-	return { run, exitCode: result.code, signal: result.signal, ms: result.ms, stdout: result.stdout, stderr: result.stderr };
+	return {
+		run,
+		exitCode: result.code,
+		signal: result.signal,
+		ms: result.ms,
+		stdout: result.stdout,
+		stderr: result.stderr,
+	};
 }
 
 /** Waits until `url` answers 200 (n8n's /healthz), or the process exits, or the timeout passes. */
 export async function waitForHttp(url, { timeoutMs = 120_000, child, output = () => '' } = {}) {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
-		if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before ${url} answered:\n${tailLines(output())}`);
+		if (child && child.exitCode !== null)
+			throw new Error(
+				`process exited with ${child.exitCode} before ${url} answered:\n${tailLines(output())}`,
+			);
 		try {
 			const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
 			if (res.ok) return;
 		} catch {
 			// not up yet
 		}
-		if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
+		if (Date.now() > deadline)
+			throw new Error(`${url} did not answer within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
 		await new Promise((r) => setTimeout(r, 500));
 	}
 }
@@ -386,7 +477,11 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, output = ()
  * so a request right after start can get 404. An OPTIONS request lists the registered methods
  * (Access-Control-Allow-Methods) without running the workflow.
  */
-export async function waitForWebhook(baseUrl, webhookPath, { method = 'POST', timeoutMs = 90_000 } = {}) {
+export async function waitForWebhook(
+	baseUrl,
+	webhookPath,
+	{ method = 'POST', timeoutMs = 90_000 } = {},
+) {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
 		try {
@@ -400,7 +495,10 @@ export async function waitForWebhook(baseUrl, webhookPath, { method = 'POST', ti
 		} catch {
 			// not up yet
 		}
-		if (Date.now() > deadline) throw new Error(`webhook ${method} /webhook/${webhookPath} was not registered within ${timeoutMs / 1000}s (is the workflow published?)`);
+		if (Date.now() > deadline)
+			throw new Error(
+				`webhook ${method} /webhook/${webhookPath} was not registered within ${timeoutMs / 1000}s (is the workflow published?)`,
+			);
 		await new Promise((r) => setTimeout(r, 500));
 	}
 }
@@ -409,8 +507,14 @@ export async function waitForWebhook(baseUrl, webhookPath, { method = 'POST', ti
 export async function waitForOutput(pattern, { timeoutMs = 120_000, child, output }) {
 	const deadline = Date.now() + timeoutMs;
 	while (!pattern.test(output())) {
-		if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before printing ${pattern}:\n${tailLines(output())}`);
-		if (Date.now() > deadline) throw new Error(`no ${pattern} in the output within ${timeoutMs / 1000}s:\n${tailLines(output())}`);
+		if (child && child.exitCode !== null)
+			throw new Error(
+				`process exited with ${child.exitCode} before printing ${pattern}:\n${tailLines(output())}`,
+			);
+		if (Date.now() > deadline)
+			throw new Error(
+				`no ${pattern} in the output within ${timeoutMs / 1000}s:\n${tailLines(output())}`,
+			);
 		await new Promise((r) => setTimeout(r, 250));
 	}
 }
@@ -418,7 +522,10 @@ export async function waitForOutput(pattern, { timeoutMs = 120_000, child, outpu
 /**
  * Starts `n8n start` and resolves when /healthz/readiness answers. `onLine` receives its output lines.
  */
-export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 180_000, onLine } = {}) {
+export async function startN8n(
+	userFolder,
+	{ port = 5678, env = {}, timeoutMs = 180_000, onLine } = {},
+) {
 	const brokerPort = env.N8N_RUNNERS_BROKER_PORT ?? String(await freePort());
 	const childEnv = n8nEnv(userFolder, {
 		N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder),
@@ -430,7 +537,11 @@ export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 
 		...ownerEnv(),
 		...env,
 	});
-	const child = spawn(node24(), [n8nBin(), 'start'], { cwd: userFolder, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+	const child = spawn(node24(), [n8nBin(), 'start'], {
+		cwd: userFolder,
+		env: childEnv,
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
 	let output = '';
 	const onData = (chunk) => {
 		output += chunk;
@@ -446,11 +557,19 @@ export async function startN8n(userFolder, { port = 5678, env = {}, timeoutMs = 
 		// `n8n start` prints this line right after ActiveWorkflowManager.init().
 		await waitForOutput(/Editor is now accessible via/, { timeoutMs, child, output: () => output });
 		// n8n keeps running when a community package fails to load; that is a failure here.
-		const loadError = output.match(new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`));
+		const loadError = output.match(
+			new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`),
+		);
 		if (loadError) throw new Error(`n8n could not load ${PACKAGE_NAME}: ${loadError[1]}`);
 	} catch (error) {
 		await stopProcess(child);
 		throw error;
 	}
-	return { baseUrl, port, process: child, output: () => output, stop: () => stopProcess(child, 20_000) };
+	return {
+		baseUrl,
+		port,
+		process: child,
+		output: () => output,
+		stop: () => stopProcess(child, 20_000),
+	};
 }

@@ -44,7 +44,9 @@ export function node24() {
 
 /** PATH with Node 24 first, so npm, node-gyp and any `#!/usr/bin/env node` child use it. */
 export function pathWithNode24(basePath = process.env.PATH ?? '') {
-	return [path.dirname(node24()), path.join(REPO_ROOT, 'node_modules', '.bin'), basePath].join(path.delimiter);
+	return [path.dirname(node24()), path.join(REPO_ROOT, 'node_modules', '.bin'), basePath].join(
+		path.delimiter,
+	);
 }
 
 /**

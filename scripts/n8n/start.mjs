@@ -32,10 +32,12 @@ import { N8N_VERSION, REPO_ROOT, pathWithNode24 } from './paths.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
-const option = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const option = (name, fallback) =>
+	args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 
 const started = Date.now();
-const say = (message) => process.stdout.write(`[start ${Math.round((Date.now() - started) / 1000)}s] ${message}\n`);
+const say = (message) =>
+	process.stdout.write(`[start ${Math.round((Date.now() - started) / 1000)}s] ${message}\n`);
 
 function portInUse(port) {
 	return new Promise((resolve) => {
@@ -53,13 +55,20 @@ function runInherited(command, commandArgs) {
 		const env = { ...process.env, PATH: pathWithNode24() };
 		const child = spawn(command, commandArgs, { cwd: REPO_ROOT, env, stdio: 'inherit' });
 		child.on('error', reject);
-		child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}`))));
+		child.on('close', (code) =>
+			code === 0
+				? resolve()
+				: reject(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}`)),
+		);
 	});
 }
 
 async function main() {
 	const port = Number(option('port', process.env.N8N_PORT ?? '5678'));
-	if (await portInUse(port)) throw new Error(`port ${port} is already in use (another n8n?). Stop it or use npm start -- --port=5679`);
+	if (await portInUse(port))
+		throw new Error(
+			`port ${port} is already in use (another n8n?). Stop it or use npm start -- --port=5679`,
+		);
 
 	await ensureN8n();
 
@@ -102,7 +111,9 @@ async function main() {
 
 	try {
 		await importCredentials(userFolder, sandboxCredentials(sandbox.url));
-		say('imported the sandbox credentials (LLM Sandbox (OpenAI-compatible), LLM Sandbox (Anthropic))');
+		say(
+			'imported the sandbox credentials (LLM Sandbox (OpenAI-compatible), LLM Sandbox (Anthropic))',
+		);
 		const examples = exampleFiles();
 		if (examples.length > 0) {
 			await importWorkflowDir(userFolder, path.join(REPO_ROOT, 'examples'));
@@ -113,7 +124,10 @@ async function main() {
 		// Publish (activate) the webhook examples so their production URL answers right away.
 		for (const file of examples) {
 			const workflow = JSON.parse(readFileSync(file, 'utf8'));
-			if (workflow.active === true || workflow.nodes?.some((n) => n.type === 'n8n-nodes-base.webhook')) {
+			if (
+				workflow.active === true ||
+				workflow.nodes?.some((n) => n.type === 'n8n-nodes-base.webhook')
+			) {
 				await publishWorkflow(userFolder, workflow.id);
 				const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook');
 				if (hook) webhooks.push({ name: workflow.name, path: String(hook.parameters?.path ?? '') });
@@ -158,4 +172,3 @@ main().catch((error) => {
 	process.stderr.write(`[start] ${error.message}\n`);
 	process.exit(1);
 });
-

@@ -4,8 +4,16 @@ import { costUsd, PRICES, priceFor, pricesAsOf } from '../../core/cost';
 
 describe('priceFor', () => {
 	it('finds exact ids', () => {
-		expect(priceFor('gpt-4o-mini')).toEqual({ inputPer1M: 0.15, outputPer1M: 0.6, batchDiscount: 0.5 });
-		expect(priceFor('claude-sonnet-4-5')).toEqual({ inputPer1M: 3, outputPer1M: 15, batchDiscount: 0.5 });
+		expect(priceFor('gpt-4o-mini')).toEqual({
+			inputPer1M: 0.15,
+			outputPer1M: 0.6,
+			batchDiscount: 0.5,
+		});
+		expect(priceFor('claude-sonnet-4-5')).toEqual({
+			inputPer1M: 3,
+			outputPer1M: 15,
+			batchDiscount: 0.5,
+		});
 	});
 
 	it('strips OpenAI and Anthropic date suffixes and -latest', () => {
@@ -34,7 +42,10 @@ describe('priceFor', () => {
 	});
 
 	it('prefers overrides', () => {
-		const overrides = { 'my-model': { inputPer1M: 1, outputPer1M: 2 }, 'GPT-4o': { inputPer1M: 9, outputPer1M: 9 } };
+		const overrides = {
+			'my-model': { inputPer1M: 1, outputPer1M: 2 },
+			'GPT-4o': { inputPer1M: 9, outputPer1M: 9 },
+		};
 		expect(priceFor('my-model-20250101', overrides)).toEqual({ inputPer1M: 1, outputPer1M: 2 });
 		expect(priceFor('gpt-4o', overrides)).toEqual({ inputPer1M: 9, outputPer1M: 9 });
 		expect(priceFor('gpt-4o-mini', overrides)).toBe(PRICES['gpt-4o-mini']);
@@ -43,8 +54,23 @@ describe('priceFor', () => {
 	it('carries a date and covers the current model families', () => {
 		expect(pricesAsOf).toMatch(/^\d{4}-\d{2}-\d{2}$/);
 		for (const model of [
-			'gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini', 'gpt-4.1-nano', 'o3', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'gpt-5-nano',
-			'claude-3-5-haiku', 'claude-3-5-sonnet', 'claude-3-7-sonnet', 'claude-sonnet-4', 'claude-opus-4', 'claude-haiku-4-5', 'claude-sonnet-4-5',
+			'gpt-4o',
+			'gpt-4o-mini',
+			'gpt-4.1',
+			'gpt-4.1-mini',
+			'gpt-4.1-nano',
+			'o3',
+			'o4-mini',
+			'gpt-5',
+			'gpt-5-mini',
+			'gpt-5-nano',
+			'claude-3-5-haiku',
+			'claude-3-5-sonnet',
+			'claude-3-7-sonnet',
+			'claude-sonnet-4',
+			'claude-opus-4',
+			'claude-haiku-4-5',
+			'claude-sonnet-4-5',
 		]) {
 			expect(priceFor(model), model).toBeDefined();
 		}
@@ -65,7 +91,9 @@ describe('costUsd', () => {
 	});
 
 	it('keeps the realtime price in batch mode when the model has no batch discount', () => {
-		expect(costUsd('chatgpt-4o-latest', { inputTokens: 1_000_000, outputTokens: 0 }, { batch: true })).toBe(5);
+		expect(
+			costUsd('chatgpt-4o-latest', { inputTokens: 1_000_000, outputTokens: 0 }, { batch: true }),
+		).toBe(5);
 	});
 
 	it('is undefined for unknown models', () => {
@@ -74,7 +102,11 @@ describe('costUsd', () => {
 
 	it('uses overrides', () => {
 		expect(
-			costUsd('local-llm', { inputTokens: 1_000_000, outputTokens: 1_000_000 }, { overrides: { 'local-llm': { inputPer1M: 0, outputPer1M: 0 } } }),
+			costUsd(
+				'local-llm',
+				{ inputTokens: 1_000_000, outputTokens: 1_000_000 },
+				{ overrides: { 'local-llm': { inputPer1M: 0, outputPer1M: 0 } } },
+			),
 		).toBe(0);
 	});
 

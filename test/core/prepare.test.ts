@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { contentHash, estimateRun, prepareItems, validateItem, type PrepareConfig, type PrepareInput } from '../../core/prepare';
+import {
+	contentHash,
+	estimateRun,
+	prepareItems,
+	validateItem,
+	type PrepareConfig,
+	type PrepareInput,
+} from '../../core/prepare';
 import { samplePositions, seededRandom } from '../../core/random';
 import { countTokens } from '../../core/tokens';
 import { compileSchema } from '../../core/schema';
@@ -23,22 +30,25 @@ function config(overrides: Partial<PrepareConfig> = {}): PrepareConfig {
 	};
 }
 
-const inputs = (...jsons: Array<Record<string, unknown>>): PrepareInput[] => jsons.map((json) => ({ json }));
-const stamp = (seq: number, total: number) => ({ id: 'run-1', total, seq, startedAt: RUN.startedAt });
+const inputs = (...jsons: Array<Record<string, unknown>>): PrepareInput[] =>
+	jsons.map((json) => ({ json }));
+const stamp = (seq: number, total: number) => ({
+	id: 'run-1',
+	total,
+	seq,
+	startedAt: RUN.startedAt,
+});
 
 describe('validateItem', () => {
 	it('lists every problem with its path', () => {
-		const issues = validateItem(
-			{ subject: '', body: 'x', priority: 'high', tags: [1, 2, 3] },
-			[
-				{ field: 'subject', required: true },
-				{ field: 'body', type: 'string', minLength: 5 },
-				{ field: 'priority', type: 'number' },
-				{ field: 'tags', type: 'array', maxLength: 2 },
-				{ field: 'customer.id', required: true },
-				{ field: 'optional', type: 'string' },
-			],
-		);
+		const issues = validateItem({ subject: '', body: 'x', priority: 'high', tags: [1, 2, 3] }, [
+			{ field: 'subject', required: true },
+			{ field: 'body', type: 'string', minLength: 5 },
+			{ field: 'priority', type: 'number' },
+			{ field: 'tags', type: 'array', maxLength: 2 },
+			{ field: 'customer.id', required: true },
+			{ field: 'optional', type: 'string' },
+		]);
 		expect(issues).toEqual([
 			{ path: '/subject', message: 'is required', code: 'required' },
 			{ path: '/body', message: 'must have at least 5 characters, has 1', code: 'minLength' },
@@ -49,15 +59,22 @@ describe('validateItem', () => {
 	});
 
 	it('appends JSON Schema issues for the whole item', () => {
-		const schema = compileSchema({ type: 'object', properties: { email: { type: 'string', format: 'email' } } });
+		const schema = compileSchema({
+			type: 'object',
+			properties: { email: { type: 'string', format: 'email' } },
+		});
 		if (!schema.ok) throw new Error(schema.message);
-		expect(validateItem({ email: 'nope' }, [], schema.validate)).toEqual([{ path: '/email', message: 'must match format "email"', code: 'format' }]);
+		expect(validateItem({ email: 'nope' }, [], schema.validate)).toEqual([
+			{ path: '/email', message: 'must match format "email"', code: 'format' },
+		]);
 	});
 });
 
 describe('record IDs', () => {
 	it('hashes chosen fields independent of key order', () => {
-		expect(contentHash({ a: 1, b: { x: 1, y: 2 } }, [])).toBe(contentHash({ b: { y: 2, x: 1 }, a: 1 }, []));
+		expect(contentHash({ a: 1, b: { x: 1, y: 2 } }, [])).toBe(
+			contentHash({ b: { y: 2, x: 1 }, a: 1 }, []),
+		);
 		expect(contentHash({ a: 1, b: 2 }, ['a'])).toBe(contentHash({ a: 1, b: 3 }, ['a']));
 		expect(contentHash({ a: 1 }, [])).toMatch(/^[0-9a-f]{16}$/);
 	});
@@ -65,7 +82,10 @@ describe('record IDs', () => {
 	it('gives the same ID when Batch Prepare runs again on its own output', () => {
 		const cfg = config({ recordId: { mode: 'hash', fields: [] } });
 		const first = prepareItems(inputs({ text: 'hello' }), cfg, RUN).ready[0];
-		const second = prepareItems([{ json: first.json }], cfg, { id: 'run-2', startedAt: RUN.startedAt }).ready[0];
+		const second = prepareItems([{ json: first.json }], cfg, {
+			id: 'run-2',
+			startedAt: RUN.startedAt,
+		}).ready[0];
 		expect(second.json.recordId).toBe(first.json.recordId);
 	});
 });
@@ -73,7 +93,12 @@ describe('record IDs', () => {
 describe('prepareItems', () => {
 	it('passes valid items with ID and run stamp, rejects the rest with every problem', () => {
 		const result = prepareItems(
-			inputs({ id: 1, body: 'long enough' }, { id: 2, body: 'no' }, { body: 'missing id' }, { id: 4, body: 'fine too' }),
+			inputs(
+				{ id: 1, body: 'long enough' },
+				{ id: 2, body: 'no' },
+				{ body: 'missing id' },
+				{ id: 4, body: 'fine too' },
+			),
 			config({ rules: [{ field: 'body', type: 'string', minLength: 3 }] }),
 			RUN,
 		);
@@ -92,7 +117,13 @@ describe('prepareItems', () => {
 						message: 'Invalid input: /body: must have at least 3 characters, has 2',
 						retryable: false,
 						attempts: 0,
-						issues: [{ path: '/body', message: 'must have at least 3 characters, has 2', code: 'minLength' }],
+						issues: [
+							{
+								path: '/body',
+								message: 'must have at least 3 characters, has 2',
+								code: 'minLength',
+							},
+						],
 					},
 					batchRun: stamp(2, 4),
 				},
@@ -106,18 +137,37 @@ describe('prepareItems', () => {
 						message: 'Invalid input: /id: record ID field is empty or not a string / number',
 						retryable: false,
 						attempts: 0,
-						issues: [{ path: '/id', message: 'record ID field is empty or not a string / number', code: 'recordId' }],
+						issues: [
+							{
+								path: '/id',
+								message: 'record ID field is empty or not a string / number',
+								code: 'recordId',
+							},
+						],
 					},
 					batchRun: stamp(3, 4),
 				},
 				sources: [2],
 			},
 		]);
-		expect(result.stats).toEqual({ input: 4, ready: 2, rejected: 2, chunks: 0, byReason: { filtered: 0, invalid: 2, duplicate: 0, not_sampled: 0 } });
+		expect(result.stats).toEqual({
+			input: 4,
+			ready: 2,
+			rejected: 2,
+			chunks: 0,
+			byReason: { filtered: 0, invalid: 2, duplicate: 0, not_sampled: 0 },
+		});
 	});
 
 	it('rejects pre-filtered items with reason filtered', () => {
-		const result = prepareItems([{ json: { id: 'a' }, keep: false }, { json: { id: 'b' }, keep: true }], config(), RUN);
+		const result = prepareItems(
+			[
+				{ json: { id: 'a' }, keep: false },
+				{ json: { id: 'b' }, keep: true },
+			],
+			config(),
+			RUN,
+		);
 		expect(result.ready.map((r) => r.json.recordId)).toEqual(['b']);
 		expect(result.rejected[0].json.error).toEqual({
 			code: 'invalid_input',
@@ -129,7 +179,11 @@ describe('prepareItems', () => {
 	});
 
 	it('drops duplicate IDs and duplicate content as counted rejections', () => {
-		const byId = prepareItems(inputs({ id: 'x', v: 1 }, { id: 'y', v: 2 }, { id: 'x', v: 3 }), config({ dedupe: 'id' }), RUN);
+		const byId = prepareItems(
+			inputs({ id: 'x', v: 1 }, { id: 'y', v: 2 }, { id: 'x', v: 3 }),
+			config({ dedupe: 'id' }),
+			RUN,
+		);
 		expect(byId.ready.map((r) => r.sources[0])).toEqual([0, 1]);
 		expect(byId.rejected).toHaveLength(1);
 		expect(byId.rejected[0].sources).toEqual([2]);
@@ -147,14 +201,25 @@ describe('prepareItems', () => {
 			RUN,
 		);
 		expect(byContent.ready.map((r) => r.json.id)).toEqual([1, 3]);
-		expect(byContent.rejected.map((r) => [r.json.id, (r.json.error as { message: string }).message])).toEqual([[2, 'Duplicate of input item 0 (the same content)']]);
+		expect(
+			byContent.rejected.map((r) => [r.json.id, (r.json.error as { message: string }).message]),
+		).toEqual([[2, 'Duplicate of input item 0 (the same content)']]);
 		expect(byContent.stats.byReason.duplicate).toBe(1);
 	});
 
 	it('samples the first N valid items', () => {
-		const result = prepareItems(inputs({ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }), config({ sample: { mode: 'first', size: 2 } }), RUN);
+		const result = prepareItems(
+			inputs({ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }),
+			config({ sample: { mode: 'first', size: 2 } }),
+			RUN,
+		);
 		expect(result.ready.map((r) => r.json.id)).toEqual([1, 2]);
-		expect(result.rejected.map((r) => [r.json.id, (r.json.error as { issues: Array<{ code: string }> }).issues[0].code])).toEqual([
+		expect(
+			result.rejected.map((r) => [
+				r.json.id,
+				(r.json.error as { issues: Array<{ code: string }> }).issues[0].code,
+			]),
+		).toEqual([
 			[3, 'not_sampled'],
 			[4, 'not_sampled'],
 		]);
@@ -165,7 +230,11 @@ describe('prepareItems', () => {
 		const cfg = config({ sample: { mode: 'random', size: 5, seed: 42 } });
 		const a = prepareItems(many, cfg, RUN).ready.map((r) => r.json.id as number);
 		const b = prepareItems(many, cfg, RUN).ready.map((r) => r.json.id as number);
-		const c = prepareItems(many, config({ sample: { mode: 'random', size: 5, seed: 7 } }), RUN).ready.map((r) => r.json.id as number);
+		const c = prepareItems(
+			many,
+			config({ sample: { mode: 'random', size: 5, seed: 7 } }),
+			RUN,
+		).ready.map((r) => r.json.id as number);
 		expect(a).toEqual(b);
 		expect(a).not.toEqual(c);
 		expect(a).toHaveLength(5);
@@ -173,7 +242,11 @@ describe('prepareItems', () => {
 	});
 
 	it('chunks by count with index, size and count on every item', () => {
-		const result = prepareItems(inputs({ id: 1 }, { id: 2 }, { id: 3 }), config({ chunking: { mode: 'count', size: 2 } }), RUN);
+		const result = prepareItems(
+			inputs({ id: 1 }, { id: 2 }, { id: 3 }),
+			config({ chunking: { mode: 'count', size: 2 } }),
+			RUN,
+		);
 		expect(result.ready.map((r) => r.json.chunk)).toEqual([
 			{ index: 0, size: 2, count: 2 },
 			{ index: 0, size: 2, count: 2 },
@@ -191,19 +264,35 @@ describe('prepareItems', () => {
 			{ json: { id: 3 }, tokenText: text(100) },
 			{ json: { id: 4 }, tokenText: text(10) },
 		];
-		const result = prepareItems(items, config({ chunking: { mode: 'tokens', budget: 2 * t10, model: 'gpt-4o' } }), RUN);
-		expect(result.ready.map((r) => [r.json.id, (r.json.chunk as { index: number }).index])).toEqual([
-			[1, 0],
-			[2, 0],
-			[3, 1],
-			[4, 2],
-		]);
+		const result = prepareItems(
+			items,
+			config({ chunking: { mode: 'tokens', budget: 2 * t10, model: 'gpt-4o' } }),
+			RUN,
+		);
+		expect(result.ready.map((r) => [r.json.id, (r.json.chunk as { index: number }).index])).toEqual(
+			[
+				[1, 0],
+				[2, 0],
+				[3, 1],
+				[4, 2],
+			],
+		);
 		expect((result.ready[0].json.chunk as { tokens: number }).tokens).toBe(2 * t10);
 	});
 
 	it('keeps a group key together and packs whole groups', () => {
-		const tickets = inputs({ id: 1, c: 'A' }, { id: 2, c: 'B' }, { id: 3, c: 'A' }, { id: 4, c: 'C' }, { id: 5, c: 'B' });
-		const perGroup = prepareItems(tickets, config({ chunking: { mode: 'group', field: 'c' } }), RUN);
+		const tickets = inputs(
+			{ id: 1, c: 'A' },
+			{ id: 2, c: 'B' },
+			{ id: 3, c: 'A' },
+			{ id: 4, c: 'C' },
+			{ id: 5, c: 'B' },
+		);
+		const perGroup = prepareItems(
+			tickets,
+			config({ chunking: { mode: 'group', field: 'c' } }),
+			RUN,
+		);
 		expect(perGroup.ready.map((r) => [r.json.id, r.json.chunk])).toEqual([
 			[1, { index: 0, size: 2, count: 3, keys: ['A'] }],
 			[3, { index: 0, size: 2, count: 3, keys: ['A'] }],
@@ -211,18 +300,48 @@ describe('prepareItems', () => {
 			[5, { index: 1, size: 2, count: 3, keys: ['B'] }],
 			[4, { index: 2, size: 1, count: 3, keys: ['C'] }],
 		]);
-		const packed = prepareItems(tickets, config({ chunking: { mode: 'group', field: 'c', maxItems: 3 } }), RUN);
-		expect(packed.ready.map((r) => (r.json.chunk as { keys: string[] }).keys)).toEqual([['A'], ['A'], ['B', 'C'], ['B', 'C'], ['B', 'C']]);
+		const packed = prepareItems(
+			tickets,
+			config({ chunking: { mode: 'group', field: 'c', maxItems: 3 } }),
+			RUN,
+		);
+		expect(packed.ready.map((r) => (r.json.chunk as { keys: string[] }).keys)).toEqual([
+			['A'],
+			['A'],
+			['B', 'C'],
+			['B', 'C'],
+			['B', 'C'],
+		]);
 	});
 
 	it('emits one item per chunk holding the list', () => {
-		const result = prepareItems(inputs({ id: 1 }, { id: 2 }, { id: 3 }), config({ chunking: { mode: 'count', size: 2 }, chunkOutput: 'perChunk' }), RUN);
+		const result = prepareItems(
+			inputs({ id: 1 }, { id: 2 }, { id: 3 }),
+			config({ chunking: { mode: 'count', size: 2 }, chunkOutput: 'perChunk' }),
+			RUN,
+		);
 		expect(result.ready).toEqual([
 			{
-				json: { chunk: { index: 0, size: 2, count: 2 }, items: [{ id: 1, recordId: '1' }, { id: 2, recordId: '2' }], recordIds: ['1', '2'], batchRun: stamp(0, 2) },
+				json: {
+					chunk: { index: 0, size: 2, count: 2 },
+					items: [
+						{ id: 1, recordId: '1' },
+						{ id: 2, recordId: '2' },
+					],
+					recordIds: ['1', '2'],
+					batchRun: stamp(0, 2),
+				},
 				sources: [0, 1],
 			},
-			{ json: { chunk: { index: 1, size: 1, count: 2 }, items: [{ id: 3, recordId: '3' }], recordIds: ['3'], batchRun: stamp(1, 2) }, sources: [2] },
+			{
+				json: {
+					chunk: { index: 1, size: 1, count: 2 },
+					items: [{ id: 3, recordId: '3' }],
+					recordIds: ['3'],
+					batchRun: stamp(1, 2),
+				},
+				sources: [2],
+			},
 		]);
 	});
 
@@ -231,14 +350,29 @@ describe('prepareItems', () => {
 			json: { id: i % 150, body: i % 13 === 0 ? '' : `text ${i}` },
 			keep: i % 17 !== 0,
 		}));
-		const result = prepareItems(many, config({ dedupe: 'id', rules: [{ field: 'body', required: true }], sample: { mode: 'random', size: 100, seed: 3 }, chunking: { mode: 'count', size: 7 } }), RUN);
-		const seen = [...result.ready, ...result.rejected].flatMap((r) => r.sources).sort((a, b) => a - b);
+		const result = prepareItems(
+			many,
+			config({
+				dedupe: 'id',
+				rules: [{ field: 'body', required: true }],
+				sample: { mode: 'random', size: 100, seed: 3 },
+				chunking: { mode: 'count', size: 7 },
+			}),
+			RUN,
+		);
+		const seen = [...result.ready, ...result.rejected]
+			.flatMap((r) => r.sources)
+			.sort((a, b) => a - b);
 		expect(seen).toEqual(Array.from({ length: 200 }, (_, i) => i));
 		expect(result.stats.ready + result.stats.rejected).toBe(200);
 		const reasons = result.stats.byReason;
-		expect(reasons.filtered + reasons.invalid + reasons.duplicate + reasons.not_sampled).toBe(result.stats.rejected);
+		expect(reasons.filtered + reasons.invalid + reasons.duplicate + reasons.not_sampled).toBe(
+			result.stats.rejected,
+		);
 		expect(result.stats.ready).toBe(100);
-		const seqs = [...result.ready, ...result.rejected].map((r) => (r.json.batchRun as { seq: number }).seq);
+		const seqs = [...result.ready, ...result.rejected].map(
+			(r) => (r.json.batchRun as { seq: number }).seq,
+		);
 		expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i));
 	});
 });
@@ -264,11 +398,32 @@ describe('sampling helpers', () => {
 describe('estimateRun', () => {
 	it('counts tokens, prices realtime and batch, and finds the binding limit', () => {
 		const texts = ['hello world', 'hello world', 'hello world', 'hello world'];
-		const est = estimateRun(texts, { model: 'gpt-4o-mini', outputTokensPerItem: 100, systemPrompt: 'hello world', rpm: 2, tpm: 1_000_000 });
+		const est = estimateRun(texts, {
+			model: 'gpt-4o-mini',
+			outputTokensPerItem: 100,
+			systemPrompt: 'hello world',
+			rpm: 2,
+			tpm: 1_000_000,
+		});
 		expect(est.tokenizer).toBe('o200k_base');
-		expect(est.tokens).toEqual({ inputTotal: 16, inputMean: 4, inputMax: 4, systemPerRequest: 2, outputPerItem: 100, outputTotal: 400, total: 416 });
+		expect(est.tokens).toEqual({
+			inputTotal: 16,
+			inputMean: 4,
+			inputMax: 4,
+			systemPerRequest: 2,
+			outputPerItem: 100,
+			outputTotal: 400,
+			total: 416,
+		});
 		// 16 * 0.15 / 1M + 400 * 0.6 / 1M
-		expect(est.cost).toMatchObject({ known: true, realtimeUsd: 0.0002424, batchUsd: 0.0001212, inputPer1M: 0.15, outputPer1M: 0.6, batchDiscount: 0.5 });
+		expect(est.cost).toMatchObject({
+			known: true,
+			realtimeUsd: 0.0002424,
+			batchUsd: 0.0001212,
+			inputPer1M: 0.15,
+			outputPer1M: 0.6,
+			batchDiscount: 0.5,
+		});
 		expect(est.time).toEqual({ seconds: 120, minutes: 2, boundBy: 'rpm', rpm: 2, tpm: 1_000_000 });
 		expect(est.itemsOverContextWindow).toBe(0);
 		expect(est.summary).toContain('4 items');
@@ -276,7 +431,12 @@ describe('estimateRun', () => {
 	});
 
 	it('is bound by TPM when tokens are the scarcer limit', () => {
-		const est = estimateRun(['x'.repeat(3500)], { model: 'claude-haiku-4-5', outputTokensPerItem: 0, rpm: 1000, tpm: 500 });
+		const est = estimateRun(['x'.repeat(3500)], {
+			model: 'claude-haiku-4-5',
+			outputTokensPerItem: 0,
+			rpm: 1000,
+			tpm: 500,
+		});
 		expect(est.tokenizer).toBe('approx');
 		expect(est.tokens.inputTotal).toBe(1000);
 		expect(est.time.boundBy).toBe('tpm');
@@ -284,7 +444,11 @@ describe('estimateRun', () => {
 	});
 
 	it('reports unknown prices and oversize items', () => {
-		const est = estimateRun(['x'.repeat(35_000)], { model: 'llama3', outputTokensPerItem: 10, perItem: true });
+		const est = estimateRun(['x'.repeat(35_000)], {
+			model: 'llama3',
+			outputTokensPerItem: 10,
+			perItem: true,
+		});
 		expect(est.cost).toMatchObject({ known: false, realtimeUsd: null, batchUsd: null });
 		expect(est.time.seconds).toBeNull();
 		expect(est.itemsOverContextWindow).toBe(1);

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildReport, classify, collect, percentile, REPORT_FIELD_DEFAULTS, reportOfItems, toEntry, type CollectorState } from '../../core/report';
+import {
+	buildReport,
+	classify,
+	collect,
+	percentile,
+	REPORT_FIELD_DEFAULTS,
+	reportOfItems,
+	toEntry,
+	type CollectorState,
+} from '../../core/report';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
@@ -26,9 +35,23 @@ const stamp = (seq: number, total = 6) => ({ id: 'run-1', total, seq, startedAt:
 function pipelineItems(total = 6) {
 	return [
 		{ llm: llm(), validation: { status: 'valid' }, batchRun: stamp(0, total) },
-		{ llm: llm({ latencyMs: 400, attempts: 3 }), validation: { status: 'review', reason: 'low' }, retry: { attempts: 1 }, batchRun: stamp(1, total) },
-		{ llm: llm({ latencyMs: 600 }), validation: { status: 'invalid' }, error: { code: 'schema_violation', message: 'x' }, batchRun: stamp(2, total) },
-		{ error: { code: 'server_error', message: 'x', attempts: 5, history: [] }, retry: { attempts: 3, exhausted: true }, batchRun: stamp(3, total) },
+		{
+			llm: llm({ latencyMs: 400, attempts: 3 }),
+			validation: { status: 'review', reason: 'low' },
+			retry: { attempts: 1 },
+			batchRun: stamp(1, total),
+		},
+		{
+			llm: llm({ latencyMs: 600 }),
+			validation: { status: 'invalid' },
+			error: { code: 'schema_violation', message: 'x' },
+			batchRun: stamp(2, total),
+		},
+		{
+			error: { code: 'server_error', message: 'x', attempts: 5, history: [] },
+			retry: { attempts: 3, exhausted: true },
+			batchRun: stamp(3, total),
+		},
 		{ error: { code: 'content_filter', message: 'x', attempts: 1 }, batchRun: stamp(4, total) },
 		{ error: { code: 'invalid_input', message: 'x', attempts: 0 }, batchRun: stamp(5, total) },
 	];
@@ -44,16 +67,38 @@ describe('classify', () => {
 			{ outcome: 'filtered', errorCode: 'content_filter' },
 			{ outcome: 'rejected', errorCode: 'invalid_input' },
 		]);
-		expect(classify({ error: { code: 'duplicate' } })).toEqual({ outcome: 'rejected', errorCode: 'duplicate' });
-		expect(classify({ error: 'plain message' })).toEqual({ outcome: 'failed', errorCode: 'unknown' });
+		expect(classify({ error: { code: 'duplicate' } })).toEqual({
+			outcome: 'rejected',
+			errorCode: 'duplicate',
+		});
+		expect(classify({ error: 'plain message' })).toEqual({
+			outcome: 'failed',
+			errorCode: 'unknown',
+		});
 		expect(classify({ foo: 1 })).toEqual({ outcome: 'failed', errorCode: 'unknown' });
 	});
 });
 
 describe('toEntry', () => {
 	it('keeps only what the report needs', () => {
-		expect(toEntry(pipelineItems()[1])).toEqual({ outcome: 'review', retries: 1, extraCallAttempts: 2, inputTokens: 100, outputTokens: 10, costUsd: 0.001, latencyMs: 400, completedAt: T0 + 1000 });
-		expect(toEntry(pipelineItems()[3])).toEqual({ outcome: 'failed', errorCode: 'server_error', retries: 3, extraCallAttempts: 4, inputTokens: 0, outputTokens: 0 });
+		expect(toEntry(pipelineItems()[1])).toEqual({
+			outcome: 'review',
+			retries: 1,
+			extraCallAttempts: 2,
+			inputTokens: 100,
+			outputTokens: 10,
+			costUsd: 0.001,
+			latencyMs: 400,
+			completedAt: T0 + 1000,
+		});
+		expect(toEntry(pipelineItems()[3])).toEqual({
+			outcome: 'failed',
+			errorCode: 'server_error',
+			retries: 3,
+			extraCallAttempts: 4,
+			inputTokens: 0,
+			outputTokens: 0,
+		});
 	});
 
 	it('leaves cached answers out of the latency percentiles', () => {
@@ -73,7 +118,10 @@ describe('percentile', () => {
 
 describe('buildReport', () => {
 	it('totals outcomes, codes, retries, tokens, cost, latency, duration and throughput', () => {
-		const report = buildReport(pipelineItems().map((j) => toEntry(j)), { runId: 'run-1', startedAt: iso(0), finishedAt: T0 + 60_000 });
+		const report = buildReport(
+			pipelineItems().map((j) => toEntry(j)),
+			{ runId: 'run-1', startedAt: iso(0), finishedAt: T0 + 60_000 },
+		);
 		expect(report).toEqual({
 			runId: 'run-1',
 			items: 6,
@@ -99,30 +147,75 @@ describe('buildReport', () => {
 	});
 
 	it('derives the duration from results when no start stamp exists', () => {
-		const report = buildReport([toEntry({ llm: llm({ completedAt: iso(1000), latencyMs: 500 }) }), toEntry({ llm: llm({ completedAt: iso(3000), latencyMs: 500 }) })], { finishedAt: T0 + 99_000 });
+		const report = buildReport(
+			[
+				toEntry({ llm: llm({ completedAt: iso(1000), latencyMs: 500 }) }),
+				toEntry({ llm: llm({ completedAt: iso(3000), latencyMs: 500 }) }),
+			],
+			{ finishedAt: T0 + 99_000 },
+		);
 		expect(report.durationMs).toBe(2500);
 		expect(report.startedAt).toBe(iso(500));
 		expect(report.finishedAt).toBe(iso(3000));
 	});
 
 	it('raises alerts for success rate, one error code and cost', () => {
-		const report = buildReport(pipelineItems().map((j) => toEntry(j)), {
-			finishedAt: T0,
-			thresholds: { minSuccessRate: 0.9, maxErrorShare: 0.1, maxCostUsd: 0.002 },
-		});
+		const report = buildReport(
+			pipelineItems().map((j) => toEntry(j)),
+			{
+				finishedAt: T0,
+				thresholds: { minSuccessRate: 0.9, maxErrorShare: 0.1, maxCostUsd: 0.002 },
+			},
+		);
 		expect(report.alerts).toEqual([
-			{ rule: 'minSuccessRate', threshold: 0.9, actual: 0.2, message: 'Success rate 20.0 % is below 90.0 %' },
-			{ rule: 'maxErrorShare', threshold: 0.1, actual: 0.2, errorCode: 'schema_violation', message: 'schema_violation hit 20.0 % of processed items (limit 10.0 %)' },
-			{ rule: 'maxErrorShare', threshold: 0.1, actual: 0.2, errorCode: 'server_error', message: 'server_error hit 20.0 % of processed items (limit 10.0 %)' },
-			{ rule: 'maxErrorShare', threshold: 0.1, actual: 0.2, errorCode: 'content_filter', message: 'content_filter hit 20.0 % of processed items (limit 10.0 %)' },
-			{ rule: 'maxCostUsd', threshold: 0.002, actual: 0.003, message: 'Cost $0.0030 is above $0.0020' },
+			{
+				rule: 'minSuccessRate',
+				threshold: 0.9,
+				actual: 0.2,
+				message: 'Success rate 20.0 % is below 90.0 %',
+			},
+			{
+				rule: 'maxErrorShare',
+				threshold: 0.1,
+				actual: 0.2,
+				errorCode: 'schema_violation',
+				message: 'schema_violation hit 20.0 % of processed items (limit 10.0 %)',
+			},
+			{
+				rule: 'maxErrorShare',
+				threshold: 0.1,
+				actual: 0.2,
+				errorCode: 'server_error',
+				message: 'server_error hit 20.0 % of processed items (limit 10.0 %)',
+			},
+			{
+				rule: 'maxErrorShare',
+				threshold: 0.1,
+				actual: 0.2,
+				errorCode: 'content_filter',
+				message: 'content_filter hit 20.0 % of processed items (limit 10.0 %)',
+			},
+			{
+				rule: 'maxCostUsd',
+				threshold: 0.002,
+				actual: 0.003,
+				message: 'Cost $0.0030 is above $0.0020',
+			},
 		]);
 		expect(report.markdown).toContain('**ALERT:** Success rate 20.0 % is below 90.0 %');
-		expect(buildReport(pipelineItems().map((j) => toEntry(j)), { finishedAt: T0, thresholds: { minSuccessRate: 0.1, maxErrorShare: 0.5, maxCostUsd: 1 } }).alerts).toEqual([]);
+		expect(
+			buildReport(
+				pipelineItems().map((j) => toEntry(j)),
+				{ finishedAt: T0, thresholds: { minSuccessRate: 0.1, maxErrorShare: 0.5, maxCostUsd: 1 } },
+			).alerts,
+		).toEqual([]);
 	});
 
 	it('handles an empty or all-rejected run', () => {
-		const report = buildReport([toEntry({ error: { code: 'duplicate' } })], { finishedAt: T0, thresholds: { minSuccessRate: 0.9 } });
+		const report = buildReport([toEntry({ error: { code: 'duplicate' } })], {
+			finishedAt: T0,
+			thresholds: { minSuccessRate: 0.9 },
+		});
 		expect(report.successRate).toBeNull();
 		expect(report.alerts).toEqual([]);
 		expect(report.throughputPerMin).toBeNull();
@@ -134,20 +227,41 @@ describe('collect', () => {
 		const items = pipelineItems();
 		const state: CollectorState = {};
 		const first = collect(state, [items[0], items[5]]);
-		expect(first).toEqual({ complete: [], unscoped: [], pending: [{ runId: 'run-1', seen: 2, total: 6 }], late: 0 });
+		expect(first).toEqual({
+			complete: [],
+			unscoped: [],
+			pending: [{ runId: 'run-1', seen: 2, total: 6 }],
+			late: 0,
+		});
 		const second = collect(state, [items[3], items[4]]);
 		expect(second.complete).toEqual([]);
 		const third = collect(state, [items[1], items[2]]);
 		expect(third.pending).toEqual([]);
 		expect(third.complete).toHaveLength(1);
 		expect(third.complete[0].runId).toBe('run-1');
-		expect(third.complete[0].entries.map((e) => e.outcome).sort()).toEqual(['failed', 'filtered', 'invalid', 'rejected', 'review', 'success']);
-		expect(collect(state, [items[0]])).toEqual({ complete: [], unscoped: [], pending: [], late: 1 });
+		expect(third.complete[0].entries.map((e) => e.outcome).sort()).toEqual([
+			'failed',
+			'filtered',
+			'invalid',
+			'rejected',
+			'review',
+			'success',
+		]);
+		expect(collect(state, [items[0]])).toEqual({
+			complete: [],
+			unscoped: [],
+			pending: [],
+			late: 1,
+		});
 	});
 
 	it('counts an item that arrives twice once, keeping the later outcome', () => {
 		const state: CollectorState = {};
-		const failedFirst = { error: { code: 'malformed_output' }, validation: { status: 'invalid' }, batchRun: stamp(0, 2) };
+		const failedFirst = {
+			error: { code: 'malformed_output' },
+			validation: { status: 'invalid' },
+			batchRun: stamp(0, 2),
+		};
 		const validLater = { llm: llm(), batchRun: stamp(0, 2) };
 		expect(collect(state, [failedFirst]).complete).toEqual([]);
 		expect(collect(state, [validLater]).complete).toEqual([]);
@@ -173,15 +287,24 @@ describe('collect', () => {
 });
 
 describe('reportOfItems', () => {
-	const stamp = (id: string, startedAt: string) => ({ batchRun: { id, total: 2, seq: 0, startedAt } });
+	const stamp = (id: string, startedAt: string) => ({
+		batchRun: { id, total: 2, seq: 0, startedAt },
+	});
 	it('names the run when every item carries the same stamp, and starts at the earliest', () => {
-		const r = reportOfItems([stamp('run-1', '2026-01-01T00:00:05Z'), stamp('run-1', '2026-01-01T00:00:01Z')], REPORT_FIELD_DEFAULTS, { finishedAt: 0 });
+		const r = reportOfItems(
+			[stamp('run-1', '2026-01-01T00:00:05Z'), stamp('run-1', '2026-01-01T00:00:01Z')],
+			REPORT_FIELD_DEFAULTS,
+			{ finishedAt: 0 },
+		);
 		expect(r?.runId).toBe('run-1');
 		expect(r?.items).toBe(2);
 		expect(r?.startedAt).toBe('2026-01-01T00:00:01.000Z');
 	});
 	it('leaves the run unnamed for mixed stamps, and reports nothing for no items', () => {
-		expect(reportOfItems([stamp('a', 'x'), stamp('b', 'y')], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })?.runId).toBeNull();
+		expect(
+			reportOfItems([stamp('a', 'x'), stamp('b', 'y')], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })
+				?.runId,
+		).toBeNull();
 		expect(reportOfItems([], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })).toBeUndefined();
 	});
 });

@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
 
-import { readError, ROUTE_DEFAULTS, routeItem, suggestedWait, type RoutePolicy } from '../../core/route';
+import {
+	readError,
+	ROUTE_DEFAULTS,
+	routeItem,
+	suggestedWait,
+	type RoutePolicy,
+} from '../../core/route';
 
 const NOW = Date.parse('2025-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(NOW + ms).toISOString();
 const policy = (p: Partial<RoutePolicy> = {}): RoutePolicy => ({ ...ROUTE_DEFAULTS, ...p });
-const err = (code: string, extra: Record<string, unknown> = {}) => ({ code, message: `${code} happened`, retryable: true, attempts: 5, ...extra });
+const err = (code: string, extra: Record<string, unknown> = {}) => ({
+	code,
+	message: `${code} happened`,
+	retryable: true,
+	attempts: 5,
+	...extra,
+});
 
 describe('routeItem', () => {
 	it('sends a retryable error to Retry, moving the error into retry.history', () => {
@@ -14,7 +26,12 @@ describe('routeItem', () => {
 			route: 'retry',
 			json: {
 				id: 1,
-				retry: { attempts: 1, waitMs: 1000, retryAt: at(1000), history: [{ code: 'server_error', message: 'server_error happened', at: at(0) }] },
+				retry: {
+					attempts: 1,
+					waitMs: 1000,
+					retryAt: at(1000),
+					history: [{ code: 'server_error', message: 'server_error happened', at: at(0) }],
+				},
 			},
 		});
 	});
@@ -51,7 +68,11 @@ describe('routeItem', () => {
 			id: 7,
 			error: {
 				...err('server_error'),
-				history: [0, 1, 2].map((n) => ({ code: 'server_error', message: 'server_error happened', at: at(n) })),
+				history: [0, 1, 2].map((n) => ({
+					code: 'server_error',
+					message: 'server_error happened',
+					at: at(n),
+				})),
 			},
 			retry: { attempts: 2, exhausted: true },
 		});
@@ -61,12 +82,23 @@ describe('routeItem', () => {
 		const routed = routeItem({ error: err('content_filter', { retryable: false }) }, policy(), NOW);
 		expect(routed).toEqual({
 			route: 'filtered',
-			json: { error: { ...err('content_filter', { retryable: false }), history: [{ code: 'content_filter', message: 'content_filter happened', at: at(0) }] } },
+			json: {
+				error: {
+					...err('content_filter', { retryable: false }),
+					history: [{ code: 'content_filter', message: 'content_filter happened', at: at(0) }],
+				},
+			},
 		});
 	});
 
 	it('sends non-retryable codes straight to Dead Letter', () => {
-		for (const code of ['invalid_request', 'auth', 'quota_exhausted', 'schema_violation', 'budget_exceeded']) {
+		for (const code of [
+			'invalid_request',
+			'auth',
+			'quota_exhausted',
+			'schema_violation',
+			'budget_exceeded',
+		]) {
 			const routed = routeItem({ error: err(code) }, policy(), NOW);
 			expect(routed.route, code).toBe('deadLetter');
 			expect(routed.json.retry, code).toBeUndefined();
@@ -74,27 +106,63 @@ describe('routeItem', () => {
 	});
 
 	it('honours custom retry and filtered codes', () => {
-		expect(routeItem({ error: err('schema_violation') }, policy({ retryCodes: new Set(['schema_violation']) }), NOW).route).toBe('retry');
-		expect(routeItem({ error: err('server_error') }, policy({ retryCodes: new Set(), filteredCodes: new Set(['server_error']) }), NOW).route).toBe('filtered');
+		expect(
+			routeItem(
+				{ error: err('schema_violation') },
+				policy({ retryCodes: new Set(['schema_violation']) }),
+				NOW,
+			).route,
+		).toBe('retry');
+		expect(
+			routeItem(
+				{ error: err('server_error') },
+				policy({ retryCodes: new Set(), filteredCodes: new Set(['server_error']) }),
+				NOW,
+			).route,
+		).toBe('filtered');
 	});
 
 	it('never retries with maxRetries 0', () => {
-		expect(routeItem({ error: err('timeout') }, policy({ maxRetries: 0 }), NOW).route).toBe('deadLetter');
+		expect(routeItem({ error: err('timeout') }, policy({ maxRetries: 0 }), NOW).route).toBe(
+			'deadLetter',
+		);
 	});
 
 	it('dead-letters items without an error, and n8n error-output strings, as invalid_request', () => {
 		const none = routeItem({ id: 1 }, policy(), NOW);
 		expect(none.route).toBe('deadLetter');
 		expect((none.json.error as { code: string }).code).toBe('invalid_request');
-		const text = routeItem({ error: 'The service was not able to process your request' }, policy(), NOW);
+		const text = routeItem(
+			{ error: 'The service was not able to process your request' },
+			policy(),
+			NOW,
+		);
 		expect(text.route).toBe('deadLetter');
-		expect(text.json.error).toMatchObject({ code: 'invalid_request', message: 'The service was not able to process your request', retryable: false });
+		expect(text.json.error).toMatchObject({
+			code: 'invalid_request',
+			message: 'The service was not able to process your request',
+			retryable: false,
+		});
 	});
 
 	it('uses custom field paths', () => {
-		const routed = routeItem({ out: { err: err('timeout') } }, policy({ errorField: 'out.err', retryField: 'meta.trips' }), NOW);
+		const routed = routeItem(
+			{ out: { err: err('timeout') } },
+			policy({ errorField: 'out.err', retryField: 'meta.trips' }),
+			NOW,
+		);
 		expect(routed.route).toBe('retry');
-		expect(routed.json).toEqual({ out: {}, meta: { trips: { attempts: 1, waitMs: 1000, retryAt: at(1000), history: [{ code: 'timeout', message: 'timeout happened', at: at(0) }] } } });
+		expect(routed.json).toEqual({
+			out: {},
+			meta: {
+				trips: {
+					attempts: 1,
+					waitMs: 1000,
+					retryAt: at(1000),
+					history: [{ code: 'timeout', message: 'timeout happened', at: at(0) }],
+				},
+			},
+		});
 	});
 
 	it('does not mutate the input item', () => {
@@ -107,11 +175,18 @@ describe('routeItem', () => {
 
 describe('helpers', () => {
 	it('suggestedWait is base * 2^(n-1), capped', () => {
-		expect([1, 2, 3, 4, 5, 10].map((n) => suggestedWait(n, { baseDelayMs: 500, maxDelayMs: 5000 }))).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
+		expect(
+			[1, 2, 3, 4, 5, 10].map((n) => suggestedWait(n, { baseDelayMs: 500, maxDelayMs: 5000 })),
+		).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
 	});
 
 	it('readError maps unknown codes to a non-retryable invalid_request', () => {
-		expect(readError({ code: 'ETIMEDOUT', message: 'boom' })).toEqual({ code: 'invalid_request', message: 'ETIMEDOUT: boom', retryable: false, attempts: 1 });
+		expect(readError({ code: 'ETIMEDOUT', message: 'boom' })).toEqual({
+			code: 'invalid_request',
+			message: 'ETIMEDOUT: boom',
+			retryable: false,
+			attempts: 1,
+		});
 		expect(readError(undefined)).toBeUndefined();
 	});
 });

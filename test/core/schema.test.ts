@@ -4,7 +4,10 @@ import { compileSchema, extractJson, formatIssues, parseSchemaParam } from '../.
 
 describe('extractJson', () => {
 	it('parses plain JSON', () => {
-		expect(extractJson('{"label":"billing","confidence":0.9}')).toEqual({ ok: true, value: { label: 'billing', confidence: 0.9 } });
+		expect(extractJson('{"label":"billing","confidence":0.9}')).toEqual({
+			ok: true,
+			value: { label: 'billing', confidence: 0.9 },
+		});
 		expect(extractJson('  [1, 2, 3]\n')).toEqual({ ok: true, value: [1, 2, 3] });
 		expect(extractJson('42')).toEqual({ ok: true, value: 42 });
 	});
@@ -19,8 +22,12 @@ describe('extractJson', () => {
 	});
 
 	it('finds the first balanced object inside prose', () => {
-		const text = 'Sure! The answer is {"label": "refund", "note": "has } and { in a string"} — hope that helps {"x":2}';
-		expect(extractJson(text)).toEqual({ ok: true, value: { label: 'refund', note: 'has } and { in a string' } });
+		const text =
+			'Sure! The answer is {"label": "refund", "note": "has } and { in a string"} — hope that helps {"x":2}';
+		expect(extractJson(text)).toEqual({
+			ok: true,
+			value: { label: 'refund', note: 'has } and { in a string' },
+		});
 	});
 
 	it('skips a brace that does not open valid JSON', () => {
@@ -58,9 +65,19 @@ describe('compileSchema', () => {
 	it('lists every issue with a JSON-pointer path (allErrors, formats)', () => {
 		const compiled = compileSchema(schema);
 		if (!compiled.ok) throw new Error(compiled.message);
-		expect(compiled.validate({ label: 'other', email: 'not-an-email', total: -1, extra: true })).toEqual([
-			{ path: '/extra', message: 'must NOT have additional properties', code: 'additionalProperties' },
-			{ path: '/label', message: 'must be equal to one of the allowed values: "billing", "bug"', code: 'enum' },
+		expect(
+			compiled.validate({ label: 'other', email: 'not-an-email', total: -1, extra: true }),
+		).toEqual([
+			{
+				path: '/extra',
+				message: 'must NOT have additional properties',
+				code: 'additionalProperties',
+			},
+			{
+				path: '/label',
+				message: 'must be equal to one of the allowed values: "billing", "bug"',
+				code: 'enum',
+			},
 			{ path: '/email', message: 'must match format "email"', code: 'format' },
 			{ path: '/total', message: 'must be >= 0', code: 'minimum' },
 		]);
@@ -68,7 +85,9 @@ describe('compileSchema', () => {
 			{ path: '/label', message: "must have required property 'label'", code: 'required' },
 			{ path: '/email', message: "must have required property 'email'", code: 'required' },
 		]);
-		expect(compiled.validate('text')).toEqual([{ path: '/', message: 'must be object', code: 'type' }]);
+		expect(compiled.validate('text')).toEqual([
+			{ path: '/', message: 'must be object', code: 'type' },
+		]);
 	});
 
 	it('caches compiled validators by schema text', () => {
@@ -78,9 +97,15 @@ describe('compileSchema', () => {
 	});
 
 	it('supports draft 2020-12 schemas', () => {
-		const compiled = compileSchema({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'array', prefixItems: [{ type: 'number' }] });
+		const compiled = compileSchema({
+			$schema: 'https://json-schema.org/draft/2020-12/schema',
+			type: 'array',
+			prefixItems: [{ type: 'number' }],
+		});
 		if (!compiled.ok) throw new Error(compiled.message);
-		expect(compiled.validate(['x'])).toEqual([{ path: '/0', message: 'must be number', code: 'type' }]);
+		expect(compiled.validate(['x'])).toEqual([
+			{ path: '/0', message: 'must be number', code: 'type' },
+		]);
 	});
 
 	it('allows the same $id in two different schemas', () => {
@@ -92,7 +117,10 @@ describe('compileSchema', () => {
 		const bad = compileSchema({ type: 'strin' });
 		expect(bad.ok).toBe(false);
 		expect(!bad.ok && bad.message).toMatch(/^Not a valid JSON Schema: /);
-		expect(compileSchema([1])).toEqual({ ok: false, message: 'A JSON Schema must be an object (for example {"type": "object", ...})' });
+		expect(compileSchema([1])).toEqual({
+			ok: false,
+			message: 'A JSON Schema must be an object (for example {"type": "object", ...})',
+		});
 	});
 });
 
@@ -121,6 +149,11 @@ describe('parseSchemaParam', () => {
 
 describe('formatIssues', () => {
 	it('joins path and message', () => {
-		expect(formatIssues([{ path: '/a', message: 'must be number' }, { path: '/', message: 'x' }])).toBe('/a: must be number; /: x');
+		expect(
+			formatIssues([
+				{ path: '/a', message: 'must be number' },
+				{ path: '/', message: 'x' },
+			]),
+		).toBe('/a: must be number; /: x');
 	});
 });

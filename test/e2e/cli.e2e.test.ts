@@ -24,7 +24,9 @@ import { checkPipeline, finalOutputsByRecord } from './pipeline';
 const fixtures = path.join(__dirname, 'fixtures');
 const TICKETS = '01-nightly-ticket-classification.json';
 const INVOICES = '03-invoice-extraction-review.json';
-const examples: Record<string, WorkflowJson> = Object.fromEntries(n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]));
+const examples: Record<string, WorkflowJson> = Object.fromEntries(
+	n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]),
+);
 // Example 1's sample data gets three planted rows, so every branch is taken deterministically:
 // T00003 fails its first 4 calls (3 attempts in the first pass → Failed → Route Failures' Retry →
 // succeeds in the second pass), T00006 gets a 400 (Dead Letter), T00008 a refusal (Filtered), and
@@ -43,7 +45,14 @@ if (examples[TICKETS]) {
 }
 
 // Faults the sandbox injects while the examples run (share of requests, seeded).
-const FAULTS = { status500: 0.06, status503: 0.04, reset: 0.04, malformed: 0.04, truncated: 0.03, contentPolicy: 0.05 };
+const FAULTS = {
+	status500: 0.06,
+	status503: 0.04,
+	reset: 0.04,
+	malformed: 0.04,
+	truncated: 0.03,
+	contentPolicy: 0.05,
+};
 
 describe('n8n CLI with the community-installed package', () => {
 	let userFolder: string;
@@ -51,11 +60,15 @@ describe('n8n CLI with the community-installed package', () => {
 	let sandbox: Sandbox;
 
 	beforeAll(async () => {
-		const fresh = await timed('install package into fresh user folder', () => freshUserFolder('cli'));
+		const fresh = await timed('install package into fresh user folder', () =>
+			freshUserFolder('cli'),
+		);
 		({ userFolder, cleanup } = fresh);
 		sandbox = await n8n.startSandbox(['--port', '0', '--seed', '7']);
 		// The first CLI command also runs the SQLite migrations.
-		await timed('import:credentials (incl. migrations)', () => n8n.importCredentials(userFolder, n8n.sandboxCredentials(sandbox.url)));
+		await timed('import:credentials (incl. migrations)', () =>
+			n8n.importCredentials(userFolder, n8n.sandboxCredentials(sandbox.url)),
+		);
 		// One import for all workflows. `n8n execute` starts at a Manual Trigger, so examples without one get a copy with one.
 		const dir = path.join(userFolder, 'workflows');
 		mkdirSync(dir);
@@ -73,7 +86,9 @@ describe('n8n CLI with the community-installed package', () => {
 	});
 
 	it('runs a workflow of n8n-nodes-base nodes (plumbing: import, execute, parse the run)', async () => {
-		const { run, exitCode } = await timed('execute base-nodes fixture', () => n8n.executeWorkflow(userFolder, 'e2eFixtureBase01'));
+		const { run, exitCode } = await timed('execute base-nodes fixture', () =>
+			n8n.executeWorkflow(userFolder, 'e2eFixtureBase01'),
+		);
 		expect(exitCode).toBe(0);
 		expect(run.status).toBe('success');
 		expect(run.mode).toBe('cli');
@@ -88,7 +103,9 @@ describe('n8n CLI with the community-installed package', () => {
 	it('loads n8n-nodes-llm-batch.llmBatchCall from .n8n/nodes and runs it against the sandbox', async () => {
 		await sandbox.configure({ faults: {}, latencyMs: { min: 0, max: 0 } });
 		await sandbox.reset();
-		const { run, exitCode, stdout } = await timed('execute LLM Batch Call fixture', () => n8n.executeWorkflow(userFolder, 'e2eFixtureCall001'));
+		const { run, exitCode, stdout } = await timed('execute LLM Batch Call fixture', () =>
+			n8n.executeWorkflow(userFolder, 'e2eFixtureCall001'),
+		);
 		expect(run.data.resultData.error?.message).toBeUndefined();
 		expect(exitCode).toBe(0);
 		expect(run.status).toBe('success');
@@ -100,7 +117,13 @@ describe('n8n CLI with the community-installed package', () => {
 			const prompt = `Classify ticket number ${i + 1}`;
 			expect(item.json).toMatchObject({ id: `r${i + 1}`, text: prompt });
 			const llm = item.json.llm as Record<string, unknown>;
-			expect(llm).toMatchObject({ recordId: `r${i + 1}`, text: plainReply(prompt), provider: 'openai', model: 'gpt-4o-mini', attempts: 1 });
+			expect(llm).toMatchObject({
+				recordId: `r${i + 1}`,
+				text: plainReply(prompt),
+				provider: 'openai',
+				model: 'gpt-4o-mini',
+				attempts: 1,
+			});
 		});
 		const stats = await sandbox.stats();
 		expect(stats).toMatchObject({ requests: 6, paidSuccesses: 6, duplicateSuccesses: 0 });
@@ -117,20 +140,26 @@ describe('n8n CLI with the community-installed package', () => {
 			expect(workflow, `examples/${file} is missing`).toBeDefined();
 			await sandbox.configure({ faults: FAULTS, latencyMs: { min: 5, max: 60 } });
 			await sandbox.reset();
-			const { run, exitCode } = await timed(`execute ${file}`, () => n8n.executeWorkflow(userFolder, workflow!.id));
+			const { run, exitCode } = await timed(`execute ${file}`, () =>
+				n8n.executeWorkflow(userFolder, workflow!.id),
+			);
 			expect(run.data.resultData.error?.message).toBeUndefined();
 			expect(exitCode).toBe(0);
 			expect(run.status).toBe('success');
 
 			const c = checkPipeline(run, workflow!);
 			const stats = await sandbox.stats();
-			process.stdout.write(`[e2e ${file}] ${JSON.stringify({ ...c, report: undefined })} sandbox=${JSON.stringify({ requests: stats.requests, faults: stats.faults, maxInFlight: stats.maxInFlight })}\n`);
+			process.stdout.write(
+				`[e2e ${file}] ${JSON.stringify({ ...c, report: undefined })} sandbox=${JSON.stringify({ requests: stats.requests, faults: stats.faults, maxInFlight: stats.maxInFlight })}\n`,
+			);
 			// Faults really happened, and the engine never paid twice for one prompt.
 			const injected = Object.values(stats.faults).reduce((a, b) => a + b, 0);
 			expect(injected).toBeGreaterThan(0);
 			expect(stats.duplicateSuccesses).toBe(0);
 			expect(stats.paidSuccesses).toBe(c.success);
-			const concurrency = Number(workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8);
+			const concurrency = Number(
+				workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8,
+			);
 			expect(stats.maxInFlight).toBeLessThanOrEqual(concurrency);
 			expect(c.source).toBeGreaterThanOrEqual(20);
 
@@ -144,7 +173,9 @@ describe('n8n CLI with the community-installed package', () => {
 				expect(c.callRuns, 'the Retry loop ran the call node again').toBeGreaterThanOrEqual(2);
 				expect(c.retry).toBeGreaterThanOrEqual(1);
 				expect(c.errorCodes.invalid_request).toBeGreaterThanOrEqual(1);
-				const retried = outputs(run, 'LLM Batch Call')[0].find((i) => i.json.recordId === 'T00003')!;
+				const retried = outputs(run, 'LLM Batch Call')[0].find(
+					(i) => i.json.recordId === 'T00003',
+				)!;
 				expect((retried.json.llm as { attempts: number }).attempts).toBeGreaterThanOrEqual(1);
 			}
 		});

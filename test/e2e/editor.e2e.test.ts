@@ -7,7 +7,15 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { freshUserFolder, n8n, printTimings, readWorkflow, timed, type RunningN8n, type WorkflowJson } from './harness';
+import {
+	freshUserFolder,
+	n8n,
+	printTimings,
+	readWorkflow,
+	timed,
+	type RunningN8n,
+	type WorkflowJson,
+} from './harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = path.join(__dirname, 'artifacts');
@@ -15,7 +23,10 @@ const OUR_PREFIX = 'n8n-nodes-llm-batch.';
 
 // The examples when they exist; before that, the e2e fixture that uses LLM Batch Call.
 function workflowsToOpen(): WorkflowJson[] {
-	const examples = n8n.exampleFiles().map(readWorkflow).filter((w) => w.nodes.some((n) => n.type.startsWith(OUR_PREFIX)));
+	const examples = n8n
+		.exampleFiles()
+		.map(readWorkflow)
+		.filter((w) => w.nodes.some((n) => n.type.startsWith(OUR_PREFIX)));
 	if (examples.length > 0) return examples;
 	return [readWorkflow(path.join(__dirname, 'fixtures', 'llm-batch-call.workflow.json'))];
 }
@@ -30,9 +41,12 @@ describe('n8n editor with the package', () => {
 	const workflows = workflowsToOpen();
 
 	beforeAll(async () => {
-		if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+		if (!existsSync(CHROMIUM))
+			throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
 		mkdirSync(artifacts, { recursive: true });
-		({ userFolder, cleanup } = await timed('install package into fresh user folder', () => freshUserFolder('editor')));
+		({ userFolder, cleanup } = await timed('install package into fresh user folder', () =>
+			freshUserFolder('editor'),
+		));
 		// The editor never calls the provider here; the credentials only need to exist.
 		await n8n.importCredentials(userFolder, n8n.sandboxCredentials('http://127.0.0.1:9'));
 		for (const w of workflows) {
@@ -41,7 +55,9 @@ describe('n8n editor with the package', () => {
 			await n8n.importWorkflow(userFolder, file);
 		}
 		const port = await n8n.freePort();
-		server = await timed('n8n start until editor accessible', () => n8n.startN8n(userFolder, { port }));
+		server = await timed('n8n start until editor accessible', () =>
+			n8n.startN8n(userFolder, { port }),
+		);
 		profileDir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-chromium-'));
 		context = await chromium.launchPersistentContext(profileDir, {
 			executablePath: CHROMIUM,
@@ -87,7 +103,10 @@ describe('n8n editor with the package', () => {
 			await page.waitForTimeout(500); // let the canvas fit the view before the picture
 			await page.screenshot({ path: path.join(artifacts, `canvas-${workflow.id}.png`) });
 			const rendered = await page.$$eval('[data-test-id=canvas-node]', (els) =>
-				els.map((e) => ({ name: e.getAttribute('data-node-name'), type: e.getAttribute('data-node-type') })),
+				els.map((e) => ({
+					name: e.getAttribute('data-node-name'),
+					type: e.getAttribute('data-node-type'),
+				})),
 			);
 			// Every node of the file is on the canvas under its type (sticky notes render apart).
 			expect(rendered.sort((a, b) => a.name!.localeCompare(b.name!))).toEqual(
@@ -100,14 +119,23 @@ describe('n8n editor with the package', () => {
 			const ours = workflow.nodes.filter((n) => n.type.startsWith(OUR_PREFIX));
 			expect(ours.length).toBeGreaterThan(0);
 			for (const node of ours) {
-				const canvasNode = page.locator(`[data-test-id=canvas-node][data-node-name="${node.name}"]`);
+				const canvasNode = page.locator(
+					`[data-test-id=canvas-node][data-node-name="${node.name}"]`,
+				);
 				await expect.poll(() => canvasNode.count()).toBe(1);
-				expect(await canvasNode.locator('[data-test-id=node-issues], [data-test-id=node-setup-required]').count(), `${node.name} shows an issues badge`).toBe(0);
+				expect(
+					await canvasNode
+						.locator('[data-test-id=node-issues], [data-test-id=node-setup-required]')
+						.count(),
+					`${node.name} shows an issues badge`,
+				).toBe(0);
 				// Its panel: a known node type shows its parameters (an unknown one shows "install this node").
 				await canvasNode.dblclick();
 				const ndv = page.locator('[data-test-id=ndv]');
 				await ndv.locator('[data-test-id=node-parameters]').waitFor();
-				const labels = await ndv.locator('[data-test-id=node-parameters] [data-test-id=input-label]').allInnerTexts();
+				const labels = await ndv
+					.locator('[data-test-id=node-parameters] [data-test-id=input-label]')
+					.allInnerTexts();
 				expect(labels.length, `${node.name} shows no parameters`).toBeGreaterThan(0);
 				expect(await ndv.innerText()).not.toMatch(/not currently installed|Install this node/i);
 				await ndv.locator('[data-test-id=ndv-close-button]').click();
@@ -117,7 +145,9 @@ describe('n8n editor with the package', () => {
 	}
 
 	it("opens LLM Batch Call's panel with its parameters and the sandbox credential", async () => {
-		const workflow = workflows.find((w) => w.nodes.some((n) => n.type === `${OUR_PREFIX}llmBatchCall`));
+		const workflow = workflows.find((w) =>
+			w.nodes.some((n) => n.type === `${OUR_PREFIX}llmBatchCall`),
+		);
 		expect(workflow, 'no imported workflow uses LLM Batch Call').toBeDefined();
 		const node = workflow!.nodes.find((n) => n.type === `${OUR_PREFIX}llmBatchCall`)!;
 		await page.goto(`${server!.baseUrl}/workflow/${workflow!.id}`);
@@ -127,15 +157,33 @@ describe('n8n editor with the package', () => {
 		await ndv.locator('[data-test-id=node-parameters]').waitFor();
 		await page.waitForTimeout(500);
 		await page.screenshot({ path: path.join(artifacts, 'ndv-llm-batch-call.png') });
-		const labels = (await ndv.locator('[data-test-id=node-parameters] [data-test-id=input-label]').allInnerTexts()).map((l) => l.split('\n')[0].trim());
-		for (const label of ['Model', 'System Prompt', 'Prompt', 'Record ID', 'Output Format', 'Concurrency', 'Requests per Minute', 'Tokens per Minute', 'Result Field', 'Options', 'Ledger']) {
+		const labels = (
+			await ndv.locator('[data-test-id=node-parameters] [data-test-id=input-label]').allInnerTexts()
+		).map((l) => l.split('\n')[0].trim());
+		for (const label of [
+			'Model',
+			'System Prompt',
+			'Prompt',
+			'Record ID',
+			'Output Format',
+			'Concurrency',
+			'Requests per Minute',
+			'Tokens per Minute',
+			'Result Field',
+			'Options',
+			'Ledger',
+		]) {
 			expect(labels, `parameter label "${label}"`).toContain(label);
 		}
 		if (node.parameters.outputFormat === 'json') expect(labels).toContain('JSON Schema');
 		// The example's values are shown, and the credential picked is the imported sandbox one.
-		expect(await ndv.locator('[data-test-id=parameter-input-model] input').inputValue()).toBe(String(node.parameters.model));
+		expect(await ndv.locator('[data-test-id=parameter-input-model] input').inputValue()).toBe(
+			String(node.parameters.model),
+		);
 		expect(await ndv.locator('[data-test-id=credentials-label]').innerText()).toMatch(/Credential/);
-		expect(await ndv.locator('[data-test-id=node-credentials-select] input').inputValue()).toBe('LLM Sandbox (OpenAI-compatible)');
+		expect(await ndv.locator('[data-test-id=node-credentials-select] input').inputValue()).toBe(
+			'LLM Sandbox (OpenAI-compatible)',
+		);
 		await ndv.locator('[data-test-id=ndv-close-button]').click();
 		// Both outputs are named on the canvas.
 		expect(await canvasNode.innerText()).toMatch(/Success[\s\S]*Failed/);

@@ -21,13 +21,28 @@ export const n8n = lib as {
 	importWorkflow(userFolder: string, file: string): Promise<unknown>;
 	importWorkflowDir(userFolder: string, dir: string): Promise<unknown>;
 	publishWorkflow(userFolder: string, id: string): Promise<unknown>;
-	executeWorkflow(userFolder: string, id: string, opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<Execution>;
-	startN8n(userFolder: string, opts?: { port?: number; env?: Record<string, string>; timeoutMs?: number }): Promise<RunningN8n>;
+	executeWorkflow(
+		userFolder: string,
+		id: string,
+		opts?: { env?: Record<string, string>; timeoutMs?: number },
+	): Promise<Execution>;
+	startN8n(
+		userFolder: string,
+		opts?: { port?: number; env?: Record<string, string>; timeoutMs?: number },
+	): Promise<RunningN8n>;
 	ownerEnv(): Record<string, string>;
 	login(baseUrl: string): Promise<string>;
-	waitForWebhook(baseUrl: string, path: string, opts?: { method?: string; timeoutMs?: number }): Promise<void>;
+	waitForWebhook(
+		baseUrl: string,
+		path: string,
+		opts?: { method?: string; timeoutMs?: number },
+	): Promise<void>;
 	exampleFiles(): string[];
-	n8nCli(userFolder: string, args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; allowFailure?: boolean }): Promise<{ code: number; stdout: string; stderr: string; ms: number }>;
+	n8nCli(
+		userFolder: string,
+		args: string[],
+		opts?: { env?: Record<string, string>; timeoutMs?: number; allowFailure?: boolean },
+	): Promise<{ code: number; stdout: string; stderr: string; ms: number }>;
 	stopProcess(child: unknown, graceMs?: number): Promise<void>;
 };
 
@@ -74,7 +89,13 @@ export interface Run {
 	status: string;
 	finished: boolean;
 	mode: string;
-	data: { resultData: { runData: Record<string, NodeRun[]>; error?: { message?: string }; lastNodeExecuted?: string } };
+	data: {
+		resultData: {
+			runData: Record<string, NodeRun[]>;
+			error?: { message?: string };
+			lastNodeExecuted?: string;
+		};
+	};
 }
 
 export interface Execution {
@@ -87,7 +108,9 @@ export interface Execution {
 }
 
 /** A fresh user folder with the packed package installed into `.n8n/nodes`. */
-export async function freshUserFolder(label: string): Promise<{ userFolder: string; tarball: string; cleanup(): void }> {
+export async function freshUserFolder(
+	label: string,
+): Promise<{ userFolder: string; tarball: string; cleanup(): void }> {
 	n8n.assertN8nInstalled();
 	const userFolder = mkdtempSync(path.join(os.tmpdir(), `llm-batch-e2e-${label}-`));
 	const tarball = await n8n.packPackage(path.join(userFolder, 'pack'));
@@ -104,7 +127,10 @@ export async function freshUserFolder(label: string): Promise<{ userFolder: stri
 /** All items a node emitted on each output, over all its runs (a retry loop runs a node again). */
 export function outputs(run: Run, node: string): Item[][] {
 	const runs = run.data.resultData.runData[node];
-	if (!runs) throw new Error(`node "${node}" did not run; ran: ${Object.keys(run.data.resultData.runData).join(', ')}`);
+	if (!runs)
+		throw new Error(
+			`node "${node}" did not run; ran: ${Object.keys(run.data.resultData.runData).join(', ')}`,
+		);
 	const result: Item[][] = [];
 	for (const r of runs) {
 		(r.data?.main ?? []).forEach((items, index) => {
@@ -122,7 +148,8 @@ export function counts(run: Run, node: string): number[] {
 
 export function pairedIndex(item: Item): number {
 	const p = Array.isArray(item.pairedItem) ? item.pairedItem[0] : item.pairedItem;
-	if (!p || typeof p.item !== 'number') throw new Error(`item without pairedItem: ${JSON.stringify(item).slice(0, 300)}`);
+	if (!p || typeof p.item !== 'number')
+		throw new Error(`item without pairedItem: ${JSON.stringify(item).slice(0, 300)}`);
 	return p.item;
 }
 
@@ -135,8 +162,20 @@ export interface WorkflowJson {
 	id: string;
 	name: string;
 	active?: boolean;
-	nodes: Array<{ id: string; name: string; type: string; typeVersion: number; position: [number, number]; parameters: Record<string, unknown>; credentials?: Record<string, { id: string; name: string }>; webhookId?: string }>;
-	connections: Record<string, { main: Array<Array<{ node: string; type: string; index: number }>> }>;
+	nodes: Array<{
+		id: string;
+		name: string;
+		type: string;
+		typeVersion: number;
+		position: [number, number];
+		parameters: Record<string, unknown>;
+		credentials?: Record<string, { id: string; name: string }>;
+		webhookId?: string;
+	}>;
+	connections: Record<
+		string,
+		{ main: Array<Array<{ node: string; type: string; index: number }>> }
+	>;
 	[key: string]: unknown;
 }
 
@@ -174,10 +213,15 @@ export function withManualTrigger(workflow: WorkflowJson, dir: string): string {
  * on its `items` before returning them: how a test plants bad rows or sandbox fault directives
  * (`[[sandbox:fail-first:N:kind]]`) in an example's sample data without editing the example.
  */
-export function patchCodeNodeItems(workflow: WorkflowJson, codeNode: string, snippet: string): WorkflowJson {
+export function patchCodeNodeItems(
+	workflow: WorkflowJson,
+	codeNode: string,
+	snippet: string,
+): WorkflowJson {
 	const copy = structuredClone(workflow);
 	const node = copy.nodes.find((n) => n.name === codeNode);
-	if (!node || node.type !== 'n8n-nodes-base.code') throw new Error(`${workflow.name}: no Code node "${codeNode}"`);
+	if (!node || node.type !== 'n8n-nodes-base.code')
+		throw new Error(`${workflow.name}: no Code node "${codeNode}"`);
 	const original = String(node.parameters.jsCode);
 	node.parameters.jsCode = `const items = (() => {\n${original}\n})();\n${snippet}\nreturn items;`;
 	return copy;

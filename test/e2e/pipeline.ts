@@ -38,7 +38,11 @@ function nodeOfType(workflow: WorkflowJson, type: string) {
 /** The items a node's run `runIndex` received: the output of the node and run its `source` names. */
 function inputOf(run: Run, node: string, runIndex: number): Item[] {
 	const nodeRun = run.data.resultData.runData[node][runIndex] as unknown as {
-		source: Array<{ previousNode: string; previousNodeOutput?: number; previousNodeRun?: number } | null>;
+		source: Array<{
+			previousNode: string;
+			previousNodeOutput?: number;
+			previousNodeRun?: number;
+		} | null>;
 	};
 	const src = nodeRun.source?.[0];
 	if (!src) throw new Error(`${node} run ${runIndex} has no source`);
@@ -48,7 +52,10 @@ function inputOf(run: Run, node: string, runIndex: number): Item[] {
 
 function runsOf(run: Run, node: string): Array<Array<Item[]>> {
 	const runs = run.data.resultData.runData[node];
-	if (!runs) throw new Error(`node "${node}" did not run; ran: ${Object.keys(run.data.resultData.runData).join(', ')}`);
+	if (!runs)
+		throw new Error(
+			`node "${node}" did not run; ran: ${Object.keys(run.data.resultData.runData).join(', ')}`,
+		);
 	return runs.map((r) => (r.data?.main ?? []).map((items) => items ?? []));
 }
 
@@ -56,13 +63,18 @@ function runsOf(run: Run, node: string): Array<Array<Item[]>> {
 function expectPartition(node: string, runIndex: number, input: Item[], outs: Item[][]): void {
 	const all = outs.flat();
 	expect(all.length, `${node} run ${runIndex}: items out = items in`).toBe(input.length);
-	expect(all.map(pairedIndex).sort((a, b) => a - b), `${node} run ${runIndex}: pairedItem covers each input once`).toEqual(input.map((_, i) => i));
+	expect(
+		all.map(pairedIndex).sort((a, b) => a - b),
+		`${node} run ${runIndex}: pairedItem covers each input once`,
+	).toEqual(input.map((_, i) => i));
 }
 
 /** Renders the simple `={{ $json.field }}` prompt templates the examples use. */
 function renderPrompt(template: string, json: Record<string, unknown>): string {
 	const body = template.startsWith('=') ? template.slice(1) : template;
-	return body.replace(/\{\{\s*\$json\.([A-Za-z0-9_]+)\s*\}\}/g, (_, field: string) => String(json[field] ?? ''));
+	return body.replace(/\{\{\s*\$json\.([A-Za-z0-9_]+)\s*\}\}/g, (_, field: string) =>
+		String(json[field] ?? ''),
+	);
 }
 
 export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts {
@@ -80,13 +92,15 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 	expectPartition(prepare.name, 0, source, [ready, rejected]);
 	for (const item of [...ready, ...rejected]) {
 		const from = source[pairedIndex(item)].json;
-		for (const [k, v] of Object.entries(from)) expect(item.json[k], `${prepare.name} keeps ${k}`).toEqual(v);
+		for (const [k, v] of Object.entries(from))
+			expect(item.json[k], `${prepare.name} keeps ${k}`).toEqual(v);
 	}
 	const recordIdField = String(prepare.parameters.recordIdField ?? 'id');
 	const idOfSource = (i: number) => String(source[i].json[recordIdField]);
 
 	// LLM Batch Call, once per pass of the retry loop: Success · Failed.
-	const schemaText = call.parameters.outputFormat === 'json' ? String(call.parameters.jsonSchema) : undefined;
+	const schemaText =
+		call.parameters.outputFormat === 'json' ? String(call.parameters.jsonSchema) : undefined;
 	const schema = schemaText ? (JSON.parse(schemaText) as object) : undefined;
 	const callRuns = runsOf(run, call.name);
 	let callInputs = 0;
@@ -115,7 +129,12 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 		for (const item of bad) {
 			const from = input[pairedIndex(item)].json;
 			expect(item.json.recordId).toBe(from.recordId);
-			const error = item.json.error as { code: string; message: string; attempts: number; retryable: boolean };
+			const error = item.json.error as {
+				code: string;
+				message: string;
+				attempts: number;
+				retryable: boolean;
+			};
 			expect(ERROR_CODES, `error code of ${String(from.recordId)}`).toContain(error.code);
 			expect(typeof error.message).toBe('string');
 			expect(error.attempts).toBeGreaterThanOrEqual(1);
@@ -132,7 +151,8 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 	runsOf(run, validate.name).forEach((outs, r) => {
 		const input = inputOf(run, validate.name, r);
 		expectPartition(validate.name, r, input, [outs[0] ?? [], outs[1] ?? [], outs[2] ?? []]);
-		for (const item of outs.flat()) expect(item.json.recordId).toBe(input[pairedIndex(item)].json.recordId);
+		for (const item of outs.flat())
+			expect(item.json.recordId).toBe(input[pairedIndex(item)].json.recordId);
 		valid.push(...(outs[0] ?? []));
 		invalid.push(...(outs[1] ?? []));
 		review.push(...(outs[2] ?? []));
@@ -152,7 +172,8 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 		filtered.push(...(outs[2] ?? []));
 	});
 	expect(failed.length).toBe(retry.length + deadLetter.length + filtered.length);
-	for (const item of filtered) expect((item.json.error as { code: string }).code).toBe('content_filter');
+	for (const item of filtered)
+		expect((item.json.error as { code: string }).code).toBe('content_filter');
 	// The loop ends: every pass through the call got Ready items or Retry items, nothing else.
 	expect(callInputs).toBe(ready.length + retry.length);
 	expect(callRuns.length).toBeLessThanOrEqual(1 + Number(route.parameters.maxRetries ?? 3));
@@ -160,7 +181,9 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 	// Every record ends in exactly one final output.
 	const finalIds = [
 		...rejected.map((i) => idOfSource(pairedIndex(i))),
-		...[...valid, ...invalid, ...review, ...deadLetter, ...filtered].map((i) => String(i.json.recordId)),
+		...[...valid, ...invalid, ...review, ...deadLetter, ...filtered].map((i) =>
+			String(i.json.recordId),
+		),
 	].sort();
 	expect(finalIds).toEqual(source.map((_, i) => idOfSource(i)).sort());
 
@@ -169,7 +192,12 @@ export function checkPipeline(run: Run, workflow: WorkflowJson): PipelineCounts 
 	const reports = reportRuns.flatMap((outs) => outs[0] ?? []);
 	const alerts = reportRuns.flatMap((outs) => outs[1] ?? []);
 	expect(reports, 'exactly one report item').toHaveLength(1);
-	const rep = reports[0].json as { items: number; outcomes: Record<string, number>; byErrorCode: Record<string, number>; alerts: unknown[] };
+	const rep = reports[0].json as {
+		items: number;
+		outcomes: Record<string, number>;
+		byErrorCode: Record<string, number>;
+		alerts: unknown[];
+	};
 	expect(rep.items).toBe(source.length);
 	expect(rep.outcomes).toEqual({
 		success: valid.length,
@@ -216,7 +244,8 @@ export function finalOutputsByRecord(run: Run, workflow: WorkflowJson): Record<s
 				if (!names[o]) return;
 				for (const item of items ?? []) {
 					const id = String(item.json.recordId);
-					if (result[id]) throw new Error(`${id} in two final outputs: ${result[id]} and ${names[o]}`);
+					if (result[id])
+						throw new Error(`${id} in two final outputs: ${result[id]} and ${names[o]}`);
 					result[id] = names[o];
 				}
 			});

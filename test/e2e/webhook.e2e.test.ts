@@ -4,7 +4,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectedReply } from '../../sandbox/reply';
-import { freshUserFolder, n8n, printTimings, readWorkflow, timed, type RunningN8n, type Sandbox, type WorkflowJson } from './harness';
+import {
+	freshUserFolder,
+	n8n,
+	printTimings,
+	readWorkflow,
+	timed,
+	type RunningN8n,
+	type Sandbox,
+	type WorkflowJson,
+} from './harness';
 
 const EXAMPLE = path.join(__dirname, '..', '..', 'examples', '02-webhook-batch.json');
 
@@ -17,15 +26,21 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 
 	beforeAll(async () => {
 		workflow = readWorkflow(EXAMPLE);
-		({ userFolder, cleanup } = await timed('install package into fresh user folder', () => freshUserFolder('webhook')));
+		({ userFolder, cleanup } = await timed('install package into fresh user folder', () =>
+			freshUserFolder('webhook'),
+		));
 		sandbox = await n8n.startSandbox(['--port', '0', '--seed', '11', '--latency', '5-40']);
 		await n8n.importCredentials(userFolder, n8n.sandboxCredentials(sandbox.url));
 		await n8n.importWorkflow(userFolder, EXAMPLE);
 		await n8n.publishWorkflow(userFolder, workflow.id);
 		const port = await n8n.freePort();
-		server = await timed('n8n start until editor accessible', () => n8n.startN8n(userFolder, { port }));
+		server = await timed('n8n start until editor accessible', () =>
+			n8n.startN8n(userFolder, { port }),
+		);
 		const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook')!;
-		await timed('webhook registered after start', () => n8n.waitForWebhook(server!.baseUrl, String(hook.parameters.path)));
+		await timed('webhook registered after start', () =>
+			n8n.waitForWebhook(server!.baseUrl, String(hook.parameters.path)),
+		);
 	});
 
 	afterAll(async () => {
@@ -42,7 +57,8 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 		const records = Array.from({ length: 12 }, (_, i) => ({
 			ticketId: `W${String(i + 1).padStart(3, '0')}`,
 			subject: `Webhook ticket ${i + 1}`,
-			body: i === 4 ? 'too short' : `Customer message number ${i + 1}: the export button does nothing.`,
+			body:
+				i === 4 ? 'too short' : `Customer message number ${i + 1}: the export button does nothing.`,
 		}));
 		records.push({ ...records[0] }); // a duplicate record id: Batch Prepare rejects (dedupe by id)
 		// What the sandbox will answer for each accepted record, and so where Validate Output sends it.
@@ -50,7 +66,8 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 		const threshold = Number(validate.parameters.confidenceThreshold);
 		const accepted = records.slice(0, 12).filter((r) => r.body.length >= 10);
 		const expectReview = accepted.filter((r) => {
-			const output = expectedReply({ prompt: `Subject: ${r.subject}\n\n${r.body}`, schema }).output as { confidence: number };
+			const output = expectedReply({ prompt: `Subject: ${r.subject}\n\n${r.body}`, schema })
+				.output as { confidence: number };
 			return output.confidence < threshold;
 		}).length;
 
@@ -64,7 +81,12 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 		);
 		const body = await res.text();
 		expect(res.status, body.slice(0, 500)).toBe(200);
-		const report = JSON.parse(body) as { items: number; outcomes: Record<string, number>; byErrorCode: Record<string, number>; markdown: string };
+		const report = JSON.parse(body) as {
+			items: number;
+			outcomes: Record<string, number>;
+			byErrorCode: Record<string, number>;
+			markdown: string;
+		};
 		expect(report.items).toBe(records.length);
 		expect(report.outcomes).toEqual({
 			success: accepted.length - expectReview,
@@ -82,9 +104,14 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 	it('recorded the run as a successful webhook execution', async () => {
 		const cookie = await n8n.login(server!.baseUrl);
 		const filter = encodeURIComponent(JSON.stringify({ workflowId: workflow.id }));
-		const res = await fetch(`${server!.baseUrl}/rest/executions?filter=${filter}`, { headers: { cookie }, signal: AbortSignal.timeout(30_000) });
+		const res = await fetch(`${server!.baseUrl}/rest/executions?filter=${filter}`, {
+			headers: { cookie },
+			signal: AbortSignal.timeout(30_000),
+		});
 		expect(res.status).toBe(200);
-		const { data } = (await res.json()) as { data: { results: Array<{ mode: string; status: string }> } };
+		const { data } = (await res.json()) as {
+			data: { results: Array<{ mode: string; status: string }> };
+		};
 		expect(data.results.map((e) => [e.mode, e.status])).toEqual([['webhook', 'success']]);
 	});
 });

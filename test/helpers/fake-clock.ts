@@ -6,7 +6,12 @@ import type { Clock } from '../../core/types';
  */
 export class FakeClock implements Clock {
 	private t: number;
-	private timers: Array<{ at: number; resolve: () => void; reject: (e: unknown) => void; seq: number }> = [];
+	private timers: Array<{
+		at: number;
+		resolve: () => void;
+		reject: (e: unknown) => void;
+		seq: number;
+	}> = [];
 	private seq = 0;
 	readonly sleeps: number[] = [];
 	private randoms: number[];

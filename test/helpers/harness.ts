@@ -1,4 +1,10 @@
-import type { ICredentialDataDecryptedObject, INodeExecutionData, INodeType, IPinData, WorkflowExecuteMode } from 'n8n-workflow';
+import type {
+	ICredentialDataDecryptedObject,
+	INodeExecutionData,
+	INodeType,
+	IPinData,
+	WorkflowExecuteMode,
+} from 'n8n-workflow';
 
 import { runWorkflow as run, type RunResult, type WorkflowJson } from '../../scripts/lib/harness';
 import { allNodeTypes } from './node-types';

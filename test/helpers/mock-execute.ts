@@ -63,20 +63,26 @@ export interface MockExecute {
 	reads: Array<{ name: string; itemIndex: number }>;
 }
 
-function lookup(params: Record<string, MockParam>, name: string): { found: boolean; value?: MockParam } {
+function lookup(
+	params: Record<string, MockParam>,
+	name: string,
+): { found: boolean; value?: MockParam } {
 	if (Object.hasOwn(params, name)) return { found: true, value: params[name] };
 	// `options.maxTokens` → params.options.maxTokens
 	const parts = name.split('.');
 	let current: unknown = params;
 	for (const part of parts) {
-		if (current === null || typeof current !== 'object' || !Object.hasOwn(current, part)) return { found: false };
+		if (current === null || typeof current !== 'object' || !Object.hasOwn(current, part))
+			return { found: false };
 		current = (current as Record<string, unknown>)[part];
 	}
 	return { found: true, value: current };
 }
 
 export function mockExecute(options: MockOptions = {}): MockExecute {
-	const inputs: INodeExecutionData[][] = options.inputs ?? [(options.items ?? []).map((json) => ({ json }))];
+	const inputs: INodeExecutionData[][] = options.inputs ?? [
+		(options.items ?? []).map((json) => ({ json })),
+	];
 	const parameters = options.parameters ?? {};
 	const node: INode = {
 		id: 'node-1',
@@ -97,7 +103,8 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 	};
 
 	const implemented: Partial<IExecuteFunctions> = {
-		getInputData: ((inputIndex = 0) => inputs[inputIndex] ?? []) as IExecuteFunctions['getInputData'],
+		getInputData: ((inputIndex = 0) =>
+			inputs[inputIndex] ?? []) as IExecuteFunctions['getInputData'],
 		getNodeParameter: ((name: string, itemIndex: number, fallbackValue?: unknown) => {
 			reads.push({ name, itemIndex });
 			const { found, value } = lookup(parameters, name);
@@ -129,11 +136,20 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 		getExecutionId: () => options.executionId ?? 'exec-1',
 		getMode: (() => options.mode ?? 'manual') as IExecuteFunctions['getMode'],
 		getWorkflow: () => ({ id: 'wf-1', name: 'Test Workflow', active: false }),
-		logger: { error: log('error'), warn: log('warn'), info: log('info'), debug: log('debug'), verbose: log('verbose') } as IExecuteFunctions['logger'],
+		logger: {
+			error: log('error'),
+			warn: log('warn'),
+			info: log('info'),
+			debug: log('debug'),
+			verbose: log('verbose'),
+		} as IExecuteFunctions['logger'],
 		helpers: {
-			returnJsonArray: (data: IDataObject | IDataObject[]) => (Array.isArray(data) ? data : [data]).map((json) => ({ json })),
-			constructExecutionMetaData: (items: INodeExecutionData[], meta: { itemData: INodeExecutionData['pairedItem'] }) =>
-				items.map((item) => ({ ...item, pairedItem: meta.itemData })),
+			returnJsonArray: (data: IDataObject | IDataObject[]) =>
+				(Array.isArray(data) ? data : [data]).map((json) => ({ json })),
+			constructExecutionMetaData: (
+				items: INodeExecutionData[],
+				meta: { itemData: INodeExecutionData['pairedItem'] },
+			) => items.map((item) => ({ ...item, pairedItem: meta.itemData })),
 		} as unknown as IExecuteFunctions['helpers'],
 	};
 

@@ -24,8 +24,17 @@ export interface TestPostgres {
 const PASSWORD = 'ledger-test-password';
 
 export function findPostgresBin(): string | undefined {
-	const candidates = [process.env.PG_BIN, '/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/14/bin'];
-	return candidates.find((dir): dir is string => !!dir && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')));
+	const candidates = [
+		process.env.PG_BIN,
+		'/usr/lib/postgresql/15/bin',
+		'/usr/lib/postgresql/16/bin',
+		'/usr/lib/postgresql/17/bin',
+		'/usr/lib/postgresql/14/bin',
+	];
+	return candidates.find(
+		(dir): dir is string =>
+			!!dir && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')),
+	);
 }
 
 async function freePort(): Promise<number> {
@@ -49,7 +58,9 @@ function postgresUid(): { uid: number; gid: number } | undefined {
 }
 
 function runAs(asPostgres: boolean, bin: string, args: string[]): void {
-	const [file, argv] = asPostgres ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+	const [file, argv] = asPostgres
+		? ['runuser', ['-u', 'postgres', '--', bin, ...args]]
+		: [bin, args];
 	execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 }
 
@@ -73,13 +84,27 @@ export async function startPostgres(): Promise<TestPostgres> {
 	const port = await freePort();
 	const host = '127.0.0.1';
 	const pg: TestPostgres = {
-		host, port, user: 'postgres', password: PASSWORD, database: 'postgres', dir,
+		host,
+		port,
+		user: 'postgres',
+		password: PASSWORD,
+		database: 'postgres',
+		dir,
 		url: `postgres://postgres:${PASSWORD}@${host}:${port}/postgres`,
 	};
 	try {
 		runAs(!!owner, join(bin, 'initdb'), [
-			'-D', data, '-U', 'postgres', '--pwfile', pwfile,
-			'--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync',
+			'-D',
+			data,
+			'-U',
+			'postgres',
+			'--pwfile',
+			pwfile,
+			'--auth-local=trust',
+			'--auth-host=scram-sha-256',
+			'-E',
+			'UTF8',
+			'--no-sync',
 		]);
 		startServer(pg);
 	} catch (error) {
@@ -94,20 +119,37 @@ export function startServer(pg: TestPostgres): void {
 	const bin = findPostgresBin() ?? '';
 	try {
 		runAs(!!postgresUid(), join(bin, 'pg_ctl'), [
-			'-D', join(pg.dir, 'data'), '-l', join(pg.dir, 'log'), '-w', '-t', '60',
-			'-o', `-p ${pg.port} -k ${pg.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`,
+			'-D',
+			join(pg.dir, 'data'),
+			'-l',
+			join(pg.dir, 'log'),
+			'-w',
+			'-t',
+			'60',
+			'-o',
+			`-p ${pg.port} -k ${pg.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`,
 			'start',
 		]);
 	} catch (error) {
 		const e = error as { stderr?: Buffer; message: string };
-		throw new Error(`Could not start the test PostgreSQL server: ${e.stderr?.toString() || e.message}`);
+		throw new Error(
+			`Could not start the test PostgreSQL server: ${e.stderr?.toString() || e.message}`,
+		);
 	}
 }
 
 /** Stops the server at once (like a crash), keeping its files for a restart. */
 export function stopServer(pg: TestPostgres): void {
 	const bin = findPostgresBin();
-	if (bin) runAs(!!postgresUid(), join(bin, 'pg_ctl'), ['-D', join(pg.dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+	if (bin)
+		runAs(!!postgresUid(), join(bin, 'pg_ctl'), [
+			'-D',
+			join(pg.dir, 'data'),
+			'-m',
+			'immediate',
+			'-w',
+			'stop',
+		]);
 }
 
 export function stopPostgres(pg: TestPostgres): void {
@@ -128,8 +170,13 @@ export function testPostgresFromEnv(): TestPostgres {
 	}
 	const u = new URL(url);
 	return {
-		host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username),
-		password: decodeURIComponent(u.password), database: u.pathname.slice(1), url, dir: '',
+		host: u.hostname,
+		port: Number(u.port),
+		user: decodeURIComponent(u.username),
+		password: decodeURIComponent(u.password),
+		database: u.pathname.slice(1),
+		url,
+		dir: '',
 	};
 }
 
@@ -139,7 +186,13 @@ let databaseCounter = 0;
 export async function createTestDatabase(prefix = 'ledger'): Promise<TestPostgres> {
 	const server = testPostgresFromEnv();
 	const { Client } = await import('pg');
-	const client = new Client({ host: server.host, port: server.port, user: server.user, password: server.password, database: server.database });
+	const client = new Client({
+		host: server.host,
+		port: server.port,
+		user: server.user,
+		password: server.password,
+		database: server.database,
+	});
 	await client.connect();
 	const database = `${prefix}_${process.pid}_${Date.now().toString(36)}_${databaseCounter++}`;
 	try {

@@ -15,7 +15,14 @@ import { LedgerStoreError } from '../../core/ledger/errors';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { LedgerWrite } from '../../core/ledger/types';
-import { startPostgres, startServer, stopPostgres, stopServer, testPostgresFromEnv, type TestPostgres } from '../helpers/postgres';
+import {
+	startPostgres,
+	startServer,
+	stopPostgres,
+	stopServer,
+	testPostgresFromEnv,
+	type TestPostgres,
+} from '../helpers/postgres';
 import { result, T0 } from './fixtures';
 
 function tempFile(name = 'ledger.sqlite'): string {
@@ -38,7 +45,9 @@ describe('SQLite store: bad files', () => {
 		const error = await openError(new SqliteLedgerStore({ kind: 'sqlite', path }));
 		expect(error.code).toBe('store_corrupt');
 		expect(error.message).toMatch(
-			new RegExp(`^Ledger store "SQLite ${path}" could not be opened: file is not a database — the file is damaged`),
+			new RegExp(
+				`^Ledger store "SQLite ${path}" could not be opened: file is not a database — the file is damaged`,
+			),
 		);
 	});
 
@@ -47,7 +56,8 @@ describe('SQLite store: bad files', () => {
 		const store = new SqliteLedgerStore({ kind: 'sqlite', path });
 		await store.init();
 		const writes: LedgerWrite[] = [];
-		for (let i = 0; i < 3000; i++) writes.push({ type: 'succeeded', result: result(`r${i}`, `h${i}`), at: T0 });
+		for (let i = 0; i < 3000; i++)
+			writes.push({ type: 'succeeded', result: result(`r${i}`, `h${i}`), at: T0 });
 		await store.writeBatch('job', writes);
 		await store.close(); // checkpoints the WAL into the main file
 		const size = statSync(path).size;
@@ -63,9 +73,13 @@ describe('SQLite store: bad files', () => {
 	it('a folder that cannot hold the file: store_unavailable', async () => {
 		const blocker = tempFile('not-a-folder');
 		writeFileSync(blocker, 'x');
-		const error = await openError(new SqliteLedgerStore({ kind: 'sqlite', path: join(blocker, 'ledger.sqlite') }));
+		const error = await openError(
+			new SqliteLedgerStore({ kind: 'sqlite', path: join(blocker, 'ledger.sqlite') }),
+		);
 		expect(error.code).toBe('store_unavailable');
-		expect(error.message).toContain(`Ledger store "SQLite ${join(blocker, 'ledger.sqlite')}" could not be opened`);
+		expect(error.message).toContain(
+			`Ledger store "SQLite ${join(blocker, 'ledger.sqlite')}" could not be opened`,
+		);
 	});
 
 	it('a file locked by another process at open: store_locked after the busy timeout', async () => {
@@ -73,9 +87,13 @@ describe('SQLite store: bad files', () => {
 		const holder = new DatabaseSync(path);
 		holder.exec('CREATE TABLE other (x); BEGIN EXCLUSIVE; INSERT INTO other VALUES (1);');
 		try {
-			const error = await openError(new SqliteLedgerStore({ kind: 'sqlite', path, busyTimeoutMs: 100 }));
+			const error = await openError(
+				new SqliteLedgerStore({ kind: 'sqlite', path, busyTimeoutMs: 100 }),
+			);
 			expect(error.code).toBe('store_locked');
-			expect(error.message).toContain(`Ledger store "SQLite ${path}" could not be opened: database is locked`);
+			expect(error.message).toContain(
+				`Ledger store "SQLite ${path}" could not be opened: database is locked`,
+			);
 		} finally {
 			holder.exec('ROLLBACK');
 			holder.close();
@@ -93,14 +111,22 @@ describe('SQLite store: bad files', () => {
 		const holder = new DatabaseSync(path);
 		holder.exec('BEGIN IMMEDIATE');
 		for (let i = 0; i < 50; i++) checkpoint.succeeded(result(`r${i}`, `h${i}`));
-		await expect(checkpoint.flush()).rejects.toMatchObject({ code: 'store_locked', message: expect.stringContaining(`Ledger store "SQLite ${path}" could not write results: database is locked`) });
+		await expect(checkpoint.flush()).rejects.toMatchObject({
+			code: 'store_locked',
+			message: expect.stringContaining(
+				`Ledger store "SQLite ${path}" could not write results: database is locked`,
+			),
+		});
 		// More results arrive while the store is still locked: kept too.
 		checkpoint.succeeded(result('late', 'h-late'));
 		holder.exec('ROLLBACK');
 		holder.close();
 		await checkpoint.flush();
 		const stats = await store.stats('job');
-		expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({ total: 52, succeeded: 52 });
+		expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({
+			total: 52,
+			succeeded: 52,
+		});
 		await store.close();
 	});
 });
@@ -108,14 +134,20 @@ describe('SQLite store: bad files', () => {
 describe('PostgreSQL store: bad servers and credentials', () => {
 	it('a wrong password: store_auth, naming user@host:port/database and not the password', async () => {
 		const pg = testPostgresFromEnv();
-		const store = new PostgresLedgerStore({ kind: 'postgres', ...pg, password: 'definitely-WRONG-pw' });
+		const store = new PostgresLedgerStore({
+			kind: 'postgres',
+			...pg,
+			password: 'definitely-WRONG-pw',
+		});
 		const error = await openError(store);
 		await store.close();
 		expect(error.code).toBe('store_auth');
 		expect(error.message).toBe(
 			`Ledger store "PostgreSQL postgres@127.0.0.1:${pg.port}/${pg.database}" could not be opened: password authentication failed for user "postgres" — check the user name and password of the PostgreSQL credential`,
 		);
-		expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toContain('definitely-WRONG-pw');
+		expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toContain(
+			'definitely-WRONG-pw',
+		);
 	});
 
 	it('an unreachable server: store_unavailable with "connection refused", quickly', async () => {
@@ -128,14 +160,21 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 				s.close(() => resolve(p));
 			});
 		});
-		const store = new PostgresLedgerStore({ kind: 'postgres', ...pg, port, connectionTimeoutMs: 3000 });
+		const store = new PostgresLedgerStore({
+			kind: 'postgres',
+			...pg,
+			port,
+			connectionTimeoutMs: 3000,
+		});
 		const started = Date.now();
 		const error = await openError(store);
 		await store.close();
 		expect(Date.now() - started).toBeLessThan(3000);
 		expect(error.code).toBe('store_unavailable');
 		expect(error.message).toMatch(
-			new RegExp(`^Ledger store "PostgreSQL postgres@127\\.0\\.0\\.1:${port}/${pg.database}" could not be opened: connection refused`),
+			new RegExp(
+				`^Ledger store "PostgreSQL postgres@127\\.0\\.0\\.1:${port}/${pg.database}" could not be opened: connection refused`,
+			),
 		);
 		expect(error.message).not.toContain(pg.password);
 	});
@@ -159,7 +198,11 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 		});
 
 		it('flush rejects with store_unavailable and commits every result after the server is back', async () => {
-			const store = new PostgresLedgerStore({ kind: 'postgres', ...own, connectionTimeoutMs: 2000 });
+			const store = new PostgresLedgerStore({
+				kind: 'postgres',
+				...own,
+				connectionTimeoutMs: 2000,
+			});
 			await store.init();
 			const checkpoint = createCheckpoint(store, 'job');
 			for (let i = 0; i < 10; i++) checkpoint.succeeded(result(`a${i}`, `ha${i}`));
@@ -173,12 +216,17 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 			);
 			expect(error).toBeInstanceOf(LedgerStoreError);
 			expect(error?.code).toBe('store_unavailable');
-			expect(error?.message).toContain(`Ledger store "PostgreSQL postgres@127.0.0.1:${own.port}/postgres" could not write results`);
+			expect(error?.message).toContain(
+				`Ledger store "PostgreSQL postgres@127.0.0.1:${own.port}/postgres" could not write results`,
+			);
 
 			startServer(own);
 			await checkpoint.flush();
 			const stats = await store.stats('job');
-			expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({ total: 20, succeeded: 20 });
+			expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({
+				total: 20,
+				succeeded: 20,
+			});
 			await store.close();
 		});
 	});

@@ -8,7 +8,11 @@ import type { LedgerStore } from '../../core/ledger/types';
 import type { ItemError, LlmResult } from '../../core/types';
 import { createTestDatabase } from '../helpers/postgres';
 
-export function result(recordId: string, promptHash: string, extra: Partial<LlmResult> = {}): LlmResult {
+export function result(
+	recordId: string,
+	promptHash: string,
+	extra: Partial<LlmResult> = {},
+): LlmResult {
 	return {
 		recordId,
 		output: { label: `label-${recordId}`, nested: { ok: true, text: 'héllo ✓ "quoted"' } },
@@ -28,7 +32,13 @@ export function result(recordId: string, promptHash: string, extra: Partial<LlmR
 }
 
 export function itemError(code: ItemError['code'] = 'server_error', attempts = 3): ItemError {
-	return { code, message: `failed with ${code}`, retryable: code === 'server_error', attempts, status: 500 };
+	return {
+		code,
+		message: `failed with ${code}`,
+		retryable: code === 'server_error',
+		attempts,
+		status: 500,
+	};
 }
 
 export const T0 = '2025-01-01T00:00:00.000Z';

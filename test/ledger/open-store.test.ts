@@ -4,7 +4,12 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { closeAllStores, defaultSqlitePath, openStore, postgresConfigFromCredential } from '../../core/ledger';
+import {
+	closeAllStores,
+	defaultSqlitePath,
+	openStore,
+	postgresConfigFromCredential,
+} from '../../core/ledger';
 import { testPostgresFromEnv } from '../helpers/postgres';
 
 afterEach(async () => {
@@ -29,7 +34,14 @@ describe('openStore', () => {
 
 	it('keys Postgres stores without the password, and a changed password gets a new pool', () => {
 		const pg = testPostgresFromEnv();
-		const config = { kind: 'postgres' as const, host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password };
+		const config = {
+			kind: 'postgres' as const,
+			host: pg.host,
+			port: pg.port,
+			database: pg.database,
+			user: pg.user,
+			password: pg.password,
+		};
 		const a = openStore(config);
 		expect(openStore({ ...config })).toBe(a);
 		expect(a.label).toBe(`PostgreSQL ${pg.user}@${pg.host}:${pg.port}/${pg.database}`);
@@ -40,12 +52,20 @@ describe('openStore', () => {
 	});
 
 	it('puts the default SQLite file in the n8n user folder', () => {
-		expect(defaultSqlitePath({ N8N_USER_FOLDER: '/data/n8n' })).toBe('/data/n8n/.n8n/llm-batch-ledger.sqlite');
+		expect(defaultSqlitePath({ N8N_USER_FOLDER: '/data/n8n' })).toBe(
+			'/data/n8n/.n8n/llm-batch-ledger.sqlite',
+		);
 		expect(defaultSqlitePath({})).toBe(join(homedir(), '.n8n', 'llm-batch-ledger.sqlite'));
 	});
 
 	it('maps the credential, SSL modes included', () => {
-		const base = { host: ' db.internal ', port: 6543, database: 'ledger', user: 'n8n', password: 'pw' };
+		const base = {
+			host: ' db.internal ',
+			port: 6543,
+			database: 'ledger',
+			user: 'n8n',
+			password: 'pw',
+		};
 		expect(postgresConfigFromCredential({ ...base, ssl: 'disable' })).toEqual({
 			kind: 'postgres',
 			host: 'db.internal',
@@ -55,9 +75,19 @@ describe('openStore', () => {
 			password: 'pw',
 			ssl: false,
 		});
-		expect(postgresConfigFromCredential({ ...base, ssl: 'require' }).ssl).toEqual({ rejectUnauthorized: false });
-		expect(postgresConfigFromCredential({ ...base, ssl: 'allow' }).ssl).toEqual({ rejectUnauthorized: false });
+		expect(postgresConfigFromCredential({ ...base, ssl: 'require' }).ssl).toEqual({
+			rejectUnauthorized: false,
+		});
+		expect(postgresConfigFromCredential({ ...base, ssl: 'allow' }).ssl).toEqual({
+			rejectUnauthorized: false,
+		});
 		expect(postgresConfigFromCredential({ ...base, ssl: 'verify-full' }).ssl).toBe(true);
-		expect(postgresConfigFromCredential({})).toMatchObject({ host: 'localhost', port: 5432, database: 'postgres', user: 'postgres', password: '' });
+		expect(postgresConfigFromCredential({})).toMatchObject({
+			host: 'localhost',
+			port: 5432,
+			database: 'postgres',
+			user: 'postgres',
+			password: '',
+		});
 	});
 });

@@ -7,7 +7,17 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createCheckpoint } from '../../core/ledger/checkpoint';
 import { LedgerStoreError } from '../../core/ledger/errors';
 import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
-import { T0, T1, T2, T3, itemError, postgresFactory, result, sqliteFactory, type StoreFactory } from './fixtures';
+import {
+	T0,
+	T1,
+	T2,
+	T3,
+	itemError,
+	postgresFactory,
+	result,
+	sqliteFactory,
+	type StoreFactory,
+} from './fixtures';
 
 const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
 
@@ -116,16 +126,26 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		const store = await fresh();
 		await store.writeBatch('job', [{ type: 'succeeded', result: result('a', 'h1'), at: T0 }]);
 		await store.writeBatch('job', [{ type: 'started', recordId: 'a', promptHash: 'h1', at: T1 }]);
-		await store.writeBatch('job', [{ type: 'failed', recordId: 'a', promptHash: 'h1', error: itemError(), at: T1 }]);
+		await store.writeBatch('job', [
+			{ type: 'failed', recordId: 'a', promptHash: 'h1', error: itemError(), at: T1 },
+		]);
 		let record = (await store.getMany('job', ['a'])).get('a');
-		expect({ status: record?.status, attempts: record?.attempts, updatedAt: record?.updatedAt }).toEqual({
+		expect({
+			status: record?.status,
+			attempts: record?.attempts,
+			updatedAt: record?.updatedAt,
+		}).toEqual({
 			status: 'succeeded',
 			attempts: 0,
 			updatedAt: T0,
 		});
 		await store.writeBatch('job', [{ type: 'started', recordId: 'a', promptHash: 'h2', at: T2 }]);
 		record = (await store.getMany('job', ['a'])).get('a');
-		expect({ status: record?.status, promptHash: record?.promptHash, attempts: record?.attempts }).toEqual({
+		expect({
+			status: record?.status,
+			promptHash: record?.promptHash,
+			attempts: record?.attempts,
+		}).toEqual({
 			status: 'processing',
 			promptHash: 'h2',
 			attempts: 1,
@@ -141,7 +161,12 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		]);
 		const records = await store.getMany('job', ['a', 'b']);
 		expect(records.get('a')?.status).toBe('succeeded');
-		expect(records.get('b')).toMatchObject({ status: 'pending', attempts: 0, promptHash: '', createdAt: T1 });
+		expect(records.get('b')).toMatchObject({
+			status: 'pending',
+			attempts: 0,
+			promptHash: '',
+			createdAt: T1,
+		});
 	});
 
 	it('jobs are separate: the same record ID in two jobs', async () => {
@@ -178,7 +203,9 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		expect(seen).toEqual([...seen].sort());
 		const failed = await store.list('job', { status: 'failed', limit: 10_000 });
 		expect(failed).toHaveLength(500);
-		expect(failed.every((r) => r.status === 'failed' && r.lastError?.code === 'timeout')).toBe(true);
+		expect(failed.every((r) => r.status === 'failed' && r.lastError?.code === 'timeout')).toBe(
+			true,
+		);
 	});
 
 	it('finds processing records older than a cutoff and requeues only those', async () => {
@@ -189,7 +216,9 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			{ type: 'started', recordId: 'new', promptHash: 'h', at: T3 },
 			{ type: 'failed', recordId: 'failedOld', promptHash: 'h', error: itemError(), at: T0 },
 		]);
-		await store.writeBatch('other', [{ type: 'started', recordId: 'old1', promptHash: 'h', at: T0 }]);
+		await store.writeBatch('other', [
+			{ type: 'started', recordId: 'old1', promptHash: 'h', at: T0 },
+		]);
 		expect((await store.listStale('job', T2)).map((r) => r.recordId)).toEqual(['old1', 'old2']);
 		const requeued = await store.requeueStale('job', T2, T3);
 		expect(requeued.map((r) => [r.recordId, r.status, r.updatedAt])).toEqual([
@@ -217,13 +246,30 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		const store = await fresh();
 		await store.writeBatch('job', [
 			{ type: 'started', recordId: 'a', promptHash: 'h', at: T0 },
-			{ type: 'succeeded', result: result('a', 'ha', { usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.25 }), at: T1 },
+			{
+				type: 'succeeded',
+				result: result('a', 'ha', { usage: { inputTokens: 100, outputTokens: 20 }, costUsd: 0.25 }),
+				at: T1,
+			},
 			{ type: 'started', recordId: 'b', promptHash: 'h', at: T0 },
 			{ type: 'started', recordId: 'b', promptHash: 'h', at: T1 },
-			{ type: 'succeeded', result: result('b', 'hb', { usage: { inputTokens: 50, outputTokens: 7 }, costUsd: undefined }), at: T2 },
+			{
+				type: 'succeeded',
+				result: result('b', 'hb', {
+					usage: { inputTokens: 50, outputTokens: 7 },
+					costUsd: undefined,
+				}),
+				at: T2,
+			},
 			{ type: 'failed', recordId: 'c', promptHash: 'h', error: itemError('timeout'), at: T1 },
 			{ type: 'failed', recordId: 'd', promptHash: 'h', error: itemError('timeout'), at: T1 },
-			{ type: 'failed', recordId: 'e', promptHash: 'h', error: itemError('content_filter'), at: T1 },
+			{
+				type: 'failed',
+				recordId: 'e',
+				promptHash: 'h',
+				error: itemError('content_filter'),
+				at: T1,
+			},
 			{ type: 'started', recordId: 'f', promptHash: 'h', at: T1 },
 			{ type: 'pending', recordId: 'g', at: T0 },
 		]);
@@ -250,7 +296,9 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			{ type: 'succeeded', result: result('a', 'hash-a'), at: T0 },
 			{ type: 'failed', recordId: 'b', promptHash: 'h', error: itemError(), at: T0 },
 		]);
-		await store.writeBatch('keep', [{ type: 'succeeded', result: result('a', 'hash-keep'), at: T0 }]);
+		await store.writeBatch('keep', [
+			{ type: 'succeeded', result: result('a', 'hash-keep'), at: T0 },
+		]);
 		expect(await store.deleteJob('job')).toBe(2);
 		expect(await store.deleteJob('job')).toBe(0);
 		expect((await store.stats('job')).total).toBe(0);
@@ -276,9 +324,12 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		const checkpoint = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T0) } });
 		checkpoint.started('a', 'h1');
 		checkpoint.succeeded(result('a', 'h1'));
-		await vi.waitFor(async () => {
-			expect((await reader.getMany('job', ['a'])).get('a')?.status).toBe('succeeded');
-		}, { timeout: 5000, interval: 5 });
+		await vi.waitFor(
+			async () => {
+				expect((await reader.getMany('job', ['a'])).get('a')?.status).toBe('succeeded');
+			},
+			{ timeout: 5000, interval: 5 },
+		);
 		await checkpoint.flush();
 	});
 
@@ -289,7 +340,9 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			{ type: 'succeeded', result: result('stale', 'h-old'), at: T0 },
 			{ type: 'failed', recordId: 'failed', promptHash: 'h-failed', error: itemError(), at: T0 },
 		]);
-		await store.writeBatch('elsewhere', [{ type: 'succeeded', result: result('x', 'h-shared', { text: 'shared' }), at: T0 }]);
+		await store.writeBatch('elsewhere', [
+			{ type: 'succeeded', result: result('x', 'h-shared', { text: 'shared' }), at: T0 },
+		]);
 		const checkpoint = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T1) } });
 		const found = await checkpoint.lookup([
 			{ recordId: 'done', promptHash: 'h-done' },
@@ -300,7 +353,11 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		]);
 		expect([...found.keys()].sort()).toEqual(['done', 'twin']);
 		expect(found.get('done')).toEqual({ ...result('done', 'h-done'), cached: false });
-		expect(found.get('twin')).toEqual({ ...result('x', 'h-shared', { text: 'shared' }), recordId: 'twin', cached: true });
+		expect(found.get('twin')).toEqual({
+			...result('x', 'h-shared', { text: 'shared' }),
+			recordId: 'twin',
+			cached: true,
+		});
 		await checkpoint.flush();
 		// The cache hit is now that record's own success.
 		const twin = (await store.getMany('job', ['twin'])).get('twin');
@@ -354,14 +411,22 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		const writeBatch = store.writeBatch.bind(store);
 		let failNext = 1;
 		store.writeBatch = async (job, writes) => {
-			if (failNext-- > 0) throw new LedgerStoreError('store_locked', store.label, `Ledger store "${store.label}" is locked`);
+			if (failNext-- > 0)
+				throw new LedgerStoreError(
+					'store_locked',
+					store.label,
+					`Ledger store "${store.label}" is locked`,
+				);
 			return writeBatch(job, writes);
 		};
 		const reported: string[] = [];
 		const checkpoint = createCheckpoint(store, 'job', { onError: (e) => reported.push(e.code) });
 		checkpoint.started('a', 'h');
 		checkpoint.succeeded(result('a', 'h'));
-		await expect(checkpoint.flush()).rejects.toMatchObject({ name: 'LedgerStoreError', code: 'store_locked' });
+		await expect(checkpoint.flush()).rejects.toMatchObject({
+			name: 'LedgerStoreError',
+			code: 'store_locked',
+		});
 		expect(reported).toEqual(['store_locked']);
 		expect(checkpoint.error?.code).toBe('store_locked');
 		checkpoint.succeeded(result('b', 'h2'));

@@ -2,7 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { NodeOperationError, type ICredentialsDecrypted, type ICredentialTestFunctions } from 'n8n-workflow';
+import {
+	NodeOperationError,
+	type ICredentialsDecrypted,
+	type ICredentialTestFunctions,
+} from 'n8n-workflow';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores, openStore } from '../../core/ledger';
@@ -33,7 +37,12 @@ async function stats(path: string, job: string) {
 	return await store.stats(job);
 }
 
-function run(path: string, parameters: Record<string, unknown>, options: Omit<MockOptions, 'parameters'> = {}, now?: number) {
+function run(
+	path: string,
+	parameters: Record<string, unknown>,
+	options: Omit<MockOptions, 'parameters'> = {},
+	now?: number,
+) {
 	const m = mockExecute({
 		...options,
 		parameters: { ledgerStore: 'sqlite', ledgerSqlitePath: path, ledgerJob: 'job', ...parameters },
@@ -51,7 +60,12 @@ describe('Batch Ledger: Skip Completed', () => {
 			{ type: 'failed', recordId: 'b', promptHash: 'hb', error: itemError(), at: T0 },
 			{ type: 'started', recordId: 'c', promptHash: 'hc', at: T0 },
 		]);
-		const items = [{ id: 'a', text: 'A' }, { id: 'b', text: 'B' }, { id: 'c', text: 'C' }, { id: 'd', text: 'D' }];
+		const items = [
+			{ id: 'a', text: 'A' },
+			{ id: 'b', text: 'B' },
+			{ id: 'c', text: 'C' },
+			{ id: 'd', text: 'D' },
+		];
 		const out = await run(path, { operation: 'skipCompleted', recordId: byId }, { items });
 		expect(out).toEqual([
 			[
@@ -59,11 +73,22 @@ describe('Batch Ledger: Skip Completed', () => {
 				{ json: { id: 'c', text: 'C' }, pairedItem: { item: 2 } },
 				{ json: { id: 'd', text: 'D' }, pairedItem: { item: 3 } },
 			],
-			[{ json: { id: 'a', text: 'A', llm: { ...result('a', 'ha'), costUsd: 0.001 } }, pairedItem: { item: 0 } }],
+			[
+				{
+					json: { id: 'a', text: 'A', llm: { ...result('a', 'ha'), costUsd: 0.001 } },
+					pairedItem: { item: 0 },
+				},
+			],
 		]);
 		// New records are registered as pending, so the job's stats count what is left.
 		const s = await stats(path, 'job');
-		expect({ total: s.total, pending: s.pending, succeeded: s.succeeded, failed: s.failed, processing: s.processing }).toEqual({
+		expect({
+			total: s.total,
+			pending: s.pending,
+			succeeded: s.succeeded,
+			failed: s.failed,
+			processing: s.processing,
+		}).toEqual({
 			total: 4,
 			pending: 1,
 			succeeded: 1,
@@ -80,13 +105,20 @@ describe('Batch Ledger: Skip Completed', () => {
 			{ operation: 'skipCompleted', recordId: byId, includeResult: false, registerPending: false },
 			{ items: [{ id: 'a' }, { id: 'new' }] },
 		);
-		expect(out).toEqual([[{ json: { id: 'new' }, pairedItem: { item: 1 } }], [{ json: { id: 'a' }, pairedItem: { item: 0 } }]]);
+		expect(out).toEqual([
+			[{ json: { id: 'new' }, pairedItem: { item: 1 } }],
+			[{ json: { id: 'a' }, pairedItem: { item: 0 } }],
+		]);
 		expect((await stats(path, 'job')).total).toBe(1);
 	});
 
 	it('fails before writing anything when an item has no record ID', async () => {
 		const path = sqlitePath();
-		const promise = run(path, { operation: 'skipCompleted', recordId: byId }, { items: [{ id: 'a' }, { text: 'no id' }] });
+		const promise = run(
+			path,
+			{ operation: 'skipCompleted', recordId: byId },
+			{ items: [{ id: 'a' }, { text: 'no id' }] },
+		);
 		await expect(promise).rejects.toThrow(NodeOperationError);
 		await expect(promise).rejects.toThrow('Item 1 has no record ID');
 		expect((await stats(path, 'job')).total).toBe(0);
@@ -108,7 +140,14 @@ describe('Batch Ledger: Record Results', () => {
 		await run(path, { operation: 'recordResults', recordId }, { items });
 		const store = openStore({ kind: 'sqlite', path });
 		const records = await store.getMany('job', ['a', 'b', 'c']);
-		expect([...records.values()].map((r) => [r.recordId, r.status, r.attempts, r.lastError?.code ?? null])).toEqual([
+		expect(
+			[...records.values()].map((r) => [
+				r.recordId,
+				r.status,
+				r.attempts,
+				r.lastError?.code ?? null,
+			]),
+		).toEqual([
 			['a', 'succeeded', 2, null],
 			['b', 'failed', 3, 'timeout'],
 			['c', 'succeeded', 1, null],
@@ -126,8 +165,14 @@ describe('Batch Ledger: Record Results', () => {
 
 	it('rejects items that are neither a result nor an error, before recording anything', async () => {
 		const path = sqlitePath();
-		const promise = run(path, { operation: 'recordResults', recordId }, { items: [success('a'), { id: 'b', text: 'raw input' }] });
-		await expect(promise).rejects.toThrow('Item 1: neither a result in "llm" nor an error in "error"');
+		const promise = run(
+			path,
+			{ operation: 'recordResults', recordId },
+			{ items: [success('a'), { id: 'b', text: 'raw input' }] },
+		);
+		await expect(promise).rejects.toThrow(
+			'Item 1: neither a result in "llm" nor an error in "error"',
+		);
 		expect((await stats(path, 'job')).total).toBe(0);
 	});
 });
@@ -138,12 +183,22 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 		const writes: LedgerWrite[] = [];
 		for (let i = 0; i < 2500; i++) {
 			const id = `r${String(i).padStart(4, '0')}`;
-			if (i % 100 === 0) writes.push({ type: 'failed', recordId: id, promptHash: 'h', error: itemError('server_error'), at: T0 });
-			else if (i % 250 === 1) writes.push({ type: 'started', recordId: id, promptHash: 'h', at: T0 });
+			if (i % 100 === 0)
+				writes.push({
+					type: 'failed',
+					recordId: id,
+					promptHash: 'h',
+					error: itemError('server_error'),
+					at: T0,
+				});
+			else if (i % 250 === 1)
+				writes.push({ type: 'started', recordId: id, promptHash: 'h', at: T0 });
 			else writes.push({ type: 'succeeded', result: result(id, `h${i}`), at: T0 });
 		}
 		await seed(path, 'job', writes);
-		await seed(path, 'other', [{ type: 'failed', recordId: 'x', promptHash: 'h', error: itemError(), at: T0 }]);
+		await seed(path, 'other', [
+			{ type: 'failed', recordId: 'x', promptHash: 'h', error: itemError(), at: T0 },
+		]);
 		return path;
 	}
 
@@ -166,7 +221,11 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 			},
 			pairedItem: { item: 0 },
 		});
-		const [some] = await run(path, { operation: 'getFailed', returnAll: false, limit: 3 }, { items: [{}] });
+		const [some] = await run(
+			path,
+			{ operation: 'getFailed', returnAll: false, limit: 3 },
+			{ items: [{}] },
+		);
 		expect(some.map((i) => i.json.recordId)).toEqual(['r0000', 'r0100', 'r0200']);
 	});
 
@@ -175,9 +234,21 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 		const [all] = await run(path, { operation: 'exportJob' }, { items: [{}] });
 		expect(all).toHaveLength(2500);
 		expect(new Set(all.map((i) => i.json.recordId)).size).toBe(2500);
-		const [succeeded] = await run(path, { operation: 'exportJob', status: 'succeeded' }, { items: [{}] });
-		const [processing] = await run(path, { operation: 'exportJob', status: 'processing' }, { items: [{}] });
-		const [failed] = await run(path, { operation: 'exportJob', status: 'failed', returnAll: false, limit: 1500 }, { items: [{}] });
+		const [succeeded] = await run(
+			path,
+			{ operation: 'exportJob', status: 'succeeded' },
+			{ items: [{}] },
+		);
+		const [processing] = await run(
+			path,
+			{ operation: 'exportJob', status: 'processing' },
+			{ items: [{}] },
+		);
+		const [failed] = await run(
+			path,
+			{ operation: 'exportJob', status: 'failed', returnAll: false, limit: 1500 },
+			{ items: [{}] },
+		);
 		expect(succeeded.length + processing.length + failed.length).toBe(2500);
 		expect(processing).toHaveLength(10);
 	});
@@ -186,19 +257,43 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 		const path = await seeded();
 		const [[item]] = await run(path, { operation: 'stats' }, { items: [{}, {}] });
 		expect(item.pairedItem).toEqual({ item: 0 });
-		expect(item.json).toMatchObject({ job: 'job', total: 2500, succeeded: 2465, failed: 25, processing: 10, pending: 0 });
+		expect(item.json).toMatchObject({
+			job: 'job',
+			total: 2500,
+			succeeded: 2465,
+			failed: 25,
+			processing: 10,
+			pending: 0,
+		});
 		expect(item.json.errorsByCode).toEqual({ server_error: 25 });
 	});
 
 	it('Requeue Stale lists or requeues processing records older than the age', async () => {
 		const path = await seeded();
 		const oneHourLater = Date.parse(T0) + 60 * 60_000;
-		const [listed] = await run(path, { operation: 'requeueStale', olderThanMinutes: 30, requeue: false }, { items: [{}] }, oneHourLater);
+		const [listed] = await run(
+			path,
+			{ operation: 'requeueStale', olderThanMinutes: 30, requeue: false },
+			{ items: [{}] },
+			oneHourLater,
+		);
 		expect(listed.map((i) => i.json.status)).toEqual(Array(10).fill('processing'));
-		const [none] = await run(path, { operation: 'requeueStale', olderThanMinutes: 90 }, { items: [{}] }, oneHourLater);
+		const [none] = await run(
+			path,
+			{ operation: 'requeueStale', olderThanMinutes: 90 },
+			{ items: [{}] },
+			oneHourLater,
+		);
 		expect(none).toEqual([]);
-		const [requeued] = await run(path, { operation: 'requeueStale', olderThanMinutes: 30 }, { items: [{}] }, oneHourLater);
-		expect(requeued.map((i) => [i.json.recordId, i.json.status])).toEqual(listed.map((i) => [i.json.recordId, 'pending']));
+		const [requeued] = await run(
+			path,
+			{ operation: 'requeueStale', olderThanMinutes: 30 },
+			{ items: [{}] },
+			oneHourLater,
+		);
+		expect(requeued.map((i) => [i.json.recordId, i.json.status])).toEqual(
+			listed.map((i) => [i.json.recordId, 'pending']),
+		);
 		expect((await stats(path, 'job')).processing).toBe(0);
 	});
 
@@ -213,9 +308,9 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 
 describe('Batch Ledger: configuration and store errors', () => {
 	it('an empty job name is a configuration error', async () => {
-		await expect(run(sqlitePath(), { operation: 'stats', ledgerJob: '  ' }, { items: [{}] })).rejects.toThrow(
-			'Invalid configuration: Job Name is empty',
-		);
+		await expect(
+			run(sqlitePath(), { operation: 'stats', ledgerJob: '  ' }, { items: [{}] }),
+		).rejects.toThrow('Invalid configuration: Job Name is empty');
 	});
 
 	it('a file that is not a ledger gives a clear error naming the store', async () => {
@@ -223,45 +318,99 @@ describe('Batch Ledger: configuration and store errors', () => {
 		writeFileSync(path, 'this is a text file, not a database '.repeat(200));
 		const promise = run(path, { operation: 'stats' }, { items: [{}] });
 		await expect(promise).rejects.toThrow(NodeOperationError);
-		await expect(promise).rejects.toThrow(`Ledger store "SQLite ${path}" could not be opened: file is not a database`);
+		await expect(promise).rejects.toThrow(
+			`Ledger store "SQLite ${path}" could not be opened: file is not a database`,
+		);
 	});
 
 	it('works on PostgreSQL through the credential, and a wrong password names the store, not the password', async () => {
 		const db = await createTestDatabase('node');
-		const credentials = { llmBatchPostgresApi: { host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, ssl: 'disable' } };
-		const parameters = { ledgerStore: 'postgres', ledgerJob: 'pg-job', operation: 'recordResults', recordId: byId };
-		const m = mockExecute({ items: [{ id: 'a', llm: result('a', 'ha') }], parameters, credentials });
+		const credentials = {
+			llmBatchPostgresApi: {
+				host: db.host,
+				port: db.port,
+				database: db.database,
+				user: db.user,
+				password: db.password,
+				ssl: 'disable',
+			},
+		};
+		const parameters = {
+			ledgerStore: 'postgres',
+			ledgerJob: 'pg-job',
+			operation: 'recordResults',
+			recordId: byId,
+		};
+		const m = mockExecute({
+			items: [{ id: 'a', llm: result('a', 'ha') }],
+			parameters,
+			credentials,
+		});
 		await executeBatchLedger(m.fns);
-		const m2 = mockExecute({ items: [{}], parameters: { ...parameters, operation: 'stats' }, credentials });
+		const m2 = mockExecute({
+			items: [{}],
+			parameters: { ...parameters, operation: 'stats' },
+			credentials,
+		});
 		const [[item]] = await executeBatchLedger(m2.fns);
 		expect(item.json).toMatchObject({ job: 'pg-job', total: 1, succeeded: 1 });
 
-		const wrong = { llmBatchPostgresApi: { ...credentials.llmBatchPostgresApi, password: 'not-the-password-XYZ' } };
-		const m3 = mockExecute({ items: [{}], parameters: { ...parameters, operation: 'stats' }, credentials: wrong });
+		const wrong = {
+			llmBatchPostgresApi: { ...credentials.llmBatchPostgresApi, password: 'not-the-password-XYZ' },
+		};
+		const m3 = mockExecute({
+			items: [{}],
+			parameters: { ...parameters, operation: 'stats' },
+			credentials: wrong,
+		});
 		const error = await executeBatchLedger(m3.fns).then(
 			() => undefined,
 			(e: Error) => e,
 		);
 		expect(error).toBeInstanceOf(NodeOperationError);
-		expect(error?.message).toContain(`Ledger store "PostgreSQL ${db.user}@${db.host}:${db.port}/${db.database}" could not be opened`);
+		expect(error?.message).toContain(
+			`Ledger store "PostgreSQL ${db.user}@${db.host}:${db.port}/${db.database}" could not be opened`,
+		);
 		expect(error?.message).toContain('password authentication failed');
-		expect(JSON.stringify({ message: error?.message, description: (error as NodeOperationError).description })).not.toContain('not-the-password-XYZ');
+		expect(
+			JSON.stringify({
+				message: error?.message,
+				description: (error as NodeOperationError).description,
+			}),
+		).not.toContain('not-the-password-XYZ');
 	});
 });
 
 describe('PostgreSQL ledger credential test', () => {
 	const test = (data: Record<string, unknown>) =>
-		llmBatchPostgresConnectionTest.call({} as ICredentialTestFunctions, { id: '1', name: 'pg', type: 'llmBatchPostgresApi', data } as ICredentialsDecrypted);
+		llmBatchPostgresConnectionTest.call(
+			{} as ICredentialTestFunctions,
+			{ id: '1', name: 'pg', type: 'llmBatchPostgresApi', data } as ICredentialsDecrypted,
+		);
 
 	it('connects and creates the tables with the right password', async () => {
 		const db = await createTestDatabase('cred');
-		const answer = await test({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, ssl: 'disable' });
+		const answer = await test({
+			host: db.host,
+			port: db.port,
+			database: db.database,
+			user: db.user,
+			password: db.password,
+			ssl: 'disable',
+		});
 		expect(answer).toEqual({ status: 'OK', message: 'Connection tested successfully' });
 	});
 
 	it('reports a wrong password without repeating it', async () => {
 		const db = await createTestDatabase('cred');
-		const answer = await test({ host: db.host, port: db.port, database: db.database, user: db.user, password: 'wrong-SECRET-42', ssl: 'disable' });
+		const answer = await test({
+			host: db.host,
+			port: db.port,
+			database: db.database,
+			user: db.user,
+			password: 'wrong-SECRET-42',
+			ssl: 'disable',
+		});
 		expect(answer.status).toBe('Error');
 		expect(answer.message).toContain('password authentication failed for user "postgres"');
 		expect(answer.message).not.toContain('wrong-SECRET-42');

@@ -10,12 +10,23 @@ import { mockExecute } from '../helpers/mock-execute';
 const T0 = Date.parse('2025-03-01T08:00:00.000Z');
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
 const stamp = (seq: number) => ({ id: 'run-x', total: 4, seq, startedAt: iso(0) });
-const llm = (latencyMs: number) => ({ usage: { inputTokens: 50, outputTokens: 5 }, costUsd: 0.5, attempts: 1, latencyMs, cached: false, completedAt: iso(1000) });
+const llm = (latencyMs: number) => ({
+	usage: { inputTokens: 50, outputTokens: 5 },
+	costUsd: 0.5,
+	attempts: 1,
+	latencyMs,
+	cached: false,
+	completedAt: iso(1000),
+});
 
 const ITEMS: IDataObject[] = [
 	{ llm: llm(100), validation: { status: 'valid' }, batchRun: stamp(0) },
 	{ error: { code: 'invalid_input', message: 'x' }, batchRun: stamp(1) },
-	{ error: { code: 'server_error', message: 'x', attempts: 2 }, retry: { attempts: 3, exhausted: true }, batchRun: stamp(2) },
+	{
+		error: { code: 'server_error', message: 'x', attempts: 2 },
+		retry: { attempts: 3, exhausted: true },
+		batchRun: stamp(2),
+	},
 	{ llm: llm(300), validation: { status: 'review' }, batchRun: stamp(3) },
 ];
 
@@ -34,7 +45,13 @@ describe('Batch Report node', () => {
 
 		const first = mockExecute({ items: ITEMS.slice(0, 2), parameters, context });
 		expect(await executeBatchReport(first.fns, { clock })).toEqual([[], []]);
-		expect(first.hints).toEqual([{ message: 'Run run-x: 2 of 4 items in so far; the report follows when all have arrived', type: 'info', location: 'outputPane' }]);
+		expect(first.hints).toEqual([
+			{
+				message: 'Run run-x: 2 of 4 items in so far; the report follows when all have arrived',
+				type: 'info',
+				location: 'outputPane',
+			},
+		]);
 
 		const second = mockExecute({ items: ITEMS.slice(2), parameters, context });
 		const [report, alert] = await executeBatchReport(second.fns, { clock });
@@ -52,21 +69,38 @@ describe('Batch Report node', () => {
 			latencyMs: { p50: 100, p95: 300, max: 300 },
 			durationMs: 120_000,
 			throughputPerMin: 1.5,
-			alerts: [{ rule: 'minSuccessRate', threshold: 0.5, actual: 0.3333, message: 'Success rate 33.3 % is below 50.0 %' }],
+			alerts: [
+				{
+					rule: 'minSuccessRate',
+					threshold: 0.5,
+					actual: 0.3333,
+					message: 'Success rate 33.3 % is below 50.0 %',
+				},
+			],
 		});
 		expect(alert).toEqual(report);
 
 		// a late duplicate does not make a second report
 		const third = mockExecute({ items: [ITEMS[0]], parameters, context });
 		expect(await executeBatchReport(third.fns, { clock })).toEqual([[], []]);
-		expect(third.hints[0].message).toBe('1 item(s) arrived after their run was reported and were not counted');
+		expect(third.hints[0].message).toBe(
+			'1 item(s) arrived after their run was reported and were not counted',
+		);
 	});
 
 	it('reports each node run on its own when asked, without alerts below thresholds', async () => {
-		const m = mockExecute({ items: ITEMS, parameters: { emitWhen: 'eachRun', alerts: { minSuccessRatePct: 10 } } });
+		const m = mockExecute({
+			items: ITEMS,
+			parameters: { emitWhen: 'eachRun', alerts: { minSuccessRatePct: 10 } },
+		});
 		const [report, alert] = await executeBatchReport(m.fns, { clock: new FakeClock(T0 + 60_000) });
 		expect(report).toHaveLength(1);
-		expect(report[0].json).toMatchObject({ runId: 'run-x', items: 4, durationMs: 60_000, alerts: [] });
+		expect(report[0].json).toMatchObject({
+			runId: 'run-x',
+			items: 4,
+			durationMs: 60_000,
+			alerts: [],
+		});
 		expect(report[0].pairedItem).toEqual([{ item: 0 }, { item: 1 }, { item: 2 }, { item: 3 }]);
 		expect(alert).toEqual([]);
 	});

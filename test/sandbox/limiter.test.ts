@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
-import { anthropicRateHeaders, formatResetDuration, openAiRateHeaders, RateLimiter } from '../../sandbox/limiter';
+import {
+	anthropicRateHeaders,
+	formatResetDuration,
+	openAiRateHeaders,
+	RateLimiter,
+} from '../../sandbox/limiter';
 import { StatsRecorder } from '../../sandbox/stats';
 
 function fakeClock(start = 0) {
@@ -14,7 +19,12 @@ describe('sandbox rate limiter (fake clock)', () => {
 		const lim = new RateLimiter({ rpm: 60, tpm: Infinity, burstSeconds: 1, now: clock.now });
 		expect(lim.admit(10).ok).toBe(true);
 		const no = lim.admit(10);
-		expect(no).toMatchObject({ ok: false, reason: 'requests', retryAfterMs: 1000, tooLarge: false });
+		expect(no).toMatchObject({
+			ok: false,
+			reason: 'requests',
+			retryAfterMs: 1000,
+			tooLarge: false,
+		});
 		clock.t = 999;
 		expect(lim.admit(10)).toMatchObject({ ok: false, retryAfterMs: 1 });
 		clock.t = 1000;
@@ -73,19 +83,36 @@ describe('sandbox rate limiter (fake clock)', () => {
 	});
 
 	it('validates its options', () => {
-		expect(() => new RateLimiter({ rpm: 0, tpm: Infinity, burstSeconds: 1, now: Date.now })).toThrow(/rpm/);
-		expect(() => new RateLimiter({ rpm: 1, tpm: -1, burstSeconds: 1, now: Date.now })).toThrow(/tpm/);
-		expect(() => new RateLimiter({ rpm: 1, tpm: 1, burstSeconds: 0, now: Date.now })).toThrow(/burstSeconds/);
+		expect(
+			() => new RateLimiter({ rpm: 0, tpm: Infinity, burstSeconds: 1, now: Date.now }),
+		).toThrow(/rpm/);
+		expect(() => new RateLimiter({ rpm: 1, tpm: -1, burstSeconds: 1, now: Date.now })).toThrow(
+			/tpm/,
+		);
+		expect(() => new RateLimiter({ rpm: 1, tpm: 1, burstSeconds: 0, now: Date.now })).toThrow(
+			/burstSeconds/,
+		);
 	});
 });
 
 describe('sandbox rate-limit headers', () => {
 	it('formats OpenAI reset durations', () => {
-		expect([120, 999.2, 1000, 1500, 90_500, 360_000, 3_723_000].map(formatResetDuration)).toEqual(['120ms', '1000ms', '1s', '1.5s', '1m30.5s', '6m0s', '1h2m3s']);
+		expect([120, 999.2, 1000, 1500, 90_500, 360_000, 3_723_000].map(formatResetDuration)).toEqual([
+			'120ms',
+			'1000ms',
+			'1s',
+			'1.5s',
+			'1m30.5s',
+			'6m0s',
+			'1h2m3s',
+		]);
 	});
 
 	it('writes both providers header families from one state', () => {
-		const state = { requests: { limit: 60, remaining: 0, resetMs: 750 }, tokens: { limit: 1000, remaining: 12, resetMs: 61_000 } };
+		const state = {
+			requests: { limit: 60, remaining: 0, resetMs: 750 },
+			tokens: { limit: 1000, remaining: 12, resetMs: 61_000 },
+		};
 		const o: Record<string, string> = {};
 		openAiRateHeaders(state, o);
 		expect(o).toEqual({
@@ -145,6 +172,12 @@ describe('sandbox stats windows', () => {
 		s.success('a', { input: 3, output: 4 });
 		s.success('b', { input: 1, output: 1 });
 		s.success('a', { input: 3, output: 4 });
-		expect(s.snapshot()).toMatchObject({ paidSuccesses: 3, duplicateSuccesses: 1, successesByPrompt: { a: 2, b: 1 }, inputTokens: 7, outputTokens: 9 });
+		expect(s.snapshot()).toMatchObject({
+			paidSuccesses: 3,
+			duplicateSuccesses: 1,
+			successesByPrompt: { a: 2, b: 1 },
+			inputTokens: 7,
+			outputTokens: 9,
+		});
 	});
 });

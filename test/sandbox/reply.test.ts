@@ -13,12 +13,32 @@ const RICH = {
 		person: {
 			type: 'object',
 			required: ['name', 'email'],
-			properties: { name: { type: 'string', minLength: 12, maxLength: 14 }, email: { type: 'string', format: 'email' } },
+			properties: {
+				name: { type: 'string', minLength: 12, maxLength: 14 },
+				email: { type: 'string', format: 'email' },
+			},
 			additionalProperties: false,
 		},
 	},
 	type: 'object',
-	required: ['id', 'category', 'confidence', 'digest', 'people', 'ratio', 'count', 'even', 'maybe', 'when', 'day', 'link', 'uid', 'pair', 'mixed', 'fixed'],
+	required: [
+		'id',
+		'category',
+		'confidence',
+		'digest',
+		'people',
+		'ratio',
+		'count',
+		'even',
+		'maybe',
+		'when',
+		'day',
+		'link',
+		'uid',
+		'pair',
+		'mixed',
+		'fixed',
+	],
 	additionalProperties: false,
 	properties: {
 		id: { type: 'string' },
@@ -35,7 +55,12 @@ const RICH = {
 		link: { type: 'string', format: 'uri' },
 		uid: { type: 'string', format: 'uuid' },
 		pair: { type: 'array', prefixItems: [{ type: 'integer' }, { type: 'string' }], items: false },
-		mixed: { allOf: [{ type: 'object', properties: { x: { type: 'integer' } }, required: ['x'] }, { properties: { y: { type: ['string', 'null'] } }, required: ['y'] }] },
+		mixed: {
+			allOf: [
+				{ type: 'object', properties: { x: { type: 'integer' } }, required: ['x'] },
+				{ properties: { y: { type: ['string', 'null'] } }, required: ['y'] },
+			],
+		},
 		fixed: { const: 'always' },
 	},
 };
@@ -43,7 +68,9 @@ const RICH = {
 describe('sandbox replies', () => {
 	it('answers plain text as sandbox:<digest> <first 60 chars>', () => {
 		const prompt = 'x'.repeat(100);
-		expect(expectedReply({ prompt })).toEqual({ text: `sandbox:${promptDigest(prompt)} ${'x'.repeat(60)}` });
+		expect(expectedReply({ prompt })).toEqual({
+			text: `sandbox:${promptDigest(prompt)} ${'x'.repeat(60)}`,
+		});
 		expect(promptDigest('hello')).toBe('2cf24dba5fb0a30e');
 	});
 
@@ -53,7 +80,8 @@ describe('sandbox replies', () => {
 		for (let i = 0; i < 300; i++) {
 			const prompt = `item ${i}`;
 			const { output, text } = expectedReply({ prompt, schema: RICH });
-			if (!validate(output)) throw new Error(`${prompt}: ${ajv.errorsText(validate.errors)} in ${text}`);
+			if (!validate(output))
+				throw new Error(`${prompt}: ${ajv.errorsText(validate.errors)} in ${text}`);
 			const o = output as Record<string, unknown>;
 			expect(o.digest).toBe(promptDigest(prompt));
 			expect(o.id).toBe(`id-${promptDigest(prompt).slice(0, 6)}`);
@@ -106,7 +134,27 @@ describe('sandbox CLI flags', () => {
 	it('parses every flag into sandbox options', async () => {
 		const { parseCliArgs } = await import('../../sandbox/cli');
 		expect(
-			parseCliArgs(['--port', '9000', '--rpm', '600', '--tpm', '90000', '--burst', '2', '--latency', '50-300', '--faults', 'status500=0.02,reset=0.01', '--seed', '7', '--api-keys', 'a,b', '--quota-exhausted', '--hang-ms', '500']),
+			parseCliArgs([
+				'--port',
+				'9000',
+				'--rpm',
+				'600',
+				'--tpm',
+				'90000',
+				'--burst',
+				'2',
+				'--latency',
+				'50-300',
+				'--faults',
+				'status500=0.02,reset=0.01',
+				'--seed',
+				'7',
+				'--api-keys',
+				'a,b',
+				'--quota-exhausted',
+				'--hang-ms',
+				'500',
+			]),
 		).toEqual({
 			port: 9000,
 			rpm: 600,

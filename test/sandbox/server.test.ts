@@ -2,7 +2,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { expectedReply, promptDigest, startSandbox, type Sandbox, type SandboxStats } from '../../sandbox/server';
+import {
+	expectedReply,
+	promptDigest,
+	startSandbox,
+	type Sandbox,
+	type SandboxStats,
+} from '../../sandbox/server';
 
 const SCHEMA = {
 	type: 'object',
@@ -15,7 +21,12 @@ const SCHEMA = {
 		score: { type: 'integer', minimum: 1, maximum: 5 },
 		tags: { type: 'array', items: { type: 'string' } },
 		flag: { type: 'boolean' },
-		nested: { type: 'object', properties: { note: { type: 'string' } }, required: ['note'], additionalProperties: false },
+		nested: {
+			type: 'object',
+			properties: { note: { type: 'string' } },
+			required: ['note'],
+			additionalProperties: false,
+		},
 	},
 };
 
@@ -23,15 +34,26 @@ function openai(sb: Sandbox, extra: Partial<ConstructorParameters<typeof OpenAI>
 	return new OpenAI({ apiKey: 'sk-test', baseURL: `${sb.url}/v1`, maxRetries: 0, ...extra });
 }
 
-function anthropic(sb: Sandbox, extra: Partial<ConstructorParameters<typeof Anthropic>[0]> = {}): Anthropic {
+function anthropic(
+	sb: Sandbox,
+	extra: Partial<ConstructorParameters<typeof Anthropic>[0]> = {},
+): Anthropic {
 	return new Anthropic({ apiKey: 'sk-ant-test', baseURL: sb.url, maxRetries: 0, ...extra });
 }
 
 const ask = (client: OpenAI, prompt: string, model = 'gpt-4o-mini') =>
-	client.chat.completions.create({ model, messages: [{ role: 'user', content: prompt }], max_tokens: 50 });
+	client.chat.completions.create({
+		model,
+		messages: [{ role: 'user', content: prompt }],
+		max_tokens: 50,
+	});
 
 const askClaude = (client: Anthropic, prompt: string) =>
-	client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: prompt }] });
+	client.messages.create({
+		model: 'claude-haiku-4-5',
+		max_tokens: 50,
+		messages: [{ role: 'user', content: prompt }],
+	});
 
 /** Every request leaves a status, or a reset/hang that has none. */
 function accountedFor(s: SandboxStats): number {
@@ -52,14 +74,24 @@ describe('sandbox with the OpenAI SDK', () => {
 	beforeAll(async () => {
 		sb = await startSandbox();
 	});
-	afterEach(() => sb.configure({ rpm: Infinity, tpm: Infinity, faults: {}, quotaExhausted: false, apiKeys: undefined }));
+	afterEach(() =>
+		sb.configure({
+			rpm: Infinity,
+			tpm: Infinity,
+			faults: {},
+			quotaExhausted: false,
+			apiKeys: undefined,
+		}),
+	);
 	afterAll(() => sb.close());
 
 	it('answers a plain call with the deterministic reply, usage and ids', async () => {
 		const prompt = 'Summarise: the quick brown fox jumps over the lazy dog';
 		const { data, response } = await ask(openai(sb), prompt, 'gpt-4.1-mini').withResponse();
 		expect(data.choices[0].message.content).toBe(expectedReply({ prompt }).text);
-		expect(data.choices[0].message.content).toBe(`sandbox:${promptDigest(prompt)} ${prompt.slice(0, 60)}`);
+		expect(data.choices[0].message.content).toBe(
+			`sandbox:${promptDigest(prompt)} ${prompt.slice(0, 60)}`,
+		);
 		expect(data.choices[0].finish_reason).toBe('stop');
 		expect(data.model).toBe('gpt-4.1-mini');
 		expect(data.id).toMatch(/^chatcmpl-/);
@@ -76,11 +108,21 @@ describe('sandbox with the OpenAI SDK', () => {
 			{ role: 'system' as const, content: 'You are terse.' },
 			{ role: 'user' as const, content: 'first question' },
 			{ role: 'assistant' as const, content: 'first answer' },
-			{ role: 'user' as const, content: [{ type: 'text' as const, text: 'second' }, { type: 'text' as const, text: 'question' }] },
+			{
+				role: 'user' as const,
+				content: [
+					{ type: 'text' as const, text: 'second' },
+					{ type: 'text' as const, text: 'question' },
+				],
+			},
 		];
 		const r = await openai(sb).chat.completions.create({ model: 'gpt-4o', messages });
 		expect(r.choices[0].message.content).toBe(expectedReply({ prompt: 'second\nquestion' }).text);
-		const chars = 'You are terse.'.length + 'first question'.length + 'first answer'.length + 'second\nquestion'.length;
+		const chars =
+			'You are terse.'.length +
+			'first question'.length +
+			'first answer'.length +
+			'second\nquestion'.length;
 		expect(r.usage?.prompt_tokens).toBe(Math.ceil(chars / 4));
 	});
 
@@ -89,7 +131,10 @@ describe('sandbox with the OpenAI SDK', () => {
 		const r = await openai(sb).chat.completions.create({
 			model: 'gpt-4o-mini',
 			messages: [{ role: 'user', content: prompt }],
-			response_format: { type: 'json_schema', json_schema: { name: 'c', strict: true, schema: SCHEMA } },
+			response_format: {
+				type: 'json_schema',
+				json_schema: { name: 'c', strict: true, schema: SCHEMA },
+			},
 		});
 		const expected = expectedReply({ prompt, schema: SCHEMA });
 		expect(JSON.parse(r.choices[0].message.content!)).toEqual(expected.output);
@@ -103,8 +148,14 @@ describe('sandbox with the OpenAI SDK', () => {
 
 	it('answers json_object and forced function calls', async () => {
 		const prompt = 'give json';
-		const r = await openai(sb).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prompt }], response_format: { type: 'json_object' } });
-		expect(JSON.parse(r.choices[0].message.content!)).toEqual(expectedReply({ prompt, mode: 'json_object' }).output);
+		const r = await openai(sb).chat.completions.create({
+			model: 'gpt-4o-mini',
+			messages: [{ role: 'user', content: prompt }],
+			response_format: { type: 'json_object' },
+		});
+		expect(JSON.parse(r.choices[0].message.content!)).toEqual(
+			expectedReply({ prompt, mode: 'json_object' }).output,
+		);
 		const t = await openai(sb).chat.completions.create({
 			model: 'gpt-4o-mini',
 			messages: [{ role: 'user', content: prompt }],
@@ -113,7 +164,9 @@ describe('sandbox with the OpenAI SDK', () => {
 		});
 		expect(t.choices[0].finish_reason).toBe('tool_calls');
 		const call = t.choices[0].message.tool_calls![0];
-		expect(call.type === 'function' && JSON.parse(call.function.arguments)).toEqual(expectedReply({ prompt, schema: SCHEMA }).output);
+		expect(call.type === 'function' && JSON.parse(call.function.arguments)).toEqual(
+			expectedReply({ prompt, schema: SCHEMA }).output,
+		);
 	});
 
 	it('answers 429 with retry headers and provider rate-limit headers when the request bucket is empty', async () => {
@@ -139,10 +192,17 @@ describe('sandbox with the OpenAI SDK', () => {
 	it('rejects by tokens when input + max_tokens does not fit the token bucket', async () => {
 		sb.configure({ tpm: 6000 }); // 100 tokens per second, capacity 100
 		const client = openai(sb);
-		const big = (p: string) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: p }], max_tokens: 60 });
+		const big = (p: string) =>
+			client.chat.completions.create({
+				model: 'gpt-4o-mini',
+				messages: [{ role: 'user', content: p }],
+				max_tokens: 60,
+			});
 		const ok = await big('tokens one').withResponse();
 		expect(ok.response.headers.get('x-ratelimit-limit-tokens')).toBe('6000');
-		expect(Number(ok.response.headers.get('x-ratelimit-remaining-tokens'))).toBe(100 - 60 - Math.ceil('tokens one'.length / 4));
+		expect(Number(ok.response.headers.get('x-ratelimit-remaining-tokens'))).toBe(
+			100 - 60 - Math.ceil('tokens one'.length / 4),
+		);
 		const e = (await rejection(big('tokens two'))) as InstanceType<typeof OpenAI.RateLimitError>;
 		expect(e.status).toBe(429);
 		expect(e.type).toBe('tokens');
@@ -150,7 +210,9 @@ describe('sandbox with the OpenAI SDK', () => {
 
 	it('answers 429 insufficient_quota when the quota is exhausted', async () => {
 		sb.configure({ quotaExhausted: true });
-		const e = (await rejection(ask(openai(sb), 'quota'))) as InstanceType<typeof OpenAI.RateLimitError>;
+		const e = (await rejection(ask(openai(sb), 'quota'))) as InstanceType<
+			typeof OpenAI.RateLimitError
+		>;
 		expect(e).toBeInstanceOf(OpenAI.RateLimitError);
 		expect(e.code).toBe('insufficient_quota');
 		expect(e.type).toBe('insufficient_quota');
@@ -158,37 +220,71 @@ describe('sandbox with the OpenAI SDK', () => {
 
 	it('accepts only the configured keys and never echoes a key', async () => {
 		sb.configure({ apiKeys: ['sk-good'] });
-		const e = (await rejection(ask(openai(sb, { apiKey: 'sk-bad-secret' }), 'auth'))) as InstanceType<typeof OpenAI.AuthenticationError>;
+		const e = (await rejection(
+			ask(openai(sb, { apiKey: 'sk-bad-secret' }), 'auth'),
+		)) as InstanceType<typeof OpenAI.AuthenticationError>;
 		expect(e).toBeInstanceOf(OpenAI.AuthenticationError);
 		expect(JSON.stringify(e.error)).not.toContain('sk-bad-secret');
 		await expect(ask(openai(sb, { apiKey: 'sk-good' }), 'auth')).resolves.toBeTruthy();
 		const models = await openai(sb, { apiKey: 'sk-good' }).models.list();
 		expect(models.data.map((m) => m.id)).toContain('gpt-4o-mini');
-		await expect(openai(sb, { apiKey: 'sk-bad' }).models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+		await expect(openai(sb, { apiKey: 'sk-bad' }).models.list()).rejects.toBeInstanceOf(
+			OpenAI.AuthenticationError,
+		);
 	});
 
 	it('maps each forced fault to what the SDK shows', async () => {
 		const c = openai(sb);
-		const seen = async (fault: string, client = c) => rejection(ask(client, `x [[sandbox:${fault}]]`));
-		expect(await seen('status500')).toMatchObject({ status: 500, constructor: OpenAI.InternalServerError });
-		expect(await seen('status503')).toMatchObject({ status: 503, constructor: OpenAI.InternalServerError });
-		expect(await seen('status529')).toMatchObject({ status: 503, constructor: OpenAI.InternalServerError });
-		expect(await seen('status400')).toMatchObject({ status: 400, constructor: OpenAI.BadRequestError });
-		expect(await seen('status401')).toMatchObject({ status: 401, constructor: OpenAI.AuthenticationError });
-		expect(await seen('status429')).toMatchObject({ status: 429, constructor: OpenAI.RateLimitError });
+		const seen = async (fault: string, client = c) =>
+			rejection(ask(client, `x [[sandbox:${fault}]]`));
+		expect(await seen('status500')).toMatchObject({
+			status: 500,
+			constructor: OpenAI.InternalServerError,
+		});
+		expect(await seen('status503')).toMatchObject({
+			status: 503,
+			constructor: OpenAI.InternalServerError,
+		});
+		expect(await seen('status529')).toMatchObject({
+			status: 503,
+			constructor: OpenAI.InternalServerError,
+		});
+		expect(await seen('status400')).toMatchObject({
+			status: 400,
+			constructor: OpenAI.BadRequestError,
+		});
+		expect(await seen('status401')).toMatchObject({
+			status: 401,
+			constructor: OpenAI.AuthenticationError,
+		});
+		expect(await seen('status429')).toMatchObject({
+			status: 429,
+			constructor: OpenAI.RateLimitError,
+		});
 		expect(await seen('reset')).toBeInstanceOf(OpenAI.APIConnectionError);
 		sb.configure({ hangMs: 5_000 });
-		expect(await seen('hang', openai(sb, { timeout: 300 }))).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+		expect(await seen('hang', openai(sb, { timeout: 300 }))).toBeInstanceOf(
+			OpenAI.APIConnectionTimeoutError,
+		);
 		expect(await seen('malformed')).toBeInstanceOf(SyntaxError);
 		const prompt = 'cut [[sandbox:truncated]]';
-		const t = await c.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: prompt }], response_format: { type: 'json_schema', json_schema: { name: 's', schema: SCHEMA } } });
+		const t = await c.chat.completions.create({
+			model: 'm',
+			messages: [{ role: 'user', content: prompt }],
+			response_format: { type: 'json_schema', json_schema: { name: 's', schema: SCHEMA } },
+		});
 		const full = expectedReply({ prompt, schema: SCHEMA }).text;
-		expect(t.choices[0]).toMatchObject({ finish_reason: 'length', message: { content: full.slice(0, Math.ceil(full.length / 2)) } });
+		expect(t.choices[0]).toMatchObject({
+			finish_reason: 'length',
+			message: { content: full.slice(0, Math.ceil(full.length / 2)) },
+		});
 		const f = await ask(c, 'no [[sandbox:contentPolicy]]');
 		expect(f.choices[0].finish_reason).toBe('content_filter');
 		expect(f.choices[0].message.content).toBeNull();
 		expect(f.choices[0].message.refusal).toBeTruthy();
-		await expect(ask(c, 'typo [[sandbox:status999]]')).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+		await expect(ask(c, 'typo [[sandbox:status999]]')).rejects.toBeInstanceOf(
+			OpenAI.BadRequestError,
+		);
 	});
 
 	it('fails the first N requests of a fail-first prompt, then succeeds', async () => {
@@ -214,13 +310,26 @@ describe('sandbox with the Anthropic SDK', () => {
 	beforeAll(async () => {
 		sb = await startSandbox();
 	});
-	afterEach(() => sb.configure({ rpm: Infinity, tpm: Infinity, faults: {}, quotaExhausted: false, apiKeys: undefined }));
+	afterEach(() =>
+		sb.configure({
+			rpm: Infinity,
+			tpm: Infinity,
+			faults: {},
+			quotaExhausted: false,
+			apiKeys: undefined,
+		}),
+	);
 	afterAll(() => sb.close());
 
 	it('answers a plain call with the deterministic reply and usage', async () => {
 		const prompt = 'Translate: bonjour';
 		const { data, response } = await anthropic(sb)
-			.messages.create({ model: 'claude-haiku-4-5', max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: prompt }] })
+			.messages.create({
+				model: 'claude-haiku-4-5',
+				max_tokens: 100,
+				system: 'Be brief.',
+				messages: [{ role: 'user', content: prompt }],
+			})
 			.withResponse();
 		expect(data.content).toEqual([{ type: 'text', text: expectedReply({ prompt }).text }]);
 		expect(data.stop_reason).toBe('end_turn');
@@ -236,19 +345,31 @@ describe('sandbox with the Anthropic SDK', () => {
 			model: 'claude-haiku-4-5',
 			max_tokens: 200,
 			messages: [{ role: 'user', content: prompt }],
-			tools: [{ name: 'classify', description: 'c', input_schema: SCHEMA as Anthropic.Tool['input_schema'] }],
+			tools: [
+				{
+					name: 'classify',
+					description: 'c',
+					input_schema: SCHEMA as Anthropic.Tool['input_schema'],
+				},
+			],
 			tool_choice: { type: 'tool', name: 'classify' },
 		});
 		expect(r.stop_reason).toBe('tool_use');
 		expect(r.content).toHaveLength(1);
-		expect(r.content[0]).toMatchObject({ type: 'tool_use', name: 'classify', input: expectedReply({ prompt, schema: SCHEMA }).output });
+		expect(r.content[0]).toMatchObject({
+			type: 'tool_use',
+			name: 'classify',
+			input: expectedReply({ prompt, schema: SCHEMA }).output,
+		});
 	});
 
 	it('answers 429 rate_limit_error with retry-after and anthropic-ratelimit headers', async () => {
 		sb.configure({ rpm: 30 }); // 0.5 per second, capacity 1
 		const c = anthropic(sb);
 		await askClaude(c, 'a rl 1');
-		const e = (await rejection(askClaude(c, 'a rl 2'))) as InstanceType<typeof Anthropic.RateLimitError>;
+		const e = (await rejection(askClaude(c, 'a rl 2'))) as InstanceType<
+			typeof Anthropic.RateLimitError
+		>;
 		expect(e).toBeInstanceOf(Anthropic.RateLimitError);
 		expect(e.status).toBe(429);
 		expect(e.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
@@ -263,12 +384,25 @@ describe('sandbox with the Anthropic SDK', () => {
 	it('maps each forced fault to what the SDK shows', async () => {
 		const c = anthropic(sb);
 		sb.configure({ hangMs: 5_000 });
-		const seen = async (fault: string, client = c) => rejection(askClaude(client, `x [[sandbox:${fault}]]`));
-		expect(await seen('status500')).toMatchObject({ status: 500, constructor: Anthropic.InternalServerError });
-		expect(await seen('status529')).toMatchObject({ status: 529, error: { error: { type: 'overloaded_error' } } });
-		expect(await seen('status401')).toMatchObject({ status: 401, constructor: Anthropic.AuthenticationError, error: { error: { type: 'authentication_error' } } });
+		const seen = async (fault: string, client = c) =>
+			rejection(askClaude(client, `x [[sandbox:${fault}]]`));
+		expect(await seen('status500')).toMatchObject({
+			status: 500,
+			constructor: Anthropic.InternalServerError,
+		});
+		expect(await seen('status529')).toMatchObject({
+			status: 529,
+			error: { error: { type: 'overloaded_error' } },
+		});
+		expect(await seen('status401')).toMatchObject({
+			status: 401,
+			constructor: Anthropic.AuthenticationError,
+			error: { error: { type: 'authentication_error' } },
+		});
 		expect(await seen('reset')).toBeInstanceOf(Anthropic.APIConnectionError);
-		expect(await seen('hang', anthropic(sb, { timeout: 300 }))).toBeInstanceOf(Anthropic.APIConnectionTimeoutError);
+		expect(await seen('hang', anthropic(sb, { timeout: 300 }))).toBeInstanceOf(
+			Anthropic.APIConnectionTimeoutError,
+		);
 		expect(await seen('malformed')).toBeInstanceOf(SyntaxError);
 		const t = await askClaude(c, 'cut [[sandbox:truncated]]');
 		expect(t.stop_reason).toBe('max_tokens');
@@ -278,7 +412,9 @@ describe('sandbox with the Anthropic SDK', () => {
 
 	it('answers the out-of-credit error as Anthropic does (400 invalid_request_error)', async () => {
 		sb.configure({ quotaExhausted: true });
-		const e = (await rejection(askClaude(anthropic(sb), 'q'))) as InstanceType<typeof Anthropic.BadRequestError>;
+		const e = (await rejection(askClaude(anthropic(sb), 'q'))) as InstanceType<
+			typeof Anthropic.BadRequestError
+		>;
 		expect(e).toBeInstanceOf(Anthropic.BadRequestError);
 		expect(e.message).toContain('credit balance is too low');
 	});
@@ -296,10 +432,18 @@ describe('sandbox limits, randomness and counters', () => {
 		const sb = await startSandbox({ rpm: 12, burstSeconds: 10, latencyMs: { min: 30, max: 30 } });
 		try {
 			const c = openai(sb);
-			const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => ask(c, `burst ${i}`)));
+			const results = await Promise.allSettled(
+				Array.from({ length: 20 }, (_, i) => ask(c, `burst ${i}`)),
+			);
 			expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
 			const s = sb.stats();
-			expect(s).toMatchObject({ requests: 20, accepted: 2, rateLimited: 18, byStatus: { 200: 2, 429: 18 }, paidSuccesses: 2 });
+			expect(s).toMatchObject({
+				requests: 20,
+				accepted: 2,
+				rateLimited: 18,
+				byStatus: { 200: 2, 429: 18 },
+				paidSuccesses: 2,
+			});
 			expect(s.maxRequestsPerWindow()).toBe(2);
 			expect(s.maxRequestsPerWindow(60_000)).toBeLessThanOrEqual(12);
 			expect(s.maxInFlight).toBeGreaterThan(1);
@@ -310,7 +454,10 @@ describe('sandbox limits, randomness and counters', () => {
 	});
 
 	async function faultSequence(seed: number): Promise<string[]> {
-		const sb = await startSandbox({ seed, faults: { status500: 0.2, truncated: 0.2, malformed: 0.1 } });
+		const sb = await startSandbox({
+			seed,
+			faults: { status500: 0.2, truncated: 0.2, malformed: 0.1 },
+		});
 		try {
 			const out: string[] = [];
 			for (let i = 0; i < 40; i++) {
@@ -318,10 +465,15 @@ describe('sandbox limits, randomness and counters', () => {
 				const res = await fetch(`${sb.url}/v1/chat/completions`, {
 					method: 'POST',
 					headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
-					body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `item ${i >> 1}` }] }),
+					body: JSON.stringify({
+						model: 'm',
+						messages: [{ role: 'user', content: `item ${i >> 1}` }],
+					}),
 				});
 				const text = await res.text();
-				out.push(`${res.status}:${text.startsWith('{"id": "chatcmpl') ? 'malformed' : res.status === 200 ? JSON.parse(text).choices[0].finish_reason : ''}`);
+				out.push(
+					`${res.status}:${text.startsWith('{"id": "chatcmpl') ? 'malformed' : res.status === 200 ? JSON.parse(text).choices[0].finish_reason : ''}`,
+				);
 			}
 			return out;
 		} finally {
@@ -339,10 +491,17 @@ describe('sandbox limits, randomness and counters', () => {
 	});
 
 	it('counters add up: every request has a status or a reset, and successes match the answers', async () => {
-		const sb = await startSandbox({ seed: 3, rpm: 6000, burstSeconds: 0.5, faults: { status500: 0.1, reset: 0.1, truncated: 0.05, contentPolicy: 0.05, malformed: 0.05 } });
+		const sb = await startSandbox({
+			seed: 3,
+			rpm: 6000,
+			burstSeconds: 0.5,
+			faults: { status500: 0.1, reset: 0.1, truncated: 0.05, contentPolicy: 0.05, malformed: 0.05 },
+		});
 		try {
 			const c = openai(sb);
-			const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => ask(c, `count ${i % 120}`)));
+			const results = await Promise.allSettled(
+				Array.from({ length: 300 }, (_, i) => ask(c, `count ${i % 120}`)),
+			);
 			const ok = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
 			const s = sb.stats();
 			expect(s.requests).toBe(300);
@@ -370,14 +529,29 @@ describe('sandbox limits, randomness and counters', () => {
 		try {
 			await ask(openai(sb), 'http stats');
 			const stats = await (await fetch(`${sb.url}/sandbox/stats`)).json();
-			expect(stats).toMatchObject({ requests: 1, paidSuccesses: 1, byStatus: { 200: 1 }, maxRequestsPerWindow: 1, windowMs: 60_000 });
-			const cfg = await fetch(`${sb.url}/sandbox/config`, { method: 'POST', body: JSON.stringify({ rpm: 60, faults: { status500: 1 } }) });
+			expect(stats).toMatchObject({
+				requests: 1,
+				paidSuccesses: 1,
+				byStatus: { 200: 1 },
+				maxRequestsPerWindow: 1,
+				windowMs: 60_000,
+			});
+			const cfg = await fetch(`${sb.url}/sandbox/config`, {
+				method: 'POST',
+				body: JSON.stringify({ rpm: 60, faults: { status500: 1 } }),
+			});
 			expect(await cfg.json()).toMatchObject({ rpm: 60, tpm: null, faults: { status500: 1 } });
 			await expect(ask(openai(sb), 'now fails')).rejects.toMatchObject({ status: 500 });
-			await fetch(`${sb.url}/sandbox/config`, { method: 'POST', body: JSON.stringify({ rpm: null, faults: {} }) });
+			await fetch(`${sb.url}/sandbox/config`, {
+				method: 'POST',
+				body: JSON.stringify({ rpm: null, faults: {} }),
+			});
 			await fetch(`${sb.url}/sandbox/reset`, { method: 'POST' });
 			expect(sb.stats()).toMatchObject({ requests: 0, paidSuccesses: 0, byStatus: {} });
-			expect((await fetch(`${sb.url}/sandbox/config`, { method: 'POST', body: '{"faults":{"nope":1}}' })).status).toBe(400);
+			expect(
+				(await fetch(`${sb.url}/sandbox/config`, { method: 'POST', body: '{"faults":{"nope":1}}' }))
+					.status,
+			).toBe(400);
 		} finally {
 			await sb.close();
 		}
@@ -388,7 +562,8 @@ describe('sandbox limits, randomness and counters', () => {
 		const c = openai(sb, { timeout: 30_000 });
 		await ask(c, 'idle socket');
 		const hanging = ask(c, 'hold [[sandbox:hang]]').catch((e: unknown) => e);
-		for (let i = 0; i < 200 && sb.stats().inFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
+		for (let i = 0; i < 200 && sb.stats().inFlight === 0; i++)
+			await new Promise((r) => setTimeout(r, 10));
 		expect(sb.stats().inFlight).toBe(1);
 		const t0 = Date.now();
 		await sb.close();

@@ -17,7 +17,14 @@ import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 function workflow(ledgerPath: string): WorkflowJson {
 	const ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: ledgerPath, ledgerJob: 'wf-job' };
 	const nodes: INode[] = [
-		{ id: '1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+		{
+			id: '1',
+			name: 'Start',
+			type: 'n8n-nodes-base.manualTrigger',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		},
 		{
 			id: '2',
 			name: 'Skip Completed',
@@ -66,7 +73,8 @@ function workflow(ledgerPath: string): WorkflowJson {
 	};
 }
 
-const records = (n: number) => Array.from({ length: n }, (_, i) => ({ json: { id: `W${i}`, text: `Workflow record ${i}` } }));
+const records = (n: number) =>
+	Array.from({ length: n }, (_, i) => ({ json: { id: `W${i}`, text: `Workflow record ${i}` } }));
 
 describe('Batch Ledger in a workflow', () => {
 	let sandbox: Sandbox;
@@ -90,14 +98,18 @@ describe('Batch Ledger in a workflow', () => {
 		expect(first.items('Skip Completed', 1)).toHaveLength(0);
 		expect(first.items('LLM Batch Call', 0)).toHaveLength(20);
 		expect(sandbox.stats().paidSuccesses).toBe(20);
-		expect(first.items('Job Stats', 0).map((i) => i.json)).toMatchObject([{ job: 'wf-job', total: 20, succeeded: 20, pending: 0 }]);
+		expect(first.items('Job Stats', 0).map((i) => i.json)).toMatchObject([
+			{ job: 'wf-job', total: 20, succeeded: 20, pending: 0 },
+		]);
 
 		sandbox.reset();
 		const second = await runWorkflow(workflow(ledgerPath), { input, credentials });
 		expect(second.run.status).toBe('success');
 		expect(second.items('Skip Completed', 0)).toEqual([]);
 		const completed = second.items('Skip Completed', 1);
-		expect(completed.map((i) => (i.pairedItem as { item: number }).item)).toEqual([...Array(20).keys()]);
+		expect(completed.map((i) => (i.pairedItem as { item: number }).item)).toEqual([
+			...Array(20).keys(),
+		]);
 		for (const item of completed) {
 			const i = (item.pairedItem as { item: number }).item;
 			const llm = item.json.llm as { recordId: string; text: string };

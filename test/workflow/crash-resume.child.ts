@@ -24,7 +24,14 @@ export const crashId = (i: number) => `R${String(i).padStart(5, '0')}`;
 async function main(): Promise<void> {
 	const cfg = JSON.parse(process.env.LLM_BATCH_CRASH_CHILD ?? '{}') as ChildConfig;
 	const nodes: INode[] = [
-		{ id: '1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+		{
+			id: '1',
+			name: 'Start',
+			type: 'n8n-nodes-base.manualTrigger',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		},
 		{
 			id: '2',
 			name: 'LLM Batch Call',
@@ -49,8 +56,13 @@ async function main(): Promise<void> {
 			credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
 		},
 	];
-	const wf: WorkflowJson = { nodes, connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } } };
-	const input = Array.from({ length: cfg.records }, (_, i) => ({ json: { id: crashId(i), text: crashPrompt(i) } }));
+	const wf: WorkflowJson = {
+		nodes,
+		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
+	};
+	const input = Array.from({ length: cfg.records }, (_, i) => ({
+		json: { id: crashId(i), text: crashPrompt(i) },
+	}));
 	const { items, run } = await runWorkflow(wf, {
 		input,
 		credentials: { llmBatchOpenAiApi: { apiKey: 'sandbox-key', baseUrl: `${cfg.sandboxUrl}/v1` } },

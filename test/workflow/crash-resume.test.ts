@@ -37,17 +37,31 @@ interface ChildRun {
  */
 function bundleChild(): string {
 	const outfile = join(mkdtempSync(join(tmpdir(), 'crash-child-')), 'child.cjs');
-	execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), [
-		join(ROOT, 'test/workflow/crash-resume.child.ts'),
-		'--bundle', '--platform=node', '--format=cjs', '--packages=external', '--log-level=warning', `--outfile=${outfile}`,
-	], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+	execFileSync(
+		join(ROOT, 'node_modules/.bin/esbuild'),
+		[
+			join(ROOT, 'test/workflow/crash-resume.child.ts'),
+			'--bundle',
+			'--platform=node',
+			'--format=cjs',
+			'--packages=external',
+			'--log-level=warning',
+			`--outfile=${outfile}`,
+		],
+		{ cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+	);
 	return outfile;
 }
 
 function runChild(script: string, config: object): ChildRun {
 	const child = spawn(process.execPath, [script], {
 		cwd: ROOT,
-		env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), LLM_BATCH_CRASH_CHILD: JSON.stringify(config), N8N_USER_FOLDER: mkdtempSync(join(tmpdir(), 'n8n-crash-')) },
+		env: {
+			...process.env,
+			NODE_PATH: join(ROOT, 'node_modules'),
+			LLM_BATCH_CRASH_CHILD: JSON.stringify(config),
+			N8N_USER_FOLDER: mkdtempSync(join(tmpdir(), 'n8n-crash-')),
+		},
 		stdio: ['ignore', 'pipe', 'pipe'],
 	});
 	let out = '';
@@ -81,7 +95,13 @@ describe('crash and resume with the ledger', () => {
 
 	it('SIGKILL at half way, run again: every record succeeded once, nothing paid twice beyond what was in flight', async () => {
 		const ledgerPath = join(mkdtempSync(join(tmpdir(), 'ledger-crash-')), 'ledger.sqlite');
-		const config = { sandboxUrl: sandbox.url, ledgerPath, job: JOB, records: RECORDS, concurrency: CONCURRENCY };
+		const config = {
+			sandboxUrl: sandbox.url,
+			ledgerPath,
+			job: JOB,
+			records: RECORDS,
+			concurrency: CONCURRENCY,
+		};
 		const reader = new SqliteLedgerStore({ kind: 'sqlite', path: ledgerPath });
 		const digestOf = new Map<string, string>(); // record ID -> prompt digest
 		for (let i = 0; i < RECORDS; i++) digestOf.set(crashId(i), promptDigest(crashPrompt(i)));
@@ -93,7 +113,10 @@ describe('crash and resume with the ledger', () => {
 		let inFlightAtKill = -1;
 		const deadline = Date.now() + 90_000;
 		while (Date.now() < deadline) {
-			const ended = await Promise.race([first.exit.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 25))]);
+			const ended = await Promise.race([
+				first.exit.then(() => true),
+				new Promise<boolean>((r) => setTimeout(() => r(false), 25)),
+			]);
 			if (ended) break;
 			try {
 				await reader.init();
@@ -109,14 +132,19 @@ describe('crash and resume with the ledger', () => {
 			}
 		}
 		const firstExit = await first.exit;
-		expect(firstExit, `first run ended on its own before the kill:\n${first.stdout()}\n${first.stderr()}`).toEqual({ code: null, signal: 'SIGKILL' });
+		expect(
+			firstExit,
+			`first run ended on its own before the kill:\n${first.stdout()}\n${first.stderr()}`,
+		).toEqual({ code: null, signal: 'SIGKILL' });
 		// Requests the dead child left in flight still finish on the "provider" (and are billed).
 		await new Promise((r) => setTimeout(r, 200));
 		const run1 = sandbox.stats();
 		const paid1 = { ...run1.successesByPrompt };
 
 		const afterKill = await allRecords(reader);
-		const doneInRun1 = new Set(afterKill.filter((r) => r.status === 'succeeded').map((r) => r.recordId));
+		const doneInRun1 = new Set(
+			afterKill.filter((r) => r.status === 'succeeded').map((r) => r.recordId),
+		);
 		const processingAtKill = afterKill.filter((r) => r.status === 'processing').length;
 		console.log(
 			`[crash] killed at ${succeededAtKill} succeeded in the ledger (${doneInRun1.size} after the kill, ${processingAtKill} processing); ` +
@@ -133,7 +161,11 @@ describe('crash and resume with the ledger', () => {
 		const second = runChild(script, config);
 		const secondExit = await second.exit;
 		expect(secondExit, second.stderr()).toEqual({ code: 0, signal: null });
-		const summary = JSON.parse(second.stdout().trim().split('\n').pop() ?? '{}') as { status: string; success: number; failed: number };
+		const summary = JSON.parse(second.stdout().trim().split('\n').pop() ?? '{}') as {
+			status: string;
+			success: number;
+			failed: number;
+		};
 		expect(summary).toEqual({ status: 'success', success: RECORDS, failed: 0 });
 		const run2 = sandbox.stats();
 		const paid2 = run2.successesByPrompt;
@@ -151,7 +183,9 @@ describe('crash and resume with the ledger', () => {
 			expect(total).toBeGreaterThanOrEqual(1);
 			if (total > 1) paidTwice += total - 1;
 		}
-		console.log(`[crash] paid twice: ${paidTwice} (concurrency ${CONCURRENCY}); total paid ${run1.paidSuccesses + run2.paidSuccesses} for ${RECORDS} records`);
+		console.log(
+			`[crash] paid twice: ${paidTwice} (concurrency ${CONCURRENCY}); total paid ${run1.paidSuccesses + run2.paidSuccesses} for ${RECORDS} records`,
+		);
 		expect(paidTwice).toBeLessThanOrEqual(CONCURRENCY);
 		expect(run1.paidSuccesses + run2.paidSuccesses).toBeLessThanOrEqual(RECORDS + CONCURRENCY);
 
@@ -160,7 +194,13 @@ describe('crash and resume with the ledger', () => {
 		expect(final).toHaveLength(RECORDS);
 		expect(new Set(final.map((r) => r.recordId)).size).toBe(RECORDS);
 		const stats = await reader.stats(JOB);
-		expect({ total: stats.total, succeeded: stats.succeeded, failed: stats.failed, processing: stats.processing, pending: stats.pending }).toEqual({
+		expect({
+			total: stats.total,
+			succeeded: stats.succeeded,
+			failed: stats.failed,
+			processing: stats.processing,
+			pending: stats.pending,
+		}).toEqual({
 			total: RECORDS,
 			succeeded: RECORDS,
 			failed: 0,

@@ -11,7 +11,12 @@ import type { ICredentialDataDecryptedObject, IDataObject, INodeExecutionData } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { PassThroughNode, runWorkflow, type RunResult, type WorkflowJson } from '../helpers/harness';
+import {
+	PassThroughNode,
+	runWorkflow,
+	type RunResult,
+	type WorkflowJson,
+} from '../helpers/harness';
 
 /** The Webhook stub must look like a trigger so WorkflowExecute starts from it (non-manual modes pass its input through). */
 class WebhookStub extends PassThroughNode {
@@ -39,7 +44,12 @@ function forTest(wf: WorkflowJson): WorkflowJson {
 							concurrency: 16,
 							requestsPerMinute: 60_000,
 							tokensPerMinute: 50_000_000,
-							options: { ...(n.parameters.options as IDataObject), timeoutSeconds: 5, circuitThreshold: 60, progressIntervalSeconds: 0 },
+							options: {
+								...(n.parameters.options as IDataObject),
+								timeoutSeconds: 5,
+								circuitThreshold: 60,
+								progressIntervalSeconds: 0,
+							},
 						},
 					}
 				: n,
@@ -47,7 +57,14 @@ function forTest(wf: WorkflowJson): WorkflowJson {
 	};
 }
 
-const FAULTS = { status500: 0.02, status503: 0.01, reset: 0.01, malformed: 0.01, truncated: 0.005, contentPolicy: 0.005 };
+const FAULTS = {
+	status500: 0.02,
+	status503: 0.01,
+	reset: 0.01,
+	malformed: 0.01,
+	truncated: 0.005,
+	contentPolicy: 0.005,
+};
 
 interface Final {
 	rejected: INodeExecutionData[];
@@ -69,7 +86,11 @@ function finalOutputs(r: RunResult): Final {
 	};
 }
 
-function tally(items: INodeExecutionData[], key: (j: IDataObject) => string | undefined, into: Record<string, number>) {
+function tally(
+	items: INodeExecutionData[],
+	key: (j: IDataObject) => string | undefined,
+	into: Record<string, number>,
+) {
 	for (const it of items) {
 		const k = key(it.json);
 		if (k !== undefined) into[k] = (into[k] ?? 0) + 1;
@@ -78,7 +99,8 @@ function tally(items: INodeExecutionData[], key: (j: IDataObject) => string | un
 
 const code = (j: IDataObject) => (j.error as { code?: string } | undefined)?.code;
 const seq = (j: IDataObject) => (j.batchRun as { seq: number }).seq;
-const llm = (j: IDataObject) => j.llm as { usage: { inputTokens: number; outputTokens: number }; costUsd?: number } | undefined;
+const llm = (j: IDataObject) =>
+	j.llm as { usage: { inputTokens: number; outputTokens: number }; costUsd?: number } | undefined;
 
 /** The checks both examples share; returns the outputs for example-specific ones. */
 function expectConsistentRun(r: RunResult, total: number): { final: Final; report: IDataObject } {
@@ -98,7 +120,10 @@ function expectConsistentRun(r: RunResult, total: number): { final: Final; repor
 	const callRuns = r.outputs('LLM Batch Call');
 	expect(callRuns.length).toBe(routeRuns.filter((run) => (run[0] ?? []).length > 0).length + 1);
 	const retried = r.items('Route Failures', 0).length;
-	const callInputs = callRuns.reduce((n, run) => n + (run[0] ?? []).length + (run[1] ?? []).length, 0);
+	const callInputs = callRuns.reduce(
+		(n, run) => n + (run[0] ?? []).length + (run[1] ?? []).length,
+		0,
+	);
 	expect(callInputs).toBe(total - final.rejected.length + retried);
 
 	// one report for the whole run, whose numbers are the counts seen in the outputs
@@ -115,27 +140,38 @@ function expectConsistentRun(r: RunResult, total: number): { final: Final; repor
 		rejected: final.rejected.length,
 	});
 	const codes: Record<string, number> = {};
-	for (const list of [final.rejected, final.invalid, final.deadLetter, final.filtered]) tally(list, code, codes);
+	for (const list of [final.rejected, final.invalid, final.deadLetter, final.filtered])
+		tally(list, code, codes);
 	expect(report.byErrorCode).toEqual(codes);
 	const answered = [...final.valid, ...final.review, ...final.invalid];
 	const tokens = answered.reduce(
-		(t, it) => ({ input: t.input + (llm(it.json)?.usage.inputTokens ?? 0), output: t.output + (llm(it.json)?.usage.outputTokens ?? 0) }),
+		(t, it) => ({
+			input: t.input + (llm(it.json)?.usage.inputTokens ?? 0),
+			output: t.output + (llm(it.json)?.usage.outputTokens ?? 0),
+		}),
 		{ input: 0, output: 0 },
 	);
 	expect(report.tokens).toEqual({ ...tokens, total: tokens.input + tokens.output });
 	const cost = answered.reduce((s, it) => s + (llm(it.json)?.costUsd ?? 0), 0);
 	expect(report.costUsd as number).toBeCloseTo(cost, 8);
 	expect(cost).toBeGreaterThan(0);
-	const trips = all.reduce((s, it) => s + ((it.json.retry as { attempts?: number } | undefined)?.attempts ?? 0), 0);
+	const trips = all.reduce(
+		(s, it) => s + ((it.json.retry as { attempts?: number } | undefined)?.attempts ?? 0),
+		0,
+	);
 	expect((report.retries as { trips: number }).trips).toBe(trips);
 	expect(trips).toBe(retried);
-	expect(report.successRate).toBe(Math.round((final.valid.length / (total - final.rejected.length)) * 10_000) / 10_000);
+	expect(report.successRate).toBe(
+		Math.round((final.valid.length / (total - final.rejected.length)) * 10_000) / 10_000,
+	);
 	expect(typeof report.markdown).toBe('string');
 	expect(report.markdown).toContain(`| success | ${final.valid.length} |`);
 
 	// Alert carries the same report exactly when a threshold was crossed
 	const alerts = r.items('Batch Report', 1);
-	expect(alerts.map((a) => a.json)).toEqual((report.alerts as unknown[]).length > 0 ? [report] : []);
+	expect(alerts.map((a) => a.json)).toEqual(
+		(report.alerts as unknown[]).length > 0 ? [report] : [],
+	);
 	return { final, report };
 }
 
@@ -151,7 +187,12 @@ describe('example workflows in-process with sandbox faults on', () => {
 	it('01 nightly ticket classification: counts add up, the retry loop ends, the report matches', async () => {
 		sandbox.configure({ latencyMs: { min: 0, max: 3 }, faults: FAULTS });
 		sandbox.reset();
-		const bodies = ['I was charged twice for the March invoice.', 'The app crashes when I log in on iOS.', 'Please add an export to CSV.', 'My password reset link has expired.'];
+		const bodies = [
+			'I was charged twice for the March invoice.',
+			'The app crashes when I log in on iOS.',
+			'Please add an export to CSV.',
+			'My password reset link has expired.',
+		];
 		const records: IDataObject[] = Array.from({ length: 1000 }, (_, i) => ({
 			ticketId: `T${String(i).padStart(5, '0')}`,
 			customerId: `C${i % 37}`,
@@ -169,7 +210,8 @@ describe('example workflows in-process with sandbox faults on', () => {
 		}
 		// forced faults on good rows: content policy, a bad request, a recoverable outage, a permanent outage
 		const force = (from: number, n: number, marker: string) => {
-			for (let i = from; i < from + n; i++) records[i * 20 + 3].body = `${records[i * 20 + 3].body as string} ${marker}`;
+			for (let i = from; i < from + n; i++)
+				records[i * 20 + 3].body = `${records[i * 20 + 3].body as string} ${marker}`;
 		};
 		force(0, 10, '[[sandbox:contentPolicy]]');
 		force(10, 10, '[[sandbox:status400]]');
@@ -177,19 +219,32 @@ describe('example workflows in-process with sandbox faults on', () => {
 		force(30, 5, '[[sandbox:status500]]');
 
 		const wf = forTest(loadExample('01-nightly-ticket-classification.json'));
-		const r = await runWorkflow(wf, { credentials, pinData: { 'Open tickets': records.map((json) => ({ json })) } });
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: { 'Open tickets': records.map((json) => ({ json })) },
+		});
 		const { final, report } = expectConsistentRun(r, 1000);
 
 		// the bad rows, by reason
 		expect(final.rejected).toHaveLength(50);
 		const reasons: Record<string, number> = {};
-		tally(final.rejected, (j) => (code(j) === 'duplicate' ? 'duplicate' : (j.error as { issues: Array<{ code: string }> }).issues[0].code), reasons);
+		tally(
+			final.rejected,
+			(j) =>
+				code(j) === 'duplicate'
+					? 'duplicate'
+					: (j.error as { issues: Array<{ code: string }> }).issues[0].code,
+			reasons,
+		);
 		expect(reasons).toEqual({ required: 15, minLength: 10, type: 5, duplicate: 10, filtered: 10 });
 
 		// forced faults land where the policy says
-		const bodyHas = (it: INodeExecutionData, marker: string) => String(it.json.body).includes(marker);
+		const bodyHas = (it: INodeExecutionData, marker: string) =>
+			String(it.json.body).includes(marker);
 		expect(final.filtered.filter((it) => bodyHas(it, 'contentPolicy'))).toHaveLength(10);
-		expect(final.deadLetter.filter((it) => bodyHas(it, 'status400')).map((it) => code(it.json))).toEqual(Array(10).fill('invalid_request'));
+		expect(
+			final.deadLetter.filter((it) => bodyHas(it, 'status400')).map((it) => code(it.json)),
+		).toEqual(Array(10).fill('invalid_request'));
 		const outage = final.deadLetter.filter((it) => bodyHas(it, '[[sandbox:status500]]'));
 		expect(outage).toHaveLength(5);
 		for (const it of outage) {
@@ -224,10 +279,14 @@ describe('example workflows in-process with sandbox faults on', () => {
 			if (k < 30) records[i].text = 'scan failed';
 			else records[i].text = records[i - 1].text;
 		}
-		for (let i = 0; i < 8; i++) records[i * 20 + 5].text = `${records[i * 20 + 5].text as string} [[sandbox:contentPolicy]]`;
+		for (let i = 0; i < 8; i++)
+			records[i * 20 + 5].text = `${records[i * 20 + 5].text as string} [[sandbox:contentPolicy]]`;
 
 		const wf = forTest(loadExample('03-invoice-extraction-review.json'));
-		const r = await runWorkflow(wf, { credentials, pinData: { 'Invoice texts': records.map((json) => ({ json })) } });
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: { 'Invoice texts': records.map((json) => ({ json })) },
+		});
 		const { final } = expectConsistentRun(r, 1000);
 
 		expect(final.rejected).toHaveLength(50);
@@ -246,17 +305,29 @@ describe('example workflows in-process with sandbox faults on', () => {
 		}
 		// Review: confidence under 0.3, and the review branch saw exactly those items
 		expect(final.review.length).toBeGreaterThan(100);
-		for (const it of final.review) expect((it.json.validation as { confidence: number }).confidence).toBeLessThan(0.3);
+		for (const it of final.review)
+			expect((it.json.validation as { confidence: number }).confidence).toBeLessThan(0.3);
 		expect(r.items('Human review queue', 0)).toHaveLength(final.review.length);
 		expect(r.items('Extraction errors', 0)).toHaveLength(final.invalid.length);
 	});
 	it('02 webhook batch: the response node receives the one report of the run', async () => {
-		sandbox.configure({ latencyMs: { min: 0, max: 2 }, faults: { status500: 0.02, contentPolicy: 0.01 } });
+		sandbox.configure({
+			latencyMs: { min: 0, max: 2 },
+			faults: { status500: 0.02, contentPolicy: 0.01 },
+		});
 		sandbox.reset();
-		const records: IDataObject[] = Array.from({ length: 200 }, (_, i) => ({ ticketId: `W${i}`, subject: `Webhook ticket ${i}`, body: `Please look at order ${i}, it never arrived.` }));
+		const records: IDataObject[] = Array.from({ length: 200 }, (_, i) => ({
+			ticketId: `W${i}`,
+			subject: `Webhook ticket ${i}`,
+			body: `Please look at order ${i}, it never arrived.`,
+		}));
 		records[5].body = '';
 		const wf = forTest(loadExample('02-webhook-batch.json'));
-		const r = await runWorkflow(wf, { credentials, pinData: { 'Records from body': records.map((json) => ({ json })) }, extraNodeTypes: { 'n8n-nodes-base.webhook': new WebhookStub() } });
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: { 'Records from body': records.map((json) => ({ json })) },
+			extraNodeTypes: { 'n8n-nodes-base.webhook': new WebhookStub() },
+		});
 		const { report } = expectConsistentRun(r, 200);
 		expect(r.items('Respond with report', 0).map((it) => it.json)).toEqual([report]);
 		expect((report.outcomes as { rejected: number }).rejected).toBe(1);

@@ -1,7 +1,13 @@
 import Anthropic from '@anthropic-ai/sdk';
 
 import { nodeHttpFetch } from './http-fetch';
-import type { CallOptions, ChatRequest, ChatResponse, Provider, ProviderCredentials } from './types';
+import type {
+	CallOptions,
+	ChatRequest,
+	ChatResponse,
+	Provider,
+	ProviderCredentials,
+} from './types';
 
 const TOOL_NAME = 'record_output';
 
@@ -9,7 +15,10 @@ const TOOL_NAME = 'record_output';
  * Anthropic messages. Structured output goes through a forced tool whose input schema is
  * the user's schema: the model must answer by "calling" it, and the tool input is the data.
  */
-export function createAnthropicProvider(creds: ProviderCredentials, fetchImpl?: typeof fetch): Provider {
+export function createAnthropicProvider(
+	creds: ProviderCredentials,
+	fetchImpl?: typeof fetch,
+): Provider {
 	const client = new Anthropic({
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
@@ -39,7 +48,10 @@ export function createAnthropicProvider(creds: ProviderCredentials, fetchImpl?: 
 						}
 					: {}),
 			};
-			const res = await client.messages.create(body, { signal: opts.signal, timeout: opts.timeoutMs });
+			const res = await client.messages.create(body, {
+				signal: opts.signal,
+				timeout: opts.timeoutMs,
+			});
 			let text = '';
 			let data: unknown;
 			for (const block of res.content ?? []) {
@@ -51,8 +63,12 @@ export function createAnthropicProvider(creds: ProviderCredentials, fetchImpl?: 
 			return {
 				text,
 				data,
-				finishReason: stop === 'max_tokens' ? 'length' : stop === 'refusal' ? 'content_filter' : stop,
-				usage: { inputTokens: res.usage?.input_tokens ?? 0, outputTokens: res.usage?.output_tokens ?? 0 },
+				finishReason:
+					stop === 'max_tokens' ? 'length' : stop === 'refusal' ? 'content_filter' : stop,
+				usage: {
+					inputTokens: res.usage?.input_tokens ?? 0,
+					outputTokens: res.usage?.output_tokens ?? 0,
+				},
 				model: res.model ?? req.model,
 				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
 			};

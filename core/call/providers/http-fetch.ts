@@ -14,7 +14,9 @@ const agents = {
 	'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
 };
 
-function plainHeaders(h: ConstructorParameters<typeof Headers>[0] | undefined): Record<string, string> {
+function plainHeaders(
+	h: ConstructorParameters<typeof Headers>[0] | undefined,
+): Record<string, string> {
 	const out: Record<string, string> = {};
 	if (!h) return out;
 	if (h instanceof Headers) h.forEach((v, k) => (out[k] = v));
@@ -25,11 +27,19 @@ function plainHeaders(h: ConstructorParameters<typeof Headers>[0] | undefined): 
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
-export const nodeHttpFetch = ((input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+export const nodeHttpFetch = ((
+	input: string | URL | Request,
+	init: RequestInit = {},
+): Promise<Response> => {
 	const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
 	const client = url.protocol === 'https:' ? https : http;
 	const body = init.body;
-	if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+	if (
+		body !== undefined &&
+		body !== null &&
+		typeof body !== 'string' &&
+		!(body instanceof Uint8Array)
+	) {
 		return Promise.reject(new TypeError('nodeHttpFetch: only string or byte bodies are supported'));
 	}
 	return new Promise<Response>((resolve, reject) => {
@@ -52,7 +62,13 @@ export const nodeHttpFetch = ((input: string | URL | Request, init: RequestInit 
 						else if (v !== undefined) headers.set(k, v);
 					}
 					const status = res.statusCode ?? 500;
-					resolve(new Response(NULL_BODY.has(status) ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers }));
+					resolve(
+						new Response(NULL_BODY.has(status) ? null : Buffer.concat(chunks), {
+							status,
+							statusText: res.statusMessage,
+							headers,
+						}),
+					);
 				});
 			},
 		);

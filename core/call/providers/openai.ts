@@ -2,14 +2,23 @@ import OpenAI from 'openai';
 
 import { isOpenAiReasoningModel } from '../../models';
 import { nodeHttpFetch } from './http-fetch';
-import type { CallOptions, ChatRequest, ChatResponse, Provider, ProviderCredentials } from './types';
+import type {
+	CallOptions,
+	ChatRequest,
+	ChatResponse,
+	Provider,
+	ProviderCredentials,
+} from './types';
 
 /**
  * OpenAI chat completions, and every server that speaks them (Ollama, vLLM, LM Studio,
  * the sandbox). Chat completions rather than /v1/responses because the compatible servers
  * only offer this endpoint.
  */
-export function createOpenAiProvider(creds: ProviderCredentials, fetchImpl?: typeof fetch): Provider {
+export function createOpenAiProvider(
+	creds: ProviderCredentials,
+	fetchImpl?: typeof fetch,
+): Provider {
 	const client = new OpenAI({
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
@@ -40,7 +49,10 @@ export function createOpenAiProvider(creds: ProviderCredentials, fetchImpl?: typ
 						}
 					: {}),
 			};
-			const res = await client.chat.completions.create(body, { signal: opts.signal, timeout: opts.timeoutMs });
+			const res = await client.chat.completions.create(body, {
+				signal: opts.signal,
+				timeout: opts.timeoutMs,
+			});
 			const choice = res.choices?.[0];
 			const message = choice?.message;
 			return {

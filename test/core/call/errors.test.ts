@@ -11,9 +11,15 @@ function openAiError(status: number, body: object = {}, headers: Record<string, 
 	return OpenAI.APIError.generate(status, { error: body }, undefined, new Headers(headers));
 }
 function anthropicError(status: number, type: string, headers: Record<string, string> = {}) {
-	return Anthropic.APIError.generate(status, { type: 'error', error: { type, message: type } }, undefined, new Headers(headers));
+	return Anthropic.APIError.generate(
+		status,
+		{ type: 'error', error: { type, message: type } },
+		undefined,
+		new Headers(headers),
+	);
 }
-const code = (e: unknown, p: 'openai' | 'anthropic' = 'openai'): ErrorCode => classifyError(e, p, NOW).code;
+const code = (e: unknown, p: 'openai' | 'anthropic' = 'openai'): ErrorCode =>
+	classifyError(e, p, NOW).code;
 
 describe('classifyError', () => {
 	it.each([
@@ -46,16 +52,28 @@ describe('classifyError', () => {
 	});
 
 	it('tells quota exhaustion from a rate limit on a 429', () => {
-		expect(code(openAiError(429, { type: 'insufficient_quota', code: 'insufficient_quota' }))).toBe('quota_exhausted');
-		expect(code(openAiError(429, { type: 'requests', code: 'rate_limit_exceeded' }))).toBe('rate_limited');
+		expect(code(openAiError(429, { type: 'insufficient_quota', code: 'insufficient_quota' }))).toBe(
+			'quota_exhausted',
+		);
+		expect(code(openAiError(429, { type: 'requests', code: 'rate_limit_exceeded' }))).toBe(
+			'rate_limited',
+		);
 		expect(stopsTheRun('quota_exhausted')).toBe(true);
 		expect(stopsTheRun('auth')).toBe(true);
 		expect(stopsTheRun('server_error')).toBe(false);
 	});
 
 	it('reads Retry-After from the 429 (retry-after-ms first)', () => {
-		expect(classifyError(openAiError(429, {}, { 'retry-after': '7' }), 'openai', NOW).retryAfterMs).toBe(7000);
-		expect(classifyError(openAiError(429, {}, { 'retry-after-ms': '250', 'retry-after': '7' }), 'openai', NOW).retryAfterMs).toBe(250);
+		expect(
+			classifyError(openAiError(429, {}, { 'retry-after': '7' }), 'openai', NOW).retryAfterMs,
+		).toBe(7000);
+		expect(
+			classifyError(
+				openAiError(429, {}, { 'retry-after-ms': '250', 'retry-after': '7' }),
+				'openai',
+				NOW,
+			).retryAfterMs,
+		).toBe(250);
 		expect(retryAfterMs({ 'retry-after': new Date(NOW + 3000).toUTCString() }, NOW)).toBe(3000);
 		expect(retryAfterMs({}, NOW)).toBeUndefined();
 	});
@@ -63,7 +81,13 @@ describe('classifyError', () => {
 	it('maps Anthropic out-of-credit (400 credit balance, 402 billing_error) to quota_exhausted', () => {
 		const credit = Anthropic.APIError.generate(
 			400,
-			{ type: 'error', error: { type: 'invalid_request_error', message: 'Your credit balance is too low to access the Anthropic API.' } },
+			{
+				type: 'error',
+				error: {
+					type: 'invalid_request_error',
+					message: 'Your credit balance is too low to access the Anthropic API.',
+				},
+			},
 			undefined,
 			new Headers(),
 		);
@@ -77,11 +101,17 @@ describe('classifyError', () => {
 
 	it('maps SDK connection, timeout and abort errors', () => {
 		expect(code(new OpenAI.APIConnectionTimeoutError())).toBe('timeout');
-		expect(code(new OpenAI.APIConnectionError({ message: 'Connection error.' }))).toBe('connection');
+		expect(code(new OpenAI.APIConnectionError({ message: 'Connection error.' }))).toBe(
+			'connection',
+		);
 		expect(code(new Anthropic.APIConnectionTimeoutError(), 'anthropic')).toBe('timeout');
-		expect(code(new Anthropic.APIConnectionError({ message: 'Connection error.' }), 'anthropic')).toBe('connection');
+		expect(
+			code(new Anthropic.APIConnectionError({ message: 'Connection error.' }), 'anthropic'),
+		).toBe('connection');
 		expect(code(new OpenAI.APIUserAbortError())).toBe('canceled');
-		expect(code(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('connection');
+		expect(code(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe(
+			'connection',
+		);
 	});
 
 	it('maps a body that is not JSON to malformed_output (retryable)', () => {

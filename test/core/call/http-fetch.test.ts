@@ -10,11 +10,19 @@ describe('nodeHttpFetch under the official SDKs', () => {
 	let openai: OpenAI;
 	beforeAll(async () => {
 		sandbox = await startSandbox({ hangMs: 5000 });
-		openai = new OpenAI({ apiKey: 'k', baseURL: `${sandbox.url}/v1`, maxRetries: 0, fetch: nodeHttpFetch });
+		openai = new OpenAI({
+			apiKey: 'k',
+			baseURL: `${sandbox.url}/v1`,
+			maxRetries: 0,
+			fetch: nodeHttpFetch,
+		});
 	});
 	afterAll(async () => sandbox.close());
 	const ask = (content: string, timeout = 5000) =>
-		openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 20 }, { timeout });
+		openai.chat.completions.create(
+			{ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 20 },
+			{ timeout },
+		);
 
 	it('returns the parsed answer, usage and request id', async () => {
 		const res = await ask('hello there');
@@ -24,9 +32,21 @@ describe('nodeHttpFetch under the official SDKs', () => {
 	});
 
 	it('works for Anthropic with its headers', async () => {
-		const client = new Anthropic({ apiKey: 'k', baseURL: sandbox.url, maxRetries: 0, fetch: nodeHttpFetch });
-		const res = await client.messages.create({ model: 'claude-3-5-haiku-latest', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
-		expect(res.content[0]).toMatchObject({ type: 'text', text: expectedReply({ prompt: 'hi' }).text });
+		const client = new Anthropic({
+			apiKey: 'k',
+			baseURL: sandbox.url,
+			maxRetries: 0,
+			fetch: nodeHttpFetch,
+		});
+		const res = await client.messages.create({
+			model: 'claude-3-5-haiku-latest',
+			max_tokens: 20,
+			messages: [{ role: 'user', content: 'hi' }],
+		});
+		expect(res.content[0]).toMatchObject({
+			type: 'text',
+			text: expectedReply({ prompt: 'hi' }).text,
+		});
 	});
 
 	it('surfaces HTTP errors with status and headers (429 Retry-After)', async () => {
@@ -37,7 +57,9 @@ describe('nodeHttpFetch under the official SDKs', () => {
 
 	it('turns the SDK timeout into APIConnectionTimeoutError and a reset into APIConnectionError', async () => {
 		const started = Date.now();
-		expect(await ask('x [[sandbox:hang]]', 300).catch((e) => e)).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+		expect(await ask('x [[sandbox:hang]]', 300).catch((e) => e)).toBeInstanceOf(
+			OpenAI.APIConnectionTimeoutError,
+		);
 		expect(Date.now() - started).toBeLessThan(3000);
 		const reset = await ask('x [[sandbox:reset]]').catch((e) => e);
 		expect(reset).toBeInstanceOf(OpenAI.APIConnectionError);
@@ -46,7 +68,10 @@ describe('nodeHttpFetch under the official SDKs', () => {
 
 	it('aborts on the caller signal', async () => {
 		const ac = new AbortController();
-		const p = openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x [[sandbox:hang]]' }], max_tokens: 5 }, { signal: ac.signal });
+		const p = openai.chat.completions.create(
+			{ model: 'm', messages: [{ role: 'user', content: 'x [[sandbox:hang]]' }], max_tokens: 5 },
+			{ signal: ac.signal },
+		);
 		setTimeout(() => ac.abort(), 50);
 		expect(await p.catch((e) => e)).toBeInstanceOf(OpenAI.APIUserAbortError);
 	});

@@ -2,15 +2,31 @@ import { describe, expect, it } from 'vitest';
 
 import { estimateTokens, inputPolicy, isItemError } from '../../../core/call/input';
 
-const policy = inputPolicy({ provider: 'openai', model: 'gpt-4o-mini', maxTokens: 100, contextWindow: 0 });
+const policy = inputPolicy({
+	provider: 'openai',
+	model: 'gpt-4o-mini',
+	maxTokens: 100,
+	contextWindow: 0,
+});
 
 describe('input policy (per-item prompt checks)', () => {
 	it('builds a run item with a stable record ID, estimate and prompt hash', () => {
 		const a = policy(3, { prompt: 'Classify: hello', system: 'Be brief.', recordId: ' T-1 ' });
 		const b = policy(9, { prompt: 'Classify: hello', system: 'Be brief.', recordId: 7 });
 		if (isItemError(a) || isItemError(b)) throw new Error('expected run items');
-		expect(a).toMatchObject({ index: 3, recordId: 'T-1', inputTokens: estimateTokens('Be brief.\nClassify: hello') + 8 });
-		expect(a.request).toEqual({ model: 'gpt-4o-mini', system: 'Be brief.', prompt: 'Classify: hello', schema: undefined, maxTokens: 100, temperature: undefined });
+		expect(a).toMatchObject({
+			index: 3,
+			recordId: 'T-1',
+			inputTokens: estimateTokens('Be brief.\nClassify: hello') + 8,
+		});
+		expect(a.request).toEqual({
+			model: 'gpt-4o-mini',
+			system: 'Be brief.',
+			prompt: 'Classify: hello',
+			schema: undefined,
+			maxTokens: 100,
+			temperature: undefined,
+		});
 		expect(b.recordId).toBe('7');
 		expect(b.promptHash).toBe(a.promptHash);
 	});
@@ -22,10 +38,26 @@ describe('input policy (per-item prompt checks)', () => {
 	});
 
 	it('changes the hash when the model, schema or prompt changes', () => {
-		const other = inputPolicy({ provider: 'openai', model: 'gpt-4o', maxTokens: 100, contextWindow: 0 });
-		const withSchema = inputPolicy({ provider: 'openai', model: 'gpt-4o-mini', maxTokens: 100, contextWindow: 0, schema: { type: 'object' } });
-		const hashes = [policy, other, withSchema].map((p) => (p(0, { prompt: 'x', system: '', recordId: 'a' }) as { promptHash: string }).promptHash);
-		hashes.push((policy(0, { prompt: 'y', system: '', recordId: 'a' }) as { promptHash: string }).promptHash);
+		const other = inputPolicy({
+			provider: 'openai',
+			model: 'gpt-4o',
+			maxTokens: 100,
+			contextWindow: 0,
+		});
+		const withSchema = inputPolicy({
+			provider: 'openai',
+			model: 'gpt-4o-mini',
+			maxTokens: 100,
+			contextWindow: 0,
+			schema: { type: 'object' },
+		});
+		const hashes = [policy, other, withSchema].map(
+			(p) =>
+				(p(0, { prompt: 'x', system: '', recordId: 'a' }) as { promptHash: string }).promptHash,
+		);
+		hashes.push(
+			(policy(0, { prompt: 'y', system: '', recordId: 'a' }) as { promptHash: string }).promptHash,
+		);
 		expect(new Set(hashes).size).toBe(4);
 	});
 
@@ -44,12 +76,23 @@ describe('input policy (per-item prompt checks)', () => {
 	});
 
 	it('fails a prompt over the context window, counting exactly only when it may overflow', () => {
-		const small = inputPolicy({ provider: 'openai', model: 'gpt-4o-mini', maxTokens: 100, contextWindow: 1000 });
-		expect(isItemError(small(0, { prompt: 'word '.repeat(150), system: '', recordId: 'a' }))).toBe(false); // 750 bytes, fits
-		expect(isItemError(small(0, { prompt: 'word '.repeat(170), system: '', recordId: 'a' }))).toBe(false); // 850 bytes + 100 > 1000 bytes but ~171 tokens
+		const small = inputPolicy({
+			provider: 'openai',
+			model: 'gpt-4o-mini',
+			maxTokens: 100,
+			contextWindow: 1000,
+		});
+		expect(isItemError(small(0, { prompt: 'word '.repeat(150), system: '', recordId: 'a' }))).toBe(
+			false,
+		); // 750 bytes, fits
+		expect(isItemError(small(0, { prompt: 'word '.repeat(170), system: '', recordId: 'a' }))).toBe(
+			false,
+		); // 850 bytes + 100 > 1000 bytes but ~171 tokens
 		expect(small(0, { prompt: 'word '.repeat(2000), system: '', recordId: 'a' })).toMatchObject({
 			code: 'invalid_input',
-			message: expect.stringMatching(/^Prompt is too long for gpt-4o-mini: about \d+ tokens \+ 100 max tokens > context window 1000/),
+			message: expect.stringMatching(
+				/^Prompt is too long for gpt-4o-mini: about \d+ tokens \+ 100 max tokens > context window 1000/,
+			),
 		});
 	});
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
-import { RateLimiter, resetSharedLimiters, sharedLimiter, TokenBucket } from '../../../core/call/limiter';
+import {
+	RateLimiter,
+	resetSharedLimiters,
+	sharedLimiter,
+	TokenBucket,
+} from '../../../core/call/limiter';
 import { FakeClock } from '../../helpers/fake-clock';
 
 describe('TokenBucket', () => {
@@ -23,9 +28,16 @@ describe('TokenBucket', () => {
 });
 
 describe('RateLimiter', () => {
-	async function releaseTimes(clock: FakeClock, limiter: RateLimiter, n: number, tokens = 1): Promise<number[]> {
+	async function releaseTimes(
+		clock: FakeClock,
+		limiter: RateLimiter,
+		n: number,
+		tokens = 1,
+	): Promise<number[]> {
 		const times: number[] = [];
-		const all = Array.from({ length: n }, () => limiter.acquire(tokens).then(() => times.push(clock.now())));
+		const all = Array.from({ length: n }, () =>
+			limiter.acquire(tokens).then(() => times.push(clock.now())),
+		);
 		await clock.runAll();
 		await Promise.all(all);
 		return times;
