@@ -145,7 +145,7 @@ function table(
 		'the sandbox’s bucket starts full (1 s of burst), so a perfect client reaches about 1.01;',
 		'429 share = the sandbox’s 429 answers ÷ all requests it received; node run as a real workflow (n8n-core WorkflowExecute, RPM 1,200);',
 		'baseline = openai SDK with default retries, `Promise.all` over p-limit, errors caught per item so the run completes.',
-		'(b) `process.cpuUsage()` (user + system) of the client process per item; engine = BatchRunner + RateLimiter (finite, very high limit) + the openai provider,',
+		'(b) `process.cpuUsage()` (user + system) of the client process per item; engine = BatchRunner + FlowController (finite, very high limit) + the openai provider,',
 		'given a cancel signal as the node passes n8n’s; bare = `new OpenAI({ maxRetries: 0 })` + p-limit, same request body and concurrency;',
 		'GC before each round; 2 warm-ups each, then alternating (ABBA) rounds; CPU time is noisy on a busy machine, hence the median of per-round ratios.',
 		'(c) `process.resourceUsage().maxRSS` at the end of a child process running only that workflow (zero latency, concurrency 32); live heap read after the peak.</sub>',

@@ -9,10 +9,15 @@ import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
-import { sharedLimiter } from '../../core/call/limiter';
+import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
-import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
+import {
+	BatchRunner,
+	ConfigurationError,
+	type Outcome,
+	type RunItem,
+} from '../../core/call/runner';
 import type { Clock, ItemError, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
@@ -134,7 +139,7 @@ export async function executeLlmBatchCall(
 		}
 	}
 
-	const limiter = sharedLimiter(
+	const flow = sharedFlow(
 		{
 			provider: cfg.provider,
 			baseUrl: creds.baseUrl ?? '',
@@ -148,13 +153,19 @@ export async function executeLlmBatchCall(
 	const node = ctx.getNode().name;
 	const runner = new BatchRunner({
 		provider: createProvider(cfg.provider, creds, deps.fetch),
-		limiter,
+		flow,
 		clock,
 		concurrency: cfg.concurrency,
 		retry: { maxAttempts: cfg.options.maxAttempts },
 		timeoutMs: cfg.options.timeoutSeconds * 1000,
 		signal: ctx.getExecutionCancelSignal?.(),
-		circuit: { threshold: cfg.options.circuitThreshold / 100, onOpen: cfg.options.onCircuitOpen },
+		circuit: {
+			threshold: cfg.options.circuitThreshold / 100,
+			onOpen: cfg.options.onCircuitOpen,
+			outageMs: cfg.options.outageMinutes * 60_000,
+		},
+		maxRetryAfterMs: cfg.options.maxRetryAfterSeconds * 1000,
+		setting: { model: cfg.model, baseUrl: creds.baseUrl },
 		structured: cfg.schema ? { validate: validate?.ok ? validate.validate : undefined } : undefined,
 		costOf: costFunction(cfg),
 		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
@@ -162,7 +173,9 @@ export async function executeLlmBatchCall(
 		onEvent: (e) => {
 			if (e.type === 'circuit') {
 				ctx.logger.warn(
-					`${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed — circuit breaker ${e.action === 'pause' ? 'pauses the run' : 'stops the run'}`,
+					e.action === 'resume'
+						? `${node}: the provider answers again — circuit closed, the run resumes`
+						: `${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed with provider errors — circuit breaker ${e.action === 'pause' ? 'pauses the run until a probe succeeds' : 'stops the run'}`,
 					{ node },
 				);
 			} else if (e.type === 'stop') {
@@ -184,6 +197,12 @@ export async function executeLlmBatchCall(
 	try {
 		outcomes = await done;
 	} catch (e) {
+		if (e instanceof ConfigurationError) {
+			await progress;
+			throw new NodeOperationError(ctx.getNode(), `Configuration error: ${e.message}`, {
+				description: `Parameter: ${e.parameter}.${e.hint ? ` ${e.hint}` : ''}`,
+			});
+		}
 		// The runner turns every item failure into data; what reaches here is the ledger
 		// failing to store results (or a defect), which must stop the node loudly.
 		throw new NodeOperationError(ctx.getNode(), e as Error, {
