@@ -8,11 +8,12 @@
  *           (b) 8 rounds × 2,000 items each, (c) 20,000 items; about 6 minutes in all.
  * --only a,b,c   run only some parts (the table shows the others as not run).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 import { sizesFrom } from './common';
+import { FAULTS_BEGIN, FAULTS_END } from './faults';
 import { mb, measureMemory, type MemoryResult } from './memory';
 import { measureOverhead, type OverheadResult } from './overhead';
 import {
@@ -179,7 +180,17 @@ async function main(): Promise<void> {
 		const file = join(process.cwd(), 'bench', 'RESULTS.md');
 		const intro =
 			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file).';
-		writeFileSync(file, `# Benchmark results\n\n${intro}\n\n${md}\n`);
+		// Keep the section `npm run bench:faults` writes (bench/faults.ts).
+		let faults = '';
+		try {
+			const old = readFileSync(file, 'utf8');
+			const a = old.indexOf(FAULTS_BEGIN);
+			const b = old.indexOf(FAULTS_END);
+			if (a >= 0 && b > a) faults = `\n${old.slice(a, b + FAULTS_END.length)}\n`;
+		} catch {
+			// no earlier results
+		}
+		writeFileSync(file, `# Benchmark results\n\n${intro}\n\n${md}\n${faults}`);
 		log(`written to ${file}`);
 	}
 }

@@ -20,11 +20,18 @@ const FAILURE_SHARE = 0.3;
 const DECAY = 0.9;
 const COOL_MS = 2_000;
 
+interface SlotWaiter {
+	resolve: () => void;
+	gone: boolean;
+	/** Removes the abort listener once served, so listeners never pile up on a run's signal. */
+	detach?: () => void;
+}
+
 export class ConcurrencyGate {
 	private inUse = 0;
 	private limitNow: number;
-	private readonly waiters: Array<{ resolve: () => void; gone: boolean; front: boolean }> = [];
-	private readonly front: Array<{ resolve: () => void; gone: boolean; front: boolean }> = [];
+	private readonly waiters: SlotWaiter[] = [];
+	private readonly front: SlotWaiter[] = [];
 	private latency = 0;
 	private latencySamples = 0;
 	private bestLatency = Infinity;
@@ -59,20 +66,20 @@ export class ConcurrencyGate {
 			return Promise.resolve();
 		}
 		return new Promise<void>((resolve, reject) => {
-			const w = { resolve, gone: false, front: priority };
-			(priority ? this.front : this.waiters).push(w);
-			signal?.addEventListener(
-				'abort',
-				() => {
+			const w: SlotWaiter = { resolve, gone: false };
+			const q = priority ? this.front : this.waiters;
+			q.push(w);
+			if (signal) {
+				const onAbort = () => {
 					if (w.gone) return;
 					w.gone = true;
-					const q = priority ? this.front : this.waiters;
 					const i = q.indexOf(w);
 					if (i >= 0) q.splice(i, 1);
 					reject(signal.reason);
-				},
-				{ once: true },
-			);
+				};
+				signal.addEventListener('abort', onAbort, { once: true });
+				w.detach = () => signal.removeEventListener('abort', onAbort);
+			}
 		});
 	}
 
@@ -87,6 +94,7 @@ export class ConcurrencyGate {
 			if (!w) return;
 			if (w.gone) continue;
 			w.gone = true;
+			w.detach?.();
 			this.inUse++;
 			w.resolve();
 		}

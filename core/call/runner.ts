@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
@@ -165,6 +167,8 @@ export class BatchRunner {
 		this.breaker = new CircuitBreaker(options.circuit, options.clock);
 		this.gate = new ConcurrencyGate(options.concurrency, () => options.clock.now());
 		this.stats = emptyStats(0, options.clock.now());
+		// Every waiting item listens on these (and removes its listener once served).
+		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
 	}
 
 	/**
