@@ -361,6 +361,9 @@ export class BatchRunner {
 					if (probe) this.breaker.releaseProbe();
 					continue;
 				}
+				// The circuit opened while this item waited for a slot or the rate: back to the
+				// breaker's gate, or an outage gets every item already queued sent into it.
+				if (!probe && this.breaker.isOpen) continue;
 
 				attempts++;
 				this.options.checkpoint?.started(item.recordId, item.promptHash);
