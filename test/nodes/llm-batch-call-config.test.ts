@@ -79,7 +79,9 @@ describe('LLM Batch Call fails fast on a configuration that cannot work', () => 
 		const started = Date.now();
 		const err = await executeLlmBatchCall(m.fns).catch((e: unknown) => e);
 		expect(err).toBeInstanceOf(NodeOperationError);
-		expect((err as Error).message).toMatch(/Could not connect to the Base URL .*: the connection was refused/);
+		expect((err as Error).message).toMatch(
+			/Could not connect to the Base URL .*: the connection was refused/,
+		);
 		expect(Date.now() - started).toBeLessThan(5_000);
 	});
 
