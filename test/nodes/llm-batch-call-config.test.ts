@@ -108,3 +108,35 @@ describe('LLM Batch Call fails fast on a configuration that cannot work', () => 
 		}
 	});
 });
+
+describe('LLM Batch Call under the retry-after-hour profile', () => {
+	beforeEach(() => resetSharedFlow());
+
+	it('an hour-long Retry-After fails only its own item, naming the wait; nothing stalls', async () => {
+		const sb = await startSandbox({ profile: 'retry-after-hour', seed: 3 });
+		try {
+			const input = Array.from({ length: 200 }, (_, i) => ({ id: `r${i}`, text: `ticket ${i}` }));
+			const m = mockExecute({
+				items: input,
+				parameters: params({ tokensPerMinute: 100_000_000 }),
+				credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sb.url}/v1` } },
+			});
+			const started = Date.now();
+			const [success, failed] = await executeLlmBatchCall(m.fns);
+			expect(Date.now() - started).toBeLessThan(10_000);
+			const limited = sb.stats().faults.status429;
+			expect(limited).toBeGreaterThan(0);
+			expect(failed).toHaveLength(limited);
+			expect(success).toHaveLength(200 - limited);
+			for (const it of failed) {
+				const err = it.json.error as { code: string; message: string; attempts: number };
+				expect(err.code).toBe('rate_limited');
+				expect(err.message).toMatch(
+					/asked to wait 60 min \(Retry-After\), longer than Max Retry-After \(60 s\)/,
+				);
+			}
+		} finally {
+			await sb.close();
+		}
+	});
+});
