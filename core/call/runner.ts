@@ -496,7 +496,10 @@ export class BatchRunner {
 					this.stop(error.code, error.message);
 					return this.fail(item, error.toItemError(attempts));
 				}
-				if (error.code === 'malformed_output' && ++malformed > 2)
+				// The model's text not being the JSON asked for gets three tries; a body cut in
+				// transit (no answer at all: the SDK's JSON parse failed) is a transient fault like
+				// a reset and gets the item's attempts.
+				if (error.code === 'malformed_output' && res !== undefined && ++malformed > 2)
 					return this.fail(item, error.toItemError(attempts));
 				if (error.code === 'truncated') {
 					const grow = this.options.growMaxTokensOnTruncation ?? true;
