@@ -15,6 +15,7 @@ const options = z.object({
 	circuitThreshold: z.number().min(1).max(100).default(10),
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
+	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
 });
 
 const config = z.object({
