@@ -271,7 +271,7 @@ export class BatchRunner {
 			try {
 				const res = await provider.complete(
 					{ ...item.request, maxTokens },
-					{ signal, timeoutMs: this.o.timeoutMs },
+					{ signal, timeoutMs: this.o.timeoutMs, now: () => clock.now() },
 				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
 				result = this.interpret(item, res, attempts, clock.now() - started);
