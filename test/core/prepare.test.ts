@@ -1,4 +1,3 @@
-import { countTokens, estimateTokens } from '../../core/tokens';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -10,6 +9,7 @@ import {
 	type PrepareInput,
 } from '../../core/prepare';
 import { samplePositions, seededRandom } from '../../core/random';
+import { countTokens, estimateTokens } from '../../core/tokens';
 import { compileSchema } from '../../core/schema';
 
 const RUN = { id: 'run-1', startedAt: '2025-01-01T00:00:00.000Z' };
