@@ -204,18 +204,23 @@ export class BatchRunner {
 	/** An answer the ledger already holds (stored, cached, or another execution's). */
 	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
 		this.stats.cached++;
-		this.countSuccess(stored, false);
+		this.countSuccess();
 		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
 	}
 
-	private countSuccess(result: LlmResult, fresh: boolean): void {
+	private countSuccess(): void {
 		this.stats.done++;
 		this.stats.succeeded++;
-		if (!fresh) return;
-		this.stats.inputTokens += result.usage.inputTokens;
-		this.stats.outputTokens += result.usage.outputTokens;
-		if (result.costUsd === undefined) this.stats.costUnknown = true;
-		else this.stats.costUsd += result.costUsd;
+	}
+
+	/** Every answered request: its tokens and cost count, and the cap is checked. */
+	private countSpend(res: ChatResponse, item: RunItem): void {
+		this.stats.inputTokens += res.usage.inputTokens;
+		this.stats.outputTokens += res.usage.outputTokens;
+		const cost = this.o.costOf?.(res.model || item.request.model, res.usage);
+		if (cost === undefined) this.stats.costUnknown = true;
+		else this.stats.costUsd += cost;
+		this.checkBudget();
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -274,14 +279,15 @@ export class BatchRunner {
 					{ signal, timeoutMs: this.o.timeoutMs, now: () => clock.now() },
 				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
+				// Paid the moment it is answered: counted before interpretation may reject it.
+				this.countSpend(res, item);
 				result = this.interpret(item, res, attempts, clock.now() - started);
 			} catch (e) {
 				error = classifyError(e, provider.name, clock.now());
 			}
 			if (result) {
 				this.breaker.record('ok');
-				this.countSuccess(result, true);
-				this.checkBudget();
+				this.countSuccess();
 				if (this.o.checkpoint) {
 					this.o.checkpoint.succeeded(result);
 					// Hold this worker's slot until the result is committed (one group commit,
