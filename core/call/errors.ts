@@ -88,6 +88,13 @@ export function retryAfterMs(headers: HeaderBag | undefined, now: number): numbe
 	return undefined;
 }
 
+/** A 200 whose body is empty (or not an object): the provider's fault, retried. */
+export function emptyBody(provider: ProviderName): LlmBatchError {
+	return new LlmBatchError('server_error', 'The provider answered with an empty body', {
+		provider,
+	});
+}
+
 const STOP_CODES: ReadonlySet<ErrorCode> = new Set(['auth', 'quota_exhausted']);
 
 /** Codes after which calling on only spends money or hammers a dead credential. */
@@ -221,9 +228,10 @@ export function classifyError(
 	}
 	if (status === undefined) {
 		if (name === 'SyntaxError' || /JSON/.test(message)) {
+			// The HTTP body itself is broken (cut off, empty, not JSON): the provider's fault.
 			return new LlmBatchError(
-				'malformed_output',
-				`The provider sent a response that is not valid JSON: ${message}`,
+				'server_error',
+				'The provider sent a response body that is not valid JSON (empty or cut off)',
 				base,
 			);
 		}

@@ -361,7 +361,7 @@ export class BatchRunner {
 	): LlmResult {
 		const provider = this.o.provider.name;
 		const base = { provider, requestId: res.requestId };
-		if (res.finishReason === 'content_filter') {
+		if (res.finishReason === 'content_filter' || res.refusal) {
 			throw new LlmBatchError(
 				'content_filter',
 				`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
@@ -374,6 +374,10 @@ export class BatchRunner {
 				`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
 				base,
 			);
+		}
+		if (res.data === undefined && res.text.trim() === '') {
+			// choices [] / content null / no content blocks: never a success.
+			throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 		}
 		let output: unknown = res.text;
 		if (this.o.structured) {
