@@ -94,3 +94,21 @@ export interface Clock {
 	/** Uniform in [0, 1). */
 	random(): number;
 }
+
+/**
+ * Names an item field that a node writes (LLM Batch Call's Result Field) may not take:
+ * `error` marks failures downstream, the item's own keys, and anything on Object.prototype
+ * (`__proto__`, `constructor`, `toString`…) that would break or hijack the object.
+ */
+const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+	'error',
+	'json',
+	'binary',
+	'pairedItem',
+	'prototype',
+	...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+export function isReservedField(name: string): boolean {
+	return RESERVED_FIELDS.has(name.trim());
+}

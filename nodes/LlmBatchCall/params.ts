@@ -2,6 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import { priceFor } from '../../core/cost';
+import { isReservedField } from '../../core/types';
 import { parseSchemaParam } from '../../core/schema';
 
 const options = z.object({
@@ -69,6 +70,12 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		throw new NodeOperationError(node, 'Ledger is on but Job Name is empty', {
 			description:
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
+		});
+	}
+	if (isReservedField(cfg.resultField)) {
+		throw new NodeOperationError(node, `Result Field "${cfg.resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
 		});
 	}
 	const { maxCostUsd, inputPricePer1M, outputPricePer1M } = cfg.options;

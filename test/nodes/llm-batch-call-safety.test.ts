@@ -89,3 +89,43 @@ describe('LLM Batch Call: issue 10 configuration safety', () => {
 		expect(hints).toMatch(/cost unknown: no price for my-local-model/);
 	});
 });
+
+describe('LLM Batch Call: reserved names and schema typos', () => {
+	beforeEach(() => resetSharedLimiters());
+
+	it('10.13 a reserved Result Field (error, __proto__, constructor, prototype, json …) is a configuration error', async () => {
+		for (const name of [
+			'error',
+			'__proto__',
+			'constructor',
+			'prototype',
+			'json',
+			'pairedItem',
+			'toString',
+		]) {
+			const { out, calls } = await run({ resultField: name });
+			await expect(out).rejects.toThrow(NodeOperationError);
+			await expect(out).rejects.toThrow(
+				new RegExp(`Result Field "${name.replace(/_/g, '_')}" is reserved`),
+			);
+			expect(calls()).toBe(0);
+		}
+		// An ordinary name still works.
+		const { out } = await run({ resultField: 'classification' });
+		const [success] = await out;
+		expect(success[0].json.classification).toMatchObject({ output: 'fine' });
+	});
+
+	it('10.12 a JSON Schema typo is a configuration error naming the keyword path, nothing sent', async () => {
+		const { out, calls } = await run({
+			outputFormat: 'json',
+			jsonSchema: JSON.stringify({
+				type: 'object',
+				properties: { label: { type: 'string' } },
+				requird: ['label'],
+			}),
+		});
+		await expect(out).rejects.toThrow(/unknown keyword "requird" at \/requird/);
+		expect(calls()).toBe(0);
+	});
+});
