@@ -84,6 +84,8 @@ export interface LlmResult {
 	latencyMs: number;
 	cached: boolean;
 	promptHash: string;
+	/** Hash of the system prompt + prompt text alone (see core/hash.ts inputHash). */
+	inputHash?: string;
 	completedAt: string;
 }
 

@@ -1,4 +1,4 @@
-import { promptHash } from '../hash';
+import { inputHash, promptHash } from '../hash';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
@@ -80,6 +80,7 @@ export function inputPolicy(shape: CallShape) {
 			request,
 			inputTokens,
 			promptHash: hash,
+			inputHash: inputHash(systemText, prompt),
 		};
 	};
 }

@@ -17,6 +17,8 @@ export interface RunItem {
 	/** Estimated input tokens (the limiter charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
+	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
+	inputHash?: string;
 }
 
 export type Outcome =
@@ -415,6 +417,7 @@ export class BatchRunner {
 			latencyMs,
 			cached: false,
 			promptHash: item.promptHash,
+			...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 			completedAt: new Date(this.o.clock.now()).toISOString(),
 		};
 	}

@@ -169,6 +169,25 @@ export class BatchLedger implements INodeType {
 					'Whether items on Completed get the stored result in the Result Field, as if LLM Batch Call had answered',
 			},
 			{
+				displayName: 'Prompt',
+				name: 'prompt',
+				type: 'string',
+				typeOptions: { rows: 3 },
+				default: '',
+				displayOptions: op('skipCompleted'),
+				description:
+					'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed.',
+			},
+			{
+				displayName: 'System Prompt',
+				name: 'systemPrompt',
+				type: 'string',
+				typeOptions: { rows: 2 },
+				default: '',
+				displayOptions: op('skipCompleted'),
+				description: 'Optional: the same System Prompt as in LLM Batch Call (used with Prompt)',
+			},
+			{
 				displayName: 'Register as Pending',
 				name: 'registerPending',
 				type: 'boolean',

@@ -6,6 +6,7 @@ import {
 } from 'n8n-workflow';
 
 import {
+	isCompletedFor,
 	LedgerStoreError,
 	type LedgerRecord,
 	type LedgerStore,
@@ -34,6 +35,7 @@ export async function executeBatchLedger(
 	// Per-item input is checked before the store is opened: a wrong Record ID expression fails
 	// the run before anything is written.
 	const prepared = cfg.operation === 'skipCompleted' ? readIds(ctx, items) : undefined;
+	const prompts = cfg.operation === 'skipCompleted' ? readPrompts(ctx, items) : undefined;
 	const writes =
 		cfg.operation === 'recordResults' ? readResults(ctx, items, cfg.resultField) : undefined;
 
@@ -49,7 +51,7 @@ export async function executeBatchLedger(
 				const register: LedgerWrite[] = [];
 				items.forEach((item, i) => {
 					const record = stored.get(ids[i]);
-					if (record?.status === 'succeeded' && record.result) {
+					if (record?.result && isCompletedFor(record, prompts?.[i])) {
 						const json = cfg.includeResult
 							? {
 									...item.json,
@@ -140,6 +142,19 @@ export async function executeBatchLedger(
 		}
 		throw new NodeOperationError(node, error as Error);
 	}
+}
+
+/** The optional Prompt / System Prompt of each item (the same expressions as LLM Batch Call's). */
+function readPrompts(
+	ctx: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Array<{ system: string; prompt: string }> {
+	const text = (v: unknown) =>
+		typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
+	return items.map((_, i) => ({
+		prompt: text(ctx.getNodeParameter('prompt', i, '')),
+		system: text(ctx.getNodeParameter('systemPrompt', i, '')),
+	}));
 }
 
 function readIds(ctx: IExecuteFunctions, items: INodeExecutionData[]): string[] {
