@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { priceFor } from '../../core/cost';
 import { isReservedField } from '../../core/types';
 import { parseSchemaParam } from '../../core/schema';
+import { configError } from '../shared/config';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),
@@ -59,12 +60,7 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		options: ctx.getNodeParameter('options', 0, {}),
 	};
 	const parsed = config.safeParse(raw);
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(node, `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
-	}
+	if (!parsed.success) throw configError(node, parsed.error);
 	const cfg: CallConfig = parsed.data;
 	if (cfg.ledgerStore !== 'none' && cfg.ledgerJob === '') {
 		throw new NodeOperationError(node, 'Ledger is on but Job Name is empty', {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { closeAllStores, openStore } from '../../core/ledger';
-import { executeBatchLedger } from '../../nodes/BatchLedger/execute';
+import { executeBatchLedger } from '../../nodes/BatchLedger/actions/router';
 import { result, T0 } from '../ledger/fixtures';
 import { mockExecute } from '../helpers/mock-execute';
 
