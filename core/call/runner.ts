@@ -32,6 +32,8 @@ interface Deferred {
 
 /** How often a record claimed by another execution is looked at again. */
 const CLAIM_POLL_MS = 1000;
+/** A claim older than this (a long limiter wait) is renewed before the request is sent. */
+const CLAIM_RENEW_AFTER_MS = 60_000;
 
 export interface CircuitOptions extends BreakerOptions {
 	/** What an open circuit does. @default 'pause' */
@@ -203,6 +205,19 @@ export class BatchRunner {
 		return { index: item.index, ok: false, error };
 	}
 
+	/**
+	 * Claims the item's record in the ledger (when there is one): undefined when this run may
+	 * send it, else the outcome — the stored answer, or deferred while another execution holds it.
+	 */
+	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
+		if (!this.o.checkpoint) return undefined;
+		const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
+		if (claim.status === 'done') return this.fromLedger(item, claim.result);
+		if (claim.status === 'busy') return { deferred: true };
+		this.claimed.add(item);
+		return undefined;
+	}
+
 	/** An answer the ledger already holds (stored, cached, or another execution's). */
 	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
 		this.stats.cached++;
@@ -255,14 +270,11 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
-			if (this.o.checkpoint) {
-				// Claimed before every attempt (renewing the lease): another execution of the same
-				// job never sends this record meanwhile, and a crashed one's claim expires.
-				const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
-				if (claim.status === 'done') return this.fromLedger(item, claim.result);
-				if (claim.status === 'busy') return { deferred: true };
-				this.claimed.add(item);
-			}
+			// Claimed before every attempt (renewing the lease): another execution of the same
+			// job never sends this record meanwhile, and a crashed one's claim expires.
+			const claimedAt = clock.now();
+			const claim = await this.claim(item);
+			if (claim) return claim;
 			const estimate = item.inputTokens + maxTokens;
 			try {
 				await limiter.acquire(estimate, signal);
@@ -270,6 +282,11 @@ export class BatchRunner {
 				continue; // aborted while queued: the checks above produce the outcome
 			}
 			if (this.stats.stopped || this.o.signal?.aborted) continue;
+			if (clock.now() - claimedAt > CLAIM_RENEW_AFTER_MS) {
+				// A long wait in the limiter: renew the lease right before sending.
+				const renewed = await this.claim(item);
+				if (renewed) return renewed;
+			}
 
 			attempts++;
 			const started = clock.now();
