@@ -24,11 +24,23 @@ export interface RunItem {
 	/** Estimated input tokens (the controller charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
+	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
+	inputHash?: string;
 }
 
 export type Outcome =
 	| { index: number; ok: true; result: LlmResult }
 	| { index: number; ok: false; error: ItemError };
+
+/** The ledger says another execution holds the record: try again once the others are done. */
+interface Deferred {
+	deferred: true;
+}
+
+/** How often a record claimed by another execution is looked at again. */
+const CLAIM_POLL_MS = 1000;
+/** A claim older than this (a long limiter wait) is renewed before the request is sent. */
+const CLAIM_RENEW_AFTER_MS = 60_000;
 
 export interface CircuitOptions extends BreakerOptions {
 	/**
@@ -151,6 +163,8 @@ export class BatchRunner {
 	private proof: Promise<void> | undefined;
 	private proven: (() => void) | undefined;
 	private configError: ConfigurationError | undefined;
+	/** Items whose record this run claimed in the ledger at least once. */
+	private readonly claimed = new Set<RunItem>();
 
 	constructor(private readonly options: RunnerOptions) {
 		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -216,12 +230,9 @@ export class BatchRunner {
 			);
 			pending = [];
 			items.forEach((item, pos) => {
-				const stored = known.get(item.recordId);
-				if (stored) {
-					outcomes[pos] = { index: item.index, ok: true, result: stored };
-					this.stats.cached++;
-					this.countSuccess(stored, false);
-				} else pending.push(item);
+				const stored = known[pos];
+				if (stored) outcomes[pos] = this.fromLedger(item, stored);
+				else pending.push(item);
 			});
 		}
 
@@ -233,18 +244,36 @@ export class BatchRunner {
 		// Items under way: more than the slots, so one waiting out a backoff (without a slot)
 		// leaves its slot to another item; bounded, so 100k items are not 100k open frames.
 		const underWay = pLimit(Math.max(this.options.concurrency * 4, 16));
-		await Promise.all(
-			pending.map((item, n) =>
-				underWay(async () => {
-					try {
-						outcomes[position.get(item)!] = await this.process(item, n === 0);
-					} finally {
-						// However the first item ends, the others must not wait on it forever.
-						if (n === 0) this.settleProof(undefined);
-					}
-				}),
-			),
-		);
+		// Records another execution holds are tried again after this run's own work, until that
+		// execution's answer is stored (used as is) or its lease ends (taken over).
+		let round = pending;
+		let first = true;
+		for (;;) {
+			const deferred: RunItem[] = [];
+			await Promise.all(
+				round.map((item, n) =>
+					underWay(async () => {
+						const proving = first && n === 0;
+						try {
+							const outcome = await this.process(item, proving);
+							if ('deferred' in outcome) deferred.push(item);
+							else outcomes[position.get(item)!] = outcome;
+						} finally {
+							// However the first item ends, the others must not wait on it forever.
+							if (proving) this.settleProof(undefined);
+						}
+					}),
+				),
+			);
+			first = false;
+			if (deferred.length === 0) break;
+			try {
+				await this.options.clock.sleep(CLAIM_POLL_MS, this.stopController.signal);
+			} catch {
+				// stopped or canceled: the next round fails the deferred items
+			}
+			round = deferred;
+		}
 		if (this.options.checkpoint) await this.options.checkpoint.flush();
 		if (this.configError) throw this.configError;
 		return outcomes;
@@ -268,18 +297,45 @@ export class BatchRunner {
 		this.stats.done++;
 		this.stats.failed++;
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
-		this.options.checkpoint?.failed(item.recordId, item.promptHash, error);
+		// Only a record this run claimed: another execution may hold the others.
+		if (this.claimed.has(item))
+			this.options.checkpoint?.failed(item.recordId, item.promptHash, error);
 		return { index: item.index, ok: false, error };
 	}
 
-	private countSuccess(result: LlmResult, fresh: boolean): void {
+	/**
+	 * Claims the item's record in the ledger (when there is one): undefined when this run may
+	 * send it, else the outcome — the stored answer, or deferred while another execution holds it.
+	 */
+	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
+		if (!this.options.checkpoint) return undefined;
+		const claim = await this.options.checkpoint.claim(item.recordId, item.promptHash);
+		if (claim.status === 'done') return this.fromLedger(item, claim.result);
+		if (claim.status === 'busy') return { deferred: true };
+		this.claimed.add(item);
+		return undefined;
+	}
+
+	/** An answer the ledger already holds (stored, cached, or another execution's). */
+	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
+		this.stats.cached++;
+		this.countSuccess();
+		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
+	}
+
+	private countSuccess(): void {
 		this.stats.done++;
 		this.stats.succeeded++;
-		if (!fresh) return;
-		this.stats.inputTokens += result.usage.inputTokens;
-		this.stats.outputTokens += result.usage.outputTokens;
-		if (result.costUsd === undefined) this.stats.costUnknown = true;
-		else this.stats.costUsd += result.costUsd;
+	}
+
+	/** Every answered request: its tokens and cost count, and the cap is checked. */
+	private countSpend(res: ChatResponse, item: RunItem): void {
+		this.stats.inputTokens += res.usage.inputTokens;
+		this.stats.outputTokens += res.usage.outputTokens;
+		const cost = this.options.costOf?.(res.model || item.request.model, res.usage);
+		if (cost === undefined) this.stats.costUnknown = true;
+		else this.stats.costUsd += cost;
+		this.checkBudget();
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -292,7 +348,7 @@ export class BatchRunner {
 		};
 	}
 
-	private async process(item: RunItem, first: boolean): Promise<Outcome> {
+	private async process(item: RunItem, first: boolean): Promise<Outcome | Deferred> {
 		const { clock, provider, flow } = this.options;
 		let attempts = 0;
 		let failures = 0;
@@ -316,7 +372,6 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
-
 			let admit: 'go' | 'probe' | 'expired';
 			try {
 				admit = await this.breaker.admit(stopSignal);
@@ -350,6 +405,16 @@ export class BatchRunner {
 				}
 			};
 			try {
+				// Claimed before every attempt (renewing the lease), once this item holds a slot so
+				// no more records are "processing" than requests can be in flight: another
+				// execution of the same job never sends this record meanwhile, and a crashed
+				// one's claim expires.
+				const claimedAt = clock.now();
+				const claim = await this.claim(item);
+				if (claim) {
+					if (probe) this.breaker.releaseProbe();
+					return claim;
+				}
 				const estimate = item.inputTokens + maxTokens;
 				try {
 					await flow.acquire(estimate, stopSignal);
@@ -364,9 +429,16 @@ export class BatchRunner {
 				// The circuit opened while this item waited for a slot or the rate: back to the
 				// breaker's gate, or an outage gets every item already queued sent into it.
 				if (!probe && this.breaker.isOpen) continue;
+				if (clock.now() - claimedAt > CLAIM_RENEW_AFTER_MS) {
+					// A long wait (breaker, slot, rate): renew the lease right before sending.
+					const renewed = await this.claim(item);
+					if (renewed) {
+						if (probe) this.breaker.releaseProbe();
+						return renewed;
+					}
+				}
 
 				attempts++;
-				this.options.checkpoint?.started(item.recordId, item.promptHash);
 				const started = clock.now();
 				let error: LlmBatchError | undefined;
 				let result: LlmResult | undefined;
@@ -374,14 +446,17 @@ export class BatchRunner {
 				try {
 					res = await provider.complete(
 						{ ...item.request, maxTokens },
-						{ signal: cancelSignal, timeoutMs: this.options.timeoutMs },
+						{ signal: cancelSignal, timeoutMs: this.options.timeoutMs, now: () => clock.now() },
 					);
 					flow.correct(estimate - maxTokens, res.usage.inputTokens);
 				} catch (e) {
 					error = classifyError(e, provider.name, clock.now());
 				}
 				const latencyMs = clock.now() - started;
+				const stoppedBefore = this.stats.stopped !== undefined;
 				if (res) {
+					// Paid the moment it is answered: counted before interpretation may reject it.
+					this.countSpend(res, item);
 					flow.observe({ outcome: 'ok', rateLimit: res.rateLimit });
 					try {
 						result = this.interpret(item, res, attempts, latencyMs);
@@ -418,9 +493,8 @@ export class BatchRunner {
 				this.stats.concurrency = this.gate.report();
 
 				if (result) {
-					if (this.stats.stopped) this.stats.keptAfterStop = (this.stats.keptAfterStop ?? 0) + 1;
-					this.countSuccess(result, true);
-					this.checkBudget();
+					if (stoppedBefore) this.stats.keptAfterStop = (this.stats.keptAfterStop ?? 0) + 1;
+					this.countSuccess();
 					if (this.options.checkpoint) {
 						this.options.checkpoint.succeeded(result);
 						// Hold this slot until the result is committed (its own group commit), so a
@@ -566,7 +640,7 @@ export class BatchRunner {
 	): LlmResult {
 		const provider = this.options.provider.name;
 		const base = { provider, requestId: res.requestId };
-		if (res.finishReason === 'content_filter') {
+		if (res.finishReason === 'content_filter' || res.refusal) {
 			throw new LlmBatchError(
 				'content_filter',
 				`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
@@ -579,6 +653,10 @@ export class BatchRunner {
 				`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
 				base,
 			);
+		}
+		if (res.data === undefined && res.text.trim() === '') {
+			// choices [] / content null / no content blocks: never a success.
+			throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 		}
 		let output: unknown = res.text;
 		if (this.options.structured) {
@@ -616,6 +694,7 @@ export class BatchRunner {
 			latencyMs,
 			cached: false,
 			promptHash: item.promptHash,
+			...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 			completedAt: new Date(this.options.clock.now()).toISOString(),
 		};
 	}

@@ -192,7 +192,8 @@ describe('stops stop sending, never discard', () => {
 		const fp = clockedProvider(clock, (req) => ({ answer: ok(`a ${req.prompt}`) }));
 		const committed: string[] = [];
 		const checkpoint: Checkpoint = {
-			lookup: async () => new Map(),
+			lookup: async (entries) => entries.map(() => undefined),
+			claim: async () => ({ status: 'claimed' }),
 			started: () => undefined,
 			succeeded: (res) => void committed.push(res.recordId),
 			failed: () => undefined,
@@ -402,7 +403,8 @@ describe('ledger commit', () => {
 		let committedCalls = 0;
 		let flushCalls = 0;
 		const checkpoint: Checkpoint = {
-			lookup: async () => new Map(),
+			lookup: async (entries) => entries.map(() => undefined),
+			claim: async () => ({ status: 'claimed' }),
 			started: () => undefined,
 			succeeded: () => undefined,
 			failed: () => undefined,
