@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 
-import { isOpenAiReasoningModel } from '../../models';
+import { openAiChatBody, readOpenAiChat } from './bodies';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -31,41 +31,12 @@ export function createOpenAiProvider(
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
-			if (req.system) messages.push({ role: 'system', content: req.system });
-			messages.push({ role: 'user', content: req.prompt });
-			const reasoning = isOpenAiReasoningModel(req.model);
-			const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
-				model: req.model,
-				messages,
-				...(reasoning ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
-				...(req.temperature !== undefined && !reasoning ? { temperature: req.temperature } : {}),
-				...(req.schema
-					? {
-							response_format: {
-								type: 'json_schema',
-								json_schema: { name: 'output', schema: req.schema, strict: false },
-							},
-						}
-					: {}),
-			};
+			const body = openAiChatBody(req);
 			const res = await client.chat.completions.create(body, {
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
-			const choice = res.choices?.[0];
-			const message = choice?.message;
-			return {
-				text: message?.content ?? '',
-				finishReason: choice?.finish_reason ?? 'stop',
-				refusal: message?.refusal ?? undefined,
-				usage: {
-					inputTokens: res.usage?.prompt_tokens ?? 0,
-					outputTokens: res.usage?.completion_tokens ?? 0,
-				},
-				model: res.model ?? req.model,
-				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
-			};
+			return readOpenAiChat(res, req);
 		},
 	};
 }
