@@ -9,6 +9,7 @@ import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { ChatRequest } from '../call/providers/types';
 import type { BatchEntry, BatchJobStore, BatchRow } from '../ledger/batches';
 import type { Checkpoint, LedgerStore } from '../ledger/types';
+import { compileSchema } from '../schema';
 import type { Clock, ItemError, LlmResult } from '../types';
 import { splitIntoBatches, type BatchCaps } from './caps';
 import { customIdFor } from './custom-id';
@@ -287,7 +288,8 @@ export interface CollectResult {
 export async function collectJob(
 	ctx: JobContext,
 	o: {
-		policy: AnswerPolicy;
+		/** How answers are read; structured output follows each request's own schema. */
+		policy: Omit<AnswerPolicy, 'structured' | 'provider'>;
 		checkpoint: Checkpoint;
 		batchIds?: readonly string[];
 		deadline?: number;
@@ -299,6 +301,23 @@ export async function collectJob(
 	const deadlineReached = o.deadline !== undefined && clock.now() >= o.deadline;
 	const res: CollectResult = { outcomes: [], collected: [], pending: [], unmatched: 0, late: 0 };
 	const emittedNow = new Set<string>();
+	const validators = new Map<string, AnswerPolicy>();
+	const policyFor = (request: ChatRequest): AnswerPolicy => {
+		const key = request.schema ? JSON.stringify(request.schema) : '';
+		let p = validators.get(key);
+		if (!p) {
+			const compiled = request.schema ? compileSchema(request.schema) : undefined;
+			p = {
+				...o.policy,
+				provider: api.provider,
+				structured: request.schema
+					? { validate: compiled?.ok ? compiled.validate : undefined }
+					: undefined,
+			};
+			validators.set(key, p);
+		}
+		return p;
+	};
 
 	const fail = (entry: BatchEntry, error: ItemError, batchId: string) => {
 		o.checkpoint.failed(entry.recordId, entry.promptHash, { ...error, attempts: entry.round });
@@ -350,7 +369,7 @@ export async function collectJob(
 				try {
 					const request = JSON.parse(entry.request) as ChatRequest;
 					const result = interpretAnswer(
-						o.policy,
+						policyFor(request),
 						{ recordId: entry.recordId, promptHash: entry.promptHash, request },
 						line.response,
 						entry.round,

@@ -158,7 +158,7 @@ export class SqliteBatchStore implements BatchJobStore {
 				return v;
 			} catch (e) {
 				if (db.isTransaction) db.exec('ROLLBACK');
-				throw e;
+				throw fromSqliteError(e, this.label, action);
 			}
 		} catch (error) {
 			throw fromSqliteError(error, this.label, action);

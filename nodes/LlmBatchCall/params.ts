@@ -1,7 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { parseSchemaParam } from '../../core/schema';
+import { readJsonSchemaParam } from '../shared/llm-params';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),
@@ -69,24 +69,6 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
 	}
-	if (cfg.outputFormat === 'json') {
-		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
-		if (!schema.ok) {
-			throw new NodeOperationError(node, `JSON Schema is not valid: ${schema.message}`, {
-				description: 'Fix the JSON Schema parameter; nothing was sent.',
-			});
-		}
-		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
-			throw new NodeOperationError(
-				node,
-				'For Anthropic the JSON Schema must describe an object ("type": "object")',
-				{
-					description:
-						'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
-				},
-			);
-		}
-		cfg.schema = schema.schema as Record<string, unknown>;
-	}
+	if (cfg.outputFormat === 'json') cfg.schema = readJsonSchemaParam(ctx, cfg.provider);
 	return cfg;
 }

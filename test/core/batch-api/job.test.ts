@@ -24,7 +24,6 @@ import { costUsd } from '../../../core/cost';
 import { createCheckpoint, openStore } from '../../../core/ledger';
 import { batchStoreFor } from '../../../core/ledger/batches';
 import type { ProviderName } from '../../../core/types';
-import { compileSchema } from '../../../core/schema';
 import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/server';
 
 const SCHEMA = {
@@ -91,12 +90,9 @@ function context(provider: ProviderName, job: string): JobContext {
 	};
 }
 
-function collectOptions(ctx: JobContext, provider: ProviderName) {
-	const v = compileSchema(SCHEMA);
+function collectOptions(ctx: JobContext, _provider: ProviderName) {
 	return {
 		policy: {
-			provider,
-			structured: { validate: v.ok ? v.validate : undefined },
 			costOf: (model: string, usage: { inputTokens: number; outputTokens: number }) =>
 				costUsd(model, usage, { batch: true }),
 			now: () => t,
