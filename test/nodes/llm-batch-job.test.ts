@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeOperationError } from 'n8n-workflow';
+import { NodeOperationError, type IDataObject } from 'n8n-workflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { costUsd } from '../../core/cost';
@@ -39,7 +39,7 @@ function creds() {
 function run(
 	operation: string,
 	extra: Record<string, unknown> = {},
-	items: Array<Record<string, unknown>> = [{}],
+	items: IDataObject[] = [{}],
 ) {
 	const options: MockOptions = {
 		items,
