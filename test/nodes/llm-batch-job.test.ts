@@ -36,11 +36,7 @@ function creds() {
 	return { llmBatchOpenAiApi: { apiKey: 'sk-test-SECRET', baseUrl: `${sandbox.url}/v1` } };
 }
 
-function run(
-	operation: string,
-	extra: Record<string, unknown> = {},
-	items: IDataObject[] = [{}],
-) {
+function run(operation: string, extra: Record<string, unknown> = {}, items: IDataObject[] = [{}]) {
 	const options: MockOptions = {
 		items,
 		credentials: creds(),
