@@ -27,6 +27,9 @@ function startingAt(workflow: WorkflowJson, trigger: string, id: string): Workfl
 	copy.id = id;
 	copy.name = `${workflow.name} (${trigger})`;
 	const t = copy.nodes.find((n) => n.name === trigger)!;
+	const wiring = structuredClone(copy.connections[trigger]);
+	for (const n of copy.nodes.filter((x) => x.type.endsWith('scheduleTrigger')))
+		delete copy.connections[n.name];
 	copy.nodes = copy.nodes.filter((n) => !n.type.endsWith('scheduleTrigger'));
 	copy.nodes.push({
 		id: `00000000-0000-4000-8000-0000000e2e${id.length}`,
@@ -36,9 +39,7 @@ function startingAt(workflow: WorkflowJson, trigger: string, id: string): Workfl
 		position: [t.position[0], t.position[1] + 200],
 		parameters: {},
 	});
-	copy.connections['E2E Manual Trigger'] = structuredClone(copy.connections[trigger]);
-	for (const n of copy.nodes.filter((x) => x.type.endsWith('scheduleTrigger')))
-		delete copy.connections[n.name];
+	copy.connections['E2E Manual Trigger'] = wiring;
 	return copy;
 }
 
