@@ -20,8 +20,8 @@ import {
 	openAiCompletion,
 	parseAnthropic,
 	parseOpenAi,
+	type Dialect as Provider,
 	type ParsedCall,
-	type Provider,
 } from './protocol';
 import { promptDigest, replyFor, tokensForChars } from './reply';
 

@@ -6,7 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { llmBatchPostgresConnectionTest } from '../BatchLedger/credentialTest';
+import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
 import * as cancel from './actions/cancel.operation';
 import * as collect from './actions/collect.operation';
 import * as resubmit from './actions/resubmit.operation';

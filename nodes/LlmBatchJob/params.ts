@@ -1,6 +1,8 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { configError } from '../shared/config';
+
 /** The parameters every operation shares: provider, job and ledger. */
 const common = z.object({
 	provider: z.enum(['openai', 'anthropic']),
@@ -17,10 +19,8 @@ const common = z.object({
 
 export type JobConfig = z.infer<typeof common>;
 
-function fail(ctx: IExecuteFunctions, issue: z.ZodIssue): never {
-	throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-		description: `Parameter: ${issue.path.join('.')}`,
-	});
+function fail(ctx: IExecuteFunctions, error: z.ZodError): never {
+	throw configError(ctx.getNode(), error);
 }
 
 export function readJobConfig(ctx: IExecuteFunctions): JobConfig {
@@ -30,7 +30,7 @@ export function readJobConfig(ctx: IExecuteFunctions): JobConfig {
 		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'sqlite'),
 		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
 	});
-	if (!parsed.success) fail(ctx, parsed.error.issues[0]);
+	if (!parsed.success) fail(ctx, parsed.error);
 	return parsed.data;
 }
 
@@ -59,7 +59,7 @@ export function readSubmitConfig(ctx: IExecuteFunctions): SubmitConfig {
 			outputFormat: ctx.getNodeParameter('outputFormat', 0, 'text'),
 			options: ctx.getNodeParameter('options', 0, {}),
 		});
-	if (!parsed.success) fail(ctx, parsed.error.issues[0]);
+	if (!parsed.success) fail(ctx, parsed.error);
 	return parsed.data;
 }
 
