@@ -8,11 +8,12 @@ export interface BatchCaps {
 
 /**
  * The providers' documented caps: OpenAI 50,000 requests and 200 MB per input file;
- * Anthropic 100,000 requests or 256 MB per batch, whichever comes first.
+ * Anthropic 100,000 requests or 256 MB per batch, whichever comes first. Decimal megabytes:
+ * the smaller reading of "MB", so a batch is never over the cap whichever the provider means.
  */
 export const PROVIDER_CAPS: Readonly<Record<ProviderName, BatchCaps>> = Object.freeze({
-	openai: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 },
-	anthropic: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 },
+	openai: { maxRequests: 50_000, maxBytes: 200_000_000 },
+	anthropic: { maxRequests: 100_000, maxBytes: 256_000_000 },
 });
 
 /** Bytes kept free under the byte cap for the JSON around the lines (Anthropic's `{"requests":[…]}`). */

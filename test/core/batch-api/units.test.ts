@@ -52,8 +52,8 @@ describe('splitIntoBatches', () => {
 	});
 
 	it('uses the documented provider caps', () => {
-		expect(PROVIDER_CAPS.openai).toEqual({ maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 });
-		expect(PROVIDER_CAPS.anthropic).toEqual({ maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 });
+		expect(PROVIDER_CAPS.openai).toEqual({ maxRequests: 50_000, maxBytes: 200_000_000 });
+		expect(PROVIDER_CAPS.anthropic).toEqual({ maxRequests: 100_000, maxBytes: 256_000_000 });
 		expect(splitIntoBatches(Array(120_000).fill(100), PROVIDER_CAPS.openai)).toHaveLength(3);
 		expect(splitIntoBatches(Array(120_000).fill(100), PROVIDER_CAPS.anthropic)).toHaveLength(2);
 	});
