@@ -36,6 +36,14 @@ const SCHEMA = {
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const log = (line: string) => console.log(line);
 
+/** Every workflow of the bench must succeed: a failed run would make every number wrong. */
+async function run(...args: Parameters<typeof runWorkflow>): ReturnType<typeof runWorkflow> {
+	const r = await runWorkflow(...args);
+	if (r.run.status !== 'success')
+		throw new Error(`workflow failed: ${r.run.data.resultData.error?.message ?? r.run.status}`);
+	return r;
+}
+
 let t = Date.now();
 const start: INode = {
 	id: 's',
@@ -160,11 +168,11 @@ async function measureProvider(sandbox: Sandbox, provider: P, n: number): Promis
 	);
 	const collect = wf(jobNode(provider, ledger, 'bench', { operation: 'collect' }));
 
-	const s1 = await runWorkflow(submit, { nodeTypes, credentials, input });
+	const s1 = await run(submit, { nodeTypes, credentials, input });
 	const batches = s1.items('LLM Batch Job', 0).length;
-	await runWorkflow(submit, { nodeTypes, credentials, input });
+	await run(submit, { nodeTypes, credentials, input });
 	t += 3_600_000;
-	const c1 = await runWorkflow(collect, { nodeTypes, credentials });
+	const c1 = await run(collect, { nodeTypes, credentials });
 	const success = c1.items('LLM Batch Job', 0);
 	const failed = c1.items('LLM Batch Job', 1);
 	const ids = [...success, ...failed].map((i) => i.json.id);
@@ -180,13 +188,13 @@ async function measureProvider(sandbox: Sandbox, provider: P, n: number): Promis
 			own++;
 		batchCost += llm.costUsd;
 	}
-	const c2 = await runWorkflow(collect, { nodeTypes, credentials });
+	const c2 = await run(collect, { nodeTypes, credentials });
 	const duplicates = c2.items('LLM Batch Job', 0).length + c2.items('LLM Batch Job', 1).length;
-	await runWorkflow(submit, { nodeTypes, credentials, input });
+	await run(submit, { nodeTypes, credentials, input });
 	const resubmitted = sandbox.batch.stats().requestsReceived - n;
 
 	// The same records through LLM Batch Call (realtime): same requests, same tokens.
-	const rt = await runWorkflow(wf(callNode(provider)), { nodeTypes, credentials, input });
+	const rt = await run(wf(callNode(provider)), { nodeTypes, credentials, input });
 	const realtimeCost = rt
 		.items('LLM Batch Call', 0)
 		.reduce((a, s) => a + (s.json.llm as { costUsd: number }).costUsd, 0);
@@ -199,18 +207,18 @@ async function measureProvider(sandbox: Sandbox, provider: P, n: number): Promis
 		caps: { [provider]: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 } },
 	});
 	const ledger2 = join(mkdtempSync(join(tmpdir(), 'bench-batch-')), 'ledger.sqlite');
-	await runWorkflow(
+	await run(
 		wf(jobNode(provider, ledger2, 'expiry', { operation: 'submit', ...promptParams(provider) })),
 		{ nodeTypes, credentials, input: records(m) },
 	);
 	t += 60_000;
 	sandbox.batch.configure({ expiresAfterMs: 86_400_000 });
-	const ce = await runWorkflow(wf(jobNode(provider, ledger2, 'expiry', { operation: 'collect' })), {
+	const ce = await run(wf(jobNode(provider, ledger2, 'expiry', { operation: 'collect' })), {
 		nodeTypes,
 		credentials,
 	});
 	const expired = ce.items('LLM Batch Job', 1);
-	const fb = await runWorkflow(wf(callNode(provider)), {
+	const fb = await run(wf(callNode(provider)), {
 		nodeTypes,
 		credentials,
 		input: expired.map((e) => ({ json: e.json })),
@@ -267,7 +275,7 @@ async function measureRss(
 			outputFormat: 'text',
 		});
 		const { tickets } = await import('./common');
-		await runWorkflow(wf(node), {
+		await run(wf(node), {
 			nodeTypes: packageNodeTypes(),
 			credentials: creds(sandbox),
 			input: tickets(n),
