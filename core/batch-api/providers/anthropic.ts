@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 
 import { anthropicMessageParams, readAnthropicMessage } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
+import { streamingFetch } from './stream-fetch';
 import { readAnthropicResultLine } from '../results';
 import type { BatchApi, BatchState, BatchStatus } from '../types';
 
@@ -45,7 +46,7 @@ export function createAnthropicBatchApi(
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
 		maxRetries: 0,
-		...(fetchImpl ? { fetch: fetchImpl } : {}),
+		fetch: fetchImpl ?? streamingFetch,
 	});
 	return {
 		provider: 'anthropic',

@@ -2,6 +2,7 @@ import OpenAI, { toFile } from 'openai';
 
 import { openAiChatBody, readOpenAiChat } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
+import { streamingFetch } from './stream-fetch';
 import { jsonLines } from '../jsonl';
 import { readOpenAiResultLine } from '../results';
 import type { BatchApi, BatchResultLine, BatchState, BatchStatus } from '../types';
@@ -59,7 +60,7 @@ export function openAiBatchStatus(b: OpenAI.Batches.Batch): BatchStatus {
 /**
  * OpenAI Batch: the lines go up as a JSONL file (`purpose: batch`), the batch runs on
  * /v1/chat/completions with the 24 h window, results come back as an output and an error
- * file. Built on the global (streaming) fetch: the result files are read chunk by chunk.
+ * file, read chunk by chunk (streamingFetch).
  */
 export function createOpenAiBatchApi(
 	creds: ProviderCredentials,
@@ -70,7 +71,7 @@ export function createOpenAiBatchApi(
 		baseURL: creds.baseUrl || undefined,
 		organization: creds.organization || undefined,
 		maxRetries: 0,
-		...(fetchImpl ? { fetch: fetchImpl } : {}),
+		fetch: fetchImpl ?? streamingFetch,
 	});
 
 	async function* fileLines(fileId: string, model: string): AsyncGenerator<BatchResultLine> {
