@@ -242,9 +242,9 @@ async function measureProvider(sandbox: Sandbox, provider: P, n: number): Promis
 	};
 }
 
-function child(script: string, args: string[]): Promise<MemoryChildResult> {
+function child(script: string, args: string[], flags: string[] = []): Promise<MemoryChildResult> {
 	return new Promise((resolve, reject) => {
-		const c = spawn(process.execPath, ['--expose-gc', distPath(script), ...args], {
+		const c = spawn(process.execPath, ['--expose-gc', ...flags, distPath(script), ...args], {
 			stdio: ['ignore', 'pipe', 'inherit'],
 		});
 		let result: MemoryChildResult | undefined;
@@ -257,9 +257,12 @@ function child(script: string, args: string[]): Promise<MemoryChildResult> {
 	});
 }
 
-async function measureRss(
-	n: number,
-): Promise<{ collect: MemoryChildResult; passthrough: MemoryChildResult }> {
+async function measureRss(n: number): Promise<{
+	collect: MemoryChildResult;
+	passthrough: MemoryChildResult;
+	smallCollect: MemoryChildResult;
+	smallPassthrough: MemoryChildResult;
+}> {
 	const sandbox = await spawnSandbox(['--seed', '1']);
 	try {
 		await fetch(`${sandbox.url}/sandbox/config`, {
@@ -287,7 +290,26 @@ async function measureRss(
 			sandbox.url,
 			String(n),
 		]);
-		return { collect, passthrough };
+		// Reference: the same two with V8's young generation capped, which tells garbage-driven
+		// growth of the new space (allocation rate) from memory the collect really holds.
+		const small = ['--max-semi-space-size=2'];
+		const smallPassthrough = await child(
+			'bench/memory-child.js',
+			['passthrough', String(n)],
+			small,
+		);
+		const again = join(mkdtempSync(join(tmpdir(), 'bench-batch-rss-')), 'ledger.sqlite');
+		await run(wf({ ...node, parameters: { ...node.parameters, ledgerSqlitePath: again } }), {
+			nodeTypes: packageNodeTypes(),
+			credentials: creds(sandbox),
+			input: tickets(n),
+		});
+		const smallCollect = await child(
+			'bench/batch-job-child.js',
+			['collect', again, sandbox.url, String(n)],
+			small,
+		);
+		return { collect, passthrough, smallCollect, smallPassthrough };
 	} finally {
 		await sandbox.close();
 	}
@@ -358,6 +380,12 @@ async function main(): Promise<void> {
 			'≤ 1.3×',
 			`${ratio.toFixed(2)}× (${mb(rss.collect.maxRssBytes)} vs ${mb(rss.passthrough.maxRssBytes)}; live heap after GC ${mb(rss.collect.retainedHeapBytes)} vs ${mb(rss.passthrough.retainedHeapBytes)})`,
 			ratio <= 1.3 ? 'pass' : '**miss**',
+		],
+		[
+			'Reference, not a target: the same two with `--max-semi-space-size=2` (V8 young generation capped at 2 MB per semi-space)',
+			'–',
+			`${(rss.smallCollect.maxRssBytes / rss.smallPassthrough.maxRssBytes).toFixed(2)}× (${mb(rss.smallCollect.maxRssBytes)} vs ${mb(rss.smallPassthrough.maxRssBytes)})`,
+			'–',
 		],
 	);
 	log('');
