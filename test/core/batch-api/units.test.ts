@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+	createBatchApi,
 	customIdFor,
 	jsonLines,
 	PROVIDER_CAPS,
@@ -241,5 +242,27 @@ describe('request lines reuse the engine request', () => {
 				json_schema: { name: 'output', schema: { type: 'object' }, strict: false },
 			},
 		});
+	});
+});
+
+describe('batch-API clients', () => {
+	it('make one attempt per call (maxRetries 0: the retry policy is ours, not the SDK’s)', async () => {
+		for (const provider of ['openai', 'anthropic'] as const) {
+			let calls = 0;
+			const fetchImpl = (async () => {
+				calls++;
+				return new Response(JSON.stringify({ error: { message: 'down', type: 'server_error' } }), {
+					status: 503,
+					headers: { 'content-type': 'application/json' },
+				});
+			}) as unknown as typeof fetch;
+			const api = createBatchApi(
+				provider,
+				{ apiKey: 'k', baseUrl: 'http://127.0.0.1:9' },
+				fetchImpl,
+			);
+			await expect(api.retrieve('b1')).rejects.toMatchObject({ status: 503 });
+			expect(calls).toBe(1);
+		}
 	});
 });
