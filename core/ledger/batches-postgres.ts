@@ -215,6 +215,14 @@ export class PostgresBatchStore implements BatchJobStore {
 		);
 	}
 
+	async deleteJob(job: string): Promise<number> {
+		await this.init();
+		return await this.tx('delete the job', async (c) => {
+			await c.query(`DELETE FROM ${ENTRIES_TABLE} WHERE job = $1`, [job]);
+			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+		});
+	}
+
 	async close(): Promise<void> {
 		// The pool belongs to the records store, which closes it.
 	}

@@ -302,6 +302,18 @@ export class SqliteBatchStore implements BatchJobStore {
 		);
 	}
 
+	async deleteJob(job: string): Promise<number> {
+		await this.init();
+		return this.run(
+			'delete the job',
+			() => {
+				this.stmt(`DELETE FROM ${ENTRIES_TABLE} WHERE job = ?`).run(job);
+				return Number(this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes);
+			},
+			true,
+		);
+	}
+
 	async close(): Promise<void> {
 		this.statements.clear();
 		const db = this.db;

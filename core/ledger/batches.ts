@@ -68,6 +68,8 @@ export interface BatchJobStore {
 	/** All entries of the job ordered by record ID, one page. */
 	listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]>;
 	markEmitted(job: string, recordIds: readonly string[]): Promise<void>;
+	/** Forgets the job's batches and entries (Batch Ledger's Delete Job); returns the batches deleted. */
+	deleteJob(job: string): Promise<number>;
 	close(): Promise<void>;
 }
 
