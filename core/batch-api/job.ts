@@ -105,7 +105,8 @@ export async function submitRecords(
 	const created: SubmitResult['created'] = [];
 	for (const [start, end] of ranges) {
 		const part = todo.slice(start, end);
-		const round = Math.max(...part.map((r) => r.round ?? 1));
+		// reduce, not Math.max(...spread): a batch holds up to 100,000 records (too many arguments).
+		const round = part.reduce((m, r) => Math.max(m, r.round ?? 1), 1);
 		const status = await api.create(lines.slice(start, end), {
 			job: job.slice(0, 512),
 			records: String(end - start),
