@@ -19,14 +19,14 @@ export interface AnswerPolicy {
  */
 export function interpretAnswer(
 	policy: AnswerPolicy,
-	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request'>,
+	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request' | 'inputHash'>,
 	res: ChatResponse,
 	attempts: number,
 	latencyMs: number,
 ): LlmResult {
 	const provider = policy.provider;
 	const base = { provider, requestId: res.requestId };
-	if (res.finishReason === 'content_filter') {
+	if (res.finishReason === 'content_filter' || res.refusal) {
 		throw new LlmBatchError(
 			'content_filter',
 			`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
@@ -39,6 +39,10 @@ export function interpretAnswer(
 			`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
 			base,
 		);
+	}
+	if (res.data === undefined && res.text.trim() === '') {
+		// choices [] / content null / no content blocks: never a success.
+		throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 	}
 	let output: unknown = res.text;
 	if (policy.structured) {
@@ -76,6 +80,7 @@ export function interpretAnswer(
 		latencyMs,
 		cached: false,
 		promptHash: item.promptHash,
+		...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 		completedAt: new Date(policy.now()).toISOString(),
 	};
 }

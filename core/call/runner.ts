@@ -18,11 +18,23 @@ export interface RunItem {
 	/** Estimated input tokens (the limiter charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
+	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
+	inputHash?: string;
 }
 
 export type Outcome =
 	| { index: number; ok: true; result: LlmResult }
 	| { index: number; ok: false; error: ItemError };
+
+/** The ledger says another execution holds the record: try again once the others are done. */
+interface Deferred {
+	deferred: true;
+}
+
+/** How often a record claimed by another execution is looked at again. */
+const CLAIM_POLL_MS = 1000;
+/** A claim older than this (a long limiter wait) is renewed before the request is sent. */
+const CLAIM_RENEW_AFTER_MS = 60_000;
 
 export interface CircuitOptions extends BreakerOptions {
 	/** What an open circuit does. @default 'pause' */
@@ -110,6 +122,8 @@ export class BatchRunner {
 	private readonly breaker: CircuitBreaker;
 	private readonly stopController = new AbortController();
 	private pauses = 0;
+	/** Items whose record this run claimed in the ledger at least once. */
+	private readonly claimed = new Set<RunItem>();
 
 	constructor(private readonly o: RunnerOptions) {
 		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
@@ -140,26 +154,37 @@ export class BatchRunner {
 			);
 			pending = [];
 			items.forEach((item, pos) => {
-				const stored = known.get(item.recordId);
-				if (stored) {
-					outcomes[pos] = { index: item.index, ok: true, result: stored };
-					this.stats.cached++;
-					this.countSuccess(stored, false);
-				} else pending.push(item);
+				const stored = known[pos];
+				if (stored) outcomes[pos] = this.fromLedger(item, stored);
+				else pending.push(item);
 			});
 		}
 
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
 		const limit = pLimit(this.o.concurrency);
-		await Promise.all(
-			pending.map((item) =>
-				limit(async () => {
-					const outcome = await this.process(item);
-					outcomes[position.get(item)!] = outcome;
-				}),
-			),
-		);
+		// Records another execution holds are tried again after this run's own work, until that
+		// execution's answer is stored (used as is) or its lease ends (taken over).
+		let round = pending;
+		for (;;) {
+			const deferred: RunItem[] = [];
+			await Promise.all(
+				round.map((item) =>
+					limit(async () => {
+						const outcome = await this.process(item);
+						if ('deferred' in outcome) deferred.push(item);
+						else outcomes[position.get(item)!] = outcome;
+					}),
+				),
+			);
+			if (deferred.length === 0) break;
+			try {
+				await this.o.clock.sleep(CLAIM_POLL_MS, this.stopController.signal);
+			} catch {
+				// stopped or canceled: the next round fails the deferred items
+			}
+			round = deferred;
+		}
 		if (this.o.checkpoint) await this.o.checkpoint.flush();
 		return outcomes;
 	}
@@ -176,18 +201,44 @@ export class BatchRunner {
 		this.stats.done++;
 		this.stats.failed++;
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
-		this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
+		// Only a record this run claimed: another execution may hold the others.
+		if (this.claimed.has(item)) this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
 		return { index: item.index, ok: false, error };
 	}
 
-	private countSuccess(result: LlmResult, fresh: boolean): void {
+	/**
+	 * Claims the item's record in the ledger (when there is one): undefined when this run may
+	 * send it, else the outcome — the stored answer, or deferred while another execution holds it.
+	 */
+	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
+		if (!this.o.checkpoint) return undefined;
+		const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
+		if (claim.status === 'done') return this.fromLedger(item, claim.result);
+		if (claim.status === 'busy') return { deferred: true };
+		this.claimed.add(item);
+		return undefined;
+	}
+
+	/** An answer the ledger already holds (stored, cached, or another execution's). */
+	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
+		this.stats.cached++;
+		this.countSuccess();
+		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
+	}
+
+	private countSuccess(): void {
 		this.stats.done++;
 		this.stats.succeeded++;
-		if (!fresh) return;
-		this.stats.inputTokens += result.usage.inputTokens;
-		this.stats.outputTokens += result.usage.outputTokens;
-		if (result.costUsd === undefined) this.stats.costUnknown = true;
-		else this.stats.costUsd += result.costUsd;
+	}
+
+	/** Every answered request: its tokens and cost count, and the cap is checked. */
+	private countSpend(res: ChatResponse, item: RunItem): void {
+		this.stats.inputTokens += res.usage.inputTokens;
+		this.stats.outputTokens += res.usage.outputTokens;
+		const cost = this.o.costOf?.(res.model || item.request.model, res.usage);
+		if (cost === undefined) this.stats.costUnknown = true;
+		else this.stats.costUsd += cost;
+		this.checkBudget();
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -200,7 +251,7 @@ export class BatchRunner {
 		};
 	}
 
-	private async process(item: RunItem): Promise<Outcome> {
+	private async process(item: RunItem): Promise<Outcome | Deferred> {
 		const { clock, provider, limiter } = this.o;
 		let attempts = 0;
 		let failures = 0;
@@ -220,6 +271,11 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
+			// Claimed before every attempt (renewing the lease): another execution of the same
+			// job never sends this record meanwhile, and a crashed one's claim expires.
+			const claimedAt = clock.now();
+			const claim = await this.claim(item);
+			if (claim) return claim;
 			const estimate = item.inputTokens + maxTokens;
 			try {
 				await limiter.acquire(estimate, signal);
@@ -227,26 +283,31 @@ export class BatchRunner {
 				continue; // aborted while queued: the checks above produce the outcome
 			}
 			if (this.stats.stopped || this.o.signal?.aborted) continue;
+			if (clock.now() - claimedAt > CLAIM_RENEW_AFTER_MS) {
+				// A long wait in the limiter: renew the lease right before sending.
+				const renewed = await this.claim(item);
+				if (renewed) return renewed;
+			}
 
 			attempts++;
-			this.o.checkpoint?.started(item.recordId, item.promptHash);
 			const started = clock.now();
 			let error: LlmBatchError | undefined;
 			let result: LlmResult | undefined;
 			try {
 				const res = await provider.complete(
 					{ ...item.request, maxTokens },
-					{ signal, timeoutMs: this.o.timeoutMs },
+					{ signal, timeoutMs: this.o.timeoutMs, now: () => clock.now() },
 				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
+				// Paid the moment it is answered: counted before interpretation may reject it.
+				this.countSpend(res, item);
 				result = this.interpret(item, res, attempts, clock.now() - started);
 			} catch (e) {
 				error = classifyError(e, provider.name, clock.now());
 			}
 			if (result) {
 				this.breaker.record('ok');
-				this.countSuccess(result, true);
-				this.checkBudget();
+				this.countSuccess();
 				if (this.o.checkpoint) {
 					this.o.checkpoint.succeeded(result);
 					// Hold this worker's slot until the result is committed (one group commit,

@@ -12,8 +12,15 @@ import { PostgresLedgerStore } from './postgres';
 import { SqliteLedgerStore } from './sqlite';
 import type { LedgerStore, PostgresStoreConfig, StoreConfig } from './types';
 
-export { createCheckpoint, type CheckpointOptions } from './checkpoint';
+export {
+	cacheScope,
+	createCheckpoint,
+	DEFAULT_LEASE_MS,
+	type CheckpointOptions,
+	type ResponseCacheOptions,
+} from './checkpoint';
 export { LedgerStoreError, type LedgerErrorCode } from './errors';
+export { isCompletedFor } from './skip';
 export * from './types';
 
 export const DEFAULT_SQLITE_FILE = 'llm-batch-ledger.sqlite';

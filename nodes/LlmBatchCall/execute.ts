@@ -7,7 +7,13 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
-import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
+import {
+	cacheScope,
+	createCheckpoint,
+	DEFAULT_LEASE_MS,
+	LedgerStoreError,
+	type Checkpoint,
+} from '../../core/ledger';
 import { sharedLimiter } from '../../core/call/limiter';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider } from '../../core/call/providers';
@@ -67,9 +73,19 @@ export async function executeLlmBatchCall(
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
+			const cache = cfg.options.responseCache;
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
+				// A claim outlives one attempt (limiter wait + request + commit) with room to spare.
+				leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000),
+				cache:
+					cache === 'off'
+						? undefined
+						: {
+								key: cacheScope(cfg.provider, creds.baseUrl ?? '', creds.apiKey),
+								crossJob: cache === 'allJobs',
+							},
 			});
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
@@ -174,7 +190,11 @@ export async function executeLlmBatchCall(
 	stats.done += rejected.size;
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
-	const summary = formatSummary(stats, clock.now());
+	const summary =
+		formatSummary(stats, clock.now()) +
+		(stats.costUnknown
+			? ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`
+			: '');
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
 		message: summary,

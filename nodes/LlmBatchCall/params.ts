@@ -1,8 +1,10 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { priceFor } from '../../core/cost';
+import { isReservedField } from '../../core/types';
+import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
-import { readJsonSchemaParam } from '../shared/llm-params';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),
@@ -16,6 +18,7 @@ const options = z.object({
 	circuitThreshold: z.number().min(1).max(100).default(10),
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
+	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
 });
 
 const config = z.object({
@@ -65,6 +68,46 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
 	}
-	if (cfg.outputFormat === 'json') cfg.schema = readJsonSchemaParam(ctx, cfg.provider);
+	if (isReservedField(cfg.resultField)) {
+		throw new NodeOperationError(node, `Result Field "${cfg.resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
+		});
+	}
+	const { maxCostUsd, inputPricePer1M, outputPricePer1M } = cfg.options;
+	if (
+		maxCostUsd > 0 &&
+		!(inputPricePer1M >= 0 && outputPricePer1M >= 0) &&
+		priceFor(cfg.model) === undefined
+	) {
+		// A cap that cannot be computed would let every item through unseen (issue 10).
+		throw new NodeOperationError(
+			node,
+			`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
+			{
+				description:
+					'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
+			},
+		);
+	}
+	if (cfg.outputFormat === 'json') {
+		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
+		if (!schema.ok) {
+			throw new NodeOperationError(node, `JSON Schema is not valid: ${schema.message}`, {
+				description: 'Fix the JSON Schema parameter; nothing was sent.',
+			});
+		}
+		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
+			throw new NodeOperationError(
+				node,
+				'For Anthropic the JSON Schema must describe an object ("type": "object")',
+				{
+					description:
+						'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
+				},
+			);
+		}
+		cfg.schema = schema.schema as Record<string, unknown>;
+	}
 	return cfg;
 }

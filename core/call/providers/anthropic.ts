@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 
+import { emptyBody } from '../errors';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
 import { nodeHttpFetch } from './http-fetch';
 import type {
@@ -33,6 +34,7 @@ export function createAnthropicProvider(
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
+			if (!res || typeof res !== 'object') throw emptyBody('anthropic');
 			return readAnthropicMessage(res, req);
 		},
 	};

@@ -39,10 +39,12 @@ export function openAiChatBody(
 export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest): ChatResponse {
 	const choice = res.choices?.[0];
 	const message = choice?.message;
+	const refusal = message?.refusal || undefined;
 	return {
 		text: message?.content ?? '',
-		finishReason: choice?.finish_reason ?? 'stop',
-		refusal: message?.refusal ?? undefined,
+		// A refusal comes with finish_reason "stop" and content null: it is a refusal.
+		finishReason: refusal ? 'content_filter' : (choice?.finish_reason ?? 'stop'),
+		refusal,
 		usage: {
 			inputTokens: res.usage?.prompt_tokens ?? 0,
 			outputTokens: res.usage?.completion_tokens ?? 0,

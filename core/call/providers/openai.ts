@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 
+import { emptyBody } from '../errors';
 import { openAiChatBody, readOpenAiChat } from './bodies';
 import { nodeHttpFetch } from './http-fetch';
 import type {
@@ -36,6 +37,7 @@ export function createOpenAiProvider(
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
+			if (!res || typeof res !== 'object') throw emptyBody('openai');
 			return readOpenAiChat(res, req);
 		},
 	};
