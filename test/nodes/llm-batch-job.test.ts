@@ -102,6 +102,7 @@ describe('LLM Batch Job node', () => {
 		await expect(
 			run('collect', { collectOptions: { deadline: 'tomorrow-ish' } }).out,
 		).rejects.toThrow(/Deadline is not a date/);
+		await expect(run('collect', { resultField: 'error' }).out).rejects.toThrow(/reserved/);
 		expect(sandbox.batch.stats().requestsReceived).toBe(0);
 	});
 

@@ -1,13 +1,15 @@
-import type {
-	IDataObject,
-	IExecuteFunctions,
-	INodeExecutionData,
-	INodeProperties,
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeProperties,
 } from 'n8n-workflow';
 
 import { collectJob } from '../../../core/batch-api';
 import { costUsd } from '../../../core/cost';
 import { createCheckpoint } from '../../../core/ledger';
+import { isReservedField } from '../../../core/types';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
@@ -56,6 +58,12 @@ export async function execute(
 ): Promise<INodeExecutionData[][]> {
 	const { cfg, job, clock } = await openJob(this, deps);
 	const resultField = String(this.getNodeParameter('resultField', 0, 'llm')).trim() || 'llm';
+	if (isReservedField(resultField)) {
+		throw new NodeOperationError(this.getNode(), `Result Field "${resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json or pairedItem would break the item; nothing was read.',
+		});
+	}
 	const options = this.getNodeParameter('collectOptions', 0, {}) as {
 		deadline?: unknown;
 		reEmit?: boolean;
