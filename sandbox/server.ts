@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createBatchSandbox, type BatchSandbox, type BatchSandboxOptions } from './batch';
 import { anthropicRateHeaders, openAiRateHeaders, AccountLimits, type LimitState } from './limiter';
 import { requestRng } from './prng';
 import { isProfileName, profileOptions, type ProfileName } from './profiles';
@@ -81,6 +82,8 @@ export interface SandboxOptions {
 	rateHeaders?: boolean;
 	/** Models outside the sandbox's list answer 404 `model_not_found`. @default false */
 	strictModels?: boolean;
+	/** The batch APIs (sandbox/batch.ts): processing time, expiry, caps. */
+	batch?: BatchSandboxOptions;
 }
 
 export interface Sandbox {
@@ -91,6 +94,8 @@ export interface Sandbox {
 	reset(): void;
 	configure(o: Partial<SandboxOptions>): void;
 	close(): Promise<void>;
+	/** The batch APIs' counters and settings. */
+	batch: BatchSandbox;
 }
 
 interface Resolved {
@@ -217,6 +222,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	let closed = false;
 	/** Sandbox-clock instant of the first call since start / reset (the outage window's origin). */
 	let firstCallAt: number | undefined;
+	const batchApi = createBatchSandbox({
+		now: () => opts.now(),
+		seed: () => opts.seed,
+		authorized: (req) => {
+			const key = apiKeyOf(req);
+			return key !== '' && (!opts.apiKeys || opts.apiKeys.includes(key));
+		},
+	});
+	if (options.batch) batchApi.configure(options.batch);
 
 	const later = (ms: number, fn: () => void): NodeJS.Timeout => {
 		// setTimeout fires at once for delays above 2^31 - 1 ms (e.g. hangMs: Infinity).
@@ -650,6 +664,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			work = handleCall('anthropic', req, res);
 		else if (req.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/')))
 			work = handleModels(path, req, res);
+		else if (batchApi.handle(req.method ?? 'GET', path, req, res)) work = undefined;
 		else if (path.startsWith('/sandbox/'))
 			work = handleControl(
 				path,
@@ -707,6 +722,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		url: `http://${host}:${addr.port}`,
 		port: addr.port,
 		stats: () => stats.snapshot(),
+		batch: batchApi,
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
@@ -714,6 +730,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			limiter = new AccountLimits(opts);
 		},
 		configure(o) {
+			if (o.batch) batchApi.configure(o.batch);
 			const next = resolve(o, opts);
 			const rebuild =
 				next.rpm !== opts.rpm ||
