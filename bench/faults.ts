@@ -3,11 +3,12 @@
  * real-world faults and limits (issue 9), printed side by side with a baseline in the same
  * run and written into bench/RESULTS.md (between the faults markers) on a full run.
  *
- * Five scenarios, 2,000 items each, a sandbox limit of 1,200 RPM, latency 50–300 ms; every
+ * Six scenarios, 2,000 items each, a sandbox limit of 1,200 RPM, latency 50–300 ms; every
  * contender gets a fresh sandbox process (full buckets, same seed):
  *   clean      — no faults, RPM configured = the real limit
  *   incident   — the sandbox's `incident` profile (16 % mixed transient faults), node defaults
  *   too-high   — the node (and the baseline) configured at 2,400 RPM on a 1,200 RPM limit
+ *   too-high-no-headers — the same, the provider sending no rate-limit headers (AIMD alone)
  *   outage     — 100 % 503 for 60 s starting 30 s after the first call
  *   cost-cap   — a cost cap of about half the run's cost
  * The node runs as a real workflow (n8n-core WorkflowExecute) with its defaults except RPM,
@@ -46,7 +47,14 @@ const LATENCY = '50-300';
 /** About what one ticket costs at the sandbox's token counts (22 in, 22 out). */
 const COST_PER_ITEM = costUsd(MODEL, { inputTokens: 22, outputTokens: 22 }) ?? 0;
 
-export const SCENARIOS = ['clean', 'incident', 'too-high', 'outage', 'cost-cap'] as const;
+export const SCENARIOS = [
+	'clean',
+	'incident',
+	'too-high',
+	'too-high-no-headers',
+	'outage',
+	'cost-cap',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Plan {
@@ -70,6 +78,22 @@ function plan(s: Scenario, items: number, quick: boolean): Plan {
 					'--profile',
 					'low-limit',
 				]),
+				configuredRpm: 2 * LIMIT_RPM,
+			};
+		case 'too-high-no-headers':
+			// the same, but the provider sends no rate-limit headers: only 429s teach the limit (AIMD)
+			return {
+				sandboxArgs: [
+					'--rpm',
+					String(2 * LIMIT_RPM),
+					'--latency',
+					LATENCY,
+					'--seed',
+					'7',
+					'--profile',
+					'low-limit',
+					'--no-rate-headers',
+				],
 				configuredRpm: 2 * LIMIT_RPM,
 			};
 		case 'outage':
@@ -229,7 +253,8 @@ const verdict = (ok: boolean) => (ok ? 'pass' : '**miss**');
 
 function cell(r: FaultResult, s: Scenario): string {
 	const parts = [`${int(r.succeeded)}/${int(r.items)} ok`];
-	if (s === 'clean' || s === 'too-high') parts.push(`util ${r.utilisation.toFixed(3)}`);
+	if (s === 'clean' || s === 'too-high' || s === 'too-high-no-headers')
+		parts.push(`util ${r.utilisation.toFixed(3)}`);
 	if (s === 'incident') parts.push(`admitted ${r.admittedShare.toFixed(3)} of the limit`);
 	parts.push(`429 ${pct(r.share429)} (${int(r.rateLimited429)}/${int(r.requests)})`);
 	if (s === 'outage') parts.push(`${int(r.outageRequests)} requests in the outage`);
@@ -253,6 +278,7 @@ function target(s: Scenario, items: number): { text: string; met: (r: FaultResul
 				met: (r) => r.failed === 0 && r.admittedShare >= 0.95,
 			};
 		case 'too-high':
+		case 'too-high-no-headers':
 			return {
 				text: '≤ 5 % 429; util ≥ 0.90 of the real limit',
 				met: (r) => r.share429 <= 0.05 && r.utilisation >= 0.9 && r.failed === 0,
@@ -271,6 +297,8 @@ const LABEL: Record<Scenario, string> = {
 	clean: 'clean',
 	incident: 'incident profile (16 % mixed transient faults), node defaults',
 	'too-high': 'limit configured 2× too high (2,400 RPM on 1,200)',
+	'too-high-no-headers':
+		'the same without rate-limit headers (not in the issue: only 429s teach the limit)',
 	outage: 'outage mid-run (100 % 503)',
 	'cost-cap': 'cost cap reached mid-run',
 };
