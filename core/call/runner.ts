@@ -6,7 +6,7 @@ import type { Checkpoint } from '../ledger/types';
 import type { RateLimiter } from './limiter';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
-import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
+import type { Clock, ErrorCode, Issue, ItemError, LlmResult, Usage } from '../types';
 import { extractJson, type SchemaValidator } from '../schema';
 
 export interface RunItem {
@@ -17,6 +17,22 @@ export interface RunItem {
 	/** Estimated input tokens (the limiter charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
+	/**
+	 * Tokens of the cacheable prefix (schema + system prompt) when prompt caching is on:
+	 * Anthropic's input-token limit does not count cache reads, so after the warm-up the
+	 * limiter is charged without them.
+	 */
+	cachePrefixTokens?: number;
+	/**
+	 * A request that carries several records (core/call/group.ts): the answer only has to
+	 * be a JSON object (the group splits and checks it), it is not stored in the ledger as
+	 * a record, and an answer that cannot be used ends it at once (the group is split)
+	 * instead of being retried whole.
+	 */
+	group?: boolean;
+	/** Usage already paid for this record (a group share, a re-ask from the workflow): added to its result. */
+	priorUsage?: Usage;
+	priorAttempts?: number;
 }
 
 export type Outcome =
@@ -53,6 +69,17 @@ export interface RunnerOptions {
 	readonly growMaxTokensOnTruncation?: boolean;
 	readonly checkpoint?: Checkpoint;
 	readonly onEvent?: (e: RunEvent) => void;
+	/**
+	 * Send the first item alone before the fan-out, so its answer creates the prompt-cache
+	 * entry every other request then reads (a cache entry is usable only once the first
+	 * response has begun). @default false
+	 */
+	readonly warmUp?: boolean;
+	/**
+	 * Answers that are malformed or fail the schema get up to this many follow-up turns with
+	 * the errors ("return only the corrected JSON") instead of a fresh call. @default 0
+	 */
+	readonly maxReasks?: number;
 }
 
 export type RunEvent =
@@ -73,6 +100,11 @@ export interface RunStats {
 	inputTokens: number;
 	outputTokens: number;
 	costUsd: number;
+	/** Input tokens served from the prompt cache, and written to it. */
+	cachedInputTokens: number;
+	cacheWriteTokens: number;
+	/** Follow-up turns sent with validation errors. */
+	reasks: number;
 	/** Some result had no known price. */
 	costUnknown: boolean;
 	startedAt: number;
@@ -92,6 +124,9 @@ export function emptyStats(total: number, startedAt: number): RunStats {
 		inputTokens: 0,
 		outputTokens: 0,
 		costUsd: 0,
+		cachedInputTokens: 0,
+		cacheWriteTokens: 0,
+		reasks: 0,
 		costUnknown: false,
 		startedAt,
 		failuresByCode: {},
@@ -109,6 +144,8 @@ export class BatchRunner {
 	private readonly breaker: CircuitBreaker;
 	private readonly stopController = new AbortController();
 	private pauses = 0;
+	/** The warm-up request was sent (or none was asked for): cache reads can be expected. */
+	private warm = false;
 
 	constructor(private readonly o: RunnerOptions) {
 		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
@@ -133,13 +170,14 @@ export class BatchRunner {
 		const outcomes: Outcome[] = new Array(items.length);
 		let pending = items;
 
-		if (this.o.checkpoint && items.length > 0) {
+		const real = items.filter((i) => !i.group);
+		if (this.o.checkpoint && real.length > 0) {
 			const known = await this.o.checkpoint.lookup(
-				items.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
+				real.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
 			);
 			pending = [];
 			items.forEach((item, pos) => {
-				const stored = known.get(item.recordId);
+				const stored = item.group ? undefined : known.get(item.recordId);
 				if (stored) {
 					outcomes[pos] = { index: item.index, ok: true, result: stored };
 					this.stats.cached++;
@@ -150,6 +188,12 @@ export class BatchRunner {
 
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
+		if (this.o.warmUp && pending.length > 1 && !this.warm) {
+			const first = pending[0];
+			outcomes[position.get(first)!] = await this.process(first);
+			pending = pending.slice(1);
+		}
+		this.warm = true;
 		const limit = pLimit(this.o.concurrency);
 		await Promise.all(
 			pending.map((item) =>
@@ -175,18 +219,24 @@ export class BatchRunner {
 		this.stats.done++;
 		this.stats.failed++;
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
-		this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
+		if (!item.group) this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
 		return { index: item.index, ok: false, error };
 	}
 
-	private countSuccess(result: LlmResult, fresh: boolean): void {
+	/** `counted`: usage already in the stats (a group's share carried into this result). */
+	private countSuccess(result: LlmResult, fresh: boolean, counted?: Usage): void {
 		this.stats.done++;
 		this.stats.succeeded++;
 		if (!fresh) return;
-		this.stats.inputTokens += result.usage.inputTokens;
-		this.stats.outputTokens += result.usage.outputTokens;
+		const u = result.usage;
+		this.stats.inputTokens += u.inputTokens - (counted?.inputTokens ?? 0);
+		this.stats.outputTokens += u.outputTokens - (counted?.outputTokens ?? 0);
+		this.stats.cachedInputTokens += (u.cachedInputTokens ?? 0) - (counted?.cachedInputTokens ?? 0);
+		this.stats.cacheWriteTokens += (u.cacheWriteTokens ?? 0) - (counted?.cacheWriteTokens ?? 0);
 		if (result.costUsd === undefined) this.stats.costUnknown = true;
-		else this.stats.costUsd += result.costUsd;
+		else
+			this.stats.costUsd +=
+				result.costUsd - (counted ? (this.o.costOf?.(result.model, counted) ?? 0) : 0);
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -206,6 +256,12 @@ export class BatchRunner {
 		let rateWaits = 0;
 		let malformed = 0;
 		let maxTokens = item.request.maxTokens;
+		let reasks = 0;
+		let followUp: ChatRequest['followUp'];
+		// Usage of answers that came back but could not be used (re-asked): paid, so added to
+		// the result that finally comes.
+		let spent: Usage | undefined = item.priorUsage;
+		const anthropic = provider.name === 'anthropic';
 		// One plain signal for every wait and call: the execution's cancel signal is linked
 		// into it once per run (a composite AbortSignal per call costs ~50 µs per item).
 		const signal = this.stopController.signal;
@@ -219,7 +275,11 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
-			const estimate = item.inputTokens + maxTokens;
+			// Anthropic's input-token limit does not count cache reads: once the cache is warm,
+			// the cached prefix is not charged.
+			const uncounted = anthropic && this.warm ? (item.cachePrefixTokens ?? 0) : 0;
+			const estimate =
+				item.inputTokens - uncounted + maxTokens + (followUp ? followUpTokens(followUp) : 0);
 			try {
 				await limiter.acquire(estimate, signal);
 			} catch {
@@ -228,25 +288,34 @@ export class BatchRunner {
 			if (this.stats.stopped || this.o.signal?.aborted) continue;
 
 			attempts++;
-			this.o.checkpoint?.started(item.recordId, item.promptHash);
+			if (!item.group) this.o.checkpoint?.started(item.recordId, item.promptHash);
 			const started = clock.now();
 			let error: LlmBatchError | undefined;
 			let result: LlmResult | undefined;
+			let answered: ChatResponse | undefined;
 			try {
 				const res = await provider.complete(
-					{ ...item.request, maxTokens },
+					{ ...item.request, maxTokens, ...(followUp ? { followUp } : {}) },
 					{ signal, timeoutMs: this.o.timeoutMs },
 				);
-				limiter.correct(item.inputTokens, res.usage.inputTokens);
+				answered = res;
+				const counted =
+					res.usage.inputTokens - (anthropic ? (res.usage.cachedInputTokens ?? 0) : 0);
+				limiter.correct(estimate - maxTokens, counted);
 				result = this.interpret(item, res, attempts, clock.now() - started);
+				if (spent) result = this.withSpent(result, spent);
+				if (reasks > 0 || item.priorAttempts) {
+					result.reasks = reasks > 0 ? reasks : result.reasks;
+					result.attempts += item.priorAttempts ?? 0;
+				}
 			} catch (e) {
 				error = classifyError(e, provider.name, clock.now());
 			}
 			if (result) {
 				this.breaker.record('ok');
-				this.countSuccess(result, true);
+				this.countSuccess(result, true, item.priorUsage);
 				this.checkBudget();
-				if (this.o.checkpoint) {
+				if (this.o.checkpoint && !item.group) {
 					this.o.checkpoint.succeeded(result);
 					// Hold this worker's slot until the result is committed (one group commit,
 					// shared by all workers), so a crash loses at most the `concurrency` results
@@ -280,6 +349,34 @@ export class BatchRunner {
 				this.stop(error.code, error.message);
 				return this.fail(item, error.toItemError(attempts));
 			}
+			if (
+				answered &&
+				(error.code === 'malformed_output' || error.code === 'schema_violation') &&
+				!item.group &&
+				reasks < (this.o.maxReasks ?? 0)
+			) {
+				// Re-ask: the same conversation plus the answer and what is wrong with it.
+				spent = addUsage(spent, answered.usage);
+				reasks++;
+				this.stats.reasks++;
+				this.stats.retries++;
+				followUp = {
+					answer: answered.data !== undefined ? JSON.stringify(answered.data) : answered.text,
+					errors: reaskMessage(error),
+				};
+				this.o.onEvent?.({
+					type: 'retry',
+					index: item.index,
+					code: error.code,
+					delayMs: 0,
+					attempt: attempts,
+				});
+				continue;
+			}
+			if (answered) spent = addUsage(spent, answered.usage);
+			// A group's unusable answer is split by the caller, not sent again whole.
+			if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code))
+				return this.fail(item, error.toItemError(attempts));
 			if (error.code === 'malformed_output' && ++malformed > 2)
 				return this.fail(item, error.toItemError(attempts));
 			if (error.code === 'truncated') {
@@ -334,7 +431,22 @@ export class BatchRunner {
 			);
 		}
 		let output: unknown = res.text;
-		if (this.o.structured) {
+		if (item.group) {
+			const parsed =
+				res.data !== undefined ? { ok: true as const, value: res.data } : extractJson(res.text);
+			if (
+				!parsed.ok ||
+				!parsed.value ||
+				typeof parsed.value !== 'object' ||
+				Array.isArray(parsed.value)
+			)
+				throw new LlmBatchError(
+					'malformed_output',
+					`The grouped answer is not a JSON object keyed by record ID${parsed.ok ? '' : `: ${parsed.message}`}`,
+					base,
+				);
+			output = parsed.value;
+		} else if (this.o.structured) {
 			if (res.data !== undefined) output = res.data;
 			else {
 				const parsed = extractJson(res.text);
@@ -373,6 +485,16 @@ export class BatchRunner {
 		};
 	}
 
+	/** `result` with the usage (and cost) of earlier unusable answers added. */
+	private withSpent(result: LlmResult, spent: Usage): LlmResult {
+		const usage = addUsage(spent, result.usage);
+		return {
+			...result,
+			usage,
+			costUsd: this.o.costOf?.(result.model, usage),
+		};
+	}
+
 	private checkBudget(): void {
 		const cap = this.o.maxCostUsd;
 		if (cap !== undefined && cap > 0 && this.stats.costUsd >= cap) {
@@ -401,4 +523,46 @@ export class BatchRunner {
 		this.breaker.reset();
 		this.o.limiter.pause(cooldown);
 	}
+}
+
+/** Errors a group is sent again whole for (the provider's trouble, not the answer's). */
+const RETRY_GROUP: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'rate_limited',
+	'server_error',
+	'timeout',
+	'connection',
+	'expired',
+]);
+
+export function addUsage(a: Usage | undefined, b: Usage): Usage {
+	if (!a) return b;
+	const out: Usage = {
+		inputTokens: a.inputTokens + b.inputTokens,
+		outputTokens: a.outputTokens + b.outputTokens,
+	};
+	for (const k of ['cachedInputTokens', 'cacheWriteTokens', 'cacheWrite1hTokens'] as const) {
+		const v = (a[k] ?? 0) + (b[k] ?? 0);
+		if (v > 0) out[k] = v;
+	}
+	return out;
+}
+
+function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
+	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
+}
+
+/** The follow-up turn of a re-ask: the validation errors and what to return. */
+export function reaskMessage(error: {
+	code: ErrorCode;
+	message: string;
+	issues?: Issue[];
+}): string {
+	const problems =
+		error.issues && error.issues.length > 0
+			? error.issues
+					.slice(0, 20)
+					.map((i) => `- ${i.path || '/'} ${i.message}`)
+					.join('\n')
+			: `- ${error.message}`;
+	return `Your answer failed validation:\n${problems}\nReturn only the corrected JSON, with nothing before or after it.`;
 }

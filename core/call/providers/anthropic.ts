@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 
+import type { Usage } from '../../types';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -29,11 +30,31 @@ export function createAnthropicProvider(
 	return {
 		name: 'anthropic',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
+			const messages: Anthropic.MessageParam[] = [{ role: 'user', content: req.prompt }];
+			if (req.followUp) {
+				messages.push({ role: 'assistant', content: req.followUp.answer });
+				messages.push({ role: 'user', content: req.followUp.errors });
+			}
+			// Tools come before the system prompt in Anthropic's prefix order, so a breakpoint
+			// on the system prompt caches the schema tool and the instructions together.
+			const system: string | Anthropic.TextBlockParam[] | undefined =
+				req.system && req.cache
+					? [
+							{
+								type: 'text',
+								text: req.system,
+								cache_control:
+									req.cache.ttl === '1h'
+										? ({ type: 'ephemeral', ttl: '1h' } as Anthropic.CacheControlEphemeral)
+										: { type: 'ephemeral' },
+							},
+						]
+					: req.system || undefined;
 			const body: Anthropic.MessageCreateParamsNonStreaming = {
 				model: req.model,
 				max_tokens: req.maxTokens,
-				messages: [{ role: 'user', content: req.prompt }],
-				...(req.system ? { system: req.system } : {}),
+				messages,
+				...(system ? { system } : {}),
 				...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
 				...(req.schema
 					? {
@@ -65,13 +86,34 @@ export function createAnthropicProvider(
 				data,
 				finishReason:
 					stop === 'max_tokens' ? 'length' : stop === 'refusal' ? 'content_filter' : stop,
-				usage: {
-					inputTokens: res.usage?.input_tokens ?? 0,
-					outputTokens: res.usage?.output_tokens ?? 0,
-				},
+				usage: anthropicUsage(res.usage),
 				model: res.model ?? req.model,
 				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
 			};
 		},
+	};
+}
+
+/**
+ * Anthropic's `input_tokens` excludes cache reads and writes; our `inputTokens` counts every
+ * input token, with the cached and written parts carried separately.
+ */
+export function anthropicUsage(u: unknown): Usage {
+	const x = (u ?? {}) as {
+		input_tokens?: number | null;
+		output_tokens?: number | null;
+		cache_read_input_tokens?: number | null;
+		cache_creation_input_tokens?: number | null;
+		cache_creation?: { ephemeral_1h_input_tokens?: number | null } | null;
+	};
+	const read = x.cache_read_input_tokens ?? 0;
+	const write = x.cache_creation_input_tokens ?? 0;
+	const write1h = x.cache_creation?.ephemeral_1h_input_tokens ?? 0;
+	return {
+		inputTokens: (x.input_tokens ?? 0) + read + write,
+		outputTokens: x.output_tokens ?? 0,
+		...(read > 0 ? { cachedInputTokens: read } : {}),
+		...(write > 0 ? { cacheWriteTokens: write } : {}),
+		...(write1h > 0 ? { cacheWrite1hTokens: write1h } : {}),
 	};
 }

@@ -34,6 +34,10 @@ export function createOpenAiProvider(
 			const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
 			if (req.system) messages.push({ role: 'system', content: req.system });
 			messages.push({ role: 'user', content: req.prompt });
+			if (req.followUp) {
+				messages.push({ role: 'assistant', content: req.followUp.answer });
+				messages.push({ role: 'user', content: req.followUp.errors });
+			}
 			const reasoning = isOpenAiReasoningModel(req.model);
 			const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
 				model: req.model,
@@ -48,6 +52,9 @@ export function createOpenAiProvider(
 							},
 						}
 					: {}),
+				// The system prompt and the schema come first and stay the same for every item,
+				// so they are the cached prefix; the key keeps same-prefix requests together.
+				...(req.cache?.key ? { prompt_cache_key: req.cache.key } : {}),
 			};
 			const res = await client.chat.completions.create(body, {
 				signal: opts.signal,
@@ -62,6 +69,9 @@ export function createOpenAiProvider(
 				usage: {
 					inputTokens: res.usage?.prompt_tokens ?? 0,
 					outputTokens: res.usage?.completion_tokens ?? 0,
+					...(res.usage?.prompt_tokens_details?.cached_tokens
+						? { cachedInputTokens: res.usage.prompt_tokens_details.cached_tokens }
+						: {}),
 				},
 				model: res.model ?? req.model,
 				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
