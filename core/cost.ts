@@ -43,7 +43,7 @@ function openai(inputPer1M: number, outputPer1M: number, cachedInputPer1M?: numb
 /** Anthropic's caching rules on any input price: reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x. */
 export function anthropicCachePrices(inputPer1M: number): Partial<Price> {
 	return {
-		cachedInputPer1M: inputPer1M * 0.1,
+		cachedInputPer1M: inputPer1M / 10,
 		cacheWritePer1M: inputPer1M * 1.25,
 		cacheWrite1hPer1M: inputPer1M * 2,
 	};

@@ -24,6 +24,14 @@ import {
 	type ParsedCall,
 	type Provider,
 } from './protocol';
+import { anthropicCachePlan, openAiCachePlan, PromptCache, type CachePlan } from './cache';
+import {
+	applyGroupFault,
+	GROUP_FAULT_KINDS,
+	groupAnswer,
+	parseGroupPrompt,
+	type GroupFaultKind,
+} from './group';
 import { promptDigest, replyFor, tokensForChars } from './reply';
 import {
 	FAULT_KINDS,
@@ -37,6 +45,8 @@ import {
 export { expectedReply, promptDigest } from './reply';
 export type { Reply, ReplyRequest } from './reply';
 export { FAULT_KINDS, FORCED_FAULT_KINDS } from './stats';
+export { GROUP_FAULT_KINDS } from './group';
+export type { GroupFaultKind } from './group';
 export type { FaultKind, ForcedFaultKind, SandboxStats } from './stats';
 
 export interface SandboxOptions {
@@ -64,6 +74,11 @@ export interface SandboxOptions {
 	hangMs?: number;
 	/** The limiter's clock (tests pass a fake one). @default Date.now */
 	now?: () => number;
+	/**
+	 * Probability per grouped (multi-record) answer of each fault: `drop` a record,
+	 * `duplicate` one (also under another record's ID), `swap` two. @default {} (none)
+	 */
+	groupFaults?: Partial<Record<GroupFaultKind, number>>;
 }
 
 export interface Sandbox {
@@ -87,6 +102,7 @@ interface Resolved {
 	quotaExhausted: boolean;
 	hangMs: number;
 	now: () => number;
+	groupFaults: Partial<Record<GroupFaultKind, number>>;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -106,7 +122,16 @@ function resolve(o: SandboxOptions, base?: Resolved): Resolved {
 		quotaExhausted: o.quotaExhausted ?? base?.quotaExhausted ?? false,
 		hangMs: o.hangMs ?? base?.hangMs ?? 120_000,
 		now: o.now ?? base?.now ?? Date.now,
+		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
 	};
+	for (const [k, p] of Object.entries(r.groupFaults)) {
+		if (!(GROUP_FAULT_KINDS as readonly string[]).includes(k))
+			throw new Error(
+				`Expected \`groupFaults\` keys to be one of ${GROUP_FAULT_KINDS.join(', ')}, got ${k}`,
+			);
+		if (!(typeof p === 'number' && p >= 0 && p <= 1))
+			throw new Error(`Expected \`groupFaults.${k}\` to be a probability in [0, 1], got ${p}`);
+	}
 	if (!(r.latencyMs.min >= 0 && r.latencyMs.max >= r.latencyMs.min)) {
 		throw new Error(
 			`Expected \`latencyMs\` to be { min >= 0, max >= min }, got ${JSON.stringify(r.latencyMs)}`,
@@ -177,6 +202,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	let limiter = new RateLimiter(opts);
 	let stats = new StatsRecorder();
 	let seenByDigest = new Map<string, number>();
+	const cache = new PromptCache();
 	const timers = new Set<NodeJS.Timeout>();
 	let seq = 0;
 	let closed = false;
@@ -344,7 +370,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				headers,
 			);
 		}
+		// A re-ask turn is answered correctly (the model was told what was wrong).
+		if (fault === 'schemaViolation' && (call.reask || !call.schema)) fault = undefined;
 		if (fault) st.faults[fault]++;
+		const groupRoll = rng();
+		const groupPick = rng();
 
 		if (fault === 'hang') {
 			// Hold the socket without an answer; the client's timeout should fire first.
@@ -424,7 +454,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				return send(res, 200, cut, headers);
 			}
 			default:
-				return answerSuccess(st, res, provider, call, digest, id, fault, inputTokens, headers);
+				return answerSuccess(
+					st,
+					res,
+					provider,
+					call,
+					digest,
+					id,
+					fault,
+					inputTokens,
+					headers,
+					provider === 'anthropic'
+						? anthropicCachePlan(body, call.model)
+						: openAiCachePlan(body, call.model),
+					{ roll: groupRoll, pick: groupPick },
+				);
 		}
 	}
 
@@ -435,14 +479,43 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		call: ParsedCall,
 		digest: string,
 		id: string,
-		fault: 'truncated' | 'contentPolicy' | undefined,
+		fault: 'truncated' | 'contentPolicy' | 'schemaViolation' | undefined,
 		inputTokens: number,
 		headers: Record<string, string>,
+		cachePlan: CachePlan | undefined,
+		group: { roll: number; pick: number },
 	): void {
-		const reply = replyFor(
-			{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
-			digest,
-		);
+		const records = call.schema ? parseGroupPrompt(call.prompt) : undefined;
+		let reply: { text: string; output?: unknown };
+		if (records) {
+			let answer = groupAnswer(records, call.schema);
+			let acc = 0;
+			for (const k of GROUP_FAULT_KINDS) {
+				acc += opts.groupFaults[k] ?? 0;
+				if (group.roll < acc) {
+					answer = applyGroupFault(answer, k, group.pick);
+					st.groupFaults[k]++;
+					break;
+				}
+			}
+			reply = { text: JSON.stringify(answer), output: answer };
+		} else {
+			reply = replyFor(
+				{
+					prompt: call.prompt,
+					schema: call.schema,
+					mode: call.jsonObject ? 'json_object' : 'text',
+				},
+				digest,
+			);
+		}
+		if (fault === 'schemaViolation' && reply.output && typeof reply.output === 'object') {
+			// Valid JSON that breaks the schema: the first required property is left out.
+			const required = (call.schema?.required as string[] | undefined) ?? [];
+			const broken = { ...(reply.output as Record<string, unknown>) };
+			delete broken[required[0] ?? Object.keys(broken)[0]];
+			reply = { text: JSON.stringify(broken), output: broken };
+		}
 		let text = reply.text;
 		let finish: 'stop' | 'length' | 'content_filter' = 'stop';
 		if (fault === 'truncated') {
@@ -453,6 +526,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			finish = 'content_filter';
 		}
 		const outputTokens = tokensForChars(text.length);
+		const cacheUse = cache.use(cachePlan, opts.now());
+		st.cache(cacheUse.use);
 		const parts = {
 			id,
 			model: call.model,
@@ -463,12 +538,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			finish,
 			inputTokens,
 			outputTokens,
+			cache: cacheUse.use,
 		};
 		const body = provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
 		st.status(200);
 		if (fault) st.usage({ input: inputTokens, output: outputTokens });
 		else st.success(digest, { input: inputTokens, output: outputTokens });
 		send(res, 200, body, headers);
+		cacheUse.commit(opts.now());
 	}
 
 	async function handleControl(
@@ -637,6 +714,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
+			cache.clear();
 			limiter = new RateLimiter(opts);
 		},
 		configure(o) {

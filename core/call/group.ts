@@ -61,22 +61,23 @@ export function groupPrompt(records: Array<{ id: string; ref: string; text: stri
 		.join('\n');
 }
 
-/** JSON Schema of a grouped answer: one key per record, each `{ ref, answer }`. */
+/**
+ * JSON Schema of a grouped answer: an object whose every value is `{ ref, answer }`. The
+ * record IDs are not in it, so the schema (a tool, for Anthropic) is the same for every
+ * group and stays in the cached prefix; which IDs must be there is checked on the answer.
+ */
 export function groupSchema(
-	ids: string[],
 	recordSchema: Record<string, unknown> | undefined,
 ): Record<string, unknown> {
-	const answer = recordSchema ?? { type: 'string' };
-	const properties: Record<string, unknown> = {};
-	for (const id of ids) {
-		properties[id] = {
+	return {
+		type: 'object',
+		additionalProperties: {
 			type: 'object',
-			properties: { ref: { type: 'string' }, answer },
+			properties: { ref: { type: 'string' }, answer: recordSchema ?? { type: 'string' } },
 			required: ['ref', 'answer'],
 			additionalProperties: false,
-		};
-	}
-	return { type: 'object', properties, required: ids, additionalProperties: false };
+		},
+	};
 }
 
 /**
@@ -205,7 +206,6 @@ export async function runGrouped(
 	const makeGroup = (members: RunItem[]): Group => {
 		const first = members[0].request;
 		const m = members.map((item) => ({ item, ref: ref() }));
-		const ids = members.map((i) => i.recordId);
 		const prompt = groupPrompt(
 			m.map((x) => ({ id: x.item.recordId, ref: x.ref, text: x.item.request.prompt })),
 		);
@@ -218,7 +218,7 @@ export async function runGrouped(
 		const run: RunItem = {
 			index: -1 - seq,
 			recordId: `group:${seq++}`,
-			request: { ...first, system, prompt, schema: groupSchema(ids, opts.schema), maxTokens },
+			request: { ...first, system, prompt, schema: groupSchema(opts.schema), maxTokens },
 			inputTokens,
 			promptHash: '',
 			cachePrefixTokens: members[0].cachePrefixTokens,

@@ -1,4 +1,5 @@
 import { promptHash } from '../hash';
+import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
@@ -14,6 +15,8 @@ export interface CallShape {
 	temperature?: number;
 	/** 0 = the model's known window. */
 	contextWindow: number;
+	/** Prompt caching: mark the stable prefix when it is long enough (core/call/cache.ts). */
+	cacheTtl?: '5m' | '1h';
 }
 
 /** About four characters per token: OpenAI's own rule of thumb for English text. */
@@ -32,6 +35,9 @@ function invalidInput(message: string): ItemError {
 export function inputPolicy(shape: CallShape) {
 	const windowTokens = shape.contextWindow > 0 ? shape.contextWindow : contextWindow(shape.model);
 	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
+	const planCache = shape.cacheTtl
+		? cachePlanner({ ...shape, ttl: shape.cacheTtl, schemaTokens })
+		: undefined;
 
 	return (
 		index: number,
@@ -72,6 +78,9 @@ export function inputPolicy(shape: CallShape) {
 			temperature: shape.temperature,
 		};
 		const hash = promptHash({ provider: shape.provider, ...request });
+		// After the hash: caching changes the price of an answer, not the answer.
+		const cache = planCache?.(systemText);
+		if (cache) request.cache = cache.marker;
 		const id =
 			typeof recordId === 'number'
 				? String(recordId)
@@ -84,6 +93,7 @@ export function inputPolicy(shape: CallShape) {
 			request,
 			inputTokens,
 			promptHash: hash,
+			...(cache ? { cachePrefixTokens: cache.prefixTokens } : {}),
 		};
 	};
 }

@@ -228,12 +228,62 @@ export class LlmBatchCall implements INodeType {
 						description: 'For models missing from the built-in price table. -1 = use the table.',
 					},
 					{
+						displayName: 'Max Re-Asks',
+						name: 'maxReasks',
+						type: 'number',
+						typeOptions: { minValue: 0, maxValue: 5 },
+						default: 1,
+						description:
+							'When an answer is not valid JSON or fails the schema, send the errors back as a follow-up turn ("return only the corrected JSON") up to this many times before a fresh call. Each re-ask costs the prompt again plus the bad answer. 0 = never.',
+					},
+					{
+						displayName: 'Max Record Tokens per Request',
+						name: 'maxRecordTokensPerRequest',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
+					},
+					{
 						displayName: 'Progress Log Interval (Seconds)',
 						name: 'progressIntervalSeconds',
 						type: 'number',
 						typeOptions: { minValue: 0 },
 						default: 10,
 						description: 'How often a progress line goes to the n8n server log. 0 = never.',
+					},
+					{
+						displayName: 'Prompt Caching',
+						name: 'promptCaching',
+						type: 'options',
+						options: [
+							{
+								name: 'Auto (5-Minute Cache)',
+								value: '5m',
+								description:
+									'Mark the system prompt and schema for the provider cache when long enough for the model',
+							},
+							{
+								name: 'Auto (1-Hour Cache, Anthropic)',
+								value: '1h',
+								description:
+									'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
+							},
+							{ name: 'Off', value: 'off' },
+						],
+						default: '5m',
+						description:
+							'Anthropic: cache_control on the system prompt (min 1,024-4,096 tokens by model) and one warm-up request before the fan-out. OpenAI: prompt_cache_key; cached input is read from usage and priced lower.',
+					},
+					{
+						displayName: 'Records per Request',
+						name: 'recordsPerRequest',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 100 },
+						default: 1,
+						description:
+							'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
 					},
 					{
 						displayName: 'Request Timeout (Seconds)',

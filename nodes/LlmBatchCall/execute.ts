@@ -6,12 +6,13 @@ import {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { costUsd, type Price } from '../../core/cost';
+import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
 import { sharedLimiter } from '../../core/call/limiter';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
+import { runGrouped, type GroupStats } from '../../core/call/group';
 import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
 import type { Clock, ItemError, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
@@ -61,7 +62,11 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	const { inputPricePer1M, outputPricePer1M } = cfg.options;
 	const override: Price | undefined =
 		inputPricePer1M >= 0 && outputPricePer1M >= 0
-			? { inputPer1M: inputPricePer1M, outputPer1M: outputPricePer1M }
+			? {
+					inputPer1M: inputPricePer1M,
+					outputPer1M: outputPricePer1M,
+					...(cfg.provider === 'anthropic' ? anthropicCachePrices(inputPricePer1M) : {}),
+				}
 			: undefined;
 	if (override) {
 		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
@@ -81,6 +86,7 @@ function buildItems(
 		maxTokens: cfg.options.maxTokens,
 		temperature: cfg.options.temperature,
 		contextWindow: cfg.options.contextWindow,
+		cacheTtl: cfg.options.promptCaching === 'off' ? undefined : cfg.options.promptCaching,
 	});
 	const runItems: RunItem[] = [];
 	const rejected = new Map<number, ItemError>();
@@ -159,6 +165,8 @@ export async function executeLlmBatchCall(
 		costOf: costFunction(cfg),
 		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
 		checkpoint,
+		warmUp: runItems.some((i) => i.request.cache !== undefined),
+		maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
 		onEvent: (e) => {
 			if (e.type === 'circuit') {
 				ctx.logger.warn(
@@ -173,7 +181,22 @@ export async function executeLlmBatchCall(
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
 
-	const done = runner.run(runItems);
+	const grouping = cfg.options.recordsPerRequest > 1;
+	let groupStats: GroupStats | undefined;
+	const done = grouping
+		? runGrouped(runner, runItems, {
+				recordsPerRequest: cfg.options.recordsPerRequest,
+				maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
+				schema: cfg.schema,
+				validate: validate?.ok ? validate.validate : undefined,
+				maxOutputTokens: Math.max(cfg.options.maxTokens, 16_384),
+				costOf: costFunction(cfg),
+				checkpoint,
+			}).then((r) => {
+				groupStats = r.stats;
+				return r.outcomes;
+			})
+		: runner.run(runItems);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -225,7 +248,13 @@ export async function executeLlmBatchCall(
 	stats.done += rejected.size;
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
-	const summary = formatSummary(stats, clock.now());
+	let summary = formatSummary(stats, clock.now());
+	if (stats.cachedInputTokens > 0)
+		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
+	if (groupStats) {
+		const again = Object.values(groupStats.alone).reduce((a, b) => a + b, 0);
+		summary += ` · ${groupStats.answered} records answered in ${groupStats.groups} grouped requests, ${again} sent again alone`;
+	}
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
 		message: summary,

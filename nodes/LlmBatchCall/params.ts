@@ -15,6 +15,15 @@ const options = z.object({
 	circuitThreshold: z.number().min(1).max(100).default(10),
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
+	recordsPerRequest: z
+		.number()
+		.int('Records per Request must be a whole number')
+		.min(1, 'Records per Request must be at least 1')
+		.max(100, 'Records per Request can be at most 100')
+		.default(1),
+	maxRecordTokensPerRequest: z.number().int().min(0).default(0),
+	promptCaching: z.enum(['5m', '1h', 'off']).default('5m'),
+	maxReasks: z.number().int().min(0).max(5).default(1),
 });
 
 const config = z.object({
