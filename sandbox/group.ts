@@ -38,11 +38,14 @@ export function groupAnswer(
 	records: GroupRecord[],
 	schema: JsonSchema | undefined,
 ): Record<string, { ref: string; answer: unknown }> {
+	// Each value's schema: `additionalProperties` (one schema for every ID) or the ID's own.
 	const props = (schema?.properties ?? {}) as Record<string, JsonSchema>;
+	const every = schema?.additionalProperties;
 	const out: Record<string, { ref: string; answer: unknown }> = {};
 	for (const r of records) {
-		const answerSchema = (props[r.id]?.properties as Record<string, JsonSchema> | undefined)
-			?.answer;
+		const value =
+			props[r.id] ?? (every && typeof every === 'object' ? (every as JsonSchema) : undefined);
+		const answerSchema = (value?.properties as Record<string, JsonSchema> | undefined)?.answer;
 		const digest = promptDigest(r.text);
 		const answer =
 			!answerSchema || answerSchema.type === 'string'

@@ -256,6 +256,8 @@ export async function runGrouped(
 	close();
 
 	const alone: RunItem[] = [];
+	// A record sent again alone is a copy carrying its share of the group: back to the input's item.
+	const originalOf = new Map<RunItem, RunItem>();
 	let wave: RunItem[][] = [];
 	for (const p of packs) {
 		if (p.length === 1) alone.push(p[0]);
@@ -279,7 +281,10 @@ export async function runGrouped(
 					outcomeOf.set(item, { index: item.index, ok: true, result: r });
 					opts.checkpoint?.succeeded(r);
 				}
-				alone.push(...split.again);
+				for (const [original, again] of split.again) {
+					originalOf.set(again, original);
+					alone.push(again);
+				}
 				continue;
 			}
 			const records = g.members.map((m) => m.item);
@@ -303,7 +308,7 @@ export async function runGrouped(
 
 	if (alone.length > 0) {
 		const results = await runner.run(alone);
-		alone.forEach((item, k) => outcomeOf.set(item, results[k]));
+		alone.forEach((item, k) => outcomeOf.set(originalOf.get(item) ?? item, results[k]));
 	}
 
 	// The runner counted requests; the run's counters are about records.
@@ -335,7 +340,7 @@ function splitAnswer(
 	result: LlmResult,
 	opts: GroupOptions,
 	gs: GroupStats,
-): { accepted: Array<[RunItem, LlmResult]>; again: RunItem[] } {
+): { accepted: Array<[RunItem, LlmResult]>; again: Array<[RunItem, RunItem]> } {
 	const answer = result.output as Record<string, unknown>;
 	const dups = duplicateTopLevelKeys(result.text);
 	const sent = new Set(g.members.map((m) => m.item.recordId));
@@ -363,14 +368,14 @@ function splitAnswer(
 		verdicts.map((v) => (v.ok ? v.chars : 0)),
 	);
 	const accepted: Array<[RunItem, LlmResult]> = [];
-	const again: RunItem[] = [];
+	const again: Array<[RunItem, RunItem]> = [];
 	g.members.forEach(({ item }, i) => {
 		const v = verdicts[i];
 		const usage = shares[i];
 		if (!v.ok) {
 			gs.alone[v.reason]++;
 			// Its share of the grouped request is paid: it joins the record's own result.
-			again.push({ ...item, priorUsage: usage, priorAttempts: result.attempts });
+			again.push([item, { ...item, priorUsage: usage, priorAttempts: result.attempts }]);
 			return;
 		}
 		gs.answered++;
