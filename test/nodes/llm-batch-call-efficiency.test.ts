@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { resetSharedLimiters } from '../../core/call/limiter';
+import { costUsd } from '../../core/cost';
+import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
+import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { mockExecute, type MockOptions } from '../helpers/mock-execute';
+
+const SCHEMA = {
+	type: 'object',
+	properties: {
+		priority: { type: 'string', enum: ['low', 'normal', 'high'] },
+		echo: { type: 'string' },
+	},
+	required: ['priority', 'echo'],
+};
+const INSTRUCTIONS = 'Read the support ticket and set its priority. '.repeat(260); // ~3,000 tokens
+
+const tickets = (n: number) =>
+	Array.from({ length: n }, (_, i) => ({
+		id: `T${i}`,
+		text: `ticket ${i}: the app crashes on page ${i}`,
+	}));
+
+function params(
+	extra: Record<string, unknown> = {},
+	options: Record<string, unknown> = {},
+): MockOptions['parameters'] {
+	return {
+		provider: 'openai',
+		model: 'gpt-4o-mini',
+		systemPrompt: 'Set the priority.',
+		prompt: (_i: number, item: { json: Record<string, unknown> }) => item.json.text,
+		recordId: (_i: number, item: { json: Record<string, unknown> }) => item.json.id,
+		outputFormat: 'json',
+		jsonSchema: JSON.stringify(SCHEMA),
+		concurrency: 4,
+		requestsPerMinute: 60_000,
+		tokensPerMinute: 100_000_000,
+		resultField: 'llm',
+		ledgerStore: 'none',
+		options: { progressIntervalSeconds: 0, ...options },
+		...extra,
+	};
+}
+
+describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)', () => {
+	let sandbox: Sandbox;
+	beforeAll(async () => {
+		sandbox = await startSandbox({ seed: 11 });
+	});
+	afterAll(async () => sandbox?.close());
+	beforeEach(() => {
+		resetSharedLimiters();
+		sandbox.configure({ faults: {}, groupFaults: {} });
+		sandbox.reset();
+	});
+	const openAi = () => ({ llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } });
+
+	it('Records per Request: one result per item with its own answer and pairedItem, even with dropped/duplicated/swapped records', async () => {
+		sandbox.configure({ groupFaults: { drop: 0.2, duplicate: 0.2, swap: 0.2 } });
+		const input = tickets(60);
+		const m = mockExecute({
+			items: input,
+			parameters: params({}, { recordsPerRequest: 10 }),
+			credentials: openAi(),
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(60).keys(),
+		]);
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as Record<string, unknown>;
+			expect(s.json.id).toBe(`T${i}`);
+			expect(llm.recordId).toBe(`T${i}`);
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+		}
+		const st = sandbox.stats();
+		expect(st.groupFaults.drop + st.groupFaults.duplicate + st.groupFaults.swap).toBeGreaterThan(0);
+		// fewer requests than records: 6 grouped + the records sent again alone
+		expect(st.accepted).toBeLessThan(30);
+		expect(m.hints[0].message).toMatch(
+			/records answered in \d+ grouped requests, \d+ sent again alone/,
+		);
+		// usage shares add up to what the sandbox billed
+		const billed = success.reduce(
+			(a, s) => a + (s.json.llm as { usage: { inputTokens: number } }).usage.inputTokens,
+			0,
+		);
+		expect(billed).toBe(st.inputTokens);
+	});
+
+	it('Anthropic prompt caching: warm-up, cached reads priced at 0.1x, writes at 1.25x', async () => {
+		const input = tickets(20);
+		const m = mockExecute({
+			items: input,
+			parameters: params({
+				provider: 'anthropic',
+				model: 'claude-sonnet-4-5',
+				systemPrompt: INSTRUCTIONS,
+			}),
+			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		const usages = success.map(
+			(s) => s.json.llm as { usage: Record<string, number>; costUsd: number },
+		);
+		const writes = usages.filter((u) => u.usage.cacheWriteTokens);
+		const reads = usages.filter((u) => u.usage.cachedInputTokens);
+		// one write (the warm-up), every other request reads
+		expect(writes.length).toBe(1);
+		expect(reads.length).toBe(19);
+		for (const u of usages) expect(u.costUsd).toBe(costUsd('claude-sonnet-4-5', u.usage));
+		expect(m.hints[0].message).toMatch(/input tokens from the prompt cache/);
+	});
+
+	it('Prompt Caching off: nothing marked, nothing cached', async () => {
+		const m = mockExecute({
+			items: tickets(5),
+			parameters: params(
+				{ provider: 'anthropic', model: 'claude-sonnet-4-5', systemPrompt: INSTRUCTIONS },
+				{ promptCaching: 'off' },
+			),
+			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success] = await executeLlmBatchCall(m.fns);
+		expect(success.length).toBe(5);
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+	});
+
+	it('Max Re-Asks: a schema failure is fixed by a follow-up turn; Max Re-Asks 0 leaves it failed', async () => {
+		sandbox.configure({ faults: { schemaViolation: 1 } });
+		const m = mockExecute({ items: tickets(4), parameters: params(), credentials: openAi() });
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		for (const s of success) expect(s.json.llm).toMatchObject({ attempts: 2, reasks: 1 });
+		resetSharedLimiters();
+		sandbox.reset();
+		const m0 = mockExecute({
+			items: tickets(4),
+			parameters: params({}, { maxReasks: 0 }),
+			credentials: openAi(),
+		});
+		const [s0, f0] = await executeLlmBatchCall(m0.fns);
+		expect(s0).toEqual([]);
+		expect(f0.map((f) => (f.json.error as { code: string }).code)).toEqual(
+			Array(4).fill('schema_violation'),
+		);
+	});
+
+	it('rejects Records per Request out of range before any call', async () => {
+		const m = mockExecute({
+			items: tickets(2),
+			parameters: params({}, { recordsPerRequest: 0 }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(
+			/Records per Request must be at least 1/,
+		);
+		expect(sandbox.stats().requests).toBe(0);
+	});
+});
