@@ -17,6 +17,7 @@
  * the node keeps for the execution, and reports a run once all `batchRun.total` items of it
  * have arrived.
  */
+import { cacheSavingsUsd } from '../cost';
 import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
@@ -62,6 +63,12 @@ export interface ReportEntry {
 	costUsd?: number;
 	latencyMs?: number;
 	completedAt?: number;
+	/** Prompt cache: input tokens read from / written to it, and what the reads saved. */
+	cachedInputTokens?: number;
+	cacheWriteTokens?: number;
+	cacheSavedUsd?: number;
+	/** The model that answered (a fallback model when the primary did not). */
+	model?: string;
 }
 
 function num(v: unknown): number | undefined {
@@ -107,6 +114,21 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 		outputTokens: num(usage?.outputTokens) ?? 0,
 	};
 	if (errorCode !== undefined) entry.errorCode = errorCode;
+	const cachedIn = num(usage?.cachedInputTokens) ?? 0;
+	const written = num(usage?.cacheWriteTokens) ?? 0;
+	if (cachedIn > 0) entry.cachedInputTokens = cachedIn;
+	if (written > 0) entry.cacheWriteTokens = written;
+	if (typeof result?.model === 'string' && outcome === 'success') entry.model = result.model;
+	if ((cachedIn > 0 || written > 0) && typeof result?.model === 'string') {
+		const saved = cacheSavingsUsd(result.model, {
+			inputTokens: entry.inputTokens,
+			outputTokens: entry.outputTokens,
+			cachedInputTokens: cachedIn,
+			cacheWriteTokens: written,
+			cacheWrite1hTokens: num(usage?.cacheWrite1hTokens) ?? 0,
+		});
+		if (saved !== undefined) entry.cacheSavedUsd = saved;
+	}
 	const cost = num(result?.costUsd);
 	if (cost !== undefined) entry.costUsd = cost;
 	// A cached answer cost no call; its latency would flatter the percentiles.
@@ -209,6 +231,13 @@ export interface Report {
 	successRate: number | null;
 	retries: { items: number; trips: number; extraCallAttempts: number };
 	tokens: { input: number; output: number; total: number };
+	/**
+	 * Prompt caching: input tokens served from the cache and written to it, and the money
+	 * it saved (reads' discount minus writes' premium, at the built-in prices).
+	 */
+	cache: { readTokens: number; writeTokens: number; savedUsd: number };
+	/** Successful answers per model that gave them (the fallback chain shows here). */
+	answersByModel: Record<string, number>;
 	costUsd: number;
 	/** Items with a result but no known price. */
 	costUnknownItems: number;
@@ -336,6 +365,18 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 		`| success rate | ${r.successRate === null ? '–' : pct(r.successRate, 1)} |`,
 		`| retries | ${r.retries.items} items, ${r.retries.trips} trips, ${r.retries.extraCallAttempts} in-call |`,
 		`| tokens in / out | ${r.tokens.input} / ${r.tokens.output} |`,
+		...(r.cache.readTokens + r.cache.writeTokens > 0
+			? [
+					`| prompt cache | ${r.cache.readTokens} tokens read, ${r.cache.writeTokens} written, ${money(r.cache.savedUsd)} saved |`,
+				]
+			: []),
+		...(Object.keys(r.answersByModel).length > 1
+			? [
+					`| answers per model | ${Object.entries(r.answersByModel)
+						.map(([m, n]) => `${m}: ${n}`)
+						.join(', ')} |`,
+				]
+			: []),
 		`| cost | ${money(r.costUsd)}${r.costUnknownItems > 0 ? ` (+${r.costUnknownItems} items of unknown price)` : ''} |`,
 		`| latency p50 / p95 | ${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p95)} |`,
 		`| throughput | ${r.throughputPerMin === null ? '–' : `${r.throughputPerMin} items/min`} |`,
@@ -364,6 +405,10 @@ export function buildReport(
 	let output = 0;
 	let cost = 0;
 	let costUnknown = 0;
+	let cacheRead = 0;
+	let cacheWrite = 0;
+	let cacheSaved = 0;
+	const answersByModel: Record<string, number> = {};
 	let firstStart: number | undefined;
 	let lastDone: number | undefined;
 	for (const e of entries) {
@@ -376,6 +421,10 @@ export function buildReport(
 		output += e.outputTokens;
 		if (e.costUsd !== undefined) cost += e.costUsd;
 		else if (e.inputTokens + e.outputTokens > 0) costUnknown++;
+		cacheRead += e.cachedInputTokens ?? 0;
+		cacheWrite += e.cacheWriteTokens ?? 0;
+		cacheSaved += e.cacheSavedUsd ?? 0;
+		if (e.model !== undefined) answersByModel[e.model] = (answersByModel[e.model] ?? 0) + 1;
 		if (e.latencyMs !== undefined) latencies.push(e.latencyMs);
 		if (e.completedAt !== undefined) {
 			const start = e.completedAt - (e.latencyMs ?? 0);
@@ -398,6 +447,8 @@ export function buildReport(
 		successRate: processed === 0 ? null : round(outcomes.success / processed, 4),
 		retries: { items: retryItems, trips, extraCallAttempts: extra },
 		tokens: { input, output, total: input + output },
+		cache: { readTokens: cacheRead, writeTokens: cacheWrite, savedUsd: round(cacheSaved, 8) },
+		answersByModel,
 		costUsd: round(cost, 8),
 		costUnknownItems: costUnknown,
 		latencyMs: {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { resetSharedLimiters } from '../../core/call/limiter';
 import { costUsd } from '../../core/cost';
+import type { Usage } from '../../core/types';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
@@ -104,9 +105,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		});
 		const [success, failed] = await executeLlmBatchCall(m.fns);
 		expect(failed).toEqual([]);
-		const usages = success.map(
-			(s) => s.json.llm as { usage: Record<string, number>; costUsd: number },
-		);
+		const usages = success.map((s) => s.json.llm as { usage: Usage; costUsd: number });
 		const writes = usages.filter((u) => u.usage.cacheWriteTokens);
 		const reads = usages.filter((u) => u.usage.cachedInputTokens);
 		// one write (the warm-up), every other request reads

@@ -1,0 +1,165 @@
+import type { INode } from 'n8n-workflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { costUsd } from '../../core/cost';
+import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { runWorkflow, type WorkflowJson } from '../helpers/harness';
+
+const SCHEMA = {
+	type: 'object',
+	properties: {
+		category: { type: 'string', enum: ['billing', 'bug', 'feature', 'other'] },
+		echo: { type: 'string' },
+	},
+	required: ['category', 'echo'],
+};
+const INSTRUCTIONS = 'Classify the support ticket into billing, bug, feature or other. '.repeat(
+	190,
+);
+
+function workflow(
+	params: Record<string, unknown>,
+	credentials: INode['credentials'],
+): WorkflowJson {
+	const nodes: INode[] = [
+		{
+			id: '1',
+			name: 'Start',
+			type: 'n8n-nodes-base.manualTrigger',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		},
+		{
+			id: '2',
+			name: 'LLM Batch Call',
+			type: 'n8n-nodes-llm-batch.llmBatchCall',
+			typeVersion: 1,
+			position: [200, 0],
+			parameters: {
+				provider: 'openai',
+				model: 'gpt-4o-mini',
+				systemPrompt: INSTRUCTIONS,
+				prompt: '={{ $json.text }}',
+				recordId: '={{ $json.id }}',
+				outputFormat: 'json',
+				jsonSchema: JSON.stringify(SCHEMA),
+				concurrency: 8,
+				requestsPerMinute: 60_000,
+				tokensPerMinute: 100_000_000,
+				...params,
+			},
+			credentials,
+		},
+		{
+			id: '3',
+			name: 'Batch Report',
+			type: 'n8n-nodes-llm-batch.batchReport',
+			typeVersion: 1,
+			position: [400, 0],
+			parameters: {},
+		},
+	];
+	return {
+		nodes,
+		connections: {
+			Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] },
+			'LLM Batch Call': { main: [[{ node: 'Batch Report', type: 'main', index: 0 }]] },
+		},
+	};
+}
+
+const tickets = (n: number) =>
+	Array.from({ length: n }, (_, i) => ({
+		json: { id: `T${String(i).padStart(4, '0')}`, text: `Ticket ${i}: invoice ${i * 7} is wrong` },
+	}));
+
+describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) against the sandbox', () => {
+	let sandbox: Sandbox;
+	beforeAll(async () => {
+		sandbox = await startSandbox({ seed: 5 });
+	});
+	afterAll(async () => sandbox?.close());
+
+	it('Records per Request 10 with 5 % dropped/duplicated/swapped records: every item answered with its own answer, cache on, report shows the savings', async () => {
+		sandbox.configure({ groupFaults: { drop: 0.05, duplicate: 0.05, swap: 0.05 } });
+		sandbox.reset();
+		const input = tickets(300);
+		const { items, run } = await runWorkflow(
+			workflow(
+				{ options: { recordsPerRequest: 10, progressIntervalSeconds: 0 } },
+				{ llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
+			),
+			{ input, credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } } },
+		);
+		expect(run.status).toBe('success');
+		const success = items('LLM Batch Call', 0);
+		expect(items('LLM Batch Call', 1)).toHaveLength(0);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(300).keys(),
+		]);
+		let misattributed = 0;
+		for (const s of success) {
+			const i = (s.pairedItem as { item: number }).item;
+			const llm = s.json.llm as { recordId: string; output: unknown };
+			if (
+				llm.recordId !== input[i].json.id ||
+				JSON.stringify(llm.output) !==
+					JSON.stringify(expectedReply({ prompt: input[i].json.text, schema: SCHEMA }).output)
+			)
+				misattributed++;
+		}
+		expect(misattributed).toBe(0);
+		const st = sandbox.stats();
+		expect(st.groupFaults.drop + st.groupFaults.duplicate + st.groupFaults.swap).toBeGreaterThan(0);
+		expect(st.cacheReadTokens).toBeGreaterThan(0);
+		const report = items('Batch Report', 0)[0].json as Record<string, unknown>;
+		const cache = report.cache as { readTokens: number; writeTokens: number; savedUsd: number };
+		expect(cache.readTokens).toBe(st.cacheReadTokens);
+		expect(cache.savedUsd).toBeGreaterThan(0);
+		expect(report.markdown).toMatch(
+			/\| prompt cache \| \d+ tokens read, \d+ written, \$[\d.]+ saved \|/,
+		);
+	});
+
+	it('Anthropic: the cached run costs the reported usage priced by the cache rules', async () => {
+		sandbox.configure({ groupFaults: {} });
+		sandbox.reset();
+		const { items } = await runWorkflow(
+			workflow(
+				{
+					provider: 'anthropic',
+					model: 'claude-sonnet-4-5',
+					options: { progressIntervalSeconds: 0, promptCaching: '1h' },
+				},
+				{ llmBatchAnthropicApi: { id: '1', name: 'sandbox' } },
+			),
+			{
+				input: tickets(50),
+				credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+			},
+		);
+		const success = items('LLM Batch Call', 0);
+		expect(success).toHaveLength(50);
+		const usages = success.map(
+			(s) =>
+				(s.json.llm as { usage: { cacheWrite1hTokens?: number; cachedInputTokens?: number } })
+					.usage,
+		);
+		expect(usages.filter((u) => u.cacheWrite1hTokens).length).toBe(1);
+		expect(usages.filter((u) => u.cachedInputTokens).length).toBe(49);
+		const cost = success.reduce((a, s) => a + (s.json.llm as { costUsd: number }).costUsd, 0);
+		const uncached = success.reduce(
+			(a, s) =>
+				a +
+				costUsd('claude-sonnet-4-5', {
+					...(s.json.llm as { usage: { inputTokens: number; outputTokens: number } }).usage,
+					cachedInputTokens: 0,
+					cacheWriteTokens: 0,
+					cacheWrite1hTokens: 0,
+				})!,
+			0,
+		);
+		expect(cost / uncached).toBeLessThan(0.4);
+	});
+});
