@@ -79,6 +79,8 @@ export interface SandboxOptions {
 	 * `duplicate` one (also under another record's ID), `swap` two. @default {} (none)
 	 */
 	groupFaults?: Partial<Record<GroupFaultKind, number>>;
+	/** Per model: fault probabilities used instead of `faults` (e.g. only the primary is overloaded). @default {} */
+	modelFaults?: Record<string, Partial<Record<FaultKind, number>>>;
 }
 
 export interface Sandbox {
@@ -103,6 +105,7 @@ interface Resolved {
 	hangMs: number;
 	now: () => number;
 	groupFaults: Partial<Record<GroupFaultKind, number>>;
+	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -123,7 +126,19 @@ function resolve(o: SandboxOptions, base?: Resolved): Resolved {
 		hangMs: o.hangMs ?? base?.hangMs ?? 120_000,
 		now: o.now ?? base?.now ?? Date.now,
 		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
+		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
 	};
+	for (const [model, faults] of Object.entries(r.modelFaults)) {
+		for (const [k, p] of Object.entries(faults)) {
+			if (
+				!(FAULT_KINDS as readonly string[]).includes(k) ||
+				!(typeof p === 'number' && p >= 0 && p <= 1)
+			)
+				throw new Error(
+					`Expected \`modelFaults.${model}\` to map ${FAULT_KINDS.join(', ')} to probabilities in [0, 1], got ${k}: ${p}`,
+				);
+		}
+	}
 	for (const [k, p] of Object.entries(r.groupFaults)) {
 		if (!(GROUP_FAULT_KINDS as readonly string[]).includes(k))
 			throw new Error(
@@ -350,9 +365,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		const latency = opts.latencyMs.min + rng() * (opts.latencyMs.max - opts.latencyMs.min);
 		let fault: ForcedFaultKind | 'unknown' | undefined = forcedFault(call.prompt, n);
 		if (fault === undefined) {
+			const faults = opts.modelFaults[call.model] ?? opts.faults;
 			let acc = 0;
 			for (const k of FAULT_KINDS) {
-				acc += opts.faults[k] ?? 0;
+				acc += faults[k] ?? 0;
 				if (roll < acc) {
 					fault = k;
 					break;

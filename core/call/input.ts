@@ -64,9 +64,12 @@ export function inputPolicy(shape: CallShape) {
 		if (Buffer.byteLength(text) + schemaTokens + shape.maxTokens > windowTokens) {
 			const exact = countTokens(text, shape.model) + schemaTokens + 8;
 			if (exact + shape.maxTokens > windowTokens) {
-				return invalidInput(
-					`Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
-				);
+				const message = `Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
+				// Marked so a fallback model with a larger window can take the item.
+				return {
+					...invalidInput(message),
+					issues: [{ path: 'prompt', message, code: CONTEXT_WINDOW }],
+				};
 			}
 		}
 		const request: ChatRequest = {
@@ -97,6 +100,9 @@ export function inputPolicy(shape: CallShape) {
 		};
 	};
 }
+
+/** Issue code of a prompt over the model's context window. */
+export const CONTEXT_WINDOW = 'context_window';
 
 export function isItemError(v: RunItem | ItemError): v is ItemError {
 	return (v as ItemError).code !== undefined;

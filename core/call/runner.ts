@@ -80,6 +80,12 @@ export interface RunnerOptions {
 	 * the errors ("return only the corrected JSON") instead of a fresh call. @default 0
 	 */
 	readonly maxReasks?: number;
+	/**
+	 * A fallback model waits (core/call/fallback.ts): an overloaded provider (529, or 503)
+	 * ends the item at once so the fallback answers it, and does not count towards the
+	 * circuit breaker. @default false
+	 */
+	readonly handOffOverloaded?: boolean;
 }
 
 export type RunEvent =
@@ -332,6 +338,8 @@ export class BatchRunner {
 					return this.fail(item, this.stoppedError(attempts));
 				return this.fail(item, error.toItemError(attempts));
 			}
+			if (this.o.handOffOverloaded && (error.status === 529 || error.status === 503))
+				return this.fail(item, error.toItemError(attempts));
 			if (this.breaker.record(error.code)) await this.onCircuitOpen();
 
 			if (error.code === 'rate_limited') {

@@ -35,6 +35,17 @@ export class LlmBatchCall implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			// A fallback on the other provider needs that provider's credential too.
+			{
+				name: 'llmBatchOpenAiApi',
+				required: true,
+				displayOptions: { show: { provider: ['anthropic'], fallbackProvider: ['openai'] } },
+			},
+			{
+				name: 'llmBatchAnthropicApi',
+				required: true,
+				displayOptions: { show: { provider: ['openai'], fallbackProvider: ['anthropic'] } },
+			},
 			{
 				name: 'llmBatchPostgresApi',
 				required: true,
@@ -152,6 +163,30 @@ export class LlmBatchCall implements INodeType {
 					'Field each successful item gains (output, text, usage, cost, attempts, latency)',
 			},
 			{
+				displayName: 'Fallback Provider',
+				name: 'fallbackProvider',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'None', value: 'none' },
+					{ name: 'OpenAI or Compatible', value: 'openai' },
+					{ name: 'Anthropic', value: 'anthropic' },
+				],
+				default: 'none',
+				description:
+					"Where fallback models run (with that provider's credential). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over that model's context window.",
+			},
+			{
+				displayName: 'Fallback Models',
+				name: 'fallbackModels',
+				type: 'string',
+				displayOptions: { hide: { fallbackProvider: ['none'] } },
+				default: '',
+				placeholder: 'e.g. claude-haiku-4-5, claude-sonnet-4-5',
+				description:
+					'Model IDs tried in this order, comma-separated; each keeps its own rate limiter (same limits as above). The result records which model answered.',
+			},
+			{
 				displayName: 'Options',
 				name: 'options',
 				type: 'collection',
@@ -212,22 +247,6 @@ export class LlmBatchCall implements INodeType {
 							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
 					},
 					{
-						displayName: 'Max Tokens',
-						name: 'maxTokens',
-						type: 'number',
-						typeOptions: { minValue: 1 },
-						default: 1024,
-						description: 'Maximum output tokens per answer',
-					},
-					{
-						displayName: 'Output Price per 1M Tokens (USD)',
-						name: 'outputPricePer1M',
-						type: 'number',
-						typeOptions: { numberPrecision: 4 },
-						default: -1,
-						description: 'For models missing from the built-in price table. -1 = use the table.',
-					},
-					{
 						displayName: 'Max Re-Asks',
 						name: 'maxReasks',
 						type: 'number',
@@ -244,6 +263,22 @@ export class LlmBatchCall implements INodeType {
 						default: 0,
 						description:
 							'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
+					},
+					{
+						displayName: 'Max Tokens',
+						name: 'maxTokens',
+						type: 'number',
+						typeOptions: { minValue: 1 },
+						default: 1024,
+						description: 'Maximum output tokens per answer',
+					},
+					{
+						displayName: 'Output Price per 1M Tokens (USD)',
+						name: 'outputPricePer1M',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: -1,
+						description: 'For models missing from the built-in price table. -1 = use the table.',
 					},
 					{
 						displayName: 'Progress Log Interval (Seconds)',

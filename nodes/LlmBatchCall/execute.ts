@@ -7,17 +7,18 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
-import { inputPolicy, isItemError } from '../../core/call/input';
+import { CONTEXT_WINDOW, inputPolicy, isItemError } from '../../core/call/input';
+import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
 import { sharedLimiter } from '../../core/call/limiter';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { runGrouped, type GroupStats } from '../../core/call/group';
-import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
-import type { Clock, ItemError, Usage } from '../../core/types';
+import { BatchRunner, type Outcome, type RunItem, type RunStats } from '../../core/call/runner';
+import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
-import { readConfig, type CallConfig } from './params';
+import { fallbackModelsOf, readConfig, type CallConfig } from './params';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -32,14 +33,15 @@ function invalidInput(message: string): ItemError {
 async function credentialsFor(
 	ctx: IExecuteFunctions,
 	cfg: CallConfig,
+	provider: ProviderName = cfg.provider,
 ): Promise<ProviderCredentials> {
-	const type = cfg.provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	const type = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
 	let c;
 	try {
 		c = await ctx.getCredentials(type);
 	} catch (e) {
 		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
-			description: `Select or create a "${cfg.provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+			description: `Select or create a "${provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
 		});
 	}
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
@@ -75,37 +77,52 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 }
 
 /** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
-function buildItems(
-	ctx: IExecuteFunctions,
-	cfg: CallConfig,
-): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
-	const toRunItem = inputPolicy({
-		provider: cfg.provider,
-		model: cfg.model,
+function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
+	return inputPolicy({
+		provider,
+		model,
 		schema: cfg.schema,
 		maxTokens: cfg.options.maxTokens,
 		temperature: cfg.options.temperature,
-		contextWindow: cfg.options.contextWindow,
+		// The Context Window option is the primary's; fallbacks use their known window.
+		contextWindow: model === cfg.model ? cfg.options.contextWindow : 0,
 		cacheTtl: cfg.options.promptCaching === 'off' ? undefined : cfg.options.promptCaching,
 	});
+}
+
+type RawInput = { prompt: unknown; system: unknown; recordId: unknown };
+
+function buildItems(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+	keepRaw: boolean,
+): {
+	runItems: RunItem[];
+	rejected: Map<number, ItemError>;
+	raws: Array<RawInput | undefined>;
+} {
+	const toRunItem = policyFor(cfg, cfg.provider, cfg.model);
 	const runItems: RunItem[] = [];
 	const rejected = new Map<number, ItemError>();
+	const raws: Array<RawInput | undefined> = [];
 	const count = ctx.getInputData().length;
 	for (let i = 0; i < count; i++) {
 		let out: RunItem | ItemError;
 		try {
-			out = toRunItem(i, {
+			const raw = {
 				prompt: ctx.getNodeParameter('prompt', i, ''),
 				system: ctx.getNodeParameter('systemPrompt', i, ''),
 				recordId: ctx.getNodeParameter('recordId', i, ''),
-			});
+			};
+			if (keepRaw) raws[i] = raw;
+			out = toRunItem(i, raw);
 		} catch (e) {
 			out = invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`);
 		}
 		if (isItemError(out)) rejected.set(i, out);
 		else runItems.push(out);
 	}
-	return { runItems, rejected };
+	return { runItems, rejected, raws };
 }
 
 export async function executeLlmBatchCall(
@@ -116,7 +133,14 @@ export async function executeLlmBatchCall(
 	const cfg = readConfig(ctx);
 	const creds = await credentialsFor(ctx, cfg);
 	const items = ctx.getInputData();
-	const { runItems, rejected } = buildItems(ctx, cfg);
+	const fallbackModels = fallbackModelsOf(cfg);
+	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	const fallbackCreds =
+		cfg.fallbackProvider === 'none'
+			? undefined
+			: cfg.fallbackProvider === cfg.provider
+				? creds
+				: await credentialsFor(ctx, cfg, cfg.fallbackProvider);
 
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.
@@ -152,51 +176,112 @@ export async function executeLlmBatchCall(
 	);
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
-	const runner = new BatchRunner({
-		provider: createProvider(cfg.provider, creds, deps.fetch),
+	const makeRunner = (
+		providerName: ProviderName,
+		providerCreds: ProviderCredentials,
+		modelLimiter: typeof limiter,
+		handOff: boolean,
+		warmUp: boolean,
+	) =>
+		new BatchRunner({
+			provider: createProvider(providerName, providerCreds, deps.fetch),
+			limiter: modelLimiter,
+			handOffOverloaded: handOff,
+			clock,
+			concurrency: cfg.concurrency,
+			retry: { maxAttempts: cfg.options.maxAttempts },
+			timeoutMs: cfg.options.timeoutSeconds * 1000,
+			signal: ctx.getExecutionCancelSignal?.(),
+			circuit: { threshold: cfg.options.circuitThreshold / 100, onOpen: cfg.options.onCircuitOpen },
+			structured: cfg.schema
+				? { validate: validate?.ok ? validate.validate : undefined }
+				: undefined,
+			costOf: costFunction(cfg),
+			maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
+			checkpoint,
+			warmUp,
+			maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
+			onEvent: (e) => {
+				if (e.type === 'circuit') {
+					ctx.logger.warn(
+						`${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed — circuit breaker ${e.action === 'pause' ? 'pauses the run' : 'stops the run'}`,
+						{ node },
+					);
+				} else if (e.type === 'stop') {
+					ctx.logger.warn(`${node}: run stopped (${e.code}): ${e.message}`, { node });
+				}
+			},
+		});
+	const runner = makeRunner(
+		cfg.provider,
+		creds,
 		limiter,
-		clock,
-		concurrency: cfg.concurrency,
-		retry: { maxAttempts: cfg.options.maxAttempts },
-		timeoutMs: cfg.options.timeoutSeconds * 1000,
-		signal: ctx.getExecutionCancelSignal?.(),
-		circuit: { threshold: cfg.options.circuitThreshold / 100, onOpen: cfg.options.onCircuitOpen },
-		structured: cfg.schema ? { validate: validate?.ok ? validate.validate : undefined } : undefined,
-		costOf: costFunction(cfg),
-		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
-		checkpoint,
-		warmUp: runItems.some((i) => i.request.cache !== undefined),
-		maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
-		onEvent: (e) => {
-			if (e.type === 'circuit') {
-				ctx.logger.warn(
-					`${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed — circuit breaker ${e.action === 'pause' ? 'pauses the run' : 'stops the run'}`,
-					{ node },
-				);
-			} else if (e.type === 'stop') {
-				ctx.logger.warn(`${node}: run stopped (${e.code}): ${e.message}`, { node });
-			}
-		},
+		fallbackModels.length > 0,
+		runItems.some((i) => i.request.cache !== undefined),
+	);
+	// Each fallback model: its own provider client and its own limiter (same limits).
+	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
+		const providerName = cfg.fallbackProvider as ProviderName;
+		const toRunItem = policyFor(cfg, providerName, model);
+		const modelLimiter = sharedLimiter(
+			{
+				provider: providerName,
+				baseUrl: fallbackCreds!.baseUrl ?? '',
+				apiKey: fallbackCreds!.apiKey,
+				model,
+			},
+			{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
+			clock,
+		);
+		return {
+			runner: makeRunner(
+				providerName,
+				fallbackCreds!,
+				modelLimiter,
+				k < fallbackModels.length - 1,
+				false,
+			),
+			toItem: (index: number) => toRunItem(index, raws[index]!),
+		};
 	});
+	// Prompts over the primary's context window go to the first fallback that fits.
+	const tooLong: Array<{ index: number; error: ItemError }> = [];
+	if (stages.length > 0) {
+		for (const [index, error] of rejected) {
+			if (error.issues?.some((i) => i.code === CONTEXT_WINDOW)) {
+				tooLong.push({ index, error });
+				rejected.delete(index);
+			}
+		}
+	}
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
 
 	const grouping = cfg.options.recordsPerRequest > 1;
 	let groupStats: GroupStats | undefined;
-	const done = grouping
-		? runGrouped(runner, runItems, {
-				recordsPerRequest: cfg.options.recordsPerRequest,
-				maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
-				schema: cfg.schema,
-				validate: validate?.ok ? validate.validate : undefined,
-				maxOutputTokens: Math.max(cfg.options.maxTokens, 16_384),
-				costOf: costFunction(cfg),
-				checkpoint,
-			}).then((r) => {
-				groupStats = r.stats;
-				return r.outcomes;
-			})
-		: runner.run(runItems);
+	const runOn = (r: BatchRunner, list: RunItem[]): Promise<Outcome[]> =>
+		grouping
+			? runGrouped(r, list, {
+					recordsPerRequest: cfg.options.recordsPerRequest,
+					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
+					schema: cfg.schema,
+					validate: validate?.ok ? validate.validate : undefined,
+					maxOutputTokens: Math.max(cfg.options.maxTokens, 16_384),
+					costOf: costFunction(cfg),
+					checkpoint,
+				}).then((g) => {
+					groupStats = g.stats;
+					return g.outcomes;
+				})
+			: r.run(list);
+	let answeredBy: number[] | undefined;
+	const done =
+		stages.length > 0
+			? runWithFallbacks(runOn, runner, runItems, stages, tooLong).then((f) => {
+					answeredBy = f.answeredBy;
+					return f.outcomes;
+				})
+			: runOn(runner, runItems);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -243,6 +328,19 @@ export async function executeLlmBatchCall(
 	}
 
 	const stats = runner.stats;
+	if (stages.length > 0) {
+		mergeFallbackStats(
+			stats,
+			stages.map((s) => s.runner.stats),
+		);
+		// Handed-off items were counted as failed by the primary: recount from the outcomes.
+		stats.done = outcomes.length;
+		stats.succeeded = outcomes.filter((o) => o.ok).length;
+		stats.failed = stats.done - stats.succeeded;
+		stats.failuresByCode = {};
+		for (const o of outcomes)
+			if (!o.ok) stats.failuresByCode[o.error.code] = (stats.failuresByCode[o.error.code] ?? 0) + 1;
+	}
 	stats.total = items.length;
 	stats.failed += rejected.size;
 	stats.done += rejected.size;
@@ -251,6 +349,10 @@ export async function executeLlmBatchCall(
 	let summary = formatSummary(stats, clock.now());
 	if (stats.cachedInputTokens > 0)
 		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
+	if (answeredBy) {
+		const names = [cfg.model, ...fallbackModels];
+		summary += ` · answers per model: ${answeredBy.map((n, k) => `${names[k]} ${n}`).join(', ')}`;
+	}
 	if (groupStats) {
 		const again = Object.values(groupStats.alone).reduce((a, b) => a + b, 0);
 		summary += ` · ${groupStats.answered} records answered in ${groupStats.groups} grouped requests, ${again} sent again alone`;
@@ -262,4 +364,19 @@ export async function executeLlmBatchCall(
 		location: 'outputPane',
 	});
 	return [success, failed];
+}
+
+/** The fallback runners' spend and outcomes join the primary's counters for the summary. */
+function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
+	for (const o of others) {
+		into.retries += o.retries;
+		into.rateLimited += o.rateLimited;
+		into.inputTokens += o.inputTokens;
+		into.outputTokens += o.outputTokens;
+		into.costUsd += o.costUsd;
+		into.cachedInputTokens += o.cachedInputTokens;
+		into.cacheWriteTokens += o.cacheWriteTokens;
+		into.reasks += o.reasks;
+		into.costUnknown ||= o.costUnknown;
+	}
 }

@@ -40,6 +40,8 @@ const config = z.object({
 	ledgerStore: z.enum(['none', 'sqlite', 'postgres']).default('none'),
 	ledgerJob: z.string().trim().default(''),
 	ledgerSqlitePath: z.string().trim().default(''),
+	fallbackProvider: z.enum(['none', 'openai', 'anthropic']).default('none'),
+	fallbackModels: z.string().trim().default(''),
 	options,
 });
 
@@ -62,6 +64,8 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'none'),
 		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
 		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
+		fallbackProvider: ctx.getNodeParameter('fallbackProvider', 0, 'none'),
+		fallbackModels: ctx.getNodeParameter('fallbackModels', 0, ''),
 		options: ctx.getNodeParameter('options', 0, {}),
 	};
 	const parsed = config.safeParse(raw);
@@ -78,6 +82,12 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
 	}
+	if (cfg.fallbackProvider !== 'none' && fallbackModelsOf(cfg).length === 0) {
+		throw new NodeOperationError(node, 'A fallback provider is set but Fallback Models is empty', {
+			description:
+				'Enter the fallback model IDs in order, comma-separated (e.g. claude-haiku-4-5, claude-sonnet-4-5), or set Fallback Provider to None.',
+		});
+	}
 	if (cfg.outputFormat === 'json') {
 		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
 		if (!schema.ok) {
@@ -85,7 +95,10 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				description: 'Fix the JSON Schema parameter; nothing was sent.',
 			});
 		}
-		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
+		if (
+			(cfg.provider === 'anthropic' || cfg.fallbackProvider === 'anthropic') &&
+			(schema.schema as { type?: unknown }).type !== 'object'
+		) {
 			throw new NodeOperationError(
 				node,
 				'For Anthropic the JSON Schema must describe an object ("type": "object")',
@@ -98,4 +111,15 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		cfg.schema = schema.schema as Record<string, unknown>;
 	}
 	return cfg;
+}
+
+/** The fallback models in order (empty when there is no fallback provider). */
+export function fallbackModelsOf(
+	cfg: Pick<CallConfig, 'fallbackProvider' | 'fallbackModels'>,
+): string[] {
+	if (cfg.fallbackProvider === 'none') return [];
+	return cfg.fallbackModels
+		.split(',')
+		.map((m) => m.trim())
+		.filter((m) => m !== '');
 }

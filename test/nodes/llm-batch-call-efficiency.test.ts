@@ -53,7 +53,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 	afterAll(async () => sandbox?.close());
 	beforeEach(() => {
 		resetSharedLimiters();
-		sandbox.configure({ faults: {}, groupFaults: {} });
+		sandbox.configure({ faults: {}, groupFaults: {}, modelFaults: {} });
 		sandbox.reset();
 	});
 	const openAi = () => ({ llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } });
@@ -147,6 +147,55 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		expect(f0.map((f) => (f.json.error as { code: string }).code)).toEqual(
 			Array(4).fill('schema_violation'),
 		);
+	});
+
+	it('Fallback chain: an overloaded primary hands items to the fallback at once; a prompt over the window goes there too', async () => {
+		sandbox.configure({ modelFaults: { 'gpt-4o-mini': { status503: 0.5 } } });
+		const input = [...tickets(40), { id: 'LONG', text: 'long ticket '.repeat(900) }];
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'anthropic', fallbackModels: 'claude-haiku-4-5' },
+				{ contextWindow: 2000, maxTokens: 200 },
+			),
+			credentials: { ...openAi(), llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(41).keys(),
+		]);
+		const byModel: Record<string, number> = {};
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as {
+				model: string;
+				output: unknown;
+				fallback?: number;
+				provider: string;
+			};
+			byModel[llm.model] = (byModel[llm.model] ?? 0) + 1;
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+			expect(llm.fallback).toBe(llm.model === 'claude-haiku-4-5' ? 1 : undefined);
+			expect(llm.provider).toBe(llm.model === 'claude-haiku-4-5' ? 'anthropic' : 'openai');
+		}
+		expect((success[40].json.llm as { model: string }).model).toBe('claude-haiku-4-5');
+		expect(byModel['gpt-4o-mini'] + byModel['claude-haiku-4-5']).toBe(41);
+		expect(byModel['claude-haiku-4-5']).toBeGreaterThan(5);
+		expect(sandbox.stats().faults.status503).toBe(byModel['claude-haiku-4-5'] - 1);
+		expect(m.hints[0].message).toContain(
+			`answers per model: gpt-4o-mini ${byModel['gpt-4o-mini']}, claude-haiku-4-5 ${byModel['claude-haiku-4-5']}`,
+		);
+		expect(m.hints[0].message).toContain('41 of 41 items succeeded');
+		sandbox.configure({ modelFaults: {} });
+	});
+
+	it('Fallback Provider without models is a configuration error', async () => {
+		const m = mockExecute({
+			items: tickets(1),
+			parameters: params({ fallbackProvider: 'openai', fallbackModels: ' , ' }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(/Fallback Models is empty/);
 	});
 
 	it('rejects Records per Request out of range before any call', async () => {
