@@ -71,6 +71,8 @@ export interface ItemError {
 	provider?: ProviderName;
 	requestId?: string;
 	issues?: Issue[];
+	/** The answer that failed validation (malformed_output, schema_violation): paid, so kept for a re-ask. */
+	answer?: string;
 	/** Earlier errors of the same record (Route Failures appends here). */
 	history?: Array<{ code: ErrorCode; message: string; at: string }>;
 }

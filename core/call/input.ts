@@ -4,7 +4,8 @@ import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
 import { countTokens } from '../tokens';
-import type { ItemError, ProviderName } from '../types';
+import type { Issue, ItemError, ProviderName, Usage } from '../types';
+import { reaskMessage } from './runner';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {
@@ -106,4 +107,50 @@ export const CONTEXT_WINDOW = 'context_window';
 
 export function isItemError(v: RunItem | ItemError): v is ItemError {
 	return (v as ItemError).code !== undefined;
+}
+
+/**
+ * An item that comes back from Validate Output's Invalid output, or LLM Batch Call's own
+ * Failed output, with the previous answer and what was wrong with it: the next request is a
+ * re-ask turn, and the earlier attempts (and usage, when known) stay on the record.
+ * Undefined for any other item.
+ */
+export function reaskFromItem(
+	json: Record<string, unknown>,
+	resultField: string,
+): { followUp: { answer: string; errors: string }; attempts: number; usage?: Usage } | undefined {
+	const error = json.error as
+		| { code?: unknown; message?: unknown; issues?: unknown; answer?: unknown; attempts?: unknown }
+		| undefined;
+	if (!error || (error.code !== 'schema_violation' && error.code !== 'malformed_output'))
+		return undefined;
+	const previous = json[resultField] as
+		| { text?: unknown; attempts?: unknown; usage?: Usage }
+		| undefined;
+	// Validate Output keeps the result; the Failed output keeps the answer on the error.
+	const answer =
+		typeof previous?.text === 'string' && previous.text !== ''
+			? previous.text
+			: typeof error.answer === 'string'
+				? error.answer
+				: '';
+	if (answer === '') return undefined;
+	const issues = Array.isArray(error.issues) ? (error.issues as Issue[]) : undefined;
+	const attempts =
+		typeof previous?.attempts === 'number'
+			? previous.attempts
+			: typeof error.attempts === 'number'
+				? error.attempts
+				: 0;
+	return {
+		followUp: {
+			answer,
+			errors: reaskMessage({ code: error.code, message: String(error.message ?? ''), issues }),
+		},
+		attempts,
+		usage:
+			previous?.usage && typeof previous.usage.inputTokens === 'number'
+				? previous.usage
+				: undefined,
+	};
 }

@@ -262,8 +262,10 @@ export class BatchRunner {
 		let rateWaits = 0;
 		let malformed = 0;
 		let maxTokens = item.request.maxTokens;
-		let reasks = 0;
-		let followUp: ChatRequest['followUp'];
+		// A re-ask fed from the workflow (Validate Output's Invalid output looped back) starts
+		// with the follow-up turn.
+		let followUp: ChatRequest['followUp'] = item.request.followUp;
+		let reasks = followUp ? 1 : 0;
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
 		let spent: Usage | undefined = item.priorUsage;
@@ -385,8 +387,16 @@ export class BatchRunner {
 			// A group's unusable answer is split by the caller, not sent again whole.
 			if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code))
 				return this.fail(item, error.toItemError(attempts));
+			// A paid answer that failed validation stays on the error, so a workflow loop can
+			// re-ask with it (core/call/input.ts `reaskFromItem`).
+			const rejectedAnswer =
+				answered && (error.code === 'malformed_output' || error.code === 'schema_violation')
+					? {
+							answer: answered.data !== undefined ? JSON.stringify(answered.data) : answered.text,
+						}
+					: {};
 			if (error.code === 'malformed_output' && ++malformed > 2)
-				return this.fail(item, error.toItemError(attempts));
+				return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
 			if (error.code === 'truncated') {
 				const grow = this.o.growMaxTokensOnTruncation ?? true;
 				if (!grow || maxTokens >= item.request.maxTokens * 4)
@@ -394,7 +404,7 @@ export class BatchRunner {
 				maxTokens *= 2;
 			}
 			if (!error.retryable || attempts >= this.retry.maxAttempts)
-				return this.fail(item, error.toItemError(attempts));
+				return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
 
 			failures++;
 			const delayMs =

@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../BatchLedger/credentialTest';
+import { llmBatchFallbackConnectionTest } from './credentialTest';
 import { executeLlmBatchCall } from './execute';
 
 const openAi = { show: { provider: ['openai'] } };
@@ -35,16 +36,11 @@ export class LlmBatchCall implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
-			// A fallback on the other provider needs that provider's credential too.
 			{
-				name: 'llmBatchOpenAiApi',
+				name: 'llmBatchFallbackApi',
 				required: true,
-				displayOptions: { show: { provider: ['anthropic'], fallbackProvider: ['openai'] } },
-			},
-			{
-				name: 'llmBatchAnthropicApi',
-				required: true,
-				displayOptions: { show: { provider: ['openai'], fallbackProvider: ['anthropic'] } },
+				testedBy: 'llmBatchFallbackConnectionTest',
+				displayOptions: { hide: { fallbackProvider: ['none'] } },
 			},
 			{
 				name: 'llmBatchPostgresApi',
@@ -174,7 +170,7 @@ export class LlmBatchCall implements INodeType {
 				],
 				default: 'none',
 				description:
-					"Where fallback models run (with that provider's credential). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over that model's context window.",
+					'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before.',
 			},
 			{
 				displayName: 'Fallback Models',
@@ -380,7 +376,7 @@ export class LlmBatchCall implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
+	methods = { credentialTest: { llmBatchPostgresConnectionTest, llmBatchFallbackConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await executeLlmBatchCall(this);

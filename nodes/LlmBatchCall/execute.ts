@@ -7,7 +7,7 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
-import { CONTEXT_WINDOW, inputPolicy, isItemError } from '../../core/call/input';
+import { CONTEXT_WINDOW, inputPolicy, isItemError, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
 import { sharedLimiter } from '../../core/call/limiter';
@@ -34,14 +34,16 @@ async function credentialsFor(
 	ctx: IExecuteFunctions,
 	cfg: CallConfig,
 	provider: ProviderName = cfg.provider,
+	credentialType?: string,
 ): Promise<ProviderCredentials> {
-	const type = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	const type =
+		credentialType ?? (provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi');
 	let c;
 	try {
 		c = await ctx.getCredentials(type);
 	} catch (e) {
 		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
-			description: `Select or create a "${provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+			description: `Select or create a "${credentialType === 'llmBatchFallbackApi' ? 'LLM Batch: Fallback Model API' : provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
 		});
 	}
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
@@ -105,7 +107,8 @@ function buildItems(
 	const runItems: RunItem[] = [];
 	const rejected = new Map<number, ItemError>();
 	const raws: Array<RawInput | undefined> = [];
-	const count = ctx.getInputData().length;
+	const items = ctx.getInputData();
+	const count = items.length;
 	for (let i = 0; i < count; i++) {
 		let out: RunItem | ItemError;
 		try {
@@ -120,7 +123,18 @@ function buildItems(
 			out = invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`);
 		}
 		if (isItemError(out)) rejected.set(i, out);
-		else runItems.push(out);
+		else {
+			// Looped back from Validate Output's Invalid output or our Failed output: re-ask.
+			const reask = cfg.schema ? reaskFromItem(items[i].json, cfg.resultField) : undefined;
+			if (reask)
+				out = {
+					...out,
+					request: { ...out.request, followUp: reask.followUp },
+					priorAttempts: reask.attempts,
+					priorUsage: reask.usage,
+				};
+			runItems.push(out);
+		}
 	}
 	return { runItems, rejected, raws };
 }
@@ -138,9 +152,7 @@ export async function executeLlmBatchCall(
 	const fallbackCreds =
 		cfg.fallbackProvider === 'none'
 			? undefined
-			: cfg.fallbackProvider === cfg.provider
-				? creds
-				: await credentialsFor(ctx, cfg, cfg.fallbackProvider);
+			: await credentialsFor(ctx, cfg, cfg.fallbackProvider, 'llmBatchFallbackApi');
 
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.

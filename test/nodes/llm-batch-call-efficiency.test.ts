@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resetSharedLimiters } from '../../core/call/limiter';
 import { costUsd } from '../../core/cost';
 import type { Usage } from '../../core/types';
+import { llmBatchFallbackConnectionTest } from '../../nodes/LlmBatchCall/credentialTest';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
@@ -158,7 +159,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 				{ fallbackProvider: 'anthropic', fallbackModels: 'claude-haiku-4-5' },
 				{ contextWindow: 2000, maxTokens: 200 },
 			),
-			credentials: { ...openAi(), llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+			credentials: { ...openAi(), llmBatchFallbackApi: { apiKey: 'k', baseUrl: sandbox.url } },
 		});
 		const [success, failed] = await executeLlmBatchCall(m.fns);
 		expect(failed).toEqual([]);
@@ -187,6 +188,28 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		);
 		expect(m.hints[0].message).toContain('41 of 41 items succeeded');
 		sandbox.configure({ modelFaults: {} });
+	});
+
+	it('tests the fallback credential against either API style', async () => {
+		const ok = await llmBatchFallbackConnectionTest.call({} as never, {
+			id: '1',
+			name: 'f',
+			type: 'llmBatchFallbackApi',
+			data: { apiKey: 'k', baseUrl: sandbox.url },
+		});
+		expect(ok).toEqual({ status: 'OK', message: 'Connection tested successfully' });
+		sandbox.configure({ apiKeys: ['right'] });
+		const bad = await llmBatchFallbackConnectionTest.call({} as never, {
+			id: '1',
+			name: 'f',
+			type: 'llmBatchFallbackApi',
+			data: { apiKey: 'wrong', baseUrl: `${sandbox.url}/v1` },
+		});
+		expect(bad).toEqual({
+			status: 'Error',
+			message: expect.stringMatching(/^The key was not accepted \(HTTP 40[14]\)$/),
+		});
+		sandbox.configure({ apiKeys: undefined });
 	});
 
 	it('Fallback Provider without models is a configuration error', async () => {

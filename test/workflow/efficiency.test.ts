@@ -162,4 +162,84 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 		);
 		expect(cost / uncached).toBeLessThan(0.4);
 	});
+
+	it('Re-ask from a workflow loop: Failed (schema_violation, answer kept) back into LLM Batch Call is re-asked, not called fresh', async () => {
+		sandbox.configure({ groupFaults: {}, faults: { schemaViolation: 1 } });
+		sandbox.reset();
+		const wf = workflow(
+			{ systemPrompt: 'Classify.', options: { progressIntervalSeconds: 0, maxReasks: 0 } },
+			{ llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
+		);
+		// Failed loops back into the node
+		wf.connections['LLM Batch Call'].main[1] = [{ node: 'LLM Batch Call', type: 'main', index: 0 }];
+		const input = tickets(20);
+		const { items, run } = await runWorkflow(wf, {
+			input,
+			credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
+		});
+		expect(run.status).toBe('success');
+		// first run: all 20 failed with the answer kept; second run: re-asked, all answered
+		const runs = run.data.resultData.runData['LLM Batch Call'];
+		expect(runs).toHaveLength(2);
+		const firstFailed = runs[0].data!.main[1]!;
+		expect(firstFailed).toHaveLength(20);
+		expect((firstFailed[0].json.error as { code: string; answer: string }).code).toBe(
+			'schema_violation',
+		);
+		expect(typeof (firstFailed[0].json.error as { answer: string }).answer).toBe('string');
+		const success = runs[1].data!.main[0]!;
+		expect(success).toHaveLength(20);
+		for (const s of success) {
+			const llm = s.json.llm as {
+				output: unknown;
+				attempts: number;
+				reasks: number;
+				recordId: string;
+			};
+			const original = input.find((i) => i.json.id === llm.recordId)!;
+			expect(llm.output).toEqual(
+				expectedReply({ prompt: original.json.text, schema: SCHEMA }).output,
+			);
+			expect(llm).toMatchObject({ attempts: 2, reasks: 1 });
+		}
+		// 40 requests: 20 first answers + 20 re-ask turns, no fresh calls
+		expect(sandbox.stats().accepted).toBe(40);
+		expect(runs[1].data!.main[1] ?? []).toHaveLength(0);
+		expect(items('LLM Batch Call', 0)).toHaveLength(20);
+		sandbox.configure({ faults: {} });
+	});
+
+	it('Fallback chain: primary overloaded on half the requests, every item answered, answers per model in the report', async () => {
+		sandbox.configure({ faults: {}, modelFaults: { 'claude-sonnet-4-5': { status529: 0.5 } } });
+		sandbox.reset();
+		const wf = workflow(
+			{
+				provider: 'anthropic',
+				model: 'claude-sonnet-4-5',
+				systemPrompt: 'Classify.',
+				fallbackProvider: 'openai',
+				fallbackModels: 'gpt-4o-mini',
+				options: { progressIntervalSeconds: 0 },
+			},
+			{ llmBatchAnthropicApi: { id: '1', name: 'a' }, llmBatchFallbackApi: { id: '2', name: 'f' } },
+		);
+		const { items, run } = await runWorkflow(wf, {
+			input: tickets(100),
+			credentials: {
+				llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url },
+				llmBatchFallbackApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` },
+			},
+		});
+		expect(run.data.resultData.error?.message).toBeUndefined();
+		expect(items('LLM Batch Call', 0)).toHaveLength(100);
+		expect(items('LLM Batch Call', 1)).toHaveLength(0);
+		const report = items('Batch Report', 0)[0].json as { answersByModel: Record<string, number> };
+		const st = sandbox.stats();
+		expect(report.answersByModel).toEqual({
+			'claude-sonnet-4-5': 100 - st.faults.status529,
+			'gpt-4o-mini': st.faults.status529,
+		});
+		expect(st.faults.status529).toBeGreaterThan(30);
+		sandbox.configure({ modelFaults: {} });
+	});
 });
