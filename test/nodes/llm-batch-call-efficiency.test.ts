@@ -99,7 +99,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			items: input,
 			parameters: params({
 				provider: 'anthropic',
-				model: 'claude-sonnet-4-5',
+				model: 'claude-sonnet-4',
 				systemPrompt: INSTRUCTIONS,
 			}),
 			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
@@ -112,7 +112,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		// one write (the warm-up), every other request reads
 		expect(writes.length).toBe(1);
 		expect(reads.length).toBe(19);
-		for (const u of usages) expect(u.costUsd).toBe(costUsd('claude-sonnet-4-5', u.usage));
+		for (const u of usages) expect(u.costUsd).toBe(costUsd('claude-sonnet-4', u.usage));
 		expect(m.hints[0].message).toMatch(/input tokens from the prompt cache/);
 	});
 
@@ -120,7 +120,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		const m = mockExecute({
 			items: tickets(5),
 			parameters: params(
-				{ provider: 'anthropic', model: 'claude-sonnet-4-5', systemPrompt: INSTRUCTIONS },
+				{ provider: 'anthropic', model: 'claude-sonnet-4', systemPrompt: INSTRUCTIONS },
 				{ promptCaching: 'off' },
 			),
 			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },

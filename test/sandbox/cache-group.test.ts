@@ -24,7 +24,7 @@ describe('sandbox: prompt cache, grouped answers, re-ask turns', () => {
 		sandbox.reset();
 		const p = createProvider('anthropic', { apiKey: 'k', baseUrl: sandbox.url });
 		const req = {
-			model: 'claude-sonnet-4-5',
+			model: 'claude-sonnet-4',
 			system: LONG,
 			prompt: 'ticket 1',
 			maxTokens: 50,
@@ -43,7 +43,7 @@ describe('sandbox: prompt cache, grouped answers, re-ask turns', () => {
 		expect(third.usage.cacheWriteTokens).toBe(prefix);
 		// 1-hour TTL is reported as a 1-hour write
 		const hour = await p.complete(
-			{ ...req, model: 'claude-sonnet-4', cache: { ttl: '1h' } },
+			{ ...req, model: 'claude-opus-4-1', cache: { ttl: '1h' } },
 			{ timeoutMs: 5000 },
 		);
 		expect(hour.usage.cacheWrite1hTokens).toBe(prefix);
@@ -116,7 +116,7 @@ describe('sandbox: prompt cache, grouped answers, re-ask turns', () => {
 		sandbox.reset();
 		sandbox.configure({ faults: { schemaViolation: 1 } });
 		const p = createProvider('anthropic', { apiKey: 'k', baseUrl: sandbox.url });
-		const req = { model: 'claude-sonnet-4-5', prompt: 'ticket 9', maxTokens: 100, schema: SCHEMA };
+		const req = { model: 'claude-sonnet-4', prompt: 'ticket 9', maxTokens: 100, schema: SCHEMA };
 		const bad = await p.complete(req, { timeoutMs: 5000 });
 		expect(bad.data).toEqual({
 			echo: (expectedReply({ prompt: 'ticket 9', schema: SCHEMA }).output as { echo: string }).echo,

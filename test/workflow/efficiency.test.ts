@@ -129,7 +129,7 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 			workflow(
 				{
 					provider: 'anthropic',
-					model: 'claude-sonnet-4-5',
+					model: 'claude-sonnet-4',
 					options: { progressIntervalSeconds: 0, promptCaching: '1h' },
 				},
 				{ llmBatchAnthropicApi: { id: '1', name: 'sandbox' } },
@@ -152,7 +152,7 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 		const uncached = success.reduce(
 			(a, s) =>
 				a +
-				costUsd('claude-sonnet-4-5', {
+				costUsd('claude-sonnet-4', {
 					...(s.json.llm as { usage: { inputTokens: number; outputTokens: number } }).usage,
 					cachedInputTokens: 0,
 					cacheWriteTokens: 0,
@@ -210,12 +210,12 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 	});
 
 	it('Fallback chain: primary overloaded on half the requests, every item answered, answers per model in the report', async () => {
-		sandbox.configure({ faults: {}, modelFaults: { 'claude-sonnet-4-5': { status529: 0.5 } } });
+		sandbox.configure({ faults: {}, modelFaults: { 'claude-sonnet-4': { status529: 0.5 } } });
 		sandbox.reset();
 		const wf = workflow(
 			{
 				provider: 'anthropic',
-				model: 'claude-sonnet-4-5',
+				model: 'claude-sonnet-4',
 				systemPrompt: 'Classify.',
 				fallbackProvider: 'openai',
 				fallbackModels: 'gpt-4o-mini',
@@ -236,7 +236,7 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 		const report = items('Batch Report', 0)[0].json as { answersByModel: Record<string, number> };
 		const st = sandbox.stats();
 		expect(report.answersByModel).toEqual({
-			'claude-sonnet-4-5': 100 - st.faults.status529,
+			'claude-sonnet-4': 100 - st.faults.status529,
 			'gpt-4o-mini': st.faults.status529,
 		});
 		expect(st.faults.status529).toBeGreaterThan(30);
