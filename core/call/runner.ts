@@ -86,6 +86,11 @@ export interface RunnerOptions {
 	 * circuit breaker. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
+	/**
+	 * Spent before this run and counted against `maxCostUsd` (the ledger job's earlier
+	 * executions when the cap applies to the job). @default 0
+	 */
+	readonly spentBeforeUsd?: number;
 }
 
 export type RunEvent =
@@ -173,6 +178,8 @@ export class BatchRunner {
 		}
 		this.stats.total = items.length;
 		this.stats.startedAt = this.o.clock.now();
+		// A job already at its cap sends nothing.
+		if (this.o.spentBeforeUsd) this.checkBudget();
 		const outcomes: Outcome[] = new Array(items.length);
 		let pending = items;
 
@@ -515,10 +522,14 @@ export class BatchRunner {
 
 	private checkBudget(): void {
 		const cap = this.o.maxCostUsd;
-		if (cap !== undefined && cap > 0 && this.stats.costUsd >= cap) {
+		const before = this.o.spentBeforeUsd ?? 0;
+		const spent = this.stats.costUsd + before;
+		if (cap !== undefined && cap > 0 && spent >= cap) {
 			this.stop(
 				'budget_exceeded',
-				`the cost cap of $${cap} was reached ($${this.stats.costUsd.toFixed(4)} spent)`,
+				before > 0
+					? `the job's cost cap of $${cap} was reached ($${spent.toFixed(4)} spent by the job, $${this.stats.costUsd.toFixed(4)} in this run)`
+					: `the cost cap of $${cap} was reached ($${spent.toFixed(4)} spent)`,
 			);
 		}
 	}

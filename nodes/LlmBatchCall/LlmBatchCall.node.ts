@@ -217,6 +217,25 @@ export class LlmBatchCall implements INodeType {
 							'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
 					},
 					{
+						displayName: 'Cost Cap Applies To',
+						name: 'budgetScope',
+						type: 'options',
+						options: [
+							{
+								name: 'Each Run',
+								value: 'run',
+								description: 'Max Cost per Run counts this execution only',
+							},
+							{
+								name: 'The Ledger Job (All Executions)',
+								value: 'job',
+								description:
+									'Max Cost per Run counts what the ledger job already spent in earlier executions, so a nightly job split into chunks stops at its budget',
+							},
+						],
+						default: 'run',
+					},
+					{
 						displayName: 'Input Price per 1M Tokens (USD)',
 						name: 'inputPricePer1M',
 						type: 'number',

@@ -157,9 +157,13 @@ export async function executeLlmBatchCall(
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.
 	let onLedgerError: (e: LedgerStoreError) => void = () => undefined;
+	let spentBeforeUsd = 0;
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
+			// A job budget: what the job's stored results cost in earlier executions counts too.
+			if (cfg.options.budgetScope === 'job' && cfg.options.maxCostUsd > 0)
+				spentBeforeUsd = (await store.stats(cfg.ledgerJob)).costUsd;
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
@@ -199,6 +203,7 @@ export async function executeLlmBatchCall(
 			provider: createProvider(providerName, providerCreds, deps.fetch),
 			limiter: modelLimiter,
 			handOffOverloaded: handOff,
+			spentBeforeUsd,
 			clock,
 			concurrency: cfg.concurrency,
 			retry: { maxAttempts: cfg.options.maxAttempts },

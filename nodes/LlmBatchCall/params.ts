@@ -24,6 +24,7 @@ const options = z.object({
 	maxRecordTokensPerRequest: z.number().int().min(0).default(0),
 	promptCaching: z.enum(['5m', '1h', 'off']).default('5m'),
 	maxReasks: z.number().int().min(0).max(5).default(1),
+	budgetScope: z.enum(['run', 'job']).default('run'),
 });
 
 const config = z.object({
@@ -81,6 +82,16 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 			description:
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
+	}
+	if (cfg.options.budgetScope === 'job' && cfg.ledgerStore === 'none') {
+		throw new NodeOperationError(
+			node,
+			'The cost cap applies to the ledger job, but the Ledger is off',
+			{
+				description:
+					'Turn the Ledger on (SQLite or PostgreSQL) and name the job, or let the cap apply to each run.',
+			},
+		);
 	}
 	if (cfg.fallbackProvider !== 'none' && fallbackModelsOf(cfg).length === 0) {
 		throw new NodeOperationError(node, 'A fallback provider is set but Fallback Models is empty', {

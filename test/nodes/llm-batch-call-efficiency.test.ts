@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { resetSharedLimiters } from '../../core/call/limiter';
@@ -210,6 +214,59 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			message: expect.stringMatching(/^The key was not accepted \(HTTP 40[14]\)$/),
 		});
 		sandbox.configure({ apiKeys: undefined });
+	});
+
+	it('Job budget: the cost cap counts what the ledger job spent in earlier executions', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-budget-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'nightly',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			const first = mockExecute({
+				items: tickets(10),
+				parameters: params(ledger),
+				credentials: openAi(),
+			});
+			const [s1] = await executeLlmBatchCall(first.fns);
+			const spent = s1.reduce((a, s) => a + (s.json.llm as { costUsd: number }).costUsd, 0);
+			// the second chunk may spend only what is left of a cap just above the first chunk's cost
+			const cap = spent * 1.25;
+			const chunk = tickets(20).slice(10);
+			resetSharedLimiters();
+			const second = mockExecute({
+				items: chunk,
+				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap, budgetScope: 'job' }),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(second.fns);
+			expect(s2.length).toBeGreaterThan(0);
+			expect(s2.length).toBeLessThan(10);
+			expect(f2.length).toBe(10 - s2.length);
+			expect((f2[0].json.error as { code: string; message: string }).code).toBe('budget_exceeded');
+			expect((f2[0].json.error as { message: string }).message).toMatch(/the job's cost cap/);
+			// per run, the same cap would have let the whole chunk through
+			resetSharedLimiters();
+			const perRun = mockExecute({
+				items: tickets(30).slice(20),
+				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap }),
+				credentials: openAi(),
+			});
+			const [s3] = await executeLlmBatchCall(perRun.fns);
+			expect(s3.length).toBe(10);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it('a job budget without a ledger is a configuration error', async () => {
+		const m = mockExecute({
+			items: tickets(1),
+			parameters: params({}, { maxCostUsd: 1, budgetScope: 'job' }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(/the Ledger is off/);
 	});
 
 	it('Fallback Provider without models is a configuration error', async () => {
