@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INodeExecutionData } from 'n8n-workflow';
 
-import { resetSharedLimiters } from '../core/call/limiter';
+import { resetSharedFlow } from '../core/call/controller';
 import { expectedReply, startSandbox, type Sandbox } from '../sandbox/server';
 import { runWorkflow } from '../scripts/lib/harness';
 import { llmWorkflow, nodeTypes } from './common';
@@ -66,7 +66,7 @@ async function runOnce(
 	credentials: Record<string, ICredentialDataDecryptedObject>,
 	nodeCredentials?: Record<string, { id: string; name: string }>,
 ): Promise<RunOutcome> {
-	resetSharedLimiters();
+	resetSharedFlow();
 	sandbox.reset();
 	const wf = llmWorkflow({
 		outputFormat: 'json',
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
 		}));
 		const firstSeen = { input: first.inputTokens, output: first.outputTokens };
 		// Keep the sandbox's per-prompt counters: a retry of the same prompt rolls again.
-		resetSharedLimiters();
+		resetSharedFlow();
 		const wf = llmWorkflow({
 			outputFormat: 'json',
 			jsonSchema: JSON.stringify(SCHEMA),

@@ -16,7 +16,7 @@ import OpenAI from 'openai';
 import pLimit from 'p-limit';
 
 import { systemClock } from '../core/clock';
-import { RateLimiter } from '../core/call/limiter';
+import { privateFlow } from '../core/call/controller';
 import { createProvider } from '../core/call/providers';
 import { BatchRunner, type RunItem } from '../core/call/runner';
 import { API_KEY, gc, MAX_TOKENS, median, MODEL, spawnSandbox, ticketText } from './common';
@@ -57,7 +57,7 @@ async function engineRound(baseUrl: string, items: RunItem[]): Promise<number> {
 	const runner = new BatchRunner({
 		provider: createProvider('openai', { apiKey: API_KEY, baseUrl }),
 		// Very high but finite: the bucket arithmetic runs as it does in production.
-		limiter: new RateLimiter({ rpm: 1e9, tpm: 1e12 }, systemClock),
+		flow: privateFlow({ rpm: 1e9, tpm: 1e12 }, systemClock),
 		clock: systemClock,
 		concurrency: CONCURRENCY,
 		timeoutMs: 60_000,

@@ -8,11 +8,12 @@
  *           (b) 8 rounds × 2,000 items each, (c) 20,000 items; about 6 minutes in all.
  * --only a,b,c   run only some parts (the table shows the others as not run).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 import { sizesFrom } from './common';
+import { FAULTS_BEGIN, FAULTS_END } from './faults';
 import { mb, measureMemory, type MemoryResult } from './memory';
 import { measureOverhead, type OverheadResult } from './overhead';
 import {
@@ -145,7 +146,7 @@ function table(
 		'the sandbox’s bucket starts full (1 s of burst), so a perfect client reaches about 1.01;',
 		'429 share = the sandbox’s 429 answers ÷ all requests it received; node run as a real workflow (n8n-core WorkflowExecute, RPM 1,200);',
 		'baseline = openai SDK with default retries, `Promise.all` over p-limit, errors caught per item so the run completes.',
-		'(b) `process.cpuUsage()` (user + system) of the client process per item; engine = BatchRunner + RateLimiter (finite, very high limit) + the openai provider,',
+		'(b) `process.cpuUsage()` (user + system) of the client process per item; engine = BatchRunner + FlowController (finite, very high limit) + the openai provider,',
 		'given a cancel signal as the node passes n8n’s; bare = `new OpenAI({ maxRetries: 0 })` + p-limit, same request body and concurrency;',
 		'GC before each round; 2 warm-ups each, then alternating (ABBA) rounds; CPU time is noisy on a busy machine, hence the median of per-round ratios.',
 		'(c) `process.resourceUsage().maxRSS` at the end of a child process running only that workflow (zero latency, concurrency 32); live heap read after the peak.</sub>',
@@ -179,7 +180,17 @@ async function main(): Promise<void> {
 		const file = join(process.cwd(), 'bench', 'RESULTS.md');
 		const intro =
 			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file).';
-		writeFileSync(file, `# Benchmark results\n\n${intro}\n\n${md}\n`);
+		// Keep the section `npm run bench:faults` writes (bench/faults.ts).
+		let faults = '';
+		try {
+			const old = readFileSync(file, 'utf8');
+			const a = old.indexOf(FAULTS_BEGIN);
+			const b = old.indexOf(FAULTS_END);
+			if (a >= 0 && b > a) faults = `\n${old.slice(a, b + FAULTS_END.length)}\n`;
+		} catch {
+			// no earlier results
+		}
+		writeFileSync(file, `# Benchmark results\n\n${intro}\n\n${md}\n${faults}`);
 		log(`written to ${file}`);
 	}
 }

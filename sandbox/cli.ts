@@ -1,11 +1,20 @@
 /**
- * `node dist/sandbox/cli.js [--port 8787] [--rpm N] [--tpm N] [--burst S] [--latency 50-300]
+ * `node dist/sandbox/cli.js [--profile incident|outage|low-limit|retry-after-hour|no-rate-headers]
+ *   [--outage AFTER_S-DURATION_S] [--strict-models] [--port 8787] [--rpm N] [--tpm N] [--burst S] [--latency 50-300]
  *   [--faults status500=0.02,reset=0.01] [--seed N] [--api-keys k1,k2] [--quota-exhausted] [--hang-ms N]`
  * Starts the sandbox and keeps it up until SIGINT / SIGTERM.
  */
 import { parseArgs } from 'node:util';
 
-import { FAULT_KINDS, startSandbox, type FaultKind, type SandboxOptions } from './server';
+import { isProfileName } from './profiles';
+import {
+	FAULT_KINDS,
+	PROFILE_DESCRIPTIONS,
+	PROFILE_NAMES,
+	startSandbox,
+	type FaultKind,
+	type SandboxOptions,
+} from './server';
 
 function num(name: string, v: string | undefined): number | undefined {
 	if (v === undefined) return undefined;
@@ -31,6 +40,10 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
 			'api-keys': { type: 'string' },
 			'quota-exhausted': { type: 'boolean' },
 			'hang-ms': { type: 'string' },
+			profile: { type: 'string' },
+			outage: { type: 'string' },
+			'strict-models': { type: 'boolean' },
+			'no-rate-headers': { type: 'boolean' },
 		},
 	});
 	const o: SandboxOptions = {
@@ -43,7 +56,24 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
 		hangMs: num('hang-ms', values['hang-ms']),
 		quotaExhausted: values['quota-exhausted'],
 		apiKeys: values['api-keys']?.split(',').filter(Boolean),
+		strictModels: values['strict-models'],
+		rateHeaders: values['no-rate-headers'] ? false : undefined,
 	};
+	if (values.profile !== undefined) {
+		if (!isProfileName(values.profile))
+			throw new Error(
+				`Unknown --profile ${values.profile}; expected one of:\n${PROFILE_NAMES.map((p) => `  ${p}: ${PROFILE_DESCRIPTIONS[p]}`).join('\n')}`,
+			);
+		o.profile = values.profile;
+	}
+	if (values.outage !== undefined) {
+		const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(values.outage);
+		if (!m)
+			throw new Error(
+				`Expected --outage as AFTER-DURATION in seconds (e.g. 30-60), got ${values.outage}`,
+			);
+		o.outage = { afterMs: Number(m[1]) * 1000, durationMs: Number(m[2]) * 1000 };
+	}
 	if (values.latency !== undefined) {
 		const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(values.latency);
 		if (!m)

@@ -178,6 +178,8 @@ export function errorAnswer(
 	message: string,
 	requestId: string,
 	rateType: 'requests' | 'tokens' = 'requests',
+	/** OpenAI `error.code` for a 404 (e.g. `model_not_found`). */
+	code?: string,
 ): { status: number; body: string } {
 	if (provider === 'openai') {
 		const e = (status: number, type: string, code: string | null) => ({
@@ -192,7 +194,7 @@ export function errorAnswer(
 			case 'auth':
 				return e(401, 'invalid_request_error', 'invalid_api_key');
 			case 'not_found':
-				return e(404, 'invalid_request_error', 'not_found');
+				return e(404, 'invalid_request_error', code ?? 'not_found');
 			case 'rate_limit':
 				return e(429, rateType, 'rate_limit_exceeded');
 			case 'quota':

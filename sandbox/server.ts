@@ -11,10 +11,12 @@ import type { AddressInfo } from 'node:net';
 
 import { anthropicRateHeaders, openAiRateHeaders, RateLimiter, type LimitState } from './limiter';
 import { requestRng } from './prng';
+import { isProfileName, profileOptions, type ProfileName } from './profiles';
 import {
 	anthropicMessage,
 	errorAnswer,
 	MESSAGES,
+	MODELS,
 	modelEntry,
 	modelList,
 	openAiCompletion,
@@ -47,9 +49,13 @@ export type { Reply, ReplyRequest } from './reply';
 export { FAULT_KINDS, FORCED_FAULT_KINDS } from './stats';
 export { GROUP_FAULT_KINDS } from './group';
 export type { GroupFaultKind } from './group';
+export { PROFILE_NAMES, PROFILE_DESCRIPTIONS, INCIDENT_FAULTS, profileOptions } from './profiles';
+export type { ProfileName } from './profiles';
 export type { FaultKind, ForcedFaultKind, SandboxStats } from './stats';
 
 export interface SandboxOptions {
+	/** A named fault profile (sandbox/profiles.ts); the other options given here win over it. */
+	profile?: ProfileName;
 	/** @default 0 (a free port) */
 	port?: number;
 	/** @default '127.0.0.1' */
@@ -81,6 +87,17 @@ export interface SandboxOptions {
 	groupFaults?: Partial<Record<GroupFaultKind, number>>;
 	/** Per model: fault probabilities used instead of `faults` (e.g. only the primary is overloaded). @default {} */
 	modelFaults?: Record<string, Partial<Record<FaultKind, number>>>;
+	/**
+	 * Every call answers 503 from `afterMs` after the first call for `durationMs` (a provider
+	 * outage; not charged to the limits). @default undefined (none)
+	 */
+	outage?: { afterMs: number; durationMs: number };
+	/** Retry-After of a `status429` fault. @default 1000 */
+	fault429RetryAfterMs?: number;
+	/** Send the providers' rate-limit headers while limits are set. @default true */
+	rateHeaders?: boolean;
+	/** Models outside the sandbox's list answer 404 `model_not_found`. @default false */
+	strictModels?: boolean;
 }
 
 export interface Sandbox {
@@ -106,6 +123,10 @@ interface Resolved {
 	now: () => number;
 	groupFaults: Partial<Record<GroupFaultKind, number>>;
 	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
+	outage?: { afterMs: number; durationMs: number };
+	fault429RetryAfterMs: number;
+	rateHeaders: boolean;
+	strictModels: boolean;
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -113,7 +134,10 @@ const DIRECTIVE = '[[sandbox:';
 const FORCED_RE = /\[\[sandbox:([A-Za-z0-9]+)\]\]/;
 const FAIL_FIRST_RE = /\[\[sandbox:fail-first:(\d+):([A-Za-z0-9]+)\]\]/;
 
-function resolve(o: SandboxOptions, base?: Resolved): Resolved {
+function resolve(given: SandboxOptions, base?: Resolved): Resolved {
+	if (given.profile !== undefined && !isProfileName(given.profile))
+		throw new Error(`Unknown sandbox profile ${String(given.profile)}`);
+	const o = given.profile ? profileOptions(given.profile, given) : given;
 	const r: Resolved = {
 		rpm: o.rpm ?? base?.rpm ?? Infinity,
 		tpm: o.tpm ?? base?.tpm ?? Infinity,
@@ -127,6 +151,10 @@ function resolve(o: SandboxOptions, base?: Resolved): Resolved {
 		now: o.now ?? base?.now ?? Date.now,
 		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
 		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
+		outage: 'outage' in o ? o.outage : base?.outage,
+		fault429RetryAfterMs: o.fault429RetryAfterMs ?? base?.fault429RetryAfterMs ?? 1000,
+		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
+		strictModels: o.strictModels ?? base?.strictModels ?? false,
 	};
 	for (const [model, faults] of Object.entries(r.modelFaults)) {
 		for (const [k, p] of Object.entries(faults)) {
@@ -147,6 +175,13 @@ function resolve(o: SandboxOptions, base?: Resolved): Resolved {
 		if (!(typeof p === 'number' && p >= 0 && p <= 1))
 			throw new Error(`Expected \`groupFaults.${k}\` to be a probability in [0, 1], got ${p}`);
 	}
+	if (r.outage && !(r.outage.afterMs >= 0 && r.outage.durationMs >= 0)) {
+		throw new Error(
+			`Expected \`outage\` to be { afterMs >= 0, durationMs >= 0 }, got ${JSON.stringify(r.outage)}`,
+		);
+	}
+	if (!(r.fault429RetryAfterMs >= 0))
+		throw new Error(`Expected \`fault429RetryAfterMs\` to be >= 0, got ${r.fault429RetryAfterMs}`);
 	if (!(r.latencyMs.min >= 0 && r.latencyMs.max >= r.latencyMs.min)) {
 		throw new Error(
 			`Expected \`latencyMs\` to be { min >= 0, max >= min }, got ${JSON.stringify(r.latencyMs)}`,
@@ -221,6 +256,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	const timers = new Set<NodeJS.Timeout>();
 	let seq = 0;
 	let closed = false;
+	/** Sandbox-clock instant of the first call since start / reset (the outage window's origin). */
+	let firstCallAt: number | undefined;
 
 	const later = (ms: number, fn: () => void): NodeJS.Timeout => {
 		// setTimeout fires at once for delays above 2^31 - 1 ms (e.g. hangMs: Infinity).
@@ -241,6 +278,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		state: LimitState,
 		headers: Record<string, string>,
 	): void {
+		if (!opts.rateHeaders) return;
 		if (provider === 'openai') openAiRateHeaders(state, headers);
 		else anthropicRateHeaders(state, opts.now(), headers);
 	}
@@ -254,8 +292,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		id: string,
 		headers: Record<string, string>,
 		rateType?: 'requests' | 'tokens',
+		code?: string,
 	): void {
-		const { status, body } = errorAnswer(provider, kind, message, id, rateType);
+		const { status, body } = errorAnswer(provider, kind, message, id, rateType, code);
 		st.status(status);
 		send(res, status, body, headers);
 	}
@@ -338,6 +377,38 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		if (!parsed.ok)
 			return answerError(st, res, provider, 'invalid_request', parsed.message, requestId, headers);
 		const call = parsed.call;
+		if (opts.strictModels && !MODELS.includes(call.model)) {
+			return answerError(
+				st,
+				res,
+				provider,
+				'not_found',
+				provider === 'openai'
+					? `The model \`${call.model}\` does not exist or you do not have access to it.`
+					: `model: ${call.model}`,
+				requestId,
+				headers,
+				undefined,
+				'model_not_found',
+			);
+		}
+		const t0 = opts.now();
+		firstCallAt ??= t0;
+		if (opts.outage) {
+			const since = t0 - firstCallAt - opts.outage.afterMs;
+			if (since >= 0 && since < opts.outage.durationMs) {
+				st.outageRequests++;
+				return answerError(
+					st,
+					res,
+					provider,
+					'unavailable',
+					MESSAGES.unavailable,
+					requestId,
+					headers,
+				);
+			}
+		}
 		const inputTokens = tokensForChars(call.inputChars);
 		const charge = inputTokens + (call.maxTokens ?? 0);
 
@@ -427,18 +498,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 					requestId,
 					headers,
 				);
-			case 'status429':
-				headers['retry-after'] = '1';
-				headers['retry-after-ms'] = '1000';
+			case 'status429': {
+				const ms = opts.fault429RetryAfterMs;
+				headers['retry-after'] = String(Math.ceil(ms / 1000));
+				headers['retry-after-ms'] = String(ms);
 				return answerError(
 					st,
 					res,
 					provider,
 					'rate_limit',
-					'Rate limit reached (sandbox fault status429). Please try again in 1s.',
+					`Rate limit reached (sandbox fault status429). Please try again in ${Math.ceil(ms / 1000)}s.`,
 					requestId,
 					headers,
 				);
+			}
 			case 'status500':
 				return answerError(st, res, provider, 'server', MESSAGES.server, requestId, headers);
 			case 'status503':
@@ -731,6 +804,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
 			cache.clear();
+			firstCallAt = undefined;
 			limiter = new RateLimiter(opts);
 		},
 		configure(o) {

@@ -12,13 +12,14 @@ export const FAULT_KINDS = [
 	'malformed',
 	'truncated',
 	'contentPolicy',
+	'status429',
 	// A structured answer that is valid JSON but breaks the schema (a required property
 	// left out); a re-ask turn is answered correctly.
 	'schemaViolation',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults a prompt can force with `[[sandbox:FAULT]]`: the random kinds plus client errors. */
-export const FORCED_FAULT_KINDS = [...FAULT_KINDS, 'status400', 'status401', 'status429'] as const;
+export const FORCED_FAULT_KINDS = [...FAULT_KINDS, 'status400', 'status401'] as const;
 export type ForcedFaultKind = (typeof FORCED_FAULT_KINDS)[number];
 
 export interface SandboxStats {
@@ -34,8 +35,10 @@ export interface SandboxStats {
 	 * 499 counts requests whose client went away before the body was read.
 	 */
 	byStatus: Record<string, number>;
-	/** 429s from the rate limiter (not quota). */
+	/** 429s from the rate limiter (not quota, not the `status429` fault). */
 	rateLimited: number;
+	/** Calls answered 503 by an outage window (see `SandboxOptions.outage`). */
+	outageRequests: number;
 	faults: Record<ForcedFaultKind, number>;
 	inFlight: number;
 	maxInFlight: number;
@@ -103,6 +106,7 @@ export class StatsRecorder {
 	accepted = 0;
 	byStatus: Record<string, number> = {};
 	rateLimited = 0;
+	outageRequests = 0;
 	faults = emptyFaults();
 	inFlight = 0;
 	maxInFlight = 0;
@@ -178,6 +182,7 @@ export class StatsRecorder {
 			lastAnswerAt: this.lastAnswerAt,
 			byStatus: { ...this.byStatus },
 			rateLimited: this.rateLimited,
+			outageRequests: this.outageRequests,
 			faults: { ...this.faults },
 			inFlight: this.inFlight,
 			maxInFlight: this.maxInFlight,

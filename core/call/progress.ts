@@ -23,6 +23,45 @@ export function rateAndEta(s: RunStats, now: number): { perMinute: number; etaMs
 	return { perMinute, etaMs };
 }
 
+function rpm(n: number): string {
+	return Math.round(n).toLocaleString('en-US');
+}
+
+/**
+ * What the flow controller settled on, when it is not simply the configured rate:
+ * "settled at 1,180 RPM of 2,400 configured: the provider limits lower".
+ */
+export function formatFlow(s: RunStats): string {
+	const f = s.flow;
+	if (!f || !Number.isFinite(f.configuredRpm)) return '';
+	const parts: string[] = [];
+	if (f.lowestConfiguredRpm < f.configuredRpm) {
+		parts.push(
+			`shares the credential's budget with ${f.sharedWith > 0 ? `${f.sharedWith} other run${f.sharedWith === 1 ? '' : 's'}` : 'another run'} at the lowest limit set, ${rpm(f.lowestConfiguredRpm)} RPM`,
+		);
+	}
+	if (f.settledRpm < f.configuredRpm * 0.98) {
+		const why =
+			f.learnedRpm !== undefined
+				? `the provider limits lower (its headers say ${rpm(f.learnedRpm)} RPM)`
+				: f.cuts > 0
+					? 'the provider limits lower (429s)'
+					: f.lowestConfiguredRpm < f.configuredRpm
+						? 'another workflow set a lower limit for this credential'
+						: 'recovering after 429s';
+		parts.unshift(
+			`settled at ${rpm(f.settledRpm)} RPM of ${rpm(f.configuredRpm)} configured: ${why}`,
+		);
+	}
+	const c = s.concurrency;
+	if (c && c.limit < c.ceiling) parts.push(`${c.limit} of ${c.ceiling} requests in flight`);
+	if (s.circuitOpenings)
+		parts.push(
+			`paused for ${s.circuitOpenings} provider outage${s.circuitOpenings === 1 ? '' : 's'}`,
+		);
+	return parts.join(' · ');
+}
+
 /** One line, for the server log while a run is under way. */
 export function formatProgress(s: RunStats, now: number, label = 'LLM Batch Call'): string {
 	const { perMinute, etaMs } = rateAndEta(s, now);
@@ -30,7 +69,8 @@ export function formatProgress(s: RunStats, now: number, label = 'LLM Batch Call
 	return (
 		`${label}: ${s.done}/${s.total} done (${pct} %) · ${s.succeeded} ok · ${s.failed} failed · ` +
 		`${s.retries} retries · ${s.rateLimited} × 429 · tokens ${s.inputTokens} in / ${s.outputTokens} out · ` +
-		`cost ${money(s.costUsd, s.costUnknown)} · ${Math.round(perMinute)} items/min · ETA ${duration(etaMs)}`
+		`cost ${money(s.costUsd, s.costUnknown)} · ${Math.round(perMinute)} items/min · ETA ${duration(etaMs)}` +
+		(formatFlow(s) ? ` · ${formatFlow(s)}` : '')
 	);
 }
 
@@ -46,6 +86,8 @@ export function formatSummary(s: RunStats, now: number): string {
 		`${s.retries} retries, ${s.rateLimited} rate-limit waits`,
 		`tokens ${s.inputTokens} in / ${s.outputTokens} out, cost ${money(s.costUsd, s.costUnknown)}`,
 		`${duration(elapsed)} at ${Math.round(rateAndEta(s, now).perMinute)} items/min`,
+		formatFlow(s),
+		s.keptAfterStop ? `${s.keptAfterStop} answers in flight at the stop were kept` : '',
 	];
 	let text = parts.filter(Boolean).join(' · ');
 	if (s.stopped) text += ` · stopped early: ${s.stopped.code} (${s.stopped.message})`;

@@ -1,26 +1,33 @@
+import { setMaxListeners } from 'node:events';
+
 import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
+import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
+import type { FlowLease, FlowReport } from './controller';
 import { classifyError, LlmBatchError, stopsTheRun } from './errors';
+import { configurationProblem, ConfigurationError } from './preflight';
 import type { Checkpoint } from '../ledger/types';
-import type { RateLimiter } from './limiter';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
+import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, Issue, ItemError, LlmResult, Usage } from '../types';
 import { extractJson, type SchemaValidator } from '../schema';
+
+export { ConfigurationError } from './preflight';
 
 export interface RunItem {
 	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
 	index: number;
 	recordId: string;
 	request: ChatRequest;
-	/** Estimated input tokens (the limiter charges these + max output tokens). */
+	/** Estimated input tokens (the controller charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
 	/**
 	 * Tokens of the cacheable prefix (schema + system prompt) when prompt caching is on:
-	 * Anthropic's input-token limit does not count cache reads, so after the warm-up the
-	 * limiter is charged without them.
+	 * Anthropic's input-token limit does not count cache reads, so once the cache is warm
+	 * the flow controller is charged without them.
 	 */
 	cachePrefixTokens?: number;
 	/**
@@ -40,26 +47,38 @@ export type Outcome =
 	| { index: number; ok: false; error: ItemError };
 
 export interface CircuitOptions extends BreakerOptions {
-	/** What an open circuit does. @default 'pause' */
+	/**
+	 * What an open circuit does: wait for the provider (half-open probes) until `outageMs`,
+	 * or stop the run at once. @default 'pause'
+	 */
 	readonly onOpen?: 'pause' | 'stop';
-	/** Pause length before a fresh window is tried. @default 30000 */
-	readonly cooldownMs?: number;
-	/** Pauses after which the run stops anyway. @default 3 */
-	readonly maxPauses?: number;
 }
 
 export interface RunnerOptions {
 	readonly provider: Provider;
-	readonly limiter: RateLimiter;
+	/** This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. */
+	readonly flow: FlowLease;
 	readonly clock: Clock;
-	/** Requests in flight at once for this run. */
+	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;
 	readonly retry?: RetryPolicy;
 	/** Per request. */
 	readonly timeoutMs: number;
-	/** The n8n execution's cancel signal. */
+	/** The n8n execution's cancel signal: the only thing that aborts requests in flight. */
 	readonly signal?: AbortSignal;
 	readonly circuit?: CircuitOptions;
+	/**
+	 * Longest Retry-After honoured; a 429 asking for more ends that item `rate_limited` with
+	 * the wait in its message (a 5xx's longer Retry-After is cut to this). @default 60000
+	 */
+	readonly maxRetryAfterMs?: number;
+	/**
+	 * The first item goes alone: a 404 endpoint, an unknown model or a refused connection ends
+	 * the run with a `ConfigurationError` before anything else is sent. @default true
+	 */
+	readonly failFast?: boolean;
+	/** What the configuration error names (model ID, base URL without the key). */
+	readonly setting?: { model: string; baseUrl?: string };
 	/** Structured output asked for: the answer must be JSON (and pass `validate` when given). */
 	readonly structured?: { validate?: SchemaValidator };
 	readonly costOf?: (model: string, usage: Usage) => number | undefined;
@@ -72,7 +91,8 @@ export interface RunnerOptions {
 	/**
 	 * Send the first item alone before the fan-out, so its answer creates the prompt-cache
 	 * entry every other request then reads (a cache entry is usable only once the first
-	 * response has begun). @default false
+	 * response has begun). With `failFast` (the default) the first item goes alone anyway.
+	 * @default false
 	 */
 	readonly warmUp?: boolean;
 	/**
@@ -82,8 +102,7 @@ export interface RunnerOptions {
 	readonly maxReasks?: number;
 	/**
 	 * A fallback model waits (core/call/fallback.ts): an overloaded provider (529, or 503)
-	 * ends the item at once so the fallback answers it, and does not count towards the
-	 * circuit breaker. @default false
+	 * ends the item at once so the fallback answers it. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
 	/**
@@ -95,8 +114,8 @@ export interface RunnerOptions {
 
 export type RunEvent =
 	| { type: 'retry'; index: number; code: ErrorCode; delayMs: number; attempt: number }
-	| { type: 'rate_limited'; index: number; waitMs?: number }
-	| { type: 'circuit'; action: 'pause' | 'stop'; failureShare: number }
+	| { type: 'rate_limited'; index: number; waitMs?: number; cluster: boolean }
+	| { type: 'circuit'; action: 'pause' | 'resume' | 'stop'; failureShare: number }
 	| { type: 'stop'; code: ErrorCode; message: string };
 
 /** Live counters; the progress line and the final hint read them. */
@@ -121,6 +140,13 @@ export interface RunStats {
 	startedAt: number;
 	failuresByCode: Partial<Record<ErrorCode, number>>;
 	stopped?: { code: ErrorCode; message: string };
+	/** The rate the controller settled on against the configured one. */
+	flow?: FlowReport;
+	concurrency?: ConcurrencyReport;
+	/** Times the circuit opened (an outage; each one paused the run). */
+	circuitOpenings?: number;
+	/** Answers that arrived after a stop and were kept (paid, so delivered). */
+	keptAfterStop?: number;
 }
 
 export function emptyStats(total: number, startedAt: number): RunStats {
@@ -144,48 +170,105 @@ export function emptyStats(total: number, startedAt: number): RunStats {
 	};
 }
 
+function waitText(ms: number): string {
+	const s = Math.round(ms / 1000);
+	if (s < 120) return `${s} s`;
+	const m = Math.round(s / 60);
+	return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
+}
+
 /**
- * Drives items through limiter -> provider -> interpretation, with the one retry layer,
- * the circuit breaker, the run-wide stops (auth, quota, budget) and the checkpoint.
- * Never throws for an item: every item ends as exactly one `Outcome`.
+ * Drives items through breaker -> concurrency gate -> flow controller -> provider ->
+ * interpretation, with the one retry layer, the run-wide stops (auth, quota, budget, outage)
+ * and the checkpoint. Never throws for an item: every item ends as exactly one `Outcome`.
+ * A stop stops sending; requests already out finish and their answers are kept. Only the
+ * execution's cancel signal aborts requests in flight.
  */
 export class BatchRunner {
 	readonly stats: RunStats;
 	private readonly retry;
 	private readonly breaker: CircuitBreaker;
+	private readonly gate: ConcurrencyGate;
+	/** Aborted by a stop or a cancel: nothing new is sent, waits end. */
 	private readonly stopController = new AbortController();
-	private pauses = 0;
-	/** The warm-up request was sent (or none was asked for): cache reads can be expected. */
+	/** Aborted by the user's cancel only: requests in flight. */
+	private readonly cancelController = new AbortController();
+	private readonly maxRetryAfterMs: number;
+	private proof: Promise<void> | undefined;
+	private proven: (() => void) | undefined;
+	private configError: ConfigurationError | undefined;
+	/** A first answer came back: the prompt cache is warm (Anthropic charges then exclude it). */
 	private warm = false;
 
-	constructor(private readonly o: RunnerOptions) {
-		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
-			throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${o.concurrency}`);
+	constructor(private readonly options: RunnerOptions) {
+		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
+			throw new TypeError(
+				`Expected \`concurrency\` to be an integer >= 1, got ${options.concurrency}`,
+			);
 		}
-		if (!(o.timeoutMs > 0))
-			throw new TypeError(`Expected \`timeoutMs\` to be > 0, got ${o.timeoutMs}`);
-		this.retry = resolveRetryPolicy(o.retry);
-		this.breaker = new CircuitBreaker(o.circuit);
-		this.stats = emptyStats(0, o.clock.now());
+		if (!(options.timeoutMs > 0))
+			throw new TypeError(`Expected \`timeoutMs\` to be > 0, got ${options.timeoutMs}`);
+		this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
+		if (!(this.maxRetryAfterMs >= 0))
+			throw new TypeError(`Expected \`maxRetryAfterMs\` to be >= 0, got ${this.maxRetryAfterMs}`);
+		this.retry = resolveRetryPolicy(options.retry);
+		this.breaker = new CircuitBreaker(options.circuit, options.clock);
+		this.gate = new ConcurrencyGate(options.concurrency, () => options.clock.now());
+		this.stats = emptyStats(0, options.clock.now());
+		// Every waiting item listens on these (and removes its listener once served).
+		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
 	}
 
-	async run(items: RunItem[]): Promise<Outcome[]> {
-		const cancel = this.o.signal;
+	/**
+	 * Runs every item to one outcome. Rejects only with a `ConfigurationError` (the first
+	 * answer proved the configuration cannot work; nothing else was sent) or a ledger failure.
+	 */
+	async run(items: RunItem[], opts: { keepFlow?: boolean } = {}): Promise<Outcome[]> {
+		try {
+			return await this.runAll(items);
+		} finally {
+			// Several calls (multi-item waves) keep the lease until `releaseFlow`.
+			if (!opts.keepFlow) this.options.flow.release();
+			this.refreshReports();
+		}
+	}
+
+	/** Ends the flow lease after runs made with `keepFlow`. */
+	releaseFlow(): void {
+		this.options.flow.release();
+	}
+
+	private async runAll(items: RunItem[]): Promise<Outcome[]> {
+		const cancel = this.options.signal;
 		if (cancel) {
-			const onCancel = () => this.stopController.abort(cancel.reason);
+			const onCancel = () => {
+				this.cancelController.abort(cancel.reason);
+				this.stopController.abort(cancel.reason);
+			};
 			if (cancel.aborted) onCancel();
 			else cancel.addEventListener('abort', onCancel, { once: true });
 		}
+		const tpm = this.options.flow.limits.tpm;
+		for (const item of items) {
+			const estimate = item.inputTokens + item.request.maxTokens;
+			if (estimate > tpm) {
+				throw new ConfigurationError(
+					`Tokens per Minute (${tpm}) is smaller than one request: item ${item.index} needs about ${estimate} tokens (prompt estimate + Max Tokens)`,
+					'Tokens per Minute',
+					'Raise Tokens per Minute to your real limit, or lower Max Tokens; nothing was sent.',
+				);
+			}
+		}
 		this.stats.total = items.length;
-		this.stats.startedAt = this.o.clock.now();
+		this.stats.startedAt = this.options.clock.now();
 		// A job already at its cap sends nothing.
-		if (this.o.spentBeforeUsd) this.checkBudget();
+		if (this.options.spentBeforeUsd) this.checkBudget();
 		const outcomes: Outcome[] = new Array(items.length);
 		let pending = items;
 
 		const real = items.filter((i) => !i.group);
-		if (this.o.checkpoint && real.length > 0) {
-			const known = await this.o.checkpoint.lookup(
+		if (this.options.checkpoint && real.length > 0) {
+			const known = await this.options.checkpoint.lookup(
 				real.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
 			);
 			pending = [];
@@ -199,40 +282,56 @@ export class BatchRunner {
 			});
 		}
 
+		if ((this.options.failFast ?? true) && pending.length > 1) {
+			this.proof = new Promise<void>((resolve) => (this.proven = resolve));
+		}
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
-		if (this.o.warmUp && pending.length > 1 && !this.warm) {
+		if (this.options.warmUp && !this.proof && !this.warm && pending.length > 1) {
+			// Without the fail-fast proof, the cache warm-up sends the first item alone.
 			const first = pending[0];
-			outcomes[position.get(first)!] = await this.process(first);
+			outcomes[position.get(first)!] = await this.process(first, false);
 			pending = pending.slice(1);
 		}
-		this.warm = true;
-		const limit = pLimit(this.o.concurrency);
+		// Items under way: more than the slots, so one waiting out a backoff (without a slot)
+		// leaves its slot to another item; bounded, so 100k items are not 100k open frames.
+		const underWay = pLimit(Math.max(this.options.concurrency * 4, 16));
 		await Promise.all(
-			pending.map((item) =>
-				limit(async () => {
-					const outcome = await this.process(item);
-					outcomes[position.get(item)!] = outcome;
+			pending.map((item, n) =>
+				underWay(async () => {
+					try {
+						outcomes[position.get(item)!] = await this.process(item, n === 0);
+					} finally {
+						// However the first item ends, the others must not wait on it forever.
+						if (n === 0) this.settleProof(undefined);
+					}
 				}),
 			),
 		);
-		if (this.o.checkpoint) await this.o.checkpoint.flush();
+		if (this.options.checkpoint) await this.options.checkpoint.flush();
+		if (this.configError) throw this.configError;
 		return outcomes;
 	}
 
-	/** Stop the run: items not yet sent fail with `code`; nothing else is spent. */
+	/** Stop the run: nothing new is sent, items not yet sent fail with `code`; answers in flight are kept. */
 	stop(code: ErrorCode, message: string): void {
 		if (this.stats.stopped) return;
 		this.stats.stopped = { code, message };
-		this.o.onEvent?.({ type: 'stop', code, message });
+		this.options.onEvent?.({ type: 'stop', code, message });
 		this.stopController.abort(new LlmBatchError(code, message));
+	}
+
+	private refreshReports(): void {
+		this.stats.flow = this.options.flow.report();
+		this.stats.concurrency = this.gate.report();
+		this.stats.circuitOpenings = this.breaker.openings;
 	}
 
 	private fail(item: RunItem, error: ItemError): Outcome {
 		this.stats.done++;
 		this.stats.failed++;
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
-		if (!item.group) this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
+		if (!item.group) this.options.checkpoint?.failed(item.recordId, item.promptHash, error);
 		return { index: item.index, ok: false, error };
 	}
 
@@ -249,26 +348,27 @@ export class BatchRunner {
 		if (result.costUsd === undefined) this.stats.costUnknown = true;
 		else
 			this.stats.costUsd +=
-				result.costUsd - (counted ? (this.o.costOf?.(result.model, counted) ?? 0) : 0);
+				result.costUsd - (counted ? (this.options.costOf?.(result.model, counted) ?? 0) : 0);
 	}
 
 	private stoppedError(attempts: number): ItemError {
 		const s = this.stats.stopped!;
 		return {
 			code: s.code,
-			message: `Not sent: the run stopped (${s.message})`,
+			message: `${attempts === 0 ? 'Not sent' : `Not retried after ${attempts} attempt${attempts === 1 ? '' : 's'}`}: the run stopped (${s.message})`,
 			retryable: s.code === 'circuit_open' || s.code === 'budget_exceeded' || s.code === 'canceled',
 			attempts,
 		};
 	}
 
-	private async process(item: RunItem): Promise<Outcome> {
-		const { clock, provider, limiter } = this.o;
+	private async process(item: RunItem, first: boolean): Promise<Outcome> {
+		const { clock, provider, flow } = this.options;
 		let attempts = 0;
 		let failures = 0;
 		let rateWaits = 0;
 		let malformed = 0;
 		let maxTokens = item.request.maxTokens;
+		let priority = false;
 		// A re-ask fed from the workflow (Validate Output's Invalid output looped back) starts
 		// with the follow-up turn.
 		let followUp: ChatRequest['followUp'] = item.request.followUp;
@@ -277,12 +377,15 @@ export class BatchRunner {
 		// the result that finally comes.
 		let spent: Usage | undefined = item.priorUsage;
 		const anthropic = provider.name === 'anthropic';
-		// One plain signal for every wait and call: the execution's cancel signal is linked
-		// into it once per run (a composite AbortSignal per call costs ~50 µs per item).
-		const signal = this.stopController.signal;
+		// One plain signal per kind for every wait and call: the execution's cancel signal is
+		// linked in once per run (a composite AbortSignal per call costs ~50 µs per item).
+		const stopSignal = this.stopController.signal;
+		const cancelSignal = this.cancelController.signal;
+		const proving = first && this.proof !== undefined;
+		if (!proving && this.proof) await this.proof;
 
 		for (;;) {
-			if (this.o.signal?.aborted)
+			if (this.options.signal?.aborted)
 				return this.fail(item, {
 					code: 'canceled',
 					message: 'The execution was stopped',
@@ -290,146 +393,292 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
-			// Anthropic's input-token limit does not count cache reads: once the cache is warm,
-			// the cached prefix is not charged.
-			const uncounted = anthropic && this.warm ? (item.cachePrefixTokens ?? 0) : 0;
-			const estimate =
-				item.inputTokens - uncounted + maxTokens + (followUp ? followUpTokens(followUp) : 0);
+
+			let admit: 'go' | 'probe' | 'expired';
 			try {
-				await limiter.acquire(estimate, signal);
+				admit = await this.breaker.admit(stopSignal);
 			} catch {
-				continue; // aborted while queued: the checks above produce the outcome
+				continue; // stopped while the circuit was open: the checks above decide
 			}
-			if (this.stats.stopped || this.o.signal?.aborted) continue;
-
-			attempts++;
-			if (!item.group) this.o.checkpoint?.started(item.recordId, item.promptHash);
-			const started = clock.now();
-			let error: LlmBatchError | undefined;
-			let result: LlmResult | undefined;
-			let answered: ChatResponse | undefined;
-			try {
-				const res = await provider.complete(
-					{ ...item.request, maxTokens, ...(followUp ? { followUp } : {}) },
-					{ signal, timeoutMs: this.o.timeoutMs },
+			if (admit === 'expired') {
+				this.options.onEvent?.({
+					type: 'circuit',
+					action: 'stop',
+					failureShare: this.breaker.failureShare,
+				});
+				this.stop(
+					'circuit_open',
+					`the provider failed every probe for ${waitText(this.breaker.outageLastedMs)} (outage time ${waitText(this.breaker.outageMs)})`,
 				);
-				answered = res;
-				const counted =
-					res.usage.inputTokens - (anthropic ? (res.usage.cachedInputTokens ?? 0) : 0);
-				limiter.correct(estimate - maxTokens, counted);
-				result = this.interpret(item, res, attempts, clock.now() - started);
-				if (spent) result = this.withSpent(result, spent);
-				if (reasks > 0 || item.priorAttempts) {
-					result.reasks = reasks > 0 ? reasks : result.reasks;
-					result.attempts += item.priorAttempts ?? 0;
+				continue;
+			}
+			const probe = admit === 'probe';
+			try {
+				await this.gate.acquire(stopSignal, priority);
+			} catch {
+				if (probe) this.breaker.releaseProbe();
+				continue;
+			}
+			let slotHeld = true;
+			const releaseSlot = () => {
+				if (slotHeld) {
+					slotHeld = false;
+					this.gate.release();
 				}
-			} catch (e) {
-				error = classifyError(e, provider.name, clock.now());
-			}
-			if (result) {
-				this.breaker.record('ok');
-				this.countSuccess(result, true, item.priorUsage);
-				this.checkBudget();
-				if (this.o.checkpoint && !item.group) {
-					this.o.checkpoint.succeeded(result);
-					// Hold this worker's slot until the result is committed (one group commit,
-					// shared by all workers), so a crash loses at most the `concurrency` results
-					// in flight, never one more sent after an unsaved answer. A failed commit
-					// rejects here and fails the run loudly: the answer is paid for.
-					await this.o.checkpoint.flush();
+			};
+			try {
+				// Anthropic's input-token limit does not count cache reads: once the cache is
+				// warm, the cached prefix is not charged.
+				const uncounted = anthropic && this.warm ? (item.cachePrefixTokens ?? 0) : 0;
+				const estimate =
+					item.inputTokens - uncounted + maxTokens + (followUp ? followUpTokens(followUp) : 0);
+				try {
+					await flow.acquire(estimate, stopSignal);
+				} catch {
+					if (probe) this.breaker.releaseProbe();
+					continue; // stopped while queued: the checks above produce the outcome
 				}
-				return { index: item.index, ok: true, result };
-			}
-			if (!error) throw new Error('unreachable: neither result nor error');
-
-			if (error.code === 'canceled') {
-				if (this.stats.stopped && !this.o.signal?.aborted)
-					return this.fail(item, this.stoppedError(attempts));
-				return this.fail(item, error.toItemError(attempts));
-			}
-			if (this.o.handOffOverloaded && (error.status === 529 || error.status === 503))
-				return this.fail(item, error.toItemError(attempts));
-			if (this.breaker.record(error.code)) await this.onCircuitOpen();
-
-			if (error.code === 'rate_limited') {
-				this.stats.rateLimited++;
-				limiter.penalize(error.retryAfterMs);
-				this.o.onEvent?.({ type: 'rate_limited', index: item.index, waitMs: error.retryAfterMs });
-				rateWaits++;
-				// A 429 is waited out in the limiter; only a persistent one starts to cost attempts.
-				if (rateWaits <= this.retry.maxRateLimitWaits) {
-					attempts--;
+				if (this.stats.stopped || this.options.signal?.aborted) {
+					if (probe) this.breaker.releaseProbe();
 					continue;
 				}
-			}
-			if (stopsTheRun(error.code)) {
-				this.stop(error.code, error.message);
-				return this.fail(item, error.toItemError(attempts));
-			}
-			if (
-				answered &&
-				(error.code === 'malformed_output' || error.code === 'schema_violation') &&
-				!item.group &&
-				reasks < (this.o.maxReasks ?? 0)
-			) {
-				// Re-ask: the same conversation plus the answer and what is wrong with it.
-				spent = addUsage(spent, answered.usage);
-				reasks++;
-				this.stats.reasks++;
+
+				attempts++;
+				if (!item.group) this.options.checkpoint?.started(item.recordId, item.promptHash);
+				const started = clock.now();
+				let error: LlmBatchError | undefined;
+				let result: LlmResult | undefined;
+				let res: ChatResponse | undefined;
+				try {
+					res = await provider.complete(
+						{ ...item.request, maxTokens, ...(followUp ? { followUp } : {}) },
+						{ signal: cancelSignal, timeoutMs: this.options.timeoutMs },
+					);
+					this.warm = true;
+					// What the provider counts against its limit (Anthropic: without cache reads).
+					const counted =
+						res.usage.inputTokens - (anthropic ? (res.usage.cachedInputTokens ?? 0) : 0);
+					flow.correct(estimate - maxTokens, counted);
+				} catch (e) {
+					error = classifyError(e, provider.name, clock.now());
+				}
+				const latencyMs = clock.now() - started;
+				if (res) {
+					flow.observe({ outcome: 'ok', rateLimit: res.rateLimit });
+					try {
+						result = this.interpret(item, res, attempts, latencyMs);
+						if (spent) result = this.withSpent(result, spent);
+						if (reasks > 0) result.reasks = reasks;
+						if (item.priorAttempts) result.attempts += item.priorAttempts;
+					} catch (e) {
+						error = classifyError(e, provider.name, clock.now());
+					}
+				}
+				const code: ErrorCode | 'ok' = result ? 'ok' : error!.code;
+				if (proving && attempts === 1) this.settleProof(error);
+				const outageCode = CircuitBreaker.counts(code) && code !== 'ok';
+				this.gate.observe(latencyMs, outageCode);
+				// With a fallback model waiting, an overloaded provider hands the item over at once
+				// and is not the breaker's to wait out.
+				const handOff =
+					this.options.handOffOverloaded === true &&
+					error !== undefined &&
+					(error.status === 529 || error.status === 503);
+				if (handOff && probe) this.breaker.releaseProbe();
+				const openNow = handOff ? false : this.breaker.record(code, probe, item.index);
+				if (
+					openNow &&
+					this.breaker.openings > 0 &&
+					this.stats.circuitOpenings !== this.breaker.openings
+				) {
+					this.stats.circuitOpenings = this.breaker.openings;
+					const stopAtOnce = this.options.circuit?.onOpen === 'stop';
+					this.options.onEvent?.({
+						type: 'circuit',
+						action: stopAtOnce ? 'stop' : 'pause',
+						failureShare: this.breaker.openedAtShare,
+					});
+					if (stopAtOnce)
+						this.stop(
+							'circuit_open',
+							'most recent requests failed with provider errors (5xx, timeouts, connection errors)',
+						);
+				} else if (!openNow && probe && code === 'ok') {
+					this.options.onEvent?.({ type: 'circuit', action: 'resume', failureShare: 0 });
+				}
+				this.stats.flow = flow.report();
+				this.stats.concurrency = this.gate.report();
+
+				if (result) {
+					if (this.stats.stopped) this.stats.keptAfterStop = (this.stats.keptAfterStop ?? 0) + 1;
+					this.countSuccess(result, true, item.priorUsage);
+					this.checkBudget();
+					if (this.options.checkpoint && !item.group) {
+						this.options.checkpoint.succeeded(result);
+						// Hold this slot until the result is committed (its own group commit), so a
+						// crash loses at most the `concurrency` results in flight, never one more sent
+						// after an unsaved answer. A failed commit rejects here and fails the run
+						// loudly: the answer is paid for.
+						const cp = this.options.checkpoint;
+						await (cp.committed ? cp.committed() : cp.flush());
+					}
+					return { index: item.index, ok: true, result };
+				}
+				if (!error) throw new Error('unreachable: neither result nor error');
+				releaseSlot();
+
+				if (error.code === 'canceled') {
+					if (this.stats.stopped && !this.options.signal?.aborted)
+						return this.fail(item, this.stoppedError(attempts));
+					return this.fail(item, error.toItemError(attempts));
+				}
+				if (this.configError) return this.fail(item, error.toItemError(attempts));
+				if (handOff) return this.fail(item, error.toItemError(attempts));
+				// An outage is the breaker's to wait out: it costs the item no attempt.
+				if (outageCode && (probe || this.breaker.state !== 'closed')) {
+					attempts--;
+					priority = true;
+					continue;
+				}
+
+				if (error.code === 'rate_limited') {
+					this.stats.rateLimited++;
+					const verdict = flow.observe({
+						outcome: 'rate_limited',
+						rateLimit: readRateLimit(headersOf(error.cause), clock.now()),
+					});
+					const asked = error.retryAfterMs;
+					this.options.onEvent?.({
+						type: 'rate_limited',
+						index: item.index,
+						waitMs: asked,
+						cluster: verdict === 'cluster',
+					});
+					if (asked !== undefined && asked > this.maxRetryAfterMs) {
+						return this.fail(
+							item,
+							new LlmBatchError(
+								'rate_limited',
+								`Rate limited (429): the provider asked to wait ${waitText(asked)} (Retry-After), longer than Max Retry-After (${waitText(this.maxRetryAfterMs)}); rerun this item later`,
+								{ status: error.status, provider: error.provider, requestId: error.requestId },
+							).toItemError(attempts),
+						);
+					}
+					rateWaits++;
+					// A 429 is waited out by this item alone (the controller slows everyone only for
+					// a cluster); only a persistent one starts to cost attempts.
+					if (rateWaits <= this.retry.maxRateLimitWaits) {
+						attempts--;
+						priority = true;
+						const delayMs =
+							asked ??
+							(verdict === 'cluster' ? 0 : retryDelay(rateWaits, this.retry, clock.random));
+						this.stats.retries++;
+						this.options.onEvent?.({
+							type: 'retry',
+							index: item.index,
+							code: error.code,
+							delayMs,
+							attempt: attempts,
+						});
+						await this.sleep(delayMs, stopSignal);
+						continue;
+					}
+				}
+				if (stopsTheRun(error.code)) {
+					this.stop(error.code, error.message);
+					return this.fail(item, error.toItemError(attempts));
+				}
+				if (
+					res &&
+					(error.code === 'malformed_output' || error.code === 'schema_violation') &&
+					!item.group &&
+					reasks < (this.options.maxReasks ?? 0)
+				) {
+					// Re-ask: the same conversation plus the answer and what is wrong with it.
+					spent = addUsage(spent, res.usage);
+					reasks++;
+					this.stats.reasks++;
+					this.stats.retries++;
+					followUp = {
+						answer: res.data !== undefined ? JSON.stringify(res.data) : res.text,
+						errors: reaskMessage(error),
+					};
+					this.options.onEvent?.({
+						type: 'retry',
+						index: item.index,
+						code: error.code,
+						delayMs: 0,
+						attempt: attempts,
+					});
+					continue;
+				}
+				if (res) spent = addUsage(spent, res.usage);
+				// A group's unusable answer is split by the caller, not sent again whole.
+				if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code))
+					return this.fail(item, error.toItemError(attempts));
+				// A paid answer that failed validation stays on the error, so a workflow loop can
+				// re-ask with it (core/call/input.ts `reaskFromItem`).
+				const rejectedAnswer =
+					res && (error.code === 'malformed_output' || error.code === 'schema_violation')
+						? { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text }
+						: {};
+				if (error.code === 'malformed_output' && ++malformed > 2)
+					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+				if (error.code === 'truncated') {
+					const grow = this.options.growMaxTokensOnTruncation ?? true;
+					if (!grow || maxTokens >= item.request.maxTokens * 4)
+						return this.fail(item, error.toItemError(attempts));
+					maxTokens *= 2;
+				}
+				if (!error.retryable || attempts >= this.retry.maxAttempts)
+					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+
+				failures++;
+				const floor =
+					error.retryAfterMs === undefined
+						? undefined
+						: { retryAfterMs: Math.min(error.retryAfterMs, this.maxRetryAfterMs) };
+				const delayMs =
+					error.code === 'rate_limited' ? 0 : retryDelay(failures, this.retry, clock.random, floor);
 				this.stats.retries++;
-				followUp = {
-					answer: answered.data !== undefined ? JSON.stringify(answered.data) : answered.text,
-					errors: reaskMessage(error),
-				};
-				this.o.onEvent?.({
+				priority = true;
+				this.options.onEvent?.({
 					type: 'retry',
 					index: item.index,
 					code: error.code,
-					delayMs: 0,
+					delayMs,
 					attempt: attempts,
 				});
-				continue;
-			}
-			if (answered) spent = addUsage(spent, answered.usage);
-			// A group's unusable answer is split by the caller, not sent again whole.
-			if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code))
-				return this.fail(item, error.toItemError(attempts));
-			// A paid answer that failed validation stays on the error, so a workflow loop can
-			// re-ask with it (core/call/input.ts `reaskFromItem`).
-			const rejectedAnswer =
-				answered && (error.code === 'malformed_output' || error.code === 'schema_violation')
-					? {
-							answer: answered.data !== undefined ? JSON.stringify(answered.data) : answered.text,
-						}
-					: {};
-			if (error.code === 'malformed_output' && ++malformed > 2)
-				return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
-			if (error.code === 'truncated') {
-				const grow = this.o.growMaxTokensOnTruncation ?? true;
-				if (!grow || maxTokens >= item.request.maxTokens * 4)
-					return this.fail(item, error.toItemError(attempts));
-				maxTokens *= 2;
-			}
-			if (!error.retryable || attempts >= this.retry.maxAttempts)
-				return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
-
-			failures++;
-			const delayMs =
-				error.code === 'rate_limited' ? 0 : retryDelay(failures, this.retry, clock.random, error);
-			this.stats.retries++;
-			this.o.onEvent?.({
-				type: 'retry',
-				index: item.index,
-				code: error.code,
-				delayMs,
-				attempt: attempts,
-			});
-			try {
-				await clock.sleep(delayMs, signal);
-			} catch {
-				// stopped or canceled during the wait: the loop head decides
+				await this.sleep(delayMs, stopSignal);
+			} finally {
+				releaseSlot();
 			}
 		}
+	}
+
+	/** Backoff without a slot; a stop or cancel ends it early (the loop head decides). */
+	private async sleep(ms: number, signal: AbortSignal): Promise<void> {
+		if (ms <= 0) return;
+		try {
+			await this.options.clock.sleep(ms, signal);
+		} catch {
+			// stopped or canceled during the wait
+		}
+	}
+
+	/** The first item's first answer: either the configuration works, or the run ends now. */
+	private settleProof(error: LlmBatchError | undefined): void {
+		if (!this.proven) return;
+		if (error) {
+			const problem = configurationProblem(error, this.options.setting ?? { model: '' });
+			if (problem) {
+				this.configError = problem;
+				this.stop('invalid_request', `configuration error: ${problem.message}`);
+			}
+		}
+		this.proven?.();
+		this.proven = undefined;
 	}
 
 	/** Turns a provider answer into a result, or the taxonomy's error for it. */
@@ -439,7 +688,7 @@ export class BatchRunner {
 		attempts: number,
 		latencyMs: number,
 	): LlmResult {
-		const provider = this.o.provider.name;
+		const provider = this.options.provider.name;
 		const base = { provider, requestId: res.requestId };
 		if (res.finishReason === 'content_filter') {
 			throw new LlmBatchError(
@@ -471,7 +720,7 @@ export class BatchRunner {
 					base,
 				);
 			output = parsed.value;
-		} else if (this.o.structured) {
+		} else if (this.options.structured) {
 			if (res.data !== undefined) output = res.data;
 			else {
 				const parsed = extractJson(res.text);
@@ -483,7 +732,7 @@ export class BatchRunner {
 					);
 				output = parsed.value;
 			}
-			const issues = this.o.structured.validate?.(output);
+			const issues = this.options.structured.validate?.(output);
 			if (issues && issues.length > 0) {
 				throw new LlmBatchError(
 					'schema_violation',
@@ -501,28 +750,24 @@ export class BatchRunner {
 			provider,
 			finishReason: res.finishReason,
 			usage,
-			costUsd: this.o.costOf?.(res.model || item.request.model, usage),
+			costUsd: this.options.costOf?.(res.model || item.request.model, usage),
 			attempts,
 			latencyMs,
 			cached: false,
 			promptHash: item.promptHash,
-			completedAt: new Date(this.o.clock.now()).toISOString(),
+			completedAt: new Date(this.options.clock.now()).toISOString(),
 		};
 	}
 
 	/** `result` with the usage (and cost) of earlier unusable answers added. */
 	private withSpent(result: LlmResult, spent: Usage): LlmResult {
 		const usage = addUsage(spent, result.usage);
-		return {
-			...result,
-			usage,
-			costUsd: this.o.costOf?.(result.model, usage),
-		};
+		return { ...result, usage, costUsd: this.options.costOf?.(result.model, usage) };
 	}
 
 	private checkBudget(): void {
-		const cap = this.o.maxCostUsd;
-		const before = this.o.spentBeforeUsd ?? 0;
+		const cap = this.options.maxCostUsd;
+		const before = this.options.spentBeforeUsd ?? 0;
 		const spent = this.stats.costUsd + before;
 		if (cap !== undefined && cap > 0 && spent >= cap) {
 			this.stop(
@@ -532,25 +777,6 @@ export class BatchRunner {
 					: `the cost cap of $${cap} was reached ($${spent.toFixed(4)} spent)`,
 			);
 		}
-	}
-
-	private async onCircuitOpen(): Promise<void> {
-		const c = this.o.circuit ?? {};
-		const share = this.breaker.failureShare;
-		const maxPauses = c.maxPauses ?? 3;
-		if ((c.onOpen ?? 'pause') === 'stop' || this.pauses >= maxPauses) {
-			this.o.onEvent?.({ type: 'circuit', action: 'stop', failureShare: share });
-			this.stop(
-				'circuit_open',
-				`${Math.round(share * 100)} % of the recent requests failed (threshold ${Math.round(this.breaker.threshold * 100)} %)`,
-			);
-			return;
-		}
-		this.pauses++;
-		const cooldown = c.cooldownMs ?? 30_000;
-		this.o.onEvent?.({ type: 'circuit', action: 'pause', failureShare: share });
-		this.breaker.reset();
-		this.o.limiter.pause(cooldown);
 	}
 }
 

@@ -25,6 +25,10 @@ class GroupCommitCheckpoint implements Checkpoint {
 	private queue: LedgerWrite[] = [];
 	private running: Promise<void> | undefined;
 	private scheduled = false;
+	/** Writes handed in / committed so far (monotonic), and who waits for which. */
+	private enqueued = 0;
+	private done = 0;
+	private waiters: Array<{ upTo: number; resolve: () => void; reject: (e: unknown) => void }> = [];
 	/** The first failed commit; its writes stay queued and the next flush() tries them again. */
 	private failure: LedgerStoreError | undefined;
 	private readonly now: () => number;
@@ -113,7 +117,22 @@ class GroupCommitCheckpoint implements Checkpoint {
 		if (this.failure) throw this.failure;
 	}
 
+	committed(): Promise<void> {
+		const upTo = this.enqueued;
+		if (this.done >= upTo) return Promise.resolve();
+		if (this.failure) return this.flush();
+		return new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
+	}
+
+	private settle(): void {
+		let i = 0;
+		while (i < this.waiters.length && this.waiters[i].upTo <= this.done)
+			this.waiters[i++].resolve();
+		if (i > 0) this.waiters.splice(0, i);
+	}
+
 	private enqueue(write: LedgerWrite): void {
+		this.enqueued++;
 		this.queue.push(write);
 		// After a failure nothing commits until flush(): a store that is down would otherwise be
 		// retried on every write. The writes stay queued, nothing is dropped.
@@ -137,6 +156,8 @@ class GroupCommitCheckpoint implements Checkpoint {
 			this.queue = [];
 			try {
 				await this.store.writeBatch(this.job, group);
+				this.done += group.length;
+				this.settle();
 			} catch (error) {
 				// Keep the group in front of anything that arrived meanwhile: order matters for
 				// the fold (a start followed by its success).
@@ -152,6 +173,9 @@ class GroupCommitCheckpoint implements Checkpoint {
 								error,
 							);
 				this.onError?.(this.failure);
+				const waiting = this.waiters;
+				this.waiters = [];
+				for (const w of waiting) w.reject(this.failure);
 			}
 		}
 	}

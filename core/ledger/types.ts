@@ -126,6 +126,12 @@ export interface Checkpoint {
 	/** Resolves when everything handed in so far is committed; rejects with a LedgerStoreError if a write failed. */
 	flush(): Promise<void>;
 	/**
+	 * Resolves when the writes handed in so far are committed — the caller's own group, not
+	 * the groups that form after it (unlike flush(), which waits until nothing is pending);
+	 * rejects with a LedgerStoreError if that commit failed.
+	 */
+	committed?(): Promise<void>;
+	/**
 	 * The failed commit, if any, until flush() retries it. While set, writes are kept in memory
 	 * but not committed, so the engine should stop spending (see CheckpointOptions.onError).
 	 */

@@ -198,15 +198,17 @@ export class LlmBatchCall implements INodeType {
 							{ name: 'Stop the Run', value: 'stop' },
 						],
 						default: 'pause',
-						description: 'What happens when the failure share passes the threshold',
+						description:
+							'What happens when the provider fails most requests (an outage): wait for it with half-open probes, or stop at once',
 					},
 					{
 						displayName: 'Circuit Breaker Threshold (%)',
 						name: 'circuitThreshold',
 						type: 'number',
 						typeOptions: { minValue: 1, maxValue: 100 },
-						default: 10,
-						description: 'Failure share of the recent requests that opens the circuit',
+						default: 50,
+						description:
+							'Share of provider failures (5xx, timeouts, connection errors; not 429s or bad answers) among at least 20 recent requests that opens the circuit',
 					},
 					{
 						displayName: 'Context Window (Tokens)',
@@ -280,12 +282,30 @@ export class LlmBatchCall implements INodeType {
 							'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
 					},
 					{
+						displayName: 'Max Retry-After (Seconds)',
+						name: 'maxRetryAfterSeconds',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 60,
+						description:
+							'Longest Retry-After a 429 is waited out for; an item asked to wait longer fails with rate_limited, naming the wait',
+					},
+					{
 						displayName: 'Max Tokens',
 						name: 'maxTokens',
 						type: 'number',
 						typeOptions: { minValue: 1 },
 						default: 1024,
 						description: 'Maximum output tokens per answer',
+					},
+					{
+						displayName: 'Outage Time Before Stopping (Minutes)',
+						name: 'outageMinutes',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 10,
+						description:
+							'How long the run waits for a provider outage to end (the circuit stays open) before the remaining items fail with circuit_open',
 					},
 					{
 						displayName: 'Output Price per 1M Tokens (USD)',

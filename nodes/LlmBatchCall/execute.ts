@@ -10,11 +10,17 @@ import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
 import { CONTEXT_WINDOW, inputPolicy, isItemError, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
-import { sharedLimiter } from '../../core/call/limiter';
+import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { runGrouped, type GroupStats } from '../../core/call/group';
-import { BatchRunner, type Outcome, type RunItem, type RunStats } from '../../core/call/runner';
+import {
+	BatchRunner,
+	ConfigurationError,
+	type Outcome,
+	type RunItem,
+	type RunStats,
+} from '../../core/call/runner';
 import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
@@ -180,7 +186,7 @@ export async function executeLlmBatchCall(
 		}
 	}
 
-	const limiter = sharedLimiter(
+	const flow = sharedFlow(
 		{
 			provider: cfg.provider,
 			baseUrl: creds.baseUrl ?? '',
@@ -195,13 +201,14 @@ export async function executeLlmBatchCall(
 	const makeRunner = (
 		providerName: ProviderName,
 		providerCreds: ProviderCredentials,
-		modelLimiter: typeof limiter,
+		model: string,
+		modelFlow: typeof flow,
 		handOff: boolean,
 		warmUp: boolean,
 	) =>
 		new BatchRunner({
 			provider: createProvider(providerName, providerCreds, deps.fetch),
-			limiter: modelLimiter,
+			flow: modelFlow,
 			handOffOverloaded: handOff,
 			spentBeforeUsd,
 			clock,
@@ -209,7 +216,13 @@ export async function executeLlmBatchCall(
 			retry: { maxAttempts: cfg.options.maxAttempts },
 			timeoutMs: cfg.options.timeoutSeconds * 1000,
 			signal: ctx.getExecutionCancelSignal?.(),
-			circuit: { threshold: cfg.options.circuitThreshold / 100, onOpen: cfg.options.onCircuitOpen },
+			circuit: {
+				threshold: cfg.options.circuitThreshold / 100,
+				onOpen: cfg.options.onCircuitOpen,
+				outageMs: cfg.options.outageMinutes * 60_000,
+			},
+			maxRetryAfterMs: cfg.options.maxRetryAfterSeconds * 1000,
+			setting: { model, baseUrl: providerCreds.baseUrl },
 			structured: cfg.schema
 				? { validate: validate?.ok ? validate.validate : undefined }
 				: undefined,
@@ -221,7 +234,9 @@ export async function executeLlmBatchCall(
 			onEvent: (e) => {
 				if (e.type === 'circuit') {
 					ctx.logger.warn(
-						`${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed — circuit breaker ${e.action === 'pause' ? 'pauses the run' : 'stops the run'}`,
+						e.action === 'resume'
+							? `${node}: the provider answers again — circuit closed, the run resumes`
+							: `${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed with provider errors — circuit breaker ${e.action === 'pause' ? 'pauses the run until a probe succeeds' : 'stops the run'}`,
 						{ node },
 					);
 				} else if (e.type === 'stop') {
@@ -232,15 +247,16 @@ export async function executeLlmBatchCall(
 	const runner = makeRunner(
 		cfg.provider,
 		creds,
-		limiter,
+		cfg.model,
+		flow,
 		fallbackModels.length > 0,
 		runItems.some((i) => i.request.cache !== undefined),
 	);
-	// Each fallback model: its own provider client and its own limiter (same limits).
+	// Each fallback model: its own provider client and its own flow controller (same limits).
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
 		const toRunItem = policyFor(cfg, providerName, model);
-		const modelLimiter = sharedLimiter(
+		const modelFlow = sharedFlow(
 			{
 				provider: providerName,
 				baseUrl: fallbackCreds!.baseUrl ?? '',
@@ -254,7 +270,8 @@ export async function executeLlmBatchCall(
 			runner: makeRunner(
 				providerName,
 				fallbackCreds!,
-				modelLimiter,
+				model,
+				modelFlow,
 				k < fallbackModels.length - 1,
 				false,
 			),
@@ -309,6 +326,12 @@ export async function executeLlmBatchCall(
 	try {
 		outcomes = await done;
 	} catch (e) {
+		if (e instanceof ConfigurationError) {
+			await progress;
+			throw new NodeOperationError(ctx.getNode(), `Configuration error: ${e.message}`, {
+				description: `Parameter: ${e.parameter}.${e.hint ? ` ${e.hint}` : ''}`,
+			});
+		}
 		// The runner turns every item failure into data; what reaches here is the ledger
 		// failing to store results (or a defect), which must stop the node loudly.
 		throw new NodeOperationError(ctx.getNode(), e as Error, {

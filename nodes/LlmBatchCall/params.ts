@@ -12,7 +12,9 @@ const options = z.object({
 	maxCostUsd: z.number().min(0).default(0),
 	inputPricePer1M: z.number().default(-1),
 	outputPricePer1M: z.number().default(-1),
-	circuitThreshold: z.number().min(1).max(100).default(10),
+	circuitThreshold: z.number().min(1).max(100).default(50),
+	outageMinutes: z.number().min(0).default(10),
+	maxRetryAfterSeconds: z.number().min(0).default(60),
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
 	recordsPerRequest: z

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedLimiters } from '../../core/call/limiter';
+import { resetSharedFlow } from '../../core/call/controller';
 import { costUsd } from '../../core/cost';
 import type { Usage } from '../../core/types';
 import { llmBatchFallbackConnectionTest } from '../../nodes/LlmBatchCall/credentialTest';
@@ -57,7 +57,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 	});
 	afterAll(async () => sandbox?.close());
 	beforeEach(() => {
-		resetSharedLimiters();
+		resetSharedFlow();
 		sandbox.configure({ faults: {}, groupFaults: {}, modelFaults: {} });
 		sandbox.reset();
 	});
@@ -140,7 +140,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		const [success, failed] = await executeLlmBatchCall(m.fns);
 		expect(failed).toEqual([]);
 		for (const s of success) expect(s.json.llm).toMatchObject({ attempts: 2, reasks: 1 });
-		resetSharedLimiters();
+		resetSharedFlow();
 		sandbox.reset();
 		const m0 = mockExecute({
 			items: tickets(4),
@@ -234,7 +234,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			// the second chunk may spend only what is left of a cap just above the first chunk's cost
 			const cap = spent * 1.25;
 			const chunk = tickets(20).slice(10);
-			resetSharedLimiters();
+			resetSharedFlow();
 			const second = mockExecute({
 				items: chunk,
 				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap, budgetScope: 'job' }),
@@ -247,7 +247,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			expect((f2[0].json.error as { code: string; message: string }).code).toBe('budget_exceeded');
 			expect((f2[0].json.error as { message: string }).message).toMatch(/the job's cost cap/);
 			// per run, the same cap would have let the whole chunk through
-			resetSharedLimiters();
+			resetSharedFlow();
 			const perRun = mockExecute({
 				items: tickets(30).slice(20),
 				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap }),

@@ -1,7 +1,7 @@
 import { NodeOperationError } from 'n8n-workflow';
 import { beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedLimiters } from '../../core/call/limiter';
+import { resetSharedFlow } from '../../core/call/controller';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
@@ -57,7 +57,7 @@ function params(extra: Record<string, unknown> = {}): MockOptions['parameters'] 
 }
 
 describe('LLM Batch Call node', () => {
-	beforeEach(() => resetSharedLimiters());
+	beforeEach(() => resetSharedFlow());
 
 	it('puts every item on Success or Failed with pairedItem and the item contract', async () => {
 		const { fetchImpl, bodies } = stubFetch((b) => {

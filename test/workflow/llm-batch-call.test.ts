@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectedReply, promptDigest, startSandbox, type Sandbox } from '../../sandbox/server';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
+import { resetSharedFlow } from '../../core/call/controller';
 
 const SCHEMA = {
 	type: 'object',
@@ -151,9 +152,39 @@ describe('LLM Batch Call in a real workflow (WorkflowExecute) against the sandbo
 		);
 	});
 
-	it('keeps the RPM limit under a tight limit and waits out 429s instead of failing', async () => {
+	it('configured 1.5x too high: learns the real limit from the rate-limit headers, no 429 storm', async () => {
 		sandbox.configure({ rpm: 600, tpm: 10_000_000, latencyMs: { min: 0, max: 0 }, faults: {} });
 		sandbox.reset();
+		const { items } = await runWorkflow(
+			workflow({
+				concurrency: 8,
+				requestsPerMinute: 900,
+				tokensPerMinute: 10_000_000,
+				options: { progressIntervalSeconds: 0 },
+			}),
+			{
+				input: tickets(40),
+				credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
+			},
+		);
+		expect(items('LLM Batch Call', 0)).toHaveLength(40);
+		expect(items('LLM Batch Call', 1)).toHaveLength(0);
+		const s = sandbox.stats();
+		// only the first burst, before any answer carried the headers, can overshoot
+		expect(s.rateLimited).toBeLessThanOrEqual(3);
+		expect(s.maxRequestsPerWindow(1000)).toBeLessThanOrEqual(10 + 10);
+	});
+
+	it('keeps the RPM limit under a tight limit and waits out 429s instead of failing', async () => {
+		sandbox.configure({
+			rpm: 600,
+			tpm: 10_000_000,
+			latencyMs: { min: 0, max: 0 },
+			faults: {},
+			rateHeaders: false,
+		});
+		sandbox.reset();
+		resetSharedFlow(); // forget the limit the previous test learned for this credential
 		// the client is told a higher limit than the server enforces: 429s happen and are waited out
 		const { items } = await runWorkflow(
 			workflow({
@@ -172,6 +203,7 @@ describe('LLM Batch Call in a real workflow (WorkflowExecute) against the sandbo
 		const s = sandbox.stats();
 		expect(s.rateLimited).toBeGreaterThan(0);
 		expect(s.maxRequestsPerWindow(1000)).toBeLessThanOrEqual(10 + 10);
+		sandbox.configure({ rateHeaders: true });
 	});
 
 	it('speaks Anthropic messages: structured output through a forced tool, each result its own', async () => {

@@ -9,6 +9,7 @@ import type {
 	Provider,
 	ProviderCredentials,
 } from './types';
+import { readRateLimit } from '../rate-headers';
 
 const TOOL_NAME = 'record_output';
 
@@ -69,10 +70,9 @@ export function createAnthropicProvider(
 						}
 					: {}),
 			};
-			const res = await client.messages.create(body, {
-				signal: opts.signal,
-				timeout: opts.timeoutMs,
-			});
+			const { data: res, response } = await client.messages
+				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
+				.withResponse();
 			let text = '';
 			let data: unknown;
 			for (const block of res.content ?? []) {
@@ -89,6 +89,7 @@ export function createAnthropicProvider(
 				usage: anthropicUsage(res.usage),
 				model: res.model ?? req.model,
 				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
+				rateLimit: readRateLimit(response.headers, Date.now()),
 			};
 		},
 	};

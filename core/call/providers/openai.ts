@@ -9,6 +9,7 @@ import type {
 	Provider,
 	ProviderCredentials,
 } from './types';
+import { readRateLimit } from '../rate-headers';
 
 /**
  * OpenAI chat completions, and every server that speaks them (Ollama, vLLM, LM Studio,
@@ -56,10 +57,9 @@ export function createOpenAiProvider(
 				// so they are the cached prefix; the key keeps same-prefix requests together.
 				...(req.cache?.key ? { prompt_cache_key: req.cache.key } : {}),
 			};
-			const res = await client.chat.completions.create(body, {
-				signal: opts.signal,
-				timeout: opts.timeoutMs,
-			});
+			const { data: res, response } = await client.chat.completions
+				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
+				.withResponse();
 			const choice = res.choices?.[0];
 			const message = choice?.message;
 			return {
@@ -75,6 +75,7 @@ export function createOpenAiProvider(
 				},
 				model: res.model ?? req.model,
 				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
+				rateLimit: readRateLimit(response.headers, Date.now()),
 			};
 		},
 	};

@@ -1,3 +1,4 @@
+import type { RateLimitInfo } from '../rate-headers';
 import type { ProviderName, Usage } from '../../types';
 
 export interface ChatRequest {
@@ -32,6 +33,8 @@ export interface ChatResponse {
 	usage: Usage;
 	model: string;
 	requestId?: string;
+	/** The provider's rate-limit headers, when it sent them (the flow controller learns from them). */
+	rateLimit?: RateLimitInfo;
 }
 
 export interface CallOptions {

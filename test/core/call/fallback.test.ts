@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
 import { handsOff, runWithFallbacks } from '../../../core/call/fallback';
-import { RateLimiter } from '../../../core/call/limiter';
+import { privateFlow } from '../../../core/call/controller';
 import type { Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem } from '../../../core/call/runner';
 import { FakeClock } from '../../helpers/fake-clock';
@@ -51,7 +51,7 @@ const item = (i: number, model = 'primary'): RunItem => ({
 function runner(p: Provider, clock: FakeClock, handOff: boolean) {
 	return new BatchRunner({
 		provider: p,
-		limiter: new RateLimiter({ rpm: 1e9, tpm: 1e12 }, clock),
+		flow: privateFlow({ rpm: 1e9, tpm: 1e12 }, clock),
 		clock,
 		concurrency: 2,
 		timeoutMs: 1000,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { duplicateTopLevelKeys, groupPrompt, runGrouped, shareOut } from '../../../core/call/group';
-import { RateLimiter } from '../../../core/call/limiter';
+import { privateFlow } from '../../../core/call/controller';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';
@@ -72,7 +72,7 @@ function runner(p: Provider, structured = true) {
 	const v = compileSchema(SCHEMA);
 	return new BatchRunner({
 		provider: p,
-		limiter: new RateLimiter({ rpm: 1e9, tpm: 1e12 }, clock),
+		flow: privateFlow({ rpm: 1e9, tpm: 1e12 }, clock),
 		clock,
 		concurrency: 4,
 		timeoutMs: 1000,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { RateLimiter } from '../../../core/call/limiter';
+import { privateFlow } from '../../../core/call/controller';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';
@@ -28,7 +28,7 @@ function items(n: number, extra: Partial<RunItem> = {}): RunItem[] {
 async function run(opts: Partial<RunnerOptions> & { provider: Provider }, list: RunItem[]) {
 	const clock = new FakeClock();
 	const runner = new BatchRunner({
-		limiter: new RateLimiter({ rpm: 60_000, tpm: Infinity }, clock),
+		flow: privateFlow({ rpm: 60_000, tpm: Infinity }, clock),
 		clock,
 		concurrency: 4,
 		timeoutMs: 1000,
@@ -133,13 +133,13 @@ describe('prompt caching in the runner', () => {
 
 	it("charges Anthropic's limiter without cache reads once warm", async () => {
 		const clock = new FakeClock();
-		const limiter = new RateLimiter({ rpm: 60_000, tpm: 1e9 }, clock);
+		const limiter = privateFlow({ rpm: 60_000, tpm: 1e9 }, clock);
 		const charged: number[] = [];
 		const acquire = limiter.acquire.bind(limiter);
-		limiter.acquire = (t, s) => (charged.push(t), acquire(t, s));
+		limiter.acquire = (t: number, s?: AbortSignal) => (charged.push(t), acquire(t, s));
 		const corrections: Array<[number, number]> = [];
 		const correct = limiter.correct.bind(limiter);
-		limiter.correct = (e, a) => (corrections.push([e, a]), correct(e, a));
+		limiter.correct = (e: number, a: number) => (corrections.push([e, a]), correct(e, a));
 		const provider: Provider = {
 			name: 'anthropic',
 			complete: async () => ({
@@ -149,7 +149,7 @@ describe('prompt caching in the runner', () => {
 		};
 		const runner = new BatchRunner({
 			provider,
-			limiter,
+			flow: limiter,
 			clock,
 			concurrency: 1,
 			timeoutMs: 1000,

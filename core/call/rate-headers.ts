@@ -1,0 +1,86 @@
+/**
+ * The providers' rate-limit headers, read into one shape:
+ * OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset as `1s`, `6m0s`, `120ms`),
+ * Anthropic `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (reset in RFC 3339).
+ */
+export interface RateLimitInfo {
+	/** Requests per minute the account is allowed. */
+	limitRequests?: number;
+	remainingRequests?: number;
+	/** Milliseconds until the request budget is back. */
+	resetRequestsMs?: number;
+	limitTokens?: number;
+	remainingTokens?: number;
+	resetTokensMs?: number;
+}
+
+type HeaderBag =
+	| { get(name: string): string | null }
+	| Record<string, string | string[] | undefined>;
+
+function header(headers: HeaderBag, name: string): string | undefined {
+	if (typeof (headers as { get?: unknown }).get === 'function')
+		return (headers as { get(n: string): string | null }).get(name) ?? undefined;
+	const v = (headers as Record<string, string | string[] | undefined>)[name];
+	return Array.isArray(v) ? v[0] : v;
+}
+
+function num(v: string | undefined): number | undefined {
+	if (v === undefined || v.trim() === '') return undefined;
+	const n = Number(v);
+	return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** OpenAI's Go-style duration (`1s`, `6m0s`, `120ms`, `0.5s`), or plain seconds. */
+export function parseDuration(v: string | undefined): number | undefined {
+	if (v === undefined || v === '') return undefined;
+	const plain = num(v);
+	if (plain !== undefined) return plain * 1000;
+	const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+	let total = 0;
+	let matched = 0;
+	let m: RegExpExecArray | null;
+	while ((m = re.exec(v)) !== null) {
+		total += Number(m[1]) * UNIT_MS[m[2]];
+		matched = re.lastIndex;
+	}
+	return matched === v.length ? total : undefined;
+}
+
+function untilDate(v: string | undefined, now: number): number | undefined {
+	if (v === undefined || v === '') return undefined;
+	const t = Date.parse(v);
+	return Number.isFinite(t) ? Math.max(0, t - now) : undefined;
+}
+
+/** Undefined when the answer carries no rate-limit header of either dialect. */
+export function readRateLimit(
+	headers: HeaderBag | undefined,
+	now: number,
+): RateLimitInfo | undefined {
+	if (!headers) return undefined;
+	const info: RateLimitInfo = {};
+	const o = (k: string) => header(headers, `x-ratelimit-${k}`);
+	const a = (k: string) => header(headers, `anthropic-ratelimit-${k}`);
+	info.limitRequests = num(o('limit-requests')) ?? num(a('requests-limit'));
+	info.remainingRequests = num(o('remaining-requests')) ?? num(a('requests-remaining'));
+	info.resetRequestsMs = parseDuration(o('reset-requests')) ?? untilDate(a('requests-reset'), now);
+	info.limitTokens = num(o('limit-tokens')) ?? num(a('tokens-limit'));
+	info.remainingTokens = num(o('remaining-tokens')) ?? num(a('tokens-remaining'));
+	info.resetTokensMs = parseDuration(o('reset-tokens')) ?? untilDate(a('tokens-reset'), now);
+	for (const k of Object.keys(info) as Array<keyof RateLimitInfo>)
+		if (info[k] === undefined) delete info[k];
+	return Object.keys(info).length === 0 ? undefined : info;
+}
+
+/** The headers of whatever a provider call threw (SDK errors carry them), if any. */
+export function headersOf(error: unknown): HeaderBag | undefined {
+	for (let e = error, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+		const h = (e as { headers?: unknown }).headers;
+		if (h && typeof h === 'object') return h as HeaderBag;
+		e = (e as { cause?: unknown }).cause;
+	}
+	return undefined;
+}

@@ -1,0 +1,112 @@
+/**
+ * Issue 9: LLM Batch Call with its default options through n8n-core's WorkflowExecute against
+ * the sandbox's `incident` profile (16 % mixed transient faults: 500, 503, connection resets,
+ * spurious 429s, malformed JSON). The breaker must not mistake the noise for an outage.
+ */
+import type { INode } from 'n8n-workflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { resetSharedFlow } from '../../core/call/controller';
+import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { runWorkflow } from '../helpers/harness';
+
+const SCHEMA = {
+	type: 'object',
+	properties: {
+		category: { type: 'string', enum: ['billing', 'bug', 'feature', 'other'] },
+		echo: { type: 'string' },
+	},
+	required: ['category', 'echo'],
+};
+
+describe('LLM Batch Call under the incident profile (WorkflowExecute, node defaults)', () => {
+	let sandbox: Sandbox;
+	beforeAll(async () => {
+		resetSharedFlow();
+		sandbox = await startSandbox({
+			profile: 'incident',
+			seed: 5,
+			rpm: 30_000,
+			latencyMs: { min: 0, max: 3 },
+		});
+	});
+	afterAll(async () => sandbox?.close());
+
+	it('every item in exactly one output, each answer its own, no breaker pause', async () => {
+		const input = Array.from({ length: 1000 }, (_, i) => ({
+			json: { id: `T${String(i).padStart(5, '0')}`, text: `Ticket ${i}: refund order ${i * 13}` },
+		}));
+		const nodes: INode[] = [
+			{
+				id: '1',
+				name: 'Start',
+				type: 'n8n-nodes-base.manualTrigger',
+				typeVersion: 1,
+				position: [0, 0],
+				parameters: {},
+			},
+			{
+				id: '2',
+				name: 'LLM Batch Call',
+				type: 'n8n-nodes-llm-batch.llmBatchCall',
+				typeVersion: 1,
+				position: [200, 0],
+				parameters: {
+					provider: 'openai',
+					model: 'gpt-4o-mini',
+					prompt: '={{ $json.text }}',
+					recordId: '={{ $json.id }}',
+					outputFormat: 'json',
+					jsonSchema: JSON.stringify(SCHEMA),
+					concurrency: 16,
+					requestsPerMinute: 30_000,
+					tokensPerMinute: 50_000_000,
+					options: { progressIntervalSeconds: 0 },
+				},
+				credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
+			},
+		];
+		const { items, run, hints } = await runWorkflow(
+			{
+				nodes,
+				connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
+			},
+			{
+				input,
+				credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
+			},
+		);
+		expect(run.status).toBe('success');
+		const success = items('LLM Batch Call', 0);
+		const failed = items('LLM Batch Call', 1);
+		expect(success.length + failed.length).toBe(1000);
+		expect(
+			[...success, ...failed]
+				.map((it) => (it.pairedItem as { item: number }).item)
+				.sort((a, b) => a - b),
+		).toEqual([...Array(1000).keys()]);
+		for (const it of success) {
+			const i = (it.pairedItem as { item: number }).item;
+			const llm = it.json.llm as { recordId: string; output: unknown };
+			expect(it.json.id).toBe(input[i].json.id);
+			expect(llm.recordId).toBe(input[i].json.id);
+			expect(llm.output).toEqual(
+				expectedReply({ prompt: input[i].json.text, schema: SCHEMA }).output,
+			);
+		}
+		// every fault is transient: only an item unlucky on all its attempts may fail, never circuit_open
+		for (const it of failed) {
+			const err = it.json.error as { code: string; attempts: number };
+			expect(['server_error', 'connection', 'malformed_output']).toContain(err.code);
+		}
+		expect(success.length).toBeGreaterThanOrEqual(998);
+		const s = sandbox.stats();
+		const faulted = Object.values(s.faults).reduce((a, b) => a + b, 0);
+		expect(faulted / s.accepted).toBeGreaterThanOrEqual(0.12);
+		expect(s.duplicateSuccesses).toBe(0);
+		expect(s.paidSuccesses).toBe(success.length);
+		const hint = hints['LLM Batch Call']?.[0]?.message ?? '';
+		expect(hint).toContain(`${success.length} of 1000 items succeeded`);
+		expect(hint).not.toMatch(/outage|stopped early/);
+	});
+});
