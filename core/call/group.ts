@@ -271,7 +271,10 @@ export async function runGrouped(
 		if (opts.checkpoint)
 			for (const g of groups)
 				for (const m of g.members) opts.checkpoint.started(m.item.recordId, m.item.promptHash);
-		const results = await runner.run(groups.map((g) => g.run));
+		const results = await runner.run(
+			groups.map((g) => g.run),
+			{ keepFlow: true },
+		);
 		for (let k = 0; k < groups.length; k++) {
 			const g = groups[k];
 			const o = results[k];
@@ -307,10 +310,12 @@ export async function runGrouped(
 	}
 
 	if (alone.length > 0) {
-		const results = await runner.run(alone);
+		const results = await runner.run(alone, { keepFlow: true });
 		alone.forEach((item, k) => outcomeOf.set(originalOf.get(item) ?? item, results[k]));
 	}
 
+	// Every wave ran on the same flow lease; it ends with the last one.
+	runner.releaseFlow();
 	// The runner counted requests; the run's counters are about records.
 	const s = runner.stats;
 	s.total = items.length;

@@ -300,7 +300,11 @@ export async function executeLlmBatchCall(
 					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
 					schema: cfg.schema,
 					validate: validate?.ok ? validate.validate : undefined,
-					maxOutputTokens: Math.max(cfg.options.maxTokens, 16_384),
+					// A grouped answer is longer; the cap keeps one request well inside Tokens per Minute.
+					maxOutputTokens: Math.max(
+						cfg.options.maxTokens,
+						Math.min(16_384, Math.floor(cfg.tokensPerMinute / 4)),
+					),
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
