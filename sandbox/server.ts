@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { anthropicRateHeaders, openAiRateHeaders, RateLimiter, type LimitState } from './limiter';
+import { anthropicRateHeaders, openAiRateHeaders, AccountLimits, type LimitState } from './limiter';
 import { requestRng } from './prng';
 import { isProfileName, profileOptions, type ProfileName } from './profiles';
 import {
@@ -24,7 +24,7 @@ import {
 	parseOpenAi,
 	type ErrorKind,
 	type ParsedCall,
-	type Provider,
+	type Dialect,
 } from './protocol';
 import { anthropicCachePlan, openAiCachePlan, PromptCache, type CachePlan } from './cache';
 import {
@@ -249,7 +249,7 @@ function send(
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
 	let opts = resolve(options);
-	let limiter = new RateLimiter(opts);
+	let limiter = new AccountLimits(opts);
 	let stats = new StatsRecorder();
 	let seenByDigest = new Map<string, number>();
 	const cache = new PromptCache();
@@ -274,7 +274,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	const sleep = (ms: number) => new Promise<void>((r) => later(ms, r));
 
 	function rateHeaders(
-		provider: Provider,
+		provider: Dialect,
 		state: LimitState,
 		headers: Record<string, string>,
 	): void {
@@ -286,7 +286,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function answerError(
 		st: StatsRecorder,
 		res: ServerResponse,
-		provider: Provider,
+		provider: Dialect,
 		kind: ErrorKind,
 		message: string,
 		id: string,
@@ -300,7 +300,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	}
 
 	async function handleCall(
-		provider: Provider,
+		provider: Dialect,
 		req: IncomingMessage,
 		res: ServerResponse,
 	): Promise<void> {
@@ -564,7 +564,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function answerSuccess(
 		st: StatsRecorder,
 		res: ServerResponse,
-		provider: Provider,
+		provider: Dialect,
 		call: ParsedCall,
 		digest: string,
 		id: string,
@@ -708,7 +708,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function handleModels(path: string, req: IncomingMessage, res: ServerResponse): void {
 		const anthropic =
 			req.headers['x-api-key'] !== undefined || req.headers['anthropic-version'] !== undefined;
-		const provider: Provider = anthropic ? 'anthropic' : 'openai';
+		const provider: Dialect = anthropic ? 'anthropic' : 'openai';
 		const headers: Record<string, string> = {
 			[anthropic ? 'request-id' : 'x-request-id']:
 				`req_sbx${(++seq).toString(16).padStart(10, '0')}`,
@@ -805,7 +805,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			seenByDigest = new Map();
 			cache.clear();
 			firstCallAt = undefined;
-			limiter = new RateLimiter(opts);
+			limiter = new AccountLimits(opts);
 		},
 		configure(o) {
 			const next = resolve(o, opts);
@@ -814,7 +814,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				next.tpm !== opts.tpm ||
 				next.burstSeconds !== opts.burstSeconds ||
 				next.now !== opts.now;
-			const nextLimiter = rebuild ? new RateLimiter(next) : limiter;
+			const nextLimiter = rebuild ? new AccountLimits(next) : limiter;
 			opts = next;
 			limiter = nextLimiter;
 		},

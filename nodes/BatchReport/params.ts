@@ -1,8 +1,9 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
+import { configError } from '../shared/config';
 
 const field = (label: string, fallback: string) =>
 	z.string().trim().min(1, `${label} is empty`).default(fallback);
@@ -52,12 +53,7 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 		projection: ctx.getNodeParameter('projection', 0, {}),
 		options: ctx.getNodeParameter('options', 0, {}),
 	});
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
-	}
+	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
 	const { emitWhen, alerts, options, projection } = parsed.data;
 	return {
 		emitWhen,
