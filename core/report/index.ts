@@ -69,6 +69,8 @@ export interface ReportEntry {
 	cacheSavedUsd?: number;
 	/** The model that answered (a fallback model when the primary did not). */
 	model?: string;
+	/** Left out by Batch Prepare's sample (a rejection that is not a problem of the record). */
+	notSampled?: true;
 }
 
 function num(v: unknown): number | undefined {
@@ -114,6 +116,12 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 		outputTokens: num(usage?.outputTokens) ?? 0,
 	};
 	if (errorCode !== undefined) entry.errorCode = errorCode;
+	const issues = getPath(json, `${fields.errorField}.issues`);
+	if (
+		Array.isArray(issues) &&
+		issues.some((i) => (i as { code?: unknown })?.code === 'not_sampled')
+	)
+		entry.notSampled = true;
 	const cachedIn = num(usage?.cachedInputTokens) ?? 0;
 	const written = num(usage?.cacheWriteTokens) ?? 0;
 	if (cachedIn > 0) entry.cachedInputTokens = cachedIn;
@@ -238,6 +246,8 @@ export interface Report {
 	cache: { readTokens: number; writeTokens: number; savedUsd: number };
 	/** Successful answers per model that gave them (the fallback chain shows here). */
 	answersByModel: Record<string, number>;
+	/** Of the rejected items: left out by a Batch Prepare sample (present when any). */
+	notSampledItems?: number;
 	costUsd: number;
 	/** Items with a result but no known price. */
 	costUnknownItems: number;
@@ -409,6 +419,7 @@ export function buildReport(
 	let cacheWrite = 0;
 	let cacheSaved = 0;
 	const answersByModel: Record<string, number> = {};
+	let notSampled = 0;
 	let firstStart: number | undefined;
 	let lastDone: number | undefined;
 	for (const e of entries) {
@@ -421,6 +432,7 @@ export function buildReport(
 		output += e.outputTokens;
 		if (e.costUsd !== undefined) cost += e.costUsd;
 		else if (e.inputTokens + e.outputTokens > 0) costUnknown++;
+		if (e.notSampled) notSampled++;
 		cacheRead += e.cachedInputTokens ?? 0;
 		cacheWrite += e.cacheWriteTokens ?? 0;
 		cacheSaved += e.cacheSavedUsd ?? 0;
@@ -449,6 +461,7 @@ export function buildReport(
 		tokens: { input, output, total: input + output },
 		cache: { readTokens: cacheRead, writeTokens: cacheWrite, savedUsd: round(cacheSaved, 8) },
 		answersByModel,
+		...(notSampled > 0 ? { notSampledItems: notSampled } : {}),
 		costUsd: round(cost, 8),
 		costUnknownItems: costUnknown,
 		latencyMs: {

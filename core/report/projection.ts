@@ -37,10 +37,12 @@ export interface Projection {
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
 export function projectRun(sample: Report, o: ProjectionOptions): Projection {
-	const n = sample.items;
+	// Items Batch Prepare left out of the sample are not part of it.
+	const notSampled = sample.notSampledItems ?? 0;
+	const n = sample.items - notSampled;
 	const factor = n > 0 ? o.fullItems / n : 0;
 	const scaled = (x: number) => Math.round(x * factor);
-	const processed = n - sample.outcomes.rejected;
+	const processed = n - (sample.outcomes.rejected - notSampled);
 	// One request per processed item plus the in-call retries the sample needed.
 	const requestsPerItem = n > 0 ? (processed + sample.retries.extraCallAttempts) / n : 0;
 	const requests = Math.round(requestsPerItem * o.fullItems);
@@ -64,9 +66,16 @@ export function projectRun(sample: Report, o: ProjectionOptions): Projection {
 		costUsd,
 		tokens: { input: scaled(sample.tokens.input), output: scaled(sample.tokens.output) },
 		requests,
-		outcomes: Object.fromEntries(Object.entries(sample.outcomes).map(([k, v]) => [k, scaled(v)])),
+		outcomes: Object.fromEntries(
+			Object.entries(sample.outcomes).map(([k, v]) => [
+				k,
+				scaled(k === 'rejected' ? v - notSampled : v),
+			]),
+		),
 		byErrorCode: Object.fromEntries(
-			Object.entries(sample.byErrorCode).map(([k, v]) => [k, scaled(v)]),
+			Object.entries(sample.byErrorCode)
+				.map(([k, v]) => [k, scaled(k === 'invalid_input' ? v - notSampled : v)] as const)
+				.filter(([, v]) => v > 0),
 		),
 		durationMs,
 		budgetUsd: budget,

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { INode } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { costUsd } from '../../core/cost';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
-import { runWorkflow, type WorkflowJson } from '../helpers/harness';
+import { PassThroughNode, runWorkflow, type WorkflowJson } from '../helpers/harness';
 
 const SCHEMA = {
 	type: 'object',
@@ -241,5 +244,55 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 		});
 		expect(st.faults.status529).toBeGreaterThan(30);
 		sandbox.configure({ modelFaults: {} });
+	});
+
+	it('example 04 (sample gate): Estimate runs, the sample is projected onto the full count, the IF sees overBudget', async () => {
+		sandbox.configure({ faults: {}, groupFaults: {}, modelFaults: {} });
+		sandbox.reset();
+		const wf = JSON.parse(
+			readFileSync(join(__dirname, '..', '..', 'examples', '04-sample-gate.json'), 'utf8'),
+		) as WorkflowJson;
+		// The gate only: the branches after the IF are n8n base nodes (not run in-process).
+		delete (wf.connections as Record<string, unknown>)['Over budget?'];
+		for (const n of wf.nodes)
+			if (n.type === 'n8n-nodes-llm-batch.llmBatchCall')
+				n.parameters = { ...n.parameters, requestsPerMinute: 60_000, tokensPerMinute: 50_000_000 };
+		const records = Array.from({ length: 2000 }, (_, i) => ({
+			json: {
+				ticketId: `T${i}`,
+				customerId: `C${i % 7}`,
+				subject: `Ticket ${i}`,
+				body: `Refund for invoice ${i} please.`,
+			},
+		}));
+		const r = await runWorkflow(wf, {
+			credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
+			pinData: { 'Open tickets': records },
+			extraNodeTypes: {
+				'n8n-nodes-base.if': new PassThroughNode(),
+				'n8n-nodes-base.stopAndError': new PassThroughNode(),
+			},
+		});
+		expect(r.run.data.resultData.error?.message).toBeUndefined();
+		const estimate = r.items('Estimate the full run', 0);
+		expect(estimate.length).toBeGreaterThan(0);
+		// 50 sampled tickets, 5 grouped requests
+		expect(r.items('LLM Batch Call (sample)', 0)).toHaveLength(50);
+		expect(sandbox.stats().accepted).toBe(5);
+		const [report] = r.items('Project the full run', 0);
+		const projection = report.json.projection as {
+			items: number;
+			sampleItems: number;
+			costUsd: number;
+			overBudget: boolean;
+			budgetUsd: number;
+		};
+		expect(projection).toMatchObject({ items: 2000, sampleItems: 50, budgetUsd: 5 });
+		const sampleCost = r
+			.items('LLM Batch Call (sample)', 0)
+			.reduce((a, it) => a + (it.json.llm as { costUsd: number }).costUsd, 0);
+		expect(projection.costUsd).toBeCloseTo(sampleCost * 40, 6);
+		expect(projection.overBudget).toBe(projection.costUsd > 5);
+		expect(r.items('Over budget?', 0)).toHaveLength(1);
 	});
 });
