@@ -2,13 +2,16 @@
  * `npm run demo`: the nightly ticket-classification example (examples/01) run end to end,
  * in-process on n8n-core's WorkflowExecute, against the built-in sandbox LLM server with
  * rate limits, latency and faults on — then the Batch Report it produced.
+ * `npm run demo -- --profile incident` (or DEMO_PROFILE=incident) runs it under one of the
+ * sandbox's named fault profiles instead (incident, outage, low-limit, retry-after-hour, ...).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { IDataObject, INode } from 'n8n-workflow';
 
-import { startSandbox } from '../sandbox/server';
+import { isProfileName } from '../sandbox/profiles';
+import { PROFILE_DESCRIPTIONS, PROFILE_NAMES, startSandbox } from '../sandbox/server';
 import { runWorkflow, type WorkflowJson } from './lib/harness';
 import { packageNodeTypes } from './lib/node-types';
 
@@ -56,15 +59,40 @@ function count(
 	return outputs.map((name, o) => `${name} ${items(node, o).length}`).join(' · ');
 }
 
+function profileArg(): string | undefined {
+	const argv = process.argv.slice(2);
+	const i = argv.indexOf('--profile');
+	return (i >= 0 ? argv[i + 1] : undefined) ?? process.env.DEMO_PROFILE;
+}
+
 async function main(): Promise<void> {
+	const profile = profileArg();
+	if (profile !== undefined && !isProfileName(profile)) {
+		throw new Error(`Unknown profile ${profile}; one of ${PROFILE_NAMES.join(', ')}`);
+	}
 	const sandbox = await startSandbox({
 		rpm: RPM,
 		latencyMs: { min: 20, max: 200 },
-		faults: { status500: 0.01, status503: 0.01, reset: 0.005, malformed: 0.005, truncated: 0.005 },
+		...(profile
+			? {
+					profile,
+					...(profile === 'outage' ? { outage: { afterMs: 5_000, durationMs: 15_000 } } : {}),
+				}
+			: {
+					faults: {
+						status500: 0.01,
+						status503: 0.01,
+						reset: 0.005,
+						malformed: 0.005,
+						truncated: 0.005,
+					},
+				}),
 		seed: 42,
 	});
 	process.stdout.write(
-		`LLM sandbox on ${sandbox.url} (limit ${RPM} RPM, latency 20–200 ms, ~3.5 % faults)\n`,
+		profile
+			? `LLM sandbox on ${sandbox.url} (limit ${RPM} RPM, latency 20–200 ms, profile ${profile}: ${PROFILE_DESCRIPTIONS[profile]})\n`
+			: `LLM sandbox on ${sandbox.url} (limit ${RPM} RPM, latency 20–200 ms, ~3.5 % faults)\n`,
 	);
 	const file = join(__dirname, '..', '..', 'examples', '01-nightly-ticket-classification.json');
 	const wf = JSON.parse(readFileSync(file, 'utf8')) as WorkflowJson;

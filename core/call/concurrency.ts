@@ -1,6 +1,6 @@
 /**
  * Requests in flight for one run, adaptive under the configured ceiling (issue 9): latency
- * rising well above the best seen, or provider-side failures (5xx, timeouts, connection
+ * rising well above the best seen (2.5x and at least 500 ms), or provider-side failures (5xx, timeouts, connection
  * errors) clustering, lower the limit multiplicatively (at most once per `COOL_MS`); a run of
  * healthy answers raises it by one. A slot is held only while a request is out (and its
  * answer committed): a retry's backoff waits without one.
@@ -16,6 +16,8 @@ export interface ConcurrencyReport {
 
 const EWMA = 0.1;
 const LATENCY_FACTOR = 2.5;
+/** ...and at least this much slower: a fast local server's jitter (1 ms -> 5 ms) is not congestion. */
+const LATENCY_MIN_RISE_MS = 500;
 const FAILURE_SHARE = 0.3;
 const DECAY = 0.9;
 const COOL_MS = 2_000;
@@ -112,7 +114,11 @@ export class ConcurrencyGate {
 			this.latencySamples++;
 			if (this.latencySamples >= 20) {
 				this.bestLatency = Math.min(this.bestLatency, this.latency);
-				if (this.latency > this.bestLatency * LATENCY_FACTOR && this.bestLatency > 0) cut = true;
+				if (
+					this.latency > this.bestLatency * LATENCY_FACTOR &&
+					this.latency - this.bestLatency >= LATENCY_MIN_RISE_MS
+				)
+					cut = true;
 			}
 			this.okStreak++;
 		} else {

@@ -67,10 +67,17 @@ export function configurationProblem(
 	}
 	if (error.code === 'connection' && REFUSED.test(text)) {
 		const code = REFUSED.exec(text)![0];
+		// Words, not the errno: n8n replaces a message that carries ECONNREFUSED with its own.
+		const words =
+			code === 'ECONNREFUSED'
+				? 'the connection was refused'
+				: code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+					? 'the host name does not resolve'
+					: 'the URL is not valid';
 		return new ConfigurationError(
-			`Could not connect to the Base URL${where}: ${code}`,
+			`Could not connect to the Base URL${where}: ${words}`,
 			'Base URL (credential)',
-			'Check the host and port in the credential and that the server is running; nothing else was sent.',
+			`Check the host and port in the credential and that the server is running (${code}); nothing else was sent.`,
 		);
 	}
 	return undefined;

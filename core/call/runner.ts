@@ -442,6 +442,9 @@ export class BatchRunner {
 					if (probe) this.breaker.releaseProbe();
 					continue;
 				}
+				// The circuit opened while this item waited for a slot or the rate: back to the
+				// breaker's gate, or an outage gets every item already queued sent into it.
+				if (!probe && this.breaker.isOpen) continue;
 
 				attempts++;
 				if (!item.group) this.options.checkpoint?.started(item.recordId, item.promptHash);
@@ -615,7 +618,13 @@ export class BatchRunner {
 				}
 				if (res) spent = addUsage(spent, res.usage);
 				// A group's unusable answer is split by the caller, not sent again whole.
-				if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code))
+				// (A body cut in transit is not the answer's fault: retried like a reset.)
+				if (
+					item.group &&
+					error.code !== 'truncated' &&
+					!RETRY_GROUP.has(error.code) &&
+					!(error.code === 'malformed_output' && res === undefined)
+				)
 					return this.fail(item, error.toItemError(attempts));
 				// A paid answer that failed validation stays on the error, so a workflow loop can
 				// re-ask with it (core/call/input.ts `reaskFromItem`).
@@ -623,7 +632,10 @@ export class BatchRunner {
 					res && (error.code === 'malformed_output' || error.code === 'schema_violation')
 						? { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text }
 						: {};
-				if (error.code === 'malformed_output' && ++malformed > 2)
+				// The model's text not being the JSON asked for gets three tries; a body cut in
+				// transit (no answer at all: the SDK's JSON parse failed) is a transient fault like
+				// a reset and gets the item's attempts.
+				if (error.code === 'malformed_output' && res !== undefined && ++malformed > 2)
 					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
 				if (error.code === 'truncated') {
 					const grow = this.options.growMaxTokensOnTruncation ?? true;

@@ -415,3 +415,26 @@ describe('ledger commit', () => {
 		expect(flushCalls).toBe(1); // once, at the end of the run
 	});
 });
+
+describe('malformed bodies', () => {
+	it('a body cut in transit is a transient fault: it gets the item attempts, not the three malformed-answer tries', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, (_r, n) => ({
+			answer: n <= 4 ? new SyntaxError('Unexpected end of JSON input') : ok('x'),
+		}));
+		const r = runner(clock, { provider: fp.provider });
+		const outcomes = await drive(clock, r.run(items(1)));
+		expect(outcomes[0]).toMatchObject({ ok: true, result: { attempts: 5 } });
+	});
+
+	it('a model answer that is not the JSON asked for still fails after three tries', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, () => ({ answer: ok('not json') }));
+		const r = runner(clock, { provider: fp.provider, structured: {} });
+		const outcomes = await drive(clock, r.run(items(1)));
+		expect(outcomes[0]).toMatchObject({
+			ok: false,
+			error: { code: 'malformed_output', attempts: 3 },
+		});
+	});
+});
