@@ -460,8 +460,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		// A re-ask turn is answered correctly (the model was told what was wrong).
 		if (fault === 'schemaViolation' && (call.reask || !call.schema)) fault = undefined;
 		if (fault) st.faults[fault]++;
-		const groupRoll = rng();
-		const groupPick = rng();
 
 		if (fault === 'hang') {
 			// Hold the socket without an answer; the client's timeout should fire first.
@@ -556,7 +554,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 					provider === 'anthropic'
 						? anthropicCachePlan(body, call.model)
 						: openAiCachePlan(body, call.model),
-					{ roll: groupRoll, pick: groupPick },
 				);
 		}
 	}
@@ -572,17 +569,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		inputTokens: number,
 		headers: Record<string, string>,
 		cachePlan: CachePlan | undefined,
-		group: { roll: number; pick: number },
 	): void {
 		const records = call.schema ? parseGroupPrompt(call.prompt) : undefined;
 		let reply: { text: string; output?: unknown };
 		if (records) {
 			let answer = groupAnswer(records, call.schema);
+			// Rolled from the records (not the per-request refs), so a run is reproducible.
+			const groupRng = requestRng(
+				opts.seed,
+				promptDigest(records.map((r) => `${r.id}\u0000${r.text}`).join('\u0001')),
+				0,
+			);
+			const roll = groupRng();
+			const pick = groupRng();
 			let acc = 0;
 			for (const k of GROUP_FAULT_KINDS) {
 				acc += opts.groupFaults[k] ?? 0;
-				if (group.roll < acc) {
-					answer = applyGroupFault(answer, k, group.pick);
+				if (roll < acc) {
+					answer = applyGroupFault(answer, k, pick);
 					st.groupFaults[k]++;
 					break;
 				}
