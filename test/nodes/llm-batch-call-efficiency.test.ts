@@ -260,6 +260,48 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		}
 	});
 
+	it('Records per Request with the ledger: every record stored on its own; a rerun sends nothing', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-group-ledger-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'grouped',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			sandbox.configure({ groupFaults: { swap: 0.3 } });
+			const input = tickets(30);
+			const first = mockExecute({
+				items: input,
+				parameters: params(ledger, { recordsPerRequest: 10 }),
+				credentials: openAi(),
+			});
+			const [s1, f1] = await executeLlmBatchCall(first.fns);
+			expect(f1).toEqual([]);
+			expect(s1).toHaveLength(30);
+			const sent = sandbox.stats().accepted;
+			expect(sent).toBeGreaterThanOrEqual(3);
+			resetSharedFlow();
+			const again = mockExecute({
+				items: input,
+				parameters: params(ledger, { recordsPerRequest: 10 }),
+				credentials: openAi(),
+			});
+			const [s2] = await executeLlmBatchCall(again.fns);
+			expect(sandbox.stats().accepted).toBe(sent);
+			expect(s2.map((s) => (s.json.llm as { output: unknown; cached: boolean }).output)).toEqual(
+				s1.map((s) => (s.json.llm as { output: unknown }).output),
+			);
+			for (const [i, s] of s2.entries()) {
+				expect((s.json.llm as { recordId: string }).recordId).toBe(`T${i}`);
+				expect((s.json.llm as { output: unknown }).output).toEqual(
+					expectedReply({ prompt: input[i].text, schema: SCHEMA }).output,
+				);
+			}
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
 	it('a job budget without a ledger is a configuration error', async () => {
 		const m = mockExecute({
 			items: tickets(1),
