@@ -106,7 +106,7 @@ export class CircuitBreaker {
 		return this.stateNow;
 	}
 
-	/** Times the circuit opened in this run. */
+	/** Outages in this run: times the circuit opened from closed (a failed probe is the same outage). */
 	get openings(): number {
 		return this.opened;
 	}
@@ -189,8 +189,10 @@ export class CircuitBreaker {
 	}
 
 	private open(now: number): void {
-		this.opened++;
-		this.outageStartedAt ??= now;
+		if (this.outageStartedAt === undefined) {
+			this.opened++;
+			this.outageStartedAt = now;
+		}
 		this.nextProbeAt = Math.min(now + this.cooldown, this.outageStartedAt + this.outageMs);
 		this.cooldown = Math.min(this.maxCooldownMs, this.cooldown * 2);
 		this.transition('open');

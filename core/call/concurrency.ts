@@ -19,7 +19,8 @@ const LATENCY_FACTOR = 2.5;
 /** ...and at least this much slower: a fast local server's jitter (1 ms -> 5 ms) is not congestion. */
 const LATENCY_MIN_RISE_MS = 500;
 const FAILURE_SHARE = 0.3;
-const DECAY = 0.9;
+/** Per answer: failures are judged over roughly the last 30 answers, not the last few. */
+const DECAY = 0.97;
 const COOL_MS = 2_000;
 
 interface SlotWaiter {
