@@ -189,6 +189,8 @@ export async function runGrouped(
 	const outcomeOf = new Map<RunItem, Outcome>();
 	const ref = opts.ref ?? (() => randomBytes(4).toString('hex'));
 	let pending = items;
+	// Records answered from the ledger here (the runner counts those of the records it sends alone).
+	let reused = 0;
 
 	if (opts.checkpoint && items.length > 0) {
 		const known = await opts.checkpoint.lookup(
@@ -197,8 +199,10 @@ export async function runGrouped(
 		pending = [];
 		items.forEach((item, pos) => {
 			const stored = known[pos];
-			if (stored) outcomeOf.set(item, fromLedger(item, stored));
-			else pending.push(item);
+			if (stored) {
+				outcomeOf.set(item, fromLedger(item, stored));
+				reused++;
+			} else pending.push(item);
 		});
 	}
 
@@ -277,8 +281,10 @@ export async function runGrouped(
 				const mine = p.filter((item, n) => {
 					const c = claims[k][n];
 					if (c.status === 'claimed') return true;
-					if (c.status === 'done') outcomeOf.set(item, fromLedger(item, c.result));
-					else alone.push(item);
+					if (c.status === 'done') {
+						outcomeOf.set(item, fromLedger(item, c.result));
+						reused++;
+					} else alone.push(item);
 					return false;
 				});
 				if (mine.length === 1) alone.push(mine[0]);
@@ -336,19 +342,19 @@ export async function runGrouped(
 	runner.releaseFlow();
 	// The runner counted requests; the run's counters are about records.
 	const s = runner.stats;
+	// Group requests never come from the ledger: what the runner reused were records sent alone.
+	const reusedAlone = s.cached;
 	s.total = items.length;
 	s.done = 0;
 	s.succeeded = 0;
 	s.failed = 0;
-	s.cached = 0;
+	s.cached = reused + reusedAlone;
 	s.failuresByCode = {};
 	const outcomes = items.map((item) => {
 		const o = outcomeOf.get(item)!;
 		s.done++;
-		if (o.ok) {
-			s.succeeded++;
-			if (o.result.cached) s.cached++;
-		} else {
+		if (o.ok) s.succeeded++;
+		else {
 			s.failed++;
 			s.failuresByCode[o.error.code] = (s.failuresByCode[o.error.code] ?? 0) + 1;
 		}
