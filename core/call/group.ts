@@ -227,6 +227,11 @@ export async function runGrouped(
 			promptHash: '',
 			cachePrefixTokens: members[0].cachePrefixTokens,
 			group: true,
+			...(opts.checkpoint
+				? {
+						members: members.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
+					}
+				: {}),
 		};
 		return { members: m, run };
 	};
@@ -315,6 +320,12 @@ export async function runGrouped(
 				continue;
 			}
 			const records = g.members.map((m) => m.item);
+			if (runner.lostClaim(g.run)) {
+				// Another execution took a record over: each goes alone (the runner claims it,
+				// uses that execution's answer or waits for it).
+				alone.push(...records);
+				continue;
+			}
 			if (SPLIT_CODES.has(o.error.code) && records.length > 1 && !runner.stats.stopped) {
 				gs.splits++;
 				const half = Math.ceil(records.length / 2);

@@ -40,6 +40,11 @@ export interface RunItem {
 	 * instead of being retried whole.
 	 */
 	group?: boolean;
+	/**
+	 * The records a grouped request carries: claimed (their leases renewed) before every
+	 * attempt of the group, as a single record is.
+	 */
+	members?: ReadonlyArray<{ recordId: string; promptHash: string }>;
 	/** Usage already paid for this record (a group share, a re-ask from the workflow): added to its result. */
 	priorUsage?: Usage;
 	priorAttempts?: number;
@@ -212,6 +217,8 @@ export class BatchRunner {
 	private configError: ConfigurationError | undefined;
 	/** Items whose record this run claimed in the ledger at least once. */
 	private readonly claimed = new Set<RunItem>();
+	/** Grouped requests that lost a record's claim (see `lostClaim`). */
+	private readonly lostClaims = new Set<RunItem>();
 	/** A first answer came back: the prompt cache is warm (Anthropic charges then exclude it). */
 	private warm = false;
 
@@ -377,13 +384,37 @@ export class BatchRunner {
 	 * send it, else the outcome — the stored answer, or deferred while another execution holds it.
 	 */
 	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
-		// A grouped request is no record: core/call/group.ts claims each of its records.
-		if (!this.options.checkpoint || item.group) return undefined;
+		if (!this.options.checkpoint) return undefined;
+		// A grouped request is no record: its records' claims are renewed together; one lost to
+		// another execution (its lease ran out) ends the group unsent, for core/call/group.ts to
+		// send its records alone.
+		if (item.group) return item.members ? this.claimGroup(item, item.members) : undefined;
 		const claim = await this.options.checkpoint.claim(item.recordId, item.promptHash);
 		if (claim.status === 'done') return this.fromLedger(item, claim.result);
 		if (claim.status === 'busy') return { deferred: true };
 		this.claimed.add(item);
 		return undefined;
+	}
+
+	private async claimGroup(
+		item: RunItem,
+		members: NonNullable<RunItem['members']>,
+	): Promise<Outcome | undefined> {
+		const cp = this.options.checkpoint!;
+		const states = await Promise.all(members.map((m) => cp.claim(m.recordId, m.promptHash)));
+		if (states.every((c) => c.status === 'claimed')) return undefined;
+		this.lostClaims.add(item);
+		return this.fail(item, {
+			code: 'canceled',
+			message: 'Another execution of the job took over a record of this group; not sent',
+			retryable: true,
+			attempts: 0,
+		});
+	}
+
+	/** Whether a grouped request ended unsent because another execution took over one of its records. */
+	lostClaim(item: RunItem): boolean {
+		return this.lostClaims.has(item);
 	}
 
 	/** An answer the ledger already holds (stored, cached, or another execution's). */

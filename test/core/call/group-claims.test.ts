@@ -10,7 +10,7 @@ import { runGrouped } from '../../../core/call/group';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
 import { createCheckpoint } from '../../../core/ledger/checkpoint';
-import type { LedgerStore } from '../../../core/ledger/types';
+import type { Checkpoint, LedgerStore } from '../../../core/ledger/types';
 import { groupAnswer, parseGroupPrompt } from '../../../sandbox/group';
 import { expectedReply } from '../../../sandbox/reply';
 import { FakeClock } from '../../helpers/fake-clock';
@@ -142,5 +142,49 @@ describe('Records per Request with ledger claims', () => {
 			list.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
 		);
 		expect(stored.map((r) => r?.recordId)).toEqual(list.map((i) => i.recordId));
+	});
+
+	it("renews the claims before each attempt of a group; a record lost meanwhile sends the group's records alone", async () => {
+		const clock = new FakeClock();
+		const store = await sqliteFactory.create();
+		open.push(store);
+		await store.init();
+		const mine = createCheckpoint(store, 'job', { clock });
+		// The second claim of R0 (the runner's, right before sending the group) finds it taken.
+		let r0Claims = 0;
+		const cp = Object.create(mine) as Checkpoint;
+		cp.claim = async (recordId, promptHash) => {
+			if (recordId === 'R0' && ++r0Claims === 2)
+				return { status: 'busy', leaseUntil: new Date(clock.now()).toISOString(), owner: 'x' };
+			return mine.claim(recordId, promptHash);
+		};
+		const { p, requests } = provider();
+		const runner = new BatchRunner({
+			provider: p,
+			flow: privateFlow({ rpm: 1e9, tpm: 1e12 }, clock),
+			clock,
+			concurrency: 4,
+			timeoutMs: 30_000,
+			costOf,
+			checkpoint: cp,
+		});
+		const list = records(3);
+		const { outcomes, stats } = await runGrouped(runner, list, {
+			recordsPerRequest: 3,
+			maxTokensPerRequest: 0,
+			costOf,
+			checkpoint: cp,
+		});
+		// The group was never sent; each record went alone, once.
+		expect(requests.map((q) => q.prompt)).toEqual(list.map((i) => i.request.prompt));
+		expect(stats.groups).toBe(1);
+		expect(stats.answered).toBe(0);
+		expect(outcomes.map((o) => (o.ok ? o.result.recordId : o.error.code))).toEqual([
+			'R0',
+			'R1',
+			'R2',
+		]);
+		expect(runner.stats).toMatchObject({ total: 3, done: 3, succeeded: 3, failed: 0 });
+		expect(r0Claims).toBe(3);
 	});
 });
