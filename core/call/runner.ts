@@ -521,7 +521,8 @@ export class BatchRunner {
 				// execution of the same job never sends this record meanwhile, and a crashed
 				// one's claim expires.
 				const claimedAt = clock.now();
-				const claim = await this.claim(item);
+				// (core/call/group.ts has just claimed a group's records for its first attempt.)
+				const claim = item.group && attempts === 0 ? undefined : await this.claim(item);
 				if (claim) {
 					if (probe) this.breaker.releaseProbe();
 					return claim;

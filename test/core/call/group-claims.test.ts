@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { privateFlow } from '../../../core/call/controller';
 import { runGrouped } from '../../../core/call/group';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
+import { LlmBatchError } from '../../../core/call/errors';
 import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
 import { createCheckpoint } from '../../../core/ledger/checkpoint';
 import type { Checkpoint, LedgerStore } from '../../../core/ledger/types';
@@ -150,7 +151,7 @@ describe('Records per Request with ledger claims', () => {
 		open.push(store);
 		await store.init();
 		const mine = createCheckpoint(store, 'job', { clock });
-		// The second claim of R0 (the runner's, right before sending the group) finds it taken.
+		// The second claim of R0 (the runner's, before the group's second attempt) finds it taken.
 		let r0Claims = 0;
 		const cp = Object.create(mine) as Checkpoint;
 		cp.claim = async (recordId, promptHash) => {
@@ -159,8 +160,22 @@ describe('Records per Request with ledger claims', () => {
 			return mine.claim(recordId, promptHash);
 		};
 		const { p, requests } = provider();
+		// The group's first attempt meets a server error.
+		let calls = 0;
+		const flaky: Provider = {
+			name: 'openai',
+			complete: (req, opts) => {
+				if (++calls === 1) {
+					requests.push(req);
+					return Promise.reject(
+						new LlmBatchError('server_error', 'Server error (500)', { status: 500 }),
+					);
+				}
+				return p.complete(req, opts);
+			},
+		};
 		const runner = new BatchRunner({
-			provider: p,
+			provider: flaky,
 			flow: privateFlow({ rpm: 1e9, tpm: 1e12 }, clock),
 			clock,
 			concurrency: 4,
@@ -169,14 +184,23 @@ describe('Records per Request with ledger claims', () => {
 			checkpoint: cp,
 		});
 		const list = records(3);
-		const { outcomes, stats } = await runGrouped(runner, list, {
+		const done = runGrouped(runner, list, {
 			recordsPerRequest: 3,
 			maxTokensPerRequest: 0,
 			costOf,
 			checkpoint: cp,
 		});
-		// The group was never sent; each record went alone, once.
-		expect(requests.map((q) => q.prompt)).toEqual(list.map((i) => i.request.prompt));
+		let settled = false;
+		void done.finally(() => (settled = true));
+		while (!settled) {
+			await new Promise((r) => setTimeout(r, 1));
+			await clock.advance(500);
+		}
+		const { outcomes, stats } = await done;
+		// The group was sent once (the 500); its retry was not sent, each record went alone, once.
+		expect(requests.length).toBe(4);
+		expect(requests[0].prompt.match(/<record id=/g)?.length).toBe(3);
+		expect(requests.slice(1).map((q) => q.prompt)).toEqual(list.map((i) => i.request.prompt));
 		expect(stats.groups).toBe(1);
 		expect(stats.answered).toBe(0);
 		expect(outcomes.map((o) => (o.ok ? o.result.recordId : o.error.code))).toEqual([
