@@ -467,6 +467,7 @@ export class BatchRunner {
 		// the result that finally comes.
 		let spent: Usage | undefined = item.priorUsage;
 		const anthropic = provider.name === 'anthropic';
+		let groupJustClaimed = item.group === true && item.members !== undefined;
 		// One plain signal per kind for every wait and call: the execution's cancel signal is
 		// linked in once per run (a composite AbortSignal per call costs ~50 µs per item).
 		const stopSignal = this.stopController.signal;
@@ -522,7 +523,8 @@ export class BatchRunner {
 				// one's claim expires.
 				const claimedAt = clock.now();
 				// (core/call/group.ts has just claimed a group's records for its first attempt.)
-				const claim = item.group && attempts === 0 ? undefined : await this.claim(item);
+				const claim = groupJustClaimed ? undefined : await this.claim(item);
+				groupJustClaimed = false;
 				if (claim) {
 					if (probe) this.breaker.releaseProbe();
 					return claim;
