@@ -17,6 +17,12 @@ export interface Price {
 	 * Absent when the provider has no batch API for the model.
 	 */
 	batchDiscount?: number;
+	/** USD per 1M input tokens read from the prompt cache. Absent: the input price. */
+	cachedInputPer1M?: number;
+	/** USD per 1M tokens written to the cache with the 5-minute TTL. Absent: the input price. */
+	cacheWritePer1M?: number;
+	/** USD per 1M tokens written with the 1-hour TTL. Absent: `cacheWritePer1M`. */
+	cacheWrite1hPer1M?: number;
 }
 
 /** The date the table below was last checked against the providers' pricing pages. */
@@ -25,36 +31,55 @@ export const pricesAsOf = '2025-11-01';
 const OPENAI_BATCH = 0.5;
 const ANTHROPIC_BATCH = 0.5;
 
-function openai(inputPer1M: number, outputPer1M: number): Price {
-	return { inputPer1M, outputPer1M, batchDiscount: OPENAI_BATCH };
+/** OpenAI: cached input at the model's cached price (a fixed share of input, by generation); no write premium. */
+function openai(inputPer1M: number, outputPer1M: number, cachedInputPer1M?: number): Price {
+	return {
+		inputPer1M,
+		outputPer1M,
+		batchDiscount: OPENAI_BATCH,
+		...(cachedInputPer1M !== undefined ? { cachedInputPer1M } : {}),
+	};
+}
+/** Anthropic's caching rules on any input price: reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x. */
+export function anthropicCachePrices(inputPer1M: number): Partial<Price> {
+	return {
+		cachedInputPer1M: inputPer1M / 10,
+		cacheWritePer1M: inputPer1M * 1.25,
+		cacheWrite1hPer1M: inputPer1M * 2,
+	};
 }
 function anthropic(inputPer1M: number, outputPer1M: number): Price {
-	return { inputPer1M, outputPer1M, batchDiscount: ANTHROPIC_BATCH };
+	return {
+		inputPer1M,
+		outputPer1M,
+		batchDiscount: ANTHROPIC_BATCH,
+		...anthropicCachePrices(inputPer1M),
+	};
 }
 
 /** Known models, keyed by their undated id (lower case). */
 export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
 	// OpenAI
-	'gpt-5': openai(1.25, 10),
-	'gpt-5-mini': openai(0.25, 2),
-	'gpt-5-nano': openai(0.05, 0.4),
-	'gpt-5.1': openai(1.25, 10),
-	'gpt-4.1': openai(2, 8),
-	'gpt-4.1-mini': openai(0.4, 1.6),
-	'gpt-4.1-nano': openai(0.1, 0.4),
-	'gpt-4o': openai(2.5, 10),
-	'gpt-4o-mini': openai(0.15, 0.6),
+	'gpt-5': openai(1.25, 10, 0.125),
+	'gpt-5-mini': openai(0.25, 2, 0.025),
+	'gpt-5-nano': openai(0.05, 0.4, 0.005),
+	'gpt-5.1': openai(1.25, 10, 0.125),
+	'gpt-4.1': openai(2, 8, 0.5),
+	'gpt-4.1-mini': openai(0.4, 1.6, 0.1),
+	'gpt-4.1-nano': openai(0.1, 0.4, 0.025),
+	'gpt-4o': openai(2.5, 10, 1.25),
+	'gpt-4o-mini': openai(0.15, 0.6, 0.075),
 	'chatgpt-4o-latest': { inputPer1M: 5, outputPer1M: 15 },
 	'gpt-4-turbo': openai(10, 30),
 	'gpt-4': openai(30, 60),
 	'gpt-3.5-turbo': openai(0.5, 1.5),
-	o1: openai(15, 60),
-	'o1-mini': openai(1.1, 4.4),
+	o1: openai(15, 60, 7.5),
+	'o1-mini': openai(1.1, 4.4, 0.55),
 	'o1-pro': openai(150, 600),
-	o3: openai(2, 8),
-	'o3-mini': openai(1.1, 4.4),
+	o3: openai(2, 8, 0.5),
+	'o3-mini': openai(1.1, 4.4, 0.55),
 	'o3-pro': openai(20, 80),
-	'o4-mini': openai(1.1, 4.4),
+	'o4-mini': openai(1.1, 4.4, 0.275),
 	'text-embedding-3-small': openai(0.02, 0),
 	'text-embedding-3-large': openai(0.13, 0),
 	// Anthropic
@@ -125,15 +150,50 @@ export interface CostOptions {
 /** USD cost of `usage` on `model`; undefined when the model's price is unknown. */
 export function costUsd(
 	model: string,
-	usage: { inputTokens: number; outputTokens: number },
+	usage: {
+		inputTokens: number;
+		outputTokens: number;
+		cachedInputTokens?: number;
+		cacheWriteTokens?: number;
+		cacheWrite1hTokens?: number;
+	},
 	opts: CostOptions = {},
 ): number | undefined {
 	const price = priceFor(model, opts.overrides);
 	if (!price) return undefined;
 	const factor = opts.batch ? (price.batchDiscount ?? 1) : 1;
-	const usd =
-		((usage.inputTokens * price.inputPer1M + usage.outputTokens * price.outputPer1M) / 1e6) *
-		factor;
+	// `inputTokens` counts every input token; the cached and written parts are priced by the
+	// provider's caching rules, the rest at the input price.
+	const read = Math.max(0, usage.cachedInputTokens ?? 0);
+	const write = Math.max(0, usage.cacheWriteTokens ?? 0);
+	const write1h = Math.min(write, Math.max(0, usage.cacheWrite1hTokens ?? 0));
+	const plain = Math.max(0, usage.inputTokens - read - write);
+	const writePrice = price.cacheWritePer1M ?? price.inputPer1M;
+	const inputUsd =
+		plain * price.inputPer1M +
+		read * (price.cachedInputPer1M ?? price.inputPer1M) +
+		(write - write1h) * writePrice +
+		write1h * (price.cacheWrite1hPer1M ?? writePrice);
+	const usd = ((inputUsd + usage.outputTokens * price.outputPer1M) / 1e6) * factor;
 	// Trim binary-float noise (0.30000000000000004) without losing sub-cent precision.
 	return Math.round(usd * 1e10) / 1e10;
+}
+
+/**
+ * What the prompt cache saved on `usage`: the cost of the same tokens all at the input
+ * price minus the cost charged (negative when writes cost more than reads saved).
+ */
+export function cacheSavingsUsd(
+	model: string,
+	usage: Parameters<typeof costUsd>[1],
+	opts: CostOptions = {},
+): number | undefined {
+	const charged = costUsd(model, usage, opts);
+	const uncached = costUsd(
+		model,
+		{ inputTokens: usage.inputTokens, outputTokens: usage.outputTokens },
+		opts,
+	);
+	if (charged === undefined || uncached === undefined) return undefined;
+	return Math.round((uncached - charged) * 1e10) / 1e10;
 }

@@ -36,3 +36,16 @@ export function contextWindow(model: string): number {
 export function isOpenAiReasoningModel(model: string): boolean {
 	return /^(o\d|gpt-5)/i.test(model);
 }
+
+/**
+ * The shortest prompt prefix (tokens, up to and including the cache breakpoint) a provider
+ * caches for `model`; a shorter prefix is processed uncached even when marked. Anthropic
+ * (prompt-caching docs): 4,096 for Claude Opus 4.5 and Haiku 4.5, 2,048 for Haiku 3 / 3.5,
+ * 1,024 for the other Claude models. OpenAI caches prompts of 1,024 tokens or more.
+ */
+export function minCacheableTokens(model: string): number {
+	const m = model.trim().toLowerCase().replace(/^.*\//, '');
+	if (/^claude-(opus-4-5|haiku-4-5)/.test(m)) return 4096;
+	if (/^claude-(3-5-haiku|3-haiku|haiku-3)/.test(m)) return 2048;
+	return 1024;
+}

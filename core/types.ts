@@ -43,8 +43,15 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export type ProviderName = 'openai' | 'anthropic';
 
 export interface Usage {
+	/** Every input token the provider processed, cache reads and writes included. */
 	inputTokens: number;
 	outputTokens: number;
+	/** Of `inputTokens`: served from the provider's prompt cache (priced lower). */
+	cachedInputTokens?: number;
+	/** Of `inputTokens`: written to the prompt cache (Anthropic prices writes higher). */
+	cacheWriteTokens?: number;
+	/** Of `cacheWriteTokens`: written with the 1-hour TTL (Anthropic: 2x instead of 1.25x). */
+	cacheWrite1hTokens?: number;
 }
 
 /** One problem found in an input or an output, zod-style: data, not a thrown error. */
@@ -64,6 +71,8 @@ export interface ItemError {
 	provider?: ProviderName;
 	requestId?: string;
 	issues?: Issue[];
+	/** The answer that failed validation (malformed_output, schema_violation): paid, so kept for a re-ask. */
+	answer?: string;
 	/** Earlier errors of the same record (Route Failures appends here). */
 	history?: Array<{ code: ErrorCode; message: string; at: string }>;
 }
@@ -87,6 +96,12 @@ export interface LlmResult {
 	/** Hash of the system prompt + prompt text alone (see core/hash.ts inputHash). */
 	inputHash?: string;
 	completedAt: string;
+	/** Records that shared this request (multi-item prompts); absent for a single record. */
+	groupSize?: number;
+	/** Follow-up turns that sent the validation errors back (re-ask) for this answer. */
+	reasks?: number;
+	/** Set when a fallback model answered instead of the primary. */
+	fallback?: number;
 }
 
 /** Time is injected so tests drive a fake clock and assert exact delays. */

@@ -21,7 +21,16 @@ export interface ParsedCall {
 	jsonObject: boolean;
 	/** Set when the answer is a forced tool / function call. */
 	toolName?: string;
+	/**
+	 * A re-ask (the conversation goes on with the previous answer and a user message that
+	 * starts "Your answer failed validation"): `prompt` is then the first user message, and
+	 * the sandbox answers it correctly.
+	 */
+	reask?: boolean;
 }
+
+/** How LLM Batch Call's re-ask turn starts (core/call/runner.ts `reaskMessage`). */
+export const REASK_PREFIX = 'Your answer failed validation';
 
 export type ParseResult = { ok: true; call: ParsedCall } | { ok: false; message: string };
 
@@ -39,16 +48,23 @@ function contentText(content: unknown): string {
 	return out;
 }
 
-function readMessages(messages: unknown[]): { prompt: string; chars: number } {
+function readMessages(messages: unknown[]): { prompt: string; chars: number; reask: boolean } {
 	let prompt = '';
+	let first: string | undefined;
 	let chars = 0;
+	let assistant = false;
 	for (const m of messages) {
 		if (!m || typeof m !== 'object') continue;
 		const text = contentText((m as { content?: unknown }).content);
 		chars += text.length;
-		if ((m as { role?: unknown }).role === 'user') prompt = text;
+		const role = (m as { role?: unknown }).role;
+		if (role === 'user') {
+			prompt = text;
+			first ??= text;
+		} else if (role === 'assistant') assistant = true;
 	}
-	return { prompt, chars };
+	const reask = assistant && first !== undefined && prompt.startsWith(REASK_PREFIX);
+	return { prompt: reask ? first! : prompt, chars, reask };
 }
 
 type Body = Record<string, unknown>;
@@ -66,7 +82,7 @@ export function parseOpenAi(body: Body): ParseResult {
 	}
 	if (body.stream === true)
 		return { ok: false, message: 'The sandbox does not implement stream=true.' };
-	const { prompt, chars } = readMessages(body.messages);
+	const { prompt, chars, reask } = readMessages(body.messages);
 	const maxTokens =
 		typeof body.max_completion_tokens === 'number'
 			? body.max_completion_tokens
@@ -79,6 +95,7 @@ export function parseOpenAi(body: Body): ParseResult {
 		inputChars: chars,
 		maxTokens,
 		jsonObject: false,
+		reask,
 	};
 	const rf = obj(body.response_format);
 	if (rf?.type === 'json_schema')
@@ -116,13 +133,14 @@ export function parseAnthropic(body: Body): ParseResult {
 		return { ok: false, message: 'messages: at least one message is required' };
 	if (body.stream === true)
 		return { ok: false, message: 'The sandbox does not implement stream=true.' };
-	const { prompt, chars } = readMessages(body.messages);
+	const { prompt, chars, reask } = readMessages(body.messages);
 	const call: ParsedCall = {
 		model: body.model,
 		prompt,
 		inputChars: chars + contentText(body.system).length,
 		maxTokens: body.max_tokens,
 		jsonObject: false,
+		reask,
 	};
 	const tools = Array.isArray(body.tools) ? (body.tools as Body[]) : [];
 	const choice = obj(body.tool_choice);
@@ -242,6 +260,8 @@ export interface AnswerParts {
 	finish: 'stop' | 'length' | 'content_filter';
 	inputTokens: number;
 	outputTokens: number;
+	/** Of `inputTokens`: read from / written to the prompt cache (sandbox/cache.ts). */
+	cache?: { read: number; write: number; write1h: number };
 }
 
 export function openAiCompletion(p: AnswerParts): string {
@@ -266,7 +286,7 @@ export function openAiCompletion(p: AnswerParts): string {
 			prompt_tokens: p.inputTokens,
 			completion_tokens: p.outputTokens,
 			total_tokens: p.inputTokens + p.outputTokens,
-			prompt_tokens_details: { cached_tokens: 0 },
+			prompt_tokens_details: { cached_tokens: p.cache?.read ?? 0 },
 			completion_tokens_details: { reasoning_tokens: 0 },
 		},
 		service_tier: 'default',
@@ -304,10 +324,14 @@ export function anthropicMessage(p: AnswerParts): string {
 		stop_reason: stopReason,
 		stop_sequence: null,
 		usage: {
-			input_tokens: p.inputTokens,
+			input_tokens: p.inputTokens - (p.cache?.read ?? 0) - (p.cache?.write ?? 0),
 			output_tokens: p.outputTokens,
-			cache_creation_input_tokens: 0,
-			cache_read_input_tokens: 0,
+			cache_creation_input_tokens: p.cache?.write ?? 0,
+			cache_read_input_tokens: p.cache?.read ?? 0,
+			cache_creation: {
+				ephemeral_5m_input_tokens: (p.cache?.write ?? 0) - (p.cache?.write1h ?? 0),
+				ephemeral_1h_input_tokens: p.cache?.write1h ?? 0,
+			},
 		},
 		created: p.created,
 	});

@@ -27,6 +27,14 @@ import {
 	type ParsedCall,
 	type Dialect,
 } from './protocol';
+import { anthropicCachePlan, openAiCachePlan, PromptCache, type CachePlan } from './cache';
+import {
+	applyGroupFault,
+	GROUP_FAULT_KINDS,
+	groupAnswer,
+	parseGroupPrompt,
+	type GroupFaultKind,
+} from './group';
 import { promptDigest, replyFor, tokensForChars } from './reply';
 import {
 	FAULT_KINDS,
@@ -40,6 +48,8 @@ import {
 export { expectedReply, promptDigest } from './reply';
 export type { Reply, ReplyRequest } from './reply';
 export { FAULT_KINDS, FORCED_FAULT_KINDS } from './stats';
+export { GROUP_FAULT_KINDS } from './group';
+export type { GroupFaultKind } from './group';
 export { PROFILE_NAMES, PROFILE_DESCRIPTIONS, INCIDENT_FAULTS, profileOptions } from './profiles';
 export type { ProfileName } from './profiles';
 export type { FaultKind, ForcedFaultKind, SandboxStats } from './stats';
@@ -71,6 +81,13 @@ export interface SandboxOptions {
 	hangMs?: number;
 	/** The limiter's clock (tests pass a fake one). @default Date.now */
 	now?: () => number;
+	/**
+	 * Probability per grouped (multi-record) answer of each fault: `drop` a record,
+	 * `duplicate` one (also under another record's ID), `swap` two. @default {} (none)
+	 */
+	groupFaults?: Partial<Record<GroupFaultKind, number>>;
+	/** Per model: fault probabilities used instead of `faults` (e.g. only the primary is overloaded). @default {} */
+	modelFaults?: Record<string, Partial<Record<FaultKind, number>>>;
 	/**
 	 * Every call answers 503 from `afterMs` after the first call for `durationMs` (a provider
 	 * outage; not charged to the limits). @default undefined (none)
@@ -109,6 +126,8 @@ interface Resolved {
 	quotaExhausted: boolean;
 	hangMs: number;
 	now: () => number;
+	groupFaults: Partial<Record<GroupFaultKind, number>>;
+	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
 	outage?: { afterMs: number; durationMs: number };
 	fault429RetryAfterMs: number;
 	rateHeaders: boolean;
@@ -135,11 +154,32 @@ function resolve(given: SandboxOptions, base?: Resolved): Resolved {
 		quotaExhausted: o.quotaExhausted ?? base?.quotaExhausted ?? false,
 		hangMs: o.hangMs ?? base?.hangMs ?? 120_000,
 		now: o.now ?? base?.now ?? Date.now,
+		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
+		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
 		outage: 'outage' in o ? o.outage : base?.outage,
 		fault429RetryAfterMs: o.fault429RetryAfterMs ?? base?.fault429RetryAfterMs ?? 1000,
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
 	};
+	for (const [model, faults] of Object.entries(r.modelFaults)) {
+		for (const [k, p] of Object.entries(faults)) {
+			if (
+				!(FAULT_KINDS as readonly string[]).includes(k) ||
+				!(typeof p === 'number' && p >= 0 && p <= 1)
+			)
+				throw new Error(
+					`Expected \`modelFaults.${model}\` to map ${FAULT_KINDS.join(', ')} to probabilities in [0, 1], got ${k}: ${p}`,
+				);
+		}
+	}
+	for (const [k, p] of Object.entries(r.groupFaults)) {
+		if (!(GROUP_FAULT_KINDS as readonly string[]).includes(k))
+			throw new Error(
+				`Expected \`groupFaults\` keys to be one of ${GROUP_FAULT_KINDS.join(', ')}, got ${k}`,
+			);
+		if (!(typeof p === 'number' && p >= 0 && p <= 1))
+			throw new Error(`Expected \`groupFaults.${k}\` to be a probability in [0, 1], got ${p}`);
+	}
 	if (r.outage && !(r.outage.afterMs >= 0 && r.outage.durationMs >= 0)) {
 		throw new Error(
 			`Expected \`outage\` to be { afterMs >= 0, durationMs >= 0 }, got ${JSON.stringify(r.outage)}`,
@@ -217,6 +257,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	let limiter = new AccountLimits(opts);
 	let stats = new StatsRecorder();
 	let seenByDigest = new Map<string, number>();
+	const cache = new PromptCache();
 	const timers = new Set<NodeJS.Timeout>();
 	let seq = 0;
 	let closed = false;
@@ -409,9 +450,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		const latency = opts.latencyMs.min + rng() * (opts.latencyMs.max - opts.latencyMs.min);
 		let fault: ForcedFaultKind | 'unknown' | undefined = forcedFault(call.prompt, n);
 		if (fault === undefined) {
+			const faults = opts.modelFaults[call.model] ?? opts.faults;
 			let acc = 0;
 			for (const k of FAULT_KINDS) {
-				acc += opts.faults[k] ?? 0;
+				acc += faults[k] ?? 0;
 				if (roll < acc) {
 					fault = k;
 					break;
@@ -429,6 +471,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				headers,
 			);
 		}
+		// A re-ask turn is answered correctly (the model was told what was wrong).
+		if (fault === 'schemaViolation' && (call.reask || !call.schema)) fault = undefined;
 		if (fault) st.faults[fault]++;
 
 		if (fault === 'hang') {
@@ -511,7 +555,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				return send(res, 200, cut, headers);
 			}
 			default:
-				return answerSuccess(st, res, provider, call, digest, id, fault, inputTokens, headers);
+				return answerSuccess(
+					st,
+					res,
+					provider,
+					call,
+					digest,
+					id,
+					fault,
+					inputTokens,
+					headers,
+					provider === 'anthropic'
+						? anthropicCachePlan(body, call.model)
+						: openAiCachePlan(body, call.model),
+				);
 		}
 	}
 
@@ -522,14 +579,50 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		call: ParsedCall,
 		digest: string,
 		id: string,
-		fault: 'truncated' | 'contentPolicy' | undefined,
+		fault: 'truncated' | 'contentPolicy' | 'schemaViolation' | undefined,
 		inputTokens: number,
 		headers: Record<string, string>,
+		cachePlan: CachePlan | undefined,
 	): void {
-		const reply = replyFor(
-			{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
-			digest,
-		);
+		const records = call.schema ? parseGroupPrompt(call.prompt) : undefined;
+		let reply: { text: string; output?: unknown };
+		if (records) {
+			let answer = groupAnswer(records, call.schema);
+			// Rolled from the records (not the per-request refs), so a run is reproducible.
+			const groupRng = requestRng(
+				opts.seed,
+				promptDigest(records.map((r) => `${r.id}\u0000${r.text}`).join('\u0001')),
+				0,
+			);
+			const roll = groupRng();
+			const pick = groupRng();
+			let acc = 0;
+			for (const k of GROUP_FAULT_KINDS) {
+				acc += opts.groupFaults[k] ?? 0;
+				if (roll < acc) {
+					answer = applyGroupFault(answer, k, pick);
+					st.groupFaults[k]++;
+					break;
+				}
+			}
+			reply = { text: JSON.stringify(answer), output: answer };
+		} else {
+			reply = replyFor(
+				{
+					prompt: call.prompt,
+					schema: call.schema,
+					mode: call.jsonObject ? 'json_object' : 'text',
+				},
+				digest,
+			);
+		}
+		if (fault === 'schemaViolation' && reply.output && typeof reply.output === 'object') {
+			// Valid JSON that breaks the schema: the first required property is left out.
+			const required = (call.schema?.required as string[] | undefined) ?? [];
+			const broken = { ...(reply.output as Record<string, unknown>) };
+			delete broken[required[0] ?? Object.keys(broken)[0]];
+			reply = { text: JSON.stringify(broken), output: broken };
+		}
 		let text = reply.text;
 		let finish: 'stop' | 'length' | 'content_filter' = 'stop';
 		if (fault === 'truncated') {
@@ -540,6 +633,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			finish = 'content_filter';
 		}
 		const outputTokens = tokensForChars(text.length);
+		const cacheUse = cache.use(cachePlan, opts.now());
+		st.cache(cacheUse.use);
 		const parts = {
 			id,
 			model: call.model,
@@ -550,12 +645,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			finish,
 			inputTokens,
 			outputTokens,
+			cache: cacheUse.use,
 		};
 		const body = provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
 		st.status(200);
 		if (fault) st.usage({ input: inputTokens, output: outputTokens });
 		else st.success(digest, { input: inputTokens, output: outputTokens });
 		send(res, 200, body, headers);
+		cacheUse.commit(opts.now());
 	}
 
 	async function handleControl(
@@ -726,6 +823,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
+			cache.clear();
 			firstCallAt = undefined;
 			limiter = new AccountLimits(opts);
 		},

@@ -13,6 +13,9 @@ export const FAULT_KINDS = [
 	'truncated',
 	'contentPolicy',
 	'status429',
+	// A structured answer that is valid JSON but breaks the schema (a required property
+	// left out); a re-ask turn is answered correctly.
+	'schemaViolation',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults a prompt can force with `[[sandbox:FAULT]]`: the random kinds plus client errors. */
@@ -53,6 +56,11 @@ export interface SandboxStats {
 	outputTokens: number;
 	/** TCP connections opened; low when clients reuse keep-alive sockets. */
 	connections: number;
+	/** Prompt-cache tokens of the answers: read from the cache, written to it. */
+	cacheReadTokens: number;
+	cacheWriteTokens: number;
+	/** Grouped (multi-record) answers altered by `groupFaults`, by kind. */
+	groupFaults: Record<'drop' | 'duplicate' | 'swap', number>;
 	/** Most accepted requests in any window of `windowMs` (default one minute). */
 	maxRequestsPerWindow(windowMs?: number): number;
 	/** Most rate-limit tokens charged in any window of `windowMs` (default one minute). */
@@ -108,6 +116,9 @@ export class StatsRecorder {
 	inputTokens = 0;
 	outputTokens = 0;
 	connections = 0;
+	cacheReadTokens = 0;
+	cacheWriteTokens = 0;
+	groupFaults = { drop: 0, duplicate: 0, swap: 0 };
 	private times = new Series();
 	private charges = new Series();
 
@@ -153,6 +164,11 @@ export class StatsRecorder {
 		this.outputTokens += u.output;
 	}
 
+	cache(use: { read: number; write: number }): void {
+		this.cacheReadTokens += use.read;
+		this.cacheWriteTokens += use.write;
+	}
+
 	snapshot(): SandboxStats {
 		const times = this.times.data;
 		const charges = this.charges.data;
@@ -180,6 +196,9 @@ export class StatsRecorder {
 			inputTokens: this.inputTokens,
 			outputTokens: this.outputTokens,
 			connections: this.connections,
+			cacheReadTokens: this.cacheReadTokens,
+			cacheWriteTokens: this.cacheWriteTokens,
+			groupFaults: { ...this.groupFaults },
 			maxRequestsPerWindow: (windowMs = 60_000) => maxInWindow(times, undefined, n, windowMs),
 			maxTokensPerWindow: (windowMs = 60_000) => maxInWindow(times, charges, n, windowMs),
 		};

@@ -1,9 +1,11 @@
 import { inputHash, promptHash } from '../hash';
+import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
 import { countTokens, estimateTokens } from '../tokens';
-import type { ItemError, ProviderName } from '../types';
+import type { Issue, ItemError, ProviderName, Usage } from '../types';
+import { reaskMessage } from './runner';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {
@@ -14,6 +16,8 @@ export interface CallShape {
 	temperature?: number;
 	/** 0 = the model's known window. */
 	contextWindow: number;
+	/** Prompt caching: mark the stable prefix when it is long enough (core/call/cache.ts). */
+	cacheTtl?: '5m' | '1h';
 }
 
 function invalidInput(message: string): ItemError {
@@ -27,6 +31,9 @@ function invalidInput(message: string): ItemError {
 export function inputPolicy(shape: CallShape) {
 	const windowTokens = shape.contextWindow > 0 ? shape.contextWindow : contextWindow(shape.model);
 	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
+	const planCache = shape.cacheTtl
+		? cachePlanner({ ...shape, ttl: shape.cacheTtl, schemaTokens })
+		: undefined;
 
 	return (
 		index: number,
@@ -54,9 +61,12 @@ export function inputPolicy(shape: CallShape) {
 		if (Buffer.byteLength(text) + schemaTokens + shape.maxTokens > windowTokens) {
 			const exact = countTokens(text, shape.model) + schemaTokens + 8;
 			if (exact + shape.maxTokens > windowTokens) {
-				return invalidInput(
-					`Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`,
-				);
+				const message = `Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
+				// Marked so a fallback model with a larger window can take the item.
+				return {
+					...invalidInput(message),
+					issues: [{ path: 'prompt', message, code: CONTEXT_WINDOW }],
+				};
 			}
 		}
 		const request: ChatRequest = {
@@ -68,6 +78,9 @@ export function inputPolicy(shape: CallShape) {
 			temperature: shape.temperature,
 		};
 		const hash = promptHash({ provider: shape.provider, ...request });
+		// After the hash: caching changes the price of an answer, not the answer.
+		const cache = planCache?.(systemText);
+		if (cache) request.cache = cache.marker;
 		const id =
 			typeof recordId === 'number'
 				? String(recordId)
@@ -81,10 +94,60 @@ export function inputPolicy(shape: CallShape) {
 			inputTokens,
 			promptHash: hash,
 			inputHash: inputHash(systemText, prompt),
+			...(cache ? { cachePrefixTokens: cache.prefixTokens } : {}),
 		};
 	};
 }
 
+/** Issue code of a prompt over the model's context window. */
+export const CONTEXT_WINDOW = 'context_window';
+
 export function isItemError(v: RunItem | ItemError): v is ItemError {
 	return (v as ItemError).code !== undefined;
+}
+
+/**
+ * An item that comes back from Validate Output's Invalid output, or LLM Batch Call's own
+ * Failed output, with the previous answer and what was wrong with it: the next request is a
+ * re-ask turn, and the earlier attempts (and usage, when known) stay on the record.
+ * Undefined for any other item.
+ */
+export function reaskFromItem(
+	json: Record<string, unknown>,
+	resultField: string,
+): { followUp: { answer: string; errors: string }; attempts: number; usage?: Usage } | undefined {
+	const error = json.error as
+		| { code?: unknown; message?: unknown; issues?: unknown; answer?: unknown; attempts?: unknown }
+		| undefined;
+	if (!error || (error.code !== 'schema_violation' && error.code !== 'malformed_output'))
+		return undefined;
+	const previous = json[resultField] as
+		| { text?: unknown; attempts?: unknown; usage?: Usage }
+		| undefined;
+	// Validate Output keeps the result; the Failed output keeps the answer on the error.
+	const answer =
+		typeof previous?.text === 'string' && previous.text !== ''
+			? previous.text
+			: typeof error.answer === 'string'
+				? error.answer
+				: '';
+	if (answer === '') return undefined;
+	const issues = Array.isArray(error.issues) ? (error.issues as Issue[]) : undefined;
+	const attempts =
+		typeof previous?.attempts === 'number'
+			? previous.attempts
+			: typeof error.attempts === 'number'
+				? error.attempts
+				: 0;
+	return {
+		followUp: {
+			answer,
+			errors: reaskMessage({ code: error.code, message: String(error.message ?? ''), issues }),
+		},
+		attempts,
+		usage:
+			previous?.usage && typeof previous.usage.inputTokens === 'number'
+				? previous.usage
+				: undefined,
+	};
 }

@@ -19,7 +19,7 @@ export interface AnswerPolicy {
  */
 export function interpretAnswer(
 	policy: AnswerPolicy,
-	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request' | 'inputHash'>,
+	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request' | 'inputHash' | 'group'>,
 	res: ChatResponse,
 	attempts: number,
 	latencyMs: number,
@@ -45,7 +45,24 @@ export function interpretAnswer(
 		throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 	}
 	let output: unknown = res.text;
-	if (policy.structured) {
+	if (item.group) {
+		// Several records in one request (core/call/group.ts): the answer must be one JSON
+		// object keyed by record ID; the group splits and checks it per record.
+		const parsed =
+			res.data !== undefined ? { ok: true as const, value: res.data } : extractJson(res.text);
+		if (
+			!parsed.ok ||
+			!parsed.value ||
+			typeof parsed.value !== 'object' ||
+			Array.isArray(parsed.value)
+		)
+			throw new LlmBatchError(
+				'malformed_output',
+				`The grouped answer is not a JSON object keyed by record ID${parsed.ok ? '' : `: ${parsed.message}`}`,
+				base,
+			);
+		output = parsed.value;
+	} else if (policy.structured) {
 		if (res.data !== undefined) output = res.data;
 		else {
 			const parsed = extractJson(res.text);

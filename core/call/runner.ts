@@ -11,7 +11,7 @@ import type { Checkpoint } from '../ledger/types';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
-import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
+import type { Clock, ErrorCode, Issue, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
 import { interpretAnswer } from './interpret';
 
@@ -27,6 +27,27 @@ export interface RunItem {
 	promptHash: string;
 	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
 	inputHash?: string;
+	/**
+	 * Tokens of the cacheable prefix (schema + system prompt) when prompt caching is on:
+	 * Anthropic's input-token limit does not count cache reads, so once the cache is warm
+	 * the flow controller is charged without them.
+	 */
+	cachePrefixTokens?: number;
+	/**
+	 * A request that carries several records (core/call/group.ts): the answer only has to
+	 * be a JSON object (the group splits and checks it), it is not stored in the ledger as
+	 * a record, and an answer that cannot be used ends it at once (the group is split)
+	 * instead of being retried whole.
+	 */
+	group?: boolean;
+	/**
+	 * The records a grouped request carries: claimed (their leases renewed) before every
+	 * attempt of the group, as a single record is.
+	 */
+	members?: ReadonlyArray<{ recordId: string; promptHash: string }>;
+	/** Usage already paid for this record (a group share, a re-ask from the workflow): added to its result. */
+	priorUsage?: Usage;
+	priorAttempts?: number;
 }
 
 export type Outcome =
@@ -85,6 +106,28 @@ export interface RunnerOptions {
 	readonly growMaxTokensOnTruncation?: boolean;
 	readonly checkpoint?: Checkpoint;
 	readonly onEvent?: (e: RunEvent) => void;
+	/**
+	 * Send the first item alone before the fan-out, so its answer creates the prompt-cache
+	 * entry every other request then reads (a cache entry is usable only once the first
+	 * response has begun). With `failFast` (the default) the first item goes alone anyway.
+	 * @default false
+	 */
+	readonly warmUp?: boolean;
+	/**
+	 * Answers that are malformed or fail the schema get up to this many follow-up turns with
+	 * the errors ("return only the corrected JSON") instead of a fresh call. @default 0
+	 */
+	readonly maxReasks?: number;
+	/**
+	 * A fallback model waits (core/call/fallback.ts): an overloaded provider (529, or 503)
+	 * ends the item at once so the fallback answers it. @default false
+	 */
+	readonly handOffOverloaded?: boolean;
+	/**
+	 * Spent before this run and counted against `maxCostUsd` (the ledger job's earlier
+	 * executions when the cap applies to the job). @default 0
+	 */
+	readonly spentBeforeUsd?: number;
 }
 
 export type RunEvent =
@@ -105,6 +148,11 @@ export interface RunStats {
 	inputTokens: number;
 	outputTokens: number;
 	costUsd: number;
+	/** Input tokens served from the prompt cache, and written to it. */
+	cachedInputTokens: number;
+	cacheWriteTokens: number;
+	/** Follow-up turns sent with validation errors. */
+	reasks: number;
 	/** Some result had no known price. */
 	costUnknown: boolean;
 	startedAt: number;
@@ -131,6 +179,9 @@ export function emptyStats(total: number, startedAt: number): RunStats {
 		inputTokens: 0,
 		outputTokens: 0,
 		costUsd: 0,
+		cachedInputTokens: 0,
+		cacheWriteTokens: 0,
+		reasks: 0,
 		costUnknown: false,
 		startedAt,
 		failuresByCode: {},
@@ -166,6 +217,10 @@ export class BatchRunner {
 	private configError: ConfigurationError | undefined;
 	/** Items whose record this run claimed in the ledger at least once. */
 	private readonly claimed = new Set<RunItem>();
+	/** Grouped requests that lost a record's claim (see `lostClaim`). */
+	private readonly lostClaims = new Set<RunItem>();
+	/** A first answer came back: the prompt cache is warm (Anthropic charges then exclude it). */
+	private warm = false;
 
 	constructor(private readonly options: RunnerOptions) {
 		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -190,13 +245,19 @@ export class BatchRunner {
 	 * Runs every item to one outcome. Rejects only with a `ConfigurationError` (the first
 	 * answer proved the configuration cannot work; nothing else was sent) or a ledger failure.
 	 */
-	async run(items: RunItem[]): Promise<Outcome[]> {
+	async run(items: RunItem[], opts: { keepFlow?: boolean } = {}): Promise<Outcome[]> {
 		try {
 			return await this.runAll(items);
 		} finally {
-			this.options.flow.release();
+			// Several calls (multi-item waves) keep the lease until `releaseFlow`.
+			if (!opts.keepFlow) this.options.flow.release();
 			this.refreshReports();
 		}
+	}
+
+	/** Ends the flow lease after runs made with `keepFlow`. */
+	releaseFlow(): void {
+		this.options.flow.release();
 	}
 
 	private async runAll(items: RunItem[]): Promise<Outcome[]> {
@@ -222,16 +283,21 @@ export class BatchRunner {
 		}
 		this.stats.total = items.length;
 		this.stats.startedAt = this.options.clock.now();
+		// A job already at its cap sends nothing.
+		if (this.options.spentBeforeUsd) this.checkBudget();
 		const outcomes: Outcome[] = new Array(items.length);
 		let pending = items;
 
-		if (this.options.checkpoint && items.length > 0) {
+		const real = items.filter((i) => !i.group);
+		if (this.options.checkpoint && real.length > 0) {
 			const known = await this.options.checkpoint.lookup(
-				items.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
+				real.map((i) => ({ recordId: i.recordId, promptHash: i.promptHash })),
 			);
 			pending = [];
+			let k = 0;
 			items.forEach((item, pos) => {
-				const stored = known[pos];
+				// Positions in `known` are those of the non-group items.
+				const stored = item.group ? undefined : known[k++];
 				if (stored) outcomes[pos] = this.fromLedger(item, stored);
 				else pending.push(item);
 			});
@@ -242,6 +308,15 @@ export class BatchRunner {
 		}
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
+		if (this.options.warmUp && !this.proof && !this.warm && pending.length > 1) {
+			// Without the fail-fast proof, the cache warm-up sends the first item alone.
+			const first = pending[0];
+			const warmed = await this.process(first, false);
+			pending = pending.slice(1);
+			// Another execution holds it: it waits with the deferred items.
+			if ('deferred' in warmed) pending.push(first);
+			else outcomes[position.get(first)!] = warmed;
+		}
 		// Items under way: more than the slots, so one waiting out a backoff (without a slot)
 		// leaves its slot to another item; bounded, so 100k items are not 100k open frames.
 		const underWay = pLimit(Math.max(this.options.concurrency * 4, 16));
@@ -310,11 +385,36 @@ export class BatchRunner {
 	 */
 	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
 		if (!this.options.checkpoint) return undefined;
+		// A grouped request is no record: its records' claims are renewed together; one lost to
+		// another execution (its lease ran out) ends the group unsent, for core/call/group.ts to
+		// send its records alone.
+		if (item.group) return item.members ? this.claimGroup(item, item.members) : undefined;
 		const claim = await this.options.checkpoint.claim(item.recordId, item.promptHash);
 		if (claim.status === 'done') return this.fromLedger(item, claim.result);
 		if (claim.status === 'busy') return { deferred: true };
 		this.claimed.add(item);
 		return undefined;
+	}
+
+	private async claimGroup(
+		item: RunItem,
+		members: NonNullable<RunItem['members']>,
+	): Promise<Outcome | undefined> {
+		const cp = this.options.checkpoint!;
+		const states = await Promise.all(members.map((m) => cp.claim(m.recordId, m.promptHash)));
+		if (states.every((c) => c.status === 'claimed')) return undefined;
+		this.lostClaims.add(item);
+		return this.fail(item, {
+			code: 'canceled',
+			message: 'Another execution of the job took over a record of this group; not sent',
+			retryable: true,
+			attempts: 0,
+		});
+	}
+
+	/** Whether a grouped request ended unsent because another execution took over one of its records. */
+	lostClaim(item: RunItem): boolean {
+		return this.lostClaims.has(item);
 	}
 
 	/** An answer the ledger already holds (stored, cached, or another execution's). */
@@ -333,6 +433,8 @@ export class BatchRunner {
 	private countSpend(res: ChatResponse, item: RunItem): void {
 		this.stats.inputTokens += res.usage.inputTokens;
 		this.stats.outputTokens += res.usage.outputTokens;
+		this.stats.cachedInputTokens += res.usage.cachedInputTokens ?? 0;
+		this.stats.cacheWriteTokens += res.usage.cacheWriteTokens ?? 0;
 		const cost = this.options.costOf?.(res.model || item.request.model, res.usage);
 		if (cost === undefined) this.stats.costUnknown = true;
 		else this.stats.costUsd += cost;
@@ -357,6 +459,15 @@ export class BatchRunner {
 		let malformed = 0;
 		let maxTokens = item.request.maxTokens;
 		let priority = false;
+		// A re-ask fed from the workflow (Validate Output's Invalid output looped back) starts
+		// with the follow-up turn.
+		let followUp: ChatRequest['followUp'] = item.request.followUp;
+		let reasks = followUp ? 1 : 0;
+		// Usage of answers that came back but could not be used (re-asked): paid, so added to
+		// the result that finally comes.
+		let spent: Usage | undefined = item.priorUsage;
+		const anthropic = provider.name === 'anthropic';
+		let groupJustClaimed = item.group === true && item.members !== undefined;
 		// One plain signal per kind for every wait and call: the execution's cancel signal is
 		// linked in once per run (a composite AbortSignal per call costs ~50 µs per item).
 		const stopSignal = this.stopController.signal;
@@ -411,12 +522,18 @@ export class BatchRunner {
 				// execution of the same job never sends this record meanwhile, and a crashed
 				// one's claim expires.
 				const claimedAt = clock.now();
-				const claim = await this.claim(item);
+				// (core/call/group.ts has just claimed a group's records for its first attempt.)
+				const claim = groupJustClaimed ? undefined : await this.claim(item);
+				groupJustClaimed = false;
 				if (claim) {
 					if (probe) this.breaker.releaseProbe();
 					return claim;
 				}
-				const estimate = item.inputTokens + maxTokens;
+				// Anthropic's input-token limit does not count cache reads: once the cache is
+				// warm, the cached prefix is not charged.
+				const uncounted = anthropic && this.warm ? (item.cachePrefixTokens ?? 0) : 0;
+				const estimate =
+					item.inputTokens - uncounted + maxTokens + (followUp ? followUpTokens(followUp) : 0);
 				try {
 					await flow.acquire(estimate, stopSignal);
 				} catch {
@@ -446,10 +563,14 @@ export class BatchRunner {
 				let res: ChatResponse | undefined;
 				try {
 					res = await provider.complete(
-						{ ...item.request, maxTokens },
+						{ ...item.request, maxTokens, ...(followUp ? { followUp } : {}) },
 						{ signal: cancelSignal, timeoutMs: this.options.timeoutMs, now: () => clock.now() },
 					);
-					flow.correct(estimate - maxTokens, res.usage.inputTokens);
+					this.warm = true;
+					// What the provider counts against its limit (Anthropic: without cache reads).
+					const counted =
+						res.usage.inputTokens - (anthropic ? (res.usage.cachedInputTokens ?? 0) : 0);
+					flow.correct(estimate - maxTokens, counted);
 				} catch (e) {
 					error = classifyError(e, provider.name, clock.now());
 				}
@@ -461,6 +582,9 @@ export class BatchRunner {
 					flow.observe({ outcome: 'ok', rateLimit: res.rateLimit });
 					try {
 						result = this.interpret(item, res, attempts, latencyMs);
+						if (spent) result = this.withSpent(result, spent);
+						if (reasks > 0) result.reasks = reasks;
+						if (item.priorAttempts) result.attempts += item.priorAttempts;
 					} catch (e) {
 						error = classifyError(e, provider.name, clock.now());
 					}
@@ -469,7 +593,14 @@ export class BatchRunner {
 				if (proving && attempts === 1) this.settleProof(error);
 				const outageCode = CircuitBreaker.counts(code) && code !== 'ok';
 				this.gate.observe(latencyMs, outageCode);
-				const openNow = this.breaker.record(code, probe, item.index);
+				// With a fallback model waiting, an overloaded provider hands the item over at once
+				// and is not the breaker's to wait out.
+				const handOff =
+					this.options.handOffOverloaded === true &&
+					error !== undefined &&
+					(error.status === 529 || error.status === 503);
+				if (handOff && probe) this.breaker.releaseProbe();
+				const openNow = handOff ? false : this.breaker.record(code, probe, item.index);
 				if (
 					openNow &&
 					this.breaker.openings > 0 &&
@@ -496,7 +627,7 @@ export class BatchRunner {
 				if (result) {
 					if (stoppedBefore) this.stats.keptAfterStop = (this.stats.keptAfterStop ?? 0) + 1;
 					this.countSuccess();
-					if (this.options.checkpoint) {
+					if (this.options.checkpoint && !item.group) {
 						this.options.checkpoint.succeeded(result);
 						// Hold this slot until the result is committed (its own group commit), so a
 						// crash loses at most the `concurrency` results in flight, never one more sent
@@ -516,6 +647,7 @@ export class BatchRunner {
 					return this.fail(item, error.toItemError(attempts));
 				}
 				if (this.configError) return this.fail(item, error.toItemError(attempts));
+				if (handOff) return this.fail(item, error.toItemError(attempts));
 				// An outage is the breaker's to wait out: it costs the item no attempt.
 				if (outageCode && (probe || this.breaker.state !== 'closed')) {
 					attempts--;
@@ -571,11 +703,51 @@ export class BatchRunner {
 					this.stop(error.code, error.message);
 					return this.fail(item, error.toItemError(attempts));
 				}
+				if (
+					res &&
+					(error.code === 'malformed_output' || error.code === 'schema_violation') &&
+					!item.group &&
+					reasks < (this.options.maxReasks ?? 0)
+				) {
+					// Re-ask: the same conversation plus the answer and what is wrong with it.
+					spent = addUsage(spent, res.usage);
+					reasks++;
+					this.stats.reasks++;
+					this.stats.retries++;
+					followUp = {
+						answer: res.data !== undefined ? JSON.stringify(res.data) : res.text,
+						errors: reaskMessage(error),
+					};
+					this.options.onEvent?.({
+						type: 'retry',
+						index: item.index,
+						code: error.code,
+						delayMs: 0,
+						attempt: attempts,
+					});
+					continue;
+				}
+				if (res) spent = addUsage(spent, res.usage);
+				// A group's unusable answer is split by the caller, not sent again whole.
+				// (A body cut in transit is not the answer's fault: retried like a reset.)
+				if (
+					item.group &&
+					error.code !== 'truncated' &&
+					!RETRY_GROUP.has(error.code) &&
+					!(error.code === 'malformed_output' && res === undefined)
+				)
+					return this.fail(item, error.toItemError(attempts));
+				// A paid answer that failed validation stays on the error, so a workflow loop can
+				// re-ask with it (core/call/input.ts `reaskFromItem`).
+				const rejectedAnswer =
+					res && (error.code === 'malformed_output' || error.code === 'schema_violation')
+						? { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text }
+						: {};
 				// The model's text not being the JSON asked for gets three tries; a body cut in
 				// transit (no answer at all: the SDK's JSON parse failed) is a transient fault like
 				// a reset and gets the item's attempts.
 				if (error.code === 'malformed_output' && res !== undefined && ++malformed > 2)
-					return this.fail(item, error.toItemError(attempts));
+					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
 				if (error.code === 'truncated') {
 					const grow = this.options.growMaxTokensOnTruncation ?? true;
 					if (!grow || maxTokens >= item.request.maxTokens * 4)
@@ -583,7 +755,7 @@ export class BatchRunner {
 					maxTokens *= 2;
 				}
 				if (!error.retryable || attempts >= this.retry.maxAttempts)
-					return this.fail(item, error.toItemError(attempts));
+					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
 
 				failures++;
 				const floor =
@@ -653,13 +825,65 @@ export class BatchRunner {
 		);
 	}
 
+	/** `result` with the usage (and cost) of earlier unusable answers added. */
+	private withSpent(result: LlmResult, spent: Usage): LlmResult {
+		const usage = addUsage(spent, result.usage);
+		return { ...result, usage, costUsd: this.options.costOf?.(result.model, usage) };
+	}
+
 	private checkBudget(): void {
 		const cap = this.options.maxCostUsd;
-		if (cap !== undefined && cap > 0 && this.stats.costUsd >= cap) {
+		const before = this.options.spentBeforeUsd ?? 0;
+		const spent = this.stats.costUsd + before;
+		if (cap !== undefined && cap > 0 && spent >= cap) {
 			this.stop(
 				'budget_exceeded',
-				`the cost cap of $${cap} was reached ($${this.stats.costUsd.toFixed(4)} spent)`,
+				before > 0
+					? `the job's cost cap of $${cap} was reached ($${spent.toFixed(4)} spent by the job, $${this.stats.costUsd.toFixed(4)} in this run)`
+					: `the cost cap of $${cap} was reached ($${spent.toFixed(4)} spent)`,
 			);
 		}
 	}
+}
+
+/** Errors a group is sent again whole for (the provider's trouble, not the answer's). */
+const RETRY_GROUP: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'rate_limited',
+	'server_error',
+	'timeout',
+	'connection',
+	'expired',
+]);
+
+export function addUsage(a: Usage | undefined, b: Usage): Usage {
+	if (!a) return b;
+	const out: Usage = {
+		inputTokens: a.inputTokens + b.inputTokens,
+		outputTokens: a.outputTokens + b.outputTokens,
+	};
+	for (const k of ['cachedInputTokens', 'cacheWriteTokens', 'cacheWrite1hTokens'] as const) {
+		const v = (a[k] ?? 0) + (b[k] ?? 0);
+		if (v > 0) out[k] = v;
+	}
+	return out;
+}
+
+function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
+	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
+}
+
+/** The follow-up turn of a re-ask: the validation errors and what to return. */
+export function reaskMessage(error: {
+	code: ErrorCode;
+	message: string;
+	issues?: Issue[];
+}): string {
+	const problems =
+		error.issues && error.issues.length > 0
+			? error.issues
+					.slice(0, 20)
+					.map((i) => `- ${i.path || '/'} ${i.message}`)
+					.join('\n')
+			: `- ${error.message}`;
+	return `Your answer failed validation:\n${problems}\nReturn only the corrected JSON, with nothing before or after it.`;
 }

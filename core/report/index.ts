@@ -17,7 +17,7 @@
  * the node keeps for the execution, and reports a run once all `batchRun.total` items of it
  * have arrived.
  */
-import { costUsd } from '../cost';
+import { cacheSavingsUsd, costUsd } from '../cost';
 import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
@@ -65,6 +65,14 @@ export interface ReportEntry {
 	completedAt?: number;
 	/** Answered through a provider batch API (LLM Batch Job): what the same tokens cost in realtime. */
 	realtimeCostUsd?: number;
+	/** Prompt cache: input tokens read from / written to it, and what the reads saved. */
+	cachedInputTokens?: number;
+	cacheWriteTokens?: number;
+	cacheSavedUsd?: number;
+	/** The model that answered (a fallback model when the primary did not). */
+	model?: string;
+	/** Left out by Batch Prepare's sample (a rejection that is not a problem of the record). */
+	notSampled?: true;
 }
 
 function num(v: unknown): number | undefined {
@@ -110,6 +118,27 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 		outputTokens: num(usage?.outputTokens) ?? 0,
 	};
 	if (errorCode !== undefined) entry.errorCode = errorCode;
+	const issues = getPath(json, `${fields.errorField}.issues`);
+	if (
+		Array.isArray(issues) &&
+		issues.some((i) => (i as { code?: unknown })?.code === 'not_sampled')
+	)
+		entry.notSampled = true;
+	const cachedIn = num(usage?.cachedInputTokens) ?? 0;
+	const written = num(usage?.cacheWriteTokens) ?? 0;
+	if (cachedIn > 0) entry.cachedInputTokens = cachedIn;
+	if (written > 0) entry.cacheWriteTokens = written;
+	if (typeof result?.model === 'string' && outcome === 'success') entry.model = result.model;
+	if ((cachedIn > 0 || written > 0) && typeof result?.model === 'string') {
+		const saved = cacheSavingsUsd(result.model, {
+			inputTokens: entry.inputTokens,
+			outputTokens: entry.outputTokens,
+			cachedInputTokens: cachedIn,
+			cacheWriteTokens: written,
+			cacheWrite1hTokens: num(usage?.cacheWrite1hTokens) ?? 0,
+		});
+		if (saved !== undefined) entry.cacheSavedUsd = saved;
+	}
 	const cost = num(result?.costUsd);
 	if (cost !== undefined) entry.costUsd = cost;
 	const batched = typeof result?.batchId === 'string' && cost !== undefined;
@@ -117,6 +146,9 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 		const realtime = costUsd(result.model, {
 			inputTokens: entry.inputTokens,
 			outputTokens: entry.outputTokens,
+			cachedInputTokens: cachedIn,
+			cacheWriteTokens: written,
+			cacheWrite1hTokens: num(usage?.cacheWrite1hTokens) ?? 0,
 		});
 		if (realtime !== undefined) entry.realtimeCostUsd = realtime;
 	}
@@ -221,6 +253,15 @@ export interface Report {
 	successRate: number | null;
 	retries: { items: number; trips: number; extraCallAttempts: number };
 	tokens: { input: number; output: number; total: number };
+	/**
+	 * Prompt caching: input tokens served from the cache and written to it, and the money
+	 * it saved (reads' discount minus writes' premium, at the built-in prices).
+	 */
+	cache: { readTokens: number; writeTokens: number; savedUsd: number };
+	/** Successful answers per model that gave them (the fallback chain shows here). */
+	answersByModel: Record<string, number>;
+	/** Of the rejected items: left out by a Batch Prepare sample (present when any). */
+	notSampledItems?: number;
 	costUsd: number;
 	/** Items with a result but no known price. */
 	costUnknownItems: number;
@@ -363,6 +404,18 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 		`| success rate | ${r.successRate === null ? '–' : pct(r.successRate, 1)} |`,
 		`| retries | ${r.retries.items} items, ${r.retries.trips} trips, ${r.retries.extraCallAttempts} in-call |`,
 		`| tokens in / out | ${r.tokens.input} / ${r.tokens.output} |`,
+		...(r.cache.readTokens + r.cache.writeTokens > 0
+			? [
+					`| prompt cache | ${r.cache.readTokens} tokens read, ${r.cache.writeTokens} written, ${money(r.cache.savedUsd)} saved |`,
+				]
+			: []),
+		...(Object.keys(r.answersByModel).length > 1
+			? [
+					`| answers per model | ${Object.entries(r.answersByModel)
+						.map(([m, n]) => `${m}: ${n}`)
+						.join(', ')} |`,
+				]
+			: []),
 		`| cost | ${money(r.costUsd)}${r.costUnknownItems > 0 ? ` (+${r.costUnknownItems} items of unknown price)` : ''} |`,
 		`| latency p50 / p95 | ${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p95)} |`,
 		`| throughput | ${r.throughputPerMin === null ? '–' : `${r.throughputPerMin} items/min`} |`,
@@ -399,6 +452,11 @@ export function buildReport(
 	let batchItems = 0;
 	let batchCost = 0;
 	let batchRealtime = 0;
+	let cacheRead = 0;
+	let cacheWrite = 0;
+	let cacheSaved = 0;
+	const answersByModel: Record<string, number> = {};
+	let notSampled = 0;
 	let firstStart: number | undefined;
 	let lastDone: number | undefined;
 	for (const e of entries) {
@@ -416,6 +474,11 @@ export function buildReport(
 			batchCost += e.costUsd ?? 0;
 			batchRealtime += e.realtimeCostUsd;
 		}
+		if (e.notSampled) notSampled++;
+		cacheRead += e.cachedInputTokens ?? 0;
+		cacheWrite += e.cacheWriteTokens ?? 0;
+		cacheSaved += e.cacheSavedUsd ?? 0;
+		if (e.model !== undefined) answersByModel[e.model] = (answersByModel[e.model] ?? 0) + 1;
 		if (e.latencyMs !== undefined) latencies.push(e.latencyMs);
 		if (e.completedAt !== undefined) {
 			const start = e.completedAt - (e.latencyMs ?? 0);
@@ -438,6 +501,9 @@ export function buildReport(
 		successRate: processed === 0 ? null : round(outcomes.success / processed, 4),
 		retries: { items: retryItems, trips, extraCallAttempts: extra },
 		tokens: { input, output, total: input + output },
+		cache: { readTokens: cacheRead, writeTokens: cacheWrite, savedUsd: round(cacheSaved, 8) },
+		answersByModel,
+		...(notSampled > 0 ? { notSampledItems: notSampled } : {}),
 		costUsd: round(cost, 8),
 		costUnknownItems: costUnknown,
 		batchApi:

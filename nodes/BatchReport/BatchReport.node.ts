@@ -84,6 +84,44 @@ export class BatchReport implements INodeType {
 				],
 			},
 			{
+				displayName: 'Project Full Run',
+				name: 'projection',
+				type: 'collection',
+				placeholder: 'Add Projection Setting',
+				default: {},
+				description:
+					'Run the pipeline on a Batch Prepare sample first: the report then projects the full run (cost, tokens, requests, failures, duration) onto its Report item as "projection", so an IF node can stop the full run when it is over budget',
+				options: [
+					{
+						displayName: 'Budget (USD)',
+						name: 'budgetUsd',
+						type: 'number',
+						typeOptions: { minValue: 0, numberPrecision: 2 },
+						default: 0,
+						description:
+							'Sets projection.overBudget when the projected cost is above. 0 = no budget.',
+					},
+					{
+						displayName: 'Full Run Items',
+						name: 'fullItems',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'Items the full run will process (e.g. an expression reading the count before sampling). 0 = no projection.',
+					},
+					{
+						displayName: 'Requests per Minute Limit',
+						name: 'requestsPerMinute',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							"The full run's RPM limit, so the projected duration is never faster than the limit allows. 0 = none.",
+					},
+				],
+			},
+			{
 				displayName: 'Options',
 				name: 'options',
 				type: 'collection',

@@ -9,6 +9,7 @@ import {
 	type Report,
 } from '../../core/report';
 import type { Clock } from '../../core/types';
+import { projectionMarkdown, projectRun } from '../../core/report/projection';
 import { readConfig } from './params';
 
 export async function executeBatchReport(
@@ -63,6 +64,15 @@ export async function executeBatchReport(
 		}
 	}
 
+	if (config.projection) {
+		for (const r of reports) {
+			const projection = projectRun(r, config.projection);
+			Object.assign(r, {
+				projection,
+				markdown: `${r.markdown}\n${projectionMarkdown(projection)}`,
+			});
+		}
+	}
 	const pairedItem = items.map((_, i) => ({ item: i }));
 	const report: INodeExecutionData[] = reports.map((r) => ({
 		json: r as unknown as IDataObject,

@@ -2,6 +2,7 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { AlertThresholds, ReportFields } from '../../core/report';
+import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
 
 const field = (label: string, fallback: string) =>
@@ -16,6 +17,13 @@ const schema = z.object({
 			minSuccessRatePct: pct('Min Success Rate'),
 			maxErrorSharePct: pct('Max Share of One Error Code'),
 			maxCostUsd: z.number().min(0, 'Max Cost cannot be negative').optional(),
+		})
+		.default({}),
+	projection: z
+		.object({
+			fullItems: z.number().int().min(0, 'Full Run Items cannot be negative').default(0),
+			requestsPerMinute: z.number().min(0).default(0),
+			budgetUsd: z.number().min(0).default(0),
 		})
 		.default({}),
 	options: z
@@ -34,18 +42,22 @@ export interface ReportConfig {
 	emitWhen: 'runComplete' | 'eachRun';
 	thresholds: AlertThresholds;
 	fields: ReportFields;
+	/** Project the full run from this (sample) report; undefined when Full Run Items is 0. */
+	projection?: ProjectionOptions;
 }
 
 export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	const parsed = schema.safeParse({
 		emitWhen: ctx.getNodeParameter('emitWhen', 0, 'runComplete'),
 		alerts: ctx.getNodeParameter('alerts', 0, {}),
+		projection: ctx.getNodeParameter('projection', 0, {}),
 		options: ctx.getNodeParameter('options', 0, {}),
 	});
 	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
-	const { emitWhen, alerts, options } = parsed.data;
+	const { emitWhen, alerts, options, projection } = parsed.data;
 	return {
 		emitWhen,
+		projection: projection.fullItems > 0 ? projection : undefined,
 		thresholds: {
 			minSuccessRate:
 				alerts.minSuccessRatePct === undefined ? undefined : alerts.minSuccessRatePct / 100,

@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import { llmBatchFallbackConnectionTest } from './credentialTest';
 import { executeLlmBatchCall } from './execute';
 
 const openAi = { show: { provider: ['openai'] } };
@@ -35,6 +36,12 @@ export class LlmBatchCall implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			{
+				name: 'llmBatchFallbackApi',
+				required: true,
+				testedBy: 'llmBatchFallbackConnectionTest',
+				displayOptions: { hide: { fallbackProvider: ['none'] } },
+			},
 			{
 				name: 'llmBatchPostgresApi',
 				required: true,
@@ -152,6 +159,30 @@ export class LlmBatchCall implements INodeType {
 					'Field each successful item gains (output, text, usage, cost, attempts, latency)',
 			},
 			{
+				displayName: 'Fallback Provider',
+				name: 'fallbackProvider',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'None', value: 'none' },
+					{ name: 'OpenAI or Compatible', value: 'openai' },
+					{ name: 'Anthropic', value: 'anthropic' },
+				],
+				default: 'none',
+				description:
+					'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before.',
+			},
+			{
+				displayName: 'Fallback Models',
+				name: 'fallbackModels',
+				type: 'string',
+				displayOptions: { hide: { fallbackProvider: ['none'] } },
+				default: '',
+				placeholder: 'e.g. claude-haiku-4-5, claude-sonnet-4-5',
+				description:
+					'Model IDs tried in this order, comma-separated; each keeps its own rate limiter (same limits as above). The result records which model answered.',
+			},
+			{
 				displayName: 'Options',
 				name: 'options',
 				type: 'collection',
@@ -188,6 +219,25 @@ export class LlmBatchCall implements INodeType {
 							'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
 					},
 					{
+						displayName: 'Cost Cap Applies To',
+						name: 'budgetScope',
+						type: 'options',
+						options: [
+							{
+								name: 'Each Run',
+								value: 'run',
+								description: 'Max Cost per Run counts this execution only',
+							},
+							{
+								name: 'The Ledger Job (All Executions)',
+								value: 'job',
+								description:
+									'Max Cost per Run counts what the ledger job already spent in earlier executions, so a nightly job split into chunks stops at its budget',
+							},
+						],
+						default: 'run',
+					},
+					{
 						displayName: 'Input Price per 1M Tokens (USD)',
 						name: 'inputPricePer1M',
 						type: 'number',
@@ -212,6 +262,24 @@ export class LlmBatchCall implements INodeType {
 						default: 0,
 						description:
 							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
+					},
+					{
+						displayName: 'Max Re-Asks',
+						name: 'maxReasks',
+						type: 'number',
+						typeOptions: { minValue: 0, maxValue: 5 },
+						default: 1,
+						description:
+							'When an answer is not valid JSON or fails the schema, send the errors back as a follow-up turn ("return only the corrected JSON") up to this many times before a fresh call. Each re-ask costs the prompt again plus the bad answer. 0 = never.',
+					},
+					{
+						displayName: 'Max Record Tokens per Request',
+						name: 'maxRecordTokensPerRequest',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
 					},
 					{
 						displayName: 'Max Retry-After (Seconds)',
@@ -254,6 +322,38 @@ export class LlmBatchCall implements INodeType {
 						typeOptions: { minValue: 0 },
 						default: 10,
 						description: 'How often a progress line goes to the n8n server log. 0 = never.',
+					},
+					{
+						displayName: 'Prompt Caching',
+						name: 'promptCaching',
+						type: 'options',
+						options: [
+							{
+								name: 'Auto (5-Minute Cache)',
+								value: '5m',
+								description:
+									'Mark the system prompt and schema for the provider cache when long enough for the model',
+							},
+							{
+								name: 'Auto (1-Hour Cache, Anthropic)',
+								value: '1h',
+								description:
+									'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
+							},
+							{ name: 'Off', value: 'off' },
+						],
+						default: '5m',
+						description:
+							'Anthropic: cache_control on the system prompt (min 1,024-4,096 tokens by model) and one warm-up request before the fan-out. OpenAI: prompt_cache_key; cached input is read from usage and priced lower.',
+					},
+					{
+						displayName: 'Records per Request',
+						name: 'recordsPerRequest',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 100 },
+						default: 1,
+						description:
+							'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
 					},
 					{
 						displayName: 'Request Timeout (Seconds)',
@@ -338,7 +438,7 @@ export class LlmBatchCall implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
+	methods = { credentialTest: { llmBatchPostgresConnectionTest, llmBatchFallbackConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await executeLlmBatchCall(this);

@@ -6,7 +6,9 @@ import {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { costUsd, type Price } from '../../core/cost';
+import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
+import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
+import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import {
 	cacheScope,
 	createCheckpoint,
@@ -16,13 +18,20 @@ import {
 } from '../../core/ledger';
 import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
-import { createProvider } from '../../core/call/providers';
-import { BatchRunner, ConfigurationError, type Outcome } from '../../core/call/runner';
-import type { Clock, ItemError, Usage } from '../../core/types';
+import { createProvider, type ProviderCredentials } from '../../core/call/providers';
+import { runGrouped, type GroupStats } from '../../core/call/group';
+import {
+	BatchRunner,
+	ConfigurationError,
+	type Outcome,
+	type RunItem,
+	type RunStats,
+} from '../../core/call/runner';
+import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
-import { providerCredentials, readPromptItems } from '../shared/llm-params';
-import { readConfig, type CallConfig } from './params';
+import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
+import { fallbackModelsOf, readConfig, type CallConfig } from './params';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -38,7 +47,11 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	const { inputPricePer1M, outputPricePer1M } = cfg.options;
 	const override: Price | undefined =
 		inputPricePer1M >= 0 && outputPricePer1M >= 0
-			? { inputPer1M: inputPricePer1M, outputPer1M: outputPricePer1M }
+			? {
+					inputPer1M: inputPricePer1M,
+					outputPer1M: outputPricePer1M,
+					...(cfg.provider === 'anthropic' ? anthropicCachePrices(inputPricePer1M) : {}),
+				}
 			: undefined;
 	if (override) {
 		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
@@ -46,15 +59,57 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
 }
 
-function buildItems(ctx: IExecuteFunctions, cfg: CallConfig) {
-	return readPromptItems(ctx, {
-		provider: cfg.provider,
-		model: cfg.model,
+/** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
+function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
+	return inputPolicy({
+		provider,
+		model,
 		schema: cfg.schema,
 		maxTokens: cfg.options.maxTokens,
 		temperature: cfg.options.temperature,
-		contextWindow: cfg.options.contextWindow,
+		// The Context Window option is the primary's; fallbacks use their known window.
+		contextWindow: model === cfg.model ? cfg.options.contextWindow : 0,
+		cacheTtl: cfg.options.promptCaching === 'off' ? undefined : cfg.options.promptCaching,
 	});
+}
+
+function buildItems(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+	keepRaw: boolean,
+): {
+	runItems: RunItem[];
+	rejected: Map<number, ItemError>;
+	raws: Array<RawPromptInput | undefined>;
+} {
+	const read = readPromptItems(
+		ctx,
+		{
+			provider: cfg.provider,
+			model: cfg.model,
+			schema: cfg.schema,
+			maxTokens: cfg.options.maxTokens,
+			temperature: cfg.options.temperature,
+			contextWindow: cfg.options.contextWindow,
+			cacheTtl: cfg.options.promptCaching === 'off' ? undefined : cfg.options.promptCaching,
+		},
+		{ keepRaw },
+	);
+	if (!cfg.schema) return read;
+	const items = ctx.getInputData();
+	// Looped back from Validate Output's Invalid output or our Failed output: re-ask.
+	const runItems = read.runItems.map((out) => {
+		const reask = reaskFromItem(items[out.index].json, cfg.resultField);
+		return reask
+			? {
+					...out,
+					request: { ...out.request, followUp: reask.followUp },
+					priorAttempts: reask.attempts,
+					priorUsage: reask.usage,
+				}
+			: out;
+	});
+	return { ...read, runItems };
 }
 
 export async function executeLlmBatchCall(
@@ -65,15 +120,24 @@ export async function executeLlmBatchCall(
 	const cfg = readConfig(ctx);
 	const creds = await providerCredentials(ctx, cfg.provider);
 	const items = ctx.getInputData();
-	const { runItems, rejected } = buildItems(ctx, cfg);
+	const fallbackModels = fallbackModelsOf(cfg);
+	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	const fallbackCreds =
+		cfg.fallbackProvider === 'none'
+			? undefined
+			: await providerCredentials(ctx, cfg.fallbackProvider, 'llmBatchFallbackApi');
 
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.
 	let onLedgerError: (e: LedgerStoreError) => void = () => undefined;
+	let spentBeforeUsd = 0;
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 			const cache = cfg.options.responseCache;
+			// A job budget: what the job's stored results cost in earlier executions counts too.
+			if (cfg.options.budgetScope === 'job' && cfg.options.maxCostUsd > 0)
+				spentBeforeUsd = (await store.stats(cfg.ledgerJob)).costUsd;
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
@@ -111,42 +175,128 @@ export async function executeLlmBatchCall(
 	);
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
-	const runner = new BatchRunner({
-		provider: createProvider(cfg.provider, creds, deps.fetch),
+	const makeRunner = (
+		providerName: ProviderName,
+		providerCreds: ProviderCredentials,
+		model: string,
+		modelFlow: typeof flow,
+		handOff: boolean,
+		warmUp: boolean,
+	) =>
+		new BatchRunner({
+			provider: createProvider(providerName, providerCreds, deps.fetch),
+			flow: modelFlow,
+			handOffOverloaded: handOff,
+			spentBeforeUsd,
+			clock,
+			concurrency: cfg.concurrency,
+			retry: { maxAttempts: cfg.options.maxAttempts },
+			timeoutMs: cfg.options.timeoutSeconds * 1000,
+			signal: ctx.getExecutionCancelSignal?.(),
+			circuit: {
+				threshold: cfg.options.circuitThreshold / 100,
+				onOpen: cfg.options.onCircuitOpen,
+				outageMs: cfg.options.outageMinutes * 60_000,
+			},
+			maxRetryAfterMs: cfg.options.maxRetryAfterSeconds * 1000,
+			setting: { model, baseUrl: providerCreds.baseUrl },
+			structured: cfg.schema
+				? { validate: validate?.ok ? validate.validate : undefined }
+				: undefined,
+			costOf: costFunction(cfg),
+			maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
+			checkpoint,
+			warmUp,
+			maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
+			onEvent: (e) => {
+				if (e.type === 'circuit') {
+					ctx.logger.warn(
+						e.action === 'resume'
+							? `${node}: the provider answers again — circuit closed, the run resumes`
+							: `${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed with provider errors — circuit breaker ${e.action === 'pause' ? 'pauses the run until a probe succeeds' : 'stops the run'}`,
+						{ node },
+					);
+				} else if (e.type === 'stop') {
+					ctx.logger.warn(`${node}: run stopped (${e.code}): ${e.message}`, { node });
+				}
+			},
+		});
+	const runner = makeRunner(
+		cfg.provider,
+		creds,
+		cfg.model,
 		flow,
-		clock,
-		concurrency: cfg.concurrency,
-		retry: { maxAttempts: cfg.options.maxAttempts },
-		timeoutMs: cfg.options.timeoutSeconds * 1000,
-		signal: ctx.getExecutionCancelSignal?.(),
-		circuit: {
-			threshold: cfg.options.circuitThreshold / 100,
-			onOpen: cfg.options.onCircuitOpen,
-			outageMs: cfg.options.outageMinutes * 60_000,
-		},
-		maxRetryAfterMs: cfg.options.maxRetryAfterSeconds * 1000,
-		setting: { model: cfg.model, baseUrl: creds.baseUrl },
-		structured: cfg.schema ? { validate: validate?.ok ? validate.validate : undefined } : undefined,
-		costOf: costFunction(cfg),
-		maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
-		checkpoint,
-		onEvent: (e) => {
-			if (e.type === 'circuit') {
-				ctx.logger.warn(
-					e.action === 'resume'
-						? `${node}: the provider answers again — circuit closed, the run resumes`
-						: `${node}: ${Math.round(e.failureShare * 100)} % of recent requests failed with provider errors — circuit breaker ${e.action === 'pause' ? 'pauses the run until a probe succeeds' : 'stops the run'}`,
-					{ node },
-				);
-			} else if (e.type === 'stop') {
-				ctx.logger.warn(`${node}: run stopped (${e.code}): ${e.message}`, { node });
-			}
-		},
+		fallbackModels.length > 0,
+		runItems.some((i) => i.request.cache !== undefined),
+	);
+	// Each fallback model: its own provider client and its own flow controller (same limits).
+	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
+		const providerName = cfg.fallbackProvider as ProviderName;
+		const toRunItem = policyFor(cfg, providerName, model);
+		const modelFlow = sharedFlow(
+			{
+				provider: providerName,
+				baseUrl: fallbackCreds!.baseUrl ?? '',
+				apiKey: fallbackCreds!.apiKey,
+				model,
+			},
+			{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
+			clock,
+		);
+		return {
+			runner: makeRunner(
+				providerName,
+				fallbackCreds!,
+				model,
+				modelFlow,
+				k < fallbackModels.length - 1,
+				false,
+			),
+			toItem: (index: number) => toRunItem(index, raws[index]!),
+		};
 	});
+	// Prompts over the primary's context window go to the first fallback that fits.
+	const tooLong: Array<{ index: number; error: ItemError }> = [];
+	if (stages.length > 0) {
+		for (const [index, error] of rejected) {
+			if (error.issues?.some((i) => i.code === CONTEXT_WINDOW)) {
+				tooLong.push({ index, error });
+				rejected.delete(index);
+			}
+		}
+	}
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
 
-	const done = runner.run(runItems);
+	const grouping = cfg.options.recordsPerRequest > 1;
+	let groupStats: GroupStats | undefined;
+	const runOn = (r: BatchRunner, list: RunItem[]): Promise<Outcome[]> =>
+		grouping
+			? runGrouped(r, list, {
+					recordsPerRequest: cfg.options.recordsPerRequest,
+					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
+					schema: cfg.schema,
+					validate: validate?.ok ? validate.validate : undefined,
+					// A grouped answer is longer; the cap keeps one request well inside Tokens per Minute.
+					maxOutputTokens: Math.max(
+						cfg.options.maxTokens,
+						Math.min(16_384, Math.floor(cfg.tokensPerMinute / 4)),
+					),
+					costOf: costFunction(cfg),
+					checkpoint,
+				}).then((g) => {
+					groupStats = g.stats;
+					return g.outcomes;
+				})
+			: r.run(list);
+	let answeredBy: number[] | undefined;
+	const done =
+		stages.length > 0
+			? runWithFallbacks(runOn, runner, runItems, stages, tooLong).then((f) => {
+					answeredBy = f.answeredBy;
+					return f.outcomes;
+				})
+			: runOn(runner, runItems);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -199,16 +349,37 @@ export async function executeLlmBatchCall(
 	}
 
 	const stats = runner.stats;
+	if (stages.length > 0) {
+		mergeFallbackStats(
+			stats,
+			stages.map((s) => s.runner.stats),
+		);
+		// Handed-off items were counted as failed by the primary: recount from the outcomes.
+		stats.done = outcomes.length;
+		stats.succeeded = outcomes.filter((o) => o.ok).length;
+		stats.failed = stats.done - stats.succeeded;
+		stats.failuresByCode = {};
+		for (const o of outcomes)
+			if (!o.ok) stats.failuresByCode[o.error.code] = (stats.failuresByCode[o.error.code] ?? 0) + 1;
+	}
 	stats.total = items.length;
 	stats.failed += rejected.size;
 	stats.done += rejected.size;
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
-	const summary =
-		formatSummary(stats, clock.now()) +
-		(stats.costUnknown
-			? ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`
-			: '');
+	let summary = formatSummary(stats, clock.now());
+	if (stats.costUnknown)
+		summary += ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`;
+	if (stats.cachedInputTokens > 0)
+		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
+	if (answeredBy) {
+		const names = [cfg.model, ...fallbackModels];
+		summary += ` · answers per model: ${answeredBy.map((n, k) => `${names[k]} ${n}`).join(', ')}`;
+	}
+	if (groupStats) {
+		const again = Object.values(groupStats.alone).reduce((a, b) => a + b, 0);
+		summary += ` · ${groupStats.answered} records answered in ${groupStats.groups} grouped requests, ${again} sent again alone`;
+	}
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
 		message: summary,
@@ -216,4 +387,19 @@ export async function executeLlmBatchCall(
 		location: 'outputPane',
 	});
 	return [success, failed];
+}
+
+/** The fallback runners' spend and outcomes join the primary's counters for the summary. */
+function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
+	for (const o of others) {
+		into.retries += o.retries;
+		into.rateLimited += o.rateLimited;
+		into.inputTokens += o.inputTokens;
+		into.outputTokens += o.outputTokens;
+		into.costUsd += o.costUsd;
+		into.cachedInputTokens += o.cachedInputTokens;
+		into.cacheWriteTokens += o.cacheWriteTokens;
+		into.reasks += o.reasks;
+		into.costUnknown ||= o.costUnknown;
+	}
 }

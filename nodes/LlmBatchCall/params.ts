@@ -21,6 +21,16 @@ const options = z.object({
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
 	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
+	recordsPerRequest: z
+		.number()
+		.int('Records per Request must be a whole number')
+		.min(1, 'Records per Request must be at least 1')
+		.max(100, 'Records per Request can be at most 100')
+		.default(1),
+	maxRecordTokensPerRequest: z.number().int().min(0).default(0),
+	promptCaching: z.enum(['5m', '1h', 'off']).default('5m'),
+	maxReasks: z.number().int().min(0).max(5).default(1),
+	budgetScope: z.enum(['run', 'job']).default('run'),
 });
 
 const config = z.object({
@@ -37,6 +47,8 @@ const config = z.object({
 	ledgerStore: z.enum(['none', 'sqlite', 'postgres']).default('none'),
 	ledgerJob: z.string().trim().default(''),
 	ledgerSqlitePath: z.string().trim().default(''),
+	fallbackProvider: z.enum(['none', 'openai', 'anthropic']).default('none'),
+	fallbackModels: z.string().trim().default(''),
 	options,
 });
 
@@ -59,6 +71,8 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'none'),
 		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
 		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
+		fallbackProvider: ctx.getNodeParameter('fallbackProvider', 0, 'none'),
+		fallbackModels: ctx.getNodeParameter('fallbackModels', 0, ''),
 		options: ctx.getNodeParameter('options', 0, {}),
 	};
 	const parsed = config.safeParse(raw);
@@ -92,6 +106,22 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 			},
 		);
 	}
+	if (cfg.options.budgetScope === 'job' && cfg.ledgerStore === 'none') {
+		throw new NodeOperationError(
+			node,
+			'The cost cap applies to the ledger job, but the Ledger is off',
+			{
+				description:
+					'Turn the Ledger on (SQLite or PostgreSQL) and name the job, or let the cap apply to each run.',
+			},
+		);
+	}
+	if (cfg.fallbackProvider !== 'none' && fallbackModelsOf(cfg).length === 0) {
+		throw new NodeOperationError(node, 'A fallback provider is set but Fallback Models is empty', {
+			description:
+				'Enter the fallback model IDs in order, comma-separated (e.g. claude-haiku-4-5, claude-sonnet-4-5), or set Fallback Provider to None.',
+		});
+	}
 	if (cfg.outputFormat === 'json') {
 		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
 		if (!schema.ok) {
@@ -99,7 +129,10 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				description: 'Fix the JSON Schema parameter; nothing was sent.',
 			});
 		}
-		if (cfg.provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
+		if (
+			(cfg.provider === 'anthropic' || cfg.fallbackProvider === 'anthropic') &&
+			(schema.schema as { type?: unknown }).type !== 'object'
+		) {
 			throw new NodeOperationError(
 				node,
 				'For Anthropic the JSON Schema must describe an object ("type": "object")',
@@ -112,4 +145,15 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		cfg.schema = schema.schema as Record<string, unknown>;
 	}
 	return cfg;
+}
+
+/** The fallback models in order (empty when there is no fallback provider). */
+export function fallbackModelsOf(
+	cfg: Pick<CallConfig, 'fallbackProvider' | 'fallbackModels'>,
+): string[] {
+	if (cfg.fallbackProvider === 'none') return [];
+	return cfg.fallbackModels
+		.split(',')
+		.map((m) => m.trim())
+		.filter((m) => m !== '');
 }

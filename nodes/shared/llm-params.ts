@@ -15,14 +15,17 @@ import type { ItemError, ProviderName } from '../../core/types';
 export async function providerCredentials(
 	ctx: IExecuteFunctions,
 	provider: ProviderName,
+	/** LLM Batch Call's fallback models have their own credential (LLM Batch: Fallback Model API). */
+	credentialType?: 'llmBatchFallbackApi',
 ): Promise<ProviderCredentials> {
-	const type = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	const type =
+		credentialType ?? (provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi');
 	let c;
 	try {
 		c = await ctx.getCredentials(type);
 	} catch (e) {
 		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
-			description: `Select or create a "${provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+			description: `Select or create a "${credentialType === 'llmBatchFallbackApi' ? 'LLM Batch: Fallback Model API' : provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
 		});
 	}
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
@@ -73,19 +76,28 @@ export function readJsonSchemaParam(
 export function readPromptItems(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
-): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
+	/** Keep each item's resolved parameters (LLM Batch Call's fallback models re-read them). */
+	opts: { keepRaw?: boolean } = {},
+): {
+	runItems: RunItem[];
+	rejected: Map<number, ItemError>;
+	raws: Array<RawPromptInput | undefined>;
+} {
 	const toRunItem = inputPolicy(shape);
 	const runItems: RunItem[] = [];
 	const rejected = new Map<number, ItemError>();
+	const raws: Array<RawPromptInput | undefined> = [];
 	const count = ctx.getInputData().length;
 	for (let i = 0; i < count; i++) {
 		let out: RunItem | ItemError;
 		try {
-			out = toRunItem(i, {
+			const raw: RawPromptInput = {
 				prompt: ctx.getNodeParameter('prompt', i, ''),
 				system: ctx.getNodeParameter('systemPrompt', i, ''),
 				recordId: ctx.getNodeParameter('recordId', i, ''),
-			});
+			};
+			if (opts.keepRaw) raws[i] = raw;
+			out = toRunItem(i, raw);
 		} catch (e) {
 			out = {
 				code: 'invalid_input',
@@ -97,5 +109,8 @@ export function readPromptItems(
 		if (isItemError(out)) rejected.set(i, out);
 		else runItems.push(out);
 	}
-	return { runItems, rejected };
+	return { runItems, rejected, raws };
 }
+
+/** One item's Prompt, System Prompt and Record ID as resolved. */
+export type RawPromptInput = { prompt: unknown; system: unknown; recordId: unknown };

@@ -8,11 +8,15 @@ describe('priceFor', () => {
 			inputPer1M: 0.15,
 			outputPer1M: 0.6,
 			batchDiscount: 0.5,
+			cachedInputPer1M: 0.075,
 		});
 		expect(priceFor('claude-sonnet-4-5')).toEqual({
 			inputPer1M: 3,
 			outputPer1M: 15,
 			batchDiscount: 0.5,
+			cachedInputPer1M: 0.3,
+			cacheWritePer1M: 3.75,
+			cacheWrite1hPer1M: 6,
 		});
 	});
 

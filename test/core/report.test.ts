@@ -130,6 +130,8 @@ describe('buildReport', () => {
 			successRate: 0.2,
 			retries: { items: 2, trips: 4, extraCallAttempts: 6 },
 			tokens: { input: 300, output: 30, total: 330 },
+			cache: { readTokens: 0, writeTokens: 0, savedUsd: 0 },
+			answersByModel: { 'gpt-4o-mini': 1 },
 			costUsd: 0.003,
 			costUnknownItems: 0,
 			batchApi: null,
@@ -334,5 +336,32 @@ describe('buildReport with batch API results', () => {
 		expect(r.markdown).toContain(
 			'| batch API | 2 items: $0.2100 (realtime would be $0.4200, saved $0.2100) |',
 		);
+	});
+});
+
+describe('buildReport: prompt cache and answers per model', () => {
+	it('sums cached and written tokens, prices the savings and counts answers per model', () => {
+		const a = toEntry({
+			llm: llm({
+				model: 'claude-sonnet-4-5',
+				usage: { inputTokens: 1_000_000, outputTokens: 0, cachedInputTokens: 1_000_000 },
+			}),
+		});
+		const b = toEntry({
+			llm: llm({
+				model: 'claude-sonnet-4-5',
+				usage: { inputTokens: 1_000_000, outputTokens: 0, cacheWriteTokens: 1_000_000 },
+			}),
+		});
+		const c = toEntry({ llm: llm({ model: 'gpt-4o-mini' }) });
+		expect(a.cacheSavedUsd).toBe(2.7);
+		expect(b.cacheSavedUsd).toBe(-0.75);
+		const r = buildReport([a, b, c], { finishedAt: T0 });
+		expect(r.cache).toEqual({ readTokens: 1_000_000, writeTokens: 1_000_000, savedUsd: 1.95 });
+		expect(r.answersByModel).toEqual({ 'claude-sonnet-4-5': 2, 'gpt-4o-mini': 1 });
+		expect(r.markdown).toContain(
+			'| prompt cache | 1000000 tokens read, 1000000 written, $1.95 saved |',
+		);
+		expect(r.markdown).toContain('| answers per model | claude-sonnet-4-5: 2, gpt-4o-mini: 1 |');
 	});
 });

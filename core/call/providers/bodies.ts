@@ -7,6 +7,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 
 import { isOpenAiReasoningModel } from '../../models';
+import type { Usage } from '../../types';
 import type { ChatRequest, ChatResponse } from './types';
 
 export const ANTHROPIC_TOOL_NAME = 'record_output';
@@ -18,6 +19,10 @@ export function openAiChatBody(
 	const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
 	if (req.system) messages.push({ role: 'system', content: req.system });
 	messages.push({ role: 'user', content: req.prompt });
+	if (req.followUp) {
+		messages.push({ role: 'assistant', content: req.followUp.answer });
+		messages.push({ role: 'user', content: req.followUp.errors });
+	}
 	const reasoning = isOpenAiReasoningModel(req.model);
 	return {
 		model: req.model,
@@ -32,6 +37,9 @@ export function openAiChatBody(
 					},
 				}
 			: {}),
+		// The system prompt and the schema come first and stay the same for every item,
+		// so they are the cached prefix; the key keeps same-prefix requests together.
+		...(req.cache?.key ? { prompt_cache_key: req.cache.key } : {}),
 	};
 }
 
@@ -48,6 +56,9 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
 		usage: {
 			inputTokens: res.usage?.prompt_tokens ?? 0,
 			outputTokens: res.usage?.completion_tokens ?? 0,
+			...(res.usage?.prompt_tokens_details?.cached_tokens
+				? { cachedInputTokens: res.usage.prompt_tokens_details.cached_tokens }
+				: {}),
 		},
 		model: res.model ?? req.model,
 		requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
@@ -61,11 +72,31 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
 export function anthropicMessageParams(
 	req: ChatRequest,
 ): Anthropic.MessageCreateParamsNonStreaming {
+	const messages: Anthropic.MessageParam[] = [{ role: 'user', content: req.prompt }];
+	if (req.followUp) {
+		messages.push({ role: 'assistant', content: req.followUp.answer });
+		messages.push({ role: 'user', content: req.followUp.errors });
+	}
+	// Tools come before the system prompt in Anthropic's prefix order, so a breakpoint
+	// on the system prompt caches the schema tool and the instructions together.
+	const system: string | Anthropic.TextBlockParam[] | undefined =
+		req.system && req.cache
+			? [
+					{
+						type: 'text',
+						text: req.system,
+						cache_control:
+							req.cache.ttl === '1h'
+								? ({ type: 'ephemeral', ttl: '1h' } as Anthropic.CacheControlEphemeral)
+								: { type: 'ephemeral' },
+					},
+				]
+			: req.system || undefined;
 	return {
 		model: req.model,
 		max_tokens: req.maxTokens,
-		messages: [{ role: 'user', content: req.prompt }],
-		...(req.system ? { system: req.system } : {}),
+		messages,
+		...(system ? { system } : {}),
 		...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
 		...(req.schema
 			? {
@@ -96,11 +127,32 @@ export function readAnthropicMessage(res: Anthropic.Message, req: ChatRequest): 
 		text,
 		data,
 		finishReason: stop === 'max_tokens' ? 'length' : stop === 'refusal' ? 'content_filter' : stop,
-		usage: {
-			inputTokens: res.usage?.input_tokens ?? 0,
-			outputTokens: res.usage?.output_tokens ?? 0,
-		},
+		usage: anthropicUsage(res.usage),
 		model: res.model ?? req.model,
 		requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
+	};
+}
+
+/**
+ * Anthropic's `input_tokens` excludes cache reads and writes; our `inputTokens` counts every
+ * input token, with the cached and written parts carried separately.
+ */
+export function anthropicUsage(u: unknown): Usage {
+	const x = (u ?? {}) as {
+		input_tokens?: number | null;
+		output_tokens?: number | null;
+		cache_read_input_tokens?: number | null;
+		cache_creation_input_tokens?: number | null;
+		cache_creation?: { ephemeral_1h_input_tokens?: number | null } | null;
+	};
+	const read = x.cache_read_input_tokens ?? 0;
+	const write = x.cache_creation_input_tokens ?? 0;
+	const write1h = x.cache_creation?.ephemeral_1h_input_tokens ?? 0;
+	return {
+		inputTokens: (x.input_tokens ?? 0) + read + write,
+		outputTokens: x.output_tokens ?? 0,
+		...(read > 0 ? { cachedInputTokens: read } : {}),
+		...(write > 0 ? { cacheWriteTokens: write } : {}),
+		...(write1h > 0 ? { cacheWrite1hTokens: write1h } : {}),
 	};
 }

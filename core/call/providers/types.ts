@@ -9,6 +9,17 @@ export interface ChatRequest {
 	schema?: Record<string, unknown>;
 	maxTokens: number;
 	temperature?: number;
+	/**
+	 * Mark the stable prefix (tools/schema + system prompt) for the provider's prompt cache.
+	 * Anthropic: `cache_control` on the system prompt; OpenAI caches on its own, the key
+	 * routes requests with the same prefix to the same cache.
+	 */
+	cache?: { ttl: '5m' | '1h'; key?: string };
+	/**
+	 * A re-ask: the previous answer and what was wrong with it, sent as a follow-up turn
+	 * (assistant answer, then a user message with the errors) after the prompt.
+	 */
+	followUp?: { answer: string; errors: string };
 }
 
 /** A provider's answer, normalised; interpretation (truncated? refused? JSON?) is the runner's. */

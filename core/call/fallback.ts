@@ -1,0 +1,96 @@
+/**
+ * The model fallback chain: an ordered list of other models (each with its own provider,
+ * credential and limiter) that answer an item the primary could not — a retryable failure
+ * after all its attempts, an overloaded provider (529 / 503, handed off at once), a run the
+ * primary's circuit breaker stopped, or a prompt larger than the primary's context window.
+ * The result records which model answered (`model`, and `fallback`: its place in the chain).
+ */
+import type { ItemError } from '../types';
+import type { BatchRunner, Outcome, RunItem } from './runner';
+
+export interface FallbackStage {
+	runner: BatchRunner;
+	/** Item `index` as this model's request (its model, its context window), or why it cannot take it. */
+	toItem: (index: number) => RunItem | ItemError;
+}
+
+/** Whether a failure on one model should go to the next one. */
+export function handsOff(error: ItemError): boolean {
+	if (error.code === 'circuit_open') return true;
+	if (error.status === 529 || error.status === 503) return true;
+	return (
+		error.retryable &&
+		error.code !== 'budget_exceeded' &&
+		error.code !== 'canceled' &&
+		error.code !== 'malformed_output'
+	);
+}
+
+interface Pending {
+	index: number;
+	/** Attempts spent on earlier models. */
+	attempts: number;
+	error: ItemError;
+}
+
+/**
+ * Runs `items` on the primary (via `run`, which may group records), then each failure that
+ * hands off on the next model in order. `tooLong` are items the primary rejected before
+ * any call (prompt over its context window). Every item ends as exactly one outcome, in
+ * the order of `items` then `tooLong`; `answeredBy[k]` counts answers of model k (0 = primary).
+ */
+export async function runWithFallbacks(
+	run: (runner: BatchRunner, items: RunItem[]) => Promise<Outcome[]>,
+	primary: BatchRunner,
+	items: RunItem[],
+	stages: FallbackStage[],
+	tooLong: Array<{ index: number; error: ItemError }> = [],
+): Promise<{ outcomes: Outcome[]; answeredBy: number[] }> {
+	const final = new Map<number, Outcome>();
+	const answeredBy = new Array<number>(stages.length + 1).fill(0);
+	const outs = await run(primary, items);
+	let next: Pending[] = [];
+	for (const o of outs) {
+		if (o.ok) {
+			final.set(o.index, o);
+			answeredBy[0]++;
+		} else if (handsOff(o.error))
+			next.push({ index: o.index, attempts: o.error.attempts, error: o.error });
+		else final.set(o.index, o);
+	}
+	for (const t of tooLong) next.push({ index: t.index, attempts: 0, error: t.error });
+	for (const [s, stage] of stages.entries()) {
+		if (next.length === 0) break;
+		const send: RunItem[] = [];
+		const from: Pending[] = [];
+		const carry: Pending[] = [];
+		for (const n of next) {
+			const built = stage.toItem(n.index);
+			if ((built as ItemError).code !== undefined) {
+				// This model cannot take it either; the next one may. Keep the first model's error.
+				carry.push(n);
+				continue;
+			}
+			send.push({ ...(built as RunItem), priorAttempts: n.attempts });
+			from.push(n);
+		}
+		const results = send.length > 0 ? await stage.runner.run(send) : [];
+		next = carry;
+		for (const [k, o] of results.entries()) {
+			if (o.ok) {
+				final.set(o.index, { ...o, result: { ...o.result, fallback: s + 1 } });
+				answeredBy[s + 1]++;
+			} else if (handsOff(o.error))
+				next.push({
+					index: o.index,
+					attempts: from[k].attempts + o.error.attempts,
+					error: o.error,
+				});
+			else final.set(o.index, o);
+		}
+	}
+	for (const n of next)
+		final.set(n.index, { index: n.index, ok: false, error: { ...n.error, attempts: n.attempts } });
+	const order = [...items.map((i) => i.index), ...tooLong.map((t) => t.index)];
+	return { outcomes: order.map((i) => final.get(i)!), answeredBy };
+}

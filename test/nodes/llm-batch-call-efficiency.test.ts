@@ -1,0 +1,334 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { resetSharedFlow } from '../../core/call/controller';
+import { costUsd } from '../../core/cost';
+import type { Usage } from '../../core/types';
+import { llmBatchFallbackConnectionTest } from '../../nodes/LlmBatchCall/credentialTest';
+import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
+import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { mockExecute, type MockOptions } from '../helpers/mock-execute';
+
+const SCHEMA = {
+	type: 'object',
+	properties: {
+		priority: { type: 'string', enum: ['low', 'normal', 'high'] },
+		echo: { type: 'string' },
+	},
+	required: ['priority', 'echo'],
+};
+const INSTRUCTIONS = 'Read the support ticket and set its priority. '.repeat(260); // ~3,000 tokens
+
+const tickets = (n: number) =>
+	Array.from({ length: n }, (_, i) => ({
+		id: `T${i}`,
+		text: `ticket ${i}: the app crashes on page ${i}`,
+	}));
+
+function params(
+	extra: Record<string, unknown> = {},
+	options: Record<string, unknown> = {},
+): MockOptions['parameters'] {
+	return {
+		provider: 'openai',
+		model: 'gpt-4o-mini',
+		systemPrompt: 'Set the priority.',
+		prompt: (_i: number, item: { json: Record<string, unknown> }) => item.json.text,
+		recordId: (_i: number, item: { json: Record<string, unknown> }) => item.json.id,
+		outputFormat: 'json',
+		jsonSchema: JSON.stringify(SCHEMA),
+		concurrency: 4,
+		requestsPerMinute: 60_000,
+		tokensPerMinute: 100_000_000,
+		resultField: 'llm',
+		ledgerStore: 'none',
+		options: { progressIntervalSeconds: 0, ...options },
+		...extra,
+	};
+}
+
+describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)', () => {
+	let sandbox: Sandbox;
+	beforeAll(async () => {
+		sandbox = await startSandbox({ seed: 11 });
+	});
+	afterAll(async () => sandbox?.close());
+	beforeEach(() => {
+		resetSharedFlow();
+		sandbox.configure({ faults: {}, groupFaults: {}, modelFaults: {} });
+		sandbox.reset();
+	});
+	const openAi = () => ({ llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } });
+
+	it('Records per Request: one result per item with its own answer and pairedItem, even with dropped/duplicated/swapped records', async () => {
+		sandbox.configure({ groupFaults: { drop: 0.2, duplicate: 0.2, swap: 0.2 } });
+		const input = tickets(60);
+		const m = mockExecute({
+			items: input,
+			parameters: params({}, { recordsPerRequest: 10 }),
+			credentials: openAi(),
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(60).keys(),
+		]);
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as Record<string, unknown>;
+			expect(s.json.id).toBe(`T${i}`);
+			expect(llm.recordId).toBe(`T${i}`);
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+		}
+		const st = sandbox.stats();
+		expect(st.groupFaults.drop + st.groupFaults.duplicate + st.groupFaults.swap).toBeGreaterThan(0);
+		// fewer requests than records: 6 grouped + the records sent again alone
+		expect(st.accepted).toBeLessThan(30);
+		expect(m.hints[0].message).toMatch(
+			/records answered in \d+ grouped requests, \d+ sent again alone/,
+		);
+		// usage shares add up to what the sandbox billed
+		const billed = success.reduce(
+			(a, s) => a + (s.json.llm as { usage: { inputTokens: number } }).usage.inputTokens,
+			0,
+		);
+		expect(billed).toBe(st.inputTokens);
+	});
+
+	it('Anthropic prompt caching: warm-up, cached reads priced at 0.1x, writes at 1.25x', async () => {
+		const input = tickets(20);
+		const m = mockExecute({
+			items: input,
+			parameters: params({
+				provider: 'anthropic',
+				model: 'claude-sonnet-4',
+				systemPrompt: INSTRUCTIONS,
+			}),
+			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		const usages = success.map((s) => s.json.llm as { usage: Usage; costUsd: number });
+		const writes = usages.filter((u) => u.usage.cacheWriteTokens);
+		const reads = usages.filter((u) => u.usage.cachedInputTokens);
+		// one write (the warm-up), every other request reads
+		expect(writes.length).toBe(1);
+		expect(reads.length).toBe(19);
+		for (const u of usages) expect(u.costUsd).toBe(costUsd('claude-sonnet-4', u.usage));
+		expect(m.hints[0].message).toMatch(/input tokens from the prompt cache/);
+	});
+
+	it('Prompt Caching off: nothing marked, nothing cached', async () => {
+		const m = mockExecute({
+			items: tickets(5),
+			parameters: params(
+				{ provider: 'anthropic', model: 'claude-sonnet-4', systemPrompt: INSTRUCTIONS },
+				{ promptCaching: 'off' },
+			),
+			credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success] = await executeLlmBatchCall(m.fns);
+		expect(success.length).toBe(5);
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+	});
+
+	it('Max Re-Asks: a schema failure is fixed by a follow-up turn; Max Re-Asks 0 leaves it failed', async () => {
+		sandbox.configure({ faults: { schemaViolation: 1 } });
+		const m = mockExecute({ items: tickets(4), parameters: params(), credentials: openAi() });
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		for (const s of success) expect(s.json.llm).toMatchObject({ attempts: 2, reasks: 1 });
+		resetSharedFlow();
+		sandbox.reset();
+		const m0 = mockExecute({
+			items: tickets(4),
+			parameters: params({}, { maxReasks: 0 }),
+			credentials: openAi(),
+		});
+		const [s0, f0] = await executeLlmBatchCall(m0.fns);
+		expect(s0).toEqual([]);
+		expect(f0.map((f) => (f.json.error as { code: string }).code)).toEqual(
+			Array(4).fill('schema_violation'),
+		);
+	});
+
+	it('Fallback chain: an overloaded primary hands items to the fallback at once; a prompt over the window goes there too', async () => {
+		sandbox.configure({ modelFaults: { 'gpt-4o-mini': { status503: 0.5 } } });
+		const input = [...tickets(40), { id: 'LONG', text: 'long ticket '.repeat(900) }];
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'anthropic', fallbackModels: 'claude-haiku-4-5' },
+				{ contextWindow: 2000, maxTokens: 200 },
+			),
+			credentials: { ...openAi(), llmBatchFallbackApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(41).keys(),
+		]);
+		const byModel: Record<string, number> = {};
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as {
+				model: string;
+				output: unknown;
+				fallback?: number;
+				provider: string;
+			};
+			byModel[llm.model] = (byModel[llm.model] ?? 0) + 1;
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+			expect(llm.fallback).toBe(llm.model === 'claude-haiku-4-5' ? 1 : undefined);
+			expect(llm.provider).toBe(llm.model === 'claude-haiku-4-5' ? 'anthropic' : 'openai');
+		}
+		expect((success[40].json.llm as { model: string }).model).toBe('claude-haiku-4-5');
+		expect(byModel['gpt-4o-mini'] + byModel['claude-haiku-4-5']).toBe(41);
+		expect(byModel['claude-haiku-4-5']).toBeGreaterThan(5);
+		expect(sandbox.stats().faults.status503).toBe(byModel['claude-haiku-4-5'] - 1);
+		expect(m.hints[0].message).toContain(
+			`answers per model: gpt-4o-mini ${byModel['gpt-4o-mini']}, claude-haiku-4-5 ${byModel['claude-haiku-4-5']}`,
+		);
+		expect(m.hints[0].message).toContain('41 of 41 items succeeded');
+		sandbox.configure({ modelFaults: {} });
+	});
+
+	it('tests the fallback credential against either API style', async () => {
+		const ok = await llmBatchFallbackConnectionTest.call({} as never, {
+			id: '1',
+			name: 'f',
+			type: 'llmBatchFallbackApi',
+			data: { apiKey: 'k', baseUrl: sandbox.url },
+		});
+		expect(ok).toEqual({ status: 'OK', message: 'Connection tested successfully' });
+		sandbox.configure({ apiKeys: ['right'] });
+		const bad = await llmBatchFallbackConnectionTest.call({} as never, {
+			id: '1',
+			name: 'f',
+			type: 'llmBatchFallbackApi',
+			data: { apiKey: 'wrong', baseUrl: `${sandbox.url}/v1` },
+		});
+		expect(bad).toEqual({
+			status: 'Error',
+			message: expect.stringMatching(/^The key was not accepted \(HTTP 40[14]\)$/),
+		});
+		sandbox.configure({ apiKeys: undefined });
+	});
+
+	it('Job budget: the cost cap counts what the ledger job spent in earlier executions', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-budget-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'nightly',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			const first = mockExecute({
+				items: tickets(10),
+				parameters: params(ledger),
+				credentials: openAi(),
+			});
+			const [s1] = await executeLlmBatchCall(first.fns);
+			const spent = s1.reduce((a, s) => a + (s.json.llm as { costUsd: number }).costUsd, 0);
+			// the second chunk may spend only what is left of a cap just above the first chunk's cost
+			const cap = spent * 1.25;
+			const chunk = tickets(20).slice(10);
+			resetSharedFlow();
+			const second = mockExecute({
+				items: chunk,
+				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap, budgetScope: 'job' }),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(second.fns);
+			expect(s2.length).toBeGreaterThan(0);
+			expect(s2.length).toBeLessThan(10);
+			expect(f2.length).toBe(10 - s2.length);
+			expect((f2[0].json.error as { code: string; message: string }).code).toBe('budget_exceeded');
+			expect((f2[0].json.error as { message: string }).message).toMatch(/the job's cost cap/);
+			// per run, the same cap would have let the whole chunk through
+			resetSharedFlow();
+			const perRun = mockExecute({
+				items: tickets(30).slice(20),
+				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap }),
+				credentials: openAi(),
+			});
+			const [s3] = await executeLlmBatchCall(perRun.fns);
+			expect(s3.length).toBe(10);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it('Records per Request with the ledger: every record stored on its own; a rerun sends nothing', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-group-ledger-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'grouped',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			sandbox.configure({ groupFaults: { swap: 0.3 } });
+			const input = tickets(30);
+			const first = mockExecute({
+				items: input,
+				parameters: params(ledger, { recordsPerRequest: 10 }),
+				credentials: openAi(),
+			});
+			const [s1, f1] = await executeLlmBatchCall(first.fns);
+			expect(f1).toEqual([]);
+			expect(s1).toHaveLength(30);
+			const sent = sandbox.stats().accepted;
+			expect(sent).toBeGreaterThanOrEqual(3);
+			resetSharedFlow();
+			const again = mockExecute({
+				items: input,
+				parameters: params(ledger, { recordsPerRequest: 10 }),
+				credentials: openAi(),
+			});
+			const [s2] = await executeLlmBatchCall(again.fns);
+			expect(sandbox.stats().accepted).toBe(sent);
+			expect(s2.map((s) => (s.json.llm as { output: unknown; cached: boolean }).output)).toEqual(
+				s1.map((s) => (s.json.llm as { output: unknown }).output),
+			);
+			for (const [i, s] of s2.entries()) {
+				expect((s.json.llm as { recordId: string }).recordId).toBe(`T${i}`);
+				expect((s.json.llm as { output: unknown }).output).toEqual(
+					expectedReply({ prompt: input[i].text, schema: SCHEMA }).output,
+				);
+			}
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it('a job budget without a ledger is a configuration error', async () => {
+		const m = mockExecute({
+			items: tickets(1),
+			parameters: params({}, { maxCostUsd: 1, budgetScope: 'job' }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(/the Ledger is off/);
+	});
+
+	it('Fallback Provider without models is a configuration error', async () => {
+		const m = mockExecute({
+			items: tickets(1),
+			parameters: params({ fallbackProvider: 'openai', fallbackModels: ' , ' }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(/Fallback Models is empty/);
+	});
+
+	it('rejects Records per Request out of range before any call', async () => {
+		const m = mockExecute({
+			items: tickets(2),
+			parameters: params({}, { recordsPerRequest: 0 }),
+			credentials: openAi(),
+		});
+		await expect(executeLlmBatchCall(m.fns)).rejects.toThrow(
+			/Records per Request must be at least 1/,
+		);
+		expect(sandbox.stats().requests).toBe(0);
+	});
+});
