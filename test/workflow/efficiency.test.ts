@@ -246,11 +246,11 @@ describe('Fewer tokens per correct answer, in a real workflow (WorkflowExecute) 
 		sandbox.configure({ modelFaults: {} });
 	});
 
-	it('example 05 (sample gate): Estimate runs, the sample is projected onto the full count, the IF sees overBudget', async () => {
+	it('example 06 (sample gate): Estimate runs, the sample is projected onto the full count, the IF sees overBudget', async () => {
 		sandbox.configure({ faults: {}, groupFaults: {}, modelFaults: {} });
 		sandbox.reset();
 		const wf = JSON.parse(
-			readFileSync(join(__dirname, '..', '..', 'examples', '05-sample-gate.json'), 'utf8'),
+			readFileSync(join(__dirname, '..', '..', 'examples', '06-sample-gate.json'), 'utf8'),
 		) as WorkflowJson;
 		// The gate only: the branches after the IF are n8n base nodes (not run in-process).
 		delete (wf.connections as Record<string, unknown>)['Over budget?'];
