@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { classifyError, LlmBatchError, stopsTheRun } from './errors';
 import type { Checkpoint } from '../ledger/types';
-import type { RateLimiter } from './limiter';
+import type { Limiter } from './limiter';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
@@ -34,7 +34,7 @@ export interface CircuitOptions extends BreakerOptions {
 
 export interface RunnerOptions {
 	readonly provider: Provider;
-	readonly limiter: RateLimiter;
+	readonly limiter: Limiter;
 	readonly clock: Clock;
 	/** Requests in flight at once for this run. */
 	readonly concurrency: number;
