@@ -198,12 +198,13 @@ function connectionId(cfg: RedisConfig): string {
 
 /**
  * One connection per Redis server in this process, shared by the executions running at
- * once and closed when the last one releases it (so a CLI run can exit). Rejects when the
- * server cannot be reached now.
+ * once and closed when the last one releases it (so a CLI run can exit). `error` says why
+ * the server cannot be reached now; the client keeps reconnecting in the background, so a
+ * caller that continues on a fallback finds Redis again when it is back.
  */
 export async function openRedis(
 	cfg: RedisConfig,
-): Promise<{ client: LimitClient; release: () => void }> {
+): Promise<{ client: LimitClient; release: () => void; error?: Error }> {
 	const id = connectionId(cfg);
 	let entry = clients.get(id);
 	if (!entry) {
@@ -222,7 +223,7 @@ export async function openRedis(
 		}
 	};
 	// ioredis reports why a connection failed (a wrong password, a refused port) on its
-	// 'error' event, and only "Connection is closed." from connect(): keep the reason.
+	// 'error' event, and only "Connection is closed." from connect(): keep the first reason.
 	let reason: Error | undefined;
 	const onError = (err: Error) => (reason ??= err);
 	e.client.on('error', onError);
@@ -230,15 +231,15 @@ export async function openRedis(
 		if (e.client.status === 'wait') await e.client.connect();
 		else if (e.client.status !== 'ready') await waitReady(e.client, 5000);
 		await e.client.ping();
+		return { client: e.client, release };
 	} catch (err) {
-		release();
-		throw new Error(
+		const error = new Error(
 			`Redis at ${cfg.host}:${cfg.port} is unreachable: ${(reason ?? (err as Error)).message}`,
 		);
+		return { client: e.client, release, error };
 	} finally {
 		e.client.off('error', onError);
 	}
-	return { client: e.client, release };
 }
 
 function waitReady(client: Redis, timeoutMs: number): Promise<void> {

@@ -9,7 +9,6 @@ import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
-import { sharedLimiter } from '../../core/call/limiter';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
@@ -17,6 +16,7 @@ import type { Clock, ItemError, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
 import { readConfig, type CallConfig } from './params';
+import { limiterFor } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -134,16 +134,8 @@ export async function executeLlmBatchCall(
 		}
 	}
 
-	const limiter = sharedLimiter(
-		{
-			provider: cfg.provider,
-			baseUrl: creds.baseUrl ?? '',
-			apiKey: creds.apiKey,
-			model: cfg.model,
-		},
-		{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
-		clock,
-	);
+	const limit = await limiterFor(ctx, cfg, creds, clock);
+	const limiter = limit.limiter;
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
 	const runner = new BatchRunner({
@@ -172,8 +164,10 @@ export async function executeLlmBatchCall(
 	});
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
+	limit.onStop((message) => runner.stop('canceled', message));
 
 	const done = runner.run(runItems);
+	done.then(limit.release, limit.release);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -204,7 +198,10 @@ export async function executeLlmBatchCall(
 		const o = byIndex.get(i);
 		if (o?.ok) {
 			success.push({
-				json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
+				json:
+					cfg.options.outputFields === 'result'
+						? { recordId: o.result.recordId, [cfg.resultField]: o.result as unknown as IDataObject }
+						: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
 				pairedItem: { item: i },
 			});
 			continue;
@@ -232,5 +229,10 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
+	const limitWarning = limit.finish();
+	if (limitWarning) {
+		ctx.logger.warn(`${node}: ${limitWarning}`, { node });
+		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
+	}
 	return [success, failed];
 }

@@ -126,9 +126,13 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 });
 
 describe('openRedis', () => {
-	it('rejects a wrong password with Redis’s own message', async () => {
-		await expect(openRedis({ ...cfg, password: 'wrong' })).rejects.toThrow(
-			/is unreachable: (WRONGPASS|ERR invalid password)/,
+	it('reports a wrong password with Redis’s own message', async () => {
+		const { error, release } = await openRedis({ ...cfg, password: 'wrong' });
+		release();
+		expect(error?.message).toMatch(
+			new RegExp(
+				`^Redis at 127.0.0.1:${cfg.port} is unreachable: (WRONGPASS|ERR invalid password)`,
+			),
 		);
 	});
 
