@@ -200,7 +200,12 @@ export async function executeLlmBatchCall(
 			success.push({
 				json:
 					cfg.options.outputFields === 'result'
-						? { recordId: o.result.recordId, [cfg.resultField]: o.result as unknown as IDataObject }
+						? {
+								recordId: o.result.recordId,
+								// Batch Prepare's run stamp stays: Batch Report needs it to know the run is complete.
+								...(rest.batchRun !== undefined ? { batchRun: rest.batchRun } : {}),
+								[cfg.resultField]: o.result as unknown as IDataObject,
+							}
 						: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
 				pairedItem: { item: i },
 			});

@@ -52,7 +52,7 @@ function stubFetch() {
 	return { fetchImpl, prompts };
 }
 
-function credentials(port = redis.port, password = redis.password) {
+function credentials(port = redis.port, password = redis.password ?? '') {
 	return {
 		llmBatchOpenAiApi: { apiKey: SECRET, baseUrl: 'http://llm.test/v1' },
 		llmBatchRedisApi: { host: '127.0.0.1', port, password, database: 1, tls: false },
