@@ -23,6 +23,14 @@ export type Outcome =
 	| { index: number; ok: true; result: LlmResult }
 	| { index: number; ok: false; error: ItemError };
 
+/** The ledger says another execution holds the record: try again once the others are done. */
+interface Deferred {
+	deferred: true;
+}
+
+/** How often a record claimed by another execution is looked at again. */
+const CLAIM_POLL_MS = 1000;
+
 export interface CircuitOptions extends BreakerOptions {
 	/** What an open circuit does. @default 'pause' */
 	readonly onOpen?: 'pause' | 'stop';
@@ -109,6 +117,8 @@ export class BatchRunner {
 	private readonly breaker: CircuitBreaker;
 	private readonly stopController = new AbortController();
 	private pauses = 0;
+	/** Items whose record this run claimed in the ledger at least once. */
+	private readonly claimed = new Set<RunItem>();
 
 	constructor(private readonly o: RunnerOptions) {
 		if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
@@ -139,26 +149,37 @@ export class BatchRunner {
 			);
 			pending = [];
 			items.forEach((item, pos) => {
-				const stored = known.get(item.recordId);
-				if (stored) {
-					outcomes[pos] = { index: item.index, ok: true, result: stored };
-					this.stats.cached++;
-					this.countSuccess(stored, false);
-				} else pending.push(item);
+				const stored = known[pos];
+				if (stored) outcomes[pos] = this.fromLedger(item, stored);
+				else pending.push(item);
 			});
 		}
 
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
 		const limit = pLimit(this.o.concurrency);
-		await Promise.all(
-			pending.map((item) =>
-				limit(async () => {
-					const outcome = await this.process(item);
-					outcomes[position.get(item)!] = outcome;
-				}),
-			),
-		);
+		// Records another execution holds are tried again after this run's own work, until that
+		// execution's answer is stored (used as is) or its lease ends (taken over).
+		let round = pending;
+		for (;;) {
+			const deferred: RunItem[] = [];
+			await Promise.all(
+				round.map((item) =>
+					limit(async () => {
+						const outcome = await this.process(item);
+						if ('deferred' in outcome) deferred.push(item);
+						else outcomes[position.get(item)!] = outcome;
+					}),
+				),
+			);
+			if (deferred.length === 0) break;
+			try {
+				await this.o.clock.sleep(CLAIM_POLL_MS, this.stopController.signal);
+			} catch {
+				// stopped or canceled: the next round fails the deferred items
+			}
+			round = deferred;
+		}
 		if (this.o.checkpoint) await this.o.checkpoint.flush();
 		return outcomes;
 	}
@@ -175,8 +196,16 @@ export class BatchRunner {
 		this.stats.done++;
 		this.stats.failed++;
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
-		this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
+		// Only a record this run claimed: another execution may hold the others.
+		if (this.claimed.has(item)) this.o.checkpoint?.failed(item.recordId, item.promptHash, error);
 		return { index: item.index, ok: false, error };
+	}
+
+	/** An answer the ledger already holds (stored, cached, or another execution's). */
+	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
+		this.stats.cached++;
+		this.countSuccess(stored, false);
+		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
 	}
 
 	private countSuccess(result: LlmResult, fresh: boolean): void {
@@ -199,7 +228,7 @@ export class BatchRunner {
 		};
 	}
 
-	private async process(item: RunItem): Promise<Outcome> {
+	private async process(item: RunItem): Promise<Outcome | Deferred> {
 		const { clock, provider, limiter } = this.o;
 		let attempts = 0;
 		let failures = 0;
@@ -219,6 +248,14 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
+			if (this.o.checkpoint) {
+				// Claimed before every attempt (renewing the lease): another execution of the same
+				// job never sends this record meanwhile, and a crashed one's claim expires.
+				const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
+				if (claim.status === 'done') return this.fromLedger(item, claim.result);
+				if (claim.status === 'busy') return { deferred: true };
+				this.claimed.add(item);
+			}
 			const estimate = item.inputTokens + maxTokens;
 			try {
 				await limiter.acquire(estimate, signal);
@@ -228,14 +265,13 @@ export class BatchRunner {
 			if (this.stats.stopped || this.o.signal?.aborted) continue;
 
 			attempts++;
-			this.o.checkpoint?.started(item.recordId, item.promptHash);
 			const started = clock.now();
 			let error: LlmBatchError | undefined;
 			let result: LlmResult | undefined;
 			try {
 				const res = await provider.complete(
 					{ ...item.request, maxTokens },
-					{ signal, timeoutMs: this.o.timeoutMs },
+					{ signal, timeoutMs: this.o.timeoutMs, now: () => clock.now() },
 				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
 				result = this.interpret(item, res, attempts, clock.now() - started);

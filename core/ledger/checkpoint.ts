@@ -6,9 +6,59 @@
  * loses at most the results of one turn / one commit, and 10,000 results cost a handful of
  * transactions instead of 10,000.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import { sha256, stableStringify } from '../hash';
 import type { Clock, ItemError, LlmResult } from '../types';
 import { LedgerStoreError, ledgerError } from './errors';
-import type { Checkpoint, LedgerStore, LedgerWrite } from './types';
+import type { Checkpoint, ClaimState, LedgerStore, LedgerWrite } from './types';
+
+/**
+ * The response cache (off unless given): answers reused for the same call under another
+ * record ID, or by a rerun. `key` names what must match besides the prompt hash — provider,
+ * base URL and a hash of the credential (see `cacheScope`), never the key itself.
+ */
+export interface ResponseCacheOptions {
+	readonly key: string;
+	/** Reuse answers stored by other jobs (with the same key) too. @default false: this job only */
+	readonly crossJob?: boolean;
+}
+
+/** What a cached answer must share besides the prompt: provider, endpoint, credential (hashed). */
+export function cacheScope(provider: string, baseUrl: string, apiKey: string): string {
+	return sha256(stableStringify([provider, baseUrl, sha256(`llm-batch-credential:${apiKey}`)]));
+}
+
+/** Claims are renewed at each attempt; a lease this long survives slow attempts. */
+export const DEFAULT_LEASE_MS = 5 * 60_000;
+
+/** This process, as written into its claims: host, pid and a per-process random ID. */
+const PROCESS_ID = randomUUID();
+const HOST = hostname();
+
+/** `host|pid|process-id|execution-id` */
+export function claimOwner(execution: string = randomUUID()): string {
+	return [HOST, process.pid, PROCESS_ID, execution].join('|');
+}
+
+/**
+ * Whether the owner of a claim is known to be gone: a process on this host that no longer
+ * runs (or whose pid now belongs to another process start). Owners on other hosts are only
+ * ever known dead by their lease running out.
+ */
+export function ownerIsDead(owner: string): boolean {
+	const [host, pidText, processId] = owner.split('|');
+	const pid = Number(pidText);
+	if (host !== HOST || !Number.isInteger(pid) || pid <= 0 || processId === undefined) return false;
+	if (pid === process.pid) return processId !== PROCESS_ID;
+	try {
+		process.kill(pid, 0);
+		return false;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'ESRCH';
+	}
+}
 
 export interface CheckpointOptions {
 	/** Timestamps of the writes. @default Date.now */
@@ -19,6 +69,22 @@ export interface CheckpointOptions {
 	 * not throw.
 	 */
 	readonly onError?: (error: LedgerStoreError) => void;
+	/** Response cache; absent = off. */
+	readonly cache?: ResponseCacheOptions;
+	/**
+	 * How long a claim holds a record for this checkpoint before another execution may take it
+	 * over (a crashed worker's claims expire after this). @default DEFAULT_LEASE_MS
+	 */
+	readonly leaseMs?: number;
+	/** Who claims (unique per execution). @default a random UUID */
+	readonly owner?: string;
+}
+
+interface PendingClaim {
+	recordId: string;
+	promptHash: string;
+	resolve: (state: ClaimState) => void;
+	reject: (error: unknown) => void;
 }
 
 class GroupCommitCheckpoint implements Checkpoint {
@@ -29,6 +95,10 @@ class GroupCommitCheckpoint implements Checkpoint {
 	private failure: LedgerStoreError | undefined;
 	private readonly now: () => number;
 	private readonly onError: ((error: LedgerStoreError) => void) | undefined;
+	private claims: PendingClaim[] = [];
+	private readonly owner: string;
+	private readonly leaseMs: number;
+	private readonly cache: ResponseCacheOptions | undefined;
 
 	constructor(
 		private readonly store: LedgerStore,
@@ -41,6 +111,23 @@ class GroupCommitCheckpoint implements Checkpoint {
 		const clock = options.clock;
 		this.now = clock ? () => clock.now() : () => Date.now();
 		this.onError = options.onError;
+		this.owner = options.owner ?? claimOwner();
+		this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+		if (!(this.leaseMs > 0))
+			throw new TypeError(`Expected \`leaseMs\` to be > 0, got ${options.leaseMs}`);
+		this.cache = options.cache;
+	}
+
+	/** The keys a result of `promptHash` is cached under: this job's, and the shared one. */
+	private cacheKeys(promptHash: string): string[] {
+		if (!this.cache || promptHash === '') return [];
+		return [this.cacheKey(promptHash, false), this.cacheKey(promptHash, true)];
+	}
+
+	private cacheKey(promptHash: string, crossJob: boolean): string {
+		return sha256(
+			stableStringify(['response-cache', crossJob ? '*' : this.job, this.cache!.key, promptHash]),
+		);
 	}
 
 	get error(): LedgerStoreError | undefined {
@@ -53,34 +140,44 @@ class GroupCommitCheckpoint implements Checkpoint {
 
 	async lookup(
 		entries: Array<{ recordId: string; promptHash: string }>,
-	): Promise<Map<string, LlmResult>> {
-		const out = new Map<string, LlmResult>();
+	): Promise<Array<LlmResult | undefined>> {
+		const out: Array<LlmResult | undefined> = new Array(entries.length).fill(undefined);
 		if (entries.length === 0) return out;
 		await this.store.init();
 		const stored = await this.store.getMany(
 			this.job,
 			entries.map((e) => e.recordId),
 		);
-		const missing: Array<{ recordId: string; promptHash: string }> = [];
-		for (const entry of entries) {
+		// By position, never by record ID alone: two items may share a record ID with different
+		// prompts, and each must get its own prompt's answer.
+		const missing: number[] = [];
+		entries.forEach((entry, pos) => {
 			const record = stored.get(entry.recordId);
 			if (
 				record?.status === 'succeeded' &&
 				record.result &&
 				record.promptHash === entry.promptHash
 			) {
-				out.set(entry.recordId, { ...record.result, recordId: entry.recordId, cached: false });
+				out[pos] = { ...record.result, recordId: entry.recordId, cached: false };
 			} else if (entry.promptHash !== '') {
-				missing.push(entry);
+				missing.push(pos);
 			}
-		}
-		if (missing.length === 0) return out;
-		const cache = await this.store.cacheGet([...new Set(missing.map((e) => e.promptHash))]);
-		for (const entry of missing) {
-			const hit = cache.get(entry.promptHash);
+		});
+		if (missing.length === 0 || !this.cache) return out;
+		const crossJob = this.cache.crossJob === true;
+		const keyOf = (pos: number) => this.cacheKey(entries[pos].promptHash, crossJob);
+		const cache = await this.store.cacheGet([...new Set(missing.map(keyOf))]);
+		for (const pos of missing) {
+			const hit = cache.get(keyOf(pos));
 			if (!hit) continue;
-			const result: LlmResult = { ...hit, recordId: entry.recordId, cached: true };
-			out.set(entry.recordId, result);
+			const entry = entries[pos];
+			const result: LlmResult = {
+				...hit,
+				recordId: entry.recordId,
+				promptHash: entry.promptHash,
+				cached: true,
+			};
+			out[pos] = result;
 			// A cache hit is this record's result too: record it so a resumed run (and the
 			// job's export) sees the record as done.
 			this.enqueue({ type: 'succeeded', result, at: this.at() });
@@ -88,12 +185,24 @@ class GroupCommitCheckpoint implements Checkpoint {
 		return out;
 	}
 
+	claim(recordId: string, promptHash: string): Promise<ClaimState> {
+		return new Promise<ClaimState>((resolve, reject) => {
+			this.claims.push({ recordId, promptHash, resolve, reject });
+			this.schedule();
+		});
+	}
+
 	started(recordId: string, promptHash: string): void {
 		this.enqueue({ type: 'started', recordId, promptHash, at: this.at() });
 	}
 
 	succeeded(result: LlmResult): void {
-		this.enqueue({ type: 'succeeded', result, at: this.at() });
+		this.enqueue({
+			type: 'succeeded',
+			result,
+			at: this.at(),
+			cacheKeys: this.cacheKeys(result.promptHash),
+		});
 	}
 
 	failed(recordId: string, promptHash: string, error: ItemError): void {
@@ -106,8 +215,13 @@ class GroupCommitCheckpoint implements Checkpoint {
 			this.failure = undefined;
 			this.schedule();
 		}
-		while (this.running || this.scheduled || (this.queue.length > 0 && !this.failure)) {
-			if (this.queue.length > 0 && !this.running && !this.scheduled) this.schedule();
+		while (
+			this.running ||
+			this.scheduled ||
+			((this.queue.length > 0 || this.claims.length > 0) && !this.failure)
+		) {
+			if ((this.queue.length > 0 || this.claims.length > 0) && !this.running && !this.scheduled)
+				this.schedule();
 			await (this.running ?? new Promise<void>((resolve) => setImmediate(resolve)));
 		}
 		if (this.failure) throw this.failure;
@@ -132,28 +246,77 @@ class GroupCommitCheckpoint implements Checkpoint {
 	}
 
 	private async drain(): Promise<void> {
-		while (this.queue.length > 0 && !this.failure) {
-			const group = this.queue;
-			this.queue = [];
-			try {
-				await this.store.writeBatch(this.job, group);
-			} catch (error) {
-				// Keep the group in front of anything that arrived meanwhile: order matters for
-				// the fold (a start followed by its success).
-				this.queue = group.concat(this.queue);
-				this.failure =
-					error instanceof LedgerStoreError
-						? error
-						: ledgerError(
-								'store_unavailable',
-								this.store.label,
-								'write results',
-								String(error),
-								error,
-							);
-				this.onError?.(this.failure);
+		while ((this.queue.length > 0 && !this.failure) || this.claims.length > 0) {
+			if (this.queue.length > 0 && !this.failure) {
+				const group = this.queue;
+				this.queue = [];
+				try {
+					await this.store.writeBatch(this.job, group);
+				} catch (error) {
+					// Keep the group in front of anything that arrived meanwhile: order matters for
+					// the fold (a start followed by its success).
+					this.queue = group.concat(this.queue);
+					this.failure = this.asStoreError(error, 'write results');
+					this.onError?.(this.failure);
+				}
 			}
+			// Claims after the writes handed in before them (a record's failure, then its next claim).
+			if (this.claims.length > 0) await this.commitClaims();
 		}
+	}
+
+	private async commitClaims(): Promise<void> {
+		const group = this.claims;
+		this.claims = [];
+		if (this.failure) {
+			// Nothing is claimed while results cannot be stored: nothing new may be sent.
+			for (const c of group) c.reject(this.failure);
+			return;
+		}
+		try {
+			await this.store.init();
+			const states = await this.claimGroup(group);
+			// A claim held by a process of this host that has died (a crash, then a rerun) is
+			// taken over at once instead of after its lease.
+			const dead = new Set<string>();
+			for (const state of states.values()) {
+				if (state.status === 'busy' && state.owner !== '' && ownerIsDead(state.owner))
+					dead.add(state.owner);
+			}
+			if (dead.size > 0) {
+				for (const owner of dead) await this.store.expireClaims(this.job, owner);
+				const again = group.filter((c) => {
+					const state = states.get(c.recordId);
+					return state?.status === 'busy' && dead.has(state.owner);
+				});
+				for (const [id, state] of await this.claimGroup(again)) states.set(id, state);
+			}
+			for (const c of group) {
+				const state = states.get(c.recordId);
+				if (state) c.resolve(state);
+				else c.reject(new Error(`unreachable: no claim state for ${c.recordId}`));
+			}
+		} catch (error) {
+			const failure = this.asStoreError(error, 'claim records');
+			for (const c of group) c.reject(failure);
+		}
+	}
+
+	private claimGroup(group: readonly PendingClaim[]): Promise<Map<string, ClaimState>> {
+		const now = this.now();
+		return this.store.claim(
+			this.job,
+			group.map((c) => ({ recordId: c.recordId, promptHash: c.promptHash })),
+			this.owner,
+			new Date(now).toISOString(),
+			new Date(now + this.leaseMs).toISOString(),
+		);
+	}
+
+	private asStoreError(error: unknown, action: string): LedgerStoreError {
+		return error instanceof LedgerStoreError
+			? error
+			: ledgerError('store_unavailable', this.store.label, action, String(error), error);
 	}
 }
 

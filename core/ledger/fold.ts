@@ -24,8 +24,8 @@ export interface NetChange {
 
 export interface FoldedBatch {
 	changes: NetChange[];
-	/** Results to offer to the response cache, first per prompt hash. */
-	cache: LlmResult[];
+	/** Results to offer to the response cache, first per cache key. */
+	cache: Array<{ key: string; result: LlmResult }>;
 }
 
 export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
@@ -72,8 +72,8 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 					result: write.result,
 					at: write.at,
 				});
-				if (write.result.promptHash !== '' && !cache.has(write.result.promptHash)) {
-					cache.set(write.result.promptHash, write.result);
+				for (const key of write.cacheKeys ?? []) {
+					if (!cache.has(key)) cache.set(key, write.result);
 				}
 				break;
 			case 'failed':
@@ -91,5 +91,8 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 				break;
 		}
 	}
-	return { changes: [...byId.values()], cache: [...cache.values()] };
+	return {
+		changes: [...byId.values()],
+		cache: [...cache].map(([key, result]) => ({ key, result })),
+	};
 }

@@ -12,7 +12,13 @@ import { PostgresLedgerStore } from './postgres';
 import { SqliteLedgerStore } from './sqlite';
 import type { LedgerStore, PostgresStoreConfig, StoreConfig } from './types';
 
-export { createCheckpoint, type CheckpointOptions } from './checkpoint';
+export {
+	cacheScope,
+	createCheckpoint,
+	DEFAULT_LEASE_MS,
+	type CheckpointOptions,
+	type ResponseCacheOptions,
+} from './checkpoint';
 export { LedgerStoreError, type LedgerErrorCode } from './errors';
 export * from './types';
 

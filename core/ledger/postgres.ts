@@ -8,9 +8,10 @@ import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { ItemError, LlmResult } from '../types';
 import { fromPostgresError, ledgerError } from './errors';
 import { foldWrites, type NetChange } from './fold';
-import { CACHE_TABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import { CACHE_TABLE, CLAIMABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
 import { buildStats } from './sqlite';
 import type {
+	ClaimState,
 	JobStats,
 	LedgerRecord,
 	LedgerStore,
@@ -41,6 +42,8 @@ CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
 	created_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
+ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_owner TEXT;
+ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
 `;
 
 /** Serialises concurrent `CREATE TABLE IF NOT EXISTS` from several workers (it races on pg_type). */
@@ -203,6 +206,92 @@ export class PostgresLedgerStore implements LedgerStore {
 		);
 	}
 
+	async claim(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		owner: string,
+		at: string,
+		leaseUntil: string,
+	): Promise<Map<string, ClaimState>> {
+		const out = new Map<string, ClaimState>();
+		if (entries.length === 0) return out;
+		// One entry per record (a multi-row upsert may not touch a row twice), locked in record
+		// order so two claiming transactions never deadlock.
+		const unique = [...new Map(entries.map((e) => [e.recordId, e])).values()].sort((a, b) =>
+			a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0,
+		);
+		await this.transaction('claim records', async (client) => {
+			// ON CONFLICT DO UPDATE locks the row and re-checks the WHERE on its newest version, so
+			// of two concurrent claims exactly one takes a record (no SELECT … FOR UPDATE needed).
+			const taken = await client.query<{ record_id: string }>(
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at, lease_owner, lease_until)
+				 SELECT $1, u.record_id, 'processing', 1, u.prompt_hash, NULL, NULL, $2::timestamptz, $2::timestamptz, $3, $4::timestamptz
+				 FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS u(record_id, prompt_hash, n) ORDER BY u.n
+				 ON CONFLICT (job, record_id) DO UPDATE SET status = 'processing',
+				 attempts = ${RECORDS_TABLE}.attempts + 1, prompt_hash = excluded.prompt_hash,
+				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+				 ${CLAIMABLE}
+				 RETURNING record_id`,
+				[
+					job,
+					at,
+					owner,
+					leaseUntil,
+					unique.map((e) => e.recordId),
+					unique.map((e) => e.promptHash),
+				],
+			);
+			const claimed = new Set(taken.rows.map((r) => r.record_id));
+			const others = unique.filter((e) => !claimed.has(e.recordId));
+			const rows =
+				others.length === 0
+					? []
+					: (
+							await client.query<{
+								record_id: string;
+								status: string;
+								result: LlmResult | null;
+								lease_until: Date | null;
+								lease_owner: string | null;
+							}>(
+								`SELECT record_id, status, result, lease_until, lease_owner FROM ${RECORDS_TABLE}
+								 WHERE job = $1 AND record_id = ANY($2::text[])`,
+								[job, others.map((e) => e.recordId)],
+							)
+						).rows;
+			const byId = new Map(rows.map((r) => [r.record_id, r]));
+			for (const e of entries) {
+				if (claimed.has(e.recordId)) {
+					out.set(e.recordId, { status: 'claimed' });
+					continue;
+				}
+				const row = byId.get(e.recordId);
+				out.set(
+					e.recordId,
+					row?.status === 'succeeded' && row.result
+						? { status: 'done', result: row.result }
+						: {
+								status: 'busy',
+								leaseUntil: row?.lease_until?.toISOString() ?? at,
+								owner: row?.lease_owner ?? '',
+							},
+				);
+			}
+		});
+		return out;
+	}
+
+	async expireClaims(job: string, owner: string): Promise<number> {
+		const rows = await this.query<{ record_id: string }>(
+			'expire claims',
+			`UPDATE ${RECORDS_TABLE} SET lease_until = NULL
+			 WHERE job = $1 AND lease_owner = $2 AND status = 'processing' AND lease_until IS NOT NULL
+			 RETURNING record_id`,
+			[job, owner],
+		);
+		return rows.length;
+	}
+
 	async writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void> {
 		if (writes.length === 0) return;
 		const { changes, cache } = foldWrites(writes);
@@ -274,16 +363,16 @@ export class PostgresLedgerStore implements LedgerStore {
 	private async putCache(
 		client: PoolClient,
 		job: string,
-		results: readonly LlmResult[],
+		entries: ReadonlyArray<{ key: string; result: LlmResult }>,
 		at: string,
 	): Promise<void> {
-		if (results.length === 0) return;
+		if (entries.length === 0) return;
 		await client.query(
 			`INSERT INTO ${CACHE_TABLE} (prompt_hash, job, result, created_at)
-			 SELECT u.result->>'promptHash', $1, u.result, $2::timestamptz
-			 FROM jsonb_array_elements($3::jsonb) AS u(result)
+			 SELECT u.entry->>'key', $1, u.entry->'result', $2::timestamptz
+			 FROM jsonb_array_elements($3::jsonb) AS u(entry)
 			 ON CONFLICT (prompt_hash) DO NOTHING`,
-			[job, at, JSON.stringify(results)],
+			[job, at, JSON.stringify(entries)],
 		);
 	}
 
@@ -371,22 +460,26 @@ export class PostgresLedgerStore implements LedgerStore {
 		});
 	}
 
-	async cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>> {
+	async cacheGet(keys: readonly string[]): Promise<Map<string, LlmResult>> {
 		const out = new Map<string, LlmResult>();
-		if (promptHashes.length === 0) return out;
+		if (keys.length === 0) return out;
 		const rows = await this.query<{ prompt_hash: string; result: LlmResult }>(
 			'read the response cache',
 			`SELECT prompt_hash, result FROM ${CACHE_TABLE} WHERE prompt_hash = ANY($1::text[])`,
-			[promptHashes],
+			[keys],
 		);
 		for (const row of rows) out.set(row.prompt_hash, row.result);
 		return out;
 	}
 
-	async cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void> {
-		if (results.length === 0) return;
+	async cachePut(
+		job: string,
+		entries: ReadonlyArray<{ key: string; result: LlmResult }>,
+		at: string,
+	): Promise<void> {
+		if (entries.length === 0) return;
 		await this.transaction('write the response cache', (client) =>
-			this.putCache(client, job, results, at),
+			this.putCache(client, job, entries, at),
 		);
 	}
 

@@ -13,5 +13,16 @@ export const CACHE_TABLE = 'llm_batch_ledger_cache';
  */
 export const KEEP_SUCCESS = `WHERE NOT (${RECORDS_TABLE}.status = 'succeeded' AND (${RECORDS_TABLE}.prompt_hash = excluded.prompt_hash OR excluded.prompt_hash = ''))`;
 
+/**
+ * Appended to a claim's DO UPDATE: the record is taken unless another owner's lease still runs
+ * (status processing, lease not yet over at the claim's time) or it already succeeded with the
+ * same prompt hash. A processing record without a lease (written by a start before leases
+ * existed, or by Batch Ledger) counts as expired. One statement per record, so the check and
+ * the take are atomic on both stores.
+ */
+export const CLAIMABLE = `WHERE NOT (${RECORDS_TABLE}.status = 'succeeded' AND ${RECORDS_TABLE}.prompt_hash = excluded.prompt_hash)
+	AND (${RECORDS_TABLE}.status <> 'processing' OR ${RECORDS_TABLE}.lease_until IS NULL
+		OR ${RECORDS_TABLE}.lease_until < excluded.updated_at OR ${RECORDS_TABLE}.lease_owner = excluded.lease_owner)`;
+
 /** Default page size for listing and export. */
 export const DEFAULT_PAGE = 1000;

@@ -14,8 +14,9 @@ import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlit
 import type { LlmResult } from '../types';
 import { fromSqliteError, ledgerError } from './errors';
 import { foldWrites } from './fold';
-import { CACHE_TABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import { CACHE_TABLE, CLAIMABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
 import type {
+	ClaimState,
 	JobStats,
 	LedgerRecord,
 	LedgerStore,
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
 );
 CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
 `;
+
+/** Columns added after the first release: ledgers created before get them on open. */
+const LEASE_COLUMNS = ['lease_owner', 'lease_until'];
 
 interface Row {
 	job: string;
@@ -113,6 +117,14 @@ export class SqliteLedgerStore implements LedgerStore {
 			db.exec('PRAGMA synchronous = NORMAL');
 			db.exec(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`);
 			db.exec(SCHEMA);
+			const columns = new Set(
+				(db.prepare(`PRAGMA table_info(${RECORDS_TABLE})`).all() as Array<{ name: string }>).map(
+					(c) => c.name,
+				),
+			);
+			for (const column of LEASE_COLUMNS) {
+				if (!columns.has(column)) db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${column} TEXT`);
+			}
 			// quick_check reads every page: catches a damaged file now instead of mid-run.
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
 			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
@@ -205,6 +217,58 @@ export class SqliteLedgerStore implements LedgerStore {
 		);
 	}
 
+	async claim(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		owner: string,
+		at: string,
+		leaseUntil: string,
+	): Promise<Map<string, ClaimState>> {
+		const out = new Map<string, ClaimState>();
+		if (entries.length === 0) return out;
+		this.transaction('claim records', () => {
+			const take = this.stmt(
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at, lease_owner, lease_until)
+				 VALUES (?, ?, 'processing', 1, ?, NULL, NULL, ?, ?, ?, ?)
+				 ON CONFLICT (job, record_id) DO UPDATE SET status = 'processing',
+				 attempts = ${RECORDS_TABLE}.attempts + 1, prompt_hash = excluded.prompt_hash,
+				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+				 ${CLAIMABLE}
+				 RETURNING record_id`,
+			);
+			const read = this.stmt(
+				`SELECT status, prompt_hash, result, lease_until, lease_owner FROM ${RECORDS_TABLE} WHERE job = ? AND record_id = ?`,
+			);
+			for (const e of entries) {
+				if (take.get(job, e.recordId, e.promptHash, at, at, owner, leaseUntil)) {
+					out.set(e.recordId, { status: 'claimed' });
+					continue;
+				}
+				const row = read.get(job, e.recordId) as unknown as Pick<
+					Row,
+					'status' | 'prompt_hash' | 'result'
+				> & { lease_until: string | null; lease_owner: string | null };
+				out.set(
+					e.recordId,
+					row.status === 'succeeded' && row.result !== null
+						? { status: 'done', result: JSON.parse(row.result) }
+						: { status: 'busy', leaseUntil: row.lease_until ?? at, owner: row.lease_owner ?? '' },
+				);
+			}
+		});
+		return out;
+	}
+
+	async expireClaims(job: string, owner: string): Promise<number> {
+		const result = this.transaction('expire claims', () =>
+			this.stmt(
+				`UPDATE ${RECORDS_TABLE} SET lease_until = NULL
+				 WHERE job = ? AND lease_owner = ? AND status = 'processing' AND lease_until IS NOT NULL`,
+			).run(job, owner),
+		);
+		return Number(result.changes);
+	}
+
 	async writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void> {
 		if (writes.length === 0) return;
 		const { changes, cache } = foldWrites(writes);
@@ -249,13 +313,17 @@ export class SqliteLedgerStore implements LedgerStore {
 		});
 	}
 
-	private putCache(job: string, results: readonly LlmResult[], at: string): void {
-		if (results.length === 0) return;
+	private putCache(
+		job: string,
+		entries: ReadonlyArray<{ key: string; result: LlmResult }>,
+		at: string,
+	): void {
+		if (entries.length === 0) return;
 		const put = this.stmt(
 			`INSERT INTO ${CACHE_TABLE} (prompt_hash, job, result, created_at) VALUES (?, ?, ?, ?)
 			 ON CONFLICT (prompt_hash) DO NOTHING`,
 		);
-		for (const r of results) put.run(r.promptHash, job, JSON.stringify(r), at);
+		for (const e of entries) put.run(e.key, job, JSON.stringify(e.result), at);
 	}
 
 	async list(job: string, options: ListOptions = {}): Promise<LedgerRecord[]> {
@@ -337,22 +405,26 @@ export class SqliteLedgerStore implements LedgerStore {
 		});
 	}
 
-	async cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>> {
+	async cacheGet(keys: readonly string[]): Promise<Map<string, LlmResult>> {
 		const out = new Map<string, LlmResult>();
-		if (promptHashes.length === 0) return out;
+		if (keys.length === 0) return out;
 		const rows = this.run(
 			'read the response cache',
 			() =>
 				this.stmt(
 					`SELECT prompt_hash, result FROM ${CACHE_TABLE} WHERE prompt_hash IN (SELECT value FROM json_each(?))`,
-				).all(JSON.stringify(promptHashes)) as Array<{ prompt_hash: string; result: string }>,
+				).all(JSON.stringify(keys)) as Array<{ prompt_hash: string; result: string }>,
 		);
 		for (const row of rows) out.set(row.prompt_hash, JSON.parse(row.result));
 		return out;
 	}
 
-	async cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void> {
-		this.transaction('write the response cache', () => this.putCache(job, results, at));
+	async cachePut(
+		job: string,
+		entries: ReadonlyArray<{ key: string; result: LlmResult }>,
+		at: string,
+	): Promise<void> {
+		this.transaction('write the response cache', () => this.putCache(job, entries, at));
 	}
 
 	async close(): Promise<void> {

@@ -31,7 +31,14 @@ export interface LedgerRecord {
 /** One write handed to `LedgerStore.writeBatch`; a batch commits in one transaction. */
 export type LedgerWrite =
 	| { type: 'started'; recordId: string; promptHash: string; at: string }
-	| { type: 'succeeded'; result: LlmResult; at: string; attemptsDelta?: number }
+	| {
+			type: 'succeeded';
+			result: LlmResult;
+			at: string;
+			attemptsDelta?: number;
+			/** Response-cache keys to store the result under (none: not cached). */
+			cacheKeys?: readonly string[];
+	  }
 	| {
 			type: 'failed';
 			recordId: string;
@@ -42,6 +49,16 @@ export type LedgerWrite =
 	  }
 	/** Created as pending when the record is new; an existing record is left as it is. */
 	| { type: 'pending'; recordId: string; at: string };
+
+/**
+ * What a claim found, per record: `claimed` — this owner may send it (lease taken or renewed);
+ * `done` — already succeeded with the same prompt hash (its result, nothing to send);
+ * `busy` — another owner holds a lease that has not expired (ISO end of that lease).
+ */
+export type ClaimState =
+	| { status: 'claimed' }
+	| { status: 'done'; result: LlmResult }
+	| { status: 'busy'; leaseUntil: string; owner: string };
 
 export interface ListOptions {
 	/** Only records with this status. */
@@ -85,7 +102,22 @@ export interface LedgerStore {
 		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
 		at: string,
 	): Promise<void>;
-	/** Applies the writes in order, in one transaction; succeeded results also fill the response cache. */
+	/**
+	 * Claims records before they are sent, atomically (one conditional upsert per record in one
+	 * transaction): a record is taken when it is new, not `processing`, held by `owner` already,
+	 * or its lease ended before `at`; a success with the same prompt hash is never taken. A taken
+	 * record becomes `processing` with attempts + 1 and a lease to `leaseUntil`.
+	 */
+	claim(
+		job: string,
+		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		owner: string,
+		at: string,
+		leaseUntil: string,
+	): Promise<Map<string, ClaimState>>;
+	/** Ends the leases `owner` holds in `job` (an owner known to be dead); returns how many. */
+	expireClaims(job: string, owner: string): Promise<number>;
+	/** Applies the writes in order, in one transaction; `cacheKeys` of succeeded writes fill the response cache. */
 	writeBatch(job: string, writes: readonly LedgerWrite[]): Promise<void>;
 	/** Records of a job ordered by record ID, one page. */
 	list(job: string, options?: ListOptions): Promise<LedgerRecord[]>;
@@ -98,22 +130,34 @@ export interface LedgerStore {
 	stats(job: string): Promise<JobStats>;
 	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */
 	deleteJob(job: string): Promise<number>;
-	/** Stored results by prompt hash (any job). */
-	cacheGet(promptHashes: readonly string[]): Promise<Map<string, LlmResult>>;
-	/** Keeps the first result per prompt hash. */
-	cachePut(job: string, results: readonly LlmResult[], at: string): Promise<void>;
+	/** Stored results by cache key (see checkpoint.ts for what a key covers). */
+	cacheGet(keys: readonly string[]): Promise<Map<string, LlmResult>>;
+	/** Keeps the first result per cache key. */
+	cachePut(
+		job: string,
+		entries: ReadonlyArray<{ key: string; result: LlmResult }>,
+		at: string,
+	): Promise<void>;
 	close(): Promise<void>;
 }
 
 /** What LLM Batch Call uses: created per execution over a store + job name. */
 export interface Checkpoint {
 	/**
-	 * For each entry: a stored result when that record already succeeded with the same promptHash
-	 * (returned instead of calling, cached:false), or — response cache — a result of ANOTHER record
-	 * with the same promptHash (copy with recordId replaced and cached:true; also recorded as that
-	 * record's success). Records whose stored promptHash differs are stale: not returned.
+	 * For each entry, by position: a stored result when that record already succeeded with the
+	 * same promptHash (returned instead of calling, cached:false), or — response cache, when the
+	 * checkpoint was given one — a result of the same call (same cache key) stored before (copy
+	 * with recordId replaced and cached:true; also recorded as that record's success). Records
+	 * whose stored promptHash differs are stale: undefined.
 	 */
-	lookup(entries: Array<{ recordId: string; promptHash: string }>): Promise<Map<string, LlmResult>>;
+	lookup(
+		entries: Array<{ recordId: string; promptHash: string }>,
+	): Promise<Array<LlmResult | undefined>>;
+	/**
+	 * Claims the record for one attempt before it is sent (lease of `leaseMs`, renewed by every
+	 * claim of the same checkpoint). Claims asked for in the same event-loop turn share a transaction.
+	 */
+	claim(recordId: string, promptHash: string): Promise<ClaimState>;
 	/** Attempt started: status processing, attempts+1. Grouped with other writes. */
 	started(recordId: string, promptHash: string): void;
 	/**

@@ -324,6 +324,29 @@ export class LlmBatchCall implements INodeType {
 						default: 60,
 					},
 					{
+						displayName: 'Response Cache',
+						name: 'responseCache',
+						type: 'options',
+						options: [
+							{ name: 'Off', value: 'off' },
+							{
+								name: 'This Job',
+								value: 'job',
+								description:
+									'Reuse an answer for the same call under another record ID of this job',
+							},
+							{
+								name: 'All Jobs',
+								value: 'allJobs',
+								description:
+									'Also reuse answers stored by other jobs with the same provider, base URL and credential',
+							},
+						],
+						default: 'off',
+						description:
+							'Needs the ledger. Reuses a stored answer for an identical call (same provider, base URL, credential, model, prompt, schema and settings) instead of paying again. Off by default: at a temperature above 0 each call is a fresh sample.',
+					},
+					{
 						displayName: 'Temperature',
 						name: 'temperature',
 						type: 'number',

@@ -8,7 +8,13 @@ import {
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
 import { inputPolicy, isItemError } from '../../core/call/input';
-import { createCheckpoint, LedgerStoreError, type Checkpoint } from '../../core/ledger';
+import {
+	cacheScope,
+	createCheckpoint,
+	DEFAULT_LEASE_MS,
+	LedgerStoreError,
+	type Checkpoint,
+} from '../../core/ledger';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
@@ -118,9 +124,19 @@ export async function executeLlmBatchCall(
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
+			const cache = cfg.options.responseCache;
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
+				// A claim outlives one attempt (limiter wait + request + commit) with room to spare.
+				leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000),
+				cache:
+					cache === 'off'
+						? undefined
+						: {
+								key: cacheScope(cfg.provider, creds.baseUrl ?? '', creds.apiKey),
+								crossJob: cache === 'allJobs',
+							},
 			});
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.

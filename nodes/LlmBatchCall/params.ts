@@ -16,6 +16,7 @@ const options = z.object({
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
 	outputFields: z.enum(['all', 'result']).default('all'),
+	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
 });
 
 const config = z.object({

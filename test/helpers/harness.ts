@@ -20,6 +20,8 @@ export async function runWorkflow(
 		pinData?: IPinData;
 		mode?: WorkflowExecuteMode;
 		extraNodeTypes?: Record<string, INodeType>;
+		/** Receives what nodes log at info level and above. */
+		logger?: (line: string) => void;
 	} = {},
 ): Promise<RunResult> {
 	return await run(wf, { ...o, nodeTypes: { ...(await allNodeTypes()), ...o.extraNodeTypes } });

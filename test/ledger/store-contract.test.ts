@@ -293,29 +293,103 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 	it('deleting a job removes its records and cache entries, not other jobs', async () => {
 		const store = await fresh();
 		await store.writeBatch('job', [
-			{ type: 'succeeded', result: result('a', 'hash-a'), at: T0 },
+			{ type: 'succeeded', result: result('a', 'hash-a'), at: T0, cacheKeys: ['key-a'] },
 			{ type: 'failed', recordId: 'b', promptHash: 'h', error: itemError(), at: T0 },
 		]);
 		await store.writeBatch('keep', [
-			{ type: 'succeeded', result: result('a', 'hash-keep'), at: T0 },
+			{ type: 'succeeded', result: result('a', 'hash-keep'), at: T0, cacheKeys: ['key-keep'] },
 		]);
 		expect(await store.deleteJob('job')).toBe(2);
 		expect(await store.deleteJob('job')).toBe(0);
 		expect((await store.stats('job')).total).toBe(0);
 		expect((await store.stats('keep')).total).toBe(1);
-		expect([...(await store.cacheGet(['hash-a', 'hash-keep'])).keys()]).toEqual(['hash-keep']);
+		expect([...(await store.cacheGet(['key-a', 'key-keep'])).keys()]).toEqual(['key-keep']);
 	});
 
-	it('the response cache keeps the first result per prompt hash', async () => {
+	it('the response cache keeps the first result per key, and only results written with a key', async () => {
 		const store = await fresh();
 		await store.writeBatch('job', [
-			{ type: 'succeeded', result: result('a', 'same', { text: 'first' }), at: T0 },
-			{ type: 'succeeded', result: result('b', 'same', { text: 'second' }), at: T0 },
+			{
+				type: 'succeeded',
+				result: result('a', 'same', { text: 'first' }),
+				at: T0,
+				cacheKeys: ['k'],
+			},
+			{
+				type: 'succeeded',
+				result: result('b', 'same', { text: 'second' }),
+				at: T0,
+				cacheKeys: ['k'],
+			},
+			{ type: 'succeeded', result: result('n', 'none'), at: T0 },
 		]);
-		await store.cachePut('job', [result('c', 'same', { text: 'third' }), result('d', 'other')], T1);
-		const cache = await store.cacheGet(['same', 'other', 'absent']);
-		expect([...cache.keys()].sort()).toEqual(['other', 'same']);
-		expect(cache.get('same')?.text).toBe('first');
+		await store.cachePut(
+			'job',
+			[
+				{ key: 'k', result: result('c', 'same', { text: 'third' }) },
+				{ key: 'other', result: result('d', 'other') },
+			],
+			T1,
+		);
+		const cache = await store.cacheGet(['k', 'other', 'absent', 'none']);
+		expect([...cache.keys()].sort()).toEqual(['k', 'other']);
+		expect(cache.get('k')?.text).toBe('first');
+	});
+
+	it('10.2 claims: one owner at a time, atomically across handles; done with the same hash; an expired lease is taken over', async () => {
+		const store = await fresh();
+		const other = await second(store);
+		const until = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
+		// Two handles race for the same 50 records: every record goes to exactly one of them.
+		const ids = Array.from({ length: 50 }, (_, i) => ({ recordId: `r${i}`, promptHash: `h${i}` }));
+		const [a, b] = await Promise.all([
+			store.claim('job', ids, 'owner-a', T0, until(60_000)),
+			other.claim('job', ids, 'owner-b', T0, until(60_000)),
+		]);
+		const wonA = ids.filter((e) => a.get(e.recordId)?.status === 'claimed').length;
+		const wonB = ids.filter((e) => b.get(e.recordId)?.status === 'claimed').length;
+		expect(wonA + wonB).toBe(50);
+		for (const e of ids) {
+			const states = [a.get(e.recordId)?.status, b.get(e.recordId)?.status].sort();
+			expect(states).toEqual(['busy', 'claimed']);
+		}
+		const winner = a.get('r0')?.status === 'claimed' ? 'owner-a' : 'owner-b';
+		const loser = winner === 'owner-a' ? 'owner-b' : 'owner-a';
+		// The owner renews its own claim; the other one sees it busy until the lease ends.
+		expect((await store.claim('job', [ids[0]], winner, T1, until(120_000))).get('r0')).toEqual({
+			status: 'claimed',
+		});
+		expect((await store.claim('job', [ids[0]], loser, T1, until(120_000))).get('r0')).toEqual({
+			status: 'busy',
+			leaseUntil: until(120_000),
+			owner: winner,
+		});
+		// An owner known dead has its leases ended at once.
+		expect(await store.expireClaims('job', 'nobody')).toBe(0);
+		// Lease over (the owner crashed): taken over.
+		expect(
+			(await other.claim('job', [ids[0]], loser, until(120_001), until(180_000))).get('r0'),
+		).toEqual({ status: 'claimed' });
+		const record = (await store.getMany('job', ['r0'])).get('r0');
+		expect(record).toMatchObject({ status: 'processing', attempts: 3, promptHash: 'h0' });
+		// Once succeeded with the same prompt hash the claim returns the stored result instead.
+		await store.writeBatch('job', [{ type: 'succeeded', result: result('r0', 'h0'), at: T2 }]);
+		expect((await store.claim('job', [ids[0]], 'owner-c', T3, until(240_000))).get('r0')).toEqual({
+			status: 'done',
+			result: result('r0', 'h0'),
+		});
+		// A changed prompt is stale: claimed again.
+		expect(
+			(
+				await store.claim(
+					'job',
+					[{ recordId: 'r0', promptHash: 'h0-new' }],
+					'owner-c',
+					T3,
+					until(240_000),
+				)
+			).get('r0'),
+		).toEqual({ status: 'claimed' });
 	});
 
 	it('a result handed to a checkpoint is committed without flush(), visible to another handle', async () => {
@@ -333,27 +407,47 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		await checkpoint.flush();
 	});
 
-	it('checkpoint lookup: own result for the same hash, cache hit for another record, nothing for a stale hash', async () => {
+	it('checkpoint lookup: own result for the same hash, cache hit (when on) for another record, nothing for a stale hash', async () => {
 		const store = await fresh();
 		await store.writeBatch('job', [
 			{ type: 'succeeded', result: result('done', 'h-done'), at: T0 },
 			{ type: 'succeeded', result: result('stale', 'h-old'), at: T0 },
 			{ type: 'failed', recordId: 'failed', promptHash: 'h-failed', error: itemError(), at: T0 },
 		]);
-		await store.writeBatch('elsewhere', [
-			{ type: 'succeeded', result: result('x', 'h-shared', { text: 'shared' }), at: T0 },
-		]);
-		const checkpoint = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T1) } });
-		const found = await checkpoint.lookup([
+		const cache = { key: 'endpoint-and-credential' };
+		const writer = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T0) }, cache });
+		writer.succeeded(result('x', 'h-shared', { text: 'shared' }));
+		await writer.flush();
+		const entries = [
 			{ recordId: 'done', promptHash: 'h-done' },
 			{ recordId: 'stale', promptHash: 'h-new' },
 			{ recordId: 'failed', promptHash: 'h-failed' },
 			{ recordId: 'twin', promptHash: 'h-shared' },
 			{ recordId: 'new', promptHash: 'h-none' },
+		];
+		// Cache off (the default): only the record's own result.
+		const plain = await createCheckpoint(store, 'job').lookup(entries);
+		expect(plain.map((r) => r?.recordId)).toEqual([
+			'done',
+			undefined,
+			undefined,
+			undefined,
+			undefined,
 		]);
-		expect([...found.keys()].sort()).toEqual(['done', 'twin']);
-		expect(found.get('done')).toEqual({ ...result('done', 'h-done'), cached: false });
-		expect(found.get('twin')).toEqual({
+		const checkpoint = createCheckpoint(store, 'job', {
+			clock: { now: () => Date.parse(T1) },
+			cache,
+		});
+		const found = await checkpoint.lookup(entries);
+		expect(found.map((r) => r?.recordId)).toEqual([
+			'done',
+			undefined,
+			undefined,
+			'twin',
+			undefined,
+		]);
+		expect(found[0]).toEqual({ ...result('done', 'h-done'), cached: false });
+		expect(found[3]).toEqual({
 			...result('x', 'h-shared', { text: 'shared' }),
 			recordId: 'twin',
 			cached: true,

@@ -26,6 +26,8 @@ export interface ChatResponse {
 export interface CallOptions {
 	signal?: AbortSignal;
 	timeoutMs: number;
+	/** The run's clock (reading Retry-After dates). @default Date.now */
+	now?: () => number;
 }
 
 export interface Provider {

@@ -295,8 +295,12 @@ describe('BatchRunner', () => {
 			{
 				provider: fp.provider,
 				checkpoint: {
-					lookup: async () => new Map([['r1', stored]]),
-					started: (id) => events.push(`start ${id}`),
+					lookup: async (entries) => entries.map((e) => (e.recordId === 'r1' ? stored : undefined)),
+					claim: async (id) => {
+						events.push(`start ${id}`);
+						return { status: 'claimed' };
+					},
+					started: (id) => events.push(`started ${id}`),
 					succeeded: (r) => events.push(`ok ${r.recordId}`),
 					failed: (id) => events.push(`fail ${id}`),
 					flush: async () => void events.push('flush'),
