@@ -38,7 +38,7 @@ export async function executeBatchReport(
 				reports.push(job);
 			} else
 				ctx.addExecutionHints({
-					message: `Job ${job.job}: ${job.items - job.open} of ${job.items} records done; the report follows when the last chunk finishes`,
+					message: `Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records done; the report follows when the last chunk finishes`,
 					type: 'info',
 					location: 'outputPane',
 				});

@@ -17,9 +17,16 @@ const node = (id, name, type, typeVersion, x, parameters, extra = {}) => ({
 });
 
 /** Webhook -> Split Out -> Batch Prepare -> LLM Batch Call -> Batch Report -> Respond. */
-export function queueWorkflow({ rpm, tpm, concurrency, fallbackShare = 33 }) {
+export function queueWorkflow({
+	rpm,
+	tpm,
+	concurrency,
+	fallbackShare = 33,
+	id = WORKFLOW_ID,
+	webhookPath = WEBHOOK_PATH,
+}) {
 	return {
-		id: WORKFLOW_ID,
+		id,
 		name: 'LLM Batch: queue mode (shared limits)',
 		active: false,
 		settings: { executionOrder: 'v1' },
@@ -30,8 +37,8 @@ export function queueWorkflow({ rpm, tpm, concurrency, fallbackShare = 33 }) {
 				'n8n-nodes-base.webhook',
 				2,
 				0,
-				{ httpMethod: 'POST', path: WEBHOOK_PATH, responseMode: 'responseNode', options: {} },
-				{ webhookId: '0b8f5f0e-8f5e-4b7e-9d3c-6a1f2b3c4d5e' },
+				{ httpMethod: 'POST', path: webhookPath, responseMode: 'responseNode', options: {} },
+				{ webhookId: `${id}-hook` },
 			),
 			node('split', 'Records', 'n8n-nodes-base.splitOut', 1, 220, {
 				fieldToSplitOut: 'body.records',
@@ -145,8 +152,8 @@ export function records(job, n) {
 }
 
 /** POSTs one batch to the webhook (as a user's system would); resolves with the status and report. */
-export async function postBatch(baseUrl, job, n, timeoutMs = 600_000) {
-	const res = await fetch(`${baseUrl}/webhook/${WEBHOOK_PATH}`, {
+export async function postBatch(baseUrl, job, n, timeoutMs = 600_000, webhookPath = WEBHOOK_PATH) {
+	const res = await fetch(`${baseUrl}/webhook/${webhookPath}`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json' },
 		body: JSON.stringify({ job, records: records(job, n) }),
