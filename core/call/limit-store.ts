@@ -21,7 +21,19 @@ export interface LimitStore {
 	penalize(key: string, limits: RateLimits, pauseMs: number): Promise<void>;
 	/** Nobody sends before `pauseMs` from now (an open circuit). */
 	pause(key: string, limits: RateLimits, pauseMs: number): Promise<void>;
+	/**
+	 * The shared adaptive state: a cluster of 429s halves the admitted share of the limits
+	 * (at most once a second, whichever process reports it) and empties the request bucket.
+	 */
+	cut(key: string, limits: RateLimits): Promise<void>;
+	/** Successes: the share grows back (slow start, then additive), at most once a second. */
+	grow(key: string, limits: RateLimits): Promise<void>;
+	/** The share and cut count as of this process's last call for `key` (no round trip). */
+	adaptive(key: string): { share: number; cuts: number };
 }
+
+/** The controller's AIMD constants (the same as the in-process controller's). */
+export const AIMD = { minShare: 0.02, spacingMs: 1000, additiveStep: 0.05 } as const;
 
 /**
  * The key a limit is shared under: a hash of provider + base URL + API key + model, so
@@ -46,7 +58,16 @@ export function bucketCapacity(perMinute: number, burstSeconds: number): number 
 export class MemoryLimitStore implements LimitStore {
 	private readonly state = new Map<
 		string,
-		{ requests: TokenBucket; tokens: TokenBucket; pausedUntil: number }
+		{
+			requests: TokenBucket;
+			tokens: TokenBucket;
+			pausedUntil: number;
+			share: number;
+			ssthresh: number;
+			lastCut: number;
+			lastGrow: number;
+			cuts: number;
+		}
 	>();
 
 	constructor(private readonly clock: Clock) {}
@@ -60,13 +81,31 @@ export class MemoryLimitStore implements LimitStore {
 				requests: new TokenBucket(limits.rpm / 60_000, bucketCapacity(limits.rpm, burst), now),
 				tokens: new TokenBucket(limits.tpm / 60_000, bucketCapacity(limits.tpm, burst), now),
 				pausedUntil: 0,
+				share: 1,
+				ssthresh: 1,
+				lastCut: -Infinity,
+				lastGrow: now,
+				cuts: 0,
 			};
 			this.state.set(key, e);
-		} else {
-			e.requests.setRate(limits.rpm / 60_000, bucketCapacity(limits.rpm, burst));
-			e.tokens.setRate(limits.tpm / 60_000, bucketCapacity(limits.tpm, burst));
 		}
+		this.rate(e, limits, now);
 		return { e, now };
+	}
+
+	private rate(
+		e: { requests: TokenBucket; tokens: TokenBucket; share: number },
+		limits: RateLimits,
+		now: number,
+	): void {
+		const burst = limits.burstSeconds ?? 0.5;
+		const rpm = limits.rpm * e.share;
+		const tpm = limits.tpm * e.share;
+		// Refilled at the old rate up to now, then the new rate applies.
+		e.requests.waitFor(0, now);
+		e.tokens.waitFor(0, now);
+		e.requests.setRate(rpm / 60_000, bucketCapacity(rpm, burst));
+		e.tokens.setRate(tpm / 60_000, bucketCapacity(tpm, burst));
 	}
 
 	async take(key: string, limits: RateLimits, tokens: number): Promise<number> {
@@ -96,6 +135,34 @@ export class MemoryLimitStore implements LimitStore {
 	async pause(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.pausedUntil = Math.max(e.pausedUntil, now + pauseMs);
+	}
+
+	async cut(key: string, limits: RateLimits): Promise<void> {
+		const { e, now } = this.entry(key, limits);
+		e.requests.drain(now);
+		if (now - e.lastCut < AIMD.spacingMs) return;
+		e.ssthresh = Math.max(AIMD.minShare, e.share * 0.9);
+		e.share = Math.max(AIMD.minShare, e.share * 0.5);
+		e.lastCut = now;
+		e.lastGrow = now;
+		e.cuts++;
+		this.rate(e, limits, now);
+	}
+
+	async grow(key: string, limits: RateLimits): Promise<void> {
+		const { e, now } = this.entry(key, limits);
+		if (e.share >= 1 || now - e.lastGrow < AIMD.spacingMs) return;
+		e.share =
+			e.share < e.ssthresh
+				? Math.min(e.ssthresh, e.share * 1.5)
+				: Math.min(1, e.share + AIMD.additiveStep);
+		e.lastGrow = now;
+		this.rate(e, limits, now);
+	}
+
+	adaptive(key: string): { share: number; cuts: number } {
+		const e = this.state.get(key);
+		return { share: e?.share ?? 1, cuts: e?.cuts ?? 0 };
 	}
 }
 
@@ -129,6 +196,27 @@ export interface StoreLimiterOptions {
 export type StoreLimiterEvent =
 	| { type: 'unavailable'; message: string; fallback: 'local' | 'stop' }
 	| { type: 'recovered'; downMs: number };
+
+/** How one request went (the shape the adaptive flow controller observes). */
+export interface LimitObservation {
+	outcome: 'ok' | 'rate_limited' | 'other';
+	rateLimit?: { remainingRequests?: number; remainingTokens?: number };
+}
+
+/** What the progress line and the hint say about the rate. */
+export interface LimitReport {
+	/** Requests per minute admitted now (the configured ones × the shared share). */
+	settledRpm: number;
+	configuredRpm: number;
+	lowestConfiguredRpm: number;
+	sharedWith: number;
+	cuts: number;
+}
+
+/** 429 clustering, as the in-process controller decides it. */
+const DECAY_MS = 2_000;
+const CLUSTER_SHARE = 0.1;
+const CLUSTER_MIN = 3;
 
 export class LimitStoreUnavailableError extends Error {
 	readonly code = 'limit_store_unavailable';
@@ -171,7 +259,7 @@ export class StoreLimiter implements Limiter {
 	private failed: LimitStoreUnavailableError | undefined;
 	private readonly retryStoreMs: number;
 	private readonly maxSleepMs: number;
-	readonly report: StoreLimiterReport = { outages: 0, fallbackMs: 0, fallbackRequests: 0 };
+	readonly outage: StoreLimiterReport = { outages: 0, fallbackMs: 0, fallbackRequests: 0 };
 
 	constructor(private readonly o: StoreLimiterOptions) {
 		if (o.onUnavailable.mode === 'local') {
@@ -193,6 +281,78 @@ export class StoreLimiter implements Limiter {
 
 	get current(): RateLimits {
 		return this.o.limits;
+	}
+
+	get limits(): RateLimits {
+		return this.o.limits;
+	}
+
+	private recent429 = 0;
+	private recentAll = 0;
+	private recentAt = 0;
+	private okSinceGrow = 0;
+	private lastGrowAsk = -Infinity;
+
+	/**
+	 * Feeds one answer to the shared adaptive state. A cluster of 429s (or one that says the
+	 * budget is spent) cuts the share for every process (`'cluster'`); an isolated one is the
+	 * caller's to wait out alone (`'isolated'`). Successes let the share grow back.
+	 */
+	observe(o: LimitObservation): 'cluster' | 'isolated' | undefined {
+		const now = this.o.clock.now();
+		const decay = Math.exp(-Math.max(0, now - this.recentAt) / DECAY_MS);
+		this.recent429 = this.recent429 * decay + (o.outcome === 'rate_limited' ? 1 : 0);
+		this.recentAll = this.recentAll * decay + 1;
+		this.recentAt = now;
+		if (o.outcome === 'rate_limited') {
+			const rl = o.rateLimit;
+			const spent =
+				rl !== undefined &&
+				((rl.remainingRequests !== undefined && rl.remainingRequests < 1) ||
+					(rl.remainingTokens !== undefined && rl.remainingTokens < 1));
+			const budgetLeft =
+				rl !== undefined &&
+				!spent &&
+				(rl.remainingRequests !== undefined || rl.remainingTokens !== undefined);
+			const cluster =
+				spent ||
+				(!budgetLeft &&
+					this.recent429 >= CLUSTER_MIN &&
+					this.recent429 / this.recentAll >= CLUSTER_SHARE);
+			if (!cluster) return 'isolated';
+			this.fallback?.penalize(undefined);
+			this.send((s) => s.cut(this.o.key, this.o.limits));
+			return 'cluster';
+		}
+		if (o.outcome === 'ok') {
+			this.okSinceGrow++;
+			if (
+				this.o.store.adaptive(this.o.key).share < 1 &&
+				this.okSinceGrow >= 2 &&
+				now - this.lastGrowAsk >= 1000
+			) {
+				this.okSinceGrow = 0;
+				this.lastGrowAsk = now;
+				this.send((s) => s.grow(this.o.key, this.o.limits));
+			}
+		}
+		return undefined;
+	}
+
+	report(): LimitReport {
+		const { share, cuts } = this.o.store.adaptive(this.o.key);
+		return {
+			settledRpm: this.o.limits.rpm * share,
+			configuredRpm: this.o.limits.rpm,
+			lowestConfiguredRpm: this.o.limits.rpm,
+			sharedWith: 0,
+			cuts,
+		};
+	}
+
+	/** The run is over (the Redis connection is released by its owner). */
+	release(): void {
+		this.finish();
 	}
 
 	/** True while this process runs on the local fallback. */
@@ -245,10 +405,10 @@ export class StoreLimiter implements Limiter {
 	finish(): StoreLimiterReport {
 		if (this.downSince !== undefined) {
 			const now = this.o.clock.now();
-			this.report.fallbackMs += now - this.downSince;
+			this.outage.fallbackMs += now - this.downSince;
 			this.downSince = now;
 		}
-		return this.report;
+		return this.outage;
 	}
 
 	private send(op: (s: LimitStore) => Promise<void>): void {
@@ -259,8 +419,8 @@ export class StoreLimiter implements Limiter {
 	private storeFailed(e: unknown): void {
 		if (this.downSince !== undefined || this.failed) return;
 		const message = e instanceof Error ? e.message : String(e);
-		this.report.outages++;
-		this.report.lastError = message;
+		this.outage.outages++;
+		this.outage.lastError = message;
 		const now = this.o.clock.now();
 		this.downSince = now;
 		this.nextProbe = now + this.retryStoreMs;
@@ -276,7 +436,7 @@ export class StoreLimiter implements Limiter {
 	private storeBack(): void {
 		if (this.downSince === undefined) return;
 		const downMs = this.o.clock.now() - this.downSince;
-		this.report.fallbackMs += downMs;
+		this.outage.fallbackMs += downMs;
 		this.downSince = undefined;
 		this.o.onEvent?.({ type: 'recovered', downMs });
 	}
@@ -296,7 +456,7 @@ export class StoreLimiter implements Limiter {
 					}
 					if (this.queue[0] === head) {
 						this.queue.shift();
-						this.report.fallbackRequests++;
+						this.outage.fallbackRequests++;
 						head.resolve();
 					}
 					continue;

@@ -13,8 +13,12 @@ import type { LimitStore } from './limit-store';
  * one (tests with a fake clock). Same arithmetic as TokenBucket (core/call/limiter.ts): a
  * request larger than the bucket is let through when it is full and leaves a debt.
  *
+ * The controller's adaptive state is shared the same way: `share` (the fraction of the
+ * configured limits admitted now) is halved by `cut` (a cluster of 429s, at most once a
+ * second whoever reports it) and grows back by `grow` (slow start, then additive).
+ *
  * KEYS[1] state hash · ARGV: op, rpm, tpm (0 = no limit), burst seconds, n, now (-1 = TIME), ttl ms
- * Returns the milliseconds to wait for `take` (0 = taken), else 0.
+ * Returns { ms to wait for `take` (0 = taken, else 0), share × 10⁶, cuts so far }.
  */
 export const LIMIT_SCRIPT = `
 local op = ARGV[1]
@@ -28,16 +32,24 @@ if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local rcap = math.max(1, rpm / 60 * burst)
-local tcap = math.max(1, tpm / 60 * burst)
-local s = redis.call('HMGET', KEYS[1], 'r', 't', 'ts', 'p')
+local s = redis.call('HMGET', KEYS[1], 'r', 't', 'ts', 'p', 'f', 'ss', 'lc', 'lg', 'c')
+local f = tonumber(s[5]) or 1
+local ss = tonumber(s[6]) or 1
+local lc = tonumber(s[7]) or -1e15
+local lg = tonumber(s[8]) or now
+local cuts = tonumber(s[9]) or 0
+-- the admitted rates: the configured ones times the shared adaptive share
+local erpm = rpm * f
+local etpm = tpm * f
+local rcap = math.max(1, erpm / 60 * burst)
+local tcap = math.max(1, etpm / 60 * burst)
 local r = tonumber(s[1]) or rcap
 local t = tonumber(s[2]) or tcap
 local ts = tonumber(s[3]) or now
 local p = tonumber(s[4]) or 0
 if now > ts then
-  r = r + (now - ts) * rpm / 60000
-  t = t + (now - ts) * tpm / 60000
+  r = r + (now - ts) * erpm / 60000
+  t = t + (now - ts) * etpm / 60000
   ts = now
 end
 r = math.min(r, rcap)
@@ -45,9 +57,9 @@ t = math.min(t, tcap)
 local result = 0
 if op == 'take' then
   local wait = p - now
-  if rpm > 0 and r < 1 then wait = math.max(wait, math.ceil((1 - r) * 60000 / rpm)) end
+  if rpm > 0 and r < 1 then wait = math.max(wait, math.ceil((1 - r) * 60000 / erpm)) end
   local need = math.min(n, tcap)
-  if tpm > 0 and t < need then wait = math.max(wait, math.ceil((need - t) * 60000 / tpm)) end
+  if tpm > 0 and t < need then wait = math.max(wait, math.ceil((need - t) * 60000 / etpm)) end
   if wait <= 0 then
     if rpm > 0 then r = r - 1 end
     if tpm > 0 then t = t - n end
@@ -61,10 +73,27 @@ elseif op == 'penalize' then
   if n > 0 then p = math.max(p, now + n) end
 elseif op == 'pause' then
   p = math.max(p, now + n)
+elseif op == 'cut' then
+  -- a cluster of 429s: halve the share (at most once a second, whoever reports it)
+  r = math.min(r, 0)
+  if now - lc >= 1000 then
+    ss = math.max(0.02, f * 0.9)
+    f = math.max(0.02, f * 0.5)
+    lc = now
+    lg = now
+    cuts = cuts + 1
+  end
+elseif op == 'grow' then
+  -- evidence of success: slow start below the threshold, then additive, at most once a second
+  if f < 1 and now - lg >= 1000 then
+    if f < ss then f = math.min(ss, f * 1.5) else f = math.min(1, f + 0.05) end
+    lg = now
+  end
 end
-redis.call('HSET', KEYS[1], 'r', tostring(r), 't', tostring(t), 'ts', tostring(ts), 'p', tostring(p))
+redis.call('HSET', KEYS[1], 'r', tostring(r), 't', tostring(t), 'ts', tostring(ts), 'p', tostring(p),
+  'f', tostring(f), 'ss', tostring(ss), 'lc', tostring(lc), 'lg', tostring(lg), 'c', tostring(cuts))
 redis.call('PEXPIRE', KEYS[1], ttl)
-return result
+return { result, math.floor(f * 1000000 + 0.5), cuts }
 `;
 
 export interface RedisConfig {
@@ -99,7 +128,7 @@ type LimitClient = Redis & {
 		n: number,
 		now: number,
 		ttl: number,
-	): Promise<number>;
+	): Promise<[number, number, number]>;
 };
 
 /**
@@ -156,9 +185,11 @@ export class RedisLimitStore implements LimitStore {
 		this.ttl = o.idleTtlMs ?? 600_000;
 	}
 
-	private run(op: string, key: string, limits: RateLimits, n: number): Promise<number> {
+	private readonly seen = new Map<string, { share: number; cuts: number }>();
+
+	private async run(op: string, key: string, limits: RateLimits, n: number): Promise<number> {
 		const finite = (v: number) => (Number.isFinite(v) ? v : 0);
-		return this.client.llmBatchLimit(
+		const [wait, share, cuts] = await this.client.llmBatchLimit(
 			this.prefix + key,
 			op,
 			finite(limits.rpm),
@@ -168,10 +199,12 @@ export class RedisLimitStore implements LimitStore {
 			this.o.clock ? this.o.clock.now() : -1,
 			this.ttl,
 		);
+		this.seen.set(key, { share: Number(share) / 1e6, cuts: Number(cuts) });
+		return Number(wait);
 	}
 
 	async take(key: string, limits: RateLimits, tokens: number): Promise<number> {
-		return Number(await this.run('take', key, limits, tokens));
+		return await this.run('take', key, limits, tokens);
 	}
 
 	async adjust(key: string, limits: RateLimits, tokens: number): Promise<void> {
@@ -184,6 +217,18 @@ export class RedisLimitStore implements LimitStore {
 
 	async pause(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
 		await this.run('pause', key, limits, pauseMs);
+	}
+
+	async cut(key: string, limits: RateLimits): Promise<void> {
+		await this.run('cut', key, limits, 0);
+	}
+
+	async grow(key: string, limits: RateLimits): Promise<void> {
+		await this.run('grow', key, limits, 0);
+	}
+
+	adaptive(key: string): { share: number; cuts: number } {
+		return this.seen.get(key) ?? { share: 1, cuts: 0 };
 	}
 }
 

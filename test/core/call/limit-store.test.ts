@@ -35,6 +35,15 @@ class FlakyStore implements LimitStore {
 	pause(key: string, l: RateLimits, ms: number) {
 		return this.check() ?? this.inner.pause(key, l, ms);
 	}
+	cut(key: string, l: RateLimits) {
+		return this.check() ?? this.inner.cut(key, l);
+	}
+	grow(key: string, l: RateLimits) {
+		return this.check() ?? this.inner.grow(key, l);
+	}
+	adaptive(key: string) {
+		return this.inner.adaptive(key);
+	}
 }
 
 async function releaseTimes(
@@ -139,6 +148,45 @@ describe('StoreLimiter on a shared store', () => {
 		expect(l.waiting).toBe(1);
 		await clock.runAll();
 		await q;
+	});
+});
+
+describe('StoreLimiter: the adaptive state is shared', () => {
+	it('a cluster of 429s in one process slows every process; an isolated 429 slows nobody', async () => {
+		const clock = new FakeClock(0);
+		const store = new MemoryLimitStore(clock);
+		const opts = { store, key: 'k', limits, clock, onUnavailable: { mode: 'stop' as const } };
+		const a = new StoreLimiter(opts);
+		const b = new StoreLimiter(opts);
+		await b.acquire(1);
+		for (let i = 0; i < 10; i++) a.observe({ outcome: 'ok' });
+		expect(a.observe({ outcome: 'rate_limited' })).toBe('isolated');
+		expect(a.observe({ outcome: 'rate_limited', rateLimit: { remainingRequests: 12 } })).toBe(
+			'isolated',
+		);
+		expect(a.observe({ outcome: 'rate_limited', rateLimit: { remainingRequests: 0 } })).toBe(
+			'cluster',
+		);
+		await clock.advance(0);
+		expect(b.report()).toEqual({
+			settledRpm: 300,
+			configuredRpm: 600,
+			lowestConfiguredRpm: 600,
+			sharedWith: 0,
+			cuts: 1,
+		});
+		// b's next request waits for the emptied bucket at the halved rate (5/s)
+		let at = -1;
+		const p = b.acquire(1).then(() => (at = clock.now()));
+		await clock.runAll();
+		await p;
+		expect(at).toBe(200);
+		// successes in b let the share grow back for everyone
+		await clock.advance(1000);
+		b.observe({ outcome: 'ok' });
+		b.observe({ outcome: 'ok' });
+		await clock.advance(0);
+		expect(a.report().settledRpm).toBe(450);
 	});
 });
 

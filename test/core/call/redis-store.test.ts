@@ -117,10 +117,47 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 			const store = new RedisLimitStore(c, { idleTtlMs: 60_000 });
 			expect(await store.take(key, limits, 1)).toBe(0); // Redis's own clock
 			const fields = await c.hgetall(`llm-batch:limit:${key}`);
-			expect(Object.keys(fields).sort()).toEqual(['p', 'r', 't', 'ts']);
+			expect(Object.keys(fields).sort()).toEqual(['c', 'f', 'lc', 'lg', 'p', 'r', 'ss', 't', 'ts']);
 			const ttl = await c.pttl(`llm-batch:limit:${key}`);
 			expect(ttl).toBeGreaterThan(0);
 			expect(ttl).toBeLessThanOrEqual(60_000);
+		});
+	});
+});
+
+describe('shared adaptive state (real redis-server, injected clock)', () => {
+	it('a cluster of 429s reported by one client halves the rate every client is admitted, once a second at most', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			await sa.cut(key, limits);
+			await sb.cut(key, limits); // the same cluster seen by another worker: no second cut
+			expect(sa.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
+			// the request bucket is empty and refills at 5/s instead of 10/s
+			expect(await sb.take(key, limits, 1)).toBe(200);
+			expect(sb.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
+			await clock.advance(1000);
+			await sb.cut(key, limits);
+			expect(sb.adaptive(key)).toEqual({ share: 0.25, cuts: 2 });
+		});
+	});
+
+	it('successes grow the share back: slow start to the threshold, then additive', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(1, async ([c]) => {
+			const store = new RedisLimitStore(c, { clock });
+			await store.cut(key, limits); // share 0.5, threshold 0.9
+			const shares: number[] = [];
+			for (let i = 0; i < 4; i++) {
+				await clock.advance(1000);
+				await store.grow(key, limits);
+				shares.push(store.adaptive(key).share);
+			}
+			expect(shares).toEqual([0.75, 0.9, 0.95, 1]);
 		});
 	});
 });
