@@ -7,10 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import type { INode, INodeExecutionData, INodeType } from 'n8n-workflow';
+import type { INodeExecutionData, INodeParameters, INodeType } from 'n8n-workflow';
 
 import { LlmBatchCall } from '../nodes/LlmBatchCall/LlmBatchCall.node';
 import { PassThroughNode, type WorkflowJson } from '../scripts/lib/harness';
+import { linearWorkflow, llmBatchCallStep } from '../scripts/lib/workflow-builder';
 
 export const MODEL = 'gpt-4o-mini';
 /** Max tokens per request, the same for every contender. */
@@ -99,62 +100,24 @@ export function credentials(url: string) {
 
 /** Start -> LLM Batch Call (text output), with the given node parameters on top. */
 export function llmWorkflow(params: Record<string, unknown>): WorkflowJson {
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {
-				provider: 'openai',
+	return linearWorkflow(
+		llmBatchCallStep(
+			{
 				model: MODEL,
 				prompt: '={{ $json.text }}',
 				recordId: '={{ $json.id }}',
 				outputFormat: 'text',
 				...params,
-			},
-			credentials: { llmBatchOpenAiApi: { id: '1', name: 'bench' } },
-		},
-	];
-	return {
-		nodes,
-		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
-	};
+			} as INodeParameters,
+			'LLM Batch Call',
+			'bench',
+		),
+	);
 }
 
 /** Start -> a node that passes its items through: the baseline for memory. */
 export function passThroughWorkflow(): WorkflowJson {
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'Pass Through',
-			type: 'n8n-nodes-base.noOp',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {},
-		},
-	];
-	return {
-		nodes,
-		connections: { Start: { main: [[{ node: 'Pass Through', type: 'main', index: 0 }]] } },
-	};
+	return linearWorkflow({ name: 'Pass Through', type: 'n8n-nodes-base.noOp' });
 }
 
 export function ticketText(i: number): string {

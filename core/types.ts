@@ -1,7 +1,7 @@
 /**
  * The shared vocabulary of the package: the item contract, the error taxonomy and the
  * injected clock. Every node and every core module speaks these types; change them only
- * with every consumer (see ../shared/DESIGN.md).
+ * with every consumer (the README lists the item contract and the error codes).
  */
 
 /** One list of error codes, used by every node. */
@@ -20,7 +20,7 @@ export const ERROR_CODES = [
 	'expired',
 	'canceled',
 	'budget_exceeded',
-	// Additions to the DESIGN.md table: bad input caught before any call, and a run
+	// Beyond the providers' own failures: bad input caught before any call, and a run
 	// stopped by the circuit breaker (items never sent).
 	'invalid_input',
 	'circuit_open',

@@ -3,7 +3,7 @@ import type { Icon, ICredentialType, INodeProperties } from 'n8n-workflow';
 /**
  * A PostgreSQL database for the shared ledger (several workers or instances running one job).
  * Not an HTTP API, so there is no `test` request here: the nodes that use it test it with
- * `testedBy: 'llmBatchPostgresConnectionTest'` (nodes/BatchLedger/credentialTest.ts), which
+ * `testedBy: 'llmBatchPostgresConnectionTest'` (nodes/shared/credential-tests.ts), which
  * connects and creates the ledger tables.
  */
 export class LlmBatchPostgresApi implements ICredentialType {

@@ -89,7 +89,8 @@ export type Admission =
 			tooLarge: boolean;
 	  };
 
-export class RateLimiter {
+/** The rate limits of one provider account, as the sandbox enforces them (not the engine's limiter). */
+export class AccountLimits {
 	private requests?: Bucket;
 	private tokens?: Bucket;
 

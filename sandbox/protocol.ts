@@ -5,7 +5,8 @@
  */
 import type { JsonSchema } from './reply';
 
-export type Provider = 'openai' | 'anthropic';
+/** The API dialect a request speaks (the engine calls these providers). */
+export type Dialect = 'openai' | 'anthropic';
 
 /** What the sandbox needs from a request body, whichever provider it came for. */
 export interface ParsedCall {
@@ -155,7 +156,7 @@ export type ErrorKind =
 	| 'too_large';
 
 export function errorAnswer(
-	provider: Provider,
+	provider: Dialect,
 	kind: ErrorKind,
 	message: string,
 	requestId: string,

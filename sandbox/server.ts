@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { anthropicRateHeaders, openAiRateHeaders, RateLimiter, type LimitState } from './limiter';
+import { anthropicRateHeaders, openAiRateHeaders, AccountLimits, type LimitState } from './limiter';
 import { requestRng } from './prng';
 import {
 	anthropicMessage,
@@ -22,7 +22,7 @@ import {
 	parseOpenAi,
 	type ErrorKind,
 	type ParsedCall,
-	type Provider,
+	type Dialect,
 } from './protocol';
 import { promptDigest, replyFor, tokensForChars } from './reply';
 import {
@@ -174,7 +174,7 @@ function send(
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
 	let opts = resolve(options);
-	let limiter = new RateLimiter(opts);
+	let limiter = new AccountLimits(opts);
 	let stats = new StatsRecorder();
 	let seenByDigest = new Map<string, number>();
 	const timers = new Set<NodeJS.Timeout>();
@@ -196,7 +196,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	const sleep = (ms: number) => new Promise<void>((r) => later(ms, r));
 
 	function rateHeaders(
-		provider: Provider,
+		provider: Dialect,
 		state: LimitState,
 		headers: Record<string, string>,
 	): void {
@@ -207,7 +207,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function answerError(
 		st: StatsRecorder,
 		res: ServerResponse,
-		provider: Provider,
+		provider: Dialect,
 		kind: ErrorKind,
 		message: string,
 		id: string,
@@ -220,7 +220,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	}
 
 	async function handleCall(
-		provider: Provider,
+		provider: Dialect,
 		req: IncomingMessage,
 		res: ServerResponse,
 	): Promise<void> {
@@ -431,7 +431,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function answerSuccess(
 		st: StatsRecorder,
 		res: ServerResponse,
-		provider: Provider,
+		provider: Dialect,
 		call: ParsedCall,
 		digest: string,
 		id: string,
@@ -542,7 +542,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	function handleModels(path: string, req: IncomingMessage, res: ServerResponse): void {
 		const anthropic =
 			req.headers['x-api-key'] !== undefined || req.headers['anthropic-version'] !== undefined;
-		const provider: Provider = anthropic ? 'anthropic' : 'openai';
+		const provider: Dialect = anthropic ? 'anthropic' : 'openai';
 		const headers: Record<string, string> = {
 			[anthropic ? 'request-id' : 'x-request-id']:
 				`req_sbx${(++seq).toString(16).padStart(10, '0')}`,
@@ -637,7 +637,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
-			limiter = new RateLimiter(opts);
+			limiter = new AccountLimits(opts);
 		},
 		configure(o) {
 			const next = resolve(o, opts);
@@ -646,7 +646,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 				next.tpm !== opts.tpm ||
 				next.burstSeconds !== opts.burstSeconds ||
 				next.now !== opts.now;
-			const nextLimiter = rebuild ? new RateLimiter(next) : limiter;
+			const nextLimiter = rebuild ? new AccountLimits(next) : limiter;
 			opts = next;
 			limiter = nextLimiter;
 		},

@@ -21,7 +21,7 @@ import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
 export const OUTCOMES = ['success', 'review', 'invalid', 'failed', 'filtered', 'rejected'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export type ReportOutcome = (typeof OUTCOMES)[number];
 
 const REJECTED_CODES: ReadonlySet<string> = new Set<ErrorCode>(['invalid_input', 'duplicate']);
 
@@ -51,7 +51,7 @@ export const REPORT_FIELD_DEFAULTS: ReportFields = {
 
 /** What the report keeps of one item: small, so a run of 100k items fits in execution state. */
 export interface ReportEntry {
-	outcome: Outcome;
+	outcome: ReportOutcome;
 	errorCode?: string;
 	/** Trips through Route Failures' Retry output. */
 	retries: number;
@@ -71,7 +71,7 @@ function num(v: unknown): number | undefined {
 export function classify(
 	json: Json,
 	fields: ReportFields = REPORT_FIELD_DEFAULTS,
-): { outcome: Outcome; errorCode?: string } {
+): { outcome: ReportOutcome; errorCode?: string } {
 	const error = getPath(json, fields.errorField);
 	const status = getPath(json, `${fields.validationField}.status`);
 	if (error !== undefined && error !== null) {
@@ -203,7 +203,7 @@ export function collect(
 export interface Report {
 	runId: string | null;
 	items: number;
-	outcomes: Record<Outcome, number>;
+	outcomes: Record<ReportOutcome, number>;
 	byErrorCode: Record<string, number>;
 	/** success / (items - rejected); null when nothing was processed. */
 	successRate: number | null;
@@ -354,7 +354,7 @@ export function buildReport(
 		thresholds?: AlertThresholds;
 	},
 ): Report {
-	const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+	const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<ReportOutcome, number>;
 	const byErrorCode: Record<string, number> = {};
 	const latencies: number[] = [];
 	let retryItems = 0;

@@ -6,15 +6,15 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { llmBatchPostgresConnectionTest } from './credentialTest';
-import { executeBatchLedger } from './execute';
+import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import { executeBatchLedger, operationProperties } from './actions/router';
 
-const op = (...operation: string[]) => ({ show: { operation } });
 const main = NodeConnectionTypes.Main;
 
 /**
  * The UI of Batch Ledger (n8n's lint rules read the description in the .node.ts file);
- * parameters are parsed in params.ts, the operations live in execute.ts over core/ledger.
+ * parameters are parsed in params.ts; each operation is one actions/<op>.operation.ts (its own
+ * parameters and execute) over core/ledger, dispatched by actions/router.ts.
  * This node also carries the test of the PostgreSQL ledger credential for the package
  * (`testedBy`: n8n finds a credential's test on any node that declares it).
  */
@@ -134,97 +134,7 @@ export class BatchLedger implements INodeType {
 				placeholder: 'ticket-classification',
 				description: 'The job as named in LLM Batch Call; records are kept per job name',
 			},
-			{
-				displayName: 'Record ID',
-				name: 'recordId',
-				type: 'string',
-				default: '={{ $json.recordId ?? $json.id }}',
-				displayOptions: op('skipCompleted'),
-				description: 'Stable ID of each record, the same one LLM Batch Call uses',
-			},
-			{
-				displayName: 'Record ID',
-				name: 'recordId',
-				type: 'string',
-				default: '={{ $json.llm?.recordId ?? $json.recordId ?? $json.id }}',
-				displayOptions: op('recordResults'),
-				description:
-					'Stable ID of each record; Failed items carry no result, so their ID comes from the input fields',
-			},
-			{
-				displayName: 'Result Field',
-				name: 'resultField',
-				type: 'string',
-				default: 'llm',
-				displayOptions: op('skipCompleted', 'recordResults'),
-				description: 'The field holding the LLM result (the Result Field of LLM Batch Call)',
-			},
-			{
-				displayName: 'Add Stored Result',
-				name: 'includeResult',
-				type: 'boolean',
-				default: true,
-				displayOptions: op('skipCompleted'),
-				description:
-					'Whether items on Completed get the stored result in the Result Field, as if LLM Batch Call had answered',
-			},
-			{
-				displayName: 'Register as Pending',
-				name: 'registerPending',
-				type: 'boolean',
-				default: true,
-				displayOptions: op('skipCompleted'),
-				description:
-					'Whether records new to the ledger are added with status pending, so Job Stats counts what is left',
-			},
-			{
-				displayName: 'Older Than (Minutes)',
-				name: 'olderThanMinutes',
-				type: 'number',
-				default: 30,
-				typeOptions: { minValue: 0 },
-				displayOptions: op('requeueStale'),
-				description: 'A record still processing after this long belongs to a run that died',
-			},
-			{
-				displayName: 'Requeue',
-				name: 'requeue',
-				type: 'boolean',
-				default: true,
-				displayOptions: op('requeueStale'),
-				description: 'Whether to set the stale records back to pending; off only lists them',
-			},
-			{
-				displayName: 'Status',
-				name: 'status',
-				type: 'options',
-				options: [
-					{ name: 'All', value: 'all' },
-					{ name: 'Failed', value: 'failed' },
-					{ name: 'Pending', value: 'pending' },
-					{ name: 'Processing', value: 'processing' },
-					{ name: 'Succeeded', value: 'succeeded' },
-				],
-				default: 'all',
-				displayOptions: op('exportJob'),
-			},
-			{
-				displayName: 'Return All',
-				name: 'returnAll',
-				type: 'boolean',
-				default: true,
-				displayOptions: op('getFailed', 'exportJob'),
-				description: 'Whether to return all results or only up to a given limit',
-			},
-			{
-				displayName: 'Limit',
-				name: 'limit',
-				type: 'number',
-				default: 50,
-				typeOptions: { minValue: 1 },
-				displayOptions: { show: { operation: ['getFailed', 'exportJob'], returnAll: [false] } },
-				description: 'Max number of results to return',
-			},
+			...operationProperties,
 		],
 	};
 

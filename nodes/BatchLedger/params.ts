@@ -1,5 +1,6 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
+import { parseConfig } from '../shared/config';
 
 export const OPERATIONS = [
 	'skipCompleted',
@@ -86,14 +87,7 @@ export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
 			raw.limit = readLimit(ctx);
 			break;
 	}
-	const parsed = config.safeParse(raw);
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.') || 'operation'}`,
-		});
-	}
-	return parsed.data;
+	return parseConfig(ctx.getNode(), config, raw);
 }
 
 function readLimit(ctx: IExecuteFunctions): unknown {

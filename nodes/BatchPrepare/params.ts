@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import type { EstimateConfig, FieldRule, PrepareConfig, PrepareInput } from '../../core/prepare';
 import { parseSchemaParam } from '../../core/schema';
+import { configError } from '../shared/config';
 
 const fieldList = (raw: string) =>
 	raw
@@ -100,10 +101,7 @@ const estimateSchema = z.object({
 });
 
 function fail(ctx: IExecuteFunctions, error: z.ZodError): never {
-	const issue = error.issues[0];
-	throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-		description: `Parameter: ${issue.path.join('.')}`,
-	});
+	throw configError(ctx.getNode(), error);
 }
 
 export function readOperation(ctx: IExecuteFunctions): 'prepare' | 'estimate' {

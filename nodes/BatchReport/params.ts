@@ -1,7 +1,8 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { AlertThresholds, ReportFields } from '../../core/report';
+import { configError } from '../shared/config';
 
 const field = (label: string, fallback: string) =>
 	z.string().trim().min(1, `${label} is empty`).default(fallback);
@@ -41,12 +42,7 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 		alerts: ctx.getNodeParameter('alerts', 0, {}),
 		options: ctx.getNodeParameter('options', 0, {}),
 	});
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
-	}
+	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
 	const { emitWhen, alerts, options } = parsed.data;
 	return {
 		emitWhen,

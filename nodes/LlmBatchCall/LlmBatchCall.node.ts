@@ -6,7 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { llmBatchPostgresConnectionTest } from '../BatchLedger/credentialTest';
+import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
 import { executeLlmBatchCall } from './execute';
 import { llmBatchRedisConnectionTest } from './redisCredentialTest';
 

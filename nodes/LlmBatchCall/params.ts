@@ -2,6 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import { parseSchemaParam } from '../../core/schema';
+import { configError } from '../shared/config';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),
@@ -68,12 +69,7 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		options: ctx.getNodeParameter('options', 0, {}),
 	};
 	const parsed = config.safeParse(raw);
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(node, `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
-	}
+	if (!parsed.success) throw configError(node, parsed.error);
 	const cfg: CallConfig = parsed.data;
 	if (cfg.ledgerStore !== 'none' && cfg.ledgerJob === '') {
 		throw new NodeOperationError(node, 'Ledger is on but Job Name is empty', {

@@ -1,8 +1,9 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { RoutePolicy } from '../../core/route';
 import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode } from '../../core/types';
+import { configError } from '../shared/config';
 
 const code = z.enum(ERROR_CODES);
 
@@ -48,10 +49,7 @@ export function readPolicy(ctx: IExecuteFunctions): RoutePolicy {
 		options: p('options', {}),
 	});
 	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
+		throw configError(ctx.getNode(), parsed.error);
 	}
 	const v = parsed.data;
 	return {

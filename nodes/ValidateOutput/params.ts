@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import type { OutputCheckConfig } from '../../core/validate-output';
 import { parseSchemaParam } from '../../core/schema';
+import { configError } from '../shared/config';
 
 const schema = z.object({
 	field: z
@@ -37,12 +38,7 @@ export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
 		whenConfidenceMissing: p('whenConfidenceMissing', 'review'),
 		options: p('options', {}),
 	});
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0];
-		throw new NodeOperationError(ctx.getNode(), `Invalid configuration: ${issue.message}`, {
-			description: `Parameter: ${issue.path.join('.')}`,
-		});
-	}
+	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
 	const v = parsed.data;
 	if (v.useConfidence && v.confidencePath === '') {
 		throw new NodeOperationError(ctx.getNode(), 'Invalid configuration: Confidence Path is empty', {

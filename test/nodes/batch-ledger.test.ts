@@ -11,8 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores, openStore } from '../../core/ledger';
 import type { LedgerWrite } from '../../core/ledger/types';
-import { llmBatchPostgresConnectionTest } from '../../nodes/BatchLedger/credentialTest';
-import { executeBatchLedger } from '../../nodes/BatchLedger/execute';
+import { llmBatchPostgresConnectionTest } from '../../nodes/shared/credential-tests';
+import { executeBatchLedger } from '../../nodes/BatchLedger/actions/router';
 import { itemError, result, T0 } from '../ledger/fixtures';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 import { createTestDatabase } from '../helpers/postgres';

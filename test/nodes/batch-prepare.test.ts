@@ -2,7 +2,7 @@ import { NodeOperationError } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import { BatchPrepare } from '../../nodes/BatchPrepare/BatchPrepare.node';
-import { executeBatchPrepare } from '../../nodes/BatchPrepare/execute';
+import { executeBatchPrepare } from '../../nodes/BatchPrepare/actions/router';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute } from '../helpers/mock-execute';
 

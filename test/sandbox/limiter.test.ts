@@ -4,7 +4,7 @@ import {
 	anthropicRateHeaders,
 	formatResetDuration,
 	openAiRateHeaders,
-	RateLimiter,
+	AccountLimits,
 } from '../../sandbox/limiter';
 import { StatsRecorder } from '../../sandbox/stats';
 
@@ -16,7 +16,7 @@ function fakeClock(start = 0) {
 describe('sandbox rate limiter (fake clock)', () => {
 	it('refills the request bucket continuously and says exactly how long to wait', () => {
 		const clock = fakeClock();
-		const lim = new RateLimiter({ rpm: 60, tpm: Infinity, burstSeconds: 1, now: clock.now });
+		const lim = new AccountLimits({ rpm: 60, tpm: Infinity, burstSeconds: 1, now: clock.now });
 		expect(lim.admit(10).ok).toBe(true);
 		const no = lim.admit(10);
 		expect(no).toMatchObject({
@@ -35,7 +35,7 @@ describe('sandbox rate limiter (fake clock)', () => {
 
 	it('holds a burst of rate * burstSeconds, then the steady rate', () => {
 		const clock = fakeClock();
-		const lim = new RateLimiter({ rpm: 600, tpm: Infinity, burstSeconds: 2, now: clock.now });
+		const lim = new AccountLimits({ rpm: 600, tpm: Infinity, burstSeconds: 2, now: clock.now });
 		let admitted = 0;
 		for (let i = 0; i < 50; i++) if (lim.admit(1).ok) admitted++;
 		expect(admitted).toBe(20);
@@ -47,7 +47,7 @@ describe('sandbox rate limiter (fake clock)', () => {
 
 	it('limits by tokens (input + max_tokens) with its own wait', () => {
 		const clock = fakeClock();
-		const lim = new RateLimiter({ rpm: Infinity, tpm: 60_000, burstSeconds: 1, now: clock.now }); // 1 token/ms, capacity 1000
+		const lim = new AccountLimits({ rpm: Infinity, tpm: 60_000, burstSeconds: 1, now: clock.now }); // 1 token/ms, capacity 1000
 		expect(lim.admit(800).ok).toBe(true);
 		expect(lim.admit(300)).toMatchObject({ ok: false, reason: 'tokens', retryAfterMs: 100 });
 		clock.t = 100;
@@ -57,7 +57,7 @@ describe('sandbox rate limiter (fake clock)', () => {
 
 	it('lets a request above the burst pass when the bucket is full, leaving it in debt, and rejects one above the minute limit', () => {
 		const clock = fakeClock();
-		const lim = new RateLimiter({ rpm: Infinity, tpm: 600, burstSeconds: 1, now: clock.now }); // 10 tokens/s, capacity 10
+		const lim = new AccountLimits({ rpm: Infinity, tpm: 600, burstSeconds: 1, now: clock.now }); // 10 tokens/s, capacity 10
 		expect(lim.admit(50).ok).toBe(true);
 		// Debt of 40 plus a full bucket of 10 must refill: 5 seconds.
 		expect(lim.admit(50)).toMatchObject({ ok: false, retryAfterMs: 5000 });
@@ -69,7 +69,7 @@ describe('sandbox rate limiter (fake clock)', () => {
 	it('keeps any one-minute window at rpm plus the initial burst under a steady flood', () => {
 		const clock = fakeClock();
 		const rpm = 600;
-		const lim = new RateLimiter({ rpm, tpm: Infinity, burstSeconds: 1, now: clock.now }); // capacity 10
+		const lim = new AccountLimits({ rpm, tpm: Infinity, burstSeconds: 1, now: clock.now }); // capacity 10
 		const stats = new StatsRecorder();
 		for (clock.t = 0; clock.t < 300_000; clock.t += 10) {
 			if (lim.admit(5).ok) stats.accept(clock.t, 5);
@@ -84,12 +84,12 @@ describe('sandbox rate limiter (fake clock)', () => {
 
 	it('validates its options', () => {
 		expect(
-			() => new RateLimiter({ rpm: 0, tpm: Infinity, burstSeconds: 1, now: Date.now }),
+			() => new AccountLimits({ rpm: 0, tpm: Infinity, burstSeconds: 1, now: Date.now }),
 		).toThrow(/rpm/);
-		expect(() => new RateLimiter({ rpm: 1, tpm: -1, burstSeconds: 1, now: Date.now })).toThrow(
+		expect(() => new AccountLimits({ rpm: 1, tpm: -1, burstSeconds: 1, now: Date.now })).toThrow(
 			/tpm/,
 		);
-		expect(() => new RateLimiter({ rpm: 1, tpm: 1, burstSeconds: 0, now: Date.now })).toThrow(
+		expect(() => new AccountLimits({ rpm: 1, tpm: 1, burstSeconds: 0, now: Date.now })).toThrow(
 			/burstSeconds/,
 		);
 	});

@@ -7,70 +7,36 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { INode } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores } from '../../core/ledger';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 
 function workflow(ledgerPath: string): WorkflowJson {
 	const ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: ledgerPath, ledgerJob: 'wf-job' };
-	const nodes: INode[] = [
+	return linearWorkflow(
 		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
 			name: 'Skip Completed',
-			type: 'n8n-nodes-llm-batch.batchLedger',
-			typeVersion: 1,
-			position: [200, 0],
+			type: 'batchLedger',
 			parameters: { operation: 'skipCompleted', recordId: '={{ $json.id }}', ...ledger },
+			outputs: 2,
 		},
-		{
-			id: '3',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [400, 0],
-			parameters: {
-				provider: 'openai',
-				model: 'gpt-4o-mini',
-				systemPrompt: 'Summarise.',
-				prompt: '={{ $json.text }}',
-				recordId: '={{ $json.id }}',
-				outputFormat: 'text',
-				concurrency: 4,
-				requestsPerMinute: 100_000,
-				tokensPerMinute: 100_000_000,
-				options: { progressIntervalSeconds: 0 },
-				...ledger,
-			},
-			credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
-		},
-		{
-			id: '4',
-			name: 'Job Stats',
-			type: 'n8n-nodes-llm-batch.batchLedger',
-			typeVersion: 1,
-			position: [600, 0],
-			parameters: { operation: 'stats', ...ledger },
-		},
-	];
-	return {
-		nodes,
-		connections: {
-			Start: { main: [[{ node: 'Skip Completed', type: 'main', index: 0 }]] },
-			'Skip Completed': { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }], []] },
-			'LLM Batch Call': { main: [[{ node: 'Job Stats', type: 'main', index: 0 }], []] },
-		},
-	};
+		llmBatchCallStep({
+			model: 'gpt-4o-mini',
+			systemPrompt: 'Summarise.',
+			prompt: '={{ $json.text }}',
+			recordId: '={{ $json.id }}',
+			outputFormat: 'text',
+			concurrency: 4,
+			requestsPerMinute: 100_000,
+			tokensPerMinute: 100_000_000,
+			options: { progressIntervalSeconds: 0 },
+			...ledger,
+		}),
+		{ name: 'Job Stats', type: 'batchLedger', parameters: { operation: 'stats', ...ledger } },
+	);
 }
 
 const records = (n: number) =>

@@ -1,7 +1,8 @@
-import type { INode } from 'n8n-workflow';
+import type { INodeParameters } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectedReply, promptDigest, startSandbox, type Sandbox } from '../../sandbox/server';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 
 const SCHEMA = {
@@ -15,38 +16,17 @@ const SCHEMA = {
 };
 
 function workflow(sandboxParams: Record<string, unknown>): WorkflowJson {
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {
-				provider: 'openai',
-				model: 'gpt-4o-mini',
-				systemPrompt: 'Classify the support ticket.',
-				prompt: '={{ $json.text }}',
-				recordId: '={{ $json.id }}',
-				outputFormat: 'json',
-				jsonSchema: JSON.stringify(SCHEMA),
-				...sandboxParams,
-			},
-			credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
-		},
-	];
-	return {
-		nodes,
-		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
-	};
+	return linearWorkflow(
+		llmBatchCallStep({
+			model: 'gpt-4o-mini',
+			systemPrompt: 'Classify the support ticket.',
+			prompt: '={{ $json.text }}',
+			recordId: '={{ $json.id }}',
+			outputFormat: 'json',
+			jsonSchema: JSON.stringify(SCHEMA),
+			...sandboxParams,
+		} as INodeParameters),
+	);
 }
 
 const tickets = (n: number) =>

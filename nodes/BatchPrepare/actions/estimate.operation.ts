@@ -1,0 +1,130 @@
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	INodeExecutionData,
+	INodeProperties,
+} from 'n8n-workflow';
+
+import { estimateRun } from '../../../core/prepare';
+import { readEstimateConfig, readEstimateTexts } from '../params';
+
+const estimate = { show: { operation: ['estimate'] } };
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Model',
+		name: 'model',
+		type: 'string',
+		displayOptions: estimate,
+		default: 'gpt-4o-mini',
+		description: 'Prices and tokenizer follow the model ID',
+	},
+	{
+		displayName: 'Text per Item',
+		name: 'text',
+		type: 'string',
+		typeOptions: { rows: 2 },
+		displayOptions: estimate,
+		default: '={{ JSON.stringify($json) }}',
+		description:
+			"The prompt each item will send — use the same expression as LLM Batch Call's Prompt",
+	},
+	{
+		displayName: 'System Prompt',
+		name: 'systemPrompt',
+		type: 'string',
+		typeOptions: { rows: 2 },
+		displayOptions: estimate,
+		default: '',
+		description: 'Sent with every item; counted once per request',
+	},
+	{
+		displayName: 'Output Tokens per Item',
+		name: 'outputTokensPerItem',
+		type: 'number',
+		typeOptions: { minValue: 0 },
+		displayOptions: estimate,
+		default: 100,
+		description: 'Expected answer size',
+	},
+	{
+		displayName: 'Requests per Minute',
+		name: 'rpm',
+		type: 'number',
+		typeOptions: { minValue: 0 },
+		displayOptions: estimate,
+		default: 500,
+		description: 'Your rate limit; 0: none',
+	},
+	{
+		displayName: 'Tokens per Minute',
+		name: 'tpm',
+		type: 'number',
+		typeOptions: { minValue: 0 },
+		displayOptions: estimate,
+		default: 200000,
+		description: 'Your token limit (input + output); 0: none',
+	},
+	{
+		displayName: 'Options',
+		name: 'estimateOptions',
+		type: 'collection',
+		placeholder: 'Add Option',
+		displayOptions: estimate,
+		default: {},
+		options: [
+			{
+				displayName: 'Average Latency (Ms)',
+				name: 'avgLatencyMs',
+				type: 'number',
+				default: 0,
+				description: 'Per request; 0: leave latency out of the time estimate',
+			},
+			{
+				displayName: 'Concurrency',
+				name: 'concurrency',
+				type: 'number',
+				default: 8,
+				description: 'Parallel requests (used with Average Latency)',
+			},
+			{
+				displayName: 'Include Per-Item Counts',
+				name: 'perItem',
+				type: 'boolean',
+				default: false,
+				description: "Whether to list every item's token count",
+			},
+			{
+				displayName: 'Input Price per 1M (USD)',
+				name: 'inputPricePer1M',
+				type: 'number',
+				default: -1,
+				description: 'Override the price table; -1: use the table',
+			},
+			{
+				displayName: 'Output Price per 1M (USD)',
+				name: 'outputPricePer1M',
+				type: 'number',
+				default: -1,
+				description: 'Override the price table; -1: use the table',
+			},
+		],
+	},
+];
+
+/** One item with the pre-flight estimate of tokens, cost and time of the whole input. */
+export async function execute(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = ctx.getInputData();
+	const config = readEstimateConfig(ctx);
+	const estimate = estimateRun(readEstimateTexts(ctx), config);
+	ctx.addExecutionHints({ message: estimate.summary, type: 'info', location: 'outputPane' });
+	return [
+		[
+			{
+				json: estimate as unknown as IDataObject,
+				pairedItem: items.map((_, i) => ({ item: i })),
+			},
+		],
+		[],
+	];
+}
