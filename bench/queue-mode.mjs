@@ -182,7 +182,9 @@ async function main() {
 		log('starting Redis, PostgreSQL, main and 3 workers');
 		topo = await startQueueTopology(userFolder, {
 			workers: 3,
-			concurrency: 10,
+			// A few executions per worker: 30 chunk executions at once on a 2-core machine starve
+			// the ledger's connections; the shared limit is the bottleneck anyway.
+			concurrency: 3,
 			port,
 			prepare: async (env, { pg: pgInfo }) => {
 				await importCredentials(userFolder, queueCredentials(sandbox.url, limitsRedis, pgInfo), {
@@ -305,6 +307,10 @@ async function main() {
 			});
 			log(`big job started: HTTP ${res.status}`);
 			let counts;
+			let reruns = 0;
+			let lastFinished = -1;
+			let lastProgressAt = Date.now();
+			let finishedAt = 0;
 			for (;;) {
 				const rowsNow = await ledger(
 					pgInfo,
@@ -313,12 +319,29 @@ async function main() {
 				);
 				counts = Object.fromEntries(rowsNow.map((r) => [r.status, r.n]));
 				const finished = (counts.succeeded ?? 0) + (counts.failed ?? 0);
-				if (finished >= C_BIG && reports.length > 0) break;
+				if (finished !== lastFinished) {
+					lastFinished = finished;
+					lastProgressAt = Date.now();
+				}
+				if (finished >= C_BIG && !finishedAt) finishedAt = Date.now();
+				if (finished >= C_BIG && (reports.length > 0 || Date.now() - finishedAt > 30_000)) break;
+				if (finished < C_BIG && Date.now() - lastProgressAt > 60_000) {
+					// A chunk execution failed (its records stay pending): start the job again, as a
+					// user would — Skip Completed sends only what is not done.
+					reruns++;
+					log(`no progress for 60 s at ${JSON.stringify(counts)}: starting the job again`);
+					await fetch(`${base}/webhook/llm-batch-big-start`, {
+						method: 'POST',
+						headers: { 'content-type': 'application/json' },
+						body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),
+					});
+					lastProgressAt = Date.now();
+				}
 				if (Date.now() - t1 > 3_600_000)
 					throw new Error(`big job stuck at ${JSON.stringify(counts)}`);
-				await sleep(2000);
+				await sleep(1000);
 			}
-			const bigSec = (Date.now() - t1) / 1000;
+			const bigSec = ((finishedAt || Date.now()) - t1) / 1000;
 			const bigRate = C_BIG / bigSec;
 			await sleep(3000); // a second report would arrive now
 			const stats = await sandbox.stats();
@@ -338,7 +361,7 @@ async function main() {
 			);
 			rows.push([
 				`(c) ${int(C_BIG)} records as one job (chunks of ${int(C_CHUNK)}, 3 workers) vs one ${int(C_SINGLE)}-item execution, ${int(C_RPM)} RPM`,
-				`job report: ${reports.length} report(s), ${int(report.items ?? 0)} records, ${int(report.outcomes?.success ?? 0)} succeeded, ${int(report.outcomes?.failed ?? 0)} failed; paid twice ${stats.duplicateSuccesses}; ${bigRate.toFixed(1)} records/s vs ${singleRate.toFixed(1)}/s single = ${(bigRate / singleRate).toFixed(2)}×; peak RSS ${rss.join(', ')}`,
+				`job report: ${reports.length} report(s) (job started ${reruns + 1}×), ${int(report.items ?? 0)} records, ${int(report.outcomes?.success ?? 0)} succeeded, ${int(report.outcomes?.failed ?? 0)} failed; paid twice ${stats.duplicateSuccesses}; ${bigRate.toFixed(1)} records/s vs ${singleRate.toFixed(1)}/s single = ${(bigRate / singleRate).toFixed(2)}×; peak RSS ${rss.join(', ')}`,
 				'once each; ≤ 1.5 GB each; ≥ 0.8×',
 			]);
 		}
