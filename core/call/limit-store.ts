@@ -1,7 +1,23 @@
 import { createHash } from 'node:crypto';
 
 import type { Clock } from '../types';
-import { RateLimiter, TokenBucket, type Limiter, type RateLimits } from './limiter';
+import { FallbackLimiter, TokenBucket, type RateLimits } from './fallback-limiter';
+
+export type { RateLimits } from './fallback-limiter';
+
+/**
+ * What the runner needs from a limiter: the engine's in-process limiter, or a
+ * {@link StoreLimiter} sharing the budget through a store (Redis).
+ */
+export interface Limiter {
+	/** Resolves when one request of `tokens` estimated tokens may be sent. */
+	acquire(tokens: number, signal?: AbortSignal): Promise<void>;
+	/** The provider said 429: nobody sends before `ms` from now, and the request bucket starts empty. */
+	penalize(ms: number | undefined): void;
+	pause(ms: number): void;
+	/** Replace the estimate by the usage the provider reported. */
+	correct(estimatedTokens: number, actualTokens: number): void;
+}
 
 /**
  * Where the request + token budgets, the 429 pause and the shared state of one limit key
@@ -253,7 +269,7 @@ export interface StoreLimiterReport {
 export class StoreLimiter implements Limiter {
 	private readonly queue: Waiter[] = [];
 	private pumping = false;
-	private readonly fallback?: RateLimiter;
+	private readonly fallback?: FallbackLimiter;
 	private downSince: number | undefined;
 	private nextProbe = 0;
 	private failed: LimitStoreUnavailableError | undefined;
@@ -266,7 +282,7 @@ export class StoreLimiter implements Limiter {
 			const share = o.onUnavailable.share;
 			if (!(share > 0 && share <= 1))
 				throw new TypeError(`Expected \`share\` to be a number in (0, 1], got ${share}`);
-			this.fallback = new RateLimiter(
+			this.fallback = new FallbackLimiter(
 				{
 					rpm: o.limits.rpm * share,
 					tpm: o.limits.tpm * share,

@@ -88,20 +88,6 @@ function capacityOf(perMinute: number, burstSeconds: number): number {
 	return Math.max(1, (perMinute / 60) * burstSeconds);
 }
 
-/**
- * What the runner needs from a limiter: the in-process {@link RateLimiter}, or a
- * StoreLimiter (core/call/limit-store.ts) sharing the budget through Redis.
- */
-export interface Limiter {
-	/** Resolves when one request of `tokens` estimated tokens may be sent. */
-	acquire(tokens: number, signal?: AbortSignal): Promise<void>;
-	/** The provider said 429: nobody sends before `ms` from now, and the request bucket starts empty. */
-	penalize(ms: number | undefined): void;
-	pause(ms: number): void;
-	/** Replace the estimate by the usage the provider reported. */
-	correct(estimatedTokens: number, actualTokens: number): void;
-}
-
 interface Waiter {
 	tokens: number;
 	resolve: () => void;
@@ -114,7 +100,7 @@ interface Waiter {
  * big request cannot be starved by small ones and the release rate never exceeds the
  * limit. `pause` holds everyone (a 429's Retry-After, an open circuit).
  */
-export class RateLimiter implements Limiter {
+export class RateLimiter {
 	private readonly requests: TokenBucket;
 	private readonly tokens: TokenBucket;
 	private readonly queue: Waiter[] = [];

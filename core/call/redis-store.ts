@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 
 import type { Clock } from '../types';
-import type { RateLimits } from './limiter';
-import type { LimitStore } from './limit-store';
+import type { LimitStore, RateLimits } from './limit-store';
 
 /**
  * Two continuously refilled buckets (requests, tokens) and a pause, in one Redis hash,

@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { classifyError, LlmBatchError, stopsTheRun } from './errors';
 import type { Checkpoint } from '../ledger/types';
-import type { Limiter } from './limiter';
+import type { Limiter } from './limit-store';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';

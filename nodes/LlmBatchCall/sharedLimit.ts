@@ -1,7 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
-import { limitKey, StoreLimiter } from '../../core/call/limit-store';
-import { sharedLimiter, type Limiter, type RateLimits } from '../../core/call/limiter';
+import { limitKey, StoreLimiter, type Limiter, type RateLimits } from '../../core/call/limit-store';
+import { sharedLimiter } from '../../core/call/limiter';
 import type { ProviderCredentials } from '../../core/call/providers';
 import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../core/call/redis-store';
 import type { Clock } from '../../core/types';

@@ -6,9 +6,9 @@ import {
 	MemoryLimitStore,
 	StoreLimiter,
 	type LimitStore,
+	type RateLimits,
 	type StoreLimiterEvent,
 } from '../../../core/call/limit-store';
-import type { RateLimits } from '../../../core/call/limiter';
 import { FakeClock } from '../../helpers/fake-clock';
 
 const limits: RateLimits = { rpm: 600, tpm: Infinity, burstSeconds: 1 }; // 10/s, burst 10

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { StoreLimiter, type StoreLimiterEvent } from '../../../core/call/limit-store';
-import type { RateLimits } from '../../../core/call/limiter';
+import {
+	StoreLimiter,
+	type RateLimits,
+	type StoreLimiterEvent,
+} from '../../../core/call/limit-store';
 import {
 	createRedisClient,
 	openRedis,
