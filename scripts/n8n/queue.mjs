@@ -153,6 +153,17 @@ export async function startPostgresServer() {
 	};
 }
 
+/**
+ * A killed worker's job is noticed in ~20 s instead of a minute or more (the kill test). Not
+ * for loaded machines: a worker starved of CPU for 15 s loses its lock and n8n fails a
+ * healthy execution ("failed to be processed too many times").
+ */
+export const FAST_STALL_DETECTION = {
+	QUEUE_WORKER_LOCK_DURATION: '15000',
+	QUEUE_WORKER_LOCK_RENEW_TIME: '3000',
+	QUEUE_WORKER_STALLED_INTERVAL: '5000',
+};
+
 /** The environment every process of the topology shares (main, workers, CLI imports). */
 export function queueEnv({ redis, pg }) {
 	return {
@@ -165,10 +176,6 @@ export function queueEnv({ redis, pg }) {
 		DB_POSTGRESDB_DATABASE: pg.database,
 		DB_POSTGRESDB_USER: pg.user,
 		DB_POSTGRESDB_PASSWORD: pg.password,
-		// A killed worker's job is noticed in seconds instead of a minute.
-		QUEUE_WORKER_LOCK_DURATION: '15000',
-		QUEUE_WORKER_LOCK_RENEW_TIME: '3000',
-		QUEUE_WORKER_STALLED_INTERVAL: '5000',
 		// Production executions keep their data (the tests and the bench read it back).
 		EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all',
 		OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS: 'true',

@@ -78,6 +78,7 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 			queue.startQueueTopology(userFolder, {
 				workers: 3,
 				concurrency: 10,
+				extraEnv: queue.FAST_STALL_DETECTION,
 				prepare: async (env, { redis, pg }) => {
 					await n8n.importCredentials(userFolder, queueCredentials(sandbox!.url, redis, pg), {
 						env,
