@@ -325,6 +325,12 @@ async function main() {
 				}
 				if (finished >= C_BIG && !finishedAt) finishedAt = Date.now();
 				if (finished >= C_BIG && (reports.length > 0 || Date.now() - finishedAt > 30_000)) break;
+				const [{ busy }] = await ledger(
+					pgInfo,
+					"SELECT count(*)::int AS busy FROM execution_entity WHERE status IN ('new', 'running')",
+					[],
+				);
+				if (busy > 0) lastProgressAt = Date.now(); // still registering or dispatching
 				if (finished < C_BIG && Date.now() - lastProgressAt > 60_000) {
 					// A chunk execution failed (its records stay pending): start the job again, as a
 					// user would — Skip Completed sends only what is not done.
