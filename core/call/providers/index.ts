@@ -39,6 +39,7 @@ export function guarded(provider: Provider, secrets: readonly string[]): Provide
 				return await provider.complete(req, opts);
 			} catch (error) {
 				const e = classifyError(error, provider.name, (opts.now ?? Date.now)());
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- core has no n8n import; execute.ts converts it
 				throw new LlmBatchError(e.code, redactSecrets(e.message, secrets), {
 					status: e.status,
 					provider: e.provider,
