@@ -40,3 +40,12 @@ export function promptHash(p: {
 		]),
 	).slice(0, 32);
 }
+
+/**
+ * Hash of the text of a call alone (system prompt + prompt), stored with each result as
+ * `inputHash`: Batch Ledger's Skip Completed, which knows the prompt but not the model or
+ * settings, compares it to tell a changed prompt from a done record.
+ */
+export function inputHash(system: string, prompt: string): string {
+	return sha256(stableStringify(['input', system, prompt])).slice(0, 32);
+}

@@ -11,8 +11,8 @@ export const REDACTED = '[redacted]';
  * Anthropic `sk-ant-…`, bearer tokens, and `user:password@` in URLs.
  */
 const KEY_PATTERNS: readonly RegExp[] = [
-	/sk-ant-[A-Za-z0-9_*.-]{6,}/g,
-	/sk-[A-Za-z0-9_*.-]{6,}/g,
+	/\bsk-ant-[A-Za-z0-9_*-]{6,}/g,
+	/\bsk-[A-Za-z0-9_*-]{6,}/g,
 	/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=*-]{8,}/gi,
 	/(\/\/)[^/\s:@]+:[^/\s@]+@/g,
 ];

@@ -92,7 +92,17 @@ const cache = new Map<string, CompileResult>();
 
 function newAjv(schema: object): Ajv {
 	const dialect = (schema as { $schema?: unknown }).$schema;
-	const options = { strict: false, allErrors: true } as const;
+	// strictSchema: an unknown keyword (a typo such as "requird") is an error instead of a
+	// constraint silently not enforced. Types, tuples and required stay lenient: those rules
+	// reject schemas that are valid JSON Schema and common in the wild.
+	const options = {
+		strict: false,
+		strictSchema: true,
+		strictTypes: false,
+		strictTuples: false,
+		strictRequired: false,
+		allErrors: true,
+	} as const;
 	// One instance per schema: two schemas with the same `$id` would otherwise collide.
 	const ajv =
 		typeof dialect === 'string' && dialect.includes('2020-12')
@@ -122,6 +132,59 @@ function toIssue(error: ErrorObject): Issue {
 	return { path: path === '' ? '/' : path, message, code: error.keyword };
 }
 
+/** Keywords whose value is a map of name -> subschema. */
+const SCHEMA_MAPS = new Set([
+	'properties',
+	'patternProperties',
+	'definitions',
+	'$defs',
+	'dependentSchemas',
+]);
+/** Keywords whose value is a subschema or a list of subschemas. */
+const SUBSCHEMAS = new Set([
+	'items',
+	'additionalItems',
+	'prefixItems',
+	'contains',
+	'additionalProperties',
+	'propertyNames',
+	'unevaluatedItems',
+	'unevaluatedProperties',
+	'not',
+	'if',
+	'then',
+	'else',
+	'allOf',
+	'anyOf',
+	'oneOf',
+]);
+
+/** JSON Pointer of the first place `keyword` is used as a keyword (not as a property name). */
+function keywordPath(schema: unknown, keyword: string, path = ''): string | undefined {
+	if (!schema || typeof schema !== 'object') return undefined;
+	if (Array.isArray(schema)) {
+		for (let i = 0; i < schema.length; i++) {
+			const found = keywordPath(schema[i], keyword, `${path}/${i}`);
+			if (found) return found;
+		}
+		return undefined;
+	}
+	const node = schema as Record<string, unknown>;
+	if (Object.hasOwn(node, keyword)) return `${path}/${keyword}`;
+	for (const [key, value] of Object.entries(node)) {
+		if (SCHEMA_MAPS.has(key) && value && typeof value === 'object') {
+			for (const [name, sub] of Object.entries(value as Record<string, unknown>)) {
+				const found = keywordPath(sub, keyword, `${path}/${key}/${name}`);
+				if (found) return found;
+			}
+		} else if (SUBSCHEMAS.has(key)) {
+			const found = keywordPath(value, keyword, `${path}/${key}`);
+			if (found) return found;
+		}
+	}
+	return undefined;
+}
+
 /** Compiles a JSON Schema once (cached by its JSON text) into a validator returning issues. */
 export function compileSchema(schema: unknown): CompileResult {
 	if (
@@ -146,7 +209,15 @@ export function compileSchema(schema: unknown): CompileResult {
 			validate: (value) => (fn(value) ? [] : (fn.errors ?? []).map(toIssue)),
 		};
 	} catch (error) {
-		result = { ok: false, message: `Not a valid JSON Schema: ${(error as Error).message}` };
+		const message = (error as Error).message;
+		const unknown = /unknown keyword: "([^"]+)"/.exec(message);
+		if (unknown) {
+			const at = keywordPath(schema, unknown[1]) ?? `/${unknown[1]}`;
+			result = {
+				ok: false,
+				message: `Not a valid JSON Schema: unknown keyword "${unknown[1]}" at ${at} — a typo (e.g. "required", "properties")? Annotations such as title, description, default, examples and $comment are allowed`,
+			};
+		} else result = { ok: false, message: `Not a valid JSON Schema: ${message}` };
 	}
 	if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
 	cache.set(key, result);

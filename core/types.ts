@@ -84,6 +84,8 @@ export interface LlmResult {
 	latencyMs: number;
 	cached: boolean;
 	promptHash: string;
+	/** Hash of the system prompt + prompt text alone (see core/hash.ts inputHash). */
+	inputHash?: string;
 	completedAt: string;
 }
 
@@ -93,4 +95,22 @@ export interface Clock {
 	sleep(ms: number, signal?: AbortSignal): Promise<void>;
 	/** Uniform in [0, 1). */
 	random(): number;
+}
+
+/**
+ * Names an item field that a node writes (LLM Batch Call's Result Field) may not take:
+ * `error` marks failures downstream, the item's own keys, and anything on Object.prototype
+ * (`__proto__`, `constructor`, `toString`…) that would break or hijack the object.
+ */
+const RESERVED_FIELDS: ReadonlySet<string> = new Set([
+	'error',
+	'json',
+	'binary',
+	'pairedItem',
+	'prototype',
+	...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+export function isReservedField(name: string): boolean {
+	return RESERVED_FIELDS.has(name.trim());
 }

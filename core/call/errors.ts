@@ -88,6 +88,13 @@ export function retryAfterMs(headers: HeaderBag | undefined, now: number): numbe
 	return undefined;
 }
 
+/** A 200 whose body is empty (or not an object): the provider's fault, retried. */
+export function emptyBody(provider: ProviderName): LlmBatchError {
+	return new LlmBatchError('server_error', 'The provider answered with an empty body', {
+		provider,
+	});
+}
+
 const STOP_CODES: ReadonlySet<ErrorCode> = new Set(['auth', 'quota_exhausted']);
 
 /** Codes after which calling on only spends money or hammers a dead credential. */
@@ -115,6 +122,54 @@ function text(v: unknown): string {
 	} catch {
 		return String(v);
 	}
+}
+
+/** Longest provider detail kept in a message: the rest of a body is never stored. */
+export const MAX_DETAIL_CHARS = 300;
+
+function firstLine(text: string): string {
+	let t = text;
+	if (/^\s*</.test(t)) {
+		// An HTML error page (a proxy's 502): its title, else its text without tags.
+		const title = /<title[^>]*>([^<]*)<\/title>/i.exec(t.slice(0, 4096));
+		t = title ? title[1] : t.slice(0, 4096).replace(/<[^>]*>/g, ' ');
+	}
+	const line =
+		t
+			.split(/\r?\n/)
+			.map((l) => l.trim().replace(/\s+/g, ' '))
+			.find((l) => l !== '') ?? '';
+	return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS)}…` : line;
+}
+
+function field(v: unknown, key: string): unknown {
+	return v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * What a message keeps of a provider's error: its error type and the first line (at most
+ * 300 characters) of its message — never the whole body. OpenAI puts `{message, type, code}`
+ * in `e.error`; Anthropic `{type: 'error', error: {type, message}}`; a non-JSON body (an HTML
+ * page) only reaches the SDK's message, after the status.
+ */
+export function providerDetail(e: {
+	message?: string;
+	error?: unknown;
+	status?: number;
+	type?: string | null;
+}): { type?: string; text: string } {
+	const body = e.error;
+	const inner = field(body, 'error') ?? body;
+	const typeOf = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+	const type = typeOf(field(inner, 'type')) ?? typeOf(e.type) ?? typeOf(field(inner, 'code'));
+	const bodyMessage = field(inner, 'message') ?? field(body, 'message');
+	let text = typeof bodyMessage === 'string' ? bodyMessage : typeof body === 'string' ? body : '';
+	if (text === '') {
+		text = e.message ?? '';
+		if (e.status !== undefined && text.startsWith(`${e.status} `))
+			text = text.slice(String(e.status).length + 1);
+	}
+	return { type: type === 'error' ? undefined : type, text: firstLine(text) };
 }
 
 function bodyCodes(e: ErrorLike): string {
@@ -173,9 +228,10 @@ export function classifyError(
 	}
 	if (status === undefined) {
 		if (name === 'SyntaxError' || /JSON/.test(message)) {
+			// The HTTP body itself is broken (cut off, empty, not JSON): the provider's fault.
 			return new LlmBatchError(
-				'malformed_output',
-				`The provider sent a response that is not valid JSON: ${message}`,
+				'server_error',
+				'The provider sent a response body that is not valid JSON (empty or cut off)',
 				base,
 			);
 		}
@@ -199,6 +255,8 @@ export function classifyError(
 
 	const withStatus = { ...base, status };
 	const codes = bodyCodes(e);
+	const d = providerDetail({ ...e, status });
+	const detail = `${d.type ? ` (${d.type})` : ''}${d.text ? `: ${d.text}` : ''}`;
 	if (status === 429) {
 		if (codes.includes('insufficient_quota') || codes.includes('billing')) {
 			return new LlmBatchError(
@@ -225,27 +283,27 @@ export function classifyError(
 	) {
 		return new LlmBatchError(
 			'quota_exhausted',
-			`Billing or quota problem (${status}): ${message}`,
+			`Billing or quota problem ${status}${detail}`,
 			withStatus,
 		);
 	}
 	if (status === 400 && /content_policy|content_filter|safety/.test(codes)) {
 		return new LlmBatchError(
 			'content_filter',
-			`The provider refused the content: ${message}`,
+			`The provider refused the content (${status})${detail}`,
 			withStatus,
 		);
 	}
 	if (status === 408) return new LlmBatchError('timeout', `Request timeout (408)`, withStatus);
 	if (status === 409 || status >= 500) {
-		return new LlmBatchError('server_error', `Provider error ${status}: ${message}`, {
+		return new LlmBatchError('server_error', `Provider error ${status}${detail}`, {
 			...withStatus,
 			retryAfterMs: retryAfterMs(e.headers, now),
 		});
 	}
 	return new LlmBatchError(
 		'invalid_request',
-		`The provider rejected the request (${status}): ${message}`,
+		`The provider rejected the request (${status})${detail}`,
 		withStatus,
 	);
 }

@@ -1,8 +1,8 @@
-import { promptHash } from '../hash';
+import { inputHash, promptHash } from '../hash';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
-import { countTokens } from '../tokens';
+import { countTokens, estimateTokens } from '../tokens';
 import type { ItemError, ProviderName } from '../types';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
@@ -14,11 +14,6 @@ export interface CallShape {
 	temperature?: number;
 	/** 0 = the model's known window. */
 	contextWindow: number;
-}
-
-/** About four characters per token: OpenAI's own rule of thumb for English text. */
-export function estimateTokens(text: string): number {
-	return Math.ceil(text.length / 4);
 }
 
 function invalidInput(message: string): ItemError {
@@ -54,7 +49,8 @@ export function inputPolicy(shape: CallShape) {
 		// that the reported usage corrects after the call.
 		const inputTokens = estimateTokens(text) + schemaTokens + 8;
 		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
-		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB).
+		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB; the
+		// count is chunked, so linear in the prompt's length).
 		if (Buffer.byteLength(text) + schemaTokens + shape.maxTokens > windowTokens) {
 			const exact = countTokens(text, shape.model) + schemaTokens + 8;
 			if (exact + shape.maxTokens > windowTokens) {
@@ -84,6 +80,7 @@ export function inputPolicy(shape: CallShape) {
 			request,
 			inputTokens,
 			promptHash: hash,
+			inputHash: inputHash(systemText, prompt),
 		};
 	};
 }

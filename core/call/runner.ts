@@ -17,6 +17,8 @@ export interface RunItem {
 	/** Estimated input tokens (the limiter charges these + max output tokens). */
 	inputTokens: number;
 	promptHash: string;
+	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
+	inputHash?: string;
 }
 
 export type Outcome =
@@ -30,6 +32,8 @@ interface Deferred {
 
 /** How often a record claimed by another execution is looked at again. */
 const CLAIM_POLL_MS = 1000;
+/** A claim older than this (a long limiter wait) is renewed before the request is sent. */
+const CLAIM_RENEW_AFTER_MS = 60_000;
 
 export interface CircuitOptions extends BreakerOptions {
 	/** What an open circuit does. @default 'pause' */
@@ -201,21 +205,39 @@ export class BatchRunner {
 		return { index: item.index, ok: false, error };
 	}
 
+	/**
+	 * Claims the item's record in the ledger (when there is one): undefined when this run may
+	 * send it, else the outcome — the stored answer, or deferred while another execution holds it.
+	 */
+	private async claim(item: RunItem): Promise<Outcome | Deferred | undefined> {
+		if (!this.o.checkpoint) return undefined;
+		const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
+		if (claim.status === 'done') return this.fromLedger(item, claim.result);
+		if (claim.status === 'busy') return { deferred: true };
+		this.claimed.add(item);
+		return undefined;
+	}
+
 	/** An answer the ledger already holds (stored, cached, or another execution's). */
 	private fromLedger(item: RunItem, stored: LlmResult): Outcome {
 		this.stats.cached++;
-		this.countSuccess(stored, false);
+		this.countSuccess();
 		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
 	}
 
-	private countSuccess(result: LlmResult, fresh: boolean): void {
+	private countSuccess(): void {
 		this.stats.done++;
 		this.stats.succeeded++;
-		if (!fresh) return;
-		this.stats.inputTokens += result.usage.inputTokens;
-		this.stats.outputTokens += result.usage.outputTokens;
-		if (result.costUsd === undefined) this.stats.costUnknown = true;
-		else this.stats.costUsd += result.costUsd;
+	}
+
+	/** Every answered request: its tokens and cost count, and the cap is checked. */
+	private countSpend(res: ChatResponse, item: RunItem): void {
+		this.stats.inputTokens += res.usage.inputTokens;
+		this.stats.outputTokens += res.usage.outputTokens;
+		const cost = this.o.costOf?.(res.model || item.request.model, res.usage);
+		if (cost === undefined) this.stats.costUnknown = true;
+		else this.stats.costUsd += cost;
+		this.checkBudget();
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -248,14 +270,11 @@ export class BatchRunner {
 					attempts,
 				});
 			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
-			if (this.o.checkpoint) {
-				// Claimed before every attempt (renewing the lease): another execution of the same
-				// job never sends this record meanwhile, and a crashed one's claim expires.
-				const claim = await this.o.checkpoint.claim(item.recordId, item.promptHash);
-				if (claim.status === 'done') return this.fromLedger(item, claim.result);
-				if (claim.status === 'busy') return { deferred: true };
-				this.claimed.add(item);
-			}
+			// Claimed before every attempt (renewing the lease): another execution of the same
+			// job never sends this record meanwhile, and a crashed one's claim expires.
+			const claimedAt = clock.now();
+			const claim = await this.claim(item);
+			if (claim) return claim;
 			const estimate = item.inputTokens + maxTokens;
 			try {
 				await limiter.acquire(estimate, signal);
@@ -263,6 +282,11 @@ export class BatchRunner {
 				continue; // aborted while queued: the checks above produce the outcome
 			}
 			if (this.stats.stopped || this.o.signal?.aborted) continue;
+			if (clock.now() - claimedAt > CLAIM_RENEW_AFTER_MS) {
+				// A long wait in the limiter: renew the lease right before sending.
+				const renewed = await this.claim(item);
+				if (renewed) return renewed;
+			}
 
 			attempts++;
 			const started = clock.now();
@@ -274,14 +298,15 @@ export class BatchRunner {
 					{ signal, timeoutMs: this.o.timeoutMs, now: () => clock.now() },
 				);
 				limiter.correct(item.inputTokens, res.usage.inputTokens);
+				// Paid the moment it is answered: counted before interpretation may reject it.
+				this.countSpend(res, item);
 				result = this.interpret(item, res, attempts, clock.now() - started);
 			} catch (e) {
 				error = classifyError(e, provider.name, clock.now());
 			}
 			if (result) {
 				this.breaker.record('ok');
-				this.countSuccess(result, true);
-				this.checkBudget();
+				this.countSuccess();
 				if (this.o.checkpoint) {
 					this.o.checkpoint.succeeded(result);
 					// Hold this worker's slot until the result is committed (one group commit,
@@ -355,7 +380,7 @@ export class BatchRunner {
 	): LlmResult {
 		const provider = this.o.provider.name;
 		const base = { provider, requestId: res.requestId };
-		if (res.finishReason === 'content_filter') {
+		if (res.finishReason === 'content_filter' || res.refusal) {
 			throw new LlmBatchError(
 				'content_filter',
 				`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
@@ -368,6 +393,10 @@ export class BatchRunner {
 				`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
 				base,
 			);
+		}
+		if (res.data === undefined && res.text.trim() === '') {
+			// choices [] / content null / no content blocks: never a success.
+			throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 		}
 		let output: unknown = res.text;
 		if (this.o.structured) {
@@ -405,6 +434,7 @@ export class BatchRunner {
 			latencyMs,
 			cached: false,
 			promptHash: item.promptHash,
+			...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 			completedAt: new Date(this.o.clock.now()).toISOString(),
 		};
 	}

@@ -20,6 +20,7 @@ export {
 	type ResponseCacheOptions,
 } from './checkpoint';
 export { LedgerStoreError, type LedgerErrorCode } from './errors';
+export { isCompletedFor } from './skip';
 export * from './types';
 
 export const DEFAULT_SQLITE_FILE = 'llm-batch-ledger.sqlite';

@@ -232,7 +232,8 @@ export interface AlertThresholds {
 }
 
 export interface Alert {
-	rule: 'minSuccessRate' | 'maxErrorShare' | 'maxCostUsd';
+	/** `noSuccess`: nothing succeeded — raised whatever the thresholds. */
+	rule: 'noSuccess' | 'minSuccessRate' | 'maxErrorShare' | 'maxCostUsd';
 	threshold: number;
 	actual: number;
 	errorCode?: string;
@@ -270,6 +271,15 @@ export function checkAlerts(
 	t: AlertThresholds,
 ): Alert[] {
 	const alerts: Alert[] = [];
+	if (report.items > 0 && report.outcomes.success === 0) {
+		// Every record rejected leaves the success rate undefined, so no threshold could fire.
+		alerts.push({
+			rule: 'noSuccess',
+			threshold: 1,
+			actual: 0,
+			message: `No item succeeded (0 of ${report.items})`,
+		});
+	}
 	if (
 		t.minSuccessRate !== undefined &&
 		report.successRate !== null &&

@@ -243,7 +243,11 @@ export async function executeLlmBatchCall(
 	stats.done += rejected.size;
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
-	const summary = formatSummary(stats, clock.now());
+	const summary =
+		formatSummary(stats, clock.now()) +
+		(stats.costUnknown
+			? ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`
+			: '');
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
 		message: summary,

@@ -1,6 +1,8 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { priceFor } from '../../core/cost';
+import { isReservedField } from '../../core/types';
 import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
 
@@ -76,6 +78,28 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 			description:
 				'Give the job a name (e.g. ticket-classification); a rerun with the same name resumes it.',
 		});
+	}
+	if (isReservedField(cfg.resultField)) {
+		throw new NodeOperationError(node, `Result Field "${cfg.resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
+		});
+	}
+	const { maxCostUsd, inputPricePer1M, outputPricePer1M } = cfg.options;
+	if (
+		maxCostUsd > 0 &&
+		!(inputPricePer1M >= 0 && outputPricePer1M >= 0) &&
+		priceFor(cfg.model) === undefined
+	) {
+		// A cap that cannot be computed would let every item through unseen (issue 10).
+		throw new NodeOperationError(
+			node,
+			`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
+			{
+				description:
+					'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
+			},
+		);
 	}
 	if (cfg.outputFormat === 'json') {
 		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);

@@ -9,7 +9,7 @@ import {
 	type PrepareInput,
 } from '../../core/prepare';
 import { samplePositions, seededRandom } from '../../core/random';
-import { countTokens } from '../../core/tokens';
+import { countTokens, estimateTokens } from '../../core/tokens';
 import { compileSchema } from '../../core/schema';
 
 const RUN = { id: 'run-1', startedAt: '2025-01-01T00:00:00.000Z' };
@@ -431,7 +431,8 @@ describe('estimateRun', () => {
 	});
 
 	it('is bound by TPM when tokens are the scarcer limit', () => {
-		const est = estimateRun(['x'.repeat(3500)], {
+		// 3,703 letters: 1,000 tokens by the one estimator (core/tokens.ts).
+		const est = estimateRun(['x'.repeat(3703)], {
 			model: 'claude-haiku-4-5',
 			outputTokensPerItem: 0,
 			rpm: 1000,
@@ -444,7 +445,7 @@ describe('estimateRun', () => {
 	});
 
 	it('reports unknown prices and oversize items', () => {
-		const est = estimateRun(['x'.repeat(35_000)], {
+		const est = estimateRun(['x'.repeat(37_037)], {
 			model: 'llama3',
 			outputTokensPerItem: 10,
 			perItem: true,
@@ -452,6 +453,7 @@ describe('estimateRun', () => {
 		expect(est.cost).toMatchObject({ known: false, realtimeUsd: null, batchUsd: null });
 		expect(est.time.seconds).toBeNull();
 		expect(est.itemsOverContextWindow).toBe(1);
-		expect(est.perItem).toEqual([{ index: 0, inputTokens: 10_000 }]);
+		expect(est.perItem).toEqual([{ index: 0, inputTokens: estimateTokens('x'.repeat(37_037)) }]);
+		expect(est.perItem?.[0].inputTokens).toBe(10_000);
 	});
 });

@@ -217,7 +217,8 @@ describe('buildReport', () => {
 			thresholds: { minSuccessRate: 0.9 },
 		});
 		expect(report.successRate).toBeNull();
-		expect(report.alerts).toEqual([]);
+		// Nothing succeeded: always an alert (issue 10, item 15).
+		expect(report.alerts.map((a) => a.rule)).toEqual(['noSuccess']);
 		expect(report.throughputPerMin).toBeNull();
 	});
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { APPROX_CHARS_PER_TOKEN, countTokens, tokenizerFor } from '../../core/tokens';
+import { inputPolicy, isItemError } from '../../core/call/input';
+import { countTokens, estimateTokens, tokenizerFor } from '../../core/tokens';
 
 describe('tokenizerFor', () => {
 	it.each([
@@ -43,11 +44,16 @@ describe('countTokens', () => {
 		expect(cl100k).toBeGreaterThan(o200k);
 	});
 
-	it('approximates other models as ceil(chars / 3.5)', () => {
-		expect(APPROX_CHARS_PER_TOKEN).toBe(3.5);
-		expect(countTokens('abcdefg', 'claude-haiku-4-5')).toBe(2);
-		expect(countTokens('abcdefgh', 'claude-haiku-4-5')).toBe(3);
-		expect(countTokens('x'.repeat(350), 'llama3')).toBe(100);
+	it('approximates other models with the one estimator', () => {
+		for (const text of [
+			'abcdefg',
+			'hello world, this is prose.',
+			'我们今天讨论',
+			'f(a,b){return a+b;}',
+		]) {
+			expect(countTokens(text, 'claude-haiku-4-5')).toBe(estimateTokens(text));
+			expect(countTokens(text, 'llama3')).toBe(estimateTokens(text));
+		}
 	});
 
 	it('is zero for empty text', () => {
@@ -67,4 +73,70 @@ describe('countTokens', () => {
 		// Generous bound: a regression to re-loading the rank table per call takes seconds.
 		expect(performance.now() - start).toBeLessThan(2000);
 	});
+});
+
+const SAMPLES = {
+	prose:
+		'The customer reports that the invoice total does not match the order they placed. '.repeat(
+			400,
+		),
+	cjk: '我们今天讨论的是机器学习与自然语言处理的问题。客户说发票金额和订单不一致，请尽快处理。'.repeat(
+		400,
+	),
+	code: 'function total(items) {\n  return items.reduce((sum, x) => sum + x.price * x.qty, 0);\n}\nconst cfg = { retries: [1, 2, 3], mode: "fast" };\n'.repeat(
+		200,
+	),
+	base64: Buffer.from(Array.from({ length: 30_000 }, (_, i) => (i * 2654435761) % 256)).toString(
+		'base64',
+	),
+	cyrillic: 'Привет, как дела? Это тестовое сообщение для токенизатора. '.repeat(300),
+};
+
+describe('one token estimator (issue 10)', () => {
+	it('10.16 estimates CJK text and code honestly: never well under the real count', () => {
+		for (const [kind, text] of Object.entries(SAMPLES)) {
+			const estimate = estimateTokens(text);
+			// The real counts of the two OpenAI vocabularies (cl100k is the less efficient one).
+			const real = Math.max(countTokens(text, 'gpt-4o'), countTokens(text, 'gpt-4'));
+			const ratio = estimate / real;
+			expect({ kind, under: ratio < 0.9 }).toEqual({ kind, under: false });
+			// …and not wildly over either (the TPM bucket would then idle).
+			expect({ kind, over: ratio > 2.5 }).toEqual({ kind, over: false });
+		}
+	});
+
+	it('10.16 LLM Batch Call charges the limiter with that estimator (CJK is not chars/4)', () => {
+		const policy = inputPolicy({
+			provider: 'anthropic',
+			model: 'claude-haiku-4-5',
+			maxTokens: 10,
+			contextWindow: 0,
+		});
+		const text = SAMPLES.cjk.slice(0, 1000);
+		const item = policy(0, { prompt: text, system: '', recordId: 'r' });
+		if (isItemError(item)) throw new Error(item.message);
+		expect(item.inputTokens).toBe(estimateTokens(text) + 8);
+		expect(item.inputTokens).toBeGreaterThanOrEqual(text.length * 0.9);
+	});
+
+	it(
+		'10.5 counts 1 MB without spaces, of CJK and of prose without freezing (chunked, linear)',
+		{ timeout: 30_000 },
+		() => {
+			countTokens('warm up', 'gpt-4o');
+			const mb = 1 << 20;
+			const texts = {
+				noSpaces: 'a'.repeat(mb),
+				base64: Buffer.alloc((mb * 3) / 4, 7).toString('base64'),
+				cjk: '机器学习'.repeat(mb / 12),
+				prose: 'word '.repeat(mb / 5),
+			};
+			for (const [kind, text] of Object.entries(texts)) {
+				const n = countTokens(text, 'gpt-4o');
+				expect({ kind, positive: n > 0 }).toEqual({ kind, positive: true });
+				// Counted in bounded chunks: within a token per chunk of the chunks' own sum.
+				expect(n).toBeGreaterThanOrEqual(estimateTokens(text) / 10);
+			}
+		},
+	);
 });

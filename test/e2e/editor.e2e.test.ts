@@ -188,4 +188,44 @@ describe('n8n editor with the package', () => {
 		// Both outputs are named on the canvas.
 		expect(await canvasNode.innerText()).toMatch(/Success[\s\S]*Failed/);
 	});
+
+	// The codex files (<Node>.node.json) are what the node search matches besides the name. This
+	// test caught that n8n 2.41's node panel hides a community node whose codex says category
+	// "AI" (the AI sub-views list only their own node kinds): not even its name found it.
+	it('finds our nodes in the node search by the words users type', async () => {
+		await page.goto(`${server!.baseUrl}/workflow/${workflows[0].id}`);
+		await page.waitForSelector('[data-test-id=canvas-node]');
+		await page.waitForTimeout(1000);
+		const found: Record<string, string[]> = {};
+		for (const term of [
+			'rate limit',
+			'Anthropic',
+			'dead letter',
+			'retry',
+			'batch',
+			'LLM Batch',
+			'Batch Ledger',
+		]) {
+			// The canvas's "Open nodes panel" button (top right); the panel stays open between searches.
+			const search = page.locator('[data-test-id=node-creator-search-bar]');
+			if (!(await search.isVisible()))
+				await page.locator('[data-test-id=node-creator-plus-button]').click();
+			await search.fill(term);
+			await page.waitForTimeout(800); // the list filters as one types; "no results" has no item to wait for
+			found[term] = (
+				await page.locator('[data-test-id=node-creator-item-name]').allInnerTexts()
+			).map((t) => t.trim());
+			if (term === 'LLM Batch')
+				await page.screenshot({ path: path.join(artifacts, 'node-search-llm-batch.png') });
+		}
+		expect(found['rate limit']).toContain('LLM Batch Call');
+		expect(found.Anthropic).toContain('LLM Batch Call');
+		expect(found['dead letter']).toEqual(
+			expect.arrayContaining(['Route Failures', 'Batch Ledger']),
+		);
+		expect(found.retry).toEqual(expect.arrayContaining(['LLM Batch Call', 'Route Failures']));
+		expect(found.batch).toEqual(
+			expect.arrayContaining(['LLM Batch Call', 'Batch Prepare', 'Batch Report', 'Batch Ledger']),
+		);
+	});
 });

@@ -104,6 +104,7 @@ describe('LLM Batch Call node', () => {
 			latencyMs: 0,
 			cached: false,
 			promptHash: expect.stringMatching(/^[0-9a-f]{32}$/),
+			inputHash: expect.stringMatching(/^[0-9a-f]{32}$/),
 			completedAt: '2026-01-01T00:00:00.000Z',
 		});
 		expect(success).toEqual([

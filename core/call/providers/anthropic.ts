@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 
+import { emptyBody } from '../errors';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -52,6 +53,7 @@ export function createAnthropicProvider(
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
+			if (!res || typeof res !== 'object') throw emptyBody('anthropic');
 			let text = '';
 			let data: unknown;
 			for (const block of res.content ?? []) {

@@ -38,17 +38,20 @@ export function guarded(provider: Provider, secrets: readonly string[]): Provide
 			try {
 				return await provider.complete(req, opts);
 			} catch (error) {
-				const e = classifyError(error, provider.name, (opts.now ?? Date.now)());
-				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- core has no n8n import; execute.ts converts it
-				throw new LlmBatchError(e.code, redactSecrets(e.message, secrets), {
-					status: e.status,
-					provider: e.provider,
-					requestId: e.requestId === undefined ? undefined : redactSecrets(e.requestId, secrets),
-					retryAfterMs: e.retryAfterMs,
-					retryable: e.retryable,
-					issues: e.issues?.map((i) => ({ ...i, message: redactSecrets(i.message, secrets) })),
-				});
+				throw redacted(classifyError(error, provider.name, (opts.now ?? Date.now)()), secrets);
 			}
 		},
 	};
+}
+
+/** The same error without the secrets (and without the raw SDK error as its cause). */
+function redacted(e: LlmBatchError, secrets: readonly string[]): LlmBatchError {
+	return new LlmBatchError(e.code, redactSecrets(e.message, secrets), {
+		status: e.status,
+		provider: e.provider,
+		requestId: e.requestId === undefined ? undefined : redactSecrets(e.requestId, secrets),
+		retryAfterMs: e.retryAfterMs,
+		retryable: e.retryable,
+		issues: e.issues?.map((i) => ({ ...i, message: redactSecrets(i.message, secrets) })),
+	});
 }

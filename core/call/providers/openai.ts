@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 
 import { isOpenAiReasoningModel } from '../../models';
+import { emptyBody } from '../errors';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -53,12 +54,15 @@ export function createOpenAiProvider(
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
+			if (!res || typeof res !== 'object') throw emptyBody('openai');
 			const choice = res.choices?.[0];
 			const message = choice?.message;
+			const refusal = message?.refusal || undefined;
 			return {
 				text: message?.content ?? '',
-				finishReason: choice?.finish_reason ?? 'stop',
-				refusal: message?.refusal ?? undefined,
+				// A refusal comes with finish_reason "stop" and content null: it is a refusal.
+				finishReason: refusal ? 'content_filter' : (choice?.finish_reason ?? 'stop'),
+				refusal,
 				usage: {
 					inputTokens: res.usage?.prompt_tokens ?? 0,
 					outputTokens: res.usage?.completion_tokens ?? 0,

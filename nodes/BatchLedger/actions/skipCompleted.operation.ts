@@ -6,7 +6,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import type { LedgerWrite } from '../../../core/ledger';
+import { isCompletedFor, type LedgerWrite } from '../../../core/ledger';
 import { readRecordId } from '../params';
 import { showFor, type LedgerRun } from './common';
 
@@ -39,6 +39,25 @@ export const description: INodeProperties[] = [
 			'Whether items on Completed get the stored result in the Result Field, as if LLM Batch Call had answered',
 	},
 	{
+		displayName: 'Prompt',
+		name: 'prompt',
+		type: 'string',
+		typeOptions: { rows: 3 },
+		default: '',
+		displayOptions: show,
+		description:
+			'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed.',
+	},
+	{
+		displayName: 'System Prompt',
+		name: 'systemPrompt',
+		type: 'string',
+		typeOptions: { rows: 2 },
+		default: '',
+		displayOptions: show,
+		description: 'Optional: the same System Prompt as in LLM Batch Call (used with Prompt)',
+	},
+	{
 		displayName: 'Register as Pending',
 		name: 'registerPending',
 		type: 'boolean',
@@ -64,18 +83,35 @@ export function readInput(ctx: IExecuteFunctions, items: INodeExecutionData[]): 
 	});
 }
 
-/** Two outputs: To Do (not yet succeeded) and Completed (with the stored result). */
+/** The optional Prompt / System Prompt of each item (the same expressions as LLM Batch Call's). */
+function readPrompts(
+	ctx: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Array<{ system: string; prompt: string }> {
+	const text = (v: unknown) =>
+		typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
+	return items.map((_, i) => ({
+		prompt: text(ctx.getNodeParameter('prompt', i, '')),
+		system: text(ctx.getNodeParameter('systemPrompt', i, '')),
+	}));
+}
+
+/**
+ * Two outputs: To Do (not yet succeeded, or succeeded for another prompt) and Completed
+ * (with the stored result).
+ */
 export async function execute(
-	{ items, store, cfg, at }: LedgerRun<'skipCompleted'>,
+	{ ctx, items, store, cfg, at }: LedgerRun<'skipCompleted'>,
 	ids: string[],
 ): Promise<INodeExecutionData[][]> {
+	const prompts = readPrompts(ctx, items);
 	const stored = await store.getMany(cfg.ledgerJob, [...new Set(ids)]);
 	const todo: INodeExecutionData[] = [];
 	const completed: INodeExecutionData[] = [];
 	const register: LedgerWrite[] = [];
 	items.forEach((item, i) => {
 		const record = stored.get(ids[i]);
-		if (record?.status === 'succeeded' && record.result) {
+		if (record?.result && isCompletedFor(record, prompts[i])) {
 			const json = cfg.includeResult
 				? {
 						...item.json,

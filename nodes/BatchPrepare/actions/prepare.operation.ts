@@ -239,7 +239,7 @@ export const description: INodeProperties[] = [
 		displayOptions: prepareWith('chunking', ['tokens']),
 		default: 'gpt-4o-mini',
 		description:
-			'OpenAI models are counted exactly (gpt-tokenizer); others approximately (characters / 3.5)',
+			'OpenAI models are counted exactly (gpt-tokenizer); others with the package estimate (by character class: CJK and code count more)',
 	},
 	{
 		displayName: 'Text to Count',

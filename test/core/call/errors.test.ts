@@ -114,10 +114,11 @@ describe('classifyError', () => {
 		);
 	});
 
-	it('maps a body that is not JSON to malformed_output (retryable)', () => {
+	it('maps an HTTP body that is not JSON to server_error (a provider fault, retryable)', () => {
 		const e = classifyError(new SyntaxError('Unexpected end of JSON input'), 'openai', NOW);
-		expect(e.code).toBe('malformed_output');
+		expect(e.code).toBe('server_error');
 		expect(e.retryable).toBe(true);
+		expect(e.message).not.toContain('Unexpected end');
 	});
 
 	it('keeps status, provider and request id, and marks retryability', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { estimateTokens, inputPolicy, isItemError } from '../../../core/call/input';
+import { inputPolicy, isItemError } from '../../../core/call/input';
+import { estimateTokens } from '../../../core/tokens';
 
 const policy = inputPolicy({
 	provider: 'openai',

@@ -238,3 +238,42 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		expect(out.every((o) => o.ok && o.result.cached)).toBe(true);
 	});
 });
+
+describe('claim renewal', () => {
+	it('10.2 a claim is renewed before sending when the limiter held the item for long', async () => {
+		const clock = new FakeClock(0);
+		const claims: number[] = [];
+		const p = paidProvider();
+		const limiter = new RateLimiter({ rpm: 600_000, tpm: Infinity }, clock);
+		// The limiter makes the item wait 90 s (longer than the renewal threshold).
+		limiter.acquire = (_tokens: number, signal?: AbortSignal) => clock.sleep(90_000, signal);
+		const runnerWithFakeLedger = new BatchRunner({
+			provider: p.provider,
+			limiter,
+			clock,
+			concurrency: 1,
+			timeoutMs: 30_000,
+			checkpoint: {
+				lookup: async (entries) => entries.map(() => undefined),
+				claim: async () => {
+					claims.push(clock.now());
+					return { status: 'claimed' };
+				},
+				started: () => undefined,
+				succeeded: () => undefined,
+				failed: () => undefined,
+				flush: async () => undefined,
+			},
+		});
+		// No database here: the fake clock may move in big steps.
+		const done = runnerWithFakeLedger.run([item(0, 'r0', 'p0')]);
+		let settled = false;
+		void done.finally(() => (settled = true));
+		while (!settled) {
+			await new Promise((r) => setTimeout(r, 3));
+			await clock.advance(1000);
+		}
+		expect(texts(await done)).toEqual(['answer p0']);
+		expect(claims).toEqual([0, 90_000]);
+	});
+});

@@ -1,0 +1,18 @@
+/**
+ * Batch Ledger's Skip Completed: whether a stored record counts as done for an item. Like
+ * LLM Batch Call, a result of another prompt is stale: when the item's prompt is known and the
+ * stored result says which prompt it answered (`inputHash`), they must match.
+ */
+import { inputHash } from '../hash';
+import type { LedgerRecord } from './types';
+
+export function isCompletedFor(
+	record: LedgerRecord | undefined,
+	prompt?: { system: string; prompt: string },
+): boolean {
+	if (record?.status !== 'succeeded' || !record.result) return false;
+	const stored = record.result.inputHash;
+	// No prompt given, or a result stored before prompts were hashed: cannot tell, it is done.
+	if (!prompt || prompt.prompt === '' || stored === undefined) return true;
+	return stored === inputHash(prompt.system, prompt.prompt);
+}
