@@ -32,6 +32,8 @@ export async function executeBatchReport(
 		reported.reportedJobs ??= [];
 		for (const json of jsons) {
 			const job = reportOfJobStats(json as unknown as JobStats, config.thresholds, clock.now);
+			// Batch Ledger's "Claim the Job Report": another execution won the claim and reports.
+			if (job.complete && json.reportClaimed === false) continue;
 			if (job.complete) {
 				if (reported.reportedJobs.includes(job.job)) continue;
 				reported.reportedJobs.push(job.job);

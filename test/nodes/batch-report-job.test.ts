@@ -80,4 +80,18 @@ describe('Batch Report node, From Batch Ledger Job Stats', () => {
 		const second = await run(stats() as unknown as IDataObject);
 		expect(second.out).toEqual([[], []]);
 	});
+
+	it('leaves the report to the execution that claimed it (Batch Ledger: Claim the Job Report)', async () => {
+		const m = mockExecute({
+			items: [{ ...stats(), reportClaimed: false } as unknown as IDataObject],
+			parameters: { emitWhen: 'jobStats', alerts: {}, options: {} },
+		});
+		expect(await executeBatchReport(m.fns, { clock: new FakeClock(0) })).toEqual([[], []]);
+		const won = mockExecute({
+			items: [{ ...stats(), reportClaimed: true } as unknown as IDataObject],
+			parameters: { emitWhen: 'jobStats', alerts: {}, options: {} },
+		});
+		const [report] = await executeBatchReport(won.fns, { clock: new FakeClock(0) });
+		expect(report).toHaveLength(1);
+	});
 });
