@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createBatchSandbox, type BatchSandbox, type BatchSandboxOptions } from './batch';
 import { anthropicRateHeaders, openAiRateHeaders, AccountLimits, type LimitState } from './limiter';
 import { requestRng } from './prng';
 import {
@@ -64,6 +65,8 @@ export interface SandboxOptions {
 	hangMs?: number;
 	/** The limiter's clock (tests pass a fake one). @default Date.now */
 	now?: () => number;
+	/** The batch APIs (sandbox/batch.ts): processing time, expiry, caps. */
+	batch?: BatchSandboxOptions;
 }
 
 export interface Sandbox {
@@ -74,6 +77,8 @@ export interface Sandbox {
 	reset(): void;
 	configure(o: Partial<SandboxOptions>): void;
 	close(): Promise<void>;
+	/** The batch APIs' counters and settings. */
+	batch: BatchSandbox;
 }
 
 interface Resolved {
@@ -180,6 +185,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	const timers = new Set<NodeJS.Timeout>();
 	let seq = 0;
 	let closed = false;
+	const batchApi = createBatchSandbox({
+		now: () => opts.now(),
+		seed: () => opts.seed,
+		authorized: (req) => {
+			const key = apiKeyOf(req);
+			return key !== '' && (!opts.apiKeys || opts.apiKeys.includes(key));
+		},
+	});
+	if (options.batch) batchApi.configure(options.batch);
 
 	const later = (ms: number, fn: () => void): NodeJS.Timeout => {
 		// setTimeout fires at once for delays above 2^31 - 1 ms (e.g. hangMs: Infinity).
@@ -577,6 +591,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 			work = handleCall('anthropic', req, res);
 		else if (req.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/')))
 			work = handleModels(path, req, res);
+		else if (batchApi.handle(req.method ?? 'GET', path, req, res)) work = undefined;
 		else if (path.startsWith('/sandbox/'))
 			work = handleControl(
 				path,
@@ -634,12 +649,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		url: `http://${host}:${addr.port}`,
 		port: addr.port,
 		stats: () => stats.snapshot(),
+		batch: batchApi,
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
 			limiter = new AccountLimits(opts);
 		},
 		configure(o) {
+			if (o.batch) batchApi.configure(o.batch);
 			const next = resolve(o, opts);
 			const rebuild =
 				next.rpm !== opts.rpm ||

@@ -7,7 +7,8 @@ import type { Limiter } from './limit-store';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
-import { extractJson, type SchemaValidator } from '../schema';
+import type { SchemaValidator } from '../schema';
+import { interpretAnswer } from './interpret';
 
 export interface RunItem {
 	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
@@ -378,65 +379,18 @@ export class BatchRunner {
 		attempts: number,
 		latencyMs: number,
 	): LlmResult {
-		const provider = this.o.provider.name;
-		const base = { provider, requestId: res.requestId };
-		if (res.finishReason === 'content_filter' || res.refusal) {
-			throw new LlmBatchError(
-				'content_filter',
-				`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
-				base,
-			);
-		}
-		if (res.finishReason === 'length') {
-			throw new LlmBatchError(
-				'truncated',
-				`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
-				base,
-			);
-		}
-		if (res.data === undefined && res.text.trim() === '') {
-			// choices [] / content null / no content blocks: never a success.
-			throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
-		}
-		let output: unknown = res.text;
-		if (this.o.structured) {
-			if (res.data !== undefined) output = res.data;
-			else {
-				const parsed = extractJson(res.text);
-				if (!parsed.ok)
-					throw new LlmBatchError(
-						'malformed_output',
-						`The answer is not the JSON that was asked for: ${parsed.message}`,
-						base,
-					);
-				output = parsed.value;
-			}
-			const issues = this.o.structured.validate?.(output);
-			if (issues && issues.length > 0) {
-				throw new LlmBatchError(
-					'schema_violation',
-					`The answer does not match the JSON Schema: ${issues.map((i) => `${i.path || '/'} ${i.message}`).join('; ')}`,
-					{ ...base, issues },
-				);
-			}
-		}
-		const usage = res.usage;
-		return {
-			recordId: item.recordId,
-			output,
-			text: res.text,
-			model: res.model,
-			provider,
-			finishReason: res.finishReason,
-			usage,
-			costUsd: this.o.costOf?.(res.model || item.request.model, usage),
+		return interpretAnswer(
+			{
+				provider: this.o.provider.name,
+				structured: this.o.structured,
+				costOf: this.o.costOf,
+				now: () => this.o.clock.now(),
+			},
+			item,
+			res,
 			attempts,
 			latencyMs,
-			cached: false,
-			promptHash: item.promptHash,
-			...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
-			completedAt: new Date(this.o.clock.now()).toISOString(),
-		};
+		);
 	}
 
 	private checkBudget(): void {

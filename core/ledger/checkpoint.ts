@@ -7,6 +7,7 @@
  * transactions instead of 10,000.
  */
 import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 import { sha256, stableStringify } from '../hash';
@@ -33,19 +34,32 @@ export function cacheScope(provider: string, baseUrl: string, apiKey: string): s
 /** Claims are renewed at each attempt; a lease this long survives slow attempts. */
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 
-/** This process, as written into its claims: host, pid and a per-process random ID. */
-const PROCESS_ID = randomUUID();
-const HOST = hostname();
+/**
+ * The process namespace this process sees pids in: two containers may share a hostname
+ * (compose `hostname:`) and even a pid, never a pid namespace. Linux only; '' elsewhere.
+ */
+function pidNamespace(): string {
+	try {
+		return readlinkSync('/proc/self/ns/pid');
+	} catch {
+		return '';
+	}
+}
 
-/** `host|pid|process-id|execution-id` */
+/** This process, as written into its claims: where its pids live, its pid, a per-process ID. */
+const PROCESS_ID = randomUUID();
+const HOST = `${hostname()}/${pidNamespace()}`;
+
+/** `host/pid-namespace|pid|process-id|execution-id` */
 export function claimOwner(execution: string = randomUUID()): string {
 	return [HOST, process.pid, PROCESS_ID, execution].join('|');
 }
 
 /**
- * Whether the owner of a claim is known to be gone: a process on this host that no longer
- * runs (or whose pid now belongs to another process start). Owners on other hosts are only
- * ever known dead by their lease running out.
+ * Whether the owner of a claim is known to be gone: a process of this host and pid namespace
+ * that no longer runs, or whose pid now belongs to another process start (this one, after a
+ * restart). Owners elsewhere (another host, another container) are only ever known dead by
+ * their lease running out.
  */
 export function ownerIsDead(owner: string): boolean {
 	const [host, pidText, processId] = owner.split('|');

@@ -84,7 +84,8 @@ const COLUMNS =
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
 	readonly label: string;
-	private readonly pool: Pool;
+	/** Shared with the batch-job tables (batches-postgres.ts), which live in the same database. */
+	readonly pool: Pool;
 	private ready: Promise<void> | undefined;
 
 	constructor(config: PostgresStoreConfig) {

@@ -17,6 +17,7 @@
  * the node keeps for the execution, and reports a run once all `batchRun.total` items of it
  * have arrived.
  */
+import { costUsd } from '../cost';
 import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
@@ -62,6 +63,8 @@ export interface ReportEntry {
 	costUsd?: number;
 	latencyMs?: number;
 	completedAt?: number;
+	/** Answered through a provider batch API (LLM Batch Job): what the same tokens cost in realtime. */
+	realtimeCostUsd?: number;
 }
 
 function num(v: unknown): number | undefined {
@@ -109,9 +112,18 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 	if (errorCode !== undefined) entry.errorCode = errorCode;
 	const cost = num(result?.costUsd);
 	if (cost !== undefined) entry.costUsd = cost;
-	// A cached answer cost no call; its latency would flatter the percentiles.
+	const batched = typeof result?.batchId === 'string' && cost !== undefined;
+	if (batched && typeof result?.model === 'string') {
+		const realtime = costUsd(result.model, {
+			inputTokens: entry.inputTokens,
+			outputTokens: entry.outputTokens,
+		});
+		if (realtime !== undefined) entry.realtimeCostUsd = realtime;
+	}
+	// A cached answer cost no call; its latency would flatter the percentiles. A batch answer's
+	// "latency" is its wait in the provider's queue (hours), not a call's latency.
 	const latency = num(result?.latencyMs);
-	if (latency !== undefined && result?.cached !== true) entry.latencyMs = latency;
+	if (latency !== undefined && result?.cached !== true && !batched) entry.latencyMs = latency;
 	if (Number.isFinite(completed)) entry.completedAt = completed;
 	return entry;
 }
@@ -212,6 +224,11 @@ export interface Report {
 	costUsd: number;
 	/** Items with a result but no known price. */
 	costUnknownItems: number;
+	/**
+	 * Items answered through a provider batch API: what they cost, and what the same tokens
+	 * would have cost in realtime (LLM Batch Call). Null when the run had none.
+	 */
+	batchApi: { items: number; costUsd: number; realtimeCostUsd: number; savedUsd: number } | null;
 	latencyMs: { p50: number | null; p95: number | null; max: number | null };
 	startedAt: string | null;
 	finishedAt: string;
@@ -351,6 +368,11 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 		`| throughput | ${r.throughputPerMin === null ? '–' : `${r.throughputPerMin} items/min`} |`,
 		`| duration | ${duration(r.durationMs)} |`,
 	);
+	if (r.batchApi) {
+		lines.push(
+			`| batch API | ${r.batchApi.items} items: ${money(r.batchApi.costUsd)} (realtime would be ${money(r.batchApi.realtimeCostUsd)}, saved ${money(r.batchApi.savedUsd)}) |`,
+		);
+	}
 	if (r.alerts.length > 0) lines.push('', ...r.alerts.map((a) => `**ALERT:** ${a.message}`));
 	return lines.join('\n');
 }
@@ -374,6 +396,9 @@ export function buildReport(
 	let output = 0;
 	let cost = 0;
 	let costUnknown = 0;
+	let batchItems = 0;
+	let batchCost = 0;
+	let batchRealtime = 0;
 	let firstStart: number | undefined;
 	let lastDone: number | undefined;
 	for (const e of entries) {
@@ -386,6 +411,11 @@ export function buildReport(
 		output += e.outputTokens;
 		if (e.costUsd !== undefined) cost += e.costUsd;
 		else if (e.inputTokens + e.outputTokens > 0) costUnknown++;
+		if (e.realtimeCostUsd !== undefined) {
+			batchItems++;
+			batchCost += e.costUsd ?? 0;
+			batchRealtime += e.realtimeCostUsd;
+		}
 		if (e.latencyMs !== undefined) latencies.push(e.latencyMs);
 		if (e.completedAt !== undefined) {
 			const start = e.completedAt - (e.latencyMs ?? 0);
@@ -410,6 +440,15 @@ export function buildReport(
 		tokens: { input, output, total: input + output },
 		costUsd: round(cost, 8),
 		costUnknownItems: costUnknown,
+		batchApi:
+			batchItems === 0
+				? null
+				: {
+						items: batchItems,
+						costUsd: round(batchCost, 8),
+						realtimeCostUsd: round(batchRealtime, 8),
+						savedUsd: round(batchRealtime - batchCost, 8),
+					},
 		latencyMs: {
 			p50: percentile(latencies, 50),
 			p95: percentile(latencies, 95),

@@ -55,6 +55,8 @@ export function reportOfJobStats(
 		durationMs,
 		throughputPerMin:
 			durationMs !== null && durationMs > 0 ? Math.round((finished / durationMs) * 60_000) : null,
+		// The ledger does not know which records went through a provider's batch API.
+		batchApi: null,
 	};
 	const alerts = checkAlerts(base, thresholds);
 	const report = { ...base, alerts };

@@ -7,7 +7,6 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { costUsd, type Price } from '../../core/cost';
-import { inputPolicy, isItemError } from '../../core/call/input';
 import {
 	cacheScope,
 	createCheckpoint,
@@ -16,11 +15,12 @@ import {
 	type Checkpoint,
 } from '../../core/ledger';
 import { formatSummary, reportProgress } from '../../core/call/progress';
-import { createProvider, type ProviderCredentials } from '../../core/call/providers';
-import { BatchRunner, type Outcome, type RunItem } from '../../core/call/runner';
+import { createProvider } from '../../core/call/providers';
+import { BatchRunner, type Outcome } from '../../core/call/runner';
 import type { Clock, ItemError, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
+import { providerCredentials, readPromptItems } from '../shared/llm-params';
 import { readConfig, type CallConfig } from './params';
 import { limiterFor } from './sharedLimit';
 
@@ -32,35 +32,6 @@ export interface CallDeps {
 
 function invalidInput(message: string): ItemError {
 	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
-}
-
-async function credentialsFor(
-	ctx: IExecuteFunctions,
-	cfg: CallConfig,
-): Promise<ProviderCredentials> {
-	const type = cfg.provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
-	let c;
-	try {
-		c = await ctx.getCredentials(type);
-	} catch (e) {
-		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
-			description: `Select or create a "${cfg.provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
-		});
-	}
-	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
-	if (apiKey === '') {
-		throw new NodeOperationError(ctx.getNode(), 'The credential has no API key', {
-			description:
-				'Enter any non-empty key for servers without authentication (Ollama, LM Studio, the sandbox).',
-		});
-	}
-	return {
-		apiKey,
-		baseUrl:
-			typeof c.baseUrl === 'string' && c.baseUrl !== '' ? c.baseUrl.replace(/\/+$/, '') : undefined,
-		organization:
-			typeof c.organization === 'string' && c.organization !== '' ? c.organization : undefined,
-	};
 }
 
 function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number | undefined {
@@ -75,12 +46,8 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
 }
 
-/** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
-function buildItems(
-	ctx: IExecuteFunctions,
-	cfg: CallConfig,
-): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
-	const toRunItem = inputPolicy({
+function buildItems(ctx: IExecuteFunctions, cfg: CallConfig) {
+	return readPromptItems(ctx, {
 		provider: cfg.provider,
 		model: cfg.model,
 		schema: cfg.schema,
@@ -88,24 +55,6 @@ function buildItems(
 		temperature: cfg.options.temperature,
 		contextWindow: cfg.options.contextWindow,
 	});
-	const runItems: RunItem[] = [];
-	const rejected = new Map<number, ItemError>();
-	const count = ctx.getInputData().length;
-	for (let i = 0; i < count; i++) {
-		let out: RunItem | ItemError;
-		try {
-			out = toRunItem(i, {
-				prompt: ctx.getNodeParameter('prompt', i, ''),
-				system: ctx.getNodeParameter('systemPrompt', i, ''),
-				recordId: ctx.getNodeParameter('recordId', i, ''),
-			});
-		} catch (e) {
-			out = invalidInput(`Prompt could not be resolved for this item: ${(e as Error).message}`);
-		}
-		if (isItemError(out)) rejected.set(i, out);
-		else runItems.push(out);
-	}
-	return { runItems, rejected };
 }
 
 export async function executeLlmBatchCall(
@@ -114,7 +63,7 @@ export async function executeLlmBatchCall(
 ): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
 	const cfg = readConfig(ctx);
-	const creds = await credentialsFor(ctx, cfg);
+	const creds = await providerCredentials(ctx, cfg.provider);
 	const items = ctx.getInputData();
 	const { runItems, rejected } = buildItems(ctx, cfg);
 

@@ -4,6 +4,7 @@ import { BatchLedger } from '../../nodes/BatchLedger/BatchLedger.node';
 import { BatchPrepare } from '../../nodes/BatchPrepare/BatchPrepare.node';
 import { BatchReport } from '../../nodes/BatchReport/BatchReport.node';
 import { LlmBatchCall } from '../../nodes/LlmBatchCall/LlmBatchCall.node';
+import { LlmBatchJob } from '../../nodes/LlmBatchJob/LlmBatchJob.node';
 import { RouteFailures } from '../../nodes/RouteFailures/RouteFailures.node';
 import { ValidateOutput } from '../../nodes/ValidateOutput/ValidateOutput.node';
 import { PassThroughNode } from './harness';
@@ -42,6 +43,7 @@ export function packageNodeTypes(): Record<string, INodeType> {
 		new RouteFailures(),
 		new BatchReport(),
 		new BatchLedger(),
+		new LlmBatchJob(),
 	];
 	for (const n of nodes) map[`${PACKAGE_NAME}.${n.description.name}`] = n;
 	return map;

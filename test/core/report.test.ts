@@ -132,6 +132,7 @@ describe('buildReport', () => {
 			tokens: { input: 300, output: 30, total: 330 },
 			costUsd: 0.003,
 			costUnknownItems: 0,
+			batchApi: null,
 			latencyMs: { p50: 400, p95: 600, max: 600 },
 			startedAt: iso(0),
 			finishedAt: iso(60_000),
@@ -307,5 +308,31 @@ describe('reportOfItems', () => {
 				?.runId,
 		).toBeNull();
 		expect(reportOfItems([], REPORT_FIELD_DEFAULTS, { finishedAt: 0 })).toBeUndefined();
+	});
+});
+
+describe('buildReport with batch API results', () => {
+	it('shows what the batch run cost and what the same tokens would have cost in realtime', () => {
+		const usage = { inputTokens: 1_000_000, outputTokens: 100_000 };
+		const batchItem = {
+			llm: {
+				model: 'gpt-4o-mini',
+				usage,
+				costUsd: 0.105,
+				batchId: 'batch_1',
+				latencyMs: 3_600_000,
+			},
+		};
+		const realtimeItem = { llm: { model: 'gpt-4o-mini', usage, costUsd: 0.21, latencyMs: 800 } };
+		const r = buildReport([toEntry(batchItem), toEntry(batchItem), toEntry(realtimeItem)], {
+			finishedAt: 0,
+		});
+		expect(r.batchApi).toEqual({ items: 2, costUsd: 0.21, realtimeCostUsd: 0.42, savedUsd: 0.21 });
+		expect(r.costUsd).toBe(0.42);
+		// The hour in the provider's queue is not a call latency.
+		expect(r.latencyMs).toEqual({ p50: 800, p95: 800, max: 800 });
+		expect(r.markdown).toContain(
+			'| batch API | 2 items: $0.2100 (realtime would be $0.4200, saved $0.2100) |',
+		);
 	});
 });

@@ -300,7 +300,9 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 	it('Delete Job removes the job and reports how many records it had', async () => {
 		const path = await seeded();
 		const out = await run(path, { operation: 'deleteJob' }, { items: [{}] });
-		expect(out).toEqual([[{ json: { job: 'job', deleted: 2500 }, pairedItem: { item: 0 } }]]);
+		expect(out).toEqual([
+			[{ json: { job: 'job', deleted: 2500, deletedBatches: 0 }, pairedItem: { item: 0 } }],
+		]);
 		expect((await stats(path, 'job')).total).toBe(0);
 		expect((await stats(path, 'other')).total).toBe(1);
 	});

@@ -46,12 +46,19 @@ describe('codex files (<Node>.node.json)', () => {
 
 	it('the words users type find the right node', () => {
 		expect(search('rate limit')).toEqual(['llmBatchCall']);
-		expect(search('OpenAI')).toEqual(['llmBatchCall']);
-		expect(search('Anthropic')).toEqual(['llmBatchCall']);
+		expect(search('OpenAI')).toEqual(['llmBatchCall', 'llmBatchJob']);
+		expect(search('Anthropic')).toEqual(['llmBatchCall', 'llmBatchJob']);
+		expect(search('half price')).toEqual(['llmBatchJob']);
 		expect(search('dead letter')).toEqual(['routeFailures', 'batchLedger']);
 		expect(search('retry')).toEqual(['llmBatchCall', 'routeFailures']);
 		expect(search('batch')).toEqual(
-			expect.arrayContaining(['llmBatchCall', 'batchPrepare', 'batchReport', 'batchLedger']),
+			expect.arrayContaining([
+				'llmBatchCall',
+				'llmBatchJob',
+				'batchPrepare',
+				'batchReport',
+				'batchLedger',
+			]),
 		);
 		expect(search('JSON schema')).toEqual(['llmBatchCall', 'validateOutput']);
 	});

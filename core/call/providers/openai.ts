@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 
-import { isOpenAiReasoningModel } from '../../models';
 import { emptyBody } from '../errors';
+import { openAiChatBody, readOpenAiChat } from './bodies';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -32,44 +32,13 @@ export function createOpenAiProvider(
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
-			if (req.system) messages.push({ role: 'system', content: req.system });
-			messages.push({ role: 'user', content: req.prompt });
-			const reasoning = isOpenAiReasoningModel(req.model);
-			const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
-				model: req.model,
-				messages,
-				...(reasoning ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
-				...(req.temperature !== undefined && !reasoning ? { temperature: req.temperature } : {}),
-				...(req.schema
-					? {
-							response_format: {
-								type: 'json_schema',
-								json_schema: { name: 'output', schema: req.schema, strict: false },
-							},
-						}
-					: {}),
-			};
+			const body = openAiChatBody(req);
 			const res = await client.chat.completions.create(body, {
 				signal: opts.signal,
 				timeout: opts.timeoutMs,
 			});
 			if (!res || typeof res !== 'object') throw emptyBody('openai');
-			const choice = res.choices?.[0];
-			const message = choice?.message;
-			const refusal = message?.refusal || undefined;
-			return {
-				text: message?.content ?? '',
-				// A refusal comes with finish_reason "stop" and content null: it is a refusal.
-				finishReason: refusal ? 'content_filter' : (choice?.finish_reason ?? 'stop'),
-				refusal,
-				usage: {
-					inputTokens: res.usage?.prompt_tokens ?? 0,
-					outputTokens: res.usage?.completion_tokens ?? 0,
-				},
-				model: res.model ?? req.model,
-				requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
-			};
+			return readOpenAiChat(res, req);
 		},
 	};
 }

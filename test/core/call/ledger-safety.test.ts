@@ -3,14 +3,17 @@
  * of one job split it instead of paying twice, and the response cache never crosses jobs,
  * endpoints or credentials unless asked. Runs on SQLite and a real PostgreSQL.
  */
-import { hostname } from 'node:os';
-
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { RateLimiter } from '../../../core/call/limiter';
 import type { ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
-import { createCheckpoint, type CheckpointOptions } from '../../../core/ledger/checkpoint';
+import {
+	claimOwner,
+	createCheckpoint,
+	ownerIsDead,
+	type CheckpointOptions,
+} from '../../../core/ledger/checkpoint';
 import type { LedgerStore } from '../../../core/ledger/types';
 import { FakeClock } from '../../helpers/fake-clock';
 import { postgresFactory, sqliteFactory, type StoreFactory } from '../../ledger/fixtures';
@@ -23,17 +26,36 @@ function answer(text: string): ChatResponse {
  * A provider that answers `answer <prompt>` a moment later (a real 2 ms, so two runs over a
  * real database overlap as two executions would), counting calls.
  */
-function paidProvider(name = 'openai' as const) {
+function paidProvider(gate?: { arrive(): Promise<void> }) {
 	const calls: string[] = [];
 	const provider: Provider = {
-		name,
+		name: 'openai',
 		async complete(req) {
 			calls.push(req.prompt);
+			if (gate) await gate.arrive();
 			await new Promise((r) => setTimeout(r, 2));
 			return answer(`answer ${req.prompt}`);
 		},
 	};
 	return { provider, calls };
+}
+
+/**
+ * Holds the first answers until every execution has sent something (at most 5 s), so on a
+ * loaded machine one execution cannot finish the job before the other has started.
+ */
+class Gate {
+	private arrived = 0;
+	private readonly open: Promise<void>;
+	private release!: () => void;
+	constructor(private readonly parties: number) {
+		this.open = new Promise<void>((resolve) => (this.release = resolve));
+		setTimeout(() => this.release(), 5000).unref();
+	}
+	arrive(): Promise<void> {
+		if (++this.arrived >= this.parties) this.release();
+		return this.open;
+	}
 }
 
 function item(index: number, recordId: string, prompt: string): RunItem {
@@ -126,8 +148,20 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		const other = await second(store);
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const list = Array.from({ length: 100 }, (_, i) => item(i, `r${i}`, `p${i}`));
-		const a = paidProvider();
-		const b = paidProvider();
+		// Each provider's first call counts once towards the gate.
+		const gate = new Gate(2);
+		const once = (g: Gate) => {
+			let done = false;
+			return {
+				arrive: () => {
+					if (done) return Promise.resolve();
+					done = true;
+					return g.arrive();
+				},
+			};
+		};
+		const a = paidProvider(once(gate));
+		const b = paidProvider(once(gate));
 		const [outA, outB] = await runAll(clock, [
 			{ runner: runner(a.provider, store, 'job', clock), items: list },
 			{ runner: runner(b.provider, other, 'job', clock), items: list },
@@ -172,7 +206,8 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 	it('10.2 a claim of a dead process on this host is taken over at once', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
-		const deadOwner = [hostname(), 2 ** 22 + 12345, 'gone', 'exec'].join('|');
+		const [here] = claimOwner().split('|');
+		const deadOwner = [here, 2 ** 22 + 12345, 'gone', 'exec'].join('|');
 		const crashed = createCheckpoint(store, 'job', { clock, owner: deadOwner });
 		expect((await crashed.claim('r0', 'hash-p0')).status).toBe('claimed');
 		const live = paidProvider();
@@ -236,6 +271,21 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		]);
 		expect(same.calls).toHaveLength(0);
 		expect(out.every((o) => o.ok && o.result.cached)).toBe(true);
+	});
+});
+
+describe('dead owners', () => {
+	it('10.2 only a process of this host and pid namespace can be known dead', () => {
+		const [here, pid, processId] = claimOwner().split('|');
+		expect(ownerIsDead(claimOwner())).toBe(false);
+		// This pid, but another process start: this process restarted, the old claim is dead.
+		expect(ownerIsDead([here, pid, 'an-earlier-start', 'x'].join('|'))).toBe(true);
+		// A pid that does not run here.
+		expect(ownerIsDead([here, 2 ** 22 + 1, processId, 'x'].join('|'))).toBe(true);
+		// Same hostname, another container (pid namespace), even the same pid: not ours to judge.
+		const otherContainer = `${here.split('/')[0]}/pid:[1]`;
+		expect(ownerIsDead([otherContainer, pid, 'another', 'x'].join('|'))).toBe(false);
+		expect(ownerIsDead(['elsewhere/pid:[1]', 2 ** 22 + 1, 'p', 'x'].join('|'))).toBe(false);
 	});
 });
 

@@ -1,0 +1,518 @@
+/**
+ * The job-level operations of LLM Batch Job over a provider's batch API and the ledger:
+ * submit (skipping what is live or done), status, collect (join by custom_id, classify,
+ * commit through the same group commits as LLM Batch Call), cancel and resubmit.
+ * Pure orchestration: no n8n import; the node turns the results into items.
+ */
+import { LlmBatchError } from '../call/errors';
+import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
+import type { ChatRequest } from '../call/providers/types';
+import type { BatchEntry, BatchJobStore, BatchRow } from '../ledger/batches';
+import type { Checkpoint, LedgerStore } from '../ledger/types';
+import { compileSchema } from '../schema';
+import type { Clock, ItemError, LlmResult } from '../types';
+import { splitIntoBatches, type BatchCaps } from './caps';
+import { customIdFor } from './custom-id';
+import { notDoneError } from './results';
+import type { BatchApi, BatchCounts, BatchStatus } from './types';
+
+/** One record ready for a batch: built by the same input policy as LLM Batch Call. */
+export interface PreparedRecord {
+	/** Position of the input item in the Submit execution. */
+	index: number;
+	recordId: string;
+	promptHash: string;
+	request: ChatRequest;
+	/** The input item's JSON (emitted again by Collect). */
+	item: Record<string, unknown>;
+	/** Submission round: 1 first, +1 per resubmission. @default 1 */
+	round?: number;
+}
+
+export interface JobContext {
+	readonly api: BatchApi;
+	readonly store: LedgerStore;
+	readonly batches: BatchJobStore;
+	readonly job: string;
+	readonly clock: Pick<Clock, 'now'>;
+}
+
+export type SkipReason = 'succeeded' | 'in_batch' | 'duplicate';
+
+export interface SubmitResult {
+	created: Array<BatchStatus & { requestCount: number; round: number }>;
+	skipped: Array<{ index: number; recordId: string; reason: SkipReason; batchId?: string }>;
+}
+
+/** Codes a resubmission can fix; an invalid request stays invalid. */
+export const RESUBMITTABLE: ReadonlySet<string> = new Set([
+	'expired',
+	'canceled',
+	'server_error',
+	'rate_limited',
+	'timeout',
+	'connection',
+]);
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Submits the records that are neither done (succeeded with the same prompt) nor in a batch
+ * whose results were not collected yet, split at the caps. Each batch is recorded in the
+ * ledger as soon as the provider accepted it, so a crash after that never resubmits it.
+ */
+export async function submitRecords(
+	ctx: JobContext,
+	records: readonly PreparedRecord[],
+	o: { caps: BatchCaps; batchSize?: number; model: string },
+): Promise<SubmitResult> {
+	const { api, store, batches, job } = ctx;
+	const skipped: SubmitResult['skipped'] = [];
+	const fresh: PreparedRecord[] = [];
+	const seen = new Set<string>();
+	for (const r of records) {
+		if (seen.has(r.recordId))
+			skipped.push({ index: r.index, recordId: r.recordId, reason: 'duplicate' });
+		else {
+			seen.add(r.recordId);
+			fresh.push(r);
+		}
+	}
+	const ids = fresh.map((r) => r.recordId);
+	const [known, entries] = await Promise.all([store.getMany(job, ids), batches.entries(job, ids)]);
+	const todo: PreparedRecord[] = [];
+	for (const r of fresh) {
+		const rec = known.get(r.recordId);
+		const entry = entries.get(r.recordId);
+		if (rec?.status === 'succeeded' && rec.promptHash === r.promptHash) {
+			skipped.push({ index: r.index, recordId: r.recordId, reason: 'succeeded' });
+		} else if (entry && !entry.emitted) {
+			skipped.push({
+				index: r.index,
+				recordId: r.recordId,
+				reason: 'in_batch',
+				batchId: entry.batchId,
+			});
+		} else todo.push(r);
+	}
+
+	const lines = todo.map((r) => api.requestLine(customIdFor(r.recordId), r.request));
+	const ranges = splitIntoBatches(
+		lines.map((l) => Buffer.byteLength(l)),
+		o.caps,
+		o.batchSize ?? 0,
+	);
+	const created: SubmitResult['created'] = [];
+	for (const [start, end] of ranges) {
+		const part = todo.slice(start, end);
+		// reduce, not Math.max(...spread): a batch holds up to 100,000 records (too many arguments).
+		const round = part.reduce((m, r) => Math.max(m, r.round ?? 1), 1);
+		const status = await api.create(lines.slice(start, end), {
+			job: job.slice(0, 512),
+			records: String(end - start),
+		});
+		const at = iso(ctx.clock.now());
+		const row: BatchRow = {
+			job,
+			batchId: status.id,
+			provider: api.provider,
+			model: o.model,
+			state: status.state,
+			providerStatus: status.providerStatus,
+			requestCount: end - start,
+			counts: status.counts,
+			round,
+			createdAt: status.createdAt,
+			expiresAt: status.expiresAt ?? null,
+			endedAt: status.endedAt ?? null,
+			collectedAt: null,
+			updatedAt: at,
+		};
+		await batches.addBatch(
+			row,
+			part.map((r) => ({
+				recordId: r.recordId,
+				customId: customIdFor(r.recordId),
+				batchId: status.id,
+				promptHash: r.promptHash,
+				request: JSON.stringify(r.request),
+				item: JSON.stringify(r.item),
+				itemIndex: r.index,
+				round: r.round ?? 1,
+				emitted: false,
+				submittedAt: at,
+			})),
+		);
+		await store.markProcessing(
+			job,
+			part.map((r) => ({ recordId: r.recordId, promptHash: r.promptHash })),
+			at,
+		);
+		created.push({ ...status, requestCount: end - start, round });
+	}
+	return { created, skipped };
+}
+
+export interface StatusResult {
+	batches: Array<
+		BatchStatus & { job: string; requestCount: number; round: number; collected: boolean }
+	>;
+	/** Every batch has ended (or the deadline passed and the rest was cancelled). */
+	allEnded: boolean;
+	deadlineReached: boolean;
+	totals: BatchCounts;
+}
+
+function addCounts(a: BatchCounts, b: BatchCounts): BatchCounts {
+	return {
+		total: a.total + b.total,
+		processing: a.processing + b.processing,
+		succeeded: a.succeeded + b.succeeded,
+		errored: a.errored + b.errored,
+		canceled: a.canceled + b.canceled,
+		expired: a.expired + b.expired,
+	};
+}
+
+const ZERO: BatchCounts = {
+	total: 0,
+	processing: 0,
+	succeeded: 0,
+	errored: 0,
+	canceled: 0,
+	expired: 0,
+};
+
+/** The job's batches whose results are not collected yet (or the given IDs), refreshed from the provider. */
+async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<BatchRow[]> {
+	const rows = await ctx.batches.batches(ctx.job, {
+		uncollected: !batchIds || batchIds.length === 0,
+	});
+	return batchIds && batchIds.length > 0 ? rows.filter((r) => batchIds.includes(r.batchId)) : rows;
+}
+
+async function refresh(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
+	const status = await ctx.api.retrieve(row.batchId);
+	await ctx.batches.updateBatch(
+		ctx.job,
+		row.batchId,
+		{
+			state: status.state,
+			providerStatus: status.providerStatus,
+			counts: status.counts,
+			endedAt: status.endedAt,
+		},
+		iso(ctx.clock.now()),
+	);
+	return status;
+}
+
+/** Asks the provider to cancel; what had finished is still collected. */
+async function cancelBatch(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
+	const status = await ctx.api.cancel(row.batchId);
+	await ctx.batches.updateBatch(
+		ctx.job,
+		row.batchId,
+		{ state: status.state, providerStatus: status.providerStatus, counts: status.counts },
+		iso(ctx.clock.now()),
+	);
+	return status;
+}
+
+/**
+ * Each uncollected batch's state and counts. Past the deadline, batches that have not ended
+ * are cancelled and the job counts as ended: Collect emits what did not finish as `expired`.
+ */
+export async function jobStatus(
+	ctx: JobContext,
+	o: { batchIds?: readonly string[]; deadline?: number } = {},
+): Promise<StatusResult> {
+	const rows = await liveRows(ctx, o.batchIds);
+	const deadlineReached = o.deadline !== undefined && ctx.clock.now() >= o.deadline;
+	const out: StatusResult['batches'] = [];
+	let allEnded = true;
+	let totals = ZERO;
+	for (const row of rows) {
+		let status = await refresh(ctx, row);
+		if (status.state !== 'ended' && deadlineReached && status.state !== 'canceling')
+			status = await cancelBatch(ctx, row);
+		if (status.state !== 'ended' && !deadlineReached) allEnded = false;
+		totals = addCounts(totals, status.counts);
+		out.push({
+			...status,
+			job: ctx.job,
+			requestCount: row.requestCount,
+			round: row.round,
+			collected: row.collectedAt !== null,
+		});
+	}
+	return { batches: out, allEnded, deadlineReached, totals };
+}
+
+export async function cancelJob(
+	ctx: JobContext,
+	o: { batchIds?: readonly string[] } = {},
+): Promise<BatchStatus[]> {
+	const out: BatchStatus[] = [];
+	for (const row of await liveRows(ctx, o.batchIds)) {
+		const status = await refresh(ctx, row);
+		out.push(
+			status.state === 'ended' || status.state === 'canceling'
+				? status
+				: await cancelBatch(ctx, row),
+		);
+	}
+	return out;
+}
+
+export type CollectOutcome =
+	| { entry: BatchEntry; ok: true; result: LlmResult & { batchId: string } }
+	| { entry: BatchEntry; ok: false; error: ItemError & { batchId?: string } };
+
+export interface CollectResult {
+	outcomes: CollectOutcome[];
+	/** Batches read to the end in this run. */
+	collected: string[];
+	/** Batches still running (not past the deadline). */
+	pending: string[];
+	/** Result lines that matched no record of their batch (ignored). */
+	unmatched: number;
+	/** Answers to records that had already left Collect (late results), kept in the ledger only. */
+	late: number;
+}
+
+/**
+ * Reads the results of every ended, uncollected batch of the job, line by line, and joins
+ * them to their records by custom_id. Each record is emitted once: a second Collect emits
+ * nothing new (`reEmit` re-reads what was emitted before from the ledger).
+ */
+export async function collectJob(
+	ctx: JobContext,
+	o: {
+		/** How answers are read; structured output follows each request's own schema. */
+		policy: Omit<AnswerPolicy, 'structured' | 'provider'>;
+		checkpoint: Checkpoint;
+		batchIds?: readonly string[];
+		deadline?: number;
+		reEmit?: boolean;
+	},
+): Promise<CollectResult> {
+	const { api, batches, job, clock } = ctx;
+	const rows = await liveRows(ctx, o.batchIds);
+	const deadlineReached = o.deadline !== undefined && clock.now() >= o.deadline;
+	const res: CollectResult = { outcomes: [], collected: [], pending: [], unmatched: 0, late: 0 };
+	const emittedNow = new Set<string>();
+	const validators = new Map<string, AnswerPolicy>();
+	const policyFor = (request: ChatRequest): AnswerPolicy => {
+		const key = request.schema ? JSON.stringify(request.schema) : '';
+		let p = validators.get(key);
+		if (!p) {
+			const compiled = request.schema ? compileSchema(request.schema) : undefined;
+			p = {
+				...o.policy,
+				provider: api.provider,
+				structured: request.schema
+					? { validate: compiled?.ok ? compiled.validate : undefined }
+					: undefined,
+			};
+			validators.set(key, p);
+		}
+		return p;
+	};
+
+	const fail = (entry: BatchEntry, error: ItemError, batchId: string) => {
+		o.checkpoint.failed(entry.recordId, entry.promptHash, { ...error, attempts: entry.round });
+		res.outcomes.push({ entry, ok: false, error: { ...error, attempts: entry.round, batchId } });
+		emittedNow.add(entry.recordId);
+	};
+
+	for (const row of rows) {
+		if (row.collectedAt !== null) continue;
+		let status = await refresh(ctx, row);
+		const entries = await batches.batchEntries(job, row.batchId);
+		if (status.state !== 'ended') {
+			if (!deadlineReached) {
+				res.pending.push(row.batchId);
+				continue;
+			}
+			if (status.state !== 'canceling') status = await cancelBatch(ctx, row);
+			// Past the deadline: what did not finish leaves now as `expired`, so it can go through
+			// LLM Batch Call the same night. Answers that still arrive are kept by a later Collect.
+			const ids: string[] = [];
+			for (const entry of entries) {
+				if (entry.emitted) continue;
+				fail(
+					entry,
+					notDoneError('expired', api.provider, 'not finished by the deadline'),
+					row.batchId,
+				);
+				ids.push(entry.recordId);
+			}
+			await o.checkpoint.flush();
+			await batches.markEmitted(job, ids);
+			continue;
+		}
+
+		const byCustomId = new Map<string, BatchEntry>();
+		for (const e of entries) byCustomId.set(e.customId, e);
+		const seen = new Set<string>();
+		const ids: string[] = [];
+		const submittedAt = (e: BatchEntry) => Date.parse(e.submittedAt);
+		for await (const line of api.results(row.batchId, row.model)) {
+			const entry = byCustomId.get(line.customId);
+			if (!entry || seen.has(entry.recordId)) {
+				res.unmatched++;
+				continue;
+			}
+			seen.add(entry.recordId);
+			let outcome: { ok: true; result: LlmResult } | { ok: false; error: ItemError };
+			if (line.ok) {
+				try {
+					const request = JSON.parse(entry.request) as ChatRequest;
+					const result = interpretAnswer(
+						policyFor(request),
+						{ recordId: entry.recordId, promptHash: entry.promptHash, request },
+						line.response,
+						entry.round,
+						Math.max(0, clock.now() - submittedAt(entry)),
+					);
+					outcome = { ok: true, result: { ...result, batchId: row.batchId } as LlmResult };
+				} catch (e) {
+					const err =
+						e instanceof LlmBatchError ? e : new LlmBatchError('malformed_output', String(e));
+					outcome = { ok: false, error: err.toItemError(entry.round) };
+				}
+			} else outcome = { ok: false, error: line.error };
+
+			if (entry.emitted) {
+				// Already emitted (expired at the deadline): a paid answer is still kept.
+				if (outcome.ok) {
+					o.checkpoint.succeeded(outcome.result);
+					res.late++;
+				}
+				continue;
+			}
+			if (outcome.ok) {
+				o.checkpoint.succeeded(outcome.result);
+				res.outcomes.push({
+					entry,
+					ok: true,
+					result: outcome.result as LlmResult & { batchId: string },
+				});
+				emittedNow.add(entry.recordId);
+			} else fail(entry, outcome.error, row.batchId);
+			ids.push(entry.recordId);
+		}
+		// Records the batch returned no line for.
+		for (const entry of entries) {
+			if (seen.has(entry.recordId) || entry.emitted) continue;
+			const error: ItemError = status.failure
+				? {
+						code: 'invalid_request',
+						message: `The provider rejected the batch: ${status.failure}`,
+						retryable: false,
+						attempts: entry.round,
+						provider: api.provider,
+					}
+				: notDoneError(
+						status.providerStatus.startsWith('cancel') ? 'canceled' : 'expired',
+						api.provider,
+						`batch ${status.providerStatus}, no result line`,
+					);
+			fail(entry, error, row.batchId);
+			ids.push(entry.recordId);
+		}
+		await o.checkpoint.flush();
+		await batches.markEmitted(job, ids);
+		await batches.updateBatch(
+			job,
+			row.batchId,
+			{ collectedAt: iso(clock.now()) },
+			iso(clock.now()),
+		);
+		res.collected.push(row.batchId);
+	}
+
+	if (o.reEmit) await reEmit(ctx, res, emittedNow);
+	return res;
+}
+
+/** Everything the job emitted before, again, from the ledger (no provider call). */
+async function reEmit(
+	ctx: JobContext,
+	res: CollectResult,
+	skip: ReadonlySet<string>,
+): Promise<void> {
+	let after = '';
+	for (;;) {
+		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
+		if (page.length === 0) return;
+		after = page[page.length - 1].recordId;
+		const emitted = page.filter((e) => e.emitted && !skip.has(e.recordId));
+		const records = await ctx.store.getMany(
+			ctx.job,
+			emitted.map((e) => e.recordId),
+		);
+		for (const entry of emitted) {
+			const rec = records.get(entry.recordId);
+			if (rec?.status === 'succeeded' && rec.result) {
+				res.outcomes.push({
+					entry,
+					ok: true,
+					result: { batchId: entry.batchId, ...rec.result } as LlmResult & { batchId: string },
+				});
+			} else if (rec?.status === 'failed' && rec.lastError) {
+				res.outcomes.push({
+					entry,
+					ok: false,
+					error: { ...rec.lastError, batchId: entry.batchId },
+				});
+			}
+		}
+	}
+}
+
+/**
+ * The job's records whose last outcome was a retryable failure (server error, expired,
+ * canceled…) and that have had fewer than `maxRounds` submissions, as records to submit again.
+ */
+export async function resubmittable(
+	ctx: JobContext,
+	o: { maxRounds: number },
+): Promise<{ records: PreparedRecord[]; overLimit: number; notRetryable: number }> {
+	const out: PreparedRecord[] = [];
+	let overLimit = 0;
+	let notRetryable = 0;
+	let after = '';
+	for (;;) {
+		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
+		if (page.length === 0) break;
+		after = page[page.length - 1].recordId;
+		const emitted = page.filter((e) => e.emitted);
+		const records = await ctx.store.getMany(
+			ctx.job,
+			emitted.map((e) => e.recordId),
+		);
+		for (const entry of emitted) {
+			const rec = records.get(entry.recordId);
+			if (rec?.status !== 'failed' || !rec.lastError) continue;
+			if (!RESUBMITTABLE.has(rec.lastError.code)) {
+				notRetryable++;
+				continue;
+			}
+			if (entry.round >= o.maxRounds) {
+				overLimit++;
+				continue;
+			}
+			out.push({
+				index: entry.itemIndex,
+				recordId: entry.recordId,
+				promptHash: entry.promptHash,
+				request: JSON.parse(entry.request) as ChatRequest,
+				item: JSON.parse(entry.item) as Record<string, unknown>,
+				round: entry.round + 1,
+			});
+		}
+	}
+	return { records: out, overLimit, notRetryable };
+}

@@ -1,0 +1,81 @@
+import Anthropic from '@anthropic-ai/sdk';
+
+import { anthropicMessageParams, readAnthropicMessage } from '../../call/providers/bodies';
+import type { ProviderCredentials } from '../../call/providers/types';
+import { streamingFetch } from './stream-fetch';
+import { readAnthropicResultLine } from '../results';
+import type { BatchApi, BatchState, BatchStatus } from '../types';
+
+const STATE: Record<string, BatchState> = {
+	in_progress: 'in_progress',
+	canceling: 'canceling',
+	ended: 'ended',
+};
+
+/** An Anthropic message batch, normalised. */
+export function anthropicBatchStatus(b: Anthropic.Messages.MessageBatch): BatchStatus {
+	const c = b.request_counts;
+	return {
+		id: b.id,
+		provider: 'anthropic',
+		state: STATE[b.processing_status] ?? 'in_progress',
+		providerStatus: b.processing_status,
+		counts: {
+			total: c.processing + c.succeeded + c.errored + c.canceled + c.expired,
+			processing: c.processing,
+			succeeded: c.succeeded,
+			errored: c.errored,
+			canceled: c.canceled,
+			expired: c.expired,
+		},
+		createdAt: b.created_at,
+		expiresAt: b.expires_at,
+		endedAt: b.ended_at ?? undefined,
+	};
+}
+
+/**
+ * Anthropic Message Batches: the requests go in the create call's body; results are a JSONL
+ * stream the SDK decodes line by line (`for await`).
+ */
+export function createAnthropicBatchApi(
+	creds: ProviderCredentials,
+	fetchImpl?: typeof fetch,
+): BatchApi {
+	const client = new Anthropic({
+		apiKey: creds.apiKey,
+		baseURL: creds.baseUrl || undefined,
+		maxRetries: 0,
+		fetch: fetchImpl ?? streamingFetch,
+	});
+	return {
+		provider: 'anthropic',
+		requestLine(customId, request) {
+			return JSON.stringify({ custom_id: customId, params: anthropicMessageParams(request) });
+		},
+		async create(lines) {
+			const requests = lines.map(
+				(l) => JSON.parse(l) as Anthropic.Messages.Batches.BatchCreateParams.Request,
+			);
+			return anthropicBatchStatus(await client.messages.batches.create({ requests }));
+		},
+		async retrieve(id) {
+			return anthropicBatchStatus(await client.messages.batches.retrieve(id));
+		},
+		async cancel(id) {
+			return anthropicBatchStatus(await client.messages.batches.cancel(id));
+		},
+		async *results(id, model) {
+			const decoder = await client.messages.batches.results(id);
+			for await (const entry of decoder) {
+				yield readAnthropicResultLine(entry, (message) =>
+					readAnthropicMessage(message as unknown as Anthropic.Message, {
+						model,
+						prompt: '',
+						maxTokens: 0,
+					}),
+				);
+			}
+		},
+	};
+}

@@ -1,0 +1,68 @@
+import type { ChatRequest, ChatResponse } from '../call/providers/types';
+import type { ItemError, ProviderName } from '../types';
+
+/** A provider batch's lifecycle, normalised over both APIs. */
+export type BatchState =
+	/** OpenAI validating the input file. */
+	| 'validating'
+	| 'in_progress'
+	/** OpenAI writing the result files. */
+	| 'finalizing'
+	/** Cancel asked, not yet ended. */
+	| 'canceling'
+	/** Every request has an outcome; results can be read. */
+	| 'ended';
+
+export interface BatchCounts {
+	total: number;
+	/** Still waiting or running. */
+	processing: number;
+	succeeded: number;
+	/** Errored lines (the provider's count; expired and canceled lines are counted apart when known). */
+	errored: number;
+	canceled: number;
+	expired: number;
+}
+
+/** What the batch API tells about one batch, the same for both providers. */
+export interface BatchStatus {
+	id: string;
+	provider: ProviderName;
+	state: BatchState;
+	/** The provider's own word: OpenAI `completed`, `expired`, `cancelled`, `failed`…; Anthropic `in_progress`, `canceling`, `ended`. */
+	providerStatus: string;
+	counts: BatchCounts;
+	createdAt: string;
+	expiresAt?: string;
+	endedAt?: string;
+	/** A batch the provider refused as a whole (OpenAI `failed`: the input file did not validate). */
+	failure?: string;
+}
+
+/** One request of a batch, ready to upload. */
+export interface BatchRequestLine {
+	customId: string;
+	/** The JSONL line (OpenAI) or the JSON of one `requests[]` entry (Anthropic). */
+	line: string;
+}
+
+/** A result line read back: the answer to read like a realtime answer, or the line's error. */
+export type BatchResultLine =
+	| { customId: string; ok: true; response: ChatResponse }
+	| { customId: string; ok: false; error: ItemError };
+
+/** The provider side of LLM Batch Job: one implementation per provider (see ./providers). */
+export interface BatchApi {
+	readonly provider: ProviderName;
+	/** The request line of one record (same body as LLM Batch Call sends). */
+	requestLine(customId: string, request: ChatRequest): string;
+	/** Uploads (OpenAI) or sends (Anthropic) one batch of lines and starts it. */
+	create(lines: readonly string[], metadata: Record<string, string>): Promise<BatchStatus>;
+	retrieve(id: string): Promise<BatchStatus>;
+	cancel(id: string): Promise<BatchStatus>;
+	/**
+	 * The result lines of an ended batch, streamed (never the whole file in memory), in the
+	 * provider's order (not the input order). OpenAI: the output file, then the error file.
+	 */
+	results(id: string, model: string): AsyncIterable<BatchResultLine>;
+}

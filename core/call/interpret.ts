@@ -1,0 +1,86 @@
+import { LlmBatchError } from './errors';
+import type { ChatResponse } from './providers/types';
+import type { RunItem } from './runner';
+import type { ProviderName, LlmResult, Usage } from '../types';
+import { extractJson, type SchemaValidator } from '../schema';
+
+/** What reading an answer needs besides the answer: LLM Batch Call and LLM Batch Job share it. */
+export interface AnswerPolicy {
+	readonly provider: ProviderName;
+	/** Structured output asked for: the answer must be JSON (and pass `validate` when given). */
+	readonly structured?: { validate?: SchemaValidator };
+	readonly costOf?: (model: string, usage: Usage) => number | undefined;
+	readonly now: () => number;
+}
+
+/**
+ * Turns a provider answer into a result, or throws the taxonomy's error for it
+ * (content_filter, truncated, malformed_output, schema_violation).
+ */
+export function interpretAnswer(
+	policy: AnswerPolicy,
+	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request' | 'inputHash'>,
+	res: ChatResponse,
+	attempts: number,
+	latencyMs: number,
+): LlmResult {
+	const provider = policy.provider;
+	const base = { provider, requestId: res.requestId };
+	if (res.finishReason === 'content_filter' || res.refusal) {
+		throw new LlmBatchError(
+			'content_filter',
+			`The model refused this item (content policy)${res.refusal ? `: ${res.refusal}` : ''}`,
+			base,
+		);
+	}
+	if (res.finishReason === 'length') {
+		throw new LlmBatchError(
+			'truncated',
+			`The answer was cut off at max tokens (${item.request.maxTokens}); raise Max Tokens`,
+			base,
+		);
+	}
+	if (res.data === undefined && res.text.trim() === '') {
+		// choices [] / content null / no content blocks: never a success.
+		throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
+	}
+	let output: unknown = res.text;
+	if (policy.structured) {
+		if (res.data !== undefined) output = res.data;
+		else {
+			const parsed = extractJson(res.text);
+			if (!parsed.ok)
+				throw new LlmBatchError(
+					'malformed_output',
+					`The answer is not the JSON that was asked for: ${parsed.message}`,
+					base,
+				);
+			output = parsed.value;
+		}
+		const issues = policy.structured.validate?.(output);
+		if (issues && issues.length > 0) {
+			throw new LlmBatchError(
+				'schema_violation',
+				`The answer does not match the JSON Schema: ${issues.map((i) => `${i.path || '/'} ${i.message}`).join('; ')}`,
+				{ ...base, issues },
+			);
+		}
+	}
+	const usage = res.usage;
+	return {
+		recordId: item.recordId,
+		output,
+		text: res.text,
+		model: res.model,
+		provider,
+		finishReason: res.finishReason,
+		usage,
+		costUsd: policy.costOf?.(res.model || item.request.model, usage),
+		attempts,
+		latencyMs,
+		cached: false,
+		promptHash: item.promptHash,
+		...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
+		completedAt: new Date(policy.now()).toISOString(),
+	};
+}

@@ -1,0 +1,229 @@
+/** The batch-job tables in the PostgreSQL ledger, on the records store's pool. */
+import type { Pool, PoolClient } from 'pg';
+
+import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+import { toBatchRow, toEntry } from './batches-sqlite';
+import { fromPostgresError } from './errors';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	state TEXT NOT NULL,
+	provider_status TEXT NOT NULL,
+	request_count INTEGER NOT NULL,
+	counts TEXT,
+	round INTEGER NOT NULL,
+	created_at TEXT NOT NULL,
+	expires_at TEXT,
+	ended_at TEXT,
+	collected_at TEXT,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (job, batch_id)
+);
+CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT COLLATE "C" NOT NULL,
+	custom_id TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	prompt_hash TEXT NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	item_index INTEGER NOT NULL,
+	round INTEGER NOT NULL,
+	emitted INTEGER NOT NULL DEFAULT 0,
+	submitted_at TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+`;
+
+/** Serialises concurrent schema creation (same reason as the records store). */
+const SCHEMA_LOCK_KEY = 740_305_119;
+
+export class PostgresBatchStore implements BatchJobStore {
+	private ready: Promise<void> | undefined;
+
+	constructor(
+		private readonly pool: Pool,
+		private readonly label: string,
+	) {}
+
+	init(): Promise<void> {
+		this.ready ??= this.tx('be opened', async (c) => {
+			await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+			await c.query(SCHEMA);
+		}).catch((e: unknown) => {
+			this.ready = undefined;
+			throw e;
+		});
+		return this.ready;
+	}
+
+	private async tx<T>(action: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+		let client: PoolClient;
+		try {
+			client = await this.pool.connect();
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		}
+		try {
+			await client.query('BEGIN');
+			const v = await fn(client);
+			await client.query('COMMIT');
+			return v;
+		} catch (error) {
+			await client.query('ROLLBACK').catch(() => undefined);
+			throw fromPostgresError(error, this.label, action);
+		} finally {
+			client.release();
+		}
+	}
+
+	private async q<T>(action: string, sql: string, params: unknown[]): Promise<T[]> {
+		await this.init();
+		try {
+			return (await this.pool.query(sql, params)).rows as T[];
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		}
+	}
+
+	async addBatch(b: BatchRow, entries: readonly BatchEntry[]): Promise<void> {
+		await this.init();
+		await this.tx('record the batch', async (c) => {
+			await c.query(
+				`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				[
+					b.job,
+					b.batchId,
+					b.provider,
+					b.model,
+					b.state,
+					b.providerStatus,
+					b.requestCount,
+					b.counts === null ? null : JSON.stringify(b.counts),
+					b.round,
+					b.createdAt,
+					b.expiresAt,
+					b.endedAt,
+					b.collectedAt,
+					b.updatedAt,
+				],
+			);
+			if (entries.length === 0) return;
+			// One JSON document for all entries: one statement whatever the batch size.
+			await c.query(
+				`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+				 SELECT $1, e.record_id, e.custom_id, e.batch_id, e.prompt_hash, e.request, e.item, e.item_index, e.round, e.emitted, e.submitted_at
+				 FROM jsonb_to_recordset($2::jsonb) AS e(record_id text, custom_id text, batch_id text, prompt_hash text,
+				   request text, item text, item_index int, round int, emitted int, submitted_at text)
+				 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+				 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+				 item_index = excluded.item_index, round = excluded.round, emitted = excluded.emitted,
+				 submitted_at = excluded.submitted_at`,
+				[
+					b.job,
+					JSON.stringify(
+						entries.map((e) => ({
+							record_id: e.recordId,
+							custom_id: e.customId,
+							batch_id: e.batchId,
+							prompt_hash: e.promptHash,
+							request: e.request,
+							item: e.item,
+							item_index: e.itemIndex,
+							round: e.round,
+							emitted: e.emitted ? 1 : 0,
+							submitted_at: e.submittedAt,
+						})),
+					),
+				],
+			);
+		});
+	}
+
+	async updateBatch(job: string, batchId: string, p: BatchRowPatch, at: string): Promise<void> {
+		await this.q(
+			'update the batch',
+			`UPDATE ${BATCHES_TABLE} SET state = coalesce($1, state), provider_status = coalesce($2, provider_status),
+			 counts = coalesce($3, counts), ended_at = coalesce($4, ended_at), collected_at = coalesce($5, collected_at),
+			 updated_at = $6 WHERE job = $7 AND batch_id = $8`,
+			[
+				p.state ?? null,
+				p.providerStatus ?? null,
+				p.counts ? JSON.stringify(p.counts) : null,
+				p.endedAt ?? null,
+				p.collectedAt ?? null,
+				at,
+				job,
+				batchId,
+			],
+		);
+	}
+
+	async batches(job: string, options: { uncollected?: boolean } = {}): Promise<BatchRow[]> {
+		const rows = await this.q<Parameters<typeof toBatchRow>[0]>(
+			'list batches',
+			`SELECT * FROM ${BATCHES_TABLE} WHERE job = $1 ${options.uncollected ? 'AND collected_at IS NULL' : ''}
+			 ORDER BY created_at, batch_id`,
+			[job],
+		);
+		return rows.map(toBatchRow);
+	}
+
+	async entries(job: string, recordIds: readonly string[]): Promise<Map<string, BatchEntry>> {
+		const out = new Map<string, BatchEntry>();
+		if (recordIds.length === 0) return out;
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id = ANY($2::text[])`,
+			[job, recordIds],
+		);
+		for (const r of rows) out.set(r.record_id, toEntry(r));
+		return out;
+	}
+
+	async batchEntries(job: string, batchId: string): Promise<BatchEntry[]> {
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 ORDER BY item_index, record_id`,
+			[job, batchId],
+		);
+		return rows.map(toEntry);
+	}
+
+	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'list batch entries',
+			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
+			[job, afterRecordId, limit],
+		);
+		return rows.map(toEntry);
+	}
+
+	async markEmitted(job: string, recordIds: readonly string[]): Promise<void> {
+		if (recordIds.length === 0) return;
+		await this.q(
+			'mark records emitted',
+			`UPDATE ${ENTRIES_TABLE} SET emitted = 1 WHERE job = $1 AND record_id = ANY($2::text[])`,
+			[job, recordIds],
+		);
+	}
+
+	async deleteJob(job: string): Promise<number> {
+		await this.init();
+		return await this.tx('delete the job', async (c) => {
+			await c.query(`DELETE FROM ${ENTRIES_TABLE} WHERE job = $1`, [job]);
+			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+		});
+	}
+
+	async close(): Promise<void> {
+		// The pool belongs to the records store, which closes it.
+	}
+}

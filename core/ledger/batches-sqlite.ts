@@ -1,0 +1,323 @@
+/**
+ * The batch-job tables in the SQLite ledger file, on a connection of their own (WAL lets it
+ * share the file with the records' connection).
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+
+import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+import { fromSqliteError } from './errors';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	state TEXT NOT NULL,
+	provider_status TEXT NOT NULL,
+	request_count INTEGER NOT NULL,
+	counts TEXT,
+	round INTEGER NOT NULL,
+	created_at TEXT NOT NULL,
+	expires_at TEXT,
+	ended_at TEXT,
+	collected_at TEXT,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (job, batch_id)
+);
+CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT NOT NULL,
+	custom_id TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	prompt_hash TEXT NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	item_index INTEGER NOT NULL,
+	round INTEGER NOT NULL,
+	emitted INTEGER NOT NULL DEFAULT 0,
+	submitted_at TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+`;
+
+interface BatchDbRow {
+	job: string;
+	batch_id: string;
+	provider: string;
+	model: string;
+	state: string;
+	provider_status: string;
+	request_count: number;
+	counts: string | null;
+	round: number;
+	created_at: string;
+	expires_at: string | null;
+	ended_at: string | null;
+	collected_at: string | null;
+	updated_at: string;
+}
+
+interface EntryDbRow {
+	record_id: string;
+	custom_id: string;
+	batch_id: string;
+	prompt_hash: string;
+	request: string;
+	item: string;
+	item_index: number;
+	round: number;
+	emitted: number;
+	submitted_at: string;
+}
+
+export function toBatchRow(r: BatchDbRow): BatchRow {
+	return {
+		job: r.job,
+		batchId: r.batch_id,
+		provider: r.provider === 'anthropic' ? 'anthropic' : 'openai',
+		model: r.model,
+		state: r.state,
+		providerStatus: r.provider_status,
+		requestCount: Number(r.request_count),
+		counts:
+			r.counts === null ? null : typeof r.counts === 'string' ? JSON.parse(r.counts) : r.counts,
+		round: Number(r.round),
+		createdAt: String(r.created_at),
+		expiresAt: r.expires_at === null ? null : String(r.expires_at),
+		endedAt: r.ended_at === null ? null : String(r.ended_at),
+		collectedAt: r.collected_at === null ? null : String(r.collected_at),
+		updatedAt: String(r.updated_at),
+	};
+}
+
+export function toEntry(r: EntryDbRow): BatchEntry {
+	return {
+		recordId: r.record_id,
+		customId: r.custom_id,
+		batchId: r.batch_id,
+		promptHash: r.prompt_hash,
+		request: r.request,
+		item: r.item,
+		itemIndex: Number(r.item_index),
+		round: Number(r.round),
+		emitted: Boolean(Number(r.emitted)),
+		submittedAt: String(r.submitted_at),
+	};
+}
+
+function loadSqlite(): typeof import('node:sqlite') {
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	return require('node:sqlite') as typeof import('node:sqlite');
+}
+
+export class SqliteBatchStore implements BatchJobStore {
+	private db: DatabaseSync | undefined;
+	private readonly statements = new Map<string, StatementSync>();
+
+	constructor(
+		private readonly path: string,
+		private readonly label: string,
+	) {}
+
+	async init(): Promise<void> {
+		if (this.db) return;
+		try {
+			const { DatabaseSync } = loadSqlite();
+			const db = new DatabaseSync(this.path, { timeout: 5000 });
+			db.exec('PRAGMA journal_mode = WAL');
+			db.exec('PRAGMA synchronous = NORMAL');
+			db.exec(SCHEMA);
+			this.db = db;
+		} catch (error) {
+			throw fromSqliteError(error, this.label, 'be opened');
+		}
+	}
+
+	private stmt(sql: string): StatementSync {
+		if (!this.db) throw fromSqliteError(new Error('not open'), this.label, 'be used');
+		let s = this.statements.get(sql);
+		if (!s) {
+			s = this.db.prepare(sql);
+			this.statements.set(sql, s);
+		}
+		return s;
+	}
+
+	private run<T>(action: string, fn: () => T, transaction = false): T {
+		const db = this.db;
+		try {
+			if (!db) throw new Error('the store is not open (call init() first)');
+			if (!transaction) return fn();
+			db.exec('BEGIN IMMEDIATE');
+			try {
+				const v = fn();
+				db.exec('COMMIT');
+				return v;
+			} catch (e) {
+				if (db.isTransaction) db.exec('ROLLBACK');
+				throw fromSqliteError(e, this.label, action);
+			}
+		} catch (error) {
+			throw fromSqliteError(error, this.label, action);
+		}
+	}
+
+	async addBatch(b: BatchRow, entries: readonly BatchEntry[]): Promise<void> {
+		await this.init();
+		this.run(
+			'record the batch',
+			() => {
+				this.stmt(
+					`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				).run(
+					b.job,
+					b.batchId,
+					b.provider,
+					b.model,
+					b.state,
+					b.providerStatus,
+					b.requestCount,
+					b.counts === null ? null : JSON.stringify(b.counts),
+					b.round,
+					b.createdAt,
+					b.expiresAt,
+					b.endedAt,
+					b.collectedAt,
+					b.updatedAt,
+				);
+				const put = this.stmt(
+					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+					 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+					 item_index = excluded.item_index, round = excluded.round, emitted = excluded.emitted,
+					 submitted_at = excluded.submitted_at`,
+				);
+				for (const e of entries) {
+					put.run(
+						b.job,
+						e.recordId,
+						e.customId,
+						e.batchId,
+						e.promptHash,
+						e.request,
+						e.item,
+						e.itemIndex,
+						e.round,
+						e.emitted ? 1 : 0,
+						e.submittedAt,
+					);
+				}
+			},
+			true,
+		);
+	}
+
+	async updateBatch(job: string, batchId: string, p: BatchRowPatch, at: string): Promise<void> {
+		await this.init();
+		this.run('update the batch', () =>
+			this.stmt(
+				`UPDATE ${BATCHES_TABLE} SET state = coalesce(?, state), provider_status = coalesce(?, provider_status),
+				 counts = coalesce(?, counts), ended_at = coalesce(?, ended_at), collected_at = coalesce(?, collected_at),
+				 updated_at = ? WHERE job = ? AND batch_id = ?`,
+			).run(
+				p.state ?? null,
+				p.providerStatus ?? null,
+				p.counts ? JSON.stringify(p.counts) : null,
+				p.endedAt ?? null,
+				p.collectedAt ?? null,
+				at,
+				job,
+				batchId,
+			),
+		);
+	}
+
+	async batches(job: string, options: { uncollected?: boolean } = {}): Promise<BatchRow[]> {
+		await this.init();
+		const rows = this.run(
+			'list batches',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${BATCHES_TABLE} WHERE job = ? ${options.uncollected ? 'AND collected_at IS NULL' : ''}
+					 ORDER BY created_at, batch_id`,
+				).all(job) as unknown as BatchDbRow[],
+		);
+		return rows.map(toBatchRow);
+	}
+
+	async entries(job: string, recordIds: readonly string[]): Promise<Map<string, BatchEntry>> {
+		await this.init();
+		const out = new Map<string, BatchEntry>();
+		if (recordIds.length === 0) return out;
+		const rows = this.run(
+			'read batch entries',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+				).all(job, JSON.stringify(recordIds)) as unknown as EntryDbRow[],
+		);
+		for (const r of rows) out.set(r.record_id, toEntry(r));
+		return out;
+	}
+
+	async batchEntries(job: string, batchId: string): Promise<BatchEntry[]> {
+		await this.init();
+		const rows = this.run(
+			'read batch entries',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? ORDER BY item_index, record_id`,
+				).all(job, batchId) as unknown as EntryDbRow[],
+		);
+		return rows.map(toEntry);
+	}
+
+	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
+		await this.init();
+		const rows = this.run(
+			'list batch entries',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
+				).all(job, afterRecordId, limit) as unknown as EntryDbRow[],
+		);
+		return rows.map(toEntry);
+	}
+
+	async markEmitted(job: string, recordIds: readonly string[]): Promise<void> {
+		await this.init();
+		if (recordIds.length === 0) return;
+		this.run(
+			'mark records emitted',
+			() =>
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET emitted = 1 WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+				).run(job, JSON.stringify(recordIds)),
+			true,
+		);
+	}
+
+	async deleteJob(job: string): Promise<number> {
+		await this.init();
+		return this.run(
+			'delete the job',
+			() => {
+				this.stmt(`DELETE FROM ${ENTRIES_TABLE} WHERE job = ?`).run(job);
+				return Number(this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes);
+			},
+			true,
+		);
+	}
+
+	async close(): Promise<void> {
+		this.statements.clear();
+		const db = this.db;
+		this.db = undefined;
+		if (db?.isOpen) db.close();
+	}
+}

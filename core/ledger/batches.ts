@@ -1,0 +1,90 @@
+/**
+ * The batch-API side of the ledger (LLM Batch Job): which provider batches a job created,
+ * and which record went into which batch with its request and input item, so a job can be
+ * submitted again without resubmitting anything live or done, collected in another
+ * execution, and resubmitted. Kept apart from the record tables (same database, own tables).
+ */
+import type { BatchCounts } from '../batch-api/types';
+import type { ProviderName } from '../types';
+import { PostgresBatchStore } from './batches-postgres';
+import { SqliteBatchStore } from './batches-sqlite';
+import { PostgresLedgerStore } from './postgres';
+import { SqliteLedgerStore } from './sqlite';
+import type { LedgerStore } from './types';
+
+export interface BatchRow {
+	job: string;
+	batchId: string;
+	provider: ProviderName;
+	model: string;
+	/** Normalised state (see core/batch-api BatchState). */
+	state: string;
+	providerStatus: string;
+	requestCount: number;
+	counts: BatchCounts | null;
+	/** 1 for the first submission, 2 for a first resubmission… */
+	round: number;
+	createdAt: string;
+	expiresAt: string | null;
+	endedAt: string | null;
+	/** Set once its results were read and every record emitted. */
+	collectedAt: string | null;
+	updatedAt: string;
+}
+
+/** One record's latest submission. */
+export interface BatchEntry {
+	recordId: string;
+	customId: string;
+	batchId: string;
+	promptHash: string;
+	/** The request (ChatRequest) as JSON, for a resubmission. */
+	request: string;
+	/** The input item's JSON, so Collect (another execution) emits the record with its fields. */
+	item: string;
+	/** The input item's position in the Submit execution. */
+	itemIndex: number;
+	round: number;
+	/** The record already left Collect (on Success or Failed). */
+	emitted: boolean;
+	submittedAt: string;
+}
+
+export type BatchRowPatch = Partial<
+	Pick<BatchRow, 'state' | 'providerStatus' | 'counts' | 'endedAt' | 'collectedAt'>
+>;
+
+export interface BatchJobStore {
+	init(): Promise<void>;
+	/** A new batch with its entries, in one transaction; an entry replaces the record's earlier one. */
+	addBatch(batch: BatchRow, entries: readonly BatchEntry[]): Promise<void>;
+	updateBatch(job: string, batchId: string, patch: BatchRowPatch, at: string): Promise<void>;
+	/** The job's batches by creation; `uncollected` = results not yet read. */
+	batches(job: string, options?: { uncollected?: boolean }): Promise<BatchRow[]>;
+	/** The latest entries of these records. */
+	entries(job: string, recordIds: readonly string[]): Promise<Map<string, BatchEntry>>;
+	/** Entries whose latest submission is this batch. */
+	batchEntries(job: string, batchId: string): Promise<BatchEntry[]>;
+	/** All entries of the job ordered by record ID, one page. */
+	listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]>;
+	markEmitted(job: string, recordIds: readonly string[]): Promise<void>;
+	/** Forgets the job's batches and entries (Batch Ledger's Delete Job); returns the batches deleted. */
+	deleteJob(job: string): Promise<number>;
+	close(): Promise<void>;
+}
+
+export { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+
+const stores = new WeakMap<LedgerStore, BatchJobStore>();
+
+/** The batch tables next to a ledger store (same file or database), one per store. */
+export function batchStoreFor(store: LedgerStore): BatchJobStore {
+	let batch = stores.get(store);
+	if (batch) return batch;
+	if (store instanceof SqliteLedgerStore) batch = new SqliteBatchStore(store.path, store.label);
+	else if (store instanceof PostgresLedgerStore)
+		batch = new PostgresBatchStore(store.pool, store.label);
+	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
+	stores.set(store, batch);
+	return batch;
+}

@@ -1,0 +1,167 @@
+import {
+	NodeConnectionTypes,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+
+import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import * as cancel from './actions/cancel.operation';
+import * as collect from './actions/collect.operation';
+import * as resubmit from './actions/resubmit.operation';
+import { route } from './actions/router';
+import * as status from './actions/status.operation';
+import * as submit from './actions/submit.operation';
+
+const openAi = { show: { provider: ['openai'] } };
+const anthropic = { show: { provider: ['anthropic'] } };
+const main = NodeConnectionTypes.Main;
+const out = (a: string, b: string) =>
+	`[{ type: '${main}', displayName: '${a}' }, { type: '${main}', displayName: '${b}' }]`;
+
+/**
+ * The UI of LLM Batch Job: the providers' batch APIs (OpenAI Batch, Anthropic Message
+ * Batches) at half price. One file per operation under actions/ (description + execute),
+ * a router holding the error handling, the job logic in core/batch-api.
+ */
+export class LlmBatchJob implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'LLM Batch Job',
+		name: 'llmBatchJob',
+		icon: { light: 'file:llmBatchJob.svg', dark: 'file:llmBatchJob.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{$parameter["operation"] + ": " + $parameter["jobName"]}}',
+		description:
+			"Run items through the providers' batch APIs (OpenAI Batch, Anthropic Message Batches) at half price: submit, check status, collect results by record ID, cancel, resubmit",
+		defaults: { name: 'LLM Batch Job' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: `={{ $parameter.operation === 'collect' ? ${out('Success', 'Failed')} : $parameter.operation === 'status' ? ${out('Summary', 'Batches')} : ${out('Batches', 'Failed')} }}`,
+		credentials: [
+			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
+			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			{
+				name: 'llmBatchPostgresApi',
+				required: true,
+				testedBy: 'llmBatchPostgresConnectionTest',
+				displayOptions: { show: { ledgerStore: ['postgres'] } },
+			},
+		],
+		properties: [
+			{
+				displayName: 'Operation',
+				name: 'operation',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'Cancel',
+						value: 'cancel',
+						description: "Cancel the job's live batches; what had finished is still collected",
+						action: 'Cancel a batch job',
+					},
+					{
+						name: 'Check Status',
+						value: 'status',
+						description:
+							'State and counts of each batch, plus one summary item saying whether all have ended',
+						action: 'Check the status of a batch job',
+					},
+					{
+						name: 'Collect Results',
+						value: 'collect',
+						description:
+							'Each record once, on Success (answer, usage, cost at the batch price) or Failed',
+						action: 'Collect the results of a batch job',
+					},
+					{
+						name: 'Resubmit',
+						value: 'resubmit',
+						description:
+							'Send retryable failed records (server errors, expired, canceled) again as a new batch',
+						action: 'Resubmit failed records of a batch job',
+					},
+					{
+						name: 'Submit',
+						value: 'submit',
+						description: "Send the items to the provider's batch API, split at its caps",
+						action: 'Submit items as a batch job',
+					},
+				],
+				default: 'submit',
+			},
+			{
+				displayName: 'Provider',
+				name: 'provider',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'OpenAI (Batch API)',
+						value: 'openai',
+						description: '/v1/files + /v1/batches at the credential base URL',
+					},
+					{
+						name: 'Anthropic (Message Batches)',
+						value: 'anthropic',
+						description: '/v1/messages/batches',
+					},
+				],
+				default: 'openai',
+			},
+			{
+				displayName: 'Job Name',
+				name: 'jobName',
+				type: 'string',
+				required: true,
+				default: '',
+				placeholder: 'e.g. nightly-tickets',
+				description:
+					'Names the job in the ledger: Submit records its batches under it, Check Status and Collect Results (often in another workflow) find them by it',
+			},
+			{
+				displayName: 'Ledger',
+				name: 'ledgerStore',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'SQLite (Embedded)',
+						value: 'sqlite',
+						description: 'A file in the n8n user folder; for a single n8n process',
+					},
+					{
+						name: 'PostgreSQL',
+						value: 'postgres',
+						description: 'Shared by several workers or a main + worker setup',
+					},
+				],
+				default: 'sqlite',
+				description:
+					'Where the job keeps its batches and records, so Submit never sends a record twice and Collect emits each once',
+			},
+			{
+				displayName: 'SQLite File',
+				name: 'ledgerSqlitePath',
+				type: 'string',
+				displayOptions: { show: { ledgerStore: ['sqlite'] } },
+				default: '',
+				description:
+					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
+			},
+			...submit.description,
+			...status.description,
+			...collect.description,
+			...cancel.description,
+			...resubmit.description,
+		],
+	};
+
+	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		return await route.call(this);
+	}
+}

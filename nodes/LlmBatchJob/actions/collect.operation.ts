@@ -1,0 +1,117 @@
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeProperties,
+} from 'n8n-workflow';
+
+import { collectJob } from '../../../core/batch-api';
+import { costUsd } from '../../../core/cost';
+import { createCheckpoint } from '../../../core/ledger';
+import { isReservedField } from '../../../core/types';
+import { readBatchIds, readDeadline } from '../params';
+import { openJob, type JobDeps } from './context';
+import { batchIdsProperty, deadlineOption } from './items';
+
+export const description: INodeProperties[] = [
+	batchIdsProperty('collect'),
+	{
+		displayName: 'Result Field',
+		name: 'resultField',
+		type: 'string',
+		default: 'llm',
+		description:
+			'Field each successful item gains, as in LLM Batch Call (output, text, usage, cost, batch ID)',
+		displayOptions: { show: { operation: ['collect'] } },
+	},
+	{
+		displayName: 'Options',
+		name: 'collectOptions',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show: { operation: ['collect'] } },
+		options: [
+			deadlineOption,
+			{
+				displayName: 'Re-Emit Collected Records',
+				name: 'reEmit',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to emit again, from the ledger, the records earlier runs already collected (no provider call). Off: a second Collect emits only what is new.',
+			},
+		],
+	},
+];
+
+/**
+ * Collect Results: streams each ended batch's results, joins them to their records by
+ * custom_id and emits every record once, on Success (the LLM Batch Call item contract,
+ * cost at the batch price, plus the batch ID) or Failed (taxonomy code). The ledger gets
+ * every result through the same group commits as LLM Batch Call.
+ */
+export async function execute(
+	this: IExecuteFunctions,
+	deps: JobDeps = {},
+): Promise<INodeExecutionData[][]> {
+	const { cfg, job, clock } = await openJob(this, deps);
+	const resultField = String(this.getNodeParameter('resultField', 0, 'llm')).trim() || 'llm';
+	if (isReservedField(resultField)) {
+		throw new NodeOperationError(this.getNode(), `Result Field "${resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json or pairedItem would break the item; nothing was read.',
+		});
+	}
+	const options = this.getNodeParameter('collectOptions', 0, {}) as {
+		deadline?: unknown;
+		reEmit?: boolean;
+	};
+	const deadline = readDeadline(this, options.deadline);
+	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
+	const res = await collectJob(job, {
+		policy: {
+			costOf: (model, usage) => costUsd(model, usage, { batch: true }),
+			now: () => clock.now(),
+		},
+		checkpoint,
+		batchIds: readBatchIds(this),
+		deadline,
+		reEmit: options.reEmit === true,
+	});
+
+	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const success: INodeExecutionData[] = [];
+	const failed: INodeExecutionData[] = [];
+	for (const o of res.outcomes) {
+		const item = JSON.parse(o.entry.item) as IDataObject;
+		delete item.error;
+		if (o.ok) {
+			success.push({
+				json: { ...item, [resultField]: o.result as unknown as IDataObject },
+				pairedItem: paired,
+			});
+		} else {
+			failed.push({
+				json: {
+					...item,
+					error: { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject,
+				},
+				pairedItem: paired,
+			});
+		}
+	}
+	const parts = [
+		`${success.length} succeeded, ${failed.length} failed from ${res.collected.length} batch(es)`,
+	];
+	if (res.pending.length > 0) parts.push(`${res.pending.length} batch(es) still running`);
+	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
+	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);
+	this.addExecutionHints?.({
+		message: `Job ${cfg.jobName}: ${parts.join('; ')}`,
+		type: failed.length > 0 || res.unmatched > 0 ? 'warning' : 'info',
+		location: 'outputPane',
+	});
+	return [success, failed];
+}

@@ -1,0 +1,68 @@
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+
+import { PROVIDER_CAPS, resubmittable, submitRecords } from '../../../core/batch-api';
+import { openJob, type JobDeps } from './context';
+import { batchItem } from './items';
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Max Submissions per Record',
+		name: 'maxSubmissions',
+		type: 'number',
+		typeOptions: { minValue: 2 },
+		default: 3,
+		description:
+			'A record is resubmitted until it has been in this many batches (the first submission counts)',
+		displayOptions: { show: { operation: ['resubmit'] } },
+	},
+	{
+		displayName: 'Batch Size',
+		name: 'resubmitBatchSize',
+		type: 'number',
+		typeOptions: { minValue: 0 },
+		default: 0,
+		description: "Requests per provider batch. 0 = the provider's cap.",
+		displayOptions: { show: { operation: ['resubmit'] } },
+	},
+];
+
+/**
+ * Resubmit: the job's records whose last outcome was retryable (server error, expired,
+ * canceled…) go into a new batch of the same job, with the request stored at submission;
+ * invalid requests are not resubmitted.
+ */
+export async function execute(
+	this: IExecuteFunctions,
+	deps: JobDeps = {},
+): Promise<INodeExecutionData[][]> {
+	const { cfg, job } = await openJob(this, deps);
+	const maxRounds = Math.max(2, Math.floor(Number(this.getNodeParameter('maxSubmissions', 0, 3))));
+	const batchSize = Math.max(
+		0,
+		Math.floor(Number(this.getNodeParameter('resubmitBatchSize', 0, 0))),
+	);
+	const todo = await resubmittable(job, { maxRounds });
+	const models = new Set(todo.records.map((r) => r.request.model));
+	const created = [];
+	for (const model of models) {
+		const result = await submitRecords(
+			job,
+			todo.records.filter((r) => r.request.model === model),
+			{ caps: PROVIDER_CAPS[cfg.provider], batchSize, model },
+		);
+		created.push(...result.created);
+	}
+	this.addExecutionHints?.({
+		message: `Job ${cfg.jobName}: ${todo.records.length} record(s) resubmitted in ${created.length} batch(es); ${todo.overLimit} over the limit of ${maxRounds} submissions; ${todo.notRetryable} not retryable (not resubmitted)`,
+		type: 'info',
+		location: 'outputPane',
+	});
+	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	return [
+		created.map((b) => ({
+			json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),
+			pairedItem: paired,
+		})),
+		[],
+	];
+}

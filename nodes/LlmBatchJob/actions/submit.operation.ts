@@ -1,0 +1,220 @@
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	INodeExecutionData,
+	INodeProperties,
+} from 'n8n-workflow';
+
+import { PROVIDER_CAPS, submitRecords, type PreparedRecord } from '../../../core/batch-api';
+import { readJsonSchemaParam, readPromptItems } from '../../shared/llm-params';
+import { readSubmitConfig } from '../params';
+import { openJob, type JobDeps } from './context';
+import { batchItem } from './items';
+
+const show = { show: { operation: ['submit'] } };
+
+export const description: INodeProperties[] = [
+	{
+		displayName: 'Model',
+		name: 'model',
+		type: 'string',
+		required: true,
+		default: 'gpt-4o-mini',
+		placeholder: 'e.g. gpt-4o-mini, claude-3-5-haiku-latest',
+		description: 'Model ID as the provider names it',
+		displayOptions: show,
+	},
+	{
+		displayName: 'System Prompt',
+		name: 'systemPrompt',
+		type: 'string',
+		typeOptions: { rows: 3 },
+		default: '',
+		description: 'Instructions sent with every item',
+		displayOptions: show,
+	},
+	{
+		displayName: 'Prompt',
+		name: 'prompt',
+		type: 'string',
+		typeOptions: { rows: 4 },
+		required: true,
+		default: '={{ $json.text }}',
+		description: 'The user message for each item; use an expression to build it from the item',
+		displayOptions: show,
+	},
+	{
+		displayName: 'Record ID',
+		name: 'recordId',
+		type: 'string',
+		default: '={{ $json.recordId ?? $json.id }}',
+		description:
+			"Stable ID of each record: results are matched to records by it (the batch line's custom_id is derived from it), and a record already in a live batch or done is not submitted again. When empty, a hash of the prompt is used.",
+		displayOptions: show,
+	},
+	{
+		displayName: 'Output Format',
+		name: 'outputFormat',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{ name: 'Text', value: 'text' },
+			{
+				name: 'JSON (Structured Output)',
+				value: 'json',
+				description: 'The answer must be JSON matching the schema below',
+			},
+		],
+		default: 'text',
+		displayOptions: show,
+	},
+	{
+		displayName: 'JSON Schema',
+		name: 'jsonSchema',
+		type: 'json',
+		displayOptions: { show: { operation: ['submit'], outputFormat: ['json'] } },
+		default:
+			'{\n  "type": "object",\n  "properties": {\n    "category": { "type": "string" }\n  },\n  "required": ["category"]\n}',
+		description:
+			'JSON Schema of the answer, sent as LLM Batch Call sends it; Collect Results validates every answer against it',
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: show,
+		options: [
+			{
+				displayName: 'Batch Size',
+				name: 'batchSize',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description:
+					"Requests per provider batch. 0 = the provider's cap (OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).",
+			},
+			{
+				displayName: 'Context Window (Tokens)',
+				name: 'contextWindow',
+				type: 'number',
+				default: 0,
+				description:
+					'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
+			},
+			{
+				displayName: 'Max Tokens',
+				name: 'maxTokens',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 1024,
+				description: 'Maximum output tokens per answer',
+			},
+			{
+				displayName: 'Temperature',
+				name: 'temperature',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 2 },
+				default: 0,
+			},
+		],
+	},
+];
+
+/**
+ * Submit: bad items go to Failed before anything is uploaded; the rest (minus records that
+ * are done or in a batch not collected yet) go to the provider in batches at its caps; one
+ * item per batch created.
+ */
+export async function execute(
+	this: IExecuteFunctions,
+	deps: JobDeps = {},
+): Promise<INodeExecutionData[][]> {
+	const sub = readSubmitConfig(this);
+	const { cfg, job } = await openJob(this, deps);
+	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
+	const items = this.getInputData();
+	const { runItems, rejected } = readPromptItems(this, {
+		provider: cfg.provider,
+		model: sub.model,
+		schema,
+		maxTokens: sub.options.maxTokens,
+		temperature: sub.options.temperature,
+		contextWindow: sub.options.contextWindow,
+	});
+	const records: PreparedRecord[] = runItems.map((r) => ({
+		index: r.index,
+		recordId: r.recordId,
+		promptHash: r.promptHash,
+		request: r.request,
+		item: items[r.index].json,
+	}));
+	const result = await submitRecords(job, records, {
+		caps: PROVIDER_CAPS[cfg.provider],
+		batchSize: sub.options.batchSize,
+		model: sub.model,
+	});
+
+	const failed: INodeExecutionData[] = [];
+	for (const [index, error] of rejected) {
+		failed.push({
+			json: { ...items[index].json, error: error as unknown as IDataObject },
+			pairedItem: { item: index },
+		});
+	}
+	for (const s of result.skipped) {
+		if (s.reason !== 'duplicate') continue;
+		failed.push({
+			json: {
+				...items[s.index].json,
+				error: {
+					code: 'duplicate',
+					message: `Record ID ${s.recordId} appears more than once in the input: only its first item was submitted. Give every record its own ID (Batch Prepare can dedupe).`,
+					retryable: false,
+					attempts: 0,
+				},
+			},
+			pairedItem: { item: s.index },
+		});
+	}
+	failed.sort(
+		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,
+	);
+
+	const byBatch = new Map<string, number[]>();
+	let offset = 0;
+	const skippedIndexes = new Set(result.skipped.map((s) => s.index));
+	const submitted = records.filter((r) => !skippedIndexes.has(r.index));
+	for (const b of result.created) {
+		byBatch.set(
+			b.id,
+			submitted.slice(offset, offset + b.requestCount).map((r) => r.index),
+		);
+		offset += b.requestCount;
+	}
+	const out: INodeExecutionData[] = result.created.map((b) => ({
+		json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),
+		pairedItem: (byBatch.get(b.id) ?? []).map((item) => ({ item })),
+	}));
+	const skipped = result.skipped.filter((s) => s.reason !== 'duplicate');
+	if (skipped.length > 0) {
+		// Records already done or waiting in a batch leave here, so every item has one output.
+		out.push({
+			json: {
+				job: cfg.jobName,
+				batchId: null,
+				skipped: skipped.length,
+				alreadySucceeded: skipped.filter((s) => s.reason === 'succeeded').length,
+				inLiveBatch: skipped.filter((s) => s.reason === 'in_batch').length,
+			},
+			pairedItem: skipped.map((s) => ({ item: s.index })),
+		});
+	}
+	this.addExecutionHints?.({
+		message: `${result.created.length} batch(es) created with ${offset} request(s) for job ${cfg.jobName}; ${skipped.length} record(s) skipped (done or in a live batch); ${failed.length} item(s) failed before upload`,
+		type: failed.length > 0 ? 'warning' : 'info',
+		location: 'outputPane',
+	});
+	return [out, failed];
+}

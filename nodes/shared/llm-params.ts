@@ -1,0 +1,101 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+
+import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
+import type { ProviderCredentials } from '../../core/call/providers';
+import type { RunItem } from '../../core/call/runner';
+import { parseSchemaParam } from '../../core/schema';
+import type { ItemError, ProviderName } from '../../core/types';
+
+/**
+ * What LLM Batch Call and LLM Batch Job read the same way: the provider credential, the
+ * JSON Schema of structured output, and each item's prompt, system prompt and record ID.
+ */
+
+/** The API key and base URL of the provider's credential; a NodeOperationError before any call when missing. */
+export async function providerCredentials(
+	ctx: IExecuteFunctions,
+	provider: ProviderName,
+): Promise<ProviderCredentials> {
+	const type = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	let c;
+	try {
+		c = await ctx.getCredentials(type);
+	} catch (e) {
+		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
+			description: `Select or create a "${provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+		});
+	}
+	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';
+	if (apiKey === '') {
+		throw new NodeOperationError(ctx.getNode(), 'The credential has no API key', {
+			description:
+				'Enter any non-empty key for servers without authentication (Ollama, LM Studio, the sandbox).',
+		});
+	}
+	return {
+		apiKey,
+		baseUrl:
+			typeof c.baseUrl === 'string' && c.baseUrl !== '' ? c.baseUrl.replace(/\/+$/, '') : undefined,
+		organization:
+			typeof c.organization === 'string' && c.organization !== '' ? c.organization : undefined,
+	};
+}
+
+/** The JSON Schema parameter (output format JSON), checked before any call. */
+export function readJsonSchemaParam(
+	ctx: IExecuteFunctions,
+	provider: ProviderName,
+): Record<string, unknown> {
+	const node = ctx.getNode();
+	const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
+	if (!schema.ok) {
+		throw new NodeOperationError(node, `JSON Schema is not valid: ${schema.message}`, {
+			description: 'Fix the JSON Schema parameter; nothing was sent.',
+		});
+	}
+	if (provider === 'anthropic' && (schema.schema as { type?: unknown }).type !== 'object') {
+		throw new NodeOperationError(
+			node,
+			'For Anthropic the JSON Schema must describe an object ("type": "object")',
+			{
+				description:
+					'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
+			},
+		);
+	}
+	return schema.schema as Record<string, unknown>;
+}
+
+/**
+ * Reads each item's Prompt, System Prompt and Record ID parameters through the engine's
+ * input policy; bad input fails that item (named field, the fix), never the node.
+ */
+export function readPromptItems(
+	ctx: IExecuteFunctions,
+	shape: CallShape,
+): { runItems: RunItem[]; rejected: Map<number, ItemError> } {
+	const toRunItem = inputPolicy(shape);
+	const runItems: RunItem[] = [];
+	const rejected = new Map<number, ItemError>();
+	const count = ctx.getInputData().length;
+	for (let i = 0; i < count; i++) {
+		let out: RunItem | ItemError;
+		try {
+			out = toRunItem(i, {
+				prompt: ctx.getNodeParameter('prompt', i, ''),
+				system: ctx.getNodeParameter('systemPrompt', i, ''),
+				recordId: ctx.getNodeParameter('recordId', i, ''),
+			});
+		} catch (e) {
+			out = {
+				code: 'invalid_input',
+				message: `Prompt could not be resolved for this item: ${(e as Error).message}`,
+				retryable: false,
+				attempts: 0,
+			};
+		}
+		if (isItemError(out)) rejected.set(i, out);
+		else runItems.push(out);
+	}
+	return { runItems, rejected };
+}

@@ -1,0 +1,128 @@
+/**
+ * The batch-job tables (LLM Batch Job) next to the ledger: one contract, SQLite and
+ * PostgreSQL. Kept in its own file beside store-contract.test.ts (the records contract).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { batchStoreFor, type BatchEntry, type BatchRow } from '../../core/ledger/batches';
+import type { LedgerStore } from '../../core/ledger/types';
+import { T0, T1, T2, postgresFactory, sqliteFactory, type StoreFactory } from './fixtures';
+
+const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
+
+function batch(job: string, batchId: string, extra: Partial<BatchRow> = {}): BatchRow {
+	return {
+		job,
+		batchId,
+		provider: 'openai',
+		model: 'gpt-4o-mini',
+		state: 'in_progress',
+		providerStatus: 'in_progress',
+		requestCount: 2,
+		counts: { total: 2, processing: 2, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+		round: 1,
+		createdAt: T0,
+		expiresAt: T2,
+		endedAt: null,
+		collectedAt: null,
+		updatedAt: T0,
+		...extra,
+	};
+}
+
+function entry(recordId: string, batchId: string, extra: Partial<BatchEntry> = {}): BatchEntry {
+	return {
+		recordId,
+		customId: recordId,
+		batchId,
+		promptHash: `h-${recordId}`,
+		request: JSON.stringify({ model: 'gpt-4o-mini', prompt: `p ${recordId}`, maxTokens: 5 }),
+		item: JSON.stringify({ id: recordId, text: 'héllo ✓' }),
+		itemIndex: Number(recordId.replace(/\D/g, '')) || 0,
+		round: 1,
+		emitted: false,
+		submittedAt: T0,
+		...extra,
+	};
+}
+
+describe.each(factories)('batch job store contract: $name', (factory) => {
+	const open: LedgerStore[] = [];
+	async function fresh() {
+		const store = await factory.create();
+		open.push(store);
+		await store.init();
+		const batches = batchStoreFor(store);
+		await batches.init();
+		return { store, batches };
+	}
+	afterEach(async () => {
+		await Promise.all(open.splice(0).map((s) => s.close()));
+	});
+
+	it('records a batch with its entries; reads them back by record, by batch and in pages', async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1'), entry('r2', 'b1')]);
+		await batches.addBatch(batch('other', 'b9'), [entry('r1', 'b9')]);
+		expect(await batches.batches('job')).toEqual([batch('job', 'b1')]);
+		expect(await batches.entries('job', ['r1', 'r3'])).toEqual(
+			new Map([['r1', entry('r1', 'b1')]]),
+		);
+		expect(await batches.batchEntries('job', 'b1')).toEqual([entry('r1', 'b1'), entry('r2', 'b1')]);
+		expect(await batches.listEntries('job', 'r1', 10)).toEqual([entry('r2', 'b1')]);
+		expect(await batches.listEntries('job', '', 1)).toEqual([entry('r1', 'b1')]);
+	});
+
+	it('a record submitted again points at its new batch; emitted flags and the batch state update', async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1'), entry('r2', 'b1')]);
+		await batches.markEmitted('job', ['r1', 'r2']);
+		const counts = { total: 2, processing: 0, succeeded: 1, errored: 1, canceled: 0, expired: 0 };
+		await batches.updateBatch(
+			'job',
+			'b1',
+			{ state: 'ended', providerStatus: 'completed', counts, endedAt: T1 },
+			T1,
+		);
+		await batches.updateBatch('job', 'b1', { collectedAt: T2 }, T2);
+		await batches.addBatch(batch('job', 'b2', { round: 2, createdAt: T1 }), [
+			entry('r2', 'b2', { round: 2, submittedAt: T1 }),
+		]);
+		expect(await batches.batches('job', { uncollected: true })).toEqual([
+			batch('job', 'b2', { round: 2, createdAt: T1 }),
+		]);
+		expect((await batches.batches('job'))[0]).toEqual(
+			batch('job', 'b1', {
+				state: 'ended',
+				providerStatus: 'completed',
+				counts,
+				endedAt: T1,
+				collectedAt: T2,
+				updatedAt: T2,
+			}),
+		);
+		expect(await batches.batchEntries('job', 'b1')).toEqual([entry('r1', 'b1', { emitted: true })]);
+		expect(await batches.batchEntries('job', 'b2')).toEqual([
+			entry('r2', 'b2', { round: 2, submittedAt: T1 }),
+		]);
+	});
+
+	it("deleteJob forgets the job's batches and entries, not other jobs'", async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);
+		await batches.addBatch(batch('other', 'b2'), [entry('r1', 'b2')]);
+		expect(await batches.deleteJob('job')).toBe(1);
+		expect(await batches.batches('job')).toEqual([]);
+		expect(await batches.entries('job', ['r1'])).toEqual(new Map());
+		expect(await batches.batchEntries('other', 'b2')).toEqual([entry('r1', 'b2')]);
+	});
+
+	it('the batch tables live beside the records: a second handle on the same database sees them', async () => {
+		const { store, batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);
+		const other = await factory.reopen(store);
+		open.push(other);
+		await other.init();
+		expect(await batchStoreFor(other).batchEntries('job', 'b1')).toEqual([entry('r1', 'b1')]);
+	});
+});
