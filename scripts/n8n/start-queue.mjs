@@ -85,37 +85,9 @@ async function main() {
 			port,
 			onLine: (proc, line) => process.stdout.write(`  ${proc} | ${line}\n`),
 			prepare: async (env, { redis, pg }) => {
-				const now = new Date().toISOString();
-				await importCredentials(
-					userFolder,
-					[
-						...sandboxCredentials(sandbox.url),
-						{
-							id: 'llmBatchQueueRedis',
-							name: 'Local Redis (shared limits)',
-							type: 'llmBatchRedisApi',
-							data: { host: redis.host, port: redis.port, password: '', database: 1, tls: false },
-							createdAt: now,
-							updatedAt: now,
-						},
-						{
-							id: 'llmBatchQueuePostgres',
-							name: 'Local PostgreSQL (shared ledger)',
-							type: 'llmBatchPostgresApi',
-							data: {
-								host: pg.host,
-								port: pg.port,
-								database: pg.database,
-								user: pg.user,
-								password: pg.password,
-								ssl: 'disable',
-							},
-							createdAt: now,
-							updatedAt: now,
-						},
-					],
-					{ env },
-				);
+				await importCredentials(userFolder, sandboxCredentials(sandbox.url, { redis, pg }), {
+					env,
+				});
 				await importWorkflowDir(userFolder, path.join(REPO_ROOT, 'examples'), { env });
 				for (const file of exampleFiles()) {
 					const workflow = JSON.parse(readFileSync(file, 'utf8'));
