@@ -14,7 +14,6 @@ import {
 	LedgerStoreError,
 	type Checkpoint,
 } from '../../core/ledger';
-import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider } from '../../core/call/providers';
 import { BatchRunner, ConfigurationError, type Outcome } from '../../core/call/runner';
@@ -23,6 +22,7 @@ import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems } from '../shared/llm-params';
 import { readConfig, type CallConfig } from './params';
+import { limiterFor } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -99,16 +99,8 @@ export async function executeLlmBatchCall(
 		}
 	}
 
-	const flow = sharedFlow(
-		{
-			provider: cfg.provider,
-			baseUrl: creds.baseUrl ?? '',
-			apiKey: creds.apiKey,
-			model: cfg.model,
-		},
-		{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
-		clock,
-	);
+	const limit = await limiterFor(ctx, cfg, creds, clock);
+	const flow = limit.limiter;
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
 	const runner = new BatchRunner({
@@ -145,8 +137,10 @@ export async function executeLlmBatchCall(
 	});
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
+	limit.onStop((message) => runner.stop('canceled', message));
 
 	const done = runner.run(runItems);
+	done.then(limit.release, limit.release);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -183,7 +177,15 @@ export async function executeLlmBatchCall(
 		const o = byIndex.get(i);
 		if (o?.ok) {
 			success.push({
-				json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
+				json:
+					cfg.options.outputFields === 'result'
+						? {
+								recordId: o.result.recordId,
+								// Batch Prepare's run stamp stays: Batch Report needs it to know the run is complete.
+								...(rest.batchRun !== undefined ? { batchRun: rest.batchRun } : {}),
+								[cfg.resultField]: o.result as unknown as IDataObject,
+							}
+						: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
 				pairedItem: { item: i },
 			});
 			continue;
@@ -215,5 +217,10 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
+	const limitWarning = limit.finish();
+	if (limitWarning) {
+		ctx.logger.warn(`${node}: ${limitWarning}`, { node });
+		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
+	}
 	return [success, failed];
 }
