@@ -6,6 +6,22 @@ import { FallbackLimiter, TokenBucket, type RateLimits } from './fallback-limite
 export type { RateLimits } from './fallback-limiter';
 
 /**
+ * A caller's limits as the store sees them: the configured RPM / TPM (ceilings, as in the
+ * in-process controller) and the limits this caller last read from the provider's
+ * rate-limit headers (shared through the store like everything else).
+ */
+export interface StoreLimits extends RateLimits {
+	readonly learnedRpm?: number;
+	readonly learnedTpm?: number;
+}
+
+/**
+ * A caller's configured limits hold the others down for this long after its last call to the
+ * store: the lowest of the runs using a key now is the ceiling (a lease that needs no release).
+ */
+export const CEILING_MS = 15_000;
+
+/**
  * What the runner needs from a limiter: the engine's in-process limiter, or a
  * {@link StoreLimiter} sharing the budget through a store (Redis).
  */
@@ -30,22 +46,27 @@ export interface LimitStore {
 	 * Atomically: refill both buckets; if no pause is running and both hold enough, take one
 	 * request and `tokens` tokens. Returns 0 when taken, else the milliseconds to wait.
 	 */
-	take(key: string, limits: RateLimits, tokens: number): Promise<number>;
+	take(key: string, limits: StoreLimits, tokens: number): Promise<number>;
 	/** Gives `tokens` back (negative takes more): the estimate corrected by the real usage. */
-	adjust(key: string, limits: RateLimits, tokens: number): Promise<void>;
+	adjust(key: string, limits: StoreLimits, tokens: number): Promise<void>;
 	/** A 429: the request bucket starts empty and nobody sends before `pauseMs` from now. */
-	penalize(key: string, limits: RateLimits, pauseMs: number): Promise<void>;
+	penalize(key: string, limits: StoreLimits, pauseMs: number): Promise<void>;
 	/** Nobody sends before `pauseMs` from now (an open circuit). */
-	pause(key: string, limits: RateLimits, pauseMs: number): Promise<void>;
+	pause(key: string, limits: StoreLimits, pauseMs: number): Promise<void>;
 	/**
 	 * The shared adaptive state: a cluster of 429s halves the admitted share of the limits
 	 * (at most once a second, whichever process reports it) and empties the request bucket.
 	 */
-	cut(key: string, limits: RateLimits): Promise<void>;
+	cut(key: string, limits: StoreLimits): Promise<void>;
 	/** Successes: the share grows back (slow start, then additive), at most once a second. */
-	grow(key: string, limits: RateLimits): Promise<void>;
+	grow(key: string, limits: StoreLimits): Promise<void>;
 	/** The share and cut count as of this process's last call for `key` (no round trip). */
 	adaptive(key: string): { share: number; cuts: number };
+	/**
+	 * The lowest RPM configured by the callers of `key` now and the RPM the provider announced
+	 * (0 = none), as of this process's last call (no round trip).
+	 */
+	ceilings?(key: string): { ceilingRpm: number; learnedRpm: number } | undefined;
 }
 
 /** The controller's AIMD constants (the same as the in-process controller's). */
@@ -83,12 +104,18 @@ export class MemoryLimitStore implements LimitStore {
 			lastCut: number;
 			lastGrow: number;
 			cuts: number;
+			ceilingRpm: number;
+			ceilingRpmAt: number;
+			ceilingTpm: number;
+			ceilingTpmAt: number;
+			learnedRpm: number;
+			learnedTpm: number;
 		}
 	>();
 
 	constructor(private readonly clock: Clock) {}
 
-	private entry(key: string, limits: RateLimits) {
+	private entry(key: string, limits: StoreLimits) {
 		const now = this.clock.now();
 		const burst = limits.burstSeconds ?? 0.5;
 		let e = this.state.get(key);
@@ -102,21 +129,48 @@ export class MemoryLimitStore implements LimitStore {
 				lastCut: -Infinity,
 				lastGrow: now,
 				cuts: 0,
+				ceilingRpm: limits.rpm,
+				ceilingRpmAt: now,
+				ceilingTpm: limits.tpm,
+				ceilingTpmAt: now,
+				learnedRpm: 0,
+				learnedTpm: 0,
 			};
 			this.state.set(key, e);
 		}
+		// The lowest limits configured by the callers of the last CEILING_MS; the lowest refreshes them.
+		if (limits.rpm <= e.ceilingRpm || now - e.ceilingRpmAt > CEILING_MS) {
+			e.ceilingRpm = limits.rpm;
+			e.ceilingRpmAt = now;
+		}
+		if (limits.tpm <= e.ceilingTpm || now - e.ceilingTpmAt > CEILING_MS) {
+			e.ceilingTpm = limits.tpm;
+			e.ceilingTpmAt = now;
+		}
+		if ((limits.learnedRpm ?? 0) > 0) e.learnedRpm = limits.learnedRpm!;
+		if ((limits.learnedTpm ?? 0) > 0) e.learnedTpm = limits.learnedTpm!;
 		this.rate(e, limits, now);
 		return { e, now };
 	}
 
 	private rate(
-		e: { requests: TokenBucket; tokens: TokenBucket; share: number },
-		limits: RateLimits,
+		e: {
+			requests: TokenBucket;
+			tokens: TokenBucket;
+			share: number;
+			ceilingRpm: number;
+			ceilingTpm: number;
+			learnedRpm: number;
+			learnedTpm: number;
+		},
+		limits: StoreLimits,
 		now: number,
 	): void {
 		const burst = limits.burstSeconds ?? 0.5;
-		const rpm = limits.rpm * e.share;
-		const tpm = limits.tpm * e.share;
+		const rpmCeil = e.learnedRpm > 0 ? Math.min(e.ceilingRpm, e.learnedRpm) : e.ceilingRpm;
+		const tpmCeil = e.learnedTpm > 0 ? Math.min(e.ceilingTpm, e.learnedTpm) : e.ceilingTpm;
+		const rpm = rpmCeil * e.share;
+		const tpm = tpmCeil * e.share;
 		// Refilled at the old rate up to now, then the new rate applies.
 		e.requests.waitFor(0, now);
 		e.tokens.waitFor(0, now);
@@ -124,7 +178,7 @@ export class MemoryLimitStore implements LimitStore {
 		e.tokens.setRate(tpm / 60_000, bucketCapacity(tpm, burst));
 	}
 
-	async take(key: string, limits: RateLimits, tokens: number): Promise<number> {
+	async take(key: string, limits: StoreLimits, tokens: number): Promise<number> {
 		const { e, now } = this.entry(key, limits);
 		const wait = Math.max(
 			e.pausedUntil - now,
@@ -137,23 +191,23 @@ export class MemoryLimitStore implements LimitStore {
 		return 0;
 	}
 
-	async adjust(key: string, limits: RateLimits, tokens: number): Promise<void> {
+	async adjust(key: string, limits: StoreLimits, tokens: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.tokens.adjust(tokens, now);
 	}
 
-	async penalize(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
+	async penalize(key: string, limits: StoreLimits, pauseMs: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.requests.drain(now);
 		if (pauseMs > 0) e.pausedUntil = Math.max(e.pausedUntil, now + pauseMs);
 	}
 
-	async pause(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
+	async pause(key: string, limits: StoreLimits, pauseMs: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.pausedUntil = Math.max(e.pausedUntil, now + pauseMs);
 	}
 
-	async cut(key: string, limits: RateLimits): Promise<void> {
+	async cut(key: string, limits: StoreLimits): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.requests.drain(now);
 		if (now - e.lastCut < AIMD.spacingMs) return;
@@ -165,7 +219,7 @@ export class MemoryLimitStore implements LimitStore {
 		this.rate(e, limits, now);
 	}
 
-	async grow(key: string, limits: RateLimits): Promise<void> {
+	async grow(key: string, limits: StoreLimits): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		if (e.share >= 1 || now - e.lastGrow < AIMD.spacingMs) return;
 		e.share =
@@ -179,6 +233,11 @@ export class MemoryLimitStore implements LimitStore {
 	adaptive(key: string): { share: number; cuts: number } {
 		const e = this.state.get(key);
 		return { share: e?.share ?? 1, cuts: e?.cuts ?? 0 };
+	}
+
+	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
+		const e = this.state.get(key);
+		return e && { ceilingRpm: e.ceilingRpm, learnedRpm: e.learnedRpm };
 	}
 }
 
@@ -216,16 +275,25 @@ export type StoreLimiterEvent =
 /** How one request went (the shape the adaptive flow controller observes). */
 export interface LimitObservation {
 	outcome: 'ok' | 'rate_limited' | 'other';
-	rateLimit?: { remainingRequests?: number; remainingTokens?: number };
+	rateLimit?: {
+		limitRequests?: number;
+		remainingRequests?: number;
+		limitTokens?: number;
+		remainingTokens?: number;
+	};
 }
 
-/** What the progress line and the hint say about the rate. */
+/** What the progress line and the hint say about the rate (the controller's FlowReport). */
 export interface LimitReport {
-	/** Requests per minute admitted now (the configured ones × the shared share). */
+	/** Requests per minute admitted now (the lowest ceiling × the shared share). */
 	settledRpm: number;
 	configuredRpm: number;
+	/** Lowest RPM configured by the processes using the key now. */
 	lowestConfiguredRpm: number;
+	/** Other runs sharing the budget (not counted across processes: 0 = "another run"). */
 	sharedWith: number;
+	/** RPM the provider's headers announced, when lower than the configured one. */
+	learnedRpm?: number;
 	cuts: number;
 }
 
@@ -303,6 +371,15 @@ export class StoreLimiter implements Limiter {
 		return this.o.limits;
 	}
 
+	/** Limits announced by the provider's rate-limit headers (0 = none read yet). */
+	private learnedRpm = 0;
+	private learnedTpm = 0;
+
+	/** What every store call carries: the configured ceilings and the learned limits. */
+	private get storeLimits(): StoreLimits {
+		return { ...this.o.limits, learnedRpm: this.learnedRpm, learnedTpm: this.learnedTpm };
+	}
+
 	private recent429 = 0;
 	private recentAll = 0;
 	private recentAt = 0;
@@ -320,8 +397,10 @@ export class StoreLimiter implements Limiter {
 		this.recent429 = this.recent429 * decay + (o.outcome === 'rate_limited' ? 1 : 0);
 		this.recentAll = this.recentAll * decay + 1;
 		this.recentAt = now;
+		const rl = o.rateLimit;
+		if (rl?.limitRequests !== undefined && rl.limitRequests > 0) this.learnedRpm = rl.limitRequests;
+		if (rl?.limitTokens !== undefined && rl.limitTokens > 0) this.learnedTpm = rl.limitTokens;
 		if (o.outcome === 'rate_limited') {
-			const rl = o.rateLimit;
 			const spent =
 				rl !== undefined &&
 				((rl.remainingRequests !== undefined && rl.remainingRequests < 1) ||
@@ -337,7 +416,7 @@ export class StoreLimiter implements Limiter {
 					this.recent429 / this.recentAll >= CLUSTER_SHARE);
 			if (!cluster) return 'isolated';
 			this.fallback?.penalize(undefined);
-			this.send((s) => s.cut(this.o.key, this.o.limits));
+			this.send((s) => s.cut(this.o.key, this.storeLimits));
 			return 'cluster';
 		}
 		if (o.outcome === 'ok') {
@@ -349,7 +428,7 @@ export class StoreLimiter implements Limiter {
 			) {
 				this.okSinceGrow = 0;
 				this.lastGrowAsk = now;
-				this.send((s) => s.grow(this.o.key, this.o.limits));
+				this.send((s) => s.grow(this.o.key, this.storeLimits));
 			}
 		}
 		return undefined;
@@ -357,13 +436,20 @@ export class StoreLimiter implements Limiter {
 
 	report(): LimitReport {
 		const { share, cuts } = this.o.store.adaptive(this.o.key);
-		return {
-			settledRpm: this.o.limits.rpm * share,
-			configuredRpm: this.o.limits.rpm,
-			lowestConfiguredRpm: this.o.limits.rpm,
+		const configured = this.o.limits.rpm;
+		const seen = this.o.store.ceilings?.(this.o.key);
+		const lowest = Math.min(configured, seen?.ceilingRpm ?? configured);
+		const learned = seen?.learnedRpm || this.learnedRpm;
+		const ceiling = learned > 0 ? Math.min(lowest, learned) : lowest;
+		const out: LimitReport = {
+			settledRpm: Math.min(ceiling * share, configured),
+			configuredRpm: configured,
+			lowestConfiguredRpm: lowest,
 			sharedWith: 0,
 			cuts,
 		};
+		if (learned > 0 && learned < configured) out.learnedRpm = learned;
+		return out;
 	}
 
 	/** The run is over (the Redis connection is released by its owner). */
@@ -400,17 +486,17 @@ export class StoreLimiter implements Limiter {
 
 	penalize(ms: number | undefined): void {
 		this.fallback?.penalize(ms);
-		this.send((s) => s.penalize(this.o.key, this.o.limits, ms ?? 0));
+		this.send((s) => s.penalize(this.o.key, this.storeLimits, ms ?? 0));
 	}
 
 	pause(ms: number): void {
 		this.fallback?.pause(ms);
-		this.send((s) => s.pause(this.o.key, this.o.limits, ms));
+		this.send((s) => s.pause(this.o.key, this.storeLimits, ms));
 	}
 
 	correct(estimatedTokens: number, actualTokens: number): void {
 		this.fallback?.correct(estimatedTokens, actualTokens);
-		this.send((s) => s.adjust(this.o.key, this.o.limits, estimatedTokens - actualTokens));
+		this.send((s) => s.adjust(this.o.key, this.storeLimits, estimatedTokens - actualTokens));
 	}
 
 	get waiting(): number {
@@ -479,7 +565,7 @@ export class StoreLimiter implements Limiter {
 				}
 				let wait: number;
 				try {
-					wait = await this.o.store.take(this.o.key, this.o.limits, head.tokens);
+					wait = await this.o.store.take(this.o.key, this.storeLimits, head.tokens);
 				} catch (e) {
 					if (this.downSince === undefined) this.storeFailed(e);
 					else this.nextProbe = this.o.clock.now() + this.retryStoreMs;
@@ -488,7 +574,7 @@ export class StoreLimiter implements Limiter {
 				this.storeBack();
 				if (this.queue[0] !== head) {
 					// The head was aborted during the round trip: what it took is given back.
-					if (wait <= 0) this.send((s) => s.adjust(this.o.key, this.o.limits, head.tokens));
+					if (wait <= 0) this.send((s) => s.adjust(this.o.key, this.storeLimits, head.tokens));
 					continue;
 				}
 				if (wait <= 0) {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 
 import type { Clock } from '../types';
-import type { LimitStore, RateLimits } from './limit-store';
+import { CEILING_MS, type LimitStore, type StoreLimits } from './limit-store';
 
 /**
  * Two continuously refilled buckets (requests, tokens) and a pause, in one Redis hash,
@@ -16,8 +16,16 @@ import type { LimitStore, RateLimits } from './limit-store';
  * configured limits admitted now) is halved by `cut` (a cluster of 429s, at most once a
  * second whoever reports it) and grows back by `grow` (slow start, then additive).
  *
- * KEYS[1] state hash · ARGV: op, rpm, tpm (0 = no limit), burst seconds, n, now (-1 = TIME), ttl ms
- * Returns { ms to wait for `take` (0 = taken, else 0), share × 10⁶, cuts so far }.
+ * As in the in-process controller (core/call/controller.ts), the configured limits are ceilings:
+ * the rates admitted are `share` × the lowest of (a) the limits configured by the processes
+ * using the key now (a caller's limits count for CEILING_MS after its last call, so a run
+ * that ended stops holding the others down) and (b) the limits the provider's rate-limit
+ * headers announced (the latest any process read).
+ *
+ * KEYS[1] state hash · ARGV: op, rpm, tpm (0 = no limit), burst seconds, n, now (-1 = TIME), ttl ms,
+ * learned rpm, learned tpm (0 = none read)
+ * Returns { ms to wait for `take` (0 = taken, else 0), share × 10⁶, cuts so far,
+ * lowest configured rpm (0 = none), learned rpm (0 = none) }.
  */
 export const LIMIT_SCRIPT = `
 local op = ARGV[1]
@@ -31,13 +39,33 @@ if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local s = redis.call('HMGET', KEYS[1], 'r', 't', 'ts', 'p', 'f', 'ss', 'lc', 'lg', 'c')
+local lrIn = tonumber(ARGV[8]) or 0
+local ltIn = tonumber(ARGV[9]) or 0
+local s = redis.call('HMGET', KEYS[1], 'r', 't', 'ts', 'p', 'f', 'ss', 'lc', 'lg', 'c',
+  'cr', 'cra', 'ct', 'cta', 'lr', 'lt')
 local f = tonumber(s[5]) or 1
 local ss = tonumber(s[6]) or 1
 local lc = tonumber(s[7]) or -1e15
 local lg = tonumber(s[8]) or now
 local cuts = tonumber(s[9]) or 0
--- the admitted rates: the configured ones times the shared adaptive share
+-- 0 = no limit: a <= b in that order
+local function le(a, b) return b == 0 or (a ~= 0 and a <= b) end
+local function lower(a, b) if le(a, b) then return a end return b end
+-- the lowest limit configured by the callers of the last CEILING_MS (the lowest refreshes it)
+local cr = tonumber(s[10]) or rpm
+local cra = tonumber(s[11]) or -1e15
+local ct = tonumber(s[12]) or tpm
+local cta = tonumber(s[13]) or -1e15
+if le(rpm, cr) or now - cra > ${CEILING_MS} then cr = rpm; cra = now end
+if le(tpm, ct) or now - cta > ${CEILING_MS} then ct = tpm; cta = now end
+-- the limits the provider announced (the latest read by any process)
+local lr = tonumber(s[14]) or 0
+local lt = tonumber(s[15]) or 0
+if lrIn > 0 then lr = lrIn end
+if ltIn > 0 then lt = ltIn end
+rpm = lower(cr, lr)
+tpm = lower(ct, lt)
+-- the admitted rates: the ceilings times the shared adaptive share
 local erpm = rpm * f
 local etpm = tpm * f
 local rcap = math.max(1, erpm / 60 * burst)
@@ -90,9 +118,11 @@ elseif op == 'grow' then
   end
 end
 redis.call('HSET', KEYS[1], 'r', tostring(r), 't', tostring(t), 'ts', tostring(ts), 'p', tostring(p),
-  'f', tostring(f), 'ss', tostring(ss), 'lc', tostring(lc), 'lg', tostring(lg), 'c', tostring(cuts))
+  'f', tostring(f), 'ss', tostring(ss), 'lc', tostring(lc), 'lg', tostring(lg), 'c', tostring(cuts),
+  'cr', tostring(cr), 'cra', tostring(cra), 'ct', tostring(ct), 'cta', tostring(cta),
+  'lr', tostring(lr), 'lt', tostring(lt))
 redis.call('PEXPIRE', KEYS[1], ttl)
-return { result, math.floor(f * 1000000 + 0.5), cuts }
+return { result, math.floor(f * 1000000 + 0.5), cuts, math.floor(cr + 0.5), math.floor(lr + 0.5) }
 `;
 
 export interface RedisConfig {
@@ -127,7 +157,9 @@ type LimitClient = Redis & {
 		n: number,
 		now: number,
 		ttl: number,
-	): Promise<[number, number, number]>;
+		learnedRpm: number,
+		learnedTpm: number,
+	): Promise<[number, number, number, number, number]>;
 };
 
 /**
@@ -184,11 +216,14 @@ export class RedisLimitStore implements LimitStore {
 		this.ttl = o.idleTtlMs ?? 600_000;
 	}
 
-	private readonly seen = new Map<string, { share: number; cuts: number }>();
+	private readonly seen = new Map<
+		string,
+		{ share: number; cuts: number; ceilingRpm: number; learnedRpm: number }
+	>();
 
-	private async run(op: string, key: string, limits: RateLimits, n: number): Promise<number> {
+	private async run(op: string, key: string, limits: StoreLimits, n: number): Promise<number> {
 		const finite = (v: number) => (Number.isFinite(v) ? v : 0);
-		const [wait, share, cuts] = await this.client.llmBatchLimit(
+		const [wait, share, cuts, ceilingRpm, learnedRpm] = await this.client.llmBatchLimit(
 			this.prefix + key,
 			op,
 			finite(limits.rpm),
@@ -197,37 +232,50 @@ export class RedisLimitStore implements LimitStore {
 			Math.round(n),
 			this.o.clock ? this.o.clock.now() : -1,
 			this.ttl,
+			finite(limits.learnedRpm ?? 0),
+			finite(limits.learnedTpm ?? 0),
 		);
-		this.seen.set(key, { share: Number(share) / 1e6, cuts: Number(cuts) });
+		this.seen.set(key, {
+			share: Number(share) / 1e6,
+			cuts: Number(cuts),
+			ceilingRpm: Number(ceilingRpm) || Infinity,
+			learnedRpm: Number(learnedRpm),
+		});
 		return Number(wait);
 	}
 
-	async take(key: string, limits: RateLimits, tokens: number): Promise<number> {
+	async take(key: string, limits: StoreLimits, tokens: number): Promise<number> {
 		return await this.run('take', key, limits, tokens);
 	}
 
-	async adjust(key: string, limits: RateLimits, tokens: number): Promise<void> {
+	async adjust(key: string, limits: StoreLimits, tokens: number): Promise<void> {
 		await this.run('adjust', key, limits, tokens);
 	}
 
-	async penalize(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
+	async penalize(key: string, limits: StoreLimits, pauseMs: number): Promise<void> {
 		await this.run('penalize', key, limits, pauseMs);
 	}
 
-	async pause(key: string, limits: RateLimits, pauseMs: number): Promise<void> {
+	async pause(key: string, limits: StoreLimits, pauseMs: number): Promise<void> {
 		await this.run('pause', key, limits, pauseMs);
 	}
 
-	async cut(key: string, limits: RateLimits): Promise<void> {
+	async cut(key: string, limits: StoreLimits): Promise<void> {
 		await this.run('cut', key, limits, 0);
 	}
 
-	async grow(key: string, limits: RateLimits): Promise<void> {
+	async grow(key: string, limits: StoreLimits): Promise<void> {
 		await this.run('grow', key, limits, 0);
 	}
 
 	adaptive(key: string): { share: number; cuts: number } {
-		return this.seen.get(key) ?? { share: 1, cuts: 0 };
+		const e = this.seen.get(key);
+		return { share: e?.share ?? 1, cuts: e?.cuts ?? 0 };
+	}
+
+	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
+		const e = this.seen.get(key);
+		return e && { ceilingRpm: e.ceilingRpm, learnedRpm: e.learnedRpm };
 	}
 }
 

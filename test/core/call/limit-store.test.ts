@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+	CEILING_MS,
 	limitKey,
 	LimitStoreUnavailableError,
 	MemoryLimitStore,
@@ -187,6 +188,56 @@ describe('StoreLimiter: the adaptive state is shared', () => {
 		b.observe({ outcome: 'ok' });
 		await clock.advance(0);
 		expect(a.report().settledRpm).toBe(450);
+	});
+});
+
+describe('StoreLimiter: ceilings as in the in-process controller (issue 9)', () => {
+	it('runs with different limits on one key share the lowest; it lifts once the lower run is gone', async () => {
+		const clock = new FakeClock(0);
+		const store = new MemoryLimitStore(clock);
+		const base = { store, key: 'k', clock, onUnavailable: { mode: 'stop' as const } };
+		const low = new StoreLimiter({ ...base, limits: { rpm: 300, tpm: Infinity, burstSeconds: 1 } });
+		const high = new StoreLimiter({ ...base, limits }); // 600 RPM
+		await low.acquire(1);
+		// at 300 RPM (5/s, burst 5) the high run finds 4 left, then one every 200 ms
+		const times = await releaseTimes(clock, [high], 6);
+		expect(times).toEqual([0, 0, 0, 0, 200, 400]);
+		expect(high.report()).toEqual({
+			settledRpm: 300,
+			configuredRpm: 600,
+			lowestConfiguredRpm: 300,
+			sharedWith: 0,
+			cuts: 0,
+		});
+		// the low run ended: CEILING_MS after its last call the high run gets its own limit
+		await clock.advance(CEILING_MS + 1);
+		await high.acquire(1);
+		expect(high.report().lowestConfiguredRpm).toBe(600);
+		const later = await releaseTimes(clock, [high], 12);
+		// the bucket was full at its 300-RPM size (5, one just taken); now it refills at 10/s
+		expect(later.map((t) => t - later[0])).toEqual([
+			0, 0, 0, 0, 100, 200, 300, 400, 500, 600, 700, 800,
+		]);
+	});
+
+	it('a limit the provider announced to one process lowers every process, and the report names it', async () => {
+		const clock = new FakeClock(0);
+		const store = new MemoryLimitStore(clock);
+		const opts = { store, key: 'k', limits, clock, onUnavailable: { mode: 'stop' as const } };
+		const a = new StoreLimiter(opts);
+		const b = new StoreLimiter(opts);
+		a.observe({ outcome: 'ok', rateLimit: { limitRequests: 300, remainingRequests: 299 } });
+		await a.acquire(1); // carries what it learned to the store
+		const times = await releaseTimes(clock, [b], 6);
+		expect(times).toEqual([0, 0, 0, 0, 200, 400]);
+		expect(b.report()).toEqual({
+			settledRpm: 300,
+			configuredRpm: 600,
+			lowestConfiguredRpm: 600,
+			sharedWith: 0,
+			learnedRpm: 300,
+			cuts: 0,
+		});
 	});
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+	CEILING_MS,
 	StoreLimiter,
 	type RateLimits,
 	type StoreLimiterEvent,
@@ -120,7 +121,25 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 			const store = new RedisLimitStore(c, { idleTtlMs: 60_000 });
 			expect(await store.take(key, limits, 1)).toBe(0); // Redis's own clock
 			const fields = await c.hgetall(`llm-batch:limit:${key}`);
-			expect(Object.keys(fields).sort()).toEqual(['c', 'f', 'lc', 'lg', 'p', 'r', 'ss', 't', 'ts']);
+			expect(Object.keys(fields).sort()).toEqual([
+				'c',
+				'cr',
+				'cra',
+				'ct',
+				'cta',
+				'f',
+				'lc',
+				'lg',
+				'lr',
+				'lt',
+				'p',
+				'r',
+				'ss',
+				't',
+				'ts',
+			]);
+			// numbers only: no identity, no secret
+			for (const v of Object.values(fields)) expect(Number.isNaN(Number(v))).toBe(false);
 			const ttl = await c.pttl(`llm-batch:limit:${key}`);
 			expect(ttl).toBeGreaterThan(0);
 			expect(ttl).toBeLessThanOrEqual(60_000);
@@ -145,6 +164,28 @@ describe('shared adaptive state (real redis-server, injected clock)', () => {
 			await clock.advance(1000);
 			await sb.cut(key, limits);
 			expect(sb.adaptive(key)).toEqual({ share: 0.25, cuts: 2 });
+		});
+	});
+
+	it('the lowest configured limit and a limit the provider announced are shared; a gone run’s ceiling lapses', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			expect(await sa.take(key, { ...limits, rpm: 300 }, 1)).toBe(0); // 5/s, burst 5
+			for (let i = 0; i < 4; i++) expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(200);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 300, learnedRpm: 0 });
+			// the 300-RPM run made no call for CEILING_MS: its ceiling lapses
+			await clock.advance(CEILING_MS + 1);
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 600, learnedRpm: 0 });
+			// 120 RPM announced by the provider to one client holds for the other (burst 2)
+			expect(await sa.take(key, { ...limits, learnedRpm: 120 }, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(500);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 600, learnedRpm: 120 });
 		});
 	});
 
