@@ -4,7 +4,7 @@ import type { Icon, ICredentialType, INodeProperties } from 'n8n-workflow';
  * A Redis server through which LLM Batch Call shares its rate limits between n8n processes
  * (queue-mode workers, several mains). Not an HTTP API, so there is no `test` request here:
  * LLM Batch Call tests it with `testedBy: 'llmBatchRedisConnectionTest'`
- * (nodes/LlmBatchCall/redisCredentialTest.ts), which connects, authenticates and runs the
+ * (nodes/shared/credential-tests.ts), which connects, authenticates and runs the
  * limiter's script once.
  */
 export class LlmBatchRedisApi implements ICredentialType {

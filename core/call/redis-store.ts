@@ -9,7 +9,7 @@ import { CEILING_MS, type LimitStore, type StoreLimits } from './limit-store';
  * Two continuously refilled buckets (requests, tokens) and a pause, in one Redis hash,
  * updated by one script, so every process sees and changes the same budget atomically.
  * Time is Redis's own clock (`TIME`), one clock for every worker, unless the caller passes
- * one (tests with a fake clock). Same arithmetic as TokenBucket (core/call/limiter.ts): a
+ * one (tests with a fake clock). Same arithmetic as TokenBucket (core/call/fallback-limiter.ts): a
  * request larger than the bucket is let through when it is full and leaves a debt.
  *
  * The controller's adaptive state is shared the same way: `share` (the fraction of the

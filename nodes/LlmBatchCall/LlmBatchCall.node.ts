@@ -6,9 +6,11 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import {
+	llmBatchPostgresConnectionTest,
+	llmBatchRedisConnectionTest,
+} from '../shared/credential-tests';
 import { executeLlmBatchCall } from './execute';
-import { llmBatchRedisConnectionTest } from './redisCredentialTest';
 
 const openAi = { show: { provider: ['openai'] } };
 const anthropic = { show: { provider: ['anthropic'] } };

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisClient } from '../../core/call/redis-store';
 import { resetSharedFlow } from '../../core/call/controller';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
-import { llmBatchRedisConnectionTest } from '../../nodes/LlmBatchCall/redisCredentialTest';
+import { llmBatchRedisConnectionTest } from '../../nodes/shared/credential-tests';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 import { freePort, startRedis, stopRedis, type TestRedis } from '../helpers/redis';
 
