@@ -11,6 +11,7 @@ import { createRedisClient } from '../../core/call/redis-store';
 import { resetSharedFlow } from '../../core/call/controller';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { llmBatchRedisConnectionTest } from '../../nodes/shared/credential-tests';
+import { startSandbox } from '../../sandbox/server';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 import { freePort, startRedis, stopRedis, type TestRedis } from '../helpers/redis';
 
@@ -167,6 +168,71 @@ describe('LLM Batch Call sharing limits through Redis', () => {
 		expect(Object.keys(success[0].json)).toEqual(['recordId', 'llm']);
 		expect(success[0].json.recordId).toBe('r1');
 		expect(success[0].pairedItem).toEqual({ item: 0 });
+	});
+});
+
+describe('LLM Batch Call through Redis keeps the flow controller’s behaviour (issue 9)', () => {
+	const sandboxParams = (extra: Record<string, unknown> = {}) =>
+		params({ requestsPerMinute: 6000, tokensPerMinute: 100_000_000, ...extra });
+	const sandboxCreds = (url: string) => ({
+		...credentials(),
+		llmBatchOpenAiApi: { apiKey: SECRET, baseUrl: `${url}/v1` },
+	});
+
+	it('an hour-long Retry-After fails only its own item, capped by Max Retry-After; nothing stalls', async () => {
+		const sb = await startSandbox({ profile: 'retry-after-hour', seed: 3 });
+		try {
+			const input = items('h', 200);
+			const m = mockExecute({
+				items: input,
+				parameters: sandboxParams(),
+				credentials: sandboxCreds(sb.url),
+			});
+			const started = Date.now();
+			const [success, failed] = await executeLlmBatchCall(m.fns);
+			expect(Date.now() - started).toBeLessThan(10_000);
+			const limited = sb.stats().faults.status429;
+			expect(limited).toBeGreaterThan(0);
+			expect(failed).toHaveLength(limited);
+			expect(success).toHaveLength(200 - limited);
+			for (const it of failed) {
+				const err = it.json.error as { code: string; message: string };
+				expect(err.code).toBe('rate_limited');
+				expect(err.message).toMatch(
+					/asked to wait 60 min \(Retry-After\), longer than Max Retry-After \(60 s\)/,
+				);
+			}
+		} finally {
+			await sb.close();
+		}
+	});
+
+	it('two executions learn the provider’s lower limit from its headers and share it: few 429s, the hint names it', async () => {
+		// configured 6,000 RPM; the server enforces 3,000 and says so in x-ratelimit-limit-requests
+		const sb = await startSandbox({ profile: 'low-limit', rpm: 6000, seed: 5 });
+		try {
+			const runs = ['x', 'y'].map((prefix) => {
+				const m = mockExecute({
+					items: items(prefix, 100),
+					parameters: sandboxParams({ concurrency: 8 }),
+					credentials: sandboxCreds(sb.url),
+				});
+				return { m, done: executeLlmBatchCall(m.fns) };
+			});
+			for (const r of runs) {
+				const [success, failed] = await r.done;
+				expect(success).toHaveLength(100);
+				expect(failed).toEqual([]);
+				expect(r.m.hints.map((h) => h.message)).toContainEqual(
+					expect.stringContaining('the provider limits lower (its headers say 3,000 RPM)'),
+				);
+			}
+			const st = sb.stats();
+			expect(st.paidSuccesses).toBe(200);
+			expect(st.rateLimited).toBeLessThanOrEqual(Math.ceil(st.requests * 0.05));
+		} finally {
+			await sb.close();
+		}
 	});
 });
 
