@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 
 import type { Clock } from '../types';
-import { FallbackLimiter, TokenBucket, type RateLimits } from './fallback-limiter';
+import { privateFlow, type FlowLease } from './controller';
+import { TokenBucket, type RateLimits } from './fallback-limiter';
 
 export type { RateLimits } from './fallback-limiter';
 
@@ -337,7 +338,11 @@ export interface StoreLimiterReport {
 export class StoreLimiter implements Limiter {
 	private readonly queue: Waiter[] = [];
 	private pumping = false;
-	private readonly fallback?: FallbackLimiter;
+	/**
+	 * While the store is unreachable: issue 9's flow controller of this process alone, its
+	 * ceilings at the stated share (so AIMD and learned limits still apply, never above it).
+	 */
+	private readonly fallback?: FlowLease;
 	private downSince: number | undefined;
 	private nextProbe = 0;
 	private failed: LimitStoreUnavailableError | undefined;
@@ -350,7 +355,7 @@ export class StoreLimiter implements Limiter {
 			const share = o.onUnavailable.share;
 			if (!(share > 0 && share <= 1))
 				throw new TypeError(`Expected \`share\` to be a number in (0, 1], got ${share}`);
-			this.fallback = new FallbackLimiter(
+			this.fallback = privateFlow(
 				{
 					rpm: o.limits.rpm * share,
 					tpm: o.limits.tpm * share,
@@ -397,6 +402,8 @@ export class StoreLimiter implements Limiter {
 		this.recent429 = this.recent429 * decay + (o.outcome === 'rate_limited' ? 1 : 0);
 		this.recentAll = this.recentAll * decay + 1;
 		this.recentAt = now;
+		// The fallback controller follows the same answers, so it starts adapted when needed.
+		this.fallback?.observe(o);
 		const rl = o.rateLimit;
 		if (rl?.limitRequests !== undefined && rl.limitRequests > 0) this.learnedRpm = rl.limitRequests;
 		if (rl?.limitTokens !== undefined && rl.limitTokens > 0) this.learnedTpm = rl.limitTokens;
@@ -415,7 +422,6 @@ export class StoreLimiter implements Limiter {
 					this.recent429 >= CLUSTER_MIN &&
 					this.recent429 / this.recentAll >= CLUSTER_SHARE);
 			if (!cluster) return 'isolated';
-			this.fallback?.penalize(undefined);
 			this.send((s) => s.cut(this.o.key, this.storeLimits));
 			return 'cluster';
 		}
@@ -455,6 +461,7 @@ export class StoreLimiter implements Limiter {
 	/** The run is over (the Redis connection is released by its owner). */
 	release(): void {
 		this.finish();
+		this.fallback?.release();
 	}
 
 	/** True while this process runs on the local fallback. */
@@ -484,13 +491,16 @@ export class StoreLimiter implements Limiter {
 		});
 	}
 
+	/**
+	 * Store-wide pauses (the runner of issue 9 does not use them: an isolated 429's Retry-After
+	 * is waited out, capped, by its own item; a cluster goes through `observe`). Not applied to
+	 * the local fallback.
+	 */
 	penalize(ms: number | undefined): void {
-		this.fallback?.penalize(ms);
 		this.send((s) => s.penalize(this.o.key, this.storeLimits, ms ?? 0));
 	}
 
 	pause(ms: number): void {
-		this.fallback?.pause(ms);
 		this.send((s) => s.pause(this.o.key, this.storeLimits, ms));
 	}
 

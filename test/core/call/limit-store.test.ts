@@ -279,6 +279,29 @@ describe('StoreLimiter when the store is unreachable', () => {
 		expect(report.fallbackMs).toBeGreaterThan(0);
 	});
 
+	it('the fallback is the flow controller of this process at the share: a cluster of 429s halves it too', async () => {
+		const clock = new FakeClock(0);
+		const flaky = new FlakyStore(new MemoryLimitStore(clock));
+		const l = new StoreLimiter({
+			store: flaky,
+			key: 'k',
+			limits,
+			clock,
+			onUnavailable: { mode: 'local', share: 0.5 }, // 300 RPM: 5/s, burst 5
+			retryStoreMs: 60_000,
+		});
+		flaky.down = true;
+		await l.acquire(1);
+		expect(l.degraded).toBe(true);
+		expect(l.observe({ outcome: 'rate_limited', rateLimit: { remainingRequests: 0 } })).toBe(
+			'cluster',
+		);
+		// 150 RPM now, the request bucket emptied: one every 400 ms
+		const times = await releaseTimes(clock, [l], 4);
+		expect(times).toEqual([400, 800, 1200, 1600]);
+		expect(l.finish().fallbackRequests).toBe(5);
+	});
+
 	it('stops: every waiter and every later acquire rejects with a clear error', async () => {
 		const clock = new FakeClock();
 		const flaky = new FlakyStore(new MemoryLimitStore(clock));
