@@ -74,8 +74,14 @@ export interface CircuitOptions extends BreakerOptions {
 
 export interface RunnerOptions {
 	readonly provider: Provider;
-	/** This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. */
-	readonly flow: FlowLease;
+	/**
+	 * This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. In
+	 * this process (`sharedFlow`) or through a store shared by several processes (`StoreLimiter`).
+	 */
+	readonly flow: Pick<
+		FlowLease,
+		'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
+	>;
 	readonly clock: Clock;
 	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;

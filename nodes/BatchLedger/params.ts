@@ -51,7 +51,7 @@ const config = z.discriminatedUnion('operation', [
 		status: z.enum(['all', 'pending', 'processing', 'succeeded', 'failed']),
 		limit,
 	}),
-	z.object({ operation: z.literal('stats'), ...store }),
+	z.object({ operation: z.literal('stats'), ...store, claimReport: z.boolean().default(false) }),
 	z.object({ operation: z.literal('deleteJob'), ...store }),
 ]);
 
@@ -81,6 +81,9 @@ export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
 		case 'requeueStale':
 			raw.olderThanMinutes = ctx.getNodeParameter('olderThanMinutes', 0, 30);
 			raw.requeue = ctx.getNodeParameter('requeue', 0, true);
+			break;
+		case 'stats':
+			raw.claimReport = ctx.getNodeParameter('claimReport', 0, false);
 			break;
 		case 'exportJob':
 			raw.status = ctx.getNodeParameter('status', 0, 'all');

@@ -44,6 +44,12 @@ export class BatchReport implements INodeType {
 							'Collect across node runs until every item stamped by Batch Prepare is in; items without a stamp are reported per node run',
 					},
 					{
+						name: 'From Batch Ledger Job Stats (Big Jobs)',
+						value: 'jobStats',
+						description:
+							'The input is Batch Ledger Job Stats; one report of the whole job once no record is pending or processing — for jobs split over many executions',
+					},
+					{
 						name: 'On Every Node Run',
 						value: 'eachRun',
 						description:

@@ -8,6 +8,8 @@ import {
 	type CollectorState,
 	type Report,
 } from '../../core/report';
+import { reportOfJobStats } from '../../core/report/job';
+import type { JobStats } from '../../core/ledger';
 import type { Clock } from '../../core/types';
 import { projectionMarkdown, projectRun } from '../../core/report/projection';
 import { readConfig } from './params';
@@ -23,7 +25,28 @@ export async function executeBatchReport(
 	const reports: Report[] = [];
 	const finishedAt = clock.now();
 
-	if (config.emitWhen === 'eachRun') {
+	if (config.emitWhen === 'jobStats') {
+		// A job bigger than one execution: the ledger's stats are the whole job; report it
+		// once nothing is pending or processing (the chunk that finishes last).
+		// Success and Failed both feeding Job Stats run this node twice in one execution: one report per job.
+		const reported = ctx.getContext('node') as { reportedJobs?: string[] };
+		reported.reportedJobs ??= [];
+		for (const json of jsons) {
+			const job = reportOfJobStats(json as unknown as JobStats, config.thresholds, clock.now);
+			// Batch Ledger's "Claim the Job Report": another execution won the claim and reports.
+			if (job.complete && json.reportClaimed === false) continue;
+			if (job.complete) {
+				if (reported.reportedJobs.includes(job.job)) continue;
+				reported.reportedJobs.push(job.job);
+				reports.push(job);
+			} else
+				ctx.addExecutionHints({
+					message: `Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records done; the report follows when the last chunk finishes`,
+					type: 'info',
+					location: 'outputPane',
+				});
+		}
+	} else if (config.emitWhen === 'eachRun') {
 		const report = reportOfItems(jsons, config.fields, {
 			finishedAt,
 			thresholds: config.thresholds,

@@ -11,7 +11,7 @@ const pct = (label: string) =>
 	z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
 
 const schema = z.object({
-	emitWhen: z.enum(['runComplete', 'eachRun']),
+	emitWhen: z.enum(['runComplete', 'eachRun', 'jobStats']),
 	alerts: z
 		.object({
 			minSuccessRatePct: pct('Min Success Rate'),
@@ -39,7 +39,7 @@ const schema = z.object({
 });
 
 export interface ReportConfig {
-	emitWhen: 'runComplete' | 'eachRun';
+	emitWhen: 'runComplete' | 'eachRun' | 'jobStats';
 	thresholds: AlertThresholds;
 	fields: ReportFields;
 	/** Project the full run from this (sample) report; undefined when Full Run Items is 0. */

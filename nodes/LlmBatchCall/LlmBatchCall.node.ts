@@ -6,7 +6,10 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import {
+	llmBatchPostgresConnectionTest,
+	llmBatchRedisConnectionTest,
+} from '../shared/credential-tests';
 import { llmBatchFallbackConnectionTest } from './credentialTest';
 import { executeLlmBatchCall } from './execute';
 
@@ -47,6 +50,12 @@ export class LlmBatchCall implements INodeType {
 				required: true,
 				testedBy: 'llmBatchPostgresConnectionTest',
 				displayOptions: { show: { ledgerStore: ['postgres'] } },
+			},
+			{
+				name: 'llmBatchRedisApi',
+				required: true,
+				testedBy: 'llmBatchRedisConnectionTest',
+				displayOptions: { show: { shareLimitsThrough: ['redis'] } },
 			},
 		],
 		properties: [
@@ -149,6 +158,61 @@ export class LlmBatchCall implements INodeType {
 				default: 200000,
 				description:
 					"Your provider's token limit (input estimate + max tokens count per request, as OpenAI counts)",
+			},
+			{
+				displayName: 'Share Limits Through',
+				name: 'shareLimitsThrough',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'This Process Only',
+						value: 'process',
+						description:
+							'Executions in this process share the limit; other processes do not see it',
+					},
+					{
+						name: 'Redis (All Processes and Queue-Mode Workers)',
+						value: 'redis',
+						description:
+							'Every n8n process using the same credential, base URL and model shares one budget',
+					},
+				],
+				default: 'process',
+				description:
+					'Where the request and token budgets live. With several n8n processes (queue mode, several mains) choose Redis, or each process sends at the full rate.',
+			},
+			{
+				displayName: 'If Redis Is Unreachable',
+				name: 'redisUnavailable',
+				type: 'options',
+				noDataExpression: true,
+				displayOptions: { show: { shareLimitsThrough: ['redis'] } },
+				options: [
+					{
+						name: 'Continue at a Share of the Limit',
+						value: 'fallback',
+						description:
+							'This process runs on its own limiter at the share below until Redis answers again; a warning goes to the log and the output hint',
+					},
+					{
+						name: 'Stop the Run',
+						value: 'stop',
+						description:
+							'Nothing more is sent; answers in flight are kept, unsent items fail with a message naming Redis',
+					},
+				],
+				default: 'fallback',
+			},
+			{
+				displayName: 'Fallback Share of the Limit (%)',
+				name: 'redisFallbackShare',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 100 },
+				displayOptions: { show: { shareLimitsThrough: ['redis'], redisUnavailable: ['fallback'] } },
+				default: 25,
+				description:
+					'While Redis is unreachable each process sends at most this share of the limits. 100 ÷ the number of n8n processes (workers) keeps the total within the limit.',
 			},
 			{
 				displayName: 'Result Field',
@@ -308,6 +372,25 @@ export class LlmBatchCall implements INodeType {
 							'How long the run waits for a provider outage to end (the circuit stays open) before the remaining items fail with circuit_open',
 					},
 					{
+						displayName: 'Output Fields',
+						name: 'outputFields',
+						type: 'options',
+						options: [
+							{
+								name: 'Input Fields + Result',
+								value: 'all',
+								description: 'Each Success item keeps its input fields and gains the result field',
+							},
+							{
+								name: 'Record ID + Result Only',
+								value: 'result',
+								description:
+									'Success items carry only recordId and the result field: small run data for big jobs (Failed items keep their input, for a retry)',
+							},
+						],
+						default: 'all',
+					},
+					{
 						displayName: 'Output Price per 1M Tokens (USD)',
 						name: 'outputPricePer1M',
 						type: 'number',
@@ -438,7 +521,13 @@ export class LlmBatchCall implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { llmBatchPostgresConnectionTest, llmBatchFallbackConnectionTest } };
+	methods = {
+		credentialTest: {
+			llmBatchPostgresConnectionTest,
+			llmBatchRedisConnectionTest,
+			llmBatchFallbackConnectionTest,
+		},
+	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await executeLlmBatchCall(this);

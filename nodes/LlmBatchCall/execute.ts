@@ -32,6 +32,7 @@ import { compileSchema } from '../../core/schema';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
 import { fallbackModelsOf, readConfig, type CallConfig } from './params';
+import { limiterFor } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -163,16 +164,8 @@ export async function executeLlmBatchCall(
 		}
 	}
 
-	const flow = sharedFlow(
-		{
-			provider: cfg.provider,
-			baseUrl: creds.baseUrl ?? '',
-			apiKey: creds.apiKey,
-			model: cfg.model,
-		},
-		{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
-		clock,
-	);
+	const limit = await limiterFor(ctx, cfg, creds, clock);
+	const flow = limit.limiter;
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
 	const makeRunner = (
@@ -229,7 +222,8 @@ export async function executeLlmBatchCall(
 		fallbackModels.length > 0,
 		runItems.some((i) => i.request.cache !== undefined),
 	);
-	// Each fallback model: its own provider client and its own flow controller (same limits).
+	// Each fallback model: its own provider client and its own in-process flow controller (same
+	// limits; Share Limits Through applies to the primary model only).
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
 		const toRunItem = policyFor(cfg, providerName, model);
@@ -267,6 +261,7 @@ export async function executeLlmBatchCall(
 	}
 	onLedgerError = (e) =>
 		runner.stop('canceled', `the ledger could not store results: ${e.message}`);
+	limit.onStop((message) => runner.stop('canceled', message));
 
 	const grouping = cfg.options.recordsPerRequest > 1;
 	let groupStats: GroupStats | undefined;
@@ -297,6 +292,7 @@ export async function executeLlmBatchCall(
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
+	done.then(limit.release, limit.release);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -333,7 +329,15 @@ export async function executeLlmBatchCall(
 		const o = byIndex.get(i);
 		if (o?.ok) {
 			success.push({
-				json: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
+				json:
+					cfg.options.outputFields === 'result'
+						? {
+								recordId: o.result.recordId,
+								// Batch Prepare's run stamp stays: Batch Report needs it to know the run is complete.
+								...(rest.batchRun !== undefined ? { batchRun: rest.batchRun } : {}),
+								[cfg.resultField]: o.result as unknown as IDataObject,
+							}
+						: { ...rest, [cfg.resultField]: o.result as unknown as IDataObject },
 				pairedItem: { item: i },
 			});
 			continue;
@@ -386,6 +390,11 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
+	const limitWarning = limit.finish();
+	if (limitWarning) {
+		ctx.logger.warn(`${node}: ${limitWarning}`, { node });
+		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
+	}
 	return [success, failed];
 }
 

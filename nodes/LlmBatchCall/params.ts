@@ -20,6 +20,7 @@ const options = z.object({
 	maxRetryAfterSeconds: z.number().min(0).default(60),
 	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
 	progressIntervalSeconds: z.number().min(0).default(10),
+	outputFields: z.enum(['all', 'result']).default('all'),
 	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
 	recordsPerRequest: z
 		.number()
@@ -44,6 +45,13 @@ const config = z.object({
 	requestsPerMinute: z.number().gt(0, 'Requests per Minute must be greater than 0'),
 	tokensPerMinute: z.number().gt(0, 'Tokens per Minute must be greater than 0'),
 	resultField: z.string().trim().min(1, 'Result Field is empty'),
+	shareLimitsThrough: z.enum(['process', 'redis']).default('process'),
+	redisUnavailable: z.enum(['fallback', 'stop']).default('fallback'),
+	redisFallbackShare: z
+		.number()
+		.gt(0, 'Fallback Share of the Limit must be more than 0 %')
+		.max(100, 'Fallback Share of the Limit cannot be more than 100 %')
+		.default(25),
 	ledgerStore: z.enum(['none', 'sqlite', 'postgres']).default('none'),
 	ledgerJob: z.string().trim().default(''),
 	ledgerSqlitePath: z.string().trim().default(''),
@@ -68,6 +76,9 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		requestsPerMinute: ctx.getNodeParameter('requestsPerMinute', 0, 500),
 		tokensPerMinute: ctx.getNodeParameter('tokensPerMinute', 0, 200000),
 		resultField: ctx.getNodeParameter('resultField', 0, 'llm'),
+		shareLimitsThrough: ctx.getNodeParameter('shareLimitsThrough', 0, 'process'),
+		redisUnavailable: ctx.getNodeParameter('redisUnavailable', 0, 'fallback'),
+		redisFallbackShare: ctx.getNodeParameter('redisFallbackShare', 0, 25),
 		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'none'),
 		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
 		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),

@@ -4,6 +4,11 @@ import type {
 	INodeCredentialTestResult,
 } from 'n8n-workflow';
 
+import {
+	RedisLimitStore,
+	createRedisClient,
+	redisConfigFromCredential,
+} from '../../core/call/redis-store';
 import { postgresConfigFromCredential } from '../../core/ledger';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 
@@ -28,5 +33,35 @@ export async function llmBatchPostgresConnectionTest(
 		return { status: 'Error', message: (error as Error).message };
 	} finally {
 		await store.close().catch(() => undefined);
+	}
+}
+
+/**
+ * Tests the `llmBatchRedisApi` credential: connects, authenticates, selects the database and
+ * runs the limiter's script on a throw-away key — exactly what a run needs, so a server that
+ * forbids scripts (some managed offerings) fails here and not mid-run. A fresh connection,
+ * not the shared one, so a fixed password is seen at once.
+ */
+export async function llmBatchRedisConnectionTest(
+	this: ICredentialTestFunctions,
+	credential: ICredentialsDecrypted,
+): Promise<INodeCredentialTestResult> {
+	const client = createRedisClient(redisConfigFromCredential(credential.data ?? {}), {
+		retryStrategy: () => null,
+	});
+	let reason: Error | undefined;
+	client.on('error', (e: Error) => (reason ??= e));
+	try {
+		await client.connect();
+		await new RedisLimitStore(client, { idleTtlMs: 1000 }).take(
+			'credential-test',
+			{ rpm: 1, tpm: 1 },
+			0,
+		);
+		return { status: 'OK', message: 'Connection tested successfully' };
+	} catch (error) {
+		return { status: 'Error', message: (reason ?? (error as Error)).message };
+	} finally {
+		client.disconnect();
 	}
 }

@@ -30,6 +30,9 @@ export const OWNER = Object.freeze({
 export const CREDENTIAL_IDS = Object.freeze({
 	openAi: 'llmSandbox',
 	anthropic: 'llmSandboxAnthropic',
+	// example 05 (queue mode); real addresses come from `npm run start:queue`
+	redis: 'llmBatchQueueRedis',
+	postgres: 'llmBatchQueuePostgres',
 });
 
 function tailLines(text, n = 30) {
@@ -334,7 +337,13 @@ export function stopProcess(child, graceMs = 10_000) {
 }
 
 /** The two sandbox credentials in `n8n import:credentials` format. */
-export function sandboxCredentials(sandboxUrl) {
+export function sandboxCredentials(
+	sandboxUrl,
+	{
+		redis = { host: 'localhost', port: 6379 },
+		pg = { host: 'localhost', port: 5432, user: 'postgres', password: '', database: 'postgres' },
+	} = {},
+) {
 	const now = new Date().toISOString();
 	return [
 		{
@@ -342,18 +351,35 @@ export function sandboxCredentials(sandboxUrl) {
 			name: 'LLM Sandbox (OpenAI-compatible)',
 			type: 'llmBatchOpenAiApi',
 			data: { apiKey: 'sandbox', baseUrl: `${sandboxUrl}/v1` },
-			createdAt: now,
-			updatedAt: now,
 		},
 		{
 			id: CREDENTIAL_IDS.anthropic,
 			name: 'LLM Sandbox (Anthropic)',
 			type: 'llmBatchAnthropicApi',
 			data: { apiKey: 'sandbox', baseUrl: sandboxUrl },
-			createdAt: now,
-			updatedAt: now,
 		},
-	];
+		// Example 05 shares limits through Redis and keeps its ledger on PostgreSQL:
+		// `npm run start:queue` passes its own servers; elsewhere these are placeholders.
+		{
+			id: CREDENTIAL_IDS.redis,
+			name: 'Local Redis (shared limits)',
+			type: 'llmBatchRedisApi',
+			data: { host: redis.host, port: redis.port, password: '', database: 1, tls: false },
+		},
+		{
+			id: CREDENTIAL_IDS.postgres,
+			name: 'Local PostgreSQL (shared ledger)',
+			type: 'llmBatchPostgresApi',
+			data: {
+				host: pg.host,
+				port: pg.port,
+				database: pg.database,
+				user: pg.user,
+				password: pg.password,
+				ssl: 'disable',
+			},
+		},
+	].map((c) => ({ ...c, createdAt: now, updatedAt: now }));
 }
 
 /** The example workflow files (examples/*.json), sorted by name. */

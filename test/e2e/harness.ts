@@ -17,10 +17,22 @@ export const n8n = lib as {
 	installPackage(userFolder: string, tarball: string): Promise<string>;
 	startSandbox(args?: string[], opts?: { timeoutMs?: number }): Promise<Sandbox>;
 	sandboxCredentials(url: string): unknown[];
-	importCredentials(userFolder: string, credentials: unknown[]): Promise<unknown>;
-	importWorkflow(userFolder: string, file: string): Promise<unknown>;
+	importCredentials(
+		userFolder: string,
+		credentials: unknown[],
+		opts?: { env?: Record<string, string> },
+	): Promise<unknown>;
+	importWorkflow(
+		userFolder: string,
+		file: string,
+		opts?: { env?: Record<string, string> },
+	): Promise<unknown>;
 	importWorkflowDir(userFolder: string, dir: string): Promise<unknown>;
-	publishWorkflow(userFolder: string, id: string): Promise<unknown>;
+	publishWorkflow(
+		userFolder: string,
+		id: string,
+		opts?: { env?: Record<string, string> },
+	): Promise<unknown>;
 	executeWorkflow(
 		userFolder: string,
 		id: string,
@@ -58,6 +70,8 @@ export interface Sandbox {
 
 export interface SandboxStats {
 	requests: number;
+	firstArrivalAt: number;
+	lastAnswerAt: number;
 	accepted: number;
 	byStatus: Record<string, number>;
 	rateLimited: number;

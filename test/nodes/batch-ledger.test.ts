@@ -418,3 +418,24 @@ describe('PostgreSQL ledger credential test', () => {
 		expect(answer.message).not.toContain('wrong-SECRET-42');
 	});
 });
+
+describe('Batch Ledger: Job Stats with Claim the Job Report', () => {
+	it('gives the report to exactly one of the executions that see the job complete, none while open', async () => {
+		const path = sqlitePath();
+		await seed(path, 'job', [
+			{ type: 'pending', recordId: 'a', at: T0 },
+			{ type: 'succeeded', result: result('b', 'hb'), at: T0 },
+		]);
+		const claim = async () =>
+			(await run(path, { operation: 'stats', claimReport: true }))[0][0].json;
+		expect(await claim()).toMatchObject({ total: 2, pending: 1, reportClaimed: false });
+		await seed(path, 'job', [{ type: 'succeeded', result: result('a', 'ha'), at: T0 }]);
+		const seen = await Promise.all([claim(), claim(), claim()]);
+		expect(seen.map((s) => s.reportClaimed).sort()).toEqual([false, false, true]);
+		// the claim lives beside the job: its stats are unchanged
+		expect(await stats(path, 'job')).toMatchObject({ total: 2, succeeded: 2, processing: 0 });
+		expect((await run(path, { operation: 'stats' }))[0][0].json).not.toHaveProperty(
+			'reportClaimed',
+		);
+	});
+});

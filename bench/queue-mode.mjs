@@ -1,0 +1,420 @@
+// `npm run bench:queue [-- --quick] [--only a,b,c]`: LLM Batch Call in real n8n queue mode (Redis +
+// PostgreSQL + main + 3 workers, the packed package community-installed), measured at the sandbox.
+//
+//  (a) 3 executions × 1,000 items at once on one credential, limits shared through Redis
+//  (b) the same while the Redis holding the limits is stopped for 10 s mid-run (fallback at 33 %)
+//  (c) a job bigger than one execution: 100,000 records in chunks of 1,000 (example 05's pattern:
+//      ledger registration, one webhook execution per chunk, Batch Report from the job stats)
+//      against one 20,000-item execution at the same limit; peak RSS of every n8n process.
+//
+// Prints a Markdown table; asserts nothing (the e2e test asserts correctness).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+
+import {
+	assertN8nInstalled,
+	freePort,
+	importCredentials,
+	importWorkflow,
+	installPackage,
+	packPackage,
+	publishWorkflow,
+	startSandbox,
+	waitForWebhook,
+} from '../scripts/n8n/lib.mjs';
+import { startQueueTopology, startRedisServer } from '../scripts/n8n/queue.mjs';
+import {
+	executionsByWorker,
+	postBatch,
+	queueCredentials,
+	queueWorkflow,
+} from '../scripts/n8n/queue-workflow.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = (args.find((a) => a.startsWith('--only='))?.split('=')[1] ?? 'a,b,c').split(',');
+const log = (line) => console.log(`[bench:queue] ${line}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const int = (n) => Math.round(n).toLocaleString('en-US');
+const pct = (x) => `${(x * 100).toFixed(2)} %`;
+
+const A_RPM = 6000;
+const A_ITEMS = quick ? 300 : 1000;
+const C_RPM = Number(process.env.BENCH_QUEUE_BIG_RPM ?? 18_000);
+const C_SINGLE = quick ? 2000 : 20_000;
+const C_BIG = quick ? 10_000 : 100_000;
+const C_CHUNK = 1000;
+
+/** Peak RSS (VmHWM) of a process and its children, in MB; Linux only. */
+function peakRssMb(pid) {
+	try {
+		const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+		const m = status.match(/VmHWM:\s+(\d+) kB/);
+		return m ? Number(m[1]) / 1024 : NaN;
+	} catch {
+		return NaN;
+	}
+}
+
+async function ledger(pgInfo, sql, params) {
+	const c = new pg.Client({ ...pgInfo, database: pgInfo.database });
+	await c.connect();
+	try {
+		return (await c.query(sql, params)).rows;
+	} finally {
+		await c.end();
+	}
+}
+
+/** Example 05 made runnable by a bench: a webhook starts the job, chunks go to main's webhook. */
+function bigJobWorkflow(baseUrl, reportUrl, rpm) {
+	const wf = JSON.parse(
+		readFileSync(path.join(ROOT, 'examples', '05-big-job-chunks.json'), 'utf8'),
+	);
+	wf.id = 'llmBatchBigJobBench';
+	wf.nodes = wf.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
+	const byName = (name) => wf.nodes.find((n) => n.name === name);
+	const start = byName('Start job');
+	Object.assign(start, {
+		type: 'n8n-nodes-base.webhook',
+		typeVersion: 2,
+		webhookId: 'c6f0b2a4-7e55-4c1e-8d2b-5a9e3f1d0b77',
+		parameters: {
+			httpMethod: 'POST',
+			path: 'llm-batch-big-start',
+			responseMode: 'onReceived',
+			options: {},
+		},
+	});
+	byName('Demo records').parameters.jsCode =
+		'const { job, n } = $input.first().json.body;\nreturn Array.from({ length: n }, (_, i) => ({ json: { ticketId: `${job}-${i}`, text: `Ticket ${i} of ${job}: the export button does nothing.` } }));';
+	const register = byName('Register pending (skip done)');
+	register.parameters.ledgerJob = "={{ $('Start job').first().json.body.job }}";
+	register.credentials = { llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' } };
+	byName('Batch Prepare (chunks)').parameters.chunkSize = C_CHUNK;
+	const dispatch = byName('One execution per chunk');
+	dispatch.parameters.url = `${baseUrl}/webhook/llm-batch-chunk`;
+	dispatch.parameters.jsonBody =
+		"={{ JSON.stringify({ job: $('Start job').first().json.body.job, chunk: $json.chunk, items: $json.items }) }}";
+	const call = byName('LLM Batch Call');
+	Object.assign(call.parameters, { requestsPerMinute: rpm, tokensPerMinute: 100_000_000 });
+	call.credentials = {
+		llmBatchOpenAiApi: { id: 'queueSandbox', name: 'Queue sandbox' },
+		llmBatchRedisApi: { id: 'queueRedis', name: 'Queue Redis' },
+		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
+	};
+	byName('Job Stats').credentials = {
+		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
+	};
+	wf.nodes.push({
+		id: 'sendReport',
+		name: 'Send report',
+		type: 'n8n-nodes-base.httpRequest',
+		typeVersion: 4.2,
+		position: [1120, 300],
+		parameters: {
+			method: 'POST',
+			url: reportUrl,
+			sendBody: true,
+			specifyBody: 'json',
+			jsonBody: '={{ JSON.stringify($json) }}',
+			options: {},
+		},
+	});
+	wf.connections['Batch Report'] = { main: [[{ node: 'Send report', type: 'main', index: 0 }]] };
+	return wf;
+}
+
+async function main() {
+	assertN8nInstalled();
+	const userFolder = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-bench-queue-'));
+	const reports = [];
+	const receiver = createServer((req, res) => {
+		let body = '';
+		req.on('data', (c) => (body += c));
+		req.on('end', () => {
+			try {
+				reports.push(JSON.parse(body));
+			} catch {
+				reports.push({ unparsable: body.slice(0, 200) });
+			}
+			res.end('{}');
+		});
+	});
+	await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+	const reportUrl = `http://127.0.0.1:${receiver.address().port}/report`;
+	const limitsRedis = await startRedisServer(); // limits on their own Redis, so (b) can stop it
+	let limitsRedisProc = limitsRedis;
+	const sandbox = await startSandbox([
+		'--port',
+		'0',
+		'--seed',
+		'5',
+		'--latency',
+		'50-300',
+		'--rpm',
+		String(A_RPM),
+	]);
+	let topo;
+	const rows = [];
+	try {
+		log('packing and installing the package');
+		await installPackage(userFolder, await packPackage(path.join(userFolder, 'pack')));
+		const port = await freePort();
+		const base = `http://localhost:${port}`;
+		const files = {
+			queue: queueWorkflow({ rpm: A_RPM, tpm: 100_000_000, concurrency: 16 }),
+			single: queueWorkflow({
+				rpm: C_RPM,
+				tpm: 100_000_000,
+				concurrency: 32,
+				id: 'llmBatchQueueSingle',
+				webhookPath: 'llm-batch-single',
+			}),
+			big: bigJobWorkflow(base, reportUrl, C_RPM),
+		};
+		log('starting Redis, PostgreSQL, main and 3 workers');
+		topo = await startQueueTopology(userFolder, {
+			workers: 3,
+			// A few executions per worker: 30 chunk executions at once on a 2-core machine starve
+			// the ledger's connections; the shared limit is the bottleneck anyway.
+			concurrency: 3,
+			port,
+			prepare: async (env, { pg: pgInfo }) => {
+				await importCredentials(userFolder, queueCredentials(sandbox.url, limitsRedis, pgInfo), {
+					env,
+				});
+				for (const [name, wf] of Object.entries(files)) {
+					const file = path.join(userFolder, `${name}.json`);
+					writeFileSync(file, JSON.stringify(wf));
+					await importWorkflow(userFolder, file, { env });
+					await publishWorkflow(userFolder, wf.id, { env });
+				}
+			},
+		});
+		for (const hook of [
+			'llm-batch-queue',
+			'llm-batch-single',
+			'llm-batch-big-start',
+			'llm-batch-chunk',
+		])
+			await waitForWebhook(base, hook);
+		const pgInfo = {
+			host: topo.pg.host,
+			port: topo.pg.port,
+			user: topo.pg.user,
+			password: topo.pg.password,
+			database: topo.pg.database,
+		};
+
+		const runThree = async (prefix, during) => {
+			await sandbox.reset();
+			const jobs = ['a', 'b', 'c'].map((s) => `${prefix}-${s}`);
+			const all = Promise.all(jobs.map((j) => postBatch(base, j, A_ITEMS)));
+			if (during) await during();
+			const results = await all;
+			const stats = await sandbox.stats();
+			const windowed = await (await fetch(`${sandbox.url}/sandbox/stats?windowMs=10000`)).json();
+			const seconds = (stats.lastAnswerAt - stats.firstArrivalAt) / 1000;
+			const lost = results.reduce((n, r) => n + (A_ITEMS - (r.report?.outcomes?.success ?? 0)), 0);
+			const done = await ledger(
+				pgInfo,
+				"SELECT count(*)::int AS n FROM llm_batch_ledger_records WHERE job = ANY($1) AND status = 'succeeded'",
+				[jobs],
+			);
+			return {
+				share429: stats.rateLimited / Math.max(1, stats.requests),
+				rateLimited: stats.rateLimited,
+				requests: stats.requests,
+				utilisation: ((stats.accepted / seconds) * 60) / A_RPM,
+				seconds,
+				lost,
+				paidTwice: stats.duplicateSuccesses,
+				ledgerSucceeded: done[0].n,
+				peak10s: windowed.maxRequestsPerWindow / (A_RPM / 6),
+				byWorker: executionsByWorker(topo.workers),
+			};
+		};
+
+		if (only.includes('a')) {
+			log(`(a) 3 executions × ${A_ITEMS} items at ${A_RPM} RPM`);
+			const a = await runThree('bench-a');
+			log(JSON.stringify(a));
+			rows.push([
+				'(a) 3 workers, 3 executions × ' + int(A_ITEMS) + ' items, one credential',
+				`429: ${pct(a.share429)} (${a.rateLimited} of ${int(a.requests)}); utilisation ${a.utilisation.toFixed(3)} of ${int(A_RPM)} RPM over ${a.seconds.toFixed(0)} s; lost ${a.lost}; paid twice ${a.paidTwice}; ledger ${int(a.ledgerSucceeded)} succeeded`,
+				'≤ 1 % 429; ≥ 0.90; 0; 0',
+			]);
+		}
+		if (only.includes('b')) {
+			log('(b) the same, with the limits Redis stopped for 10 s mid-run');
+			let fallbackLines = 0;
+			const b = await runThree('bench-b', async () => {
+				for (;;) {
+					const s = await sandbox.stats();
+					if (s.paidSuccesses >= A_ITEMS) break;
+					await sleep(100);
+				}
+				await limitsRedisProc.process.kill('SIGKILL');
+				await sleep(10_000);
+				limitsRedisProc = await startRedisServerOn(limitsRedis.port);
+			});
+			for (const w of topo.workers)
+				fallbackLines += (w.output().match(/Redis \(shared limits\) is unreachable/g) ?? []).length;
+			const backLines = topo.workers.reduce(
+				(n, w) => n + (w.output().match(/Redis is back after/g) ?? []).length,
+				0,
+			);
+			log(JSON.stringify({ ...b, fallbackLines, backLines }));
+			rows.push([
+				'(b) limits Redis stopped 10 s mid-run (fallback 33 % per process, 3 workers)',
+				`429: ${pct(b.share429)}; busiest 10 s window at ${b.peak10s.toFixed(2)}× the limit; ${fallbackLines} fallback warnings, ${backLines} recoveries logged; lost ${b.lost}; paid twice ${b.paidTwice}`,
+				'fallback reported; ≤ limit + the stated share',
+			]);
+		}
+		if (only.includes('c')) {
+			log(
+				`(c) big job: ${int(C_BIG)} records in chunks of ${C_CHUNK} vs one ${int(C_SINGLE)}-item execution at ${int(C_RPM)} RPM`,
+			);
+			await sandbox.configure({ rpm: C_RPM, latencyMs: { min: 20, max: 60 } });
+			await sandbox.reset();
+			const t0 = Date.now();
+			const single = await postBatch(
+				base,
+				'bench-c-single',
+				C_SINGLE,
+				1_800_000,
+				'llm-batch-single',
+			);
+			const singleSec = (Date.now() - t0) / 1000;
+			const singleRate = (single.report?.outcomes?.success ?? 0) / singleSec;
+			log(
+				`single execution: ${C_SINGLE} items in ${singleSec.toFixed(1)} s (${singleRate.toFixed(1)}/s), status ${single.status}`,
+			);
+
+			await sandbox.reset();
+			const t1 = Date.now();
+			const res = await fetch(`${base}/webhook/llm-batch-big-start`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json' },
+				body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),
+			});
+			log(`big job started: HTTP ${res.status}`);
+			let counts;
+			let reruns = 0;
+			let lastFinished = -1;
+			let lastProgressAt = Date.now();
+			let finishedAt = 0;
+			for (;;) {
+				const rowsNow = await ledger(
+					pgInfo,
+					'SELECT status, count(*)::int AS n FROM llm_batch_ledger_records WHERE job = $1 GROUP BY status',
+					['bench-c-big'],
+				);
+				counts = Object.fromEntries(rowsNow.map((r) => [r.status, r.n]));
+				const finished = (counts.succeeded ?? 0) + (counts.failed ?? 0);
+				if (finished !== lastFinished) {
+					lastFinished = finished;
+					lastProgressAt = Date.now();
+				}
+				if (finished >= C_BIG && !finishedAt) finishedAt = Date.now();
+				if (finished >= C_BIG && (reports.length > 0 || Date.now() - finishedAt > 30_000)) break;
+				const [{ busy }] = await ledger(
+					pgInfo,
+					"SELECT count(*)::int AS busy FROM execution_entity WHERE status IN ('new', 'running')",
+					[],
+				);
+				if (busy > 0) lastProgressAt = Date.now(); // still registering or dispatching
+				if (finished < C_BIG && Date.now() - lastProgressAt > 60_000) {
+					// A chunk execution failed (its records stay pending): start the job again, as a
+					// user would — Skip Completed sends only what is not done.
+					reruns++;
+					log(`no progress for 60 s at ${JSON.stringify(counts)}: starting the job again`);
+					await fetch(`${base}/webhook/llm-batch-big-start`, {
+						method: 'POST',
+						headers: { 'content-type': 'application/json' },
+						body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),
+					});
+					lastProgressAt = Date.now();
+				}
+				if (Date.now() - t1 > 3_600_000)
+					throw new Error(`big job stuck at ${JSON.stringify(counts)}`);
+				await sleep(1000);
+			}
+			const bigSec = ((finishedAt || Date.now()) - t1) / 1000;
+			const bigRate = C_BIG / bigSec;
+			await sleep(3000); // a second report would arrive now
+			const stats = await sandbox.stats();
+			const rss = [
+				['main', topo.main.process?.pid],
+				...topo.workers.map((w) => [w.name, w.process.pid]),
+			].map(([name, pid]) => `${name} ${int(peakRssMb(pid))} MB`);
+			const report = reports[0] ?? {};
+			log(
+				JSON.stringify({
+					counts,
+					reports: reports.length,
+					report: { items: report.items, outcomes: report.outcomes },
+					paidTwice: stats.duplicateSuccesses,
+					rss,
+				}),
+			);
+			rows.push([
+				`(c) ${int(C_BIG)} records as one job (chunks of ${int(C_CHUNK)}, 3 workers) vs one ${int(C_SINGLE)}-item execution, ${int(C_RPM)} RPM`,
+				`job report: ${reports.length} report(s) (job started ${reruns + 1}×), ${int(report.items ?? 0)} records, ${int(report.outcomes?.success ?? 0)} succeeded, ${int(report.outcomes?.failed ?? 0)} failed; paid twice ${stats.duplicateSuccesses}; ${bigRate.toFixed(1)} records/s vs ${singleRate.toFixed(1)}/s single = ${(bigRate / singleRate).toFixed(2)}×; peak RSS ${rss.join(', ')}`,
+				'once each; ≤ 1.5 GB each; ≥ 0.8×',
+			]);
+		}
+	} finally {
+		await topo?.stop();
+		await sandbox.stop();
+		await limitsRedisProc.stop?.();
+		if (limitsRedisProc !== limitsRedis) await limitsRedis.stop();
+		receiver.close();
+		rmSync(userFolder, { recursive: true, force: true });
+	}
+	console.log('\n| scenario | measured | target |\n|---|---|---|');
+	for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+/** Restarts a redis-server on a known port (the limits Redis coming back). */
+async function startRedisServerOn(port) {
+	const { spawn } = await import('node:child_process');
+	const { findRedisServer } = await import('../scripts/n8n/queue.mjs');
+	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-bench-redis-'));
+	const child = spawn(
+		findRedisServer(),
+		[
+			'--port',
+			String(port),
+			'--bind',
+			'127.0.0.1',
+			'--save',
+			'',
+			'--appendonly',
+			'no',
+			'--dir',
+			dir,
+		],
+		{ stdio: 'ignore' },
+	);
+	await sleep(500);
+	return {
+		process: child,
+		stop: async () => {
+			child.kill('SIGKILL');
+			rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+main().catch((error) => {
+	console.error(`[bench:queue] failed: ${error.stack ?? error.message}`);
+	process.exit(1);
+});

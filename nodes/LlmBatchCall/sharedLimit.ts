@@ -1,0 +1,125 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+
+import { sharedFlow, type FlowLease } from '../../core/call/controller';
+import { limitKey, StoreLimiter, type RateLimits } from '../../core/call/limit-store';
+import type { ProviderCredentials } from '../../core/call/providers';
+import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../core/call/redis-store';
+import type { Clock } from '../../core/types';
+import type { CallConfig } from './params';
+
+/** What the runner uses: issue 9's flow controller lease, or a StoreLimiter sharing it through Redis. */
+export type FlowHandle = Pick<
+	FlowLease,
+	'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
+>;
+
+export interface LimitHandle {
+	readonly limiter: FlowHandle;
+	/** Called once the runner exists: the "stop" choice ends the run through it. */
+	onStop(stop: (message: string) => void): void;
+	/** After the run: a warning for the output hint when Redis failed meanwhile. */
+	finish(): string | undefined;
+	release(): void;
+}
+
+function fmt(n: number): string {
+	return Math.round(n).toLocaleString('en-US');
+}
+
+/**
+ * The limiter the node's "Share Limits Through" names: the process-wide one, or a
+ * StoreLimiter on Redis (credential `llmBatchRedisApi`) with the chosen behaviour when
+ * Redis is unreachable. Never a silent full rate per process: the fallback runs at the
+ * stated share and says so in the log and the hint.
+ */
+export async function limiterFor(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+	creds: ProviderCredentials,
+	clock: Clock,
+): Promise<LimitHandle> {
+	const identity = {
+		provider: cfg.provider,
+		baseUrl: creds.baseUrl ?? '',
+		apiKey: creds.apiKey,
+		model: cfg.model,
+	};
+	const limits: RateLimits = { rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute };
+	if (cfg.shareLimitsThrough === 'process') {
+		return {
+			limiter: sharedFlow(identity, limits, clock),
+			onStop: () => undefined,
+			finish: () => undefined,
+			release: () => undefined,
+		};
+	}
+
+	const node = ctx.getNode().name;
+	let credential;
+	try {
+		credential = await ctx.getCredentials('llmBatchRedisApi');
+	} catch (e) {
+		throw new NodeOperationError(
+			ctx.getNode(),
+			`No Redis credential set: ${(e as Error).message}`,
+			{
+				description:
+					'Share Limits Through is Redis: select or create an "LLM Batch: Redis" credential; nothing was sent.',
+			},
+		);
+	}
+	const redis = await openRedis(redisConfigFromCredential(credential));
+	const share = cfg.redisFallbackShare / 100;
+	if (redis.error && cfg.redisUnavailable === 'stop') {
+		redis.release();
+		throw new NodeOperationError(
+			ctx.getNode(),
+			'Redis (Share Limits Through) cannot be reached; nothing was sent',
+			{
+				description: `${redis.error.message}. "If Redis Is Unreachable" is Stop the Run. Check the LLM Batch: Redis credential (its Test button) and that the server is up, or choose Continue at a Share of the Limit.`,
+			},
+		);
+	}
+	const shareText = `${cfg.redisFallbackShare} % of the limits (${fmt(limits.rpm * share)} RPM, ${fmt(limits.tpm * share)} TPM)`;
+	let stop: (message: string) => void = () => undefined;
+	const limiter = new StoreLimiter({
+		store: new RedisLimitStore(redis.client),
+		key: limitKey(identity),
+		limits,
+		clock,
+		onUnavailable: cfg.redisUnavailable === 'stop' ? { mode: 'stop' } : { mode: 'local', share },
+		onEvent: (e) => {
+			if (e.type === 'recovered') {
+				ctx.logger.info(
+					`${node}: Redis is back after ${Math.round(e.downMs / 1000)} s — limits are shared again`,
+					{ node },
+				);
+			} else if (e.fallback === 'local') {
+				ctx.logger.warn(
+					`${node}: Redis (shared limits) is unreachable: ${e.message} — this process continues alone at ${shareText} until Redis answers`,
+					{ node },
+				);
+			} else {
+				ctx.logger.warn(
+					`${node}: Redis (shared limits) is unreachable: ${e.message} — run stopped`,
+					{
+						node,
+					},
+				);
+				stop(`the shared limit store (Redis) is unreachable: ${e.message}`);
+			}
+		},
+	});
+	return {
+		limiter,
+		onStop: (fn) => (stop = fn),
+		finish: () => {
+			const r = limiter.finish();
+			if (r.outages === 0) return undefined;
+			if (cfg.redisUnavailable === 'stop')
+				return `Redis (shared limits) became unreachable (${r.lastError}); the run was stopped.`;
+			return `Redis (shared limits) was unreachable ${r.outages}× for ${Math.round(r.fallbackMs / 1000)} s in all (${r.lastError}): this process sent ${r.fallbackRequests} requests on its own limiter at ${shareText} meanwhile.`;
+		},
+		release: redis.release,
+	};
+}

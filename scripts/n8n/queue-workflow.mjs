@@ -1,0 +1,178 @@
+// The queue-mode workflow shared by test/e2e/queue.e2e.test.ts and bench/queue-mode.mjs: a webhook
+// receives { job, records }, Batch Prepare stamps the run, LLM Batch Call shares its limits through
+// Redis and keeps the ledger on PostgreSQL, and Batch Report answers the webhook with one report.
+
+export const WEBHOOK_PATH = 'llm-batch-queue';
+export const WORKFLOW_ID = 'llmBatchQueue01';
+export const CREDENTIALS = { openAi: 'queueSandbox', redis: 'queueRedis', postgres: 'queuePg' };
+
+const node = (id, name, type, typeVersion, x, parameters, extra = {}) => ({
+	id,
+	name,
+	type,
+	typeVersion,
+	position: [x, 300],
+	parameters,
+	...extra,
+});
+
+/** Webhook -> Split Out -> Batch Prepare -> LLM Batch Call -> Batch Report -> Respond. */
+export function queueWorkflow({
+	rpm,
+	tpm,
+	concurrency,
+	fallbackShare = 33,
+	id = WORKFLOW_ID,
+	webhookPath = WEBHOOK_PATH,
+}) {
+	return {
+		id,
+		name: 'LLM Batch: queue mode (shared limits)',
+		active: false,
+		settings: { executionOrder: 'v1' },
+		nodes: [
+			node(
+				'hook',
+				'Webhook',
+				'n8n-nodes-base.webhook',
+				2,
+				0,
+				{ httpMethod: 'POST', path: webhookPath, responseMode: 'responseNode', options: {} },
+				{ webhookId: `${id}-hook` },
+			),
+			node('split', 'Records', 'n8n-nodes-base.splitOut', 1, 220, {
+				fieldToSplitOut: 'body.records',
+				include: 'noOtherFields',
+				options: {},
+			}),
+			node('prepare', 'Batch Prepare', 'n8n-nodes-llm-batch.batchPrepare', 1, 440, {
+				operation: 'prepare',
+				recordIdSource: 'field',
+				recordIdField: 'id',
+				dedupe: 'id',
+			}),
+			node(
+				'call',
+				'LLM Batch Call',
+				'n8n-nodes-llm-batch.llmBatchCall',
+				1,
+				660,
+				{
+					provider: 'openai',
+					model: 'gpt-4o-mini',
+					systemPrompt: 'Classify the ticket.',
+					prompt: '={{ $json.text }}',
+					recordId: '={{ $json.recordId }}',
+					outputFormat: 'text',
+					concurrency,
+					requestsPerMinute: rpm,
+					tokensPerMinute: tpm,
+					shareLimitsThrough: 'redis',
+					redisUnavailable: 'fallback',
+					redisFallbackShare: fallbackShare,
+					resultField: 'llm',
+					ledgerStore: 'postgres',
+					ledgerJob: "={{ $('Webhook').first().json.body.job }}",
+					options: { maxTokens: 64, timeoutSeconds: 30, outputFields: 'result' },
+				},
+				{
+					credentials: {
+						llmBatchOpenAiApi: { id: CREDENTIALS.openAi, name: 'Queue sandbox' },
+						llmBatchRedisApi: { id: CREDENTIALS.redis, name: 'Queue Redis' },
+						llmBatchPostgresApi: { id: CREDENTIALS.postgres, name: 'Queue ledger' },
+					},
+				},
+			),
+			node('report', 'Batch Report', 'n8n-nodes-llm-batch.batchReport', 1, 880, {
+				emitWhen: 'runComplete',
+			}),
+			node('respond', 'Respond', 'n8n-nodes-base.respondToWebhook', 1.1, 1100, {
+				respondWith: 'json',
+				responseBody: '={{ JSON.stringify($json) }}',
+				options: {},
+			}),
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'Records', type: 'main', index: 0 }]] },
+			Records: { main: [[{ node: 'Batch Prepare', type: 'main', index: 0 }]] },
+			'Batch Prepare': {
+				main: [
+					[{ node: 'LLM Batch Call', type: 'main', index: 0 }],
+					[{ node: 'Batch Report', type: 'main', index: 0 }],
+				],
+			},
+			'LLM Batch Call': {
+				main: [
+					[{ node: 'Batch Report', type: 'main', index: 0 }],
+					[{ node: 'Batch Report', type: 'main', index: 0 }],
+				],
+			},
+			'Batch Report': { main: [[{ node: 'Respond', type: 'main', index: 0 }]] },
+		},
+	};
+}
+
+/** The three credentials in `n8n import:credentials` format; `limits` is the Redis for shared limits. */
+export function queueCredentials(sandboxUrl, limits, pg) {
+	const now = new Date().toISOString();
+	return [
+		{
+			id: CREDENTIALS.openAi,
+			name: 'Queue sandbox',
+			type: 'llmBatchOpenAiApi',
+			data: { apiKey: 'sandbox', baseUrl: `${sandboxUrl}/v1` },
+		},
+		{
+			id: CREDENTIALS.redis,
+			name: 'Queue Redis',
+			type: 'llmBatchRedisApi',
+			data: { host: limits.host, port: limits.port, password: '', database: 2, tls: false },
+		},
+		{
+			id: CREDENTIALS.postgres,
+			name: 'Queue ledger',
+			type: 'llmBatchPostgresApi',
+			data: {
+				host: pg.host,
+				port: pg.port,
+				database: pg.database,
+				user: pg.user,
+				password: pg.password,
+				ssl: 'disable',
+			},
+		},
+	].map((c) => ({ ...c, createdAt: now, updatedAt: now }));
+}
+
+export function records(job, n) {
+	return Array.from({ length: n }, (_, i) => ({
+		id: `${job}-${i}`,
+		text: `Ticket ${i} of ${job}: the export button does nothing.`,
+	}));
+}
+
+/** POSTs one batch to the webhook (as a user's system would); resolves with the status and report. */
+export async function postBatch(baseUrl, job, n, timeoutMs = 600_000, webhookPath = WEBHOOK_PATH) {
+	const res = await fetch(`${baseUrl}/webhook/${webhookPath}`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ job, records: records(job, n) }),
+		signal: AbortSignal.timeout(timeoutMs),
+	});
+	const body = await res.text();
+	let report;
+	try {
+		report = JSON.parse(body);
+	} catch {
+		report = undefined;
+	}
+	return { status: res.status, report, body };
+}
+
+/** Which workers ran an execution, from their logs ("Worker started execution 12 (job 3)"). */
+export function executionsByWorker(workers) {
+	const out = {};
+	for (const w of workers)
+		out[w.name] = [...w.output().matchAll(/started execution (\d+)/gi)].map((m) => m[1]);
+	return out;
+}

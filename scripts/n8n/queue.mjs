@@ -1,0 +1,277 @@
+// n8n queue mode on one machine: a throw-away Redis and PostgreSQL, one `n8n start` main with
+// EXECUTIONS_MODE=queue and N `n8n worker` processes sharing the user folder (so the same
+// community install and N8N_ENCRYPTION_KEY). Used by `npm run start:queue`, the queue-mode e2e
+// test and bench/queue-mode. Every port is a free one; nothing is fixed.
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { encryptionKeyFor, freePort, startN8n, stopProcess, waitForHttp } from './lib.mjs';
+import { n8nBin, n8nEnv, node24 } from './paths.mjs';
+
+function canConnect(port) {
+	return new Promise((resolve) => {
+		const socket = net.createConnection({ host: '127.0.0.1', port });
+		socket.once('connect', () => {
+			socket.destroy();
+			resolve(true);
+		});
+		socket.once('error', () => resolve(false));
+	});
+}
+
+async function waitForPort(port, what, timeoutMs = 15_000) {
+	const deadline = Date.now() + timeoutMs;
+	while (!(await canConnect(port))) {
+		if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port}`);
+		await new Promise((r) => setTimeout(r, 50));
+	}
+}
+
+export function findRedisServer() {
+	return [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server'].find(
+		(p) => p && existsSync(p),
+	);
+}
+
+/** redis-server on a free loopback port, no persistence. */
+export async function startRedisServer() {
+	const bin = findRedisServer();
+	if (!bin)
+		throw new Error(
+			'redis-server not found: install it (Debian: apt-get install redis-server) or set REDIS_SERVER',
+		);
+	const port = await freePort();
+	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-queue-redis-'));
+	const child = spawn(
+		bin,
+		[
+			'--port',
+			String(port),
+			'--bind',
+			'127.0.0.1',
+			'--save',
+			'',
+			'--appendonly',
+			'no',
+			'--dir',
+			dir,
+		],
+		{ stdio: 'ignore' },
+	);
+	await waitForPort(port, 'redis-server');
+	return {
+		host: '127.0.0.1',
+		port,
+		process: child,
+		stop: async () => {
+			await stopProcess(child, 5000);
+			rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+function findPostgresBin() {
+	return [process.env.PG_BIN, 15, 16, 17, 14]
+		.map((v) => (typeof v === 'number' ? `/usr/lib/postgresql/${v}/bin` : v))
+		.find((d) => d && existsSync(path.join(d, 'initdb')) && existsSync(path.join(d, 'pg_ctl')));
+}
+
+/**
+ * A throw-away PostgreSQL cluster (the same recipe as test/helpers/postgres.ts): initdb into a
+ * temp folder, start on a free loopback port, password auth over TCP. As root, it runs as the
+ * `postgres` user (initdb refuses root).
+ */
+export async function startPostgresServer() {
+	const bin = findPostgresBin();
+	if (!bin)
+		throw new Error(
+			'PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql-15) or set PG_BIN',
+		);
+	const asPostgres = process.getuid?.() === 0;
+	const run = (file, args) =>
+		execFileSync(
+			asPostgres ? 'runuser' : file,
+			asPostgres ? ['-u', 'postgres', '--', file, ...args] : args,
+			{
+				stdio: ['ignore', 'pipe', 'pipe'],
+				timeout: 60_000,
+			},
+		);
+	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-queue-pg-'));
+	const password = 'queue-mode-password';
+	const pwfile = path.join(dir, 'pwfile');
+	writeFileSync(pwfile, `${password}\n`);
+	if (asPostgres) {
+		const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+		const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+		chownSync(dir, uid, gid);
+		chownSync(pwfile, uid, gid);
+	}
+	const port = await freePort();
+	const data = path.join(dir, 'data');
+	run(path.join(bin, 'initdb'), [
+		'-D',
+		data,
+		'-U',
+		'postgres',
+		'--pwfile',
+		pwfile,
+		'--auth-local=trust',
+		'--auth-host=scram-sha-256',
+		'-E',
+		'UTF8',
+		'--no-sync',
+	]);
+	run(path.join(bin, 'pg_ctl'), [
+		'-D',
+		data,
+		'-l',
+		path.join(dir, 'log'),
+		'-w',
+		'-t',
+		'60',
+		'-o',
+		`-p ${port} -k ${dir} -h 127.0.0.1 -c fsync=off -c max_connections=300`,
+		'start',
+	]);
+	return {
+		host: '127.0.0.1',
+		port,
+		user: 'postgres',
+		password,
+		database: 'postgres',
+		stop: async () => {
+			try {
+				run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+			} finally {
+				rmSync(dir, { recursive: true, force: true });
+			}
+		},
+	};
+}
+
+/**
+ * A killed worker's job is noticed in ~20 s instead of a minute or more (the kill test). Not
+ * for loaded machines: a worker starved of CPU for 15 s loses its lock and n8n fails a
+ * healthy execution ("failed to be processed too many times").
+ */
+export const FAST_STALL_DETECTION = {
+	QUEUE_WORKER_LOCK_DURATION: '15000',
+	QUEUE_WORKER_LOCK_RENEW_TIME: '3000',
+	QUEUE_WORKER_STALLED_INTERVAL: '5000',
+};
+
+/** The environment every process of the topology shares (main, workers, CLI imports). */
+export function queueEnv({ redis, pg }) {
+	return {
+		EXECUTIONS_MODE: 'queue',
+		QUEUE_BULL_REDIS_HOST: redis.host,
+		QUEUE_BULL_REDIS_PORT: String(redis.port),
+		DB_TYPE: 'postgresdb',
+		DB_POSTGRESDB_HOST: pg.host,
+		DB_POSTGRESDB_PORT: String(pg.port),
+		DB_POSTGRESDB_DATABASE: pg.database,
+		DB_POSTGRESDB_USER: pg.user,
+		DB_POSTGRESDB_PASSWORD: pg.password,
+		// Production executions keep their data (the tests and the bench read it back).
+		EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all',
+		OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS: 'true',
+	};
+}
+
+/** One `n8n worker`; resolves when its health endpoint answers. */
+export async function startWorker(
+	userFolder,
+	env,
+	{ concurrency = 10, onLine, name = 'worker' } = {},
+) {
+	const healthPort = await freePort();
+	const brokerPort = await freePort();
+	const child = spawn(node24(), [n8nBin(), 'worker', `--concurrency=${concurrency}`], {
+		cwd: userFolder,
+		env: n8nEnv(userFolder, {
+			N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder),
+			QUEUE_HEALTH_CHECK_ACTIVE: 'true',
+			QUEUE_HEALTH_CHECK_PORT: String(healthPort),
+			N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+			...env,
+		}),
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
+	let output = '';
+	const onData = (chunk) => {
+		output += chunk;
+		if (output.length > 2_000_000) output = output.slice(-1_000_000);
+		if (onLine) for (const line of chunk.toString().split('\n')) if (line.trim()) onLine(line);
+	};
+	child.stdout.on('data', onData);
+	child.stderr.on('data', onData);
+	try {
+		await waitForHttp(`http://127.0.0.1:${healthPort}/healthz`, {
+			timeoutMs: 180_000,
+			child,
+			output: () => output,
+		});
+	} catch (error) {
+		await stopProcess(child);
+		throw error;
+	}
+	return {
+		name,
+		healthPort,
+		process: child,
+		output: () => output,
+		stop: () => stopProcess(child, 20_000),
+		kill: () =>
+			new Promise((resolve) => {
+				if (child.exitCode !== null || child.signalCode !== null) return resolve();
+				child.once('exit', () => resolve());
+				child.kill('SIGKILL');
+			}),
+	};
+}
+
+/**
+ * The whole topology. `prepare(env)` runs after the databases are up and before n8n starts
+ * (import credentials and workflows, publish) with the env the CLI needs.
+ */
+export async function startQueueTopology(
+	userFolder,
+	{ workers = 3, concurrency = 10, port, prepare, onLine, extraEnv = {} } = {},
+) {
+	const started = [];
+	const stopAll = async () => {
+		for (const s of started.reverse()) await s.stop().catch(() => undefined);
+	};
+	try {
+		const redis = await startRedisServer();
+		started.push(redis);
+		const pg = await startPostgresServer();
+		started.push(pg);
+		const env = { ...queueEnv({ redis, pg }), ...extraEnv };
+		if (prepare) await prepare(env, { redis, pg });
+		const main = await startN8n(userFolder, {
+			port: port ?? (await freePort()),
+			env,
+			onLine: onLine && ((l) => onLine('main', l)),
+		});
+		started.push(main);
+		const workerList = [];
+		for (let i = 0; i < workers; i++) {
+			const w = await startWorker(userFolder, env, {
+				concurrency,
+				name: `worker-${i + 1}`,
+				onLine: onLine && ((l) => onLine(`worker-${i + 1}`, l)),
+			});
+			started.push(w);
+			workerList.push(w);
+		}
+		return { redis, pg, main, workers: workerList, env, stop: stopAll };
+	} catch (error) {
+		await stopAll();
+		throw error;
+	}
+}

@@ -1,0 +1,283 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+	CEILING_MS,
+	StoreLimiter,
+	type RateLimits,
+	type StoreLimiterEvent,
+} from '../../../core/call/limit-store';
+import {
+	createRedisClient,
+	openRedis,
+	RedisLimitStore,
+	redisConfigFromCredential,
+	type RedisConfig,
+} from '../../../core/call/redis-store';
+import { FakeClock } from '../../helpers/fake-clock';
+import {
+	killRedis,
+	restartRedis,
+	startRedis,
+	stopRedis,
+	type TestRedis,
+} from '../../helpers/redis';
+
+const limits: RateLimits = { rpm: 600, tpm: 60_000, burstSeconds: 1 }; // 10/s burst 10; 1000 tok/s burst 1000
+
+let redis: TestRedis;
+let cfg: RedisConfig;
+
+beforeAll(async () => {
+	redis = await startRedis({ password: 'limit-test-password' });
+	cfg = {
+		host: redis.host,
+		port: redis.port,
+		password: redis.password,
+		database: 3,
+		tls: false,
+	};
+});
+
+afterAll(async () => {
+	await stopRedis(redis);
+});
+
+async function withClients<T>(
+	n: number,
+	fn: (clients: ReturnType<typeof createRedisClient>[]) => Promise<T>,
+): Promise<T> {
+	const clients = Array.from({ length: n }, () => createRedisClient(cfg));
+	try {
+		await Promise.all(clients.map((c) => c.connect()));
+		return await fn(clients);
+	} finally {
+		for (const c of clients) c.disconnect();
+	}
+}
+
+let keyCounter = 0;
+const freshKey = () => `test-${process.pid}-${keyCounter++}`;
+
+describe('RedisLimitStore (real redis-server, injected clock)', () => {
+	it('gives exactly the bucket to many clients asking at the same instant (atomic)', async () => {
+		const clock = new FakeClock(1_000_000);
+		const key = freshKey();
+		await withClients(4, async (clients) => {
+			const stores = clients.map((c) => new RedisLimitStore(c, { clock }));
+			const waits = await Promise.all(
+				Array.from({ length: 200 }, (_, i) => stores[i % 4].take(key, limits, 1)),
+			);
+			expect(waits.filter((w) => w === 0)).toHaveLength(10);
+			// the rest are told the exact wait for the next request: 100 ms at 10/s
+			expect(new Set(waits.filter((w) => w > 0))).toEqual(new Set([100]));
+		});
+	});
+
+	it('refills continuously with the injected clock, like the in-process bucket', async () => {
+		const clock = new FakeClock(5_000);
+		const key = freshKey();
+		await withClients(1, async ([c]) => {
+			const store = new RedisLimitStore(c, { clock });
+			for (let i = 0; i < 10; i++) expect(await store.take(key, limits, 1)).toBe(0);
+			expect(await store.take(key, limits, 1)).toBe(100);
+			await clock.advance(250);
+			expect(await store.take(key, limits, 1)).toBe(0);
+			expect(await store.take(key, limits, 1)).toBe(0);
+			expect(await store.take(key, limits, 1)).toBe(50);
+		});
+	});
+
+	it('weights by tokens: a big request waits for the token bucket, a correction gives tokens back', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			expect(await sa.take(key, limits, 900)).toBe(0);
+			expect(await sb.take(key, limits, 500)).toBe(400); // 400 tokens missing at 1/ms
+			await sa.adjust(key, limits, 700); // the real usage was 200
+			expect(await sb.take(key, limits, 500)).toBe(0);
+		});
+	});
+
+	it('a 429 empties the request bucket and pauses every client', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			await sa.penalize(key, limits, 3000);
+			expect(await sb.take(key, limits, 1)).toBe(3000);
+			await clock.advance(3000);
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			await sb.pause(key, limits, 700);
+			expect(await sa.take(key, limits, 1)).toBe(700);
+		});
+	});
+
+	it('keeps only a hash of the identity, and the key expires when idle', async () => {
+		const key = freshKey();
+		await withClients(1, async ([c]) => {
+			const store = new RedisLimitStore(c, { idleTtlMs: 60_000 });
+			expect(await store.take(key, limits, 1)).toBe(0); // Redis's own clock
+			const fields = await c.hgetall(`llm-batch:limit:${key}`);
+			expect(Object.keys(fields).sort()).toEqual([
+				'c',
+				'cr',
+				'cra',
+				'ct',
+				'cta',
+				'f',
+				'lc',
+				'lg',
+				'lr',
+				'lt',
+				'p',
+				'r',
+				'ss',
+				't',
+				'ts',
+			]);
+			// numbers only: no identity, no secret
+			for (const v of Object.values(fields)) expect(Number.isNaN(Number(v))).toBe(false);
+			const ttl = await c.pttl(`llm-batch:limit:${key}`);
+			expect(ttl).toBeGreaterThan(0);
+			expect(ttl).toBeLessThanOrEqual(60_000);
+		});
+	});
+});
+
+describe('shared adaptive state (real redis-server, injected clock)', () => {
+	it('a cluster of 429s reported by one client halves the rate every client is admitted, once a second at most', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			await sa.cut(key, limits);
+			await sb.cut(key, limits); // the same cluster seen by another worker: no second cut
+			expect(sa.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
+			// the request bucket is empty and refills at 5/s instead of 10/s
+			expect(await sb.take(key, limits, 1)).toBe(200);
+			expect(sb.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
+			await clock.advance(1000);
+			await sb.cut(key, limits);
+			expect(sb.adaptive(key)).toEqual({ share: 0.25, cuts: 2 });
+		});
+	});
+
+	it('the lowest configured limit and a limit the provider announced are shared; a gone run’s ceiling lapses', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(2, async ([a, b]) => {
+			const sa = new RedisLimitStore(a, { clock });
+			const sb = new RedisLimitStore(b, { clock });
+			expect(await sa.take(key, { ...limits, rpm: 300 }, 1)).toBe(0); // 5/s, burst 5
+			for (let i = 0; i < 4; i++) expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(200);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 300, learnedRpm: 0 });
+			// the 300-RPM run made no call for CEILING_MS: its ceiling lapses
+			await clock.advance(CEILING_MS + 1);
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 600, learnedRpm: 0 });
+			// 120 RPM announced by the provider to one client holds for the other (burst 2)
+			expect(await sa.take(key, { ...limits, learnedRpm: 120 }, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(0);
+			expect(await sb.take(key, limits, 1)).toBe(500);
+			expect(sb.ceilings(key)).toEqual({ ceilingRpm: 600, learnedRpm: 120 });
+		});
+	});
+
+	it('successes grow the share back: slow start to the threshold, then additive', async () => {
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		await withClients(1, async ([c]) => {
+			const store = new RedisLimitStore(c, { clock });
+			await store.cut(key, limits); // share 0.5, threshold 0.9
+			const shares: number[] = [];
+			for (let i = 0; i < 4; i++) {
+				await clock.advance(1000);
+				await store.grow(key, limits);
+				shares.push(store.adaptive(key).share);
+			}
+			expect(shares).toEqual([0.75, 0.9, 0.95, 1]);
+		});
+	});
+});
+
+describe('openRedis', () => {
+	it('reports a wrong password with Redis’s own message', async () => {
+		const { error, release } = await openRedis({ ...cfg, password: 'wrong' });
+		release();
+		expect(error?.message).toMatch(
+			new RegExp(
+				`^Redis at 127.0.0.1:${cfg.port} is unreachable: (WRONGPASS|ERR invalid password)`,
+			),
+		);
+	});
+
+	it('reads the credential fields', () => {
+		expect(
+			redisConfigFromCredential({
+				host: 'redis.internal',
+				port: 6380,
+				password: 'p',
+				database: 2,
+				tls: true,
+			}),
+		).toEqual({
+			host: 'redis.internal',
+			port: 6380,
+			user: undefined,
+			password: 'p',
+			database: 2,
+			tls: true,
+		});
+	});
+});
+
+describe('StoreLimiter on Redis through an outage', () => {
+	it('falls back at the stated share while redis-server is down and returns to it when it is back', async () => {
+		const clock = new FakeClock(0);
+		const events: StoreLimiterEvent[] = [];
+		const { client, release } = await openRedis(cfg);
+		try {
+			const limiter = new StoreLimiter({
+				store: new RedisLimitStore(client),
+				key: freshKey(),
+				limits,
+				clock,
+				onUnavailable: { mode: 'local', share: 0.5 },
+				retryStoreMs: 1000,
+				onEvent: (e) => events.push(e),
+			});
+			await limiter.acquire(1);
+			expect(limiter.degraded).toBe(false);
+
+			await killRedis(redis);
+			await waitUntil(() => client.status !== 'ready');
+			await limiter.acquire(1); // served by the fallback
+			expect(limiter.degraded).toBe(true);
+			expect(events[0]).toMatchObject({ type: 'unavailable', fallback: 'local' });
+
+			await restartRedis(redis);
+			await waitUntil(() => client.status === 'ready');
+			await clock.advance(1000);
+			await limiter.acquire(1);
+			expect(limiter.degraded).toBe(false);
+			expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+			expect(limiter.finish()).toMatchObject({ outages: 1, fallbackRequests: 1 });
+		} finally {
+			release();
+		}
+	});
+});
+
+async function waitUntil(check: () => boolean, ms = 15_000): Promise<void> {
+	const until = Date.now() + ms;
+	while (!check()) {
+		if (Date.now() > until) throw new Error('condition not reached');
+		await new Promise((r) => setTimeout(r, 20));
+	}
+}
