@@ -122,15 +122,16 @@ export interface FlowReport {
 	cuts: number;
 }
 
-const DECAY_MS = 2_000;
+/** How 429s are judged a cluster; shared with the Redis-backed limiter (limit-store.ts). */
+export const DECAY_MS = 2_000;
 const CUT_SPACING_MS = 1_000;
 const GROW_EVERY_MS = 1_000;
 const MIN_SHARE = 0.02;
 const ADDITIVE_STEP = 0.05;
 /** A 429 is part of a cluster when 429s are at least this share of the recent answers... */
-const CLUSTER_SHARE = 0.1;
+export const CLUSTER_SHARE = 0.1;
 /** ...and at least this many (decayed) 429s were seen. */
-const CLUSTER_MIN = 3;
+export const CLUSTER_MIN = 3;
 
 interface Waiter {
 	tokens: number;

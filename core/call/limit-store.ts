@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 
 import type { Clock } from '../types';
-import { privateFlow, type FlowLease } from './controller';
+import {
+	CLUSTER_MIN,
+	CLUSTER_SHARE,
+	DECAY_MS,
+	privateFlow,
+	type FlowLease,
+	type FlowReport,
+} from './controller';
 import { TokenBucket, type RateLimits } from './fallback-limiter';
 
 export type { RateLimits } from './fallback-limiter';
@@ -284,24 +291,9 @@ export interface LimitObservation {
 	};
 }
 
-/** What the progress line and the hint say about the rate (the controller's FlowReport). */
-export interface LimitReport {
-	/** Requests per minute admitted now (the lowest ceiling × the shared share). */
-	settledRpm: number;
-	configuredRpm: number;
-	/** Lowest RPM configured by the processes using the key now. */
-	lowestConfiguredRpm: number;
-	/** Other runs sharing the budget (not counted across processes: 0 = "another run"). */
-	sharedWith: number;
-	/** RPM the provider's headers announced, when lower than the configured one. */
-	learnedRpm?: number;
-	cuts: number;
-}
-
-/** 429 clustering, as the in-process controller decides it. */
-const DECAY_MS = 2_000;
-const CLUSTER_SHARE = 0.1;
-const CLUSTER_MIN = 3;
+/** What the progress line and the hint say about the rate: the controller's FlowReport. Across
+ * processes `sharedWith` is not counted (0 reads as "another run"). */
+export type LimitReport = FlowReport;
 
 export class LimitStoreUnavailableError extends Error {
 	readonly code = 'limit_store_unavailable';
