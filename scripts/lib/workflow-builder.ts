@@ -46,17 +46,22 @@ export function linearWorkflow(...steps: Step[]): WorkflowJson {
 	return { nodes, connections };
 }
 
-/** LLM Batch Call on the OpenAI credential with the given parameters (Success / Failed). */
+/**
+ * LLM Batch Call with the given parameters (Success / Failed), on the credential of its
+ * provider (`parameters.provider`, default OpenAI).
+ */
 export function llmBatchCallStep(
 	parameters: INodeParameters,
 	name = 'LLM Batch Call',
 	credentialName = 'sandbox',
 ): Step {
+	const provider = parameters.provider ?? 'openai';
+	const credentialType = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
 	return {
 		name,
 		type: 'llmBatchCall',
-		parameters: { provider: 'openai', ...parameters },
-		credentials: { llmBatchOpenAiApi: credentialName },
+		parameters: { provider, ...parameters },
+		credentials: { [credentialType]: credentialName },
 		outputs: 2,
 	};
 }

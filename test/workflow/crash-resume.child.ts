@@ -6,9 +6,9 @@
  * env LLM_BATCH_CRASH_CHILD: JSON { sandboxUrl, ledgerPath, job, records, concurrency }
  * stdout, last line: JSON { success, failed, status }
  */
-import type { INode } from 'n8n-workflow';
 
-import { runWorkflow, type WorkflowJson } from '../helpers/harness';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
+import { runWorkflow } from '../helpers/harness';
 
 interface ChildConfig {
 	sandboxUrl: string;
@@ -23,43 +23,22 @@ export const crashId = (i: number) => `R${String(i).padStart(5, '0')}`;
 
 async function main(): Promise<void> {
 	const cfg = JSON.parse(process.env.LLM_BATCH_CRASH_CHILD ?? '{}') as ChildConfig;
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {
-				provider: 'openai',
-				model: 'gpt-4o-mini',
-				systemPrompt: 'Summarise.',
-				prompt: '={{ $json.text }}',
-				recordId: '={{ $json.id }}',
-				outputFormat: 'text',
-				concurrency: cfg.concurrency,
-				requestsPerMinute: 1_000_000,
-				tokensPerMinute: 1_000_000_000,
-				ledgerStore: 'sqlite',
-				ledgerJob: cfg.job,
-				ledgerSqlitePath: cfg.ledgerPath,
-				options: { progressIntervalSeconds: 0, maxAttempts: 3 },
-			},
-			credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
-		},
-	];
-	const wf: WorkflowJson = {
-		nodes,
-		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
-	};
+	const wf = linearWorkflow(
+		llmBatchCallStep({
+			model: 'gpt-4o-mini',
+			systemPrompt: 'Summarise.',
+			prompt: '={{ $json.text }}',
+			recordId: '={{ $json.id }}',
+			outputFormat: 'text',
+			concurrency: cfg.concurrency,
+			requestsPerMinute: 1_000_000,
+			tokensPerMinute: 1_000_000_000,
+			ledgerStore: 'sqlite',
+			ledgerJob: cfg.job,
+			ledgerSqlitePath: cfg.ledgerPath,
+			options: { progressIntervalSeconds: 0, maxAttempts: 3 },
+		}),
+	);
 	const input = Array.from({ length: cfg.records }, (_, i) => ({
 		json: { id: crashId(i), text: crashPrompt(i) },
 	}));

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { INode } from 'n8n-workflow';
+import type { INode, INodeParameters } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { costUsd } from '../../core/cost';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { PassThroughNode, runWorkflow, type WorkflowJson } from '../helpers/harness';
 
 const SCHEMA = {
@@ -24,52 +25,23 @@ function workflow(
 	params: Record<string, unknown>,
 	credentials: INode['credentials'],
 ): WorkflowJson {
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {
-				provider: 'openai',
-				model: 'gpt-4o-mini',
-				systemPrompt: INSTRUCTIONS,
-				prompt: '={{ $json.text }}',
-				recordId: '={{ $json.id }}',
-				outputFormat: 'json',
-				jsonSchema: JSON.stringify(SCHEMA),
-				concurrency: 8,
-				requestsPerMinute: 60_000,
-				tokensPerMinute: 100_000_000,
-				...params,
-			},
-			credentials,
-		},
-		{
-			id: '3',
-			name: 'Batch Report',
-			type: 'n8n-nodes-llm-batch.batchReport',
-			typeVersion: 1,
-			position: [400, 0],
-			parameters: {},
-		},
-	];
-	return {
-		nodes,
-		connections: {
-			Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] },
-			'LLM Batch Call': { main: [[{ node: 'Batch Report', type: 'main', index: 0 }]] },
-		},
-	};
+	const wf = linearWorkflow(
+		llmBatchCallStep({
+			model: 'gpt-4o-mini',
+			systemPrompt: INSTRUCTIONS,
+			prompt: '={{ $json.text }}',
+			recordId: '={{ $json.id }}',
+			outputFormat: 'json',
+			jsonSchema: JSON.stringify(SCHEMA),
+			concurrency: 8,
+			requestsPerMinute: 60_000,
+			tokensPerMinute: 100_000_000,
+			...params,
+		} as INodeParameters),
+		{ name: 'Batch Report', type: 'batchReport' },
+	);
+	wf.nodes[1].credentials = credentials;
+	return wf;
 }
 
 const tickets = (n: number) =>

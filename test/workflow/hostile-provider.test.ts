@@ -6,47 +6,31 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { INode } from 'n8n-workflow';
+import type { INodeParameters } from 'n8n-workflow';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores } from '../../core/ledger';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 import { startScriptedServer, type ScriptedReply } from '../helpers/scripted-server';
 
 afterAll(async () => closeAllStores());
 
 function workflow(provider: 'openai' | 'anthropic', params: Record<string, unknown>): WorkflowJson {
-	const credential = provider === 'openai' ? 'llmBatchOpenAiApi' : 'llmBatchAnthropicApi';
-	const nodes: INode[] = [
-		{
-			id: '1',
-			name: 'Start',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: '2',
-			name: 'LLM Batch Call',
-			type: 'n8n-nodes-llm-batch.llmBatchCall',
-			typeVersion: 1,
-			position: [200, 0],
-			parameters: {
+	return linearWorkflow(
+		llmBatchCallStep(
+			{
 				provider,
 				model: provider === 'openai' ? 'gpt-4o-mini' : 'claude-haiku-4-5',
 				prompt: '={{ $json.text }}',
 				recordId: '={{ $json.id }}',
 				outputFormat: 'text',
 				...params,
-			},
-			credentials: { [credential]: { id: '1', name: 'hostile' } },
-		},
-	];
-	return {
-		nodes,
-		connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
-	};
+			} as INodeParameters,
+			'LLM Batch Call',
+			'hostile',
+		),
+	);
 }
 
 const input = (n: number) =>

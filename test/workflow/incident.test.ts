@@ -3,11 +3,11 @@
  * the sandbox's `incident` profile (16 % mixed transient faults: 500, 503, connection resets,
  * spurious 429s, malformed JSON). The breaker must not mistake the noise for an outage.
  */
-import type { INode } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { resetSharedFlow } from '../../core/call/controller';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
+import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow } from '../helpers/harness';
 
 const SCHEMA = {
@@ -36,46 +36,23 @@ describe('LLM Batch Call under the incident profile (WorkflowExecute, node defau
 		const input = Array.from({ length: 1000 }, (_, i) => ({
 			json: { id: `T${String(i).padStart(5, '0')}`, text: `Ticket ${i}: refund order ${i * 13}` },
 		}));
-		const nodes: INode[] = [
-			{
-				id: '1',
-				name: 'Start',
-				type: 'n8n-nodes-base.manualTrigger',
-				typeVersion: 1,
-				position: [0, 0],
-				parameters: {},
-			},
-			{
-				id: '2',
-				name: 'LLM Batch Call',
-				type: 'n8n-nodes-llm-batch.llmBatchCall',
-				typeVersion: 1,
-				position: [200, 0],
-				parameters: {
-					provider: 'openai',
-					model: 'gpt-4o-mini',
-					prompt: '={{ $json.text }}',
-					recordId: '={{ $json.id }}',
-					outputFormat: 'json',
-					jsonSchema: JSON.stringify(SCHEMA),
-					concurrency: 16,
-					requestsPerMinute: 30_000,
-					tokensPerMinute: 50_000_000,
-					options: { progressIntervalSeconds: 0 },
-				},
-				credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
-			},
-		];
-		const { items, run, hints } = await runWorkflow(
-			{
-				nodes,
-				connections: { Start: { main: [[{ node: 'LLM Batch Call', type: 'main', index: 0 }]] } },
-			},
-			{
-				input,
-				credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
-			},
+		const workflow = linearWorkflow(
+			llmBatchCallStep({
+				model: 'gpt-4o-mini',
+				prompt: '={{ $json.text }}',
+				recordId: '={{ $json.id }}',
+				outputFormat: 'json',
+				jsonSchema: JSON.stringify(SCHEMA),
+				concurrency: 16,
+				requestsPerMinute: 30_000,
+				tokensPerMinute: 50_000_000,
+				options: { progressIntervalSeconds: 0 },
+			}),
 		);
+		const { items, run, hints } = await runWorkflow(workflow, {
+			input,
+			credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` } },
+		});
 		expect(run.status).toBe('success');
 		const success = items('LLM Batch Call', 0);
 		const failed = items('LLM Batch Call', 1);
