@@ -3,8 +3,8 @@ import { z } from 'zod';
 
 import { priceFor } from '../../core/cost';
 import { isReservedField } from '../../core/types';
-import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
+import { readJsonSchemaParam } from '../shared/llm-params';
 
 const options = z.object({
 	maxTokens: z.number().int().positive().default(1024),
@@ -134,26 +134,9 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		});
 	}
 	if (cfg.outputFormat === 'json') {
-		const schema = parseSchemaParam(ctx.getNodeParameter('jsonSchema', 0, '{}') as string | object);
-		if (!schema.ok) {
-			throw new NodeOperationError(node, `JSON Schema is not valid: ${schema.message}`, {
-				description: 'Fix the JSON Schema parameter; nothing was sent.',
-			});
-		}
-		if (
-			(cfg.provider === 'anthropic' || cfg.fallbackProvider === 'anthropic') &&
-			(schema.schema as { type?: unknown }).type !== 'object'
-		) {
-			throw new NodeOperationError(
-				node,
-				'For Anthropic the JSON Schema must describe an object ("type": "object")',
-				{
-					description:
-						'Anthropic structured output uses a tool whose input must be an object; wrap a list in a property.',
-				},
-			);
-		}
-		cfg.schema = schema.schema as Record<string, unknown>;
+		// A fallback on Anthropic needs the object-schema rule as much as a primary on Anthropic.
+		const strictest = cfg.fallbackProvider === 'anthropic' ? 'anthropic' : cfg.provider;
+		cfg.schema = readJsonSchemaParam(ctx, strictest);
 	}
 	return cfg;
 }

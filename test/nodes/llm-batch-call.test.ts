@@ -219,6 +219,16 @@ describe('LLM Batch Call node', () => {
 			{ outputFormat: 'json', jsonSchema: '{"type": "banana"}' },
 			/JSON Schema is not valid/,
 		],
+		[
+			'array schema with an Anthropic fallback',
+			{
+				outputFormat: 'json',
+				jsonSchema: '{"type": "array", "items": {"type": "string"}}',
+				fallbackProvider: 'anthropic',
+				fallbackModels: 'claude-haiku-4-5',
+			},
+			/For Anthropic the JSON Schema must describe an object/,
+		],
 		['empty model', { model: '  ' }, /Model is empty/],
 		['ledger without job', { ledgerStore: 'sqlite', ledgerJob: '' }, /Job Name is empty/],
 	])('rejects bad configuration before any call: %s', async (_name, extra, message) => {
