@@ -4,8 +4,11 @@
 //  (a) 3 executions × 1,000 items at once on one credential, limits shared through Redis
 //  (b) the same while the Redis holding the limits is stopped for 10 s mid-run (fallback at 33 %)
 //  (c) a job bigger than one execution: 100,000 records in chunks of 1,000 (example 05's pattern:
-//      ledger registration, one webhook execution per chunk, Batch Report from the job stats)
-//      against one 20,000-item execution at the same limit; peak RSS of every n8n process.
+//      the starting execution emits page descriptors only, one webhook execution per chunk reads
+//      its own page, chunk marks + Batch Report from the job stats) against one 20,000-item
+//      execution at the same limit; peak RSS of every n8n process.
+//
+// `--quick`: fewer items everywhere (wiring check); `--big=N` / `--single=N`: the sizes of (c).
 //
 // Prints a Markdown table; asserts nothing (the e2e test asserts correctness).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,8 +50,12 @@ const pct = (x) => `${(x * 100).toFixed(2)} %`;
 const A_RPM = 6000;
 const A_ITEMS = quick ? 300 : 1000;
 const C_RPM = Number(process.env.BENCH_QUEUE_BIG_RPM ?? 18_000);
-const C_SINGLE = quick ? 2000 : 20_000;
-const C_BIG = quick ? 10_000 : 100_000;
+const sizeArg = (name, fallback) => {
+	const v = args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+	return v === undefined ? fallback : Number(v);
+};
+const C_SINGLE = sizeArg('single', quick ? 2000 : 20_000);
+const C_BIG = sizeArg('big', quick ? 10_000 : 100_000);
 const C_CHUNK = 1000;
 
 /** Peak RSS (VmHWM) of a process and its children, in MB; Linux only. */
@@ -72,14 +79,22 @@ async function ledger(pgInfo, sql, params) {
 	}
 }
 
-/** Example 05 made runnable by a bench: a webhook starts the job, chunks go to main's webhook. */
+/**
+ * Example 05 made runnable by a bench: a webhook starts the job with `{ job, n }`; the starting
+ * execution emits only page descriptors, each chunk execution (main's webhook, so queue mode
+ * spreads them) generates its own page by offset, as a chunk would read a table page.
+ */
 function bigJobWorkflow(baseUrl, reportUrl, rpm) {
 	const wf = JSON.parse(
 		readFileSync(path.join(ROOT, 'examples', '05-big-job-chunks.json'), 'utf8'),
 	);
 	wf.id = 'llmBatchBigJobBench';
 	wf.nodes = wf.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
-	const byName = (name) => wf.nodes.find((n) => n.name === name);
+	const byName = (name) => {
+		const node = wf.nodes.find((n) => n.name === name);
+		if (!node) throw new Error(`example 05 has no node "${name}"`);
+		return node;
+	};
 	const start = byName('Start job');
 	Object.assign(start, {
 		type: 'n8n-nodes-base.webhook',
@@ -92,16 +107,15 @@ function bigJobWorkflow(baseUrl, reportUrl, rpm) {
 			options: {},
 		},
 	});
-	byName('Demo records').parameters.jsCode =
-		'const { job, n } = $input.first().json.body;\nreturn Array.from({ length: n }, (_, i) => ({ json: { ticketId: `${job}-${i}`, text: `Ticket ${i} of ${job}: the export button does nothing.` } }));';
-	const register = byName('Register pending (skip done)');
-	register.parameters.ledgerJob = "={{ $('Start job').first().json.body.job }}";
-	register.credentials = { llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' } };
-	byName('Batch Prepare (chunks)').parameters.chunkSize = C_CHUNK;
-	const dispatch = byName('One execution per chunk');
-	dispatch.parameters.url = `${baseUrl}/webhook/llm-batch-chunk`;
-	dispatch.parameters.jsonBody =
-		"={{ JSON.stringify({ job: $('Start job').first().json.body.job, chunk: $json.chunk, items: $json.items }) }}";
+	// The example's page planner with the job name and size from the request.
+	const pages = byName('Job pages');
+	pages.parameters.jsCode = pages.parameters.jsCode
+		.replace(/const job = .*;/, 'const job = $input.first().json.body.job;')
+		.replace(/const total = .*;/, 'const total = $input.first().json.body.n;')
+		.replace(/const chunkSize = .*;/, `const chunkSize = ${C_CHUNK};`);
+	if (!pages.parameters.jsCode.includes('body.n'))
+		throw new Error('example 05: Job pages no longer sets total');
+	byName('One execution per chunk').parameters.url = `${baseUrl}/webhook/llm-batch-chunk`;
 	const call = byName('LLM Batch Call');
 	Object.assign(call.parameters, { requestsPerMinute: rpm, tokensPerMinute: 100_000_000 });
 	call.credentials = {
@@ -332,8 +346,8 @@ async function main() {
 				);
 				if (busy > 0) lastProgressAt = Date.now(); // still registering or dispatching
 				if (finished < C_BIG && Date.now() - lastProgressAt > 60_000) {
-					// A chunk execution failed (its records stay pending): start the job again, as a
-					// user would — Skip Completed sends only what is not done.
+					// A chunk execution failed (its records stay open, its chunk unmarked): start the
+					// job again, as a user would — LLM Batch Call skips the records already done.
 					reruns++;
 					log(`no progress for 60 s at ${JSON.stringify(counts)}: starting the job again`);
 					await fetch(`${base}/webhook/llm-batch-big-start`, {

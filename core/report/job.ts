@@ -14,9 +14,15 @@ export interface JobReport extends Report {
 	open: number;
 }
 
-/** True when every registered record of the job has a final status. */
-export function jobComplete(stats: Pick<JobStats, 'pending' | 'processing'>): boolean {
-	return stats.pending === 0 && stats.processing === 0;
+/**
+ * True when every registered record of the job has a final status and — for a job whose chunks
+ * register their own records (Job Stats with Chunks in the Job) — every chunk is marked done.
+ */
+export function jobComplete(
+	stats: Pick<JobStats, 'pending' | 'processing'> & { chunks?: number; chunksDone?: number },
+): boolean {
+	if (stats.pending !== 0 || stats.processing !== 0) return false;
+	return !(stats.chunks && stats.chunks > 0) || (stats.chunksDone ?? 0) >= stats.chunks;
 }
 
 /**
@@ -24,7 +30,7 @@ export function jobComplete(stats: Pick<JobStats, 'pending' | 'processing'>): bo
  * percentiles are null; throughput is over the job's first registration to its last update.
  */
 export function reportOfJobStats(
-	stats: JobStats,
+	stats: JobStats & { chunks?: number; chunksDone?: number },
 	thresholds: AlertThresholds = {},
 	now: () => number = Date.now,
 ): JobReport {

@@ -25,35 +25,55 @@ const store = {
 /** 0 = all (Return All on). */
 const limit = z.number().int('Limit must be a whole number').min(0, 'Limit must be 1 or more');
 
-const config = z.discriminatedUnion('operation', [
-	z.object({
-		operation: z.literal('skipCompleted'),
-		...store,
-		includeResult: z.boolean(),
-		resultField: z.string().trim().min(1, 'Result Field is empty'),
-		registerPending: z.boolean(),
-	}),
-	z.object({
-		operation: z.literal('recordResults'),
-		...store,
-		resultField: z.string().trim().min(1, 'Result Field is empty'),
-	}),
-	z.object({ operation: z.literal('getFailed'), ...store, limit }),
-	z.object({
-		operation: z.literal('requeueStale'),
-		...store,
-		olderThanMinutes: z.number().gt(0, 'Older Than (Minutes) must be greater than 0'),
-		requeue: z.boolean(),
-	}),
-	z.object({
-		operation: z.literal('exportJob'),
-		...store,
-		status: z.enum(['all', 'pending', 'processing', 'succeeded', 'failed']),
-		limit,
-	}),
-	z.object({ operation: z.literal('stats'), ...store, claimReport: z.boolean().default(false) }),
-	z.object({ operation: z.literal('deleteJob'), ...store }),
-]);
+const config = z
+	.discriminatedUnion('operation', [
+		z.object({
+			operation: z.literal('skipCompleted'),
+			...store,
+			includeResult: z.boolean(),
+			resultField: z.string().trim().min(1, 'Result Field is empty'),
+			registerPending: z.boolean(),
+		}),
+		z.object({
+			operation: z.literal('recordResults'),
+			...store,
+			resultField: z.string().trim().min(1, 'Result Field is empty'),
+		}),
+		z.object({ operation: z.literal('getFailed'), ...store, limit }),
+		z.object({
+			operation: z.literal('requeueStale'),
+			...store,
+			olderThanMinutes: z.number().gt(0, 'Older Than (Minutes) must be greater than 0'),
+			requeue: z.boolean(),
+		}),
+		z.object({
+			operation: z.literal('exportJob'),
+			...store,
+			status: z.enum(['all', 'pending', 'processing', 'succeeded', 'failed']),
+			limit,
+		}),
+		z.object({
+			operation: z.literal('stats'),
+			...store,
+			claimReport: z.boolean().default(false),
+			jobChunks: z
+				.number()
+				.int('Chunks in the Job must be a whole number')
+				.min(0, 'Chunks in the Job must be 0 or more')
+				.default(0),
+			chunk: z.coerce.string().trim().default(''),
+		}),
+		z.object({ operation: z.literal('deleteJob'), ...store }),
+	])
+	.superRefine((c, ctx) => {
+		if (c.operation === 'stats' && c.jobChunks > 0 && c.chunk === '')
+			ctx.addIssue({
+				code: z.ZodIssueCode.custom,
+				path: ['chunk'],
+				message:
+					'This Chunk is empty: with Chunks in the Job set, name the chunk this execution ran',
+			});
+	});
 
 export type LedgerNodeConfig = z.infer<typeof config>;
 
@@ -84,6 +104,8 @@ export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
 			break;
 		case 'stats':
 			raw.claimReport = ctx.getNodeParameter('claimReport', 0, false);
+			raw.jobChunks = ctx.getNodeParameter('jobChunks', 0, 0);
+			raw.chunk = ctx.getNodeParameter('chunk', 0, '');
 			break;
 		case 'exportJob':
 			raw.status = ctx.getNodeParameter('status', 0, 'all');

@@ -32,7 +32,8 @@ export async function executeBatchReport(
 		const reported = ctx.getContext('node') as { reportedJobs?: string[] };
 		reported.reportedJobs ??= [];
 		for (const json of jsons) {
-			const job = reportOfJobStats(json as unknown as JobStats, config.thresholds, clock.now);
+			const stats = json as unknown as JobStats & { chunks?: number; chunksDone?: number };
+			const job = reportOfJobStats(stats, config.thresholds, clock.now);
 			// Batch Ledger's "Claim the Job Report": another execution won the claim and reports.
 			if (job.complete && json.reportClaimed === false) continue;
 			if (job.complete) {
@@ -41,7 +42,7 @@ export async function executeBatchReport(
 				reports.push(job);
 			} else
 				ctx.addExecutionHints({
-					message: `Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records done; the report follows when the last chunk finishes`,
+					message: `Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records ${stats.chunks ? `registered so far done, ${(stats.chunksDone ?? 0).toLocaleString('en-US')} of ${stats.chunks.toLocaleString('en-US')} chunks` : 'done'}; the report follows when the last chunk finishes`,
 					type: 'info',
 					location: 'outputPane',
 				});

@@ -439,3 +439,61 @@ describe('Batch Ledger: Job Stats with Claim the Job Report', () => {
 		);
 	});
 });
+
+describe('Batch Ledger: Job Stats for a job whose chunks register their own records', () => {
+	it('marks this chunk done; complete, and the report claimed, only after the last chunk', async () => {
+		const path = sqlitePath();
+		const chunk = async (n: number, ids: string[]) => {
+			await seed(
+				path,
+				'job',
+				ids.map((id) => ({ type: 'succeeded', result: result(id, `h${id}`), at: T0 })),
+			);
+			return await run(
+				path,
+				{ operation: 'stats', claimReport: true, jobChunks: 2, chunk: String(n) },
+				{ items: [{}] },
+			);
+		};
+		const first = await chunk(0, ['a', 'b']);
+		expect(first).toEqual([
+			[
+				{
+					json: expect.objectContaining({
+						job: 'job',
+						total: 2,
+						succeeded: 2,
+						chunks: 2,
+						chunksDone: 1,
+						complete: false,
+						reportClaimed: false,
+					}),
+					pairedItem: { item: 0 },
+				},
+			],
+		]);
+		const last = (await chunk(1, ['c']))[0][0].json;
+		expect(last).toMatchObject({ total: 3, chunksDone: 2, complete: true, reportClaimed: true });
+	});
+
+	it('Chunks in the Job without This Chunk is a configuration error', async () => {
+		await expect(
+			run(sqlitePath(), { operation: 'stats', jobChunks: 3, chunk: ' ' }, { items: [{}] }),
+		).rejects.toThrow('This Chunk is empty');
+	});
+
+	it('Delete Job also forgets the chunk marks and the report claim', async () => {
+		const path = sqlitePath();
+		await seed(path, 'job', [{ type: 'succeeded', result: result('a', 'ha'), at: T0 }]);
+		const stat = { operation: 'stats', claimReport: true, jobChunks: 1, chunk: '0' };
+		expect((await run(path, stat, { items: [{}] }))[0][0].json.reportClaimed).toBe(true);
+		await run(path, { operation: 'deleteJob' }, { items: [{}] });
+		expect((await stats(path, 'job#chunks')).total).toBe(0);
+		expect((await stats(path, 'job#report')).total).toBe(0);
+		await seed(path, 'job', [{ type: 'succeeded', result: result('a', 'ha'), at: T0 }]);
+		expect((await run(path, stat, { items: [{}] }))[0][0].json).toMatchObject({
+			chunksDone: 1,
+			reportClaimed: true,
+		});
+	});
+});

@@ -57,6 +57,31 @@ describe('reportOfJobStats', () => {
 });
 
 describe('Batch Report node, From Batch Ledger Job Stats', () => {
+	it('a job counting chunks waits, with nothing pending, until every chunk is done', async () => {
+		const run = async (json: IDataObject) => {
+			const m = mockExecute({
+				items: [json],
+				parameters: { emitWhen: 'jobStats', alerts: {}, options: {} },
+				context: {},
+			});
+			const out = await executeBatchReport(m.fns, { clock: new FakeClock(0) });
+			return { out, hints: m.hints.map((h) => h.message) };
+		};
+		const early = {
+			...stats({ total: 2000, succeeded: 2000, failed: 0 }),
+			chunks: 100,
+			chunksDone: 2,
+		};
+		const open = await run(early as unknown as IDataObject);
+		expect(open.out).toEqual([[], []]);
+		expect(open.hints).toEqual([
+			'Job big: 2,000 of 2,000 records registered so far done, 2 of 100 chunks; the report follows when the last chunk finishes',
+		]);
+		const done = await run({ ...stats(), chunks: 100, chunksDone: 100 } as unknown as IDataObject);
+		expect(done.out[0]).toHaveLength(1);
+		expect(done.out[0][0].json).toMatchObject({ job: 'big', items: 100_000, complete: true });
+	});
+
 	it('waits with a hint while the job is open, then emits one report even when two branches feed it', async () => {
 		const context = {};
 		const run = async (json: IDataObject) => {

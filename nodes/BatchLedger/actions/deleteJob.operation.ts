@@ -1,6 +1,7 @@
 import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { batchStoreFor } from '../../../core/ledger/batches';
+import { chunksJob, reportJob } from '../../../core/ledger/job';
 import type { LedgerRun } from './common';
 
 export const description: INodeProperties[] = [];
@@ -11,6 +12,9 @@ export async function execute({
 	cfg,
 }: LedgerRun<'deleteJob'>): Promise<INodeExecutionData[][]> {
 	const deleted = await store.deleteJob(cfg.ledgerJob);
+	// Its chunk marks and report claim too: a new job of the same name starts from nothing.
+	await store.deleteJob(chunksJob(cfg.ledgerJob));
+	await store.deleteJob(reportJob(cfg.ledgerJob));
 	// LLM Batch Job's batches of the job too: otherwise a new Submit would skip its records
 	// as still "in a batch".
 	const batches = batchStoreFor(store);
