@@ -114,8 +114,14 @@ export interface FlowReport {
 	configuredRpm: number;
 	/** Lowest RPM configured by the runs sharing this key (= configuredRpm when alone or lowest). */
 	lowestConfiguredRpm: number;
-	/** Other runs sharing this key's budget now. */
+	/** Other runs sharing this key's budget now (counted in one process; 0 = not counted). */
 	sharedWith: number;
+	/**
+	 * Where the budget is shared: `process` — executions in this n8n process; `redis` — every
+	 * execution on any worker or n8n process that shares the limits through the same Redis.
+	 * @default 'process'
+	 */
+	sharedThrough?: 'process' | 'redis';
 	/** RPM the provider's headers announced, when lower than the configured one. */
 	learnedRpm?: number;
 	/** Times the rate was cut for 429s. */

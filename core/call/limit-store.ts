@@ -292,7 +292,7 @@ export interface LimitObservation {
 }
 
 /** What the progress line and the hint say about the rate: the controller's FlowReport. Across
- * processes `sharedWith` is not counted (0 reads as "another run"). */
+ * processes `sharedWith` is not counted; `sharedThrough: 'redis'` says where the others run. */
 export type LimitReport = FlowReport;
 
 export class LimitStoreUnavailableError extends Error {
@@ -444,6 +444,7 @@ export class StoreLimiter implements Limiter {
 			configuredRpm: configured,
 			lowestConfiguredRpm: lowest,
 			sharedWith: 0,
+			sharedThrough: 'redis',
 			cuts,
 		};
 		if (learned > 0 && learned < configured) out.learnedRpm = learned;

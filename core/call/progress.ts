@@ -28,6 +28,22 @@ function rpm(n: number): string {
 }
 
 /**
+ * Who else draws from the budget, in words a user can act on: the executions (of this or other
+ * workflows) using the same credential, base URL and model — in this n8n process, or, through
+ * Redis, on any queue-mode worker or n8n process sharing that Redis.
+ */
+function sharedWithWhom(f: NonNullable<RunStats['flow']>): string {
+	const same = 'using the same credential, base URL and model';
+	if (f.sharedThrough === 'redis')
+		return `shares the budget through Redis with other executions ${same} (on any worker or n8n process using this Redis)`;
+	const others =
+		f.sharedWith > 0
+			? `${f.sharedWith} other execution${f.sharedWith === 1 ? '' : 's'}`
+			: 'another execution';
+	return `shares the budget with ${others} in this n8n process ${same}`;
+}
+
+/**
  * What the flow controller settled on, when it is not simply the configured rate:
  * "settled at 1,180 RPM of 2,400 configured: the provider limits lower".
  */
@@ -37,7 +53,7 @@ export function formatFlow(s: RunStats): string {
 	const parts: string[] = [];
 	if (f.lowestConfiguredRpm < f.configuredRpm) {
 		parts.push(
-			`shares the credential's budget with ${f.sharedWith > 0 ? `${f.sharedWith} other run${f.sharedWith === 1 ? '' : 's'}` : 'another run'} at the lowest limit set, ${rpm(f.lowestConfiguredRpm)} RPM`,
+			`${sharedWithWhom(f)}: the lowest limit set among them applies, ${rpm(f.lowestConfiguredRpm)} RPM`,
 		);
 	}
 	if (f.settledRpm < f.configuredRpm * 0.98) {
@@ -47,7 +63,7 @@ export function formatFlow(s: RunStats): string {
 				: f.cuts > 0
 					? 'the provider limits lower (429s)'
 					: f.lowestConfiguredRpm < f.configuredRpm
-						? 'another workflow set a lower limit for this credential'
+						? 'another execution on this credential and model set a lower limit'
 						: 'recovering after 429s';
 		parts.unshift(
 			`settled at ${rpm(f.settledRpm)} RPM of ${rpm(f.configuredRpm)} configured: ${why}`,

@@ -174,6 +174,7 @@ describe('StoreLimiter: the adaptive state is shared', () => {
 			configuredRpm: 600,
 			lowestConfiguredRpm: 600,
 			sharedWith: 0,
+			sharedThrough: 'redis',
 			cuts: 1,
 		});
 		// b's next request waits for the emptied bucket at the halved rate (5/s)
@@ -207,6 +208,7 @@ describe('StoreLimiter: ceilings as in the in-process controller (issue 9)', () 
 			configuredRpm: 600,
 			lowestConfiguredRpm: 300,
 			sharedWith: 0,
+			sharedThrough: 'redis',
 			cuts: 0,
 		});
 		// the low run ended: CEILING_MS after its last call the high run gets its own limit
@@ -235,6 +237,7 @@ describe('StoreLimiter: ceilings as in the in-process controller (issue 9)', () 
 			configuredRpm: 600,
 			lowestConfiguredRpm: 600,
 			sharedWith: 0,
+			sharedThrough: 'redis',
 			learnedRpm: 300,
 			cuts: 0,
 		});

@@ -54,7 +54,22 @@ describe('progress line and hint: where the rate settled', () => {
 			cuts: 0,
 		};
 		expect(formatFlow(s)).toBe(
-			"settled at 500 RPM of 1,200 configured: another workflow set a lower limit for this credential · shares the credential's budget with 1 other run at the lowest limit set, 500 RPM",
+			'settled at 500 RPM of 1,200 configured: another execution on this credential and model set a lower limit · shares the budget with 1 other execution in this n8n process using the same credential, base URL and model: the lowest limit set among them applies, 500 RPM',
+		);
+	});
+
+	it('names Redis and the other workers when the budget is shared across processes', () => {
+		const s = emptyStats(10, 0);
+		s.flow = {
+			settledRpm: 500,
+			configuredRpm: 1200,
+			lowestConfiguredRpm: 500,
+			sharedWith: 0,
+			sharedThrough: 'redis',
+			cuts: 0,
+		};
+		expect(formatFlow(s)).toBe(
+			'settled at 500 RPM of 1,200 configured: another execution on this credential and model set a lower limit · shares the budget through Redis with other executions using the same credential, base URL and model (on any worker or n8n process using this Redis): the lowest limit set among them applies, 500 RPM',
 		);
 	});
 
