@@ -15,7 +15,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
@@ -32,13 +31,14 @@ import {
 } from '../scripts/n8n/lib.mjs';
 import { startQueueTopology, startRedisServer } from '../scripts/n8n/queue.mjs';
 import {
+	BIG_JOB_HOOKS,
+	bigJobWorkflow,
 	executionsByWorker,
 	postBatch,
 	queueCredentials,
 	queueWorkflow,
 } from '../scripts/n8n/queue-workflow.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = (args.find((a) => a.startsWith('--only='))?.split('=')[1] ?? 'a,b,c').split(',');
@@ -77,72 +77,6 @@ async function ledger(pgInfo, sql, params) {
 	} finally {
 		await c.end();
 	}
-}
-
-/**
- * Example 05 made runnable by a bench: a webhook starts the job with `{ job, n }`; the starting
- * execution emits only page descriptors, each chunk execution (main's webhook, so queue mode
- * spreads them) generates its own page by offset, as a chunk would read a table page.
- */
-function bigJobWorkflow(baseUrl, reportUrl, rpm) {
-	const wf = JSON.parse(
-		readFileSync(path.join(ROOT, 'examples', '05-big-job-chunks.json'), 'utf8'),
-	);
-	wf.id = 'llmBatchBigJobBench';
-	wf.nodes = wf.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
-	const byName = (name) => {
-		const node = wf.nodes.find((n) => n.name === name);
-		if (!node) throw new Error(`example 05 has no node "${name}"`);
-		return node;
-	};
-	const start = byName('Start job');
-	Object.assign(start, {
-		type: 'n8n-nodes-base.webhook',
-		typeVersion: 2,
-		webhookId: 'c6f0b2a4-7e55-4c1e-8d2b-5a9e3f1d0b77',
-		parameters: {
-			httpMethod: 'POST',
-			path: 'llm-batch-big-start',
-			responseMode: 'onReceived',
-			options: {},
-		},
-	});
-	// The example's page planner with the job name and size from the request.
-	const pages = byName('Job pages');
-	pages.parameters.jsCode = pages.parameters.jsCode
-		.replace(/const job = .*;/, 'const job = $input.first().json.body.job;')
-		.replace(/const total = .*;/, 'const total = $input.first().json.body.n;')
-		.replace(/const chunkSize = .*;/, `const chunkSize = ${C_CHUNK};`);
-	if (!pages.parameters.jsCode.includes('body.n'))
-		throw new Error('example 05: Job pages no longer sets total');
-	byName('One execution per chunk').parameters.url = `${baseUrl}/webhook/llm-batch-chunk`;
-	const call = byName('LLM Batch Call');
-	Object.assign(call.parameters, { requestsPerMinute: rpm, tokensPerMinute: 100_000_000 });
-	call.credentials = {
-		llmBatchOpenAiApi: { id: 'queueSandbox', name: 'Queue sandbox' },
-		llmBatchRedisApi: { id: 'queueRedis', name: 'Queue Redis' },
-		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
-	};
-	byName('Job Stats').credentials = {
-		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
-	};
-	wf.nodes.push({
-		id: 'sendReport',
-		name: 'Send report',
-		type: 'n8n-nodes-base.httpRequest',
-		typeVersion: 4.2,
-		position: [1120, 300],
-		parameters: {
-			method: 'POST',
-			url: reportUrl,
-			sendBody: true,
-			specifyBody: 'json',
-			jsonBody: '={{ JSON.stringify($json) }}',
-			options: {},
-		},
-	});
-	wf.connections['Batch Report'] = { main: [[{ node: 'Send report', type: 'main', index: 0 }]] };
-	return wf;
 }
 
 async function main() {
@@ -191,7 +125,7 @@ async function main() {
 				id: 'llmBatchQueueSingle',
 				webhookPath: 'llm-batch-single',
 			}),
-			big: bigJobWorkflow(base, reportUrl, C_RPM),
+			big: bigJobWorkflow({ baseUrl: base, reportUrl, rpm: C_RPM, chunkSize: C_CHUNK }),
 		};
 		log('starting Redis, PostgreSQL, main and 3 workers');
 		topo = await startQueueTopology(userFolder, {
@@ -215,8 +149,8 @@ async function main() {
 		for (const hook of [
 			'llm-batch-queue',
 			'llm-batch-single',
-			'llm-batch-big-start',
-			'llm-batch-chunk',
+			BIG_JOB_HOOKS.start,
+			BIG_JOB_HOOKS.chunk,
 		])
 			await waitForWebhook(base, hook);
 		const pgInfo = {
@@ -314,7 +248,7 @@ async function main() {
 
 			await sandbox.reset();
 			const t1 = Date.now();
-			const res = await fetch(`${base}/webhook/llm-batch-big-start`, {
+			const res = await fetch(`${base}/webhook/${BIG_JOB_HOOKS.start}`, {
 				method: 'POST',
 				headers: { 'content-type': 'application/json' },
 				body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),
@@ -350,7 +284,7 @@ async function main() {
 					// job again, as a user would — LLM Batch Call skips the records already done.
 					reruns++;
 					log(`no progress for 60 s at ${JSON.stringify(counts)}: starting the job again`);
-					await fetch(`${base}/webhook/llm-batch-big-start`, {
+					await fetch(`${base}/webhook/${BIG_JOB_HOOKS.start}`, {
 						method: 'POST',
 						headers: { 'content-type': 'application/json' },
 						body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),

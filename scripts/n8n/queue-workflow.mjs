@@ -1,6 +1,13 @@
-// The queue-mode workflow shared by test/e2e/queue.e2e.test.ts and bench/queue-mode.mjs: a webhook
+// The queue-mode workflows shared by test/e2e/queue.e2e.test.ts and bench/queue-mode.mjs: a webhook
 // receives { job, records }, Batch Prepare stamps the run, LLM Batch Call shares its limits through
-// Redis and keeps the ledger on PostgreSQL, and Batch Report answers the webhook with one report.
+// Redis and keeps the ledger on PostgreSQL, and Batch Report answers the webhook with one report;
+// and example 05 (a job bigger than one execution) made startable by a webhook.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const WEBHOOK_PATH = 'llm-batch-queue';
 export const WORKFLOW_ID = 'llmBatchQueue01';
@@ -175,4 +182,73 @@ export function executionsByWorker(workers) {
 	for (const w of workers)
 		out[w.name] = [...w.output().matchAll(/started execution (\d+)/gi)].map((m) => m[1]);
 	return out;
+}
+
+export const BIG_JOB_HOOKS = { start: 'llm-batch-big-start', chunk: 'llm-batch-chunk' };
+
+/**
+ * Example 05 made runnable by the bench and the e2e test: a webhook starts the job with
+ * `{ job, n }`; the starting execution emits only page descriptors, each chunk execution
+ * (main's webhook, so queue mode spreads them) generates its own page by offset, as a chunk
+ * would read a table page, and the job's report is POSTed to `reportUrl`.
+ */
+export function bigJobWorkflow({ baseUrl, reportUrl, rpm, chunkSize }) {
+	const wf = JSON.parse(
+		readFileSync(path.join(REPO_ROOT, 'examples', '05-big-job-chunks.json'), 'utf8'),
+	);
+	wf.id = 'llmBatchBigJobBench';
+	wf.nodes = wf.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
+	const byName = (name) => {
+		const node = wf.nodes.find((n) => n.name === name);
+		if (!node) throw new Error(`example 05 has no node "${name}"`);
+		return node;
+	};
+	const start = byName('Start job');
+	Object.assign(start, {
+		type: 'n8n-nodes-base.webhook',
+		typeVersion: 2,
+		webhookId: 'c6f0b2a4-7e55-4c1e-8d2b-5a9e3f1d0b77',
+		parameters: {
+			httpMethod: 'POST',
+			path: BIG_JOB_HOOKS.start,
+			responseMode: 'onReceived',
+			options: {},
+		},
+	});
+	// The example's page planner with the job name and size from the request.
+	const pages = byName('Job pages');
+	pages.parameters.jsCode = pages.parameters.jsCode
+		.replace(/const job = .*;/, 'const job = $input.first().json.body.job;')
+		.replace(/const total = .*;/, 'const total = $input.first().json.body.n;')
+		.replace(/const chunkSize = .*;/, `const chunkSize = ${chunkSize};`);
+	if (!pages.parameters.jsCode.includes('body.n'))
+		throw new Error('example 05: Job pages no longer sets total');
+	byName('One execution per chunk').parameters.url = `${baseUrl}/webhook/${BIG_JOB_HOOKS.chunk}`;
+	const call = byName('LLM Batch Call');
+	Object.assign(call.parameters, { requestsPerMinute: rpm, tokensPerMinute: 100_000_000 });
+	call.credentials = {
+		llmBatchOpenAiApi: { id: 'queueSandbox', name: 'Queue sandbox' },
+		llmBatchRedisApi: { id: 'queueRedis', name: 'Queue Redis' },
+		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
+	};
+	byName('Job Stats').credentials = {
+		llmBatchPostgresApi: { id: 'queuePg', name: 'Queue ledger' },
+	};
+	wf.nodes.push({
+		id: 'sendReport',
+		name: 'Send report',
+		type: 'n8n-nodes-base.httpRequest',
+		typeVersion: 4.2,
+		position: [1120, 300],
+		parameters: {
+			method: 'POST',
+			url: reportUrl,
+			sendBody: true,
+			specifyBody: 'json',
+			jsonBody: '={{ JSON.stringify($json) }}',
+			options: {},
+		},
+	});
+	wf.connections['Batch Report'] = { main: [[{ node: 'Send report', type: 'main', index: 0 }]] };
+	return wf;
 }

@@ -2,9 +2,12 @@
 // + three `n8n worker` processes sharing the user folder with the packed package installed.
 // Three webhook calls of 1,000 records each run at once on one credential: LLM Batch Call
 // shares its limit through Redis and its ledger on PostgreSQL. Then the same with a worker
-// SIGKILLed mid-run and the crashed execution run again. Only correctness is asserted here;
+// SIGKILLed mid-run and the crashed execution run again. And example 05: a job of 3,000 records
+// whose start emits page descriptors only, one chunk execution per page, one job report. Only
+// correctness is asserted here;
 // the rates (429 share, utilisation) are printed, and measured by bench/queue-mode.ts.
 import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 
 import { Client } from 'pg';
@@ -12,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { freshUserFolder, n8n, printTimings, timed, type Sandbox } from './harness';
 import {
+	BIG_JOB_HOOKS,
+	bigJobWorkflow,
 	executionsByWorker,
 	postBatch,
 	queue,
@@ -26,12 +31,17 @@ const ITEMS = 1000;
 // A limit this machine serves in a few seconds per 1,000 items; the node is told the same.
 const RPM = 6000;
 const CONCURRENCY = 16;
+const BIG_RECORDS = 3000;
+const BIG_CHUNK = 1000;
 
 describe('queue mode: 3 workers, one credential, limits shared through Redis', () => {
 	let userFolder: string;
 	let cleanup = () => {};
 	let sandbox: Sandbox | undefined;
 	let topo: Topology | undefined;
+	let receiver: Server | undefined;
+	/** Job reports example 05 POSTs (its Batch Report → HTTP Request added for the test). */
+	const reports: Array<Record<string, unknown>> = [];
 
 	async function ledgerCounts(jobs: string[]): Promise<Record<string, Record<string, number>>> {
 		const c = new Client({
@@ -74,10 +84,30 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 			file,
 			JSON.stringify(queueWorkflow({ rpm: RPM, tpm: 100_000_000, concurrency: CONCURRENCY })),
 		);
+		receiver = createServer((req, res) => {
+			let body = '';
+			req.on('data', (c: Buffer) => (body += c.toString()));
+			req.on('end', () => {
+				reports.push(JSON.parse(body) as Record<string, unknown>);
+				res.end('{}');
+			});
+		});
+		await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r));
+		const { port: reportPort } = receiver.address() as { port: number };
+		const port = await n8n.freePort();
+		const big = bigJobWorkflow({
+			baseUrl: `http://localhost:${port}`,
+			reportUrl: `http://127.0.0.1:${reportPort}/report`,
+			rpm: RPM,
+			chunkSize: BIG_CHUNK,
+		});
+		const bigFile = path.join(userFolder, 'big-job-workflow.json');
+		writeFileSync(bigFile, JSON.stringify(big));
 		topo = await timed('queue topology: redis, postgres, main, 3 workers', () =>
 			queue.startQueueTopology(userFolder, {
 				workers: 3,
 				concurrency: 10,
+				port,
 				extraEnv: queue.FAST_STALL_DETECTION,
 				prepare: async (env, { redis, pg }) => {
 					await n8n.importCredentials(userFolder, queueCredentials(sandbox!.url, redis, pg), {
@@ -85,15 +115,19 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 					});
 					await n8n.importWorkflow(userFolder, file, { env });
 					await n8n.publishWorkflow(userFolder, WORKFLOW_ID, { env });
+					await n8n.importWorkflow(userFolder, bigFile, { env });
+					await n8n.publishWorkflow(userFolder, big.id, { env });
 				},
 			}),
 		);
-		await n8n.waitForWebhook(topo.main.baseUrl, WEBHOOK_PATH);
+		for (const hook of [WEBHOOK_PATH, BIG_JOB_HOOKS.start, BIG_JOB_HOOKS.chunk])
+			await n8n.waitForWebhook(topo.main.baseUrl, hook);
 	});
 
 	afterAll(async () => {
 		await topo?.stop();
 		await sandbox?.stop();
+		receiver?.close();
 		cleanup();
 		printTimings('queue.e2e');
 	});
@@ -174,5 +208,41 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 		console.log(
 			`[queue.e2e] kill: ${failedJobs.length} execution(s) crashed on ${victim!.name}; paid twice after the rerun: ${stats.duplicateSuccesses} (in flight at most ${CONCURRENCY} each)`,
 		);
+	});
+
+	it('example 05, a job bigger than one execution: chunk executions read their own pages, one job report counts each record once', async () => {
+		await sandbox!.reset();
+		const job = 'big-e2e';
+		const res = await fetch(`${topo!.main.baseUrl}/webhook/${BIG_JOB_HOOKS.start}`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ job, n: BIG_RECORDS }),
+		});
+		expect(res.status).toBe(200);
+		const deadline = Date.now() + 180_000;
+		await timed(`${BIG_RECORDS} records in chunks of ${BIG_CHUNK}`, async () => {
+			while (reports.length === 0) {
+				if (Date.now() > deadline)
+					throw new Error(`no job report; ledger ${JSON.stringify(await ledgerCounts([job]))}`);
+				await new Promise((r) => setTimeout(r, 500));
+			}
+		});
+		await new Promise((r) => setTimeout(r, 3000)); // a second report would arrive by now
+		expect(reports).toHaveLength(1);
+		expect(reports[0]).toMatchObject({
+			job,
+			complete: true,
+			items: BIG_RECORDS,
+			outcomes: { success: BIG_RECORDS, failed: 0 },
+		});
+		const stats = await sandbox!.stats();
+		expect(stats.paidSuccesses).toBe(BIG_RECORDS);
+		expect(stats.duplicateSuccesses).toBe(0);
+		// every record once in the ledger, every chunk marked once beside it, one report claim
+		expect(await ledgerCounts([job, `${job}#chunks`, `${job}#report`])).toEqual({
+			[job]: { succeeded: BIG_RECORDS },
+			[`${job}#chunks`]: { pending: BIG_RECORDS / BIG_CHUNK },
+			[`${job}#report`]: { processing: 1 },
+		});
 	});
 });

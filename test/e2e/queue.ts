@@ -65,6 +65,13 @@ const wf = workflowLib as {
 		timeoutMs?: number,
 	): Promise<{ status: number; report?: Report; body: string }>;
 	executionsByWorker(workers: Worker[]): Record<string, string[]>;
+	BIG_JOB_HOOKS: { start: string; chunk: string };
+	bigJobWorkflow(opts: {
+		baseUrl: string;
+		reportUrl: string;
+		rpm: number;
+		chunkSize: number;
+	}): { id: string } & Record<string, unknown>;
 };
 
 export const {
@@ -74,4 +81,6 @@ export const {
 	queueCredentials,
 	postBatch,
 	executionsByWorker,
+	BIG_JOB_HOOKS,
+	bigJobWorkflow,
 } = wf;
