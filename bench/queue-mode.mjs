@@ -11,7 +11,7 @@
 // `--quick`: fewer items everywhere (wiring check); `--big=N` / `--single=N`: the sizes of (c).
 //
 // Prints a Markdown table; asserts nothing (the e2e test asserts correctness).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,7 +58,7 @@ const C_SINGLE = sizeArg('single', quick ? 2000 : 20_000);
 const C_BIG = sizeArg('big', quick ? 10_000 : 100_000);
 const C_CHUNK = 1000;
 
-/** Peak RSS (VmHWM) of a process and its children, in MB; Linux only. */
+/** Peak RSS (VmHWM) of a process, in MB; Linux only. */
 function peakRssMb(pid) {
 	try {
 		const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -67,6 +67,46 @@ function peakRssMb(pid) {
 	} catch {
 		return NaN;
 	}
+}
+
+/** The process and everything it started (n8n's task runners), by parent PID from /proc. */
+function processTree(pid) {
+	const parent = new Map();
+	for (const d of readdirSync('/proc')) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+			parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+		} catch {
+			// gone meanwhile
+		}
+	}
+	const out = [pid];
+	for (let i = 0; i < out.length; i++)
+		for (const [child, ppid] of parent) if (ppid === out[i]) out.push(child);
+	return out;
+}
+
+/** Starts a new peak (VmHWM) for every process of the tree: Linux's clear_refs 5. */
+function resetPeaks(pids) {
+	for (const pid of pids.flatMap(processTree)) {
+		try {
+			writeFileSync(`/proc/${pid}/clear_refs`, '5');
+		} catch {
+			// not ours or gone
+		}
+	}
+}
+
+/** "main 700 MB, worker-1 650 MB, …; task runners ≤ 120 MB". */
+function peaks(named) {
+	let runners = 0;
+	const parts = named.map(([name, pid]) => {
+		for (const child of processTree(pid).slice(1))
+			runners = Math.max(runners, peakRssMb(child) || 0);
+		return `${name} ${int(peakRssMb(pid))} MB`;
+	});
+	return { parts, runners };
 }
 
 async function ledger(pgInfo, sql, params) {
@@ -246,6 +286,14 @@ async function main() {
 				`single execution: ${C_SINGLE} items in ${singleSec.toFixed(1)} s (${singleRate.toFixed(1)}/s), status ${single.status}`,
 			);
 
+			const processes = [
+				['main', topo.main.process?.pid],
+				...topo.workers.map((w) => [w.name, w.process.pid]),
+			];
+			const singlePeaks = peaks(processes);
+			log(`peak RSS through the single execution: ${singlePeaks.parts.join(', ')}`);
+			// The big job's own peaks, not the single execution's before it.
+			resetPeaks(processes.map(([, pid]) => pid));
 			await sandbox.reset();
 			const t1 = Date.now();
 			const res = await fetch(`${base}/webhook/${BIG_JOB_HOOKS.start}`, {
@@ -299,10 +347,8 @@ async function main() {
 			const bigRate = C_BIG / bigSec;
 			await sleep(3000); // a second report would arrive now
 			const stats = await sandbox.stats();
-			const rss = [
-				['main', topo.main.process?.pid],
-				...topo.workers.map((w) => [w.name, w.process.pid]),
-			].map(([name, pid]) => `${name} ${int(peakRssMb(pid))} MB`);
+			const bigPeaks = peaks(processes);
+			const rss = [...bigPeaks.parts, `their task runners ≤ ${int(bigPeaks.runners)} MB`];
 			const report = reports[0] ?? {};
 			log(
 				JSON.stringify({
@@ -315,7 +361,7 @@ async function main() {
 			);
 			rows.push([
 				`(c) ${int(C_BIG)} records as one job (chunks of ${int(C_CHUNK)}, 3 workers) vs one ${int(C_SINGLE)}-item execution, ${int(C_RPM)} RPM`,
-				`job report: ${reports.length} report(s) (job started ${reruns + 1}×), ${int(report.items ?? 0)} records, ${int(report.outcomes?.success ?? 0)} succeeded, ${int(report.outcomes?.failed ?? 0)} failed; paid twice ${stats.duplicateSuccesses}; ${bigRate.toFixed(1)} records/s vs ${singleRate.toFixed(1)}/s single = ${(bigRate / singleRate).toFixed(2)}×; peak RSS ${rss.join(', ')}`,
+				`job report: ${reports.length} report(s) (job started ${reruns + 1}×), ${int(report.items ?? 0)} records, ${int(report.outcomes?.success ?? 0)} succeeded, ${int(report.outcomes?.failed ?? 0)} failed; paid twice ${stats.duplicateSuccesses}; ${bigRate.toFixed(1)} records/s vs ${singleRate.toFixed(1)}/s single = ${(bigRate / singleRate).toFixed(2)}×; peak RSS during the job ${rss.join(', ')} (through the single execution: ${singlePeaks.parts.join(', ')})`,
 				'once each; ≤ 1.5 GB each; ≥ 0.8×',
 			]);
 		}
