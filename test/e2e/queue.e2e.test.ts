@@ -1,11 +1,11 @@
 // n8n queue mode for real: Redis + a throw-away PostgreSQL + `n8n start` (EXECUTIONS_MODE=queue)
 // + three `n8n worker` processes sharing the user folder with the packed package installed.
 // Three webhook calls of 1,000 records each run at once on one credential: LLM Batch Call
-// shares its limit through Redis and its ledger on PostgreSQL. Then the same with a worker
-// SIGKILLed mid-run and the crashed execution run again. And example 05: a job of 3,000 records
-// whose start emits page descriptors only, one chunk execution per page, one job report. Only
-// correctness is asserted here;
-// the rates (429 share, utilisation) are printed, and measured by bench/queue-mode.ts.
+// shares its limit through Redis and its ledger on PostgreSQL. Example 05: a job of 3,000 records
+// whose start emits page descriptors only, one chunk execution per page, one job report. Last
+// (it leaves a worker dead): a worker SIGKILLed mid-run and the crashed execution run again.
+// Only correctness is asserted here; the rates (429 share, utilisation) are printed, and
+// measured by bench/queue-mode.mjs.
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
@@ -60,6 +60,26 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 			const out: Record<string, Record<string, number>> = {};
 			for (const r of rows) (out[r.job] ??= {})[r.status] = Number(r.n);
 			return out;
+		} finally {
+			await c.end();
+		}
+	}
+
+	/** n8n's executions (status, workflow, error) for a failure message. */
+	async function executions(): Promise<unknown[]> {
+		const c = new Client({
+			host: topo!.pg.host,
+			port: topo!.pg.port,
+			user: topo!.pg.user,
+			password: topo!.pg.password,
+			database: topo!.pg.database,
+		});
+		await c.connect();
+		try {
+			const { rows } = await c.query(
+				`SELECT e.id, e.status, e."workflowId", substring(d.data from greatest(1, position('"message"' in d.data) - 100) for 600) AS data FROM execution_entity e LEFT JOIN execution_data d ON d."executionId" = e.id ORDER BY e.id`,
+			);
+			return rows;
 		} finally {
 			await c.end();
 		}
@@ -159,6 +179,44 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 		);
 	});
 
+	it('example 05, a job bigger than one execution: chunk executions read their own pages, one job report counts each record once', async () => {
+		await sandbox!.reset();
+		const job = 'big-e2e';
+		const res = await fetch(`${topo!.main.baseUrl}/webhook/${BIG_JOB_HOOKS.start}`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ job, n: BIG_RECORDS }),
+		});
+		expect(res.status).toBe(200);
+		const deadline = Date.now() + 180_000;
+		await timed(`${BIG_RECORDS} records in chunks of ${BIG_CHUNK}`, async () => {
+			while (reports.length === 0) {
+				if (Date.now() > deadline)
+					throw new Error(
+						`no job report; ledger ${JSON.stringify(await ledgerCounts([job, `${job}#chunks`]))}; executions ${JSON.stringify(await executions())}; main log: ${topo!.main.output().slice(-3000)}`,
+					);
+				await new Promise((r) => setTimeout(r, 500));
+			}
+		});
+		await new Promise((r) => setTimeout(r, 3000)); // a second report would arrive by now
+		expect(reports).toHaveLength(1);
+		expect(reports[0]).toMatchObject({
+			job,
+			complete: true,
+			items: BIG_RECORDS,
+			outcomes: { success: BIG_RECORDS, failed: 0 },
+		});
+		const stats = await sandbox!.stats();
+		expect(stats.paidSuccesses).toBe(BIG_RECORDS);
+		expect(stats.duplicateSuccesses).toBe(0);
+		// every record once in the ledger, every chunk marked once beside it, one report claim
+		expect(await ledgerCounts([job, `${job}#chunks`, `${job}#report`])).toEqual({
+			[job]: { succeeded: BIG_RECORDS },
+			[`${job}#chunks`]: { pending: BIG_RECORDS / BIG_CHUNK },
+			[`${job}#report`]: { processing: 1 },
+		});
+	});
+
 	it('a worker SIGKILLed mid-run: the crashed execution, run again, pays only for what was in flight', async () => {
 		await sandbox!.reset();
 		const jobs = ['k-a', 'k-b', 'k-c'];
@@ -208,41 +266,5 @@ describe('queue mode: 3 workers, one credential, limits shared through Redis', (
 		console.log(
 			`[queue.e2e] kill: ${failedJobs.length} execution(s) crashed on ${victim!.name}; paid twice after the rerun: ${stats.duplicateSuccesses} (in flight at most ${CONCURRENCY} each)`,
 		);
-	});
-
-	it('example 05, a job bigger than one execution: chunk executions read their own pages, one job report counts each record once', async () => {
-		await sandbox!.reset();
-		const job = 'big-e2e';
-		const res = await fetch(`${topo!.main.baseUrl}/webhook/${BIG_JOB_HOOKS.start}`, {
-			method: 'POST',
-			headers: { 'content-type': 'application/json' },
-			body: JSON.stringify({ job, n: BIG_RECORDS }),
-		});
-		expect(res.status).toBe(200);
-		const deadline = Date.now() + 180_000;
-		await timed(`${BIG_RECORDS} records in chunks of ${BIG_CHUNK}`, async () => {
-			while (reports.length === 0) {
-				if (Date.now() > deadline)
-					throw new Error(`no job report; ledger ${JSON.stringify(await ledgerCounts([job]))}`);
-				await new Promise((r) => setTimeout(r, 500));
-			}
-		});
-		await new Promise((r) => setTimeout(r, 3000)); // a second report would arrive by now
-		expect(reports).toHaveLength(1);
-		expect(reports[0]).toMatchObject({
-			job,
-			complete: true,
-			items: BIG_RECORDS,
-			outcomes: { success: BIG_RECORDS, failed: 0 },
-		});
-		const stats = await sandbox!.stats();
-		expect(stats.paidSuccesses).toBe(BIG_RECORDS);
-		expect(stats.duplicateSuccesses).toBe(0);
-		// every record once in the ledger, every chunk marked once beside it, one report claim
-		expect(await ledgerCounts([job, `${job}#chunks`, `${job}#report`])).toEqual({
-			[job]: { succeeded: BIG_RECORDS },
-			[`${job}#chunks`]: { pending: BIG_RECORDS / BIG_CHUNK },
-			[`${job}#report`]: { processing: 1 },
-		});
 	});
 });
