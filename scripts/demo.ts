@@ -45,7 +45,7 @@ function tickets(n: number): IDataObject[] {
 		if (i % 50 === 19) t.body = 'help'; // too short
 		if (i % 100 === 33) t.ticketId = 'T00001'; // duplicate ID
 		if (i % 97 === 5) t.body += ' [[sandbox:contentPolicy]]'; // the model refuses this one
-		if (i % 150 === 11) t.body += ' [[sandbox:fail-first:4:status503]]'; // outlasts the in-call retries: Route Failures sends it round again
+		if (i % 150 === 11) t.body += ' [[sandbox:fail-first:7:status503]]'; // outlasts both passes of in-call retries: Route Failures sends it round again
 		if (i % 250 === 13) t.body += ' [[sandbox:status400]]'; // never fixable: Dead Letter
 		return t;
 	});

@@ -59,6 +59,30 @@ interface Deferred {
 	deferred: true;
 }
 
+/**
+ * The item used up its attempts on transient provider faults (5xx, timeouts, connection
+ * errors, a body cut in transit): provider noise, not the item's failure. It gets one more
+ * pass with fresh attempts once the rest of the run is done, if the provider answered most
+ * of the run's requests (see `BatchRunner.healthy`); else it fails with `error`.
+ */
+interface SecondPass {
+	secondPass: ItemError;
+}
+
+/** What an item carries into its second pass: the attempts and usage of the first. */
+interface FirstPass {
+	attempts: number;
+	spent: Usage | undefined;
+	reasks: number;
+}
+
+/** Transient provider faults: the breaker's outage codes. */
+const SECOND_PASS_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'server_error',
+	'timeout',
+	'connection',
+]);
+
 /** How often a record claimed by another execution is looked at again. */
 const CLAIM_POLL_MS = 1000;
 /** A claim older than this (a long limiter wait) is renewed before the request is sent. */
@@ -227,6 +251,11 @@ export class BatchRunner {
 	private readonly lostClaims = new Set<RunItem>();
 	/** A first answer came back: the prompt cache is warm (Anthropic charges then exclude it). */
 	private warm = false;
+	/** Items on their second pass, with what their first pass spent. */
+	private readonly firstPass = new Map<RunItem, FirstPass>();
+	/** Answers of this run the breaker counts: right ones and provider-side failures. */
+	private answeredOk = 0;
+	private providerFaults = 0;
 
 	constructor(private readonly options: RunnerOptions) {
 		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -314,6 +343,8 @@ export class BatchRunner {
 		}
 		const position = new Map<RunItem, number>();
 		items.forEach((item, pos) => position.set(item, pos));
+		// Items that ran out of attempts on provider noise: a second pass after the others.
+		const again: Array<{ item: RunItem; error: ItemError }> = [];
 		if (this.options.warmUp && !this.proof && !this.warm && pending.length > 1) {
 			// Without the fail-fast proof, the cache warm-up sends the first item alone.
 			const first = pending[0];
@@ -321,6 +352,7 @@ export class BatchRunner {
 			pending = pending.slice(1);
 			// Another execution holds it: it waits with the deferred items.
 			if ('deferred' in warmed) pending.push(first);
+			else if ('secondPass' in warmed) again.push({ item: first, error: warmed.secondPass });
 			else outcomes[position.get(first)!] = warmed;
 		}
 		// Items under way: more than the slots, so one waiting out a backoff (without a slot)
@@ -339,6 +371,7 @@ export class BatchRunner {
 						try {
 							const outcome = await this.process(item, proving);
 							if ('deferred' in outcome) deferred.push(item);
+							else if ('secondPass' in outcome) again.push({ item, error: outcome.secondPass });
 							else outcomes[position.get(item)!] = outcome;
 						} finally {
 							// However the first item ends, the others must not wait on it forever.
@@ -348,7 +381,16 @@ export class BatchRunner {
 				),
 			);
 			first = false;
-			if (deferred.length === 0) break;
+			if (deferred.length === 0) {
+				if (again.length === 0) break;
+				const second = again.splice(0);
+				if (!this.healthy()) {
+					for (const a of second) outcomes[position.get(a.item)!] = this.fail(a.item, a.error);
+					break;
+				}
+				round = second.map((a) => a.item);
+				continue;
+			}
 			try {
 				await this.options.clock.sleep(CLAIM_POLL_MS, this.stopController.signal);
 			} catch {
@@ -359,6 +401,19 @@ export class BatchRunner {
 		if (this.options.checkpoint) await this.options.checkpoint.flush();
 		if (this.configError) throw this.configError;
 		return outcomes;
+	}
+
+	/**
+	 * Whether the provider was healthy for this run, so an item that ran out of attempts on
+	 * transient faults met noise (another pass will most likely succeed) rather than a
+	 * provider that fails everything: no stop, no cancel, the circuit closed, and the
+	 * provider-side failures below the breaker's threshold of the answers it counts.
+	 */
+	private healthy(): boolean {
+		if (this.stats.stopped || this.options.signal?.aborted || this.configError) return false;
+		if (this.breaker.state !== 'closed') return false;
+		const counted = this.answeredOk + this.providerFaults;
+		return this.answeredOk > 0 && this.providerFaults < this.breaker.threshold * counted;
 	}
 
 	/** Stop the run: nothing new is sent, items not yet sent fail with `code`; answers in flight are kept. */
@@ -457,9 +512,12 @@ export class BatchRunner {
 		};
 	}
 
-	private async process(item: RunItem, first: boolean): Promise<Outcome | Deferred> {
+	private async process(item: RunItem, first: boolean): Promise<Outcome | Deferred | SecondPass> {
 		const { clock, provider, flow } = this.options;
-		let attempts = 0;
+		// On a second pass: attempts go on counting (the item reports them all), Max Attempts
+		// applies to this pass's, the backoff starts over.
+		const before = this.firstPass.get(item);
+		let attempts = before?.attempts ?? 0;
 		let failures = 0;
 		let rateWaits = 0;
 		let malformed = 0;
@@ -468,10 +526,10 @@ export class BatchRunner {
 		// A re-ask fed from the workflow (Validate Output's Invalid output looped back) starts
 		// with the follow-up turn.
 		let followUp: ChatRequest['followUp'] = item.request.followUp;
-		let reasks = followUp ? 1 : 0;
+		let reasks = before?.reasks ?? (followUp ? 1 : 0);
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
-		let spent: Usage | undefined = item.priorUsage;
+		let spent: Usage | undefined = before ? before.spent : item.priorUsage;
 		const anthropic = provider.name === 'anthropic';
 		let groupJustClaimed = item.group === true && item.members !== undefined;
 		// One plain signal per kind for every wait and call: the execution's cancel signal is
@@ -598,6 +656,8 @@ export class BatchRunner {
 				const code: ErrorCode | 'ok' = result ? 'ok' : error!.code;
 				if (proving && attempts === 1) this.settleProof(error);
 				const outageCode = CircuitBreaker.counts(code) && code !== 'ok';
+				if (code === 'ok') this.answeredOk++;
+				else if (outageCode) this.providerFaults++;
 				this.gate.observe(latencyMs, outageCode);
 				// With a fallback model waiting, an overloaded provider hands the item over at once
 				// and is not the breaker's to wait out.
@@ -605,8 +665,12 @@ export class BatchRunner {
 					this.options.handOffOverloaded === true &&
 					error !== undefined &&
 					(error.status === 529 || error.status === 503);
+				// A second pass carries only items the provider failed on repeatedly: they say
+				// nothing new about its health (a few always-failing prompts together must not
+				// look like an outage), so the breaker judges by the run's first pass.
+				const unjudged = handOff || (before !== undefined && !probe);
 				if (handOff && probe) this.breaker.releaseProbe();
-				const openNow = handOff ? false : this.breaker.record(code, probe, item.index);
+				const openNow = unjudged ? false : this.breaker.record(code, probe, item.index);
 				if (
 					openNow &&
 					this.breaker.openings > 0 &&
@@ -760,8 +824,15 @@ export class BatchRunner {
 						return this.fail(item, error.toItemError(attempts));
 					maxTokens *= 2;
 				}
-				if (!error.retryable || attempts >= this.retry.maxAttempts)
+				if (!error.retryable || attempts - (before?.attempts ?? 0) >= this.retry.maxAttempts) {
+					// Attempts used up on provider noise (5xx, timeouts, resets, cut bodies): one
+					// more pass after the rest of the run, when the provider proved healthy.
+					if (error.retryable && SECOND_PASS_CODES.has(error.code) && !before && !item.group) {
+						this.firstPass.set(item, { attempts, spent, reasks });
+						return { secondPass: { ...error.toItemError(attempts), ...rejectedAnswer } };
+					}
 					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+				}
 
 				failures++;
 				const floor =

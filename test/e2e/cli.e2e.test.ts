@@ -28,15 +28,16 @@ const examples: Record<string, WorkflowJson> = Object.fromEntries(
 	n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]),
 );
 // Example 1's sample data gets three planted rows, so every branch is taken deterministically:
-// T00003 fails its first 4 calls (3 attempts in the first pass → Failed → Route Failures' Retry →
-// succeeds in the second pass), T00006 gets a 400 (Dead Letter), T00008 a refusal (Filtered), and
-// T00010 a body too short for Batch Prepare's rule (Rejected).
+// T00003 fails its first 7 calls (3 attempts, and 3 more in the node's second pass for provider
+// noise → Failed → Route Failures' Retry → succeeds on the loop's round), T00006 gets a 400
+// (Dead Letter), T00008 a refusal (Filtered), and T00010 a body too short for Batch Prepare's
+// rule (Rejected).
 if (examples[TICKETS]) {
 	examples[TICKETS] = patchCodeNodeItems(
 		examples[TICKETS],
 		'Open tickets',
 		[
-			"items[2].json.body += ' [[sandbox:fail-first:4:status500]]';",
+			"items[2].json.body += ' [[sandbox:fail-first:7:status500]]';",
 			"items[5].json.body += ' [[sandbox:status400]]';",
 			"items[7].json.body += ' [[sandbox:contentPolicy]]';",
 			"items[9].json.body = 'short';",

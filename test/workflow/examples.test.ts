@@ -252,13 +252,17 @@ describe('example workflows in-process with sandbox faults on', () => {
 			expect(it.json.retry).toEqual({ attempts: 2, exhausted: true });
 			expect((it.json.error as { history: unknown[] }).history).toHaveLength(3);
 		}
-		// the recoverable outage comes back through the loop once and succeeds (a random
-		// content-policy fault on its good attempt may still filter one: faults are on)
+		// the recoverable outage (3 failures in a row = the example's Max Attempts) is provider
+		// noise in a healthy run: the node's second pass answers it, no trip through the loop
+		// (a random content-policy fault on its good attempt may still filter one: faults are on)
 		const recovered = [...final.valid, ...final.review].filter((it) => bodyHas(it, 'fail-first'));
 		const recoveredButFiltered = final.filtered.filter((it) => bodyHas(it, 'fail-first'));
 		expect(recovered.length + recoveredButFiltered.length).toBe(10);
 		expect(recovered.length).toBeGreaterThanOrEqual(8);
-		for (const it of recovered) expect((it.json.retry as { attempts: number }).attempts).toBe(1);
+		for (const it of recovered) {
+			expect(it.json.retry).toBeUndefined();
+			expect((it.json.llm as { attempts: number }).attempts).toBeGreaterThanOrEqual(4);
+		}
 
 		expect(final.valid.length).toBeGreaterThan(600);
 		expect(final.review.length).toBeGreaterThan(50);

@@ -1,7 +1,9 @@
 /**
  * Issue 9: LLM Batch Call with its default options through n8n-core's WorkflowExecute against
  * the sandbox's `incident` profile (16 % mixed transient faults: 500, 503, connection resets,
- * spurious 429s, malformed JSON). The breaker must not mistake the noise for an outage.
+ * spurious 429s, malformed JSON). The breaker must not mistake the noise for an outage, and
+ * no item may be lost to it: seed 45 gives item 180 six attempt-consuming faults in a row
+ * (more than Max Attempts), which the second pass recovers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -25,14 +27,14 @@ describe('LLM Batch Call under the incident profile (WorkflowExecute, node defau
 		resetSharedFlow();
 		sandbox = await startSandbox({
 			profile: 'incident',
-			seed: 5,
+			seed: 45,
 			rpm: 30_000,
 			latencyMs: { min: 0, max: 3 },
 		});
 	});
 	afterAll(async () => sandbox?.close());
 
-	it('every item in exactly one output, each answer its own, no breaker pause', async () => {
+	it('every item succeeds, in exactly one output, each answer its own, no breaker pause', async () => {
 		const input = Array.from({ length: 1000 }, (_, i) => ({
 			json: { id: `T${String(i).padStart(5, '0')}`, text: `Ticket ${i}: refund order ${i * 13}` },
 		}));
@@ -71,12 +73,11 @@ describe('LLM Batch Call under the incident profile (WorkflowExecute, node defau
 				expectedReply({ prompt: input[i].json.text, schema: SCHEMA }).output,
 			);
 		}
-		// every fault is transient: only an item unlucky on all its attempts may fail, never circuit_open
-		for (const it of failed) {
-			const err = it.json.error as { code: string; attempts: number };
-			expect(['server_error', 'connection', 'malformed_output']).toContain(err.code);
-		}
-		expect(success.length).toBeGreaterThanOrEqual(998);
+		// every fault is transient, so every item succeeds (none lost to bad luck, none circuit_open)
+		expect(failed.map((it) => it.json.error)).toEqual([]);
+		expect(success.length).toBe(1000);
+		const unlucky = success.find((it) => it.json.id === 'T00180')!.json.llm as { attempts: number };
+		expect(unlucky.attempts).toBeGreaterThan(5);
 		const s = sandbox.stats();
 		const faulted = Object.values(s.faults).reduce((a, b) => a + b, 0);
 		expect(faulted / s.accepted).toBeGreaterThanOrEqual(0.12);

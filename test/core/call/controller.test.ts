@@ -134,7 +134,7 @@ describe('FlowController: adaptation', () => {
 		expect(flow.report().settledRpm).toBe(300);
 	});
 
-	it('cuts at most once a second, then slow start and additive increase back to the ceiling', async () => {
+	it('cuts at most once a second, then slow start and a probe that speeds up back to the ceiling', async () => {
 		const clock = new FakeClock();
 		const flow = privateFlow({ rpm: 1000, tpm: Infinity }, clock);
 		const spent = { remainingRequests: 0 };
@@ -142,14 +142,46 @@ describe('FlowController: adaptation', () => {
 		flow.observe({ outcome: 'rate_limited', rateLimit: spent }); // same second: no second cut
 		expect(flow.report().settledRpm).toBe(500);
 		const settled: number[] = [];
-		for (let s = 0; s < 8; s++) {
+		for (let s = 0; s < 14; s++) {
 			await clock.advance(1000);
 			flow.observe({ outcome: 'ok' });
 			flow.observe({ outcome: 'ok' });
 			settled.push(Math.round(flow.report().settledRpm));
 		}
-		// slow start 500 -> 750 -> 900 (threshold 0.9), then +5 % a second up to the ceiling
-		expect(settled).toEqual([750, 900, 950, 1000, 1000, 1000, 1000, 1000]);
+		// slow start 500 -> 750 -> 900 (threshold 0.9 of where it was cut), then a probe of 1 % of
+		// the threshold a second for ten seconds, twice that after, up to the ceiling
+		expect(settled).toEqual([
+			750, 900, 909, 918, 927, 936, 945, 954, 963, 972, 981, 990, 1000, 1000,
+		]);
+	});
+
+	it('slow start stops just under the rate the provider answered once 429s began, not where they were noticed', async () => {
+		const clock = new FakeClock();
+		const flow = privateFlow({ rpm: 2400, tpm: Infinity }, clock);
+		// right answers at 20 a second (the provider's real 1,200 RPM)...
+		for (let t = 0; t < 40; t++) {
+			await clock.advance(50);
+			flow.observe({ outcome: 'ok' });
+		}
+		// ...then its burst is spent: 429s begin, 4 a second beside the 20 right answers, until
+		// they are a cluster
+		let verdict;
+		for (let t = 1; t <= 100 && verdict !== 'cluster'; t++) {
+			await clock.advance(50);
+			verdict = flow.observe({ outcome: 'ok' });
+			if (t % 5 === 0) verdict = flow.observe({ outcome: 'rate_limited' });
+		}
+		expect(verdict).toBe('cluster');
+		// TCP's rule would halve to 1,200 RPM and slow-start back to 0.9 x 2,400 = 2,160; the
+		// threshold is 0.95 x the measured 1,200 instead, and the cut goes no higher
+		const after = flow.report().settledRpm;
+		expect(after).toBeGreaterThanOrEqual(1_100);
+		expect(after).toBeLessThanOrEqual(1_160);
+		await clock.advance(1000);
+		flow.observe({ outcome: 'ok' });
+		flow.observe({ outcome: 'ok' });
+		// from there a probe of 1 % a second, not 1.5x
+		expect(flow.report().settledRpm).toBeCloseTo(after * 1.01, 0);
 	});
 
 	it('learns the real limit from the rate-limit headers and paces at it', async () => {

@@ -11,6 +11,7 @@ import {
 	type RunnerOptions,
 } from '../../../core/call/runner';
 import type { Checkpoint } from '../../../core/ledger/types';
+import { seededRandom } from '../../../core/random';
 import type { LlmResult } from '../../../core/types';
 import { FakeClock } from '../../helpers/fake-clock';
 
@@ -415,6 +416,122 @@ describe('ledger commit', () => {
 		await drive(clock, r.run(items(5)));
 		expect(committedCalls).toBe(5);
 		expect(flushCalls).toBe(1); // once, at the end of the run
+	});
+});
+
+describe('provider noise never exhausts an item (a second pass)', () => {
+	// Transient faults of a seeded mix: 500, 503, a connection reset, a body cut in transit.
+	const noise = (k: number): Error => {
+		switch (k % 4) {
+			case 0:
+				return apiError(500);
+			case 1:
+				return apiError(503);
+			case 2:
+				return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+			default:
+				return new SyntaxError('Unexpected end of JSON input');
+		}
+	};
+
+	it('an item meeting more transient faults in a row than Max Attempts gets a second pass once the others are done', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, (req, n) => ({
+			answer: req.prompt === 'p7' && n <= 6 ? noise(n) : ok(`a ${req.prompt}`),
+		}));
+		const r = runner(clock, { provider: fp.provider });
+		const outcomes = await drive(clock, r.run(items(30)));
+		expect(okCount(outcomes)).toBe(30);
+		// five attempts on the first pass, the sixth fails too, the seventh is answered
+		expect(outcomes[7]).toMatchObject({ ok: true, result: { text: 'a p7', attempts: 7 } });
+		expect(fp.calls.get('p7')).toBe(7);
+		// the second pass came after every other item
+		const lastOther = Math.max(...fp.log.filter((l) => l.prompt !== 'p7').map((l) => l.at));
+		const p7 = fp.log.filter((l) => l.prompt === 'p7').map((l) => l.at);
+		expect(p7[5]).toBeGreaterThan(lastOther);
+	});
+
+	it('a prompt the provider always fails on ends after two passes (2 x Max Attempts), the others succeed', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, (req, n) => ({
+			answer: req.prompt === 'p3' ? noise(n) : ok(`a ${req.prompt}`),
+		}));
+		const r = runner(clock, { provider: fp.provider });
+		const outcomes = await drive(clock, r.run(items(30)));
+		expect(okCount(outcomes)).toBe(29);
+		expect(outcomes[3]).toMatchObject({ ok: false, error: { code: 'connection', attempts: 10 } });
+		expect(fp.calls.get('p3')).toBe(10);
+		expect(r.stats.failed).toBe(1);
+		expect(r.stats.done).toBe(30);
+	});
+
+	it('a second pass of a dozen always-failing prompts does not look like an outage to the breaker', async () => {
+		const clock = new FakeClock(0, [0]);
+		const poison = (i: number) => i % 25 === 3; // 12 of 300, spread over the run
+		const fp = clockedProvider(clock, (req, n) => ({
+			answer: poison(Number(req.prompt.slice(1))) ? noise(n) : ok(`a ${req.prompt}`),
+		}));
+		const r = runner(clock, { provider: fp.provider });
+		const outcomes = await drive(clock, r.run(items(300)));
+		expect(okCount(outcomes)).toBe(288);
+		const failed = outcomes.filter((o) => !o.ok);
+		expect(failed.map((o) => o.index)).toEqual([...Array(12).keys()].map((k) => 25 * k + 3));
+		expect(failed.every((o) => !o.ok && o.error.attempts === 10)).toBe(true);
+		expect(r.stats.circuitOpenings ?? 0).toBe(0);
+		// no outage waits: the backoff of two passes, not the breaker's cooldowns
+		expect(clock.now()).toBeLessThan(60_000);
+	});
+
+	it('no second pass when the provider failed most of the run (not noise)', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, (_req, n) => ({ answer: noise(n) }));
+		const r = runner(clock, {
+			provider: fp.provider,
+			// keep the breaker out of it: this is about the attempt budget alone
+			circuit: { minSamples: 40, windowSize: 40, threshold: 1 },
+		});
+		const outcomes = await drive(clock, r.run(items(3)));
+		expect(outcomes.map((o) => !o.ok && o.error.attempts)).toEqual([5, 5, 5]);
+		expect(fp.stats().total).toBe(15);
+	});
+
+	it('a model answer that is not the JSON asked for gets no second pass', async () => {
+		const clock = new FakeClock(0, [0]);
+		const fp = clockedProvider(clock, (req) => ({
+			answer: ok(req.prompt === 'p2' ? 'not json' : '{"a":1}'),
+		}));
+		const r = runner(clock, { provider: fp.provider, structured: {} });
+		const outcomes = await drive(clock, r.run(items(10)));
+		expect(outcomes[2]).toMatchObject({
+			ok: false,
+			error: { code: 'malformed_output', attempts: 3 },
+		});
+		expect(fp.calls.get('p2')).toBe(3);
+	});
+
+	it('2,000 items under 20 % seeded transient faults (the incident mix): every item succeeds', async () => {
+		const clock = new FakeClock(0, [0.5]);
+		// Each call's fault is rolled from (prompt, n-th call), as the sandbox rolls them.
+		const roll = (prompt: string, n: number) => {
+			let h = 2166136261 ^ n;
+			for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 16777619);
+			return seededRandom(h >>> 0)();
+		};
+		let faults = 0;
+		const fp = clockedProvider(clock, (req, n) => {
+			const x = roll(req.prompt, n);
+			if (x < 0.2) {
+				faults++;
+				return { answer: noise(Math.floor(x * 100)) };
+			}
+			return { answer: ok(`a ${req.prompt}`) };
+		});
+		const r = runner(clock, { provider: fp.provider, concurrency: 16 });
+		const outcomes = await drive(clock, r.run(items(2000)), 250);
+		expect(faults / fp.stats().total).toBeGreaterThan(0.18);
+		expect(r.stats.circuitOpenings ?? 0).toBe(0);
+		expect(outcomes.filter((o) => !o.ok).map((o) => o.index)).toEqual([]);
+		expect(outcomes.every((o) => o.ok && o.result.text === `a p${o.index}`)).toBe(true);
 	});
 });
 
