@@ -37,6 +37,12 @@ export interface BatchStatus {
 	endedAt?: string;
 	/** A batch the provider refused as a whole (OpenAI `failed`: the input file did not validate). */
 	failure?: string;
+	/**
+	 * `false`: the batch has ended but the provider names no results to read (Anthropic: no
+	 * `results_url`, as when every request was canceled or expired, or the results are not
+	 * published yet). Absent: read the results when ended.
+	 */
+	resultsReady?: boolean;
 }
 
 /** One request of a batch, ready to upload. */

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 	PRIMARY KEY (job, record_id)
 );
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
 `;
 
 /** Serialises concurrent schema creation (same reason as the records store). */
@@ -194,7 +196,33 @@ export class PostgresBatchStore implements BatchJobStore {
 			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 ORDER BY item_index, record_id`,
 			[job, batchId],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
+	}
+
+	async entriesByCustomId(
+		job: string,
+		batchId: string,
+		customIds: readonly string[],
+	): Promise<Map<string, BatchEntry>> {
+		const out = new Map<string, BatchEntry>();
+		if (customIds.length === 0) return out;
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT record_id, custom_id, prompt_hash, request, item, item_index, round, emitted, submitted_at
+			 FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND custom_id = ANY($3::text[])`,
+			[job, batchId, customIds],
+		);
+		for (const r of rows) out.set(r.custom_id, toEntry(r, batchId));
+		return out;
+	}
+
+	async unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]> {
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND emitted = 0 LIMIT $3`,
+			[job, batchId, limit],
+		);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
@@ -203,7 +231,7 @@ export class PostgresBatchStore implements BatchJobStore {
 			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
 			[job, afterRecordId, limit],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async markEmitted(job: string, recordIds: readonly string[]): Promise<void> {

@@ -65,6 +65,17 @@ export interface BatchJobStore {
 	entries(job: string, recordIds: readonly string[]): Promise<Map<string, BatchEntry>>;
 	/** Entries whose latest submission is this batch. */
 	batchEntries(job: string, batchId: string): Promise<BatchEntry[]>;
+	/**
+	 * The entries of this batch (latest submission) with these custom IDs, by custom ID: Collect
+	 * joins a bounded chunk of result lines at a time instead of holding the whole batch.
+	 */
+	entriesByCustomId(
+		job: string,
+		batchId: string,
+		customIds: readonly string[],
+	): Promise<Map<string, BatchEntry>>;
+	/** Up to `limit` entries of this batch not emitted yet (marking them emitted moves on). */
+	unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]>;
 	/** All entries of the job ordered by record ID, one page. */
 	listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]>;
 	markEmitted(job: string, recordIds: readonly string[]): Promise<void>;
@@ -86,5 +97,18 @@ export function batchStoreFor(store: LedgerStore): BatchJobStore {
 		batch = new PostgresBatchStore(store.pool, store.label);
 	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
 	stores.set(store, batch);
+	// The batch tables live as long as their ledger store: closing the store closes them too
+	// (SQLite: their own connection to the file, which would otherwise stay open until GC).
+	const own = batch;
+	const close = store.close.bind(store);
+	store.close = async () => {
+		if (stores.get(store) === own) stores.delete(store);
+		store.close = close;
+		try {
+			await own.close();
+		} finally {
+			await close();
+		}
+	};
 	return batch;
 }

@@ -107,6 +107,41 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		]);
 	});
 
+	it('joins by custom ID within one batch, and pages through what is not emitted yet', async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [
+			entry('r1', 'b1', { customId: 'c1' }),
+			entry('r2', 'b1', { customId: 'c2' }),
+			entry('r3', 'b1', { customId: 'c3' }),
+		]);
+		await batches.addBatch(batch('job', 'b2'), [entry('r4', 'b2', { customId: 'c4' })]);
+		await batches.addBatch(batch('other', 'b1'), [entry('r1', 'b1', { customId: 'c1' })]);
+		expect(await batches.entriesByCustomId('job', 'b1', ['c3', 'c1', 'c4', 'nope'])).toEqual(
+			new Map([
+				['c3', entry('r3', 'b1', { customId: 'c3' })],
+				['c1', entry('r1', 'b1', { customId: 'c1' })],
+			]),
+		);
+		expect(await batches.entriesByCustomId('job', 'b1', [])).toEqual(new Map());
+		await batches.markEmitted('job', ['r2']);
+		const first = await batches.unemittedEntries('job', 'b1', 1);
+		expect(first).toHaveLength(1);
+		await batches.markEmitted(
+			'job',
+			first.map((e) => e.recordId),
+		);
+		const second = await batches.unemittedEntries('job', 'b1', 10);
+		expect([...first, ...second].map((e) => e.recordId).sort()).toEqual(['r1', 'r3']);
+		await batches.markEmitted(
+			'job',
+			second.map((e) => e.recordId),
+		);
+		expect(await batches.unemittedEntries('job', 'b1', 10)).toEqual([]);
+		expect(await batches.unemittedEntries('other', 'b1', 10)).toEqual([
+			entry('r1', 'b1', { customId: 'c1' }),
+		]);
+	});
+
 	it("deleteJob forgets the job's batches and entries, not other jobs'", async () => {
 		const { batches } = await fresh();
 		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);

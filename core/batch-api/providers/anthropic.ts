@@ -31,6 +31,7 @@ export function anthropicBatchStatus(b: Anthropic.Messages.MessageBatch): BatchS
 		createdAt: b.created_at,
 		expiresAt: b.expires_at,
 		endedAt: b.ended_at ?? undefined,
+		...(b.processing_status === 'ended' ? { resultsReady: Boolean(b.results_url) } : {}),
 	};
 }
 
@@ -66,6 +67,10 @@ export function createAnthropicBatchApi(
 			return anthropicBatchStatus(await client.messages.batches.cancel(id));
 		},
 		async *results(id, model) {
+			// The SDK throws when the batch has no results_url (nothing to read): no lines then;
+			// Collect decides from the batch's counts what the records get.
+			const batch = await client.messages.batches.retrieve(id);
+			if (!batch.results_url) return;
 			const decoder = await client.messages.batches.results(id);
 			for await (const entry of decoder) {
 				yield readAnthropicResultLine(entry, (message) =>

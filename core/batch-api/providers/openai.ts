@@ -3,9 +3,9 @@ import OpenAI, { toFile } from 'openai';
 import { openAiChatBody, readOpenAiChat } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
-import { jsonLines } from '../jsonl';
+import { jsonLineBatches } from '../jsonl';
 import { readOpenAiResultLine } from '../results';
-import type { BatchApi, BatchResultLine, BatchState, BatchStatus } from '../types';
+import type { BatchApi, BatchState, BatchStatus } from '../types';
 
 export const OPENAI_BATCH_ENDPOINT = '/v1/chat/completions';
 
@@ -74,20 +74,6 @@ export function createOpenAiBatchApi(
 		fetch: fetchImpl ?? streamingFetch,
 	});
 
-	async function* fileLines(fileId: string, model: string): AsyncGenerator<BatchResultLine> {
-		const res = await client.files.content(fileId);
-		if (!res.body) return;
-		for await (const line of jsonLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
-			yield readOpenAiResultLine(line, (body) =>
-				readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
-					model,
-					prompt: '',
-					maxTokens: 0,
-				}),
-			);
-		}
-	}
-
 	return {
 		provider: 'openai',
 		requestLine(customId, request) {
@@ -120,9 +106,22 @@ export function createOpenAiBatchApi(
 			return openAiBatchStatus(await client.batches.cancel(id));
 		},
 		async *results(id, model) {
+			const read = (body: Record<string, unknown>) =>
+				readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
+					model,
+					prompt: '',
+					maxTokens: 0,
+				});
 			const batch = await client.batches.retrieve(id);
-			if (batch.output_file_id) yield* fileLines(batch.output_file_id, model);
-			if (batch.error_file_id) yield* fileLines(batch.error_file_id, model);
+			// The output file, then the error file, read chunk by chunk (one generator level per
+			// line, not three: each level allocates its own promises per line).
+			for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+				if (!fileId) continue;
+				const res = await client.files.content(fileId);
+				if (!res.body) continue;
+				for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
+					for (const line of lines) yield readOpenAiResultLine(line, read);
+			}
 		},
 	};
 }
