@@ -376,7 +376,7 @@ async function main(): Promise<void> {
 		table.push([
 			'kill -9 between Submit and Collect, then rerun both',
 			'no record submitted twice; all collected',
-			'covered by test/workflow/batch-job-crash.test.ts (3,000 records, SIGKILL of the process that submitted)',
+			'covered by test/workflow/batch-job-crash.test.ts (3,000 records): SIGKILL of the process that submitted, and SIGKILL inside Submit right after the provider accepted a batch (both providers: the rerun adopts it)',
 			'test',
 		]);
 	table.push(

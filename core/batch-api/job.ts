@@ -4,10 +4,19 @@
  * commit through the same group commits as LLM Batch Call), cancel and resubmit.
  * Pure orchestration: no n8n import; the node turns the results into items.
  */
-import { LlmBatchError } from '../call/errors';
+import { randomUUID } from 'node:crypto';
+
+import { LlmBatchError, classifyError } from '../call/errors';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { ChatRequest } from '../call/providers/types';
-import type { BatchEntry, BatchJobStore, BatchRow } from '../ledger/batches';
+import { claimOwner, ownerIsDead } from '../ledger/checkpoint';
+import {
+	parsePendingId,
+	pendingBatchId,
+	type BatchEntry,
+	type BatchJobStore,
+	type BatchRow,
+} from '../ledger/batches';
 import type { Checkpoint, LedgerStore } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { Clock, ItemError, LlmResult } from '../types';
@@ -56,6 +65,69 @@ export const RESUBMITTABLE: ReadonlySet<string> = new Set([
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+function batchRowFor(
+	ctx: JobContext,
+	status: BatchStatus,
+	o: { model: string; requestCount: number; round: number; at: string },
+): BatchRow {
+	return {
+		job: ctx.job,
+		batchId: status.id,
+		provider: ctx.api.provider,
+		model: o.model,
+		state: status.state,
+		providerStatus: status.providerStatus,
+		requestCount: o.requestCount,
+		counts: status.counts,
+		round: o.round,
+		createdAt: status.createdAt,
+		expiresAt: status.expiresAt ?? null,
+		endedAt: status.endedAt ?? null,
+		collectedAt: null,
+		updatedAt: o.at,
+	};
+}
+
+/**
+ * Submissions recorded as intents but never as batches (the process died between the
+ * provider's accept and the ledger write, or is still creating them): a batch the provider
+ * has for one is adopted (its records are not submitted again); an intent of a process that
+ * is gone (or older than the window) that the provider does not have frees its records.
+ */
+export async function resolvePending(ctx: JobContext, model?: string): Promise<void> {
+	const pending = await ctx.batches.pending(ctx.job);
+	if (pending.length === 0) return;
+	const known = new Set((await ctx.batches.batches(ctx.job)).map((b) => b.batchId));
+	for (const p of pending) {
+		const parsed = parsePendingId(p.pendingId);
+		if (!parsed) continue;
+		const after = Date.parse(p.submittedAt);
+		const found = await ctx.api.findSubmission(parsed.key, { after, count: p.count, known });
+		const at = iso(ctx.clock.now());
+		if (found) {
+			known.add(found.id);
+			const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
+			const round = entry?.round ?? 1;
+			const request = entry ? (JSON.parse(entry.request) as ChatRequest) : undefined;
+			await ctx.batches.adoptPending(
+				ctx.job,
+				p.pendingId,
+				batchRowFor(ctx, found, {
+					model: request?.model ?? model ?? '',
+					requestCount: p.count,
+					round,
+					at,
+				}),
+			);
+		} else if (ownerIsDead(parsed.owner) || ctx.clock.now() - after > PENDING_WINDOW_MS) {
+			await ctx.batches.abandonPending(ctx.job, p.pendingId);
+		}
+	}
+}
+
+/** How long an intent of a live process may stay unresolved (a create call in flight). */
+const PENDING_WINDOW_MS = 30 * 60_000;
+
 /**
  * Submits the records that are neither done (succeeded with the same prompt) nor in a batch
  * whose results were not collected yet, split at the caps. Each batch is recorded in the
@@ -67,6 +139,8 @@ export async function submitRecords(
 	o: { caps: BatchCaps; batchSize?: number; model: string },
 ): Promise<SubmitResult> {
 	const { api, store, batches, job } = ctx;
+	await resolvePending(ctx, o.model);
+	const owner = claimOwner();
 	const skipped: SubmitResult['skipped'] = [];
 	const fresh: PreparedRecord[] = [];
 	const seen = new Set<string>();
@@ -107,41 +181,46 @@ export async function submitRecords(
 		const part = todo.slice(start, end);
 		// reduce, not Math.max(...spread): a batch holds up to 100,000 records (too many arguments).
 		const round = part.reduce((m, r) => Math.max(m, r.round ?? 1), 1);
-		const status = await api.create(lines.slice(start, end), {
-			job: job.slice(0, 512),
-			records: String(end - start),
-		});
-		const at = iso(ctx.clock.now());
-		const row: BatchRow = {
+		// The intent first: the entries point at a placeholder until the provider's batch ID
+		// is known, and the batch carries the submission key, so a crash after the provider
+		// accepted it is adopted by the next run instead of submitting the records again.
+		const key = randomUUID();
+		const pendingId = pendingBatchId(key, owner);
+		const at0 = iso(ctx.clock.now());
+		await batches.addPending(
 			job,
-			batchId: status.id,
-			provider: api.provider,
-			model: o.model,
-			state: status.state,
-			providerStatus: status.providerStatus,
-			requestCount: end - start,
-			counts: status.counts,
-			round,
-			createdAt: status.createdAt,
-			expiresAt: status.expiresAt ?? null,
-			endedAt: status.endedAt ?? null,
-			collectedAt: null,
-			updatedAt: at,
-		};
-		await batches.addBatch(
-			row,
+			pendingId,
 			part.map((r) => ({
 				recordId: r.recordId,
 				customId: customIdFor(r.recordId),
-				batchId: status.id,
+				batchId: pendingId,
 				promptHash: r.promptHash,
 				request: JSON.stringify(r.request),
 				item: JSON.stringify(r.item),
 				itemIndex: r.index,
 				round: r.round ?? 1,
 				emitted: false,
-				submittedAt: at,
+				submittedAt: at0,
 			})),
+		);
+		const status = await api
+			.create(lines.slice(start, end), {
+				job: job.slice(0, 512),
+				records: String(end - start),
+				submission: key,
+			})
+			.catch(async (e: unknown) => {
+				// Refused outright: nothing was created, the records are free now. No answer:
+				// resolvePending decides on the next run whether the provider has it after all.
+				const err = e instanceof LlmBatchError ? e : classifyError(e, api.provider, 0);
+				if (!err.retryable) await batches.abandonPending(job, pendingId);
+				return Promise.reject(e);
+			});
+		const at = iso(ctx.clock.now());
+		await batches.adoptPending(
+			job,
+			pendingId,
+			batchRowFor(ctx, status, { model: o.model, requestCount: end - start, round, at }),
 		);
 		await store.markProcessing(
 			job,
@@ -185,6 +264,7 @@ const ZERO: BatchCounts = {
 
 /** The job's batches whose results are not collected yet (or the given IDs), refreshed from the provider. */
 async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<BatchRow[]> {
+	await resolvePending(ctx);
 	const rows = await ctx.batches.batches(ctx.job, {
 		uncollected: !batchIds || batchIds.length === 0,
 	});

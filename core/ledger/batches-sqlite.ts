@@ -342,6 +342,99 @@ export class SqliteBatchStore implements BatchJobStore {
 		);
 	}
 
+	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {
+		await this.init();
+		this.run(
+			'record the submission',
+			() => {
+				const put = this.stmt(
+					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+					 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+					 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+					 item_index = excluded.item_index, round = excluded.round, emitted = 0,
+					 submitted_at = excluded.submitted_at`,
+				);
+				for (const e of entries) {
+					put.run(
+						job,
+						e.recordId,
+						e.customId,
+						pendingId,
+						e.promptHash,
+						e.request,
+						e.item,
+						e.itemIndex,
+						e.round,
+						e.submittedAt,
+					);
+				}
+			},
+			true,
+		);
+	}
+
+	async pending(
+		job: string,
+	): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>> {
+		await this.init();
+		const rows = this.run(
+			'list submissions',
+			() =>
+				this.stmt(
+					`SELECT batch_id, count(*) AS n, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
+					 WHERE job = ? AND batch_id >= 'pending:' AND batch_id < 'pending;' GROUP BY batch_id`,
+				).all(job) as unknown as Array<{ batch_id: string; n: number; at: string }>,
+		);
+		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
+	}
+
+	async adoptPending(job: string, pendingId: string, b: BatchRow): Promise<void> {
+		await this.init();
+		this.run(
+			'record the batch',
+			() => {
+				this.stmt(
+					`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job, batch_id) DO NOTHING`,
+				).run(
+					b.job,
+					b.batchId,
+					b.provider,
+					b.model,
+					b.state,
+					b.providerStatus,
+					b.requestCount,
+					b.counts === null ? null : JSON.stringify(b.counts),
+					b.round,
+					b.createdAt,
+					b.expiresAt,
+					b.endedAt,
+					b.collectedAt,
+					b.updatedAt,
+				);
+				this.stmt(`UPDATE ${ENTRIES_TABLE} SET batch_id = ? WHERE job = ? AND batch_id = ?`).run(
+					b.batchId,
+					job,
+					pendingId,
+				);
+			},
+			true,
+		);
+	}
+
+	async abandonPending(job: string, pendingId: string): Promise<void> {
+		await this.init();
+		this.run(
+			'drop the submission',
+			() =>
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET batch_id = ?, emitted = 1 WHERE job = ? AND batch_id = ?`,
+				).run(`abandoned:${pendingId.slice('pending:'.length)}`, job, pendingId),
+			true,
+		);
+	}
+
 	async deleteJob(job: string): Promise<number> {
 		await this.init();
 		return this.run(

@@ -4,7 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { batchStoreFor, type BatchEntry, type BatchRow } from '../../core/ledger/batches';
+import {
+	batchStoreFor,
+	parsePendingId,
+	pendingBatchId,
+	type BatchEntry,
+	type BatchRow,
+} from '../../core/ledger/batches';
 import type { LedgerStore } from '../../core/ledger/types';
 import { T0, T1, T2, postgresFactory, sqliteFactory, type StoreFactory } from './fixtures';
 
@@ -140,6 +146,29 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		expect(await batches.unemittedEntries('other', 'b1', 10)).toEqual([
 			entry('r1', 'b1', { customId: 'c1' }),
 		]);
+	});
+
+	it('a submission intent: pending until adopted into its batch (idempotent) or abandoned (records free again)', async () => {
+		const { batches } = await fresh();
+		const p1 = pendingBatchId('k1', 'host|1|p|e');
+		const p2 = pendingBatchId('k2', 'host|1|p|e');
+		expect(parsePendingId(p1)).toEqual({ key: 'k1', owner: 'host|1|p|e' });
+		expect(parsePendingId('b1')).toBeUndefined();
+		await batches.addPending('job', p1, [entry('r1', p1), entry('r2', p1)]);
+		await batches.addPending('job', p2, [entry('r3', p2, { submittedAt: T1 })]);
+		expect(
+			(await batches.pending('job')).sort((a, b) => a.pendingId.localeCompare(b.pendingId)),
+		).toEqual([
+			{ pendingId: p1, count: 2, submittedAt: T0 },
+			{ pendingId: p2, count: 1, submittedAt: T1 },
+		]);
+		await batches.adoptPending('job', p1, batch('job', 'b1'));
+		await batches.adoptPending('job', p1, batch('job', 'b1'));
+		expect(await batches.batches('job')).toEqual([batch('job', 'b1')]);
+		expect(await batches.batchEntries('job', 'b1')).toEqual([entry('r1', 'b1'), entry('r2', 'b1')]);
+		await batches.abandonPending('job', p2);
+		expect(await batches.pending('job')).toEqual([]);
+		expect((await batches.entries('job', ['r3'])).get('r3')?.emitted).toBe(true);
 	});
 
 	it("deleteJob forgets the job's batches and entries, not other jobs'", async () => {
