@@ -4,17 +4,26 @@
  * commit through the same group commits as LLM Batch Call), cancel and resubmit.
  * Pure orchestration: no n8n import; the node turns the results into items.
  */
-import { LlmBatchError } from '../call/errors';
+import { randomUUID } from 'node:crypto';
+
+import { LlmBatchError, classifyError } from '../call/errors';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { ChatRequest } from '../call/providers/types';
-import type { BatchEntry, BatchJobStore, BatchRow } from '../ledger/batches';
+import { claimOwner, ownerIsDead } from '../ledger/checkpoint';
+import {
+	parsePendingId,
+	pendingBatchId,
+	type BatchEntry,
+	type BatchJobStore,
+	type BatchRow,
+} from '../ledger/batches';
 import type { Checkpoint, LedgerStore } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { Clock, ItemError, LlmResult } from '../types';
 import { splitIntoBatches, type BatchCaps } from './caps';
 import { customIdFor } from './custom-id';
 import { notDoneError } from './results';
-import type { BatchApi, BatchCounts, BatchStatus } from './types';
+import type { BatchApi, BatchCounts, BatchResultLine, BatchStatus } from './types';
 
 /** One record ready for a batch: built by the same input policy as LLM Batch Call. */
 export interface PreparedRecord {
@@ -56,6 +65,69 @@ export const RESUBMITTABLE: ReadonlySet<string> = new Set([
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+function batchRowFor(
+	ctx: JobContext,
+	status: BatchStatus,
+	o: { model: string; requestCount: number; round: number; at: string },
+): BatchRow {
+	return {
+		job: ctx.job,
+		batchId: status.id,
+		provider: ctx.api.provider,
+		model: o.model,
+		state: status.state,
+		providerStatus: status.providerStatus,
+		requestCount: o.requestCount,
+		counts: status.counts,
+		round: o.round,
+		createdAt: status.createdAt,
+		expiresAt: status.expiresAt ?? null,
+		endedAt: status.endedAt ?? null,
+		collectedAt: null,
+		updatedAt: o.at,
+	};
+}
+
+/**
+ * Submissions recorded as intents but never as batches (the process died between the
+ * provider's accept and the ledger write, or is still creating them): a batch the provider
+ * has for one is adopted (its records are not submitted again); an intent of a process that
+ * is gone (or older than the window) that the provider does not have frees its records.
+ */
+export async function resolvePending(ctx: JobContext, model?: string): Promise<void> {
+	const pending = await ctx.batches.pending(ctx.job);
+	if (pending.length === 0) return;
+	const known = new Set((await ctx.batches.batches(ctx.job)).map((b) => b.batchId));
+	for (const p of pending) {
+		const parsed = parsePendingId(p.pendingId);
+		if (!parsed) continue;
+		const after = Date.parse(p.submittedAt);
+		const found = await ctx.api.findSubmission(parsed.key, { after, count: p.count, known });
+		const at = iso(ctx.clock.now());
+		if (found) {
+			known.add(found.id);
+			const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
+			const round = entry?.round ?? 1;
+			const request = entry ? (JSON.parse(entry.request) as ChatRequest) : undefined;
+			await ctx.batches.adoptPending(
+				ctx.job,
+				p.pendingId,
+				batchRowFor(ctx, found, {
+					model: request?.model ?? model ?? '',
+					requestCount: p.count,
+					round,
+					at,
+				}),
+			);
+		} else if (ownerIsDead(parsed.owner) || ctx.clock.now() - after > PENDING_WINDOW_MS) {
+			await ctx.batches.abandonPending(ctx.job, p.pendingId);
+		}
+	}
+}
+
+/** How long an intent of a live process may stay unresolved (a create call in flight). */
+const PENDING_WINDOW_MS = 30 * 60_000;
+
 /**
  * Submits the records that are neither done (succeeded with the same prompt) nor in a batch
  * whose results were not collected yet, split at the caps. Each batch is recorded in the
@@ -67,6 +139,8 @@ export async function submitRecords(
 	o: { caps: BatchCaps; batchSize?: number; model: string },
 ): Promise<SubmitResult> {
 	const { api, store, batches, job } = ctx;
+	await resolvePending(ctx, o.model);
+	const owner = claimOwner();
 	const skipped: SubmitResult['skipped'] = [];
 	const fresh: PreparedRecord[] = [];
 	const seen = new Set<string>();
@@ -107,41 +181,46 @@ export async function submitRecords(
 		const part = todo.slice(start, end);
 		// reduce, not Math.max(...spread): a batch holds up to 100,000 records (too many arguments).
 		const round = part.reduce((m, r) => Math.max(m, r.round ?? 1), 1);
-		const status = await api.create(lines.slice(start, end), {
-			job: job.slice(0, 512),
-			records: String(end - start),
-		});
-		const at = iso(ctx.clock.now());
-		const row: BatchRow = {
+		// The intent first: the entries point at a placeholder until the provider's batch ID
+		// is known, and the batch carries the submission key, so a crash after the provider
+		// accepted it is adopted by the next run instead of submitting the records again.
+		const key = randomUUID();
+		const pendingId = pendingBatchId(key, owner);
+		const at0 = iso(ctx.clock.now());
+		await batches.addPending(
 			job,
-			batchId: status.id,
-			provider: api.provider,
-			model: o.model,
-			state: status.state,
-			providerStatus: status.providerStatus,
-			requestCount: end - start,
-			counts: status.counts,
-			round,
-			createdAt: status.createdAt,
-			expiresAt: status.expiresAt ?? null,
-			endedAt: status.endedAt ?? null,
-			collectedAt: null,
-			updatedAt: at,
-		};
-		await batches.addBatch(
-			row,
+			pendingId,
 			part.map((r) => ({
 				recordId: r.recordId,
 				customId: customIdFor(r.recordId),
-				batchId: status.id,
+				batchId: pendingId,
 				promptHash: r.promptHash,
 				request: JSON.stringify(r.request),
 				item: JSON.stringify(r.item),
 				itemIndex: r.index,
 				round: r.round ?? 1,
 				emitted: false,
-				submittedAt: at,
+				submittedAt: at0,
 			})),
+		);
+		const status = await api
+			.create(lines.slice(start, end), {
+				job: job.slice(0, 512),
+				records: String(end - start),
+				submission: key,
+			})
+			.catch(async (e: unknown) => {
+				// Refused outright: nothing was created, the records are free now. No answer:
+				// resolvePending decides on the next run whether the provider has it after all.
+				const err = e instanceof LlmBatchError ? e : classifyError(e, api.provider, 0);
+				if (!err.retryable) await batches.abandonPending(job, pendingId);
+				return Promise.reject(e);
+			});
+		const at = iso(ctx.clock.now());
+		await batches.adoptPending(
+			job,
+			pendingId,
+			batchRowFor(ctx, status, { model: o.model, requestCount: end - start, round, at }),
 		);
 		await store.markProcessing(
 			job,
@@ -185,6 +264,7 @@ const ZERO: BatchCounts = {
 
 /** The job's batches whose results are not collected yet (or the given IDs), refreshed from the provider. */
 async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<BatchRow[]> {
+	await resolvePending(ctx);
 	const rows = await ctx.batches.batches(ctx.job, {
 		uncollected: !batchIds || batchIds.length === 0,
 	});
@@ -265,11 +345,22 @@ export async function cancelJob(
 	return out;
 }
 
+/**
+ * What a record the batch returned no line for gets: canceled when the batch was canceled
+ * (OpenAI `cancelled`; Anthropic counts more canceled than expired requests), else expired.
+ * Both are retryable.
+ */
+function noLineCode(s: BatchStatus): 'canceled' | 'expired' {
+	if (s.providerStatus.startsWith('cancel')) return 'canceled';
+	return s.counts.canceled > s.counts.expired ? 'canceled' : 'expired';
+}
+
 export type CollectOutcome =
 	| { entry: BatchEntry; ok: true; result: LlmResult & { batchId: string } }
 	| { entry: BatchEntry; ok: false; error: ItemError & { batchId?: string } };
 
 export interface CollectResult {
+	/** Every record emitted, unless `onOutcome` took them one by one (then empty). */
 	outcomes: CollectOutcome[];
 	/** Batches read to the end in this run. */
 	collected: string[];
@@ -282,9 +373,18 @@ export interface CollectResult {
 }
 
 /**
+ * Result lines joined, classified and committed per chunk of this many: what Collect holds
+ * at a time (entries with their requests, parsed lines) whatever the batch size.
+ */
+export const COLLECT_CHUNK = 500;
+
+/**
  * Reads the results of every ended, uncollected batch of the job, line by line, and joins
- * them to their records by custom_id. Each record is emitted once: a second Collect emits
- * nothing new (`reEmit` re-reads what was emitted before from the ledger).
+ * them to their records by custom_id, a bounded chunk at a time (the chunk's entries are
+ * read from the ledger by custom ID, never the whole batch at once). Each record is emitted
+ * once: a second Collect emits nothing new (`reEmit` re-reads what was emitted before from
+ * the ledger). A batch's records are marked emitted once its results are committed (the
+ * records store and the batch tables are written apart, so their caches stay warm).
  */
 export async function collectJob(
 	ctx: JobContext,
@@ -295,13 +395,20 @@ export async function collectJob(
 		batchIds?: readonly string[];
 		deadline?: number;
 		reEmit?: boolean;
+		/**
+		 * Takes each outcome as it is decided (the node turns it into its output item at once);
+		 * when given, `outcomes` stays empty, so nothing is held twice.
+		 */
+		onOutcome?: (outcome: CollectOutcome) => void;
 	},
 ): Promise<CollectResult> {
 	const { api, batches, job, clock } = ctx;
 	const rows = await liveRows(ctx, o.batchIds);
 	const deadlineReached = o.deadline !== undefined && clock.now() >= o.deadline;
 	const res: CollectResult = { outcomes: [], collected: [], pending: [], unmatched: 0, late: 0 };
+	const emit = o.onOutcome ?? ((outcome: CollectOutcome) => res.outcomes.push(outcome));
 	const emittedNow = new Set<string>();
+	// One compiled validator per distinct schema (ajv compiles are costly; requests repeat it).
 	const validators = new Map<string, AnswerPolicy>();
 	const policyFor = (request: ChatRequest): AnswerPolicy => {
 		const key = request.schema ? JSON.stringify(request.schema) : '';
@@ -322,14 +429,27 @@ export async function collectJob(
 
 	const fail = (entry: BatchEntry, error: ItemError, batchId: string) => {
 		o.checkpoint.failed(entry.recordId, entry.promptHash, { ...error, attempts: entry.round });
-		res.outcomes.push({ entry, ok: false, error: { ...error, attempts: entry.round, batchId } });
+		emit({ entry, ok: false, error: { ...error, attempts: entry.round, batchId } });
 		emittedNow.add(entry.recordId);
+	};
+
+	/** Fails every record of the batch not emitted yet, a chunk at a time. */
+	const failRest = async (batchId: string, errorFor: (entry: BatchEntry) => ItemError) => {
+		for (;;) {
+			const page = await batches.unemittedEntries(job, batchId, COLLECT_CHUNK);
+			if (page.length === 0) return;
+			for (const entry of page) fail(entry, errorFor(entry), batchId);
+			await o.checkpoint.flush();
+			await batches.markEmitted(
+				job,
+				page.map((e) => e.recordId),
+			);
+		}
 	};
 
 	for (const row of rows) {
 		if (row.collectedAt !== null) continue;
 		let status = await refresh(ctx, row);
-		const entries = await batches.batchEntries(job, row.batchId);
 		if (status.state !== 'ended') {
 			if (!deadlineReached) {
 				res.pending.push(row.batchId);
@@ -338,92 +458,121 @@ export async function collectJob(
 			if (status.state !== 'canceling') status = await cancelBatch(ctx, row);
 			// Past the deadline: what did not finish leaves now as `expired`, so it can go through
 			// LLM Batch Call the same night. Answers that still arrive are kept by a later Collect.
-			const ids: string[] = [];
-			for (const entry of entries) {
-				if (entry.emitted) continue;
-				fail(
-					entry,
-					notDoneError('expired', api.provider, 'not finished by the deadline'),
-					row.batchId,
-				);
-				ids.push(entry.recordId);
-			}
-			await o.checkpoint.flush();
-			await batches.markEmitted(job, ids);
+			await failRest(row.batchId, () =>
+				notDoneError('expired', api.provider, 'not finished by the deadline'),
+			);
 			continue;
 		}
 
-		const byCustomId = new Map<string, BatchEntry>();
-		for (const e of entries) byCustomId.set(e.customId, e);
+		// Record IDs read in this batch; marked emitted once their results are committed, before
+		// the records without a line are failed (which reads what is still unemitted).
+		if (status.resultsReady === false) {
+			if (status.counts.succeeded + status.counts.errored > 0) {
+				// Answered lines exist but the provider does not publish them yet: a later Collect
+				// reads them (marking the records now would lose paid answers).
+				res.pending.push(row.batchId);
+				continue;
+			}
+			// Nothing was answered (all canceled or expired): no results file to read.
+			const s = status;
+			await failRest(row.batchId, () =>
+				notDoneError(
+					noLineCode(s),
+					api.provider,
+					`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
+				),
+			);
+			await batches.updateBatch(
+				job,
+				row.batchId,
+				{ collectedAt: iso(clock.now()) },
+				iso(clock.now()),
+			);
+			res.collected.push(row.batchId);
+			continue;
+		}
+
 		const seen = new Set<string>();
 		const ids: string[] = [];
-		const submittedAt = (e: BatchEntry) => Date.parse(e.submittedAt);
-		for await (const line of api.results(row.batchId, row.model)) {
-			const entry = byCustomId.get(line.customId);
-			if (!entry || seen.has(entry.recordId)) {
-				res.unmatched++;
-				continue;
-			}
-			seen.add(entry.recordId);
-			let outcome: { ok: true; result: LlmResult } | { ok: false; error: ItemError };
-			if (line.ok) {
-				try {
-					const request = JSON.parse(entry.request) as ChatRequest;
-					const result = interpretAnswer(
-						policyFor(request),
-						{ recordId: entry.recordId, promptHash: entry.promptHash, request },
-						line.response,
-						entry.round,
-						Math.max(0, clock.now() - submittedAt(entry)),
-					);
-					outcome = { ok: true, result: { ...result, batchId: row.batchId } as LlmResult };
-				} catch (e) {
-					const err =
-						e instanceof LlmBatchError ? e : new LlmBatchError('malformed_output', String(e));
-					outcome = { ok: false, error: err.toItemError(entry.round) };
+		const handle = async (lines: readonly BatchResultLine[]) => {
+			const entries = await batches.entriesByCustomId(
+				job,
+				row.batchId,
+				lines.map((l) => l.customId),
+			);
+			for (const line of lines) {
+				const entry = entries.get(line.customId);
+				if (!entry || seen.has(entry.recordId)) {
+					res.unmatched++;
+					continue;
 				}
-			} else outcome = { ok: false, error: line.error };
-
-			if (entry.emitted) {
-				// Already emitted (expired at the deadline): a paid answer is still kept.
+				seen.add(entry.recordId);
+				const outcome = judge(entry, line, row.batchId);
+				if (entry.emitted) {
+					// Already emitted (expired at the deadline): a paid answer is still kept.
+					if (outcome.ok) {
+						o.checkpoint.succeeded(outcome.result);
+						res.late++;
+					}
+					continue;
+				}
 				if (outcome.ok) {
 					o.checkpoint.succeeded(outcome.result);
-					res.late++;
-				}
-				continue;
+					emit({ entry, ok: true, result: outcome.result });
+					emittedNow.add(entry.recordId);
+				} else fail(entry, outcome.error, row.batchId);
+				ids.push(entry.recordId);
 			}
-			if (outcome.ok) {
-				o.checkpoint.succeeded(outcome.result);
-				res.outcomes.push({
-					entry,
-					ok: true,
-					result: outcome.result as LlmResult & { batchId: string },
-				});
-				emittedNow.add(entry.recordId);
-			} else fail(entry, outcome.error, row.batchId);
-			ids.push(entry.recordId);
+		};
+		const judge = (
+			entry: BatchEntry,
+			line: BatchResultLine,
+			batchId: string,
+		): { ok: true; result: LlmResult & { batchId: string } } | { ok: false; error: ItemError } => {
+			if (!line.ok) return { ok: false, error: line.error };
+			try {
+				const request = JSON.parse(entry.request) as ChatRequest;
+				const result = interpretAnswer(
+					policyFor(request),
+					{ recordId: entry.recordId, promptHash: entry.promptHash, request },
+					line.response,
+					entry.round,
+					Math.max(0, clock.now() - Date.parse(entry.submittedAt)),
+				) as LlmResult & { batchId: string };
+				// The result is this call's own object: tagged in place, not copied.
+				result.batchId = batchId;
+				return { ok: true, result };
+			} catch (e) {
+				const err =
+					e instanceof LlmBatchError ? e : new LlmBatchError('malformed_output', String(e));
+				return { ok: false, error: err.toItemError(entry.round) };
+			}
+		};
+
+		let chunk: BatchResultLine[] = [];
+		for await (const line of api.results(row.batchId, row.model)) {
+			chunk.push(line);
+			if (chunk.length >= COLLECT_CHUNK) {
+				await handle(chunk);
+				chunk = [];
+			}
 		}
+		if (chunk.length > 0) await handle(chunk);
+		await o.checkpoint.flush();
+		await batches.markEmitted(job, ids);
 		// Records the batch returned no line for.
-		for (const entry of entries) {
-			if (seen.has(entry.recordId) || entry.emitted) continue;
-			const error: ItemError = status.failure
+		const s = status;
+		await failRest(row.batchId, (entry) =>
+			s.failure
 				? {
 						code: 'invalid_request',
-						message: `The provider rejected the batch: ${status.failure}`,
+						message: `The provider rejected the batch: ${s.failure}`,
 						retryable: false,
 						attempts: entry.round,
 						provider: api.provider,
 					}
-				: notDoneError(
-						status.providerStatus.startsWith('cancel') ? 'canceled' : 'expired',
-						api.provider,
-						`batch ${status.providerStatus}, no result line`,
-					);
-			fail(entry, error, row.batchId);
-			ids.push(entry.recordId);
-		}
-		await o.checkpoint.flush();
-		await batches.markEmitted(job, ids);
+				: notDoneError(noLineCode(s), api.provider, `batch ${s.providerStatus}, no result line`),
+		);
 		await batches.updateBatch(
 			job,
 			row.batchId,
@@ -433,15 +582,15 @@ export async function collectJob(
 		res.collected.push(row.batchId);
 	}
 
-	if (o.reEmit) await reEmit(ctx, res, emittedNow);
+	if (o.reEmit) await reEmit(ctx, emittedNow, emit);
 	return res;
 }
 
 /** Everything the job emitted before, again, from the ledger (no provider call). */
 async function reEmit(
 	ctx: JobContext,
-	res: CollectResult,
 	skip: ReadonlySet<string>,
+	emit: (outcome: CollectOutcome) => void,
 ): Promise<void> {
 	let after = '';
 	for (;;) {
@@ -456,13 +605,13 @@ async function reEmit(
 		for (const entry of emitted) {
 			const rec = records.get(entry.recordId);
 			if (rec?.status === 'succeeded' && rec.result) {
-				res.outcomes.push({
+				emit({
 					entry,
 					ok: true,
 					result: { batchId: entry.batchId, ...rec.result } as LlmResult & { batchId: string },
 				});
 			} else if (rec?.status === 'failed' && rec.lastError) {
-				res.outcomes.push({
+				emit({
 					entry,
 					ok: false,
 					error: { ...rec.lastError, batchId: entry.batchId },

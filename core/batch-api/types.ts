@@ -37,6 +37,12 @@ export interface BatchStatus {
 	endedAt?: string;
 	/** A batch the provider refused as a whole (OpenAI `failed`: the input file did not validate). */
 	failure?: string;
+	/**
+	 * `false`: the batch has ended but the provider names no results to read (Anthropic: no
+	 * `results_url`, as when every request was canceled or expired, or the results are not
+	 * published yet). Absent: read the results when ended.
+	 */
+	resultsReady?: boolean;
 }
 
 /** One request of a batch, ready to upload. */
@@ -59,6 +65,16 @@ export interface BatchApi {
 	/** Uploads (OpenAI) or sends (Anthropic) one batch of lines and starts it. */
 	create(lines: readonly string[], metadata: Record<string, string>): Promise<BatchStatus>;
 	retrieve(id: string): Promise<BatchStatus>;
+	/**
+	 * The batch a submission created, if the provider accepted it (after a crash before the
+	 * ledger recorded it). OpenAI: the batch whose metadata carries `submission: key`.
+	 * Anthropic (no metadata): the newest batch created since `after` with `count` requests
+	 * that is not in `known` (the job's recorded batches).
+	 */
+	findSubmission(
+		key: string,
+		o: { after: number; count: number; known: ReadonlySet<string> },
+	): Promise<BatchStatus | undefined>;
 	cancel(id: string): Promise<BatchStatus>;
 	/**
 	 * The result lines of an ended batch, streamed (never the whole file in memory), in the

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 	PRIMARY KEY (job, record_id)
 );
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
 `;
 
 /** Serialises concurrent schema creation (same reason as the records store). */
@@ -194,7 +196,33 @@ export class PostgresBatchStore implements BatchJobStore {
 			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 ORDER BY item_index, record_id`,
 			[job, batchId],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
+	}
+
+	async entriesByCustomId(
+		job: string,
+		batchId: string,
+		customIds: readonly string[],
+	): Promise<Map<string, BatchEntry>> {
+		const out = new Map<string, BatchEntry>();
+		if (customIds.length === 0) return out;
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT record_id, custom_id, prompt_hash, request, item, item_index, round, emitted, submitted_at
+			 FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND custom_id = ANY($3::text[])`,
+			[job, batchId, customIds],
+		);
+		for (const r of rows) out.set(r.custom_id, toEntry(r, batchId));
+		return out;
+	}
+
+	async unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]> {
+		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+			'read batch entries',
+			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND emitted = 0 LIMIT $3`,
+			[job, batchId, limit],
+		);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
@@ -203,7 +231,7 @@ export class PostgresBatchStore implements BatchJobStore {
 			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
 			[job, afterRecordId, limit],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async markEmitted(job: string, recordIds: readonly string[]): Promise<void> {
@@ -212,6 +240,88 @@ export class PostgresBatchStore implements BatchJobStore {
 			'mark records emitted',
 			`UPDATE ${ENTRIES_TABLE} SET emitted = 1 WHERE job = $1 AND record_id = ANY($2::text[])`,
 			[job, recordIds],
+		);
+	}
+
+	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {
+		if (entries.length === 0) return;
+		await this.q(
+			'record the submission',
+			`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+			 SELECT $1, e.record_id, e.custom_id, $2, e.prompt_hash, e.request, e.item, e.item_index, e.round, 0, e.submitted_at
+			 FROM jsonb_to_recordset($3::jsonb) AS e(record_id text, custom_id text, prompt_hash text,
+			   request text, item text, item_index int, round int, submitted_at text)
+			 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+			 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+			 item_index = excluded.item_index, round = excluded.round, emitted = 0,
+			 submitted_at = excluded.submitted_at`,
+			[
+				job,
+				pendingId,
+				JSON.stringify(
+					entries.map((e) => ({
+						record_id: e.recordId,
+						custom_id: e.customId,
+						prompt_hash: e.promptHash,
+						request: e.request,
+						item: e.item,
+						item_index: e.itemIndex,
+						round: e.round,
+						submitted_at: e.submittedAt,
+					})),
+				),
+			],
+		);
+	}
+
+	async pending(
+		job: string,
+	): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>> {
+		const rows = await this.q<{ batch_id: string; n: string; at: string }>(
+			'list submissions',
+			`SELECT batch_id, count(*) AS n, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
+			 WHERE job = $1 AND batch_id LIKE 'pending:%' GROUP BY batch_id`,
+			[job],
+		);
+		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
+	}
+
+	async adoptPending(job: string, pendingId: string, b: BatchRow): Promise<void> {
+		await this.init();
+		await this.tx('record the batch', async (c) => {
+			await c.query(
+				`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (job, batch_id) DO NOTHING`,
+				[
+					b.job,
+					b.batchId,
+					b.provider,
+					b.model,
+					b.state,
+					b.providerStatus,
+					b.requestCount,
+					b.counts === null ? null : JSON.stringify(b.counts),
+					b.round,
+					b.createdAt,
+					b.expiresAt,
+					b.endedAt,
+					b.collectedAt,
+					b.updatedAt,
+				],
+			);
+			await c.query(`UPDATE ${ENTRIES_TABLE} SET batch_id = $1 WHERE job = $2 AND batch_id = $3`, [
+				b.batchId,
+				job,
+				pendingId,
+			]);
+		});
+	}
+
+	async abandonPending(job: string, pendingId: string): Promise<void> {
+		await this.q(
+			'drop the submission',
+			`UPDATE ${ENTRIES_TABLE} SET batch_id = $1, emitted = 1 WHERE job = $2 AND batch_id = $3`,
+			[`abandoned:${pendingId.slice('pending:'.length)}`, job, pendingId],
 		);
 	}
 

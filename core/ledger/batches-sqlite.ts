@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 	PRIMARY KEY (job, record_id)
 );
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
 `;
 
 interface BatchDbRow {
@@ -93,11 +95,15 @@ export function toBatchRow(r: BatchDbRow): BatchRow {
 	};
 }
 
-export function toEntry(r: EntryDbRow): BatchEntry {
+/** An entry row; `batchId` when the query did not select it (it asked by batch). */
+export function toEntry(
+	r: Omit<EntryDbRow, 'batch_id'> & { batch_id?: string },
+	batchId?: string,
+): BatchEntry {
 	return {
 		recordId: r.record_id,
 		customId: r.custom_id,
-		batchId: r.batch_id,
+		batchId: batchId ?? r.batch_id ?? '',
 		promptHash: r.prompt_hash,
 		request: r.request,
 		item: r.item,
@@ -274,7 +280,41 @@ export class SqliteBatchStore implements BatchJobStore {
 					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? ORDER BY item_index, record_id`,
 				).all(job, batchId) as unknown as EntryDbRow[],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
+	}
+
+	async entriesByCustomId(
+		job: string,
+		batchId: string,
+		customIds: readonly string[],
+	): Promise<Map<string, BatchEntry>> {
+		await this.init();
+		const out = new Map<string, BatchEntry>();
+		if (customIds.length === 0) return out;
+		// The columns an entry needs, not the job and batch it was asked by: a Collect reads every
+		// entry of the job this way, and each column is a string per row.
+		const rows = this.run(
+			'read batch entries',
+			() =>
+				this.stmt(
+					`SELECT record_id, custom_id, prompt_hash, request, item, item_index, round, emitted, submitted_at
+					 FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? AND custom_id IN (SELECT value FROM json_each(?))`,
+				).all(job, batchId, JSON.stringify(customIds)) as unknown as Omit<EntryDbRow, 'batch_id'>[],
+		);
+		for (const r of rows) out.set(r.custom_id, toEntry(r, batchId));
+		return out;
+	}
+
+	async unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]> {
+		await this.init();
+		const rows = this.run(
+			'read batch entries',
+			() =>
+				this.stmt(
+					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? AND emitted = 0 LIMIT ?`,
+				).all(job, batchId, limit) as unknown as EntryDbRow[],
+		);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
@@ -286,7 +326,7 @@ export class SqliteBatchStore implements BatchJobStore {
 					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
 				).all(job, afterRecordId, limit) as unknown as EntryDbRow[],
 		);
-		return rows.map(toEntry);
+		return rows.map((r) => toEntry(r));
 	}
 
 	async markEmitted(job: string, recordIds: readonly string[]): Promise<void> {
@@ -298,6 +338,99 @@ export class SqliteBatchStore implements BatchJobStore {
 				this.stmt(
 					`UPDATE ${ENTRIES_TABLE} SET emitted = 1 WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
 				).run(job, JSON.stringify(recordIds)),
+			true,
+		);
+	}
+
+	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {
+		await this.init();
+		this.run(
+			'record the submission',
+			() => {
+				const put = this.stmt(
+					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+					 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+					 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+					 item_index = excluded.item_index, round = excluded.round, emitted = 0,
+					 submitted_at = excluded.submitted_at`,
+				);
+				for (const e of entries) {
+					put.run(
+						job,
+						e.recordId,
+						e.customId,
+						pendingId,
+						e.promptHash,
+						e.request,
+						e.item,
+						e.itemIndex,
+						e.round,
+						e.submittedAt,
+					);
+				}
+			},
+			true,
+		);
+	}
+
+	async pending(
+		job: string,
+	): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>> {
+		await this.init();
+		const rows = this.run(
+			'list submissions',
+			() =>
+				this.stmt(
+					`SELECT batch_id, count(*) AS n, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
+					 WHERE job = ? AND batch_id >= 'pending:' AND batch_id < 'pending;' GROUP BY batch_id`,
+				).all(job) as unknown as Array<{ batch_id: string; n: number; at: string }>,
+		);
+		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
+	}
+
+	async adoptPending(job: string, pendingId: string, b: BatchRow): Promise<void> {
+		await this.init();
+		this.run(
+			'record the batch',
+			() => {
+				this.stmt(
+					`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job, batch_id) DO NOTHING`,
+				).run(
+					b.job,
+					b.batchId,
+					b.provider,
+					b.model,
+					b.state,
+					b.providerStatus,
+					b.requestCount,
+					b.counts === null ? null : JSON.stringify(b.counts),
+					b.round,
+					b.createdAt,
+					b.expiresAt,
+					b.endedAt,
+					b.collectedAt,
+					b.updatedAt,
+				);
+				this.stmt(`UPDATE ${ENTRIES_TABLE} SET batch_id = ? WHERE job = ? AND batch_id = ?`).run(
+					b.batchId,
+					job,
+					pendingId,
+				);
+			},
+			true,
+		);
+	}
+
+	async abandonPending(job: string, pendingId: string): Promise<void> {
+		await this.init();
+		this.run(
+			'drop the submission',
+			() =>
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET batch_id = ?, emitted = 1 WHERE job = ? AND batch_id = ?`,
+				).run(`abandoned:${pendingId.slice('pending:'.length)}`, job, pendingId),
 			true,
 		);
 	}

@@ -65,15 +65,53 @@ export interface BatchJobStore {
 	entries(job: string, recordIds: readonly string[]): Promise<Map<string, BatchEntry>>;
 	/** Entries whose latest submission is this batch. */
 	batchEntries(job: string, batchId: string): Promise<BatchEntry[]>;
+	/**
+	 * The entries of this batch (latest submission) with these custom IDs, by custom ID: Collect
+	 * joins a bounded chunk of result lines at a time instead of holding the whole batch.
+	 */
+	entriesByCustomId(
+		job: string,
+		batchId: string,
+		customIds: readonly string[],
+	): Promise<Map<string, BatchEntry>>;
+	/** Up to `limit` entries of this batch not emitted yet (marking them emitted moves on). */
+	unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]>;
 	/** All entries of the job ordered by record ID, one page. */
 	listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]>;
 	markEmitted(job: string, recordIds: readonly string[]): Promise<void>;
+	/**
+	 * Records an intent before the provider is asked to create a batch: the entries point at
+	 * `pendingId` (see pendingBatchId) until adoptPending moves them to the real batch, so a
+	 * crash between the provider's accept and the ledger write leaves a trace to adopt.
+	 */
+	addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void>;
+	/** The job's pending intents: ID, how many entries, when submitted. */
+	pending(job: string): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>>;
+	/** The provider batch of an intent: the batch row (if new) and its entries, one transaction. */
+	adoptPending(job: string, pendingId: string, batch: BatchRow): Promise<void>;
+	/** An intent the provider never accepted: its entries count as emitted (free to submit again). */
+	abandonPending(job: string, pendingId: string): Promise<void>;
 	/** Forgets the job's batches and entries (Batch Ledger's Delete Job); returns the batches deleted. */
 	deleteJob(job: string): Promise<number>;
 	close(): Promise<void>;
 }
 
 export { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+
+const PENDING = 'pending:';
+
+/** The placeholder batch ID of an intent: its submission key and the claim owner of the process. */
+export function pendingBatchId(key: string, owner: string): string {
+	return `${PENDING}${key}:${owner}`;
+}
+
+/** The submission key and owner of a placeholder batch ID; undefined for a real batch ID. */
+export function parsePendingId(id: string): { key: string; owner: string } | undefined {
+	if (!id.startsWith(PENDING)) return undefined;
+	const rest = id.slice(PENDING.length);
+	const colon = rest.indexOf(':');
+	return colon < 0 ? undefined : { key: rest.slice(0, colon), owner: rest.slice(colon + 1) };
+}
 
 const stores = new WeakMap<LedgerStore, BatchJobStore>();
 
@@ -86,5 +124,18 @@ export function batchStoreFor(store: LedgerStore): BatchJobStore {
 		batch = new PostgresBatchStore(store.pool, store.label);
 	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
 	stores.set(store, batch);
+	// The batch tables live as long as their ledger store: closing the store closes them too
+	// (SQLite: their own connection to the file, which would otherwise stay open until GC).
+	const own = batch;
+	const close = store.close.bind(store);
+	store.close = async () => {
+		if (stores.get(store) === own) stores.delete(store);
+		store.close = close;
+		try {
+			await own.close();
+		} finally {
+			await close();
+		}
+	};
 	return batch;
 }

@@ -4,7 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { batchStoreFor, type BatchEntry, type BatchRow } from '../../core/ledger/batches';
+import {
+	batchStoreFor,
+	parsePendingId,
+	pendingBatchId,
+	type BatchEntry,
+	type BatchRow,
+} from '../../core/ledger/batches';
 import type { LedgerStore } from '../../core/ledger/types';
 import { T0, T1, T2, postgresFactory, sqliteFactory, type StoreFactory } from './fixtures';
 
@@ -105,6 +111,64 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		expect(await batches.batchEntries('job', 'b2')).toEqual([
 			entry('r2', 'b2', { round: 2, submittedAt: T1 }),
 		]);
+	});
+
+	it('joins by custom ID within one batch, and pages through what is not emitted yet', async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [
+			entry('r1', 'b1', { customId: 'c1' }),
+			entry('r2', 'b1', { customId: 'c2' }),
+			entry('r3', 'b1', { customId: 'c3' }),
+		]);
+		await batches.addBatch(batch('job', 'b2'), [entry('r4', 'b2', { customId: 'c4' })]);
+		await batches.addBatch(batch('other', 'b1'), [entry('r1', 'b1', { customId: 'c1' })]);
+		expect(await batches.entriesByCustomId('job', 'b1', ['c3', 'c1', 'c4', 'nope'])).toEqual(
+			new Map([
+				['c3', entry('r3', 'b1', { customId: 'c3' })],
+				['c1', entry('r1', 'b1', { customId: 'c1' })],
+			]),
+		);
+		expect(await batches.entriesByCustomId('job', 'b1', [])).toEqual(new Map());
+		await batches.markEmitted('job', ['r2']);
+		const first = await batches.unemittedEntries('job', 'b1', 1);
+		expect(first).toHaveLength(1);
+		await batches.markEmitted(
+			'job',
+			first.map((e) => e.recordId),
+		);
+		const second = await batches.unemittedEntries('job', 'b1', 10);
+		expect([...first, ...second].map((e) => e.recordId).sort()).toEqual(['r1', 'r3']);
+		await batches.markEmitted(
+			'job',
+			second.map((e) => e.recordId),
+		);
+		expect(await batches.unemittedEntries('job', 'b1', 10)).toEqual([]);
+		expect(await batches.unemittedEntries('other', 'b1', 10)).toEqual([
+			entry('r1', 'b1', { customId: 'c1' }),
+		]);
+	});
+
+	it('a submission intent: pending until adopted into its batch (idempotent) or abandoned (records free again)', async () => {
+		const { batches } = await fresh();
+		const p1 = pendingBatchId('k1', 'host|1|p|e');
+		const p2 = pendingBatchId('k2', 'host|1|p|e');
+		expect(parsePendingId(p1)).toEqual({ key: 'k1', owner: 'host|1|p|e' });
+		expect(parsePendingId('b1')).toBeUndefined();
+		await batches.addPending('job', p1, [entry('r1', p1), entry('r2', p1)]);
+		await batches.addPending('job', p2, [entry('r3', p2, { submittedAt: T1 })]);
+		expect(
+			(await batches.pending('job')).sort((a, b) => a.pendingId.localeCompare(b.pendingId)),
+		).toEqual([
+			{ pendingId: p1, count: 2, submittedAt: T0 },
+			{ pendingId: p2, count: 1, submittedAt: T1 },
+		]);
+		await batches.adoptPending('job', p1, batch('job', 'b1'));
+		await batches.adoptPending('job', p1, batch('job', 'b1'));
+		expect(await batches.batches('job')).toEqual([batch('job', 'b1')]);
+		expect(await batches.batchEntries('job', 'b1')).toEqual([entry('r1', 'b1'), entry('r2', 'b1')]);
+		await batches.abandonPending('job', p2);
+		expect(await batches.pending('job')).toEqual([]);
+		expect((await batches.entries('job', ['r3'])).get('r3')?.emitted).toBe(true);
 	});
 
 	it("deleteJob forgets the job's batches and entries, not other jobs'", async () => {

@@ -7,20 +7,25 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
-import { jobCrashId, startNode, submitNode } from './batch-job-crash.child';
+import { jobCrashId, jobCrashPrompt, startNode, submitNode } from './batch-job-crash.child';
 
 const ROOT = resolve(__dirname, '../..');
 const RECORDS = 3000;
 const BATCH = 1000;
 let sandbox: Sandbox;
-let t = Date.parse('2026-01-01T02:00:00Z');
+// Starts at the real time: the nodes run on the system clock, and adopting a batch after a crash
+// matches the provider's creation time against the ledger's.
+let t = Date.now();
+
+let childBundle: string;
 
 beforeAll(async () => {
 	sandbox = await startSandbox({ now: () => t, batch: { processingMs: 600_000 } });
+	childBundle = bundle();
 });
 afterAll(async () => sandbox?.close());
 
@@ -44,7 +49,7 @@ function bundle(): string {
 
 it('kill -9 between Submit and Collect, then both again: no record submitted twice, all collected once', async () => {
 	const ledgerPath = join(mkdtempSync(join(tmpdir(), 'batch-crash-')), 'ledger.sqlite');
-	const child = spawn(process.execPath, [bundle()], {
+	const child = spawn(process.execPath, [childBundle], {
 		cwd: ROOT,
 		env: {
 			...process.env,
@@ -104,3 +109,72 @@ it('kill -9 between Submit and Collect, then both again: no record submitted twi
 	expect(stats.requestsReceived).toBe(RECORDS);
 	expect([...stats.received.values()].every((n) => n === 1)).toBe(true);
 });
+
+describe.each(['openai', 'anthropic'] as const)(
+	'kill -9 inside Submit, after the provider accepted a batch: %s',
+	(provider) => {
+		it('the rerun adopts the orphan batch: no record submitted twice, all collected once', async () => {
+			sandbox.batch.reset();
+			const ledgerPath = join(mkdtempSync(join(tmpdir(), 'batch-orphan-')), 'ledger.sqlite');
+			const child = spawn(process.execPath, [childBundle], {
+				cwd: ROOT,
+				env: {
+					...process.env,
+					NODE_PATH: join(ROOT, 'node_modules'),
+					LLM_BATCH_JOB_CRASH_CHILD: JSON.stringify({
+						sandboxUrl: sandbox.url,
+						ledgerPath,
+						records: RECORDS,
+						batchSize: BATCH,
+						provider,
+						killAfterAccept: true,
+					}),
+					N8N_USER_FOLDER: mkdtempSync(join(tmpdir(), 'n8n-batch-orphan-')),
+				},
+				stdio: ['ignore', 'pipe', 'pipe'],
+			});
+			let out = '';
+			child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+			const signal = await new Promise<NodeJS.Signals | null>((res) =>
+				child.on('exit', (_c, s) => res(s)),
+			);
+			expect(signal).toBe('SIGKILL');
+			expect(out).not.toContain('submitted');
+			// The provider has the first batch; the ledger never heard its ID.
+			expect(sandbox.batch.stats().requestsReceived).toBe(BATCH);
+
+			const credentials = {
+				llmBatchOpenAiApi: { apiKey: 'sandbox-key', baseUrl: `${sandbox.url}/v1` },
+				llmBatchAnthropicApi: { apiKey: 'sandbox-key', baseUrl: sandbox.url },
+			};
+			const input = Array.from({ length: RECORDS }, (_, i) => ({
+				json: { id: jobCrashId(i), text: jobCrashPrompt(i) },
+			}));
+			const submit: WorkflowJson = {
+				nodes: [startNode, submitNode(ledgerPath, BATCH, provider)],
+				connections: { Start: { main: [[{ node: 'LLM Batch Job', type: 'main', index: 0 }]] } },
+			};
+			const again = await runWorkflow(submit, { input, credentials });
+			const out0 = again.items('LLM Batch Job', 0);
+			// Two new batches for the records never sent; the adopted batch's records skipped.
+			expect(out0.filter((b) => b.json.batchId !== null)).toHaveLength(RECORDS / BATCH - 1);
+			expect(out0.find((b) => b.json.batchId === null)?.json.inLiveBatch).toBe(BATCH);
+			expect(sandbox.batch.stats().requestsReceived).toBe(RECORDS);
+
+			t += 600_000;
+			const collectNode = submitNode(ledgerPath, BATCH, provider);
+			collectNode.parameters = { ...collectNode.parameters, operation: 'collect' };
+			const got = await runWorkflow(
+				{ nodes: [startNode, collectNode], connections: submit.connections },
+				{ credentials },
+			);
+			const ids = got.items('LLM Batch Job', 0).map((s) => s.json.id);
+			expect(got.items('LLM Batch Job', 1)).toEqual([]);
+			expect(ids.length).toBe(RECORDS);
+			expect(new Set(ids).size).toBe(RECORDS);
+			const stats = sandbox.batch.stats();
+			expect(stats.requestsReceived).toBe(RECORDS);
+			expect([...stats.received.values()].every((n) => n === 1)).toBe(true);
+		});
+	},
+);

@@ -6,6 +6,9 @@ import { streamingFetch } from './stream-fetch';
 import { readAnthropicResultLine } from '../results';
 import type { BatchApi, BatchState, BatchStatus } from '../types';
 
+/** Clock difference tolerated between this host and the provider when matching a submission. */
+const SKEW_MS = 10 * 60_000;
+
 const STATE: Record<string, BatchState> = {
 	in_progress: 'in_progress',
 	canceling: 'canceling',
@@ -31,6 +34,7 @@ export function anthropicBatchStatus(b: Anthropic.Messages.MessageBatch): BatchS
 		createdAt: b.created_at,
 		expiresAt: b.expires_at,
 		endedAt: b.ended_at ?? undefined,
+		...(b.processing_status === 'ended' ? { resultsReady: Boolean(b.results_url) } : {}),
 	};
 }
 
@@ -65,7 +69,24 @@ export function createAnthropicBatchApi(
 		async cancel(id) {
 			return anthropicBatchStatus(await client.messages.batches.cancel(id));
 		},
+		async findSubmission(_key, o) {
+			// Message batches carry no metadata: the newest batch since the intent with its
+			// request count that the job does not know yet. Its custom_ids (derived from the
+			// record IDs) join its results to the records; a line of another batch matches none.
+			for await (const b of client.messages.batches.list({ limit: 100 })) {
+				const created = Date.parse(b.created_at);
+				if (created < o.after - SKEW_MS) return undefined;
+				const c = b.request_counts;
+				const total = c.processing + c.succeeded + c.errored + c.canceled + c.expired;
+				if (total === o.count && !o.known.has(b.id)) return anthropicBatchStatus(b);
+			}
+			return undefined;
+		},
 		async *results(id, model) {
+			// The SDK throws when the batch has no results_url (nothing to read): no lines then;
+			// Collect decides from the batch's counts what the records get.
+			const batch = await client.messages.batches.retrieve(id);
+			if (!batch.results_url) return;
 			const decoder = await client.messages.batches.results(id);
 			for await (const entry of decoder) {
 				yield readAnthropicResultLine(entry, (message) =>

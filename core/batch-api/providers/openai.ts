@@ -3,11 +3,14 @@ import OpenAI, { toFile } from 'openai';
 import { openAiChatBody, readOpenAiChat } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
-import { jsonLines } from '../jsonl';
+import { jsonLineBatches } from '../jsonl';
 import { readOpenAiResultLine } from '../results';
-import type { BatchApi, BatchResultLine, BatchState, BatchStatus } from '../types';
+import type { BatchApi, BatchState, BatchStatus } from '../types';
 
 export const OPENAI_BATCH_ENDPOINT = '/v1/chat/completions';
+
+/** Clock difference tolerated between this host and the provider when matching a submission. */
+const SKEW_MS = 10 * 60_000;
 
 const STATE: Record<string, BatchState> = {
 	validating: 'validating',
@@ -74,20 +77,6 @@ export function createOpenAiBatchApi(
 		fetch: fetchImpl ?? streamingFetch,
 	});
 
-	async function* fileLines(fileId: string, model: string): AsyncGenerator<BatchResultLine> {
-		const res = await client.files.content(fileId);
-		if (!res.body) return;
-		for await (const line of jsonLines(res.body as unknown as AsyncIterable<Uint8Array>)) {
-			yield readOpenAiResultLine(line, (body) =>
-				readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
-					model,
-					prompt: '',
-					maxTokens: 0,
-				}),
-			);
-		}
-	}
-
 	return {
 		provider: 'openai',
 		requestLine(customId, request) {
@@ -119,10 +108,32 @@ export function createOpenAiBatchApi(
 		async cancel(id) {
 			return openAiBatchStatus(await client.batches.cancel(id));
 		},
+		async findSubmission(key, o) {
+			// Newest first; a batch created well before the intent cannot be it.
+			for await (const b of client.batches.list({ limit: 100 })) {
+				if (b.created_at * 1000 < o.after - SKEW_MS) return undefined;
+				if ((b.metadata as Record<string, string> | null)?.submission === key)
+					return openAiBatchStatus(b);
+			}
+			return undefined;
+		},
 		async *results(id, model) {
+			const read = (body: Record<string, unknown>) =>
+				readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
+					model,
+					prompt: '',
+					maxTokens: 0,
+				});
 			const batch = await client.batches.retrieve(id);
-			if (batch.output_file_id) yield* fileLines(batch.output_file_id, model);
-			if (batch.error_file_id) yield* fileLines(batch.error_file_id, model);
+			// The output file, then the error file, read chunk by chunk (one generator level per
+			// line, not three: each level allocates its own promises per line).
+			for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+				if (!fileId) continue;
+				const res = await client.files.content(fileId);
+				if (!res.body) continue;
+				for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
+					for (const line of lines) yield readOpenAiResultLine(line, read);
+			}
 		},
 	};
 }

@@ -6,7 +6,7 @@ import {
 	type INodeProperties,
 } from 'n8n-workflow';
 
-import { collectJob } from '../../../core/batch-api';
+import { collectJob, type CollectOutcome } from '../../../core/batch-api';
 import { costUsd } from '../../../core/cost';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
@@ -70,6 +70,22 @@ export async function execute(
 	};
 	const deadline = readDeadline(this, options.deadline);
 	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
+	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const success: INodeExecutionData[] = [];
+	const failed: INodeExecutionData[] = [];
+	// Each record becomes its output item as soon as it is decided: the stored input item is
+	// parsed once and gains its field in place (no copies, nothing else held per record).
+	const onOutcome = (o: CollectOutcome) => {
+		const item = JSON.parse(o.entry.item) as IDataObject;
+		if ('error' in item) delete item.error;
+		if (o.ok) {
+			item[resultField] = o.result as unknown as IDataObject;
+			success.push({ json: item, pairedItem: paired });
+		} else {
+			item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
+			failed.push({ json: item, pairedItem: paired });
+		}
+	};
 	const res = await collectJob(job, {
 		policy: {
 			costOf: (model, usage) => costUsd(model, usage, { batch: true }),
@@ -79,29 +95,9 @@ export async function execute(
 		batchIds: readBatchIds(this),
 		deadline,
 		reEmit: options.reEmit === true,
+		onOutcome,
 	});
 
-	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
-	const success: INodeExecutionData[] = [];
-	const failed: INodeExecutionData[] = [];
-	for (const o of res.outcomes) {
-		const item = JSON.parse(o.entry.item) as IDataObject;
-		delete item.error;
-		if (o.ok) {
-			success.push({
-				json: { ...item, [resultField]: o.result as unknown as IDataObject },
-				pairedItem: paired,
-			});
-		} else {
-			failed.push({
-				json: {
-					...item,
-					error: { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject,
-				},
-				pairedItem: paired,
-			});
-		}
-	}
 	const parts = [
 		`${success.length} succeeded, ${failed.length} failed from ${res.collected.length} batch(es)`,
 	];

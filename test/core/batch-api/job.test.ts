@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+	COLLECT_CHUNK,
 	PROVIDER_CAPS,
 	cancelJob,
 	collectJob,
@@ -202,6 +203,52 @@ describe.each(['openai', 'anthropic'] as const)('batch job against the sandbox: 
 		expect(sub.created[0].round).toBe(2);
 	});
 
+	it('a batch larger than a Collect chunk is joined a chunk at a time (never the whole batch from the ledger) and every record leaves once', async () => {
+		sandbox.batch.configure({ processingMs: 100_000, expiresAfterMs: 60_000 });
+		const ctx = context(provider, `job-${provider}-chunks`);
+		await ctx.store.init();
+		const n = COLLECT_CHUNK * 3;
+		await submitRecords(ctx, records(provider, n), {
+			caps: PROVIDER_CAPS[provider],
+			model: MODEL[provider],
+		});
+		t += 60_000;
+		const reads: number[] = [];
+		const batches = ctx.batches;
+		const spied: JobContext = {
+			...ctx,
+			batches: Object.assign(Object.create(batches) as typeof batches, {
+				entriesByCustomId: (job: string, batchId: string, ids: readonly string[]) => {
+					reads.push(ids.length);
+					return batches.entriesByCustomId(job, batchId, ids);
+				},
+				unemittedEntries: async (job: string, batchId: string, limit: number) => {
+					const page = await batches.unemittedEntries(job, batchId, limit);
+					reads.push(page.length);
+					return page;
+				},
+				batchEntries: () => {
+					throw new Error('Collect must not read a whole batch at once');
+				},
+			}),
+		};
+		const seen: string[] = [];
+		const got = await collectJob(spied, {
+			...collectOptions(ctx, provider),
+			onOutcome: (o) => seen.push(`${o.entry.recordId}:${o.ok ? 'ok' : o.error.code}`),
+		});
+		sandbox.batch.configure({ expiresAfterMs: 86_400_000 });
+		expect(got.outcomes).toEqual([]);
+		expect(seen).toHaveLength(n);
+		expect(new Set(seen.map((s) => s.split(':')[0])).size).toBe(n);
+		expect(seen.filter((s) => s.endsWith(':ok'))).toHaveLength(n * 0.6);
+		expect(seen.filter((s) => s.endsWith(':expired'))).toHaveLength(n * 0.4);
+		// Expired requests come back as lines too: three chunks of lines, then one empty page of
+		// records without a line.
+		expect(reads).toEqual([COLLECT_CHUNK, COLLECT_CHUNK, COLLECT_CHUNK, 0]);
+		expect((await ctx.store.stats(ctx.job)).succeeded).toBe(n * 0.6);
+	});
+
 	it('cancel keeps what finished; the rest comes back canceled', async () => {
 		const ctx = context(provider, `job-${provider}-3`);
 		await ctx.store.init();
@@ -239,5 +286,71 @@ describe.each(['openai', 'anthropic'] as const)('batch job against the sandbox: 
 		expect(late.outcomes).toEqual([]);
 		expect(late.late).toBe(3);
 		expect((await ctx.store.stats(ctx.job)).succeeded).toBe(3);
+	});
+});
+
+describe('an Anthropic batch that ended without a results_url', () => {
+	/** The sandbox's Anthropic API with `results_url` taken out of every batch object. */
+	const withoutResultsUrl: typeof fetch = async (input, init) => {
+		const res = await fetch(input, init);
+		const url = String(input instanceof Request ? input.url : input);
+		if (!/\/v1\/messages\/batches\/[^/]+$/.test(new URL(url).pathname)) return res;
+		const body = (await res.json()) as Record<string, unknown>;
+		return new Response(JSON.stringify({ ...body, results_url: null }), {
+			status: res.status,
+			headers: { 'content-type': 'application/json' },
+		});
+	};
+	function contextWithout(job: string): JobContext {
+		const ctx = context('anthropic', job);
+		return {
+			...ctx,
+			api: createBatchApi(
+				'anthropic',
+				{ apiKey: 'sk-test', baseUrl: sandbox.url },
+				withoutResultsUrl,
+			),
+		};
+	}
+
+	it('all canceled: every record leaves Failed canceled (retryable), the batch counts as collected, nothing crashes', async () => {
+		sandbox.batch.configure({ processingMs: 100_000, cancelMs: 0 });
+		const ctx = contextWithout('no-results-canceled');
+		await ctx.store.init();
+		await submitRecords(ctx, records('anthropic', 12), {
+			caps: PROVIDER_CAPS.anthropic,
+			model: MODEL.anthropic,
+		});
+		await cancelJob(ctx);
+		const got = await collectJob(ctx, collectOptions(ctx, 'anthropic'));
+		expect(got.outcomes.map((o) => (o.ok ? 'ok' : `${o.error.code}:${o.error.retryable}`))).toEqual(
+			Array(12).fill('canceled:true'),
+		);
+		expect(got.collected).toHaveLength(1);
+		expect(got.pending).toEqual([]);
+		expect((await ctx.store.stats(ctx.job)).failed).toBe(12);
+		const again = await collectJob(ctx, collectOptions(ctx, 'anthropic'));
+		expect(again.outcomes).toEqual([]);
+		expect((await resubmittable(ctx, { maxRounds: 2 })).records).toHaveLength(12);
+	});
+
+	it('answers counted but no results_url yet: nothing is emitted or marked, a later Collect reads them all', async () => {
+		sandbox.batch.configure({ processingMs: 100_000 });
+		const ctx = contextWithout('no-results-yet');
+		await ctx.store.init();
+		await submitRecords(ctx, records('anthropic', 12), {
+			caps: PROVIDER_CAPS.anthropic,
+			model: MODEL.anthropic,
+		});
+		t += 100_000;
+		const early = await collectJob(ctx, collectOptions(ctx, 'anthropic'));
+		expect(early.outcomes).toEqual([]);
+		expect(early.pending).toHaveLength(1);
+		expect(early.collected).toEqual([]);
+		const later = await collectJob(
+			{ ...ctx, api: context('anthropic', ctx.job).api },
+			collectOptions(ctx, 'anthropic'),
+		);
+		expect(later.outcomes.filter((o) => o.ok)).toHaveLength(12);
 	});
 });

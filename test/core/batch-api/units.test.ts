@@ -78,6 +78,17 @@ describe('jsonLines', () => {
 		for await (const l of jsonLines(chunks(['x\n', 'y\n']))) again.push(l);
 		expect(again).toEqual(['x', 'y']);
 	});
+
+	it('joins a line spread over many chunks, byte by byte, with its multi-byte characters whole', async () => {
+		const line = JSON.stringify({ text: 'ça coûte 5 € — ✓'.repeat(50) });
+		const bytes = new TextEncoder().encode(`${line}\n${line}`);
+		async function* bytewise() {
+			for (let i = 0; i < bytes.length; i++) yield bytes.slice(i, i + 1);
+		}
+		const out: string[] = [];
+		for await (const l of jsonLines(bytewise())) out.push(l);
+		expect(out).toEqual([line, line]);
+	});
 });
 
 const read = (body: Record<string, unknown>): ChatResponse =>
