@@ -5,7 +5,7 @@ import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
 import { countTokens, estimateTokens } from '../tokens';
 import type { Issue, ItemError, ProviderName, Usage } from '../types';
-import { reaskMessage } from './runner';
+import { reaskAnswer, reaskMessage } from './reask';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {
@@ -141,7 +141,7 @@ export function reaskFromItem(
 				: 0;
 	return {
 		followUp: {
-			answer,
+			answer: reaskAnswer(answer),
 			errors: reaskMessage({ code: error.code, message: String(error.message ?? ''), issues }),
 		},
 		attempts,

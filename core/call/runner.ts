@@ -11,9 +11,10 @@ import type { Checkpoint } from '../ledger/types';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
-import type { Clock, ErrorCode, Issue, ItemError, LlmResult, Usage } from '../types';
+import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
 import { interpretAnswer } from './interpret';
+import { reaskAnswer, reaskMessage } from './reask';
 
 export { ConfigurationError } from './preflight';
 
@@ -721,7 +722,7 @@ export class BatchRunner {
 					this.stats.reasks++;
 					this.stats.retries++;
 					followUp = {
-						answer: res.data !== undefined ? JSON.stringify(res.data) : res.text,
+						answer: reaskAnswer(res.text, res.data),
 						errors: reaskMessage(error),
 					};
 					this.options.onEvent?.({
@@ -876,20 +877,4 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 
 function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
 	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
-}
-
-/** The follow-up turn of a re-ask: the validation errors and what to return. */
-export function reaskMessage(error: {
-	code: ErrorCode;
-	message: string;
-	issues?: Issue[];
-}): string {
-	const problems =
-		error.issues && error.issues.length > 0
-			? error.issues
-					.slice(0, 20)
-					.map((i) => `- ${i.path || '/'} ${i.message}`)
-					.join('\n')
-			: `- ${error.message}`;
-	return `Your answer failed validation:\n${problems}\nReturn only the corrected JSON, with nothing before or after it.`;
 }
