@@ -415,7 +415,7 @@ export class LlmBatchCall implements INodeType {
 								name: 'Auto (5-Minute Cache)',
 								value: '5m',
 								description:
-									'Mark the system prompt and schema for the provider cache when long enough for the model',
+									'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
 							},
 							{
 								name: 'Auto (1-Hour Cache, Anthropic)',

@@ -7,6 +7,7 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
+import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import {
@@ -29,6 +30,7 @@ import {
 } from '../../core/call/runner';
 import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
+import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
 import { fallbackModelsOf, readConfig, type CallConfig } from './params';
@@ -123,6 +125,15 @@ export async function executeLlmBatchCall(
 	const items = ctx.getInputData();
 	const fallbackModels = fallbackModelsOf(cfg);
 	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	// Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is
+	// the records, so only requests of one record).
+	if (cfg.options.promptCaching !== 'off' && cfg.options.recordsPerRequest === 1)
+		markSharedPromptPrefix(runItems, {
+			provider: cfg.provider,
+			model: cfg.model,
+			ttl: cfg.options.promptCaching,
+			schemaTokens: cfg.schema ? estimateTokens(JSON.stringify(cfg.schema)) : 0,
+		});
 	const fallbackCreds =
 		cfg.fallbackProvider === 'none'
 			? undefined

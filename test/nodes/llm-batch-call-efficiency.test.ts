@@ -120,6 +120,49 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		expect(m.hints[0].message).toMatch(/input tokens from the prompt cache/);
 	});
 
+	it("Anthropic prompt caching: a breakpoint on the prompts' shared lines too, when long enough for the model", async () => {
+		const system = 'Set the priority.';
+		const run = async (model: string, head: string) => {
+			resetSharedFlow();
+			sandbox.reset();
+			const m = mockExecute({
+				items: tickets(20),
+				parameters: params({
+					provider: 'anthropic',
+					model,
+					systemPrompt: system,
+					// A template: long static instructions, then the record's own text.
+					prompt: (_i: number, item: { json: Record<string, unknown> }) =>
+						`${head}\n${String(item.json.text)}`,
+				}),
+				credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+			});
+			const [success, failed] = await executeLlmBatchCall(m.fns);
+			expect(failed).toEqual([]);
+			return success.map((s, i) => {
+				const llm = s.json.llm as { usage: Usage; costUsd: number; output: unknown };
+				// The answer is the one to the whole prompt: the split changes the price only.
+				expect(llm.output).toEqual(
+					expectedReply({ prompt: `${head}\n${tickets(20)[i].text}`, schema: SCHEMA }).output,
+				);
+				expect(llm.costUsd).toBe(costUsd(model, llm.usage));
+				return llm.usage;
+			});
+		};
+		// The system prompt alone is far below 1,024 tokens; with the shared lines it is not.
+		const usages = await run('claude-sonnet-4', INSTRUCTIONS);
+		const prefix = Math.ceil((system.length + INSTRUCTIONS.length) / 4);
+		expect(usages.filter((u) => u.cacheWriteTokens === prefix)).toHaveLength(1);
+		expect(usages.filter((u) => u.cachedInputTokens === prefix)).toHaveLength(19);
+		expect(sandbox.stats().cacheReadTokens).toBe(19 * prefix);
+		// Claude Haiku 4.5 caches from 4,096 tokens: ~3,000 shared tokens get no breakpoint.
+		await run('claude-haiku-4-5', INSTRUCTIONS);
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+		// A short template head ("Ticket:") is not worth a breakpoint of its own.
+		await run('claude-sonnet-4', 'Ticket:');
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+	});
+
 	it('Prompt Caching off: nothing marked, nothing cached', async () => {
 		const m = mockExecute({
 			items: tickets(5),
