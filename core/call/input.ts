@@ -117,7 +117,14 @@ export function reaskFromItem(
 	resultField: string,
 ): { followUp: { answer: string; errors: string }; attempts: number; usage?: Usage } | undefined {
 	const error = json.error as
-		| { code?: unknown; message?: unknown; issues?: unknown; answer?: unknown; attempts?: unknown }
+		| {
+				code?: unknown;
+				message?: unknown;
+				issues?: unknown;
+				answer?: unknown;
+				attempts?: unknown;
+				usage?: Usage;
+		  }
 		| undefined;
 	if (!error || (error.code !== 'schema_violation' && error.code !== 'malformed_output'))
 		return undefined;
@@ -145,9 +152,12 @@ export function reaskFromItem(
 			errors: reaskMessage({ code: error.code, message: String(error.message ?? ''), issues }),
 		},
 		attempts,
+		// Validate Output keeps the result's usage; the Failed output the paid usage on the error.
 		usage:
 			previous?.usage && typeof previous.usage.inputTokens === 'number'
 				? previous.usage
-				: undefined,
+				: error.usage && typeof error.usage.inputTokens === 'number'
+					? error.usage
+					: undefined,
 	};
 }

@@ -473,6 +473,17 @@ export class BatchRunner {
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
 		let spent: Usage | undefined = item.priorUsage;
+		// A failure keeps what its unusable answers cost (a job budget counts it from the
+		// ledger). A group's answers are shared out by core/call/group.ts instead.
+		const failPaid = (error: ItemError): Outcome => {
+			if (!spent || item.group) return this.fail(item, error);
+			const costUsd = this.options.costOf?.(item.request.model, spent);
+			return this.fail(item, {
+				...error,
+				usage: spent,
+				...(costUsd === undefined ? {} : { costUsd }),
+			});
+		};
 		const anthropic = provider.name === 'anthropic';
 		let groupJustClaimed = item.group === true && item.members !== undefined;
 		// One plain signal per kind for every wait and call: the execution's cancel signal is
@@ -484,13 +495,13 @@ export class BatchRunner {
 
 		for (;;) {
 			if (this.options.signal?.aborted)
-				return this.fail(item, {
+				return failPaid({
 					code: 'canceled',
 					message: 'The execution was stopped',
 					retryable: true,
 					attempts,
 				});
-			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
+			if (this.stats.stopped) return failPaid(this.stoppedError(attempts));
 			let admit: 'go' | 'probe' | 'expired';
 			try {
 				admit = await this.breaker.admit(stopSignal);
@@ -650,11 +661,11 @@ export class BatchRunner {
 
 				if (error.code === 'canceled') {
 					if (this.stats.stopped && !this.options.signal?.aborted)
-						return this.fail(item, this.stoppedError(attempts));
-					return this.fail(item, error.toItemError(attempts));
+						return failPaid(this.stoppedError(attempts));
+					return failPaid(error.toItemError(attempts));
 				}
-				if (this.configError) return this.fail(item, error.toItemError(attempts));
-				if (handOff) return this.fail(item, error.toItemError(attempts));
+				if (this.configError) return failPaid(error.toItemError(attempts));
+				if (handOff) return failPaid(error.toItemError(attempts));
 				// An outage is the breaker's to wait out: it costs the item no attempt.
 				if (outageCode && (probe || this.breaker.state !== 'closed')) {
 					attempts--;
@@ -708,7 +719,7 @@ export class BatchRunner {
 				}
 				if (stopsTheRun(error.code)) {
 					this.stop(error.code, error.message);
-					return this.fail(item, error.toItemError(attempts));
+					return failPaid(error.toItemError(attempts));
 				}
 				if (
 					res &&
@@ -743,7 +754,7 @@ export class BatchRunner {
 					!RETRY_GROUP.has(error.code) &&
 					!(error.code === 'malformed_output' && res === undefined)
 				)
-					return this.fail(item, error.toItemError(attempts));
+					return failPaid(error.toItemError(attempts));
 				// A paid answer that failed validation stays on the error, so a workflow loop can
 				// re-ask with it (core/call/input.ts `reaskFromItem`).
 				const rejectedAnswer =
@@ -754,15 +765,15 @@ export class BatchRunner {
 				// transit (no answer at all: the SDK's JSON parse failed) is a transient fault like
 				// a reset and gets the item's attempts.
 				if (error.code === 'malformed_output' && res !== undefined && ++malformed > 2)
-					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });
 				if (error.code === 'truncated') {
 					const grow = this.options.growMaxTokensOnTruncation ?? true;
 					if (!grow || maxTokens >= item.request.maxTokens * 4)
-						return this.fail(item, error.toItemError(attempts));
+						return failPaid(error.toItemError(attempts));
 					maxTokens *= 2;
 				}
 				if (!error.retryable || attempts >= this.retry.maxAttempts)
-					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });
 
 				failures++;
 				const floor =

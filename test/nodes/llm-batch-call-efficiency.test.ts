@@ -303,6 +303,53 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		}
 	});
 
+	it("Job budget: what failed records paid (answers that broke the schema) counts toward the job's cost", async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-budget-failed-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'nightly',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			// First chunk: every answer breaks the schema, no re-ask: 10 Failed items, all paid.
+			sandbox.configure({ faults: { schemaViolation: 1 } });
+			const first = mockExecute({
+				items: tickets(10),
+				parameters: params(ledger, { maxReasks: 0 }),
+				credentials: openAi(),
+			});
+			const [s1, f1] = await executeLlmBatchCall(first.fns);
+			expect(s1).toHaveLength(0);
+			expect(f1).toHaveLength(10);
+			const paid = f1.map((f) => f.json.error as { code: string; usage: Usage; costUsd: number });
+			for (const e of paid) {
+				expect(e.code).toBe('schema_violation');
+				expect(e.costUsd).toBe(costUsd('gpt-4o-mini', e.usage));
+				expect(e.costUsd).toBeGreaterThan(0);
+			}
+			const spent = paid.reduce((a, e) => a + e.costUsd, 0);
+			sandbox.configure({ faults: {} });
+			// Second chunk: a job cap 5 % above what the failed chunk paid leaves room for one
+			// answer (one at a time); counting only stored successes it would let ~8 through.
+			resetSharedFlow();
+			const second = mockExecute({
+				items: tickets(20).slice(10),
+				parameters: params(
+					{ ...ledger, concurrency: 1 },
+					{ maxCostUsd: spent * 1.05, budgetScope: 'job' },
+				),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(second.fns);
+			expect(s2).toHaveLength(1);
+			expect(f2).toHaveLength(9);
+			expect((f2[0].json.error as { code: string }).code).toBe('budget_exceeded');
+		} finally {
+			sandbox.configure({ faults: {} });
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
 	it('Records per Request with the ledger: every record stored on its own; a rerun sends nothing', async () => {
 		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-group-ledger-'));
 		const ledger = {
