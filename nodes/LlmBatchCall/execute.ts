@@ -291,7 +291,8 @@ export async function executeLlmBatchCall(
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
-					groupStats = g.stats;
+					// The primary's groups, then each fallback model's.
+					groupStats = groupStats ? addGroupStats(groupStats, g.stats) : g.stats;
 					return g.outcomes;
 				})
 			: r.run(list);
@@ -407,6 +408,21 @@ export async function executeLlmBatchCall(
 		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
 	}
 	return [success, failed];
+}
+
+function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
+	return {
+		groups: a.groups + b.groups,
+		answered: a.answered + b.answered,
+		alone: {
+			missing: a.alone.missing + b.alone.missing,
+			duplicated: a.alone.duplicated + b.alone.duplicated,
+			mismatched: a.alone.mismatched + b.alone.mismatched,
+			invalid: a.alone.invalid + b.alone.invalid,
+		},
+		unsentIds: a.unsentIds + b.unsentIds,
+		splits: a.splits + b.splits,
+	};
 }
 
 /** The fallback runners' spend and outcomes join the primary's counters for the summary. */

@@ -237,6 +237,34 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		sandbox.configure({ modelFaults: {} });
 	});
 
+	it('Records per Request on the fallback model too: the items the primary could not answer go there in groups', async () => {
+		sandbox.configure({ modelFaults: { 'gpt-4o-mini': { status503: 1 } } });
+		const input = tickets(20);
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'anthropic', fallbackModels: 'claude-haiku-4-5' },
+				{ recordsPerRequest: 5 },
+			),
+			credentials: { ...openAi(), llmBatchFallbackApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(20).keys(),
+		]);
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as { model: string; output: unknown; groupSize?: number };
+			expect(llm).toMatchObject({ model: 'claude-haiku-4-5', groupSize: 5 });
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+		}
+		// every answer came from 4 grouped fallback requests (the primary only answered 503s)
+		expect(sandbox.stats().paidSuccesses).toBe(4);
+		// 4 groups on the primary (503) and 4 on the fallback
+		expect(m.hints[0].message).toContain('20 records answered in 8 grouped requests');
+		sandbox.configure({ modelFaults: {} });
+	});
+
 	it('tests the fallback credential against either API style', async () => {
 		const ok = await llmBatchFallbackConnectionTest.call({} as never, {
 			id: '1',
