@@ -17,7 +17,6 @@ import {
 	LedgerStoreError,
 	type Checkpoint,
 } from '../../core/ledger';
-import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { runGrouped, type GroupStats } from '../../core/call/group';
@@ -34,7 +33,7 @@ import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
 import { fallbackModelsOf, readConfig, type CallConfig } from './params';
-import { limiterFor } from './sharedLimit';
+import { limiterFor, type LimitHandle } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -233,32 +232,34 @@ export async function executeLlmBatchCall(
 		fallbackModels.length > 0,
 		runItems.some((i) => i.request.cache !== undefined),
 	);
-	// Each fallback model: its own provider client and its own in-process flow controller (same
-	// limits; Share Limits Through applies to the primary model only).
+	// Each fallback model: its own provider client and its own flow controller at the same
+	// limits, shared the way Share Limits Through says (this process, or Redis).
+	const fallbackLimits: LimitHandle[] = [];
+	try {
+		for (const model of fallbackModels)
+			fallbackLimits.push(
+				await limiterFor(ctx, cfg, fallbackCreds!, clock, {
+					provider: cfg.fallbackProvider as ProviderName,
+					model,
+				}),
+			);
+	} catch (e) {
+		for (const l of [limit, ...fallbackLimits]) l.release();
+		throw e;
+	}
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
 		const toRunItem = policyFor(cfg, providerName, model);
-		const modelFlow = sharedFlow(
-			{
-				provider: providerName,
-				baseUrl: fallbackCreds!.baseUrl ?? '',
-				apiKey: fallbackCreds!.apiKey,
-				model,
-			},
-			{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
-			clock,
+		const stageRunner = makeRunner(
+			providerName,
+			fallbackCreds!,
+			model,
+			fallbackLimits[k].limiter,
+			k < fallbackModels.length - 1,
+			false,
 		);
-		return {
-			runner: makeRunner(
-				providerName,
-				fallbackCreds!,
-				model,
-				modelFlow,
-				k < fallbackModels.length - 1,
-				false,
-			),
-			toItem: (index: number) => toRunItem(index, raws[index]!),
-		};
+		fallbackLimits[k].onStop((message) => stageRunner.stop('canceled', message));
+		return { runner: stageRunner, toItem: (index: number) => toRunItem(index, raws[index]!) };
 	});
 	// Prompts over the primary's context window go to the first fallback that fits.
 	const tooLong: Array<{ index: number; error: ItemError }> = [];
@@ -304,7 +305,7 @@ export async function executeLlmBatchCall(
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
-	done.then(limit.release, limit.release);
+	for (const l of [limit, ...fallbackLimits]) done.then(l.release, l.release);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -402,7 +403,11 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
-	const limitWarning = limit.finish();
+	const limitWarning =
+		[limit, ...fallbackLimits]
+			.map((l) => l.finish())
+			.filter((w) => w !== undefined)
+			.join(' ') || undefined;
 	if (limitWarning) {
 		ctx.logger.warn(`${node}: ${limitWarning}`, { node });
 		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
