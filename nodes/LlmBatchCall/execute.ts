@@ -245,7 +245,7 @@ export async function executeLlmBatchCall(
 			);
 	} catch (e) {
 		for (const l of [limit, ...fallbackLimits]) l.release();
-		throw e;
+		throw e instanceof NodeOperationError ? e : new NodeOperationError(ctx.getNode(), e as Error);
 	}
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
