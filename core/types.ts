@@ -73,6 +73,10 @@ export interface ItemError {
 	issues?: Issue[];
 	/** The answer that failed validation (malformed_output, schema_violation): paid, so kept for a re-ask. */
 	answer?: string;
+	/** Usage of the answers paid for this item that could not be used (e.g. failed the schema). */
+	usage?: Usage;
+	/** Their cost; undefined when the model's price is unknown. */
+	costUsd?: number;
 	/** Earlier errors of the same record (Route Failures appends here). */
 	history?: Array<{ code: ErrorCode; message: string; at: string }>;
 }

@@ -23,14 +23,16 @@ export interface ParsedCall {
 	toolName?: string;
 	/**
 	 * A re-ask (the conversation goes on with the previous answer and a user message that
-	 * starts "Your answer failed validation"): `prompt` is then the first user message, and
-	 * the sandbox answers it correctly.
+	 * starts with core/call/reask.ts `REASK_HEAD`): `prompt` is then the first user message,
+	 * and the sandbox answers it correctly.
 	 */
 	reask?: boolean;
+	/** The request's `temperature`, when it sent one. */
+	temperature?: number;
 }
 
-/** How LLM Batch Call's re-ask turn starts (core/call/runner.ts `reaskMessage`). */
-export const REASK_PREFIX = 'Your answer failed validation';
+/** How LLM Batch Call's re-ask turn starts (core/call/reask.ts `REASK_HEAD`). */
+export const REASK_PREFIX = 'Invalid answer:';
 
 export type ParseResult = { ok: true; call: ParsedCall } | { ok: false; message: string };
 
@@ -96,6 +98,7 @@ export function parseOpenAi(body: Body): ParseResult {
 		maxTokens,
 		jsonObject: false,
 		reask,
+		temperature: typeof body.temperature === 'number' ? body.temperature : undefined,
 	};
 	const rf = obj(body.response_format);
 	if (rf?.type === 'json_schema')
@@ -141,6 +144,7 @@ export function parseAnthropic(body: Body): ParseResult {
 		maxTokens: body.max_tokens,
 		jsonObject: false,
 		reask,
+		temperature: typeof body.temperature === 'number' ? body.temperature : undefined,
 	};
 	const tools = Array.isArray(body.tools) ? (body.tools as Body[]) : [];
 	const choice = obj(body.tool_choice);

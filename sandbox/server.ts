@@ -95,6 +95,15 @@ export interface SandboxOptions {
 	outage?: { afterMs: number; durationMs: number };
 	/** Retry-After of a `status429` fault. @default 1000 */
 	fault429RetryAfterMs?: number;
+	/**
+	 * A model at temperature 0 mostly answers an identical request identically: the
+	 * probability that a request sent with `temperature: 0` gets the same kind of answer as the
+	 * first answered request with the same model and prompt — a `schemaViolation` fails again
+	 * on a fresh retry, a valid answer stays valid. Any other temperature (or none sent: the
+	 * providers' default is 1) rolls every answer on its own. A re-ask turn is a different
+	 * request (it carries the errors) and is answered correctly. @default 0.9
+	 */
+	sameAnswerAtTemperature0?: number;
 	/** Send the providers' rate-limit headers while limits are set. @default true */
 	rateHeaders?: boolean;
 	/** Models outside the sandbox's list answer 404 `model_not_found`. @default false */
@@ -130,6 +139,7 @@ interface Resolved {
 	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
 	outage?: { afterMs: number; durationMs: number };
 	fault429RetryAfterMs: number;
+	sameAnswerAtTemperature0: number;
 	rateHeaders: boolean;
 	strictModels: boolean;
 }
@@ -158,6 +168,7 @@ function resolve(given: SandboxOptions, base?: Resolved): Resolved {
 		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
 		outage: 'outage' in o ? o.outage : base?.outage,
 		fault429RetryAfterMs: o.fault429RetryAfterMs ?? base?.fault429RetryAfterMs ?? 1000,
+		sameAnswerAtTemperature0: o.sameAnswerAtTemperature0 ?? base?.sameAnswerAtTemperature0 ?? 0.9,
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
 	};
@@ -185,6 +196,10 @@ function resolve(given: SandboxOptions, base?: Resolved): Resolved {
 			`Expected \`outage\` to be { afterMs >= 0, durationMs >= 0 }, got ${JSON.stringify(r.outage)}`,
 		);
 	}
+	if (!(r.sameAnswerAtTemperature0 >= 0 && r.sameAnswerAtTemperature0 <= 1))
+		throw new Error(
+			`Expected \`sameAnswerAtTemperature0\` to be a probability in [0, 1], got ${r.sameAnswerAtTemperature0}`,
+		);
 	if (!(r.fault429RetryAfterMs >= 0))
 		throw new Error(`Expected \`fault429RetryAfterMs\` to be >= 0, got ${r.fault429RetryAfterMs}`);
 	if (!(r.latencyMs.min >= 0 && r.latencyMs.max >= r.latencyMs.min)) {
@@ -257,6 +272,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 	let limiter = new AccountLimits(opts);
 	let stats = new StatsRecorder();
 	let seenByDigest = new Map<string, number>();
+	/** Model + prompt digest -> whether the first answer at temperature 0 broke the schema. */
+	let firstAnswerAtT0 = new Map<string, boolean>();
 	const cache = new PromptCache();
 	const timers = new Set<NodeJS.Timeout>();
 	let seq = 0;
@@ -473,6 +490,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		}
 		// A re-ask turn is answered correctly (the model was told what was wrong).
 		if (fault === 'schemaViolation' && (call.reask || !call.schema)) fault = undefined;
+		if (
+			call.temperature === 0 &&
+			call.schema &&
+			!call.reask &&
+			(fault === undefined || fault === 'schemaViolation')
+		) {
+			// Temperature 0: the identical request mostly gets the identical answer.
+			const key = `${call.model}\u0000${digest}`;
+			const first = firstAnswerAtT0.get(key);
+			if (first === undefined) firstAnswerAtT0.set(key, fault === 'schemaViolation');
+			else if (rng() < opts.sameAnswerAtTemperature0) fault = first ? 'schemaViolation' : undefined;
+		}
 		if (fault) st.faults[fault]++;
 
 		if (fault === 'hang') {
@@ -823,6 +852,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 		reset() {
 			stats = new StatsRecorder();
 			seenByDigest = new Map();
+			firstAnswerAtT0 = new Map();
 			cache.clear();
 			firstCallAt = undefined;
 			limiter = new AccountLimits(opts);

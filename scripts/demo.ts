@@ -98,7 +98,7 @@ async function main(): Promise<void> {
 	const wf = JSON.parse(readFileSync(file, 'utf8')) as WorkflowJson;
 	// The example is set for a real account (500 RPM); the sandbox takes more.
 	wf.nodes = wf.nodes.map((n: INode) =>
-		n.name === 'LLM Batch Call'
+		n.type === 'n8n-nodes-llm-batch.llmBatchCall'
 			? {
 					...n,
 					parameters: {
@@ -113,10 +113,12 @@ async function main(): Promise<void> {
 	);
 	process.stdout.write(`Running examples/01 "${wf.name ?? ''}" over ${RECORDS} tickets…\n`);
 	const started = Date.now();
+	const all = tickets(RECORDS).map((json) => ({ json }));
 	const r = await runWorkflow(wf, {
 		nodeTypes: packageNodeTypes(),
 		credentials: { llmBatchOpenAiApi: { apiKey: 'sandbox', baseUrl: `${sandbox.url}/v1` } },
-		pinData: { 'Open tickets': tickets(RECORDS).map((json) => ({ json })) },
+		// The Code node "All tickets again" (after the sample gate) returns the same tickets.
+		pinData: { 'Open tickets': all, 'All tickets again': all },
 		logger: (line) => process.stdout.write(`  ${line}\n`),
 	});
 	const secs = ((Date.now() - started) / 1000).toFixed(1);
@@ -124,6 +126,19 @@ async function main(): Promise<void> {
 	await sandbox.close();
 
 	process.stdout.write(`\nWorkflow ${r.run.status} in ${secs} s. Where the records went:\n`);
+	const gate = r.items('Project the full run', 0)[0]?.json.projection as
+		| {
+				items: number;
+				sampleItems: number;
+				costUsd: number;
+				budgetUsd?: number;
+				overBudget?: boolean;
+		  }
+		| undefined;
+	if (gate)
+		process.stdout.write(
+			`  Sample gate      ${gate.sampleItems} sampled, projected $${gate.costUsd.toFixed(4)} for ${gate.items} (budget $${gate.budgetUsd ?? '–'}): ${gate.overBudget ? 'stopped' : 'full run'}\n`,
+		);
 	process.stdout.write(
 		`  Batch Prepare    ${count('Batch Prepare', ['Ready', 'Rejected'], r.items)}\n`,
 	);

@@ -57,3 +57,64 @@ export function cachePlanner(shape: CachePlanShape): (system: string) => CacheDe
 		return d;
 	};
 }
+
+/**
+ * The prompt's own part of a breakpoint must be at least this long: a short template head
+ * ("Subject: ") saves nothing worth a cache write of its own.
+ */
+export const MIN_PROMPT_PREFIX_TOKENS = 256;
+
+/**
+ * Where the prompts' shared prefix ends: the index of the last line break inside the longest
+ * prefix every prompt starts with (0 = none). Cut at a line break, so the prompt is sent as
+ * two text blocks — the shared lines, then the rest — with only that line break between
+ * them. Linear: each prompt is compared up to the current shared length only.
+ */
+export function sharedPromptPrefix(prompts: readonly string[]): number {
+	if (prompts.length < 2) return 0;
+	const first = prompts[0];
+	let shared = first.length;
+	let shortest = first.length;
+	for (let p = 1; p < prompts.length && shared > 0; p++) {
+		const s = prompts[p];
+		shortest = Math.min(shortest, s.length);
+		const n = Math.min(shared, s.length);
+		let i = 0;
+		while (i < n && s.charCodeAt(i) === first.charCodeAt(i)) i++;
+		shared = i;
+	}
+	// The last line break inside the shared part with text after it in every prompt.
+	let cut = shared > 0 ? first.lastIndexOf('\n', shared - 1) : -1;
+	if (cut > 0 && cut + 1 >= shortest) cut = first.lastIndexOf('\n', cut - 1);
+	return cut > 0 ? cut : 0;
+}
+
+/**
+ * Anthropic: a second `cache_control` breakpoint at the end of the prompts' shared prefix
+ * (e.g. a template's long static instructions before the per-record fields), when the prefix
+ * up to it — tools, system prompt, shared lines — is at least the model's minimum and the
+ * shared lines themselves at least MIN_PROMPT_PREFIX_TOKENS. Two breakpoints of Anthropic's
+ * four: the system prompt (core/call/providers/bodies.ts) and this one. Items marked get
+ * `cache.promptPrefixChars` and their `cachePrefixTokens` grown by the shared lines.
+ */
+export function markSharedPromptPrefix(
+	items: Array<{ request: ChatRequest; cachePrefixTokens?: number }>,
+	shape: { provider: ProviderName; model: string; ttl: '5m' | '1h'; schemaTokens: number },
+): number {
+	if (shape.provider !== 'anthropic') return 0;
+	const singles = items.filter((i) => !i.request.followUp);
+	const cut = sharedPromptPrefix(singles.map((i) => i.request.prompt));
+	const prefixTokens = Math.ceil(cut / 4);
+	if (cut === 0 || prefixTokens < MIN_PROMPT_PREFIX_TOKENS) return 0;
+	const min = minCacheableTokens(shape.model);
+	let marked = 0;
+	for (const item of singles) {
+		const system = item.request.system ?? '';
+		const before = (system ? Math.ceil(system.length / 4) : 0) + shape.schemaTokens;
+		if (before + prefixTokens < min) continue;
+		item.request.cache = { ...(item.request.cache ?? { ttl: shape.ttl }), promptPrefixChars: cut };
+		item.cachePrefixTokens = before + prefixTokens;
+		marked++;
+	}
+	return marked;
+}

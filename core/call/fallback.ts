@@ -74,7 +74,8 @@ export async function runWithFallbacks(
 			send.push({ ...(built as RunItem), priorAttempts: n.attempts });
 			from.push(n);
 		}
-		const results = send.length > 0 ? await stage.runner.run(send) : [];
+		// The same `run` as the primary: Records per Request groups on the fallback model too.
+		const results = send.length > 0 ? await run(stage.runner, send) : [];
 		next = carry;
 		for (const [k, o] of results.entries()) {
 			if (o.ok) {

@@ -5,7 +5,7 @@ import type { ChatRequest } from './providers/types';
 import type { RunItem } from './runner';
 import { countTokens, estimateTokens } from '../tokens';
 import type { Issue, ItemError, ProviderName, Usage } from '../types';
-import { reaskMessage } from './runner';
+import { reaskAnswer, reaskMessage } from './reask';
 
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {
@@ -117,7 +117,14 @@ export function reaskFromItem(
 	resultField: string,
 ): { followUp: { answer: string; errors: string }; attempts: number; usage?: Usage } | undefined {
 	const error = json.error as
-		| { code?: unknown; message?: unknown; issues?: unknown; answer?: unknown; attempts?: unknown }
+		| {
+				code?: unknown;
+				message?: unknown;
+				issues?: unknown;
+				answer?: unknown;
+				attempts?: unknown;
+				usage?: Usage;
+		  }
 		| undefined;
 	if (!error || (error.code !== 'schema_violation' && error.code !== 'malformed_output'))
 		return undefined;
@@ -141,13 +148,16 @@ export function reaskFromItem(
 				: 0;
 	return {
 		followUp: {
-			answer,
+			answer: reaskAnswer(answer),
 			errors: reaskMessage({ code: error.code, message: String(error.message ?? ''), issues }),
 		},
 		attempts,
+		// Validate Output keeps the result's usage; the Failed output the paid usage on the error.
 		usage:
 			previous?.usage && typeof previous.usage.inputTokens === 'number'
 				? previous.usage
-				: undefined,
+				: error.usage && typeof error.usage.inputTokens === 'number'
+					? error.usage
+					: undefined,
 	};
 }

@@ -11,9 +11,10 @@ import type { Checkpoint } from '../ledger/types';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
-import type { Clock, ErrorCode, Issue, ItemError, LlmResult, Usage } from '../types';
+import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
 import { interpretAnswer } from './interpret';
+import { reaskAnswer, reaskMessage } from './reask';
 
 export { ConfigurationError } from './preflight';
 
@@ -530,6 +531,17 @@ export class BatchRunner {
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
 		let spent: Usage | undefined = before ? before.spent : item.priorUsage;
+		// A failure keeps what its unusable answers cost (a job budget counts it from the
+		// ledger). A group's answers are shared out by core/call/group.ts instead.
+		const failPaid = (error: ItemError): Outcome => {
+			if (!spent || item.group) return this.fail(item, error);
+			const costUsd = this.options.costOf?.(item.request.model, spent);
+			return this.fail(item, {
+				...error,
+				usage: spent,
+				...(costUsd === undefined ? {} : { costUsd }),
+			});
+		};
 		const anthropic = provider.name === 'anthropic';
 		let groupJustClaimed = item.group === true && item.members !== undefined;
 		// One plain signal per kind for every wait and call: the execution's cancel signal is
@@ -541,13 +553,13 @@ export class BatchRunner {
 
 		for (;;) {
 			if (this.options.signal?.aborted)
-				return this.fail(item, {
+				return failPaid({
 					code: 'canceled',
 					message: 'The execution was stopped',
 					retryable: true,
 					attempts,
 				});
-			if (this.stats.stopped) return this.fail(item, this.stoppedError(attempts));
+			if (this.stats.stopped) return failPaid(this.stoppedError(attempts));
 			let admit: 'go' | 'probe' | 'expired';
 			try {
 				admit = await this.breaker.admit(stopSignal);
@@ -713,11 +725,11 @@ export class BatchRunner {
 
 				if (error.code === 'canceled') {
 					if (this.stats.stopped && !this.options.signal?.aborted)
-						return this.fail(item, this.stoppedError(attempts));
-					return this.fail(item, error.toItemError(attempts));
+						return failPaid(this.stoppedError(attempts));
+					return failPaid(error.toItemError(attempts));
 				}
-				if (this.configError) return this.fail(item, error.toItemError(attempts));
-				if (handOff) return this.fail(item, error.toItemError(attempts));
+				if (this.configError) return failPaid(error.toItemError(attempts));
+				if (handOff) return failPaid(error.toItemError(attempts));
 				// An outage is the breaker's to wait out: it costs the item no attempt.
 				if (outageCode && (probe || this.breaker.state !== 'closed')) {
 					attempts--;
@@ -771,7 +783,7 @@ export class BatchRunner {
 				}
 				if (stopsTheRun(error.code)) {
 					this.stop(error.code, error.message);
-					return this.fail(item, error.toItemError(attempts));
+					return failPaid(error.toItemError(attempts));
 				}
 				if (
 					res &&
@@ -785,7 +797,7 @@ export class BatchRunner {
 					this.stats.reasks++;
 					this.stats.retries++;
 					followUp = {
-						answer: res.data !== undefined ? JSON.stringify(res.data) : res.text,
+						answer: reaskAnswer(res.text, res.data),
 						errors: reaskMessage(error),
 					};
 					this.options.onEvent?.({
@@ -806,7 +818,7 @@ export class BatchRunner {
 					!RETRY_GROUP.has(error.code) &&
 					!(error.code === 'malformed_output' && res === undefined)
 				)
-					return this.fail(item, error.toItemError(attempts));
+					return failPaid(error.toItemError(attempts));
 				// A paid answer that failed validation stays on the error, so a workflow loop can
 				// re-ask with it (core/call/input.ts `reaskFromItem`).
 				const rejectedAnswer =
@@ -817,11 +829,11 @@ export class BatchRunner {
 				// transit (no answer at all: the SDK's JSON parse failed) is a transient fault like
 				// a reset and gets the item's attempts.
 				if (error.code === 'malformed_output' && res !== undefined && ++malformed > 2)
-					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });
 				if (error.code === 'truncated') {
 					const grow = this.options.growMaxTokensOnTruncation ?? true;
 					if (!grow || maxTokens >= item.request.maxTokens * 4)
-						return this.fail(item, error.toItemError(attempts));
+						return failPaid(error.toItemError(attempts));
 					maxTokens *= 2;
 				}
 				if (!error.retryable || attempts - (before?.attempts ?? 0) >= this.retry.maxAttempts) {
@@ -831,7 +843,7 @@ export class BatchRunner {
 						this.firstPass.set(item, { attempts, spent, reasks });
 						return { secondPass: { ...error.toItemError(attempts), ...rejectedAnswer } };
 					}
-					return this.fail(item, { ...error.toItemError(attempts), ...rejectedAnswer });
+					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });
 				}
 
 				failures++;
@@ -947,20 +959,4 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 
 function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
 	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
-}
-
-/** The follow-up turn of a re-ask: the validation errors and what to return. */
-export function reaskMessage(error: {
-	code: ErrorCode;
-	message: string;
-	issues?: Issue[];
-}): string {
-	const problems =
-		error.issues && error.issues.length > 0
-			? error.issues
-					.slice(0, 20)
-					.map((i) => `- ${i.path || '/'} ${i.message}`)
-					.join('\n')
-			: `- ${error.message}`;
-	return `Your answer failed validation:\n${problems}\nReturn only the corrected JSON, with nothing before or after it.`;
 }

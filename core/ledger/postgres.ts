@@ -438,7 +438,8 @@ export class PostgresLedgerStore implements LedgerStore {
 			 sum(attempts) AS attempts,
 			 sum((result->'usage'->>'inputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS input_tokens,
 			 sum((result->'usage'->>'outputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS output_tokens,
-			 sum((result->>'costUsd')::numeric) FILTER (WHERE status = 'succeeded') AS cost_usd,
+			 sum(CASE WHEN status = 'succeeded' THEN (result->>'costUsd')::numeric
+			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END) AS cost_usd,
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 			 FROM ${RECORDS_TABLE} WHERE job = $1`,
 			[job],

@@ -386,7 +386,8 @@ export class SqliteLedgerStore implements LedgerStore {
 				 sum(attempts) AS attempts,
 				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.inputTokens') END) AS input_tokens,
 				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.outputTokens') END) AS output_tokens,
-				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd') END) AS cost_usd,
+				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd')
+				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END) AS cost_usd,
 				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 				 FROM ${RECORDS_TABLE} WHERE job = ?`,
 			).get(job) as Record<string, unknown>;

@@ -80,7 +80,10 @@ export interface JobStats {
 	attempts: number;
 	inputTokens: number;
 	outputTokens: number;
-	/** Sum of the known costs of the stored results. */
+	/**
+	 * Sum of the known costs of the stored results, plus what failed records paid for answers
+	 * that could not be used (`lastError.costUsd`, e.g. a schema violation after re-asks).
+	 */
 	costUsd: number;
 	/** Failed records by error code. */
 	errorsByCode: Record<string, number>;

@@ -36,19 +36,27 @@ export interface Projection {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Error codes of Batch Prepare's rejections (not_sampled is reported as invalid_input). */
+const PREPARE_CODES = new Set(['invalid_input', 'duplicate']);
+
 export function projectRun(sample: Report, o: ProjectionOptions): Projection {
 	// Items Batch Prepare left out of the sample are not part of it.
 	const notSampled = sample.notSampledItems ?? 0;
 	const n = sample.items - notSampled;
-	const factor = n > 0 ? o.fullItems / n : 0;
+	const rejectedInSample = sample.outcomes.rejected - notSampled;
+	// Batch Prepare validates and dedupes every item before it draws the sample, so when it
+	// sampled (notSampled > 0) its rejections are the full run's own, counted and not scaled;
+	// only the drawn items are a sample of the rest. Without that, everything scales.
+	const exactRejected = notSampled > 0 ? rejectedInSample : 0;
+	const drawn = n - exactRejected;
+	const factor = drawn > 0 ? Math.max(0, o.fullItems - exactRejected) / drawn : 0;
 	const scaled = (x: number) => Math.round(x * factor);
-	const processed = n - (sample.outcomes.rejected - notSampled);
+	const processed = n - rejectedInSample;
 	// One request per processed item plus the in-call retries the sample needed.
-	const requestsPerItem = n > 0 ? (processed + sample.retries.extraCallAttempts) / n : 0;
-	const requests = Math.round(requestsPerItem * o.fullItems);
+	const requests = Math.round((processed + sample.retries.extraCallAttempts) * factor);
 	const byThroughput =
 		sample.throughputPerMin && sample.throughputPerMin > 0
-			? ((o.fullItems * processed) / Math.max(n, 1) / sample.throughputPerMin) * 60_000
+			? ((processed * factor) / sample.throughputPerMin) * 60_000
 			: null;
 	const byLimit =
 		o.requestsPerMinute && o.requestsPerMinute > 0
@@ -69,12 +77,15 @@ export function projectRun(sample: Report, o: ProjectionOptions): Projection {
 		outcomes: Object.fromEntries(
 			Object.entries(sample.outcomes).map(([k, v]) => [
 				k,
-				scaled(k === 'rejected' ? v - notSampled : v),
+				k === 'rejected' ? exactRejected + scaled(rejectedInSample - exactRejected) : scaled(v),
 			]),
 		),
 		byErrorCode: Object.fromEntries(
 			Object.entries(sample.byErrorCode)
-				.map(([k, v]) => [k, scaled(k === 'invalid_input' ? v - notSampled : v)] as const)
+				.map(([k, v]) => {
+					const count = k === 'invalid_input' ? v - notSampled : v;
+					return [k, exactRejected > 0 && PREPARE_CODES.has(k) ? count : scaled(count)] as const;
+				})
 				.filter(([, v]) => v > 0),
 		),
 		durationMs,

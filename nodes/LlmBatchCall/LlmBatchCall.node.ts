@@ -334,7 +334,7 @@ export class LlmBatchCall implements INodeType {
 						typeOptions: { minValue: 0, maxValue: 5 },
 						default: 1,
 						description:
-							'When an answer is not valid JSON or fails the schema, send the errors back as a follow-up turn ("return only the corrected JSON") up to this many times before a fresh call. Each re-ask costs the prompt again plus the bad answer. 0 = never.',
+							'When an answer is not valid JSON or fails the schema, send the errors back as a follow-up turn (one short line per problem, "reply with the corrected JSON only") up to this many times; then the item fails. Each re-ask costs the prompt again plus the bad answer (minified) and the errors. Pays off most at Temperature 0, where a fresh call tends to repeat the mistake. 0 = never.',
 					},
 					{
 						displayName: 'Max Record Tokens per Request',
@@ -415,7 +415,7 @@ export class LlmBatchCall implements INodeType {
 								name: 'Auto (5-Minute Cache)',
 								value: '5m',
 								description:
-									'Mark the system prompt and schema for the provider cache when long enough for the model',
+									'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
 							},
 							{
 								name: 'Auto (1-Hour Cache, Anthropic)',

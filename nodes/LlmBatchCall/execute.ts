@@ -7,6 +7,7 @@ import {
 
 import { systemClock } from '../../core/clock';
 import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
+import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
 import {
@@ -16,7 +17,6 @@ import {
 	LedgerStoreError,
 	type Checkpoint,
 } from '../../core/ledger';
-import { sharedFlow } from '../../core/call/controller';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import { runGrouped, type GroupStats } from '../../core/call/group';
@@ -29,10 +29,11 @@ import {
 } from '../../core/call/runner';
 import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
+import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
 import { fallbackModelsOf, readConfig, type CallConfig } from './params';
-import { limiterFor } from './sharedLimit';
+import { limiterFor, type LimitHandle } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
 export interface CallDeps {
@@ -123,6 +124,15 @@ export async function executeLlmBatchCall(
 	const items = ctx.getInputData();
 	const fallbackModels = fallbackModelsOf(cfg);
 	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	// Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is
+	// the records, so only requests of one record).
+	if (cfg.options.promptCaching !== 'off' && cfg.options.recordsPerRequest === 1)
+		markSharedPromptPrefix(runItems, {
+			provider: cfg.provider,
+			model: cfg.model,
+			ttl: cfg.options.promptCaching,
+			schemaTokens: cfg.schema ? estimateTokens(JSON.stringify(cfg.schema)) : 0,
+		});
 	const fallbackCreds =
 		cfg.fallbackProvider === 'none'
 			? undefined
@@ -222,32 +232,34 @@ export async function executeLlmBatchCall(
 		fallbackModels.length > 0,
 		runItems.some((i) => i.request.cache !== undefined),
 	);
-	// Each fallback model: its own provider client and its own in-process flow controller (same
-	// limits; Share Limits Through applies to the primary model only).
+	// Each fallback model: its own provider client and its own flow controller at the same
+	// limits, shared the way Share Limits Through says (this process, or Redis).
+	const fallbackLimits: LimitHandle[] = [];
+	try {
+		for (const model of fallbackModels)
+			fallbackLimits.push(
+				await limiterFor(ctx, cfg, fallbackCreds!, clock, {
+					provider: cfg.fallbackProvider as ProviderName,
+					model,
+				}),
+			);
+	} catch (e) {
+		for (const l of [limit, ...fallbackLimits]) l.release();
+		throw e instanceof NodeOperationError ? e : new NodeOperationError(ctx.getNode(), e as Error);
+	}
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
 		const toRunItem = policyFor(cfg, providerName, model);
-		const modelFlow = sharedFlow(
-			{
-				provider: providerName,
-				baseUrl: fallbackCreds!.baseUrl ?? '',
-				apiKey: fallbackCreds!.apiKey,
-				model,
-			},
-			{ rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute },
-			clock,
+		const stageRunner = makeRunner(
+			providerName,
+			fallbackCreds!,
+			model,
+			fallbackLimits[k].limiter,
+			k < fallbackModels.length - 1,
+			false,
 		);
-		return {
-			runner: makeRunner(
-				providerName,
-				fallbackCreds!,
-				model,
-				modelFlow,
-				k < fallbackModels.length - 1,
-				false,
-			),
-			toItem: (index: number) => toRunItem(index, raws[index]!),
-		};
+		fallbackLimits[k].onStop((message) => stageRunner.stop('canceled', message));
+		return { runner: stageRunner, toItem: (index: number) => toRunItem(index, raws[index]!) };
 	});
 	// Prompts over the primary's context window go to the first fallback that fits.
 	const tooLong: Array<{ index: number; error: ItemError }> = [];
@@ -280,7 +292,8 @@ export async function executeLlmBatchCall(
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
-					groupStats = g.stats;
+					// The primary's groups, then each fallback model's.
+					groupStats = groupStats ? addGroupStats(groupStats, g.stats) : g.stats;
 					return g.outcomes;
 				})
 			: r.run(list);
@@ -292,7 +305,7 @@ export async function executeLlmBatchCall(
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
-	done.then(limit.release, limit.release);
+	for (const l of [limit, ...fallbackLimits]) done.then(l.release, l.release);
 	const progress = reportProgress(done, runner.stats, {
 		clock,
 		intervalMs: cfg.options.progressIntervalSeconds * 1000,
@@ -390,12 +403,31 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
-	const limitWarning = limit.finish();
+	const limitWarning =
+		[limit, ...fallbackLimits]
+			.map((l) => l.finish())
+			.filter((w) => w !== undefined)
+			.join(' ') || undefined;
 	if (limitWarning) {
 		ctx.logger.warn(`${node}: ${limitWarning}`, { node });
 		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
 	}
 	return [success, failed];
+}
+
+function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
+	return {
+		groups: a.groups + b.groups,
+		answered: a.answered + b.answered,
+		alone: {
+			missing: a.alone.missing + b.alone.missing,
+			duplicated: a.alone.duplicated + b.alone.duplicated,
+			mismatched: a.alone.mismatched + b.alone.mismatched,
+			invalid: a.alone.invalid + b.alone.invalid,
+		},
+		unsentIds: a.unsentIds + b.unsentIds,
+		splits: a.splits + b.splits,
+	};
 }
 
 /** The fallback runners' spend and outcomes join the primary's counters for the summary. */

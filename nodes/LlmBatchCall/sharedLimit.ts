@@ -4,7 +4,7 @@ import { sharedFlow, type FlowLease } from '../../core/call/controller';
 import { limitKey, StoreLimiter, type RateLimits } from '../../core/call/limit-store';
 import type { ProviderCredentials } from '../../core/call/providers';
 import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../core/call/redis-store';
-import type { Clock } from '../../core/types';
+import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
 /** What the runner uses: issue 9's flow controller lease, or a StoreLimiter sharing it through Redis. */
@@ -37,12 +37,14 @@ export async function limiterFor(
 	cfg: CallConfig,
 	creds: ProviderCredentials,
 	clock: Clock,
+	/** A fallback model: its own limits, shared the same way as the primary's. */
+	target: { provider: ProviderName; model: string } = { provider: cfg.provider, model: cfg.model },
 ): Promise<LimitHandle> {
 	const identity = {
-		provider: cfg.provider,
+		provider: target.provider,
 		baseUrl: creds.baseUrl ?? '',
 		apiKey: creds.apiKey,
-		model: cfg.model,
+		model: target.model,
 	};
 	const limits: RateLimits = { rpm: cfg.requestsPerMinute, tpm: cfg.tokensPerMinute };
 	if (cfg.shareLimitsThrough === 'process') {

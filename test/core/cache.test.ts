@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { cachePlanner } from '../../core/call/cache';
-import { anthropicUsage } from '../../core/call/providers/bodies';
+import { cachePlanner, markSharedPromptPrefix, sharedPromptPrefix } from '../../core/call/cache';
+import { anthropicMessageParams, anthropicUsage } from '../../core/call/providers/bodies';
+import { anthropicCachePlan, PromptCache } from '../../sandbox/cache';
 import { cacheSavingsUsd, costUsd } from '../../core/cost';
 import { minCacheableTokens } from '../../core/models';
 
@@ -105,5 +106,116 @@ describe('prompt caching: when to mark the prefix', () => {
 		expect(a?.marker.key).toMatch(/^llm-batch-[0-9a-f]{32}$/);
 		expect(oa(long)).toBe(a);
 		expect(oa(`${long}!`)?.marker.key).not.toBe(a?.marker.key);
+	});
+});
+
+describe("prompt caching: a breakpoint on the prompts' shared prefix (Anthropic)", () => {
+	const HEAD = 'Classify by the rules below.\n'.repeat(60); // 1,740 chars ~ 435 tokens, ends in \n
+
+	it('finds the shared lines: the longest common prefix cut at its last line break', () => {
+		expect(sharedPromptPrefix([`${HEAD}ticket 1`, `${HEAD}ticket 2`])).toBe(HEAD.length - 1);
+		// the common prefix runs into the record ("ticket "): cut back to the line break
+		expect(sharedPromptPrefix([`${HEAD}ticket 1\nmore`, `${HEAD}ticket 22`])).toBe(HEAD.length - 1);
+		// one prompt, or nothing shared up to a line break: no prefix
+		expect(sharedPromptPrefix([`${HEAD}ticket 1`])).toBe(0);
+		expect(sharedPromptPrefix(['abc\nx', 'abd\nx'])).toBe(0);
+		// a prompt that is only the shared lines leaves nothing after the cut: cut one line earlier
+		const p = sharedPromptPrefix([HEAD.slice(0, -1), `${HEAD}x`]);
+		expect(p).toBe(HEAD.lastIndexOf('\n', HEAD.length - 2));
+	});
+
+	it('the request body: the shared lines as their own text block with a breakpoint, the system prompt with one too (2 of 4)', () => {
+		const prompt = `${HEAD}ticket 1`;
+		const cut = HEAD.length - 1;
+		const body = anthropicMessageParams({
+			model: 'claude-sonnet-4',
+			system: 'S',
+			prompt,
+			maxTokens: 10,
+			cache: { ttl: '1h', promptPrefixChars: cut },
+		});
+		const cc = { type: 'ephemeral', ttl: '1h' };
+		expect(body.system).toEqual([{ type: 'text', text: 'S', cache_control: cc }]);
+		expect(body.messages).toEqual([
+			{
+				role: 'user',
+				content: [
+					{ type: 'text', text: HEAD.slice(0, -1), cache_control: cc },
+					{ type: 'text', text: 'ticket 1' },
+				],
+			},
+		]);
+		expect(JSON.stringify(body).split('cache_control').length - 1).toBe(2);
+		// without caching the prompt is one string, whatever the marker says
+		expect(anthropicMessageParams({ model: 'm', prompt, maxTokens: 10 }).messages[0].content).toBe(
+			prompt,
+		);
+	});
+
+	it('marks items only when tools + system + shared lines reach the model minimum', () => {
+		const make = (model: string, system: string) => {
+			const items = [1, 2, 3].map((i) => ({
+				request: { model, system, prompt: `${HEAD}ticket ${i}`, maxTokens: 10 },
+				cachePrefixTokens: undefined as number | undefined,
+			}));
+			const marked = markSharedPromptPrefix(items, {
+				provider: 'anthropic',
+				model,
+				ttl: '5m',
+				schemaTokens: 100,
+			});
+			return { marked, items };
+		};
+		const long = 'x'.repeat(2400); // 600 tokens: + 100 schema + 435 shared >= 1,024
+		const { marked, items } = make('claude-sonnet-4', long);
+		expect(marked).toBe(3);
+		expect(items[0].request).toMatchObject({
+			cache: { ttl: '5m', promptPrefixChars: HEAD.length - 1 },
+		});
+		expect(items[0].cachePrefixTokens).toBe(600 + 100 + Math.ceil((HEAD.length - 1) / 4));
+		// below the minimum without a long system prompt; Haiku 4.5 needs 4,096
+		expect(make('claude-sonnet-4', 'short').marked).toBe(0);
+		expect(make('claude-haiku-4-5', long).marked).toBe(0);
+		// OpenAI caches a stable prefix on its own: no marker
+		const openai = [
+			{ request: { model: 'gpt-4o', system: long, prompt: `${HEAD}a`, maxTokens: 1 } },
+			{ request: { model: 'gpt-4o', system: long, prompt: `${HEAD}b`, maxTokens: 1 } },
+		];
+		expect(
+			markSharedPromptPrefix(openai, {
+				provider: 'openai',
+				model: 'gpt-4o',
+				ttl: '5m',
+				schemaTokens: 0,
+			}),
+		).toBe(0);
+	});
+});
+
+describe('sandbox: several breakpoints', () => {
+	it('reads the longest cached prefix and writes the rest up to the last breakpoint', () => {
+		const cache = new PromptCache();
+		const sys = 'y'.repeat(4800); // 1,200 tokens
+		const body = (shared: string) => ({
+			system: [{ type: 'text', text: sys, cache_control: { type: 'ephemeral' } }],
+			messages: [
+				{
+					role: 'user',
+					content: [
+						{ type: 'text', text: shared, cache_control: { type: 'ephemeral' } },
+						{ type: 'text', text: 'record' },
+					],
+				},
+			],
+		});
+		const a = anthropicCachePlan(body('z'.repeat(2000)), 'claude-sonnet-4')!;
+		expect(a.points.map((p) => p.tokens)).toEqual([1200, 1700]);
+		const first = cache.use(a, 0);
+		expect(first.use).toEqual({ read: 0, write: 1700, write1h: 0 });
+		first.commit(0);
+		expect(cache.use(a, 1).use).toEqual({ read: 1700, write: 0, write1h: 0 });
+		// other shared lines after the same system prompt: the system part is read
+		const b = anthropicCachePlan(body('w'.repeat(2000)), 'claude-sonnet-4')!;
+		expect(cache.use(b, 2).use).toEqual({ read: 1200, write: 500, write1h: 0 });
 	});
 });

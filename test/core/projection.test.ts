@@ -54,4 +54,27 @@ describe('sample gate: projecting the full run', () => {
 		expect(projectRun(sample, { fullItems: 100, budgetUsd: 5 }).overBudget).toBe(false);
 		expect(projectRun(sample, { fullItems: 100 }).overBudget).toBeNull();
 	});
+
+	it("counts Batch Prepare's rejections exactly and scales only the drawn sample", () => {
+		// 600 tickets: 30 invalid (Batch Prepare checks all of them), 50 drawn from the other
+		// 570, 520 left out of the sample.
+		const rejected = (code: string) => ({
+			error: { code: 'invalid_input', attempts: 0, issues: [{ path: '/', code }] },
+		});
+		const report = buildReport(
+			[
+				...Array.from({ length: 50 }, (_, i) => ok(i)),
+				...Array.from({ length: 30 }, () => rejected('required')),
+				...Array.from({ length: 520 }, () => rejected('not_sampled')),
+			].map((j) => toEntry(j)),
+			{ startedAt: new Date(T0).toISOString(), finishedAt: T0 + 60_000 },
+		);
+		const p = projectRun(report, { fullItems: 600, budgetUsd: 1 });
+		// 570 items to call, at the sample's $0.001 each (not 600 / 80 of the sample's cost)
+		expect(p.costUsd).toBeCloseTo(0.57, 6);
+		expect(p.requests).toBe(570);
+		expect(p.outcomes).toMatchObject({ success: 570, rejected: 30 });
+		expect(p.byErrorCode).toEqual({ invalid_input: 30 });
+		expect(p.tokens).toEqual({ input: 57_000, output: 11_400 });
+	});
 });

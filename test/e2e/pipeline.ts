@@ -29,8 +29,18 @@ export interface PipelineCounts {
 	alerts: number;
 }
 
+/** The pipeline's node of each type, when an example has more (example 01's sample gate). */
+const PIPELINE_NAMES: Record<string, string> = {
+	batchPrepare: 'Batch Prepare',
+	llmBatchCall: 'LLM Batch Call',
+	validateOutput: 'Validate Output',
+	routeFailures: 'Route Failures',
+	batchReport: 'Batch Report',
+};
+
 function nodeOfType(workflow: WorkflowJson, type: string) {
-	const nodes = workflow.nodes.filter((n) => n.type === PKG + type);
+	let nodes = workflow.nodes.filter((n) => n.type === PKG + type);
+	if (nodes.length > 1) nodes = nodes.filter((n) => n.name === PIPELINE_NAMES[type]);
 	expect(nodes, `${workflow.name}: exactly one ${type} node`).toHaveLength(1);
 	return nodes[0];
 }

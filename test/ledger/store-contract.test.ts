@@ -242,7 +242,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		expect([...records.values()].map((r) => r.status)).toEqual(['pending', 'pending', 'pending']);
 	});
 
-	it('stats add up: counts, attempts, tokens, cost and errors by code', async () => {
+	it('stats add up: counts, attempts, tokens, cost (with what failed records paid) and errors by code', async () => {
 		const store = await fresh();
 		await store.writeBatch('job', [
 			{ type: 'started', recordId: 'a', promptHash: 'h', at: T0 },
@@ -267,7 +267,12 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 				type: 'failed',
 				recordId: 'e',
 				promptHash: 'h',
-				error: itemError('content_filter'),
+				// paid answers that failed the schema: counted in the job's cost
+				error: {
+					...itemError('content_filter'),
+					usage: { inputTokens: 40, outputTokens: 9 },
+					costUsd: 0.125,
+				},
 				at: T1,
 			},
 			{ type: 'started', recordId: 'f', promptHash: 'h', at: T1 },
@@ -283,7 +288,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			attempts: 4,
 			inputTokens: 150,
 			outputTokens: 27,
-			costUsd: 0.25,
+			costUsd: 0.375,
 			errorsByCode: { content_filter: 1, timeout: 2 },
 			firstCreatedAt: T0,
 			lastUpdatedAt: T2,

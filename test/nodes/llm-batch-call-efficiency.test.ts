@@ -120,6 +120,49 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		expect(m.hints[0].message).toMatch(/input tokens from the prompt cache/);
 	});
 
+	it("Anthropic prompt caching: a breakpoint on the prompts' shared lines too, when long enough for the model", async () => {
+		const system = 'Set the priority.';
+		const run = async (model: string, head: string) => {
+			resetSharedFlow();
+			sandbox.reset();
+			const m = mockExecute({
+				items: tickets(20),
+				parameters: params({
+					provider: 'anthropic',
+					model,
+					systemPrompt: system,
+					// A template: long static instructions, then the record's own text.
+					prompt: (_i: number, item: { json: Record<string, unknown> }) =>
+						`${head}\n${String(item.json.text)}`,
+				}),
+				credentials: { llmBatchAnthropicApi: { apiKey: 'k', baseUrl: sandbox.url } },
+			});
+			const [success, failed] = await executeLlmBatchCall(m.fns);
+			expect(failed).toEqual([]);
+			return success.map((s, i) => {
+				const llm = s.json.llm as { usage: Usage; costUsd: number; output: unknown };
+				// The answer is the one to the whole prompt: the split changes the price only.
+				expect(llm.output).toEqual(
+					expectedReply({ prompt: `${head}\n${tickets(20)[i].text}`, schema: SCHEMA }).output,
+				);
+				expect(llm.costUsd).toBe(costUsd(model, llm.usage));
+				return llm.usage;
+			});
+		};
+		// The system prompt alone is far below 1,024 tokens; with the shared lines it is not.
+		const usages = await run('claude-sonnet-4', INSTRUCTIONS);
+		const prefix = Math.ceil((system.length + INSTRUCTIONS.length) / 4);
+		expect(usages.filter((u) => u.cacheWriteTokens === prefix)).toHaveLength(1);
+		expect(usages.filter((u) => u.cachedInputTokens === prefix)).toHaveLength(19);
+		expect(sandbox.stats().cacheReadTokens).toBe(19 * prefix);
+		// Claude Haiku 4.5 caches from 4,096 tokens: ~3,000 shared tokens get no breakpoint.
+		await run('claude-haiku-4-5', INSTRUCTIONS);
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+		// A short template head ("Ticket:") is not worth a breakpoint of its own.
+		await run('claude-sonnet-4', 'Ticket:');
+		expect(sandbox.stats().cacheReadTokens + sandbox.stats().cacheWriteTokens).toBe(0);
+	});
+
 	it('Prompt Caching off: nothing marked, nothing cached', async () => {
 		const m = mockExecute({
 			items: tickets(5),
@@ -194,6 +237,34 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		sandbox.configure({ modelFaults: {} });
 	});
 
+	it('Records per Request on the fallback model too: the items the primary could not answer go there in groups', async () => {
+		sandbox.configure({ modelFaults: { 'gpt-4o-mini': { status503: 1 } } });
+		const input = tickets(20);
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'anthropic', fallbackModels: 'claude-haiku-4-5' },
+				{ recordsPerRequest: 5 },
+			),
+			credentials: { ...openAi(), llmBatchFallbackApi: { apiKey: 'k', baseUrl: sandbox.url } },
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(20).keys(),
+		]);
+		for (const [i, s] of success.entries()) {
+			const llm = s.json.llm as { model: string; output: unknown; groupSize?: number };
+			expect(llm).toMatchObject({ model: 'claude-haiku-4-5', groupSize: 5 });
+			expect(llm.output).toEqual(expectedReply({ prompt: input[i].text, schema: SCHEMA }).output);
+		}
+		// every answer came from 4 grouped fallback requests (the primary only answered 503s)
+		expect(sandbox.stats().paidSuccesses).toBe(4);
+		// 4 groups on the primary (503) and 4 on the fallback
+		expect(m.hints[0].message).toContain('20 records answered in 8 grouped requests');
+		sandbox.configure({ modelFaults: {} });
+	});
+
 	it('tests the fallback credential against either API style', async () => {
 		const ok = await llmBatchFallbackConnectionTest.call({} as never, {
 			id: '1',
@@ -256,6 +327,53 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			const [s3] = await executeLlmBatchCall(perRun.fns);
 			expect(s3.length).toBe(10);
 		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("Job budget: what failed records paid (answers that broke the schema) counts toward the job's cost", async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-budget-failed-'));
+		const ledger = {
+			ledgerStore: 'sqlite',
+			ledgerJob: 'nightly',
+			ledgerSqlitePath: join(dir, 'l.sqlite'),
+		};
+		try {
+			// First chunk: every answer breaks the schema, no re-ask: 10 Failed items, all paid.
+			sandbox.configure({ faults: { schemaViolation: 1 } });
+			const first = mockExecute({
+				items: tickets(10),
+				parameters: params(ledger, { maxReasks: 0 }),
+				credentials: openAi(),
+			});
+			const [s1, f1] = await executeLlmBatchCall(first.fns);
+			expect(s1).toHaveLength(0);
+			expect(f1).toHaveLength(10);
+			const paid = f1.map((f) => f.json.error as { code: string; usage: Usage; costUsd: number });
+			for (const e of paid) {
+				expect(e.code).toBe('schema_violation');
+				expect(e.costUsd).toBe(costUsd('gpt-4o-mini', e.usage));
+				expect(e.costUsd).toBeGreaterThan(0);
+			}
+			const spent = paid.reduce((a, e) => a + e.costUsd, 0);
+			sandbox.configure({ faults: {} });
+			// Second chunk: a job cap 5 % above what the failed chunk paid leaves room for one
+			// answer (one at a time); counting only stored successes it would let ~8 through.
+			resetSharedFlow();
+			const second = mockExecute({
+				items: tickets(20).slice(10),
+				parameters: params(
+					{ ...ledger, concurrency: 1 },
+					{ maxCostUsd: spent * 1.05, budgetScope: 'job' },
+				),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(second.fns);
+			expect(s2).toHaveLength(1);
+			expect(f2).toHaveLength(9);
+			expect((f2[0].json.error as { code: string }).code).toBe('budget_exceeded');
+		} finally {
+			sandbox.configure({ faults: {} });
 			rmSync(dir, { recursive: true, force: true });
 		}
 	});

@@ -113,6 +113,45 @@ describe('LLM Batch Call sharing limits through Redis', () => {
 		}
 	});
 
+	it('a fallback model shares its limits through Redis too (its own key)', async () => {
+		const c = createRedisClient({ ...credentials().llmBatchRedisApi, database: 1 });
+		await c.connect();
+		try {
+			await c.flushdb();
+			const { fetchImpl } = stubFetch();
+			// The primary is overloaded; every item goes to the fallback.
+			const overloaded = (async (url: string, init: RequestInit) => {
+				const body = JSON.parse(String(init.body)) as { model: string };
+				if (body.model === 'gpt-4o-mini')
+					return new Response(JSON.stringify({ error: { message: 'overloaded' } }), {
+						status: 503,
+						headers: { 'content-type': 'application/json' },
+					});
+				return fetchImpl(url, init);
+			}) as unknown as typeof fetch;
+			const [success, failed] = await executeLlmBatchCall(
+				mockExecute({
+					items: items('f', 6),
+					parameters: params({ fallbackProvider: 'openai', fallbackModels: 'gpt-4.1-mini' }),
+					credentials: {
+						...credentials(),
+						llmBatchFallbackApi: { apiKey: SECRET, baseUrl: 'http://stub/v1' },
+					},
+				}).fns,
+				{ fetch: overloaded },
+			);
+			expect(failed).toEqual([]);
+			expect(success.map((s) => (s.json.llm as { fallback: number }).fallback)).toEqual(
+				Array(6).fill(1),
+			);
+			const keys = await c.keys('*');
+			expect(keys).toHaveLength(2);
+			for (const k of keys) expect(k).toMatch(/^llm-batch:limit:[0-9a-f]{64}$/);
+		} finally {
+			c.disconnect();
+		}
+	});
+
 	it('Redis unreachable and "Stop the Run": a configuration error before any call', async () => {
 		const { fetchImpl, prompts } = stubFetch();
 		const m = mockExecute({

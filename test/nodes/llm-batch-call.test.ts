@@ -2,6 +2,7 @@ import { NodeOperationError } from 'n8n-workflow';
 import { beforeEach, describe, expect, it } from 'vitest';
 
 import { resetSharedFlow } from '../../core/call/controller';
+import { costUsd } from '../../core/cost';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
@@ -142,6 +143,9 @@ describe('LLM Batch Call node', () => {
 						attempts: 1,
 						provider: 'openai',
 						requestId: 'req_1',
+						// the refusal was billed: what it cost stays on the error
+						usage: { inputTokens: 12, outputTokens: 3 },
+						costUsd: costUsd('gpt-4o-mini', { inputTokens: 12, outputTokens: 3 }),
 					},
 				},
 				pairedItem: { item: 2 },

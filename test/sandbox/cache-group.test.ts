@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createProvider } from '../../core/call/providers';
 import { groupPrompt, groupSchema } from '../../core/call/group';
-import { reaskMessage } from '../../core/call/runner';
+import { reaskMessage } from '../../core/call/reask';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 
 const LONG = 'You are a careful support classifier. '.repeat(120); // ~4,560 chars ~ 1,140 tokens
@@ -137,5 +137,49 @@ describe('sandbox: prompt cache, grouped answers, re-ask turns', () => {
 		);
 		expect(fixed.data).toEqual(expectedReply({ prompt: 'ticket 9', schema: SCHEMA }).output);
 		sandbox.configure({ faults: {} });
+	});
+
+	it('temperature 0: an identical retry mostly repeats the first answer; otherwise each answer rolls on its own', async () => {
+		const p = createProvider('openai', { apiKey: 'k', baseUrl: `${sandbox.url}/v1` });
+		const valid = async (prompt: string, temperature?: number) => {
+			const r = await p.complete(
+				{ model: 'gpt-4o-mini', prompt, maxTokens: 100, schema: SCHEMA, temperature },
+				{ timeoutMs: 5000 },
+			);
+			const out = (r.data ?? JSON.parse(r.text)) as Record<string, unknown>;
+			return 'category' in out;
+		};
+		/** Each of 200 prompts sent twice: [first answers that failed, pairs that differ]. */
+		const twice = async (temperature: number | undefined, same: number) => {
+			sandbox.reset();
+			sandbox.configure({ faults: { schemaViolation: 0.5 }, sameAnswerAtTemperature0: same });
+			let failed = 0;
+			let differ = 0;
+			for (let i = 0; i < 200; i++) {
+				const a = await valid(`ticket ${i}`, temperature);
+				const b = await valid(`ticket ${i}`, temperature);
+				if (!a) failed++;
+				if (a !== b) differ++;
+			}
+			return [failed, differ];
+		};
+		const [failed0, differ0] = await twice(0, 1);
+		expect(failed0).toBeGreaterThan(60);
+		expect(failed0).toBeLessThan(140);
+		expect(differ0).toBe(0);
+		// The default: 9 in 10 retries repeat, the tenth rolls (and differs half the time).
+		const [, differDefault] = await twice(0, 0.9);
+		expect(differDefault).toBeGreaterThan(0);
+		expect(differDefault).toBeLessThan(25);
+		// Temperature 1, or none sent (the providers' default is 1): independent.
+		for (const t of [1, undefined]) {
+			const [, differ] = await twice(t, 1);
+			expect(differ).toBeGreaterThan(60);
+			expect(differ).toBeLessThan(140);
+		}
+		expect(() => sandbox.configure({ sameAnswerAtTemperature0: 2 })).toThrow(
+			/sameAnswerAtTemperature0/,
+		);
+		sandbox.configure({ faults: {}, sameAnswerAtTemperature0: 0.9 });
 	});
 });

@@ -36,7 +36,7 @@ function forTest(wf: WorkflowJson): WorkflowJson {
 	return {
 		...wf,
 		nodes: wf.nodes.map((n) =>
-			n.name === 'LLM Batch Call'
+			n.type === 'n8n-nodes-llm-batch.llmBatchCall'
 				? {
 						...n,
 						parameters: {
@@ -219,11 +219,34 @@ describe('example workflows in-process with sandbox faults on', () => {
 		force(30, 5, '[[sandbox:status500]]');
 
 		const wf = forTest(loadExample('01-nightly-ticket-classification.json'));
+		// The Code node "All tickets again" returns $('Open tickets').all() in n8n; pinned here.
+		const tickets = records.map((json) => ({ json }));
 		const r = await runWorkflow(wf, {
 			credentials,
-			pinData: { 'Open tickets': records.map((json) => ({ json })) },
+			pinData: { 'Open tickets': tickets, 'All tickets again': tickets },
 		});
 		const { final, report } = expectConsistentRun(r, 1000);
+
+		// The sample gate ran first: 50 tickets answered, projected onto all 1,000, under budget.
+		expect(r.items('Estimate the full run', 0).length).toBeGreaterThan(0);
+		const sample = [
+			...r.items('LLM Batch Call (sample)', 0),
+			...r.items('LLM Batch Call (sample)', 1),
+		];
+		expect(sample.length).toBeLessThanOrEqual(50);
+		expect(sample.length + r.items('Sample 50', 1).length).toBe(1000);
+		const [gate] = r.items('Project the full run', 0);
+		const projection = gate.json.projection as {
+			items: number;
+			sampleItems: number;
+			overBudget: boolean;
+			costUsd: number;
+		};
+		expect(projection).toMatchObject({ items: 1000, overBudget: false });
+		expect(projection.costUsd).toBeGreaterThan(0);
+		expect(r.items('Over budget?', 0)).toHaveLength(0);
+		expect(r.items('Over budget?', 1)).toHaveLength(1);
+		expect(r.outputs('Stop: projected cost over budget')).toHaveLength(0);
 
 		// the bad rows, by reason
 		expect(final.rejected).toHaveLength(50);
@@ -267,6 +290,38 @@ describe('example workflows in-process with sandbox faults on', () => {
 		expect(final.valid.length).toBeGreaterThan(600);
 		expect(final.review.length).toBeGreaterThan(50);
 		expect(report.runId).toBe((final.valid[0].json.batchRun as { id: string }).id);
+	});
+
+	it('01 over budget: the IF stops the workflow before the full run sends anything', async () => {
+		sandbox.configure({ latencyMs: { min: 0, max: 0 }, faults: {} });
+		sandbox.reset();
+		const wf = forTest(loadExample('01-nightly-ticket-classification.json'));
+		const gate = wf.nodes.find((n) => n.name === 'Project the full run')!;
+		gate.parameters = {
+			...gate.parameters,
+			projection: { ...(gate.parameters.projection as IDataObject), budgetUsd: 0.000001 },
+		};
+		const tickets = Array.from({ length: 400 }, (_, i) => ({
+			json: {
+				ticketId: `T${i}`,
+				customerId: 'C1',
+				subject: `Ticket ${i}`,
+				body: `Refund for invoice ${i} please.`,
+			},
+		}));
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: { 'Open tickets': tickets, 'All tickets again': tickets },
+		});
+		expect(r.run.data.resultData.error?.message).toMatch(
+			/^Projected cost \$[0-9.e-]+ for 400 items is over the budget/,
+		);
+		expect(r.items('LLM Batch Call (sample)', 0)).toHaveLength(50);
+		expect(r.items('Over budget?', 0)).toHaveLength(1);
+		// Only the sample was paid; the full run never started.
+		expect(sandbox.stats().paidSuccesses).toBe(50);
+		expect(r.outputs('LLM Batch Call')).toHaveLength(0);
+		expect(r.outputs('Batch Report')).toHaveLength(0);
 	});
 
 	it('03 invoice extraction: schema-invalid answers to Invalid, low confidence to Review, counts add up', async () => {

@@ -72,7 +72,26 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
 export function anthropicMessageParams(
 	req: ChatRequest,
 ): Anthropic.MessageCreateParamsNonStreaming {
-	const messages: Anthropic.MessageParam[] = [{ role: 'user', content: req.prompt }];
+	const cacheControl: Anthropic.CacheControlEphemeral | undefined = req.cache
+		? req.cache.ttl === '1h'
+			? ({ type: 'ephemeral', ttl: '1h' } as Anthropic.CacheControlEphemeral)
+			: { type: 'ephemeral' }
+		: undefined;
+	// A shared prompt prefix (the lines every item's prompt starts with) gets a breakpoint of
+	// its own: the prompt goes as those lines and the rest, split at the line break between.
+	const cut = req.cache?.promptPrefixChars ?? 0;
+	const split = cacheControl && cut > 0 && req.prompt[cut] === '\n' && cut + 1 < req.prompt.length;
+	const messages: Anthropic.MessageParam[] = [
+		{
+			role: 'user',
+			content: split
+				? [
+						{ type: 'text', text: req.prompt.slice(0, cut), cache_control: cacheControl },
+						{ type: 'text', text: req.prompt.slice(cut + 1) },
+					]
+				: req.prompt,
+		},
+	];
 	if (req.followUp) {
 		messages.push({ role: 'assistant', content: req.followUp.answer });
 		messages.push({ role: 'user', content: req.followUp.errors });
@@ -80,17 +99,8 @@ export function anthropicMessageParams(
 	// Tools come before the system prompt in Anthropic's prefix order, so a breakpoint
 	// on the system prompt caches the schema tool and the instructions together.
 	const system: string | Anthropic.TextBlockParam[] | undefined =
-		req.system && req.cache
-			? [
-					{
-						type: 'text',
-						text: req.system,
-						cache_control:
-							req.cache.ttl === '1h'
-								? ({ type: 'ephemeral', ttl: '1h' } as Anthropic.CacheControlEphemeral)
-								: { type: 'ephemeral' },
-					},
-				]
+		req.system && cacheControl
+			? [{ type: 'text', text: req.system, cache_control: cacheControl }]
 			: req.system || undefined;
 	return {
 		model: req.model,

@@ -14,7 +14,16 @@ export interface ChatRequest {
 	 * Anthropic: `cache_control` on the system prompt; OpenAI caches on its own, the key
 	 * routes requests with the same prefix to the same cache.
 	 */
-	cache?: { ttl: '5m' | '1h'; key?: string };
+	cache?: {
+		ttl: '5m' | '1h';
+		key?: string;
+		/**
+		 * Anthropic: the prompt's shared prefix ends at this line break (core/call/cache.ts
+		 * `markSharedPromptPrefix`); the prompt goes as two text blocks with a breakpoint on the
+		 * first.
+		 */
+		promptPrefixChars?: number;
+	};
 	/**
 	 * A re-ask: the previous answer and what was wrong with it, sent as a follow-up turn
 	 * (assistant answer, then a user message with the errors) after the prompt.

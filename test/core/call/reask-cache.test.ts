@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { privateFlow } from '../../../core/call/controller';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
+import { MAX_REASK_ANSWER_CHARS, reaskAnswer, reaskMessage } from '../../../core/call/reask';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';
 import { FakeClock } from '../../helpers/fake-clock';
@@ -73,10 +74,13 @@ describe('re-ask with the errors', () => {
 		expect(followUps.map((r) => r.prompt).sort()).toEqual(['p0', 'p1']);
 		const f0 = followUps.find((r) => r.prompt === 'p0')!.followUp!;
 		expect(f0.answer).toBe('{"priority":"urgent"}');
-		expect(f0.errors).toMatch(
-			/^Your answer failed validation:\n- \/priority must be equal to one of the allowed values/,
+		// One short line per problem: the path and what is allowed.
+		expect(f0.errors).toBe(
+			'Invalid answer:\n/priority: one of "low", "high"\nReply with the corrected JSON only.',
 		);
-		expect(f0.errors).toMatch(/Return only the corrected JSON/);
+		const f1 = followUps.find((r) => r.prompt === 'p1')!.followUp!;
+		expect(f1.answer).toBe('not json');
+		expect(f1.errors).toMatch(/^Invalid answer:\nThe answer is not the JSON that was asked for: /);
 		expect(runner.stats).toMatchObject({
 			reasks: 2,
 			succeeded: 3,
@@ -165,5 +169,61 @@ describe('prompt caching in the runner', () => {
 			[100, 100],
 		]);
 		expect(runner.stats.cachedInputTokens).toBe(2000);
+	});
+});
+
+describe('the re-ask turn is compact', () => {
+	it('lists one short line per problem: the path and what is allowed', () => {
+		const strict = compileSchema({
+			type: 'object',
+			properties: {
+				category: { type: 'string', enum: ['billing', 'bug'] },
+				total: { type: 'number' },
+			},
+			required: ['category', 'total'],
+			additionalProperties: false,
+		});
+		if (!strict.ok) throw new Error(strict.message);
+		const issues = strict.validate({ category: 'x', total: 'y', extra: 1 });
+		expect(reaskMessage({ code: 'schema_violation', message: 'm', issues })).toBe(
+			[
+				'Invalid answer:',
+				'/extra: not allowed',
+				'/category: one of "billing", "bug"',
+				'/total: must be number',
+				'Reply with the corrected JSON only.',
+			].join('\n'),
+		);
+		expect(
+			reaskMessage({ code: 'schema_violation', message: 'm', issues: strict.validate({}) }),
+		).toBe(
+			'Invalid answer:\n/category: missing\n/total: missing\nReply with the corrected JSON only.',
+		);
+		// A message without issues is cut to a bounded length.
+		const long = reaskMessage({ code: 'malformed_output', message: 'x'.repeat(5000) });
+		expect(long.length).toBeLessThan(300);
+	});
+
+	it('re-sends the rejected answer as minified JSON, or a non-JSON answer cut short', () => {
+		const pretty = 'Here it is:\n```json\n{\n  "priority": "urgent",\n  "n": [1, 2]\n}\n```';
+		expect(reaskAnswer(pretty)).toBe('{"priority":"urgent","n":[1,2]}');
+		expect(reaskAnswer('ignored', { a: 1 })).toBe('{"a":1}');
+		const prose = 'word '.repeat(1000);
+		expect(reaskAnswer(prose)).toBe(`${prose.slice(0, MAX_REASK_ANSWER_CHARS)}…`);
+		expect(reaskAnswer('short prose')).toBe('short prose');
+	});
+
+	it('a pretty-printed answer goes back minified in the runner', async () => {
+		const seen: ChatRequest[] = [];
+		const provider: Provider = {
+			name: 'openai',
+			async complete(req) {
+				seen.push(req);
+				return req.followUp ? answer('{"priority":"low"}') : answer('{\n  "priority": "urgent"\n}');
+			},
+		};
+		const { outcomes } = await run({ provider, maxReasks: 1 }, items(1));
+		expect(outcomes[0].ok).toBe(true);
+		expect(seen[1].followUp?.answer).toBe('{"priority":"urgent"}');
 	});
 });
