@@ -2,7 +2,7 @@
 import type { Pool, PoolClient } from 'pg';
 
 import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
-import { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+import { BATCH_INSERT_COLUMNS, BATCHES_TABLE, ENTRIES_TABLE, batchRowValues } from './batches-sql';
 import { toBatchRow, toEntry } from './batches-sqlite';
 import { fromPostgresError } from './errors';
 
@@ -98,24 +98,9 @@ export class PostgresBatchStore implements BatchJobStore {
 		await this.init();
 		await this.tx('record the batch', async (c) => {
 			await c.query(
-				`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+				`INSERT INTO ${BATCHES_TABLE} (${BATCH_INSERT_COLUMNS})
 				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-				[
-					b.job,
-					b.batchId,
-					b.provider,
-					b.model,
-					b.state,
-					b.providerStatus,
-					b.requestCount,
-					b.counts === null ? null : JSON.stringify(b.counts),
-					b.round,
-					b.createdAt,
-					b.expiresAt,
-					b.endedAt,
-					b.collectedAt,
-					b.updatedAt,
-				],
+				batchRowValues(b),
 			);
 			if (entries.length === 0) return;
 			// One JSON document for all entries: one statement whatever the batch size.
@@ -290,24 +275,9 @@ export class PostgresBatchStore implements BatchJobStore {
 		await this.init();
 		await this.tx('record the batch', async (c) => {
 			await c.query(
-				`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+				`INSERT INTO ${BATCHES_TABLE} (${BATCH_INSERT_COLUMNS})
 				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (job, batch_id) DO NOTHING`,
-				[
-					b.job,
-					b.batchId,
-					b.provider,
-					b.model,
-					b.state,
-					b.providerStatus,
-					b.requestCount,
-					b.counts === null ? null : JSON.stringify(b.counts),
-					b.round,
-					b.createdAt,
-					b.expiresAt,
-					b.endedAt,
-					b.collectedAt,
-					b.updatedAt,
-				],
+				batchRowValues(b),
 			);
 			await c.query(`UPDATE ${ENTRIES_TABLE} SET batch_id = $1 WHERE job = $2 AND batch_id = $3`, [
 				b.batchId,

@@ -5,7 +5,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
-import { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+import { BATCH_INSERT_COLUMNS, BATCHES_TABLE, ENTRIES_TABLE, batchRowValues } from './batches-sql';
 import { fromSqliteError } from './errors';
 
 const SCHEMA = `
@@ -177,24 +177,9 @@ export class SqliteBatchStore implements BatchJobStore {
 			'record the batch',
 			() => {
 				this.stmt(
-					`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+					`INSERT INTO ${BATCHES_TABLE} (${BATCH_INSERT_COLUMNS})
 					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				).run(
-					b.job,
-					b.batchId,
-					b.provider,
-					b.model,
-					b.state,
-					b.providerStatus,
-					b.requestCount,
-					b.counts === null ? null : JSON.stringify(b.counts),
-					b.round,
-					b.createdAt,
-					b.expiresAt,
-					b.endedAt,
-					b.collectedAt,
-					b.updatedAt,
-				);
+				).run(...batchRowValues(b));
 				const put = this.stmt(
 					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
 					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -395,24 +380,9 @@ export class SqliteBatchStore implements BatchJobStore {
 			'record the batch',
 			() => {
 				this.stmt(
-					`INSERT INTO ${BATCHES_TABLE} (job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at)
+					`INSERT INTO ${BATCHES_TABLE} (${BATCH_INSERT_COLUMNS})
 					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job, batch_id) DO NOTHING`,
-				).run(
-					b.job,
-					b.batchId,
-					b.provider,
-					b.model,
-					b.state,
-					b.providerStatus,
-					b.requestCount,
-					b.counts === null ? null : JSON.stringify(b.counts),
-					b.round,
-					b.createdAt,
-					b.expiresAt,
-					b.endedAt,
-					b.collectedAt,
-					b.updatedAt,
-				);
+				).run(...batchRowValues(b));
 				this.stmt(`UPDATE ${ENTRIES_TABLE} SET batch_id = ? WHERE job = ? AND batch_id = ?`).run(
 					b.batchId,
 					job,
