@@ -350,6 +350,18 @@ export async function cancelJob(
  * (OpenAI `cancelled`; Anthropic counts more canceled than expired requests), else expired.
  * Both are retryable.
  */
+/** A batch whose every record has been emitted: stamped collected, listed in the result. */
+async function markCollected(
+	batches: JobContext['batches'],
+	job: string,
+	batchId: string,
+	now: number,
+	collected: string[],
+): Promise<void> {
+	await batches.updateBatch(job, batchId, { collectedAt: iso(now) }, iso(now));
+	collected.push(batchId);
+}
+
 function noLineCode(s: BatchStatus): 'canceled' | 'expired' {
 	if (s.providerStatus.startsWith('cancel')) return 'canceled';
 	return s.counts.canceled > s.counts.expired ? 'canceled' : 'expired';
@@ -482,13 +494,7 @@ export async function collectJob(
 					`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
 				),
 			);
-			await batches.updateBatch(
-				job,
-				row.batchId,
-				{ collectedAt: iso(clock.now()) },
-				iso(clock.now()),
-			);
-			res.collected.push(row.batchId);
+			await markCollected(batches, job, row.batchId, clock.now(), res.collected);
 			continue;
 		}
 
@@ -573,13 +579,7 @@ export async function collectJob(
 					}
 				: notDoneError(noLineCode(s), api.provider, `batch ${s.providerStatus}, no result line`),
 		);
-		await batches.updateBatch(
-			job,
-			row.batchId,
-			{ collectedAt: iso(clock.now()) },
-			iso(clock.now()),
-		);
-		res.collected.push(row.batchId);
+		await markCollected(batches, job, row.batchId, clock.now(), res.collected);
 	}
 
 	if (o.reEmit) await reEmit(ctx, emittedNow, emit);
