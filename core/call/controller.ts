@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import { initialShare, onCluster, onOk, onRateLimited, type ShareState } from './aimd';
 import type { RateLimitInfo } from './rate-headers';
 import type { Clock } from '../types';
 
@@ -9,13 +10,9 @@ import type { Clock } from '../types';
  * the effective ceiling is the lowest of the limits every live run configured for this key and
  * the limit the provider's rate-limit headers announce.
  *
- * - AIMD on 429s: a cluster of 429s (or one that says the budget is spent) cuts `share` in half
- *   (at most once a second) and sets the slow-start threshold just under where the trouble
- *   began: 0.95 x the rate of right answers since the episode's first 429 (the provider's
- *   real rate once its burst is spent), else 0.9 x the share cut. Below it `share` grows 1.5x
- *   per second (slow start); above it a probe adds 1 % of the threshold per second, doubling
- *   every 10 s without a 429 (CUBIC's idea: stay near the rate where trouble began, speed up
- *   when it does not come back), up to 1.
+ * - AIMD on 429s: a cluster of 429s (or one that says the budget is spent) cuts `share`; right
+ *   answers let it grow back — the rule in aimd.ts, shared with the stores that hold the share
+ *   outside this process (limit-store.ts, redis-store.ts).
  * - An isolated 429 (the headers say budget is left, or 429s are a small share of the recent
  *   answers) is the caller's to wait out alone: nobody else slows down.
  * - Requests and tokens are continuously refilled buckets behind one FIFO queue.
@@ -25,21 +22,13 @@ import type { Clock } from '../types';
  * Everything one key shares between executions, numbers only (Infinity = no limit, 0 = not
  * learned), so a store outside the process can hold it as a flat hash.
  */
-export interface FlowState {
+export interface FlowState extends ShareState {
 	/** Lowest RPM / TPM configured by the runs now using this key. */
 	ceilingRpm: number;
 	ceilingTpm: number;
 	/** Limits announced by the provider's rate-limit headers (0 = none seen). */
 	learnedRpm: number;
 	learnedTpm: number;
-	/** Fraction of the effective ceiling admitted now, in (0, 1]. */
-	share: number;
-	/** Slow-start threshold for `share`. */
-	ssthresh: number;
-	lastCutAt: number;
-	lastGrowAt: number;
-	/** Successful answers since the last growth step (growth needs evidence). */
-	okSinceGrow: number;
 	/** Request and token bucket levels and the instant they were last refilled. */
 	reqLevel: number;
 	reqAt: number;
@@ -49,15 +38,6 @@ export interface FlowState {
 	recent429: number;
 	recentAll: number;
 	recentAt: number;
-	/** Right answers so far, and when the 429s of the current episode began (-1 = none) with that count then. */
-	okTotal: number;
-	episodeAt: number;
-	episodeOk: number;
-	/**
-	 * Growth steps taken at or above `ssthresh` since the last cut: the probe above the rate
-	 * where 429s began starts slow and speeds up the longer no 429 comes.
-	 */
-	probeSteps: number;
 	/** Nobody is admitted before this instant (a spent budget's reset). */
 	pausedUntil: number;
 	lastUsedAt: number;
@@ -142,25 +122,6 @@ export interface FlowReport {
 
 /** How 429s are judged a cluster; shared with the Redis-backed limiter (limit-store.ts). */
 export const DECAY_MS = 2_000;
-const CUT_SPACING_MS = 1_000;
-const GROW_EVERY_MS = 1_000;
-const MIN_SHARE = 0.02;
-/** Multiplicative decrease on a cluster of 429s (TCP's). */
-const CUT_FACTOR = 0.5;
-/** Slow start: growth per second below `ssthresh`. */
-const SLOW_START = 1.5;
-/** Where slow start stops: this share of the rate the provider was answering when 429s began. */
-const BELOW_LIMIT = 0.95;
-/**
- * The probe above `ssthresh`: 1 % of it a second for the first PROBE_DOUBLING_STEPS steps, then
- * twice that, and so on (CUBIC's idea: wait near the rate where trouble began, speed up when
- * it does not come back, so a limit that was raised is found again).
- */
-const PROBE_STEP = 0.01;
-const PROBE_DOUBLING_STEPS = 10;
-/** The shortest 429 episode whose right answers measure the provider's rate. */
-const EPISODE_MIN_MS = 500;
-const EPISODE_MIN_OK = 5;
 /** A 429 is part of a cluster when 429s are at least this share of the recent answers... */
 export const CLUSTER_SHARE = 0.1;
 /** ...and at least this many (decayed) 429s were seen. */
@@ -248,11 +209,7 @@ export class FlowController {
 				ceilingTpm: Infinity,
 				learnedRpm: 0,
 				learnedTpm: 0,
-				share: 1,
-				ssthresh: 1,
-				lastCutAt: -Infinity,
-				lastGrowAt: now,
-				okSinceGrow: 0,
+				...initialShare(now),
 				reqLevel: NaN, // NaN = full (the capacity is known only once a ceiling is)
 				reqAt: now,
 				tokLevel: NaN,
@@ -260,10 +217,6 @@ export class FlowController {
 				recent429: 0,
 				recentAll: 0,
 				recentAt: now,
-				okTotal: 0,
-				episodeAt: -1,
-				episodeOk: 0,
-				probeSteps: 0,
 				pausedUntil: 0,
 				lastUsedAt: now,
 			};
@@ -369,7 +322,6 @@ export class FlowController {
 		const decay = Math.exp(-Math.max(0, now - s.recentAt) / DECAY_MS);
 		s.recent429 = s.recent429 * decay + (o.outcome === 'rate_limited' ? 1 : 0);
 		s.recentAll = s.recentAll * decay + 1;
-		if (o.outcome === 'ok') s.okTotal = (s.okTotal ?? 0) + 1;
 		s.recentAt = now;
 		s.lastUsedAt = now;
 		const rl = o.rateLimit;
@@ -377,13 +329,7 @@ export class FlowController {
 		if (rl?.limitTokens !== undefined && rl.limitTokens > 0) s.learnedTpm = rl.limitTokens;
 		let verdict: 'cluster' | 'isolated' | undefined;
 		if (o.outcome === 'rate_limited') {
-			// An episode of 429s begins (not the stragglers already in flight at a cut): from
-			// here on the provider's burst is spent, so the right answers it still gives come
-			// at its real rate.
-			if ((s.episodeAt ?? -1) < 0 && now - s.lastCutAt >= CUT_SPACING_MS) {
-				s.episodeAt = now;
-				s.episodeOk = s.okTotal ?? 0;
-			}
+			onRateLimited(s, now);
 			const spent =
 				rl !== undefined &&
 				((rl.remainingRequests !== undefined && rl.remainingRequests < 1) ||
@@ -399,42 +345,9 @@ export class FlowController {
 			if (cluster) {
 				// Nobody sends until the next request fits at the (lower) rate.
 				s.reqLevel = Math.min(s.reqLevel, 0);
-				if (now - s.lastCutAt >= CUT_SPACING_MS) {
-					// Slow start stops just under the provider's real rate: the rate of right answers
-					// since this episode's first 429 (its burst is spent by then), when that spans
-					// enough to measure; else just under the rate admitted now (TCP's rule). Neither
-					// the admitted rate when the cluster is noticed nor the answers before the
-					// first 429 will do: both include the provider's burst, above its limit.
-					const ceil = this.ceilingRpm(s);
-					const span = now - (s.episodeAt ?? -1);
-					const oks = (s.okTotal ?? 0) - (s.episodeOk ?? 0);
-					const real =
-						(s.episodeAt ?? -1) >= 0 && span >= EPISODE_MIN_MS && oks >= EPISODE_MIN_OK
-							? ((oks / span) * 60_000) / ceil
-							: Infinity;
-					s.episodeAt = -1;
-					s.ssthresh = Math.max(MIN_SHARE, Math.min(s.share * 0.9, real * BELOW_LIMIT));
-					s.share = Math.max(MIN_SHARE, Math.min(s.share * CUT_FACTOR, s.ssthresh));
-					s.lastCutAt = now;
-					s.lastGrowAt = now;
-					s.okSinceGrow = 0;
-					s.probeSteps = 0;
-					this.cuts++;
-				}
+				if (onCluster(s, now, this.ceilingRpm(s))) this.cuts++;
 			}
-		} else if (o.outcome === 'ok') {
-			s.okSinceGrow++;
-			if (s.share < 1 && now - s.lastGrowAt >= GROW_EVERY_MS && s.okSinceGrow >= 2) {
-				if (s.share < s.ssthresh) s.share = Math.min(s.ssthresh, s.share * SLOW_START);
-				else {
-					s.probeSteps = (s.probeSteps ?? 0) + 1;
-					const speed = 2 ** Math.floor((s.probeSteps - 1) / PROBE_DOUBLING_STEPS);
-					s.share = Math.min(1, s.share + PROBE_STEP * s.ssthresh * speed);
-				}
-				s.lastGrowAt = now;
-				s.okSinceGrow = 0;
-			}
-		}
+		} else if (o.outcome === 'ok') onOk(s, now);
 		this.store.set(this.key, s);
 		return verdict;
 	}

@@ -9,6 +9,7 @@ import {
 	type FlowLease,
 	type FlowReport,
 } from './controller';
+import { initialShare, onCluster, onOk, onRateLimited, type ShareState } from './aimd';
 import { TokenBucket, type RateLimits } from './fallback-limiter';
 
 export type { RateLimits } from './fallback-limiter';
@@ -62,12 +63,18 @@ export interface LimitStore {
 	/** Nobody sends before `pauseMs` from now (an open circuit). */
 	pause(key: string, limits: StoreLimits, pauseMs: number): Promise<void>;
 	/**
-	 * The shared adaptive state: a cluster of 429s halves the admitted share of the limits
-	 * (at most once a second, whichever process reports it) and empties the request bucket.
+	 * The shared adaptive state (the rule in aimd.ts, the same as the in-process controller's).
+	 * `oks` in each call: right answers the caller has not reported yet, so the store counts
+	 * every process's answers (the rate they come at during a 429 episode sets the threshold).
+	 *
+	 * A cluster of 429s: an episode may begin, then the share is cut (at most once a second,
+	 * whichever process reports it) and the request bucket empties.
 	 */
-	cut(key: string, limits: StoreLimits): Promise<void>;
-	/** Successes: the share grows back (slow start, then additive), at most once a second. */
-	grow(key: string, limits: StoreLimits): Promise<void>;
+	cut(key: string, limits: StoreLimits, oks: number): Promise<void>;
+	/** A 429 that is not a cluster: an episode of 429s may begin. */
+	rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void>;
+	/** Right answers: counted, and the share grows back one step when the rule allows. */
+	grow(key: string, limits: StoreLimits, oks: number): Promise<void>;
 	/** The share and cut count as of this process's last call for `key` (no round trip). */
 	adaptive(key: string): { share: number; cuts: number };
 	/**
@@ -76,9 +83,6 @@ export interface LimitStore {
 	 */
 	ceilings?(key: string): { ceilingRpm: number; learnedRpm: number } | undefined;
 }
-
-/** The controller's AIMD constants (the same as the in-process controller's). */
-export const AIMD = { minShare: 0.02, spacingMs: 1000, additiveStep: 0.05 } as const;
 
 /**
  * The key a limit is shared under: a hash of provider + base URL + API key + model, so
@@ -107,10 +111,7 @@ export class MemoryLimitStore implements LimitStore {
 			requests: TokenBucket;
 			tokens: TokenBucket;
 			pausedUntil: number;
-			share: number;
-			ssthresh: number;
-			lastCut: number;
-			lastGrow: number;
+			share: ShareState;
 			cuts: number;
 			ceilingRpm: number;
 			ceilingRpmAt: number;
@@ -132,10 +133,7 @@ export class MemoryLimitStore implements LimitStore {
 				requests: new TokenBucket(limits.rpm / 60_000, bucketCapacity(limits.rpm, burst), now),
 				tokens: new TokenBucket(limits.tpm / 60_000, bucketCapacity(limits.tpm, burst), now),
 				pausedUntil: 0,
-				share: 1,
-				ssthresh: 1,
-				lastCut: -Infinity,
-				lastGrow: now,
+				share: initialShare(now),
 				cuts: 0,
 				ceilingRpm: limits.rpm,
 				ceilingRpmAt: now,
@@ -165,7 +163,7 @@ export class MemoryLimitStore implements LimitStore {
 		e: {
 			requests: TokenBucket;
 			tokens: TokenBucket;
-			share: number;
+			share: ShareState;
 			ceilingRpm: number;
 			ceilingTpm: number;
 			learnedRpm: number;
@@ -177,8 +175,8 @@ export class MemoryLimitStore implements LimitStore {
 		const burst = limits.burstSeconds ?? 0.5;
 		const rpmCeil = e.learnedRpm > 0 ? Math.min(e.ceilingRpm, e.learnedRpm) : e.ceilingRpm;
 		const tpmCeil = e.learnedTpm > 0 ? Math.min(e.ceilingTpm, e.learnedTpm) : e.ceilingTpm;
-		const rpm = rpmCeil * e.share;
-		const tpm = tpmCeil * e.share;
+		const rpm = rpmCeil * e.share.share;
+		const tpm = tpmCeil * e.share.share;
 		// Refilled at the old rate up to now, then the new rate applies.
 		e.requests.waitFor(0, now);
 		e.tokens.waitFor(0, now);
@@ -215,32 +213,33 @@ export class MemoryLimitStore implements LimitStore {
 		e.pausedUntil = Math.max(e.pausedUntil, now + pauseMs);
 	}
 
-	async cut(key: string, limits: StoreLimits): Promise<void> {
+	async cut(key: string, limits: StoreLimits, oks: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
 		e.requests.drain(now);
-		if (now - e.lastCut < AIMD.spacingMs) return;
-		e.ssthresh = Math.max(AIMD.minShare, e.share * 0.9);
-		e.share = Math.max(AIMD.minShare, e.share * 0.5);
-		e.lastCut = now;
-		e.lastGrow = now;
+		e.share.okTotal += oks;
+		onRateLimited(e.share, now);
+		const rpmCeil = e.learnedRpm > 0 ? Math.min(e.ceilingRpm, e.learnedRpm) : e.ceilingRpm;
+		if (!onCluster(e.share, now, rpmCeil)) return;
 		e.cuts++;
 		this.rate(e, limits, now);
 	}
 
-	async grow(key: string, limits: StoreLimits): Promise<void> {
+	async rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void> {
 		const { e, now } = this.entry(key, limits);
-		if (e.share >= 1 || now - e.lastGrow < AIMD.spacingMs) return;
-		e.share =
-			e.share < e.ssthresh
-				? Math.min(e.ssthresh, e.share * 1.5)
-				: Math.min(1, e.share + AIMD.additiveStep);
-		e.lastGrow = now;
-		this.rate(e, limits, now);
+		e.share.okTotal += oks;
+		onRateLimited(e.share, now);
+	}
+
+	async grow(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		const { e, now } = this.entry(key, limits);
+		const before = e.share.share;
+		onOk(e.share, now, oks);
+		if (e.share.share !== before) this.rate(e, limits, now);
 	}
 
 	adaptive(key: string): { share: number; cuts: number } {
 		const e = this.state.get(key);
-		return { share: e?.share ?? 1, cuts: e?.cuts ?? 0 };
+		return { share: e?.share.share ?? 1, cuts: e?.cuts ?? 0 };
 	}
 
 	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
@@ -302,6 +301,14 @@ export class LimitStoreUnavailableError extends Error {
 		this.name = 'LimitStoreUnavailableError';
 	}
 }
+
+/**
+ * Right answers are reported to the store at most this often per process (and with every 429):
+ * the store counts them to measure the provider's rate during a 429 episode (≥ 500 ms long,
+ * aimd.ts), so a report must come well within that; four small round trips a second per
+ * process are nothing for Redis.
+ */
+const OK_REPORT_MS = 250;
 
 interface Waiter {
 	tokens: number;
@@ -380,8 +387,9 @@ export class StoreLimiter implements Limiter {
 	private recent429 = 0;
 	private recentAll = 0;
 	private recentAt = 0;
-	private okSinceGrow = 0;
-	private lastGrowAsk = -Infinity;
+	/** Right answers not reported to the store yet, and when they were last reported. */
+	private unreportedOk = 0;
+	private lastOkReport = -Infinity;
 
 	/**
 	 * Feeds one answer to the shared adaptive state. A cluster of 429s (or one that says the
@@ -413,23 +421,29 @@ export class StoreLimiter implements Limiter {
 				(!budgetLeft &&
 					this.recent429 >= CLUSTER_MIN &&
 					this.recent429 / this.recentAll >= CLUSTER_SHARE);
-			if (!cluster) return 'isolated';
-			this.send((s) => s.cut(this.o.key, this.storeLimits));
+			const oks = this.takeUnreportedOk(now);
+			if (!cluster) {
+				this.send((s) => s.rateLimited(this.o.key, this.storeLimits, oks));
+				return 'isolated';
+			}
+			this.send((s) => s.cut(this.o.key, this.storeLimits, oks));
 			return 'cluster';
 		}
 		if (o.outcome === 'ok') {
-			this.okSinceGrow++;
-			if (
-				this.o.store.adaptive(this.o.key).share < 1 &&
-				this.okSinceGrow >= 2 &&
-				now - this.lastGrowAsk >= 1000
-			) {
-				this.okSinceGrow = 0;
-				this.lastGrowAsk = now;
-				this.send((s) => s.grow(this.o.key, this.storeLimits));
+			this.unreportedOk++;
+			if (now - this.lastOkReport >= OK_REPORT_MS) {
+				const oks = this.takeUnreportedOk(now);
+				this.send((s) => s.grow(this.o.key, this.storeLimits, oks));
 			}
 		}
 		return undefined;
+	}
+
+	private takeUnreportedOk(now: number): number {
+		const oks = this.unreportedOk;
+		this.unreportedOk = 0;
+		this.lastOkReport = now;
+		return oks;
 	}
 
 	report(): LimitReport {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 
 import type { Clock } from '../types';
+import { SHARE_RULE as R } from './aimd';
 import { CEILING_MS, type LimitStore, type StoreLimits } from './limit-store';
 
 /**
@@ -13,8 +14,10 @@ import { CEILING_MS, type LimitStore, type StoreLimits } from './limit-store';
  * request larger than the bucket is let through when it is full and leaves a debt.
  *
  * The controller's adaptive state is shared the same way: `share` (the fraction of the
- * configured limits admitted now) is halved by `cut` (a cluster of 429s, at most once a
- * second whoever reports it) and grows back by `grow` (slow start, then additive).
+ * configured limits admitted now) is cut by `cut` (a cluster of 429s, at most once a second
+ * whoever reports it) and grows back by `grow` — aimd.ts's rule line for line (Lua cannot
+ * call it; its constants are interpolated below, and test/core/call/redis-store.test.ts runs
+ * one sequence through this script and through aimd.ts and compares).
  *
  * As in the in-process controller (core/call/controller.ts), the configured limits are ceilings:
  * the rates admitted are `share` × the lowest of (a) the limits configured by the processes
@@ -42,12 +45,19 @@ end
 local lrIn = tonumber(ARGV[8]) or 0
 local ltIn = tonumber(ARGV[9]) or 0
 local s = redis.call('HMGET', KEYS[1], 'r', 't', 'ts', 'p', 'f', 'ss', 'lc', 'lg', 'c',
-  'cr', 'cra', 'ct', 'cta', 'lr', 'lt')
+  'cr', 'cra', 'ct', 'cta', 'lr', 'lt', 'og', 'ot', 'ea', 'eo', 'ps')
 local f = tonumber(s[5]) or 1
 local ss = tonumber(s[6]) or 1
 local lc = tonumber(s[7]) or -1e15
 local lg = tonumber(s[8]) or now
 local cuts = tonumber(s[9]) or 0
+-- the rest of aimd.ts ShareState: right answers since the last step and in all, the 429
+-- episode (start, right answers then; -1 = none), probe steps above the threshold
+local og = tonumber(s[16]) or 0
+local ot = tonumber(s[17]) or 0
+local ea = tonumber(s[18]) or -1
+local eo = tonumber(s[19]) or 0
+local ps = tonumber(s[20]) or 0
 -- 0 = no limit: a <= b in that order
 local function le(a, b) return b == 0 or (a ~= 0 and a <= b) end
 local function lower(a, b) if le(a, b) then return a end return b end
@@ -100,27 +110,53 @@ elseif op == 'penalize' then
   if n > 0 then p = math.max(p, now + n) end
 elseif op == 'pause' then
   p = math.max(p, now + n)
-elseif op == 'cut' then
-  -- a cluster of 429s: halve the share (at most once a second, whoever reports it)
-  r = math.min(r, 0)
-  if now - lc >= 1000 then
-    ss = math.max(0.02, f * 0.9)
-    f = math.max(0.02, f * 0.5)
-    lc = now
-    lg = now
-    cuts = cuts + 1
+elseif op == 'r429' or op == 'cut' then
+  -- aimd.ts onRateLimited (n = right answers the caller had not reported)
+  ot = ot + n
+  if ea < 0 and now - lc >= ${R.cutSpacingMs} then
+    ea = now
+    eo = ot
+  end
+  if op == 'cut' then
+    -- aimd.ts onCluster; rpm is the effective ceiling (0 = none)
+    r = math.min(r, 0)
+    if now - lc >= ${R.cutSpacingMs} then
+      local real = math.huge
+      local span = now - ea
+      local oks = ot - eo
+      if ea >= 0 and span >= ${R.episodeMinMs} and oks >= ${R.episodeMinOk} and rpm > 0 then
+        real = oks / span * 60000 / rpm
+      end
+      ea = -1
+      ss = math.max(${R.minShare}, math.min(f * ${R.belowCut}, real * ${R.belowLimit}))
+      f = math.max(${R.minShare}, math.min(f * ${R.cutFactor}, ss))
+      lc = now
+      lg = now
+      og = 0
+      ps = 0
+      cuts = cuts + 1
+    end
   end
 elseif op == 'grow' then
-  -- evidence of success: slow start below the threshold, then additive, at most once a second
-  if f < 1 and now - lg >= 1000 then
-    if f < ss then f = math.min(ss, f * 1.5) else f = math.min(1, f + 0.05) end
+  -- aimd.ts onOk (n = right answers): slow start below the threshold, then the probe
+  ot = ot + n
+  og = og + n
+  if f < 1 and now - lg >= ${R.growEveryMs} and og >= ${R.growEvidence} then
+    if f < ss then
+      f = math.min(ss, f * ${R.slowStart})
+    else
+      ps = ps + 1
+      f = math.min(1, f + ${R.probeStep} * ss * 2 ^ math.floor((ps - 1) / ${R.probeDoublingSteps}))
+    end
     lg = now
+    og = 0
   end
 end
 redis.call('HSET', KEYS[1], 'r', tostring(r), 't', tostring(t), 'ts', tostring(ts), 'p', tostring(p),
   'f', tostring(f), 'ss', tostring(ss), 'lc', tostring(lc), 'lg', tostring(lg), 'c', tostring(cuts),
   'cr', tostring(cr), 'cra', tostring(cra), 'ct', tostring(ct), 'cta', tostring(cta),
-  'lr', tostring(lr), 'lt', tostring(lt))
+  'lr', tostring(lr), 'lt', tostring(lt), 'og', tostring(og), 'ot', tostring(ot), 'ea', tostring(ea),
+  'eo', tostring(eo), 'ps', tostring(ps))
 redis.call('PEXPIRE', KEYS[1], ttl)
 return { result, math.floor(f * 1000000 + 0.5), cuts, math.floor(cr + 0.5), math.floor(lr + 0.5) }
 `;
@@ -260,12 +296,16 @@ export class RedisLimitStore implements LimitStore {
 		await this.run('pause', key, limits, pauseMs);
 	}
 
-	async cut(key: string, limits: StoreLimits): Promise<void> {
-		await this.run('cut', key, limits, 0);
+	async cut(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		await this.run('cut', key, limits, oks);
 	}
 
-	async grow(key: string, limits: StoreLimits): Promise<void> {
-		await this.run('grow', key, limits, 0);
+	async rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		await this.run('r429', key, limits, oks);
+	}
+
+	async grow(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		await this.run('grow', key, limits, oks);
 	}
 
 	adaptive(key: string): { share: number; cuts: number } {

@@ -36,11 +36,14 @@ class FlakyStore implements LimitStore {
 	pause(key: string, l: RateLimits, ms: number) {
 		return this.check() ?? this.inner.pause(key, l, ms);
 	}
-	cut(key: string, l: RateLimits) {
-		return this.check() ?? this.inner.cut(key, l);
+	cut(key: string, l: RateLimits, oks: number) {
+		return this.check() ?? this.inner.cut(key, l, oks);
 	}
-	grow(key: string, l: RateLimits) {
-		return this.check() ?? this.inner.grow(key, l);
+	rateLimited(key: string, l: RateLimits, oks: number) {
+		return this.check() ?? this.inner.rateLimited(key, l, oks);
+	}
+	grow(key: string, l: RateLimits, oks: number) {
+		return this.check() ?? this.inner.grow(key, l, oks);
 	}
 	adaptive(key: string) {
 		return this.inner.adaptive(key);
@@ -183,9 +186,14 @@ describe('StoreLimiter: the adaptive state is shared', () => {
 		await clock.runAll();
 		await p;
 		expect(at).toBe(200);
-		// successes in b let the share grow back for everyone
+		// successes in b let the share grow back for everyone (the store hears of them at most
+		// every 250 ms per process and grows with ≥ 2 of them, at most once a second)
 		await clock.advance(1000);
 		b.observe({ outcome: 'ok' });
+		b.observe({ outcome: 'ok' });
+		await clock.advance(0);
+		expect(a.report().settledRpm).toBe(300);
+		await clock.advance(250);
 		b.observe({ outcome: 'ok' });
 		await clock.advance(0);
 		expect(a.report().settledRpm).toBe(450);

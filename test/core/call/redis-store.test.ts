@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
 	CEILING_MS,
+	MemoryLimitStore,
 	StoreLimiter,
 	type RateLimits,
 	type StoreLimiterEvent,
@@ -13,6 +14,7 @@ import {
 	redisConfigFromCredential,
 	type RedisConfig,
 } from '../../../core/call/redis-store';
+import { seededRandom } from '../../../core/random';
 import { FakeClock } from '../../helpers/fake-clock';
 import {
 	killRedis,
@@ -127,12 +129,17 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 				'cra',
 				'ct',
 				'cta',
+				'ea',
+				'eo',
 				'f',
 				'lc',
 				'lg',
 				'lr',
 				'lt',
+				'og',
+				'ot',
 				'p',
+				'ps',
 				'r',
 				'ss',
 				't',
@@ -155,14 +162,14 @@ describe('shared adaptive state (real redis-server, injected clock)', () => {
 			const sa = new RedisLimitStore(a, { clock });
 			const sb = new RedisLimitStore(b, { clock });
 			expect(await sb.take(key, limits, 1)).toBe(0);
-			await sa.cut(key, limits);
-			await sb.cut(key, limits); // the same cluster seen by another worker: no second cut
+			await sa.cut(key, limits, 0);
+			await sb.cut(key, limits, 0); // the same cluster seen by another worker: no second cut
 			expect(sa.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
 			// the request bucket is empty and refills at 5/s instead of 10/s
 			expect(await sb.take(key, limits, 1)).toBe(200);
 			expect(sb.adaptive(key)).toEqual({ share: 0.5, cuts: 1 });
 			await clock.advance(1000);
-			await sb.cut(key, limits);
+			await sb.cut(key, limits, 0);
 			expect(sb.adaptive(key)).toEqual({ share: 0.25, cuts: 2 });
 		});
 	});
@@ -189,20 +196,73 @@ describe('shared adaptive state (real redis-server, injected clock)', () => {
 		});
 	});
 
-	it('successes grow the share back: slow start to the threshold, then additive', async () => {
+	it('successes grow the share back: slow start to the threshold, then the probe', async () => {
 		const clock = new FakeClock(0);
 		const key = freshKey();
 		await withClients(1, async ([c]) => {
 			const store = new RedisLimitStore(c, { clock });
-			await store.cut(key, limits); // share 0.5, threshold 0.9
+			await store.cut(key, limits, 0); // share 0.5, threshold 0.9 (no episode measured)
 			const shares: number[] = [];
+			await clock.advance(1000);
+			await store.grow(key, limits, 1); // one right answer is not evidence enough
+			shares.push(store.adaptive(key).share);
 			for (let i = 0; i < 4; i++) {
 				await clock.advance(1000);
-				await store.grow(key, limits);
+				await store.grow(key, limits, 2);
 				shares.push(store.adaptive(key).share);
 			}
-			expect(shares).toEqual([0.75, 0.9, 0.95, 1]);
+			expect(shares).toEqual([0.5, 0.75, 0.9, 0.909, 0.918]);
 		});
+	});
+
+	it('runs the rule of aimd.ts: the same sequence of answers gives the same shares as MemoryLimitStore', async () => {
+		// Several processes' reports in a random order (seeded): 429s alone and in clusters,
+		// right answers at the provider's rate during an episode (the measured threshold),
+		// the probe above it. Each op goes to the Lua script and to the in-memory store
+		// (aimd.ts); their shares and cuts must agree after every one.
+		const rnd = seededRandom(11);
+		for (const rpm of [600, 0]) {
+			const clock = new FakeClock(0);
+			const key = freshKey();
+			const l = { ...limits, rpm: rpm || Infinity };
+			const memory = new MemoryLimitStore(clock);
+			await withClients(1, async ([c]) => {
+				const redis = new RedisLimitStore(c, { clock });
+				let cutsSeen = 0;
+				const check = () => {
+					const m = memory.adaptive(key);
+					const r = redis.adaptive(key);
+					expect(r.share).toBeCloseTo(m.share, 5);
+					expect(r.cuts).toBe(m.cuts);
+					cutsSeen = m.cuts;
+				};
+				const both = async (op: 'cut' | 'rateLimited' | 'grow', oks: number) => {
+					await memory[op](key, l, oks);
+					await redis[op](key, l, oks);
+					check();
+				};
+				for (let episode = 0; episode < 8; episode++) {
+					// calm: right answers for 2–20 s (slow start, then the probe and its doubling)
+					const calmUntil = clock.now() + 2_000 + rnd() * 18_000;
+					while (clock.now() < calmUntil) {
+						await clock.advance(Math.floor(50 + rnd() * 250));
+						await both('grow', Math.floor(rnd() * 5));
+					}
+					// an episode: a first 429, right answers at the provider's rate (~7/s, under the
+					// 600-RPM ceiling, so the measured threshold binds), isolated 429s,
+					// then a cluster (sometimes reported twice, by two processes)
+					await both('rateLimited', Math.floor(rnd() * 3));
+					const clusterAt = clock.now() + Math.floor(rnd() * 1_500);
+					while (clock.now() < clusterAt) {
+						await clock.advance(Math.floor(20 + rnd() * 100));
+						await both(rnd() < 0.2 ? 'rateLimited' : 'grow', rnd() < 0.5 ? 1 : 0);
+					}
+					await both('cut', Math.floor(rnd() * 3));
+					if (rnd() < 0.5) await both('cut', 1);
+				}
+				expect(cutsSeen).toBeGreaterThan(5);
+			});
+		}
 	});
 });
 
