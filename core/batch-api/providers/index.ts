@@ -1,6 +1,9 @@
+import { classifyError } from '../../call/errors';
+import { redacted } from '../../call/providers';
 import type { ProviderCredentials } from '../../call/providers/types';
-import type { ProviderName } from '../../types';
-import type { BatchApi } from '../types';
+import { redactSecrets } from '../../redact';
+import type { ItemError, ProviderName } from '../../types';
+import type { BatchApi, BatchResultLine, BatchStatus } from '../types';
 import { createAnthropicBatchApi } from './anthropic';
 import { createOpenAiBatchApi } from './openai';
 
@@ -9,7 +12,75 @@ export function createBatchApi(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): BatchApi {
-	return provider === 'anthropic'
-		? createAnthropicBatchApi(creds, fetchImpl)
-		: createOpenAiBatchApi(creds, fetchImpl);
+	const api =
+		provider === 'anthropic'
+			? createAnthropicBatchApi(creds, fetchImpl)
+			: createOpenAiBatchApi(creds, fetchImpl);
+	return guardedBatchApi(api, [creds.apiKey, creds.organization ?? '']);
+}
+
+/**
+ * The batch API's boundary, as `guarded` is LLM Batch Call's (core/call/providers): whatever a
+ * call throws leaves it classified and redacted of the credential's secrets (the raw SDK error,
+ * with its body and headers, dropped); what the provider says about a batch (a refused batch's
+ * reasons, its status word) and about a result line (the line's error message, request ID and
+ * issues; the request ID of an answer) is redacted the same way — so no secret a provider
+ * echoes back reaches an item, a hint, a log line or the ledger.
+ */
+export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): BatchApi {
+	const clean = (t: string): string => redactSecrets(t, secrets);
+	const fail = (e: unknown): never => {
+		throw redacted(classifyError(e, api.provider, Date.now()), secrets);
+	};
+	const status = (b: BatchStatus): BatchStatus => ({
+		...b,
+		providerStatus: clean(b.providerStatus),
+		...(b.failure === undefined ? {} : { failure: clean(b.failure) }),
+	});
+	const itemError = (e: ItemError): ItemError => ({
+		...e,
+		message: clean(e.message),
+		...(e.requestId === undefined ? {} : { requestId: clean(e.requestId) }),
+		...(e.issues === undefined
+			? {}
+			: { issues: e.issues.map((i) => ({ ...i, message: clean(i.message) })) }),
+	});
+	const line = (l: BatchResultLine): BatchResultLine => {
+		if (!l.ok) return { customId: l.customId, ok: false, error: itemError(l.error) };
+		// The answer object is the line's own: its request ID cleaned in place, not copied.
+		if (l.response.requestId !== undefined) l.response.requestId = clean(l.response.requestId);
+		return l;
+	};
+	return {
+		provider: api.provider,
+		requestLine: (customId, request) => api.requestLine(customId, request),
+		create: (lines, metadata) => api.create(lines, metadata).then(status, fail),
+		retrieve: (id) => api.retrieve(id).then(status, fail),
+		findSubmission: (key, o) =>
+			api.findSubmission(key, o).then((b) => (b === undefined ? b : status(b)), fail),
+		cancel: (id) => api.cancel(id).then(status, fail),
+		async *results(id, model) {
+			const lines = api.results(id, model)[Symbol.asyncIterator]();
+			let done = false;
+			try {
+				for (;;) {
+					let next: IteratorResult<BatchResultLine>;
+					try {
+						next = await lines.next();
+					} catch (e) {
+						done = true;
+						return fail(e);
+					}
+					if (next.done) {
+						done = true;
+						return;
+					}
+					yield line(next.value);
+				}
+			} finally {
+				// The caller stopped early: the provider's stream is closed too.
+				if (!done) await lines.return?.();
+			}
+		},
+	};
 }

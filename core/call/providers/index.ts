@@ -45,7 +45,7 @@ export function guarded(provider: Provider, secrets: readonly string[]): Provide
 }
 
 /** The same error without the secrets (and without the raw SDK error as its cause). */
-function redacted(e: LlmBatchError, secrets: readonly string[]): LlmBatchError {
+export function redacted(e: LlmBatchError, secrets: readonly string[]): LlmBatchError {
 	return new LlmBatchError(e.code, redactSecrets(e.message, secrets), {
 		status: e.status,
 		provider: e.provider,
