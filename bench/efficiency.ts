@@ -133,6 +133,13 @@ const verdict = (ok: boolean) => (ok ? 'pass' : '**miss**');
 /** The sandbox's stated model of temperature 0 (sandbox/server.ts `sameAnswerAtTemperature0`). */
 const SAME_ANSWER_AT_T0 = 0.9;
 
+/** Re-ask turns the items' answers took (`llm.reasks`, or the error's attempts' re-asks). */
+function countReasks(items: INodeExecutionData[]): number {
+	let n = 0;
+	for (const it of items) n += (it.json.llm as { reasks?: number } | undefined)?.reasks ?? 0;
+	return n;
+}
+
 async function reaskVsFresh(
 	sandbox: Sandbox,
 	openAi: Record<string, ICredentialDataDecryptedObject>,
@@ -147,7 +154,16 @@ async function reaskVsFresh(
 		faults: { schemaViolation: 0.1 },
 		sameAnswerAtTemperature0: SAME_ANSWER_AT_T0,
 	});
-	const reask = await runOnce(sandbox, items, params, { ...options, maxReasks: 1 }, openAi);
+	const reask = await runOnce(
+		sandbox,
+		items,
+		params,
+		{ ...options, maxReasks: 1, fixInvalidBy: 'reask' },
+		openAi,
+	);
+	// The node's default (Fix Invalid Answers By: Cheapest): a re-ask or a fresh call per answer.
+	const cheapest = await runOnce(sandbox, items, params, { ...options, maxReasks: 1 }, openAi);
+	const cheapestFresh = sandbox.stats().accepted - n - countReasks(cheapest.success);
 	const first = await runOnce(sandbox, items, params, { ...options, maxReasks: 0 }, openAi);
 	const failedFirst = first.failed.length;
 	// The fresh retry keeps the sandbox's per-prompt memory (no reset): at temperature 0 the
@@ -188,6 +204,12 @@ async function reaskVsFresh(
 	const perFix = (tokens: number, fixed: number) => (fixed > 0 ? tokens / fixed : Infinity);
 	const reaskPerFix = perFix(reaskFix, reaskFixed);
 	const freshPerFix = perFix(freshFix, freshFixed);
+	const cheapestTokens = cheapest.inputTokens + cheapest.outputTokens;
+	const cheapestValid = cheapest.success.length;
+	const cheapestFix = cheapestTokens - baseTokens;
+	const cheapestFixed = cheapestValid - first.success.length;
+	const cheapestPerFix = perFix(cheapestFix, cheapestFixed);
+	const cheapestReasks = countReasks(cheapest.success) + countReasks(cheapest.failed);
 	const fix = (tokens: number, fixed: number) =>
 		`${int(tokens)} tokens for the fixes = ${perFix(tokens, fixed).toFixed(1)} per answer fixed`;
 	const label =
@@ -198,12 +220,16 @@ async function reaskVsFresh(
 		systemPrompt.length > 100
 			? `${int(systemPrompt.length / 4)}-token instruction`
 			: 'one-line instruction';
+	// The target: the default fixes ≥ 99 % and never pays more per answer fixed than a fresh
+	// retry (within 3 %: the two draw different samples); a re-ask is cheaper where it can be.
+	const reaskWins = reaskPerFix < freshPerFix;
+	const defaultOk = cheapestValid / n >= 0.99 && cheapestPerFix <= freshPerFix * 1.03;
 	return [
 		`10 % of answers fail the schema (${int(n)} items, ${prompt}), ${label}: Max Re-Asks 1 vs a fresh retry of the ${failedFirst} failed items`,
-		`${pct(reaskValid / n)} valid; ${int(reaskTokens)} tokens = ${reaskPer.toFixed(2)} per correct answer; ${fix(reaskFix, reaskFixed)}`,
+		`Fix By Cheapest (default): ${pct(cheapestValid / n)} valid; ${fix(cheapestFix, cheapestFixed)} (${cheapestReasks} re-asks, ${Math.max(0, cheapestFresh)} fresh calls). Forced re-ask: ${pct(reaskValid / n)} valid; ${int(reaskTokens)} tokens = ${reaskPer.toFixed(2)} per correct answer; ${fix(reaskFix, reaskFixed)}`,
 		`${pct(freshValid / n)} valid; ${int(freshTokens)} tokens = ${freshPer.toFixed(2)} per correct answer; ${fix(freshFix, freshFixed)}`,
-		`≥ 99 % valid after one re-ask: ${pct(reaskValid / n)}; fewer tokens per answer fixed than a fresh retry: ${reaskPerFix < freshPerFix ? 'yes' : 'no'}`,
-		verdict(reaskValid / n >= 0.99 && reaskPerFix < freshPerFix),
+		`≥ 99 % valid: ${pct(cheapestValid / n)}; default per answer fixed ≤ fresh retry: ${cheapestPerFix.toFixed(1)} vs ${freshPerFix.toFixed(1)}; re-ask fewer tokens than a fresh retry: ${reaskWins ? 'yes' : 'no (a re-ask resends the prompt plus the answer and the errors: with a one-line prompt and independent answers a fresh call is cheaper, and the default takes it)'}`,
+		verdict(defaultOk && reaskValid / n >= 0.99),
 	];
 }
 

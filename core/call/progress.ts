@@ -100,6 +100,9 @@ export function formatSummary(s: RunStats, now: number): string {
 		`${s.succeeded} of ${s.total} items succeeded, ${s.failed} failed${codes ? ` (${codes})` : ''}`,
 		s.cached > 0 ? `${s.cached} reused from the ledger` : '',
 		`${s.retries} retries, ${s.rateLimited} rate-limit waits`,
+		s.reasks + s.freshFixes > 0
+			? `invalid answers fixed by ${s.reasks} re-asks and ${s.freshFixes} fresh calls`
+			: '',
 		`tokens ${s.inputTokens} in / ${s.outputTokens} out, cost ${money(s.costUsd, s.costUnknown)}`,
 		`${duration(elapsed)} at ${Math.round(rateAndEta(s, now).perMinute)} items/min`,
 		formatFlow(s),

@@ -62,3 +62,103 @@ export function reaskAnswer(text: string, data?: unknown): string {
 	if (parsed.ok) return JSON.stringify(parsed.value);
 	return text.length > MAX_REASK_ANSWER_CHARS ? `${text.slice(0, MAX_REASK_ANSWER_CHARS)}…` : text;
 }
+
+/**
+ * How an answer that is not valid JSON or fails the schema is fixed (Fix Invalid Answers By):
+ * a re-ask (the prompt again + the answer + the errors) or a fresh call (the prompt again), or
+ * whichever is cheaper per answer it makes valid (`cheapest`, the default).
+ */
+export type FixInvalidBy = 'cheapest' | 'reask' | 'fresh';
+export type FixKind = 'reask' | 'fresh';
+
+/** What one fix of one item would cost, in tokens (priced when the model's price is known). */
+export interface FixCost {
+	/** Input tokens of the item's request without a follow-up turn (the prompt, sent again by both). */
+	promptTokens: number;
+	/** Input tokens a re-ask adds: the rejected answer and the error lines. */
+	reaskExtraTokens: number;
+	/** Output tokens the rejected answer took: the next answer is expected to be as long. */
+	outputTokens: number;
+	/** Prices input and output tokens (USD); without it, tokens count one each. */
+	price?: (inputTokens: number, outputTokens: number) => number | undefined;
+	/** The request's temperature (unset: the provider's default, 1). */
+	temperature?: number;
+}
+
+/** Weight of the re-ask prior, in observations: a dozen re-asks outweigh it. */
+const REASK_PRIOR_WEIGHT = 2;
+/** A re-ask shows the model its mistake: it mostly fixes it (the run's re-asks refine this). */
+const REASK_PRIOR = 0.9;
+/**
+ * Re-asks tried while their best case (as likely to work as the run has shown, counting one
+ * more success) is cheaper than a fresh call, so the run learns how well they work. Only
+ * re-asks are explored: a fresh call that fails uses up the item's fix, a re-ask rarely does.
+ */
+const EXPLORE_REASKS = 10;
+/**
+ * At temperature 0 the same request mostly gets the same answer back, so a fresh call rarely
+ * fixes it; at other temperatures it is a new sample, as likely valid as a first answer.
+ */
+const FRESH_PRIOR_AT_TEMPERATURE_0 = 0.1;
+/** How often a first answer is valid before the run has shown it, and the weight of that guess. */
+const FIRST_VALID_PRIOR = 0.9;
+const FIRST_VALID_PRIOR_WEIGHT = 10;
+
+/**
+ * Chooses the fix for each invalid answer by expected cost per answer made valid: cost of the
+ * call / chance it comes back valid. The chances start from priors (above) and are learned
+ * from the run: how often first answers are valid (what a fresh call at temperature > 0
+ * draws), how often each kind of fix worked. A re-ask pays the prompt plus the answer and the
+ * errors and nearly always works, so it wins with long prompts and at temperature 0; with a
+ * short prompt at temperature 1 a fresh call is cheaper. The arithmetic is a few lines, no
+ * library does it: written here.
+ */
+export class FixChooser {
+	private readonly tries: Record<FixKind, number> = { reask: 0, fresh: 0 };
+	private readonly fixed: Record<FixKind, number> = { reask: 0, fresh: 0 };
+	private firstAnswers = 0;
+	private firstValid = 0;
+
+	constructor(readonly by: FixInvalidBy) {}
+
+	/** A first answer of an item was interpreted: valid or not (what a fresh draw yields). */
+	firstAnswer(valid: boolean): void {
+		this.firstAnswers++;
+		if (valid) this.firstValid++;
+	}
+
+	/** The answer to a fix came back: it made the answer valid or not. */
+	outcome(kind: FixKind, valid: boolean): void {
+		this.tries[kind]++;
+		if (valid) this.fixed[kind]++;
+	}
+
+	/** The chance a fix of this kind comes back valid, as far as the run has shown. */
+	chance(kind: FixKind, temperature?: number): number {
+		if (kind === 'reask')
+			return (
+				(this.fixed.reask + REASK_PRIOR_WEIGHT * REASK_PRIOR) /
+				(this.tries.reask + REASK_PRIOR_WEIGHT)
+			);
+		const prior =
+			temperature === 0
+				? FRESH_PRIOR_AT_TEMPERATURE_0
+				: (this.firstValid + FIRST_VALID_PRIOR_WEIGHT * FIRST_VALID_PRIOR) /
+					(this.firstAnswers + FIRST_VALID_PRIOR_WEIGHT);
+		return (
+			(this.fixed.fresh + FIRST_VALID_PRIOR_WEIGHT * prior) /
+			(this.tries.fresh + FIRST_VALID_PRIOR_WEIGHT)
+		);
+	}
+
+	choose(cost: FixCost): FixKind {
+		if (this.by !== 'cheapest') return this.by;
+		const price = (input: number) =>
+			cost.price?.(input, cost.outputTokens) ?? input + cost.outputTokens;
+		const reaskCall = price(cost.promptTokens + cost.reaskExtraTokens);
+		const fresh = price(cost.promptTokens) / this.chance('fresh', cost.temperature);
+		if (reaskCall / this.chance('reask') <= fresh) return 'reask';
+		const bestCase = (this.fixed.reask + 1) / (this.tries.reask + 1);
+		return this.tries.reask < EXPLORE_REASKS && reaskCall / bestCase < fresh ? 'reask' : 'fresh';
+	}
+}

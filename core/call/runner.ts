@@ -14,7 +14,8 @@ import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
 import { interpretAnswer } from './interpret';
-import { reaskAnswer, reaskMessage } from './reask';
+import { FixChooser, reaskAnswer, reaskMessage } from './reask';
+import type { FixInvalidBy, FixKind } from './reask';
 
 export { ConfigurationError } from './preflight';
 
@@ -75,7 +76,14 @@ interface FirstPass {
 	attempts: number;
 	spent: Usage | undefined;
 	reasks: number;
+	freshFixes: number;
 }
+
+/** An answer that came back but is not the JSON asked for: what a re-ask or a fresh call fixes. */
+const INVALID_ANSWER: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'malformed_output',
+	'schema_violation',
+]);
 
 /** Transient provider faults: the breaker's outage codes. */
 const SECOND_PASS_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -145,10 +153,16 @@ export interface RunnerOptions {
 	 */
 	readonly warmUp?: boolean;
 	/**
-	 * Answers that are malformed or fail the schema get up to this many follow-up turns with
-	 * the errors ("return only the corrected JSON") instead of a fresh call. @default 0
+	 * Answers that are malformed or fail the schema get up to this many fix calls, each a
+	 * follow-up turn with the errors ("return only the corrected JSON") or a fresh call, as
+	 * `fixInvalidBy` says. @default 0
 	 */
 	readonly maxReasks?: number;
+	/**
+	 * How an invalid answer is fixed: re-ask with the errors, a fresh call, or whichever the run
+	 * measures cheaper per answer made valid (core/call/reask.ts `FixChooser`). @default 'reask'
+	 */
+	readonly fixInvalidBy?: FixInvalidBy;
 	/**
 	 * A fallback model waits (core/call/fallback.ts): an overloaded provider (529, or 503)
 	 * ends the item at once so the fallback answers it. @default false
@@ -184,6 +198,8 @@ export interface RunStats {
 	cacheWriteTokens: number;
 	/** Follow-up turns sent with validation errors. */
 	reasks: number;
+	/** Fresh calls sent to fix an invalid answer (Fix Invalid Answers By). */
+	freshFixes: number;
 	/** Some result had no known price. */
 	costUnknown: boolean;
 	startedAt: number;
@@ -213,6 +229,7 @@ export function emptyStats(total: number, startedAt: number): RunStats {
 		cachedInputTokens: 0,
 		cacheWriteTokens: 0,
 		reasks: 0,
+		freshFixes: 0,
 		costUnknown: false,
 		startedAt,
 		failuresByCode: {},
@@ -257,6 +274,8 @@ export class BatchRunner {
 	/** Answers of this run the breaker counts: right ones and provider-side failures. */
 	private answeredOk = 0;
 	private providerFaults = 0;
+	/** Re-ask or fresh call for an invalid answer, by what the run has measured. */
+	private readonly fixes: FixChooser;
 
 	constructor(private readonly options: RunnerOptions) {
 		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -273,6 +292,7 @@ export class BatchRunner {
 		this.breaker = new CircuitBreaker(options.circuit, options.clock);
 		this.gate = new ConcurrencyGate(options.concurrency, () => options.clock.now());
 		this.stats = emptyStats(0, options.clock.now());
+		this.fixes = new FixChooser(options.fixInvalidBy ?? 'reask');
 		// Every waiting item listens on these (and removes its listener once served).
 		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
 	}
@@ -528,6 +548,12 @@ export class BatchRunner {
 		// with the follow-up turn.
 		let followUp: ChatRequest['followUp'] = item.request.followUp;
 		let reasks = before?.reasks ?? (followUp ? 1 : 0);
+		// Of the fix calls counted in `reasks`: fresh calls (no follow-up turn).
+		let freshFixes = before?.freshFixes ?? 0;
+		// The fix whose answer is awaited (its outcome teaches the chooser), and whether this
+		// item's first answer was seen (first answers tell how often a fresh draw is valid).
+		let pendingFix: FixKind | undefined;
+		let answeredBefore = before !== undefined || followUp !== undefined;
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
 		let spent: Usage | undefined = before ? before.spent : item.priorUsage;
@@ -659,13 +685,19 @@ export class BatchRunner {
 					try {
 						result = this.interpret(item, res, attempts, latencyMs);
 						if (spent) result = this.withSpent(result, spent);
-						if (reasks > 0) result.reasks = reasks;
+						if (reasks - freshFixes > 0) result.reasks = reasks - freshFixes;
 						if (item.priorAttempts) result.attempts += item.priorAttempts;
 					} catch (e) {
 						error = classifyError(e, provider.name, clock.now());
 					}
 				}
 				const code: ErrorCode | 'ok' = result ? 'ok' : error!.code;
+				if (res && !item.group && (result || INVALID_ANSWER.has(code as ErrorCode))) {
+					if (pendingFix) this.fixes.outcome(pendingFix, result !== undefined);
+					else if (!answeredBefore) this.fixes.firstAnswer(result !== undefined);
+					pendingFix = undefined;
+					answeredBefore = true;
+				}
 				if (proving && attempts === 1) this.settleProof(error);
 				const outageCode = CircuitBreaker.counts(code) && code !== 'ok';
 				if (code === 'ok') this.answeredOk++;
@@ -791,15 +823,34 @@ export class BatchRunner {
 					!item.group &&
 					reasks < (this.options.maxReasks ?? 0)
 				) {
-					// Re-ask: the same conversation plus the answer and what is wrong with it.
-					spent = addUsage(spent, res.usage);
-					reasks++;
-					this.stats.reasks++;
-					this.stats.retries++;
-					followUp = {
+					// Re-ask (the same conversation plus the answer and what is wrong with it) or a
+					// fresh call, whichever Fix Invalid Answers By picks.
+					const reask = {
 						answer: reaskAnswer(res.text, res.data),
 						errors: reaskMessage(error),
 					};
+					const costOf = this.options.costOf;
+					const model = res.model || item.request.model;
+					pendingFix = this.fixes.choose({
+						promptTokens: item.inputTokens,
+						reaskExtraTokens: followUpTokens(reask),
+						outputTokens: res.usage.outputTokens,
+						temperature: item.request.temperature,
+						price: costOf
+							? (inputTokens, outputTokens) => costOf(model, { inputTokens, outputTokens })
+							: undefined,
+					});
+					spent = addUsage(spent, res.usage);
+					reasks++;
+					this.stats.retries++;
+					if (pendingFix === 'reask') {
+						this.stats.reasks++;
+						followUp = reask;
+					} else {
+						freshFixes++;
+						this.stats.freshFixes++;
+						followUp = undefined;
+					}
 					this.options.onEvent?.({
 						type: 'retry',
 						index: item.index,
@@ -840,7 +891,7 @@ export class BatchRunner {
 					// Attempts used up on provider noise (5xx, timeouts, resets, cut bodies): one
 					// more pass after the rest of the run, when the provider proved healthy.
 					if (error.retryable && SECOND_PASS_CODES.has(error.code) && !before && !item.group) {
-						this.firstPass.set(item, { attempts, spent, reasks });
+						this.firstPass.set(item, { attempts, spent, reasks, freshFixes });
 						return { secondPass: { ...error.toItemError(attempts), ...rejectedAnswer } };
 					}
 					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });

@@ -328,13 +328,41 @@ export class LlmBatchCall implements INodeType {
 							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
 					},
 					{
+						displayName: 'Fix Invalid Answers By',
+						name: 'fixInvalidBy',
+						type: 'options',
+						options: [
+							{
+								name: 'Cheapest (Measured)',
+								value: 'cheapest',
+								description:
+									'Per answer: a re-ask or a fresh call, whichever costs less per answer it makes valid, from the prompt length and what this run has measured. A re-ask wins with long prompts and at Temperature 0; a fresh call with short prompts at higher temperatures.',
+							},
+							{
+								name: 'Re-Ask With the Errors',
+								value: 'reask',
+								description:
+									'Send the bad answer (minified) and one short line per problem back as a follow-up turn, "reply with the corrected JSON only". Costs the prompt again plus the answer and the errors; nearly always fixes it.',
+							},
+							{
+								name: 'Fresh Call',
+								value: 'fresh',
+								description:
+									'Send the prompt again as a new call. Costs the prompt again; at Temperature 0 it mostly gets the same wrong answer back.',
+							},
+						],
+						default: 'cheapest',
+						description:
+							"How an answer that is not valid JSON or fails the schema is fixed (up to Max Re-Asks calls). Every fix call is paid and added to the item's cost and attempts.",
+					},
+					{
 						displayName: 'Max Re-Asks',
 						name: 'maxReasks',
 						type: 'number',
 						typeOptions: { minValue: 0, maxValue: 5 },
 						default: 1,
 						description:
-							'When an answer is not valid JSON or fails the schema, send the errors back as a follow-up turn (one short line per problem, "reply with the corrected JSON only") up to this many times; then the item fails. Each re-ask costs the prompt again plus the bad answer (minified) and the errors. Pays off most at Temperature 0, where a fresh call tends to repeat the mistake. 0 = never.',
+							'How many calls may fix an answer that is not valid JSON or fails the schema (as Fix Invalid Answers By says); then the item fails with the answer kept on its error. 0 = never.',
 					},
 					{
 						displayName: 'Max Record Tokens per Request',

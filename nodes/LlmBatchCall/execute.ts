@@ -211,6 +211,7 @@ export async function executeLlmBatchCall(
 			checkpoint,
 			warmUp,
 			maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
+			fixInvalidBy: cfg.options.fixInvalidBy,
 			onEvent: (e) => {
 				if (e.type === 'circuit') {
 					ctx.logger.warn(
@@ -441,6 +442,7 @@ function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
 		into.cachedInputTokens += o.cachedInputTokens;
 		into.cacheWriteTokens += o.cacheWriteTokens;
 		into.reasks += o.reasks;
+		into.freshFixes += o.freshFixes;
 		into.costUnknown ||= o.costUnknown;
 	}
 }

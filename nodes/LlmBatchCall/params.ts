@@ -31,6 +31,7 @@ const options = z.object({
 	maxRecordTokensPerRequest: z.number().int().min(0).default(0),
 	promptCaching: z.enum(['5m', '1h', 'off']).default('5m'),
 	maxReasks: z.number().int().min(0).max(5).default(1),
+	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']).default('cheapest'),
 	budgetScope: z.enum(['run', 'job']).default('run'),
 });
 

@@ -179,7 +179,11 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 
 	it('Max Re-Asks: a schema failure is fixed by a follow-up turn; Max Re-Asks 0 leaves it failed', async () => {
 		sandbox.configure({ faults: { schemaViolation: 1 } });
-		const m = mockExecute({ items: tickets(4), parameters: params(), credentials: openAi() });
+		const m = mockExecute({
+			items: tickets(4),
+			parameters: params({}, { fixInvalidBy: 'reask' }),
+			credentials: openAi(),
+		});
 		const [success, failed] = await executeLlmBatchCall(m.fns);
 		expect(failed).toEqual([]);
 		for (const s of success) expect(s.json.llm).toMatchObject({ attempts: 2, reasks: 1 });

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 
 import { privateFlow } from '../../../core/call/controller';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
-import { MAX_REASK_ANSWER_CHARS, reaskAnswer, reaskMessage } from '../../../core/call/reask';
+import {
+	FixChooser,
+	MAX_REASK_ANSWER_CHARS,
+	reaskAnswer,
+	reaskMessage,
+} from '../../../core/call/reask';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';
 import { FakeClock } from '../../helpers/fake-clock';
@@ -225,5 +230,128 @@ describe('the re-ask turn is compact', () => {
 		const { outcomes } = await run({ provider, maxReasks: 1 }, items(1));
 		expect(outcomes[0].ok).toBe(true);
 		expect(seen[1].followUp?.answer).toBe('{"priority":"urgent"}');
+	});
+});
+
+describe('Fix Invalid Answers By', () => {
+	/** First answers of the listed prompts break the schema; a re-ask fixes it when `reaskFixes`. */
+	function flaky(bad: (prompt: string) => boolean, reaskFixes = true) {
+		const seen: ChatRequest[] = [];
+		const calls = new Map<string, number>();
+		const provider: Provider = {
+			name: 'openai',
+			async complete(req) {
+				seen.push(req);
+				const n = (calls.get(req.prompt) ?? 0) + 1;
+				calls.set(req.prompt, n);
+				if (req.followUp)
+					return answer(reaskFixes ? '{"priority":"high"}' : '{"priority":"urgent"}');
+				return answer(n === 1 && bad(req.prompt) ? '{"priority":"urgent"}' : '{"priority":"low"}');
+			},
+		};
+		return { provider, seen };
+	}
+
+	it('cheapest: a short prompt at the default temperature is fixed by a fresh call', async () => {
+		const { provider, seen } = flaky((p) => p === 'p0');
+		const { outcomes, runner } = await run(
+			{ provider, maxReasks: 1, fixInvalidBy: 'cheapest' },
+			items(3, { inputTokens: 20 }),
+		);
+		expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+		expect(seen.filter((r) => r.followUp)).toEqual([]);
+		expect(seen.filter((r) => r.prompt === 'p0')).toHaveLength(2);
+		const r0 = outcomes[0].ok ? outcomes[0].result : undefined;
+		// both answers paid; no follow-up turn, so no re-ask counted
+		expect(r0).toMatchObject({ attempts: 2, usage: { inputTokens: 200, outputTokens: 20 } });
+		expect(r0?.reasks).toBeUndefined();
+		expect(runner.stats).toMatchObject({ reasks: 0, freshFixes: 1, succeeded: 3 });
+	});
+
+	it('cheapest: a long prompt, or temperature 0, is re-asked', async () => {
+		for (const extra of [
+			{ inputTokens: 1000 },
+			{
+				inputTokens: 20,
+				request: { model: 'm', prompt: 'p0', maxTokens: 100, schema: SCHEMA, temperature: 0 },
+			},
+		]) {
+			const { provider, seen } = flaky((p) => p === 'p0');
+			const { outcomes, runner } = await run(
+				{ provider, maxReasks: 1, fixInvalidBy: 'cheapest' },
+				items(1, extra),
+			);
+			expect(outcomes[0]).toMatchObject({ ok: true, result: { attempts: 2, reasks: 1 } });
+			expect(seen.filter((r) => r.followUp)).toHaveLength(1);
+			expect(runner.stats).toMatchObject({ reasks: 1, freshFixes: 0 });
+		}
+	});
+
+	it('cheapest learns: re-asks that never fix the answer give way to fresh calls', async () => {
+		// Every even item's first answer is invalid; the model ignores the errors of a re-ask
+		// (its second answer is invalid again), while a fresh call is a new, valid, sample.
+		const { provider, seen } = flaky((p) => Number(p.slice(1)) % 2 === 0, false);
+		const { outcomes, runner } = await run(
+			{ provider, maxReasks: 1, fixInvalidBy: 'cheapest', concurrency: 1 },
+			items(60),
+		);
+		const reaskedItems = seen.filter((r) => r.followUp).map((r) => Number(r.prompt.slice(1)));
+		// The first fixes are re-asks (the prior; the decisions made while the first re-asks are
+		// still queued behind other items), then the run has shown they fail: fresh calls only.
+		expect(reaskedItems.length).toBeGreaterThan(0);
+		expect(reaskedItems.length).toBeLessThan(15);
+		expect(Math.max(...reaskedItems)).toBeLessThan(30);
+		expect(runner.stats.freshFixes).toBe(30 - reaskedItems.length);
+		expect(runner.stats.succeeded).toBe(60 - reaskedItems.length);
+		expect(outcomes.filter((o) => !o.ok)).toHaveLength(reaskedItems.length);
+	});
+
+	it('reask and fresh are taken as asked', async () => {
+		for (const by of ['reask', 'fresh'] as const) {
+			const { provider, seen } = flaky((p) => p === 'p0');
+			const { runner } = await run(
+				{ provider, maxReasks: 1, fixInvalidBy: by },
+				items(1, { inputTokens: by === 'reask' ? 20 : 5000 }),
+			);
+			expect(seen.filter((r) => r.followUp)).toHaveLength(by === 'reask' ? 1 : 0);
+			expect(runner.stats).toMatchObject({
+				reasks: by === 'reask' ? 1 : 0,
+				freshFixes: by === 'fresh' ? 1 : 0,
+			});
+		}
+	});
+});
+
+describe('FixChooser', () => {
+	// A 520-token prompt, a re-ask adds 30 tokens, answers are 17 tokens; gpt-4o-mini's prices.
+	const cost = {
+		promptTokens: 520,
+		reaskExtraTokens: 30,
+		outputTokens: 17,
+		price: (i: number, o: number) => (i * 0.15 + o * 0.6) / 1e6,
+	};
+	const seeded = () => {
+		const c = new FixChooser('cheapest');
+		for (let i = 0; i < 100; i++) c.firstAnswer(i % 100 >= 8); // 92 % of first answers valid
+		return c;
+	};
+
+	it('a re-ask 5 % dearer per call is tried, and kept while it always works', () => {
+		const c = seeded();
+		for (let i = 0; i < 30; i++) {
+			expect(c.choose(cost)).toBe('reask');
+			c.outcome('reask', true);
+		}
+	});
+
+	it('re-asks that fail give way to fresh calls; a short prompt never tries one', () => {
+		const c = seeded();
+		expect(c.choose(cost)).toBe('reask');
+		c.outcome('reask', false);
+		c.outcome('reask', false);
+		expect(c.choose(cost)).toBe('fresh');
+		expect(seeded().choose({ ...cost, promptTokens: 25 })).toBe('fresh');
+		// At temperature 0 a fresh call mostly repeats the answer: the short prompt is re-asked.
+		expect(seeded().choose({ ...cost, promptTokens: 25, temperature: 0 })).toBe('reask');
 	});
 });
