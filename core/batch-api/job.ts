@@ -20,6 +20,7 @@ import {
 import type { Checkpoint, LedgerStore } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { Clock, ItemError, LlmResult } from '../types';
+import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
 import { splitIntoBatches, type BatchCaps } from './caps';
 import { customIdFor } from './custom-id';
 import { notDoneError } from './results';
@@ -44,6 +45,8 @@ export interface JobContext {
 	readonly batches: BatchJobStore;
 	readonly job: string;
 	readonly clock: Pick<Clock, 'now'>;
+	/** Tells what adoption after a crash decided (the node shows it as a hint and logs it). */
+	readonly log?: (message: string) => void;
 }
 
 export type SkipReason = 'succeeded' | 'in_batch' | 'duplicate';
@@ -89,44 +92,123 @@ function batchRowFor(
 }
 
 /**
+ * Reads a candidate batch's results until the first line whose custom_id is not one of the
+ * records of `owner` (the intent's placeholder or the provisional batch's ID): the verdict
+ * adoption.ts bases an adoption on. No line is published here.
+ */
+async function readVerdict(
+	ctx: JobContext,
+	batchId: string,
+	owner: string,
+	model: string,
+): Promise<Verdict> {
+	let lines = 0;
+	let matched = 0;
+	let chunk: string[] = [];
+	const check = async () => {
+		const found = await ctx.batches.entriesByCustomId(ctx.job, owner, chunk);
+		lines += chunk.length;
+		for (const id of chunk) if (found.has(id)) matched++;
+		chunk = [];
+		return matched === lines;
+	};
+	for await (const line of ctx.api.results(batchId, model)) {
+		chunk.push(line.customId);
+		if (chunk.length >= COLLECT_CHUNK && !(await check())) return 'foreign';
+	}
+	if (chunk.length > 0) await check();
+	return verdictOf({ lines, matched });
+}
+
+/**
+ * A provisionally adopted batch that has ended: confirmed when its results' custom_ids are
+ * the submission's records, else un-adopted (its records free to be submitted again).
+ */
+async function settleProvisional(ctx: JobContext, row: BatchRow): Promise<Verdict> {
+	const verdict = await readVerdict(ctx, row.batchId, row.batchId, row.model);
+	if (verdict === 'ours') {
+		await ctx.batches.confirmAdoption(ctx.job, row.batchId);
+		ctx.log?.(
+			`Job ${ctx.job}: adopted batch ${row.batchId} confirmed (its custom_ids are the job's records)`,
+		);
+	} else {
+		await ctx.batches.unadopt(ctx.job, row.batchId);
+		ctx.log?.(
+			`Job ${ctx.job}: batch ${row.batchId} was adopted after a crash but its results are not this job's records (another workflow's batch of the same size): un-adopted; its ${row.requestCount} record(s) will be submitted again`,
+		);
+	}
+	return verdict;
+}
+
+/**
  * Submissions recorded as intents but never as batches (the process died between the
- * provider's accept and the ledger write, or is still creating them): a batch the provider
- * has for one is adopted (its records are not submitted again); an intent of a process that
- * is gone (or older than the window) that the provider does not have frees its records.
+ * provider's accept and the ledger write, or is still creating them): the batch the provider
+ * has for one is adopted (its records are not submitted again) as adoption.ts decides —
+ * exactly by key (OpenAI), or the one same-sized unowned batch of its window, provisionally,
+ * or the ended candidate whose custom_ids are its records (Anthropic); an intent the provider
+ * has no batch for frees its records. Provisional batches that have ended are settled here too.
  */
 export async function resolvePending(ctx: JobContext, model?: string): Promise<void> {
+	for (const batchId of await ctx.batches.provisional(ctx.job)) {
+		const [row] = (await ctx.batches.batches(ctx.job)).filter((b) => b.batchId === batchId);
+		if (!row || row.collectedAt !== null) continue;
+		const status = await ctx.api.retrieve(batchId);
+		if (status.state === 'ended') await settleProvisional(ctx, row);
+	}
 	const pending = await ctx.batches.pending(ctx.job);
-	if (pending.length === 0) return;
-	const known = new Set((await ctx.batches.batches(ctx.job)).map((b) => b.batchId));
 	for (const p of pending) {
 		const parsed = parsePendingId(p.pendingId);
 		if (!parsed) continue;
-		const after = Date.parse(p.submittedAt);
-		const found = await ctx.api.findSubmission(parsed.key, { after, count: p.count, known });
-		const at = iso(ctx.clock.now());
-		if (found) {
-			known.add(found.id);
-			const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
-			const round = entry?.round ?? 1;
-			const request = entry ? (JSON.parse(entry.request) as ChatRequest) : undefined;
-			await ctx.batches.adoptPending(
-				ctx.job,
-				p.pendingId,
-				batchRowFor(ctx, found, {
-					model: request?.model ?? model ?? '',
-					requestCount: p.count,
-					round,
-					at,
-				}),
-			);
-		} else if (ownerIsDead(parsed.owner) || ctx.clock.now() - after > PENDING_WINDOW_MS) {
-			await ctx.batches.abandonPending(ctx.job, p.pendingId);
+		const writtenAt = Date.parse(p.submittedAt);
+		const found = await ctx.api.findSubmission(parsed.key, {
+			after: adoptionWindow(writtenAt).from,
+			count: p.count,
+		});
+		const owned = await ctx.batches.ownedBatchIds(found.batches.map((b) => b.id));
+		const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
+		const request = entry ? (JSON.parse(entry.request) as ChatRequest) : undefined;
+		const requestModel = request?.model ?? model ?? '';
+		const verdicts = new Map<string, Verdict>();
+		const ownerGone = ownerIsDead(parsed.owner);
+		for (;;) {
+			const step = nextAdoptionStep({
+				writtenAt,
+				count: p.count,
+				ownerGone,
+				found,
+				owned,
+				verdicts,
+				now: ctx.clock.now(),
+			});
+			if (step.kind === 'verify') {
+				for (const b of step.batches)
+					verdicts.set(b.id, await readVerdict(ctx, b.id, p.pendingId, requestModel));
+				continue;
+			}
+			if (step.kind === 'adopt') {
+				await ctx.batches.adoptPending(
+					ctx.job,
+					p.pendingId,
+					batchRowFor(ctx, step.batch, {
+						model: requestModel,
+						requestCount: p.count,
+						round: entry?.round ?? 1,
+						at: iso(ctx.clock.now()),
+					}),
+					{ provisional: step.provisional },
+				);
+				ctx.log?.(
+					`Job ${ctx.job}: adopted batch ${step.batch.id} for ${p.count} record(s) a crashed Submit sent${step.provisional ? ' (provisionally: its custom_ids are checked when it ends, before anything is published)' : ''}`,
+				);
+			} else if (step.kind === 'abandon') {
+				await ctx.batches.abandonPending(ctx.job, p.pendingId);
+			} else if (verdicts.size > 0 || found.batches.length > 1) {
+				ctx.log?.(`Job ${ctx.job}: ${p.count} record(s) of a crashed Submit wait: ${step.reason}`);
+			}
+			break;
 		}
 	}
 }
-
-/** How long an intent of a live process may stay unresolved (a create call in flight). */
-const PENDING_WINDOW_MS = 30 * 60_000;
 
 /**
  * Submits the records that are neither done (succeeded with the same prompt) nor in a batch
@@ -289,6 +371,13 @@ async function refresh(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
 
 /** Asks the provider to cancel; what had finished is still collected. */
 async function cancelBatch(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
+	if ((await ctx.batches.provisional(ctx.job)).includes(row.batchId)) {
+		// Adopted without proof it is ours: it may be another workflow's batch, never cancelled.
+		ctx.log?.(
+			`Job ${ctx.job}: batch ${row.batchId} not cancelled: adopted after a crash, not yet proved this job's`,
+		);
+		return await ctx.api.retrieve(row.batchId);
+	}
 	const status = await ctx.api.cancel(row.batchId);
 	await ctx.batches.updateBatch(
 		ctx.job,
@@ -382,6 +471,8 @@ export interface CollectResult {
 	unmatched: number;
 	/** Answers to records that had already left Collect (late results), kept in the ledger only. */
 	late: number;
+	/** Batches adopted after a crash whose results proved another's: dropped, their records free again. */
+	unadopted: string[];
 }
 
 /**
@@ -417,7 +508,15 @@ export async function collectJob(
 	const { api, batches, job, clock } = ctx;
 	const rows = await liveRows(ctx, o.batchIds);
 	const deadlineReached = o.deadline !== undefined && clock.now() >= o.deadline;
-	const res: CollectResult = { outcomes: [], collected: [], pending: [], unmatched: 0, late: 0 };
+	const res: CollectResult = {
+		outcomes: [],
+		collected: [],
+		pending: [],
+		unmatched: 0,
+		late: 0,
+		unadopted: [],
+	};
+	const provisional = new Set(await batches.provisional(job));
 	const emit = o.onOutcome ?? ((outcome: CollectOutcome) => res.outcomes.push(outcome));
 	const emittedNow = new Set<string>();
 	// One compiled validator per distinct schema (ajv compiles are costly; requests repeat it).
@@ -473,6 +572,12 @@ export async function collectJob(
 			await failRest(row.batchId, () =>
 				notDoneError('expired', api.provider, 'not finished by the deadline'),
 			);
+			continue;
+		}
+
+		// Adopted after a crash without proof: its custom_ids decide before anything is published.
+		if (provisional.has(row.batchId) && (await settleProvisional(ctx, row)) !== 'ours') {
+			res.unadopted.push(row.batchId);
 			continue;
 		}
 

@@ -66,15 +66,15 @@ export interface BatchApi {
 	create(lines: readonly string[], metadata: Record<string, string>): Promise<BatchStatus>;
 	retrieve(id: string): Promise<BatchStatus>;
 	/**
-	 * The batch a submission created, if the provider accepted it (after a crash before the
-	 * ledger recorded it). OpenAI: the batch whose metadata carries `submission: key`.
-	 * Anthropic (no metadata): the newest batch created since `after` with `count` requests
-	 * that is not in `known` (the job's recorded batches).
+	 * Batches that may be the one a submission created, if the provider accepted it (after a
+	 * crash before the ledger recorded it). OpenAI: the batch whose metadata carries
+	 * `submission: key` (`byKey`). Anthropic (no metadata): every batch created since `after`
+	 * with `count` requests; core/batch-api/adoption.ts decides which one, if any, is adopted.
 	 */
 	findSubmission(
 		key: string,
-		o: { after: number; count: number; known: ReadonlySet<string> },
-	): Promise<BatchStatus | undefined>;
+		o: { after: number; count: number },
+	): Promise<{ byKey: boolean; batches: BatchStatus[] }>;
 	cancel(id: string): Promise<BatchStatus>;
 	/**
 	 * The result lines of an ended batch, streamed (never the whole file in memory), in the

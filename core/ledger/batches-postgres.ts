@@ -2,7 +2,13 @@
 import type { Pool, PoolClient } from 'pg';
 
 import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
-import { BATCH_INSERT_COLUMNS, BATCHES_TABLE, ENTRIES_TABLE, batchRowValues } from './batches-sql';
+import {
+	ADOPTIONS_TABLE,
+	BATCH_INSERT_COLUMNS,
+	BATCHES_TABLE,
+	ENTRIES_TABLE,
+	batchRowValues,
+} from './batches-sql';
 import { toBatchRow, toEntry } from './batches-sqlite';
 import { fromPostgresError } from './errors';
 
@@ -41,6 +47,12 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
+CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	pending_id TEXT NOT NULL,
+	PRIMARY KEY (job, batch_id)
+);
 `;
 
 /** Serialises concurrent schema creation (same reason as the records store). */
@@ -271,7 +283,12 @@ export class PostgresBatchStore implements BatchJobStore {
 		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
 	}
 
-	async adoptPending(job: string, pendingId: string, b: BatchRow): Promise<void> {
+	async adoptPending(
+		job: string,
+		pendingId: string,
+		b: BatchRow,
+		options: { provisional?: boolean } = {},
+	): Promise<void> {
 		await this.init();
 		await this.tx('record the batch', async (c) => {
 			await c.query(
@@ -284,7 +301,59 @@ export class PostgresBatchStore implements BatchJobStore {
 				job,
 				pendingId,
 			]);
+			if (options.provisional)
+				await c.query(
+					`INSERT INTO ${ADOPTIONS_TABLE} (job, batch_id, pending_id) VALUES ($1, $2, $3)
+					 ON CONFLICT (job, batch_id) DO NOTHING`,
+					[job, b.batchId, pendingId],
+				);
 		});
+	}
+
+	async provisional(job: string): Promise<string[]> {
+		const rows = await this.q<{ batch_id: string }>(
+			'list adoptions',
+			`SELECT batch_id FROM ${ADOPTIONS_TABLE} WHERE job = $1 ORDER BY batch_id`,
+			[job],
+		);
+		return rows.map((r) => r.batch_id);
+	}
+
+	async confirmAdoption(job: string, batchId: string): Promise<void> {
+		await this.q(
+			'confirm the batch',
+			`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1 AND batch_id = $2`,
+			[job, batchId],
+		);
+	}
+
+	async unadopt(job: string, batchId: string): Promise<void> {
+		await this.init();
+		await this.tx('drop the batch', async (c) => {
+			const { rows } = await c.query<{ pending_id: string }>(
+				`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1 AND batch_id = $2 RETURNING pending_id`,
+				[job, batchId],
+			);
+			if (rows.length === 0) return;
+			await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1 AND batch_id = $2`, [
+				job,
+				batchId,
+			]);
+			await c.query(
+				`UPDATE ${ENTRIES_TABLE} SET batch_id = $1, emitted = 1 WHERE job = $2 AND batch_id = $3`,
+				[`abandoned:${rows[0].pending_id.slice('pending:'.length)}`, job, batchId],
+			);
+		});
+	}
+
+	async ownedBatchIds(batchIds: readonly string[]): Promise<Set<string>> {
+		if (batchIds.length === 0) return new Set();
+		const rows = await this.q<{ batch_id: string }>(
+			'read batches',
+			`SELECT DISTINCT batch_id FROM ${BATCHES_TABLE} WHERE batch_id = ANY($1::text[])`,
+			[batchIds],
+		);
+		return new Set(rows.map((r) => r.batch_id));
 	}
 
 	async abandonPending(job: string, pendingId: string): Promise<void> {
@@ -299,6 +368,7 @@ export class PostgresBatchStore implements BatchJobStore {
 		await this.init();
 		return await this.tx('delete the job', async (c) => {
 			await c.query(`DELETE FROM ${ENTRIES_TABLE} WHERE job = $1`, [job]);
+			await c.query(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1`, [job]);
 			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
 		});
 	}

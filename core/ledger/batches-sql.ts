@@ -2,6 +2,8 @@ import type { BatchRow } from './batches';
 /** Table names of the batch-job part of the ledger (LLM Batch Job). */
 export const BATCHES_TABLE = 'llm_batch_ledger_batches';
 export const ENTRIES_TABLE = 'llm_batch_ledger_batch_entries';
+/** Batches adopted provisionally (no proof yet that they are the intent's): job, batch, intent. */
+export const ADOPTIONS_TABLE = 'llm_batch_ledger_batch_adoptions';
 
 /** The columns of a batch row, in the order `batchRowValues` gives them (both stores insert them). */
 export const BATCH_INSERT_COLUMNS =

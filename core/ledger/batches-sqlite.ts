@@ -5,7 +5,13 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
-import { BATCH_INSERT_COLUMNS, BATCHES_TABLE, ENTRIES_TABLE, batchRowValues } from './batches-sql';
+import {
+	ADOPTIONS_TABLE,
+	BATCH_INSERT_COLUMNS,
+	BATCHES_TABLE,
+	ENTRIES_TABLE,
+	batchRowValues,
+} from './batches-sql';
 import { fromSqliteError } from './errors';
 
 const SCHEMA = `
@@ -43,6 +49,12 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
+CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	pending_id TEXT NOT NULL,
+	PRIMARY KEY (job, batch_id)
+);
 `;
 
 interface BatchDbRow {
@@ -374,7 +386,12 @@ export class SqliteBatchStore implements BatchJobStore {
 		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
 	}
 
-	async adoptPending(job: string, pendingId: string, b: BatchRow): Promise<void> {
+	async adoptPending(
+		job: string,
+		pendingId: string,
+		b: BatchRow,
+		options: { provisional?: boolean } = {},
+	): Promise<void> {
 		await this.init();
 		this.run(
 			'record the batch',
@@ -388,9 +405,68 @@ export class SqliteBatchStore implements BatchJobStore {
 					job,
 					pendingId,
 				);
+				if (options.provisional)
+					this.stmt(
+						`INSERT INTO ${ADOPTIONS_TABLE} (job, batch_id, pending_id) VALUES (?, ?, ?)
+						 ON CONFLICT (job, batch_id) DO NOTHING`,
+					).run(job, b.batchId, pendingId);
 			},
 			true,
 		);
+	}
+
+	async provisional(job: string): Promise<string[]> {
+		await this.init();
+		const rows = this.run(
+			'list adoptions',
+			() =>
+				this.stmt(`SELECT batch_id FROM ${ADOPTIONS_TABLE} WHERE job = ? ORDER BY batch_id`).all(
+					job,
+				) as unknown as Array<{ batch_id: string }>,
+		);
+		return rows.map((r) => r.batch_id);
+	}
+
+	async confirmAdoption(job: string, batchId: string): Promise<void> {
+		await this.init();
+		this.run('confirm the batch', () =>
+			this.stmt(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = ? AND batch_id = ?`).run(job, batchId),
+		);
+	}
+
+	async unadopt(job: string, batchId: string): Promise<void> {
+		await this.init();
+		this.run(
+			'drop the batch',
+			() => {
+				const row = this.stmt(
+					`SELECT pending_id FROM ${ADOPTIONS_TABLE} WHERE job = ? AND batch_id = ?`,
+				).get(job, batchId) as { pending_id: string } | undefined;
+				if (!row) return;
+				this.stmt(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = ? AND batch_id = ?`).run(
+					job,
+					batchId,
+				);
+				this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ? AND batch_id = ?`).run(job, batchId);
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET batch_id = ?, emitted = 1 WHERE job = ? AND batch_id = ?`,
+				).run(`abandoned:${row.pending_id.slice('pending:'.length)}`, job, batchId);
+			},
+			true,
+		);
+	}
+
+	async ownedBatchIds(batchIds: readonly string[]): Promise<Set<string>> {
+		await this.init();
+		if (batchIds.length === 0) return new Set();
+		const rows = this.run(
+			'read batches',
+			() =>
+				this.stmt(
+					`SELECT DISTINCT batch_id FROM ${BATCHES_TABLE} WHERE batch_id IN (SELECT value FROM json_each(?))`,
+				).all(JSON.stringify(batchIds)) as unknown as Array<{ batch_id: string }>,
+		);
+		return new Set(rows.map((r) => r.batch_id));
 	}
 
 	async abandonPending(job: string, pendingId: string): Promise<void> {
@@ -411,6 +487,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'delete the job',
 			() => {
 				this.stmt(`DELETE FROM ${ENTRIES_TABLE} WHERE job = ?`).run(job);
+				this.stmt(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = ?`).run(job);
 				return Number(this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes);
 			},
 			true,

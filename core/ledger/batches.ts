@@ -87,8 +87,28 @@ export interface BatchJobStore {
 	addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void>;
 	/** The job's pending intents: ID, how many entries, when submitted. */
 	pending(job: string): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>>;
-	/** The provider batch of an intent: the batch row (if new) and its entries, one transaction. */
-	adoptPending(job: string, pendingId: string, batch: BatchRow): Promise<void>;
+	/**
+	 * The provider batch of an intent: the batch row (if new) and its entries, one transaction.
+	 * `provisional`: adopted without proof it is ours (Anthropic: no metadata); listed by
+	 * `provisional` until confirmAdoption or unadopt.
+	 */
+	adoptPending(
+		job: string,
+		pendingId: string,
+		batch: BatchRow,
+		options?: { provisional?: boolean },
+	): Promise<void>;
+	/** The job's provisionally adopted batches. */
+	provisional(job: string): Promise<string[]>;
+	/** A provisional batch proved ours (its results' custom_ids): an ordinary batch from now on. */
+	confirmAdoption(job: string, batchId: string): Promise<void>;
+	/**
+	 * A provisional batch proved not ours: its row is forgotten and its records are free to be
+	 * submitted again (as an abandoned intent's), one transaction.
+	 */
+	unadopt(job: string, batchId: string): Promise<void>;
+	/** Which of these provider batch IDs a batch row of any job in this ledger owns. */
+	ownedBatchIds(batchIds: readonly string[]): Promise<Set<string>>;
 	/** An intent the provider never accepted: its entries count as emitted (free to submit again). */
 	abandonPending(job: string, pendingId: string): Promise<void>;
 	/** Forgets the job's batches and entries (Batch Ledger's Delete Job); returns the batches deleted. */
@@ -96,7 +116,7 @@ export interface BatchJobStore {
 	close(): Promise<void>;
 }
 
-export { BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+export { ADOPTIONS_TABLE, BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
 
 const PENDING = 'pending:';
 

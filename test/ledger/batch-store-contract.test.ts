@@ -171,6 +171,37 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		expect((await batches.entries('job', ['r3'])).get('r3')?.emitted).toBe(true);
 	});
 
+	it('a provisional adoption: listed until confirmed, or un-adopted (row gone, records free); owned IDs seen across jobs', async () => {
+		const { batches } = await fresh();
+		const p1 = pendingBatchId('k1', 'host|1|p|e');
+		const p2 = pendingBatchId('k2', 'host|1|p|e');
+		await batches.addPending('job', p1, [entry('r1', p1), entry('r2', p1)]);
+		await batches.addPending('job', p2, [entry('r3', p2)]);
+		await batches.adoptPending('job', p1, batch('job', 'b1'), { provisional: true });
+		await batches.adoptPending('job', p2, batch('job', 'b2'), { provisional: true });
+		await batches.addBatch(batch('other', 'b9'), [entry('r1', 'b9')]);
+		expect(await batches.provisional('job')).toEqual(['b1', 'b2']);
+		expect(await batches.provisional('other')).toEqual([]);
+		expect(await batches.ownedBatchIds(['b1', 'b9', 'b7'])).toEqual(new Set(['b1', 'b9']));
+		expect(await batches.ownedBatchIds([])).toEqual(new Set());
+
+		await batches.confirmAdoption('job', 'b1');
+		expect(await batches.provisional('job')).toEqual(['b2']);
+		expect(await batches.batchEntries('job', 'b1')).toEqual([entry('r1', 'b1'), entry('r2', 'b1')]);
+
+		await batches.unadopt('job', 'b2');
+		expect(await batches.provisional('job')).toEqual([]);
+		expect((await batches.batches('job')).map((b) => b.batchId)).toEqual(['b1']);
+		expect(await batches.batchEntries('job', 'b2')).toEqual([]);
+		const r3 = (await batches.entries('job', ['r3'])).get('r3');
+		expect(r3?.emitted).toBe(true);
+		expect(r3?.batchId).toBe('abandoned:k2:host|1|p|e');
+		// Un-adopting a confirmed batch does nothing: only a provisional one can be dropped.
+		await batches.unadopt('job', 'b1');
+		expect((await batches.batches('job')).map((b) => b.batchId)).toEqual(['b1']);
+		expect(await batches.ownedBatchIds(['b2'])).toEqual(new Set());
+	});
+
 	it("deleteJob forgets the job's batches and entries, not other jobs'", async () => {
 		const { batches } = await fresh();
 		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);

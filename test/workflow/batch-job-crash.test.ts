@@ -115,6 +115,9 @@ describe.each(['openai', 'anthropic'] as const)(
 	(provider) => {
 		it('the rerun adopts the orphan batch: no record submitted twice, all collected once', async () => {
 			sandbox.batch.reset();
+			// The provider's clock back at the real time: the orphan is matched by its creation time
+			// against the intent's (Anthropic: within the create timeout).
+			t = Date.now();
 			const ledgerPath = join(mkdtempSync(join(tmpdir(), 'batch-orphan-')), 'ledger.sqlite');
 			const child = spawn(process.execPath, [childBundle], {
 				cwd: ROOT,

@@ -6,9 +6,6 @@ import { streamingFetch } from './stream-fetch';
 import { readAnthropicResultLine } from '../results';
 import type { BatchApi, BatchState, BatchStatus } from '../types';
 
-/** Clock difference tolerated between this host and the provider when matching a submission. */
-const SKEW_MS = 10 * 60_000;
-
 const STATE: Record<string, BatchState> = {
 	in_progress: 'in_progress',
 	canceling: 'canceling',
@@ -70,17 +67,16 @@ export function createAnthropicBatchApi(
 			return anthropicBatchStatus(await client.messages.batches.cancel(id));
 		},
 		async findSubmission(_key, o) {
-			// Message batches carry no metadata: the newest batch since the intent with its
-			// request count that the job does not know yet. Its custom_ids (derived from the
-			// record IDs) join its results to the records; a line of another batch matches none.
+			// Message batches carry no metadata: every batch since `after` with the intent's request
+			// count (newest first); adoption.ts decides, custom_ids confirm.
+			const batches: BatchStatus[] = [];
 			for await (const b of client.messages.batches.list({ limit: 100 })) {
-				const created = Date.parse(b.created_at);
-				if (created < o.after - SKEW_MS) return undefined;
+				if (Date.parse(b.created_at) < o.after) break;
 				const c = b.request_counts;
 				const total = c.processing + c.succeeded + c.errored + c.canceled + c.expired;
-				if (total === o.count && !o.known.has(b.id)) return anthropicBatchStatus(b);
+				if (total === o.count) batches.push(anthropicBatchStatus(b));
 			}
-			return undefined;
+			return { byKey: false, batches };
 		},
 		async *results(id, model) {
 			// The SDK throws when the batch has no results_url (nothing to read): no lines then;

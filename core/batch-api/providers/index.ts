@@ -57,7 +57,9 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 		create: (lines, metadata) => api.create(lines, metadata).then(status, fail),
 		retrieve: (id) => api.retrieve(id).then(status, fail),
 		findSubmission: (key, o) =>
-			api.findSubmission(key, o).then((b) => (b === undefined ? b : status(b)), fail),
+			api
+				.findSubmission(key, o)
+				.then((f) => ({ byKey: f.byKey, batches: f.batches.map(status) }), fail),
 		cancel: (id) => api.cancel(id).then(status, fail),
 		async *results(id, model) {
 			const lines = api.results(id, model)[Symbol.asyncIterator]();

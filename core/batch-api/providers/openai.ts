@@ -9,9 +9,6 @@ import type { BatchApi, BatchState, BatchStatus } from '../types';
 
 export const OPENAI_BATCH_ENDPOINT = '/v1/chat/completions';
 
-/** Clock difference tolerated between this host and the provider when matching a submission. */
-const SKEW_MS = 10 * 60_000;
-
 const STATE: Record<string, BatchState> = {
 	validating: 'validating',
 	in_progress: 'in_progress',
@@ -109,13 +106,13 @@ export function createOpenAiBatchApi(
 			return openAiBatchStatus(await client.batches.cancel(id));
 		},
 		async findSubmission(key, o) {
-			// Newest first; a batch created well before the intent cannot be it.
+			// Newest first; a batch created before the intent's window cannot be it.
 			for await (const b of client.batches.list({ limit: 100 })) {
-				if (b.created_at * 1000 < o.after - SKEW_MS) return undefined;
+				if (b.created_at * 1000 < o.after) break;
 				if ((b.metadata as Record<string, string> | null)?.submission === key)
-					return openAiBatchStatus(b);
+					return { byKey: true, batches: [openAiBatchStatus(b)] };
 			}
-			return undefined;
+			return { byKey: true, batches: [] };
 		},
 		async *results(id, model) {
 			const read = (body: Record<string, unknown>) =>

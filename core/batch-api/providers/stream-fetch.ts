@@ -61,7 +61,14 @@ export const streamingFetch = (async (
 				if (NULL_BODY.has(status)) res.resume();
 				resolve(
 					new Response(
-						NULL_BODY.has(status) ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>),
+						NULL_BODY.has(status)
+							? null
+							: // One chunk queued ahead of the reader at most: the socket is paused
+								// while Collect works on a chunk, instead of the rest of the file
+								// piling up in memory as the stream's queue.
+								(Readable.toWeb(res, {
+									strategy: new CountQueuingStrategy({ highWaterMark: 1 }),
+								}) as ReadableStream<Uint8Array>),
 						{ status, statusText: res.statusMessage, headers: out },
 					),
 				);

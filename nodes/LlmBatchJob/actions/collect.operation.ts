@@ -56,7 +56,7 @@ export async function execute(
 	this: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job, clock } = await openJob(this, deps);
+	const { cfg, job, clock, notes } = await openJob(this, deps);
 	const resultField = String(this.getNodeParameter('resultField', 0, 'llm')).trim() || 'llm';
 	if (isReservedField(resultField)) {
 		throw new NodeOperationError(this.getNode(), `Result Field "${resultField}" is reserved`, {
@@ -104,9 +104,14 @@ export async function execute(
 	if (res.pending.length > 0) parts.push(`${res.pending.length} batch(es) still running`);
 	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
 	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);
+	if (res.unadopted.length > 0)
+		parts.push(
+			`${res.unadopted.length} batch(es) adopted after a crash were not this job's (un-adopted; their records are submitted again by the next Submit)`,
+		);
+	for (const note of notes) parts.push(note);
 	this.addExecutionHints?.({
 		message: `Job ${cfg.jobName}: ${parts.join('; ')}`,
-		type: failed.length > 0 || res.unmatched > 0 ? 'warning' : 'info',
+		type: failed.length > 0 || res.unmatched > 0 || res.unadopted.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
 	return [success, failed];

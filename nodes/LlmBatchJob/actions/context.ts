@@ -19,7 +19,7 @@ export interface JobDeps {
 export async function openJob(
 	ctx: IExecuteFunctions,
 	deps: JobDeps,
-): Promise<{ cfg: JobConfig; job: JobContext; clock: Clock }> {
+): Promise<{ cfg: JobConfig; job: JobContext; clock: Clock; notes: string[] }> {
 	const cfg = readJobConfig(ctx);
 	const clock = deps.clock ?? systemClock;
 	const creds = await providerCredentials(ctx, cfg.provider);
@@ -28,10 +28,18 @@ export async function openJob(
 		store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 		const batches = batchStoreFor(store);
 		await batches.init();
+		// What adoption after a crash decided: logged, and shown in the operation's hint.
+		const notes: string[] = [];
+		const log = (message: string) => {
+			notes.push(message);
+			ctx.logger?.info(message);
+		};
 		return {
 			cfg,
 			clock,
+			notes,
 			job: {
+				log,
 				api: createBatchApi(cfg.provider, creds, deps.fetch),
 				store,
 				batches,
