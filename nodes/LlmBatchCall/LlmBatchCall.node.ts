@@ -302,32 +302,6 @@ export class LlmBatchCall implements INodeType {
 						default: 'run',
 					},
 					{
-						displayName: 'Input Price per 1M Tokens (USD)',
-						name: 'inputPricePer1M',
-						type: 'number',
-						typeOptions: { numberPrecision: 4 },
-						default: -1,
-						description:
-							'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
-					},
-					{
-						displayName: 'Max Attempts',
-						name: 'maxAttempts',
-						type: 'number',
-						typeOptions: { minValue: 1, maxValue: 20 },
-						default: 5,
-						description: 'Attempts per item for transient errors (rate-limit waits do not count)',
-					},
-					{
-						displayName: 'Max Cost per Run (USD)',
-						name: 'maxCostUsd',
-						type: 'number',
-						typeOptions: { numberPrecision: 4 },
-						default: 0,
-						description:
-							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
-					},
-					{
 						displayName: 'Fix Invalid Answers By',
 						name: 'fixInvalidBy',
 						type: 'options',
@@ -354,6 +328,32 @@ export class LlmBatchCall implements INodeType {
 						default: 'cheapest',
 						description:
 							"How an answer that is not valid JSON or fails the schema is fixed (up to Max Re-Asks calls). Every fix call is paid and added to the item's cost and attempts.",
+					},
+					{
+						displayName: 'Input Price per 1M Tokens (USD)',
+						name: 'inputPricePer1M',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: -1,
+						description:
+							'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
+					},
+					{
+						displayName: 'Max Attempts',
+						name: 'maxAttempts',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 20 },
+						default: 5,
+						description: 'Attempts per item for transient errors (rate-limit waits do not count)',
+					},
+					{
+						displayName: 'Max Cost per Run (USD)',
+						name: 'maxCostUsd',
+						type: 'number',
+						typeOptions: { numberPrecision: 4 },
+						default: 0,
+						description:
+							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
 					},
 					{
 						displayName: 'Max Re-Asks',
