@@ -13,6 +13,7 @@ import { claimOwner, ownerIsDead } from '../ledger/checkpoint';
 import {
 	parsePendingId,
 	pendingBatchId,
+	type AnswerEntry,
 	type BatchEntry,
 	type BatchJobStore,
 	type BatchRow,
@@ -112,9 +113,11 @@ async function readVerdict(
 		chunk = [];
 		return matched === lines;
 	};
-	for await (const line of ctx.api.results(batchId, model)) {
-		chunk.push(line.customId);
-		if (chunk.length >= COLLECT_CHUNK && !(await check())) return 'foreign';
+	for await (const page of ctx.api.results(batchId, model)) {
+		for (const line of page) {
+			chunk.push(line.customId);
+			if (chunk.length >= COLLECT_CHUNK && !(await check())) return 'foreign';
+		}
 	}
 	if (chunk.length > 0) await check();
 	return verdictOf({ lines, matched });
@@ -456,9 +459,12 @@ function noLineCode(s: BatchStatus): 'canceled' | 'expired' {
 	return s.counts.canceled > s.counts.expired ? 'canceled' : 'expired';
 }
 
+/** The entry a record leaves Collect with (its request is not read back). */
+export type CollectedEntry = Omit<BatchEntry, 'request'>;
+
 export type CollectOutcome =
-	| { entry: BatchEntry; ok: true; result: LlmResult & { batchId: string } }
-	| { entry: BatchEntry; ok: false; error: ItemError & { batchId?: string } };
+	| { entry: CollectedEntry; ok: true; result: LlmResult & { batchId: string } }
+	| { entry: CollectedEntry; ok: false; error: ItemError & { batchId?: string } };
 
 export interface CollectResult {
 	/** Every record emitted, unless `onOutcome` took them one by one (then empty). */
@@ -479,7 +485,7 @@ export interface CollectResult {
  * Result lines joined, classified and committed per chunk of this many: what Collect holds
  * at a time (entries with their requests, parsed lines) whatever the batch size.
  */
-export const COLLECT_CHUNK = 500;
+export const COLLECT_CHUNK = 200;
 
 /**
  * Reads the results of every ended, uncollected batch of the job, line by line, and joins
@@ -519,26 +525,26 @@ export async function collectJob(
 	const provisional = new Set(await batches.provisional(job));
 	const emit = o.onOutcome ?? ((outcome: CollectOutcome) => res.outcomes.push(outcome));
 	const emittedNow = new Set<string>();
-	// One compiled validator per distinct schema (ajv compiles are costly; requests repeat it).
+	// One compiled validator per distinct schema text (ajv compiles are costly; requests repeat it).
 	const validators = new Map<string, AnswerPolicy>();
-	const policyFor = (request: ChatRequest): AnswerPolicy => {
-		const key = request.schema ? JSON.stringify(request.schema) : '';
+	const policyFor = (schema: string | null): AnswerPolicy => {
+		const key = schema ?? '';
 		let p = validators.get(key);
 		if (!p) {
-			const compiled = request.schema ? compileSchema(request.schema) : undefined;
+			const compiled = schema
+				? compileSchema(JSON.parse(schema) as Record<string, unknown>)
+				: undefined;
 			p = {
 				...o.policy,
 				provider: api.provider,
-				structured: request.schema
-					? { validate: compiled?.ok ? compiled.validate : undefined }
-					: undefined,
+				structured: schema ? { validate: compiled?.ok ? compiled.validate : undefined } : undefined,
 			};
 			validators.set(key, p);
 		}
 		return p;
 	};
 
-	const fail = (entry: BatchEntry, error: ItemError, batchId: string) => {
+	const fail = (entry: CollectedEntry, error: ItemError, batchId: string) => {
 		o.checkpoint.failed(entry.recordId, entry.promptHash, { ...error, attempts: entry.round });
 		emit({ entry, ok: false, error: { ...error, attempts: entry.round, batchId } });
 		emittedNow.add(entry.recordId);
@@ -636,16 +642,15 @@ export async function collectJob(
 			}
 		};
 		const judge = (
-			entry: BatchEntry,
+			entry: AnswerEntry,
 			line: BatchResultLine,
 			batchId: string,
 		): { ok: true; result: LlmResult & { batchId: string } } | { ok: false; error: ItemError } => {
 			if (!line.ok) return { ok: false, error: line.error };
 			try {
-				const request = JSON.parse(entry.request) as ChatRequest;
 				const result = interpretAnswer(
-					policyFor(request),
-					{ recordId: entry.recordId, promptHash: entry.promptHash, request },
+					policyFor(entry.answer.schema),
+					{ recordId: entry.recordId, promptHash: entry.promptHash, request: entry.answer },
 					line.response,
 					entry.round,
 					Math.max(0, clock.now() - Date.parse(entry.submittedAt)),
@@ -661,11 +666,13 @@ export async function collectJob(
 		};
 
 		let chunk: BatchResultLine[] = [];
-		for await (const line of api.results(row.batchId, row.model)) {
-			chunk.push(line);
-			if (chunk.length >= COLLECT_CHUNK) {
-				await handle(chunk);
-				chunk = [];
+		for await (const page of api.results(row.batchId, row.model)) {
+			for (const line of page) {
+				chunk.push(line);
+				if (chunk.length >= COLLECT_CHUNK) {
+					await handle(chunk);
+					chunk = [];
+				}
 			}
 		}
 		if (chunk.length > 0) await handle(chunk);

@@ -78,7 +78,9 @@ export interface BatchApi {
 	cancel(id: string): Promise<BatchStatus>;
 	/**
 	 * The result lines of an ended batch, streamed (never the whole file in memory), in the
-	 * provider's order (not the input order). OpenAI: the output file, then the error file.
+	 * provider's order (not the input order), a page at a time (the lines of one chunk read):
+	 * each step of an async iteration costs a promise and a result object, so a Collect of
+	 * 10,000 lines pays it per page, not per line. OpenAI: the output file, then the error file.
 	 */
-	results(id: string, model: string): AsyncIterable<BatchResultLine>;
+	results(id: string, model: string): AsyncIterable<BatchResultLine[]>;
 }

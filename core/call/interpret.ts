@@ -19,7 +19,9 @@ export interface AnswerPolicy {
  */
 export function interpretAnswer(
 	policy: AnswerPolicy,
-	item: Pick<RunItem, 'recordId' | 'promptHash' | 'request' | 'inputHash' | 'group'>,
+	item: Pick<RunItem, 'recordId' | 'promptHash' | 'inputHash' | 'group'> & {
+		request: Pick<RunItem['request'], 'model' | 'maxTokens'>;
+	},
 	res: ChatResponse,
 	attempts: number,
 	latencyMs: number,

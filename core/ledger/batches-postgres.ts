@@ -1,7 +1,7 @@
 /** The batch-job tables in the PostgreSQL ledger, on the records store's pool. */
 import type { Pool, PoolClient } from 'pg';
 
-import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
 import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
@@ -9,7 +9,7 @@ import {
 	ENTRIES_TABLE,
 	batchRowValues,
 } from './batches-sql';
-import { toBatchRow, toEntry } from './batches-sqlite';
+import { toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './batches-sqlite';
 import { fromPostgresError } from './errors';
 
 const SCHEMA = `
@@ -200,16 +200,19 @@ export class PostgresBatchStore implements BatchJobStore {
 		job: string,
 		batchId: string,
 		customIds: readonly string[],
-	): Promise<Map<string, BatchEntry>> {
-		const out = new Map<string, BatchEntry>();
+	): Promise<Map<string, AnswerEntry>> {
+		const out = new Map<string, AnswerEntry>();
 		if (customIds.length === 0) return out;
-		const rows = await this.q<Parameters<typeof toEntry>[0]>(
+		// From the request only what reading the answer needs (the json type keeps the text).
+		const rows = await this.q<AnswerEntryDbRow>(
 			'read batch entries',
-			`SELECT record_id, custom_id, prompt_hash, request, item, item_index, round, emitted, submitted_at
+			`SELECT record_id, custom_id, prompt_hash, item, item_index, round, emitted, submitted_at,
+			   request::json ->> 'model' AS model, request::json ->> 'maxTokens' AS max_tokens,
+			   (request::json -> 'schema')::text AS schema
 			 FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND custom_id = ANY($3::text[])`,
 			[job, batchId, customIds],
 		);
-		for (const r of rows) out.set(r.custom_id, toEntry(r, batchId));
+		for (const r of rows) out.set(r.custom_id, toAnswerEntry(r, batchId));
 		return out;
 	}
 

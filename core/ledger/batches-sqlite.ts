@@ -4,7 +4,7 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
-import type { BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
 import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
@@ -123,6 +123,31 @@ export function toEntry(
 		round: Number(r.round),
 		emitted: Boolean(Number(r.emitted)),
 		submittedAt: String(r.submitted_at),
+	};
+}
+
+export type AnswerEntryDbRow = Omit<EntryDbRow, 'batch_id' | 'request'> & {
+	model: string;
+	max_tokens: number | string;
+	schema: string | null;
+};
+
+export function toAnswerEntry(r: AnswerEntryDbRow, batchId: string): AnswerEntry {
+	return {
+		recordId: r.record_id,
+		customId: r.custom_id,
+		batchId,
+		promptHash: r.prompt_hash,
+		item: r.item,
+		itemIndex: Number(r.item_index),
+		round: Number(r.round),
+		emitted: Boolean(Number(r.emitted)),
+		submittedAt: String(r.submitted_at),
+		answer: {
+			model: r.model,
+			maxTokens: Number(r.max_tokens),
+			schema: r.schema === null || r.schema === 'null' ? null : r.schema,
+		},
 	};
 }
 
@@ -284,21 +309,23 @@ export class SqliteBatchStore implements BatchJobStore {
 		job: string,
 		batchId: string,
 		customIds: readonly string[],
-	): Promise<Map<string, BatchEntry>> {
+	): Promise<Map<string, AnswerEntry>> {
 		await this.init();
-		const out = new Map<string, BatchEntry>();
+		const out = new Map<string, AnswerEntry>();
 		if (customIds.length === 0) return out;
 		// The columns an entry needs, not the job and batch it was asked by: a Collect reads every
-		// entry of the job this way, and each column is a string per row.
+		// entry of the job this way, and each column is a string per row. From the request only
+		// what reading the answer needs (`->` keeps the schema as JSON text).
 		const rows = this.run(
 			'read batch entries',
 			() =>
 				this.stmt(
-					`SELECT record_id, custom_id, prompt_hash, request, item, item_index, round, emitted, submitted_at
+					`SELECT record_id, custom_id, prompt_hash, item, item_index, round, emitted, submitted_at,
+					   request ->> '$.model' AS model, request ->> '$.maxTokens' AS max_tokens, request -> '$.schema' AS schema
 					 FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? AND custom_id IN (SELECT value FROM json_each(?))`,
-				).all(job, batchId, JSON.stringify(customIds)) as unknown as Omit<EntryDbRow, 'batch_id'>[],
+				).all(job, batchId, JSON.stringify(customIds)) as unknown as AnswerEntryDbRow[],
 		);
-		for (const r of rows) out.set(r.custom_id, toEntry(r, batchId));
+		for (const r of rows) out.set(r.custom_id, toAnswerEntry(r, batchId));
 		return out;
 	}
 

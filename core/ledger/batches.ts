@@ -50,6 +50,17 @@ export interface BatchEntry {
 	submittedAt: string;
 }
 
+/** What reading an answer needs from its request (ChatRequest), without the prompt. */
+export interface AnswerSpec {
+	model: string;
+	maxTokens: number;
+	/** The request's JSON Schema as JSON text, or null without structured output. */
+	schema: string | null;
+}
+
+/** An entry as Collect joins it to a result line: the request replaced by its AnswerSpec. */
+export type AnswerEntry = Omit<BatchEntry, 'request'> & { answer: AnswerSpec };
+
 export type BatchRowPatch = Partial<
 	Pick<BatchRow, 'state' | 'providerStatus' | 'counts' | 'endedAt' | 'collectedAt'>
 >;
@@ -67,13 +78,15 @@ export interface BatchJobStore {
 	batchEntries(job: string, batchId: string): Promise<BatchEntry[]>;
 	/**
 	 * The entries of this batch (latest submission) with these custom IDs, by custom ID: Collect
-	 * joins a bounded chunk of result lines at a time instead of holding the whole batch.
+	 * joins a bounded chunk of result lines at a time instead of holding the whole batch. Read
+	 * without the request (the prompt is not needed to read an answer; reading it was a third
+	 * of a Collect's allocations), with what reading the answer needs instead.
 	 */
 	entriesByCustomId(
 		job: string,
 		batchId: string,
 		customIds: readonly string[],
-	): Promise<Map<string, BatchEntry>>;
+	): Promise<Map<string, AnswerEntry>>;
 	/** Up to `limit` entries of this batch not emitted yet (marking them emitted moves on). */
 	unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]>;
 	/** All entries of the job ordered by record ID, one page. */

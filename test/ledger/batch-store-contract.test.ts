@@ -36,6 +36,12 @@ function batch(job: string, batchId: string, extra: Partial<BatchRow> = {}): Bat
 	};
 }
 
+const SCHEMA = {
+	type: 'object',
+	properties: { label: { type: 'string', enum: ['a', 'b'] } },
+	required: ['label'],
+};
+
 function entry(recordId: string, batchId: string, extra: Partial<BatchEntry> = {}): BatchEntry {
 	return {
 		recordId,
@@ -118,14 +124,28 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		await batches.addBatch(batch('job', 'b1'), [
 			entry('r1', 'b1', { customId: 'c1' }),
 			entry('r2', 'b1', { customId: 'c2' }),
-			entry('r3', 'b1', { customId: 'c3' }),
+			entry('r3', 'b1', {
+				customId: 'c3',
+				request: JSON.stringify({
+					model: 'gpt-4o-mini',
+					prompt: 'p r3',
+					schema: SCHEMA,
+					maxTokens: 5,
+				}),
+			}),
 		]);
 		await batches.addBatch(batch('job', 'b2'), [entry('r4', 'b2', { customId: 'c4' })]);
 		await batches.addBatch(batch('other', 'b1'), [entry('r1', 'b1', { customId: 'c1' })]);
+		// Read without the request: what reading the answer needs instead (the schema as JSON text).
+		const { request: _r1, ...r1 } = entry('r1', 'b1', { customId: 'c1' });
+		const { request: _r3, ...r3 } = entry('r3', 'b1', { customId: 'c3' });
 		expect(await batches.entriesByCustomId('job', 'b1', ['c3', 'c1', 'c4', 'nope'])).toEqual(
 			new Map([
-				['c3', entry('r3', 'b1', { customId: 'c3' })],
-				['c1', entry('r1', 'b1', { customId: 'c1' })],
+				[
+					'c3',
+					{ ...r3, answer: { model: 'gpt-4o-mini', maxTokens: 5, schema: JSON.stringify(SCHEMA) } },
+				],
+				['c1', { ...r1, answer: { model: 'gpt-4o-mini', maxTokens: 5, schema: null } }],
 			]),
 		);
 		expect(await batches.entriesByCustomId('job', 'b1', [])).toEqual(new Map());

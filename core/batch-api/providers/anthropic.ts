@@ -4,7 +4,10 @@ import { anthropicMessageParams, readAnthropicMessage } from '../../call/provide
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
 import { readAnthropicResultLine } from '../results';
-import type { BatchApi, BatchState, BatchStatus } from '../types';
+import type { BatchApi, BatchResultLine, BatchState, BatchStatus } from '../types';
+
+/** Lines per page handed on from the SDK's line-by-line decoder. */
+const RESULT_PAGE = 200;
 
 const STATE: Record<string, BatchState> = {
 	in_progress: 'in_progress',
@@ -84,15 +87,24 @@ export function createAnthropicBatchApi(
 			const batch = await client.messages.batches.retrieve(id);
 			if (!batch.results_url) return;
 			const decoder = await client.messages.batches.results(id);
+			// The SDK's decoder yields line by line; handed on in pages of RESULT_PAGE lines.
+			let page: BatchResultLine[] = [];
 			for await (const entry of decoder) {
-				yield readAnthropicResultLine(entry, (message) =>
-					readAnthropicMessage(message as unknown as Anthropic.Message, {
-						model,
-						prompt: '',
-						maxTokens: 0,
-					}),
+				page.push(
+					readAnthropicResultLine(entry, (message) =>
+						readAnthropicMessage(message as unknown as Anthropic.Message, {
+							model,
+							prompt: '',
+							maxTokens: 0,
+						}),
+					),
 				);
+				if (page.length >= RESULT_PAGE) {
+					yield page;
+					page = [];
+				}
 			}
+			if (page.length > 0) yield page;
 		},
 	};
 }

@@ -62,13 +62,13 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 				.then((f) => ({ byKey: f.byKey, batches: f.batches.map(status) }), fail),
 		cancel: (id) => api.cancel(id).then(status, fail),
 		async *results(id, model) {
-			const lines = api.results(id, model)[Symbol.asyncIterator]();
+			const pages = api.results(id, model)[Symbol.asyncIterator]();
 			let done = false;
 			try {
 				for (;;) {
-					let next: IteratorResult<BatchResultLine>;
+					let next: IteratorResult<BatchResultLine[]>;
 					try {
-						next = await lines.next();
+						next = await pages.next();
 					} catch (e) {
 						done = true;
 						return fail(e);
@@ -77,11 +77,14 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 						done = true;
 						return;
 					}
-					yield line(next.value);
+					// The page is the provider reader's own array: its lines are cleaned in place.
+					const page = next.value;
+					for (let i = 0; i < page.length; i++) page[i] = line(page[i]);
+					yield page;
 				}
 			} finally {
 				// The caller stopped early: the provider's stream is closed too.
-				if (!done) await lines.return?.();
+				if (!done) await pages.return?.();
 			}
 		},
 	};

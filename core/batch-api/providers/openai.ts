@@ -122,14 +122,13 @@ export function createOpenAiBatchApi(
 					maxTokens: 0,
 				});
 			const batch = await client.batches.retrieve(id);
-			// The output file, then the error file, read chunk by chunk (one generator level per
-			// line, not three: each level allocates its own promises per line).
+			// The output file, then the error file, read chunk by chunk: one page per chunk.
 			for (const fileId of [batch.output_file_id, batch.error_file_id]) {
 				if (!fileId) continue;
 				const res = await client.files.content(fileId);
 				if (!res.body) continue;
 				for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
-					for (const line of lines) yield readOpenAiResultLine(line, read);
+					yield lines.map((line) => readOpenAiResultLine(line, read));
 			}
 		},
 	};
