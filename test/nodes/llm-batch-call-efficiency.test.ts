@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { resetSharedFlow } from '../../core/call/controller';
 import { costUsd } from '../../core/cost';
+import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { Usage } from '../../core/types';
 import { llmBatchFallbackConnectionTest } from '../../nodes/LlmBatchCall/credentialTest';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
@@ -378,6 +379,109 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			expect((f2[0].json.error as { code: string }).code).toBe('budget_exceeded');
 		} finally {
 			sandbox.configure({ faults: {} });
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("Job cost: a record that failed after paying, then succeeded in a later execution, keeps both executions' cost (fresh call) and counts a re-ask's once", async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-job-cost-'));
+		const sqlitePath = join(dir, 'l.sqlite');
+		const ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: sqlitePath };
+		const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+		const usageOf = (us: Usage[]) => ({
+			inputTokens: sum(us.map((u) => u.inputTokens)),
+			outputTokens: sum(us.map((u) => u.outputTokens)),
+		});
+		const store = new SqliteLedgerStore({ kind: 'sqlite', path: sqlitePath });
+		try {
+			// Execution 1 of two jobs: every answer breaks the schema (no re-ask): all Failed, all paid.
+			sandbox.configure({ faults: { schemaViolation: 1 } });
+			const failedRun = async (job: string) => {
+				resetSharedFlow();
+				const m = mockExecute({
+					items: tickets(6),
+					parameters: params({ ...ledger, ledgerJob: job }, { maxReasks: 0 }),
+					credentials: openAi(),
+				});
+				const [s, f] = await executeLlmBatchCall(m.fns);
+				expect(s).toHaveLength(0);
+				expect(f).toHaveLength(6);
+				return f;
+			};
+			const f1 = await failedRun('fresh');
+			const r1 = await failedRun('reask');
+			const paid = f1.map((f) => f.json.error as { usage: Usage; costUsd: number });
+			for (const e of paid) expect(e.costUsd).toBeGreaterThan(0);
+			sandbox.configure({ faults: {} });
+
+			// Execution 2, job "fresh": the same records called fresh, all answered.
+			resetSharedFlow();
+			const again = mockExecute({
+				items: tickets(6),
+				parameters: params({ ...ledger, ledgerJob: 'fresh' }),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(again.fns);
+			expect(f2).toEqual([]);
+			const results = s2.map((s) => s.json.llm as { usage: Usage; costUsd: number });
+			await store.init();
+			const fresh = await store.stats('fresh');
+			expect(fresh).toMatchObject({ succeeded: 6, failed: 0 });
+			// Both executions' paid answers, once each.
+			expect(fresh.costUsd).toBeCloseTo(
+				sum(paid.map((e) => e.costUsd)) + sum(results.map((r) => r.costUsd)),
+				12,
+			);
+			expect({ inputTokens: fresh.inputTokens, outputTokens: fresh.outputTokens }).toEqual(
+				usageOf([...paid.map((e) => e.usage), ...results.map((r) => r.usage)]),
+			);
+
+			// Execution 2, job "reask": the Failed items looped back are re-asked; each result
+			// carries the first answer's usage, which must not count a second time.
+			resetSharedFlow();
+			const reask = mockExecute({
+				items: r1.map((f) => f.json),
+				parameters: params({ ...ledger, ledgerJob: 'reask' }),
+				credentials: openAi(),
+			});
+			const [s3, f3] = await executeLlmBatchCall(reask.fns);
+			expect(f3).toEqual([]);
+			const reasked = s3.map(
+				(s) => s.json.llm as { usage: Usage; costUsd: number; attempts: number },
+			);
+			const firstPaid = r1.map((f) => (f.json.error as { usage: Usage }).usage);
+			for (const [k, r] of reasked.entries()) {
+				expect(r.attempts).toBe(2);
+				expect(r.usage.inputTokens).toBeGreaterThan(firstPaid[k].inputTokens);
+			}
+			const reaskStats = await store.stats('reask');
+			expect(reaskStats.costUsd).toBeCloseTo(sum(reasked.map((r) => r.costUsd)), 12);
+			expect({
+				inputTokens: reaskStats.inputTokens,
+				outputTokens: reaskStats.outputTokens,
+			}).toEqual(usageOf(reasked.map((r) => r.usage)));
+
+			// The job budget reads the same number: a cap just under it sends nothing more.
+			resetSharedFlow();
+			const capped = mockExecute({
+				items: tickets(8).slice(6),
+				parameters: params(
+					{ ...ledger, ledgerJob: 'fresh' },
+					{ maxCostUsd: fresh.costUsd * 0.999, budgetScope: 'job' },
+				),
+				credentials: openAi(),
+			});
+			const before = sandbox.stats().accepted;
+			const [s4, f4] = await executeLlmBatchCall(capped.fns);
+			expect(s4).toEqual([]);
+			expect(f4.map((f) => (f.json.error as { code: string }).code)).toEqual([
+				'budget_exceeded',
+				'budget_exceeded',
+			]);
+			expect(sandbox.stats().accepted).toBe(before);
+		} finally {
+			sandbox.configure({ faults: {} });
+			await store.close();
 			rmSync(dir, { recursive: true, force: true });
 		}
 	});
