@@ -32,7 +32,14 @@ export interface GroupOptions {
 
 /** What became of the records sent in groups (for the hint and the bench). */
 export interface GroupStats {
+	/** Grouped requests made: `groupsAnswered + splits + groupsFailed + groupsUnsent`. */
 	groups: number;
+	/** Grouped requests whose answer was split into records. */
+	groupsAnswered: number;
+	/** Grouped requests that ended failed: their records failed (or went to the next model). */
+	groupsFailed: number;
+	/** Grouped requests not sent: another execution of the job took over one of their records. */
+	groupsUnsent: number;
 	/** Records answered from a grouped request. */
 	answered: number;
 	/** Records sent again alone, by reason. */
@@ -179,13 +186,7 @@ export async function runGrouped(
 	items: RunItem[],
 	opts: GroupOptions,
 ): Promise<{ outcomes: Outcome[]; stats: GroupStats }> {
-	const gs: GroupStats = {
-		groups: 0,
-		answered: 0,
-		alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
-		unsentIds: 0,
-		splits: 0,
-	};
+	const gs = emptyGroupStats();
 	const outcomeOf = new Map<RunItem, Outcome>();
 	const ref = opts.ref ?? (() => randomBytes(4).toString('hex'));
 	let pending = items;
@@ -308,6 +309,7 @@ export async function runGrouped(
 			const g = groups[k];
 			const o = results[k];
 			if (o.ok) {
+				gs.groupsAnswered++;
 				const split = splitAnswer(g, o.result, opts, gs);
 				for (const [item, r] of split.accepted) {
 					outcomeOf.set(item, { index: item.index, ok: true, result: r });
@@ -323,6 +325,7 @@ export async function runGrouped(
 			if (runner.lostClaim(g.run)) {
 				// Another execution took a record over: each goes alone (the runner claims it,
 				// uses that execution's answer or waits for it).
+				gs.groupsUnsent++;
 				alone.push(...records);
 				continue;
 			}
@@ -335,6 +338,7 @@ export async function runGrouped(
 				}
 				continue;
 			}
+			gs.groupsFailed++;
 			for (const item of records) {
 				const error: ItemError = { ...o.error };
 				outcomeOf.set(item, { index: item.index, ok: false, error });
@@ -372,6 +376,69 @@ export async function runGrouped(
 		return o;
 	});
 	return { outcomes, stats: gs };
+}
+
+export function emptyGroupStats(): GroupStats {
+	return {
+		groups: 0,
+		groupsAnswered: 0,
+		groupsFailed: 0,
+		groupsUnsent: 0,
+		answered: 0,
+		alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
+		unsentIds: 0,
+		splits: 0,
+	};
+}
+
+/** The grouped requests of several runs (one model's waves, or a model's second run). */
+export function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
+	return {
+		groups: a.groups + b.groups,
+		groupsAnswered: a.groupsAnswered + b.groupsAnswered,
+		groupsFailed: a.groupsFailed + b.groupsFailed,
+		groupsUnsent: a.groupsUnsent + b.groupsUnsent,
+		answered: a.answered + b.answered,
+		alone: {
+			missing: a.alone.missing + b.alone.missing,
+			duplicated: a.alone.duplicated + b.alone.duplicated,
+			mismatched: a.alone.mismatched + b.alone.mismatched,
+			invalid: a.alone.invalid + b.alone.invalid,
+		},
+		unsentIds: a.unsentIds + b.unsentIds,
+		splits: a.splits + b.splits,
+	};
+}
+
+/**
+ * The run summary's part on grouping: per model (named when there are several), the grouped
+ * requests made and what became of them — answered (and the records answered from them),
+ * failed, split after an unusable answer, not sent — which add up to the requests made; then
+ * the records sent again alone. Models that made no grouped request are left out.
+ */
+export function formatGroupSummary(
+	byModel: ReadonlyArray<{ model: string; stats: GroupStats }>,
+): string {
+	const used = byModel.filter((m) => m.stats.groups > 0);
+	const part = (g: GroupStats) => {
+		const out = [
+			`${g.groups} sent`,
+			`${g.groupsAnswered} answered (${g.answered} record${g.answered === 1 ? '' : 's'})`,
+		];
+		if (g.groupsFailed > 0) out.push(`${g.groupsFailed} failed`);
+		if (g.splits > 0) out.push(`${g.splits} split (answer unusable)`);
+		if (g.groupsUnsent > 0) out.push(`${g.groupsUnsent} not sent (record taken over)`);
+		return out.join(', ');
+	};
+	const again = used.reduce(
+		(a, m) => a + Object.values(m.stats.alone).reduce((x, y) => x + y, 0),
+		0,
+	);
+	const requests =
+		byModel.length > 1
+			? used.map((m) => `${m.model} ${part(m.stats)}`).join('; ')
+			: used.map((m) => part(m.stats)).join('');
+	return `grouped requests: ${requests || 'none'}; ${again} record${again === 1 ? '' : 's'} sent again alone`;
 }
 
 /** An answer the ledger already holds (stored, cached, or another execution's). */

@@ -19,7 +19,13 @@ import {
 } from '../../core/ledger';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
-import { runGrouped, type GroupStats } from '../../core/call/group';
+import {
+	addGroupStats,
+	emptyGroupStats,
+	formatGroupSummary,
+	runGrouped,
+	type GroupStats,
+} from '../../core/call/group';
 import {
 	BatchRunner,
 	ConfigurationError,
@@ -277,7 +283,8 @@ export async function executeLlmBatchCall(
 	limit.onStop((message) => runner.stop('canceled', message));
 
 	const grouping = cfg.options.recordsPerRequest > 1;
-	let groupStats: GroupStats | undefined;
+	// By model: the primary, then each fallback (a model may group in more than one run).
+	const groupStats: Array<GroupStats | undefined> = [];
 	const runOn = (r: BatchRunner, list: RunItem[]): Promise<Outcome[]> =>
 		grouping
 			? runGrouped(r, list, {
@@ -293,8 +300,9 @@ export async function executeLlmBatchCall(
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
-					// The primary's groups, then each fallback model's.
-					groupStats = groupStats ? addGroupStats(groupStats, g.stats) : g.stats;
+					const k = r === runner ? 0 : stages.findIndex((s) => s.runner === r) + 1;
+					const before = groupStats[k];
+					groupStats[k] = before ? addGroupStats(before, g.stats) : g.stats;
 					return g.outcomes;
 				})
 			: r.run(list);
@@ -394,9 +402,11 @@ export async function executeLlmBatchCall(
 		const names = [cfg.model, ...fallbackModels];
 		summary += ` · answers per model: ${answeredBy.map((n, k) => `${names[k]} ${n}`).join(', ')}`;
 	}
-	if (groupStats) {
-		const again = Object.values(groupStats.alone).reduce((a, b) => a + b, 0);
-		summary += ` · ${groupStats.answered} records answered in ${groupStats.groups} grouped requests, ${again} sent again alone`;
+	if (grouping) {
+		const names = [cfg.model, ...fallbackModels];
+		summary += ` · ${formatGroupSummary(
+			names.map((model, k) => ({ model, stats: groupStats[k] ?? emptyGroupStats() })),
+		)}`;
 	}
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
@@ -414,21 +424,6 @@ export async function executeLlmBatchCall(
 		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
 	}
 	return [success, failed];
-}
-
-function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
-	return {
-		groups: a.groups + b.groups,
-		answered: a.answered + b.answered,
-		alone: {
-			missing: a.alone.missing + b.alone.missing,
-			duplicated: a.alone.duplicated + b.alone.duplicated,
-			mismatched: a.alone.mismatched + b.alone.mismatched,
-			invalid: a.alone.invalid + b.alone.invalid,
-		},
-		unsentIds: a.unsentIds + b.unsentIds,
-		splits: a.splits + b.splits,
-	};
 }
 
 /** The fallback runners' spend and outcomes join the primary's counters for the summary. */

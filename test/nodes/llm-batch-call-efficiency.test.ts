@@ -87,9 +87,14 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		expect(st.groupFaults.drop + st.groupFaults.duplicate + st.groupFaults.swap).toBeGreaterThan(0);
 		// fewer requests than records: 6 grouped + the records sent again alone
 		expect(st.accepted).toBeLessThan(30);
-		expect(m.hints[0].message).toMatch(
-			/records answered in \d+ grouped requests, \d+ sent again alone/,
-		);
+		// the summary adds up: records answered in groups + sent again alone = all records;
+		// grouped requests + records sent alone = requests the sandbox answered
+		const [, answered, again] =
+			/· grouped requests: 6 sent, 6 answered \((\d+) records\); (\d+) records sent again alone$/
+				.exec(m.hints[0].message)!
+				.map(Number);
+		expect(answered + again).toBe(60);
+		expect(6 + again).toBe(st.accepted);
 		// usage shares add up to what the sandbox billed
 		const billed = success.reduce(
 			(a, s) => a + (s.json.llm as { usage: { inputTokens: number } }).usage.inputTokens,
@@ -265,8 +270,13 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		}
 		// every answer came from 4 grouped fallback requests (the primary only answered 503s)
 		expect(sandbox.stats().paidSuccesses).toBe(4);
-		// 4 groups on the primary (503) and 4 on the fallback
-		expect(m.hints[0].message).toContain('20 records answered in 8 grouped requests');
+		// 4 groups failed on the primary (503), the fallback answered its 4: the summary says
+		// so per model, and its counts add up (sent = answered + failed; 20 records answered)
+		const parts = m.hints[0].message.split(' · ');
+		expect(parts.slice(-2)).toEqual([
+			'answers per model: gpt-4o-mini 0, claude-haiku-4-5 20',
+			'grouped requests: gpt-4o-mini 4 sent, 0 answered (0 records), 4 failed; claude-haiku-4-5 4 sent, 4 answered (20 records); 0 records sent again alone',
+		]);
 		sandbox.configure({ modelFaults: {} });
 	});
 

@@ -118,6 +118,9 @@ describe('multi-item prompts (Records per Request)', () => {
 		expectOwnAnswers(list, outcomes);
 		expect(stats).toEqual({
 			groups: 3,
+			groupsAnswered: 3,
+			groupsFailed: 0,
+			groupsUnsent: 0,
 			answered: 25,
 			alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
 			unsentIds: 0,
