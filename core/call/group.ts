@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
+import { estimateTokens } from '../tokens';
 import type { ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { BatchRunner, Outcome, RunItem } from './runner';
 
@@ -24,6 +25,13 @@ export interface GroupOptions {
 	readonly validate?: SchemaValidator;
 	/** Largest max output tokens a grouped request asks for. @default 16384 */
 	readonly maxOutputTokens?: number;
+	/**
+	 * The model's context window (input + output tokens): a request is closed before its
+	 * estimated prompt plus max output tokens would pass it, so records too long for another
+	 * model's window (handed down the fallback chain) are grouped as far as this one's allows.
+	 * 0 = no check. @default 0
+	 */
+	readonly contextWindow?: number;
 	readonly costOf?: (model: string, usage: Usage) => number | undefined;
 	readonly checkpoint?: Checkpoint;
 	/** A ref per record and request (tests pass a counter). @default 4 random bytes */
@@ -208,6 +216,16 @@ export async function runGrouped(
 	}
 
 	let seq = 0;
+	const outputTokens = (sumMaxTokens: number) =>
+		Math.min(opts.maxOutputTokens ?? 16_384, sumMaxTokens);
+	const windowTokens = opts.contextWindow ?? 0;
+	const schemaTokens = estimateTokens(JSON.stringify(groupSchema(opts.schema)));
+	// What a grouped request costs besides its records: the system prompt with the group
+	// instructions, the answer schema (providers count it as input), the request's framing.
+	const sharedTokens = (first: RunItem) =>
+		Math.ceil(((first.request.system?.length ?? 0) + 2 + GROUP_INSTRUCTIONS_TEXT.length) / 4) +
+		schemaTokens +
+		8;
 	const makeGroup = (members: RunItem[]): Group => {
 		const first = members[0].request;
 		const m = members.map((item) => ({ item, ref: ref() }));
@@ -215,10 +233,7 @@ export async function runGrouped(
 			m.map((x) => ({ id: x.item.recordId, ref: x.ref, text: x.item.request.prompt })),
 		);
 		const system = `${first.system ? `${first.system}\n\n` : ''}${GROUP_INSTRUCTIONS_TEXT}`;
-		const maxTokens = Math.min(
-			opts.maxOutputTokens ?? 16_384,
-			members.reduce((a, i) => a + i.request.maxTokens, 0),
-		);
+		const maxTokens = outputTokens(members.reduce((a, i) => a + i.request.maxTokens, 0));
 		const inputTokens = Math.ceil((system.length + prompt.length) / 4) + 8;
 		const run: RunItem = {
 			index: -1 - seq,
@@ -242,11 +257,13 @@ export async function runGrouped(
 	const packs: RunItem[][] = [];
 	let cur: RunItem[] = [];
 	let curTokens = 0;
+	let curMaxTokens = 0;
 	let ids = new Set<string>();
 	const close = () => {
 		if (cur.length > 0) packs.push(cur);
 		cur = [];
 		curTokens = 0;
+		curMaxTokens = 0;
 		ids = new Set();
 	};
 	for (const item of pending) {
@@ -255,12 +272,19 @@ export async function runGrouped(
 			cur.length > 0 &&
 			(cur.length >= opts.recordsPerRequest ||
 				(opts.maxTokensPerRequest > 0 && curTokens + t > opts.maxTokensPerRequest) ||
+				(windowTokens > 0 &&
+					sharedTokens(cur[0]) +
+						curTokens +
+						t +
+						outputTokens(curMaxTokens + item.request.maxTokens) >
+						windowTokens) ||
 				ids.has(item.recordId) ||
 				cur[0].request.system !== item.request.system)
 		)
 			close();
 		cur.push(item);
 		curTokens += t;
+		curMaxTokens += item.request.maxTokens;
 		ids.add(item.recordId);
 	}
 	close();

@@ -35,6 +35,7 @@ import {
 } from '../../core/call/runner';
 import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
+import { contextWindow } from '../../core/models';
 import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
@@ -285,10 +286,19 @@ export async function executeLlmBatchCall(
 	const grouping = cfg.options.recordsPerRequest > 1;
 	// By model: the primary, then each fallback (a model may group in more than one run).
 	const groupStats: Array<GroupStats | undefined> = [];
+	// The model a runner calls: 0 the primary, k the k-th fallback.
+	const modelOf = (r: BatchRunner) =>
+		r === runner ? 0 : stages.findIndex((s) => s.runner === r) + 1;
 	const runOn = (r: BatchRunner, list: RunItem[]): Promise<Outcome[]> =>
 		grouping
 			? runGrouped(r, list, {
 					recordsPerRequest: cfg.options.recordsPerRequest,
+					// Each model groups within its own window (the Context Window option is the
+					// primary's): records too long for the primary are grouped on a larger fallback.
+					contextWindow:
+						modelOf(r) === 0 && cfg.options.contextWindow > 0
+							? cfg.options.contextWindow
+							: contextWindow([cfg.model, ...fallbackModels][modelOf(r)]),
 					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
 					schema: cfg.schema,
 					validate: validate?.ok ? validate.validate : undefined,
@@ -300,7 +310,7 @@ export async function executeLlmBatchCall(
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
-					const k = r === runner ? 0 : stages.findIndex((s) => s.runner === r) + 1;
+					const k = modelOf(r);
 					const before = groupStats[k];
 					groupStats[k] = before ? addGroupStats(before, g.stats) : g.stats;
 					return g.outcomes;

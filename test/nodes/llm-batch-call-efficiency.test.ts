@@ -280,6 +280,53 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		sandbox.configure({ modelFaults: {} });
 	});
 
+	it("Records per Request: prompts over the primary's context window are grouped on the fallback, within the fallback's own window", async () => {
+		// ~2,640 tokens each: over the primary's window (Context Window 2000), inside gpt-4's
+		// 8,192 alone and two at a time, not three (with 3 x 200 max output tokens).
+		const long = Array.from({ length: 6 }, (_, i) => ({
+			id: `LONG${i}`,
+			text: `long ticket ${i} `.repeat(750),
+		}));
+		const input = [...tickets(4), ...long];
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'openai', fallbackModels: 'gpt-4' },
+				{ recordsPerRequest: 3, contextWindow: 2000, maxTokens: 200 },
+			),
+			credentials: {
+				...openAi(),
+				llmBatchFallbackApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` },
+			},
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(10).keys(),
+		]);
+		const answers = success.map((s) => {
+			const llm = s.json.llm as { model: string; groupSize?: number; output: unknown };
+			return [s.json.id, llm.model, llm.groupSize];
+		});
+		expect(answers).toEqual([
+			['T0', 'gpt-4o-mini', 3],
+			['T1', 'gpt-4o-mini', 3],
+			['T2', 'gpt-4o-mini', 3],
+			['T3', 'gpt-4o-mini', undefined],
+			...long.map((l) => [l.id, 'gpt-4', 2]),
+		]);
+		for (const [i, s] of success.entries())
+			expect((s.json.llm as { output: unknown }).output).toEqual(
+				expectedReply({ prompt: input[i].text, schema: SCHEMA }).output,
+			);
+		// 1 group + 1 record alone on the primary, 3 groups of 2 on the fallback
+		expect(sandbox.stats().accepted).toBe(5);
+		expect(m.hints[0].message.split(' · ').slice(-2)).toEqual([
+			'answers per model: gpt-4o-mini 4, gpt-4 6',
+			'grouped requests: gpt-4o-mini 1 sent, 1 answered (3 records); gpt-4 3 sent, 3 answered (6 records); 0 records sent again alone',
+		]);
+	});
+
 	it('tests the fallback credential against either API style', async () => {
 		const ok = await llmBatchFallbackConnectionTest.call({} as never, {
 			id: '1',

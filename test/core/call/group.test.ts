@@ -146,6 +146,30 @@ describe('multi-item prompts (Records per Request)', () => {
 		expect(requests.map((q) => q.prompt.match(/<record id=/g)?.length)).toEqual([3, 3, 3, 3]);
 	});
 
+	it("closes a request before the model's context window (prompt estimate + max output tokens)", async () => {
+		const { p, requests } = provider();
+		// ~1,012 tokens per record, 50 max output tokens each
+		const list = records(7).map((i) => ({
+			...i,
+			request: { ...i.request, prompt: `${i.request.prompt} ${'x'.repeat(4000)}` },
+		}));
+		const { outcomes, stats } = await runGrouped(runner(p), list, {
+			recordsPerRequest: 10,
+			maxTokensPerRequest: 0,
+			contextWindow: 3_500,
+			schema: SCHEMA,
+			validate,
+		});
+		expectOwnAnswers(list, outcomes);
+		// three records + instructions + 150 output tokens fit in 3,500, four do not
+		expect(requests.map((q) => q.prompt.match(/<record id=/g)?.length ?? 1)).toEqual([3, 3, 1]);
+		expect(stats).toMatchObject({ groups: 2, groupsAnswered: 2, answered: 6 });
+		for (const q of requests)
+			expect(Math.ceil(((q.system ?? '').length + q.prompt.length) / 4) + q.maxTokens).toBeLessThan(
+				3_500,
+			);
+	});
+
 	it('sends a dropped, duplicated, swapped, unsent-ID or schema-failing record again alone, never to the wrong record', async () => {
 		const kinds = ['drop', 'duplicate', 'swap', 'extra', 'invalid'] as const;
 		const { p, requests } = provider((answer, call) => {
