@@ -304,6 +304,8 @@ export async function runGrouped(
 		// the records sent alone (the runner waits for that execution's answer or lease).
 		if (opts.checkpoint) {
 			const cp = opts.checkpoint;
+			// Not `priorIncluded`: a record's share of a grouped answer does not carry what it
+			// paid before (a re-ask's usage), so the ledger keeps a failed record's cost apart.
 			const claims = await Promise.all(
 				wave.map((p) => Promise.all(p.map((item) => cp.claim(item.recordId, item.promptHash)))),
 			);
