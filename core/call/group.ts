@@ -267,6 +267,12 @@ export async function runGrouped(
 		ids = new Set();
 	};
 	for (const item of pending) {
+		// A re-ask fed from the workflow is a conversation of its own (its earlier answer and
+		// what was wrong with it): sent alone, never as a group's follow-up turn.
+		if (item.request.followUp) {
+			packs.push([item]);
+			continue;
+		}
 		const t = recordTokens(item);
 		if (
 			cur.length > 0 &&
@@ -304,8 +310,8 @@ export async function runGrouped(
 		// the records sent alone (the runner waits for that execution's answer or lease).
 		if (opts.checkpoint) {
 			const cp = opts.checkpoint;
-			// Not `priorIncluded`: a record's share of a grouped answer does not carry what it
-			// paid before (a re-ask's usage), so the ledger keeps a failed record's cost apart.
+			// Not `priorIncluded`: a grouped record carries no earlier usage (re-asks go alone),
+			// so the ledger keeps what a failed record paid apart.
 			const claims = await Promise.all(
 				wave.map((p) => Promise.all(p.map((item) => cp.claim(item.recordId, item.promptHash)))),
 			);

@@ -170,6 +170,35 @@ describe('multi-item prompts (Records per Request)', () => {
 			);
 	});
 
+	it('sends a record with a re-ask turn (fed back from the workflow) alone, with its own turn', async () => {
+		const { p, requests } = provider();
+		const list = records(5);
+		for (const k of [1, 3])
+			list[k] = {
+				...list[k],
+				request: {
+					...list[k].request,
+					followUp: { answer: `{"category":"zzz ${k}"}`, errors: `fix record ${k}` },
+				},
+			};
+		const { outcomes, stats } = await runGrouped(runner(p), list, {
+			recordsPerRequest: 10,
+			maxTokensPerRequest: 0,
+			schema: SCHEMA,
+			validate,
+		});
+		expectOwnAnswers(list, outcomes);
+		expect(stats).toMatchObject({ groups: 1, answered: 3 });
+		const grouped = requests.filter((q) => q.prompt.includes('<record id='));
+		expect(grouped.map((q) => [q.prompt.match(/<record id=/g)?.length, q.followUp])).toEqual([
+			[3, undefined],
+		]);
+		expect(requests.filter((q) => q.followUp).map((q) => [q.prompt, q.followUp?.errors])).toEqual([
+			[list[1].request.prompt, 'fix record 1'],
+			[list[3].request.prompt, 'fix record 3'],
+		]);
+	});
+
 	it('sends a dropped, duplicated, swapped, unsent-ID or schema-failing record again alone, never to the wrong record', async () => {
 		const kinds = ['drop', 'duplicate', 'swap', 'extra', 'invalid'] as const;
 		const { p, requests } = provider((answer, call) => {
