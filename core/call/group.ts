@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
+import { estimateTokens } from '../tokens';
 import type { ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { BatchRunner, Outcome, RunItem } from './runner';
 
@@ -24,6 +25,13 @@ export interface GroupOptions {
 	readonly validate?: SchemaValidator;
 	/** Largest max output tokens a grouped request asks for. @default 16384 */
 	readonly maxOutputTokens?: number;
+	/**
+	 * The model's context window (input + output tokens): a request is closed before its
+	 * estimated prompt plus max output tokens would pass it, so records too long for another
+	 * model's window (handed down the fallback chain) are grouped as far as this one's allows.
+	 * 0 = no check. @default 0
+	 */
+	readonly contextWindow?: number;
 	readonly costOf?: (model: string, usage: Usage) => number | undefined;
 	readonly checkpoint?: Checkpoint;
 	/** A ref per record and request (tests pass a counter). @default 4 random bytes */
@@ -32,7 +40,14 @@ export interface GroupOptions {
 
 /** What became of the records sent in groups (for the hint and the bench). */
 export interface GroupStats {
+	/** Grouped requests made: `groupsAnswered + splits + groupsFailed + groupsUnsent`. */
 	groups: number;
+	/** Grouped requests whose answer was split into records. */
+	groupsAnswered: number;
+	/** Grouped requests that ended failed: their records failed (or went to the next model). */
+	groupsFailed: number;
+	/** Grouped requests not sent: another execution of the job took over one of their records. */
+	groupsUnsent: number;
 	/** Records answered from a grouped request. */
 	answered: number;
 	/** Records sent again alone, by reason. */
@@ -179,13 +194,7 @@ export async function runGrouped(
 	items: RunItem[],
 	opts: GroupOptions,
 ): Promise<{ outcomes: Outcome[]; stats: GroupStats }> {
-	const gs: GroupStats = {
-		groups: 0,
-		answered: 0,
-		alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
-		unsentIds: 0,
-		splits: 0,
-	};
+	const gs = emptyGroupStats();
 	const outcomeOf = new Map<RunItem, Outcome>();
 	const ref = opts.ref ?? (() => randomBytes(4).toString('hex'));
 	let pending = items;
@@ -207,6 +216,16 @@ export async function runGrouped(
 	}
 
 	let seq = 0;
+	const outputTokens = (sumMaxTokens: number) =>
+		Math.min(opts.maxOutputTokens ?? 16_384, sumMaxTokens);
+	const windowTokens = opts.contextWindow ?? 0;
+	const schemaTokens = estimateTokens(JSON.stringify(groupSchema(opts.schema)));
+	// What a grouped request costs besides its records: the system prompt with the group
+	// instructions, the answer schema (providers count it as input), the request's framing.
+	const sharedTokens = (first: RunItem) =>
+		Math.ceil(((first.request.system?.length ?? 0) + 2 + GROUP_INSTRUCTIONS_TEXT.length) / 4) +
+		schemaTokens +
+		8;
 	const makeGroup = (members: RunItem[]): Group => {
 		const first = members[0].request;
 		const m = members.map((item) => ({ item, ref: ref() }));
@@ -214,10 +233,7 @@ export async function runGrouped(
 			m.map((x) => ({ id: x.item.recordId, ref: x.ref, text: x.item.request.prompt })),
 		);
 		const system = `${first.system ? `${first.system}\n\n` : ''}${GROUP_INSTRUCTIONS_TEXT}`;
-		const maxTokens = Math.min(
-			opts.maxOutputTokens ?? 16_384,
-			members.reduce((a, i) => a + i.request.maxTokens, 0),
-		);
+		const maxTokens = outputTokens(members.reduce((a, i) => a + i.request.maxTokens, 0));
 		const inputTokens = Math.ceil((system.length + prompt.length) / 4) + 8;
 		const run: RunItem = {
 			index: -1 - seq,
@@ -241,25 +257,40 @@ export async function runGrouped(
 	const packs: RunItem[][] = [];
 	let cur: RunItem[] = [];
 	let curTokens = 0;
+	let curMaxTokens = 0;
 	let ids = new Set<string>();
 	const close = () => {
 		if (cur.length > 0) packs.push(cur);
 		cur = [];
 		curTokens = 0;
+		curMaxTokens = 0;
 		ids = new Set();
 	};
 	for (const item of pending) {
+		// A re-ask fed from the workflow is a conversation of its own (its earlier answer and
+		// what was wrong with it): sent alone, never as a group's follow-up turn.
+		if (item.request.followUp) {
+			packs.push([item]);
+			continue;
+		}
 		const t = recordTokens(item);
 		if (
 			cur.length > 0 &&
 			(cur.length >= opts.recordsPerRequest ||
 				(opts.maxTokensPerRequest > 0 && curTokens + t > opts.maxTokensPerRequest) ||
+				(windowTokens > 0 &&
+					sharedTokens(cur[0]) +
+						curTokens +
+						t +
+						outputTokens(curMaxTokens + item.request.maxTokens) >
+						windowTokens) ||
 				ids.has(item.recordId) ||
 				cur[0].request.system !== item.request.system)
 		)
 			close();
 		cur.push(item);
 		curTokens += t;
+		curMaxTokens += item.request.maxTokens;
 		ids.add(item.recordId);
 	}
 	close();
@@ -279,6 +310,8 @@ export async function runGrouped(
 		// the records sent alone (the runner waits for that execution's answer or lease).
 		if (opts.checkpoint) {
 			const cp = opts.checkpoint;
+			// Not `priorIncluded`: a grouped record carries no earlier usage (re-asks go alone),
+			// so the ledger keeps what a failed record paid apart.
 			const claims = await Promise.all(
 				wave.map((p) => Promise.all(p.map((item) => cp.claim(item.recordId, item.promptHash)))),
 			);
@@ -308,6 +341,7 @@ export async function runGrouped(
 			const g = groups[k];
 			const o = results[k];
 			if (o.ok) {
+				gs.groupsAnswered++;
 				const split = splitAnswer(g, o.result, opts, gs);
 				for (const [item, r] of split.accepted) {
 					outcomeOf.set(item, { index: item.index, ok: true, result: r });
@@ -323,6 +357,7 @@ export async function runGrouped(
 			if (runner.lostClaim(g.run)) {
 				// Another execution took a record over: each goes alone (the runner claims it,
 				// uses that execution's answer or waits for it).
+				gs.groupsUnsent++;
 				alone.push(...records);
 				continue;
 			}
@@ -335,6 +370,7 @@ export async function runGrouped(
 				}
 				continue;
 			}
+			gs.groupsFailed++;
 			for (const item of records) {
 				const error: ItemError = { ...o.error };
 				outcomeOf.set(item, { index: item.index, ok: false, error });
@@ -372,6 +408,69 @@ export async function runGrouped(
 		return o;
 	});
 	return { outcomes, stats: gs };
+}
+
+export function emptyGroupStats(): GroupStats {
+	return {
+		groups: 0,
+		groupsAnswered: 0,
+		groupsFailed: 0,
+		groupsUnsent: 0,
+		answered: 0,
+		alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
+		unsentIds: 0,
+		splits: 0,
+	};
+}
+
+/** The grouped requests of several runs (one model's waves, or a model's second run). */
+export function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
+	return {
+		groups: a.groups + b.groups,
+		groupsAnswered: a.groupsAnswered + b.groupsAnswered,
+		groupsFailed: a.groupsFailed + b.groupsFailed,
+		groupsUnsent: a.groupsUnsent + b.groupsUnsent,
+		answered: a.answered + b.answered,
+		alone: {
+			missing: a.alone.missing + b.alone.missing,
+			duplicated: a.alone.duplicated + b.alone.duplicated,
+			mismatched: a.alone.mismatched + b.alone.mismatched,
+			invalid: a.alone.invalid + b.alone.invalid,
+		},
+		unsentIds: a.unsentIds + b.unsentIds,
+		splits: a.splits + b.splits,
+	};
+}
+
+/**
+ * The run summary's part on grouping: per model (named when there are several), the grouped
+ * requests made and what became of them — answered (and the records answered from them),
+ * failed, split after an unusable answer, not sent — which add up to the requests made; then
+ * the records sent again alone. Models that made no grouped request are left out.
+ */
+export function formatGroupSummary(
+	byModel: ReadonlyArray<{ model: string; stats: GroupStats }>,
+): string {
+	const used = byModel.filter((m) => m.stats.groups > 0);
+	const part = (g: GroupStats) => {
+		const out = [
+			`${g.groups} sent`,
+			`${g.groupsAnswered} answered (${g.answered} record${g.answered === 1 ? '' : 's'})`,
+		];
+		if (g.groupsFailed > 0) out.push(`${g.groupsFailed} failed`);
+		if (g.splits > 0) out.push(`${g.splits} split (answer unusable)`);
+		if (g.groupsUnsent > 0) out.push(`${g.groupsUnsent} not sent (record taken over)`);
+		return out.join(', ');
+	};
+	const again = used.reduce(
+		(a, m) => a + Object.values(m.stats.alone).reduce((x, y) => x + y, 0),
+		0,
+	);
+	const requests =
+		byModel.length > 1
+			? used.map((m) => `${m.model} ${part(m.stats)}`).join('; ')
+			: used.map((m) => part(m.stats)).join('');
+	return `grouped requests: ${requests || 'none'}; ${again} record${again === 1 ? '' : 's'} sent again alone`;
 }
 
 /** An answer the ledger already holds (stored, cached, or another execution's). */

@@ -471,7 +471,13 @@ export class BatchRunner {
 		// another execution (its lease ran out) ends the group unsent, for core/call/group.ts to
 		// send its records alone.
 		if (item.group) return item.members ? this.claimGroup(item, item.members) : undefined;
-		const claim = await this.options.checkpoint.claim(item.recordId, item.promptHash);
+		// A re-ask from the workflow adds what the record paid before to its result: the ledger
+		// must not keep that failure's cost apart as well.
+		const claim = await this.options.checkpoint.claim(
+			item.recordId,
+			item.promptHash,
+			item.priorUsage !== undefined,
+		);
 		if (claim.status === 'done') return this.fromLedger(item, claim.result);
 		if (claim.status === 'busy') return { deferred: true };
 		this.claimed.add(item);

@@ -97,6 +97,7 @@ export interface CheckpointOptions {
 interface PendingClaim {
 	recordId: string;
 	promptHash: string;
+	priorIncluded: boolean;
 	resolve: (state: ClaimState) => void;
 	reject: (error: unknown) => void;
 }
@@ -203,9 +204,9 @@ class GroupCommitCheckpoint implements Checkpoint {
 		return out;
 	}
 
-	claim(recordId: string, promptHash: string): Promise<ClaimState> {
+	claim(recordId: string, promptHash: string, priorIncluded = false): Promise<ClaimState> {
 		return new Promise<ClaimState>((resolve, reject) => {
-			this.claims.push({ recordId, promptHash, resolve, reject });
+			this.claims.push({ recordId, promptHash, priorIncluded, resolve, reject });
 			this.schedule();
 		});
 	}
@@ -344,7 +345,11 @@ class GroupCommitCheckpoint implements Checkpoint {
 		const now = this.now();
 		return this.store.claim(
 			this.job,
-			group.map((c) => ({ recordId: c.recordId, promptHash: c.promptHash })),
+			group.map((c) => ({
+				recordId: c.recordId,
+				promptHash: c.promptHash,
+				...(c.priorIncluded ? { priorIncluded: true } : {}),
+			})),
 			this.owner,
 			new Date(now).toISOString(),
 			new Date(now + this.leaseMs).toISOString(),

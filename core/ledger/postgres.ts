@@ -8,9 +8,17 @@ import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { ItemError, LlmResult } from '../types';
 import { fromPostgresError, ledgerError } from './errors';
 import { foldWrites, type NetChange } from './fold';
-import { CACHE_TABLE, CLAIMABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import {
+	CACHE_TABLE,
+	CLAIMABLE,
+	DEFAULT_PAGE,
+	foldPriorPaid,
+	KEEP_SUCCESS,
+	RECORDS_TABLE,
+} from './sql';
 import { buildStats } from './sqlite';
 import type {
+	ClaimEntry,
 	ClaimState,
 	JobStats,
 	LedgerRecord,
@@ -44,6 +52,9 @@ CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
 CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_owner TEXT;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
+ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_input_tokens BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_output_tokens BIGINT NOT NULL DEFAULT 0;
 `;
 
 /** Serialises concurrent `CREATE TABLE IF NOT EXISTS` from several workers (it races on pg_type). */
@@ -209,7 +220,7 @@ export class PostgresLedgerStore implements LedgerStore {
 
 	async claim(
 		job: string,
-		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		entries: ReadonlyArray<ClaimEntry>,
 		owner: string,
 		at: string,
 		leaseUntil: string,
@@ -221,6 +232,8 @@ export class PostgresLedgerStore implements LedgerStore {
 		const unique = [...new Map(entries.map((e) => [e.recordId, e])).values()].sort((a, b) =>
 			a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0,
 		);
+		// A record claimed for an attempt whose result carries what it paid before.
+		const included = [...new Set(entries.filter((e) => e.priorIncluded).map((e) => e.recordId))];
 		await this.transaction('claim records', async (client) => {
 			// ON CONFLICT DO UPDATE locks the row and re-checks the WHERE on its newest version, so
 			// of two concurrent claims exactly one takes a record (no SELECT … FOR UPDATE needed).
@@ -230,7 +243,8 @@ export class PostgresLedgerStore implements LedgerStore {
 				 FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS u(record_id, prompt_hash, n) ORDER BY u.n
 				 ON CONFLICT (job, record_id) DO UPDATE SET status = 'processing',
 				 attempts = ${RECORDS_TABLE}.attempts + 1, prompt_hash = excluded.prompt_hash,
-				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+				 ${foldPriorPaid('postgres', `NOT (${RECORDS_TABLE}.record_id = ANY($7::text[]))`)}
 				 ${CLAIMABLE}
 				 RETURNING record_id`,
 				[
@@ -240,6 +254,7 @@ export class PostgresLedgerStore implements LedgerStore {
 					leaseUntil,
 					unique.map((e) => e.recordId),
 					unique.map((e) => e.promptHash),
+					included,
 				],
 			);
 			const claimed = new Set(taken.rows.map((r) => r.record_id));
@@ -317,7 +332,7 @@ export class PostgresLedgerStore implements LedgerStore {
 					   AS u(record_id, status, attempts, prompt_hash, at)
 					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
-					 updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+					 updated_at = excluded.updated_at, ${foldPriorPaid('postgres')} ${KEEP_SUCCESS}`,
 					[
 						job,
 						touches.map((c) => c.recordId),
@@ -420,7 +435,7 @@ export class PostgresLedgerStore implements LedgerStore {
 		if (recordIds.length === 0) return 0;
 		const rows = await this.query<{ record_id: string }>(
 			'requeue records',
-			`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = $1::timestamptz
+			`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = $1::timestamptz, ${foldPriorPaid('postgres')}
 			 WHERE job = $2 AND status <> 'pending' AND record_id = ANY($3::text[]) RETURNING record_id`,
 			[at, job, recordIds],
 		);
@@ -436,10 +451,15 @@ export class PostgresLedgerStore implements LedgerStore {
 			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
 			 count(*) FILTER (WHERE status = 'failed') AS failed,
 			 sum(attempts) AS attempts,
-			 sum((result->'usage'->>'inputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS input_tokens,
-			 sum((result->'usage'->>'outputTokens')::numeric) FILTER (WHERE status = 'succeeded') AS output_tokens,
-			 sum(CASE WHEN status = 'succeeded' THEN (result->>'costUsd')::numeric
-			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END) AS cost_usd,
+			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->'usage'->>'inputTokens')::numeric
+			          WHEN status = 'failed' THEN (last_error->'usage'->>'inputTokens')::numeric END), 0)
+			   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
+			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->'usage'->>'outputTokens')::numeric
+			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
+			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
+			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->>'costUsd')::numeric
+			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
+			   + coalesce(sum(prior_cost_usd)::numeric, 0) AS cost_usd,
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 			 FROM ${RECORDS_TABLE} WHERE job = $1`,
 			[job],

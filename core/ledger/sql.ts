@@ -26,3 +26,38 @@ export const CLAIMABLE = `WHERE NOT (${RECORDS_TABLE}.status = 'succeeded' AND $
 
 /** Default page size for listing and export. */
 export const DEFAULT_PAGE = 1000;
+
+/**
+ * What a record paid before its current attempt, kept apart from `last_error` / `result`
+ * (which the attempt's final write replaces): the cost and tokens of the unusable answers of
+ * an earlier execution whose record failed. Columns added after the first release; both
+ * stores add them to older ledgers on open.
+ */
+export const PRIOR_COLUMNS = ['prior_cost_usd', 'prior_input_tokens', 'prior_output_tokens'];
+
+/**
+ * SET clauses for an upsert or update that takes a record out of `failed` for a new attempt:
+ * what the failure paid (`last_error.costUsd`, `last_error.usage`) moves into the prior
+ * columns, since the attempt's final write replaces `last_error`. `also` is an extra SQL
+ * condition (a claim skips the records whose attempt carries that usage in its own result:
+ * a re-ask fed from the workflow). The row's status at that moment is the old one, so a
+ * record is folded once: the claim makes it `processing`.
+ */
+export function foldPriorPaid(dialect: 'sqlite' | 'postgres', also = 'TRUE'): string {
+	const t = RECORDS_TABLE;
+	const field = (path: string[]) =>
+		dialect === 'sqlite'
+			? `json_extract(${t}.last_error, '$.${path.join('.')}')`
+			: `(${t}.last_error${path
+					.slice(0, -1)
+					.map((p) => `->'${p}'`)
+					.join('')}->>'${path[path.length - 1]}')::numeric`;
+	const when = `${t}.status = 'failed' AND ${also}`;
+	const add = (column: string, path: string[]) =>
+		`${column} = ${t}.${column} + CASE WHEN ${when} THEN coalesce(${field(path)}, 0) ELSE 0 END`;
+	return [
+		add('prior_cost_usd', ['costUsd']),
+		add('prior_input_tokens', ['usage', 'inputTokens']),
+		add('prior_output_tokens', ['usage', 'outputTokens']),
+	].join(', ');
+}

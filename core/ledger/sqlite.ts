@@ -14,8 +14,17 @@ import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlit
 import type { LlmResult } from '../types';
 import { fromSqliteError, ledgerError } from './errors';
 import { foldWrites } from './fold';
-import { CACHE_TABLE, CLAIMABLE, DEFAULT_PAGE, KEEP_SUCCESS, RECORDS_TABLE } from './sql';
+import {
+	CACHE_TABLE,
+	CLAIMABLE,
+	DEFAULT_PAGE,
+	foldPriorPaid,
+	KEEP_SUCCESS,
+	PRIOR_COLUMNS,
+	RECORDS_TABLE,
+} from './sql';
 import type {
+	ClaimEntry,
 	ClaimState,
 	JobStats,
 	LedgerRecord,
@@ -125,6 +134,12 @@ export class SqliteLedgerStore implements LedgerStore {
 			for (const column of LEASE_COLUMNS) {
 				if (!columns.has(column)) db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${column} TEXT`);
 			}
+			for (const column of PRIOR_COLUMNS) {
+				if (!columns.has(column)) {
+					const type = column === 'prior_cost_usd' ? 'REAL' : 'INTEGER';
+					db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${column} ${type} NOT NULL DEFAULT 0`);
+				}
+			}
 			// quick_check reads every page: catches a damaged file now instead of mid-run.
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
 			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
@@ -219,7 +234,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
 	async claim(
 		job: string,
-		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		entries: ReadonlyArray<ClaimEntry>,
 		owner: string,
 		at: string,
 		leaseUntil: string,
@@ -232,7 +247,8 @@ export class SqliteLedgerStore implements LedgerStore {
 				 VALUES (?, ?, 'processing', 1, ?, NULL, NULL, ?, ?, ?, ?)
 				 ON CONFLICT (job, record_id) DO UPDATE SET status = 'processing',
 				 attempts = ${RECORDS_TABLE}.attempts + 1, prompt_hash = excluded.prompt_hash,
-				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+				 updated_at = excluded.updated_at, lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
+				 ${foldPriorPaid('sqlite', '? = 0')}
 				 ${CLAIMABLE}
 				 RETURNING record_id`,
 			);
@@ -240,7 +256,21 @@ export class SqliteLedgerStore implements LedgerStore {
 				`SELECT status, prompt_hash, result, lease_until, lease_owner FROM ${RECORDS_TABLE} WHERE job = ? AND record_id = ?`,
 			);
 			for (const e of entries) {
-				if (take.get(job, e.recordId, e.promptHash, at, at, owner, leaseUntil)) {
+				const included = e.priorIncluded ? 1 : 0;
+				if (
+					take.get(
+						job,
+						e.recordId,
+						e.promptHash,
+						at,
+						at,
+						owner,
+						leaseUntil,
+						included,
+						included,
+						included,
+					)
+				) {
 					out.set(e.recordId, { status: 'claimed' });
 					continue;
 				}
@@ -282,7 +312,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				 VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?)
 				 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
-				 updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+				 updated_at = excluded.updated_at, ${foldPriorPaid('sqlite')} ${KEEP_SUCCESS}`,
 			);
 			const final = this.stmt(
 				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)
@@ -370,7 +400,7 @@ export class SqliteLedgerStore implements LedgerStore {
 		if (recordIds.length === 0) return 0;
 		const result = this.transaction('requeue records', () =>
 			this.stmt(
-				`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = ?
+				`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = ?, ${foldPriorPaid('sqlite')}
 				 WHERE job = ? AND status <> 'pending' AND record_id IN (SELECT value FROM json_each(?))`,
 			).run(at, job, JSON.stringify(recordIds)),
 		);
@@ -384,10 +414,15 @@ export class SqliteLedgerStore implements LedgerStore {
 				 sum(status = 'pending') AS pending, sum(status = 'processing') AS processing,
 				 sum(status = 'succeeded') AS succeeded, sum(status = 'failed') AS failed,
 				 sum(attempts) AS attempts,
-				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.inputTokens') END) AS input_tokens,
-				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.outputTokens') END) AS output_tokens,
-				 sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd')
-				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END) AS cost_usd,
+				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.inputTokens')
+				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.inputTokens') END), 0)
+				   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
+				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.outputTokens')
+				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.outputTokens') END), 0)
+				   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
+				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd')
+				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END), 0)
+				   + coalesce(sum(prior_cost_usd), 0) AS cost_usd,
 				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 				 FROM ${RECORDS_TABLE} WHERE job = ?`,
 			).get(job) as Record<string, unknown>;

@@ -55,6 +55,14 @@ export type LedgerWrite =
  * `done` — already succeeded with the same prompt hash (its result, nothing to send);
  * `busy` — another owner holds a lease that has not expired (ISO end of that lease).
  */
+/** One record to claim. */
+export interface ClaimEntry {
+	recordId: string;
+	promptHash: string;
+	/** The attempt's result will include the usage the record paid before: not kept apart. */
+	priorIncluded?: boolean;
+}
+
 export type ClaimState =
 	| { status: 'claimed' }
 	| { status: 'done'; result: LlmResult }
@@ -81,8 +89,11 @@ export interface JobStats {
 	inputTokens: number;
 	outputTokens: number;
 	/**
-	 * Sum of the known costs of the stored results, plus what failed records paid for answers
-	 * that could not be used (`lastError.costUsd`, e.g. a schema violation after re-asks).
+	 * Every execution's paid usage, once: the known costs of the stored results, what failed
+	 * records paid for answers that could not be used (`lastError.costUsd`, e.g. a schema
+	 * violation after re-asks), and what a record paid in an execution that failed it before a
+	 * later attempt replaced that failure (kept apart when the attempt claimed the record).
+	 * `inputTokens` / `outputTokens` count the same answers.
 	 */
 	costUsd: number;
 	/** Failed records by error code. */
@@ -109,11 +120,14 @@ export interface LedgerStore {
 	 * Claims records before they are sent, atomically (one conditional upsert per record in one
 	 * transaction): a record is taken when it is new, not `processing`, held by `owner` already,
 	 * or its lease ended before `at`; a success with the same prompt hash is never taken. A taken
-	 * record becomes `processing` with attempts + 1 and a lease to `leaseUntil`.
+	 * record becomes `processing` with attempts + 1 and a lease to `leaseUntil`. A taken record
+	 * that had `failed` keeps what that failure paid (see JobStats.costUsd), unless its entry
+	 * says `priorIncluded`: the attempt's own result will carry that usage (a re-ask fed from
+	 * the workflow with the earlier answer's usage).
 	 */
 	claim(
 		job: string,
-		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+		entries: ReadonlyArray<ClaimEntry>,
 		owner: string,
 		at: string,
 		leaseUntil: string,
@@ -160,7 +174,7 @@ export interface Checkpoint {
 	 * Claims the record for one attempt before it is sent (lease of `leaseMs`, renewed by every
 	 * claim of the same checkpoint). Claims asked for in the same event-loop turn share a transaction.
 	 */
-	claim(recordId: string, promptHash: string): Promise<ClaimState>;
+	claim(recordId: string, promptHash: string, priorIncluded?: boolean): Promise<ClaimState>;
 	/** Attempt started: status processing, attempts+1. Grouped with other writes. */
 	started(recordId: string, promptHash: string): void;
 	/**

@@ -19,7 +19,13 @@ import {
 } from '../../core/ledger';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
-import { runGrouped, type GroupStats } from '../../core/call/group';
+import {
+	addGroupStats,
+	emptyGroupStats,
+	formatGroupSummary,
+	runGrouped,
+	type GroupStats,
+} from '../../core/call/group';
 import {
 	BatchRunner,
 	ConfigurationError,
@@ -29,6 +35,7 @@ import {
 } from '../../core/call/runner';
 import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
 import { compileSchema } from '../../core/schema';
+import { contextWindow } from '../../core/models';
 import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
@@ -277,11 +284,21 @@ export async function executeLlmBatchCall(
 	limit.onStop((message) => runner.stop('canceled', message));
 
 	const grouping = cfg.options.recordsPerRequest > 1;
-	let groupStats: GroupStats | undefined;
+	// By model: the primary, then each fallback (a model may group in more than one run).
+	const groupStats: Array<GroupStats | undefined> = [];
+	// The model a runner calls: 0 the primary, k the k-th fallback.
+	const modelOf = (r: BatchRunner) =>
+		r === runner ? 0 : stages.findIndex((s) => s.runner === r) + 1;
 	const runOn = (r: BatchRunner, list: RunItem[]): Promise<Outcome[]> =>
 		grouping
 			? runGrouped(r, list, {
 					recordsPerRequest: cfg.options.recordsPerRequest,
+					// Each model groups within its own window (the Context Window option is the
+					// primary's): records too long for the primary are grouped on a larger fallback.
+					contextWindow:
+						modelOf(r) === 0 && cfg.options.contextWindow > 0
+							? cfg.options.contextWindow
+							: contextWindow([cfg.model, ...fallbackModels][modelOf(r)]),
 					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
 					schema: cfg.schema,
 					validate: validate?.ok ? validate.validate : undefined,
@@ -293,8 +310,9 @@ export async function executeLlmBatchCall(
 					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
-					// The primary's groups, then each fallback model's.
-					groupStats = groupStats ? addGroupStats(groupStats, g.stats) : g.stats;
+					const k = modelOf(r);
+					const before = groupStats[k];
+					groupStats[k] = before ? addGroupStats(before, g.stats) : g.stats;
 					return g.outcomes;
 				})
 			: r.run(list);
@@ -394,9 +412,11 @@ export async function executeLlmBatchCall(
 		const names = [cfg.model, ...fallbackModels];
 		summary += ` · answers per model: ${answeredBy.map((n, k) => `${names[k]} ${n}`).join(', ')}`;
 	}
-	if (groupStats) {
-		const again = Object.values(groupStats.alone).reduce((a, b) => a + b, 0);
-		summary += ` · ${groupStats.answered} records answered in ${groupStats.groups} grouped requests, ${again} sent again alone`;
+	if (grouping) {
+		const names = [cfg.model, ...fallbackModels];
+		summary += ` · ${formatGroupSummary(
+			names.map((model, k) => ({ model, stats: groupStats[k] ?? emptyGroupStats() })),
+		)}`;
 	}
 	ctx.logger.info(`${node}: finished — ${summary}`, { node });
 	ctx.addExecutionHints?.({
@@ -414,21 +434,6 @@ export async function executeLlmBatchCall(
 		ctx.addExecutionHints?.({ message: limitWarning, type: 'warning', location: 'outputPane' });
 	}
 	return [success, failed];
-}
-
-function addGroupStats(a: GroupStats, b: GroupStats): GroupStats {
-	return {
-		groups: a.groups + b.groups,
-		answered: a.answered + b.answered,
-		alone: {
-			missing: a.alone.missing + b.alone.missing,
-			duplicated: a.alone.duplicated + b.alone.duplicated,
-			mismatched: a.alone.mismatched + b.alone.mismatched,
-			invalid: a.alone.invalid + b.alone.invalid,
-		},
-		unsentIds: a.unsentIds + b.unsentIds,
-		splits: a.splits + b.splits,
-	};
 }
 
 /** The fallback runners' spend and outcomes join the primary's counters for the summary. */

@@ -286,8 +286,9 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			succeeded: 2,
 			failed: 3,
 			attempts: 4,
-			inputTokens: 150,
-			outputTokens: 27,
+			// the failed record's paid answers count in the tokens as in the cost
+			inputTokens: 190,
+			outputTokens: 36,
 			costUsd: 0.375,
 			errorsByCode: { content_filter: 1, timeout: 2 },
 			firstCreatedAt: T0,

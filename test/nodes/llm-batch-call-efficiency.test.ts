@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { resetSharedFlow } from '../../core/call/controller';
 import { costUsd } from '../../core/cost';
+import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { Usage } from '../../core/types';
 import { llmBatchFallbackConnectionTest } from '../../nodes/LlmBatchCall/credentialTest';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
@@ -86,9 +87,14 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		expect(st.groupFaults.drop + st.groupFaults.duplicate + st.groupFaults.swap).toBeGreaterThan(0);
 		// fewer requests than records: 6 grouped + the records sent again alone
 		expect(st.accepted).toBeLessThan(30);
-		expect(m.hints[0].message).toMatch(
-			/records answered in \d+ grouped requests, \d+ sent again alone/,
-		);
+		// the summary adds up: records answered in groups + sent again alone = all records;
+		// grouped requests + records sent alone = requests the sandbox answered
+		const [, answered, again] =
+			/· grouped requests: 6 sent, 6 answered \((\d+) records\); (\d+) records sent again alone$/
+				.exec(m.hints[0].message)!
+				.map(Number);
+		expect(answered + again).toBe(60);
+		expect(6 + again).toBe(st.accepted);
 		// usage shares add up to what the sandbox billed
 		const billed = success.reduce(
 			(a, s) => a + (s.json.llm as { usage: { inputTokens: number } }).usage.inputTokens,
@@ -264,9 +270,61 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		}
 		// every answer came from 4 grouped fallback requests (the primary only answered 503s)
 		expect(sandbox.stats().paidSuccesses).toBe(4);
-		// 4 groups on the primary (503) and 4 on the fallback
-		expect(m.hints[0].message).toContain('20 records answered in 8 grouped requests');
+		// 4 groups failed on the primary (503), the fallback answered its 4: the summary says
+		// so per model, and its counts add up (sent = answered + failed; 20 records answered)
+		const parts = m.hints[0].message.split(' · ');
+		expect(parts.slice(-2)).toEqual([
+			'answers per model: gpt-4o-mini 0, claude-haiku-4-5 20',
+			'grouped requests: gpt-4o-mini 4 sent, 0 answered (0 records), 4 failed; claude-haiku-4-5 4 sent, 4 answered (20 records); 0 records sent again alone',
+		]);
 		sandbox.configure({ modelFaults: {} });
+	});
+
+	it("Records per Request: prompts over the primary's context window are grouped on the fallback, within the fallback's own window", async () => {
+		// ~2,640 tokens each: over the primary's window (Context Window 2000), inside gpt-4's
+		// 8,192 alone and two at a time, not three (with 3 x 200 max output tokens).
+		const long = Array.from({ length: 6 }, (_, i) => ({
+			id: `LONG${i}`,
+			text: `long ticket ${i} `.repeat(750),
+		}));
+		const input = [...tickets(4), ...long];
+		const m = mockExecute({
+			items: input,
+			parameters: params(
+				{ fallbackProvider: 'openai', fallbackModels: 'gpt-4' },
+				{ recordsPerRequest: 3, contextWindow: 2000, maxTokens: 200 },
+			),
+			credentials: {
+				...openAi(),
+				llmBatchFallbackApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` },
+			},
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.pairedItem as { item: number }).item)).toEqual([
+			...Array(10).keys(),
+		]);
+		const answers = success.map((s) => {
+			const llm = s.json.llm as { model: string; groupSize?: number; output: unknown };
+			return [s.json.id, llm.model, llm.groupSize];
+		});
+		expect(answers).toEqual([
+			['T0', 'gpt-4o-mini', 3],
+			['T1', 'gpt-4o-mini', 3],
+			['T2', 'gpt-4o-mini', 3],
+			['T3', 'gpt-4o-mini', undefined],
+			...long.map((l) => [l.id, 'gpt-4', 2]),
+		]);
+		for (const [i, s] of success.entries())
+			expect((s.json.llm as { output: unknown }).output).toEqual(
+				expectedReply({ prompt: input[i].text, schema: SCHEMA }).output,
+			);
+		// 1 group + 1 record alone on the primary, 3 groups of 2 on the fallback
+		expect(sandbox.stats().accepted).toBe(5);
+		expect(m.hints[0].message.split(' · ').slice(-2)).toEqual([
+			'answers per model: gpt-4o-mini 4, gpt-4 6',
+			'grouped requests: gpt-4o-mini 1 sent, 1 answered (3 records); gpt-4 3 sent, 3 answered (6 records); 0 records sent again alone',
+		]);
 	});
 
 	it('tests the fallback credential against either API style', async () => {
@@ -378,6 +436,109 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			expect((f2[0].json.error as { code: string }).code).toBe('budget_exceeded');
 		} finally {
 			sandbox.configure({ faults: {} });
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("Job cost: a record that failed after paying, then succeeded in a later execution, keeps both executions' cost (fresh call) and counts a re-ask's once", async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-job-cost-'));
+		const sqlitePath = join(dir, 'l.sqlite');
+		const ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: sqlitePath };
+		const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+		const usageOf = (us: Usage[]) => ({
+			inputTokens: sum(us.map((u) => u.inputTokens)),
+			outputTokens: sum(us.map((u) => u.outputTokens)),
+		});
+		const store = new SqliteLedgerStore({ kind: 'sqlite', path: sqlitePath });
+		try {
+			// Execution 1 of two jobs: every answer breaks the schema (no re-ask): all Failed, all paid.
+			sandbox.configure({ faults: { schemaViolation: 1 } });
+			const failedRun = async (job: string) => {
+				resetSharedFlow();
+				const m = mockExecute({
+					items: tickets(6),
+					parameters: params({ ...ledger, ledgerJob: job }, { maxReasks: 0 }),
+					credentials: openAi(),
+				});
+				const [s, f] = await executeLlmBatchCall(m.fns);
+				expect(s).toHaveLength(0);
+				expect(f).toHaveLength(6);
+				return f;
+			};
+			const f1 = await failedRun('fresh');
+			const r1 = await failedRun('reask');
+			const paid = f1.map((f) => f.json.error as { usage: Usage; costUsd: number });
+			for (const e of paid) expect(e.costUsd).toBeGreaterThan(0);
+			sandbox.configure({ faults: {} });
+
+			// Execution 2, job "fresh": the same records called fresh, all answered.
+			resetSharedFlow();
+			const again = mockExecute({
+				items: tickets(6),
+				parameters: params({ ...ledger, ledgerJob: 'fresh' }),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(again.fns);
+			expect(f2).toEqual([]);
+			const results = s2.map((s) => s.json.llm as { usage: Usage; costUsd: number });
+			await store.init();
+			const fresh = await store.stats('fresh');
+			expect(fresh).toMatchObject({ succeeded: 6, failed: 0 });
+			// Both executions' paid answers, once each.
+			expect(fresh.costUsd).toBeCloseTo(
+				sum(paid.map((e) => e.costUsd)) + sum(results.map((r) => r.costUsd)),
+				12,
+			);
+			expect({ inputTokens: fresh.inputTokens, outputTokens: fresh.outputTokens }).toEqual(
+				usageOf([...paid.map((e) => e.usage), ...results.map((r) => r.usage)]),
+			);
+
+			// Execution 2, job "reask": the Failed items looped back are re-asked; each result
+			// carries the first answer's usage, which must not count a second time.
+			resetSharedFlow();
+			const reask = mockExecute({
+				items: r1.map((f) => f.json),
+				parameters: params({ ...ledger, ledgerJob: 'reask' }),
+				credentials: openAi(),
+			});
+			const [s3, f3] = await executeLlmBatchCall(reask.fns);
+			expect(f3).toEqual([]);
+			const reasked = s3.map(
+				(s) => s.json.llm as { usage: Usage; costUsd: number; attempts: number },
+			);
+			const firstPaid = r1.map((f) => (f.json.error as { usage: Usage }).usage);
+			for (const [k, r] of reasked.entries()) {
+				expect(r.attempts).toBe(2);
+				expect(r.usage.inputTokens).toBeGreaterThan(firstPaid[k].inputTokens);
+			}
+			const reaskStats = await store.stats('reask');
+			expect(reaskStats.costUsd).toBeCloseTo(sum(reasked.map((r) => r.costUsd)), 12);
+			expect({
+				inputTokens: reaskStats.inputTokens,
+				outputTokens: reaskStats.outputTokens,
+			}).toEqual(usageOf(reasked.map((r) => r.usage)));
+
+			// The job budget reads the same number: a cap just under it sends nothing more.
+			resetSharedFlow();
+			const capped = mockExecute({
+				items: tickets(8).slice(6),
+				parameters: params(
+					{ ...ledger, ledgerJob: 'fresh' },
+					{ maxCostUsd: fresh.costUsd * 0.999, budgetScope: 'job' },
+				),
+				credentials: openAi(),
+			});
+			const before = sandbox.stats().accepted;
+			const [s4, f4] = await executeLlmBatchCall(capped.fns);
+			expect(s4).toEqual([]);
+			expect(f4.map((f) => (f.json.error as { code: string }).code)).toEqual([
+				'budget_exceeded',
+				'budget_exceeded',
+			]);
+			expect(sandbox.stats().accepted).toBe(before);
+		} finally {
+			sandbox.configure({ faults: {} });
+			await store.close();
 			rmSync(dir, { recursive: true, force: true });
 		}
 	});

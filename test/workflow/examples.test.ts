@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { ICredentialDataDecryptedObject, IDataObject, INodeExecutionData } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startSandbox, type Sandbox } from '../../sandbox/server';
+import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import {
 	PassThroughNode,
 	runWorkflow,
@@ -369,6 +369,50 @@ describe('example workflows in-process with sandbox faults on', () => {
 		expect(r.items('Human review queue', 0)).toHaveLength(final.review.length);
 		expect(r.items('Extraction errors', 0)).toHaveLength(final.invalid.length);
 	});
+	it('06 review tagging, 10 records per request: every review gets its own answer, in about a tenth of the requests', async () => {
+		sandbox.configure({
+			latencyMs: { min: 0, max: 2 },
+			faults: { status500: 0.02, contentPolicy: 0.01 },
+			groupFaults: { drop: 0.05, duplicate: 0.05, swap: 0.05 },
+		});
+		sandbox.reset();
+		const texts = ['Lovely fabric.', 'Parcel came late.', 'Too expensive.', 'Size M runs small.'];
+		const records: IDataObject[] = Array.from({ length: 500 }, (_, i) => ({
+			reviewId: `R${i}`,
+			text: `${texts[i % 4]} (order ${5000 + i})`,
+		}));
+		records[7].text = '';
+		// a content-filtered review splits its group down to itself; the others still get answers
+		for (const i of [12, 250, 433])
+			records[i].text = `${records[i].text} [[sandbox:contentPolicy]]`;
+		const wf = forTest(loadExample('06-review-tagging-grouped.json'));
+		const call = wf.nodes.find((n) => n.name === 'LLM Batch Call')!;
+		expect((call.parameters.options as IDataObject).recordsPerRequest).toBe(10);
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: { 'Product reviews': records.map((json) => ({ json })) },
+		});
+		const { final } = expectConsistentRun(r, 500);
+		expect(final.rejected).toHaveLength(1);
+		expect(final.filtered.map((it) => it.json.reviewId)).toEqual(
+			expect.arrayContaining(['R12', 'R250', 'R433']),
+		);
+		// each valid answer is the one the review gets when sent alone
+		expect(final.valid.length).toBeGreaterThan(450);
+		const schema = JSON.parse(call.parameters.jsonSchema as string) as Record<string, unknown>;
+		for (const it of final.valid) {
+			const l = it.json.llm as { recordId: string; output: unknown; groupSize?: number };
+			expect(l.recordId).toBe(it.json.reviewId);
+			expect(l.output).toEqual(expectedReply({ prompt: it.json.text as string, schema }).output);
+		}
+		const grouped = final.valid.filter(
+			(it) => (it.json.llm as { groupSize?: number }).groupSize === 10,
+		);
+		expect(grouped.length).toBeGreaterThan(300);
+		// 499 records, the instructions sent with ~50 grouped requests plus the records sent alone
+		expect(sandbox.stats().accepted).toBeLessThan(200);
+	});
+
 	it('02 webhook batch: the response node receives the one report of the run', async () => {
 		sandbox.configure({
 			latencyMs: { min: 0, max: 2 },

@@ -118,6 +118,9 @@ describe('multi-item prompts (Records per Request)', () => {
 		expectOwnAnswers(list, outcomes);
 		expect(stats).toEqual({
 			groups: 3,
+			groupsAnswered: 3,
+			groupsFailed: 0,
+			groupsUnsent: 0,
 			answered: 25,
 			alone: { missing: 0, duplicated: 0, mismatched: 0, invalid: 0 },
 			unsentIds: 0,
@@ -141,6 +144,59 @@ describe('multi-item prompts (Records per Request)', () => {
 		});
 		// each record ~ 18 estimated tokens: 3 per request
 		expect(requests.map((q) => q.prompt.match(/<record id=/g)?.length)).toEqual([3, 3, 3, 3]);
+	});
+
+	it("closes a request before the model's context window (prompt estimate + max output tokens)", async () => {
+		const { p, requests } = provider();
+		// ~1,012 tokens per record, 50 max output tokens each
+		const list = records(7).map((i) => ({
+			...i,
+			request: { ...i.request, prompt: `${i.request.prompt} ${'x'.repeat(4000)}` },
+		}));
+		const { outcomes, stats } = await runGrouped(runner(p), list, {
+			recordsPerRequest: 10,
+			maxTokensPerRequest: 0,
+			contextWindow: 3_500,
+			schema: SCHEMA,
+			validate,
+		});
+		expectOwnAnswers(list, outcomes);
+		// three records + instructions + 150 output tokens fit in 3,500, four do not
+		expect(requests.map((q) => q.prompt.match(/<record id=/g)?.length ?? 1)).toEqual([3, 3, 1]);
+		expect(stats).toMatchObject({ groups: 2, groupsAnswered: 2, answered: 6 });
+		for (const q of requests)
+			expect(Math.ceil(((q.system ?? '').length + q.prompt.length) / 4) + q.maxTokens).toBeLessThan(
+				3_500,
+			);
+	});
+
+	it('sends a record with a re-ask turn (fed back from the workflow) alone, with its own turn', async () => {
+		const { p, requests } = provider();
+		const list = records(5);
+		for (const k of [1, 3])
+			list[k] = {
+				...list[k],
+				request: {
+					...list[k].request,
+					followUp: { answer: `{"category":"zzz ${k}"}`, errors: `fix record ${k}` },
+				},
+			};
+		const { outcomes, stats } = await runGrouped(runner(p), list, {
+			recordsPerRequest: 10,
+			maxTokensPerRequest: 0,
+			schema: SCHEMA,
+			validate,
+		});
+		expectOwnAnswers(list, outcomes);
+		expect(stats).toMatchObject({ groups: 1, answered: 3 });
+		const grouped = requests.filter((q) => q.prompt.includes('<record id='));
+		expect(grouped.map((q) => [q.prompt.match(/<record id=/g)?.length, q.followUp])).toEqual([
+			[3, undefined],
+		]);
+		expect(requests.filter((q) => q.followUp).map((q) => [q.prompt, q.followUp?.errors])).toEqual([
+			[list[1].request.prompt, 'fix record 1'],
+			[list[3].request.prompt, 'fix record 3'],
+		]);
 	});
 
 	it('sends a dropped, duplicated, swapped, unsent-ID or schema-failing record again alone, never to the wrong record', async () => {
