@@ -260,7 +260,7 @@ function child(script: string, args: string[], flags: string[] = []): Promise<Me
 
 /** Pairs measured (each contender in its own process, alternating): the peak of one run
  * depends on when V8 happens to grow its young generation, so one pair is not a number. */
-const RSS_PAIRS = 3;
+const RSS_PAIRS = 5;
 
 async function measureRss(n: number): Promise<{
 	pairs: Array<{ collect: MemoryChildResult; passthrough: MemoryChildResult }>;
