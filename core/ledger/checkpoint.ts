@@ -198,8 +198,10 @@ class GroupCommitCheckpoint implements Checkpoint {
 			};
 			out[pos] = result;
 			// A cache hit is this record's result too: record it so a resumed run (and the
-			// job's export) sees the record as done.
-			this.enqueue({ type: 'succeeded', result, at: this.at() });
+			// job's export) sees the record as done. No claim comes first: a record still failed
+			// from an earlier execution keeps what that failure paid. The job totals count the
+			// hit itself as nothing paid (`cached`).
+			this.enqueue({ type: 'succeeded', result, at: this.at(), foldPrior: true });
 		}
 		return out;
 	}

@@ -20,12 +20,23 @@ export interface NetChange {
 	lastError: ItemError | null;
 	result: LlmResult | null;
 	at: string;
+	/**
+	 * A final change that must first keep what a stored `failed` row paid (see `foldPriorPaid`):
+	 * the write asked for it (a response-cache hit), or a start in the same batch — which on
+	 * its own would have folded it — was merged into this change.
+	 */
+	foldPrior: boolean;
 }
 
 export interface FoldedBatch {
 	changes: NetChange[];
 	/** Results to offer to the response cache, first per cache key. */
 	cache: Array<{ key: string; result: LlmResult }>;
+}
+
+/** Whether a final write merged into `current` must keep a stored failure's cost apart. */
+function foldsBefore(current: NetChange | undefined): boolean {
+	return current !== undefined && (current.foldPrior || current.kind === 'touch');
 }
 
 export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
@@ -46,6 +57,7 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 						lastError: null,
 						result: null,
 						at: write.at,
+						foldPrior: false,
 					});
 				}
 				break;
@@ -59,6 +71,7 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 					lastError: current?.lastError ?? null,
 					result: current?.result ?? null,
 					at: write.at,
+					foldPrior: current?.foldPrior ?? false,
 				});
 				break;
 			case 'succeeded':
@@ -71,6 +84,7 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 					lastError: null,
 					result: write.result,
 					at: write.at,
+					foldPrior: write.foldPrior === true || foldsBefore(current),
 				});
 				for (const key of write.cacheKeys ?? []) {
 					if (!cache.has(key)) cache.set(key, write.result);
@@ -87,6 +101,7 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 					// A failed attempt leaves no usable result: an older one belonged to another prompt.
 					result: null,
 					at: write.at,
+					foldPrior: foldsBefore(current),
 				});
 				break;
 		}

@@ -14,6 +14,7 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	paidResult,
 	RECORDS_TABLE,
 } from './sql';
 import { buildStats } from './sqlite';
@@ -354,7 +355,8 @@ export class PostgresLedgerStore implements LedgerStore {
 					   AS u(record_id text, status text, attempts int, prompt_hash text, last_error jsonb, result jsonb, at timestamptz)
 					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
-					 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at
+					 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at,
+					 ${foldPriorPaid('postgres', `${RECORDS_TABLE}.record_id = ANY($3::text[])`)}
 					 ${KEEP_SUCCESS}`,
 					[
 						job,
@@ -369,6 +371,7 @@ export class PostgresLedgerStore implements LedgerStore {
 								at: c.at,
 							})),
 						),
+						finals.filter((c) => c.foldPrior).map((c) => c.recordId),
 					],
 				);
 			}
@@ -451,13 +454,13 @@ export class PostgresLedgerStore implements LedgerStore {
 			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
 			 count(*) FILTER (WHERE status = 'failed') AS failed,
 			 sum(attempts) AS attempts,
-			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->'usage'->>'inputTokens')::numeric
+			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'inputTokens')::numeric
 			          WHEN status = 'failed' THEN (last_error->'usage'->>'inputTokens')::numeric END), 0)
 			   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->'usage'->>'outputTokens')::numeric
+			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'outputTokens')::numeric
 			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
 			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' THEN (result->>'costUsd')::numeric
+			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->>'costUsd')::numeric
 			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
 			   + coalesce(sum(prior_cost_usd)::numeric, 0) AS cost_usd,
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at

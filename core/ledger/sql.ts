@@ -61,3 +61,14 @@ export function foldPriorPaid(dialect: 'sqlite' | 'postgres', also = 'TRUE'): st
 		add('prior_output_tokens', ['usage', 'outputTokens']),
 	].join(', ');
 }
+
+/**
+ * Condition on a succeeded row of the job totals (and so of the job budget): its answer was
+ * paid by this job. A response-cache hit (`result.cached`) was paid by the call that stored
+ * it; its result keeps that answer's usage and cost, and counts as nothing spent.
+ */
+export function paidResult(dialect: 'sqlite' | 'postgres'): string {
+	return dialect === 'sqlite'
+		? `json_extract(result, '$.cached') IS NOT 1`
+		: `(result->>'cached') IS DISTINCT FROM 'true'`;
+}

@@ -20,6 +20,7 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	paidResult,
 	PRIOR_COLUMNS,
 	RECORDS_TABLE,
 } from './sql';
@@ -319,13 +320,15 @@ export class SqliteLedgerStore implements LedgerStore {
 				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 				 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
-				 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at ${KEEP_SUCCESS}`,
+				 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at,
+				 ${foldPriorPaid('sqlite', '? = 1')} ${KEEP_SUCCESS}`,
 			);
 			for (const c of changes) {
 				if (c.kind === 'insert') insert.run(job, c.recordId, c.at, c.at);
 				else if (c.kind === 'touch')
 					touch.run(job, c.recordId, c.status, c.attemptsDelta, c.promptHash, c.at, c.at);
 				else {
+					const fold = c.foldPrior ? 1 : 0;
 					final.run(
 						job,
 						c.recordId,
@@ -336,6 +339,9 @@ export class SqliteLedgerStore implements LedgerStore {
 						c.result === null ? null : JSON.stringify(c.result),
 						c.at,
 						c.at,
+						fold,
+						fold,
+						fold,
 					);
 				}
 			}
@@ -414,13 +420,13 @@ export class SqliteLedgerStore implements LedgerStore {
 				 sum(status = 'pending') AS pending, sum(status = 'processing') AS processing,
 				 sum(status = 'succeeded') AS succeeded, sum(status = 'failed') AS failed,
 				 sum(attempts) AS attempts,
-				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.inputTokens')
+				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.usage.inputTokens')
 				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.inputTokens') END), 0)
 				   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
-				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.usage.outputTokens')
+				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.usage.outputTokens')
 				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.outputTokens') END), 0)
 				   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-				 coalesce(sum(CASE WHEN status = 'succeeded' THEN json_extract(result, '$.costUsd')
+				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.costUsd')
 				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END), 0)
 				   + coalesce(sum(prior_cost_usd), 0) AS cost_usd,
 				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at

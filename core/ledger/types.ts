@@ -38,6 +38,13 @@ export type LedgerWrite =
 			attemptsDelta?: number;
 			/** Response-cache keys to store the result under (none: not cached). */
 			cacheKeys?: readonly string[];
+			/**
+			 * The write lands without a claim (a response-cache hit found by lookup): a record
+			 * still `failed` from an earlier execution keeps what that failure paid in the prior
+			 * columns. Not set on other final writes — Batch Ledger's Record Results may write
+			 * the very failure the row holds (counted twice if folded).
+			 */
+			foldPrior?: boolean;
 	  }
 	| {
 			type: 'failed';

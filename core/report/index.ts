@@ -69,6 +69,11 @@ export interface ReportEntry {
 	cachedInputTokens?: number;
 	cacheWriteTokens?: number;
 	cacheSavedUsd?: number;
+	/**
+	 * A response-cache hit (`cached`): what its answer cost when another call paid for it.
+	 * The run paid nothing, so its tokens and cost count 0 (as in the ledger's job totals).
+	 */
+	responseCacheSavedUsd?: number;
 	/** The model that answered (a fallback model when the primary did not). */
 	model?: string;
 	/** Left out by Batch Prepare's sample (a rejection that is not a problem of the record). */
@@ -104,8 +109,12 @@ export function classify(
 export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS): ReportEntry {
 	const { outcome, errorCode } = classify(json, fields);
 	const result = getPath(json, fields.resultField) as Json | undefined;
+	// A response-cache hit was paid by the call that stored it: the run spent nothing on it.
+	const reused = result?.cached === true;
 	const usage =
-		result && typeof result === 'object' ? (result.usage as Json | undefined) : undefined;
+		result && typeof result === 'object' && !reused
+			? (result.usage as Json | undefined)
+			: undefined;
 	const completed =
 		typeof result?.completedAt === 'string' ? Date.parse(result.completedAt) : Number.NaN;
 	const callAttempts =
@@ -139,8 +148,12 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 		});
 		if (saved !== undefined) entry.cacheSavedUsd = saved;
 	}
-	const cost = num(result?.costUsd);
+	const cost = reused ? undefined : num(result?.costUsd);
 	if (cost !== undefined) entry.costUsd = cost;
+	if (reused) {
+		entry.costUsd = 0;
+		entry.responseCacheSavedUsd = num(result?.costUsd) ?? 0;
+	}
 	const batched = typeof result?.batchId === 'string' && cost !== undefined;
 	if (batched && typeof result?.model === 'string') {
 		const realtime = costUsd(result.model, {
@@ -155,7 +168,7 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 	// A cached answer cost no call; its latency would flatter the percentiles. A batch answer's
 	// "latency" is its wait in the provider's queue (hours), not a call's latency.
 	const latency = num(result?.latencyMs);
-	if (latency !== undefined && result?.cached !== true && !batched) entry.latencyMs = latency;
+	if (latency !== undefined && !reused && !batched) entry.latencyMs = latency;
 	if (Number.isFinite(completed)) entry.completedAt = completed;
 	return entry;
 }
@@ -258,6 +271,11 @@ export interface Report {
 	 * it saved (reads' discount minus writes' premium, at the built-in prices).
 	 */
 	cache: { readTokens: number; writeTokens: number; savedUsd: number };
+	/**
+	 * Answers served from the response cache (present when any): paid by the calls that
+	 * stored them, so left out of `tokens` and `costUsd`; `savedUsd` is what they cost then.
+	 */
+	responseCache?: { items: number; savedUsd: number };
 	/** Successful answers per model that gave them (the fallback chain shows here). */
 	answersByModel: Record<string, number>;
 	/** Of the rejected items: left out by a Batch Prepare sample (present when any). */
@@ -409,6 +427,11 @@ export function toMarkdown(r: Omit<Report, 'markdown'>): string {
 					`| prompt cache | ${r.cache.readTokens} tokens read, ${r.cache.writeTokens} written, ${money(r.cache.savedUsd)} saved |`,
 				]
 			: []),
+		...(r.responseCache
+			? [
+					`| response cache | ${r.responseCache.items} answers reused, ${money(r.responseCache.savedUsd)} saved |`,
+				]
+			: []),
 		...(Object.keys(r.answersByModel).length > 1
 			? [
 					`| answers per model | ${Object.entries(r.answersByModel)
@@ -455,6 +478,8 @@ export function buildReport(
 	let cacheRead = 0;
 	let cacheWrite = 0;
 	let cacheSaved = 0;
+	let reusedItems = 0;
+	let reusedSaved = 0;
 	const answersByModel: Record<string, number> = {};
 	let notSampled = 0;
 	let firstStart: number | undefined;
@@ -478,6 +503,10 @@ export function buildReport(
 		cacheRead += e.cachedInputTokens ?? 0;
 		cacheWrite += e.cacheWriteTokens ?? 0;
 		cacheSaved += e.cacheSavedUsd ?? 0;
+		if (e.responseCacheSavedUsd !== undefined) {
+			reusedItems++;
+			reusedSaved += e.responseCacheSavedUsd;
+		}
 		if (e.model !== undefined) answersByModel[e.model] = (answersByModel[e.model] ?? 0) + 1;
 		if (e.latencyMs !== undefined) latencies.push(e.latencyMs);
 		if (e.completedAt !== undefined) {
@@ -502,6 +531,9 @@ export function buildReport(
 		retries: { items: retryItems, trips, extraCallAttempts: extra },
 		tokens: { input, output, total: input + output },
 		cache: { readTokens: cacheRead, writeTokens: cacheWrite, savedUsd: round(cacheSaved, 8) },
+		...(reusedItems > 0
+			? { responseCache: { items: reusedItems, savedUsd: round(reusedSaved, 8) } }
+			: {}),
 		answersByModel,
 		...(notSampled > 0 ? { notSampledItems: notSampled } : {}),
 		costUsd: round(cost, 8),

@@ -104,6 +104,38 @@ describe('toEntry', () => {
 	it('leaves cached answers out of the latency percentiles', () => {
 		expect(toEntry({ llm: llm({ cached: true }) }).latencyMs).toBeUndefined();
 	});
+
+	it('counts a response-cache hit as nothing spent: no tokens, cost 0, its answer’s cost saved', () => {
+		const hit = llm({
+			cached: true,
+			costUsd: 0.002,
+			usage: { inputTokens: 100, outputTokens: 10, cachedInputTokens: 50 },
+		});
+		expect(toEntry({ llm: hit })).toEqual({
+			outcome: 'success',
+			retries: 0,
+			extraCallAttempts: 0,
+			inputTokens: 0,
+			outputTokens: 0,
+			costUsd: 0,
+			responseCacheSavedUsd: 0.002,
+			model: 'gpt-4o-mini',
+			completedAt: T0 + 1000,
+		});
+		const r = reportOfItems([{ llm: llm() }, { llm: hit }, { llm: hit }], REPORT_FIELD_DEFAULTS, {
+			finishedAt: T0 + 2000,
+		})!;
+		expect(r.tokens).toEqual({ input: 100, output: 10, total: 110 });
+		expect(r.costUsd).toBe(0.001);
+		expect(r.costUnknownItems).toBe(0);
+		expect(r.responseCache).toEqual({ items: 2, savedUsd: 0.004 });
+		expect(r.cache).toEqual({ readTokens: 0, writeTokens: 0, savedUsd: 0 });
+		expect(r.markdown).toContain('| response cache | 2 answers reused, $0.0040 saved |');
+		// Without hits the field is absent.
+		expect(
+			reportOfItems([{ llm: llm() }], REPORT_FIELD_DEFAULTS, { finishedAt: T0 }),
+		).not.toHaveProperty('responseCache');
+	});
 });
 
 describe('percentile', () => {

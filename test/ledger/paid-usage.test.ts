@@ -177,6 +177,100 @@ describe.each([sqliteFactory, postgresFactory] as StoreFactory[])(
 				costUsd: 0.5 + 0.25 + 2,
 			});
 		});
+
+		/** A checkpoint with the response cache on, at `at`. */
+		const cacheCheckpoint = (store: LedgerStore, at: string) =>
+			createCheckpoint(store, 'job', {
+				clock: { now: () => Date.parse(at) },
+				cache: { key: 'scope' },
+			});
+
+		it('a response-cache hit counts as nothing spent; its result keeps what the answer cost', async () => {
+			const store = await fresh();
+			const cp = cacheCheckpoint(store, T0);
+			expect(await cp.claim('a', 'h')).toEqual({ status: 'claimed' });
+			cp.succeeded(result('a', 'h', { usage: { inputTokens: 100, outputTokens: 40 }, costUsd: 1 }));
+			await cp.flush();
+			// Another record with the same prompt: served from the cache, no call.
+			const [hit] = await cp.lookup([{ recordId: 'b', promptHash: 'h' }]);
+			await cp.flush();
+			expect(hit).toMatchObject({ recordId: 'b', cached: true, costUsd: 1 });
+			const b = (await store.getMany('job', ['b'])).get('b');
+			expect(b).toMatchObject({ status: 'succeeded' });
+			expect(b?.result).toMatchObject({
+				cached: true,
+				costUsd: 1,
+				usage: { inputTokens: 100, outputTokens: 40 },
+			});
+			expect(await store.stats('job')).toMatchObject({
+				succeeded: 2,
+				inputTokens: 100,
+				outputTokens: 40,
+				costUsd: 1,
+			});
+		});
+
+		it('a response-cache hit on a record still failed from an earlier execution keeps what the failure paid', async () => {
+			const store = await fresh();
+			await failedRecord(store, 'b', paidFailure(100, 40, 0.5));
+			const cp = cacheCheckpoint(store, T1);
+			expect(await cp.claim('a', 'h')).toEqual({ status: 'claimed' });
+			cp.succeeded(result('a', 'h', { usage: { inputTokens: 20, outputTokens: 8 }, costUsd: 2 }));
+			await cp.flush();
+			// Execution 2 looks b up before any claim: the hit replaces b's failure.
+			const [hit] = await cp.lookup([{ recordId: 'b', promptHash: 'h' }]);
+			await cp.flush();
+			expect(hit).toMatchObject({ recordId: 'b', cached: true });
+			const b = (await store.getMany('job', ['b'])).get('b');
+			expect(b).toMatchObject({ status: 'succeeded', lastError: null });
+			expect(await store.stats('job')).toMatchObject({
+				succeeded: 2,
+				failed: 0,
+				inputTokens: 20 + 100,
+				outputTokens: 8 + 40,
+				costUsd: 2 + 0.5,
+			});
+		});
+
+		it('a final write without a claim counts the failure it replaces once: the same failure recorded again (Batch Ledger) is not kept apart', async () => {
+			const store = await fresh();
+			await failedRecord(store, 'a', paidFailure(100, 40, 0.5));
+			// Record Results writes the item's error — the failure the row already holds.
+			await store.writeBatch('job', [
+				{
+					type: 'failed',
+					recordId: 'a',
+					promptHash: 'h',
+					error: paidFailure(100, 40, 0.5),
+					at: T1,
+				},
+			]);
+			expect(await store.stats('job')).toMatchObject({
+				failed: 1,
+				inputTokens: 100,
+				outputTokens: 40,
+				costUsd: 0.5,
+			});
+		});
+
+		it('a start and a final write committed in one group keep what the failure paid, as one by one', async () => {
+			const store = await fresh();
+			await failedRecord(store, 'a', paidFailure(100, 40, 0.5));
+			await failedRecord(store, 'b', paidFailure(10, 4, 0.25));
+			await store.writeBatch('job', [
+				{ type: 'started', recordId: 'a', promptHash: 'h', at: T1 },
+				{ type: 'started', recordId: 'b', promptHash: 'h', at: T1 },
+				{ type: 'failed', recordId: 'a', promptHash: 'h', error: paidFailure(1, 1, 1), at: T2 },
+				{ type: 'succeeded', result: result('b', 'h', { costUsd: 2 }), at: T2 },
+			]);
+			expect(await store.stats('job')).toMatchObject({
+				failed: 1,
+				succeeded: 1,
+				inputTokens: 100 + 1 + 10 + 10,
+				outputTokens: 40 + 1 + 4 + 5,
+				costUsd: 0.5 + 1 + 0.25 + 2,
+			});
+		});
 	},
 );
 

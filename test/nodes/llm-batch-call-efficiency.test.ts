@@ -543,6 +543,59 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		}
 	});
 
+	it('Job budget: answers served from the response cache cost the job nothing', async () => {
+		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-budget-cache-'));
+		const sqlitePath = join(dir, 'l.sqlite');
+		const ledger = { ledgerStore: 'sqlite', ledgerJob: 'nightly', ledgerSqlitePath: sqlitePath };
+		const store = new SqliteLedgerStore({ kind: 'sqlite', path: sqlitePath });
+		const llmOf = (s: { json: Record<string, unknown> }) =>
+			s.json.llm as { costUsd: number; cached: boolean; output: unknown };
+		try {
+			const first = mockExecute({
+				items: tickets(5),
+				parameters: params(ledger, { responseCache: 'job' }),
+				credentials: openAi(),
+			});
+			const [s1] = await executeLlmBatchCall(first.fns);
+			expect(s1).toHaveLength(5);
+			const spent = s1.reduce((a, s) => a + llmOf(s).costUsd, 0);
+			// A cap the first chunk's cost and two more answers fit under, five cached ones not.
+			const options = { responseCache: 'job', maxCostUsd: spent * 1.5, budgetScope: 'job' };
+			// The same tickets under other record IDs: every answer from the cache, none sent.
+			resetSharedFlow();
+			const sent = sandbox.stats().accepted;
+			const copies = mockExecute({
+				items: tickets(5).map((t) => ({ ...t, id: `copy-${t.id}` })),
+				parameters: params(ledger, options),
+				credentials: openAi(),
+			});
+			const [s2, f2] = await executeLlmBatchCall(copies.fns);
+			expect(f2).toEqual([]);
+			expect(sandbox.stats().accepted).toBe(sent);
+			// Each item still shows what its answer cost when it was paid.
+			expect(s2.map((s) => llmOf(s).cached)).toEqual([true, true, true, true, true]);
+			expect(s2.map((s) => llmOf(s).costUsd)).toEqual(s1.map((s) => llmOf(s).costUsd));
+			await store.init();
+			const stats = await store.stats('nightly');
+			expect(stats).toMatchObject({ succeeded: 10 });
+			expect(stats.costUsd).toBeCloseTo(spent, 12);
+			// Counting the hits as spend (2 × spent) would stop this chunk before its first call.
+			resetSharedFlow();
+			const next = mockExecute({
+				items: tickets(7).slice(5),
+				parameters: params({ ...ledger, concurrency: 1 }, options),
+				credentials: openAi(),
+			});
+			const [s3, f3] = await executeLlmBatchCall(next.fns);
+			expect(f3).toEqual([]);
+			expect(s3.map((s) => llmOf(s).cached)).toEqual([false, false]);
+			expect(sandbox.stats().accepted).toBe(sent + 2);
+		} finally {
+			await store.close();
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
 	it('Records per Request with the ledger: every record stored on its own; a rerun sends nothing', async () => {
 		const dir = mkdtempSync(join(tmpdir(), 'llm-batch-group-ledger-'));
 		const ledger = {
