@@ -2,7 +2,7 @@
  * The batch-job tables (LLM Batch Job) next to the ledger: one contract, SQLite and
  * PostgreSQL. Kept in its own file beside store-contract.test.ts (the records contract).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import {
 	batchStoreFor,
@@ -11,8 +11,15 @@ import {
 	type BatchEntry,
 	type BatchRow,
 } from '../../core/ledger/batches';
-import type { LedgerStore } from '../../core/ledger/types';
-import { T0, T1, T2, postgresFactory, sqliteFactory, type StoreFactory } from './fixtures';
+import {
+	T0,
+	T1,
+	T2,
+	openedStores,
+	postgresFactory,
+	sqliteFactory,
+	type StoreFactory,
+} from './fixtures';
 
 const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
 
@@ -59,18 +66,13 @@ function entry(recordId: string, batchId: string, extra: Partial<BatchEntry> = {
 }
 
 describe.each(factories)('batch job store contract: $name', (factory) => {
-	const open: LedgerStore[] = [];
+	const stores = openedStores(factory);
 	async function fresh() {
-		const store = await factory.create();
-		open.push(store);
-		await store.init();
+		const store = await stores.fresh();
 		const batches = batchStoreFor(store);
 		await batches.init();
 		return { store, batches };
 	}
-	afterEach(async () => {
-		await Promise.all(open.splice(0).map((s) => s.close()));
-	});
 
 	it('records a batch with its entries; reads them back by record, by batch and in pages', async () => {
 		const { batches } = await fresh();
@@ -235,9 +237,7 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 	it('the batch tables live beside the records: a second handle on the same database sees them', async () => {
 		const { store, batches } = await fresh();
 		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);
-		const other = await factory.reopen(store);
-		open.push(other);
-		await other.init();
+		const other = await stores.second(store);
 		expect(await batchStoreFor(other).batchEntries('job', 'b1')).toEqual([entry('r1', 'b1')]);
 	});
 });

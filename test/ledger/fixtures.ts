@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { afterEach } from 'vitest';
+
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { LedgerStore } from '../../core/ledger/types';
@@ -81,3 +83,26 @@ export const postgresFactory: StoreFactory = {
 		return new PostgresLedgerStore({ kind: 'postgres', ...db });
 	},
 };
+
+/**
+ * Stores a test opens, closed after it (call inside the describe): `fresh()` is a new store
+ * over an empty database, `second(store)` another initialised handle on the same database.
+ */
+export function openedStores(factory: StoreFactory): {
+	fresh(): Promise<LedgerStore>;
+	second(store: LedgerStore): Promise<LedgerStore>;
+} {
+	const open: LedgerStore[] = [];
+	afterEach(async () => {
+		await Promise.all(open.splice(0).map((s) => s.close()));
+	});
+	const ready = async (store: LedgerStore) => {
+		open.push(store);
+		await store.init();
+		return store;
+	};
+	return {
+		fresh: async () => ready(await factory.create()),
+		second: async (store) => ready(await factory.reopen(store)),
+	};
+}

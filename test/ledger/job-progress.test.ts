@@ -3,25 +3,17 @@
  * and nothing is pending or processing; exactly one execution gets the report. Both stores,
  * each chunk on its own handle (another worker, in effect).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { chunksJob, isJobComplete, jobProgress, reportJob } from '../../core/ledger/job';
 import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
-import { T0, T1, postgresFactory, result, sqliteFactory } from './fixtures';
+import { T0, T1, openedStores, postgresFactory, result, sqliteFactory } from './fixtures';
 
 const NOW = Date.parse(T1);
 
 describe.each([sqliteFactory, postgresFactory])('job progress by chunks: $name', (factory) => {
-	const open: LedgerStore[] = [];
-	async function handle(of?: LedgerStore): Promise<LedgerStore> {
-		const store = of ? await factory.reopen(of) : await factory.create();
-		open.push(store);
-		await store.init();
-		return store;
-	}
-	afterEach(async () => {
-		await Promise.all(open.splice(0).map((s) => s.close()));
-	});
+	const stores = openedStores(factory);
+	const handle = (of?: LedgerStore) => (of ? stores.second(of) : stores.fresh());
 
 	/** A chunk's records answered, as LLM Batch Call leaves them. */
 	const answered = (ids: string[]): LedgerWrite[] =>

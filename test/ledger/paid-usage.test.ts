@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Client } from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { createCheckpoint } from '../../core/ledger/checkpoint';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
@@ -28,6 +28,7 @@ import {
 	result,
 	sqliteFactory,
 	type StoreFactory,
+	openedStores,
 } from './fixtures';
 
 const until = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
@@ -47,16 +48,7 @@ function paidFailure(inputTokens: number, outputTokens: number, costUsd: number)
 describe.each([sqliteFactory, postgresFactory] as StoreFactory[])(
 	'paid usage across executions: $name',
 	(factory) => {
-		const open: LedgerStore[] = [];
-		async function fresh(): Promise<LedgerStore> {
-			const store = await factory.create();
-			open.push(store);
-			await store.init();
-			return store;
-		}
-		afterEach(async () => {
-			await Promise.all(open.splice(0).map((s) => s.close()));
-		});
+		const { fresh } = openedStores(factory);
 
 		/** Execution 1: claimed, paid, failed. */
 		async function failedRecord(store: LedgerStore, id: string, error: ItemError) {

@@ -2,11 +2,11 @@
  * One contract, two stores: every assertion runs against SQLite (a real file) and PostgreSQL
  * (the throw-away cluster from global setup).
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { createCheckpoint } from '../../core/ledger/checkpoint';
 import { LedgerStoreError } from '../../core/ledger/errors';
-import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
+import type { LedgerWrite } from '../../core/ledger/types';
 import {
 	T0,
 	T1,
@@ -17,27 +17,13 @@ import {
 	result,
 	sqliteFactory,
 	type StoreFactory,
+	openedStores,
 } from './fixtures';
 
 const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
 
 describe.each(factories)('ledger store contract: $name', (factory) => {
-	const open: LedgerStore[] = [];
-	async function fresh(): Promise<LedgerStore> {
-		const store = await factory.create();
-		open.push(store);
-		await store.init();
-		return store;
-	}
-	async function second(store: LedgerStore): Promise<LedgerStore> {
-		const other = await factory.reopen(store);
-		open.push(other);
-		await other.init();
-		return other;
-	}
-	afterEach(async () => {
-		await Promise.all(open.splice(0).map((s) => s.close()));
-	});
+	const { fresh, second } = openedStores(factory);
 
 	it('init is idempotent and a new job has zero stats', async () => {
 		const store = await fresh();

@@ -3,7 +3,7 @@
  * of one job split it instead of paying twice, and the response cache never crosses jobs,
  * endpoints or credentials unless asked. Runs on SQLite and a real PostgreSQL.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { privateFlow } from '../../../core/call/controller';
 import type { ChatResponse, Provider } from '../../../core/call/providers/types';
@@ -16,7 +16,12 @@ import {
 } from '../../../core/ledger/checkpoint';
 import type { LedgerStore } from '../../../core/ledger/types';
 import { FakeClock } from '../../helpers/fake-clock';
-import { postgresFactory, sqliteFactory, type StoreFactory } from '../../ledger/fixtures';
+import {
+	openedStores,
+	postgresFactory,
+	sqliteFactory,
+	type StoreFactory,
+} from '../../ledger/fixtures';
 
 function answer(text: string): ChatResponse {
 	return { text, finishReason: 'stop', usage: { inputTokens: 10, outputTokens: 5 }, model: 'm' };
@@ -104,22 +109,7 @@ function runner(
 const texts = (outcomes: Outcome[]) => outcomes.map((o) => (o.ok ? o.result.text : o.error.code));
 
 describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $name', (factory) => {
-	const open: LedgerStore[] = [];
-	async function fresh(): Promise<LedgerStore> {
-		const store = await factory.create();
-		open.push(store);
-		await store.init();
-		return store;
-	}
-	async function second(store: LedgerStore): Promise<LedgerStore> {
-		const other = await factory.reopen(store);
-		open.push(other);
-		await other.init();
-		return other;
-	}
-	afterEach(async () => {
-		await Promise.all(open.splice(0).map((s) => s.close()));
-	});
+	const { fresh, second } = openedStores(factory);
 
 	it('10.1 same record ID with two prompts: each item gets its own prompt answer on rerun', async () => {
 		const store = await fresh();
