@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { plainReply } from '../../sandbox/reply';
+import { expectedReply, plainReply } from '../../sandbox/reply';
 import {
 	counts,
 	freshUserFolder,
@@ -24,6 +24,7 @@ import { checkPipeline, finalOutputsByRecord } from './pipeline';
 const fixtures = path.join(__dirname, 'fixtures');
 const TICKETS = '01-nightly-ticket-classification.json';
 const INVOICES = '03-invoice-extraction-review.json';
+const GROUPED = '06-review-tagging-grouped.json';
 const examples: Record<string, WorkflowJson> = Object.fromEntries(
 	n8n.exampleFiles().map((f) => [path.basename(f), readWorkflow(f)]),
 );
@@ -192,4 +193,44 @@ describe('n8n CLI with the community-installed package', () => {
 			}
 		});
 	}
+	it('example 6 (Records per Request 10) with faults and grouped-answer faults: every review once, each answer its own', async () => {
+		const workflow: WorkflowJson | undefined = examples[GROUPED];
+		expect(workflow, `examples/${GROUPED} is missing`).toBeDefined();
+		await sandbox.configure({
+			faults: FAULTS,
+			groupFaults: { drop: 0.05, duplicate: 0.05, swap: 0.05 },
+			latencyMs: { min: 5, max: 60 },
+		});
+		await sandbox.reset();
+		const { run, exitCode } = await timed(`execute ${GROUPED}`, () =>
+			n8n.executeWorkflow(userFolder, workflow!.id),
+		);
+		expect(run.data.resultData.error?.message).toBeUndefined();
+		expect(exitCode).toBe(0);
+		expect(run.status).toBe('success');
+
+		// Every review in exactly one output, paired to its source, the report adding up.
+		const c = checkPipeline(run, workflow!);
+		expect(c.source).toBe(200);
+		const call = workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!;
+		expect((call.parameters.options as Record<string, unknown>).recordsPerRequest).toBe(10);
+		const schema = JSON.parse(String(call.parameters.jsonSchema)) as Record<string, unknown>;
+		const success = outputs(run, 'LLM Batch Call')[0] ?? [];
+		expect(success.length).toBeGreaterThan(150);
+		// Each answer is the one its own review gets when sent alone (the sandbox is deterministic
+		// per prompt), whatever the grouped answers dropped, duplicated or swapped.
+		for (const item of success) {
+			const llm = item.json.llm as { recordId: string; output: unknown };
+			expect(llm.recordId).toBe(item.json.reviewId);
+			expect(llm.output).toEqual(expectedReply({ prompt: String(item.json.text), schema }).output);
+		}
+		const grouped = success.filter((i) => (i.json.llm as { groupSize?: number }).groupSize! > 1);
+		const stats = await sandbox.stats();
+		process.stdout.write(
+			`[e2e ${GROUPED}] ${JSON.stringify({ ...c, report: undefined })} grouped=${grouped.length} sandbox=${JSON.stringify({ requests: stats.requests, faults: stats.faults })}\n`,
+		);
+		expect(grouped.length).toBeGreaterThan(100);
+		// The instructions went once per group: far fewer requests than reviews.
+		expect(stats.requests).toBeLessThan(c.callInputs);
+	});
 });
