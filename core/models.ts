@@ -23,7 +23,9 @@ const CONTEXT_WINDOWS: Array<[prefix: string, tokens: number]> = [
 
 export const DEFAULT_CONTEXT_WINDOW = 128_000;
 
-export function contextWindow(model: string): number {
+/** The model's context window in tokens: `override` when set (> 0), else the known window. */
+export function contextWindow(model: string, override = 0): number {
+	if (override > 0) return override;
 	const m = model.toLowerCase();
 	let best: [string, number] | undefined;
 	for (const entry of CONTEXT_WINDOWS) {

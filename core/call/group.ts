@@ -222,17 +222,17 @@ export async function runGrouped(
 	const schemaTokens = estimateTokens(JSON.stringify(groupSchema(opts.schema)));
 	// What a grouped request costs besides its records: the system prompt with the group
 	// instructions, the answer schema (providers count it as input), the request's framing.
+	const groupSystem = (first: RunItem['request']) =>
+		`${first.system ? `${first.system}\n\n` : ''}${GROUP_INSTRUCTIONS_TEXT}`;
 	const sharedTokens = (first: RunItem) =>
-		Math.ceil(((first.request.system?.length ?? 0) + 2 + GROUP_INSTRUCTIONS_TEXT.length) / 4) +
-		schemaTokens +
-		8;
+		Math.ceil(groupSystem(first.request).length / 4) + schemaTokens + 8;
 	const makeGroup = (members: RunItem[]): Group => {
 		const first = members[0].request;
 		const m = members.map((item) => ({ item, ref: ref() }));
 		const prompt = groupPrompt(
 			m.map((x) => ({ id: x.item.recordId, ref: x.ref, text: x.item.request.prompt })),
 		);
-		const system = `${first.system ? `${first.system}\n\n` : ''}${GROUP_INSTRUCTIONS_TEXT}`;
+		const system = groupSystem(first);
 		const maxTokens = outputTokens(members.reduce((a, i) => a + i.request.maxTokens, 0));
 		const inputTokens = Math.ceil((system.length + prompt.length) / 4) + 8;
 		const run: RunItem = {

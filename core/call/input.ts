@@ -29,7 +29,7 @@ function invalidInput(message: string): ItemError {
  * names the field and the fix. Built once per node run (`inputPolicy(shape)`), applied per item.
  */
 export function inputPolicy(shape: CallShape) {
-	const windowTokens = shape.contextWindow > 0 ? shape.contextWindow : contextWindow(shape.model);
+	const windowTokens = contextWindow(shape.model, shape.contextWindow);
 	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
 	const planCache = shape.cacheTtl
 		? cachePlanner({ ...shape, ttl: shape.cacheTtl, schemaTokens })

@@ -57,11 +57,6 @@ export type LedgerWrite =
 	/** Created as pending when the record is new; an existing record is left as it is. */
 	| { type: 'pending'; recordId: string; at: string };
 
-/**
- * What a claim found, per record: `claimed` — this owner may send it (lease taken or renewed);
- * `done` — already succeeded with the same prompt hash (its result, nothing to send);
- * `busy` — another owner holds a lease that has not expired (ISO end of that lease).
- */
 /** One record to claim. */
 export interface ClaimEntry {
 	recordId: string;
@@ -70,6 +65,11 @@ export interface ClaimEntry {
 	priorIncluded?: boolean;
 }
 
+/**
+ * What a claim found, per record: `claimed` — this owner may send it (lease taken or renewed);
+ * `done` — already succeeded with the same prompt hash (its result, nothing to send);
+ * `busy` — another owner holds a lease that has not expired (ISO end of that lease).
+ */
 export type ClaimState =
 	| { status: 'claimed' }
 	| { status: 'done'; result: LlmResult }

@@ -296,9 +296,9 @@ export async function executeLlmBatchCall(
 					// Each model groups within its own window (the Context Window option is the
 					// primary's): records too long for the primary are grouped on a larger fallback.
 					contextWindow:
-						modelOf(r) === 0 && cfg.options.contextWindow > 0
-							? cfg.options.contextWindow
-							: contextWindow([cfg.model, ...fallbackModels][modelOf(r)]),
+						modelOf(r) === 0
+							? contextWindow(cfg.model, cfg.options.contextWindow)
+							: contextWindow(fallbackModels[modelOf(r) - 1]),
 					maxTokensPerRequest: cfg.options.maxRecordTokensPerRequest,
 					schema: cfg.schema,
 					validate: validate?.ok ? validate.validate : undefined,

@@ -134,23 +134,32 @@ describe('n8n CLI with the community-installed package', () => {
 		expect(stdout).not.toContain('"apiKey"');
 	});
 
+	/** Runs an example through `n8n execute` on a freshly configured sandbox; the run must succeed. */
+	async function runExample(file: string, sandboxConfig: Record<string, unknown>) {
+		const workflow: WorkflowJson | undefined = examples[file];
+		expect(workflow, `examples/${file} is missing`).toBeDefined();
+		await sandbox.configure(sandboxConfig);
+		await sandbox.reset();
+		const { run, exitCode } = await timed(`execute ${file}`, () =>
+			n8n.executeWorkflow(userFolder, workflow!.id),
+		);
+		expect(run.data.resultData.error?.message).toBeUndefined();
+		expect(exitCode).toBe(0);
+		expect(run.status).toBe('success');
+		return { workflow: workflow!, run };
+	}
+
 	for (const [file, label] of [
 		[TICKETS, 'example 1 (ticket classification)'],
 		[INVOICES, 'example 3 (invoice extraction with review)'],
 	] as const) {
 		it(`${label} with faults on: every record in exactly one output, report matches`, async () => {
-			const workflow: WorkflowJson | undefined = examples[file];
-			expect(workflow, `examples/${file} is missing`).toBeDefined();
-			await sandbox.configure({ faults: FAULTS, latencyMs: { min: 5, max: 60 } });
-			await sandbox.reset();
-			const { run, exitCode } = await timed(`execute ${file}`, () =>
-				n8n.executeWorkflow(userFolder, workflow!.id),
-			);
-			expect(run.data.resultData.error?.message).toBeUndefined();
-			expect(exitCode).toBe(0);
-			expect(run.status).toBe('success');
+			const { workflow, run } = await runExample(file, {
+				faults: FAULTS,
+				latencyMs: { min: 5, max: 60 },
+			});
 
-			const c = checkPipeline(run, workflow!);
+			const c = checkPipeline(run, workflow);
 			const stats = await sandbox.stats();
 			process.stdout.write(
 				`[e2e ${file}] ${JSON.stringify({ ...c, report: undefined })} sandbox=${JSON.stringify({ requests: stats.requests, faults: stats.faults, maxInFlight: stats.maxInFlight })}\n`,
@@ -171,14 +180,14 @@ describe('n8n CLI with the community-installed package', () => {
 			expect(stats.paidSuccesses).toBe(c.success + sampleOk.length);
 			if (file === TICKETS) expect(sampleOk.length).toBeGreaterThan(0);
 			const concurrency = Number(
-				workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8,
+				workflow.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!.parameters.concurrency ?? 8,
 			);
 			expect(stats.maxInFlight).toBeLessThanOrEqual(concurrency);
 			expect(c.source).toBeGreaterThanOrEqual(20);
 
 			if (file === TICKETS) {
 				// The planted rows took their branches.
-				const final = finalOutputsByRecord(run, workflow!);
+				const final = finalOutputsByRecord(run, workflow);
 				expect(final.T00003).toMatch(/^(valid|review)$/);
 				expect(final.T00006).toBe('deadLetter');
 				expect(final.T00008).toBe('filtered');
@@ -194,25 +203,16 @@ describe('n8n CLI with the community-installed package', () => {
 		});
 	}
 	it('example 6 (Records per Request 10) with faults and grouped-answer faults: every review once, each answer its own', async () => {
-		const workflow: WorkflowJson | undefined = examples[GROUPED];
-		expect(workflow, `examples/${GROUPED} is missing`).toBeDefined();
-		await sandbox.configure({
+		const { workflow, run } = await runExample(GROUPED, {
 			faults: FAULTS,
 			groupFaults: { drop: 0.05, duplicate: 0.05, swap: 0.05 },
 			latencyMs: { min: 5, max: 60 },
 		});
-		await sandbox.reset();
-		const { run, exitCode } = await timed(`execute ${GROUPED}`, () =>
-			n8n.executeWorkflow(userFolder, workflow!.id),
-		);
-		expect(run.data.resultData.error?.message).toBeUndefined();
-		expect(exitCode).toBe(0);
-		expect(run.status).toBe('success');
 
 		// Every review in exactly one output, paired to its source, the report adding up.
-		const c = checkPipeline(run, workflow!);
+		const c = checkPipeline(run, workflow);
 		expect(c.source).toBe(200);
-		const call = workflow!.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!;
+		const call = workflow.nodes.find((n) => n.type.endsWith('.llmBatchCall'))!;
 		expect((call.parameters.options as Record<string, unknown>).recordsPerRequest).toBe(10);
 		const schema = JSON.parse(String(call.parameters.jsonSchema)) as Record<string, unknown>;
 		const success = outputs(run, 'LLM Batch Call')[0] ?? [];
