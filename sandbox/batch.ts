@@ -8,7 +8,8 @@
  * results come back in that order, not the input order. A batch not finished when it
  * expires (`expiresAfterMs`) or is cancelled keeps the requests done until then, and the
  * rest come back expired / canceled. Prompts carrying `[[sandbox:status400]]` or
- * `[[sandbox:status500]]` come back as failed lines. Caps are enforced as the providers do.
+ * `[[sandbox:status500]]` come back as failed lines, `[[sandbox:contentPolicy]]` as a refusal
+ * (finish reason content_filter). Caps are enforced as the providers do.
  * Each succeeded line is the sandbox's normal reply to that prompt (sandbox/reply.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +18,7 @@ import { requestRng } from './prng';
 import {
 	anthropicMessage,
 	errorAnswer,
+	MESSAGES,
 	openAiCompletion,
 	parseAnthropic,
 	parseOpenAi,
@@ -276,16 +278,19 @@ export function createBatchSandbox(deps: {
 			{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
 			digest,
 		);
+		// A refusal for content policy: the answer is paid, and not retryable.
+		const refused = call.prompt.includes('[[sandbox:contentPolicy]]');
+		const text = refused ? MESSAGES.refusal : reply.text;
 		const parts = {
 			id: `${b.id}_${line.customId}`,
 			model: call.model,
 			created: Math.floor(deps.now() / 1000),
-			text: reply.text,
+			text,
 			toolName: call.toolName,
 			toolInput: reply.output,
-			finish: 'stop' as const,
+			finish: refused ? ('content_filter' as const) : ('stop' as const),
 			inputTokens: tokensForChars(call.inputChars),
-			outputTokens: tokensForChars(reply.text.length),
+			outputTokens: tokensForChars(text.length),
 		};
 		return {
 			kind: 'ok',
