@@ -211,20 +211,19 @@ async function submitPart(
 	const lines = claimed.map((t) =>
 		api.requestLine(customIdFor(nonce, t.record.recordId), t.record.request),
 	);
-	let status: BatchStatus;
-	try {
-		status = await api.create(lines, {
+	const status = await api
+		.create(lines, {
 			job: job.slice(0, 512),
 			records: String(claimed.length),
 			submission: nonce,
+		})
+		.catch(async (e: unknown) => {
+			if (createRefused(e)) {
+				await batches.abandonPending(job, pendingId);
+				await releaseSubmission(store, job, nonce);
+			}
+			return Promise.reject(e);
 		});
-	} catch (e) {
-		if (createRefused(e)) {
-			await batches.abandonPending(job, pendingId);
-			await releaseSubmission(store, job, nonce);
-		}
-		throw e;
-	}
 	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);
 	await batches.adoptPending(
 		job,
