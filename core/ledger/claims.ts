@@ -102,6 +102,11 @@ export function submissionOwner(nonce: string): string {
 	return `batch-submission|${nonce}`;
 }
 
+/** Whether a claim's owner is a batch submission (its records wait for Collect, not for an execution). */
+export function isSubmissionOwner(owner: string): boolean {
+	return owner.startsWith('batch-submission|');
+}
+
 /** Claims records for the batch submission `nonce` (see SUBMISSION_LEASE_MS). */
 export function claimForSubmission(
 	store: LedgerStore,
