@@ -10,7 +10,8 @@ import { LlmBatchError } from '../call/errors';
 import { pendingBatchId, type BatchEntry } from '../ledger/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
 import { splitIntoBatches, type BatchCaps } from './caps';
-import { customIdFor, newSubmissionNonce } from './custom-id';
+import { NONCE_LENGTH, customIdFor, newSubmissionNonce } from './custom-id';
+import { packRequest, unpackRequest } from './payload';
 import type { JobContext } from './job';
 import { batchRowFor, resolvePending } from './pending';
 import {
@@ -19,7 +20,7 @@ import {
 	submissionsOf,
 	type ResendRefusal,
 } from './resend';
-import type { BatchStatus } from './types';
+import type { BatchLines, BatchStatus } from './types';
 
 /** One record ready for a batch: built by the same input policy as LLM Batch Call. */
 export interface PreparedRecord {
@@ -66,6 +67,109 @@ export interface SubmitOptions {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Lines (or payloads) built between two turns of the event loop, and written to the ledger in
+ * one transaction: a 190 MB batch goes in pieces of this size, so neither memory nor the event
+ * loop holds it whole.
+ */
+const PIECE_BYTES = 4 * 1024 * 1024;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Each record's request line size, to split at the caps: lines are built here only to be
+ * measured, and again when their batch is uploaded, so no more than a page of lines is held.
+ * A nonce of the same length stands in for the batch's own, which is not drawn yet.
+ */
+async function lineSizes(ctx: JobContext, todo: readonly Todo[]): Promise<number[]> {
+	const stand = '0'.repeat(NONCE_LENGTH);
+	const sizes: number[] = [];
+	let built = 0;
+	for (const t of todo) {
+		const size = Buffer.byteLength(
+			ctx.api.requestLine(customIdFor(stand, t.record.recordId), t.record.request),
+		);
+		sizes.push(size);
+		built += size;
+		if (built >= PIECE_BYTES) {
+			built = 0;
+			await nextTurn();
+		}
+	}
+	return sizes;
+}
+
+/** The batch's lines, built a page at a time as the upload reads them. */
+function linesOf(
+	api: JobContext['api'],
+	nonce: string,
+	part: readonly Todo[],
+	bytes: number,
+): BatchLines {
+	return {
+		count: part.length,
+		bytes,
+		async *pages() {
+			let page: string[] = [];
+			let size = 0;
+			for (const t of part) {
+				const line = api.requestLine(customIdFor(nonce, t.record.recordId), t.record.request);
+				page.push(line);
+				size += line.length;
+				if (size >= PIECE_BYTES) {
+					yield page;
+					page = [];
+					size = 0;
+				}
+			}
+			if (page.length > 0) yield page;
+		},
+	};
+}
+
+/**
+ * The intent: each record's entry pointing at the placeholder `pendingId`, with what Collect
+ * and a resubmission need (payload.ts stores the prompt's text once), written a piece at a
+ * time.
+ */
+async function writeIntent(
+	ctx: JobContext,
+	pendingId: string,
+	nonce: string,
+	part: readonly Todo[],
+): Promise<void> {
+	const at = iso(ctx.clock.now());
+	let piece: BatchEntry[] = [];
+	let size = 0;
+	const flush = async () => {
+		await ctx.batches.addPending(ctx.job, pendingId, piece);
+		piece = [];
+		size = 0;
+	};
+	for (const t of part) {
+		const item = JSON.stringify(t.record.item);
+		const request = packRequest(t.record.request, t.record.item);
+		piece.push({
+			recordId: t.record.recordId,
+			customId: customIdFor(nonce, t.record.recordId),
+			batchId: pendingId,
+			promptHash: t.record.promptHash,
+			request,
+			item,
+			itemIndex: t.record.index,
+			round: t.round,
+			emitted: false,
+			submittedAt: at,
+		});
+		size += item.length + request.length;
+		if (size >= PIECE_BYTES) {
+			await flush();
+			await nextTurn();
+		}
+	}
+	if (piece.length > 0) await flush();
+}
 
 /**
  * Whether the provider answered the create with a refusal (an HTTP status: 429, 4xx, 5xx,
@@ -138,16 +242,10 @@ export async function submitRecords(
 	await ctx.store.init();
 	await resolvePending(ctx, o.model);
 	const { todo, skipped } = await select(ctx, records, o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS);
-	// Sizes only: each line is built again when its batch is uploaded, so no more than one
-	// batch's lines are held at a time.
-	const sizes = todo.map((t) =>
-		Buffer.byteLength(
-			ctx.api.requestLine(customIdFor('000000000000', t.record.recordId), t.record.request),
-		),
-	);
+	const sizes = await lineSizes(ctx, todo);
 	const created: SubmitResult['created'] = [];
 	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
-		const part = await submitPart(ctx, todo.slice(start, end), o.model);
+		const part = await submitPart(ctx, todo.slice(start, end), sizes.slice(start, end), o.model);
 		skipped.push(...part.skipped);
 		if (part.created) created.push(part.created);
 	}
@@ -161,6 +259,7 @@ export async function submitRecords(
 async function submitPart(
 	ctx: JobContext,
 	part: readonly Todo[],
+	sizes: readonly number[],
 	model: string,
 ): Promise<{ created?: SubmitResult['created'][number]; skipped: SubmitResult['skipped'] }> {
 	const { api, store, batches, job } = ctx;
@@ -174,43 +273,34 @@ async function submitPart(
 	);
 	const skipped: SubmitResult['skipped'] = [];
 	const claimed: Todo[] = [];
-	for (const t of part) {
+	let bytes = 0;
+	part.forEach((t, i) => {
 		const state = states.get(t.record.recordId);
-		if (state?.status === 'claimed') claimed.push(t);
-		else
+		if (state?.status === 'claimed') {
+			claimed.push(t);
+			bytes += sizes[i];
+		} else
 			skipped.push({
 				index: t.record.index,
 				recordId: t.record.recordId,
 				reason: state?.status === 'done' ? 'succeeded' : 'in_batch',
 			});
-	}
+	});
 	if (claimed.length === 0) return { skipped };
 
 	// The intent first, with the nonce every custom_id carries: a batch the provider accepted
 	// but the ledger never heard of is found by it, and nothing else can match it.
 	const pendingId = pendingBatchId(nonce, claimOwner());
-	const at0 = iso(ctx.clock.now());
-	await batches.addPending(
-		job,
-		pendingId,
-		claimed.map(
-			(t): BatchEntry => ({
-				recordId: t.record.recordId,
-				customId: customIdFor(nonce, t.record.recordId),
-				batchId: pendingId,
-				promptHash: t.record.promptHash,
-				request: JSON.stringify(t.record.request),
-				item: JSON.stringify(t.record.item),
-				itemIndex: t.record.index,
-				round: t.round,
-				emitted: false,
-				submittedAt: at0,
-			}),
-		),
-	);
-	const lines = claimed.map((t) =>
-		api.requestLine(customIdFor(nonce, t.record.recordId), t.record.request),
-	);
+	const release = async () => {
+		await batches.abandonPending(job, pendingId);
+		await releaseSubmission(store, job, nonce);
+	};
+	// Nothing was sent if the intent could not be written: the records are freed (if the ledger lets us).
+	await writeIntent(ctx, pendingId, nonce, claimed).catch(async (e: unknown) => {
+		await release().catch(() => undefined);
+		return Promise.reject(e);
+	});
+	const lines = linesOf(api, nonce, claimed, bytes);
 	const status = await api
 		.create(lines, {
 			job: job.slice(0, 512),
@@ -218,10 +308,7 @@ async function submitPart(
 			submission: nonce,
 		})
 		.catch(async (e: unknown) => {
-			if (createRefused(e)) {
-				await batches.abandonPending(job, pendingId);
-				await releaseSubmission(store, job, nonce);
-			}
+			if (createRefused(e)) await release();
 			return Promise.reject(e);
 		});
 	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);
@@ -244,6 +331,12 @@ async function submitPart(
 		},
 		skipped,
 	};
+}
+
+/** A stored entry's request and item, whole again. */
+function stored(entry: BatchEntry): { request: ChatRequest; item: Record<string, unknown> } {
+	const item = JSON.parse(entry.item) as Record<string, unknown>;
+	return { item, request: unpackRequest(entry.request, item) };
 }
 
 /**
@@ -279,8 +372,7 @@ export async function resubmittable(
 					index: entry.itemIndex,
 					recordId: entry.recordId,
 					promptHash: entry.promptHash,
-					request: JSON.parse(entry.request) as ChatRequest,
-					item: JSON.parse(entry.item) as Record<string, unknown>,
+					...stored(entry),
 					round: submissions + 1,
 				});
 		}
