@@ -2,6 +2,7 @@ export * from './caps';
 export * from './custom-id';
 export * from './job';
 export * from './jsonl';
+export { shareItemText } from './payload';
 export { resolvePending } from './pending';
 export * from './resend';
 export * from './results';

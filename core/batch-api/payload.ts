@@ -67,3 +67,18 @@ export function unpackRequest(packed: string, item: Record<string, unknown>): Ch
 	}
 	return request as unknown as ChatRequest;
 }
+
+/**
+ * The request with its prompt (and system prompt) sharing the item field's string when the
+ * two are equal: the prompt an expression resolved is a copy, and for 1,900 prompts of 100 KB
+ * the copies are 190 MB held through the whole Submit.
+ */
+export function shareItemText(request: ChatRequest, item: Record<string, unknown>): ChatRequest {
+	const same = (text: string | undefined): string | undefined => {
+		if (text === undefined || text.length < MIN_SHARED) return text;
+		for (const value of Object.values(item)) if (value === text) return value;
+		return text;
+	};
+	const system = same(request.system);
+	return { ...request, prompt: same(request.prompt)!, ...(system === undefined ? {} : { system }) };
+}

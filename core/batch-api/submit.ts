@@ -73,7 +73,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * one transaction: a 190 MB batch goes in pieces of this size, so neither memory nor the event
  * loop holds it whole.
  */
-const PIECE_BYTES = 4 * 1024 * 1024;
+const PIECE_BYTES = 1024 * 1024;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -121,6 +121,8 @@ function linesOf(
 					yield page;
 					page = [];
 					size = 0;
+					// The socket may take piece after piece without waiting: timers get their turn.
+					await nextTurn();
 				}
 			}
 			if (page.length > 0) yield page;

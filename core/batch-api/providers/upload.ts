@@ -37,12 +37,15 @@ export async function postStreamed(
 		Buffer.byteLength(o.head) + lines.bytes + separators * sep + Buffer.byteLength(o.tail);
 	async function* body(): AsyncGenerator<Uint8Array> {
 		yield Buffer.from(o.head);
+		const separator = Buffer.from(o.separator);
 		let first = true;
 		for await (const page of lines.pages()) {
-			if (page.length === 0) continue;
-			const text = page.join(o.separator);
-			yield Buffer.from(first ? text : o.separator + text);
-			first = false;
+			// Line by line: a page joined into one string first would be one more copy of it.
+			for (const line of page) {
+				if (!first) yield separator;
+				yield Buffer.from(line);
+				first = false;
+			}
 		}
 		yield Buffer.from((o.trailingSeparator && lines.count > 0 ? o.separator : '') + o.tail);
 	}

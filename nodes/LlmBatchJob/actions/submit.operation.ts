@@ -8,11 +8,12 @@ import type {
 import {
 	DEFAULT_MAX_SUBMISSIONS,
 	PROVIDER_CAPS,
+	shareItemText,
 	submitRecords,
 	type PreparedRecord,
 	type SubmitResult,
 } from '../../../core/batch-api';
-import { readJsonSchemaParam, readPromptItems } from '../../shared/llm-params';
+import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
@@ -150,7 +151,7 @@ export async function execute(
 	const { cfg, job } = await openJob(this, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
 	const items = this.getInputData();
-	const { runItems, rejected } = readPromptItems(this, {
+	const { runItems, rejected } = await readPromptItemsYielding(this, {
 		provider: cfg.provider,
 		model: sub.model,
 		schema,
@@ -162,7 +163,7 @@ export async function execute(
 		index: r.index,
 		recordId: r.recordId,
 		promptHash: r.promptHash,
-		request: r.request,
+		request: shareItemText(r.request, items[r.index].json),
 		item: items[r.index].json,
 	}));
 	const result = await submitRecords(job, records, {
