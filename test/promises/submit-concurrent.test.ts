@@ -36,15 +36,25 @@ afterAll(async () => {
 describe.each(['sqlite', 'postgres'] as const)(
 	'two Submits of one job at once (%s)',
 	(kind: Kind) => {
-		it.each(['openai', 'anthropic'] as const)(
-			'%s: every record in exactly one batch, each published once by Collect',
-			async (provider: P) => {
+		it.each([
+			['openai', 0],
+			['anthropic', 0],
+			['openai', 10],
+			['anthropic', 10],
+		] as const)(
+			'%s, Batch Size %i: every record in exactly one batch, each published once by Collect',
+			async (provider: P, batchSize: number) => {
 				for (let run = 0; run < RUNS; run++) {
 					sandbox.batch.reset();
 					const ledger = await freshLedger(kind, `submit-twice-${provider}-${run}`);
 					const credentials = credentialsFor(sandbox.url, ledger);
 					const input = tickets(RECORDS);
-					const submit = jobWorkflow(provider, ledger, 'twice', submitParams(provider));
+					const submit = jobWorkflow(
+						provider,
+						ledger,
+						'twice',
+						submitParams(provider, { options: { batchSize } }),
+					);
 					const [a, b] = await Promise.all([
 						runWorkflow(submit, { input, credentials }),
 						runWorkflow(submit, { input, credentials }),
@@ -53,7 +63,7 @@ describe.each(['sqlite', 'postgres'] as const)(
 					const paid = paidPerRecord(sandbox);
 					const twice = [...paid.values()].filter((n) => n > 1).length;
 					console.log(
-						`[submit twice ${kind} ${provider} run ${run + 1}] batches ${sandbox.batch.stats().batchesCreated[provider]}, requests ${sandbox.batch.stats().requestsReceived}, records paid twice ${twice}`,
+						`[submit twice ${kind} ${provider} size ${batchSize} run ${run + 1}] batches ${sandbox.batch.stats().batchesCreated[provider]}, requests ${sandbox.batch.stats().requestsReceived}, records paid twice ${twice}; batches by execution ${[a, b].map((r) => r.items('LLM Batch Job', 0).filter((o) => o.json.batchId !== null).length).join(' + ')}`,
 					);
 					expect({ records: paid.size, paidTwice: twice }).toEqual({
 						records: RECORDS,
