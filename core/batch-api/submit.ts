@@ -10,7 +10,8 @@ import { LlmBatchError } from '../call/errors';
 import { pendingBatchId, type BatchEntry } from '../ledger/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
 import { splitIntoBatches, type BatchCaps } from './caps';
-import { NONCE_LENGTH, customIdFor, newSubmissionNonce } from './custom-id';
+import { customIdFor, newSubmissionNonce } from './custom-id';
+import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
 import { packRequest, unpackRequest } from './payload';
 import type { JobContext } from './job';
 import { batchRowFor, resolvePending } from './pending';
@@ -20,7 +21,7 @@ import {
 	submissionsOf,
 	type ResendRefusal,
 } from './resend';
-import type { BatchLines, BatchStatus } from './types';
+import type { BatchStatus } from './types';
 
 /** One record ready for a batch: built by the same input policy as LLM Batch Call. */
 export interface PreparedRecord {
@@ -67,68 +68,6 @@ export interface SubmitOptions {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * Lines (or payloads) built between two turns of the event loop, and written to the ledger in
- * one transaction: a 190 MB batch goes in pieces of this size, so neither memory nor the event
- * loop holds it whole.
- */
-const PIECE_BYTES = 1024 * 1024;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/**
- * Each record's request line size, to split at the caps: lines are built here only to be
- * measured, and again when their batch is uploaded, so no more than a page of lines is held.
- * A nonce of the same length stands in for the batch's own, which is not drawn yet.
- */
-async function lineSizes(ctx: JobContext, todo: readonly Todo[]): Promise<number[]> {
-	const stand = '0'.repeat(NONCE_LENGTH);
-	const sizes: number[] = [];
-	let built = 0;
-	for (const t of todo) {
-		const size = Buffer.byteLength(
-			ctx.api.requestLine(customIdFor(stand, t.record.recordId), t.record.request),
-		);
-		sizes.push(size);
-		built += size;
-		if (built >= PIECE_BYTES) {
-			built = 0;
-			await nextTurn();
-		}
-	}
-	return sizes;
-}
-
-/** The batch's lines, built a page at a time as the upload reads them. */
-function linesOf(
-	api: JobContext['api'],
-	nonce: string,
-	part: readonly Todo[],
-	bytes: number,
-): BatchLines {
-	return {
-		count: part.length,
-		bytes,
-		async *pages() {
-			let page: string[] = [];
-			let size = 0;
-			for (const t of part) {
-				const line = api.requestLine(customIdFor(nonce, t.record.recordId), t.record.request);
-				page.push(line);
-				size += line.length;
-				if (size >= PIECE_BYTES) {
-					yield page;
-					page = [];
-					size = 0;
-					// The socket may take piece after piece without waiting: timers get their turn.
-					await nextTurn();
-				}
-			}
-			if (page.length > 0) yield page;
-		},
-	};
-}
 
 /**
  * The intent: each record's entry pointing at the placeholder `pendingId`, with what Collect
@@ -244,7 +183,10 @@ export async function submitRecords(
 	await ctx.store.init();
 	await resolvePending(ctx, o.model);
 	const { todo, skipped } = await select(ctx, records, o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS);
-	const sizes = await lineSizes(ctx, todo);
+	const sizes = await lineSizes(
+		ctx.api,
+		todo.map((t) => t.record),
+	);
 	const created: SubmitResult['created'] = [];
 	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
 		const part = await submitPart(ctx, todo.slice(start, end), sizes.slice(start, end), o.model);
@@ -302,7 +244,12 @@ async function submitPart(
 		await release().catch(() => undefined);
 		return Promise.reject(e);
 	});
-	const lines = linesOf(api, nonce, claimed, bytes);
+	const lines = linesOf(
+		api,
+		nonce,
+		claimed.map((t) => t.record),
+		bytes,
+	);
 	const status = await api
 		.create(lines, {
 			job: job.slice(0, 512),
