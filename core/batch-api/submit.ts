@@ -9,6 +9,7 @@ import type { ChatRequest } from '../call/providers/types';
 import { LlmBatchError } from '../call/errors';
 import { pendingBatchId, type BatchEntry } from '../ledger/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
+import { adoptionWindow } from './adoption';
 import { splitIntoBatches, type BatchCaps } from './caps';
 import { customIdFor, newSubmissionNonce } from './custom-id';
 import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
@@ -250,6 +251,7 @@ async function submitPart(
 		claimed.map((t) => t.record),
 		bytes,
 	);
+	const submittedAt = ctx.clock.now();
 	const status = await api
 		.create(lines, {
 			job: job.slice(0, 512),
@@ -257,7 +259,17 @@ async function submitPart(
 			submission: nonce,
 		})
 		.catch(async (e: unknown) => {
-			if (createRefused(e)) await release();
+			if (!createRefused(e)) return Promise.reject(e);
+			// A provider that lists batches by nonce (OpenAI) says exactly whether a refusal of
+			// the create step came after all (a 5xx once the file was up); the others refused it.
+			const found = await api
+				.findSubmission(nonce, {
+					after: adoptionWindow(submittedAt).from,
+					count: claimed.length,
+				})
+				.catch(() => undefined);
+			if (found?.byKey && found.batches.length > 0) return found.batches[0];
+			await release();
 			return Promise.reject(e);
 		});
 	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);

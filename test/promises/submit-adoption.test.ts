@@ -120,6 +120,39 @@ describe.each(['sqlite', 'postgres'] as const)(
 );
 
 describe.each(['sqlite', 'postgres'] as const)(
+	'OpenAI created the batch, then answered 500 (%s)',
+	(kind: Kind) => {
+		it('the batch carrying the nonce is recorded at once: a re-Submit sends nothing, Collect publishes each record once', async () => {
+			sandbox.batch.reset();
+			t = Date.now();
+			let hit = 0;
+			const proxy = await faultProxy(sandbox.url, (method, path) =>
+				isCreate('openai', method, path) && hit++ === 0 ? 'done-then-500' : 'pass',
+			);
+			try {
+				const ledger = await freshLedger(kind, 'created-500');
+				const credentials = credentialsFor(proxy.url, ledger);
+				const submit = jobWorkflow('openai', ledger, 'created-500', submitParams('openai'));
+				const first = await runWorkflow(submit, { input: ours, credentials });
+				expect(first.run.status).toBe('success');
+				expect(first.items('LLM Batch Job', 0).map((o) => o.json.requestCount)).toEqual([RECORDS]);
+				const again = await runWorkflow(submit, { input: ours, credentials });
+				expect(again.items('LLM Batch Job', 0).map((o) => o.json.inLiveBatch)).toEqual([RECORDS]);
+				expect([...paidPerRecord(sandbox).values()]).toEqual(Array(RECORDS).fill(1));
+				t += 60_000;
+				const collect = await runWorkflow(
+					jobWorkflow('openai', ledger, 'created-500', { operation: 'collect' }),
+					{ credentials },
+				);
+				expect(collect.items('LLM Batch Job', 0)).toHaveLength(RECORDS);
+			} finally {
+				await proxy.close();
+			}
+		});
+	},
+);
+
+describe.each(['sqlite', 'postgres'] as const)(
 	'a create the provider refused frees its records at once (%s)',
 	(kind: Kind) => {
 		const faults = (provider: P) =>

@@ -108,7 +108,8 @@ export function paidPerRecord(sandbox: Sandbox): Map<string, number> {
 /**
  * A proxy in front of the sandbox: `fault` may answer a request itself (a refused create),
  * drop it unanswered (`drop`: the provider never saw it), or forward it and drop the answer
- * (`swallow`: the provider did it, the caller never hears); `pass` forwards as is.
+ * (`swallow`: the provider did it, the caller never hears) or answer 500 instead
+ * (`done-then-500`); `pass` forwards as is.
  */
 export async function faultProxy(
 	target: string,
@@ -116,7 +117,7 @@ export async function faultProxy(
 		method: string,
 		path: string,
 		n: number,
-	) => 'pass' | 'drop' | 'swallow' | { status: number; body: unknown },
+	) => 'pass' | 'drop' | 'swallow' | 'done-then-500' | { status: number; body: unknown },
 ) {
 	const t = new URL(target);
 	let n = 0;
@@ -127,7 +128,7 @@ export async function faultProxy(
 			req.on('end', () => res.socket?.destroy());
 			return;
 		}
-		if (verdict !== 'pass' && verdict !== 'swallow') {
+		if (typeof verdict === 'object') {
 			req.resume();
 			req.on('end', () => {
 				res.writeHead(verdict.status, { 'content-type': 'application/json' });
@@ -148,6 +149,19 @@ export async function faultProxy(
 					// The provider did it; its answer never reaches the caller.
 					r.resume();
 					r.on('end', () => res.socket?.destroy());
+					return;
+				}
+				if (verdict === 'done-then-500') {
+					// The provider did it, then answered with a server error.
+					r.resume();
+					r.on('end', () => {
+						res.writeHead(500, { 'content-type': 'application/json' });
+						res.end(
+							JSON.stringify({
+								error: { message: 'The server had an error', type: 'server_error' },
+							}),
+						);
+					});
 					return;
 				}
 				res.writeHead(r.statusCode ?? 502, r.headers);
