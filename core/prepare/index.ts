@@ -9,6 +9,7 @@
  */
 import { costUsd, priceFor, pricesAsOf } from '../cost';
 import { sha256, stableStringify } from '../hash';
+import { resolveRecordId } from '../record-id';
 import { samplePositions, seededRandom } from '../random';
 import { contextWindow } from '../models';
 import { getPath, type Json } from '../paths';
@@ -326,19 +327,15 @@ export function prepareItems(
 		let recordId: string | undefined;
 		if (config.recordId.mode === 'field') {
 			const raw = getPath(json, config.recordId.field);
-			if (
-				raw === undefined ||
-				raw === null ||
-				(typeof raw === 'string' && raw.trim() === '') ||
-				typeof raw === 'object'
-			) {
+			// The one rule for record IDs (core/record-id.ts); here a missing field is an error too.
+			const resolved = resolveRecordId({ value: raw, expression: true });
+			if (resolved.ok && resolved.id !== undefined) recordId = resolved.id;
+			else {
 				issues.push({
 					path: pointer(config.recordId.field),
-					message: 'record ID field is empty or not a string / number',
+					message: `record ID field is ${resolved.ok ? 'missing' : resolved.problem.replace(/^resolved to /, '')}: it must be a non-empty text or a number`,
 					code: 'recordId',
 				});
-			} else {
-				recordId = String(raw);
 			}
 		} else {
 			recordId = contentHash(json, config.recordId.fields, written);

@@ -134,13 +134,14 @@ describe('prepareItems', () => {
 					body: 'missing id',
 					error: {
 						code: 'invalid_input',
-						message: 'Invalid input: /id: record ID field is empty or not a string / number',
+						message:
+							'Invalid input: /id: record ID field is missing: it must be a non-empty text or a number',
 						retryable: false,
 						attempts: 0,
 						issues: [
 							{
 								path: '/id',
-								message: 'record ID field is empty or not a string / number',
+								message: 'record ID field is missing: it must be a non-empty text or a number',
 								code: 'recordId',
 							},
 						],

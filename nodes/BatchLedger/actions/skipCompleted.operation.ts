@@ -46,7 +46,7 @@ export const description: INodeProperties[] = [
 		default: '',
 		displayOptions: show,
 		description:
-			'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed.',
+			'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed. Only the record ID and the prompt text are compared: this node does not know the model, settings, endpoint or credential, so an answer from another endpoint (a dry run) counts as Completed here — LLM Batch Call, given the record, compares all of them and sends it again.',
 	},
 	{
 		displayName: 'System Prompt',
