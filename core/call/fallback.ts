@@ -2,7 +2,9 @@
  * The model fallback chain: an ordered list of other models (each with its own provider,
  * credential and limiter) that answer an item the primary could not — a retryable failure
  * after all its attempts, an overloaded provider (529 / 503, handed off at once), a run the
- * primary's circuit breaker stopped, or a prompt larger than the primary's context window.
+ * primary's circuit breaker stopped, a model the provider no longer serves (404
+ * model_not_found mid-run: that model's run stops, its remaining items move on), or a prompt
+ * larger than the primary's context window.
  * The result records which model answered (`model`, and `fallback`: its place in the chain).
  */
 import type { ItemError } from '../types';
@@ -16,7 +18,8 @@ export interface FallbackStage {
 
 /** Whether a failure on one model should go to the next one. */
 export function handsOff(error: ItemError): boolean {
-	if (error.code === 'circuit_open') return true;
+	// The model is gone (retired mid-run): what it answered is kept, everything else goes on.
+	if (error.code === 'circuit_open' || error.code === 'model_not_found') return true;
 	if (error.status === 529 || error.status === 503) return true;
 	return (
 		error.retryable &&
