@@ -942,7 +942,10 @@ export class BatchRunner {
 	/** The first item's first answer: either the configuration works, or the run ends now. */
 	private settleProof(error: LlmBatchError | undefined): void {
 		if (!this.proven) return;
-		if (error) {
+		// A model the provider does not serve, with a fallback model waiting: not the end of the
+		// run but of this model's part in it — the stop hands every item on (core/call/fallback.ts).
+		const handedOn = error?.code === 'model_not_found' && this.options.handOffOverloaded === true;
+		if (error && !handedOn) {
 			const problem = configurationProblem(error, this.options.setting ?? { model: '' });
 			if (problem) {
 				this.configError = problem;

@@ -13,6 +13,7 @@ import {
 	type ScriptedReply,
 	type ScriptedServer,
 } from '../helpers/scripted-server';
+import { parseGroupPrompt } from '../../sandbox/group';
 import { mockExecute } from '../helpers/mock-execute';
 
 const RETIRED = 'retired-model';
@@ -70,28 +71,40 @@ function promptOf(body: Record<string, unknown>): string {
 describe.each(['openai', 'anthropic'] as const)('a model retired mid-run (%s)', (provider) => {
 	let server: ScriptedServer;
 	let retiredAt = 0;
+	let answersBeforeRetirement = ANSWERS_BEFORE_RETIREMENT;
 	beforeEach(async () => {
 		resetSharedFlow();
 		retiredAt = 0;
+		answersBeforeRetirement = ANSWERS_BEFORE_RETIREMENT;
 		let answered = 0;
 		server = await startScriptedServer((req, n) => {
 			const model = String(req.body.model);
 			const answer = provider === 'openai' ? openAiAnswer : anthropicAnswer;
+			// A grouped request (Records per Request > 1) is answered per record, as JSON.
+			const group = parseGroupPrompt(promptOf(req.body));
+			const text = (who: string) =>
+				group
+					? JSON.stringify(
+							Object.fromEntries(
+								group.map((r) => [r.id, { ref: r.ref, answer: `${who}: ${r.text}` }]),
+							),
+						)
+					: `${who}: ${promptOf(req.body)}`;
 			if (model === RETIRED) {
-				if (answered < ANSWERS_BEFORE_RETIREMENT) {
+				if (answered < answersBeforeRetirement) {
 					answered++;
-					return answer(model, `primary: ${promptOf(req.body)}`);
+					return answer(model, text('primary'));
 				}
 				if (retiredAt === 0) retiredAt = n;
 				return GONE[provider];
 			}
-			return answer(model, `fallback: ${promptOf(req.body)}`);
+			return answer(model, text('fallback'));
 		});
 	});
 	afterEach(async () => server.close());
 
 	const baseUrl = () => (provider === 'openai' ? `${server.url}/v1` : server.url);
-	const run = (fallback: boolean) => {
+	const run = (fallback: boolean, recordsPerRequest = 1) => {
 		const m = mockExecute({
 			items: Array.from({ length: ITEMS }, (_, i) => ({ id: `R${i}`, text: `ticket ${i}` })),
 			parameters: {
@@ -105,7 +118,7 @@ describe.each(['openai', 'anthropic'] as const)('a model retired mid-run (%s)', 
 				tokensPerMinute: 100_000_000,
 				resultField: 'llm',
 				ledgerStore: 'none',
-				options: { progressIntervalSeconds: 0, maxAttempts: 3 },
+				options: { progressIntervalSeconds: 0, maxAttempts: 3, recordsPerRequest },
 				...(fallback ? { fallbackProvider: provider, fallbackModels: FALLBACK } : {}),
 			},
 			credentials: {
@@ -160,4 +173,41 @@ describe.each(['openai', 'anthropic'] as const)('a model retired mid-run (%s)', 
 		}
 		expect(m.hints.map((h) => h.message).join(' ')).toContain('model_not_found');
 	});
+
+	it('retired before the run, with a fallback model: one request to it, the fallback answers all', async () => {
+		answersBeforeRetirement = 0;
+		const { out } = await run(true);
+		const [success, failed] = out;
+		console.log(
+			`[retired ${provider} before the run, fallback] requests to the retired model: ${server.requests.filter((r) => r.body.model === RETIRED).length}; success ${success.length}, failed ${failed.length}`,
+		);
+		expect(sentAfterRetirement()).toBe(0);
+		expect(server.requests.filter((r) => r.body.model === RETIRED)).toHaveLength(1);
+		expect(failed).toEqual([]);
+		expect(success.map((s) => (s.json.llm as { model: string }).model)).toEqual(
+			new Array(ITEMS).fill(FALLBACK),
+		);
+	});
+
+	it.runIf(provider === 'openai')(
+		'grouped requests (Records per Request 4): no request to the retired model after its 404; the fallback answers the rest',
+		async () => {
+			answersBeforeRetirement = 2;
+			const { out } = await run(true, 4);
+			const [success, failed] = out;
+			const byModel = (model: string) =>
+				success.filter((s) => (s.json.llm as { model: string }).model === model).length;
+			console.log(
+				`[retired ${provider}, grouped, fallback] requests to the retired model after its 404: ${sentAfterRetirement()}; success ${success.length}, failed ${failed.length}`,
+			);
+			expect(sentAfterRetirement()).toBe(0);
+			expect(failed).toEqual([]);
+			expect(success).toHaveLength(ITEMS);
+			expect([byModel(RETIRED), byModel(FALLBACK)]).toEqual([8, ITEMS - 8]);
+			for (const s of success) {
+				const i = (s.pairedItem as { item: number }).item;
+				expect((s.json.llm as { text: string }).text).toMatch(new RegExp(`: ticket ${i}$`));
+			}
+		},
+	);
 });
