@@ -11,7 +11,12 @@ import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 import { sha256, stableStringify } from '../hash';
-import { countNotReused, storedAnswerVerdict, type NotReused } from '../identity';
+import {
+	countNotReused,
+	storedAnswerVerdict,
+	type NotReused,
+	type StoredAnswerVerdict,
+} from '../identity';
 import type { Clock, ItemError, LlmResult } from '../types';
 import { LedgerStoreError, ledgerError } from './errors';
 import type { Checkpoint, ClaimState, LedgerStore, LedgerWrite } from './types';
@@ -139,12 +144,22 @@ class GroupCommitCheckpoint implements Checkpoint {
 		return [this.cacheKey(promptHash, false), this.cacheKey(promptHash, true)];
 	}
 
+	// v2: keyed by the answer identity alone. Entries stored under the earlier key (a scope
+	// beside the pre-scope hash) are not found: paid once more, like any answer whose endpoint
+	// is unknown (core/identity.ts).
 	private cacheKey(promptHash: string, crossJob: boolean): string {
 		return sha256(stableStringify(['response-cache/v2', crossJob ? '*' : this.job, promptHash]));
 	}
 
 	/** Stored answers `lookup` found but could not use, by why (the node's hint says it). */
-	readonly notReused: NotReused = { otherScope: 0, beforeScope: 0 };
+	get notReused(): NotReused {
+		const out: NotReused = { otherScope: 0, beforeScope: 0 };
+		for (const verdict of this.notReusedById.values()) countNotReused(out, verdict);
+		return out;
+	}
+
+	/** By record: a record looked up twice (a group, then alone) counts once. */
+	private readonly notReusedById = new Map<string, StoredAnswerVerdict>();
 
 	get error(): LedgerStoreError | undefined {
 		return this.failure;
@@ -177,7 +192,8 @@ class GroupCommitCheckpoint implements Checkpoint {
 				out[pos] = { ...record!.result!, recordId: entry.recordId, cached: false };
 				return;
 			}
-			if (verdict) countNotReused(this.notReused, verdict);
+			if (verdict === 'other_scope' || verdict === 'before_scope')
+				this.notReusedById.set(entry.recordId, verdict);
 			if (entry.promptHash !== '') missing.push(pos);
 		});
 		if (missing.length === 0 || !this.cache) return out;

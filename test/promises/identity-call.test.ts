@@ -24,7 +24,7 @@ const input = Array.from({ length: RECORDS }, (_, i) => ({
 	json: { id: `E${i}`, text: `Endpoint record ${i}` },
 }));
 
-function workflow(ledger: Record<string, unknown>, job: string) {
+function workflow(ledger: Record<string, unknown>, job: string, recordsPerRequest = 1) {
 	return linearWorkflow({
 		name: 'LLM Batch Call',
 		type: 'llmBatchCall',
@@ -37,7 +37,7 @@ function workflow(ledger: Record<string, unknown>, job: string) {
 			concurrency: 4,
 			requestsPerMinute: 100_000,
 			tokensPerMinute: 100_000_000,
-			options: { progressIntervalSeconds: 0 },
+			options: { progressIntervalSeconds: 0, recordsPerRequest },
 			ledgerJob: job,
 			...ledger,
 		},
@@ -79,13 +79,16 @@ describe.each(['sqlite', 'postgres'] as const)('answer identity, LLM Batch Call 
 		await closeAllStores();
 	});
 
-	async function run(server: Sandbox, job: string, apiKey: string) {
+	async function run(server: Sandbox, job: string, apiKey: string, recordsPerRequest = 1) {
 		server.reset();
 		const credentials: Record<string, ICredentialDataDecryptedObject> = {
 			llmBatchOpenAiApi: { apiKey, baseUrl: `${server.url}/v1` },
 			...(pg ? { llmBatchPostgresApi: pg } : {}),
 		};
-		const result = await runWorkflow(workflow(ledger, job), { input, credentials });
+		const result = await runWorkflow(workflow(ledger, job, recordsPerRequest), {
+			input,
+			credentials,
+		});
 		const success = result.items('LLM Batch Call', 0);
 		expect(result.items('LLM Batch Call', 1)).toEqual([]);
 		expect(success).toHaveLength(RECORDS);
@@ -114,6 +117,18 @@ describe.each(['sqlite', 'postgres'] as const)('answer identity, LLM Batch Call 
 		const otherKey = await run(real, job, 'other-account-key');
 		expect(otherKey.requests).toBe(RECORDS);
 		expect(otherKey.hint).toContain('came from another endpoint or credential');
+	});
+
+	it('grouped requests (Records per Request 5): the endpoint change sends every record again too', async () => {
+		const job = `moved-grouped-${kind}`;
+		const first = await run(dryRun, job, 'dry-run-key', 5);
+		expect(first.requests).toBe(2);
+		const moved = await run(real, job, 'real-key', 5);
+		expect(moved.requests).toBe(2);
+		expect(moved.hint).toContain(
+			`${RECORDS} stored answers came from another endpoint or credential: sent again`,
+		);
+		expect((await run(real, job, 'real-key', 5)).requests).toBe(0);
 	});
 
 	it('an answer stored before the endpoint was part of its identity is sent again once, with a hint', async () => {
