@@ -9,7 +9,7 @@
  */
 import { costUsd, priceFor, pricesAsOf } from '../cost';
 import { sha256, stableStringify } from '../hash';
-import { resolveRecordId } from '../record-id';
+import { duplicateRecordIds, resolveRecordId, type DuplicateIds } from '../record-id';
 import { samplePositions, seededRandom } from '../random';
 import { contextWindow } from '../models';
 import { getPath, type Json } from '../paths';
@@ -125,6 +125,8 @@ export interface PrepareResult {
 		rejected: number;
 		chunks: number;
 		byReason: Record<RejectReason, number>;
+		/** Record IDs that more than one ready item carries (no dedupe by ID asked). */
+		duplicateIds?: DuplicateIds;
 	};
 }
 
@@ -438,6 +440,13 @@ export function prepareItems(
 		}
 	});
 
+	// The same check as LLM Batch Call's: IDs two ready records share are one ledger record.
+	const duplicates = duplicateRecordIds(
+		chosen.flatMap((c) => {
+			const id = c.json[config.idField];
+			return typeof id === 'string' ? [id] : [];
+		}),
+	);
 	rejected.sort((a, b) => a.index - b.index);
 	const total = ready.length + rejected.length;
 	const stamp = (json: Json, seq: number): Json => ({
@@ -461,6 +470,7 @@ export function prepareItems(
 			rejected: rejectedOut.length,
 			chunks: count,
 			byReason,
+			...(duplicates ? { duplicateIds: duplicates } : {}),
 		},
 	};
 }

@@ -179,6 +179,44 @@ describe('prepareItems', () => {
 		});
 	});
 
+	it('names what a bad ID field held, and the IDs two ready items share when dedupe is off', () => {
+		const r = prepareItems(
+			inputs(
+				{ id: 'a' },
+				{ id: { x: 1 } },
+				{ id: null },
+				{ id: '  ' },
+				{ id: 'a' },
+				{ id: 2 },
+				{ id: 2 },
+			),
+			config(),
+			RUN,
+		);
+		expect(
+			r.rejected.map(
+				(i) => (i.json.error as { issues: Array<{ message: string }> }).issues[0].message,
+			),
+		).toEqual([
+			'record ID field is an object ({"x":1}): it must be a non-empty text or a number',
+			'record ID field is null: it must be a non-empty text or a number',
+			'record ID field is an empty string: it must be a non-empty text or a number',
+		]);
+		expect(r.stats.duplicateIds).toEqual({
+			first: [
+				{ id: 'a', items: 2 },
+				{ id: '2', items: 2 },
+			],
+			ids: 2,
+			items: 4,
+		});
+		// Deduped by ID: nothing left to name.
+		expect(
+			prepareItems(inputs({ id: 'a' }, { id: 'a' }), config({ dedupe: 'id' }), RUN).stats
+				.duplicateIds,
+		).toBeUndefined();
+	});
+
 	it('drops duplicate IDs and duplicate content as counted rejections', () => {
 		const byId = prepareItems(
 			inputs({ id: 'x', v: 1 }, { id: 'y', v: 2 }, { id: 'x', v: 3 }),
