@@ -6,10 +6,12 @@
  * SQLite and PostgreSQL.
  */
 import { mkdtempSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INode, INodeExecutionData } from 'n8n-workflow';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores } from '../../core/ledger';
@@ -87,13 +89,13 @@ describe.each([
 ] as const)('answer identity, LLM Batch Job Submit (%s, %s)', (provider, kind) => {
 	it('a job collected from a dry-run server is submitted again to the real one, and the hint says why', async () => {
 		let ledger: Record<string, unknown>;
-		let pg: ICredentialDataDecryptedObject | undefined;
+		let pgCredential: ICredentialDataDecryptedObject | undefined;
 		if (kind === 'sqlite') {
 			const path = join(mkdtempSync(join(tmpdir(), 'identity-job-')), 'ledger.sqlite');
 			ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: path };
 		} else {
 			const db = await createTestDatabase('identityjob');
-			pg = {
+			pgCredential = {
 				host: db.host,
 				port: db.port,
 				database: db.database,
@@ -106,7 +108,7 @@ describe.each([
 		const credentials = (server: Sandbox, apiKey: string) => ({
 			llmBatchOpenAiApi: { apiKey, baseUrl: `${server.url}/v1` },
 			llmBatchAnthropicApi: { apiKey, baseUrl: server.url },
-			...(pg ? { llmBatchPostgresApi: pg } : {}),
+			...(pgCredential ? { llmBatchPostgresApi: pgCredential } : {}),
 		});
 		const submit = single(provider, ledger, {
 			operation: 'submit',
@@ -148,5 +150,33 @@ describe.each([
 		expect(again.items('LLM Batch Job', 0).map((b) => b.json)).toEqual([
 			{ job: 'moved', batchId: null, skipped: RECORDS, alreadySucceeded: RECORDS, inLiveBatch: 0 },
 		]);
+
+		// A ledger written before the endpoint was part of the identity: its hashes lack the
+		// endpoint-and-credential part. Such answers are submitted again once, with a hint.
+		const strip = `UPDATE llm_batch_ledger_records SET prompt_hash = substr(prompt_hash, 1, 32) WHERE job = 'moved'`;
+		if (kind === 'sqlite') {
+			const db = new DatabaseSync(ledger.ledgerSqlitePath as string);
+			db.exec(strip);
+			db.close();
+		} else {
+			const c = pgCredential!;
+			const client = new pg.Client({
+				host: c.host as string,
+				port: c.port as number,
+				database: c.database as string,
+				user: c.user as string,
+				password: c.password as string,
+			});
+			await client.connect();
+			await client.query(strip);
+			await client.end();
+		}
+		const received = real.batch.stats().requestsReceived;
+		const legacy = await runWorkflow(submit, { input, credentials: credentials(real, 'real-key') });
+		expect(legacy.items('LLM Batch Job', 0).map((b) => b.json.requestCount)).toEqual([RECORDS]);
+		expect(real.batch.stats().requestsReceived - received).toBe(RECORDS);
+		expect((legacy.hints['LLM Batch Job'] ?? []).map((h) => h.message).join(' | ')).toContain(
+			`${RECORDS} stored answers were saved before answers were tied to an endpoint and credential: sent again once`,
+		);
 	});
 });
