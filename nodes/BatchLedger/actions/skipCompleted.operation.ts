@@ -71,15 +71,14 @@ export const description: INodeProperties[] = [
 /** Every item's record ID, read before the store is opened: a bad expression writes nothing. */
 export function readInput(ctx: IExecuteFunctions, items: INodeExecutionData[]): string[] {
 	return items.map((_, i) => {
-		const id = readRecordId(ctx, i);
-		if (id === '') {
+		const read = readRecordId(ctx, i);
+		if ('problem' in read) {
 			throw new NodeOperationError(ctx.getNode(), `Item ${i} has no record ID`, {
 				itemIndex: i,
-				description:
-					'The Record ID expression resolved to nothing. Give every item a stable ID (Batch Prepare adds `recordId`) or change the expression.',
+				description: `The Record ID expression ${read.problem}. Give every item a stable ID (Batch Prepare adds \`recordId\`) or change the expression.`,
 			});
 		}
-		return id;
+		return read.id;
 	});
 }
 
