@@ -107,7 +107,7 @@ export const MODEL_UNKNOWN =
 export function modelGone(error: LlmBatchError, model: string): LlmBatchError {
 	return new LlmBatchError(
 		'model_not_found',
-		`The provider does not serve the model "${model}" (${error.message}): enter a model it serves, or set a Fallback Model to take over`,
+		`The provider does not serve the model "${model}" (${error.message}): enter a model it serves; a Fallback Model, when set, takes its items over`,
 		{
 			status: error.status,
 			provider: error.provider,

@@ -325,10 +325,12 @@ export async function executeLlmBatchCall(
 				})
 			: r.run(list);
 	let answeredBy: number[] | undefined;
+	let reusedFallbackAnswers = 0;
 	const done =
 		stages.length > 0
-			? runWithFallbacks(runOn, runner, runItems, stages, tooLong).then((f) => {
+			? runWithFallbacks(runOn, runner, runItems, stages, tooLong, checkpoint).then((f) => {
 					answeredBy = f.answeredBy;
+					reusedFallbackAnswers = f.reused;
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
@@ -398,6 +400,7 @@ export async function executeLlmBatchCall(
 			stats,
 			stages.map((s) => s.runner.stats),
 		);
+		stats.cached += reusedFallbackAnswers;
 		// Handed-off items were counted as failed by the primary: recount from the outcomes.
 		stats.done = outcomes.length;
 		stats.succeeded = outcomes.filter((o) => o.ok).length;
@@ -468,6 +471,7 @@ function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
 		into.inputTokens += o.inputTokens;
 		into.outputTokens += o.outputTokens;
 		into.costUsd += o.costUsd;
+		into.cached += o.cached;
 		into.cachedInputTokens += o.cachedInputTokens;
 		into.cacheWriteTokens += o.cacheWriteTokens;
 		into.reasks += o.reasks;

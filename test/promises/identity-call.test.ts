@@ -24,13 +24,19 @@ const input = Array.from({ length: RECORDS }, (_, i) => ({
 	json: { id: `E${i}`, text: `Endpoint record ${i}` },
 }));
 
-function workflow(ledger: Record<string, unknown>, job: string, recordsPerRequest = 1) {
+function workflow(
+	ledger: Record<string, unknown>,
+	job: string,
+	recordsPerRequest = 1,
+	chain?: { primary: string; fallback: string },
+) {
 	return linearWorkflow({
 		name: 'LLM Batch Call',
 		type: 'llmBatchCall',
 		parameters: {
 			provider: 'openai',
-			model: 'gpt-4o-mini',
+			model: chain?.primary ?? 'gpt-4o-mini',
+			...(chain ? { fallbackProvider: 'openai', fallbackModels: chain.fallback } : {}),
 			prompt: '={{ $json.text }}',
 			recordId: '={{ $json.id }}',
 			outputFormat: 'text',
@@ -41,7 +47,11 @@ function workflow(ledger: Record<string, unknown>, job: string, recordsPerReques
 			ledgerJob: job,
 			...ledger,
 		},
-		credentials: { llmBatchOpenAiApi: 'provider', llmBatchPostgresApi: 'pg' },
+		credentials: {
+			llmBatchOpenAiApi: 'provider',
+			llmBatchFallbackApi: 'fallback',
+			llmBatchPostgresApi: 'pg',
+		},
 		outputs: 2,
 	});
 }
@@ -55,8 +65,8 @@ describe.each(['sqlite', 'postgres'] as const)('answer identity, LLM Batch Call 
 	let ledger: Record<string, unknown>;
 	let pg: ICredentialDataDecryptedObject | undefined;
 	beforeAll(async () => {
-		dryRun = await startSandbox({ seed: 1 });
-		real = await startSandbox({ seed: 2 });
+		dryRun = await startSandbox({ seed: 1, strictModels: true });
+		real = await startSandbox({ seed: 2, strictModels: true });
 		if (kind === 'sqlite') {
 			const path = join(mkdtempSync(join(tmpdir(), 'identity-call-')), 'ledger.sqlite');
 			ledger = { ledgerStore: 'sqlite', ledgerSqlitePath: path };
@@ -129,6 +139,43 @@ describe.each(['sqlite', 'postgres'] as const)('answer identity, LLM Batch Call 
 			`${RECORDS} stored answers came from another endpoint or credential: sent again`,
 		);
 		expect((await run(real, job, 'real-key', 5)).requests).toBe(0);
+	});
+
+	it('a fallback chain: answers of the fallback model are tied to its own endpoint and credential', async () => {
+		const job = `chain-${kind}`;
+		// The primary is a model the servers do not serve: every record is the fallback's.
+		const chain = { primary: 'gpt-retired-0613', fallback: 'gpt-4o-mini' };
+		const runChain = async (fallbackServer: Sandbox, fallbackKey: string) => {
+			for (const s of [dryRun, real]) s.reset();
+			const result = await runWorkflow(workflow(ledger, job, 1, chain), {
+				input,
+				credentials: {
+					llmBatchOpenAiApi: { apiKey: 'real-key', baseUrl: `${real.url}/v1` },
+					llmBatchFallbackApi: { apiKey: fallbackKey, baseUrl: `${fallbackServer.url}/v1` },
+					...(pg ? { llmBatchPostgresApi: pg } : {}),
+				},
+			});
+			const success = result.items('LLM Batch Call', 0);
+			expect(result.items('LLM Batch Call', 1)).toEqual([]);
+			expect(success.map((i) => (i.json.llm as { model: string }).model)).toEqual(
+				new Array(RECORDS).fill(chain.fallback),
+			);
+			return {
+				paid: dryRun.stats().paidSuccesses + real.stats().paidSuccesses,
+				hint: hintOf(result),
+			};
+		};
+		expect((await runChain(dryRun, 'dry-run-key')).paid).toBe(RECORDS);
+		const moved = await runChain(real, 'real-key');
+		expect(moved.paid).toBe(RECORDS);
+		expect(moved.hint).toContain(
+			`${RECORDS} stored answers came from another endpoint or credential: sent again`,
+		);
+		// The fallback's own answers from the real endpoint stand on a rerun: nothing is paid,
+		// the primary is not asked again.
+		const rerun = await runChain(real, 'real-key');
+		expect(rerun.paid).toBe(0);
+		expect(rerun.hint).toContain(`${RECORDS} reused from the ledger`);
 	});
 
 	it('an answer stored before the endpoint was part of its identity is sent again once, with a hint', async () => {
