@@ -57,7 +57,8 @@ const common = {
 	// otherwise rename clashing top-level names across modules.
 	keepNames: true,
 	legalComments: 'none',
-	// The tokenizer's rank tables are mostly non-ASCII: escaping them would nearly double their size.
+	// The tokenizer's rank tables hold many non-ASCII strings: as UTF-8 rather than \u escapes,
+	// o200k_base is 2.0 MB instead of 2.8 MB.
 	charset: 'utf8',
 	logLevel: 'warning',
 	metafile: true,
