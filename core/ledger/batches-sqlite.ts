@@ -110,8 +110,8 @@ export function toBatchRow(r: BatchDbRow): BatchRow {
 		endedAt: r.ended_at === null ? null : String(r.ended_at),
 		collectedAt: r.collected_at === null ? null : String(r.collected_at),
 		updatedAt: String(r.updated_at),
-		collectOwner: r.collect_owner ?? null,
-		collectUntil: r.collect_until ?? null,
+		// Only while a Collect holds the batch: a row at rest reads as it did before leases.
+		...(r.collect_owner ? { collectOwner: r.collect_owner, collectUntil: r.collect_until ?? null } : {}),
 	};
 }
 
