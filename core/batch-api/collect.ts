@@ -5,13 +5,12 @@
  * Batch Call. Publishing is claimed (publish-lease.ts): two Collects at once emit each record
  * once between them, and a Collect killed before handing its items on has published nothing.
  */
-import { LlmBatchError } from '../call/errors';
+import { LlmBatchError, classifyError } from '../call/errors';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { AnswerEntry, BatchEntry, BatchRow } from '../ledger/batches';
 import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';
-import { classifyError } from '../call/errors';
 import { assertJobKnown } from './job-check';
 import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './job';
 import { PublishLease } from './publish-lease';
@@ -110,7 +109,11 @@ function noLineError(
 	o: { deadline: boolean; unreadable: number },
 ): ItemError {
 	if (s.failure) {
-		const err = classifyError({ status: 400, code: s.failureCode, message: s.failure }, provider, 0);
+		const err = classifyError(
+			{ status: 400, code: s.failureCode, message: s.failure },
+			provider,
+			0,
+		);
 		return {
 			...err.toItemError(1),
 			message: err.retryable
@@ -175,12 +178,14 @@ export async function collectJob(
 		emit(outcome);
 		emittedNow.add(outcome.entry.recordId);
 	});
+	// A Collect that fails publishes nothing: its batches are free at once for the next run.
+	let finished = false;
 	try {
 		for (const row of rows) if (row.collectedAt === null) await run.collect(row);
 		await lease.finish(res.collected);
-	} catch (e) {
-		await lease.release().catch(() => undefined);
-		throw e;
+		finished = true;
+	} finally {
+		if (!finished) await lease.release().catch(() => undefined);
 	}
 	if (o.reEmit) await reEmit(ctx, emittedNow, emit);
 	return res;
@@ -239,7 +244,11 @@ class BatchReader {
 			const s = status;
 			await this.failRest(row.batchId, () =>
 				notDoneError(
-					this.deadlineReached ? 'expired' : s.counts.canceled > s.counts.expired ? 'canceled' : 'expired',
+					this.deadlineReached
+						? 'expired'
+						: s.counts.canceled > s.counts.expired
+							? 'canceled'
+							: 'expired',
 					ctx.api.provider,
 					`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
 				),

@@ -36,7 +36,8 @@ export class PublishLease {
 		if (this.held.has(row.batchId)) return true;
 		const holder = row.collectOwner ?? null;
 		if (holder !== null) {
-			const over = row.collectUntil !== null && Date.parse(row.collectUntil ?? '') <= this.ctx.clock.now();
+			const over =
+				row.collectUntil !== null && Date.parse(row.collectUntil ?? '') <= this.ctx.clock.now();
 			if (!over && !ownerIsDead(holder)) return false;
 		}
 		const taken = await this.ctx.batches.takeCollectLease(this.ctx.job, row.batchId, {

@@ -74,7 +74,12 @@ export function readOpenAiResultLine(
 	try {
 		parsed = obj(JSON.parse(line));
 	} catch (e) {
-		return unreadableLine('openai', line, `not valid JSON, cut off? ${(e as Error).message}`, where);
+		return unreadableLine(
+			'openai',
+			line,
+			`not valid JSON, cut off? ${(e as Error).message}`,
+			where,
+		);
 	}
 	if (!parsed || typeof parsed.custom_id !== 'string')
 		return unreadableLine('openai', line, 'no custom_id', where, '');

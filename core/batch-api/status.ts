@@ -43,7 +43,11 @@ const ZERO: BatchCounts = {
  * Past the deadline a running batch is cancelled; it ends when the provider has stopped it
  * (at once, or after `canceling`), and Collect then takes what it finished as Success.
  */
-export async function cancelAtDeadline(ctx: JobContext, status: BatchStatus, row: Parameters<typeof cancelBatch>[1]) {
+export async function cancelAtDeadline(
+	ctx: JobContext,
+	status: BatchStatus,
+	row: Parameters<typeof cancelBatch>[1],
+) {
 	if (status.state === 'ended' || status.state === 'canceling') return status;
 	return await cancelBatch(ctx, row);
 }

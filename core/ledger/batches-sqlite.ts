@@ -111,7 +111,9 @@ export function toBatchRow(r: BatchDbRow): BatchRow {
 		collectedAt: r.collected_at === null ? null : String(r.collected_at),
 		updatedAt: String(r.updated_at),
 		// Only while a Collect holds the batch: a row at rest reads as it did before leases.
-		...(r.collect_owner ? { collectOwner: r.collect_owner, collectUntil: r.collect_until ?? null } : {}),
+		...(r.collect_owner
+			? { collectOwner: r.collect_owner, collectUntil: r.collect_until ?? null }
+			: {}),
 	};
 }
 

@@ -54,6 +54,9 @@ describe.each(PROVIDERS)('two Collects at once: %s', (provider) => {
 		console.log(
 			`[two collects ${provider} ${kind}] records emitted twice per run: ${twice.join(', ')}; missing: ${missing.join(', ')}`,
 		);
-		expect({ twice, missing }).toEqual({ twice: Array(RUNS).fill(0), missing: Array(RUNS).fill(0) });
+		expect({ twice, missing }).toEqual({
+			twice: Array(RUNS).fill(0),
+			missing: Array(RUNS).fill(0),
+		});
 	});
 });

@@ -91,7 +91,11 @@ export function textRecords(provider: ProviderName, n: number): PreparedRecord[]
 	});
 	const out: PreparedRecord[] = [];
 	for (let i = 0; i < n; i++) {
-		const r = policy(i, { prompt: `Ticket ${i}: my invoice ${i * 7} is wrong`, system: '', recordId: `R${i}` });
+		const r = policy(i, {
+			prompt: `Ticket ${i}: my invoice ${i * 7} is wrong`,
+			system: '',
+			recordId: `R${i}`,
+		});
 		if (isItemError(r)) throw new Error(r.message);
 		out.push({
 			index: i,
@@ -127,7 +131,8 @@ export function collectOptions(ctx: JobContext) {
 /** `code` per record ID ('ok' for a success), sorted by record ID. */
 export function verdicts(
 	outcomes: ReadonlyArray<
-		{ entry: { recordId: string }; ok: true } | { entry: { recordId: string }; ok: false; error: { code: string } }
+		| { entry: { recordId: string }; ok: true }
+		| { entry: { recordId: string }; ok: false; error: { code: string } }
 	>,
 ): Record<string, string> {
 	const out: Record<string, string> = {};

@@ -56,7 +56,9 @@ describe.each(PROVIDERS)('hostile result files: %s', (provider) => {
 			const bad = got.outcomes.find((o) => !o.ok);
 			expect(bad && !bad.ok && bad.error).toMatchObject({
 				retryable: true,
-				message: expect.stringMatching(/result line \((output file|results) line 4\) could not be read/),
+				message: expect.stringMatching(
+					/result line \((output file|results) line 4\) could not be read/,
+				),
 			});
 			await store.close();
 		});
@@ -75,12 +77,16 @@ describe.each(PROVIDERS)('hostile result files: %s', (provider) => {
 			const { got, codes, store } = await collectWith({ cutOffLastLine: true });
 			expect(count(codes)).toEqual({ ok: N - 1, server_error: 1 });
 			const bad = got.outcomes.find((o) => !o.ok);
-			expect(bad && !bad.ok && bad.error.message).toMatch(/could not be read \(not valid JSON.*billed/);
+			expect(bad && !bad.ok && bad.error.message).toMatch(
+				/could not be read \(not valid JSON.*billed/,
+			);
 			await store.close();
 		});
 
 		it('an error line before the good one: the paid answer wins, nothing left to resubmit', async () => {
-			const { ctx, codes, store } = await collectWith({ duplicateLine: { at: 0, kind: 'error-first' } });
+			const { ctx, codes, store } = await collectWith({
+				duplicateLine: { at: 0, kind: 'error-first' },
+			});
 			expect(count(codes)).toEqual({ ok: N });
 			expect((await resubmittable(ctx, { maxRounds: 3 })).records).toHaveLength(0);
 			await store.close();
@@ -93,7 +99,9 @@ describe.each(PROVIDERS)('hostile result files: %s', (provider) => {
 		});
 
 		it('two different answers for one record are flagged (Failed duplicate, both paid), never first-wins', async () => {
-			const { got, codes, store } = await collectWith({ duplicateLine: { at: 0, kind: 'conflict' } });
+			const { got, codes, store } = await collectWith({
+				duplicateLine: { at: 0, kind: 'conflict' },
+			});
 			expect(count(codes)).toEqual({ ok: N - 1, duplicate: 1 });
 			expect(got.conflicts).toBe(1);
 			const bad = got.outcomes.find((o) => !o.ok);

@@ -50,49 +50,59 @@ function counting() {
 describe.each(PROVIDERS)('job checks before any call: %s', (provider) => {
 	const other = provider === 'openai' ? 'anthropic' : 'openai';
 
-	it.each(LEDGERS)('%s: an unknown job name is an error naming it and the known jobs, for Status, Collect and Cancel; 0 calls', async (kind) => {
-		const store = await openLedger(await newLedger(kind));
-		await submit(jobContext(sandbox, provider, store, 'nightly-tickets'), textRecords(provider, 3));
-		const { calls, f } = counting();
-		const typo = jobContext(sandbox, provider, store, 'nightly-tikets', f);
-		for (const op of [
-			() => jobStatus(typo),
-			() => collectJob(typo, collectOptions(typo)),
-			() => cancelJob(typo),
-		]) {
-			const error = await op().then(
-				() => undefined,
-				(e: unknown) => e,
+	it.each(LEDGERS)(
+		'%s: an unknown job name is an error naming it and the known jobs, for Status, Collect and Cancel; 0 calls',
+		async (kind) => {
+			const store = await openLedger(await newLedger(kind));
+			await submit(
+				jobContext(sandbox, provider, store, 'nightly-tickets'),
+				textRecords(provider, 3),
 			);
-			expect(error).toBeInstanceOf(JobConfigError);
-			expect(error).toMatchObject({
-				message: 'Job "nightly-tikets" is not in this ledger: nothing was ever submitted under this name',
-				description: expect.stringContaining('Jobs this ledger knows: nightly-tickets.'),
-			});
-		}
-		expect(calls).toEqual([]);
-		await store.close();
-	});
+			const { calls, f } = counting();
+			const typo = jobContext(sandbox, provider, store, 'nightly-tikets', f);
+			for (const op of [
+				() => jobStatus(typo),
+				() => collectJob(typo, collectOptions(typo)),
+				() => cancelJob(typo),
+			]) {
+				const error = await op().then(
+					() => undefined,
+					(e: unknown) => e,
+				);
+				expect(error).toBeInstanceOf(JobConfigError);
+				expect(error).toMatchObject({
+					message:
+						'Job "nightly-tikets" is not in this ledger: nothing was ever submitted under this name',
+					description: expect.stringContaining('Jobs this ledger knows: nightly-tickets.'),
+				});
+			}
+			expect(calls).toEqual([]);
+			await store.close();
+		},
+	);
 
-	it.each(LEDGERS)(`%s: a job submitted to ${provider}, checked as ${other}: the mismatch is named; 0 calls`, async (kind) => {
-		const store = await openLedger(await newLedger(kind));
-		await submit(jobContext(sandbox, provider, store, 'mixed'), textRecords(provider, 3));
-		const { calls, f } = counting();
-		const wrong = jobContext(sandbox, other, store, 'mixed', f);
-		const name = (p: string) => (p === 'openai' ? 'OpenAI' : 'Anthropic');
-		for (const op of [
-			() => jobStatus(wrong),
-			() => collectJob(wrong, collectOptions(wrong)),
-			() => cancelJob(wrong),
-		]) {
-			await expect(op()).rejects.toMatchObject({
-				name: 'JobConfigError',
-				message: `Job "mixed" was submitted to ${name(provider)}, but this node is set to ${name(other)}`,
-			});
-		}
-		expect(calls).toEqual([]);
-		await store.close();
-	});
+	it.each(LEDGERS)(
+		`%s: a job submitted to ${provider}, checked as ${other}: the mismatch is named; 0 calls`,
+		async (kind) => {
+			const store = await openLedger(await newLedger(kind));
+			await submit(jobContext(sandbox, provider, store, 'mixed'), textRecords(provider, 3));
+			const { calls, f } = counting();
+			const wrong = jobContext(sandbox, other, store, 'mixed', f);
+			const name = (p: string) => (p === 'openai' ? 'OpenAI' : 'Anthropic');
+			for (const op of [
+				() => jobStatus(wrong),
+				() => collectJob(wrong, collectOptions(wrong)),
+				() => cancelJob(wrong),
+			]) {
+				await expect(op()).rejects.toMatchObject({
+					name: 'JobConfigError',
+					message: `Job "mixed" was submitted to ${name(provider)}, but this node is set to ${name(other)}`,
+				});
+			}
+			expect(calls).toEqual([]);
+			await store.close();
+		},
+	);
 });
 
 describe('in a workflow: Check Status with a typo stops the run with a configuration error', () => {
@@ -103,18 +113,32 @@ describe('in a workflow: Check Status with a typo stops the run with a configura
 			type: 'n8n-nodes-llm-batch.llmBatchJob',
 			typeVersion: 1,
 			position: [200, 0],
-			parameters: { provider: 'openai', ledgerStore: 'sqlite', ledgerSqlitePath: ledger, ...parameters },
+			parameters: {
+				provider: 'openai',
+				ledgerStore: 'sqlite',
+				ledgerSqlitePath: ledger,
+				...parameters,
+			},
 			credentials: { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } },
 		};
 	}
 	const single = (n: INode): WorkflowJson => ({
 		nodes: [
-			{ id: 't', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+			{
+				id: 't',
+				name: 'Start',
+				type: 'n8n-nodes-base.manualTrigger',
+				typeVersion: 1,
+				position: [0, 0],
+				parameters: {},
+			},
 			n,
 		],
 		connections: { Start: { main: [[{ node: n.name, type: 'main', index: 0 }]] } },
 	});
-	const credentials = () => ({ llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` } });
+	const credentials = () => ({
+		llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` },
+	});
 
 	it('Status and Collect of an unknown job: the run fails with NodeOperationError naming the job, no allEnded item', async () => {
 		const ledger = join(mkdtempSync(join(tmpdir(), 'collect-unknown-')), 'ledger.sqlite');
@@ -138,7 +162,11 @@ describe('in a workflow: Check Status with a typo stops the run with a configura
 			});
 			expect(r.items('LLM Batch Job', 0)).toEqual([]);
 			const error = r.run.data.resultData.error;
-			expect({ name: error?.name, message: error?.message, description: error?.description }).toEqual({
+			expect({
+				name: error?.name,
+				message: error?.message,
+				description: error?.description,
+			}).toEqual({
 				name: 'NodeOperationError',
 				message: 'Job "nigthly" is not in this ledger: nothing was ever submitted under this name',
 				description: expect.stringContaining('Jobs this ledger knows: nightly.'),

@@ -22,7 +22,10 @@ class MakeTickets extends PassThroughNode {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return [
 			Array.from({ length: N }, (_, i) => ({
-				json: { id: `TCK-${String(i).padStart(4, '0')}`, text: `Ticket ${i}: refund order ${i * 3}` },
+				json: {
+					id: `TCK-${String(i).padStart(4, '0')}`,
+					text: `Ticket ${i}: refund order ${i * 3}`,
+				},
 				pairedItem: { item: 0 },
 			})),
 		];
@@ -69,75 +72,94 @@ afterAll(async () => {
 	await closeAllStores();
 });
 
-const node = (name: string, type: string, x: number, parameters: Record<string, unknown> = {}): INode => ({
+const node = (
+	name: string,
+	type: string,
+	x: number,
+	parameters: Record<string, unknown> = {},
+): INode => ({
 	id: name,
 	name,
 	type,
 	typeVersion: 1,
 	position: [x, 0],
-	parameters,
+	parameters: parameters as INode['parameters'],
 });
 
-describe.each(['openai', 'anthropic'] as const)('Submit → Wait → Collect in one execution: %s', (provider) => {
-	it(`every one of ${N} Collect items pairs with its own Make tickets item`, async () => {
-		const ledger = join(mkdtempSync(join(tmpdir(), 'collect-pairing-')), 'ledger.sqlite');
-		const job = (operation: string, extra: Record<string, unknown> = {}): INode => ({
-			...node(operation === 'submit' ? 'Submit' : 'Collect', 'n8n-nodes-llm-batch.llmBatchJob', 0, {
-				operation,
-				provider,
-				jobName: `pairing-${provider}`,
-				ledgerStore: 'sqlite',
-				ledgerSqlitePath: ledger,
-				...extra,
-			}),
-			credentials:
-				provider === 'openai'
-					? { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } }
-					: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } },
+describe.each(['openai', 'anthropic'] as const)(
+	'Submit → Wait → Collect in one execution: %s',
+	(provider) => {
+		it(`every one of ${N} Collect items pairs with its own Make tickets item`, async () => {
+			const ledger = join(mkdtempSync(join(tmpdir(), 'collect-pairing-')), 'ledger.sqlite');
+			const job = (operation: string, extra: Record<string, unknown> = {}): INode => ({
+				...node(
+					operation === 'submit' ? 'Submit' : 'Collect',
+					'n8n-nodes-llm-batch.llmBatchJob',
+					0,
+					{
+						operation,
+						provider,
+						jobName: `pairing-${provider}`,
+						ledgerStore: 'sqlite',
+						ledgerSqlitePath: ledger,
+						...extra,
+					},
+				),
+				credentials:
+					provider === 'openai'
+						? { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } }
+						: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } },
+			});
+			const wf = {
+				nodes: [
+					node('Start', 'n8n-nodes-base.manualTrigger', 0),
+					node('Make tickets', 'test.makeTickets', 100),
+					job('submit', {
+						model: provider === 'openai' ? 'gpt-4o-mini' : 'claude-3-5-haiku-latest',
+						prompt: '={{ $json.text }}',
+						recordId: '={{ $json.id }}',
+						outputFormat: 'text',
+						options: { batchSize: 500 },
+					}),
+					node('Wait', 'test.wait', 300),
+					job('collect'),
+					node('Set', 'test.readUpstream', 500),
+				],
+				connections: {
+					Start: { main: [[{ node: 'Make tickets', type: 'main' as const, index: 0 }]] },
+					'Make tickets': { main: [[{ node: 'Submit', type: 'main' as const, index: 0 }]] },
+					Submit: { main: [[{ node: 'Wait', type: 'main' as const, index: 0 }]] },
+					Wait: { main: [[{ node: 'Collect', type: 'main' as const, index: 0 }]] },
+					Collect: { main: [[{ node: 'Set', type: 'main' as const, index: 0 }]] },
+				},
+			};
+			const r = await runWorkflow(wf, {
+				extraNodeTypes,
+				credentials: {
+					llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` },
+					llmBatchAnthropicApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
+				},
+			});
+			const error = r.run.data.resultData.error;
+			expect(error?.message).toBeUndefined();
+			expect(r.items('Submit', 0)).toHaveLength(4);
+			const out = r.items('Set', 0);
+			expect(out).toHaveLength(N);
+			let own = 0;
+			let ownBatch = 0;
+			for (const item of out) {
+				if (
+					item.json.ticketId === item.json.id &&
+					item.json.ticketText ===
+						`Ticket ${Number(String(item.json.id).slice(4))}: refund order ${Number(String(item.json.id).slice(4)) * 3}`
+				)
+					own++;
+				if (item.json.waitBatchId === item.json.llmBatchId) ownBatch++;
+			}
+			console.log(
+				`[pairing ${provider}] ${own} of ${N} paired with their own ticket, ${ownBatch} with their own batch`,
+			);
+			expect({ own, ownBatch }).toEqual({ own: N, ownBatch: N });
 		});
-		const wf = {
-			nodes: [
-				node('Start', 'n8n-nodes-base.manualTrigger', 0),
-				node('Make tickets', 'test.makeTickets', 100),
-				job('submit', {
-					model: provider === 'openai' ? 'gpt-4o-mini' : 'claude-3-5-haiku-latest',
-					prompt: '={{ $json.text }}',
-					recordId: '={{ $json.id }}',
-					outputFormat: 'text',
-					options: { batchSize: 500 },
-				}),
-				node('Wait', 'test.wait', 300),
-				job('collect'),
-				node('Set', 'test.readUpstream', 500),
-			],
-			connections: {
-				Start: { main: [[{ node: 'Make tickets', type: 'main' as const, index: 0 }]] },
-				'Make tickets': { main: [[{ node: 'Submit', type: 'main' as const, index: 0 }]] },
-				Submit: { main: [[{ node: 'Wait', type: 'main' as const, index: 0 }]] },
-				Wait: { main: [[{ node: 'Collect', type: 'main' as const, index: 0 }]] },
-				Collect: { main: [[{ node: 'Set', type: 'main' as const, index: 0 }]] },
-			},
-		};
-		const r = await runWorkflow(wf, {
-			extraNodeTypes,
-			credentials: {
-				llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` },
-				llmBatchAnthropicApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
-			},
-		});
-		const error = r.run.data.resultData.error;
-		expect(error?.message).toBeUndefined();
-		expect(r.items('Submit', 0)).toHaveLength(4);
-		const out = r.items('Set', 0);
-		expect(out).toHaveLength(N);
-		let own = 0;
-		let ownBatch = 0;
-		for (const item of out) {
-			if (item.json.ticketId === item.json.id && item.json.ticketText === `Ticket ${Number(String(item.json.id).slice(4))}: refund order ${Number(String(item.json.id).slice(4)) * 3}`)
-				own++;
-			if (item.json.waitBatchId === item.json.llmBatchId) ownBatch++;
-		}
-		console.log(`[pairing ${provider}] ${own} of ${N} paired with their own ticket, ${ownBatch} with their own batch`);
-		expect({ own, ownBatch }).toEqual({ own: N, ownBatch: N });
-	});
-});
+	},
+);

@@ -108,7 +108,9 @@ export async function execute(
 			`${res.busy.length} batch(es) being collected by another execution right now (it emits their records)`,
 		);
 	if (res.conflicts > 0)
-		parts.push(`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`);
+		parts.push(
+			`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`,
+		);
 	if (res.unreadable > 0) parts.push(`${res.unreadable} result line(s) could not be read`);
 	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
 	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);

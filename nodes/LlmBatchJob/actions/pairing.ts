@@ -1,4 +1,9 @@
-import type { IExecuteFunctions, IPairedItemData, IRunExecutionData, ISourceData } from 'n8n-workflow';
+import type {
+	IExecuteFunctions,
+	IPairedItemData,
+	IRunExecutionData,
+	ISourceData,
+} from 'n8n-workflow';
 
 /** How a Collect output item pairs with what came before it. */
 export type CollectPairing = (
