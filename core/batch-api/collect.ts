@@ -216,7 +216,11 @@ class BatchReader {
 		// canceling holds answers the provider will bill: failing its records now would pay
 		// them twice when they are sent again).
 		if (this.deadlineReached) status = await cancelAtDeadline(ctx, status, row);
-		if (status.state !== 'ended') {
+		const provisional = (await this.provisional).has(row.batchId);
+		// A provisional batch is never cancelled (it may be another workflow's): at the deadline
+		// its records leave as expired now; answers that arrive later are kept in the ledger.
+		const expireNow = this.deadlineReached && provisional && status.state !== 'ended';
+		if (status.state !== 'ended' && !expireNow) {
 			res.pending.push(row.batchId);
 			return;
 		}
@@ -224,11 +228,14 @@ class BatchReader {
 			res.busy.push(row.batchId);
 			return;
 		}
+		if (expireNow) {
+			await this.failRest(row.batchId, () =>
+				notDoneError('expired', ctx.api.provider, 'not finished by the deadline'),
+			);
+			return;
+		}
 		// Adopted after a crash without proof: its custom_ids decide before anything is published.
-		if (
-			(await this.provisional).has(row.batchId) &&
-			(await settleProvisional(ctx, row)) !== 'ours'
-		) {
+		if (provisional && (await settleProvisional(ctx, row)) !== 'ours') {
 			this.lease.forget(row.batchId);
 			res.unadopted.push(row.batchId);
 			return;

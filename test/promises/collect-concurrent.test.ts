@@ -60,3 +60,46 @@ describe.each(PROVIDERS)('two Collects at once: %s', (provider) => {
 		});
 	});
 });
+
+describe.each(PROVIDERS)('a batch held by a Collect on another host: %s', (provider) => {
+	it.each(LEDGERS)(
+		'%s: left to it while its lease runs (busy, nothing emitted); taken over once it ran out, every record emitted once, those it had published included',
+		async (kind) => {
+			const store = await openLedger(await newLedger(kind));
+			const job = `held-${provider}`;
+			const ctx = jobContext(sandbox, provider, store, job);
+			const records = textRecords(provider, 50);
+			await submit(ctx, records);
+			fakeClock.t += 100_000;
+			const [row] = await ctx.batches.batches(job);
+			// Another n8n instance took the batch and published 20 records, then went silent.
+			const taken = await ctx.batches.takeCollectLease(job, row.batchId, {
+				owner: 'other-host/pid:[4026531836]|4242|5d1e-process|exec-1',
+				until: new Date(fakeClock.t + 60_000).toISOString(),
+				previous: null,
+			});
+			expect(taken).toBe(true);
+			await ctx.batches.markPublishing(
+				job,
+				records.slice(0, 20).map((r) => r.recordId),
+			);
+
+			const whileHeld = await collectJob(ctx, collectOptions(ctx));
+			expect({ emitted: whileHeld.outcomes.length, busy: whileHeld.busy }).toEqual({
+				emitted: 0,
+				busy: [row.batchId],
+			});
+
+			fakeClock.t += 60_000;
+			const after = await collectJob(ctx, collectOptions(ctx));
+			const ids = after.outcomes.map((o) => o.entry.recordId);
+			expect({ emitted: ids.length, distinct: new Set(ids).size, busy: after.busy }).toEqual({
+				emitted: 50,
+				distinct: 50,
+				busy: [],
+			});
+			expect((await collectJob(ctx, collectOptions(ctx))).outcomes).toEqual([]);
+			await store.close();
+		},
+	);
+});
