@@ -241,26 +241,7 @@ class BatchReader {
 			return;
 		}
 		if (status.resultsReady === false) {
-			if (status.counts.succeeded + status.counts.errored > 0) {
-				// Answered lines exist but the provider does not publish them yet: a later Collect
-				// reads them (marking the records now would lose paid answers).
-				res.pending.push(row.batchId);
-				return;
-			}
-			// Nothing was answered (all canceled or expired): no results file to read.
-			const s = status;
-			await this.failRest(row.batchId, () =>
-				notDoneError(
-					this.deadlineReached
-						? 'expired'
-						: s.counts.canceled > s.counts.expired
-							? 'canceled'
-							: 'expired',
-					ctx.api.provider,
-					`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
-				),
-			);
-			res.collected.push(row.batchId);
+			await this.collectWithoutResults(row, status);
 			return;
 		}
 		const unreadableBefore = res.unreadable;
@@ -271,6 +252,31 @@ class BatchReader {
 				deadline: this.deadlineReached,
 				unreadable: res.unreadable - unreadableBefore,
 			}),
+		);
+		res.collected.push(row.batchId);
+	}
+
+	/** An ended batch whose provider names no results to read (Anthropic: no `results_url`). */
+	private async collectWithoutResults(row: BatchRow, status: BatchStatus): Promise<void> {
+		const { ctx, res } = this;
+		if (status.counts.succeeded + status.counts.errored > 0) {
+			// Answered lines exist but the provider does not publish them yet: a later Collect
+			// reads them (marking the records now would lose paid answers).
+			res.pending.push(row.batchId);
+			return;
+		}
+		// Nothing was answered (all canceled or expired): no results file to read.
+		const s = status;
+		await this.failRest(row.batchId, () =>
+			notDoneError(
+				this.deadlineReached
+					? 'expired'
+					: s.counts.canceled > s.counts.expired
+						? 'canceled'
+						: 'expired',
+				ctx.api.provider,
+				`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
+			),
 		);
 		res.collected.push(row.batchId);
 	}
