@@ -30,9 +30,13 @@ export function collectPairing(ctx: IExecuteFunctions): CollectPairing {
 	});
 	const submits = submitSources(ctx);
 	return (batchId, itemIndex) => {
-		const batchItem = { item: byBatch.get(batchId) ?? 0 };
+		const batchItem = byBatch.get(batchId);
 		const source = submits.get(batchId);
-		return source ? [{ item: itemIndex, sourceOverwrite: source }, batchItem] : batchItem;
+		if (!source) return { item: batchItem ?? 0 };
+		const own = { item: itemIndex, sourceOverwrite: source };
+		// The batch's path only when an input item is that batch: any other item could lead to
+		// another record, and two different matches are an error in n8n.
+		return batchItem === undefined ? own : [own, { item: batchItem }];
 	};
 }
 
