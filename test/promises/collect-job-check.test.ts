@@ -71,6 +71,7 @@ describe.each(PROVIDERS)('job checks before any call: %s', (provider) => {
 				);
 				expect(error).toBeInstanceOf(JobConfigError);
 				expect(error).toMatchObject({
+					code: 'unknown_job',
 					message:
 						'Job "nightly-tikets" is not in this ledger: nothing was ever submitted under this name',
 					description: expect.stringContaining('Jobs this ledger knows: nightly-tickets.'),
@@ -96,6 +97,7 @@ describe.each(PROVIDERS)('job checks before any call: %s', (provider) => {
 			]) {
 				await expect(op()).rejects.toMatchObject({
 					name: 'JobConfigError',
+					code: 'provider_mismatch',
 					message: `Job "mixed" was submitted to ${name(provider)}, but this node is set to ${name(other)}`,
 				});
 			}
