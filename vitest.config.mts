@@ -10,6 +10,7 @@ export default defineConfig({
 			'test/nodes/**/*.test.ts',
 			'test/workflow/**/*.test.ts',
 			'test/ledger/**/*.test.ts',
+			'test/promises/**/*.test.ts',
 		],
 		testTimeout: 120_000,
 		hookTimeout: 120_000,
