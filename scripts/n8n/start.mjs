@@ -6,8 +6,8 @@
 //   3. community-install the tarball into a throw-away         6. create the owner account, print the login
 //      user folder (.n8n-cache/user/.n8n/nodes)                7. `n8n start` on http://localhost:5678
 //
-// Ctrl-C stops n8n and the sandbox. Options: --no-build (reuse dist/), --port=5678, --keep (reuse the
-// user folder: your own workflows survive; examples and credentials are re-imported).
+// Ctrl-C stops n8n and the sandbox. Options: --no-build (reuse dist/ and build/), --port=5678,
+// --keep (reuse the user folder: your own workflows survive; examples and credentials are re-imported).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
