@@ -1,7 +1,10 @@
 export * from './caps';
+export * from './collect';
+export * from './job-check';
 export * from './custom-id';
 export * from './job';
 export * from './jsonl';
 export * from './results';
+export * from './status';
 export * from './types';
 export { createBatchApi } from './providers';

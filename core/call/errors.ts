@@ -257,6 +257,15 @@ export function classifyError(
 	const codes = bodyCodes(e);
 	const d = providerDetail({ ...e, status });
 	const detail = `${d.type ? ` (${d.type})` : ''}${d.text ? `: ${d.text}` : ''}`;
+	if (codes.includes('token_limit_exceeded')) {
+		// OpenAI's enqueued-token limit (a batch refused for what is already queued): a capacity
+		// wait, not a bad request — the same requests pass later, or sooner in smaller batches.
+		return new LlmBatchError(
+			'rate_limited',
+			`Capacity wait: the enqueued-token limit for this model is reached (token_limit_exceeded)${d.text ? `: ${d.text}` : ''}. Resubmit later, in smaller batches (Batch Size) if it persists`,
+			withStatus,
+		);
+	}
 	if (status === 429) {
 		if (codes.includes('insufficient_quota') || codes.includes('billing')) {
 			return new LlmBatchError(

@@ -251,11 +251,11 @@ export function encryptionKeyFor(userFolder) {
 }
 
 /**
- * Starts the package's sandbox server (`node dist/sandbox/cli.js …args`) and resolves once it prints
+ * Starts the package's sandbox server (`node build/sandbox/cli.js …args`) and resolves once it prints
  * `LLM sandbox listening on http://127.0.0.1:PORT`.
  */
 export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
-	const cli = path.join(REPO_ROOT, 'dist', 'sandbox', 'cli.js');
+	const cli = path.join(REPO_ROOT, 'build', 'sandbox', 'cli.js');
 	if (!existsSync(cli))
 		return Promise.reject(new Error(`${cli} is missing: run \`npm run build\` first`));
 	return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@
 //      user folder (.n8n-cache/user/.n8n/nodes)                7. `n8n start` on http://localhost:5678
 //
 // Ctrl-C stops n8n and the sandbox, then the script exits. The banner ends with a curl for the
-// webhook example. Options: --no-build (reuse dist/), --port=5678, --keep (reuse the
+// webhook example. Options: --no-build (reuse dist/ and build/), --port=5678, --keep (reuse the
 // user folder: your own workflows survive; examples and credentials are re-imported).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';

@@ -13,17 +13,26 @@ import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { llmBatchRedisConnectionTest } from '../../nodes/shared/credential-tests';
 import { startSandbox } from '../../sandbox/server';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
-import { freePort, startRedis, stopRedis, type TestRedis } from '../helpers/redis';
+import {
+	findRedisServer,
+	freePort,
+	skipWithoutRedis,
+	startRedis,
+	stopRedis,
+	type TestRedis,
+} from '../helpers/redis';
 
 const SECRET = 'sk-test-SECRET-redis';
 let redis: TestRedis;
 
 beforeAll(async () => {
+	if (!findRedisServer()) return; // each test skips itself (skipWithoutRedis)
 	redis = await startRedis({ password: 'redis-node-test' });
 });
 afterAll(async () => {
 	await stopRedis(redis);
 });
+beforeEach(skipWithoutRedis);
 beforeEach(() => resetSharedFlow());
 
 function stubFetch() {
