@@ -182,7 +182,9 @@ function copyStaticFiles(entries) {
 /** The folder of the npm package a bundled file came from (nearest package.json with a name and version). */
 function packageDirOf(input) {
 	let dir = path.dirname(path.resolve(root, input));
-	while (dir.startsWith(path.join(root, 'node_modules'))) {
+	// esbuild names inputs by their real path: a symlinked node_modules (a git worktree sharing
+	// another checkout's) lies outside root, so the walk stops at the last node_modules folder.
+	while (dir.includes(`${path.sep}node_modules${path.sep}`)) {
 		const manifest = path.join(dir, 'package.json');
 		if (existsSync(manifest)) {
 			const { name, version } = JSON.parse(readFileSync(manifest, 'utf8'));
