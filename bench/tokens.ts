@@ -31,6 +31,7 @@ export function measureTokens(sizesMb: readonly number[] = [1, 10]): boolean {
 	countTokens('warm up the tokenizer', 'gpt-4o');
 	const check = inputPolicy({
 		provider: 'openai',
+		scope: 'test-scope',
 		model: 'gpt-4o',
 		maxTokens: 100,
 		contextWindow: 0,

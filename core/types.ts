@@ -13,6 +13,8 @@ export const ERROR_CODES = [
 	'quota_exhausted',
 	'auth',
 	'invalid_request',
+	// The provider does not serve the model (retired, renamed, no access): nothing more is sent to it.
+	'model_not_found',
 	'content_filter',
 	'truncated',
 	'malformed_output',

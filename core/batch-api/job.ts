@@ -15,6 +15,7 @@ import {
 	type BatchJobStore,
 	type BatchRow,
 } from '../ledger/batches';
+import { countNotReused, storedAnswerVerdict, type NotReused } from '../identity';
 import type { LedgerStore } from '../ledger/types';
 import type { Clock } from '../types';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
@@ -50,6 +51,8 @@ export type SkipReason = 'succeeded' | 'in_batch' | 'duplicate';
 export interface SubmitResult {
 	created: Array<BatchStatus & { requestCount: number; round: number }>;
 	skipped: Array<{ index: number; recordId: string; reason: SkipReason; batchId?: string }>;
+	/** Stored answers of the same call not reused (another endpoint or credential): sent again. */
+	notReused?: NotReused;
 }
 
 /** Codes a resubmission can fix; an invalid request stays invalid. */
@@ -235,10 +238,13 @@ export async function submitRecords(
 	const ids = fresh.map((r) => r.recordId);
 	const [known, entries] = await Promise.all([store.getMany(job, ids), batches.entries(job, ids)]);
 	const todo: PreparedRecord[] = [];
+	const notReused: NotReused = { otherScope: 0, beforeScope: 0 };
 	for (const r of fresh) {
 		const rec = known.get(r.recordId);
 		const entry = entries.get(r.recordId);
-		if (rec?.status === 'succeeded' && rec.promptHash === r.promptHash) {
+		const verdict =
+			rec?.status === 'succeeded' ? storedAnswerVerdict(rec.promptHash, r.promptHash) : undefined;
+		if (verdict === 'reuse') {
 			skipped.push({ index: r.index, recordId: r.recordId, reason: 'succeeded' });
 		} else if (entry && !entry.emitted) {
 			skipped.push({
@@ -247,7 +253,10 @@ export async function submitRecords(
 				reason: 'in_batch',
 				batchId: entry.batchId,
 			});
-		} else todo.push(r);
+		} else {
+			if (verdict) countNotReused(notReused, verdict);
+			todo.push(r);
+		}
 	}
 
 	const lines = todo.map((r) => api.requestLine(customIdFor(r.recordId), r.request));
@@ -309,7 +318,7 @@ export async function submitRecords(
 		);
 		created.push({ ...status, requestCount: end - start, round });
 	}
-	return { created, skipped };
+	return { created, skipped, notReused };
 }
 
 /** The job's batches whose results are not collected yet (or the given IDs), refreshed from the provider. */

@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
 import type { FlowLease, FlowReport } from './controller';
-import { classifyError, LlmBatchError, stopsTheRun } from './errors';
+import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
 import type { Checkpoint } from '../ledger/types';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
@@ -820,6 +820,9 @@ export class BatchRunner {
 					}
 				}
 				if (stopsTheRun(error.code)) {
+					// A model gone mid-run: nothing more goes to it; its items fail naming it (a
+					// fallback model, when there is one, takes them over: core/call/fallback.ts).
+					if (error.code === 'model_not_found') error = modelGone(error, item.request.model);
 					this.stop(error.code, error.message);
 					return failPaid(error.toItemError(attempts));
 				}
@@ -939,7 +942,10 @@ export class BatchRunner {
 	/** The first item's first answer: either the configuration works, or the run ends now. */
 	private settleProof(error: LlmBatchError | undefined): void {
 		if (!this.proven) return;
-		if (error) {
+		// A model the provider does not serve, with a fallback model waiting: not the end of the
+		// run but of this model's part in it — the stop hands every item on (core/call/fallback.ts).
+		const handedOn = error?.code === 'model_not_found' && this.options.handOffOverloaded === true;
+		if (error && !handedOn) {
 			const problem = configurationProblem(error, this.options.setting ?? { model: '' });
 			if (problem) {
 				this.configError = problem;

@@ -2,6 +2,7 @@
  * The durable ledger: one row per (job, record ID) so a run that dies half way resumes
  * where it stopped and never pays twice for a record it already has a result for.
  */
+import type { NotReused } from '../identity';
 import type { ItemError, LlmResult } from '../types';
 import type { LedgerStoreError } from './errors';
 
@@ -172,11 +173,15 @@ export interface Checkpoint {
 	 * same promptHash (returned instead of calling, cached:false), or — response cache, when the
 	 * checkpoint was given one — a result of the same call (same cache key) stored before (copy
 	 * with recordId replaced and cached:true; also recorded as that record's success). Records
-	 * whose stored promptHash differs are stale: undefined.
+	 * whose stored promptHash (the answer identity, core/identity.ts) differs are not reused:
+	 * undefined, counted in `notReused` when the same call was answered by another endpoint or
+	 * credential, or stored before those were part of the identity.
 	 */
 	lookup(
 		entries: Array<{ recordId: string; promptHash: string }>,
 	): Promise<Array<LlmResult | undefined>>;
+	/** Stored answers `lookup` did not reuse although they answered the same call, by why. */
+	readonly notReused?: NotReused;
 	/**
 	 * Claims the record for one attempt before it is sent (lease of `leaseMs`, renewed by every
 	 * claim of the same checkpoint). Claims asked for in the same event-loop turn share a transaction.

@@ -106,7 +106,7 @@ export class LlmBatchCall implements INodeType {
 				type: 'string',
 				default: '={{ $json.recordId ?? $json.id }}',
 				description:
-					'Stable ID of each record, used in results, reports and the ledger. When empty, a hash of the prompt is used.',
+					'Stable ID of each record, used in results, reports and the ledger. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input); duplicate IDs are named in the hint.',
 			},
 			{
 				displayName: 'Output Format',

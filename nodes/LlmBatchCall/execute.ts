@@ -10,8 +10,9 @@ import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
 import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
+import { answerScope, describeNotReused } from '../../core/identity';
+import { describeDuplicateIds, describeUnnamed, type DuplicateIds } from '../../core/record-id';
 import {
-	cacheScope,
 	createCheckpoint,
 	DEFAULT_LEASE_MS,
 	LedgerStoreError,
@@ -69,9 +70,10 @@ function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number 
 }
 
 /** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
-function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
+function policyFor(cfg: CallConfig, provider: ProviderName, model: string, scope: string) {
 	return inputPolicy({
 		provider,
+		scope,
 		model,
 		schema: cfg.schema,
 		maxTokens: cfg.options.maxTokens,
@@ -85,16 +87,20 @@ function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
 function buildItems(
 	ctx: IExecuteFunctions,
 	cfg: CallConfig,
+	scope: string,
 	keepRaw: boolean,
 ): {
 	runItems: RunItem[];
 	rejected: Map<number, ItemError>;
 	raws: Array<RawPromptInput | undefined>;
+	duplicates: DuplicateIds | undefined;
+	unnamed: number;
 } {
 	const read = readPromptItems(
 		ctx,
 		{
 			provider: cfg.provider,
+			scope,
 			model: cfg.model,
 			schema: cfg.schema,
 			maxTokens: cfg.options.maxTokens,
@@ -130,7 +136,12 @@ export async function executeLlmBatchCall(
 	const creds = await providerCredentials(ctx, cfg.provider);
 	const items = ctx.getInputData();
 	const fallbackModels = fallbackModelsOf(cfg);
-	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	const { runItems, rejected, raws, duplicates, unnamed } = buildItems(
+		ctx,
+		cfg,
+		answerScope(cfg.provider, creds.baseUrl, creds.apiKey),
+		fallbackModels.length > 0,
+	);
 	// Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is
 	// the records, so only requests of one record).
 	if (cfg.options.promptCaching !== 'off' && cfg.options.recordsPerRequest === 1)
@@ -161,13 +172,7 @@ export async function executeLlmBatchCall(
 				onError: (e) => onLedgerError(e),
 				// A claim outlives one attempt (limiter wait + request + commit) with room to spare.
 				leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000),
-				cache:
-					cache === 'off'
-						? undefined
-						: {
-								key: cacheScope(cfg.provider, creds.baseUrl ?? '', creds.apiKey),
-								crossJob: cache === 'allJobs',
-							},
+				cache: cache === 'off' ? undefined : { crossJob: cache === 'allJobs' },
 			});
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
@@ -255,9 +260,12 @@ export async function executeLlmBatchCall(
 		for (const l of [limit, ...fallbackLimits]) l.release();
 		throw e instanceof NodeOperationError ? e : new NodeOperationError(ctx.getNode(), e as Error);
 	}
+	const fallbackScope =
+		fallbackCreds &&
+		answerScope(cfg.fallbackProvider as ProviderName, fallbackCreds.baseUrl, fallbackCreds.apiKey);
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
-		const toRunItem = policyFor(cfg, providerName, model);
+		const toRunItem = policyFor(cfg, providerName, model, fallbackScope!);
 		const stageRunner = makeRunner(
 			providerName,
 			fallbackCreds!,
@@ -317,10 +325,12 @@ export async function executeLlmBatchCall(
 				})
 			: r.run(list);
 	let answeredBy: number[] | undefined;
+	let reusedFallbackAnswers = 0;
 	const done =
 		stages.length > 0
-			? runWithFallbacks(runOn, runner, runItems, stages, tooLong).then((f) => {
+			? runWithFallbacks(runOn, runner, runItems, stages, tooLong, checkpoint).then((f) => {
 					answeredBy = f.answeredBy;
+					reusedFallbackAnswers = f.reused;
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
@@ -390,6 +400,7 @@ export async function executeLlmBatchCall(
 			stats,
 			stages.map((s) => s.runner.stats),
 		);
+		stats.cached += reusedFallbackAnswers;
 		// Handed-off items were counted as failed by the primary: recount from the outcomes.
 		stats.done = outcomes.length;
 		stats.succeeded = outcomes.filter((o) => o.ok).length;
@@ -424,6 +435,22 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
+	if (duplicates) {
+		const message = describeDuplicateIds(duplicates);
+		ctx.logger.warn(`${node}: ${message}`, { node });
+		ctx.addExecutionHints?.({ message, type: 'warning', location: 'outputPane' });
+	}
+	if (unnamed > 0)
+		ctx.addExecutionHints?.({
+			message: describeUnnamed(unnamed),
+			type: 'info',
+			location: 'outputPane',
+		});
+	const notReused = checkpoint?.notReused && describeNotReused(checkpoint.notReused);
+	if (notReused) {
+		ctx.logger.warn(`${node}: ${notReused}`, { node });
+		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
+	}
 	const limitWarning =
 		[limit, ...fallbackLimits]
 			.map((l) => l.finish())
@@ -444,6 +471,7 @@ function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
 		into.inputTokens += o.inputTokens;
 		into.outputTokens += o.outputTokens;
 		into.costUsd += o.costUsd;
+		into.cached += o.cached;
 		into.cachedInputTokens += o.cachedInputTokens;
 		into.cacheWriteTokens += o.cacheWriteTokens;
 		into.reasks += o.reasks;

@@ -76,7 +76,7 @@ export async function limiterFor(
 		redis.release();
 		throw new NodeOperationError(
 			ctx.getNode(),
-			'Redis (Share Limits Through) cannot be reached; nothing was sent',
+			'Redis (Share Limits Through) cannot be used; nothing was sent',
 			{
 				description: `${redis.error.message}. "If Redis Is Unreachable" is Stop the Run. Check the LLM Batch: Redis credential (its Test button) and that the server is up, or choose Continue at a Share of the Limit.`,
 			},

@@ -108,6 +108,7 @@ describe('one token estimator (issue 10)', () => {
 	it('10.16 LLM Batch Call charges the limiter with that estimator (CJK is not chars/4)', () => {
 		const policy = inputPolicy({
 			provider: 'anthropic',
+			scope: 'test-scope',
 			model: 'claude-haiku-4-5',
 			maxTokens: 10,
 			contextWindow: 0,

@@ -406,7 +406,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			{ type: 'succeeded', result: result('stale', 'h-old'), at: T0 },
 			{ type: 'failed', recordId: 'failed', promptHash: 'h-failed', error: itemError(), at: T0 },
 		]);
-		const cache = { key: 'endpoint-and-credential' };
+		const cache = {};
 		const writer = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T0) }, cache });
 		writer.succeeded(result('x', 'h-shared', { text: 'shared' }));
 		await writer.flush();

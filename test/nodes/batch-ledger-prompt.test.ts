@@ -20,6 +20,7 @@ afterAll(async () => closeAllStores());
 function storedHash(prompt: string, system = ''): string {
 	const item = inputPolicy({
 		provider: 'openai',
+		scope: 'test-scope',
 		model: 'gpt-4o-mini',
 		maxTokens: 10,
 		contextWindow: 0,

@@ -85,6 +85,7 @@ export function jobContext(
 export function textRecords(provider: ProviderName, n: number): PreparedRecord[] {
 	const policy = inputPolicy({
 		provider,
+		scope: 'test-scope',
 		model: MODEL[provider],
 		maxTokens: 200,
 		contextWindow: 0,

@@ -56,6 +56,7 @@ function records(
 ) {
 	const policy = inputPolicy({
 		provider,
+		scope: 'test-scope',
 		model: MODEL[provider],
 		schema: SCHEMA,
 		maxTokens: 200,

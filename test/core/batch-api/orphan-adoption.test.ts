@@ -41,6 +41,7 @@ afterAll(async () => sandbox.close());
 function records(prefix: string): PreparedRecord[] {
 	const policy = inputPolicy({
 		provider: 'anthropic',
+		scope: 'test-scope',
 		model: MODEL,
 		maxTokens: 50,
 		contextWindow: 0,

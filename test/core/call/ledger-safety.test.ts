@@ -63,13 +63,14 @@ class Gate {
 	}
 }
 
-function item(index: number, recordId: string, prompt: string): RunItem {
+function item(index: number, recordId: string, prompt: string, scope = 'scope'): RunItem {
 	return {
 		index,
 		recordId,
 		request: { model: 'm', prompt, maxTokens: 10 },
 		inputTokens: 5,
-		promptHash: `hash-${prompt}`,
+		// The answer identity's shape (core/identity.ts): the call, then where it is answered.
+		promptHash: `hash-${prompt}:${scope}`,
 	};
 }
 
@@ -216,7 +217,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		const list = Array.from({ length: 10 }, (_, i) => item(i, `r${i}`, `p${i}`));
 		// A dry run against a fake server fills the ledger of job "dry-run".
 		const fake = paidProvider();
-		const fakeCache = { key: 'openai|http://fake|cred-a' };
+		const fakeCache = {};
 		await runAll(clock, [
 			{
 				runner: runner(fake.provider, store, 'dry-run', clock, { cache: fakeCache }),
@@ -237,14 +238,14 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		]);
 		expect(scoped.calls).toHaveLength(10);
 		// Cross-job reuse asked, but another endpoint or credential: no reuse.
-		for (const key of ['openai|https://api.openai.com|cred-a', 'openai|http://fake|cred-b']) {
+		for (const scope of ['openai|https://api.openai.com|cred-a', 'openai|http://fake|cred-b']) {
 			const p = paidProvider();
 			await runAll(clock, [
 				{
-					runner: runner(p.provider, store, `job-${key}`, clock, {
-						cache: { key, crossJob: true },
+					runner: runner(p.provider, store, `job-${scope}`, clock, {
+						cache: { crossJob: true },
 					}),
-					items: list,
+					items: list.map((i) => item(i.index, i.recordId, i.request.prompt, scope)),
 				},
 			]);
 			expect(p.calls).toHaveLength(10);
