@@ -14,8 +14,11 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	paidCostSql,
 	paidResult,
 	RECORDS_TABLE,
+	SPEND_EPSILON,
+	SPEND_TABLE,
 } from './sql';
 import { buildStats } from './sqlite';
 import type {
@@ -25,6 +28,8 @@ import type {
 	LedgerRecord,
 	LedgerStore,
 	LedgerWrite,
+	SpendReservation,
+	SpendVerdict,
 	ListOptions,
 	PostgresStoreConfig,
 	RecordStatus,
@@ -56,7 +61,19 @@ ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_input_tokens BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_output_tokens BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
+	job TEXT NOT NULL,
+	spend_ticket TEXT NOT NULL,
+	spend_owner TEXT NOT NULL,
+	spend_state TEXT NOT NULL,
+	spend_usd DOUBLE PRECISION NOT NULL,
+	reserved_until TIMESTAMPTZ,
+	PRIMARY KEY (job, spend_ticket)
+);
 `;
+
+/** Namespace of the per-job advisory lock that serialises budget reservations. */
+const SPEND_LOCK_NAMESPACE = 740_305_119;
 
 /** Serialises concurrent `CREATE TABLE IF NOT EXISTS` from several workers (it races on pg_type). */
 const SCHEMA_LOCK_KEY = 740_305_118;
@@ -460,9 +477,7 @@ export class PostgresLedgerStore implements LedgerStore {
 			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'outputTokens')::numeric
 			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
 			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->>'costUsd')::numeric
-			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
-			   + coalesce(sum(prior_cost_usd)::numeric, 0) AS cost_usd,
+			 ${paidCostSql('postgres')} AS cost_usd,
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 			 FROM ${RECORDS_TABLE} WHERE job = $1`,
 			[job],
@@ -476,8 +491,99 @@ export class PostgresLedgerStore implements LedgerStore {
 		return buildStats(job, totals, codes);
 	}
 
+	async reserveSpend(job: string, r: SpendReservation): Promise<SpendVerdict> {
+		return this.transaction('reserve spend', async (client) => {
+			// Reservations of one job one at a time: each sees the ones before it.
+			await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+				SPEND_LOCK_NAMESPACE,
+				job,
+			]);
+			await client.query(
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'reserved' AND reserved_until <= $2`,
+				[job, r.at],
+			);
+			const records = await client.query<{ usd: string | null }>(
+				`SELECT ${paidCostSql('postgres')} AS usd FROM ${RECORDS_TABLE} WHERE job = $1`,
+				[job],
+			);
+			const apart = await client.query<{ paid: string; reserved: string; holders: string[] }>(
+				`SELECT coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'paid'), 0) AS paid,
+				 coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'reserved'), 0) AS reserved,
+				 coalesce(array_agg(DISTINCT spend_owner) FILTER (WHERE spend_state = 'reserved'), '{}') AS holders
+				 FROM ${SPEND_TABLE} WHERE job = $1`,
+				[job],
+			);
+			const paidUsd = Number(records.rows[0]?.usd ?? 0) + Number(apart.rows[0].paid);
+			const reservedUsd = Number(apart.rows[0].reserved);
+			if (paidUsd + reservedUsd + r.usd > r.capUsd + SPEND_EPSILON)
+				return { reserved: false, paidUsd, reservedUsd, holders: apart.rows[0].holders };
+			await client.query(
+				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+				 VALUES ($1, $2, $3, 'reserved', $4, $5)`,
+				[job, r.ticket, r.owner, r.usd, r.reservedUntil],
+			);
+			return { reserved: true, paidUsd, reservedUsd };
+		});
+	}
+
+	async settleSpend(
+		job: string,
+		spend: { ticket: string; owner: string; usd: number },
+	): Promise<void> {
+		if (spend.usd <= SPEND_EPSILON) {
+			await this.query(
+				'settle spend',
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = $2`,
+				[job, spend.ticket],
+			);
+			return;
+		}
+		await this.query(
+			'settle spend',
+			`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+			 VALUES ($1, $2, $3, 'paid', $4, NULL)
+			 ON CONFLICT (job, spend_ticket) DO UPDATE SET spend_state = 'paid',
+			 spend_usd = excluded.spend_usd, reserved_until = NULL`,
+			[job, spend.ticket, spend.owner, spend.usd],
+		);
+	}
+
+	async releaseSpend(job: string, tickets: readonly string[]): Promise<void> {
+		if (tickets.length === 0) return;
+		await this.query(
+			'release spend',
+			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'reserved' AND spend_ticket = ANY($2::text[])`,
+			[job, tickets],
+		);
+	}
+
+	async recordedSpend(job: string, ticket: string, usd: number): Promise<void> {
+		await this.transaction('record spend', async (client) => {
+			await client.query(
+				`UPDATE ${SPEND_TABLE} SET spend_usd = spend_usd - $3
+				 WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid'`,
+				[job, ticket, usd],
+			);
+			await client.query(
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid' AND spend_usd <= $3`,
+				[job, ticket, SPEND_EPSILON],
+			);
+		});
+	}
+
+	async expireSpend(job: string, owner: string): Promise<number> {
+		const rows = await this.query<{ spend_ticket: string }>(
+			'expire spend reservations',
+			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_owner = $2 AND spend_state = 'reserved'
+			 RETURNING spend_ticket`,
+			[job, owner],
+		);
+		return rows.length;
+	}
+
 	async deleteJob(job: string): Promise<number> {
 		return this.transaction('delete the job', async (client) => {
+			await client.query(`DELETE FROM ${SPEND_TABLE} WHERE job = $1`, [job]);
 			await client.query(`DELETE FROM ${CACHE_TABLE} WHERE job = $1`, [job]);
 			return (
 				(await client.query(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1`, [job])).rowCount ?? 0

@@ -109,6 +109,27 @@ export interface JobStats {
 	lastUpdatedAt: string | null;
 }
 
+/** A request's reservation against a job budget (core/call/budget.ts). */
+export interface SpendReservation {
+	ticket: string;
+	owner: string;
+	/** The most the request can cost. */
+	usd: number;
+	capUsd: number;
+	/** ISO now, and the end of the reservation's lease (an execution that dies leaves it). */
+	at: string;
+	reservedUntil: string;
+}
+
+/**
+ * A reservation taken, or refused with the job's figures: `paidUsd` — what its stored results
+ * paid plus answers paid but not yet stored; `reservedUsd` — live reservations of requests in
+ * flight; `holders` — the owners of those reservations.
+ */
+export type SpendVerdict =
+	| { reserved: true; paidUsd: number; reservedUsd: number }
+	| { reserved: false; paidUsd: number; reservedUsd: number; holders: string[] };
+
 export interface LedgerStore {
 	readonly kind: 'sqlite' | 'postgres';
 	/** A name for messages, never with a password: `SQLite /path/x.sqlite`, `PostgreSQL user@host:5432/db`. */
@@ -152,6 +173,20 @@ export interface LedgerStore {
 	/** Sets the given records back to pending whatever their status; returns how many changed. */
 	requeue(job: string, recordIds: readonly string[], at: string): Promise<number>;
 	stats(job: string): Promise<JobStats>;
+	/**
+	 * Job budget: reserves `usd` for a request, atomically with every other execution of the job
+	 * — taken only when the job's paid spend, plus live reservations, plus `usd` stay within
+	 * `capUsd`. Expired reservations are dropped on the way.
+	 */
+	reserveSpend(job: string, reservation: SpendReservation): Promise<SpendVerdict>;
+	/** The request's answer cost `usd`: counted as paid (no lease) until its result is stored. */
+	settleSpend(job: string, spend: { ticket: string; owner: string; usd: number }): Promise<void>;
+	/** The requests got no answer: their reservations end. */
+	releaseSpend(job: string, tickets: readonly string[]): Promise<void>;
+	/** `usd` of the ticket's paid spend is now in the job's stored results: no longer counted apart. */
+	recordedSpend(job: string, ticket: string, usd: number): Promise<void>;
+	/** Ends the reservations `owner` holds in `job` (an owner known to be dead); returns how many. */
+	expireSpend(job: string, owner: string): Promise<number>;
 	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */
 	deleteJob(job: string): Promise<number>;
 	/** Stored results by cache key (see checkpoint.ts for what a key covers). */

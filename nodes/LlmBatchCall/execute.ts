@@ -6,7 +6,7 @@ import {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
+import { CostMeter, LedgerSpendStore, modelPricing, type SpendStore } from '../../core/call/budget';
 import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
@@ -17,6 +17,7 @@ import {
 	LedgerStoreError,
 	type Checkpoint,
 } from '../../core/ledger';
+import { claimOwner } from '../../core/ledger/checkpoint';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import {
@@ -33,13 +34,13 @@ import {
 	type RunItem,
 	type RunStats,
 } from '../../core/call/runner';
-import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
+import type { Clock, ItemError, ProviderName } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { contextWindow } from '../../core/models';
 import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
-import { fallbackModelsOf, readConfig, type CallConfig } from './params';
+import { fallbackModelsOf, priceOverridesOf, readConfig, type CallConfig } from './params';
 import { limiterFor, type LimitHandle } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
@@ -50,22 +51,6 @@ export interface CallDeps {
 
 function invalidInput(message: string): ItemError {
 	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
-}
-
-function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number | undefined {
-	const { inputPricePer1M, outputPricePer1M } = cfg.options;
-	const override: Price | undefined =
-		inputPricePer1M >= 0 && outputPricePer1M >= 0
-			? {
-					inputPer1M: inputPricePer1M,
-					outputPer1M: outputPricePer1M,
-					...(cfg.provider === 'anthropic' ? anthropicCachePrices(inputPricePer1M) : {}),
-				}
-			: undefined;
-	if (override) {
-		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
-	}
-	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
 }
 
 /** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
@@ -148,19 +133,23 @@ export async function executeLlmBatchCall(
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.
 	let onLedgerError: (e: LedgerStoreError) => void = () => undefined;
-	let spentBeforeUsd = 0;
+	// This execution, as its ledger claims and budget reservations name it.
+	const owner = claimOwner();
+	// A claim (and a reservation) outlives one attempt (limiter wait + request + commit) with room to spare.
+	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000);
+	let spendStore: SpendStore | undefined;
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 			const cache = cfg.options.responseCache;
-			// A job budget: what the job's stored results cost in earlier executions counts too.
+			// A job budget: reserved in the ledger, against what every execution of the job spent.
 			if (cfg.options.budgetScope === 'job' && cfg.options.maxCostUsd > 0)
-				spentBeforeUsd = (await store.stats(cfg.ledgerJob)).costUsd;
+				spendStore = new LedgerSpendStore(store, cfg.ledgerJob, { clock, owner, leaseMs });
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
-				// A claim outlives one attempt (limiter wait + request + commit) with room to spare.
-				leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000),
+				owner,
+				leaseMs,
 				cache:
 					cache === 'off'
 						? undefined
@@ -185,6 +174,12 @@ export async function executeLlmBatchCall(
 	const flow = limit.limiter;
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
+	// One meter for every model of the chain, each priced by its own price.
+	const meter = new CostMeter({
+		pricing: modelPricing(priceOverridesOf(cfg)),
+		capUsd: cfg.options.maxCostUsd,
+		store: spendStore,
+	});
 	const makeRunner = (
 		providerName: ProviderName,
 		providerCreds: ProviderCredentials,
@@ -197,7 +192,7 @@ export async function executeLlmBatchCall(
 			provider: createProvider(providerName, providerCreds, deps.fetch),
 			flow: modelFlow,
 			handOffOverloaded: handOff,
-			spentBeforeUsd,
+			meter,
 			clock,
 			concurrency: cfg.concurrency,
 			retry: { maxAttempts: cfg.options.maxAttempts },
@@ -213,8 +208,6 @@ export async function executeLlmBatchCall(
 			structured: cfg.schema
 				? { validate: validate?.ok ? validate.validate : undefined }
 				: undefined,
-			costOf: costFunction(cfg),
-			maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
 			checkpoint,
 			warmUp,
 			maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
@@ -307,7 +300,6 @@ export async function executeLlmBatchCall(
 						cfg.options.maxTokens,
 						Math.min(16_384, Math.floor(cfg.tokensPerMinute / 4)),
 					),
-					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
 					const k = modelOf(r);
