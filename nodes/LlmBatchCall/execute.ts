@@ -6,7 +6,13 @@ import {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { CostMeter, LedgerSpendStore, modelPricing, type SpendStore } from '../../core/call/budget';
+import {
+	CostMeter,
+	LedgerSpendStore,
+	modelPricing,
+	unpricedModels,
+	type SpendStore,
+} from '../../core/call/budget';
 import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
@@ -175,8 +181,9 @@ export async function executeLlmBatchCall(
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
 	// One meter for every model of the chain, each priced by its own price.
+	const pricing = modelPricing(priceOverridesOf(cfg));
 	const meter = new CostMeter({
-		pricing: modelPricing(priceOverridesOf(cfg)),
+		pricing,
 		capUsd: cfg.options.maxCostUsd,
 		store: spendStore,
 	});
@@ -396,8 +403,10 @@ export async function executeLlmBatchCall(
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
 	let summary = formatSummary(stats, clock.now());
-	if (stats.costUnknown)
-		summary += ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`;
+	if (stats.costUnknown) {
+		const unpriced = unpricedModels(pricing, [cfg.model, ...fallbackModels]);
+		summary += ` · cost unknown: no price for ${unpriced.join(', ') || cfg.model} (set ${unpriced.includes(cfg.model) ? 'Input/Output Price per 1M Tokens' : 'Model Prices'} to track it)`;
+	}
 	if (stats.cachedInputTokens > 0)
 		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
 	if (answeredBy) {
