@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 
 import { costUsd, type Price } from '../cost';
 import { ownerIsDead } from '../ledger/checkpoint';
-import type { LedgerStore, SpendVerdict } from '../ledger/types';
+import type { LedgerStore, RecordsPaid, SpendVerdict } from '../ledger/types';
 import type { Clock, Usage } from '../types';
 
 /** How requests are priced. */
@@ -120,10 +120,11 @@ export class MemorySpendStore implements SpendStore {
 	async reserve(ticket: string, usd: number, capUsd: number): Promise<StoreVerdict> {
 		let held = 0;
 		for (const v of this.reserved.values()) held += v;
+		const recordsPaid = { usd: 0, at: '' };
 		if (exceeds(this.paid + held + usd, capUsd))
-			return { reserved: false, paidUsd: this.paid, reservedUsd: held, holders: [] };
+			return { reserved: false, paidUsd: this.paid, reservedUsd: held, holders: [], recordsPaid };
 		this.reserved.set(ticket, usd);
-		return { reserved: true, paidUsd: this.paid, reservedUsd: held };
+		return { reserved: true, paidUsd: this.paid, reservedUsd: held, recordsPaid };
 	}
 
 	async settle(ticket: string, usd: number): Promise<void> {
@@ -145,6 +146,12 @@ export class MemorySpendStore implements SpendStore {
 	}
 }
 
+/**
+ * How long an execution uses its reading of what the job's records paid (a sum over every
+ * record) before it reads again; spend stored since a reading still counts from the spend rows.
+ */
+export const RECORDS_READING_MS = 10_000;
+
 export interface LedgerSpendOptions {
 	readonly clock: Clock;
 	/** Who reserves: the execution's claim owner (core/ledger/checkpoint.ts `claimOwner`). */
@@ -163,6 +170,9 @@ export interface LedgerSpendOptions {
  */
 export class LedgerSpendStore implements SpendStore {
 	readonly scope = 'job';
+	private recordsPaid: RecordsPaid | undefined;
+	/** When (this execution's clock) the reading above was taken. */
+	private readAt = 0;
 
 	constructor(
 		private readonly store: LedgerStore,
@@ -172,16 +182,22 @@ export class LedgerSpendStore implements SpendStore {
 
 	async reserve(ticket: string, usd: number, capUsd: number): Promise<StoreVerdict> {
 		const { clock, owner, leaseMs } = this.opts;
-		const ask = () => {
+		const ask = async () => {
 			const now = clock.now();
-			return this.store.reserveSpend(this.job, {
+			const reading = this.recordsPaid;
+			const fresh = reading !== undefined && now - this.readAt < RECORDS_READING_MS;
+			const verdict = await this.store.reserveSpend(this.job, {
 				ticket,
 				owner,
 				usd,
 				capUsd,
 				at: new Date(now).toISOString(),
 				reservedUntil: new Date(now + leaseMs).toISOString(),
+				...(fresh ? { recordsPaid: reading } : {}),
 			});
+			if (!fresh) this.readAt = now;
+			this.recordsPaid = verdict.recordsPaid;
+			return verdict;
 		};
 		const verdict = await ask();
 		if (verdict.reserved) return verdict;
@@ -200,7 +216,12 @@ export class LedgerSpendStore implements SpendStore {
 	}
 
 	recorded(ticket: string, usd: number): Promise<void> {
-		return this.store.recordedSpend(this.job, ticket, usd);
+		return this.store.recordedSpend(
+			this.job,
+			ticket,
+			usd,
+			new Date(this.opts.clock.now()).toISOString(),
+		);
 	}
 
 	async elsewhere(signal: AbortSignal): Promise<void> {
@@ -317,7 +338,7 @@ export class CostMeter {
 	 * keeps counting, which errs on the side of the cap.
 	 */
 	async recorded(tickets: readonly Ticket[], share = 1): Promise<void> {
-		if (this.store.scope !== 'job') return;
+		if (this.store.scope !== 'job' || share <= 0) return;
 		for (const t of tickets) {
 			if (t.id === '' || t.paidUsd <= 0) continue;
 			try {

@@ -19,6 +19,8 @@ import {
 	RECORDS_TABLE,
 	SPEND_EPSILON,
 	SPEND_TABLE,
+	STORED_KEEP_MS,
+	STORED_MARGIN_MS,
 } from './sql';
 import { buildStats } from './sqlite';
 import type {
@@ -68,6 +70,8 @@ CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
 	spend_state TEXT NOT NULL,
 	spend_usd DOUBLE PRECISION NOT NULL,
 	reserved_until TIMESTAMPTZ,
+	stored_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+	stored_at TIMESTAMPTZ,
 	PRIMARY KEY (job, spend_ticket)
 );
 `;
@@ -498,31 +502,47 @@ export class PostgresLedgerStore implements LedgerStore {
 				SPEND_LOCK_NAMESPACE,
 				job,
 			]);
+			// Stored spend is timed by the server's clock (one clock for every host).
 			await client.query(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'reserved' AND reserved_until <= $2`,
-				[job, r.at],
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND ((spend_state = 'reserved' AND reserved_until <= $2)
+				 OR (spend_state = 'paid' AND spend_usd <= $3 AND stored_at < now() - make_interval(secs => $4)))`,
+				[job, r.at, SPEND_EPSILON, STORED_KEEP_MS / 1000],
 			);
-			const records = await client.query<{ usd: string | null }>(
-				`SELECT ${paidCostSql('postgres')} AS usd FROM ${RECORDS_TABLE} WHERE job = $1`,
-				[job],
-			);
-			const apart = await client.query<{ paid: string; reserved: string; holders: string[] }>(
+			let recordsPaid = r.recordsPaid;
+			if (!recordsPaid) {
+				const records = await client.query<{ usd: string | null; at: Date }>(
+					`SELECT ${paidCostSql('postgres')} AS usd, now() AS at FROM ${RECORDS_TABLE} WHERE job = $1`,
+					[job],
+				);
+				recordsPaid = {
+					usd: Number(records.rows[0]?.usd ?? 0),
+					at: new Date(records.rows[0].at).toISOString(),
+				};
+			}
+			const apart = await client.query<{
+				paid: string;
+				stored: string;
+				reserved: string;
+				holders: string[];
+			}>(
 				`SELECT coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'paid'), 0) AS paid,
+				 coalesce(sum(stored_usd) FILTER (WHERE spend_state = 'paid' AND stored_at >= $2), 0) AS stored,
 				 coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'reserved'), 0) AS reserved,
 				 coalesce(array_agg(DISTINCT spend_owner) FILTER (WHERE spend_state = 'reserved'), '{}') AS holders
 				 FROM ${SPEND_TABLE} WHERE job = $1`,
-				[job],
+				[job, new Date(Date.parse(recordsPaid.at) - STORED_MARGIN_MS).toISOString()],
 			);
-			const paidUsd = Number(records.rows[0]?.usd ?? 0) + Number(apart.rows[0].paid);
-			const reservedUsd = Number(apart.rows[0].reserved);
+			const row = apart.rows[0];
+			const paidUsd = recordsPaid.usd + Number(row.paid) + Number(row.stored);
+			const reservedUsd = Number(row.reserved);
 			if (paidUsd + reservedUsd + r.usd > r.capUsd + SPEND_EPSILON)
-				return { reserved: false, paidUsd, reservedUsd, holders: apart.rows[0].holders };
+				return { reserved: false, paidUsd, reservedUsd, holders: row.holders, recordsPaid };
 			await client.query(
 				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
 				 VALUES ($1, $2, $3, 'reserved', $4, $5)`,
 				[job, r.ticket, r.owner, r.usd, r.reservedUntil],
 			);
-			return { reserved: true, paidUsd, reservedUsd };
+			return { reserved: true, paidUsd, reservedUsd, recordsPaid };
 		});
 	}
 
@@ -558,17 +578,13 @@ export class PostgresLedgerStore implements LedgerStore {
 	}
 
 	async recordedSpend(job: string, ticket: string, usd: number): Promise<void> {
-		await this.transaction('record spend', async (client) => {
-			await client.query(
-				`UPDATE ${SPEND_TABLE} SET spend_usd = spend_usd - $3
-				 WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid'`,
-				[job, ticket, usd],
-			);
-			await client.query(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid' AND spend_usd <= $3`,
-				[job, ticket, SPEND_EPSILON],
-			);
-		});
+		// Timed by the server's clock, as the readings of the records are.
+		await this.query(
+			'record spend',
+			`UPDATE ${SPEND_TABLE} SET spend_usd = greatest(0, spend_usd - $3), stored_usd = stored_usd + $3, stored_at = now()
+			 WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid'`,
+			[job, ticket, usd],
+		);
 	}
 
 	async expireSpend(job: string, owner: string): Promise<number> {

@@ -7,12 +7,21 @@ export const RECORDS_TABLE = 'llm_batch_ledger_records';
 export const CACHE_TABLE = 'llm_batch_ledger_cache';
 /**
  * Job budgets: one row per request reserved against a job's cost cap (core/call/budget.ts) —
- * `reserved` (its most, until `reserved_until`) while in flight, then `paid` (what its answer
- * cost) until the answer's result is stored in the records table.
+ * `reserved` (its most, until `reserved_until`) while in flight, then `paid`: `spend_usd` what
+ * its answer cost and is not yet in the job's records, `stored_usd` what is in them since
+ * `stored_at` (counted from the row by readings of the records taken before then).
  */
 export const SPEND_TABLE = 'llm_batch_ledger_spend';
-/** A ticket with less left than this is fully recorded (float noise). */
+/** Less than this is nothing (float noise). */
 export const SPEND_EPSILON = 1e-12;
+/**
+ * A reading of the records counts spend stored up to this long before it from the spend rows
+ * too: double for a moment, never missing. The times are one clock's (SQLite: the machine's;
+ * PostgreSQL: the server's), and a result is committed before its spend is marked stored.
+ */
+export const STORED_MARGIN_MS = 1000;
+/** Stored spend rows are kept this long: longer than any reading is used (see budget.ts). */
+export const STORED_KEEP_MS = 10 * 60_000;
 
 /**
  * Appended to the upserts' DO UPDATE so a stored success stays unless the new write belongs to a

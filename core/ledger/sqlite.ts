@@ -26,6 +26,8 @@ import {
 	RECORDS_TABLE,
 	SPEND_EPSILON,
 	SPEND_TABLE,
+	STORED_KEEP_MS,
+	STORED_MARGIN_MS,
 } from './sql';
 import type {
 	ClaimEntry,
@@ -71,6 +73,8 @@ CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
 	spend_state TEXT NOT NULL,
 	spend_usd REAL NOT NULL,
 	reserved_until TEXT,
+	stored_usd REAL NOT NULL DEFAULT 0,
+	stored_at TEXT,
 	PRIMARY KEY (job, spend_ticket)
 );
 `;
@@ -455,29 +459,48 @@ export class SqliteLedgerStore implements LedgerStore {
 	async reserveSpend(job: string, r: SpendReservation): Promise<SpendVerdict> {
 		return this.transaction('reserve spend', () => {
 			this.stmt(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'reserved' AND reserved_until <= ?`,
-			).run(job, r.at);
-			const records = this.stmt(
-				`SELECT ${paidCostSql('sqlite')} AS usd FROM ${RECORDS_TABLE} WHERE job = ?`,
-			).get(job) as { usd: number | null };
+				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND ((spend_state = 'reserved' AND reserved_until <= ?)
+				 OR (spend_state = 'paid' AND spend_usd <= ? AND stored_at < ?))`,
+			).run(job, r.at, SPEND_EPSILON, shiftIso(r.at, -STORED_KEEP_MS));
+			const recordsPaid = r.recordsPaid ?? {
+				usd: Number(
+					(
+						this.stmt(
+							`SELECT ${paidCostSql('sqlite')} AS usd FROM ${RECORDS_TABLE} WHERE job = ?`,
+						).get(job) as { usd: number | null }
+					).usd ?? 0,
+				),
+				at: r.at,
+			};
 			const apart = this.stmt(
 				`SELECT coalesce(sum(CASE WHEN spend_state = 'paid' THEN spend_usd END), 0) AS paid,
+				 coalesce(sum(CASE WHEN spend_state = 'paid' AND stored_at >= ? THEN stored_usd END), 0) AS stored,
 				 coalesce(sum(CASE WHEN spend_state = 'reserved' THEN spend_usd END), 0) AS reserved
 				 FROM ${SPEND_TABLE} WHERE job = ?`,
-			).get(job) as { paid: number; reserved: number };
-			const paidUsd = Number(records.usd ?? 0) + Number(apart.paid);
+			).get(shiftIso(recordsPaid.at, -STORED_MARGIN_MS), job) as {
+				paid: number;
+				stored: number;
+				reserved: number;
+			};
+			const paidUsd = recordsPaid.usd + Number(apart.paid) + Number(apart.stored);
 			const reservedUsd = Number(apart.reserved);
 			if (paidUsd + reservedUsd + r.usd > r.capUsd + SPEND_EPSILON) {
 				const holders = this.stmt(
 					`SELECT DISTINCT spend_owner AS owner FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'reserved'`,
 				).all(job) as Array<{ owner: string }>;
-				return { reserved: false, paidUsd, reservedUsd, holders: holders.map((h) => h.owner) };
+				return {
+					reserved: false,
+					paidUsd,
+					reservedUsd,
+					holders: holders.map((h) => h.owner),
+					recordsPaid,
+				};
 			}
 			this.stmt(
 				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
 				 VALUES (?, ?, ?, 'reserved', ?, ?)`,
 			).run(job, r.ticket, r.owner, r.usd, r.reservedUntil);
-			return { reserved: true, paidUsd, reservedUsd };
+			return { reserved: true, paidUsd, reservedUsd, recordsPaid };
 		});
 	}
 
@@ -512,15 +535,13 @@ export class SqliteLedgerStore implements LedgerStore {
 		);
 	}
 
-	async recordedSpend(job: string, ticket: string, usd: number): Promise<void> {
-		this.transaction('record spend', () => {
+	async recordedSpend(job: string, ticket: string, usd: number, at: string): Promise<void> {
+		this.transaction('record spend', () =>
 			this.stmt(
-				`UPDATE ${SPEND_TABLE} SET spend_usd = spend_usd - ? WHERE job = ? AND spend_ticket = ? AND spend_state = 'paid'`,
-			).run(usd, job, ticket);
-			this.stmt(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_ticket = ? AND spend_state = 'paid' AND spend_usd <= ?`,
-			).run(job, ticket, SPEND_EPSILON);
-		});
+				`UPDATE ${SPEND_TABLE} SET spend_usd = max(0, spend_usd - ?), stored_usd = stored_usd + ?, stored_at = ?
+				 WHERE job = ? AND spend_ticket = ? AND spend_state = 'paid'`,
+			).run(usd, usd, at, job, ticket),
+		);
 	}
 
 	async expireSpend(job: string, owner: string): Promise<number> {
@@ -595,4 +616,9 @@ export function buildStats(
 		firstCreatedAt: str(totals.first_created_at),
 		lastUpdatedAt: str(totals.last_updated_at),
 	};
+}
+
+/** `iso` moved by `ms`. */
+function shiftIso(iso: string, ms: number): string {
+	return new Date(Date.parse(iso) + ms).toISOString();
 }

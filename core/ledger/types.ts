@@ -119,6 +119,18 @@ export interface SpendReservation {
 	/** ISO now, and the end of the reservation's lease (an execution that dies leaves it). */
 	at: string;
 	reservedUntil: string;
+	/**
+	 * What the job's records paid, as this execution last read it (a sum over every record:
+	 * read again when absent). Spend stored in the records since `at` is still counted from the
+	 * spend rows, so an older reading never counts less than was paid.
+	 */
+	recordsPaid?: RecordsPaid;
+}
+
+export interface RecordsPaid {
+	usd: number;
+	/** ISO time of the reading, by the store's clock (PostgreSQL: the server's). */
+	at: string;
 }
 
 /**
@@ -127,8 +139,14 @@ export interface SpendReservation {
  * flight; `holders` — the owners of those reservations.
  */
 export type SpendVerdict =
-	| { reserved: true; paidUsd: number; reservedUsd: number }
-	| { reserved: false; paidUsd: number; reservedUsd: number; holders: string[] };
+	| { reserved: true; paidUsd: number; reservedUsd: number; recordsPaid: RecordsPaid }
+	| {
+			reserved: false;
+			paidUsd: number;
+			reservedUsd: number;
+			holders: string[];
+			recordsPaid: RecordsPaid;
+	  };
 
 export interface LedgerStore {
 	readonly kind: 'sqlite' | 'postgres';
@@ -183,8 +201,12 @@ export interface LedgerStore {
 	settleSpend(job: string, spend: { ticket: string; owner: string; usd: number }): Promise<void>;
 	/** The requests got no answer: their reservations end. */
 	releaseSpend(job: string, tickets: readonly string[]): Promise<void>;
-	/** `usd` of the ticket's paid spend is now in the job's stored results: no longer counted apart. */
-	recordedSpend(job: string, ticket: string, usd: number): Promise<void>;
+	/**
+	 * `usd` of the ticket's paid spend is in the job's stored results since `at` (PostgreSQL: the
+	 * server's now): counted from the records by readings taken after it, from the spend row by
+	 * older ones.
+	 */
+	recordedSpend(job: string, ticket: string, usd: number, at: string): Promise<void>;
 	/** Ends the reservations `owner` holds in `job` (an owner known to be dead); returns how many. */
 	expireSpend(job: string, owner: string): Promise<number>;
 	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */

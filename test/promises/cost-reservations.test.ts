@@ -6,7 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { CostMeter, functionPricing, LedgerSpendStore, type Ticket } from '../../core/call/budget';
+import {
+	CostMeter,
+	functionPricing,
+	LedgerSpendStore,
+	RECORDS_READING_MS,
+	type Ticket,
+} from '../../core/call/budget';
 import { claimOwner } from '../../core/ledger/checkpoint';
 import type { LedgerStore } from '../../core/ledger/types';
 import { FakeClock } from '../helpers/fake-clock';
@@ -82,6 +88,13 @@ for (const factory of [sqliteFactory, postgresFactory]) {
 			]);
 			await m.recorded([ticket]);
 			expect((await store.stats('job')).costUsd).toBeCloseTo(0.0012, 12);
+			// The reading of the records taken before the result was stored still counts it (from
+			// the spend row), so nothing is missed; a later reading counts it once, from the records.
+			expect(await m.reserve('m', MOST, never)).toEqual({
+				refused: expect.stringContaining('($0.001400 spent by the job'),
+			});
+			await new Promise((r) => setTimeout(r, 1100));
+			await clock.advance(RECORDS_READING_MS + 1000);
 			expect(await m.reserve('m', MOST, never)).toEqual({
 				refused: expect.stringContaining('($0.001400 spent by the job'),
 			});
