@@ -225,4 +225,48 @@ describe('one cost meter across the model chain (LLM Batch Call, sandbox billing
 		expect(st.accepted).toBeGreaterThan(0);
 		expect(success.length + failed.length).toBe(600);
 	});
+
+	it('Records per Request with a fallback chain: one cap for both models, each at its own price', async () => {
+		primary.configure({ faults: { status503: 0.5 }, latencyMs: { min: 5, max: 15 } });
+		fallback.configure({ latencyMs: { min: 5, max: 15 } });
+		const ownPrice: Price = { inputPer1M: 50, outputPer1M: 0 };
+		const fallbackPrice: Price = { inputPer1M: 80, outputPer1M: 0 };
+		const perGroup = 10;
+		// More than the primary spends on its answers: the fallback runs into the cap.
+		const cap = 45 * perGroup * 20 * (ownPrice.inputPer1M / 1e6);
+		const m = mockExecute({
+			items: records(600),
+			parameters: params(
+				{
+					model: 'local-a',
+					concurrency: 8,
+					fallbackProvider: 'openai',
+					fallbackModels: 'local-b',
+				},
+				{
+					maxCostUsd: cap,
+					inputPricePer1M: ownPrice.inputPer1M,
+					outputPricePer1M: 0,
+					recordsPerRequest: perGroup,
+					modelPrices: { price: [{ model: 'local-b', inputPricePer1M: 80, outputPricePer1M: 0 }] },
+				},
+			),
+			credentials: creds(),
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		const spent = billed(primary, ownPrice) + billed(fallback, fallbackPrice);
+		const maxGroup = ((perGroup * 40 + 400) * fallbackPrice.inputPer1M) / 1e6;
+		expect(billed(fallback, fallbackPrice)).toBeGreaterThan(0);
+		expect(spent).toBeLessThanOrEqual(cap + maxGroup);
+		expect(success.length + failed.length).toBe(600);
+		// The fallback's answers carry its own price.
+		const fromFallback = success
+			.map(
+				(s) => s.json.llm as { fallback?: number; costUsd: number; usage: { inputTokens: number } },
+			)
+			.filter((l) => l.fallback === 1);
+		expect(fromFallback.length).toBeGreaterThan(0);
+		for (const l of fromFallback)
+			expect(l.costUsd).toBeCloseTo((l.usage.inputTokens * 80) / 1e6, 12);
+	});
 });
