@@ -165,8 +165,9 @@ export interface LedgerSpendOptions {
 /**
  * A job budget's reservations in the ledger, shared by every execution of the job. The job's
  * spend is what its stored results paid, plus answers paid but not yet stored, plus the
- * reservations of requests in flight; a reservation of an execution that died ends with its
- * lease (at once when its process is known dead, as a claim does).
+ * reservations of requests in flight. A reservation of an execution that died stops holding
+ * when its lease ends (at once when its process is known dead, as a claim does) and counts as
+ * paid at its most: the request may have been sent and billed.
  */
 export class LedgerSpendStore implements SpendStore {
 	readonly scope = 'job';

@@ -504,9 +504,16 @@ export class PostgresLedgerStore implements LedgerStore {
 			]);
 			// Stored spend is timed by the server's clock (one clock for every host).
 			await client.query(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND ((spend_state = 'reserved' AND reserved_until <= $2)
-				 OR (spend_state = 'paid' AND spend_usd <= $3 AND stored_at < now() - make_interval(secs => $4)))`,
-				[job, r.at, SPEND_EPSILON, STORED_KEEP_MS / 1000],
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'paid' AND spend_usd <= $2
+				 AND stored_at < now() - make_interval(secs => $3)`,
+				[job, SPEND_EPSILON, STORED_KEEP_MS / 1000],
+			);
+			// A reservation whose lease ended (its execution died with the request out) holds no
+			// more, but counts as paid at its most: the provider may have billed the request.
+			await client.query(
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = $1 AND spend_state = 'reserved' AND reserved_until <= $2`,
+				[job, r.at],
 			);
 			let recordsPaid = r.recordsPaid;
 			if (!recordsPaid) {
@@ -572,7 +579,7 @@ export class PostgresLedgerStore implements LedgerStore {
 		if (tickets.length === 0) return;
 		await this.query(
 			'release spend',
-			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'reserved' AND spend_ticket = ANY($2::text[])`,
+			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = ANY($2::text[])`,
 			[job, tickets],
 		);
 	}
@@ -590,7 +597,8 @@ export class PostgresLedgerStore implements LedgerStore {
 	async expireSpend(job: string, owner: string): Promise<number> {
 		const rows = await this.query<{ spend_ticket: string }>(
 			'expire spend reservations',
-			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_owner = $2 AND spend_state = 'reserved'
+			`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+			 WHERE job = $1 AND spend_owner = $2 AND spend_state = 'reserved'
 			 RETURNING spend_ticket`,
 			[job, owner],
 		);

@@ -459,9 +459,14 @@ export class SqliteLedgerStore implements LedgerStore {
 	async reserveSpend(job: string, r: SpendReservation): Promise<SpendVerdict> {
 		return this.transaction('reserve spend', () => {
 			this.stmt(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND ((spend_state = 'reserved' AND reserved_until <= ?)
-				 OR (spend_state = 'paid' AND spend_usd <= ? AND stored_at < ?))`,
-			).run(job, r.at, SPEND_EPSILON, shiftIso(r.at, -STORED_KEEP_MS));
+				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'paid' AND spend_usd <= ? AND stored_at < ?`,
+			).run(job, SPEND_EPSILON, shiftIso(r.at, -STORED_KEEP_MS));
+			// A reservation whose lease ended (its execution died with the request out) holds no
+			// more, but counts as paid at its most: the provider may have billed the request.
+			this.stmt(
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = ? AND spend_state = 'reserved' AND reserved_until <= ?`,
+			).run(job, r.at);
 			const recordsPaid = r.recordsPaid ?? {
 				usd: Number(
 					(
@@ -529,8 +534,7 @@ export class SqliteLedgerStore implements LedgerStore {
 		if (tickets.length === 0) return;
 		this.transaction('release spend', () =>
 			this.stmt(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'reserved'
-				 AND spend_ticket IN (SELECT value FROM json_each(?))`,
+				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_ticket IN (SELECT value FROM json_each(?))`,
 			).run(job, JSON.stringify(tickets)),
 		);
 	}
@@ -547,7 +551,8 @@ export class SqliteLedgerStore implements LedgerStore {
 	async expireSpend(job: string, owner: string): Promise<number> {
 		const result = this.transaction('expire spend reservations', () =>
 			this.stmt(
-				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_owner = ? AND spend_state = 'reserved'`,
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = ? AND spend_owner = ? AND spend_state = 'reserved'`,
 			).run(job, owner),
 		);
 		return Number(result.changes);

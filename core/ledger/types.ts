@@ -194,12 +194,13 @@ export interface LedgerStore {
 	/**
 	 * Job budget: reserves `usd` for a request, atomically with every other execution of the job
 	 * — taken only when the job's paid spend, plus live reservations, plus `usd` stay within
-	 * `capUsd`. Expired reservations are dropped on the way.
+	 * `capUsd`. A reservation whose lease ended stops holding on the way, but counts as paid at
+	 * its most (its execution died with the request out: the provider may have billed it).
 	 */
 	reserveSpend(job: string, reservation: SpendReservation): Promise<SpendVerdict>;
 	/** The request's answer cost `usd`: counted as paid (no lease) until its result is stored. */
 	settleSpend(job: string, spend: { ticket: string; owner: string; usd: number }): Promise<void>;
-	/** The requests got no answer: their reservations end. */
+	/** The requests got no answer (nothing billed): their reservations end. */
 	releaseSpend(job: string, tickets: readonly string[]): Promise<void>;
 	/**
 	 * `usd` of the ticket's paid spend is in the job's stored results since `at` (PostgreSQL: the
@@ -207,7 +208,10 @@ export interface LedgerStore {
 	 * older ones.
 	 */
 	recordedSpend(job: string, ticket: string, usd: number, at: string): Promise<void>;
-	/** Ends the reservations `owner` holds in `job` (an owner known to be dead); returns how many. */
+	/**
+	 * Ends the reservations `owner` holds in `job` (an owner known to be dead): they count as
+	 * paid at their most from now on; returns how many.
+	 */
 	expireSpend(job: string, owner: string): Promise<number>;
 	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */
 	deleteJob(job: string): Promise<number>;

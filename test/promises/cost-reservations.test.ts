@@ -32,6 +32,7 @@ function meter(store: LedgerStore, clock: FakeClock, capUsd: number, owner = cla
 }
 
 const never = new AbortController().signal;
+const ticketOf = (r: unknown) => (r as { ticket: Ticket }).ticket;
 
 /** A claim owner of this host whose process is gone (a pid no process has). */
 function deadOwner(): string {
@@ -103,13 +104,14 @@ for (const factory of [sqliteFactory, postgresFactory]) {
 			expect(await m.reserve('m', MOST, never)).toMatchObject({ ticket: expect.anything() });
 		});
 
-		it("a crashed execution's reservations end with its lease", async () => {
+		it("a crashed execution's reservation stops holding when its lease ends, and counts at its most", async () => {
 			const a = await stores.fresh();
 			const b = await stores.second(a);
 			const clock = new FakeClock(Date.parse(T0));
-			// Execution A (another host: only its lease can tell it is gone) reserves, then dies.
+			// Execution A (another host: only its lease can tell it is gone) reserves, then dies
+			// with the request out.
 			const crashed = meter(a, clock, 0.0015, 'other-host/ns|77|p|exec-a');
-			expect(await crashed.reserve('m', MOST, never)).toMatchObject({ ticket: expect.anything() });
+			const lost = ticketOf(await crashed.reserve('m', MOST, never));
 			const waiting = meter(b, clock, 0.0015).reserve('m', MOST, never);
 			let done = false;
 			void waiting.then(() => (done = true));
@@ -119,20 +121,32 @@ for (const factory of [sqliteFactory, postgresFactory]) {
 				while (clock.pending === 0 && !done) await new Promise((r) => setTimeout(r, 5));
 				if (!done) await clock.advance(1000);
 			}
-			expect(await waiting).toMatchObject({ ticket: expect.anything() });
 			expect(clock.now() - Date.parse(T0)).toBeGreaterThanOrEqual(LEASE_MS);
 			expect(clock.now() - Date.parse(T0)).toBeLessThanOrEqual(LEASE_MS + 1000);
-		});
-
-		it("a dead process's reservations end at once", async () => {
-			const a = await stores.fresh();
-			const b = await stores.second(a);
-			const clock = new FakeClock(Date.parse(T0));
-			const crashed = meter(a, clock, 0.0015, deadOwner());
-			expect(await crashed.reserve('m', MOST, never)).toMatchObject({ ticket: expect.anything() });
+			// The provider may have billed A's request: counted at its most, so B's does not fit.
+			expect(await waiting).toEqual({
+				refused: expect.stringContaining('($0.001000 spent by the job;'),
+			});
+			// A was only slow: its answer settles the reservation to what it cost.
+			await crashed.settle(lost, { inputTokens: 100, outputTokens: 100 });
 			expect(await meter(b, clock, 0.0015).reserve('m', MOST, never)).toMatchObject({
 				ticket: expect.anything(),
 			});
+		});
+
+		it("a dead process's reservation stops holding at once, and counts at its most", async () => {
+			const a = await stores.fresh();
+			const b = await stores.second(a);
+			const clock = new FakeClock(Date.parse(T0));
+			const crashed = meter(a, clock, 0.0025, deadOwner());
+			expect(await crashed.reserve('m', MOST, never)).toMatchObject({ ticket: expect.anything() });
+			expect(await crashed.reserve('m', MOST, never)).toMatchObject({ ticket: expect.anything() });
+			// B asks for $0.001 with $0.002 held: the holder is dead, so no wait — and what it
+			// reserved counts as paid.
+			expect(await meter(b, clock, 0.0025).reserve('m', MOST, never)).toEqual({
+				refused: expect.stringContaining('($0.002000 spent by the job;'),
+			});
+			expect(clock.pending).toBe(0);
 		});
 	});
 }
