@@ -233,7 +233,9 @@ export async function runGrouped(
 		);
 		const system = groupSystem(first);
 		const maxTokens = outputTokens(members.reduce((a, i) => a + i.request.maxTokens, 0));
-		const inputTokens = Math.ceil((system.length + prompt.length) / 4) + 8;
+		// Estimated as a single record's prompt is (core/call/input.ts), the answer schema
+		// included: the limiter charges it and the cost meter reserves it at its most.
+		const inputTokens = estimateTokens(`${system}\n${prompt}`) + schemaTokens + 8;
 		const run: RunItem = {
 			index: -1 - seq,
 			recordId: `group:${seq++}`,

@@ -233,7 +233,7 @@ describe('one cost meter across the model chain (LLM Batch Call, sandbox billing
 		const fallbackPrice: Price = { inputPer1M: 80, outputPer1M: 0 };
 		const perGroup = 10;
 		// More than the primary spends on its answers: the fallback runs into the cap.
-		const cap = 45 * perGroup * 20 * (ownPrice.inputPer1M / 1e6);
+		const cap = 60 * perGroup * 20 * (ownPrice.inputPer1M / 1e6);
 		const m = mockExecute({
 			items: records(600),
 			parameters: params(
