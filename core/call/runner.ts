@@ -14,6 +14,7 @@ import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
+import { estimateTokens } from '../tokens';
 import { interpretAnswer } from './interpret';
 import { FixChooser, reaskAnswer, reaskMessage } from './reask';
 import type { FixInvalidBy, FixKind } from './reask';
@@ -1057,6 +1058,7 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 	return out;
 }
 
+/** The re-ask turn's tokens, estimated as prompts are (the limiter's charge, the meter's reservation). */
 function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
-	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
+	return estimateTokens(`${f.answer}\n${f.errors}`) + 8;
 }
