@@ -196,6 +196,34 @@ describe('one cost meter across the model chain (LLM Batch Call, sandbox billing
 		expect(codes(failed).every((c) => c === 'budget_exceeded')).toBe(true);
 	});
 
+	it('re-asks of answers that broke the schema, 16 in flight: every call counts, the cap holds within one request', async () => {
+		primary.configure({ faults: { schemaViolation: 0.5 }, latencyMs: { min: 20, max: 40 } });
+		const cap = 0.005;
+		const m = mockExecute({
+			items: records(200),
+			parameters: params(
+				{
+					concurrency: 16,
+					outputFormat: 'json',
+					jsonSchema: JSON.stringify({
+						type: 'object',
+						properties: { summary: { type: 'string' } },
+						required: ['summary'],
+					}),
+				},
+				{ maxCostUsd: cap, maxReasks: 2, fixInvalidBy: 'reask' },
+			),
+			credentials: creds(),
+		});
+		const [success, failed] = await executeLlmBatchCall(m.fns);
+		const spent = billed(primary, table('gpt-4o'));
+		expect(spent).toBeLessThanOrEqual(cap + maxOne(table('gpt-4o')));
+		expect(spent).toBeGreaterThan(cap / 2);
+		expect(success.some((s) => (s.json.llm as { reasks?: number }).reasks)).toBe(true);
+		expect(success.length + failed.length).toBe(200);
+		expect(codes(failed)).toContain('budget_exceeded');
+	});
+
 	it('Records per Request: grouped requests, 16 in flight, the cap holds within one grouped request', async () => {
 		primary.configure({ latencyMs: { min: 20, max: 40 } });
 		// Input-priced only, so a grouped request's most is close to what it really costs.
