@@ -73,10 +73,12 @@ describe('LLM Batch Call: issue 10 configuration safety', () => {
 	it('10.6 with prices given the cap is enforced, and without a cap the hint says cost is unknown', async () => {
 		const capped = await run({
 			concurrency: 1,
-			options: { maxCostUsd: 0.00001, inputPricePer1M: 1, outputPricePer1M: 1 },
+			options: { maxCostUsd: 0.00003, maxTokens: 10, inputPricePer1M: 1, outputPricePer1M: 1 },
 		});
 		const [success, failed] = await capped.out;
-		// 15 tokens at $1/1M = $0.000015 per answer: the first answer reaches the cap.
+		// 15 tokens at $1/1M = $0.000015 per answer; a request may cost up to its prompt and 10
+		// output tokens (~$0.00002), reserved before it is sent: after the first answer the
+		// next no longer fits under the cap.
 		expect(success).toHaveLength(1);
 		expect(failed.map((i) => (i.json.error as { code: string }).code)).toEqual(
 			Array(4).fill('budget_exceeded'),

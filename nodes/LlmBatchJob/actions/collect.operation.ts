@@ -7,7 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
-import { costUsd } from '../../../core/cost';
+import { modelPricing } from '../../../core/call/budget';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
 import { readBatchIds, readDeadline } from '../params';
@@ -89,7 +89,8 @@ export async function execute(
 	};
 	const res = await collectJob(job, {
 		policy: {
-			costOf: (model, usage) => costUsd(model, usage, { batch: true }),
+			// The batch price: the model's own price × its batch discount, resolved as everywhere.
+			costOf: modelPricing({}, { batch: true }).costOf,
 			now: () => clock.now(),
 		},
 		checkpoint,

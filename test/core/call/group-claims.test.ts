@@ -92,7 +92,6 @@ describe('Records per Request with ledger claims', () => {
 		const done = runGrouped(runner, list, {
 			recordsPerRequest: 3,
 			maxTokensPerRequest: 0,
-			costOf,
 			checkpoint: mine,
 		});
 		let settled = false;
@@ -187,7 +186,6 @@ describe('Records per Request with ledger claims', () => {
 		const done = runGrouped(runner, list, {
 			recordsPerRequest: 3,
 			maxTokensPerRequest: 0,
-			costOf,
 			checkpoint: cp,
 		});
 		let settled = false;
