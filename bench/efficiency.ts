@@ -1,5 +1,5 @@
 /**
- * `npm run bench:efficiency [-- --quick]`: fewer tokens per correct answer (issue 13), each
+ * `npm run bench:efficiency [-- --quick]`: fewer tokens per correct answer, each
  * scenario run side by side with its baseline in the same process against the in-process
  * sandbox, through a real n8n WorkflowExecute. Prints one Markdown table (and writes
  * bench/EFFICIENCY.md on a full run). Tokens and cost come from the usage the sandbox

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: the three measurements of issue 2, printed side by side as
+ * `npm run bench [-- --quick]`: the three core measurements (throughput, overhead, memory), printed side by side as
  * one Markdown table (also written to bench/RESULTS.md on a full run).
  *
  * --quick   smoke run with small sizes ((a) 200 items, (b) 4 rounds × 500, (c) 2,000 items;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:tokens`: token counting stays linear (issue 10, item 5). For prompts of 1 MB
+ * `npm run bench:tokens`: token counting stays linear. For prompts of 1 MB
  * and 10 MB of prose (spaces), one long word (no spaces: base64-like), and CJK, times
  *   - countTokens(text, 'gpt-4o')  — the exact, chunked BPE count,
  *   - estimateTokens(text)         — the one estimator,

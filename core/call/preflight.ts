@@ -1,7 +1,7 @@
 import { MODEL_UNKNOWN, type LlmBatchError } from './errors';
 
 /**
- * A configuration that cannot work, found before the batch is under way (issue 9): the run
+ * A configuration that cannot work, found before the batch is under way: the run
  * ends at once with this instead of minutes of retries and breaker pauses. `parameter` is
  * the name the user sees in the node or credential.
  */

@@ -7,7 +7,7 @@ import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../cor
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
-/** What the runner uses: issue 9's flow controller lease, or a StoreLimiter sharing it through Redis. */
+/** What the runner uses: the in-process flow controller's lease, or a StoreLimiter sharing it through Redis. */
 export type FlowHandle = Pick<
 	FlowLease,
 	'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'

@@ -328,7 +328,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		expect(cache.get('k')?.text).toBe('first');
 	});
 
-	it('10.2 claims: one owner at a time, atomically across handles; done with the same hash; an expired lease is taken over', async () => {
+	it('claims: one owner at a time, atomically across handles; done with the same hash; an expired lease is taken over', async () => {
 		const store = await fresh();
 		const other = await second(store);
 		const until = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();

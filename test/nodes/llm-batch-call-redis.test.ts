@@ -219,7 +219,7 @@ describe('LLM Batch Call sharing limits through Redis', () => {
 	});
 });
 
-describe('LLM Batch Call through Redis keeps the flow controller’s behaviour (issue 9)', () => {
+describe('LLM Batch Call through Redis keeps the flow controller’s behaviour', () => {
 	const sandboxParams = (extra: Record<string, unknown> = {}) =>
 		params({ requestsPerMinute: 6000, tokensPerMinute: 100_000_000, ...extra });
 	const sandboxCreds = (url: string) => ({

@@ -1,5 +1,5 @@
 /**
- * Issue 10, items 1-3: the ledger never hands one prompt's answer to another, two executions
+ * The ledger never hands one prompt's answer to another, two executions
  * of one job split it instead of paying twice, and the response cache never crosses jobs,
  * endpoints or credentials unless asked. Runs on SQLite and a real PostgreSQL.
  */
@@ -112,7 +112,7 @@ const texts = (outcomes: Outcome[]) => outcomes.map((o) => (o.ok ? o.result.text
 describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $name', (factory) => {
 	const { fresh, second } = openedStores(factory);
 
-	it('10.1 same record ID with two prompts: each item gets its own prompt answer on rerun', async () => {
+	it('same record ID with two prompts: each item gets its own prompt answer on rerun', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const list = [item(0, 'same', 'alpha'), item(1, 'same', 'beta')];
@@ -134,7 +134,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		}
 	});
 
-	it('10.2 two executions of the same job at once split it and pay for no record twice', async () => {
+	it('two executions of the same job at once split it and pay for no record twice', async () => {
 		const store = await fresh();
 		const other = await second(store);
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
@@ -177,7 +177,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		});
 	});
 
-	it('10.2 a claim left by a crashed worker expires and is taken over', async () => {
+	it('a claim left by a crashed worker expires and is taken over', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		// The crashed worker claimed r0 and died before answering.
@@ -194,7 +194,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		expect(clock.now() - started).toBeLessThan(10_000 + 5_000);
 	});
 
-	it('10.2 a claim of a dead process on this host is taken over at once', async () => {
+	it('a claim of a dead process on this host is taken over at once', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const [here] = claimOwner().split('|');
@@ -211,7 +211,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		expect(clock.now() - started).toBeLessThan(5_000);
 	});
 
-	it('10.3 the response cache is off by default and never crosses jobs, endpoints or credentials', async () => {
+	it('the response cache is off by default and never crosses jobs, endpoints or credentials', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const list = Array.from({ length: 10 }, (_, i) => item(i, `r${i}`, `p${i}`));
@@ -266,7 +266,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 });
 
 describe('dead owners', () => {
-	it('10.2 only a process of this host and pid namespace can be known dead', () => {
+	it('only a process of this host and pid namespace can be known dead', () => {
 		const [here, pid, processId] = claimOwner().split('|');
 		expect(ownerIsDead(claimOwner())).toBe(false);
 		// This pid, but another process start: this process restarted, the old claim is dead.
@@ -281,7 +281,7 @@ describe('dead owners', () => {
 });
 
 describe('claim renewal', () => {
-	it('10.2 a claim is renewed before sending when the limiter held the item for long', async () => {
+	it('a claim is renewed before sending when the limiter held the item for long', async () => {
 		const clock = new FakeClock(0);
 		const claims: number[] = [];
 		const p = paidProvider();

@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 7: every answered request is paid for, so it counts towards the run's cost
+ * Every answered request is paid for, so it counts towards the run's cost
  * and the cap whatever happens to the answer afterwards (schema violation, malformed JSON).
  */
 import { describe, expect, it } from 'vitest';
@@ -63,7 +63,7 @@ async function run(opts: Partial<RunnerOptions> & { provider: Provider }, list: 
 }
 
 describe('spend accounting', () => {
-	it('10.7 answers that fail validation still count towards cost, tokens and the cap', async () => {
+	it('answers that fail validation still count towards cost, tokens and the cap', async () => {
 		const all = provider();
 		const { outcomes, runner } = await run({ provider: all.provider }, items(10));
 		expect(outcomes.filter((o) => o.ok)).toHaveLength(5);
