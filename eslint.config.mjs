@@ -1,16 +1,11 @@
 import { configWithoutCloudSupport } from '@n8n/node-cli/eslint';
 
-// n8n's community-node rules in their self-hosted form (no n8n Cloud support):
-// this package ships the official `openai` and `@anthropic-ai/sdk` clients, ajv,
-// gpt-tokenizer and `pg` as runtime dependencies, which n8n Cloud forbids but a
-// self-hosted Community Nodes install resolves with npm. Hence
-// `no-runtime-dependencies` is off; every other rule stays as n8n ships it.
+// n8n's community-node rules in their self-hosted form (no n8n Cloud support: the nodes call
+// the providers' SDKs and read the file system and environment). `no-runtime-dependencies` is
+// on as n8n ships it: the SDKs, ajv, zod, pg and the tokenizer are bundled into dist/
+// (scripts/bundle.mjs), so the package has no `dependencies`.
 export default [
 	...configWithoutCloudSupport,
-	{
-		files: ['package.json'],
-		rules: { '@n8n/community-nodes/no-runtime-dependencies': 'off' },
-	},
 	// Tests, the sandbox, scripts and benches are not shipped to n8n: the TypeScript and import
 	// rules hold there too, but they may print, use timers and read the environment.
 	{
@@ -34,6 +29,6 @@ export default [
 		},
 	},
 	{
-		ignores: ['examples/**', '*.config.*', 'gulpfile.js', '.prettierrc.js', 'scripts/n8n/**'],
+		ignores: ['build/**', 'examples/**', '*.config.*', '.prettierrc.js', 'scripts/n8n/**'],
 	},
 ];

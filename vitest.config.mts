@@ -16,6 +16,8 @@ export default defineConfig({
 		hookTimeout: 120_000,
 		pool: 'forks',
 		globalSetup: ['test/helpers/global-setup.ts'],
+		// Tests skipped for a missing service (redis-server) are named once at the end.
+		reporters: ['default', './test/helpers/skip-summary-reporter.ts'],
 		// n8n's packages ship source maps without sources; vite would warn for every file.
 		server: { sourcemap: false },
 	},

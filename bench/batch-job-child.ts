@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/batch-job-child.js collect <ledgerPath> <sandboxUrl> <items>`
+ * `node build/bench/batch-job-child.js collect <ledgerPath> <sandboxUrl> <items>`
  * One Collect Results execution (LLM Batch Job) in this fresh process over batches a parent
  * submitted, printing `RESULT {json}` with the peak RSS — compared in bench/batch-job.ts
  * with bench/memory-child.js' pass-through workflow over the same number of items.

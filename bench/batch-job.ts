@@ -1,5 +1,5 @@
 /**
- * `npm run bench:batch [-- --quick]`: the measure table of LLM Batch Job (issue 12), against
+ * `npm run bench:batch [-- --quick]`: the measure table of LLM Batch Job, against
  * the sandbox's batch APIs, both providers:
  *  - N records submitted and collected in separate executions sharing a ledger: every record
  *    in exactly one output, each answer its own, batches = ceil(N / cap) (a small cap);

@@ -18,7 +18,7 @@ export const MODEL = 'gpt-4o-mini';
 export const MAX_TOKENS = 64;
 export const API_KEY = 'bench';
 
-/** `dist/bench/x.js` -> `dist/<rel>`, so the benchmark runs from any build output folder. */
+/** `build/bench/x.js` -> `build/<rel>`, so the benchmark runs from any build output folder. */
 export function distPath(rel: string): string {
 	return join(__dirname, '..', rel);
 }
@@ -47,7 +47,7 @@ export interface RemoteStats {
 	maxRequestsPerWindow: number;
 }
 
-/** Spawns `dist/sandbox/cli.js` on a free port and waits for its "listening on" line. */
+/** Spawns `build/sandbox/cli.js` on a free port and waits for its "listening on" line. */
 export async function spawnSandbox(args: string[] = []): Promise<SandboxProcess> {
 	const child: ChildProcess = spawn(
 		process.execPath,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:efficiency [-- --quick]`: fewer tokens per correct answer (issue 13), each
+ * `npm run bench:efficiency [-- --quick]`: fewer tokens per correct answer, each
  * scenario run side by side with its baseline in the same process against the in-process
  * sandbox, through a real n8n WorkflowExecute. Prints one Markdown table (and writes
  * bench/EFFICIENCY.md on a full run). Tokens and cost come from the usage the sandbox
@@ -392,7 +392,7 @@ async function main(): Promise<void> {
 	if (!quick && !only) {
 		writeFileSync(
 			join(__dirname, '..', '..', 'bench', 'EFFICIENCY.md'),
-			`# Fewer tokens per correct answer (bench/efficiency.ts)\n\n${table}\n`,
+			`# Fewer tokens per correct answer (bench/efficiency.ts)\n\nWhat the rows mean: [docs/benchmarks.md](../docs/benchmarks.md#fewer-tokens-per-correct-answer).\n\n${table}\n`,
 		);
 	}
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:faults [-- --quick] [-- --only clean,incident,...]`: the engine under
- * real-world faults and limits (issue 9), printed side by side with a baseline in the same
+ * real-world faults and limits, printed side by side with a baseline in the same
  * run and written into bench/RESULTS.md (between the faults markers) on a full run.
  *
  * Six scenarios, 2,000 items each, a sandbox limit of 1,200 RPM, latency 50–300 ms; every
@@ -369,7 +369,7 @@ async function main(): Promise<void> {
 		} catch {
 			text = '# Benchmark results\n';
 		}
-		const section = `${FAULTS_BEGIN}\n\n## Under faults and wrong limits (issue 9, \`npm run bench:faults\`)\n\n${md}\n\n${FAULTS_END}`;
+		const section = `${FAULTS_BEGIN}\n\n## Under faults and wrong limits (\`npm run bench:faults\`)\n\n${md}\n\n${FAULTS_END}`;
 		const a = text.indexOf(FAULTS_BEGIN);
 		const b = text.indexOf(FAULTS_END);
 		text =

@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/memory-child.js <node|passthrough|sdk> <items> [sandboxUrl]`
+ * `node build/bench/memory-child.js <node|passthrough|sdk> <items> [sandboxUrl]`
  * Runs one workflow in this fresh process and prints `RESULT {json}` with the peak RSS,
  * so each mode's memory is measured alone. All modes load the same modules (the node
  * types map holds the LLM node either way); only the second node of the workflow differs.

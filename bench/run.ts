@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: the three measurements of issue 2, printed side by side as
+ * `npm run bench [-- --quick]`: the three core measurements (throughput, overhead, memory), printed side by side as
  * one Markdown table (also written to bench/RESULTS.md on a full run).
  *
  * --quick   smoke run with small sizes ((a) 200 items, (b) 4 rounds × 500, (c) 2,000 items;
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
 	if (!sizes.quick && only.size === 3) {
 		const file = join(process.cwd(), 'bench', 'RESULTS.md');
 		const intro =
-			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file).';
+			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file). What the rows mean: [docs/benchmarks.md](../docs/benchmarks.md).';
 		// Keep the section `npm run bench:faults` writes (bench/faults.ts).
 		let faults = '';
 		try {

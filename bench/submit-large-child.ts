@@ -156,6 +156,8 @@ async function main(): Promise<void> {
 	// What the provider received: each record's request line (the custom_id's length as sent).
 	const policy = inputPolicy({
 		provider,
+		// The request's bytes do not depend on the identity scope.
+		scope: 'bench',
 		model: MODEL[provider],
 		maxTokens: 1024,
 		contextWindow: 0,

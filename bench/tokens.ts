@@ -1,5 +1,5 @@
 /**
- * `npm run bench:tokens`: token counting stays linear (issue 10, item 5). For prompts of 1 MB
+ * `npm run bench:tokens`: token counting stays linear. For prompts of 1 MB
  * and 10 MB of prose (spaces), one long word (no spaces: base64-like), and CJK, times
  *   - countTokens(text, 'gpt-4o')  — the exact, chunked BPE count,
  *   - estimateTokens(text)         — the one estimator,
@@ -31,6 +31,7 @@ export function measureTokens(sizesMb: readonly number[] = [1, 10]): boolean {
 	countTokens('warm up the tokenizer', 'gpt-4o');
 	const check = inputPolicy({
 		provider: 'openai',
+		scope: 'test-scope',
 		model: 'gpt-4o',
 		maxTokens: 100,
 		contextWindow: 0,

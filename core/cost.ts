@@ -123,17 +123,24 @@ function lookup(table: Readonly<Record<string, Price>>, model: string): Price | 
 /**
  * The price of `model`: exact id, then the id without a date suffix, then the longest
  * known prefix. Case and a `provider/` prefix are ignored. Undefined when unknown.
+ *
+ * An override is the price of the model it names (or that model's dated ids), never of
+ * another model that merely starts with its name: a local model's price 0 must not price a
+ * cloud model of the chain, and an unknown model is unknown, not priced like its namesake.
  */
 export function priceFor(
 	model: string,
 	overrides?: Readonly<Record<string, Price>>,
 ): Price | undefined {
-	if (!overrides) return lookup(PRICES, model);
-	// Overrides join the table (winning on equal keys) so an exact table entry still beats
-	// an override that only matches by prefix.
-	const merged: Record<string, Price> = { ...PRICES };
-	for (const [key, price] of Object.entries(overrides)) merged[normalise(key)] = price;
-	return lookup(merged, model);
+	if (overrides) {
+		const own: Record<string, Price> = {};
+		for (const [key, price] of Object.entries(overrides)) own[normalise(key)] = price;
+		const name = normalise(model);
+		if (Object.hasOwn(own, name)) return own[name];
+		const undated = name.replace(DATE_SUFFIX, '');
+		if (Object.hasOwn(own, undated)) return own[undated];
+	}
+	return lookup(PRICES, model);
 }
 
 export interface CostOptions {

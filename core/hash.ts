@@ -14,38 +14,3 @@ export function stableStringify(value: unknown): string {
 export function sha256(text: string): string {
 	return createHash('sha256').update(text).digest('hex');
 }
-
-/**
- * What makes two calls the same call: a changed prompt, model, schema or sampling setting
- * makes an old result stale. Used as the ledger's staleness key and the response-cache key.
- */
-export function promptHash(p: {
-	provider: string;
-	model: string;
-	system?: string;
-	prompt: string;
-	schema?: unknown;
-	temperature?: number;
-	maxTokens: number;
-}): string {
-	return sha256(
-		stableStringify([
-			p.provider,
-			p.model,
-			p.system ?? '',
-			p.prompt,
-			p.schema ?? null,
-			p.temperature ?? null,
-			p.maxTokens,
-		]),
-	).slice(0, 32);
-}
-
-/**
- * Hash of the text of a call alone (system prompt + prompt), stored with each result as
- * `inputHash`: Batch Ledger's Skip Completed, which knows the prompt but not the model or
- * settings, compares it to tell a changed prompt from a done record.
- */
-export function inputHash(system: string, prompt: string): string {
-	return sha256(stableStringify(['input', system, prompt])).slice(0, 32);
-}

@@ -41,6 +41,25 @@ export interface BatchSandboxOptions {
 	cancelMs?: number;
 	/** @default OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB */
 	caps?: Partial<Record<Provider, BatchCapsOption>>;
+	/** Hostile result files (OpenAI: the output file; Anthropic: the results stream). @default none */
+	resultFaults?: ResultFaults;
+	/** Every OpenAI batch created from now on fails as a whole with this error (e.g. `token_limit_exceeded`). */
+	failBatches?: { code: string; message: string } | null;
+}
+
+/** Named faults of a result file; positions count the file's lines in the order they are sent. */
+export interface ResultFaults {
+	/** This line is replaced by invalid JSON that still begins with its custom_id. */
+	garbledLine?: number;
+	/** A line that is not JSON and names no custom_id is sent before this line. */
+	unreadableLine?: number;
+	/** The file's last line is cut off mid-JSON (a truncated download: half the line, no newline). */
+	cutOffLastLine?: boolean;
+	/**
+	 * This line comes twice: `conflict` a second answer with other text after it, `error-first`
+	 * an error line (500) for the same custom_id before it, `same` the identical line again.
+	 */
+	duplicateLine?: { at: number; kind: 'conflict' | 'error-first' | 'same' };
 }
 
 export interface BatchSandboxStats {
@@ -156,6 +175,32 @@ function parseMultipart(
 	return { fields, file };
 }
 
+/** Marks a fault line sent without its newline (see withFaults). */
+const CUT_OFF = '\u0000cut-off\u0000';
+
+/** A server-error result line for the custom_id of `line` (a duplicate fault's first line). */
+function errorLineFor(provider: Provider, line: string): string {
+	const customId = (JSON.parse(line) as { custom_id: string }).custom_id;
+	if (provider === 'anthropic')
+		return JSON.stringify({
+			custom_id: customId,
+			result: {
+				type: 'errored',
+				error: { type: 'error', error: { type: 'api_error', message: 'Internal server error' } },
+			},
+		});
+	return JSON.stringify({
+		id: `batch_req_dup_${customId}`,
+		custom_id: customId,
+		response: {
+			status_code: 500,
+			request_id: `req_dup_${customId}`,
+			body: { error: { message: 'The server had an error', type: 'server_error' } },
+		},
+		error: null,
+	});
+}
+
 function shuffle(n: number, rng: () => number): number[] {
 	const a = Array.from({ length: n }, (_, i) => i);
 	for (let i = n - 1; i > 0; i--) {
@@ -177,6 +222,8 @@ export function createBatchSandbox(deps: {
 			expiresAfterMs: 86_400_000,
 			cancelMs: 0,
 			caps: { ...DEFAULT_CAPS },
+			resultFaults: {},
+			failBatches: null,
 		};
 	let files = new Map<string, StoredFile>();
 	let batches = new Map<string, Batch>();
@@ -478,6 +525,28 @@ export function createBatchSandbox(deps: {
 		return b;
 	}
 
+	/** The configured result faults applied to a result file, line by line. */
+	function withFaults(provider: Provider, lines: Iterable<string>): Iterable<string> {
+		const f = o.resultFaults;
+		return Object.keys(f).length === 0 ? lines : faulty(provider, [...lines], f);
+	}
+
+	function* faulty(provider: Provider, all: string[], f: ResultFaults): Generator<string> {
+		for (let k = 0; k < all.length; k++) {
+			let line = all[k];
+			if (f.unreadableLine === k) yield '%%% not a result line %%%';
+			if (f.duplicateLine?.at === k && f.duplicateLine.kind === 'error-first')
+				yield errorLineFor(provider, line);
+			if (f.garbledLine === k) line = `{${/"custom_id":"[^"]*"/.exec(line)?.[0]},"result": {oops`;
+			if (f.cutOffLastLine && k === all.length - 1)
+				line = CUT_OFF + line.slice(0, Math.floor(line.length / 2));
+			yield line;
+			if (f.duplicateLine?.at === k && f.duplicateLine.kind === 'same') yield line;
+			if (f.duplicateLine?.at === k && f.duplicateLine.kind === 'conflict')
+				yield line.replace(/"(content|text)":"/, '"$1":"A DIFFERENT ANSWER ');
+		}
+	}
+
 	function streamLines(res: ServerResponse, lines: Iterable<string>, contentType: string): void {
 		res.writeHead(200, { 'content-type': contentType });
 		// One line at a time with backpressure: the file is never built in memory.
@@ -486,7 +555,9 @@ export function createBatchSandbox(deps: {
 			for (;;) {
 				const n = it.next();
 				if (n.done) return void res.end();
-				if (!res.write(`${n.value}\n`)) return void res.once('drain', pump);
+				// A cut-off last line (a fault) is sent without its newline, as a broken download ends.
+				const text = n.value.startsWith(CUT_OFF) ? n.value.slice(CUT_OFF.length) : `${n.value}\n`;
+				if (!res.write(text)) return void res.once('drain', pump);
 			}
 		};
 		pump();
@@ -576,6 +647,7 @@ export function createBatchSandbox(deps: {
 				failure ??= { code: 'invalid_request', message: `Line ${count}: ${(e as Error).message}` };
 			}
 		}
+		if (o.failBatches) failure = { ...o.failBatches };
 		if (count > caps.maxRequests || file.bytes > caps.maxBytes) {
 			st.capRejections++;
 			failure = {
@@ -660,7 +732,9 @@ export function createBatchSandbox(deps: {
 			if (f.output)
 				return streamLines(
 					res,
-					resultLines(f.output.batch, f.output.kind),
+					f.output.kind === 'output'
+						? withFaults('openai', resultLines(f.output.batch, 'output'))
+						: resultLines(f.output.batch, 'error'),
 					'application/octet-stream',
 				);
 			return streamLines(
@@ -728,7 +802,7 @@ export function createBatchSandbox(deps: {
 					);
 					return sendJson(res, e.status, e.body);
 				}
-				return streamLines(res, resultLines(b), 'application/binary');
+				return streamLines(res, withFaults('anthropic', resultLines(b)), 'application/binary');
 			}
 			if (!m[2] && method === 'GET') return sendJson(res, 200, anthropicBatchObject(b));
 		}
@@ -753,6 +827,8 @@ export function createBatchSandbox(deps: {
 				expiresAfterMs: next.expiresAfterMs ?? o.expiresAfterMs,
 				cancelMs: next.cancelMs ?? o.cancelMs,
 				caps: { ...o.caps, ...next.caps },
+				resultFaults: next.resultFaults ?? o.resultFaults,
+				failBatches: next.failBatches === undefined ? o.failBatches : next.failBatches,
 			};
 		},
 		stats: () => st,

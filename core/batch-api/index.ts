@@ -1,4 +1,6 @@
 export * from './caps';
+export * from './collect';
+export * from './job-check';
 export * from './custom-id';
 export * from './job';
 export * from './jsonl';
@@ -7,5 +9,6 @@ export { resolvePending } from './pending';
 export * from './resend';
 export * from './results';
 export * from './submit';
+export * from './status';
 export * from './types';
 export { createBatchApi } from './providers';

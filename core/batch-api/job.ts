@@ -1,18 +1,16 @@
 /**
- * The job-level operations of LLM Batch Job over a provider's batch API and the ledger:
- * status, collect (join by custom_id, classify, commit through the same group commits as LLM
- * Batch Call) and cancel; submit and resubmit live in submit.ts.
- * Pure orchestration: no n8n import; the node turns the results into items.
+ * What the job-level operations of LLM Batch Job share: the job's context, and the helpers
+ * Check Status, Collect and Cancel use (status.ts, collect.ts). Submit, resubmit and the
+ * adoption of unrecorded submissions live in submit.ts and pending.ts. Pure orchestration: no
+ * n8n import; the node turns the results into items.
  */
-import { LlmBatchError } from '../call/errors';
-import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
-import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow } from '../ledger/batches';
-import type { Checkpoint, LedgerStore } from '../ledger/types';
-import { compileSchema } from '../schema';
-import type { Clock, ItemError, LlmResult } from '../types';
-import { resolvePending, settleProvisional } from './pending';
-import { notDoneError } from './results';
-import type { BatchApi, BatchCounts, BatchResultLine, BatchStatus } from './types';
+import type { BatchJobStore, BatchRow } from '../ledger/batches';
+import type { LedgerStore } from '../ledger/types';
+import type { Clock } from '../types';
+import { resolvePending } from './pending';
+import type { BatchApi, BatchStatus } from './types';
+
+export { resolvePending, settleProvisional } from './pending';
 
 export interface JobContext {
 	readonly api: BatchApi;
@@ -24,40 +22,10 @@ export interface JobContext {
 	readonly log?: (message: string) => void;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
-export interface StatusResult {
-	batches: Array<
-		BatchStatus & { job: string; requestCount: number; round: number; collected: boolean }
-	>;
-	/** Every batch has ended (or the deadline passed and the rest was cancelled). */
-	allEnded: boolean;
-	deadlineReached: boolean;
-	totals: BatchCounts;
-}
-
-function addCounts(a: BatchCounts, b: BatchCounts): BatchCounts {
-	return {
-		total: a.total + b.total,
-		processing: a.processing + b.processing,
-		succeeded: a.succeeded + b.succeeded,
-		errored: a.errored + b.errored,
-		canceled: a.canceled + b.canceled,
-		expired: a.expired + b.expired,
-	};
-}
-
-const ZERO: BatchCounts = {
-	total: 0,
-	processing: 0,
-	succeeded: 0,
-	errored: 0,
-	canceled: 0,
-	expired: 0,
-};
+export const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The job's batches whose results are not collected yet (or the given IDs), refreshed from the provider. */
-async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<BatchRow[]> {
+export async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<BatchRow[]> {
 	await resolvePending(ctx);
 	const rows = await ctx.batches.batches(ctx.job, {
 		uncollected: !batchIds || batchIds.length === 0,
@@ -65,7 +33,7 @@ async function liveRows(ctx: JobContext, batchIds?: readonly string[]): Promise<
 	return batchIds && batchIds.length > 0 ? rows.filter((r) => batchIds.includes(r.batchId)) : rows;
 }
 
-async function refresh(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
+export async function refresh(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
 	const status = await ctx.api.retrieve(row.batchId);
 	await ctx.batches.updateBatch(
 		ctx.job,
@@ -82,7 +50,7 @@ async function refresh(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
 }
 
 /** Asks the provider to cancel; what had finished is still collected. */
-async function cancelBatch(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
+export async function cancelBatch(ctx: JobContext, row: BatchRow): Promise<BatchStatus> {
 	if ((await ctx.batches.provisional(ctx.job)).includes(row.batchId)) {
 		// Adopted without proof it is ours: it may be another workflow's batch, never cancelled.
 		ctx.log?.(
@@ -101,343 +69,7 @@ async function cancelBatch(ctx: JobContext, row: BatchRow): Promise<BatchStatus>
 }
 
 /**
- * Each uncollected batch's state and counts. Past the deadline, batches that have not ended
- * are cancelled and the job counts as ended: Collect emits what did not finish as `expired`.
- */
-export async function jobStatus(
-	ctx: JobContext,
-	o: { batchIds?: readonly string[]; deadline?: number } = {},
-): Promise<StatusResult> {
-	const rows = await liveRows(ctx, o.batchIds);
-	const deadlineReached = o.deadline !== undefined && ctx.clock.now() >= o.deadline;
-	const out: StatusResult['batches'] = [];
-	let allEnded = true;
-	let totals = ZERO;
-	for (const row of rows) {
-		let status = await refresh(ctx, row);
-		if (status.state !== 'ended' && deadlineReached && status.state !== 'canceling')
-			status = await cancelBatch(ctx, row);
-		if (status.state !== 'ended' && !deadlineReached) allEnded = false;
-		totals = addCounts(totals, status.counts);
-		out.push({
-			...status,
-			job: ctx.job,
-			requestCount: row.requestCount,
-			round: row.round,
-			collected: row.collectedAt !== null,
-		});
-	}
-	return { batches: out, allEnded, deadlineReached, totals };
-}
-
-export async function cancelJob(
-	ctx: JobContext,
-	o: { batchIds?: readonly string[] } = {},
-): Promise<BatchStatus[]> {
-	const out: BatchStatus[] = [];
-	for (const row of await liveRows(ctx, o.batchIds)) {
-		const status = await refresh(ctx, row);
-		out.push(
-			status.state === 'ended' || status.state === 'canceling'
-				? status
-				: await cancelBatch(ctx, row),
-		);
-	}
-	return out;
-}
-
-/**
- * What a record the batch returned no line for gets: canceled when the batch was canceled
- * (OpenAI `cancelled`; Anthropic counts more canceled than expired requests), else expired.
- * Both are retryable.
- */
-/** A batch whose every record has been emitted: stamped collected, listed in the result. */
-async function markCollected(
-	batches: JobContext['batches'],
-	job: string,
-	batchId: string,
-	now: number,
-	collected: string[],
-): Promise<void> {
-	await batches.updateBatch(job, batchId, { collectedAt: iso(now) }, iso(now));
-	collected.push(batchId);
-}
-
-function noLineCode(s: BatchStatus): 'canceled' | 'expired' {
-	if (s.providerStatus.startsWith('cancel')) return 'canceled';
-	return s.counts.canceled > s.counts.expired ? 'canceled' : 'expired';
-}
-
-/** The entry a record leaves Collect with (its request is not read back). */
-export type CollectedEntry = Omit<BatchEntry, 'request'>;
-
-export type CollectOutcome =
-	| { entry: CollectedEntry; ok: true; result: LlmResult & { batchId: string } }
-	| { entry: CollectedEntry; ok: false; error: ItemError & { batchId?: string } };
-
-export interface CollectResult {
-	/** Every record emitted, unless `onOutcome` took them one by one (then empty). */
-	outcomes: CollectOutcome[];
-	/** Batches read to the end in this run. */
-	collected: string[];
-	/** Batches still running (not past the deadline). */
-	pending: string[];
-	/** Result lines that matched no record of their batch (ignored). */
-	unmatched: number;
-	/** Answers to records that had already left Collect (late results), kept in the ledger only. */
-	late: number;
-	/** Batches adopted after a crash whose results proved another's: dropped, their records free again. */
-	unadopted: string[];
-}
-
-/**
  * Result lines joined, classified and committed per chunk of this many: what Collect holds
  * at a time (entries with their requests, parsed lines) whatever the batch size.
  */
 export const COLLECT_CHUNK = 200;
-
-/**
- * Reads the results of every ended, uncollected batch of the job, line by line, and joins
- * them to their records by custom_id, a bounded chunk at a time (the chunk's entries are
- * read from the ledger by custom ID, never the whole batch at once). Each record is emitted
- * once: a second Collect emits nothing new (`reEmit` re-reads what was emitted before from
- * the ledger). A batch's records are marked emitted once its results are committed (the
- * records store and the batch tables are written apart, so their caches stay warm).
- */
-export async function collectJob(
-	ctx: JobContext,
-	o: {
-		/** How answers are read; structured output follows each request's own schema. */
-		policy: Omit<AnswerPolicy, 'structured' | 'provider'>;
-		checkpoint: Checkpoint;
-		batchIds?: readonly string[];
-		deadline?: number;
-		reEmit?: boolean;
-		/**
-		 * Takes each outcome as it is decided (the node turns it into its output item at once);
-		 * when given, `outcomes` stays empty, so nothing is held twice.
-		 */
-		onOutcome?: (outcome: CollectOutcome) => void;
-	},
-): Promise<CollectResult> {
-	const { api, batches, job, clock } = ctx;
-	const rows = await liveRows(ctx, o.batchIds);
-	const deadlineReached = o.deadline !== undefined && clock.now() >= o.deadline;
-	const res: CollectResult = {
-		outcomes: [],
-		collected: [],
-		pending: [],
-		unmatched: 0,
-		late: 0,
-		unadopted: [],
-	};
-	const provisional = new Set(await batches.provisional(job));
-	const emit = o.onOutcome ?? ((outcome: CollectOutcome) => res.outcomes.push(outcome));
-	const emittedNow = new Set<string>();
-	// One compiled validator per distinct schema text (ajv compiles are costly; requests repeat it).
-	const validators = new Map<string, AnswerPolicy>();
-	const policyFor = (schema: string | null): AnswerPolicy => {
-		const key = schema ?? '';
-		let p = validators.get(key);
-		if (!p) {
-			const compiled = schema
-				? compileSchema(JSON.parse(schema) as Record<string, unknown>)
-				: undefined;
-			p = {
-				...o.policy,
-				provider: api.provider,
-				structured: schema ? { validate: compiled?.ok ? compiled.validate : undefined } : undefined,
-			};
-			validators.set(key, p);
-		}
-		return p;
-	};
-
-	const fail = (entry: CollectedEntry, error: ItemError, batchId: string) => {
-		o.checkpoint.failed(entry.recordId, entry.promptHash, { ...error, attempts: entry.round });
-		emit({ entry, ok: false, error: { ...error, attempts: entry.round, batchId } });
-		emittedNow.add(entry.recordId);
-	};
-
-	/** Fails every record of the batch not emitted yet, a chunk at a time. */
-	const failRest = async (batchId: string, errorFor: (entry: BatchEntry) => ItemError) => {
-		for (;;) {
-			const page = await batches.unemittedEntries(job, batchId, COLLECT_CHUNK);
-			if (page.length === 0) return;
-			for (const entry of page) fail(entry, errorFor(entry), batchId);
-			await o.checkpoint.flush();
-			await batches.markEmitted(
-				job,
-				page.map((e) => e.recordId),
-			);
-		}
-	};
-
-	for (const row of rows) {
-		if (row.collectedAt !== null) continue;
-		let status = await refresh(ctx, row);
-		if (status.state !== 'ended') {
-			if (!deadlineReached) {
-				res.pending.push(row.batchId);
-				continue;
-			}
-			if (status.state !== 'canceling') status = await cancelBatch(ctx, row);
-			// Past the deadline: what did not finish leaves now as `expired`, so it can go through
-			// LLM Batch Call the same night. Answers that still arrive are kept by a later Collect.
-			await failRest(row.batchId, () =>
-				notDoneError('expired', api.provider, 'not finished by the deadline'),
-			);
-			continue;
-		}
-
-		// Adopted after a crash without proof: its custom_ids decide before anything is published.
-		if (provisional.has(row.batchId) && (await settleProvisional(ctx, row)) !== 'ours') {
-			res.unadopted.push(row.batchId);
-			continue;
-		}
-
-		// Record IDs read in this batch; marked emitted once their results are committed, before
-		// the records without a line are failed (which reads what is still unemitted).
-		if (status.resultsReady === false) {
-			if (status.counts.succeeded + status.counts.errored > 0) {
-				// Answered lines exist but the provider does not publish them yet: a later Collect
-				// reads them (marking the records now would lose paid answers).
-				res.pending.push(row.batchId);
-				continue;
-			}
-			// Nothing was answered (all canceled or expired): no results file to read.
-			const s = status;
-			await failRest(row.batchId, () =>
-				notDoneError(
-					noLineCode(s),
-					api.provider,
-					`batch ${s.providerStatus} without results (${s.counts.canceled} canceled, ${s.counts.expired} expired)`,
-				),
-			);
-			await markCollected(batches, job, row.batchId, clock.now(), res.collected);
-			continue;
-		}
-
-		const seen = new Set<string>();
-		const ids: string[] = [];
-		const handle = async (lines: readonly BatchResultLine[]) => {
-			const entries = await batches.entriesByCustomId(
-				job,
-				row.batchId,
-				lines.map((l) => l.customId),
-			);
-			for (const line of lines) {
-				const entry = entries.get(line.customId);
-				if (!entry || seen.has(entry.recordId)) {
-					res.unmatched++;
-					continue;
-				}
-				seen.add(entry.recordId);
-				const outcome = judge(entry, line, row.batchId);
-				if (entry.emitted) {
-					// Already emitted (expired at the deadline): a paid answer is still kept.
-					if (outcome.ok) {
-						o.checkpoint.succeeded(outcome.result);
-						res.late++;
-					}
-					continue;
-				}
-				if (outcome.ok) {
-					o.checkpoint.succeeded(outcome.result);
-					emit({ entry, ok: true, result: outcome.result });
-					emittedNow.add(entry.recordId);
-				} else fail(entry, outcome.error, row.batchId);
-				ids.push(entry.recordId);
-			}
-		};
-		const judge = (
-			entry: AnswerEntry,
-			line: BatchResultLine,
-			batchId: string,
-		): { ok: true; result: LlmResult & { batchId: string } } | { ok: false; error: ItemError } => {
-			if (!line.ok) return { ok: false, error: line.error };
-			try {
-				const result = interpretAnswer(
-					policyFor(entry.answer.schema),
-					{ recordId: entry.recordId, promptHash: entry.promptHash, request: entry.answer },
-					line.response,
-					entry.round,
-					Math.max(0, clock.now() - Date.parse(entry.submittedAt)),
-				) as LlmResult & { batchId: string };
-				// The result is this call's own object: tagged in place, not copied.
-				result.batchId = batchId;
-				return { ok: true, result };
-			} catch (e) {
-				const err =
-					e instanceof LlmBatchError ? e : new LlmBatchError('malformed_output', String(e));
-				return { ok: false, error: err.toItemError(entry.round) };
-			}
-		};
-
-		let chunk: BatchResultLine[] = [];
-		for await (const page of api.results(row.batchId, row.model)) {
-			for (const line of page) {
-				chunk.push(line);
-				if (chunk.length >= COLLECT_CHUNK) {
-					await handle(chunk);
-					chunk = [];
-				}
-			}
-		}
-		if (chunk.length > 0) await handle(chunk);
-		await o.checkpoint.flush();
-		await batches.markEmitted(job, ids);
-		// Records the batch returned no line for.
-		const s = status;
-		await failRest(row.batchId, (entry) =>
-			s.failure
-				? {
-						code: 'invalid_request',
-						message: `The provider rejected the batch: ${s.failure}`,
-						retryable: false,
-						attempts: entry.round,
-						provider: api.provider,
-					}
-				: notDoneError(noLineCode(s), api.provider, `batch ${s.providerStatus}, no result line`),
-		);
-		await markCollected(batches, job, row.batchId, clock.now(), res.collected);
-	}
-
-	if (o.reEmit) await reEmit(ctx, emittedNow, emit);
-	return res;
-}
-
-/** Everything the job emitted before, again, from the ledger (no provider call). */
-async function reEmit(
-	ctx: JobContext,
-	skip: ReadonlySet<string>,
-	emit: (outcome: CollectOutcome) => void,
-): Promise<void> {
-	let after = '';
-	for (;;) {
-		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
-		if (page.length === 0) return;
-		after = page[page.length - 1].recordId;
-		const emitted = page.filter((e) => e.emitted && !skip.has(e.recordId));
-		const records = await ctx.store.getMany(
-			ctx.job,
-			emitted.map((e) => e.recordId),
-		);
-		for (const entry of emitted) {
-			const rec = records.get(entry.recordId);
-			if (rec?.status === 'succeeded' && rec.result) {
-				emit({
-					entry,
-					ok: true,
-					result: { batchId: entry.batchId, ...rec.result } as LlmResult & { batchId: string },
-				});
-			} else if (rec?.status === 'failed' && rec.lastError) {
-				emit({
-					entry,
-					ok: false,
-					error: { ...rec.lastError, batchId: entry.batchId },
-				});
-			}
-		}
-	}
-}

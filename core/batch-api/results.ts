@@ -31,18 +31,28 @@ function lineError(provider: ProviderName, e: unknown, status?: number): ItemErr
 	return err;
 }
 
-function malformedLine(provider: ProviderName, line: string, why: string): BatchResultLine {
-	return {
-		customId: '',
-		ok: false,
-		error: {
-			code: 'malformed_output',
-			message: `A result line could not be read (${why}): ${line.slice(0, 200)}`,
-			retryable: false,
-			attempts: 1,
-			provider,
-		},
-	};
+/** The custom_id a broken line still shows, if any (a line cut off or garbled after it). */
+function customIdIn(line: string): string | undefined {
+	return /"custom_id"\s*:\s*"([a-zA-Z0-9_-]{1,64})"/.exec(line)?.[1];
+}
+
+/**
+ * A result line that cannot be read: classified as a realtime body that is not JSON is (the
+ * provider's fault, retryable) — not `expired`: the provider processed and billed the request,
+ * its answer is lost. Only its own record fails, when the line still shows its custom_id;
+ * otherwise it counts as unreadable (`customId` ''), and the records without a line get the
+ * no-line rule.
+ */
+function unreadableLine(
+	provider: ProviderName,
+	line: string,
+	why: string,
+	where: string | undefined,
+	customId = customIdIn(line),
+): BatchResultLine {
+	const err = classifyError(new SyntaxError(why), provider, 0).toItemError(1);
+	err.message = `The result line${where ? ` (${where})` : ''} could not be read (${why}): the provider processed this request and probably billed it, but its answer is lost; resubmit it or send it through LLM Batch Call. The line begins: ${line.slice(0, 160)}`;
+	return { customId: customId ?? '', ok: false, error: err };
 }
 
 type Json = Record<string, unknown>;
@@ -57,15 +67,22 @@ const obj = (v: unknown): Json | undefined =>
 export function readOpenAiResultLine(
 	line: string,
 	read: (body: Json) => ChatResponse,
+	/** Where the line is (e.g. `output file line 12`), for the message of a line that cannot be read. */
+	where?: string,
 ): BatchResultLine {
 	let parsed: Json | undefined;
 	try {
 		parsed = obj(JSON.parse(line));
 	} catch (e) {
-		return malformedLine('openai', line, (e as Error).message);
+		return unreadableLine(
+			'openai',
+			line,
+			`not valid JSON, cut off? ${(e as Error).message}`,
+			where,
+		);
 	}
 	if (!parsed || typeof parsed.custom_id !== 'string')
-		return malformedLine('openai', line, 'no custom_id');
+		return unreadableLine('openai', line, 'no custom_id', where, '');
 	const customId = parsed.custom_id;
 	const response = obj(parsed.response);
 	const error = obj(parsed.error);
@@ -79,7 +96,8 @@ export function readOpenAiResultLine(
 			return { customId, ok: false, error: notDoneError('canceled', 'openai', message) };
 		return { customId, ok: false, error: lineError('openai', { status: 500, message, code }) };
 	}
-	if (!response) return malformedLine('openai', line, 'neither response nor error');
+	if (!response)
+		return unreadableLine('openai', line, 'neither response nor error', where, customId);
 	const status = Number(response.status_code);
 	const body = obj(response.body);
 	if (status >= 200 && status < 300 && body) {
@@ -122,18 +140,26 @@ const ANTHROPIC_STATUS: Record<string, number> = {
  * canceled | expired, …}}`.
  */
 export function readAnthropicResultLine(
+	/** The line's text, or its parsed JSON. */
 	entry: unknown,
 	read: (message: Json) => ChatResponse,
+	where?: string,
 ): BatchResultLine {
-	const parsed = obj(entry);
+	const text = typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? '');
+	let parsed: Json | undefined;
+	try {
+		parsed = obj(typeof entry === 'string' ? JSON.parse(entry) : entry);
+	} catch (e) {
+		return unreadableLine('anthropic', text, `not valid JSON: ${(e as Error).message}`, where);
+	}
 	if (!parsed || typeof parsed.custom_id !== 'string')
-		return malformedLine('anthropic', JSON.stringify(entry) ?? '', 'no custom_id');
+		return unreadableLine('anthropic', text, 'no custom_id', where, '');
 	const customId = parsed.custom_id;
 	const result = obj(parsed.result);
 	switch (result?.type) {
 		case 'succeeded': {
 			const message = obj(result.message);
-			if (!message) return malformedLine('anthropic', JSON.stringify(entry), 'no message');
+			if (!message) return unreadableLine('anthropic', text, 'no message', where, customId);
 			return { customId, ok: true, response: read(message) };
 		}
 		case 'canceled':
@@ -162,6 +188,6 @@ export function readAnthropicResultLine(
 			};
 		}
 		default:
-			return malformedLine('anthropic', JSON.stringify(entry) ?? '', 'unknown result type');
+			return unreadableLine('anthropic', text, 'unknown result type', where, customId);
 	}
 }

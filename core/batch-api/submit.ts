@@ -7,6 +7,7 @@
  */
 import type { ChatRequest } from '../call/providers/types';
 import { LlmBatchError } from '../call/errors';
+import { countNotReused, storedAnswerVerdict, type NotReused } from '../identity';
 import { pendingBatchId, type BatchEntry } from '../ledger/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow } from './adoption';
@@ -57,6 +58,8 @@ export interface SubmitResult {
 		/** The last failure's code, for a failed record not sent again. */
 		code?: string;
 	}>;
+	/** Stored answers of the same call not reused (another endpoint or credential): sent again. */
+	notReused?: NotReused;
 }
 
 export interface SubmitOptions {
@@ -132,8 +135,9 @@ async function select(
 	ctx: JobContext,
 	records: readonly PreparedRecord[],
 	maxSubmissions: number,
-): Promise<{ todo: Todo[]; skipped: SubmitResult['skipped'] }> {
+): Promise<{ todo: Todo[]; skipped: SubmitResult['skipped']; notReused: NotReused }> {
 	const skipped: SubmitResult['skipped'] = [];
+	const notReused: NotReused = { otherScope: 0, beforeScope: 0 };
 	const fresh: PreparedRecord[] = [];
 	const seen = new Set<string>();
 	for (const r of records) {
@@ -155,19 +159,25 @@ async function select(
 		const entry = entries.get(r.recordId);
 		const skip = (reason: SkipReason, extra: { batchId?: string; code?: string } = {}) =>
 			skipped.push({ index: r.index, recordId: r.recordId, reason, ...extra });
-		if (rec?.status === 'succeeded' && rec.promptHash === r.promptHash) skip('succeeded');
+		// Whether the stored outcome is of this very call (core/identity.ts): same prompts and
+		// settings, same endpoint and credential.
+		const verdict = rec ? storedAnswerVerdict(rec.promptHash, r.promptHash) : undefined;
+		if (rec?.status === 'succeeded' && verdict === 'reuse') skip('succeeded');
 		else if (entry && !entry.emitted)
 			skip(entry.batchId.startsWith('pending:') ? 'awaiting_create' : 'in_batch', {
 				batchId: entry.batchId,
 			});
-		else if (rec?.status === 'failed' && rec.lastError && rec.promptHash === r.promptHash) {
+		else if (rec?.status === 'failed' && rec.lastError && verdict === 'reuse') {
 			const submissions = submissionsOf(entry);
 			const refusal = resendRefusal(rec.lastError, submissions, maxSubmissions);
 			if (refusal) skip(refusal, { code: rec.lastError.code });
 			else todo.push({ record: r, round: submissions + 1 });
-		} else todo.push({ record: r, round: r.round ?? submissionsOf(entry) + 1 });
+		} else {
+			if (rec?.status === 'succeeded' && verdict) countNotReused(notReused, verdict);
+			todo.push({ record: r, round: r.round ?? submissionsOf(entry) + 1 });
+		}
 	}
-	return { todo, skipped };
+	return { todo, skipped, notReused };
 }
 
 /**
@@ -183,7 +193,7 @@ export async function submitRecords(
 ): Promise<SubmitResult> {
 	await ctx.store.init();
 	await resolvePending(ctx, o.model);
-	const { todo, skipped } = await select(ctx, records, o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS);
+	const { todo, skipped, notReused } = await select(ctx, records, o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS);
 	const sizes = await lineSizes(
 		ctx.api,
 		todo.map((t) => t.record),
@@ -194,7 +204,7 @@ export async function submitRecords(
 		skipped.push(...part.skipped);
 		if (part.created) created.push(part.created);
 	}
-	return { created, skipped };
+	return { created, skipped, notReused };
 }
 
 /**

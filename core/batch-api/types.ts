@@ -37,6 +37,8 @@ export interface BatchStatus {
 	endedAt?: string;
 	/** A batch the provider refused as a whole (OpenAI `failed`: the input file did not validate). */
 	failure?: string;
+	/** The provider's code for that refusal (OpenAI `errors.data[0].code`, e.g. `token_limit_exceeded`). */
+	failureCode?: string;
 	/**
 	 * `false`: the batch has ended but the provider names no results to read (Anthropic: no
 	 * `results_url`, as when every request was canceled or expired, or the results are not

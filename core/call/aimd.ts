@@ -1,5 +1,5 @@
 /**
- * The adaptive share rule of issue 9 as arithmetic over plain numbers: how much of the
+ * The adaptive share rule as arithmetic over plain numbers: how much of the
  * effective ceiling (configured or learned limit) is admitted after 429s. One rule for every
  * place the share lives — the in-process flow controller (controller.ts), the in-memory
  * store (limit-store.ts `MemoryLimitStore`) and, line for line in Lua, the Redis script

@@ -33,7 +33,7 @@ const MAX_KEPT = 1024;
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /**
- * A breaker for outages, not noise (issue 9). Only provider-side failures (5xx, timeouts,
+ * A breaker for outages, not noise. Only provider-side failures (5xx, timeouts,
  * connection errors) count against the provider; 429s, refusals, malformed output and bad
  * input neither open nor close it. It opens when at least `threshold` of at least
  * `minSamples` outcomes in the last `windowMs` failed; while open nobody sends. After the

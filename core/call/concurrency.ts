@@ -1,5 +1,5 @@
 /**
- * Requests in flight for one run, adaptive under the configured ceiling (issue 9): latency
+ * Requests in flight for one run, adaptive under the configured ceiling: latency
  * rising well above the best seen (2.5x and at least 500 ms), or provider-side failures (5xx, timeouts, connection
  * errors) clustering, lower the limit multiplicatively (at most once per `COOL_MS`); a run of
  * healthy answers raises it by one. A slot is held only while a request is out (and its

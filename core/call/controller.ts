@@ -5,7 +5,7 @@ import type { RateLimitInfo } from './rate-headers';
 import type { Clock } from '../types';
 
 /**
- * Adaptive flow control for one credential + endpoint + model (issue 9). The configured RPM /
+ * Adaptive flow control for one credential + endpoint + model. The configured RPM /
  * TPM are ceilings, not targets: the controller admits `share` of the effective ceiling, where
  * the effective ceiling is the lowest of the limits every live run configured for this key and
  * the limit the provider's rate-limit headers announce.
@@ -44,8 +44,8 @@ export interface FlowState extends ShareState {
 }
 
 /**
- * Where the controller keeps its `FlowState`. The in-process store below is a Map; issue 11
- * adds a Redis store so several n8n workers share one key's budget. Contract: `get` returns
+ * Where the controller keeps its `FlowState`. The in-process store below is a Map; the Redis
+ * store (limit-store.ts) lets several n8n workers share one key's budget. Contract: `get` returns
  * the last state `set` for the key (or undefined); the controller reads, changes and writes
  * back a whole state synchronously on every admission and answer, so a remote store keeps a
  * local copy and reconciles it in the background (e.g. every 100 ms, taking the lower

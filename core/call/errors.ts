@@ -95,7 +95,29 @@ export function emptyBody(provider: ProviderName): LlmBatchError {
 	});
 }
 
-const STOP_CODES: ReadonlySet<ErrorCode> = new Set(['auth', 'quota_exhausted']);
+/**
+ * A model the provider does not serve (any more): OpenAI's 404 `model_not_found` / "The model
+ * … does not exist", Anthropic's 404 `not_found_error` "model: …". Every further request to
+ * that model fails the same way, so it stops the model's run (and hands over to a fallback).
+ */
+export const MODEL_UNKNOWN =
+	/model_not_found|not_found_error.*model|model.*(does not exist|not found|unknown)|unknown model|invalid model/i;
+
+/** The same error, saying which model is gone and what to do. */
+export function modelGone(error: LlmBatchError, model: string): LlmBatchError {
+	return new LlmBatchError(
+		'model_not_found',
+		`The provider does not serve the model "${model}" (${error.message}): enter a model it serves; a Fallback Model, when set, takes its items over`,
+		{
+			status: error.status,
+			provider: error.provider,
+			requestId: error.requestId,
+			cause: error.cause,
+		},
+	);
+}
+
+const STOP_CODES: ReadonlySet<ErrorCode> = new Set(['auth', 'quota_exhausted', 'model_not_found']);
 
 /** Codes after which calling on only spends money or hammers a dead credential. */
 export function stopsTheRun(code: ErrorCode): boolean {
@@ -257,6 +279,15 @@ export function classifyError(
 	const codes = bodyCodes(e);
 	const d = providerDetail({ ...e, status });
 	const detail = `${d.type ? ` (${d.type})` : ''}${d.text ? `: ${d.text}` : ''}`;
+	if (codes.includes('token_limit_exceeded')) {
+		// OpenAI's enqueued-token limit (a batch refused for what is already queued): a capacity
+		// wait, not a bad request — the same requests pass later, or sooner in smaller batches.
+		return new LlmBatchError(
+			'rate_limited',
+			`Capacity wait: the enqueued-token limit for this model is reached (token_limit_exceeded)${d.text ? `: ${d.text}` : ''}. Resubmit later, in smaller batches (Batch Size) if it persists`,
+			withStatus,
+		);
+	}
 	if (status === 429) {
 		if (codes.includes('insufficient_quota') || codes.includes('billing')) {
 			return new LlmBatchError(
@@ -293,6 +324,12 @@ export function classifyError(
 			`The provider refused the content (${status})${detail}`,
 			withStatus,
 		);
+	}
+	if ((status === 404 || status === 400) && MODEL_UNKNOWN.test(`${codes} ${message}`)) {
+		return new LlmBatchError('model_not_found', `${status} model not found${detail}`, {
+			...withStatus,
+			retryable: false,
+		});
 	}
 	if (status === 408) return new LlmBatchError('timeout', `Request timeout (408)`, withStatus);
 	if (status === 409 || status >= 500) {

@@ -1,5 +1,5 @@
 // The bucket arithmetic shared by MemoryLimitStore and (in Lua) the Redis store. The local
-// fallback of a StoreLimiter is issue 9's flow controller (core/call/controller.ts).
+// fallback of a StoreLimiter is the in-process flow controller (core/call/controller.ts).
 
 /**
  * A continuously refilled bucket (the providers document their RPM / TPM limits this way).

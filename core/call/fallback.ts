@@ -2,9 +2,12 @@
  * The model fallback chain: an ordered list of other models (each with its own provider,
  * credential and limiter) that answer an item the primary could not — a retryable failure
  * after all its attempts, an overloaded provider (529 / 503, handed off at once), a run the
- * primary's circuit breaker stopped, or a prompt larger than the primary's context window.
+ * primary's circuit breaker stopped, a model the provider no longer serves (404
+ * model_not_found mid-run: that model's run stops, its remaining items move on), or a prompt
+ * larger than the primary's context window.
  * The result records which model answered (`model`, and `fallback`: its place in the chain).
  */
+import type { Checkpoint } from '../ledger/types';
 import type { ItemError } from '../types';
 import type { BatchRunner, Outcome, RunItem } from './runner';
 
@@ -14,9 +17,52 @@ export interface FallbackStage {
 	toItem: (index: number) => RunItem | ItemError;
 }
 
+/**
+ * Records whose stored answer came from a fallback model (same identity as that model's call
+ * now): their outcome, taken from the ledger before the primary claims them. What is left is
+ * returned for the primary.
+ */
+async function storedFallbackAnswers(
+	checkpoint: Pick<Checkpoint, 'lookup'>,
+	items: RunItem[],
+	stages: FallbackStage[],
+	final: Map<number, Outcome>,
+	answeredBy: number[],
+): Promise<RunItem[]> {
+	let left = items;
+	for (const [s, stage] of stages.entries()) {
+		if (left.length === 0) break;
+		const built = left.map((i) => stage.toItem(i.index));
+		const asked = left.flatMap((item, k) => {
+			const b = built[k];
+			return (b as ItemError).code === undefined
+				? [{ item, recordId: (b as RunItem).recordId, promptHash: (b as RunItem).promptHash }]
+				: [];
+		});
+		const found = await checkpoint.lookup(
+			asked.map((a) => ({ recordId: a.recordId, promptHash: a.promptHash })),
+		);
+		const done = new Set<RunItem>();
+		asked.forEach((a, k) => {
+			const result = found[k];
+			if (!result) return;
+			final.set(a.item.index, {
+				index: a.item.index,
+				ok: true,
+				result: { ...result, recordId: a.item.recordId, fallback: s + 1 },
+			});
+			answeredBy[s + 1]++;
+			done.add(a.item);
+		});
+		left = left.filter((i) => !done.has(i));
+	}
+	return left;
+}
+
 /** Whether a failure on one model should go to the next one. */
 export function handsOff(error: ItemError): boolean {
-	if (error.code === 'circuit_open') return true;
+	// The model is gone (retired mid-run): what it answered is kept, everything else goes on.
+	if (error.code === 'circuit_open' || error.code === 'model_not_found') return true;
 	if (error.status === 529 || error.status === 503) return true;
 	return (
 		error.retryable &&
@@ -37,7 +83,11 @@ interface Pending {
  * Runs `items` on the primary (via `run`, which may group records), then each failure that
  * hands off on the next model in order. `tooLong` are items the primary rejected before
  * any call (prompt over its context window). Every item ends as exactly one outcome, in
- * the order of `items` then `tooLong`; `answeredBy[k]` counts answers of model k (0 = primary).
+ * the order of `items` then `tooLong`; `answeredBy[k]` counts answers of model k (0 = primary);
+ * `reused`: fallback answers taken from the ledger (below).
+ * With a ledger (`checkpoint`), an answer a fallback model stored for a record in an earlier
+ * run stands: the record is not sent to the primary again (its answer identity is the
+ * fallback's — same model, endpoint and credential — so it answers this call as well).
  */
 export async function runWithFallbacks(
 	run: (runner: BatchRunner, items: RunItem[]) => Promise<Outcome[]>,
@@ -45,10 +95,15 @@ export async function runWithFallbacks(
 	items: RunItem[],
 	stages: FallbackStage[],
 	tooLong: Array<{ index: number; error: ItemError }> = [],
-): Promise<{ outcomes: Outcome[]; answeredBy: number[] }> {
+	checkpoint?: Pick<Checkpoint, 'lookup'>,
+): Promise<{ outcomes: Outcome[]; answeredBy: number[]; reused: number }> {
 	const final = new Map<number, Outcome>();
 	const answeredBy = new Array<number>(stages.length + 1).fill(0);
-	const outs = await run(primary, items);
+	const todo = checkpoint
+		? await storedFallbackAnswers(checkpoint, items, stages, final, answeredBy)
+		: items;
+	const reused = items.length - todo.length;
+	const outs = await run(primary, todo);
 	let next: Pending[] = [];
 	for (const o of outs) {
 		if (o.ok) {
@@ -93,5 +148,5 @@ export async function runWithFallbacks(
 	for (const n of next)
 		final.set(n.index, { index: n.index, ok: false, error: { ...n.error, attempts: n.attempts } });
 	const order = [...items.map((i) => i.index), ...tooLong.map((t) => t.index)];
-	return { outcomes: order.map((i) => final.get(i)!), answeredBy };
+	return { outcomes: order.map((i) => final.get(i)!), answeredBy, reused };
 }

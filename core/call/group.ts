@@ -32,7 +32,6 @@ export interface GroupOptions {
 	 * 0 = no check. @default 0
 	 */
 	readonly contextWindow?: number;
-	readonly costOf?: (model: string, usage: Usage) => number | undefined;
 	readonly checkpoint?: Checkpoint;
 	/** A ref per record and request (tests pass a counter). @default 4 random bytes */
 	readonly ref?: () => string;
@@ -234,7 +233,9 @@ export async function runGrouped(
 		);
 		const system = groupSystem(first);
 		const maxTokens = outputTokens(members.reduce((a, i) => a + i.request.maxTokens, 0));
-		const inputTokens = Math.ceil((system.length + prompt.length) / 4) + 8;
+		// Estimated as a single record's prompt is (core/call/input.ts), the answer schema
+		// included: the limiter charges it and the cost meter reserves it at its most.
+		const inputTokens = estimateTokens(`${system}\n${prompt}`) + schemaTokens + 8;
 		const run: RunItem = {
 			index: -1 - seq,
 			recordId: `group:${seq++}`,
@@ -337,16 +338,23 @@ export async function runGrouped(
 			groups.map((g) => g.run),
 			{ keepFlow: true },
 		);
+		// How much of each grouped request's cost its records' stored results now carry.
+		const stored = new Map<RunItem, number>();
 		for (let k = 0; k < groups.length; k++) {
 			const g = groups[k];
 			const o = results[k];
+			stored.set(g.run, 0);
 			if (o.ok) {
 				gs.groupsAnswered++;
-				const split = splitAnswer(g, o.result, opts, gs);
+				const split = splitAnswer(g, o.result, opts, gs, runner.meter.costOf);
+				let storedUsd = 0;
 				for (const [item, r] of split.accepted) {
 					outcomeOf.set(item, { index: item.index, ok: true, result: r });
 					opts.checkpoint?.succeeded(r);
+					storedUsd += r.costUsd ?? 0;
 				}
+				const paid = o.result.costUsd ?? 0;
+				if (opts.checkpoint && paid > 0) stored.set(g.run, Math.min(1, storedUsd / paid));
 				for (const [original, again] of split.again) {
 					originalOf.set(again, original);
 					alone.push(again);
@@ -378,6 +386,9 @@ export async function runGrouped(
 			}
 		}
 		if (opts.checkpoint) await opts.checkpoint.flush();
+		// Records sent again alone carry their share into their own result; until then (and for
+		// a failed group, for good) the job budget keeps counting it with the request.
+		for (const [run, share] of stored) await runner.recordGroup(run, share);
 	}
 
 	if (alone.length > 0) {
@@ -484,6 +495,7 @@ function splitAnswer(
 	result: LlmResult,
 	opts: GroupOptions,
 	gs: GroupStats,
+	costOf: (model: string, usage: Usage) => number | undefined,
 ): { accepted: Array<[RunItem, LlmResult]>; again: Array<[RunItem, RunItem]> } {
 	const answer = result.output as Record<string, unknown>;
 	const dups = duplicateTopLevelKeys(result.text);
@@ -533,7 +545,7 @@ function splitAnswer(
 				provider: result.provider,
 				finishReason: result.finishReason,
 				usage,
-				costUsd: opts.costOf?.(result.model, usage),
+				costUsd: costOf(g.run.request.model, usage),
 				attempts: result.attempts,
 				latencyMs: result.latencyMs,
 				cached: false,

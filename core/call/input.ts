@@ -1,4 +1,4 @@
-import { inputHash, promptHash } from '../hash';
+import { answerIdentity, callHash, inputHash } from '../identity';
 import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
@@ -10,6 +10,8 @@ import { reaskAnswer, reaskMessage } from './reask';
 /** What LLM Batch Call sends for every item; per-item values come from `fromItem`. */
 export interface CallShape {
 	provider: ProviderName;
+	/** Where answers come from (`answerScope`: provider, endpoint, credential fingerprint). */
+	scope: string;
 	model: string;
 	schema?: Record<string, unknown>;
 	maxTokens: number;
@@ -77,7 +79,8 @@ export function inputPolicy(shape: CallShape) {
 			maxTokens: shape.maxTokens,
 			temperature: shape.temperature,
 		};
-		const hash = promptHash({ provider: shape.provider, ...request });
+		const call = { provider: shape.provider, ...request };
+		const hash = answerIdentity(shape.scope, call);
 		// After the hash: caching changes the price of an answer, not the answer.
 		const cache = planCache?.(systemText);
 		if (cache) request.cache = cache.marker;
@@ -89,7 +92,8 @@ export function inputPolicy(shape: CallShape) {
 					: '';
 		return {
 			index,
-			recordId: id !== '' ? id : `h:${hash.slice(0, 16)}`,
+			// From the call alone: a record's ID must not change with the endpoint.
+			recordId: id !== '' ? id : `h:${callHash(call).slice(0, 16)}`,
 			request,
 			inputTokens,
 			promptHash: hash,

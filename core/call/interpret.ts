@@ -94,7 +94,11 @@ export function interpretAnswer(
 		provider,
 		finishReason: res.finishReason,
 		usage,
-		costUsd: policy.costOf?.(res.model || item.request.model, usage),
+		// Priced as the model asked for (its price is the one set or checked), else as the
+		// model that says it answered.
+		costUsd:
+			policy.costOf?.(item.request.model, usage) ??
+			(res.model ? policy.costOf?.(res.model, usage) : undefined),
 		attempts,
 		latencyMs,
 		cached: false,

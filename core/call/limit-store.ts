@@ -338,7 +338,7 @@ export class StoreLimiter implements Limiter {
 	private readonly queue: Waiter[] = [];
 	private pumping = false;
 	/**
-	 * While the store is unreachable: issue 9's flow controller of this process alone, its
+	 * While the store is unreachable: the in-process flow controller of this process alone, its
 	 * ceilings at the stated share (so AIMD and learned limits still apply, never above it).
 	 */
 	private readonly fallback?: FlowLease;
@@ -499,7 +499,7 @@ export class StoreLimiter implements Limiter {
 	}
 
 	/**
-	 * Store-wide pauses (the runner of issue 9 does not use them: an isolated 429's Retry-After
+	 * Store-wide pauses (the runner does not use them: an isolated 429's Retry-After
 	 * is waited out, capped, by its own item; a cluster goes through `observe`). Not applied to
 	 * the local fallback.
 	 */

@@ -1,7 +1,7 @@
-import type { LlmBatchError } from './errors';
+import { MODEL_UNKNOWN, type LlmBatchError } from './errors';
 
 /**
- * A configuration that cannot work, found before the batch is under way (issue 9): the run
+ * A configuration that cannot work, found before the batch is under way: the run
  * ends at once with this instead of minutes of retries and breaker pauses. `parameter` is
  * the name the user sees in the node or credential.
  */
@@ -47,10 +47,7 @@ export function configurationProblem(
 ): ConfigurationError | undefined {
 	const text = `${error.message} ${bodyText(error.cause)}`;
 	const where = setting.baseUrl ? ` (${setting.baseUrl})` : '';
-	const modelUnknown =
-		/model_not_found|not_found_error.*model|model.*(does not exist|not found|unknown)|unknown model|invalid model/i.test(
-			text,
-		);
+	const modelUnknown = error.code === 'model_not_found' || MODEL_UNKNOWN.test(text);
 	if ((error.status === 404 || error.status === 400) && modelUnknown) {
 		return new ConfigurationError(
 			`The provider does not know the model "${setting.model}"`,

@@ -183,6 +183,40 @@ export function redisConfigFromCredential(c: Record<string, unknown>): RedisConf
 	};
 }
 
+/** Where a Redis is, for messages (never the user or password). */
+export interface RedisAddress {
+	readonly host: string;
+	readonly port: number;
+}
+
+/**
+ * Why Redis cannot be used, in words a user acts on: refused, authentication (WRONGPASS /
+ * NOAUTH), timeout, unknown host, reset. Built from the error's code and Redis's reply, never
+ * from the credential: a password never reaches a warning.
+ */
+export function describeRedisFailure(error: unknown, at: RedisAddress): string {
+	const e = error as { message?: unknown; code?: unknown } | null | undefined;
+	const message = typeof e?.message === 'string' ? e.message : String(error ?? '');
+	const text = `${typeof e?.code === 'string' ? e.code : ''} ${message}`;
+	const where = `${at.host}:${at.port}`;
+	if (/ECONNREFUSED/.test(text)) return `connection refused at ${where}`;
+	if (/\bNOAUTH\b/.test(text))
+		return `authentication failed (NOAUTH) at ${where}: the server needs a password — set it in the LLM Batch: Redis credential`;
+	if (/\bWRONGPASS\b|invalid (username-)?password/i.test(text))
+		return `authentication failed (WRONGPASS) at ${where}: check the user and password of the LLM Batch: Redis credential`;
+	if (/ETIMEDOUT|timed? ?out|did not become ready/i.test(text))
+		return `no answer from ${where} (timeout)`;
+	if (/ENOTFOUND|EAI_AGAIN/.test(text)) return `the host name ${at.host} does not resolve`;
+	if (/ECONNRESET|EPIPE/.test(text)) return `the connection to ${where} was reset`;
+	return `${message.slice(0, 200)} (${where})`;
+}
+
+/** The last connection error of each client: what "Stream isn't writeable" really means. */
+const connectionErrors = new WeakMap<Redis, Error>();
+
+/** ioredis's words for "a command was refused because the connection is down". */
+const NOT_CONNECTED = /Stream isn't writeable|enableOfflineQueue|Connection is closed/i;
+
 type LimitClient = Redis & {
 	llmBatchLimit(
 		key: string,
@@ -218,9 +252,11 @@ export function createRedisClient(cfg: RedisConfig, extra: RedisOptions = {}): L
 		retryStrategy: (times) => Math.min(times * 200, 2000),
 		...extra,
 	});
-	// Connection errors surface as failed commands (the limiter's fallback); without a
-	// listener ioredis would print each reconnect attempt as an unhandled error.
-	client.on('error', () => undefined);
+	// Connection errors surface as failed commands (the limiter's fallback), which only say the
+	// connection is down: the cause is kept for their message. Without a listener ioredis would
+	// print each reconnect attempt as an unhandled error.
+	client.on('error', (e: Error) => connectionErrors.set(client, e));
+	client.on('ready', () => connectionErrors.delete(client));
 	client.defineCommand('llmBatchLimit', { numberOfKeys: 1, lua: LIMIT_SCRIPT });
 	return client as LimitClient;
 }
@@ -257,20 +293,37 @@ export class RedisLimitStore implements LimitStore {
 		{ share: number; cuts: number; ceilingRpm: number; learnedRpm: number }
 	>();
 
+	/** A failed command as its cause: the connection's own error when the command only says "not connected". */
+	private failure(error: unknown): Error {
+		const at = {
+			host: this.client.options.host ?? 'localhost',
+			port: this.client.options.port ?? 6379,
+		};
+		const message = error instanceof Error ? error.message : String(error);
+		const cause = NOT_CONNECTED.test(message)
+			? (connectionErrors.get(this.client) ?? new Error(`not connected to ${at.host}:${at.port}`))
+			: error;
+		return new Error(describeRedisFailure(cause, at), { cause: error });
+	}
+
 	private async run(op: string, key: string, limits: StoreLimits, n: number): Promise<number> {
 		const finite = (v: number) => (Number.isFinite(v) ? v : 0);
-		const [wait, share, cuts, ceilingRpm, learnedRpm] = await this.client.llmBatchLimit(
-			this.prefix + key,
-			op,
-			finite(limits.rpm),
-			finite(limits.tpm),
-			limits.burstSeconds ?? 0.5,
-			Math.round(n),
-			this.o.clock ? this.o.clock.now() : -1,
-			this.ttl,
-			finite(limits.learnedRpm ?? 0),
-			finite(limits.learnedTpm ?? 0),
-		);
+		const [wait, share, cuts, ceilingRpm, learnedRpm] = await this.client
+			.llmBatchLimit(
+				this.prefix + key,
+				op,
+				finite(limits.rpm),
+				finite(limits.tpm),
+				limits.burstSeconds ?? 0.5,
+				Math.round(n),
+				this.o.clock ? this.o.clock.now() : -1,
+				this.ttl,
+				finite(limits.learnedRpm ?? 0),
+				finite(limits.learnedTpm ?? 0),
+			)
+			.catch((e: unknown) => {
+				throw this.failure(e);
+			});
 		this.seen.set(key, {
 			share: Number(share) / 1e6,
 			cuts: Number(cuts),
@@ -365,9 +418,7 @@ export async function openRedis(
 		await e.client.ping();
 		return { client: e.client, release };
 	} catch (err) {
-		const error = new Error(
-			`Redis at ${cfg.host}:${cfg.port} is unreachable: ${(reason ?? (err as Error)).message}`,
-		);
+		const error = new Error(describeRedisFailure(reason ?? err, cfg));
 		return { client: e.client, release, error };
 	} finally {
 		e.client.off('error', onError);

@@ -3,9 +3,10 @@ import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
+import { CostMeter, functionPricing, type Ticket } from './budget';
 import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
 import type { FlowLease, FlowReport } from './controller';
-import { classifyError, LlmBatchError, stopsTheRun } from './errors';
+import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
 import { isSubmissionOwner } from '../ledger/claims';
 import type { Checkpoint } from '../ledger/types';
@@ -14,6 +15,7 @@ import { headersOf, readRateLimit } from './rate-headers';
 import { resolveRetryPolicy, retryDelay, type RetryPolicy } from './retry';
 import type { Clock, ErrorCode, ItemError, LlmResult, Usage } from '../types';
 import type { SchemaValidator } from '../schema';
+import { estimateTokens } from '../tokens';
 import { interpretAnswer } from './interpret';
 import { FixChooser, reaskAnswer, reaskMessage } from './reask';
 import type { FixInvalidBy, FixKind } from './reask';
@@ -78,6 +80,8 @@ interface FirstPass {
 	spent: Usage | undefined;
 	reasks: number;
 	freshFixes: number;
+	/** Paid tickets of the first pass: recorded with the item's final write. */
+	tickets: Ticket[];
 }
 
 /** An answer that came back but is not the JSON asked for: what a re-ask or a fresh call fixes. */
@@ -139,8 +143,14 @@ export interface RunnerOptions {
 	readonly setting?: { model: string; baseUrl?: string };
 	/** Structured output asked for: the answer must be JSON (and pass `validate` when given). */
 	readonly structured?: { validate?: SchemaValidator };
+	/**
+	 * Prices every request and keeps the cost cap (core/call/budget.ts); the runners of one run
+	 * (primary, fallbacks, grouped requests) share one. Without it: `costOf` and `maxCostUsd`.
+	 */
+	readonly meter?: CostMeter;
+	/** Without a `meter`: the price of an answer. */
 	readonly costOf?: (model: string, usage: Usage) => number | undefined;
-	/** Stop spending once this much was spent in the run. */
+	/** Without a `meter`: the run's cost cap, kept by reserving each request's most before it is sent. */
 	readonly maxCostUsd?: number;
 	/** Retry a `truncated` answer with twice the max tokens (up to 4x). @default true */
 	readonly growMaxTokensOnTruncation?: boolean;
@@ -169,11 +179,6 @@ export interface RunnerOptions {
 	 * ends the item at once so the fallback answers it. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
-	/**
-	 * Spent before this run and counted against `maxCostUsd` (the ledger job's earlier
-	 * executions when the cap applies to the job). @default 0
-	 */
-	readonly spentBeforeUsd?: number;
 }
 
 export type RunEvent =
@@ -270,6 +275,8 @@ export class BatchRunner {
 	private readonly lostClaims = new Set<RunItem>();
 	/** A first answer came back: the prompt cache is warm (Anthropic charges then exclude it). */
 	private warm = false;
+	/** Grouped requests' paid tickets: core/call/group.ts says how much of them is stored. */
+	private readonly groupTickets = new Map<RunItem, Ticket[]>();
 	/** Items on their second pass, with what their first pass spent. */
 	private readonly firstPass = new Map<RunItem, FirstPass>();
 	/** Answers of this run the breaker counts: right ones and provider-side failures. */
@@ -277,6 +284,8 @@ export class BatchRunner {
 	private providerFaults = 0;
 	/** Re-ask or fresh call for an invalid answer, by what the run has measured. */
 	private readonly fixes: FixChooser;
+	/** Prices requests and keeps the cap: shared by every runner of the run. */
+	readonly meter: CostMeter;
 
 	constructor(private readonly options: RunnerOptions) {
 		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
@@ -294,6 +303,12 @@ export class BatchRunner {
 		this.gate = new ConcurrencyGate(options.concurrency, () => options.clock.now());
 		this.stats = emptyStats(0, options.clock.now());
 		this.fixes = new FixChooser(options.fixInvalidBy ?? 'reask');
+		this.meter =
+			options.meter ??
+			new CostMeter({
+				pricing: functionPricing(options.costOf ?? (() => undefined)),
+				capUsd: options.maxCostUsd,
+			});
 		// Every waiting item listens on these (and removes its listener once served).
 		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
 	}
@@ -340,8 +355,6 @@ export class BatchRunner {
 		}
 		this.stats.total = items.length;
 		this.stats.startedAt = this.options.clock.now();
-		// A job already at its cap sends nothing.
-		if (this.options.spentBeforeUsd) this.checkBudget();
 		const outcomes: Outcome[] = new Array(items.length);
 		let pending = items;
 
@@ -527,16 +540,35 @@ export class BatchRunner {
 		this.stats.succeeded++;
 	}
 
-	/** Every answered request: its tokens and cost count, and the cap is checked. */
-	private countSpend(res: ChatResponse, item: RunItem): void {
+	/** Every answered request: its tokens and cost (settled on the meter) count. */
+	private countSpend(res: ChatResponse, cost: number | undefined): void {
 		this.stats.inputTokens += res.usage.inputTokens;
 		this.stats.outputTokens += res.usage.outputTokens;
 		this.stats.cachedInputTokens += res.usage.cachedInputTokens ?? 0;
 		this.stats.cacheWriteTokens += res.usage.cacheWriteTokens ?? 0;
-		const cost = this.options.costOf?.(res.model || item.request.model, res.usage);
 		if (cost === undefined) this.stats.costUnknown = true;
 		else this.stats.costUsd += cost;
-		this.checkBudget();
+	}
+
+	/**
+	 * What these tickets paid is in the ledger once the item's write is committed: the job
+	 * budget then counts it from the stored result instead.
+	 */
+	private recordWhenCommitted(tickets: readonly Ticket[]): void {
+		const cp = this.options.checkpoint;
+		if (!cp || tickets.length === 0) return;
+		const done = cp.committed ? cp.committed() : cp.flush();
+		done.then(
+			() => this.meter.recorded(tickets),
+			() => undefined, // not stored: the tickets keep counting
+		);
+	}
+
+	/** A grouped request's paid tickets; `share` of them is stored in its records' results. */
+	recordGroup(item: RunItem, share: number): Promise<void> {
+		const tickets = this.groupTickets.get(item) ?? [];
+		this.groupTickets.delete(item);
+		return this.meter.recorded(tickets, share);
 	}
 
 	private stoppedError(attempts: number): ItemError {
@@ -573,16 +605,21 @@ export class BatchRunner {
 		// Usage of answers that came back but could not be used (re-asked): paid, so added to
 		// the result that finally comes.
 		let spent: Usage | undefined = before ? before.spent : item.priorUsage;
+		// This run's paid requests for the item (the meter's tickets).
+		const tickets: Ticket[] = before ? before.tickets : [];
 		// A failure keeps what its unusable answers cost (a job budget counts it from the
 		// ledger). A group's answers are shared out by core/call/group.ts instead.
 		const failPaid = (error: ItemError): Outcome => {
+			if (item.group) this.groupTickets.set(item, tickets);
 			if (!spent || item.group) return this.fail(item, error);
-			const costUsd = this.options.costOf?.(item.request.model, spent);
-			return this.fail(item, {
+			const costUsd = this.meter.costOf(item.request.model, spent);
+			const out = this.fail(item, {
 				...error,
 				usage: spent,
 				...(costUsd === undefined ? {} : { costUsd }),
 			});
+			if (this.claimed.has(item)) this.recordWhenCommitted(tickets);
+			return out;
 		};
 		const anthropic = provider.name === 'anthropic';
 		let groupJustClaimed = item.group === true && item.members !== undefined;
@@ -665,10 +702,27 @@ export class BatchRunner {
 				// The circuit opened while this item waited for a slot or the rate: back to the
 				// breaker's gate, or an outage gets every item already queued sent into it.
 				if (!probe && this.breaker.isOpen) continue;
+				// Its most is reserved before it is sent, so no cap is passed by requests in flight.
+				const reservation = await this.meter.reserve(
+					item.request.model,
+					{
+						inputTokens: item.inputTokens + (followUp ? followUpTokens(followUp) : 0),
+						outputTokens: maxTokens,
+						cacheWrite: item.request.cache?.ttl,
+					},
+					stopSignal,
+				);
+				if (!reservation || 'refused' in reservation) {
+					if (reservation) this.stop('budget_exceeded', reservation.refused);
+					if (probe) this.breaker.releaseProbe();
+					continue; // the loop head produces the outcome
+				}
+				const ticket = reservation.ticket;
 				if (clock.now() - claimedAt > CLAIM_RENEW_AFTER_MS) {
 					// A long wait (breaker, slot, rate): renew the lease right before sending.
 					const renewed = await this.claim(item);
 					if (renewed) {
+						await this.meter.release(ticket);
 						if (probe) this.breaker.releaseProbe();
 						return renewed;
 					}
@@ -693,14 +747,17 @@ export class BatchRunner {
 					error = classifyError(e, provider.name, clock.now());
 				}
 				const latencyMs = clock.now() - started;
-				const stoppedBefore = this.stats.stopped !== undefined;
 				if (res) {
 					// Paid the moment it is answered: counted before interpretation may reject it.
-					this.countSpend(res, item);
+					this.countSpend(res, await this.meter.settle(ticket, res.usage));
+					if (ticket.paidUsd > 0) tickets.push(ticket);
+				} else await this.meter.release(ticket);
+				const stoppedBefore = this.stats.stopped !== undefined;
+				if (res) {
 					flow.observe({ outcome: 'ok', rateLimit: res.rateLimit });
 					try {
 						result = this.interpret(item, res, attempts, latencyMs);
-						if (spent) result = this.withSpent(result, spent);
+						if (spent) result = this.withSpent(result, item, spent);
 						if (reasks - freshFixes > 0) result.reasks = reasks - freshFixes;
 						if (item.priorAttempts) result.attempts += item.priorAttempts;
 					} catch (e) {
@@ -765,7 +822,9 @@ export class BatchRunner {
 						// loudly: the answer is paid for.
 						const cp = this.options.checkpoint;
 						await (cp.committed ? cp.committed() : cp.flush());
+						await this.meter.recorded(tickets);
 					}
+					if (item.group) this.groupTickets.set(item, tickets);
 					return { index: item.index, ok: true, result };
 				}
 				if (!error) throw new Error('unreachable: neither result nor error');
@@ -830,6 +889,9 @@ export class BatchRunner {
 					}
 				}
 				if (stopsTheRun(error.code)) {
+					// A model gone mid-run: nothing more goes to it; its items fail naming it (a
+					// fallback model, when there is one, takes them over: core/call/fallback.ts).
+					if (error.code === 'model_not_found') error = modelGone(error, item.request.model);
 					this.stop(error.code, error.message);
 					return failPaid(error.toItemError(attempts));
 				}
@@ -845,16 +907,15 @@ export class BatchRunner {
 						answer: reaskAnswer(res.text, res.data),
 						errors: reaskMessage(error),
 					};
-					const costOf = this.options.costOf;
-					const model = res.model || item.request.model;
+					const meter = this.meter;
+					const model = item.request.model;
 					pendingFix = this.fixes.choose({
 						promptTokens: item.inputTokens,
 						reaskExtraTokens: followUpTokens(reask),
 						outputTokens: res.usage.outputTokens,
 						temperature: item.request.temperature,
-						price: costOf
-							? (inputTokens, outputTokens) => costOf(model, { inputTokens, outputTokens })
-							: undefined,
+						price: (inputTokens, outputTokens) =>
+							meter.costOf(model, { inputTokens, outputTokens }),
 					});
 					spent = addUsage(spent, res.usage);
 					reasks++;
@@ -907,7 +968,7 @@ export class BatchRunner {
 					// Attempts used up on provider noise (5xx, timeouts, resets, cut bodies): one
 					// more pass after the rest of the run, when the provider proved healthy.
 					if (error.retryable && SECOND_PASS_CODES.has(error.code) && !before && !item.group) {
-						this.firstPass.set(item, { attempts, spent, reasks, freshFixes });
+						this.firstPass.set(item, { attempts, spent, reasks, freshFixes, tickets });
 						return { secondPass: { ...error.toItemError(attempts), ...rejectedAnswer } };
 					}
 					return failPaid({ ...error.toItemError(attempts), ...rejectedAnswer });
@@ -949,7 +1010,10 @@ export class BatchRunner {
 	/** The first item's first answer: either the configuration works, or the run ends now. */
 	private settleProof(error: LlmBatchError | undefined): void {
 		if (!this.proven) return;
-		if (error) {
+		// A model the provider does not serve, with a fallback model waiting: not the end of the
+		// run but of this model's part in it — the stop hands every item on (core/call/fallback.ts).
+		const handedOn = error?.code === 'model_not_found' && this.options.handOffOverloaded === true;
+		if (error && !handedOn) {
 			const problem = configurationProblem(error, this.options.setting ?? { model: '' });
 			if (problem) {
 				this.configError = problem;
@@ -971,7 +1035,7 @@ export class BatchRunner {
 			{
 				provider: this.options.provider.name,
 				structured: this.options.structured,
-				costOf: this.options.costOf,
+				costOf: this.meter.costOf,
 				now: () => this.options.clock.now(),
 			},
 			item,
@@ -982,23 +1046,9 @@ export class BatchRunner {
 	}
 
 	/** `result` with the usage (and cost) of earlier unusable answers added. */
-	private withSpent(result: LlmResult, spent: Usage): LlmResult {
+	private withSpent(result: LlmResult, item: RunItem, spent: Usage): LlmResult {
 		const usage = addUsage(spent, result.usage);
-		return { ...result, usage, costUsd: this.options.costOf?.(result.model, usage) };
-	}
-
-	private checkBudget(): void {
-		const cap = this.options.maxCostUsd;
-		const before = this.options.spentBeforeUsd ?? 0;
-		const spent = this.stats.costUsd + before;
-		if (cap !== undefined && cap > 0 && spent >= cap) {
-			this.stop(
-				'budget_exceeded',
-				before > 0
-					? `the job's cost cap of $${cap} was reached ($${spent.toFixed(4)} spent by the job, $${this.stats.costUsd.toFixed(4)} in this run)`
-					: `the cost cap of $${cap} was reached ($${spent.toFixed(4)} spent)`,
-			);
-		}
+		return { ...result, usage, costUsd: this.meter.costOf(item.request.model, usage) };
 	}
 }
 
@@ -1024,6 +1074,7 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 	return out;
 }
 
+/** The re-ask turn's tokens, estimated as prompts are (the limiter's charge, the meter's reservation). */
 function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
-	return Math.ceil((f.answer.length + f.errors.length) / 4) + 8;
+	return estimateTokens(`${f.answer}\n${f.errors}`) + 8;
 }

@@ -6,6 +6,7 @@ import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
 	BATCHES_TABLE,
+	EMITTED,
 	ENTRIES_TABLE,
 	ENTRY_COLUMNS,
 	ENTRY_FROM,
@@ -31,8 +32,12 @@ CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
 	ended_at TEXT,
 	collected_at TEXT,
 	updated_at TEXT NOT NULL,
+	collect_owner TEXT,
+	collect_until TEXT,
 	PRIMARY KEY (job, batch_id)
 );
+ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS collect_owner TEXT;
+ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS collect_until TEXT;
 CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 	job TEXT NOT NULL,
 	record_id TEXT COLLATE "C" NOT NULL,
@@ -272,6 +277,104 @@ export class PostgresBatchStore implements BatchJobStore {
 			`UPDATE ${ENTRIES_TABLE} SET emitted = 1 WHERE job = $1 AND record_id = ANY($2::text[])`,
 			[job, recordIds],
 		);
+	}
+
+	async takeCollectLease(
+		job: string,
+		batchId: string,
+		lease: { owner: string; until: string; previous: string | null },
+	): Promise<boolean> {
+		await this.init();
+		return await this.tx('take the collect lease', async (c) => {
+			const taken = await c.query(
+				`UPDATE ${BATCHES_TABLE} SET collect_owner = $1, collect_until = $2
+				 WHERE job = $3 AND batch_id = $4 AND collected_at IS NULL AND collect_owner IS NOT DISTINCT FROM $5`,
+				[lease.owner, lease.until, job, batchId, lease.previous],
+			);
+			if (taken.rowCount !== 1) return false;
+			if (lease.previous !== null)
+				await c.query(
+					`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.no} WHERE job = $1 AND batch_id = $2 AND emitted = ${EMITTED.publishing}`,
+					[job, batchId],
+				);
+			return true;
+		});
+	}
+
+	async renewCollectLeases(job: string, owner: string, until: string): Promise<number> {
+		await this.init();
+		try {
+			const r = await this.pool.query(
+				`UPDATE ${BATCHES_TABLE} SET collect_until = $1 WHERE job = $2 AND collect_owner = $3`,
+				[until, job, owner],
+			);
+			return r.rowCount ?? 0;
+		} catch (error) {
+			throw fromPostgresError(error, this.label, 'renew the collect lease');
+		}
+	}
+
+	async markPublishing(job: string, recordIds: readonly string[]): Promise<void> {
+		if (recordIds.length === 0) return;
+		await this.q(
+			'mark records published',
+			`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.publishing} WHERE job = $1 AND record_id = ANY($2::text[])`,
+			[job, recordIds],
+		);
+	}
+
+	async finishCollect(
+		job: string,
+		o: { owner: string; held: number; collected: readonly string[]; at: string },
+	): Promise<boolean> {
+		await this.init();
+		return await this.tx('finish the collect', async (c) => {
+			// Locks the holder's batch rows: a takeover waits until this commits.
+			const mine = await c.query(
+				`SELECT batch_id FROM ${BATCHES_TABLE} WHERE job = $1 AND collect_owner = $2 FOR UPDATE`,
+				[job, o.owner],
+			);
+			if (mine.rowCount !== o.held) return false;
+			await c.query(
+				`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.yes} WHERE job = $1 AND emitted = ${EMITTED.publishing}
+				 AND batch_id IN (SELECT batch_id FROM ${BATCHES_TABLE} WHERE job = $1 AND collect_owner = $2)`,
+				[job, o.owner],
+			);
+			await c.query(
+				`UPDATE ${BATCHES_TABLE} SET collected_at = $3, updated_at = $3
+				 WHERE job = $1 AND collect_owner = $2 AND batch_id = ANY($4::text[])`,
+				[job, o.owner, o.at, o.collected],
+			);
+			await c.query(
+				`UPDATE ${BATCHES_TABLE} SET collect_owner = NULL, collect_until = NULL WHERE job = $1 AND collect_owner = $2`,
+				[job, o.owner],
+			);
+			return true;
+		});
+	}
+
+	async releaseCollect(job: string, owner: string): Promise<void> {
+		await this.init();
+		await this.tx('release the collect lease', async (c) => {
+			await c.query(
+				`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.no} WHERE job = $1 AND emitted = ${EMITTED.publishing}
+				 AND batch_id IN (SELECT batch_id FROM ${BATCHES_TABLE} WHERE job = $1 AND collect_owner = $2)`,
+				[job, owner],
+			);
+			await c.query(
+				`UPDATE ${BATCHES_TABLE} SET collect_owner = NULL, collect_until = NULL WHERE job = $1 AND collect_owner = $2`,
+				[job, owner],
+			);
+		});
+	}
+
+	async jobNames(limit: number): Promise<string[]> {
+		const rows = await this.q<{ job: string }>(
+			'list jobs',
+			`SELECT job FROM ${BATCHES_TABLE} UNION SELECT job FROM ${ENTRIES_TABLE} ORDER BY job LIMIT $1`,
+			[limit],
+		);
+		return rows.map((r) => r.job);
 	}
 
 	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {

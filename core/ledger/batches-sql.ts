@@ -43,3 +43,9 @@ export function batchRowValues(b: BatchRow): Array<string | number | null> {
 		b.updatedAt,
 	];
 }
+
+/** Columns a ledger written before collect leases gets when it is opened. */
+export const COLLECT_LEASE_COLUMNS = ['collect_owner', 'collect_until'];
+
+/** The entries' `emitted` values: free, handed on, published by the batch's collect lease holder. */
+export const EMITTED = { no: 0, yes: 1, publishing: 2 } as const;

@@ -9,6 +9,8 @@ import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
 	BATCHES_TABLE,
+	COLLECT_LEASE_COLUMNS,
+	EMITTED,
 	ENTRIES_TABLE,
 	ENTRY_COLUMNS,
 	ENTRY_FROM,
@@ -33,6 +35,8 @@ CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
 	ended_at TEXT,
 	collected_at TEXT,
 	updated_at TEXT NOT NULL,
+	collect_owner TEXT,
+	collect_until TEXT,
 	PRIMARY KEY (job, batch_id)
 );
 CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
@@ -82,6 +86,8 @@ interface BatchDbRow {
 	ended_at: string | null;
 	collected_at: string | null;
 	updated_at: string;
+	collect_owner?: string | null;
+	collect_until?: string | null;
 }
 
 interface EntryDbRow {
@@ -114,6 +120,10 @@ export function toBatchRow(r: BatchDbRow): BatchRow {
 		endedAt: r.ended_at === null ? null : String(r.ended_at),
 		collectedAt: r.collected_at === null ? null : String(r.collected_at),
 		updatedAt: String(r.updated_at),
+		// Only while a Collect holds the batch: a row at rest reads as it did before leases.
+		...(r.collect_owner
+			? { collectOwner: r.collect_owner, collectUntil: r.collect_until ?? null }
+			: {}),
 	};
 }
 
@@ -186,6 +196,14 @@ export class SqliteBatchStore implements BatchJobStore {
 			// after each checkpoint instead of staying as large as the largest one.
 			db.exec('PRAGMA journal_size_limit = 33554432');
 			db.exec(SCHEMA);
+			// A ledger written before collect leases gets their columns now.
+			const columns = new Set(
+				(db.prepare(`PRAGMA table_info(${BATCHES_TABLE})`).all() as Array<{ name: string }>).map(
+					(c) => c.name,
+				),
+			);
+			for (const column of COLLECT_LEASE_COLUMNS)
+				if (!columns.has(column)) db.exec(`ALTER TABLE ${BATCHES_TABLE} ADD COLUMN ${column} TEXT`);
 			this.db = db;
 		} catch (error) {
 			throw fromSqliteError(error, this.label, 'be opened');
@@ -386,6 +404,109 @@ export class SqliteBatchStore implements BatchJobStore {
 				).run(job, JSON.stringify(recordIds)),
 			true,
 		);
+	}
+
+	async takeCollectLease(
+		job: string,
+		batchId: string,
+		lease: { owner: string; until: string; previous: string | null },
+	): Promise<boolean> {
+		await this.init();
+		return this.run(
+			'take the collect lease',
+			() => {
+				const taken = this.stmt(
+					`UPDATE ${BATCHES_TABLE} SET collect_owner = ?, collect_until = ?
+					 WHERE job = ? AND batch_id = ? AND collected_at IS NULL AND collect_owner IS ?`,
+				).run(lease.owner, lease.until, job, batchId, lease.previous);
+				if (Number(taken.changes) !== 1) return false;
+				if (lease.previous !== null)
+					this.stmt(
+						`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.no} WHERE job = ? AND batch_id = ? AND emitted = ${EMITTED.publishing}`,
+					).run(job, batchId);
+				return true;
+			},
+			true,
+		);
+	}
+
+	async renewCollectLeases(job: string, owner: string, until: string): Promise<number> {
+		await this.init();
+		return this.run('renew the collect lease', () =>
+			Number(
+				this.stmt(
+					`UPDATE ${BATCHES_TABLE} SET collect_until = ? WHERE job = ? AND collect_owner = ?`,
+				).run(until, job, owner).changes,
+			),
+		);
+	}
+
+	async markPublishing(job: string, recordIds: readonly string[]): Promise<void> {
+		await this.init();
+		if (recordIds.length === 0) return;
+		this.run('mark records published', () =>
+			this.stmt(
+				`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.publishing} WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+			).run(job, JSON.stringify(recordIds)),
+		);
+	}
+
+	async finishCollect(
+		job: string,
+		o: { owner: string; held: number; collected: readonly string[]; at: string },
+	): Promise<boolean> {
+		await this.init();
+		return this.run(
+			'finish the collect',
+			() => {
+				const mine = this.stmt(
+					`SELECT count(*) AS n FROM ${BATCHES_TABLE} WHERE job = ? AND collect_owner = ?`,
+				).get(job, o.owner) as { n: number };
+				if (Number(mine.n) !== o.held) return false;
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.yes} WHERE job = ? AND emitted = ${EMITTED.publishing}
+					 AND batch_id IN (SELECT batch_id FROM ${BATCHES_TABLE} WHERE job = ? AND collect_owner = ?)`,
+				).run(job, job, o.owner);
+				this.stmt(
+					`UPDATE ${BATCHES_TABLE} SET collected_at = ?, updated_at = ?
+					 WHERE job = ? AND collect_owner = ? AND batch_id IN (SELECT value FROM json_each(?))`,
+				).run(o.at, o.at, job, o.owner, JSON.stringify(o.collected));
+				this.stmt(
+					`UPDATE ${BATCHES_TABLE} SET collect_owner = NULL, collect_until = NULL WHERE job = ? AND collect_owner = ?`,
+				).run(job, o.owner);
+				return true;
+			},
+			true,
+		);
+	}
+
+	async releaseCollect(job: string, owner: string): Promise<void> {
+		await this.init();
+		this.run(
+			'release the collect lease',
+			() => {
+				this.stmt(
+					`UPDATE ${ENTRIES_TABLE} SET emitted = ${EMITTED.no} WHERE job = ? AND emitted = ${EMITTED.publishing}
+					 AND batch_id IN (SELECT batch_id FROM ${BATCHES_TABLE} WHERE job = ? AND collect_owner = ?)`,
+				).run(job, job, owner);
+				this.stmt(
+					`UPDATE ${BATCHES_TABLE} SET collect_owner = NULL, collect_until = NULL WHERE job = ? AND collect_owner = ?`,
+				).run(job, owner);
+			},
+			true,
+		);
+	}
+
+	async jobNames(limit: number): Promise<string[]> {
+		await this.init();
+		const rows = this.run(
+			'list jobs',
+			() =>
+				this.stmt(
+					`SELECT job FROM ${BATCHES_TABLE} UNION SELECT job FROM ${ENTRIES_TABLE} ORDER BY job LIMIT ?`,
+				).all(limit) as unknown as Array<{ job: string }>,
+		);
+		return rows.map((r) => r.job);
 	}
 
 	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {

@@ -30,6 +30,10 @@ export interface BatchRow {
 	/** Set once its results were read and every record emitted. */
 	collectedAt: string | null;
 	updatedAt: string;
+	/** Who holds the right to publish its results (a Collect's claim owner), while it does. */
+	collectOwner?: string | null;
+	/** ISO end of that lease. */
+	collectUntil?: string | null;
 }
 
 /** One record's latest submission. */
@@ -45,7 +49,10 @@ export interface BatchEntry {
 	/** The input item's position in the Submit execution. */
 	itemIndex: number;
 	round: number;
-	/** The record already left Collect (on Success or Failed). */
+	/**
+	 * The record already left Collect (on Success or Failed), or is being published by the
+	 * Collect that holds its batch's collect lease (see markPublishing).
+	 */
 	emitted: boolean;
 	submittedAt: string;
 }
@@ -92,6 +99,35 @@ export interface BatchJobStore {
 	/** All entries of the job ordered by record ID, one page. */
 	listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]>;
 	markEmitted(job: string, recordIds: readonly string[]): Promise<void>;
+	/**
+	 * Publishing, claimed: a Collect takes a batch's collect lease before it emits any of its
+	 * records. Compare-and-set: taken only when the lease is still held by `previous` (null: by
+	 * nobody) and the batch is not collected. Taking over an unreleased lease (its Collect died
+	 * or stalled) makes what that Collect had published unpublished again, in the same
+	 * transaction, so the new holder emits it: nothing it never handed on is lost.
+	 */
+	takeCollectLease(
+		job: string,
+		batchId: string,
+		lease: { owner: string; until: string; previous: string | null },
+	): Promise<boolean>;
+	/** Extends every collect lease `owner` holds in the job; returns how many it still holds. */
+	renewCollectLeases(job: string, owner: string, until: string): Promise<number>;
+	/** Records published by the holder of their batch's collect lease, not yet final. */
+	markPublishing(job: string, recordIds: readonly string[]): Promise<void>;
+	/**
+	 * The Collect of `owner` handed its items on: in one transaction, only if it still holds
+	 * all `held` leases, what it published becomes emitted, the batches read to the end are
+	 * stamped collected and its leases end. False (nothing changed) when a lease was lost.
+	 */
+	finishCollect(
+		job: string,
+		o: { owner: string; held: number; collected: readonly string[]; at: string },
+	): Promise<boolean>;
+	/** The Collect of `owner` failed: what it published is unpublished, its leases end. */
+	releaseCollect(job: string, owner: string): Promise<void>;
+	/** Job names this ledger knows batches or entries of (for an unknown job's message). */
+	jobNames(limit: number): Promise<string[]>;
 	/**
 	 * Records an intent before the provider is asked to create a batch: the entries point at
 	 * `pendingId` (see pendingBatchId) until adoptPending moves them to the real batch, so a

@@ -7,6 +7,12 @@
  * transactions instead of 10,000.
  */
 import { sha256, stableStringify } from '../hash';
+import {
+	countNotReused,
+	storedAnswerVerdict,
+	type NotReused,
+	type StoredAnswerVerdict,
+} from '../identity';
 import type { Clock, ItemError, LlmResult } from '../types';
 import { DEFAULT_LEASE_MS, claimOwner, claimRecords } from './claims';
 import { LedgerStoreError, ledgerError } from './errors';
@@ -14,18 +20,13 @@ import type { Checkpoint, ClaimState, LedgerStore, LedgerWrite } from './types';
 
 /**
  * The response cache (off unless given): answers reused for the same call under another
- * record ID, or by a rerun. `key` names what must match besides the prompt hash — provider,
- * base URL and a hash of the credential (see `cacheScope`), never the key itself.
+ * record ID, or by a rerun. Keyed by the answer identity (`promptHash`, core/identity.ts):
+ * provider, endpoint and credential fingerprint are part of it, so a dry run never answers
+ * for the real endpoint.
  */
 export interface ResponseCacheOptions {
-	readonly key: string;
-	/** Reuse answers stored by other jobs (with the same key) too. @default false: this job only */
+	/** Reuse answers stored by other jobs (for the same identity) too. @default false: this job only */
 	readonly crossJob?: boolean;
-}
-
-/** What a cached answer must share besides the prompt: provider, endpoint, credential (hashed). */
-export function cacheScope(provider: string, baseUrl: string, apiKey: string): string {
-	return sha256(stableStringify([provider, baseUrl, sha256(`llm-batch-credential:${apiKey}`)]));
 }
 
 export { DEFAULT_LEASE_MS, claimOwner, ownerIsDead } from './claims';
@@ -99,11 +100,22 @@ class GroupCommitCheckpoint implements Checkpoint {
 		return [this.cacheKey(promptHash, false), this.cacheKey(promptHash, true)];
 	}
 
+	// v2: keyed by the answer identity alone. Entries stored under the earlier key (a scope
+	// beside the pre-scope hash) are not found: paid once more, like any answer whose endpoint
+	// is unknown (core/identity.ts).
 	private cacheKey(promptHash: string, crossJob: boolean): string {
-		return sha256(
-			stableStringify(['response-cache', crossJob ? '*' : this.job, this.cache!.key, promptHash]),
-		);
+		return sha256(stableStringify(['response-cache/v2', crossJob ? '*' : this.job, promptHash]));
 	}
+
+	/** Stored answers `lookup` found but could not use, by why (the node's hint says it). */
+	get notReused(): NotReused {
+		const out: NotReused = { otherScope: 0, beforeScope: 0 };
+		for (const verdict of this.notReusedById.values()) countNotReused(out, verdict);
+		return out;
+	}
+
+	/** By record: a record looked up twice (a group, then alone) counts once. */
+	private readonly notReusedById = new Map<string, StoredAnswerVerdict>();
 
 	get error(): LedgerStoreError | undefined {
 		return this.failure;
@@ -128,15 +140,17 @@ class GroupCommitCheckpoint implements Checkpoint {
 		const missing: number[] = [];
 		entries.forEach((entry, pos) => {
 			const record = stored.get(entry.recordId);
-			if (
-				record?.status === 'succeeded' &&
-				record.result &&
-				record.promptHash === entry.promptHash
-			) {
-				out[pos] = { ...record.result, recordId: entry.recordId, cached: false };
-			} else if (entry.promptHash !== '') {
-				missing.push(pos);
+			const verdict =
+				record?.status === 'succeeded' && record.result
+					? storedAnswerVerdict(record.promptHash, entry.promptHash)
+					: undefined;
+			if (verdict === 'reuse') {
+				out[pos] = { ...record!.result!, recordId: entry.recordId, cached: false };
+				return;
 			}
+			if (verdict === 'other_scope' || verdict === 'before_scope')
+				this.notReusedById.set(entry.recordId, verdict);
+			if (entry.promptHash !== '') missing.push(pos);
 		});
 		if (missing.length === 0 || !this.cache) return out;
 		const crossJob = this.cache.crossJob === true;

@@ -13,7 +13,6 @@ import { SqliteLedgerStore } from './sqlite';
 import type { LedgerStore, PostgresStoreConfig, StoreConfig } from './types';
 
 export {
-	cacheScope,
 	createCheckpoint,
 	DEFAULT_LEASE_MS,
 	type CheckpointOptions,

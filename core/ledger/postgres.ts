@@ -14,8 +14,13 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	paidCostSql,
 	paidResult,
 	RECORDS_TABLE,
+	SPEND_EPSILON,
+	SPEND_TABLE,
+	STORED_KEEP_MS,
+	STORED_MARGIN_MS,
 } from './sql';
 import { buildStats } from './sqlite';
 import type {
@@ -25,6 +30,8 @@ import type {
 	LedgerRecord,
 	LedgerStore,
 	LedgerWrite,
+	SpendReservation,
+	SpendVerdict,
 	ListOptions,
 	PostgresStoreConfig,
 	RecordStatus,
@@ -56,7 +63,21 @@ ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_input_tokens BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_output_tokens BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
+	job TEXT NOT NULL,
+	spend_ticket TEXT NOT NULL,
+	spend_owner TEXT NOT NULL,
+	spend_state TEXT NOT NULL,
+	spend_usd DOUBLE PRECISION NOT NULL,
+	reserved_until TIMESTAMPTZ,
+	stored_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+	stored_at TIMESTAMPTZ,
+	PRIMARY KEY (job, spend_ticket)
+);
 `;
+
+/** Namespace of the per-job advisory lock that serialises budget reservations. */
+const SPEND_LOCK_NAMESPACE = 740_305_119;
 
 /** Serialises concurrent `CREATE TABLE IF NOT EXISTS` from several workers (it races on pg_type). */
 const SCHEMA_LOCK_KEY = 740_305_118;
@@ -460,9 +481,7 @@ export class PostgresLedgerStore implements LedgerStore {
 			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'outputTokens')::numeric
 			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
 			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->>'costUsd')::numeric
-			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
-			   + coalesce(sum(prior_cost_usd)::numeric, 0) AS cost_usd,
+			 ${paidCostSql('postgres')} AS cost_usd,
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 			 FROM ${RECORDS_TABLE} WHERE job = $1`,
 			[job],
@@ -476,8 +495,119 @@ export class PostgresLedgerStore implements LedgerStore {
 		return buildStats(job, totals, codes);
 	}
 
+	async reserveSpend(job: string, r: SpendReservation): Promise<SpendVerdict> {
+		return this.transaction('reserve spend', async (client) => {
+			// Reservations of one job one at a time: each sees the ones before it.
+			await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+				SPEND_LOCK_NAMESPACE,
+				job,
+			]);
+			// Stored spend is timed by the server's clock (one clock for every host).
+			await client.query(
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_state = 'paid' AND spend_usd <= $2
+				 AND stored_at < now() - make_interval(secs => $3)`,
+				[job, SPEND_EPSILON, STORED_KEEP_MS / 1000],
+			);
+			// A reservation whose lease ended (its execution died with the request out) holds no
+			// more, but counts as paid at its most: the provider may have billed the request.
+			await client.query(
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = $1 AND spend_state = 'reserved' AND reserved_until <= $2`,
+				[job, r.at],
+			);
+			let recordsPaid = r.recordsPaid;
+			if (!recordsPaid) {
+				const records = await client.query<{ usd: string | null; at: Date }>(
+					`SELECT ${paidCostSql('postgres')} AS usd, now() AS at FROM ${RECORDS_TABLE} WHERE job = $1`,
+					[job],
+				);
+				recordsPaid = {
+					usd: Number(records.rows[0]?.usd ?? 0),
+					at: new Date(records.rows[0].at).toISOString(),
+				};
+			}
+			const apart = await client.query<{
+				paid: string;
+				stored: string;
+				reserved: string;
+				holders: string[];
+			}>(
+				`SELECT coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'paid'), 0) AS paid,
+				 coalesce(sum(stored_usd) FILTER (WHERE spend_state = 'paid' AND stored_at >= $2), 0) AS stored,
+				 coalesce(sum(spend_usd) FILTER (WHERE spend_state = 'reserved'), 0) AS reserved,
+				 coalesce(array_agg(DISTINCT spend_owner) FILTER (WHERE spend_state = 'reserved'), '{}') AS holders
+				 FROM ${SPEND_TABLE} WHERE job = $1`,
+				[job, new Date(Date.parse(recordsPaid.at) - STORED_MARGIN_MS).toISOString()],
+			);
+			const row = apart.rows[0];
+			const paidUsd = recordsPaid.usd + Number(row.paid) + Number(row.stored);
+			const reservedUsd = Number(row.reserved);
+			if (paidUsd + reservedUsd + r.usd > r.capUsd + SPEND_EPSILON)
+				return { reserved: false, paidUsd, reservedUsd, holders: row.holders, recordsPaid };
+			await client.query(
+				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+				 VALUES ($1, $2, $3, 'reserved', $4, $5)`,
+				[job, r.ticket, r.owner, r.usd, r.reservedUntil],
+			);
+			return { reserved: true, paidUsd, reservedUsd, recordsPaid };
+		});
+	}
+
+	async settleSpend(
+		job: string,
+		spend: { ticket: string; owner: string; usd: number },
+	): Promise<void> {
+		if (spend.usd <= SPEND_EPSILON) {
+			await this.query(
+				'settle spend',
+				`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = $2`,
+				[job, spend.ticket],
+			);
+			return;
+		}
+		await this.query(
+			'settle spend',
+			`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+			 VALUES ($1, $2, $3, 'paid', $4, NULL)
+			 ON CONFLICT (job, spend_ticket) DO UPDATE SET spend_state = 'paid',
+			 spend_usd = excluded.spend_usd, reserved_until = NULL`,
+			[job, spend.ticket, spend.owner, spend.usd],
+		);
+	}
+
+	async releaseSpend(job: string, tickets: readonly string[]): Promise<void> {
+		if (tickets.length === 0) return;
+		await this.query(
+			'release spend',
+			`DELETE FROM ${SPEND_TABLE} WHERE job = $1 AND spend_ticket = ANY($2::text[])`,
+			[job, tickets],
+		);
+	}
+
+	async recordedSpend(job: string, ticket: string, usd: number): Promise<void> {
+		// Timed by the server's clock, as the readings of the records are.
+		await this.query(
+			'record spend',
+			`UPDATE ${SPEND_TABLE} SET spend_usd = greatest(0, spend_usd - $3), stored_usd = stored_usd + $3, stored_at = now()
+			 WHERE job = $1 AND spend_ticket = $2 AND spend_state = 'paid'`,
+			[job, ticket, usd],
+		);
+	}
+
+	async expireSpend(job: string, owner: string): Promise<number> {
+		const rows = await this.query<{ spend_ticket: string }>(
+			'expire spend reservations',
+			`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+			 WHERE job = $1 AND spend_owner = $2 AND spend_state = 'reserved'
+			 RETURNING spend_ticket`,
+			[job, owner],
+		);
+		return rows.length;
+	}
+
 	async deleteJob(job: string): Promise<number> {
 		return this.transaction('delete the job', async (client) => {
+			await client.query(`DELETE FROM ${SPEND_TABLE} WHERE job = $1`, [job]);
 			await client.query(`DELETE FROM ${CACHE_TABLE} WHERE job = $1`, [job]);
 			return (
 				(await client.query(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1`, [job])).rowCount ?? 0

@@ -5,6 +5,23 @@
  */
 export const RECORDS_TABLE = 'llm_batch_ledger_records';
 export const CACHE_TABLE = 'llm_batch_ledger_cache';
+/**
+ * Job budgets: one row per request reserved against a job's cost cap (core/call/budget.ts) —
+ * `reserved` (its most, until `reserved_until`) while in flight, then `paid`: `spend_usd` what
+ * its answer cost and is not yet in the job's records, `stored_usd` what is in them since
+ * `stored_at` (counted from the row by readings of the records taken before then).
+ */
+export const SPEND_TABLE = 'llm_batch_ledger_spend';
+/** Less than this is nothing (float noise). */
+export const SPEND_EPSILON = 1e-12;
+/**
+ * A reading of the records counts spend stored up to this long before it from the spend rows
+ * too: double for a moment, never missing. The times are one clock's (SQLite: the machine's;
+ * PostgreSQL: the server's), and a result is committed before its spend is marked stored.
+ */
+export const STORED_MARGIN_MS = 1000;
+/** Stored spend rows are kept this long: longer than any reading is used (see budget.ts). */
+export const STORED_KEEP_MS = 10 * 60_000;
 
 /**
  * Appended to the upserts' DO UPDATE so a stored success stays unless the new write belongs to a
@@ -71,4 +88,19 @@ export function paidResult(dialect: 'sqlite' | 'postgres'): string {
 	return dialect === 'sqlite'
 		? `json_extract(result, '$.cached') IS NOT 1`
 		: `(result->>'cached') IS DISTINCT FROM 'true'`;
+}
+
+/**
+ * What the job's records paid (JobStats.costUsd): stored results that were paid for, what
+ * failed records paid, and what earlier failures of re-attempted records paid. The job totals
+ * and the job budget read this one expression.
+ */
+export function paidCostSql(dialect: 'sqlite' | 'postgres'): string {
+	if (dialect === 'sqlite')
+		return `coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.costUsd')
+				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END), 0)
+				   + coalesce(sum(prior_cost_usd), 0)`;
+	return `coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->>'costUsd')::numeric
+			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
+			   + coalesce(sum(prior_cost_usd)::numeric, 0)`;
 }

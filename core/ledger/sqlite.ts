@@ -20,9 +20,14 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	paidCostSql,
 	paidResult,
 	PRIOR_COLUMNS,
 	RECORDS_TABLE,
+	SPEND_EPSILON,
+	SPEND_TABLE,
+	STORED_KEEP_MS,
+	STORED_MARGIN_MS,
 } from './sql';
 import type {
 	ClaimEntry,
@@ -33,6 +38,8 @@ import type {
 	LedgerWrite,
 	ListOptions,
 	RecordStatus,
+	SpendReservation,
+	SpendVerdict,
 	SqliteStoreConfig,
 } from './types';
 
@@ -59,6 +66,17 @@ CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
 	created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
+CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
+	job TEXT NOT NULL,
+	spend_ticket TEXT NOT NULL,
+	spend_owner TEXT NOT NULL,
+	spend_state TEXT NOT NULL,
+	spend_usd REAL NOT NULL,
+	reserved_until TEXT,
+	stored_usd REAL NOT NULL DEFAULT 0,
+	stored_at TEXT,
+	PRIMARY KEY (job, spend_ticket)
+);
 `;
 
 /** Columns added after the first release: ledgers created before get them on open. */
@@ -426,9 +444,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.usage.outputTokens')
 				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.outputTokens') END), 0)
 				   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.costUsd')
-				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END), 0)
-				   + coalesce(sum(prior_cost_usd), 0) AS cost_usd,
+				 ${paidCostSql('sqlite')} AS cost_usd,
 				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 				 FROM ${RECORDS_TABLE} WHERE job = ?`,
 			).get(job) as Record<string, unknown>;
@@ -440,8 +456,111 @@ export class SqliteLedgerStore implements LedgerStore {
 		});
 	}
 
+	async reserveSpend(job: string, r: SpendReservation): Promise<SpendVerdict> {
+		return this.transaction('reserve spend', () => {
+			this.stmt(
+				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'paid' AND spend_usd <= ? AND stored_at < ?`,
+			).run(job, SPEND_EPSILON, shiftIso(r.at, -STORED_KEEP_MS));
+			// A reservation whose lease ended (its execution died with the request out) holds no
+			// more, but counts as paid at its most: the provider may have billed the request.
+			this.stmt(
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = ? AND spend_state = 'reserved' AND reserved_until <= ?`,
+			).run(job, r.at);
+			const recordsPaid = r.recordsPaid ?? {
+				usd: Number(
+					(
+						this.stmt(
+							`SELECT ${paidCostSql('sqlite')} AS usd FROM ${RECORDS_TABLE} WHERE job = ?`,
+						).get(job) as { usd: number | null }
+					).usd ?? 0,
+				),
+				at: r.at,
+			};
+			const apart = this.stmt(
+				`SELECT coalesce(sum(CASE WHEN spend_state = 'paid' THEN spend_usd END), 0) AS paid,
+				 coalesce(sum(CASE WHEN spend_state = 'paid' AND stored_at >= ? THEN stored_usd END), 0) AS stored,
+				 coalesce(sum(CASE WHEN spend_state = 'reserved' THEN spend_usd END), 0) AS reserved
+				 FROM ${SPEND_TABLE} WHERE job = ?`,
+			).get(shiftIso(recordsPaid.at, -STORED_MARGIN_MS), job) as {
+				paid: number;
+				stored: number;
+				reserved: number;
+			};
+			const paidUsd = recordsPaid.usd + Number(apart.paid) + Number(apart.stored);
+			const reservedUsd = Number(apart.reserved);
+			if (paidUsd + reservedUsd + r.usd > r.capUsd + SPEND_EPSILON) {
+				const holders = this.stmt(
+					`SELECT DISTINCT spend_owner AS owner FROM ${SPEND_TABLE} WHERE job = ? AND spend_state = 'reserved'`,
+				).all(job) as Array<{ owner: string }>;
+				return {
+					reserved: false,
+					paidUsd,
+					reservedUsd,
+					holders: holders.map((h) => h.owner),
+					recordsPaid,
+				};
+			}
+			this.stmt(
+				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+				 VALUES (?, ?, ?, 'reserved', ?, ?)`,
+			).run(job, r.ticket, r.owner, r.usd, r.reservedUntil);
+			return { reserved: true, paidUsd, reservedUsd, recordsPaid };
+		});
+	}
+
+	async settleSpend(
+		job: string,
+		spend: { ticket: string; owner: string; usd: number },
+	): Promise<void> {
+		this.transaction('settle spend', () => {
+			if (spend.usd <= SPEND_EPSILON) {
+				this.stmt(`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_ticket = ?`).run(
+					job,
+					spend.ticket,
+				);
+				return;
+			}
+			this.stmt(
+				`INSERT INTO ${SPEND_TABLE} (job, spend_ticket, spend_owner, spend_state, spend_usd, reserved_until)
+				 VALUES (?, ?, ?, 'paid', ?, NULL)
+				 ON CONFLICT (job, spend_ticket) DO UPDATE SET spend_state = 'paid',
+				 spend_usd = excluded.spend_usd, reserved_until = NULL`,
+			).run(job, spend.ticket, spend.owner, spend.usd);
+		});
+	}
+
+	async releaseSpend(job: string, tickets: readonly string[]): Promise<void> {
+		if (tickets.length === 0) return;
+		this.transaction('release spend', () =>
+			this.stmt(
+				`DELETE FROM ${SPEND_TABLE} WHERE job = ? AND spend_ticket IN (SELECT value FROM json_each(?))`,
+			).run(job, JSON.stringify(tickets)),
+		);
+	}
+
+	async recordedSpend(job: string, ticket: string, usd: number, at: string): Promise<void> {
+		this.transaction('record spend', () =>
+			this.stmt(
+				`UPDATE ${SPEND_TABLE} SET spend_usd = max(0, spend_usd - ?), stored_usd = stored_usd + ?, stored_at = ?
+				 WHERE job = ? AND spend_ticket = ? AND spend_state = 'paid'`,
+			).run(usd, usd, at, job, ticket),
+		);
+	}
+
+	async expireSpend(job: string, owner: string): Promise<number> {
+		const result = this.transaction('expire spend reservations', () =>
+			this.stmt(
+				`UPDATE ${SPEND_TABLE} SET spend_state = 'paid', reserved_until = NULL
+				 WHERE job = ? AND spend_owner = ? AND spend_state = 'reserved'`,
+			).run(job, owner),
+		);
+		return Number(result.changes);
+	}
+
 	async deleteJob(job: string): Promise<number> {
 		return this.transaction('delete the job', () => {
+			this.stmt(`DELETE FROM ${SPEND_TABLE} WHERE job = ?`).run(job);
 			this.stmt(`DELETE FROM ${CACHE_TABLE} WHERE job = ?`).run(job);
 			return Number(this.stmt(`DELETE FROM ${RECORDS_TABLE} WHERE job = ?`).run(job).changes);
 		});
@@ -502,4 +621,9 @@ export function buildStats(
 		firstCreatedAt: str(totals.first_created_at),
 		lastUpdatedAt: str(totals.last_updated_at),
 	};
+}
+
+/** `iso` moved by `ms`. */
+function shiftIso(iso: string, ms: number): string {
+	return new Date(Date.parse(iso) + ms).toISOString();
 }

@@ -2,6 +2,7 @@
  * The durable ledger: one row per (job, record ID) so a run that dies half way resumes
  * where it stopped and never pays twice for a record it already has a result for.
  */
+import type { NotReused } from '../identity';
 import type { ItemError, LlmResult } from '../types';
 import type { LedgerStoreError } from './errors';
 
@@ -109,6 +110,45 @@ export interface JobStats {
 	lastUpdatedAt: string | null;
 }
 
+/** A request's reservation against a job budget (core/call/budget.ts). */
+export interface SpendReservation {
+	ticket: string;
+	owner: string;
+	/** The most the request can cost. */
+	usd: number;
+	capUsd: number;
+	/** ISO now, and the end of the reservation's lease (an execution that dies leaves it). */
+	at: string;
+	reservedUntil: string;
+	/**
+	 * What the job's records paid, as this execution last read it (a sum over every record:
+	 * read again when absent). Spend stored in the records since `at` is still counted from the
+	 * spend rows, so an older reading never counts less than was paid.
+	 */
+	recordsPaid?: RecordsPaid;
+}
+
+export interface RecordsPaid {
+	usd: number;
+	/** ISO time of the reading, by the store's clock (PostgreSQL: the server's). */
+	at: string;
+}
+
+/**
+ * A reservation taken, or refused with the job's figures: `paidUsd` — what its stored results
+ * paid plus answers paid but not yet stored; `reservedUsd` — live reservations of requests in
+ * flight; `holders` — the owners of those reservations.
+ */
+export type SpendVerdict =
+	| { reserved: true; paidUsd: number; reservedUsd: number; recordsPaid: RecordsPaid }
+	| {
+			reserved: false;
+			paidUsd: number;
+			reservedUsd: number;
+			holders: string[];
+			recordsPaid: RecordsPaid;
+	  };
+
 export interface LedgerStore {
 	readonly kind: 'sqlite' | 'postgres';
 	/** A name for messages, never with a password: `SQLite /path/x.sqlite`, `PostgreSQL user@host:5432/db`. */
@@ -152,6 +192,28 @@ export interface LedgerStore {
 	/** Sets the given records back to pending whatever their status; returns how many changed. */
 	requeue(job: string, recordIds: readonly string[], at: string): Promise<number>;
 	stats(job: string): Promise<JobStats>;
+	/**
+	 * Job budget: reserves `usd` for a request, atomically with every other execution of the job
+	 * — taken only when the job's paid spend, plus live reservations, plus `usd` stay within
+	 * `capUsd`. A reservation whose lease ended stops holding on the way, but counts as paid at
+	 * its most (its execution died with the request out: the provider may have billed it).
+	 */
+	reserveSpend(job: string, reservation: SpendReservation): Promise<SpendVerdict>;
+	/** The request's answer cost `usd`: counted as paid (no lease) until its result is stored. */
+	settleSpend(job: string, spend: { ticket: string; owner: string; usd: number }): Promise<void>;
+	/** The requests got no answer (nothing billed): their reservations end. */
+	releaseSpend(job: string, tickets: readonly string[]): Promise<void>;
+	/**
+	 * `usd` of the ticket's paid spend is in the job's stored results since `at` (PostgreSQL: the
+	 * server's now): counted from the records by readings taken after it, from the spend row by
+	 * older ones.
+	 */
+	recordedSpend(job: string, ticket: string, usd: number, at: string): Promise<void>;
+	/**
+	 * Ends the reservations `owner` holds in `job` (an owner known to be dead): they count as
+	 * paid at their most from now on; returns how many.
+	 */
+	expireSpend(job: string, owner: string): Promise<number>;
 	/** Deletes the job's records and the cache entries it produced; returns the number of records deleted. */
 	deleteJob(job: string): Promise<number>;
 	/** Stored results by cache key (see checkpoint.ts for what a key covers). */
@@ -172,11 +234,15 @@ export interface Checkpoint {
 	 * same promptHash (returned instead of calling, cached:false), or — response cache, when the
 	 * checkpoint was given one — a result of the same call (same cache key) stored before (copy
 	 * with recordId replaced and cached:true; also recorded as that record's success). Records
-	 * whose stored promptHash differs are stale: undefined.
+	 * whose stored promptHash (the answer identity, core/identity.ts) differs are not reused:
+	 * undefined, counted in `notReused` when the same call was answered by another endpoint or
+	 * credential, or stored before those were part of the identity.
 	 */
 	lookup(
 		entries: Array<{ recordId: string; promptHash: string }>,
 	): Promise<Array<LlmResult | undefined>>;
+	/** Stored answers `lookup` did not reuse although they answered the same call, by why. */
+	readonly notReused?: NotReused;
 	/**
 	 * Claims the record for one attempt before it is sent (lease of `leaseMs`, renewed by every
 	 * claim of the same checkpoint). Claims asked for in the same event-loop turn share a transaction.

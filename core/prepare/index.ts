@@ -9,6 +9,7 @@
  */
 import { costUsd, priceFor, pricesAsOf } from '../cost';
 import { sha256, stableStringify } from '../hash';
+import { duplicateRecordIds, resolveRecordId, type DuplicateIds } from '../record-id';
 import { samplePositions, seededRandom } from '../random';
 import { contextWindow } from '../models';
 import { getPath, type Json } from '../paths';
@@ -124,6 +125,8 @@ export interface PrepareResult {
 		rejected: number;
 		chunks: number;
 		byReason: Record<RejectReason, number>;
+		/** Record IDs that more than one ready item carries (no dedupe by ID asked). */
+		duplicateIds?: DuplicateIds;
 	};
 }
 
@@ -326,19 +329,15 @@ export function prepareItems(
 		let recordId: string | undefined;
 		if (config.recordId.mode === 'field') {
 			const raw = getPath(json, config.recordId.field);
-			if (
-				raw === undefined ||
-				raw === null ||
-				(typeof raw === 'string' && raw.trim() === '') ||
-				typeof raw === 'object'
-			) {
+			// The one rule for record IDs (core/record-id.ts); here a missing field is an error too.
+			const resolved = resolveRecordId({ value: raw, expression: true });
+			if (resolved.ok && resolved.id !== undefined) recordId = resolved.id;
+			else {
 				issues.push({
 					path: pointer(config.recordId.field),
-					message: 'record ID field is empty or not a string / number',
+					message: `record ID field is ${resolved.ok ? 'missing' : resolved.problem.replace(/^resolved to /, '')}: it must be a non-empty text or a number`,
 					code: 'recordId',
 				});
-			} else {
-				recordId = String(raw);
 			}
 		} else {
 			recordId = contentHash(json, config.recordId.fields, written);
@@ -441,6 +440,13 @@ export function prepareItems(
 		}
 	});
 
+	// The same check as LLM Batch Call's: IDs two ready records share are one ledger record.
+	const duplicates = duplicateRecordIds(
+		chosen.flatMap((c) => {
+			const id = c.json[config.idField];
+			return typeof id === 'string' ? [id] : [];
+		}),
+	);
 	rejected.sort((a, b) => a.index - b.index);
 	const total = ready.length + rejected.length;
 	const stamp = (json: Json, seq: number): Json => ({
@@ -464,6 +470,7 @@ export function prepareItems(
 			rejected: rejectedOut.length,
 			chunks: count,
 			byReason,
+			...(duplicates ? { duplicateIds: duplicates } : {}),
 		},
 	};
 }

@@ -1,5 +1,6 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
+import { resolveRecordId } from '../../core/record-id';
 import { parseConfig } from '../shared/config';
 
 export const OPERATIONS = [
@@ -121,9 +122,23 @@ function readLimit(ctx: IExecuteFunctions): unknown {
 	return limit === 0 ? -1 : limit; // 0 would mean "all": reject it as a limit
 }
 
-/** The record ID parameter of one item (an expression per item), as text; '' when absent. */
-export function readRecordId(ctx: IExecuteFunctions, itemIndex: number): string {
-	const value = ctx.getNodeParameter('recordId', itemIndex, '') as unknown;
-	if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-	return typeof value === 'string' ? value.trim() : '';
+/**
+ * The record ID parameter of one item (an expression per item) by the one rule
+ * (core/record-id.ts), or what it resolved to instead: this node needs an ID for every item.
+ */
+export function readRecordId(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+): { id: string } | { problem: string } {
+	let resolved;
+	try {
+		resolved = resolveRecordId({
+			value: ctx.getNodeParameter('recordId', itemIndex, ''),
+			expression: true,
+		});
+	} catch (thrown) {
+		resolved = resolveRecordId({ thrown: thrown ?? 'error', expression: true });
+	}
+	if (!resolved.ok) return { problem: resolved.problem };
+	return resolved.id === undefined ? { problem: 'resolved to nothing' } : { id: resolved.id };
 }

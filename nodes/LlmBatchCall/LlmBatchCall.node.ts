@@ -106,7 +106,7 @@ export class LlmBatchCall implements INodeType {
 				type: 'string',
 				default: '={{ $json.recordId ?? $json.id }}',
 				description:
-					'Stable ID of each record, used in results, reports and the ledger. When empty, a hash of the prompt is used.',
+					'Stable ID of each record, used in results, reports and the ledger. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input); duplicate IDs are named in the hint.',
 			},
 			{
 				displayName: 'Output Format',
@@ -296,7 +296,7 @@ export class LlmBatchCall implements INodeType {
 								name: 'The Ledger Job (All Executions)',
 								value: 'job',
 								description:
-									'Max Cost per Run counts what the ledger job already spent in earlier executions, so a nightly job split into chunks stops at its budget',
+									'Max Cost per Run counts what the ledger job spent in every execution, earlier ones and those running at once (reserved in the ledger), so a nightly job split into chunks stops at its budget',
 							},
 						],
 						default: 'run',
@@ -336,7 +336,7 @@ export class LlmBatchCall implements INodeType {
 						typeOptions: { numberPrecision: 4 },
 						default: -1,
 						description:
-							'For models missing from the built-in price table (e.g. 0 for a local model). -1 = use the table.',
+							"The primary model's price, for a model missing from the built-in price table (e.g. 0 for a local model); fallback models keep their own price (see Model Prices). -1 = use the table.",
 					},
 					{
 						displayName: 'Max Attempts',
@@ -353,7 +353,7 @@ export class LlmBatchCall implements INodeType {
 						typeOptions: { numberPrecision: 4 },
 						default: 0,
 						description:
-							'Stop spending when the run has cost this much; remaining items fail with budget_exceeded. 0 = no cap.',
+							'Stop spending when the run has cost this much, counting every model of the chain; each request reserves its most (prompt + Max Tokens) before it is sent, and one that no longer fits fails with budget_exceeded, as do the items after it. 0 = no cap.',
 					},
 					{
 						displayName: 'Max Re-Asks',
@@ -391,6 +391,45 @@ export class LlmBatchCall implements INodeType {
 						description: 'Maximum output tokens per answer',
 					},
 					{
+						displayName: 'Model Prices',
+						name: 'modelPrices',
+						type: 'fixedCollection',
+						typeOptions: { multipleValues: true },
+						placeholder: 'Add Model Price',
+						default: {},
+						description:
+							'Prices of models missing from the built-in price table, e.g. a local fallback model (0 for free). Each price applies to the model it names only. With a cost cap, every model of the chain needs a price.',
+						options: [
+							{
+								name: 'price',
+								displayName: 'Price',
+								values: [
+									{
+										displayName: 'Model',
+										name: 'model',
+										type: 'string',
+										default: '',
+										placeholder: 'e.g. llama3.1-local',
+									},
+									{
+										displayName: 'Input Price per 1M Tokens (USD)',
+										name: 'inputPricePer1M',
+										type: 'number',
+										typeOptions: { minValue: 0, numberPrecision: 4 },
+										default: 0,
+									},
+									{
+										displayName: 'Output Price per 1M Tokens (USD)',
+										name: 'outputPricePer1M',
+										type: 'number',
+										typeOptions: { minValue: 0, numberPrecision: 4 },
+										default: 0,
+									},
+								],
+							},
+						],
+					},
+					{
 						displayName: 'Outage Time Before Stopping (Minutes)',
 						name: 'outageMinutes',
 						type: 'number',
@@ -424,7 +463,8 @@ export class LlmBatchCall implements INodeType {
 						type: 'number',
 						typeOptions: { numberPrecision: 4 },
 						default: -1,
-						description: 'For models missing from the built-in price table. -1 = use the table.',
+						description:
+							"The primary model's price, for a model missing from the built-in price table. -1 = use the table.",
 					},
 					{
 						displayName: 'Progress Log Interval (Seconds)',

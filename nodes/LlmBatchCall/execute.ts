@@ -6,17 +6,25 @@ import {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../core/clock';
-import { anthropicCachePrices, costUsd, type Price } from '../../core/cost';
+import {
+	CostMeter,
+	LedgerSpendStore,
+	modelPricing,
+	unpricedModels,
+	type SpendStore,
+} from '../../core/call/budget';
 import { markSharedPromptPrefix } from '../../core/call/cache';
 import { CONTEXT_WINDOW, inputPolicy, reaskFromItem } from '../../core/call/input';
 import { runWithFallbacks, type FallbackStage } from '../../core/call/fallback';
+import { answerScope, describeNotReused } from '../../core/identity';
+import { describeDuplicateIds, describeUnnamed, type DuplicateIds } from '../../core/record-id';
 import {
-	cacheScope,
 	createCheckpoint,
 	DEFAULT_LEASE_MS,
 	LedgerStoreError,
 	type Checkpoint,
 } from '../../core/ledger';
+import { claimOwner } from '../../core/ledger/checkpoint';
 import { formatSummary, reportProgress } from '../../core/call/progress';
 import { createProvider, type ProviderCredentials } from '../../core/call/providers';
 import {
@@ -33,13 +41,13 @@ import {
 	type RunItem,
 	type RunStats,
 } from '../../core/call/runner';
-import type { Clock, ItemError, ProviderName, Usage } from '../../core/types';
+import type { Clock, ItemError, ProviderName } from '../../core/types';
 import { compileSchema } from '../../core/schema';
 import { contextWindow } from '../../core/models';
 import { estimateTokens } from '../../core/tokens';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems, type RawPromptInput } from '../shared/llm-params';
-import { fallbackModelsOf, readConfig, type CallConfig } from './params';
+import { fallbackModelsOf, priceOverridesOf, readConfig, type CallConfig } from './params';
 import { limiterFor, type LimitHandle } from './sharedLimit';
 
 /** Injection points for tests (a fake clock, a stub fetch); n8n itself passes nothing. */
@@ -52,26 +60,11 @@ function invalidInput(message: string): ItemError {
 	return { code: 'invalid_input', message, retryable: false, attempts: 0 };
 }
 
-function costFunction(cfg: CallConfig): (model: string, usage: Usage) => number | undefined {
-	const { inputPricePer1M, outputPricePer1M } = cfg.options;
-	const override: Price | undefined =
-		inputPricePer1M >= 0 && outputPricePer1M >= 0
-			? {
-					inputPer1M: inputPricePer1M,
-					outputPer1M: outputPricePer1M,
-					...(cfg.provider === 'anthropic' ? anthropicCachePrices(inputPricePer1M) : {}),
-				}
-			: undefined;
-	if (override) {
-		return (_model, usage) => costUsd(cfg.model, usage, { overrides: { [cfg.model]: override } });
-	}
-	return (model, usage) => costUsd(model, usage) ?? costUsd(cfg.model, usage);
-}
-
 /** Reads each item's prompt; bad input fails that item (core/call/input.ts), never the node. */
-function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
+function policyFor(cfg: CallConfig, provider: ProviderName, model: string, scope: string) {
 	return inputPolicy({
 		provider,
+		scope,
 		model,
 		schema: cfg.schema,
 		maxTokens: cfg.options.maxTokens,
@@ -85,16 +78,20 @@ function policyFor(cfg: CallConfig, provider: ProviderName, model: string) {
 function buildItems(
 	ctx: IExecuteFunctions,
 	cfg: CallConfig,
+	scope: string,
 	keepRaw: boolean,
 ): {
 	runItems: RunItem[];
 	rejected: Map<number, ItemError>;
 	raws: Array<RawPromptInput | undefined>;
+	duplicates: DuplicateIds | undefined;
+	unnamed: number;
 } {
 	const read = readPromptItems(
 		ctx,
 		{
 			provider: cfg.provider,
+			scope,
 			model: cfg.model,
 			schema: cfg.schema,
 			maxTokens: cfg.options.maxTokens,
@@ -130,7 +127,12 @@ export async function executeLlmBatchCall(
 	const creds = await providerCredentials(ctx, cfg.provider);
 	const items = ctx.getInputData();
 	const fallbackModels = fallbackModelsOf(cfg);
-	const { runItems, rejected, raws } = buildItems(ctx, cfg, fallbackModels.length > 0);
+	const { runItems, rejected, raws, duplicates, unnamed } = buildItems(
+		ctx,
+		cfg,
+		answerScope(cfg.provider, creds.baseUrl, creds.apiKey),
+		fallbackModels.length > 0,
+	);
 	// Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is
 	// the records, so only requests of one record).
 	if (cfg.options.promptCaching !== 'off' && cfg.options.recordsPerRequest === 1)
@@ -148,26 +150,24 @@ export async function executeLlmBatchCall(
 	let checkpoint: Checkpoint | undefined;
 	// Set once the runner exists: a failed commit stops the spending at once.
 	let onLedgerError: (e: LedgerStoreError) => void = () => undefined;
-	let spentBeforeUsd = 0;
+	// This execution, as its ledger claims and budget reservations name it.
+	const owner = claimOwner();
+	// A claim (and a reservation) outlives one attempt (limiter wait + request + commit) with room to spare.
+	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000);
+	let spendStore: SpendStore | undefined;
 	if (cfg.ledgerStore !== 'none') {
 		try {
 			const store = await ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 			const cache = cfg.options.responseCache;
-			// A job budget: what the job's stored results cost in earlier executions counts too.
+			// A job budget: reserved in the ledger, against what every execution of the job spent.
 			if (cfg.options.budgetScope === 'job' && cfg.options.maxCostUsd > 0)
-				spentBeforeUsd = (await store.stats(cfg.ledgerJob)).costUsd;
+				spendStore = new LedgerSpendStore(store, cfg.ledgerJob, { clock, owner, leaseMs });
 			checkpoint = createCheckpoint(store, cfg.ledgerJob, {
 				clock,
 				onError: (e) => onLedgerError(e),
-				// A claim outlives one attempt (limiter wait + request + commit) with room to spare.
-				leaseMs: Math.max(DEFAULT_LEASE_MS, 2 * cfg.options.timeoutSeconds * 1000 + 60_000),
-				cache:
-					cache === 'off'
-						? undefined
-						: {
-								key: cacheScope(cfg.provider, creds.baseUrl ?? '', creds.apiKey),
-								crossJob: cache === 'allJobs',
-							},
+				owner,
+				leaseMs,
+				cache: cache === 'off' ? undefined : { crossJob: cache === 'allJobs' },
 			});
 		} catch (e) {
 			// A ledger that cannot open must stop the run: running without it would pay again for work already done.
@@ -185,6 +185,13 @@ export async function executeLlmBatchCall(
 	const flow = limit.limiter;
 	const validate = cfg.schema ? compileSchema(cfg.schema) : undefined;
 	const node = ctx.getNode().name;
+	// One meter for every model of the chain, each priced by its own price.
+	const pricing = modelPricing(priceOverridesOf(cfg));
+	const meter = new CostMeter({
+		pricing,
+		capUsd: cfg.options.maxCostUsd,
+		store: spendStore,
+	});
 	const makeRunner = (
 		providerName: ProviderName,
 		providerCreds: ProviderCredentials,
@@ -197,7 +204,7 @@ export async function executeLlmBatchCall(
 			provider: createProvider(providerName, providerCreds, deps.fetch),
 			flow: modelFlow,
 			handOffOverloaded: handOff,
-			spentBeforeUsd,
+			meter,
 			clock,
 			concurrency: cfg.concurrency,
 			retry: { maxAttempts: cfg.options.maxAttempts },
@@ -213,8 +220,6 @@ export async function executeLlmBatchCall(
 			structured: cfg.schema
 				? { validate: validate?.ok ? validate.validate : undefined }
 				: undefined,
-			costOf: costFunction(cfg),
-			maxCostUsd: cfg.options.maxCostUsd > 0 ? cfg.options.maxCostUsd : undefined,
 			checkpoint,
 			warmUp,
 			maxReasks: cfg.schema ? cfg.options.maxReasks : 0,
@@ -255,9 +260,12 @@ export async function executeLlmBatchCall(
 		for (const l of [limit, ...fallbackLimits]) l.release();
 		throw e instanceof NodeOperationError ? e : new NodeOperationError(ctx.getNode(), e as Error);
 	}
+	const fallbackScope =
+		fallbackCreds &&
+		answerScope(cfg.fallbackProvider as ProviderName, fallbackCreds.baseUrl, fallbackCreds.apiKey);
 	const stages: FallbackStage[] = fallbackModels.map((model, k) => {
 		const providerName = cfg.fallbackProvider as ProviderName;
-		const toRunItem = policyFor(cfg, providerName, model);
+		const toRunItem = policyFor(cfg, providerName, model, fallbackScope!);
 		const stageRunner = makeRunner(
 			providerName,
 			fallbackCreds!,
@@ -307,7 +315,6 @@ export async function executeLlmBatchCall(
 						cfg.options.maxTokens,
 						Math.min(16_384, Math.floor(cfg.tokensPerMinute / 4)),
 					),
-					costOf: costFunction(cfg),
 					checkpoint,
 				}).then((g) => {
 					const k = modelOf(r);
@@ -317,10 +324,12 @@ export async function executeLlmBatchCall(
 				})
 			: r.run(list);
 	let answeredBy: number[] | undefined;
+	let reusedFallbackAnswers = 0;
 	const done =
 		stages.length > 0
-			? runWithFallbacks(runOn, runner, runItems, stages, tooLong).then((f) => {
+			? runWithFallbacks(runOn, runner, runItems, stages, tooLong, checkpoint).then((f) => {
 					answeredBy = f.answeredBy;
+					reusedFallbackAnswers = f.reused;
 					return f.outcomes;
 				})
 			: runOn(runner, runItems);
@@ -390,6 +399,7 @@ export async function executeLlmBatchCall(
 			stats,
 			stages.map((s) => s.runner.stats),
 		);
+		stats.cached += reusedFallbackAnswers;
 		// Handed-off items were counted as failed by the primary: recount from the outcomes.
 		stats.done = outcomes.length;
 		stats.succeeded = outcomes.filter((o) => o.ok).length;
@@ -404,8 +414,10 @@ export async function executeLlmBatchCall(
 	if (rejected.size > 0)
 		stats.failuresByCode.invalid_input = (stats.failuresByCode.invalid_input ?? 0) + rejected.size;
 	let summary = formatSummary(stats, clock.now());
-	if (stats.costUnknown)
-		summary += ` · cost unknown: no price for ${cfg.model} (set Input/Output Price per 1M Tokens to track it)`;
+	if (stats.costUnknown) {
+		const unpriced = unpricedModels(pricing, [cfg.model, ...fallbackModels]);
+		summary += ` · cost unknown: no price for ${unpriced.join(', ') || cfg.model} (set ${unpriced.includes(cfg.model) ? 'Input/Output Price per 1M Tokens' : 'Model Prices'} to track it)`;
+	}
 	if (stats.cachedInputTokens > 0)
 		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
 	if (answeredBy) {
@@ -424,6 +436,22 @@ export async function executeLlmBatchCall(
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
+	if (duplicates) {
+		const message = describeDuplicateIds(duplicates);
+		ctx.logger.warn(`${node}: ${message}`, { node });
+		ctx.addExecutionHints?.({ message, type: 'warning', location: 'outputPane' });
+	}
+	if (unnamed > 0)
+		ctx.addExecutionHints?.({
+			message: describeUnnamed(unnamed),
+			type: 'info',
+			location: 'outputPane',
+		});
+	const notReused = checkpoint?.notReused && describeNotReused(checkpoint.notReused);
+	if (notReused) {
+		ctx.logger.warn(`${node}: ${notReused}`, { node });
+		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
+	}
 	const limitWarning =
 		[limit, ...fallbackLimits]
 			.map((l) => l.finish())
@@ -444,6 +472,7 @@ function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
 		into.inputTokens += o.inputTokens;
 		into.outputTokens += o.outputTokens;
 		into.costUsd += o.costUsd;
+		into.cached += o.cached;
 		into.cachedInputTokens += o.cachedInputTokens;
 		into.cacheWriteTokens += o.cacheWriteTokens;
 		into.reasks += o.reasks;

@@ -1,7 +1,8 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { priceFor } from '../../core/cost';
+import { modelPricing, unpricedModels } from '../../core/call/budget';
+import { anthropicCachePrices, type Price } from '../../core/cost';
 import { isReservedField } from '../../core/types';
 import { configError } from '../shared/config';
 import { readJsonSchemaParam } from '../shared/llm-params';
@@ -15,6 +16,19 @@ const options = z.object({
 	maxCostUsd: z.number().min(0).default(0),
 	inputPricePer1M: z.number().default(-1),
 	outputPricePer1M: z.number().default(-1),
+	modelPrices: z
+		.object({
+			price: z
+				.array(
+					z.object({
+						model: z.string().trim().min(1, 'A Model Prices entry has no Model'),
+						inputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
+						outputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
+					}),
+				)
+				.default([]),
+		})
+		.default({ price: [] }),
 	circuitThreshold: z.number().min(1).max(100).default(50),
 	outageMinutes: z.number().min(0).default(10),
 	maxRetryAfterSeconds: z.number().min(0).default(60),
@@ -102,21 +116,30 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
 		});
 	}
-	const { maxCostUsd, inputPricePer1M, outputPricePer1M } = cfg.options;
-	if (
-		maxCostUsd > 0 &&
-		!(inputPricePer1M >= 0 && outputPricePer1M >= 0) &&
-		priceFor(cfg.model) === undefined
-	) {
-		// A cap that cannot be computed would let every item through unseen (issue 10).
-		throw new NodeOperationError(
-			node,
-			`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
-			{
-				description:
-					'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
-			},
-		);
+	if (cfg.options.maxCostUsd > 0) {
+		// A cap that cannot be computed would let a model's spend through unseen: every model
+		// of the chain needs a price.
+		const unknown = unpricedModels(modelPricing(priceOverridesOf(cfg)), [
+			cfg.model,
+			...fallbackModelsOf(cfg),
+		]);
+		if (unknown.includes(cfg.model))
+			throw new NodeOperationError(
+				node,
+				`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
+				{
+					description:
+						'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
+				},
+			);
+		if (unknown.length > 0)
+			throw new NodeOperationError(
+				node,
+				`Max Cost per Run is set, but the price of fallback model ${unknown.join(', ')} is unknown`,
+				{
+					description: `Add ${unknown.length === 1 ? 'it' : 'them'} under Model Prices (Input and Output Price per 1M Tokens; 0 for a local model), pick fallback models with a known price, or remove the cap; nothing was sent.`,
+				},
+			);
 	}
 	if (cfg.options.budgetScope === 'job' && cfg.ledgerStore === 'none') {
 		throw new NodeOperationError(
@@ -151,4 +174,29 @@ export function fallbackModelsOf(
 		.split(',')
 		.map((m) => m.trim())
 		.filter((m) => m !== '');
+}
+
+/**
+ * Each model's own price, where the node sets one: Input/Output Price per 1M Tokens is the
+ * primary model's, a Model Prices entry the price of the model it names. No other model of
+ * the chain takes them (core/cost.ts `priceFor`).
+ */
+export function priceOverridesOf(
+	cfg: Pick<CallConfig, 'provider' | 'model' | 'fallbackProvider' | 'options'>,
+): Record<string, Price> {
+	const price = (model: string, inputPer1M: number, outputPer1M: number): Price => {
+		const provider = model === cfg.model ? cfg.provider : cfg.fallbackProvider;
+		return {
+			inputPer1M,
+			outputPer1M,
+			...(provider === 'anthropic' ? anthropicCachePrices(inputPer1M) : {}),
+		};
+	};
+	const out: Record<string, Price> = {};
+	for (const e of cfg.options.modelPrices.price)
+		out[e.model] = price(e.model, e.inputPricePer1M, e.outputPricePer1M);
+	const { inputPricePer1M, outputPricePer1M } = cfg.options;
+	if (inputPricePer1M >= 0 && outputPricePer1M >= 0)
+		out[cfg.model] = price(cfg.model, inputPricePer1M, outputPricePer1M);
+	return out;
 }

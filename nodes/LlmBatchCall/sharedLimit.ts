@@ -7,7 +7,7 @@ import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../cor
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
-/** What the runner uses: issue 9's flow controller lease, or a StoreLimiter sharing it through Redis. */
+/** What the runner uses: the in-process flow controller's lease, or a StoreLimiter sharing it through Redis. */
 export type FlowHandle = Pick<
 	FlowLease,
 	'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
@@ -76,7 +76,7 @@ export async function limiterFor(
 		redis.release();
 		throw new NodeOperationError(
 			ctx.getNode(),
-			'Redis (Share Limits Through) cannot be reached; nothing was sent',
+			'Redis (Share Limits Through) cannot be used; nothing was sent',
 			{
 				description: `${redis.error.message}. "If Redis Is Unreachable" is Stop the Run. Check the LLM Batch: Redis credential (its Test button) and that the server is up, or choose Continue at a Share of the Limit.`,
 			},

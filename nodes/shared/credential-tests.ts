@@ -7,6 +7,7 @@ import type {
 import {
 	RedisLimitStore,
 	createRedisClient,
+	describeRedisFailure,
 	redisConfigFromCredential,
 } from '../../core/call/redis-store';
 import { postgresConfigFromCredential } from '../../core/ledger';
@@ -46,7 +47,8 @@ export async function llmBatchRedisConnectionTest(
 	this: ICredentialTestFunctions,
 	credential: ICredentialsDecrypted,
 ): Promise<INodeCredentialTestResult> {
-	const client = createRedisClient(redisConfigFromCredential(credential.data ?? {}), {
+	const cfg = redisConfigFromCredential(credential.data ?? {});
+	const client = createRedisClient(cfg, {
 		retryStrategy: () => null,
 	});
 	let reason: Error | undefined;
@@ -60,7 +62,7 @@ export async function llmBatchRedisConnectionTest(
 		);
 		return { status: 'OK', message: 'Connection tested successfully' };
 	} catch (error) {
-		return { status: 'Error', message: (reason ?? (error as Error)).message };
+		return { status: 'Error', message: `Redis: ${describeRedisFailure(reason ?? error, cfg)}` };
 	} finally {
 		client.disconnect();
 	}

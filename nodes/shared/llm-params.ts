@@ -4,6 +4,13 @@ import { inputPolicy, isItemError, type CallShape } from '../../core/call/input'
 import type { ProviderCredentials } from '../../core/call/providers';
 import type { RunItem } from '../../core/call/runner';
 import { parseSchemaParam } from '../../core/schema';
+import {
+	duplicateRecordIds,
+	recordIdError,
+	resolveRecordId,
+	type DuplicateIds,
+	type RecordIdResolution,
+} from '../../core/record-id';
 import type { ItemError, ProviderName } from '../../core/types';
 
 /**
@@ -71,7 +78,9 @@ export function readJsonSchemaParam(
 
 /**
  * Reads each item's Prompt, System Prompt and Record ID parameters through the engine's
- * input policy; bad input fails that item (named field, the fix), never the node.
+ * input policy; bad input fails that item (named field, the fix), never the node. A Record ID
+ * that throws or resolves to something that is no ID fails its item too (core/record-id.ts);
+ * `duplicates` names the IDs more than one item carries.
  */
 export function readPromptItems(
 	ctx: IExecuteFunctions,
@@ -82,7 +91,7 @@ export function readPromptItems(
 	const read = promptItemReader(ctx, shape, opts);
 	const count = ctx.getInputData().length;
 	for (let i = 0; i < count; i++) read.item(i);
-	return read.result;
+	return read.done();
 }
 
 /**
@@ -105,7 +114,7 @@ export async function readPromptItemsYielding(
 			since = performance.now();
 		}
 	}
-	return read.result;
+	return read.done();
 }
 
 /** Longest stretch of item reading between two turns of the event loop. */
@@ -115,26 +124,39 @@ export interface PromptItems {
 	runItems: RunItem[];
 	rejected: Map<number, ItemError>;
 	raws: Array<RawPromptInput | undefined>;
+	duplicates: DuplicateIds | undefined;
+	/** Items whose Record ID expression resolved to nothing (IDs made from the prompt). */
+	unnamed: number;
 }
 
+/** Reads one item at a time (`item`), then the whole (`done`). */
 function promptItemReader(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
 	opts: { keepRaw?: boolean },
-): { item(i: number): void; result: PromptItems } {
+): { item(i: number): void; done(): PromptItems } {
 	const toRunItem = inputPolicy(shape);
-	const result: PromptItems = { runItems: [], rejected: new Map(), raws: [] };
+	const runItems: RunItem[] = [];
+	const rejected = new Map<number, ItemError>();
+	const raws: Array<RawPromptInput | undefined> = [];
+	const given: string[] = [];
+	let unnamed = 0;
+	const expression = isExpression(ctx.getNode().parameters?.recordId);
 	return {
-		result,
 		item(i) {
 			let out: RunItem | ItemError;
+			const recordId = readRecordIdParam(ctx, i, expression);
+			if (!recordId.ok) {
+				rejected.set(i, recordIdError(recordId.problem));
+				return;
+			}
 			try {
 				const raw: RawPromptInput = {
 					prompt: ctx.getNodeParameter('prompt', i, ''),
 					system: ctx.getNodeParameter('systemPrompt', i, ''),
-					recordId: ctx.getNodeParameter('recordId', i, ''),
+					recordId: recordId.id ?? '',
 				};
-				if (opts.keepRaw) result.raws[i] = raw;
+				if (opts.keepRaw) raws[i] = raw;
 				out = toRunItem(i, raw);
 			} catch (e) {
 				out = {
@@ -144,10 +166,34 @@ function promptItemReader(
 					attempts: 0,
 				};
 			}
-			if (isItemError(out)) result.rejected.set(i, out);
-			else result.runItems.push(out);
+			if (isItemError(out)) rejected.set(i, out);
+			else {
+				runItems.push(out);
+				if (recordId.id !== undefined) given.push(recordId.id);
+				else if (expression) unnamed++;
+			}
 		},
+		done: () => ({ runItems, rejected, raws, duplicates: duplicateRecordIds(given), unnamed }),
 	};
+}
+
+function isExpression(parameter: unknown): boolean {
+	return typeof parameter === 'string' && parameter.startsWith('=');
+}
+
+/** One item's Record ID parameter, resolved by the one rule (core/record-id.ts). */
+function readRecordIdParam(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	expression: boolean,
+): RecordIdResolution {
+	let value: unknown;
+	try {
+		value = ctx.getNodeParameter('recordId', itemIndex, '');
+	} catch (thrown) {
+		return resolveRecordId({ thrown: thrown ?? 'error', expression });
+	}
+	return resolveRecordId({ value, expression });
 }
 
 /** One item's Prompt, System Prompt and Record ID as resolved. */

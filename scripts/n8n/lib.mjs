@@ -251,11 +251,11 @@ export function encryptionKeyFor(userFolder) {
 }
 
 /**
- * Starts the package's sandbox server (`node dist/sandbox/cli.js …args`) and resolves once it prints
+ * Starts the package's sandbox server (`node build/sandbox/cli.js …args`) and resolves once it prints
  * `LLM sandbox listening on http://127.0.0.1:PORT`.
  */
 export function startSandbox(args = [], { timeoutMs = 30_000, onLine } = {}) {
-	const cli = path.join(REPO_ROOT, 'dist', 'sandbox', 'cli.js');
+	const cli = path.join(REPO_ROOT, 'build', 'sandbox', 'cli.js');
 	if (!existsSync(cli))
 		return Promise.reject(new Error(`${cli} is missing: run \`npm run build\` first`));
 	return new Promise((resolve, reject) => {
@@ -477,10 +477,17 @@ export async function executeWorkflow(userFolder, id, { env = {}, timeoutMs = 30
 	};
 }
 
-/** Waits until `url` answers 200 (n8n's /healthz), or the process exits, or the timeout passes. */
-export async function waitForHttp(url, { timeoutMs = 120_000, child, output = () => '' } = {}) {
+/**
+ * Waits until `url` answers 200 (n8n's /healthz), or the process exits, or the timeout passes,
+ * or `signal` aborts.
+ */
+export async function waitForHttp(
+	url,
+	{ timeoutMs = 120_000, child, output = () => '', signal } = {},
+) {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
+		signal?.throwIfAborted();
 		if (child && child.exitCode !== null)
 			throw new Error(
 				`process exited with ${child.exitCode} before ${url} answered:\n${tailLines(output())}`,
@@ -500,8 +507,13 @@ export async function waitForHttp(url, { timeoutMs = 120_000, child, output = ()
 /**
  * Waits until a published workflow's production webhook is registered. n8n 2.41.1 activates
  * published workflows in the background (workflow publication service) after the editor is up,
- * so a request right after start can get 404. An OPTIONS request lists the registered methods
- * (Access-Control-Allow-Methods) without running the workflow.
+ * so a request right after start can get 404.
+ *
+ * The probe is a CORS preflight with an Origin and no Access-Control-Request-Method: n8n then
+ * answers 204 with Access-Control-Allow-Methods read from its webhook table, and logs nothing.
+ * Naming the method (or sending the request itself) makes n8n look the webhook up and log a
+ * `ResponseError: The requested webhook "POST …" is not registered` stack trace for every probe
+ * that comes too early.
  */
 export async function waitForWebhook(
 	baseUrl,
@@ -513,7 +525,7 @@ export async function waitForWebhook(
 		try {
 			const res = await fetch(`${baseUrl}/webhook/${webhookPath}`, {
 				method: 'OPTIONS',
-				headers: { 'access-control-request-method': method, origin: baseUrl },
+				headers: { origin: baseUrl },
 				signal: AbortSignal.timeout(5_000),
 			});
 			const allowed = res.headers.get('access-control-allow-methods') ?? '';
@@ -529,10 +541,11 @@ export async function waitForWebhook(
 	}
 }
 
-/** Waits until a process's collected output matches `pattern`. */
-export async function waitForOutput(pattern, { timeoutMs = 120_000, child, output }) {
+/** Waits until a process's collected output matches `pattern` (or `signal` aborts). */
+export async function waitForOutput(pattern, { timeoutMs = 120_000, child, output, signal }) {
 	const deadline = Date.now() + timeoutMs;
 	while (!pattern.test(output())) {
+		signal?.throwIfAborted();
 		if (child && child.exitCode !== null)
 			throw new Error(
 				`process exited with ${child.exitCode} before printing ${pattern}:\n${tailLines(output())}`,
@@ -546,11 +559,12 @@ export async function waitForOutput(pattern, { timeoutMs = 120_000, child, outpu
 }
 
 /**
- * Starts `n8n start` and resolves when /healthz/readiness answers. `onLine` receives its output lines.
+ * Starts `n8n start` and resolves when /healthz/readiness answers. `onLine` receives its output
+ * lines. When `signal` aborts before that, n8n is stopped and the promise rejects once it is gone.
  */
 export async function startN8n(
 	userFolder,
-	{ port = 5678, env = {}, timeoutMs = 180_000, onLine } = {},
+	{ port = 5678, env = {}, timeoutMs = 180_000, onLine, signal } = {},
 ) {
 	const brokerPort = env.N8N_RUNNERS_BROKER_PORT ?? String(await freePort());
 	const childEnv = n8nEnv(userFolder, {
@@ -578,10 +592,11 @@ export async function startN8n(
 	child.stderr.on('data', onData);
 	const baseUrl = `http://localhost:${port}`;
 	try {
-		await waitForHttp(`${baseUrl}/healthz/readiness`, { timeoutMs, child, output: () => output });
+		const waiting = { timeoutMs, child, output: () => output, signal };
+		await waitForHttp(`${baseUrl}/healthz/readiness`, waiting);
 		// Readiness answers before the published workflows are activated (webhooks registered);
 		// `n8n start` prints this line right after ActiveWorkflowManager.init().
-		await waitForOutput(/Editor is now accessible via/, { timeoutMs, child, output: () => output });
+		await waitForOutput(/Editor is now accessible via/, waiting);
 		// n8n keeps running when a community package fails to load; that is a failure here.
 		const loadError = output.match(
 			new RegExp(`Failed to load package "${PACKAGE_NAME}"\\s*\\n([^\\n]*)`),

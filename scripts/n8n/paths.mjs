@@ -50,8 +50,43 @@ export function pathWithNode24(basePath = process.env.PATH ?? '') {
 }
 
 /**
- * Environment for a spawned n8n: a fixed user folder, quiet telemetry, never NODE_ENV=test
- * (n8n then prints nothing and exits 0 — see shared research §3.1).
+ * n8n's calls to its online services, turned off. On a machine without internet each of them
+ * logs an error (at boot the MCP server registry refresh prints a `getaddrinfo ENOTFOUND
+ * api.n8n.io` stack trace), and a local run has no use for any of them. The names are n8n
+ * 2.41.1's (@n8n/config, modules/community-packages, @n8n/backend-common's module list).
+ */
+export const OFFLINE_ENV = Object.freeze({
+	N8N_DIAGNOSTICS_ENABLED: 'false',
+	N8N_DIAGNOSTICS_CONFIG_FRONTEND: '',
+	N8N_DIAGNOSTICS_CONFIG_BACKEND: '',
+	N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+	N8N_VERSION_NOTIFICATIONS_WHATS_NEW_ENABLED: 'false',
+	N8N_TEMPLATES_ENABLED: 'false',
+	N8N_PERSONALIZATION_ENABLED: 'false',
+	N8N_HIRING_BANNER_ENABLED: 'false',
+	N8N_DYNAMIC_BANNERS_ENABLED: 'false',
+	EXTERNAL_FRONTEND_HOOKS_URLS: '',
+	// the list of n8n-verified community nodes, fetched from api.n8n.io for the nodes panel
+	N8N_VERIFIED_PACKAGES_ENABLED: 'false',
+	N8N_AI_ENABLED: 'false',
+	// the MCP server registry, refreshed from api.n8n.io at boot and every 8 hours
+	N8N_DISABLED_MODULES: 'mcp-registry',
+});
+
+/**
+ * Defaults n8n 2.41.1 announces it will change, set to today's value so its boot log does not
+ * list them as deprecations (the behaviour stays what it is).
+ */
+const CURRENT_DEFAULTS = Object.freeze({
+	N8N_UNVERIFIED_PACKAGES_ENABLED: 'true',
+	N8N_RUNNERS_TASK_TIMEOUT: '300',
+	N8N_COMPRESSION_NODE_MAX_DECOMPRESSED_SIZE_BYTES: String(2 * 1024 ** 3),
+	N8N_COMPRESSION_NODE_MAX_ZIP_ENTRIES: '5000',
+});
+
+/**
+ * Environment for a spawned n8n: a fixed user folder, no calls to n8n's online services, never
+ * NODE_ENV=test (n8n then prints nothing and exits 0 — see shared research §3.1).
  */
 export function n8nEnv(userFolder, extra = {}) {
 	const env = { ...process.env };
@@ -65,10 +100,8 @@ export function n8nEnv(userFolder, extra = {}) {
 		PATH: pathWithNode24(env.PATH),
 		N8N_USER_FOLDER: userFolder,
 		DB_TYPE: 'sqlite',
-		N8N_DIAGNOSTICS_ENABLED: 'false',
-		N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
-		N8N_TEMPLATES_ENABLED: 'false',
-		N8N_PERSONALIZATION_ENABLED: 'false',
+		...OFFLINE_ENV,
+		...CURRENT_DEFAULTS,
 		N8N_SECURE_COOKIE: 'false',
 		N8N_LOG_LEVEL: 'info',
 		...extra,

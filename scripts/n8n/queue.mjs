@@ -2,14 +2,15 @@
 // EXECUTIONS_MODE=queue and N `n8n worker` processes sharing the user folder (so the same
 // community install and N8N_ENCRYPTION_KEY). Used by `npm run start:queue`, the queue-mode e2e
 // test and bench/queue-mode. Every port is a free one; nothing is fixed.
-import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 import { encryptionKeyFor, freePort, startN8n, stopProcess, waitForHttp } from './lib.mjs';
 import { n8nBin, n8nEnv, node24 } from './paths.mjs';
+import { startPostgres, stopPostgres } from './postgres.mjs';
 
 function canConnect(port) {
 	return new Promise((resolve) => {
@@ -73,83 +74,16 @@ export async function startRedisServer() {
 	};
 }
 
-function findPostgresBin() {
-	return [process.env.PG_BIN, 15, 16, 17, 14]
-		.map((v) => (typeof v === 'number' ? `/usr/lib/postgresql/${v}/bin` : v))
-		.find((d) => d && existsSync(path.join(d, 'initdb')) && existsSync(path.join(d, 'pg_ctl')));
-}
-
-/**
- * A throw-away PostgreSQL cluster (the same recipe as test/helpers/postgres.ts): initdb into a
- * temp folder, start on a free loopback port, password auth over TCP. As root, it runs as the
- * `postgres` user (initdb refuses root).
- */
+/** A throw-away PostgreSQL cluster (postgres.mjs, the one the tests use) for n8n's database. */
 export async function startPostgresServer() {
-	const bin = findPostgresBin();
-	if (!bin)
-		throw new Error(
-			'PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql-15) or set PG_BIN',
-		);
-	const asPostgres = process.getuid?.() === 0;
-	const run = (file, args) =>
-		execFileSync(
-			asPostgres ? 'runuser' : file,
-			asPostgres ? ['-u', 'postgres', '--', file, ...args] : args,
-			{
-				stdio: ['ignore', 'pipe', 'pipe'],
-				timeout: 60_000,
-			},
-		);
-	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-queue-pg-'));
-	const password = 'queue-mode-password';
-	const pwfile = path.join(dir, 'pwfile');
-	writeFileSync(pwfile, `${password}\n`);
-	if (asPostgres) {
-		const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-		const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-		chownSync(dir, uid, gid);
-		chownSync(pwfile, uid, gid);
-	}
-	const port = await freePort();
-	const data = path.join(dir, 'data');
-	run(path.join(bin, 'initdb'), [
-		'-D',
-		data,
-		'-U',
-		'postgres',
-		'--pwfile',
-		pwfile,
-		'--auth-local=trust',
-		'--auth-host=scram-sha-256',
-		'-E',
-		'UTF8',
-		'--no-sync',
-	]);
-	run(path.join(bin, 'pg_ctl'), [
-		'-D',
-		data,
-		'-l',
-		path.join(dir, 'log'),
-		'-w',
-		'-t',
-		'60',
-		'-o',
-		`-p ${port} -k ${dir} -h 127.0.0.1 -c fsync=off -c max_connections=300`,
-		'start',
-	]);
+	const pg = await startPostgres({ password: 'queue-mode-password', maxConnections: 300 });
 	return {
-		host: '127.0.0.1',
-		port,
-		user: 'postgres',
-		password,
-		database: 'postgres',
-		stop: async () => {
-			try {
-				run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
-			} finally {
-				rmSync(dir, { recursive: true, force: true });
-			}
-		},
+		host: pg.host,
+		port: pg.port,
+		user: pg.user,
+		password: pg.password,
+		database: pg.database,
+		stop: async () => stopPostgres(pg),
 	};
 }
 

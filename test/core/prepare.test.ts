@@ -134,13 +134,14 @@ describe('prepareItems', () => {
 					body: 'missing id',
 					error: {
 						code: 'invalid_input',
-						message: 'Invalid input: /id: record ID field is empty or not a string / number',
+						message:
+							'Invalid input: /id: record ID field is missing: it must be a non-empty text or a number',
 						retryable: false,
 						attempts: 0,
 						issues: [
 							{
 								path: '/id',
-								message: 'record ID field is empty or not a string / number',
+								message: 'record ID field is missing: it must be a non-empty text or a number',
 								code: 'recordId',
 							},
 						],
@@ -176,6 +177,44 @@ describe('prepareItems', () => {
 			attempts: 0,
 			issues: [{ path: '/', message: 'excluded by the pre-filter', code: 'filtered' }],
 		});
+	});
+
+	it('names what a bad ID field held, and the IDs two ready items share when dedupe is off', () => {
+		const r = prepareItems(
+			inputs(
+				{ id: 'a' },
+				{ id: { x: 1 } },
+				{ id: null },
+				{ id: '  ' },
+				{ id: 'a' },
+				{ id: 2 },
+				{ id: 2 },
+			),
+			config(),
+			RUN,
+		);
+		expect(
+			r.rejected.map(
+				(i) => (i.json.error as { issues: Array<{ message: string }> }).issues[0].message,
+			),
+		).toEqual([
+			'record ID field is an object ({"x":1}): it must be a non-empty text or a number',
+			'record ID field is null: it must be a non-empty text or a number',
+			'record ID field is an empty string: it must be a non-empty text or a number',
+		]);
+		expect(r.stats.duplicateIds).toEqual({
+			first: [
+				{ id: 'a', items: 2 },
+				{ id: '2', items: 2 },
+			],
+			ids: 2,
+			items: 4,
+		});
+		// Deduped by ID: nothing left to name.
+		expect(
+			prepareItems(inputs({ id: 'a' }, { id: 'a' }), config({ dedupe: 'id' }), RUN).stats
+				.duplicateIds,
+		).toBeUndefined();
 	});
 
 	it('drops duplicate IDs and duplicate content as counted rejections', () => {

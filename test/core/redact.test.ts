@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { redactSecrets } from '../../core/redact';
 
 describe('redactSecrets', () => {
-	it('10.4 removes the exact secret and key-shaped strings, and leaves ordinary words alone', () => {
+	it('removes the exact secret and key-shaped strings, and leaves ordinary words alone', () => {
 		const key = 'my-local-secret-123';
 		expect(
 			redactSecrets(

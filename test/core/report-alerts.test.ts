@@ -1,4 +1,4 @@
-/** Issue 10, item 15: a run in which nothing succeeded always alerts, thresholds or not. */
+/** A run in which nothing succeeded always alerts, thresholds or not. */
 import { describe, expect, it } from 'vitest';
 
 import { buildReport, toEntry } from '../../core/report';
@@ -6,7 +6,7 @@ import { buildReport, toEntry } from '../../core/report';
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 
 describe('Batch Report alerts', () => {
-	it('10.15 alerts when nothing succeeded (every record rejected, or every one failed)', () => {
+	it('alerts when nothing succeeded (every record rejected, or every one failed)', () => {
 		const rejected = buildReport(
 			[toEntry({ error: { code: 'duplicate' } }), toEntry({ error: { code: 'invalid_input' } })],
 			{ finishedAt: T0 },

@@ -252,7 +252,7 @@ describe('buildReport', () => {
 			thresholds: { minSuccessRate: 0.9 },
 		});
 		expect(report.successRate).toBeNull();
-		// Nothing succeeded: always an alert (issue 10, item 15).
+		// Nothing succeeded: always an alert.
 		expect(report.alerts.map((a) => a.rule)).toEqual(['noSuccess']);
 		expect(report.throughputPerMin).toBeNull();
 	});

@@ -1,10 +1,10 @@
-/** Issue 10, item 12: a misspelt JSON Schema keyword is a configuration error, not a silent no-op. */
+/** A misspelt JSON Schema keyword is a configuration error, not a silent no-op. */
 import { describe, expect, it } from 'vitest';
 
 import { compileSchema, parseSchemaParam } from '../../core/schema';
 
 describe('JSON Schema strict mode', () => {
-	it('10.12 rejects unknown keywords naming their path; allows annotation keywords', () => {
+	it('rejects unknown keywords naming their path; allows annotation keywords', () => {
 		const typo = compileSchema({
 			type: 'object',
 			properties: { name: { type: 'string' }, requird: { type: 'string' } },

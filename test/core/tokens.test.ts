@@ -92,8 +92,8 @@ const SAMPLES = {
 	cyrillic: 'Привет, как дела? Это тестовое сообщение для токенизатора. '.repeat(300),
 };
 
-describe('one token estimator (issue 10)', () => {
-	it('10.16 estimates CJK text and code honestly: never well under the real count', () => {
+describe('one token estimator', () => {
+	it('estimates CJK text and code honestly: never well under the real count', () => {
 		for (const [kind, text] of Object.entries(SAMPLES)) {
 			const estimate = estimateTokens(text);
 			// The real counts of the two OpenAI vocabularies (cl100k is the less efficient one).
@@ -105,9 +105,10 @@ describe('one token estimator (issue 10)', () => {
 		}
 	});
 
-	it('10.16 LLM Batch Call charges the limiter with that estimator (CJK is not chars/4)', () => {
+	it('LLM Batch Call charges the limiter with that estimator (CJK is not chars/4)', () => {
 		const policy = inputPolicy({
 			provider: 'anthropic',
+			scope: 'test-scope',
 			model: 'claude-haiku-4-5',
 			maxTokens: 10,
 			contextWindow: 0,
@@ -120,7 +121,7 @@ describe('one token estimator (issue 10)', () => {
 	});
 
 	it(
-		'10.5 counts 1 MB without spaces, of CJK and of prose without freezing (chunked, linear)',
+		'counts 1 MB without spaces, of CJK and of prose without freezing (chunked, linear)',
 		{ timeout: 30_000 },
 		() => {
 			countTokens('warm up', 'gpt-4o');

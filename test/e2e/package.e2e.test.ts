@@ -1,11 +1,25 @@
-// What `npm pack` ships: only the built nodes, credentials and core, their icons, README and
-// package.json. No tests, sandbox, bench, scripts, TypeScript sources or examples.
-import { execFileSync } from 'node:child_process';
+// What `npm pack` ships and how it installs: the bundled nodes and credentials (dist/, built by
+// scripts/bundle.mjs), their icons and codex files, the bundled packages' licences, README and
+// package.json; no runtime dependencies, so a community install adds nothing else; and n8n
+// loads every node and credential from it.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { freshUserFolder, n8n, printTimings, timed, type RunningN8n } from './harness';
+// @ts-expect-error -- untyped .mjs module
+import * as paths from '../../scripts/n8n/paths.mjs';
 
 const root = path.resolve(__dirname, '..', '..');
+const { node24, n8nInstallDir, PACKAGE_NAME } = paths as {
+	node24(): string;
+	n8nInstallDir(): string;
+	PACKAGE_NAME: string;
+};
+/** Size on disk of a community install, the package and all it brings (was 112 MB with dependencies). */
+const MAX_INSTALL_MB = 15;
 
 interface PackFile {
 	path: string;
@@ -24,11 +38,14 @@ function packedFiles(): string[] {
 	return info.files.map((f) => f.path).sort();
 }
 
-describe('npm pack', () => {
-	const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-		n8n: { nodes: string[]; credentials: string[] };
-	};
+interface Manifest {
+	dependencies?: Record<string, string>;
+	n8n: { nodes: string[]; credentials: string[] };
+}
 
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest;
+
+describe('npm pack', () => {
 	let files: string[] = [];
 
 	beforeAll(() => {
@@ -37,9 +54,9 @@ describe('npm pack', () => {
 		files = packedFiles();
 	});
 
-	it('ships only dist (nodes, credentials, core), icons, README and package.json', () => {
+	it('ships only the bundles (nodes, credentials, their shared lib), icons, codex files, licences, README and package.json', () => {
 		const allowed =
-			/^(package\.json|README\.md|LICENSE(\.md)?|dist\/(nodes|credentials|core)\/.+\.(js|js\.map|svg|png|json))$/;
+			/^(package\.json|README\.md|LICENSE(\.md)?|dist\/THIRD_PARTY_LICENSES\.md|dist\/(nodes|credentials|lib)\/.+\.(js|svg|png|json))$/;
 		expect(files.filter((f) => !allowed.test(f))).toEqual([]);
 		expect(
 			files.filter((f) => /(^|\/)(test|tests|sandbox|bench|scripts|examples|__tests__)\//.test(f)),
@@ -47,6 +64,11 @@ describe('npm pack', () => {
 		expect(files.filter((f) => /\.ts$/.test(f))).toEqual([]);
 		expect(files).toContain('package.json');
 		expect(files).toContain('README.md');
+		expect(files).toContain('dist/THIRD_PARTY_LICENSES.md');
+	});
+
+	it('has no runtime dependencies (n8n-workflow is the one peer dependency)', () => {
+		expect(pkg.dependencies ?? {}).toEqual({});
 	});
 
 	it('contains every node and credential the n8n field declares, and an icon for the nodes', () => {
@@ -54,6 +76,139 @@ describe('npm pack', () => {
 			expect(files, entry).toContain(entry);
 		expect(pkg.n8n.nodes.length).toBeGreaterThan(0);
 		expect(files.filter((f) => /\.(svg|png)$/.test(f)).length).toBeGreaterThan(0);
+	});
+});
+
+/** The packages the nodes use, bundled into dist/ (formerly `dependencies`). */
+const BUNDLED = [
+	'@anthropic-ai/sdk',
+	'ajv',
+	'ajv-formats',
+	'gpt-tokenizer',
+	'ioredis',
+	'openai',
+	'p-limit',
+	'pg',
+	'zod',
+];
+
+function diskKb(dir: string): number {
+	return Number(execFileSync('du', ['-sk', dir]).toString().split('\t')[0]);
+}
+
+interface LoadReport {
+	atLoad: {
+		loadMs: number;
+		heapMB: number;
+		rssMB: number;
+		tokenizer: string[];
+		packageFiles: number;
+	};
+	requested: string[];
+	afterCount: {
+		ms: number;
+		tokenizer: string[];
+		error?: string;
+		estimate?: { tokenizer: string; items: number; tokens: { inputTotal: number } };
+	};
+}
+
+describe('community install of the packed tarball', () => {
+	let userFolder: string;
+	let packageDir: string;
+	let tarball: string;
+	let cleanup = () => {};
+
+	beforeAll(async () => {
+		({ userFolder, tarball, cleanup } = await timed('pack and install (n8n way)', () =>
+			freshUserFolder('package'),
+		));
+		packageDir = path.join(userFolder, '.n8n', 'nodes', 'node_modules', PACKAGE_NAME);
+	});
+
+	afterAll(() => {
+		cleanup();
+		printTimings('package.e2e');
+	});
+
+	it(`installs nothing besides the package itself, ${MAX_INSTALL_MB} MB at most on disk`, () => {
+		const kb = diskKb(packageDir);
+		process.stdout.write(
+			`[package.e2e] tarball ${(readFileSync(tarball).length / 1e6).toFixed(2)} MB, installed ${(kb / 1024).toFixed(1)} MB on disk\n`,
+		);
+		expect(existsSync(path.join(packageDir, 'node_modules'))).toBe(false);
+		expect(kb).toBeLessThanOrEqual(MAX_INSTALL_MB * 1024);
+	});
+
+	it('ships the licence of every bundled package, with the version bundled', () => {
+		const licences = readFileSync(path.join(packageDir, 'dist', 'THIRD_PARTY_LICENSES.md'), 'utf8');
+		for (const name of BUNDLED) {
+			const { version } = JSON.parse(
+				readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8'),
+			) as { version: string };
+			expect(licences, name).toContain(`\n## ${name} ${version} (`);
+		}
+	});
+
+	it('loads with nothing but Node and n8n-workflow, and reads the tokenizer only when a count is asked for', () => {
+		// NODE_PATH as n8n sets it for community packages: n8n's own node_modules.
+		const child = spawnSync(
+			node24(),
+			[
+				'--expose-gc',
+				path.join(__dirname, 'fixtures', 'load-package.cjs'),
+				packageDir,
+				path.join(root, 'build', 'scripts', 'lib', 'harness.js'),
+			],
+			{
+				env: { ...process.env, NODE_PATH: path.join(n8nInstallDir(), 'node_modules') },
+				timeout: 120_000,
+			},
+		);
+		expect(child.stderr.toString()).toBe('');
+		const report = JSON.parse(child.stdout.toString().trim().split('\n').pop()!) as LoadReport;
+		process.stdout.write(`[package.e2e] ${JSON.stringify(report.atLoad)}\n`);
+		const allowed = new Set(['n8n-workflow', ...builtinModules]);
+		expect(report.requested.filter((m) => !allowed.has(m.replace(/^node:/, '')))).toEqual([]);
+		expect(report.atLoad.tokenizer).toEqual([]);
+		expect(report.afterCount.error).toBeUndefined();
+		expect(report.afterCount.estimate).toMatchObject({ tokenizer: 'o200k_base', items: 2 });
+		expect(report.afterCount.estimate!.tokens.inputTotal).toBeGreaterThan(0);
+		expect(report.afterCount.tokenizer).toEqual(['dist/lib/gpt-tokenizer/o200k_base.js']);
+	});
+
+	it('n8n loads every node and credential the n8n field declares', async () => {
+		const expectedNodes = pkg.n8n.nodes.map((file) => {
+			const codex = JSON.parse(
+				readFileSync(path.join(packageDir, file.replace(/\.js$/, '.json')), 'utf8'),
+			) as { node: string };
+			return codex.node;
+		});
+		const expectedCredentials = await Promise.all(
+			pkg.n8n.credentials.map(async (file) => {
+				const source = path.join(root, file.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+				const mod = (await import(source)) as Record<string, new () => { name: string }>;
+				return new (Object.values(mod)[0])().name;
+			}),
+		);
+		let server: RunningN8n | undefined;
+		try {
+			server = await timed('n8n start with the package', async () =>
+				n8n.startN8n(userFolder, { port: await n8n.freePort() }),
+			);
+			const cookie = await n8n.login(server.baseUrl);
+			const types = async (what: string) => {
+				const res = await fetch(`${server!.baseUrl}/types/${what}.json`, { headers: { cookie } });
+				expect(res.status).toBe(200);
+				return ((await res.json()) as Array<{ name: string }>).map((t) => t.name);
+			};
+			const nodes = await types('nodes');
+			for (const name of expectedNodes) expect(nodes, name).toContain(name);
+			const credentials = await types('credentials');
+			for (const name of expectedCredentials) expect(credentials, name).toContain(name);
+		} finally {
+			await server?.stop();
+		}
 	});
 });
 

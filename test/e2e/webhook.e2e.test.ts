@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectedReply } from '../../sandbox/reply';
+import { WEBHOOK_EXAMPLE_RECORDS } from '../../scripts/n8n/webhook-example.mjs';
 import {
 	freshUserFolder,
 	n8n,
@@ -113,5 +114,33 @@ describe('example 2: webhook-started batch in a running n8n', () => {
 			data: { results: Array<{ mode: string; status: string }> };
 		};
 		expect(data.results.map((e) => [e.mode, e.status])).toEqual([['webhook', 'success']]);
+	});
+
+	it('answers the two tickets of the curl that npm start and the README print with 2 successes', async () => {
+		const hook = workflow.nodes.find((n) => n.type === 'n8n-nodes-base.webhook')!;
+		const res = await fetch(`${server!.baseUrl}/webhook/${String(hook.parameters.path)}`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ records: WEBHOOK_EXAMPLE_RECORDS }),
+			signal: AbortSignal.timeout(120_000),
+		});
+		const body = await res.text();
+		expect(res.status, body.slice(0, 500)).toBe(200);
+		const report = JSON.parse(body) as { items: number; outcomes: Record<string, number> };
+		expect(report.items).toBe(2);
+		expect(report.outcomes).toEqual({
+			success: 2,
+			review: 0,
+			invalid: 0,
+			failed: 0,
+			filtered: 0,
+			rejected: 0,
+		});
+	});
+
+	it('logged no stack trace and no failed call to an online service', () => {
+		const log = server!.output();
+		expect(log).not.toMatch(/^\s+at /m);
+		expect(log).not.toMatch(/ENOTFOUND|EAI_AGAIN|not registered/);
 	});
 });

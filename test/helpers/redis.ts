@@ -1,13 +1,17 @@
 /**
  * A throw-away redis-server for the tests (Debian package `redis-server`): started on a free
  * loopback port with no persistence, in its own temp folder, stopped (or killed, like an
- * outage) by the test.
+ * outage) by the test. No npm package ships a redis-server, so on a machine without one the
+ * tests that need it are skipped, and the run's closing summary names them
+ * (test/helpers/skip-summary-reporter.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import type { TestContext } from 'vitest';
 
 export interface TestRedis {
 	host: string;
@@ -21,6 +25,19 @@ export function findRedisServer(): string | undefined {
 	return [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server'].find(
 		(p): p is string => !!p && existsSync(p),
 	);
+}
+
+/** The skip note of a test that needs redis-server, and how to get one (the run's summary says it). */
+export const NO_REDIS_SERVER = 'redis-server not found';
+export const INSTALL_REDIS_SERVER =
+	'install it to run them (Debian/Ubuntu: apt-get install redis-server), or set REDIS_SERVER=/path/to/redis-server';
+
+/**
+ * A beforeEach for test files that need a real redis-server: without one, each test is skipped
+ * (noted for the summary) instead of failing. The file's beforeAll must then start nothing.
+ */
+export function skipWithoutRedis(context: TestContext): void {
+	if (!findRedisServer()) context.skip(NO_REDIS_SERVER);
 }
 
 export async function freePort(): Promise<number> {
@@ -110,7 +127,9 @@ export async function killRedis(redis: TestRedis): Promise<void> {
 	});
 }
 
-export async function stopRedis(redis: TestRedis): Promise<void> {
+/** Stops and deletes a server from startRedis; nothing when none was started. */
+export async function stopRedis(redis: TestRedis | undefined): Promise<void> {
+	if (!redis) return;
 	try {
 		await killRedis(redis);
 	} finally {

@@ -2,6 +2,8 @@
  * The batch-job tables (LLM Batch Job) next to the ledger: one contract, SQLite and
  * PostgreSQL. Kept in its own file beside store-contract.test.ts (the records contract).
  */
+import { DatabaseSync } from 'node:sqlite';
+
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -10,7 +12,10 @@ import {
 	pendingBatchId,
 	type BatchEntry,
 	type BatchRow,
+	BATCHES_TABLE,
 } from '../../core/ledger/batches';
+import { PostgresLedgerStore } from '../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import {
 	T0,
 	T1,
@@ -232,6 +237,71 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		expect(await batches.batches('job')).toEqual([]);
 		expect(await batches.entries('job', ['r1'])).toEqual(new Map());
 		expect(await batches.batchEntries('other', 'b2')).toEqual([entry('r1', 'b2')]);
+	});
+
+	it('collect lease: compare-and-set; a takeover or a release unpublishes what the holder published; finish publishes only while every lease is held', async () => {
+		const { batches } = await fresh();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1'), entry('r2', 'b1')]);
+		await batches.addBatch(batch('job', 'b2'), [entry('r3', 'b2')]);
+		const take = (batchId: string, owner: string, previous: string | null) =>
+			batches.takeCollectLease('job', batchId, { owner, until: T1, previous });
+		expect(await take('b1', 'A', null)).toBe(true);
+		expect(await take('b1', 'B', null)).toBe(false);
+		expect((await batches.batches('job'))[0]).toMatchObject({
+			collectOwner: 'A',
+			collectUntil: T1,
+		});
+		await batches.markPublishing('job', ['r1']);
+		expect((await batches.entries('job', ['r1'])).get('r1')?.emitted).toBe(true);
+		expect(await batches.unemittedEntries('job', 'b1', 10)).toEqual([entry('r2', 'b1')]);
+		// B takes A's unreleased lease over: what A published is free again.
+		expect(await take('b1', 'B', 'A')).toBe(true);
+		expect((await batches.unemittedEntries('job', 'b1', 10)).map((e) => e.recordId).sort()).toEqual(
+			['r1', 'r2'],
+		);
+		expect(await batches.renewCollectLeases('job', 'A', T2)).toBe(0);
+		expect(await batches.renewCollectLeases('job', 'B', T2)).toBe(1);
+		// A finishing now (it holds nothing any more) changes nothing.
+		expect(
+			await batches.finishCollect('job', { owner: 'A', held: 1, collected: ['b1'], at: T2 }),
+		).toBe(false);
+		await batches.markPublishing('job', ['r1', 'r2']);
+		expect(await take('b2', 'B', null)).toBe(true);
+		await batches.markPublishing('job', ['r3']);
+		await batches.releaseCollect('job', 'B');
+		expect(await batches.unemittedEntries('job', 'b2', 10)).toEqual([entry('r3', 'b2')]);
+		expect(await take('b1', 'C', null)).toBe(true);
+		expect(await batches.unemittedEntries('job', 'b1', 10)).toHaveLength(2);
+		await batches.markPublishing('job', ['r1', 'r2']);
+		expect(
+			await batches.finishCollect('job', { owner: 'C', held: 1, collected: ['b1'], at: T2 }),
+		).toBe(true);
+		const [b1, b2] = await batches.batches('job');
+		expect(b1).toEqual(batch('job', 'b1', { collectedAt: T2, updatedAt: T2 }));
+		expect(b2).toEqual(batch('job', 'b2'));
+		expect((await batches.entries('job', ['r1', 'r2'])).get('r2')?.emitted).toBe(true);
+		// A collected batch cannot be taken again.
+		expect(await take('b1', 'D', null)).toBe(false);
+		expect(await batches.jobNames(10)).toEqual(['job']);
+	});
+
+	it('a ledger written before collect leases gets their columns when it is opened', async () => {
+		const store = await stores.fresh();
+		const old = `CREATE TABLE ${BATCHES_TABLE} (job TEXT NOT NULL, batch_id TEXT NOT NULL, provider TEXT NOT NULL,
+			model TEXT NOT NULL, state TEXT NOT NULL, provider_status TEXT NOT NULL, request_count INTEGER NOT NULL,
+			counts TEXT, round INTEGER NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, ended_at TEXT,
+			collected_at TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (job, batch_id))`;
+		if (store instanceof SqliteLedgerStore) {
+			const db = new DatabaseSync(store.path);
+			db.exec(old);
+			db.close();
+		} else await (store as PostgresLedgerStore).pool.query(old);
+		const batches = batchStoreFor(store);
+		await batches.init();
+		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);
+		expect(
+			await batches.takeCollectLease('job', 'b1', { owner: 'A', until: T1, previous: null }),
+		).toBe(true);
 	});
 
 	it('the batch tables live beside the records: a second handle on the same database sees them', async () => {

@@ -174,7 +174,7 @@ describe.each([sqliteFactory, postgresFactory] as StoreFactory[])(
 		const cacheCheckpoint = (store: LedgerStore, at: string) =>
 			createCheckpoint(store, 'job', {
 				clock: { now: () => Date.parse(at) },
-				cache: { key: 'scope' },
+				cache: {},
 			});
 
 		it('a response-cache hit counts as nothing spent; its result keeps what the answer cost', async () => {

@@ -328,7 +328,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 		expect(cache.get('k')?.text).toBe('first');
 	});
 
-	it('10.2 claims: one owner at a time, atomically across handles; done with the same hash; an expired lease is taken over', async () => {
+	it('claims: one owner at a time, atomically across handles; done with the same hash; an expired lease is taken over', async () => {
 		const store = await fresh();
 		const other = await second(store);
 		const until = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
@@ -406,7 +406,7 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			{ type: 'succeeded', result: result('stale', 'h-old'), at: T0 },
 			{ type: 'failed', recordId: 'failed', promptHash: 'h-failed', error: itemError(), at: T0 },
 		]);
-		const cache = { key: 'endpoint-and-credential' };
+		const cache = {};
 		const writer = createCheckpoint(store, 'job', { clock: { now: () => Date.parse(T0) }, cache });
 		writer.succeeded(result('x', 'h-shared', { text: 'shared' }));
 		await writer.flush();

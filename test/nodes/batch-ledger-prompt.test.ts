@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 14: Batch Ledger's Skip Completed honours the prompt, as LLM Batch Call does —
+ * Batch Ledger's Skip Completed honours the prompt, as LLM Batch Call does —
  * a record whose prompt changed since its stored answer goes to To Do, not to Completed.
  */
 import { mkdtempSync } from 'node:fs';
@@ -20,6 +20,7 @@ afterAll(async () => closeAllStores());
 function storedHash(prompt: string, system = ''): string {
 	const item = inputPolicy({
 		provider: 'openai',
+		scope: 'test-scope',
 		model: 'gpt-4o-mini',
 		maxTokens: 10,
 		contextWindow: 0,
@@ -29,7 +30,7 @@ function storedHash(prompt: string, system = ''): string {
 }
 
 describe('Batch Ledger: Skip Completed and the prompt', () => {
-	it('10.14 a record whose prompt changed goes to To Do, not Completed with a stale result', async () => {
+	it('a record whose prompt changed goes to To Do, not Completed with a stale result', async () => {
 		const path = join(mkdtempSync(join(tmpdir(), 'ledger-prompt-')), 'ledger.sqlite');
 		const store = openStore({ kind: 'sqlite', path });
 		await store.init();

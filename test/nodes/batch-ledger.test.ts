@@ -123,6 +123,19 @@ describe('Batch Ledger: Skip Completed', () => {
 		await expect(promise).rejects.toThrow('Item 1 has no record ID');
 		expect((await stats(path, 'job')).total).toBe(0);
 	});
+
+	it('says what a broken Record ID resolved to', async () => {
+		const path = sqlitePath();
+		const error = await run(
+			path,
+			{ operation: 'skipCompleted', recordId: byId },
+			{ items: [{ id: 'a' }, { id: { nested: 1 } }] },
+		).catch((e: unknown) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect((error as NodeOperationError).description).toMatch(
+			/^The Record ID expression resolved to an object \(\{"nested":1\}\)\. /,
+		);
+	});
 });
 
 describe('Batch Ledger: Record Results', () => {

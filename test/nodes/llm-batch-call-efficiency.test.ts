@@ -364,13 +364,17 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			});
 			const [s1] = await executeLlmBatchCall(first.fns);
 			const spent = s1.reduce((a, s) => a + (s.json.llm as { costUsd: number }).costUsd, 0);
-			// the second chunk may spend only what is left of a cap just above the first chunk's cost
-			const cap = spent * 1.25;
+			// the second chunk may spend only what is left of a cap just above the first chunk's cost:
+			// two requests' most (each reserves its prompt and Max Tokens 64 before it is sent)
+			const cap = spent + 2 * costUsd('gpt-4o-mini', { inputTokens: 100, outputTokens: 64 })!;
 			const chunk = tickets(20).slice(10);
 			resetSharedFlow();
 			const second = mockExecute({
 				items: chunk,
-				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap, budgetScope: 'job' }),
+				parameters: params(
+					{ ...ledger, concurrency: 1 },
+					{ maxCostUsd: cap, budgetScope: 'job', maxTokens: 64 },
+				),
 				credentials: openAi(),
 			});
 			const [s2, f2] = await executeLlmBatchCall(second.fns);
@@ -383,7 +387,7 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			resetSharedFlow();
 			const perRun = mockExecute({
 				items: tickets(30).slice(20),
-				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap }),
+				parameters: params({ ...ledger, concurrency: 1 }, { maxCostUsd: cap, maxTokens: 64 }),
 				credentials: openAi(),
 			});
 			const [s3] = await executeLlmBatchCall(perRun.fns);
@@ -419,14 +423,16 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 			}
 			const spent = paid.reduce((a, e) => a + e.costUsd, 0);
 			sandbox.configure({ faults: {} });
-			// Second chunk: a job cap 5 % above what the failed chunk paid leaves room for one
-			// answer (one at a time); counting only stored successes it would let ~8 through.
+			// Second chunk: a job cap one request's most (prompt + 64 output tokens) above what
+			// the failed chunk paid leaves room for one answer (one at a time); counting only
+			// stored successes it would let all 10 through.
+			const most = costUsd('gpt-4o-mini', { inputTokens: 100, outputTokens: 64 })!;
 			resetSharedFlow();
 			const second = mockExecute({
 				items: tickets(20).slice(10),
 				parameters: params(
 					{ ...ledger, concurrency: 1 },
-					{ maxCostUsd: spent * 1.05, budgetScope: 'job' },
+					{ maxCostUsd: spent + most, budgetScope: 'job', maxTokens: 64 },
 				),
 				credentials: openAi(),
 			});
@@ -553,14 +559,21 @@ describe('LLM Batch Call: fewer tokens per correct answer (against the sandbox)'
 		try {
 			const first = mockExecute({
 				items: tickets(5),
-				parameters: params(ledger, { responseCache: 'job' }),
+				parameters: params(ledger, { responseCache: 'job', maxTokens: 64 }),
 				credentials: openAi(),
 			});
 			const [s1] = await executeLlmBatchCall(first.fns);
 			expect(s1).toHaveLength(5);
 			const spent = s1.reduce((a, s) => a + llmOf(s).costUsd, 0);
-			// A cap the first chunk's cost and two more answers fit under, five cached ones not.
-			const options = { responseCache: 'job', maxCostUsd: spent * 1.5, budgetScope: 'job' };
+			// A cap the first chunk's cost and two more answers fit under (each reserves its most,
+			// prompt + 64 output tokens, before it is sent), five cached ones not.
+			const most = costUsd('gpt-4o-mini', { inputTokens: 100, outputTokens: 64 })!;
+			const options = {
+				responseCache: 'job',
+				maxCostUsd: spent * 1.5 + most,
+				budgetScope: 'job',
+				maxTokens: 64,
+			};
 			// The same tickets under other record IDs: every answer from the cache, none sent.
 			resetSharedFlow();
 			const sent = sandbox.stats().accepted;

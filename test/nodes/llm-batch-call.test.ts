@@ -104,7 +104,7 @@ describe('LLM Batch Call node', () => {
 			attempts: 1,
 			latencyMs: 0,
 			cached: false,
-			promptHash: expect.stringMatching(/^[0-9a-f]{32}$/),
+			promptHash: expect.stringMatching(/^[0-9a-f]{32}:[0-9a-f]{16}$/),
 			inputHash: expect.stringMatching(/^[0-9a-f]{32}$/),
 			completedAt: '2026-01-01T00:00:00.000Z',
 		});

@@ -1,5 +1,5 @@
 /**
- * Issue 10's promise for LLM Batch Job (issue 12): a batch API that echoes the API key — in a
+ * Keys never leak, for LLM Batch Job: a batch API that echoes the API key — in a
  * refused call, in a refused batch's reasons, in every result line's error and request ID —
  * never gets it into an output, the run data, a log line or the ledger. Real workflows
  * (WorkflowExecute) with the official SDKs against a scripted server.

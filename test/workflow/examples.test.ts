@@ -12,6 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import {
+	WEBHOOK_EXAMPLE_PATH,
+	WEBHOOK_EXAMPLE_RECORDS,
+	webhookExampleCurl,
+} from '../../scripts/n8n/webhook-example.mjs';
+import {
 	PassThroughNode,
 	runWorkflow,
 	type RunResult,
@@ -434,5 +439,37 @@ describe('example workflows in-process with sandbox faults on', () => {
 		const { report } = expectConsistentRun(r, 200);
 		expect(r.items('Respond with report', 0).map((it) => it.json)).toEqual([report]);
 		expect((report.outcomes as { rejected: number }).rejected).toBe(1);
+	});
+
+	it('02 webhook batch: the two tickets of the curl that npm start and the README print end as 2 successes', async () => {
+		sandbox.configure({ latencyMs: { min: 0, max: 2 }, faults: {} });
+		sandbox.reset();
+		const wf = forTest(loadExample('02-webhook-batch.json'));
+		const hook = wf.nodes.find((n) => n.type === 'n8n-nodes-base.webhook');
+		expect(hook?.parameters.path).toBe(WEBHOOK_EXAMPLE_PATH);
+		const r = await runWorkflow(wf, {
+			credentials,
+			pinData: {
+				'Records from body': WEBHOOK_EXAMPLE_RECORDS.map((json) => ({ json: { ...json } })),
+			},
+			extraNodeTypes: { 'n8n-nodes-base.webhook': new WebhookStub() },
+		});
+		expect(r.run.status).toBe('success');
+		const [report] = r.items('Respond with report', 0).map((it) => it.json);
+		expect(report.items).toBe(2);
+		expect(report.outcomes).toEqual({
+			success: 2,
+			review: 0,
+			invalid: 0,
+			failed: 0,
+			filtered: 0,
+			rejected: 0,
+		});
+		expect(r.items('Validate Output', 0).map((it) => it.json.recordId)).toEqual([
+			'T-1001',
+			'T-1002',
+		]);
+		const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+		expect(readme).toContain(webhookExampleCurl('http://localhost:5678'));
 	});
 });

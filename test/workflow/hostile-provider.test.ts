@@ -1,5 +1,5 @@
 /**
- * Issue 10 against a deliberately broken provider, in a real workflow (WorkflowExecute):
+ * Keys never leak and answers stay honest against a deliberately broken provider, in a real workflow (WorkflowExecute):
  * keys echoed back never leave the provider layer (item 4).
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -64,7 +64,7 @@ function echoKey(provider: 'openai' | 'anthropic', status: number, key: string):
 
 describe('hostile provider, in a workflow', () => {
 	for (const provider of ['openai', 'anthropic'] as const) {
-		it(`10.4 redacts an echoed API key from messages, hints, logs and the ledger (${provider})`, async () => {
+		it(`redacts an echoed API key from messages, hints, logs and the ledger (${provider})`, async () => {
 			const key = KEYS[provider];
 			for (const status of [400, 404, 500]) {
 				const server = await startScriptedServer(() => echoKey(provider, status, key));
@@ -92,7 +92,7 @@ describe('hostile provider, in a workflow', () => {
 					);
 					expect(server.requests.length).toBeGreaterThan(0);
 					const failed = items('LLM Batch Call', 1);
-					// A 404 on the first request is a configuration that cannot work (issue 9): the
+					// A 404 on the first request is a configuration that cannot work: the
 					// node stops with a configuration error after that one request, no item output.
 					const configError = status === 404;
 					if (configError) {

@@ -1,5 +1,5 @@
 /**
- * Issue 9: LLM Batch Call with its default options through n8n-core's WorkflowExecute against
+ * LLM Batch Call with its default options through n8n-core's WorkflowExecute against
  * the sandbox's `incident` profile (16 % mixed transient faults: 500, 503, connection resets,
  * spurious 429s, malformed JSON). The breaker must not mistake the noise for an outage, and
  * no item may be lost to it: seed 45 gives item 180 six attempt-consuming faults in a row

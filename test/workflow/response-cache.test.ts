@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 3, in real workflows: the response cache is off by default, and when on never
+ * In real workflows: the response cache is off by default, and when on never
  * crosses endpoints or credentials, nor jobs unless All Jobs is asked — a dry run against a
  * fake server cannot answer for the real one.
  */
@@ -31,7 +31,7 @@ describe('response cache in a workflow', () => {
 		await closeAllStores();
 	});
 
-	it('10.3 a dry run never answers for the real server; reuse only where asked', async () => {
+	it('a dry run never answers for the real server; reuse only where asked', async () => {
 		const ledgerSqlitePath = join(mkdtempSync(join(tmpdir(), 'cache-wf-')), 'ledger.sqlite');
 		const run = async (
 			server: Sandbox,

@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 2, in real workflows (WorkflowExecute): two executions of the same job run at
+ * In real workflows (WorkflowExecute): two executions of the same job run at
  * once against the sandbox, on SQLite and on a real PostgreSQL. The ledger's claims split the
  * job between them — no record is paid twice, and both end every item with its own answer.
  */
@@ -62,7 +62,7 @@ describe('two executions of one job at once', () => {
 	});
 
 	for (const kind of ['sqlite', 'postgres'] as const) {
-		it(`10.2 split the job and pay for no record twice (${kind})`, async () => {
+		it(`split the job and pay for no record twice (${kind})`, async () => {
 			const credentials: Record<string, ICredentialDataDecryptedObject> = {
 				llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` },
 			};
@@ -89,7 +89,7 @@ describe('two executions of one job at once', () => {
 			]);
 			const stats = sandbox.stats();
 			console.log(
-				`[10.2 workflow ${kind}] execution A paid ${paidBy(a)}, B paid ${paidBy(b)}, sandbox paid ${stats.paidSuccesses}, paid twice ${stats.duplicateSuccesses}`,
+				`[two executions, workflow ${kind}] execution A paid ${paidBy(a)}, B paid ${paidBy(b)}, sandbox paid ${stats.paidSuccesses}, paid twice ${stats.duplicateSuccesses}`,
 			);
 			const twice = Object.values(stats.successesByPrompt).filter((n) => n > 1).length;
 			expect(twice).toBe(0);

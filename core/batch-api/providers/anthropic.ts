@@ -3,21 +3,13 @@ import Anthropic from '@anthropic-ai/sdk';
 import { anthropicMessageParams, readAnthropicMessage } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
+import { jsonLineBatches } from '../jsonl';
 import { readAnthropicResultLine } from '../results';
-import {
-	asBatchLines,
-	type BatchApi,
-	type BatchResultLine,
-	type BatchState,
-	type BatchStatus,
-} from '../types';
+import { asBatchLines, type BatchApi, type BatchState, type BatchStatus } from '../types';
 import { postStreamed } from './upload';
 
 /** The API version the SDK speaks (sent with the streamed create, which bypasses it). */
 const ANTHROPIC_VERSION = '2023-06-01';
-
-/** Lines per page handed on from the SDK's line-by-line decoder. */
-const RESULT_PAGE = 200;
 
 const STATE: Record<string, BatchState> = {
 	in_progress: 'in_progress',
@@ -112,25 +104,22 @@ export function createAnthropicBatchApi(
 			// Collect decides from the batch's counts what the records get.
 			const batch = await client.messages.batches.retrieve(id);
 			if (!batch.results_url) return;
-			const decoder = await client.messages.batches.results(id);
-			// The SDK's decoder yields line by line; handed on in pages of RESULT_PAGE lines.
-			let page: BatchResultLine[] = [];
-			for await (const entry of decoder) {
-				page.push(
-					readAnthropicResultLine(entry, (message) =>
-						readAnthropicMessage(message as unknown as Anthropic.Message, {
-							model,
-							prompt: '',
-							maxTokens: 0,
-						}),
-					),
-				);
-				if (page.length >= RESULT_PAGE) {
-					yield page;
-					page = [];
-				}
-			}
-			if (page.length > 0) yield page;
+			// The raw JSONL, not the SDK's decoder: the decoder throws on a line that is not JSON,
+			// which would fail every record of the batch for one broken line.
+			const res = await client.get<Response>(batch.results_url, {
+				headers: { Accept: 'application/binary' },
+				__binaryResponse: true,
+			});
+			if (!res.body) return;
+			const read = (message: Record<string, unknown>) =>
+				readAnthropicMessage(message as unknown as Anthropic.Message, {
+					model,
+					prompt: '',
+					maxTokens: 0,
+				});
+			let n = 0;
+			for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
+				yield lines.map((line) => readAnthropicResultLine(line, read, `results line ${++n}`));
 		},
 	};
 }

@@ -36,6 +36,7 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 		...b,
 		providerStatus: clean(b.providerStatus),
 		...(b.failure === undefined ? {} : { failure: clean(b.failure) }),
+		...(b.failureCode === undefined ? {} : { failureCode: clean(b.failureCode) }),
 	});
 	const itemError = (e: ItemError): ItemError => ({
 		...e,

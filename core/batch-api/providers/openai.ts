@@ -31,9 +31,10 @@ export function openAiBatchStatus(b: OpenAI.Batches.Batch): BatchStatus {
 	const c = b.request_counts ?? { total: 0, completed: 0, failed: 0 };
 	const state = STATE[b.status] ?? 'in_progress';
 	const ended = state === 'ended';
+	const errors = b.status === 'failed' ? (b.errors?.data ?? []) : [];
 	const failure =
 		b.status === 'failed'
-			? (b.errors?.data ?? [])
+			? errors
 					.map(
 						(e) => `${e.code ?? 'error'}${e.line ? ` (line ${e.line})` : ''}: ${e.message ?? ''}`,
 					)
@@ -57,6 +58,7 @@ export function openAiBatchStatus(b: OpenAI.Batches.Batch): BatchStatus {
 		expiresAt: iso(b.expires_at),
 		endedAt: iso(b.completed_at ?? b.failed_at ?? b.expired_at ?? b.cancelled_at),
 		failure,
+		...(errors[0]?.code ? { failureCode: errors[0].code } : {}),
 	};
 }
 
@@ -147,12 +149,16 @@ export function createOpenAiBatchApi(
 				});
 			const batch = await client.batches.retrieve(id);
 			// The output file, then the error file, read chunk by chunk: one page per chunk.
-			for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+			for (const [file, fileId] of [
+				['output', batch.output_file_id],
+				['error', batch.error_file_id],
+			] as const) {
 				if (!fileId) continue;
 				const res = await client.files.content(fileId);
 				if (!res.body) continue;
+				let n = 0;
 				for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
-					yield lines.map((line) => readOpenAiResultLine(line, read));
+					yield lines.map((line) => readOpenAiResultLine(line, read, `${file} file line ${++n}`));
 			}
 		},
 	};

@@ -50,8 +50,9 @@ export function readInput(
 				description:
 					'Connect the Success and Failed outputs of LLM Batch Call to this node; nothing was recorded.',
 			});
-		const recordId = readRecordId(ctx, i);
-		if (recordId === '') throw fail('no record ID (the Record ID expression resolved to nothing)');
+		const read = readRecordId(ctx, i);
+		if ('problem' in read) throw fail(`no record ID (the Record ID expression ${read.problem})`);
+		const recordId = read.id;
 		const result = item.json[resultField];
 		if (isObject(result) && typeof result.promptHash === 'string') {
 			const r = result as unknown as LlmResult;

@@ -46,7 +46,7 @@ export const description: INodeProperties[] = [
 		default: '',
 		displayOptions: show,
 		description:
-			'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed.',
+			'Optional: the same Prompt expression as in LLM Batch Call. When set, a record whose stored answer was for another prompt goes to To Do, not Completed. Only the record ID and the prompt text are compared: this node does not know the model, settings, endpoint or credential, so an answer from another endpoint (a dry run) counts as Completed here — LLM Batch Call, given the record, compares all of them and sends it again.',
 	},
 	{
 		displayName: 'System Prompt',
@@ -71,15 +71,14 @@ export const description: INodeProperties[] = [
 /** Every item's record ID, read before the store is opened: a bad expression writes nothing. */
 export function readInput(ctx: IExecuteFunctions, items: INodeExecutionData[]): string[] {
 	return items.map((_, i) => {
-		const id = readRecordId(ctx, i);
-		if (id === '') {
+		const read = readRecordId(ctx, i);
+		if ('problem' in read) {
 			throw new NodeOperationError(ctx.getNode(), `Item ${i} has no record ID`, {
 				itemIndex: i,
-				description:
-					'The Record ID expression resolved to nothing. Give every item a stable ID (Batch Prepare adds `recordId`) or change the expression.',
+				description: `The Record ID expression ${read.problem}. Give every item a stable ID (Batch Prepare adds \`recordId\`) or change the expression.`,
 			});
 		}
-		return id;
+		return read.id;
 	});
 }
 

@@ -9,6 +9,7 @@ import type {
 
 import { systemClock } from '../../../core/clock';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
+import { describeDuplicateIds } from '../../../core/record-id';
 import { readPrepareConfig, readPrepareInputs } from '../params';
 import type { PrepareDeps } from './router';
 
@@ -351,5 +352,11 @@ export async function execute(
 			location: 'outputPane',
 		});
 	}
+	if (stats.duplicateIds)
+		ctx.addExecutionHints({
+			message: describeDuplicateIds(stats.duplicateIds),
+			type: 'warning',
+			location: 'outputPane',
+		});
 	return [toItems(result.ready), toItems(result.rejected)];
 }

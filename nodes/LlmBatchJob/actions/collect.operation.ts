@@ -7,12 +7,13 @@ import {
 } from 'n8n-workflow';
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
-import { costUsd } from '../../../core/cost';
+import { modelPricing } from '../../../core/call/budget';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
+import { collectPairing } from './pairing';
 
 export const description: INodeProperties[] = [
 	batchIdsProperty('collect'),
@@ -70,7 +71,7 @@ export async function execute(
 	};
 	const deadline = readDeadline(this, options.deadline);
 	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
-	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const paired = collectPairing(this);
 	const success: INodeExecutionData[] = [];
 	const failed: INodeExecutionData[] = [];
 	// Each record becomes its output item as soon as it is decided: the stored input item is
@@ -80,15 +81,16 @@ export async function execute(
 		if ('error' in item) delete item.error;
 		if (o.ok) {
 			item[resultField] = o.result as unknown as IDataObject;
-			success.push({ json: item, pairedItem: paired });
+			success.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
 		} else {
 			item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
-			failed.push({ json: item, pairedItem: paired });
+			failed.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
 		}
 	};
 	const res = await collectJob(job, {
 		policy: {
-			costOf: (model, usage) => costUsd(model, usage, { batch: true }),
+			// The batch price: the model's own price × its batch discount, resolved as everywhere.
+			costOf: modelPricing({}, { batch: true }).costOf,
 			now: () => clock.now(),
 		},
 		checkpoint,
@@ -102,6 +104,15 @@ export async function execute(
 		`${success.length} succeeded, ${failed.length} failed from ${res.collected.length} batch(es)`,
 	];
 	if (res.pending.length > 0) parts.push(`${res.pending.length} batch(es) still running`);
+	if (res.busy.length > 0)
+		parts.push(
+			`${res.busy.length} batch(es) being collected by another execution right now (it emits their records)`,
+		);
+	if (res.conflicts > 0)
+		parts.push(
+			`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`,
+		);
+	if (res.unreadable > 0) parts.push(`${res.unreadable} result line(s) could not be read`);
 	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
 	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);
 	if (res.unadopted.length > 0)
@@ -111,7 +122,10 @@ export async function execute(
 	for (const note of notes) parts.push(note);
 	this.addExecutionHints?.({
 		message: `Job ${cfg.jobName}: ${parts.join('; ')}`,
-		type: failed.length > 0 || res.unmatched > 0 || res.unadopted.length > 0 ? 'warning' : 'info',
+		type:
+			failed.length > 0 || res.unmatched > 0 || res.unadopted.length > 0 || res.busy.length > 0
+				? 'warning'
+				: 'info',
 		location: 'outputPane',
 	});
 	return [success, failed];

@@ -2,6 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
 import { createBatchApi, type JobContext } from '../../../core/batch-api';
 import { systemClock } from '../../../core/clock';
+import { answerScope } from '../../../core/identity';
 import { LedgerStoreError } from '../../../core/ledger';
 import { batchStoreFor } from '../../../core/ledger/batches';
 import type { Clock } from '../../../core/types';
@@ -19,7 +20,14 @@ export interface JobDeps {
 export async function openJob(
 	ctx: IExecuteFunctions,
 	deps: JobDeps,
-): Promise<{ cfg: JobConfig; job: JobContext; clock: Clock; notes: string[] }> {
+): Promise<{
+	cfg: JobConfig;
+	job: JobContext;
+	clock: Clock;
+	notes: string[];
+	/** Where this execution's answers come from (core/identity.ts): part of each record's identity. */
+	scope: string;
+}> {
 	const cfg = readJobConfig(ctx);
 	const clock = deps.clock ?? systemClock;
 	const creds = await providerCredentials(ctx, cfg.provider);
@@ -38,6 +46,7 @@ export async function openJob(
 			cfg,
 			clock,
 			notes,
+			scope: answerScope(cfg.provider, creds.baseUrl, creds.apiKey),
 			job: {
 				log,
 				api: createBatchApi(cfg.provider, creds, deps.fetch),

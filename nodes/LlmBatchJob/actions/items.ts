@@ -47,5 +47,5 @@ export const deadlineOption: INodeProperties = {
 	type: 'dateTime',
 	default: '',
 	description:
-		'Records not finished by this time are cancelled and leave Collect Results on Failed as expired (retryable), so Route Failures can send them to LLM Batch Call the same night. Empty = wait for the provider (up to 24 h).',
+		'Batches not finished by this time are cancelled; once the cancel has ended, what they finished leaves Collect Results on Success and the rest on Failed as expired (retryable), so Route Failures can send it to LLM Batch Call the same night. Empty = wait for the provider (up to 24 h).',
 };

@@ -6,6 +6,7 @@ import {
 	type JsonObject,
 } from 'n8n-workflow';
 
+import { JobConfigError } from '../../../core/batch-api/job-check';
 import { LlmBatchError, classifyError } from '../../../core/call/errors';
 import { LedgerStoreError } from '../../../core/ledger';
 import * as cancel from './cancel.operation';
@@ -36,6 +37,9 @@ export async function route(
 		// Already an n8n error (bad configuration found by the operation): as it is.
 		if (e instanceof NodeOperationError || e instanceof NodeApiError)
 			throw new NodeOperationError(this.getNode(), e, { description: e.description ?? undefined });
+		// The job cannot be run as configured (unknown name, other provider): nothing was sent.
+		if (e instanceof JobConfigError)
+			throw new NodeOperationError(this.getNode(), e.message, { description: e.description });
 		if (e instanceof LedgerStoreError) {
 			throw new NodeOperationError(this.getNode(), e.message, {
 				description: 'The ledger could not be read or written; rerun once it is back.',

@@ -13,6 +13,8 @@ import {
 	type PreparedRecord,
 	type SubmitResult,
 } from '../../../core/batch-api';
+import { describeNotReused } from '../../../core/identity';
+import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
 import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
@@ -56,7 +58,7 @@ export const description: INodeProperties[] = [
 		type: 'string',
 		default: '={{ $json.recordId ?? $json.id }}',
 		description:
-			"Stable ID of each record: results are matched to records by it (the batch line's custom_id is derived from it), and a record already in a live batch or done is not submitted again. When empty, a hash of the prompt is used.",
+			"Stable ID of each record: results are matched to records by it (the batch line's custom_id is derived from it), and a record already in a live batch or done is not submitted again. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input).",
 		displayOptions: show,
 	},
 	{
@@ -148,11 +150,12 @@ export async function execute(
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const sub = readSubmitConfig(this);
-	const { cfg, job } = await openJob(this, deps);
+	const { cfg, job, scope } = await openJob(this, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
 	const items = this.getInputData();
-	const { runItems, rejected } = await readPromptItemsYielding(this, {
+	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(this, {
 		provider: cfg.provider,
+		scope,
 		model: sub.model,
 		schema,
 		maxTokens: sub.options.maxTokens,
@@ -222,6 +225,21 @@ export async function execute(
 			pairedItem: skipped.map((s) => ({ item: s.index })),
 		});
 	}
+	if (duplicates)
+		this.addExecutionHints?.({
+			message: describeDuplicateIds(duplicates),
+			type: 'warning',
+			location: 'outputPane',
+		});
+	if (unnamed > 0)
+		this.addExecutionHints?.({
+			message: describeUnnamed(unnamed),
+			type: 'info',
+			location: 'outputPane',
+		});
+	const notReused = result.notReused && describeNotReused(result.notReused);
+	if (notReused)
+		this.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
 	this.addExecutionHints?.({
 		message: [

@@ -42,6 +42,7 @@ afterAll(async () => sandbox.close());
 function records(prefix: string, prompt = prefix): PreparedRecord[] {
 	const policy = inputPolicy({
 		provider: 'anthropic',
+		scope: 'test-scope',
 		model: MODEL,
 		maxTokens: 50,
 		contextWindow: 0,

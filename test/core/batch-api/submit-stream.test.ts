@@ -40,6 +40,7 @@ afterAll(async () => sandbox.close());
 function records(provider: ProviderName): PreparedRecord[] {
 	const policy = inputPolicy({
 		provider,
+		scope: 'test-scope',
 		model: MODEL[provider],
 		maxTokens: 20,
 		contextWindow: 2_000_000,

@@ -184,9 +184,12 @@ describe('result lines into the taxonomy', () => {
 				error: { code: ours, retryable: true, provider: 'openai' },
 			});
 		}
+		// A line that cannot be read is classified as a realtime body that is not JSON: the
+		// provider's fault, retryable; with no custom_id it belongs to no record.
 		expect(readOpenAiResultLine('not json', read)).toMatchObject({
+			customId: '',
 			ok: false,
-			error: { code: 'malformed_output' },
+			error: { code: 'server_error', retryable: true },
 		});
 	});
 

@@ -1,6 +1,6 @@
 /**
  * The flow controller against a provider whose real limit is lower than the configured one
- * (issue 9), on a fake clock: the whole runner (concurrency gate, retries, AIMD) against the
+ *, on a fake clock: the whole runner (concurrency gate, retries, AIMD) against the
  * sandbox's own account limiter (continuously refilled bucket, 1 s of burst), latency 50–300 ms,
  * 2,000 items — the bench's `too-high` scenarios without the network.
  */

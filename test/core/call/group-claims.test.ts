@@ -1,5 +1,5 @@
 /**
- * Records per Request (issue 13) on the ledger claims of issue 10: each record is claimed
+ * Records per Request on the ledger claims: each record is claimed
  * before its group is sent, so a record another execution holds never rides in a group,
  * one it answered is used as is, and every answered request is counted once.
  */
@@ -92,7 +92,6 @@ describe('Records per Request with ledger claims', () => {
 		const done = runGrouped(runner, list, {
 			recordsPerRequest: 3,
 			maxTokensPerRequest: 0,
-			costOf,
 			checkpoint: mine,
 		});
 		let settled = false;
@@ -187,7 +186,6 @@ describe('Records per Request with ledger claims', () => {
 		const done = runGrouped(runner, list, {
 			recordsPerRequest: 3,
 			maxTokensPerRequest: 0,
-			costOf,
 			checkpoint: cp,
 		});
 		let settled = false;

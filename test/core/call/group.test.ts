@@ -110,7 +110,6 @@ describe('multi-item prompts (Records per Request)', () => {
 			maxTokensPerRequest: 0,
 			schema: SCHEMA,
 			validate,
-			costOf: (_m, u) => (u.inputTokens * 0.15 + u.outputTokens * 0.6) / 1e6,
 		});
 		expect(requests.length).toBe(3); // 10 + 10 + 5
 		expect(requests.every((q) => (q.system ?? '').startsWith('Classify.\n\n'))).toBe(true);

@@ -5,6 +5,7 @@ import { estimateTokens } from '../../../core/tokens';
 
 const policy = inputPolicy({
 	provider: 'openai',
+	scope: 'test-scope',
 	model: 'gpt-4o-mini',
 	maxTokens: 100,
 	contextWindow: 0,
@@ -41,12 +42,14 @@ describe('input policy (per-item prompt checks)', () => {
 	it('changes the hash when the model, schema or prompt changes', () => {
 		const other = inputPolicy({
 			provider: 'openai',
+			scope: 'test-scope',
 			model: 'gpt-4o',
 			maxTokens: 100,
 			contextWindow: 0,
 		});
 		const withSchema = inputPolicy({
 			provider: 'openai',
+			scope: 'test-scope',
 			model: 'gpt-4o-mini',
 			maxTokens: 100,
 			contextWindow: 0,
@@ -79,6 +82,7 @@ describe('input policy (per-item prompt checks)', () => {
 	it('fails a prompt over the context window, counting exactly only when it may overflow', () => {
 		const small = inputPolicy({
 			provider: 'openai',
+			scope: 'test-scope',
 			model: 'gpt-4o-mini',
 			maxTokens: 100,
 			contextWindow: 1000,

@@ -1,5 +1,5 @@
 /**
- * Issue 10, items 1-3: the ledger never hands one prompt's answer to another, two executions
+ * The ledger never hands one prompt's answer to another, two executions
  * of one job split it instead of paying twice, and the response cache never crosses jobs,
  * endpoints or credentials unless asked. Runs on SQLite and a real PostgreSQL.
  */
@@ -63,13 +63,14 @@ class Gate {
 	}
 }
 
-function item(index: number, recordId: string, prompt: string): RunItem {
+function item(index: number, recordId: string, prompt: string, scope = 'scope'): RunItem {
 	return {
 		index,
 		recordId,
 		request: { model: 'm', prompt, maxTokens: 10 },
 		inputTokens: 5,
-		promptHash: `hash-${prompt}`,
+		// The answer identity's shape (core/identity.ts): the call, then where it is answered.
+		promptHash: `hash-${prompt}:${scope}`,
 	};
 }
 
@@ -111,7 +112,7 @@ const texts = (outcomes: Outcome[]) => outcomes.map((o) => (o.ok ? o.result.text
 describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $name', (factory) => {
 	const { fresh, second } = openedStores(factory);
 
-	it('10.1 same record ID with two prompts: each item gets its own prompt answer on rerun', async () => {
+	it('same record ID with two prompts: each item gets its own prompt answer on rerun', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const list = [item(0, 'same', 'alpha'), item(1, 'same', 'beta')];
@@ -133,7 +134,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		}
 	});
 
-	it('10.2 two executions of the same job at once split it and pay for no record twice', async () => {
+	it('two executions of the same job at once split it and pay for no record twice', async () => {
 		const store = await fresh();
 		const other = await second(store);
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
@@ -176,7 +177,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		});
 	});
 
-	it('10.2 a claim left by a crashed worker expires and is taken over', async () => {
+	it('a claim left by a crashed worker expires and is taken over', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		// The crashed worker claimed r0 and died before answering.
@@ -193,7 +194,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		expect(clock.now() - started).toBeLessThan(10_000 + 5_000);
 	});
 
-	it('10.2 a claim of a dead process on this host is taken over at once', async () => {
+	it('a claim of a dead process on this host is taken over at once', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const [here] = claimOwner().split('|');
@@ -210,13 +211,13 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		expect(clock.now() - started).toBeLessThan(5_000);
 	});
 
-	it('10.3 the response cache is off by default and never crosses jobs, endpoints or credentials', async () => {
+	it('the response cache is off by default and never crosses jobs, endpoints or credentials', async () => {
 		const store = await fresh();
 		const clock = new FakeClock(Date.parse('2025-01-01T00:00:00Z'));
 		const list = Array.from({ length: 10 }, (_, i) => item(i, `r${i}`, `p${i}`));
 		// A dry run against a fake server fills the ledger of job "dry-run".
 		const fake = paidProvider();
-		const fakeCache = { key: 'openai|http://fake|cred-a' };
+		const fakeCache = {};
 		await runAll(clock, [
 			{
 				runner: runner(fake.provider, store, 'dry-run', clock, { cache: fakeCache }),
@@ -237,14 +238,14 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 		]);
 		expect(scoped.calls).toHaveLength(10);
 		// Cross-job reuse asked, but another endpoint or credential: no reuse.
-		for (const key of ['openai|https://api.openai.com|cred-a', 'openai|http://fake|cred-b']) {
+		for (const scope of ['openai|https://api.openai.com|cred-a', 'openai|http://fake|cred-b']) {
 			const p = paidProvider();
 			await runAll(clock, [
 				{
-					runner: runner(p.provider, store, `job-${key}`, clock, {
-						cache: { key, crossJob: true },
+					runner: runner(p.provider, store, `job-${scope}`, clock, {
+						cache: { crossJob: true },
 					}),
-					items: list,
+					items: list.map((i) => item(i.index, i.recordId, i.request.prompt, scope)),
 				},
 			]);
 			expect(p.calls).toHaveLength(10);
@@ -265,7 +266,7 @@ describe.each<StoreFactory>([sqliteFactory, postgresFactory])('ledger safety: $n
 });
 
 describe('dead owners', () => {
-	it('10.2 only a process of this host and pid namespace can be known dead', () => {
+	it('only a process of this host and pid namespace can be known dead', () => {
 		const [here, pid, processId] = claimOwner().split('|');
 		expect(ownerIsDead(claimOwner())).toBe(false);
 		// This pid, but another process start: this process restarted, the old claim is dead.
@@ -280,7 +281,7 @@ describe('dead owners', () => {
 });
 
 describe('claim renewal', () => {
-	it('10.2 a claim is renewed before sending when the limiter held the item for long', async () => {
+	it('a claim is renewed before sending when the limiter held the item for long', async () => {
 		const clock = new FakeClock(0);
 		const claims: number[] = [];
 		const p = paidProvider();

@@ -200,7 +200,7 @@ describe('StoreLimiter: the adaptive state is shared', () => {
 	});
 });
 
-describe('StoreLimiter: ceilings as in the in-process controller (issue 9)', () => {
+describe('StoreLimiter: ceilings as in the in-process controller', () => {
 	it('runs with different limits on one key share the lowest; it lifts once the lower run is gone', async () => {
 		const clock = new FakeClock(0);
 		const store = new MemoryLimitStore(clock);

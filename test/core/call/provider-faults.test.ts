@@ -1,5 +1,5 @@
 /**
- * Issue 10, items 8-11: answers a misbehaving provider sends with status 200 or as error pages,
+ * Answers a misbehaving provider sends with status 200 or as error pages,
  * through the real SDKs (a scripted fetch) and the runner: refusals, empty answers, empty
  * bodies and huge HTML error pages each end as the right code, retried or not, with a short
  * message.
@@ -92,7 +92,7 @@ const failure = (o: Outcome) => {
 };
 
 describe('misbehaving provider answers', () => {
-	it('10.8 an OpenAI refusal is content_filter, not retried, with the refusal text (Text and JSON)', async () => {
+	it('an OpenAI refusal is content_filter, not retried, with the refusal text (Text and JSON)', async () => {
 		for (const json of [false, true]) {
 			const { outcome, calls } = await runOne(
 				'openai',
@@ -115,7 +115,7 @@ describe('misbehaving provider answers', () => {
 		}
 	});
 
-	it('10.9 an empty answer (choices [] / content null / no content blocks) is malformed_output, retried, never Success', async () => {
+	it('an empty answer (choices [] / content null / no content blocks) is malformed_output, retried, never Success', async () => {
 		const cases: Array<['openai' | 'anthropic', string]> = [
 			['openai', openaiAnswer(undefined)],
 			['openai', openaiAnswer({ role: 'assistant', content: null })],
@@ -133,7 +133,7 @@ describe('misbehaving provider answers', () => {
 		}
 	});
 
-	it('10.10 a 200 with an empty body is server_error, retried, without a JavaScript message', async () => {
+	it('a 200 with an empty body is server_error, retried, without a JavaScript message', async () => {
 		for (const provider of ['openai', 'anthropic'] as const) {
 			const { outcome, calls } = await runOne(provider, () => ({ body: '' }));
 			expect({ provider, calls }).toEqual({ provider, calls: 3 });
@@ -143,7 +143,7 @@ describe('misbehaving provider answers', () => {
 		}
 	});
 
-	it('10.11 a 13 KB HTML error page is cut to status, type and first line; the body is never kept', async () => {
+	it('a 13 KB HTML error page is cut to status, type and first line; the body is never kept', async () => {
 		const page = `<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>${'<p>upstream connect error or disconnect/reset before headers</p>'.repeat(220)}</body></html>`;
 		expect(page.length).toBeGreaterThan(13_000);
 		for (const provider of ['openai', 'anthropic'] as const) {

@@ -188,9 +188,14 @@ describe('breaker for outages, not noise', () => {
 });
 
 describe('stops stop sending, never discard', () => {
-	it('concurrency 4, tiny cost cap: 4 answered, 4 delivered, 4 committed, 4 counted', async () => {
+	it('concurrency 4, a budget stop with 3 requests in flight: 4 answered, 4 delivered, 4 committed, 4 counted', async () => {
 		const clock = new FakeClock();
-		const fp = clockedProvider(clock, (req) => ({ answer: ok(`a ${req.prompt}`) }));
+		// r0 answers first; r4 then asks for more than the cap ($1 at most): the run stops
+		// while r1–r3 are in flight, and their answers (reserved within the cap) are kept.
+		const fp = clockedProvider(clock, (req) => ({
+			answer: ok(`a ${req.prompt}`),
+			delayMs: req.prompt === 'p0' ? 10 : 100,
+		}));
 		const committed: string[] = [];
 		const checkpoint: Checkpoint = {
 			lookup: async (entries) => entries.map(() => undefined),
@@ -200,15 +205,18 @@ describe('stops stop sending, never discard', () => {
 			failed: () => undefined,
 			flush: async () => undefined,
 		};
+		const list = items(20);
+		list[4].request.maxTokens = 1000;
 		const r = runner(clock, {
 			provider: fp.provider,
 			concurrency: 4,
 			failFast: false,
-			costOf: () => 0.01,
-			maxCostUsd: 0.001,
+			// $0.001 per output token: an answer (5 tokens) $0.005, a request's most $0.1.
+			costOf: (_m, u) => u.outputTokens * 0.001,
+			maxCostUsd: 0.4,
 			checkpoint,
 		});
-		const outcomes = await drive(clock, r.run(items(20)));
+		const outcomes = await drive(clock, r.run(list));
 		expect(fp.stats()).toMatchObject({ total: 4, aborted: 0 });
 		expect(okCount(outcomes)).toBe(4);
 		expect(outcomes.slice(0, 4).map((o) => o.ok && o.result.text)).toEqual([
@@ -218,8 +226,11 @@ describe('stops stop sending, never discard', () => {
 			'a p3',
 		]);
 		expect(committed.sort()).toEqual(['r0', 'r1', 'r2', 'r3']);
-		expect(r.stats.costUsd).toBeCloseTo(0.04);
+		expect(r.stats.costUsd).toBeCloseTo(0.02);
 		expect(r.stats.keptAfterStop).toBe(3);
+		expect(r.stats.stopped?.message).toMatch(
+			/^the cost cap of \$0\.4000 was reached \(\$0\.005000 spent; the next request to m may cost up to \$1\.0000/,
+		);
 		const notSent = outcomes.filter((o) => !o.ok);
 		expect(notSent).toHaveLength(16);
 		expect(notSent.every((o) => !o.ok && o.error.code === 'budget_exceeded')).toBe(true);
