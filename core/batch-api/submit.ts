@@ -193,7 +193,11 @@ export async function submitRecords(
 ): Promise<SubmitResult> {
 	await ctx.store.init();
 	await resolvePending(ctx, o.model);
-	const { todo, skipped, notReused } = await select(ctx, records, o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS);
+	const { todo, skipped, notReused } = await select(
+		ctx,
+		records,
+		o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS,
+	);
 	const sizes = await lineSizes(
 		ctx.api,
 		todo.map((t) => t.record),
