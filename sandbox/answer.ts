@@ -8,7 +8,9 @@ import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
-import { anthropicMessage, MESSAGES, openAiCompletion, type ParsedCall } from './protocol';
+import type { ParsedCall } from './protocol';
+import { anthropicMessage, openAiCompletion } from './protocol-answers';
+import { MESSAGES } from './protocol-errors';
 import { replyFor, tokensForChars, type JsonSchema } from './reply';
 import type { SandboxState } from './state';
 

@@ -6,7 +6,9 @@ import type { IncomingMessage } from 'node:http';
 
 import { answerError, type Exchange } from './exchange';
 import { apiKeyOf, keyAccepted, readBody } from './http';
-import { MESSAGES, MODELS, parseAnthropic, parseOpenAi, type ParsedCall } from './protocol';
+import { parseAnthropic, parseOpenAi, type ParsedCall } from './protocol';
+import { MODELS } from './protocol-answers';
+import { MESSAGES } from './protocol-errors';
 import type { SandboxSettings } from './settings';
 
 export interface CallRequest {

@@ -5,7 +5,8 @@
 import type { ServerResponse } from 'node:http';
 
 import { send } from './http';
-import { errorAnswer, type Dialect, type ErrorKind } from './protocol';
+import type { Dialect } from './protocol';
+import { errorAnswer, type ErrorKind } from './protocol-errors';
 import type { SandboxState } from './state';
 import type { StatsRecorder } from './stats';
 

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { answerError, type Exchange } from './exchange';
 import { send } from './http';
-import { MESSAGES } from './protocol';
+import { MESSAGES } from './protocol-errors';
 import type { SandboxState } from './state';
 import type { ForcedFaultKind } from './stats';
 

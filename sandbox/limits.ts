@@ -5,7 +5,8 @@
 import type { Exchange } from './exchange';
 import { answerError } from './exchange';
 import { anthropicRateHeaders, openAiRateHeaders, type LimitState } from './limiter';
-import { MESSAGES, type ParsedCall } from './protocol';
+import type { ParsedCall } from './protocol';
+import { MESSAGES } from './protocol-errors';
 import { tokensForChars } from './reply';
 import type { SandboxState } from './state';
 

@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { apiKeyOf, keyAccepted, send } from './http';
-import { errorAnswer, MESSAGES, modelEntry, modelList } from './protocol';
+import { modelEntry, modelList } from './protocol-answers';
+import { errorAnswer, MESSAGES } from './protocol-errors';
 import type { SandboxState } from './state';
 
 export function handleModels(

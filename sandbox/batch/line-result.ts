@@ -3,13 +3,9 @@
  * request, or a prompt forcing `[[sandbox:status400]]` / `[[sandbox:status500]]`), or not
  * done (expired / canceled) when processing did not reach it.
  */
-import {
-	anthropicMessage,
-	errorAnswer,
-	openAiCompletion,
-	parseAnthropic,
-	parseOpenAi,
-} from '../protocol';
+import { parseAnthropic, parseOpenAi } from '../protocol';
+import { anthropicMessage, openAiCompletion } from '../protocol-answers';
+import { errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
 import type { Batch, Line } from './types';
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { sendJson } from '../http';
-import { errorAnswer } from '../protocol';
+import { errorAnswer } from '../protocol-errors';
 import { createAnthropicBatch, createOpenAiBatch } from './create';
 import { createFile, sendFile } from './files';
 import { anthropicBatchObject, openAiBatchObject } from './objects';
