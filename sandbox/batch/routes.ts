@@ -17,6 +17,14 @@ import type { Provider } from './types';
 
 type Work = Promise<void> | void;
 
+interface BatchRequest {
+	store: BatchStore;
+	method: string;
+	path: string;
+	req: IncomingMessage;
+	res: ServerResponse;
+}
+
 export function routeBatch(
 	store: BatchStore,
 	method: string,
@@ -30,23 +38,15 @@ export function routeBatch(
 		const e = errorAnswer(provider, 'auth', 'invalid api key', 'req_sbx');
 		return sendJson(res, e.status, e.body);
 	}
-	const found =
-		provider === 'openai'
-			? routeOpenAi(store, method, path, req, res)
-			: routeAnthropic(store, method, path, req, res);
+	const r = { store, method, path, req, res };
+	const found = provider === 'openai' ? routeOpenAi(r) : routeAnthropic(r);
 	if (found !== false) return found;
 	const e = errorAnswer(provider, 'not_found', `No such object: ${path}`, 'req_sbx');
 	sendJson(res, e.status, e.body);
 }
 
 /** false when no OpenAI route matches. */
-function routeOpenAi(
-	store: BatchStore,
-	method: string,
-	path: string,
-	req: IncomingMessage,
-	res: ServerResponse,
-): Work | false {
+function routeOpenAi({ store, method, path, req, res }: BatchRequest): Work | false {
 	if (method === 'POST' && path === '/v1/files') return createFile(store, req, res);
 	let m = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(path);
 	if (m && method === 'GET') {
@@ -72,13 +72,7 @@ function routeOpenAi(
 }
 
 /** false when no Anthropic route matches. */
-function routeAnthropic(
-	store: BatchStore,
-	method: string,
-	path: string,
-	req: IncomingMessage,
-	res: ServerResponse,
-): Work | false {
+function routeAnthropic({ store, method, path, req, res }: BatchRequest): Work | false {
 	if (method === 'POST' && path === '/v1/messages/batches')
 		return createAnthropicBatch(store, req, res);
 	if (method === 'GET' && path === '/v1/messages/batches') {
