@@ -1,11 +1,12 @@
 /**
  * What one request of a batch comes back as: the sandbox's normal reply, an error (a bad
- * request, or a prompt forcing `[[sandbox:status400]]` / `[[sandbox:status500]]`), or not
- * done (expired / canceled) when processing did not reach it.
+ * request, or a prompt forcing `[[sandbox:status400]]` / `[[sandbox:status500]]`), a refusal
+ * (`[[sandbox:contentPolicy]]`: finish reason content_filter, paid), or not done (expired /
+ * canceled) when processing did not reach it.
  */
 import { parseAnthropic, parseOpenAi } from '../protocol';
 import { anthropicMessage, openAiCompletion } from '../protocol-answers';
-import { errorAnswer } from '../protocol-errors';
+import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
 import type { Batch, Line } from './types';
 
@@ -39,16 +40,18 @@ export function lineResult(
 		{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
 		digest,
 	);
+	const refused = call.prompt.includes('[[sandbox:contentPolicy]]');
+	const text = refused ? MESSAGES.refusal : reply.text;
 	const parts = {
 		id: `${b.id}_${line.customId}`,
 		model: call.model,
 		created: Math.floor(now() / 1000),
-		text: reply.text,
+		text,
 		toolName: call.toolName,
 		toolInput: reply.output,
-		finish: 'stop' as const,
+		finish: refused ? ('content_filter' as const) : ('stop' as const),
 		inputTokens: tokensForChars(call.inputChars),
-		outputTokens: tokensForChars(reply.text.length),
+		outputTokens: tokensForChars(text.length),
 	};
 	return {
 		kind: 'ok',
