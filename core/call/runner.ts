@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { CostMeter, functionPricing, type Ticket } from './budget';
 import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
-import type { FlowLease, FlowReport } from './controller';
+import type { FlowLease, FlowReport } from './limiter/in-process';
 import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
 import type { Checkpoint } from '../ledger/types';

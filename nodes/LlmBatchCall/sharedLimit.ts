@@ -1,9 +1,12 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
-import { sharedFlow, type FlowLease } from '../../core/call/controller';
-import { limitKey, StoreLimiter, type RateLimits } from '../../core/call/limit-store';
+import { sharedFlow, type FlowLease } from '../../core/call/limiter/in-process';
+import type { RateLimits } from '../../core/call/limiter/policy';
+import { limitKey } from '../../core/call/limiter/store';
+import { StoreLimiter } from '../../core/call/limiter/store-limiter';
 import type { ProviderCredentials } from '../../core/call/providers';
-import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../core/call/redis-store';
+import { openRedis, redisConfigFromCredential } from '../../core/call/limiter/redis-connection';
+import { RedisLimitStore } from '../../core/call/limiter/redis-store';
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 

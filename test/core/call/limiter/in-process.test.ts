@@ -2,15 +2,14 @@ import { describe, expect, it } from 'vitest';
 
 import {
 	FlowController,
-	MemoryFlowStore,
 	privateFlow,
 	resetSharedFlow,
 	sharedFlow,
 	sharedFlowKeys,
 	type FlowLease,
-} from '../../../core/call/controller';
-import { parseDuration, readRateLimit } from '../../../core/call/rate-headers';
-import { FakeClock } from '../../helpers/fake-clock';
+} from '../../../../core/call/limiter/in-process';
+import { parseDuration, readRateLimit } from '../../../../core/call/rate-headers';
+import { FakeClock } from '../../../helpers/fake-clock';
 
 async function releaseTimes(
 	clock: FakeClock,
@@ -200,11 +199,10 @@ describe('FlowController: adaptation', () => {
 
 	it('keeps its state as numbers only (what a Redis store would hold)', () => {
 		const clock = new FakeClock();
-		const store = new MemoryFlowStore();
-		const c = new FlowController('k', store, clock);
+		const c = new FlowController(clock);
 		const lease = c.lease({ rpm: 100, tpm: 1000 });
 		lease.observe({ outcome: 'ok', rateLimit: { limitRequests: 90 } });
-		const state = store.get('k')!;
+		const state = c.state;
 		expect(Object.values(state).every((v) => typeof v === 'number')).toBe(true);
 		expect(state).toMatchObject({ ceilingRpm: 100, ceilingTpm: 1000, learnedRpm: 90, share: 1 });
 	});

@@ -7,13 +7,14 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
-import { MemoryLimitStore, StoreLimiter } from '../../../core/call/limit-store';
-import type { ChatResponse, Provider } from '../../../core/call/providers/types';
-import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
-import { seededRandom } from '../../../core/random';
-import { AccountLimits } from '../../../sandbox/limiter';
-import { FakeClock } from '../../helpers/fake-clock';
+import { privateFlow } from '../../../../core/call/limiter/in-process';
+import { MemoryLimitStore } from '../../../../core/call/limiter/store';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
+import type { ChatResponse, Provider } from '../../../../core/call/providers/types';
+import { BatchRunner, type Outcome, type RunItem } from '../../../../core/call/runner';
+import { seededRandom } from '../../../../core/random';
+import { AccountLimits } from '../../../../sandbox/limiter';
+import { FakeClock } from '../../../helpers/fake-clock';
 
 interface SimResult {
 	items: number;
