@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
-import { sharedFlow, type FlowLease } from '../../core/call/limiter/in-process';
+import { sharedFlow } from '../../core/call/limiter/in-process';
+import type { Limiter } from '../../core/call/limiter/limiter';
 import type { RateLimits } from '../../core/call/limiter/policy';
 import { limitKey } from '../../core/call/limiter/store';
 import { StoreLimiter } from '../../core/call/limiter/store-limiter';
@@ -10,14 +11,8 @@ import { RedisLimitStore } from '../../core/call/limiter/redis-store';
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
-/** What the runner uses: the in-process flow controller's lease, or a StoreLimiter sharing it through Redis. */
-export type FlowHandle = Pick<
-	FlowLease,
-	'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
->;
-
 export interface LimitHandle {
-	readonly limiter: FlowHandle;
+	readonly limiter: Limiter;
 	/** Called once the runner exists: the "stop" choice ends the run through it. */
 	onStop(stop: (message: string) => void): void;
 	/** After the run: a warning for the output hint when Redis failed meanwhile. */

@@ -1,53 +1,24 @@
 import type { Clock } from '../../types';
-import type { RateLimitInfo } from '../rate-headers';
+import type { FlowObservation, FlowReport, Limiter } from './limiter';
 import {
+	admittedRates,
 	countAnswer,
+	cutShare,
 	DEFAULT_BURST_SECONDS,
+	giveBack,
 	isCluster,
 	learnLimits,
+	newLimitState,
 	onOk,
 	onRateLimited,
+	takeOne,
 	validateLimits,
+	waitToSend,
+	type LimitState,
 	type RateLimits,
 	type RecentAnswers,
 } from './policy';
 import { limitKey } from './store';
-import { admittedRates, cutShare, giveBack, newLimitState, takeOne, waitToSend } from './state';
-import type { LimitState } from './state';
-
-/**
- * The limiter of one credential + endpoint + model in this process: a FIFO queue in front of the
- * key's state (state.ts), whose ceilings are the lowest limits every live run configured for
- * the key. Runs use it through a `FlowLease` (their own ceiling, released at the end).
- */
-
-/** How a run's request went, for the limiter. */
-export interface FlowObservation {
-	outcome: 'ok' | 'rate_limited' | 'other';
-	rateLimit?: RateLimitInfo;
-}
-
-/** What the progress line and the hint say about the rate. */
-export interface FlowReport {
-	/** Requests per minute admitted now. */
-	settledRpm: number;
-	/** This run's configured RPM. */
-	configuredRpm: number;
-	/** Lowest RPM configured by the runs sharing this key (= configuredRpm when alone or lowest). */
-	lowestConfiguredRpm: number;
-	/** Other runs sharing this key's budget now (counted in one process; 0 = not counted). */
-	sharedWith: number;
-	/**
-	 * Where the budget is shared: `process` — executions in this n8n process; `redis` — every
-	 * execution on any worker or n8n process that shares the limits through the same Redis.
-	 * @default 'process'
-	 */
-	sharedThrough?: 'process' | 'redis';
-	/** RPM the provider's headers announced, when lower than the configured one. */
-	learnedRpm?: number;
-	/** Times the rate was cut for 429s. */
-	cuts: number;
-}
 
 interface Waiter {
 	tokens: number;
@@ -58,6 +29,11 @@ interface Waiter {
 	gone: boolean;
 }
 
+/**
+ * The limiter of one credential + endpoint + model in this process: a FIFO queue in front of the
+ * key's state (policy.ts), whose ceilings are the lowest limits every live run configured for
+ * the key. Runs use it through a `FlowLease` (their own ceiling, released at the end).
+ */
 export class FlowController {
 	private readonly queue: Waiter[] = [];
 	private live = 0;
@@ -223,7 +199,7 @@ export class FlowController {
 }
 
 /** One run's use of a limiter: its own configured limits, released when the run ends. */
-export class FlowLease {
+export class FlowLease implements Limiter {
 	private released = false;
 	constructor(
 		readonly controller: FlowController,

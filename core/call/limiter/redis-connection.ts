@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 
 import { Redis, type RedisOptions } from 'ioredis';
 
-import { LIMIT_SCRIPT } from './redis-script';
-
 export interface RedisConfig {
 	readonly host: string;
 	readonly port: number;
@@ -60,26 +58,11 @@ export const connectionErrors = new WeakMap<Redis, Error>();
 /** ioredis's words for "a command was refused because the connection is down". */
 export const NOT_CONNECTED = /Stream isn't writeable|enableOfflineQueue|Connection is closed/i;
 
-export type LimitClient = Redis & {
-	llmBatchLimit(
-		key: string,
-		op: string,
-		rpm: number,
-		tpm: number,
-		burst: number,
-		n: number,
-		now: number,
-		ttl: number,
-		learnedRpm: number,
-		learnedTpm: number,
-	): Promise<[number, number, number, number, number]>;
-};
-
 /**
  * A client that fails fast instead of queueing commands while disconnected (so the
  * limiter's fallback starts at once), and keeps reconnecting in the background.
  */
-export function createRedisClient(cfg: RedisConfig, extra: RedisOptions = {}): LimitClient {
+export function createRedisClient(cfg: RedisConfig, extra: RedisOptions = {}): Redis {
 	const client = new Redis({
 		host: cfg.host,
 		port: cfg.port,
@@ -100,11 +83,10 @@ export function createRedisClient(cfg: RedisConfig, extra: RedisOptions = {}): L
 	// print each reconnect attempt as an unhandled error.
 	client.on('error', (e: Error) => connectionErrors.set(client, e));
 	client.on('ready', () => connectionErrors.delete(client));
-	client.defineCommand('llmBatchLimit', { numberOfKeys: 1, lua: LIMIT_SCRIPT });
-	return client as LimitClient;
+	return client;
 }
 
-const clients = new Map<string, { client: LimitClient; users: number }>();
+const clients = new Map<string, { client: Redis; users: number }>();
 
 function connectionId(cfg: RedisConfig): string {
 	// The password is part of the identity (a fixed password must reconnect) but only hashed.
@@ -121,7 +103,7 @@ function connectionId(cfg: RedisConfig): string {
  */
 export async function openRedis(
 	cfg: RedisConfig,
-): Promise<{ client: LimitClient; release: () => void; error?: Error }> {
+): Promise<{ client: Redis; release: () => void; error?: Error }> {
 	const id = connectionId(cfg);
 	let entry = clients.get(id);
 	if (!entry) {

@@ -1,5 +1,6 @@
 import type { Clock } from '../../types';
-import { privateFlow, type FlowLease, type FlowObservation, type FlowReport } from './in-process';
+import { privateFlow, type FlowLease } from './in-process';
+import type { FlowObservation, FlowReport, Limiter } from './limiter';
 import {
 	countAnswer,
 	effectiveCeiling,
@@ -82,7 +83,7 @@ export interface StoreLimiterReport {
  * wait the store names. Processes are not served in a global order, but no process can
  * take more than the buckets hold.
  */
-export class StoreLimiter {
+export class StoreLimiter implements Limiter {
 	private readonly queue: Waiter[] = [];
 	private pumping = false;
 	private readonly store: LimitStore;

@@ -1,16 +1,20 @@
 import { createHash } from 'node:crypto';
 
 import type { Clock } from '../../types';
-import { CEILING_MS, DEFAULT_BURST_SECONDS, onOk, onRateLimited, type RateLimits } from './policy';
 import {
+	CEILING_MS,
 	cutShare,
+	DEFAULT_BURST_SECONDS,
 	giveBack,
 	newLimitState,
+	onOk,
+	onRateLimited,
 	refill,
 	takeOne,
 	waitToSend,
 	type LimitState,
-} from './state';
+	type RateLimits,
+} from './policy';
 
 /**
  * A caller's limits as the store sees them: the configured RPM / TPM (ceilings, as in the
@@ -23,7 +27,7 @@ export interface StoreLimits extends RateLimits {
 }
 
 /**
- * Where a limit key's state (state.ts) lives when several processes share it. The in-memory store
+ * Where a limit key's state (policy.ts `LimitState`) lives when several processes share it. The in-memory store
  * below and the Redis store (redis-store.ts) implement the same atomic operations, so the
  * limiter over them ({@link StoreLimiter}) is the same code for one process and for several
  * queue-mode workers. Each call first refills the buckets and records the caller's ceilings
@@ -75,7 +79,6 @@ export class MemoryLimitStore implements LimitStore {
 			s = { ...newLimitState(now, limits.rpm, limits.tpm), ceilingRpmAt: now, ceilingTpmAt: now };
 			this.states.set(key, s);
 		}
-		refill(s, now, burst); // at the old rate up to now
 		// The lowest limits configured by the callers of the last CEILING_MS; the lowest refreshes them.
 		if (limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
 			s.ceilingRpm = limits.rpm;
@@ -87,7 +90,8 @@ export class MemoryLimitStore implements LimitStore {
 		}
 		if ((limits.learnedRpm ?? 0) > 0) s.learnedRpm = limits.learnedRpm!;
 		if ((limits.learnedTpm ?? 0) > 0) s.learnedTpm = limits.learnedTpm!;
-		refill(s, now, burst); // the new rate applies from now
+		// Refilled at the rate these ceilings set, as the Redis script does.
+		refill(s, now, burst);
 		return { s, now, burst };
 	}
 
