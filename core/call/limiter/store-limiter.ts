@@ -11,6 +11,7 @@ import {
 	type RecentAnswers,
 } from './policy';
 import type { LimitStore, StoreLimits } from './store';
+import { StoreOutage, type StoreLimiterEvent, type StoreLimiterReport } from './store-outage';
 
 export interface StoreLimiterOptions {
 	readonly store: LimitStore;
@@ -39,18 +40,6 @@ export interface StoreLimiterOptions {
 	readonly onEvent?: (e: StoreLimiterEvent) => void;
 }
 
-export type StoreLimiterEvent =
-	| { type: 'unavailable'; message: string; fallback: 'local' | 'stop' }
-	| { type: 'recovered'; downMs: number };
-
-export class LimitStoreUnavailableError extends Error {
-	readonly code = 'limit_store_unavailable';
-	constructor(message: string) {
-		super(message);
-		this.name = 'LimitStoreUnavailableError';
-	}
-}
-
 /**
  * Right answers are reported to the store at most this often per process (and with every 429):
  * the store counts them to measure the provider's rate during a 429 episode (≥ 500 ms long,
@@ -66,17 +55,6 @@ interface Waiter {
 	signal?: AbortSignal;
 }
 
-/** What happened to the store during a run, for the final hint. */
-export interface StoreLimiterReport {
-	/** Times the store became unavailable. */
-	outages: number;
-	/** Milliseconds this process ran on the fallback (or was stopped by it). */
-	fallbackMs: number;
-	/** Requests admitted by the local fallback. */
-	fallbackRequests: number;
-	lastError?: string;
-}
-
 /**
  * The limiter the runner uses when the limit is shared through a store: one FIFO of this
  * process's waiters; the head asks the store (one atomic round trip) and sleeps for the
@@ -90,17 +68,13 @@ export class StoreLimiter implements Limiter {
 	private readonly key: string;
 	private readonly clock: Clock;
 	readonly limits: RateLimits;
-	private readonly retryStoreMs: number;
 	private readonly maxSleepMs: number;
 	/**
 	 * While the store is unreachable: the in-process limiter of this process alone, its
 	 * ceilings at the stated share (so the share rule and learned limits still apply, never above it).
 	 */
 	private readonly fallback?: FlowLease;
-	private downSince: number | undefined;
-	private nextProbe = 0;
-	private failed: LimitStoreUnavailableError | undefined;
-	readonly outage: StoreLimiterReport = { outages: 0, fallbackMs: 0, fallbackRequests: 0 };
+	private readonly outage: StoreOutage;
 	private readonly learned: LearnedLimits = { learnedRpm: 0, learnedTpm: 0 };
 	/** This process's recent answers: the cluster rule's counts. */
 	private readonly recent: RecentAnswers = { recent429: 0, recentAll: 0, recentAt: 0 };
@@ -108,12 +82,17 @@ export class StoreLimiter implements Limiter {
 	private unreportedOk = 0;
 	private lastOkReport = -Infinity;
 
-	constructor(private readonly options: StoreLimiterOptions) {
+	constructor(options: StoreLimiterOptions) {
 		this.store = options.store;
 		this.key = options.key;
 		this.clock = options.clock;
 		this.limits = options.limits;
-		this.retryStoreMs = options.retryStoreMs ?? 5000;
+		this.outage = new StoreOutage(
+			this.clock,
+			options.onUnavailable.mode,
+			options.retryStoreMs ?? 5000,
+			options.onEvent,
+		);
 		this.maxSleepMs = options.maxSleepMs ?? 1000;
 		if (options.onUnavailable.mode === 'local') {
 			const share = options.onUnavailable.share;
@@ -193,12 +172,12 @@ export class StoreLimiter implements Limiter {
 
 	/** True while this process runs on the local fallback. */
 	get degraded(): boolean {
-		return this.downSince !== undefined;
+		return this.outage.down;
 	}
 
 	acquire(tokens: number, signal?: AbortSignal): Promise<void> {
 		if (signal?.aborted) return Promise.reject(signal.reason);
-		if (this.failed) return Promise.reject(this.failed);
+		if (this.outage.failed) return Promise.reject(this.outage.failed);
 		return new Promise<void>((resolve, reject) => {
 			const waiter: Waiter = { tokens, resolve, reject, signal };
 			this.queue.push(waiter);
@@ -229,43 +208,19 @@ export class StoreLimiter implements Limiter {
 
 	/** Closes the books at the end of a run: time still on the fallback counts. */
 	finish(): StoreLimiterReport {
-		if (this.downSince !== undefined) {
-			const now = this.clock.now();
-			this.outage.fallbackMs += now - this.downSince;
-			this.downSince = now;
-		}
-		return this.outage;
+		return this.outage.finish();
 	}
 
 	private send(op: (s: LimitStore) => Promise<void>): void {
-		if (this.downSince !== undefined || this.failed) return;
+		if (this.outage.down || this.outage.failed) return;
 		op(this.store).catch((e: unknown) => this.storeFailed(e));
 	}
 
-	private storeFailed(e: unknown): void {
-		if (this.downSince !== undefined || this.failed) return;
-		const message = e instanceof Error ? e.message : String(e);
-		const mode = this.options.onUnavailable.mode;
-		this.outage.outages++;
-		this.outage.lastError = message;
-		const now = this.clock.now();
-		this.downSince = now;
-		this.nextProbe = now + this.retryStoreMs;
-		this.options.onEvent?.({ type: 'unavailable', message, fallback: mode });
-		if (mode === 'stop') {
-			this.failed = new LimitStoreUnavailableError(
-				`The shared limit store is unreachable (${message})`,
-			);
-			for (const w of this.queue.splice(0)) w.reject(this.failed);
-		}
-	}
-
-	private storeBack(): void {
-		if (this.downSince === undefined) return;
-		const downMs = this.clock.now() - this.downSince;
-		this.outage.fallbackMs += downMs;
-		this.downSince = undefined;
-		this.options.onEvent?.({ type: 'recovered', downMs });
+	private storeFailed(e: unknown, probe = false): void {
+		if (probe) this.outage.probeFailed(e);
+		else this.outage.storeFailed(e);
+		const failed = this.outage.failed;
+		if (failed) for (const w of this.queue.splice(0)) w.reject(failed);
 	}
 
 	/** On the fallback: this process alone, at its stated share of the limit. */
@@ -277,7 +232,7 @@ export class StoreLimiter implements Limiter {
 		}
 		if (this.queue[0] === head) {
 			this.queue.shift();
-			this.outage.fallbackRequests++;
+			this.outage.report.fallbackRequests++;
 			head.resolve();
 		}
 	}
@@ -285,10 +240,9 @@ export class StoreLimiter implements Limiter {
 	private async pump(): Promise<void> {
 		this.pumping = true;
 		try {
-			while (this.queue.length > 0 && !this.failed) {
+			while (this.queue.length > 0 && !this.outage.failed) {
 				const head = this.queue[0];
-				const now = this.clock.now();
-				if (this.downSince !== undefined && now < this.nextProbe && this.fallback) {
+				if (this.outage.waitingToProbe && this.fallback) {
 					await this.admitLocally(head, this.fallback);
 					continue;
 				}
@@ -296,11 +250,10 @@ export class StoreLimiter implements Limiter {
 				try {
 					wait = await this.store.take(this.key, this.storeLimits, head.tokens);
 				} catch (e) {
-					if (this.downSince === undefined) this.storeFailed(e);
-					else this.nextProbe = this.clock.now() + this.retryStoreMs;
+					this.storeFailed(e, true);
 					continue;
 				}
-				this.storeBack();
+				this.outage.storeBack();
 				if (this.queue[0] !== head) {
 					// The head was aborted during the round trip: what it took is given back.
 					if (wait <= 0) this.send((s) => s.adjust(this.key, this.storeLimits, head.tokens));

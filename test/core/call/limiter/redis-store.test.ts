@@ -2,7 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { CEILING_MS, type RateLimits } from '../../../../core/call/limiter/policy';
 import { MemoryLimitStore, type StoreLimits } from '../../../../core/call/limiter/store';
-import { StoreLimiter, type StoreLimiterEvent } from '../../../../core/call/limiter/store-limiter';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
+import type { StoreLimiterEvent } from '../../../../core/call/limiter/store-outage';
 import {
 	createRedisClient,
 	openRedis,

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 
 import { CEILING_MS, type RateLimits } from '../../../../core/call/limiter/policy';
 import { limitKey, MemoryLimitStore, type LimitStore } from '../../../../core/call/limiter/store';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
 import {
 	LimitStoreUnavailableError,
-	StoreLimiter,
 	type StoreLimiterEvent,
-} from '../../../../core/call/limiter/store-limiter';
+} from '../../../../core/call/limiter/store-outage';
 import { FakeClock } from '../../../helpers/fake-clock';
 
 const limits: RateLimits = { rpm: 600, tpm: Infinity, burstSeconds: 1 }; // 10/s, burst 10
