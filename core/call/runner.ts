@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { CostMeter, functionPricing, type Ticket } from './budget';
 import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
-import type { FlowLease, FlowReport } from './controller';
+import type { FlowReport, Limiter } from './limiter/limiter';
 import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
 import { isSubmissionOwner } from '../ledger/claims';
@@ -116,10 +116,7 @@ export interface RunnerOptions {
 	 * This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. In
 	 * this process (`sharedFlow`) or through a store shared by several processes (`StoreLimiter`).
 	 */
-	readonly flow: Pick<
-		FlowLease,
-		'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
-	>;
+	readonly flow: Limiter;
 	readonly clock: Clock;
 	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;
