@@ -7,7 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
-import { executeBatchLedger, operationProperties } from './actions/router';
+import { operationProperties, router } from './actions/router';
 
 const main = NodeConnectionTypes.Main;
 
@@ -141,6 +141,6 @@ export class BatchLedger implements INodeType {
 	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await executeBatchLedger(this);
+		return await router(this);
 	}
 }

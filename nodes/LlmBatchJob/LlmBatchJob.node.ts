@@ -7,12 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
-import * as cancel from './actions/cancel.operation';
-import * as collect from './actions/collect.operation';
-import * as resubmit from './actions/resubmit.operation';
-import { route } from './actions/router';
-import * as status from './actions/status.operation';
-import * as submit from './actions/submit.operation';
+import { operationProperties, router } from './actions/router';
 
 const openAi = { show: { provider: ['openai'] } };
 const anthropic = { show: { provider: ['anthropic'] } };
@@ -151,17 +146,13 @@ export class LlmBatchJob implements INodeType {
 				description:
 					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
 			},
-			...submit.description,
-			...status.description,
-			...collect.description,
-			...cancel.description,
-			...resubmit.description,
+			...operationProperties,
 		],
 	};
 
 	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await route.call(this);
+		return await router(this);
 	}
 }

@@ -11,7 +11,7 @@ import { systemClock } from '../../../core/clock';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
 import { readPrepareConfig, readPrepareInputs } from '../params';
-import type { PrepareDeps } from './router';
+import type { PrepareDeps } from './context';
 
 const prepare = { show: { operation: ['prepare'] } };
 const prepareWith = (key: string, values: string[]) => ({

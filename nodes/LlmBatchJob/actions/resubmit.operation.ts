@@ -32,14 +32,14 @@ export const description: INodeProperties[] = [
  * invalid requests are not resubmitted.
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job } = await openJob(this, deps);
-	const maxRounds = Math.max(2, Math.floor(Number(this.getNodeParameter('maxSubmissions', 0, 3))));
+	const { cfg, job } = await openJob(ctx, deps);
+	const maxRounds = Math.max(2, Math.floor(Number(ctx.getNodeParameter('maxSubmissions', 0, 3))));
 	const batchSize = Math.max(
 		0,
-		Math.floor(Number(this.getNodeParameter('resubmitBatchSize', 0, 0))),
+		Math.floor(Number(ctx.getNodeParameter('resubmitBatchSize', 0, 0))),
 	);
 	const todo = await resubmittable(job, { maxRounds });
 	const models = new Set(todo.records.map((r) => r.request.model));
@@ -52,12 +52,12 @@ export async function execute(
 		);
 		created.push(...result.created);
 	}
-	this.addExecutionHints?.({
+	ctx.addExecutionHints?.({
 		message: `Job ${cfg.jobName}: ${todo.records.length} record(s) resubmitted in ${created.length} batch(es); ${todo.overLimit} over the limit of ${maxRounds} submissions; ${todo.notRetryable} not retryable (not resubmitted)`,
 		type: 'info',
 		location: 'outputPane',
 	});
-	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const paired = ctx.getInputData().length > 0 ? { item: 0 } : undefined;
 	return [
 		created.map((b) => ({
 			json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),

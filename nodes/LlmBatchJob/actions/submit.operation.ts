@@ -130,14 +130,14 @@ export const description: INodeProperties[] = [
  * item per batch created.
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const sub = readSubmitConfig(this);
-	const { cfg, job, scope } = await openJob(this, deps);
-	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
-	const items = this.getInputData();
-	const { runItems, rejected, duplicates, unnamed } = readPromptItems(this, {
+	const sub = readSubmitConfig(ctx);
+	const { cfg, job, scope } = await openJob(ctx, deps);
+	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(ctx, cfg.provider) : undefined;
+	const items = ctx.getInputData();
+	const { runItems, rejected, duplicates, unnamed } = readPromptItems(ctx, {
 		provider: cfg.provider,
 		scope,
 		model: sub.model,
@@ -215,21 +215,21 @@ export async function execute(
 		});
 	}
 	if (duplicates)
-		this.addExecutionHints?.({
+		ctx.addExecutionHints?.({
 			message: describeDuplicateIds(duplicates),
 			type: 'warning',
 			location: 'outputPane',
 		});
 	if (unnamed > 0)
-		this.addExecutionHints?.({
+		ctx.addExecutionHints?.({
 			message: describeUnnamed(unnamed),
 			type: 'info',
 			location: 'outputPane',
 		});
 	const notReused = result.notReused && describeNotReused(result.notReused);
 	if (notReused)
-		this.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
-	this.addExecutionHints?.({
+		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
+	ctx.addExecutionHints?.({
 		message: `${result.created.length} batch(es) created with ${offset} request(s) for job ${cfg.jobName}; ${skipped.length} record(s) skipped (done or in a live batch); ${failed.length} item(s) failed before upload`,
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
