@@ -18,6 +18,7 @@
  * have arrived.
  */
 import { cacheSavingsUsd, costUsd } from '../cost';
+import { DEFAULT_RESULT_FIELD } from '../defaults';
 import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
@@ -42,7 +43,7 @@ export interface ReportFields {
 }
 
 export const REPORT_FIELD_DEFAULTS: ReportFields = {
-	resultField: 'llm',
+	resultField: DEFAULT_RESULT_FIELD,
 	errorField: 'error',
 	validationField: 'validation',
 	retryField: 'retry',

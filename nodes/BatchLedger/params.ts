@@ -1,5 +1,6 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
+import { DEFAULT_RESULT_FIELD } from '../../core/defaults';
 import { resolveRecordId } from '../../core/record-id';
 import { parseConfig } from '../shared/config';
 
@@ -90,11 +91,11 @@ export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
 	switch (operation) {
 		case 'skipCompleted':
 			raw.includeResult = ctx.getNodeParameter('includeResult', 0, true);
-			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
+			raw.resultField = ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD);
 			raw.registerPending = ctx.getNodeParameter('registerPending', 0, true);
 			break;
 		case 'recordResults':
-			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
+			raw.resultField = ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD);
 			break;
 		case 'getFailed':
 			raw.limit = readLimit(ctx);

@@ -1,6 +1,12 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import {
+	DEFAULT_CONCURRENCY,
+	DEFAULT_MODEL,
+	DEFAULT_REQUESTS_PER_MINUTE,
+	DEFAULT_TOKENS_PER_MINUTE,
+} from '../../core/defaults';
 import type { EstimateConfig, FieldRule, PrepareConfig, PrepareInput } from '../../core/prepare';
 import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
@@ -91,7 +97,7 @@ const estimateSchema = z.object({
 	tpm: z.number().min(0, 'Tokens per Minute cannot be negative'),
 	estimateOptions: z
 		.object({
-			concurrency: z.number().int().min(1).default(8),
+			concurrency: z.number().int().min(1).default(DEFAULT_CONCURRENCY),
 			avgLatencyMs: z.number().min(0).default(0),
 			inputPricePer1M: z.number().default(-1),
 			outputPricePer1M: z.number().default(-1),
@@ -129,7 +135,7 @@ export function readPrepareConfig(ctx: IExecuteFunctions): PrepareConfig {
 		chunking: p('chunking', 'none'),
 		chunkSize: p('chunkSize', 50),
 		tokenBudget: p('tokenBudget', 8000),
-		tokenModel: p('countModel', 'gpt-4o-mini'),
+		tokenModel: p('countModel', DEFAULT_MODEL),
 		groupField: p('groupField', ''),
 		groupMaxItems: p('groupMaxItems', 0),
 		chunkOutput: p('chunkOutput', 'perItem'),
@@ -221,11 +227,11 @@ export function readPrepareInputs(ctx: IExecuteFunctions, config: PrepareConfig)
 export function readEstimateConfig(ctx: IExecuteFunctions): EstimateConfig {
 	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
 	const parsed = estimateSchema.safeParse({
-		model: p('model', 'gpt-4o-mini'),
+		model: p('model', DEFAULT_MODEL),
 		systemPrompt: p('systemPrompt', ''),
 		outputTokensPerItem: p('outputTokensPerItem', 100),
-		rpm: p('rpm', 500),
-		tpm: p('tpm', 200000),
+		rpm: p('rpm', DEFAULT_REQUESTS_PER_MINUTE),
+		tpm: p('tpm', DEFAULT_TOKENS_PER_MINUTE),
 		estimateOptions: p('estimateOptions', {}),
 	});
 	if (!parsed.success) fail(ctx, parsed.error);

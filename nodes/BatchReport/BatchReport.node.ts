@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { resultFieldProperty } from '../shared/descriptions';
 import { executeBatchReport } from './execute';
 
 export class BatchReport implements INodeType {
@@ -142,13 +143,7 @@ export class BatchReport implements INodeType {
 						default: 'content_filter',
 						description: 'Comma-separated error codes counted as Filtered',
 					},
-					{
-						displayName: 'Result Field',
-						name: 'resultField',
-						type: 'string',
-						default: 'llm',
-						description: "LLM Batch Call's result field",
-					},
+					resultFieldProperty("LLM Batch Call's result field"),
 					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry' },
 					{ displayName: 'Run Field', name: 'runField', type: 'string', default: 'batchRun' },
 					{

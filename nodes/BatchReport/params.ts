@@ -1,6 +1,7 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { DEFAULT_RESULT_FIELD } from '../../core/defaults';
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
@@ -28,7 +29,7 @@ const schema = z.object({
 		.default({}),
 	options: z
 		.object({
-			resultField: field('Result Field', 'llm'),
+			resultField: field('Result Field', DEFAULT_RESULT_FIELD),
 			errorField: field('Error Field', 'error'),
 			validationField: field('Validation Field', 'validation'),
 			retryField: field('Retry Field', 'retry'),

@@ -7,9 +7,29 @@ import {
 } from 'n8n-workflow';
 
 import {
+	DEFAULT_CONCURRENCY,
+	DEFAULT_MAX_ATTEMPTS,
+	DEFAULT_REQUESTS_PER_MINUTE,
+	DEFAULT_TOKENS_PER_MINUTE,
+} from '../../core/defaults';
+import {
 	llmBatchPostgresConnectionTest,
 	llmBatchRedisConnectionTest,
 } from '../shared/credential-tests';
+import {
+	contextWindowOption,
+	jsonSchemaProperty,
+	ledgerSqlitePathProperty,
+	ledgerStoreChoices,
+	maxTokensOption,
+	modelProperty,
+	outputFormatProperty,
+	promptProperty,
+	recordIdProperty,
+	resultFieldProperty,
+	systemPromptProperty,
+	temperatureOption,
+} from '../shared/descriptions';
 import { llmBatchFallbackConnectionTest } from './credentialTest';
 import { executeLlmBatchCall } from './execute';
 
@@ -74,71 +94,22 @@ export class LlmBatchCall implements INodeType {
 				],
 				default: 'openai',
 			},
-			{
-				displayName: 'Model',
-				name: 'model',
-				type: 'string',
-				required: true,
-				default: 'gpt-4o-mini',
-				placeholder: 'e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1',
-				description: 'Model ID as the provider names it',
-			},
-			{
-				displayName: 'System Prompt',
-				name: 'systemPrompt',
-				type: 'string',
-				typeOptions: { rows: 3 },
-				default: '',
-				description: 'Instructions sent with every item',
-			},
-			{
-				displayName: 'Prompt',
-				name: 'prompt',
-				type: 'string',
-				typeOptions: { rows: 4 },
-				required: true,
-				default: '={{ $json.text }}',
-				description: 'The user message for each item; use an expression to build it from the item',
-			},
-			{
-				displayName: 'Record ID',
-				name: 'recordId',
-				type: 'string',
-				default: '={{ $json.recordId ?? $json.id }}',
-				description:
-					'Stable ID of each record, used in results, reports and the ledger. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input); duplicate IDs are named in the hint.',
-			},
-			{
-				displayName: 'Output Format',
-				name: 'outputFormat',
-				type: 'options',
-				noDataExpression: true,
-				options: [
-					{ name: 'Text', value: 'text' },
-					{
-						name: 'JSON (Structured Output)',
-						value: 'json',
-						description: 'The answer must be JSON matching the schema below',
-					},
-				],
-				default: 'text',
-			},
-			{
-				displayName: 'JSON Schema',
-				name: 'jsonSchema',
-				type: 'json',
-				displayOptions: { show: { outputFormat: ['json'] } },
-				default:
-					'{\n  "type": "object",\n  "properties": {\n    "category": { "type": "string" }\n  },\n  "required": ["category"]\n}',
-				description:
-					'JSON Schema of the answer. OpenAI-compatible: sent as response_format json_schema; Anthropic: a forced tool. Answers are validated against it.',
-			},
+			modelProperty,
+			systemPromptProperty,
+			promptProperty,
+			recordIdProperty(
+				'Stable ID of each record, used in results, reports and the ledger. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input); duplicate IDs are named in the hint.',
+			),
+			outputFormatProperty,
+			jsonSchemaProperty(
+				'JSON Schema of the answer. OpenAI-compatible: sent as response_format json_schema; Anthropic: a forced tool. Answers are validated against it.',
+			),
 			{
 				displayName: 'Concurrency',
 				name: 'concurrency',
 				type: 'number',
 				typeOptions: { minValue: 1 },
-				default: 8,
+				default: DEFAULT_CONCURRENCY,
 				description: 'Maximum requests in flight at once',
 			},
 			{
@@ -146,7 +117,7 @@ export class LlmBatchCall implements INodeType {
 				name: 'requestsPerMinute',
 				type: 'number',
 				typeOptions: { minValue: 1 },
-				default: 500,
+				default: DEFAULT_REQUESTS_PER_MINUTE,
 				description:
 					"Your provider's request limit for this model. Shared by every execution using the same credential and model in this n8n process.",
 			},
@@ -155,7 +126,7 @@ export class LlmBatchCall implements INodeType {
 				name: 'tokensPerMinute',
 				type: 'number',
 				typeOptions: { minValue: 1 },
-				default: 200000,
+				default: DEFAULT_TOKENS_PER_MINUTE,
 				description:
 					"Your provider's token limit (input estimate + max tokens count per request, as OpenAI counts)",
 			},
@@ -214,14 +185,9 @@ export class LlmBatchCall implements INodeType {
 				description:
 					'While Redis is unreachable each process sends at most this share of the limits. 100 ÷ the number of n8n processes (workers) keeps the total within the limit.',
 			},
-			{
-				displayName: 'Result Field',
-				name: 'resultField',
-				type: 'string',
-				default: 'llm',
-				description:
-					'Field each successful item gains (output, text, usage, cost, attempts, latency)',
-			},
+			resultFieldProperty(
+				'Field each successful item gains (output, text, usage, cost, attempts, latency)',
+			),
 			{
 				displayName: 'Fallback Provider',
 				name: 'fallbackProvider',
@@ -274,14 +240,7 @@ export class LlmBatchCall implements INodeType {
 						description:
 							'Share of provider failures (5xx, timeouts, connection errors; not 429s or bad answers) among at least 20 recent requests that opens the circuit',
 					},
-					{
-						displayName: 'Context Window (Tokens)',
-						name: 'contextWindow',
-						type: 'number',
-						default: 0,
-						description:
-							'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
-					},
+					contextWindowOption,
 					{
 						displayName: 'Cost Cap Applies To',
 						name: 'budgetScope',
@@ -343,7 +302,7 @@ export class LlmBatchCall implements INodeType {
 						name: 'maxAttempts',
 						type: 'number',
 						typeOptions: { minValue: 1, maxValue: 20 },
-						default: 5,
+						default: DEFAULT_MAX_ATTEMPTS,
 						description: 'Attempts per item for transient errors (rate-limit waits do not count)',
 					},
 					{
@@ -382,14 +341,7 @@ export class LlmBatchCall implements INodeType {
 						description:
 							'Longest Retry-After a 429 is waited out for; an item asked to wait longer fails with rate_limited, naming the wait',
 					},
-					{
-						displayName: 'Max Tokens',
-						name: 'maxTokens',
-						type: 'number',
-						typeOptions: { minValue: 1 },
-						default: 1024,
-						description: 'Maximum output tokens per answer',
-					},
+					maxTokensOption,
 					{
 						displayName: 'Model Prices',
 						name: 'modelPrices',
@@ -536,13 +488,7 @@ export class LlmBatchCall implements INodeType {
 						description:
 							'Needs the ledger. Reuses a stored answer for an identical call (same provider, base URL, credential, model, prompt, schema and settings) instead of paying again. Off by default: at a temperature above 0 each call is a fresh sample.',
 					},
-					{
-						displayName: 'Temperature',
-						name: 'temperature',
-						type: 'number',
-						typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 2 },
-						default: 0,
-					},
+					temperatureOption,
 				],
 			},
 			{
@@ -550,19 +496,7 @@ export class LlmBatchCall implements INodeType {
 				name: 'ledgerStore',
 				type: 'options',
 				noDataExpression: true,
-				options: [
-					{ name: 'Off', value: 'none' },
-					{
-						name: 'SQLite (Embedded)',
-						value: 'sqlite',
-						description: 'A file in the n8n user folder; for a single n8n process',
-					},
-					{
-						name: 'PostgreSQL',
-						value: 'postgres',
-						description: 'Shared by several workers or a main + worker setup',
-					},
-				],
+				options: [{ name: 'Off', value: 'none' }, ...ledgerStoreChoices],
 				default: 'none',
 				description:
 					'Durable per-record store: each result is saved as it arrives, and a rerun skips records that already succeeded with the same prompt, model and schema',
@@ -577,15 +511,7 @@ export class LlmBatchCall implements INodeType {
 				placeholder: 'e.g. ticket-classification',
 				description: 'Names the job in the ledger; the same name on the next run resumes it',
 			},
-			{
-				displayName: 'SQLite File',
-				name: 'ledgerSqlitePath',
-				type: 'string',
-				displayOptions: { show: { ledgerStore: ['sqlite'] } },
-				default: '',
-				description:
-					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
-			},
+			ledgerSqlitePathProperty,
 		],
 	};
 

@@ -3,14 +3,22 @@ import { z } from 'zod';
 
 import { modelPricing, unpricedModels } from '../../core/call/budget';
 import { anthropicCachePrices, type Price } from '../../core/cost';
+import {
+	DEFAULT_CONCURRENCY,
+	DEFAULT_MAX_ATTEMPTS,
+	DEFAULT_MAX_TOKENS,
+	DEFAULT_REQUESTS_PER_MINUTE,
+	DEFAULT_RESULT_FIELD,
+	DEFAULT_TOKENS_PER_MINUTE,
+} from '../../core/defaults';
 import { isReservedField } from '../../core/types';
 import { configError } from '../shared/config';
 import { readJsonSchemaParam } from '../shared/llm-params';
 
 const options = z.object({
-	maxTokens: z.number().int().positive().default(1024),
+	maxTokens: z.number().int().positive().default(DEFAULT_MAX_TOKENS),
 	temperature: z.number().min(0).max(2).optional(),
-	maxAttempts: z.number().int().min(1).max(20).default(5),
+	maxAttempts: z.number().int().min(1).max(20).default(DEFAULT_MAX_ATTEMPTS),
 	timeoutSeconds: z.number().positive().default(60),
 	contextWindow: z.number().int().min(0).default(0),
 	maxCostUsd: z.number().min(0).default(0),
@@ -87,10 +95,10 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		provider: ctx.getNodeParameter('provider', 0),
 		model: ctx.getNodeParameter('model', 0),
 		outputFormat: ctx.getNodeParameter('outputFormat', 0, 'text'),
-		concurrency: ctx.getNodeParameter('concurrency', 0, 8),
-		requestsPerMinute: ctx.getNodeParameter('requestsPerMinute', 0, 500),
-		tokensPerMinute: ctx.getNodeParameter('tokensPerMinute', 0, 200000),
-		resultField: ctx.getNodeParameter('resultField', 0, 'llm'),
+		concurrency: ctx.getNodeParameter('concurrency', 0, DEFAULT_CONCURRENCY),
+		requestsPerMinute: ctx.getNodeParameter('requestsPerMinute', 0, DEFAULT_REQUESTS_PER_MINUTE),
+		tokensPerMinute: ctx.getNodeParameter('tokensPerMinute', 0, DEFAULT_TOKENS_PER_MINUTE),
+		resultField: ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD),
 		shareLimitsThrough: ctx.getNodeParameter('shareLimitsThrough', 0, 'process'),
 		redisUnavailable: ctx.getNodeParameter('redisUnavailable', 0, 'fallback'),
 		redisFallbackShare: ctx.getNodeParameter('redisFallbackShare', 0, 25),

@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
+import { ledgerSqlitePathProperty, ledgerStoreChoices } from '../shared/descriptions';
 import { operationProperties, router } from './actions/router';
 
 const openAi = { show: { provider: ['openai'] } };
@@ -121,31 +122,12 @@ export class LlmBatchJob implements INodeType {
 				name: 'ledgerStore',
 				type: 'options',
 				noDataExpression: true,
-				options: [
-					{
-						name: 'SQLite (Embedded)',
-						value: 'sqlite',
-						description: 'A file in the n8n user folder; for a single n8n process',
-					},
-					{
-						name: 'PostgreSQL',
-						value: 'postgres',
-						description: 'Shared by several workers or a main + worker setup',
-					},
-				],
+				options: ledgerStoreChoices,
 				default: 'sqlite',
 				description:
 					'Where the job keeps its batches and records, so Submit never sends a record twice and Collect emits each once',
 			},
-			{
-				displayName: 'SQLite File',
-				name: 'ledgerSqlitePath',
-				type: 'string',
-				displayOptions: { show: { ledgerStore: ['sqlite'] } },
-				default: '',
-				description:
-					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
-			},
+			ledgerSqlitePathProperty,
 			...operationProperties,
 		],
 	};

@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { DEFAULT_MAX_TOKENS } from '../../core/defaults';
 import { configError } from '../shared/config';
 
 /** The parameters every operation shares: provider, job and ledger. */
@@ -35,7 +36,7 @@ export function readJobConfig(ctx: IExecuteFunctions): JobConfig {
 }
 
 const submitOptions = z.object({
-	maxTokens: z.number().int().positive().default(1024),
+	maxTokens: z.number().int().positive().default(DEFAULT_MAX_TOKENS),
 	temperature: z.number().min(0).max(2).optional(),
 	contextWindow: z.number().int().min(0).default(0),
 	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more').default(0),

@@ -8,6 +8,7 @@ import type {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../../core/clock';
+import { DEFAULT_MODEL } from '../../../core/defaults';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
 import { readPrepareConfig, readPrepareInputs } from '../params';
@@ -238,7 +239,7 @@ export const description: INodeProperties[] = [
 		name: 'countModel',
 		type: 'string',
 		displayOptions: prepareWith('chunking', ['tokens']),
-		default: 'gpt-4o-mini',
+		default: DEFAULT_MODEL,
 		description:
 			'OpenAI models are counted exactly (gpt-tokenizer); others with the package estimate (by character class: CJK and code count more)',
 	},

@@ -8,8 +8,10 @@ import {
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
 import { modelPricing } from '../../../core/call/budget';
+import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
+import { resultFieldProperty } from '../../shared/descriptions';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
@@ -18,12 +20,9 @@ import { collectPairing } from './pairing';
 export const description: INodeProperties[] = [
 	batchIdsProperty('collect'),
 	{
-		displayName: 'Result Field',
-		name: 'resultField',
-		type: 'string',
-		default: 'llm',
-		description:
+		...resultFieldProperty(
 			'Field each successful item gains, as in LLM Batch Call (output, text, usage, cost, batch ID)',
+		),
 		displayOptions: { show: { operation: ['collect'] } },
 	},
 	{
@@ -58,7 +57,9 @@ export async function execute(
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const { cfg, job, clock, notes } = await openJob(ctx, deps);
-	const resultField = String(ctx.getNodeParameter('resultField', 0, 'llm')).trim() || 'llm';
+	const resultField =
+		String(ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD)).trim() ||
+		DEFAULT_RESULT_FIELD;
 	if (isReservedField(resultField)) {
 		throw new NodeOperationError(ctx.getNode(), `Result Field "${resultField}" is reserved`, {
 			description:
