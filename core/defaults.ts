@@ -17,3 +17,13 @@ export const DEFAULT_MAX_TOKENS = 1024;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 /** The field a successful item gains: LLM Batch Call and LLM Batch Job write it, the ledger and the report read it. */
 export const DEFAULT_RESULT_FIELD = 'llm';
+
+/*
+ * The item contract's fields, where each node writes and the next one reads them unless told
+ * otherwise: the error of a failed item, Route Failures' trip counter, Batch Prepare's run
+ * stamp, Validate Output's verdict.
+ */
+export const DEFAULT_ERROR_FIELD = 'error';
+export const DEFAULT_RETRY_FIELD = 'retry';
+export const DEFAULT_RUN_FIELD = 'batchRun';
+export const DEFAULT_VALIDATION_FIELD = 'validation';

@@ -5,6 +5,7 @@ import {
 	DEFAULT_CONCURRENCY,
 	DEFAULT_MODEL,
 	DEFAULT_REQUESTS_PER_MINUTE,
+	DEFAULT_RUN_FIELD,
 	DEFAULT_TOKENS_PER_MINUTE,
 } from '../../core/defaults';
 import type { EstimateConfig, FieldRule, PrepareConfig, PrepareInput } from '../../core/prepare';
@@ -56,7 +57,7 @@ const prepareSchema = z
 			.object({
 				idField: name('Record ID Field').default('recordId'),
 				chunkField: name('Chunk Field').default('chunk'),
-				runField: name('Run Field').default('batchRun'),
+				runField: name('Run Field').default(DEFAULT_RUN_FIELD),
 			})
 			.default({}),
 	})

@@ -6,6 +6,12 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import {
+	DEFAULT_ERROR_FIELD,
+	DEFAULT_RETRY_FIELD,
+	DEFAULT_RUN_FIELD,
+	DEFAULT_VALIDATION_FIELD,
+} from '../../core/defaults';
 import { resultFieldProperty } from '../shared/descriptions';
 import { executeBatchReport } from './execute';
 
@@ -135,7 +141,12 @@ export class BatchReport implements INodeType {
 				placeholder: 'Add Option',
 				default: {},
 				options: [
-					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
+					{
+						displayName: 'Error Field',
+						name: 'errorField',
+						type: 'string',
+						default: DEFAULT_ERROR_FIELD,
+					},
 					{
 						displayName: 'Filtered Codes',
 						name: 'filteredCodes',
@@ -144,13 +155,23 @@ export class BatchReport implements INodeType {
 						description: 'Comma-separated error codes counted as Filtered',
 					},
 					resultFieldProperty("LLM Batch Call's result field"),
-					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry' },
-					{ displayName: 'Run Field', name: 'runField', type: 'string', default: 'batchRun' },
+					{
+						displayName: 'Retry Field',
+						name: 'retryField',
+						type: 'string',
+						default: DEFAULT_RETRY_FIELD,
+					},
+					{
+						displayName: 'Run Field',
+						name: 'runField',
+						type: 'string',
+						default: DEFAULT_RUN_FIELD,
+					},
 					{
 						displayName: 'Validation Field',
 						name: 'validationField',
 						type: 'string',
-						default: 'validation',
+						default: DEFAULT_VALIDATION_FIELD,
 					},
 				],
 			},

@@ -1,7 +1,13 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { DEFAULT_RESULT_FIELD } from '../../core/defaults';
+import {
+	DEFAULT_ERROR_FIELD,
+	DEFAULT_RESULT_FIELD,
+	DEFAULT_RETRY_FIELD,
+	DEFAULT_RUN_FIELD,
+	DEFAULT_VALIDATION_FIELD,
+} from '../../core/defaults';
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
@@ -30,10 +36,10 @@ const schema = z.object({
 	options: z
 		.object({
 			resultField: field('Result Field', DEFAULT_RESULT_FIELD),
-			errorField: field('Error Field', 'error'),
-			validationField: field('Validation Field', 'validation'),
-			retryField: field('Retry Field', 'retry'),
-			runField: field('Run Field', 'batchRun'),
+			errorField: field('Error Field', DEFAULT_ERROR_FIELD),
+			validationField: field('Validation Field', DEFAULT_VALIDATION_FIELD),
+			retryField: field('Retry Field', DEFAULT_RETRY_FIELD),
+			runField: field('Run Field', DEFAULT_RUN_FIELD),
 			filteredCodes: z.string().default('content_filter'),
 		})
 		.default({}),

@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { DEFAULT_ERROR_FIELD, DEFAULT_RETRY_FIELD } from '../../core/defaults';
 import { ERROR_CODES, RETRYABLE_CODES } from '../../core/types';
 import { executeRouteFailures } from './execute';
 
@@ -74,12 +75,17 @@ export class RouteFailures implements INodeType {
 						description: 'Suggested wait before the first retry; doubles per trip',
 					},
 					{ displayName: 'Max Wait (Ms)', name: 'maxDelayMs', type: 'number', default: 60000 },
-					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
+					{
+						displayName: 'Error Field',
+						name: 'errorField',
+						type: 'string',
+						default: DEFAULT_ERROR_FIELD,
+					},
 					{
 						displayName: 'Retry Field',
 						name: 'retryField',
 						type: 'string',
-						default: 'retry',
+						default: DEFAULT_RETRY_FIELD,
 						description: 'Where the trip counter and history live',
 					},
 				],

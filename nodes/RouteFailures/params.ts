@@ -1,6 +1,7 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { DEFAULT_ERROR_FIELD, DEFAULT_RETRY_FIELD } from '../../core/defaults';
 import type { RoutePolicy } from '../../core/route';
 import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode } from '../../core/types';
 import { configError } from '../shared/config';
@@ -19,8 +20,8 @@ const schema = z
 			.object({
 				baseDelayMs: z.number().min(0).default(1000),
 				maxDelayMs: z.number().min(0).default(60_000),
-				errorField: z.string().trim().min(1, 'Error Field is empty').default('error'),
-				retryField: z.string().trim().min(1, 'Retry Field is empty').default('retry'),
+				errorField: z.string().trim().min(1, 'Error Field is empty').default(DEFAULT_ERROR_FIELD),
+				retryField: z.string().trim().min(1, 'Retry Field is empty').default(DEFAULT_RETRY_FIELD),
 			})
 			.default({}),
 	})

@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { DEFAULT_VALIDATION_FIELD } from '../../core/defaults';
 import { executeValidateOutput } from './execute';
 
 export class ValidateOutput implements INodeType {
@@ -100,7 +101,7 @@ export class ValidateOutput implements INodeType {
 						displayName: 'Validation Field',
 						name: 'validationField',
 						type: 'string',
-						default: 'validation',
+						default: DEFAULT_VALIDATION_FIELD,
 						description: 'Where {status, issues, confidence} is written',
 					},
 					{

@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { DEFAULT_VALIDATION_FIELD } from '../../core/defaults';
 import type { OutputCheckConfig } from '../../core/validate-output';
 import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
@@ -19,7 +20,11 @@ const schema = z.object({
 	options: z
 		.object({
 			parsedField: z.string().trim().default(''),
-			validationField: z.string().trim().min(1, 'Validation Field is empty').default('validation'),
+			validationField: z
+				.string()
+				.trim()
+				.min(1, 'Validation Field is empty')
+				.default(DEFAULT_VALIDATION_FIELD),
 			attemptsField: z.string().trim().default('llm.attempts'),
 		})
 		.default({}),

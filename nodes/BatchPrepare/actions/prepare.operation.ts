@@ -8,7 +8,7 @@ import type {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../../core/clock';
-import { DEFAULT_MODEL } from '../../../core/defaults';
+import { DEFAULT_MODEL, DEFAULT_RUN_FIELD } from '../../../core/defaults';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
 import { readPrepareConfig, readPrepareInputs } from '../params';
@@ -308,7 +308,7 @@ export const description: INodeProperties[] = [
 				displayName: 'Run Field',
 				name: 'runField',
 				type: 'string',
-				default: 'batchRun',
+				default: DEFAULT_RUN_FIELD,
 				description:
 					'Where the run stamp {ID, total, seq, startedAt} is written; Batch Report uses it to emit one report per run',
 			},
