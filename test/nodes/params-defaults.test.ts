@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { RETRYABLE_CODES } from '../../core/types';
+import * as estimate from '../../nodes/BatchPrepare/actions/estimate.operation';
+import * as prepare from '../../nodes/BatchPrepare/actions/prepare.operation';
+import { readEstimateConfig, readPrepareConfig } from '../../nodes/BatchPrepare/params';
 import { readConfig as readReportConfig } from '../../nodes/BatchReport/params';
 import { readPolicy } from '../../nodes/RouteFailures/params';
 import { readConfig as readValidateConfig } from '../../nodes/ValidateOutput/params';
@@ -51,6 +54,38 @@ describe('parameters not set take the defaults the editor shows', () => {
 				runField: 'batchRun',
 				filteredCodes: new Set(['content_filter']),
 			},
+		});
+	});
+});
+
+describe('Batch Prepare parameters not set take the defaults its operations show', () => {
+	it('Prepare Items', () => {
+		expect(readPrepareConfig(unset(), prepare.description)).toEqual({
+			recordId: { mode: 'hash', fields: [] },
+			idField: 'recordId',
+			dedupe: 'none',
+			contentFields: [],
+			rules: [],
+			itemSchema: undefined,
+			sample: { mode: 'none' },
+			chunking: { mode: 'none' },
+			chunkOutput: 'perItem',
+			chunkField: 'chunk',
+			runField: 'batchRun',
+		});
+	});
+
+	it('Estimate Cost', () => {
+		expect(readEstimateConfig(unset(), estimate.description)).toEqual({
+			model: 'gpt-4o-mini',
+			systemPrompt: undefined,
+			outputTokensPerItem: 100,
+			rpm: 500,
+			tpm: 200000,
+			concurrency: 8,
+			avgLatencyMs: 0,
+			priceOverrides: undefined,
+			perItem: false,
 		});
 	});
 });

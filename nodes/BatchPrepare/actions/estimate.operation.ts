@@ -121,7 +121,7 @@ export const description: INodeProperties[] = [
 /** One item with the pre-flight estimate of tokens, cost and time of the whole input. */
 export async function execute(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = ctx.getInputData();
-	const config = readEstimateConfig(ctx);
+	const config = readEstimateConfig(ctx, description);
 	const estimate = estimateRun(readEstimateTexts(ctx), config);
 	ctx.addExecutionHints({ message: estimate.summary, type: 'info', location: 'outputPane' });
 	return [

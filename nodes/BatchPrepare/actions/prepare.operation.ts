@@ -332,7 +332,7 @@ export async function execute(
 	deps: PrepareDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
-	const config = readPrepareConfig(ctx);
+	const config = readPrepareConfig(ctx, description);
 	const inputs = readPrepareInputs(ctx, config);
 	const runId =
 		deps.runId?.() ?? `${ctx.getExecutionId() ?? 'run'}-${randomBytes(4).toString('hex')}`;
