@@ -4,6 +4,8 @@ import { RETRYABLE_CODES } from '../../core/types';
 import * as estimate from '../../nodes/BatchPrepare/actions/estimate.operation';
 import * as prepare from '../../nodes/BatchPrepare/actions/prepare.operation';
 import { readEstimateConfig, readPrepareConfig } from '../../nodes/BatchPrepare/params';
+import * as submit from '../../nodes/LlmBatchJob/actions/submit.operation';
+import { readSubmitConfig } from '../../nodes/LlmBatchJob/params';
 import { readConfig as readReportConfig } from '../../nodes/BatchReport/params';
 import { readPolicy } from '../../nodes/RouteFailures/params';
 import { readConfig as readValidateConfig } from '../../nodes/ValidateOutput/params';
@@ -86,6 +88,17 @@ describe('Batch Prepare parameters not set take the defaults its operations show
 			avgLatencyMs: 0,
 			priceOverrides: undefined,
 			perItem: false,
+		});
+	});
+});
+
+describe('LLM Batch Job Submit parameters not set', () => {
+	it('take the defaults Submit shows; Temperature not added leaves the provider its own', () => {
+		const m = mockExecute({ items: [{}], parameters: { model: 'm' } });
+		expect(readSubmitConfig(m.fns, submit.description)).toEqual({
+			model: 'm',
+			outputFormat: 'text',
+			options: { maxTokens: 1024, contextWindow: 0, batchSize: 0 },
 		});
 	});
 });

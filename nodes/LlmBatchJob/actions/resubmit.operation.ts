@@ -1,6 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { PROVIDER_CAPS, resubmittable, submitRecords } from '../../../core/batch-api';
+import { defaultsOf } from '../../shared/defaults';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
 
@@ -36,11 +37,10 @@ export async function execute(
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const { cfg, job } = await openJob(ctx, deps);
-	const maxRounds = Math.max(2, Math.floor(Number(ctx.getNodeParameter('maxSubmissions', 0, 3))));
-	const batchSize = Math.max(
-		0,
-		Math.floor(Number(ctx.getNodeParameter('resubmitBatchSize', 0, 0))),
-	);
+	const defaults = defaultsOf(description);
+	const param = (name: string) => Number(ctx.getNodeParameter(name, 0, defaults[name]));
+	const maxRounds = Math.max(2, Math.floor(param('maxSubmissions')));
+	const batchSize = Math.max(0, Math.floor(param('resubmitBatchSize')));
 	const todo = await resubmittable(job, { maxRounds });
 	const models = new Set(todo.records.map((r) => r.request.model));
 	const created = [];

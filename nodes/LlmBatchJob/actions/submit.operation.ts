@@ -75,7 +75,7 @@ export async function execute(
 	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const sub = readSubmitConfig(ctx);
+	const sub = readSubmitConfig(ctx, description);
 	const { cfg, job, scope } = await openJob(ctx, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(ctx, cfg.provider) : undefined;
 	const items = ctx.getInputData();
