@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { RETRYABLE_CODES } from '../../core/types';
+import { operationProperties as ledgerOperationProperties } from '../../nodes/BatchLedger/actions/router';
+import { readConfig as readLedgerConfig } from '../../nodes/BatchLedger/params';
 import * as estimate from '../../nodes/BatchPrepare/actions/estimate.operation';
 import * as prepare from '../../nodes/BatchPrepare/actions/prepare.operation';
 import { readEstimateConfig, readPrepareConfig } from '../../nodes/BatchPrepare/params';
@@ -100,5 +102,40 @@ describe('LLM Batch Job Submit parameters not set', () => {
 			outputFormat: 'text',
 			options: { maxTokens: 1024, contextWindow: 0, batchSize: 0 },
 		});
+	});
+});
+
+describe('Batch Ledger parameters not set take the defaults each operation shows', () => {
+	const read = (operation: string) =>
+		readLedgerConfig(
+			mockExecute({ items: [{}], parameters: { operation, ledgerJob: 'j' } }).fns,
+			ledgerOperationProperties,
+		);
+	const store = { ledgerStore: 'sqlite', ledgerSqlitePath: '', ledgerJob: 'j' };
+
+	it('every operation', () => {
+		expect([
+			read('skipCompleted'),
+			read('recordResults'),
+			read('getFailed'),
+			read('requeueStale'),
+			read('exportJob'),
+			read('stats'),
+			read('deleteJob'),
+		]).toEqual([
+			{
+				operation: 'skipCompleted',
+				...store,
+				includeResult: true,
+				resultField: 'llm',
+				registerPending: true,
+			},
+			{ operation: 'recordResults', ...store, resultField: 'llm' },
+			{ operation: 'getFailed', ...store, limit: 0 },
+			{ operation: 'requeueStale', ...store, olderThanMinutes: 30, requeue: true },
+			{ operation: 'exportJob', ...store, status: 'all', limit: 0 },
+			{ operation: 'stats', ...store, claimReport: false, jobChunks: 0, chunk: '' },
+			{ operation: 'deleteJob', ...store },
+		]);
 	});
 });

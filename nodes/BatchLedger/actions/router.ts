@@ -30,7 +30,7 @@ export async function router(
 	deps: LedgerDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const { openStore = openLedger, now = Date.now } = deps;
-	const cfg = readConfig(ctx);
+	const cfg = readConfig(ctx, operationProperties);
 	const items = ctx.getInputData();
 	const node = ctx.getNode();
 	const ids = cfg.operation === 'skipCompleted' ? skipCompleted.readInput(ctx, items) : [];
