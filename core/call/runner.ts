@@ -8,6 +8,7 @@ import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
 import type { FlowLease, FlowReport } from './controller';
 import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
+import { isSubmissionOwner } from '../ledger/claims';
 import type { Checkpoint } from '../ledger/types';
 import type { ChatRequest, ChatResponse, Provider } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
@@ -492,6 +493,15 @@ export class BatchRunner {
 			item.priorUsage !== undefined,
 		);
 		if (claim.status === 'done') return this.fromLedger(item, claim.result);
+		// A provider batch holds it until Collect publishes its answer (hours): not waited for.
+		if (claim.status === 'busy' && isSubmissionOwner(claim.owner))
+			return this.fail(item, {
+				code: 'canceled',
+				message:
+					'This record is in a provider batch of LLM Batch Job under the same job name: its answer comes from Collect Results; not sent again',
+				retryable: false,
+				attempts: 0,
+			});
 		if (claim.status === 'busy') return { deferred: true };
 		this.claimed.add(item);
 		return undefined;

@@ -1,6 +1,11 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
-import { PROVIDER_CAPS, resubmittable, submitRecords } from '../../../core/batch-api';
+import {
+	DEFAULT_MAX_SUBMISSIONS,
+	PROVIDER_CAPS,
+	resubmittable,
+	submitRecords,
+} from '../../../core/batch-api';
 import { defaultsOf } from '../../shared/defaults';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
@@ -11,7 +16,7 @@ export const description: INodeProperties[] = [
 		name: 'maxSubmissions',
 		type: 'number',
 		typeOptions: { minValue: 2 },
-		default: 3,
+		default: DEFAULT_MAX_SUBMISSIONS,
 		description:
 			'A record is resubmitted until it has been in this many batches (the first submission counts)',
 		displayOptions: { show: { operation: ['resubmit'] } },
@@ -48,7 +53,7 @@ export async function execute(
 		const result = await submitRecords(
 			job,
 			todo.records.filter((r) => r.request.model === model),
-			{ caps: PROVIDER_CAPS[cfg.provider], batchSize, model },
+			{ caps: PROVIDER_CAPS[cfg.provider], batchSize, model, maxSubmissions: maxRounds },
 		);
 		created.push(...result.created);
 	}
