@@ -8,7 +8,8 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { describe, expect, it } from 'vitest';
 
-import { batchStoreFor, type BatchEntry } from '../../core/ledger/batches';
+import { batchStoreFor } from '../../core/ledger/batch-store';
+import type { BatchEntry } from '../../core/ledger/batches';
 import { ENTRIES_TABLE, PAYLOADS_TABLE } from '../../core/ledger/batches-sql';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
