@@ -13,9 +13,14 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
-	batchRowValues,
 } from './batches-sql';
-import { toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './batches-rows';
+import {
+	batchRowValues,
+	toAnswerEntry,
+	toBatchRow,
+	toEntry,
+	type AnswerEntryDbRow,
+} from './batches-rows';
 import { fromPostgresError } from './errors';
 
 const SCHEMA = [

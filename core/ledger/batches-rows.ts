@@ -1,4 +1,7 @@
-/** The batch-job tables' rows as both dialects return them, read into the store's types. */
+/**
+ * The batch-job tables' rows as both dialects return them, read into the store's types, and a
+ * batch row's values as both insert them.
+ */
 import type { AnswerEntry, BatchEntry, BatchRow } from './batches';
 
 export interface BatchDbRow {
@@ -99,4 +102,24 @@ export function toAnswerEntry(r: AnswerEntryDbRow, batchId: string): AnswerEntry
 			schema: r.schema === null || r.schema === 'null' ? null : r.schema,
 		},
 	};
+}
+
+/** A batch row's values for `BATCH_INSERT_COLUMNS`. */
+export function batchRowValues(b: BatchRow): Array<string | number | null> {
+	return [
+		b.job,
+		b.batchId,
+		b.provider,
+		b.model,
+		b.state,
+		b.providerStatus,
+		b.requestCount,
+		b.counts === null ? null : JSON.stringify(b.counts),
+		b.round,
+		b.createdAt,
+		b.expiresAt,
+		b.endedAt,
+		b.collectedAt,
+		b.updatedAt,
+	];
 }

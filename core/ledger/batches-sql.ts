@@ -1,4 +1,3 @@
-import type { BatchRow } from './batches';
 /** Table names of the batch-job part of the ledger (LLM Batch Job). */
 export const BATCHES_TABLE = 'llm_batch_ledger_batches';
 export const ENTRIES_TABLE = 'llm_batch_ledger_batch_entries';
@@ -23,26 +22,6 @@ export const ADOPTIONS_TABLE = 'llm_batch_ledger_batch_adoptions';
 /** The columns of a batch row, in the order `batchRowValues` gives them (both stores insert them). */
 export const BATCH_INSERT_COLUMNS =
 	'job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at';
-
-/** A batch row's values for `BATCH_INSERT_COLUMNS`. */
-export function batchRowValues(b: BatchRow): Array<string | number | null> {
-	return [
-		b.job,
-		b.batchId,
-		b.provider,
-		b.model,
-		b.state,
-		b.providerStatus,
-		b.requestCount,
-		b.counts === null ? null : JSON.stringify(b.counts),
-		b.round,
-		b.createdAt,
-		b.expiresAt,
-		b.endedAt,
-		b.collectedAt,
-		b.updatedAt,
-	];
-}
 
 /** Columns a ledger written before collect leases gets when it is opened. */
 export const COLLECT_LEASE_COLUMNS = ['collect_owner', 'collect_until'];

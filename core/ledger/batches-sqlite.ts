@@ -16,9 +16,9 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
-	batchRowValues,
 } from './batches-sql';
 import {
+	batchRowValues,
 	toAnswerEntry,
 	toBatchRow,
 	toEntry,
