@@ -59,7 +59,7 @@ const COLUMNS =
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
 	readonly label: string;
-	/** Shared with the batch-job tables (batches-postgres.ts), which live in the same database. */
+	/** Shared with the batch-job tables (core/batch-api/store/postgres.ts), which live in the same database. */
 	readonly pool: Pool;
 	private ready: Promise<void> | undefined;
 

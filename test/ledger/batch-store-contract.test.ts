@@ -12,8 +12,8 @@ import {
 	type BatchEntry,
 	type BatchRow,
 	BATCHES_TABLE,
-} from '../../core/ledger/batches';
-import { batchStoreFor } from '../../core/ledger/batch-store';
+} from '../../core/batch-api/store/batches';
+import { batchStoreFor } from '../../core/batch-api/store/factory';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import {

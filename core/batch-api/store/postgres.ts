@@ -13,15 +13,9 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
-} from './batches-sql';
-import {
-	batchRowValues,
-	toAnswerEntry,
-	toBatchRow,
-	toEntry,
-	type AnswerEntryDbRow,
-} from './batches-rows';
-import { fromPostgresError } from './errors';
+} from './sql';
+import { batchRowValues, toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './rows';
+import { fromPostgresError } from '../../ledger/errors';
 
 const SCHEMA = [
 	batchJobSchema('TEXT COLLATE "C"'),

@@ -16,7 +16,7 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
-} from './batches-sql';
+} from './sql';
 import {
 	batchRowValues,
 	toAnswerEntry,
@@ -25,8 +25,8 @@ import {
 	type AnswerEntryDbRow,
 	type BatchDbRow,
 	type EntryDbRow,
-} from './batches-rows';
-import { fromSqliteError } from './errors';
+} from './rows';
+import { fromSqliteError } from '../../ledger/errors';
 
 const SCHEMA = batchJobSchema('TEXT');
 

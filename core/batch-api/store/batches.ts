@@ -4,8 +4,8 @@
  * submitted again without resubmitting anything live or done, collected in another
  * execution, and resubmitted. Kept apart from the record tables (same database, own tables).
  */
-import type { BatchCounts } from '../batch-api/types';
-import type { ProviderName } from '../types';
+import type { BatchCounts } from '../types';
+import type { ProviderName } from '../../types';
 
 export interface BatchRow {
 	job: string;
@@ -160,7 +160,7 @@ export interface BatchJobStore {
 	close(): Promise<void>;
 }
 
-export { ADOPTIONS_TABLE, BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+export { ADOPTIONS_TABLE, BATCHES_TABLE, ENTRIES_TABLE } from './sql';
 
 const PENDING = 'pending:';
 

@@ -1,10 +1,10 @@
 /** Which batch-job store sits next to a ledger store: the dialects' factory, apart from the interface. */
 import type { BatchJobStore } from './batches';
-import { PostgresBatchStore } from './batches-postgres';
-import { SqliteBatchStore } from './batches-sqlite';
-import { PostgresLedgerStore } from './postgres';
-import { SqliteLedgerStore } from './sqlite';
-import type { LedgerStore } from './types';
+import { PostgresBatchStore } from './postgres';
+import { SqliteBatchStore } from './sqlite';
+import { PostgresLedgerStore } from '../../ledger/postgres';
+import { SqliteLedgerStore } from '../../ledger/sqlite';
+import type { LedgerStore } from '../../ledger/types';
 
 const stores = new WeakMap<LedgerStore, BatchJobStore>();
 
