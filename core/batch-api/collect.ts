@@ -7,7 +7,7 @@
  */
 import { LlmBatchError, classifyError } from '../call/errors';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
-import type { AnswerEntry, BatchEntry, BatchRow } from '../ledger/batches';
+import type { AnswerEntry, BatchEntry, BatchRow } from './store/batches';
 import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';

@@ -4,7 +4,7 @@
  * adoption of unrecorded submissions live in submit.ts and pending.ts. Pure orchestration: no
  * n8n import; the node turns the results into items.
  */
-import type { BatchJobStore, BatchRow } from '../ledger/batches';
+import type { BatchJobStore, BatchRow } from './store/batches';
 import type { LedgerStore } from '../ledger/types';
 import type { Clock } from '../types';
 import { resolvePending } from './pending';

@@ -6,7 +6,7 @@
  * runs. Also settles the provisional adoptions older versions made by size and time.
  */
 import type { ChatRequest } from '../call/providers/types';
-import { parsePendingId, type BatchRow } from '../ledger/batches';
+import { parsePendingId, type BatchRow } from './store/batches';
 import { ownerIsDead, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
 import { carriesNonce, isSubmissionNonce } from './custom-id';

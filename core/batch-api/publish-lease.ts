@@ -8,7 +8,7 @@
  * hands its items on: a kill -9 anywhere before that loses nothing.
  */
 import { DEFAULT_LEASE_MS, claimOwner, ownerIsDead } from '../ledger/checkpoint';
-import type { BatchRow } from '../ledger/batches';
+import type { BatchRow } from './store/batches';
 import type { JobContext } from './job';
 
 export class CollectLeaseLost extends Error {

@@ -8,7 +8,7 @@
 import type { ChatRequest } from '../call/providers/types';
 import { LlmBatchError } from '../call/errors';
 import { countNotReused, storedAnswerVerdict, type NotReused } from '../identity';
-import { pendingBatchId, type BatchEntry } from '../ledger/batches';
+import { pendingBatchId, type BatchEntry } from './store/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow } from './adoption';
 import { splitIntoBatches, type BatchCaps } from './caps';

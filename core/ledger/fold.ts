@@ -111,3 +111,16 @@ export function foldWrites(writes: readonly LedgerWrite[]): FoldedBatch {
 		cache: [...cache].map(([key, result]) => ({ key, result })),
 	};
 }
+
+/** The writes that mark records started: what `markProcessing` commits, in either dialect. */
+export function startedWrites(
+	entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
+	at: string,
+): LedgerWrite[] {
+	return entries.map((e) => ({
+		type: 'started',
+		recordId: e.recordId,
+		promptHash: e.promptHash,
+		at,
+	}));
+}

@@ -5,9 +5,9 @@
  */
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 
-import type { ItemError, LlmResult } from '../types';
+import type { LlmResult } from '../types';
 import { fromPostgresError, ledgerError } from './errors';
-import { foldWrites, type NetChange } from './fold';
+import { foldWrites, startedWrites, type NetChange } from './fold';
 import {
 	CACHE_TABLE,
 	CLAIMABLE,
@@ -22,7 +22,8 @@ import {
 	STORED_KEEP_MS,
 	STORED_MARGIN_MS,
 } from './sql';
-import { buildStats } from './sqlite';
+import { buildStats, toRecord, type RecordRow } from './rows';
+import { addedRecordColumns, POSTGRES_TYPES, recordsSchema } from './schema';
 import type {
 	ClaimEntry,
 	ClaimState,
@@ -34,47 +35,14 @@ import type {
 	SpendVerdict,
 	ListOptions,
 	PostgresStoreConfig,
-	RecordStatus,
 } from './types';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT COLLATE "C" NOT NULL,
-	status TEXT NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	prompt_hash TEXT NOT NULL DEFAULT '',
-	last_error JSONB,
-	result JSONB,
-	created_at TIMESTAMPTZ NOT NULL,
-	updated_at TIMESTAMPTZ NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
-CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
-	prompt_hash TEXT PRIMARY KEY,
-	job TEXT NOT NULL,
-	result JSONB NOT NULL,
-	created_at TIMESTAMPTZ NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
-ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_owner TEXT;
-ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
-ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
-ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_input_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS prior_output_tokens BIGINT NOT NULL DEFAULT 0;
-CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
-	job TEXT NOT NULL,
-	spend_ticket TEXT NOT NULL,
-	spend_owner TEXT NOT NULL,
-	spend_state TEXT NOT NULL,
-	spend_usd DOUBLE PRECISION NOT NULL,
-	reserved_until TIMESTAMPTZ,
-	stored_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-	stored_at TIMESTAMPTZ,
-	PRIMARY KEY (job, spend_ticket)
-);
-`;
+const SCHEMA = [
+	recordsSchema(POSTGRES_TYPES),
+	...addedRecordColumns(POSTGRES_TYPES).map(
+		(c) => `ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS ${c.name} ${c.definition};`,
+	),
+].join('\n');
 
 /** Namespace of the per-job advisory lock that serialises budget reservations. */
 const SPEND_LOCK_NAMESPACE = 740_305_119;
@@ -85,39 +53,13 @@ const SCHEMA_LOCK_KEY = 740_305_118;
 // Group commits upsert through unnest() over one array per column: one statement per kind of
 // change whatever the group size (no 65,535-parameter cap, one parse), still a multi-row insert.
 
-interface Row {
-	job: string;
-	record_id: string;
-	status: string;
-	attempts: number;
-	prompt_hash: string;
-	last_error: ItemError | null;
-	result: LlmResult | null;
-	created_at: Date;
-	updated_at: Date;
-}
-
-function toRecord(row: Row): LedgerRecord {
-	return {
-		job: row.job,
-		recordId: row.record_id,
-		status: row.status as RecordStatus,
-		attempts: Number(row.attempts),
-		promptHash: row.prompt_hash,
-		lastError: row.last_error,
-		result: row.result,
-		createdAt: row.created_at.toISOString(),
-		updatedAt: row.updated_at.toISOString(),
-	};
-}
-
 const COLUMNS =
 	'(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
 
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
 	readonly label: string;
-	/** Shared with the batch-job tables (batches-postgres.ts), which live in the same database. */
+	/** Shared with the batch-job tables (core/batch-api/store/postgres.ts), which live in the same database. */
 	readonly pool: Pool;
 	private ready: Promise<void> | undefined;
 
@@ -220,7 +162,7 @@ export class PostgresLedgerStore implements LedgerStore {
 	async getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>> {
 		const out = new Map<string, LedgerRecord>();
 		if (recordIds.length === 0) return out;
-		const rows = await this.query<Row>(
+		const rows = await this.query<RecordRow>(
 			'read records',
 			`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND record_id = ANY($2::text[])`,
 			[job, recordIds],
@@ -234,10 +176,7 @@ export class PostgresLedgerStore implements LedgerStore {
 		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
 		at: string,
 	): Promise<void> {
-		await this.writeBatch(
-			job,
-			entries.map((e) => ({ type: 'started', recordId: e.recordId, promptHash: e.promptHash, at })),
-		);
+		await this.writeBatch(job, startedWrites(entries, at));
 	}
 
 	async claim(
@@ -419,13 +358,13 @@ export class PostgresLedgerStore implements LedgerStore {
 	async list(job: string, options: ListOptions = {}): Promise<LedgerRecord[]> {
 		const limit = options.limit ?? DEFAULT_PAGE;
 		const rows = options.status
-			? await this.query<Row>(
+			? await this.query<RecordRow>(
 					'list records',
 					`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND status = $2 AND record_id > $3
 					 ORDER BY record_id LIMIT $4`,
 					[job, options.status, options.afterRecordId ?? '', limit],
 				)
-			: await this.query<Row>(
+			: await this.query<RecordRow>(
 					'list records',
 					`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
 					[job, options.afterRecordId ?? '', limit],
@@ -434,7 +373,7 @@ export class PostgresLedgerStore implements LedgerStore {
 	}
 
 	async listStale(job: string, olderThan: string, limit = DEFAULT_PAGE): Promise<LedgerRecord[]> {
-		const rows = await this.query<Row>(
+		const rows = await this.query<RecordRow>(
 			'list stale records',
 			`SELECT * FROM ${RECORDS_TABLE} WHERE job = $1 AND status = 'processing' AND updated_at < $2::timestamptz
 			 ORDER BY record_id LIMIT $3`,
@@ -444,7 +383,7 @@ export class PostgresLedgerStore implements LedgerStore {
 	}
 
 	async requeueStale(job: string, olderThan: string, at: string): Promise<LedgerRecord[]> {
-		const rows = await this.query<Row>(
+		const rows = await this.query<RecordRow>(
 			'requeue stale records',
 			`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = $1::timestamptz
 			 WHERE job = $2 AND status = 'processing' AND updated_at < $3::timestamptz RETURNING *`,

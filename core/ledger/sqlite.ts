@@ -13,7 +13,9 @@ import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlit
 
 import type { LlmResult } from '../types';
 import { fromSqliteError, ledgerError } from './errors';
-import { foldWrites } from './fold';
+import { foldWrites, startedWrites } from './fold';
+import { buildStats, toRecord, type RecordRow } from './rows';
+import { addedRecordColumns, recordsSchema, SQLITE_TYPES } from './schema';
 import {
 	CACHE_TABLE,
 	CLAIMABLE,
@@ -22,7 +24,6 @@ import {
 	KEEP_SUCCESS,
 	paidCostSql,
 	paidResult,
-	PRIOR_COLUMNS,
 	RECORDS_TABLE,
 	SPEND_EPSILON,
 	SPEND_TABLE,
@@ -37,76 +38,12 @@ import type {
 	LedgerStore,
 	LedgerWrite,
 	ListOptions,
-	RecordStatus,
 	SpendReservation,
 	SpendVerdict,
 	SqliteStoreConfig,
 } from './types';
 
-const SCHEMA = `
--- A rowid table, not WITHOUT ROWID: rows carry a result of ~0.5-5 KB, and SQLite advises
--- WITHOUT ROWID only for small rows.
-CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT NOT NULL,
-	status TEXT NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	prompt_hash TEXT NOT NULL DEFAULT '',
-	last_error TEXT,
-	result TEXT,
-	created_at TEXT NOT NULL,
-	updated_at TEXT NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
-CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
-	prompt_hash TEXT PRIMARY KEY,
-	job TEXT NOT NULL,
-	result TEXT NOT NULL,
-	created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
-CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
-	job TEXT NOT NULL,
-	spend_ticket TEXT NOT NULL,
-	spend_owner TEXT NOT NULL,
-	spend_state TEXT NOT NULL,
-	spend_usd REAL NOT NULL,
-	reserved_until TEXT,
-	stored_usd REAL NOT NULL DEFAULT 0,
-	stored_at TEXT,
-	PRIMARY KEY (job, spend_ticket)
-);
-`;
-
-/** Columns added after the first release: ledgers created before get them on open. */
-const LEASE_COLUMNS = ['lease_owner', 'lease_until'];
-
-interface Row {
-	job: string;
-	record_id: string;
-	status: string;
-	attempts: number;
-	prompt_hash: string;
-	last_error: string | null;
-	result: string | null;
-	created_at: string;
-	updated_at: string;
-}
-
-function toRecord(row: Row): LedgerRecord {
-	return {
-		job: row.job,
-		recordId: row.record_id,
-		status: row.status as RecordStatus,
-		attempts: Number(row.attempts),
-		promptHash: row.prompt_hash,
-		lastError: row.last_error === null ? null : JSON.parse(row.last_error),
-		result: row.result === null ? null : JSON.parse(row.result),
-		createdAt: row.created_at,
-		updatedAt: row.updated_at,
-	};
-}
+const SCHEMA = recordsSchema(SQLITE_TYPES);
 
 // Loaded lazily so that merely importing the package on an older Node does not fail.
 function loadSqlite(): typeof import('node:sqlite') {
@@ -150,14 +87,9 @@ export class SqliteLedgerStore implements LedgerStore {
 					(c) => c.name,
 				),
 			);
-			for (const column of LEASE_COLUMNS) {
-				if (!columns.has(column)) db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${column} TEXT`);
-			}
-			for (const column of PRIOR_COLUMNS) {
-				if (!columns.has(column)) {
-					const type = column === 'prior_cost_usd' ? 'REAL' : 'INTEGER';
-					db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${column} ${type} NOT NULL DEFAULT 0`);
-				}
+			for (const { name, definition } of addedRecordColumns(SQLITE_TYPES)) {
+				if (!columns.has(name))
+					db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${name} ${definition}`);
 			}
 			// quick_check reads every page: catches a damaged file now instead of mid-run.
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
@@ -234,7 +166,7 @@ export class SqliteLedgerStore implements LedgerStore {
 			() =>
 				this.stmt(
 					`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
-				).all(job, JSON.stringify(recordIds)) as unknown as Row[],
+				).all(job, JSON.stringify(recordIds)) as unknown as RecordRow[],
 		);
 		for (const row of rows) out.set(row.record_id, toRecord(row));
 		return out;
@@ -245,10 +177,7 @@ export class SqliteLedgerStore implements LedgerStore {
 		entries: ReadonlyArray<{ recordId: string; promptHash: string }>,
 		at: string,
 	): Promise<void> {
-		await this.writeBatch(
-			job,
-			entries.map((e) => ({ type: 'started', recordId: e.recordId, promptHash: e.promptHash, at })),
-		);
+		await this.writeBatch(job, startedWrites(entries, at));
 	}
 
 	async claim(
@@ -294,9 +223,9 @@ export class SqliteLedgerStore implements LedgerStore {
 					continue;
 				}
 				const row = read.get(job, e.recordId) as unknown as Pick<
-					Row,
-					'status' | 'prompt_hash' | 'result'
-				> & { lease_until: string | null; lease_owner: string | null };
+					RecordRow,
+					'status' | 'prompt_hash'
+				> & { result: string | null; lease_until: string | null; lease_owner: string | null };
 				out.set(
 					e.recordId,
 					row.status === 'succeeded' && row.result !== null
@@ -386,10 +315,10 @@ export class SqliteLedgerStore implements LedgerStore {
 			options.status
 				? (this.stmt(
 						`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND status = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
-					).all(job, options.status, options.afterRecordId ?? '', limit) as unknown as Row[])
+					).all(job, options.status, options.afterRecordId ?? '', limit) as unknown as RecordRow[])
 				: (this.stmt(
 						`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
-					).all(job, options.afterRecordId ?? '', limit) as unknown as Row[]),
+					).all(job, options.afterRecordId ?? '', limit) as unknown as RecordRow[]),
 		);
 		return rows.map(toRecord);
 	}
@@ -401,7 +330,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				this.stmt(
 					`SELECT * FROM ${RECORDS_TABLE} WHERE job = ? AND status = 'processing' AND updated_at < ?
 					 ORDER BY record_id LIMIT ?`,
-				).all(job, olderThan, limit) as unknown as Row[],
+				).all(job, olderThan, limit) as unknown as RecordRow[],
 		);
 		return rows.map(toRecord);
 	}
@@ -413,7 +342,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				this.stmt(
 					`UPDATE ${RECORDS_TABLE} SET status = 'pending', updated_at = ?
 					 WHERE job = ? AND status = 'processing' AND updated_at < ? RETURNING *`,
-				).all(at, job, olderThan) as unknown as Row[],
+				).all(at, job, olderThan) as unknown as RecordRow[],
 		);
 		return rows
 			.map(toRecord)
@@ -594,33 +523,6 @@ export class SqliteLedgerStore implements LedgerStore {
 		this.db = undefined;
 		if (db?.isOpen) db.close();
 	}
-}
-
-export function buildStats(
-	job: string,
-	totals: Record<string, unknown>,
-	codes: ReadonlyArray<{ code: string | null; n: unknown }>,
-): JobStats {
-	const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
-	const str = (v: unknown) =>
-		v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v);
-	const errorsByCode: Record<string, number> = {};
-	for (const c of codes) errorsByCode[c.code ?? 'unknown'] = num(c.n);
-	return {
-		job,
-		total: num(totals.total),
-		pending: num(totals.pending),
-		processing: num(totals.processing),
-		succeeded: num(totals.succeeded),
-		failed: num(totals.failed),
-		attempts: num(totals.attempts),
-		inputTokens: num(totals.input_tokens),
-		outputTokens: num(totals.output_tokens),
-		costUsd: num(totals.cost_usd),
-		errorsByCode,
-		firstCreatedAt: str(totals.first_created_at),
-		lastUpdatedAt: str(totals.last_updated_at),
-	};
 }
 
 /** `iso` moved by `ms`. */

@@ -7,13 +7,13 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 
 import {
-	batchStoreFor,
 	parsePendingId,
 	pendingBatchId,
 	type BatchEntry,
 	type BatchRow,
 	BATCHES_TABLE,
-} from '../../core/ledger/batches';
+} from '../../core/batch-api/store/batches';
+import { batchStoreFor } from '../../core/batch-api/store/factory';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import {

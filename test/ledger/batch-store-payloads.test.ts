@@ -8,8 +8,9 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { describe, expect, it } from 'vitest';
 
-import { batchStoreFor, type BatchEntry } from '../../core/ledger/batches';
-import { ENTRIES_TABLE, PAYLOADS_TABLE } from '../../core/ledger/batches-sql';
+import { batchStoreFor } from '../../core/batch-api/store/factory';
+import type { BatchEntry } from '../../core/batch-api/store/batches';
+import { ENTRIES_TABLE, PAYLOADS_TABLE } from '../../core/batch-api/store/sql';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { LedgerStore } from '../../core/ledger/types';

@@ -17,7 +17,7 @@ import {
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { costUsd } from '../../core/cost';
 import { createCheckpoint } from '../../core/ledger';
-import { batchStoreFor } from '../../core/ledger/batches';
+import { batchStoreFor } from '../../core/batch-api/store/factory';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { LedgerStore, StoreConfig } from '../../core/ledger/types';

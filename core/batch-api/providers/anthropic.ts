@@ -1,6 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 
 import { anthropicMessageParams, readAnthropicMessage } from '../../call/providers/bodies';
+import { anthropicClient } from '../../call/providers/clients';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
 import { jsonLineBatches } from '../jsonl';
@@ -49,12 +50,7 @@ export function createAnthropicBatchApi(
 	fetchImpl?: typeof fetch,
 ): BatchApi {
 	const fetcher = fetchImpl ?? streamingFetch;
-	const client = new Anthropic({
-		apiKey: creds.apiKey,
-		baseURL: creds.baseUrl || undefined,
-		maxRetries: 0,
-		fetch: fetcher,
-	});
+	const client = anthropicClient(creds, fetcher);
 	return {
 		provider: 'anthropic',
 		requestLine(customId, request) {

@@ -1,8 +1,6 @@
-import { classifyError } from '../../call/errors';
-import { redacted } from '../../call/providers';
+import { credentialSecrets, secretGuard } from '../../call/providers/guard';
 import type { ProviderCredentials } from '../../call/providers/types';
-import { redactSecrets } from '../../redact';
-import type { ItemError, ProviderName } from '../../types';
+import type { ProviderName } from '../../types';
 import type { BatchApi, BatchResultLine, BatchStatus } from '../types';
 import { createAnthropicBatchApi } from './anthropic';
 import { createOpenAiBatchApi } from './openai';
@@ -16,21 +14,23 @@ export function createBatchApi(
 		provider === 'anthropic'
 			? createAnthropicBatchApi(creds, fetchImpl)
 			: createOpenAiBatchApi(creds, fetchImpl);
-	return guardedBatchApi(api, [creds.apiKey, creds.organization ?? '']);
+	return guardedBatchApi(api, credentialSecrets(creds));
 }
 
 /**
- * The batch API's boundary, as `guarded` is LLM Batch Call's (core/call/providers): whatever a
- * call throws leaves it classified and redacted of the credential's secrets (the raw SDK error,
- * with its body and headers, dropped); what the provider says about a batch (a refused batch's
- * reasons, its status word) and about a result line (the line's error message, request ID and
- * issues; the request ID of an answer) is redacted the same way — so no secret a provider
- * echoes back reaches an item, a hint, a log line or the ledger.
+ * The batch API's boundary, through the one redaction guard LLM Batch Call's `guarded` uses
+ * (core/call/providers/guard): whatever a call throws leaves it classified and redacted of the
+ * credential's secrets (the raw SDK error, with its body and headers, dropped); what the
+ * provider says about a batch (a refused batch's reasons, its status word) and about a result
+ * line (the line's error message, request ID and issues; the request ID of an answer) is
+ * redacted the same way — so no secret a provider echoes back reaches an item, a hint, a log
+ * line or the ledger.
  */
 export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): BatchApi {
-	const clean = (t: string): string => redactSecrets(t, secrets);
+	const guard = secretGuard(secrets);
+	const clean = guard.clean;
 	const fail = (e: unknown): never => {
-		throw redacted(classifyError(e, api.provider, Date.now()), secrets);
+		throw guard.error(e, api.provider, Date.now());
 	};
 	const status = (b: BatchStatus): BatchStatus => ({
 		...b,
@@ -38,16 +38,8 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 		...(b.failure === undefined ? {} : { failure: clean(b.failure) }),
 		...(b.failureCode === undefined ? {} : { failureCode: clean(b.failureCode) }),
 	});
-	const itemError = (e: ItemError): ItemError => ({
-		...e,
-		message: clean(e.message),
-		...(e.requestId === undefined ? {} : { requestId: clean(e.requestId) }),
-		...(e.issues === undefined
-			? {}
-			: { issues: e.issues.map((i) => ({ ...i, message: clean(i.message) })) }),
-	});
 	const line = (l: BatchResultLine): BatchResultLine => {
-		if (!l.ok) return { customId: l.customId, ok: false, error: itemError(l.error) };
+		if (!l.ok) return { customId: l.customId, ok: false, error: guard.itemError(l.error) };
 		// The answer object is the line's own: its request ID cleaned in place, not copied.
 		if (l.response.requestId !== undefined) l.response.requestId = clean(l.response.requestId);
 		return l;

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 
 import { openAiChatBody, readOpenAiChat } from '../../call/providers/bodies';
+import { openAiClient } from '../../call/providers/clients';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
 import { jsonLineBatches } from '../jsonl';
@@ -72,13 +73,7 @@ export function createOpenAiBatchApi(
 	fetchImpl?: typeof fetch,
 ): BatchApi {
 	const fetcher = fetchImpl ?? streamingFetch;
-	const client = new OpenAI({
-		apiKey: creds.apiKey,
-		baseURL: creds.baseUrl || undefined,
-		organization: creds.organization || undefined,
-		maxRetries: 0,
-		fetch: fetcher,
-	});
+	const client = openAiClient(creds, fetcher);
 
 	/** The input file, streamed as multipart/form-data (the SDK would build it whole first). */
 	async function upload(lines: ReturnType<typeof asBatchLines>): Promise<string> {

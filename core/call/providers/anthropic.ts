@@ -1,7 +1,6 @@
-import Anthropic from '@anthropic-ai/sdk';
-
 import { emptyBody } from '../errors';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
+import { anthropicClient } from './clients';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -20,12 +19,7 @@ export function createAnthropicProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = new Anthropic({
-		apiKey: creds.apiKey,
-		baseURL: creds.baseUrl || undefined,
-		maxRetries: 0,
-		fetch: fetchImpl ?? nodeHttpFetch,
-	});
+	const client = anthropicClient(creds, fetchImpl ?? nodeHttpFetch);
 
 	return {
 		name: 'anthropic',

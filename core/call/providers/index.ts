@@ -1,8 +1,7 @@
-import { redactSecrets } from '../../redact';
 import type { ProviderName } from '../../types';
-import { classifyError, LlmBatchError } from '../errors';
 import { createAnthropicProvider } from './anthropic';
 import { createOpenAiProvider } from './openai';
+import { credentialSecrets, secretGuard } from './guard';
 import type { Provider, ProviderCredentials } from './types';
 
 export type {
@@ -12,6 +11,7 @@ export type {
 	Provider,
 	ProviderCredentials,
 } from './types';
+export { redacted } from './guard';
 
 export function createProvider(
 	name: ProviderName,
@@ -22,36 +22,23 @@ export function createProvider(
 		name === 'anthropic'
 			? createAnthropicProvider(creds, fetchImpl)
 			: createOpenAiProvider(creds, fetchImpl);
-	return guarded(provider, [creds.apiKey, creds.organization ?? '']);
+	return guarded(provider, credentialSecrets(creds));
 }
 
 /**
- * The provider layer's boundary: whatever a call throws leaves it classified (core/call/errors)
- * and redacted of the credential's secrets — message and request ID — with the raw SDK error
- * (body, headers) dropped, so nothing downstream can copy a secret into an item, a hint, a log
- * line or the ledger.
+ * The provider layer's boundary: whatever a call throws leaves it through the one redaction
+ * guard (./guard), shared with the batch API.
  */
 export function guarded(provider: Provider, secrets: readonly string[]): Provider {
+	const guard = secretGuard(secrets);
 	return {
 		name: provider.name,
 		async complete(req, opts) {
 			try {
 				return await provider.complete(req, opts);
 			} catch (error) {
-				throw redacted(classifyError(error, provider.name, (opts.now ?? Date.now)()), secrets);
+				throw guard.error(error, provider.name, (opts.now ?? Date.now)());
 			}
 		},
 	};
-}
-
-/** The same error without the secrets (and without the raw SDK error as its cause). */
-export function redacted(e: LlmBatchError, secrets: readonly string[]): LlmBatchError {
-	return new LlmBatchError(e.code, redactSecrets(e.message, secrets), {
-		status: e.status,
-		provider: e.provider,
-		requestId: e.requestId === undefined ? undefined : redactSecrets(e.requestId, secrets),
-		retryAfterMs: e.retryAfterMs,
-		retryable: e.retryable,
-		issues: e.issues?.map((i) => ({ ...i, message: redactSecrets(i.message, secrets) })),
-	});
 }

@@ -1,7 +1,6 @@
-import OpenAI from 'openai';
-
 import { emptyBody } from '../errors';
 import { openAiChatBody, readOpenAiChat } from './bodies';
+import { openAiClient } from './clients';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -21,14 +20,7 @@ export function createOpenAiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = new OpenAI({
-		apiKey: creds.apiKey,
-		baseURL: creds.baseUrl || undefined,
-		organization: creds.organization || undefined,
-		// The runner is the one retry layer; SDK retries would multiply attempts.
-		maxRetries: 0,
-		fetch: fetchImpl ?? nodeHttpFetch,
-	});
+	const client = openAiClient(creds, fetchImpl ?? nodeHttpFetch);
 
 	return {
 		name: 'openai',

@@ -1,6 +1,6 @@
 import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
-import { batchStoreFor } from '../../../core/ledger/batches';
+import { batchStoreFor } from '../../../core/batch-api/store/factory';
 import { chunksJob, reportJob } from '../../../core/ledger/job';
 import type { LedgerRun } from './common';
 

@@ -4,7 +4,7 @@ import { createBatchApi, type JobContext } from '../../../core/batch-api';
 import { systemClock } from '../../../core/clock';
 import { answerScope } from '../../../core/identity';
 import { LedgerStoreError } from '../../../core/ledger';
-import { batchStoreFor } from '../../../core/ledger/batches';
+import { batchStoreFor } from '../../../core/batch-api/store/factory';
 import type { Clock } from '../../../core/types';
 import { ledgerStoreFor } from '../../shared/ledger';
 import { providerCredentials } from '../../shared/llm-params';

@@ -23,7 +23,7 @@ import {
 import { inputPolicy, isItemError } from '../../../core/call/input';
 import { costUsd } from '../../../core/cost';
 import { createCheckpoint, openStore } from '../../../core/ledger';
-import { batchStoreFor } from '../../../core/ledger/batches';
+import { batchStoreFor } from '../../../core/batch-api/store/factory';
 import type { ProviderName } from '../../../core/types';
 import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/server';
 

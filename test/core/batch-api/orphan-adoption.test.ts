@@ -23,7 +23,8 @@ import {
 } from '../../../core/batch-api';
 import { inputPolicy, isItemError } from '../../../core/call/input';
 import { createCheckpoint, openStore } from '../../../core/ledger';
-import { batchStoreFor, pendingBatchId } from '../../../core/ledger/batches';
+import { batchStoreFor } from '../../../core/batch-api/store/factory';
+import { pendingBatchId } from '../../../core/batch-api/store/batches';
 import { claimForSubmission, claimOwner } from '../../../core/ledger/claims';
 import { startSandbox, type Sandbox } from '../../../sandbox/server';
 

@@ -19,7 +19,7 @@ import {
 } from '../../../core/batch-api';
 import { inputPolicy, isItemError } from '../../../core/call/input';
 import { createCheckpoint, openStore } from '../../../core/ledger';
-import { batchStoreFor } from '../../../core/ledger/batches';
+import { batchStoreFor } from '../../../core/batch-api/store/factory';
 import type { ProviderName } from '../../../core/types';
 import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/server';
 

@@ -6,69 +6,24 @@ import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
 	BATCHES_TABLE,
+	COLLECT_LEASE_COLUMNS,
 	EMITTED,
 	ENTRIES_TABLE,
 	ENTRY_COLUMNS,
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
-	batchRowValues,
-} from './batches-sql';
-import { toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './batches-sqlite';
-import { fromPostgresError } from './errors';
+	batchJobSchema,
+} from './sql';
+import { batchRowValues, toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './rows';
+import { fromPostgresError } from '../../ledger/errors';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
-	job TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	provider TEXT NOT NULL,
-	model TEXT NOT NULL,
-	state TEXT NOT NULL,
-	provider_status TEXT NOT NULL,
-	request_count INTEGER NOT NULL,
-	counts TEXT,
-	round INTEGER NOT NULL,
-	created_at TEXT NOT NULL,
-	expires_at TEXT,
-	ended_at TEXT,
-	collected_at TEXT,
-	updated_at TEXT NOT NULL,
-	collect_owner TEXT,
-	collect_until TEXT,
-	PRIMARY KEY (job, batch_id)
-);
-ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS collect_owner TEXT;
-ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS collect_until TEXT;
-CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT COLLATE "C" NOT NULL,
-	custom_id TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	prompt_hash TEXT NOT NULL,
-	request TEXT NOT NULL,
-	item TEXT NOT NULL,
-	item_index INTEGER NOT NULL,
-	round INTEGER NOT NULL,
-	emitted INTEGER NOT NULL DEFAULT 0,
-	submitted_at TEXT NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
-CREATE TABLE IF NOT EXISTS ${PAYLOADS_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT COLLATE "C" NOT NULL,
-	request TEXT NOT NULL,
-	item TEXT NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
-	job TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	pending_id TEXT NOT NULL,
-	PRIMARY KEY (job, batch_id)
-);
-`;
+const SCHEMA = [
+	batchJobSchema('TEXT COLLATE "C"'),
+	// A ledger written before collect leases gets their columns now.
+	...COLLECT_LEASE_COLUMNS.map(
+		(column) => `ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS ${column} TEXT;`,
+	),
+].join('\n');
 
 /** The entries' items and requests, one row per record, in the caller's transaction. */
 async function putPayloads(

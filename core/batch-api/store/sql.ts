@@ -1,4 +1,3 @@
-import type { BatchRow } from './batches';
 /** Table names of the batch-job part of the ledger (LLM Batch Job). */
 export const BATCHES_TABLE = 'llm_batch_ledger_batches';
 export const ENTRIES_TABLE = 'llm_batch_ledger_batch_entries';
@@ -24,28 +23,66 @@ export const ADOPTIONS_TABLE = 'llm_batch_ledger_batch_adoptions';
 export const BATCH_INSERT_COLUMNS =
 	'job, batch_id, provider, model, state, provider_status, request_count, counts, round, created_at, expires_at, ended_at, collected_at, updated_at';
 
-/** A batch row's values for `BATCH_INSERT_COLUMNS`. */
-export function batchRowValues(b: BatchRow): Array<string | number | null> {
-	return [
-		b.job,
-		b.batchId,
-		b.provider,
-		b.model,
-		b.state,
-		b.providerStatus,
-		b.requestCount,
-		b.counts === null ? null : JSON.stringify(b.counts),
-		b.round,
-		b.createdAt,
-		b.expiresAt,
-		b.endedAt,
-		b.collectedAt,
-		b.updatedAt,
-	];
-}
-
 /** Columns a ledger written before collect leases gets when it is opened. */
 export const COLLECT_LEASE_COLUMNS = ['collect_owner', 'collect_until'];
 
 /** The entries' `emitted` values: free, handed on, published by the batch's collect lease holder. */
 export const EMITTED = { no: 0, yes: 1, publishing: 2 } as const;
+
+/**
+ * The batch-job tables, the same in both dialects but for the record key's type (PostgreSQL
+ * compares record IDs bytewise, as SQLite does, through the "C" collation).
+ */
+export function batchJobSchema(recordKey: string): string {
+	return `
+CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	model TEXT NOT NULL,
+	state TEXT NOT NULL,
+	provider_status TEXT NOT NULL,
+	request_count INTEGER NOT NULL,
+	counts TEXT,
+	round INTEGER NOT NULL,
+	created_at TEXT NOT NULL,
+	expires_at TEXT,
+	ended_at TEXT,
+	collected_at TEXT,
+	updated_at TEXT NOT NULL,
+	collect_owner TEXT,
+	collect_until TEXT,
+	PRIMARY KEY (job, batch_id)
+);
+CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
+	job TEXT NOT NULL,
+	record_id ${recordKey} NOT NULL,
+	custom_id TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	prompt_hash TEXT NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	item_index INTEGER NOT NULL,
+	round INTEGER NOT NULL,
+	emitted INTEGER NOT NULL DEFAULT 0,
+	submitted_at TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
+CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
+CREATE TABLE IF NOT EXISTS ${PAYLOADS_TABLE} (
+	job TEXT NOT NULL,
+	record_id ${recordKey} NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
+	job TEXT NOT NULL,
+	batch_id TEXT NOT NULL,
+	pending_id TEXT NOT NULL,
+	PRIMARY KEY (job, batch_id)
+);
+`;
+}

@@ -15,161 +15,20 @@ import {
 	ENTRY_COLUMNS,
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
+	batchJobSchema,
+} from './sql';
+import {
 	batchRowValues,
-} from './batches-sql';
-import { fromSqliteError } from './errors';
+	toAnswerEntry,
+	toBatchRow,
+	toEntry,
+	type AnswerEntryDbRow,
+	type BatchDbRow,
+	type EntryDbRow,
+} from './rows';
+import { fromSqliteError } from '../../ledger/errors';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ${BATCHES_TABLE} (
-	job TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	provider TEXT NOT NULL,
-	model TEXT NOT NULL,
-	state TEXT NOT NULL,
-	provider_status TEXT NOT NULL,
-	request_count INTEGER NOT NULL,
-	counts TEXT,
-	round INTEGER NOT NULL,
-	created_at TEXT NOT NULL,
-	expires_at TEXT,
-	ended_at TEXT,
-	collected_at TEXT,
-	updated_at TEXT NOT NULL,
-	collect_owner TEXT,
-	collect_until TEXT,
-	PRIMARY KEY (job, batch_id)
-);
-CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT NOT NULL,
-	custom_id TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	prompt_hash TEXT NOT NULL,
-	request TEXT NOT NULL,
-	item TEXT NOT NULL,
-	item_index INTEGER NOT NULL,
-	round INTEGER NOT NULL,
-	emitted INTEGER NOT NULL DEFAULT 0,
-	submitted_at TEXT NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
-CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
-CREATE TABLE IF NOT EXISTS ${PAYLOADS_TABLE} (
-	job TEXT NOT NULL,
-	record_id TEXT NOT NULL,
-	request TEXT NOT NULL,
-	item TEXT NOT NULL,
-	PRIMARY KEY (job, record_id)
-);
-CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
-	job TEXT NOT NULL,
-	batch_id TEXT NOT NULL,
-	pending_id TEXT NOT NULL,
-	PRIMARY KEY (job, batch_id)
-);
-`;
-
-interface BatchDbRow {
-	job: string;
-	batch_id: string;
-	provider: string;
-	model: string;
-	state: string;
-	provider_status: string;
-	request_count: number;
-	counts: string | null;
-	round: number;
-	created_at: string;
-	expires_at: string | null;
-	ended_at: string | null;
-	collected_at: string | null;
-	updated_at: string;
-	collect_owner?: string | null;
-	collect_until?: string | null;
-}
-
-interface EntryDbRow {
-	record_id: string;
-	custom_id: string;
-	batch_id: string;
-	prompt_hash: string;
-	request: string;
-	item: string;
-	item_index: number;
-	round: number;
-	emitted: number;
-	submitted_at: string;
-}
-
-export function toBatchRow(r: BatchDbRow): BatchRow {
-	return {
-		job: r.job,
-		batchId: r.batch_id,
-		provider: r.provider === 'anthropic' ? 'anthropic' : 'openai',
-		model: r.model,
-		state: r.state,
-		providerStatus: r.provider_status,
-		requestCount: Number(r.request_count),
-		counts:
-			r.counts === null ? null : typeof r.counts === 'string' ? JSON.parse(r.counts) : r.counts,
-		round: Number(r.round),
-		createdAt: String(r.created_at),
-		expiresAt: r.expires_at === null ? null : String(r.expires_at),
-		endedAt: r.ended_at === null ? null : String(r.ended_at),
-		collectedAt: r.collected_at === null ? null : String(r.collected_at),
-		updatedAt: String(r.updated_at),
-		// Only while a Collect holds the batch: a row at rest reads as it did before leases.
-		...(r.collect_owner
-			? { collectOwner: r.collect_owner, collectUntil: r.collect_until ?? null }
-			: {}),
-	};
-}
-
-/** An entry row; `batchId` when the query did not select it (it asked by batch). */
-export function toEntry(
-	r: Omit<EntryDbRow, 'batch_id'> & { batch_id?: string },
-	batchId?: string,
-): BatchEntry {
-	return {
-		recordId: r.record_id,
-		customId: r.custom_id,
-		batchId: batchId ?? r.batch_id ?? '',
-		promptHash: r.prompt_hash,
-		request: r.request,
-		item: r.item,
-		itemIndex: Number(r.item_index),
-		round: Number(r.round),
-		emitted: Boolean(Number(r.emitted)),
-		submittedAt: String(r.submitted_at),
-	};
-}
-
-export type AnswerEntryDbRow = Omit<EntryDbRow, 'batch_id' | 'request'> & {
-	model: string;
-	max_tokens: number | string;
-	schema: string | null;
-};
-
-export function toAnswerEntry(r: AnswerEntryDbRow, batchId: string): AnswerEntry {
-	return {
-		recordId: r.record_id,
-		customId: r.custom_id,
-		batchId,
-		promptHash: r.prompt_hash,
-		item: r.item,
-		itemIndex: Number(r.item_index),
-		round: Number(r.round),
-		emitted: Boolean(Number(r.emitted)),
-		submittedAt: String(r.submitted_at),
-		answer: {
-			model: r.model,
-			maxTokens: Number(r.max_tokens),
-			schema: r.schema === null || r.schema === 'null' ? null : r.schema,
-		},
-	};
-}
+const SCHEMA = batchJobSchema('TEXT');
 
 function loadSqlite(): typeof import('node:sqlite') {
 	// eslint-disable-next-line @typescript-eslint/no-require-imports

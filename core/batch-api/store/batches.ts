@@ -4,13 +4,8 @@
  * submitted again without resubmitting anything live or done, collected in another
  * execution, and resubmitted. Kept apart from the record tables (same database, own tables).
  */
-import type { BatchCounts } from '../batch-api/types';
-import type { ProviderName } from '../types';
-import { PostgresBatchStore } from './batches-postgres';
-import { SqliteBatchStore } from './batches-sqlite';
-import { PostgresLedgerStore } from './postgres';
-import { SqliteLedgerStore } from './sqlite';
-import type { LedgerStore } from './types';
+import type { BatchCounts } from '../types';
+import type { ProviderName } from '../../types';
 
 export interface BatchRow {
 	job: string;
@@ -165,7 +160,7 @@ export interface BatchJobStore {
 	close(): Promise<void>;
 }
 
-export { ADOPTIONS_TABLE, BATCHES_TABLE, ENTRIES_TABLE } from './batches-sql';
+export { ADOPTIONS_TABLE, BATCHES_TABLE, ENTRIES_TABLE } from './sql';
 
 const PENDING = 'pending:';
 
@@ -180,31 +175,4 @@ export function parsePendingId(id: string): { key: string; owner: string } | und
 	const rest = id.slice(PENDING.length);
 	const colon = rest.indexOf(':');
 	return colon < 0 ? undefined : { key: rest.slice(0, colon), owner: rest.slice(colon + 1) };
-}
-
-const stores = new WeakMap<LedgerStore, BatchJobStore>();
-
-/** The batch tables next to a ledger store (same file or database), one per store. */
-export function batchStoreFor(store: LedgerStore): BatchJobStore {
-	let batch = stores.get(store);
-	if (batch) return batch;
-	if (store instanceof SqliteLedgerStore) batch = new SqliteBatchStore(store.path, store.label);
-	else if (store instanceof PostgresLedgerStore)
-		batch = new PostgresBatchStore(store.pool, store.label);
-	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
-	stores.set(store, batch);
-	// The batch tables live as long as their ledger store: closing the store closes them too
-	// (SQLite: their own connection to the file, which would otherwise stay open until GC).
-	const own = batch;
-	const close = store.close.bind(store);
-	store.close = async () => {
-		if (stores.get(store) === own) stores.delete(store);
-		store.close = close;
-		try {
-			await own.close();
-		} finally {
-			await close();
-		}
-	};
-	return batch;
 }

@@ -1,0 +1,85 @@
+/**
+ * The record tables' DDL, one text for both dialects: each store passes its own column types
+ * (SQLite keeps JSON and times as text; PostgreSQL as JSONB and TIMESTAMPTZ, record IDs compared
+ * bytewise as in SQLite).
+ */
+import { CACHE_TABLE, PRIOR_COLUMNS, RECORDS_TABLE, SPEND_TABLE } from './sql';
+
+export interface ColumnTypes {
+	/** A record ID. */
+	key: string;
+	json: string;
+	time: string;
+	real: string;
+	/** A token count. */
+	count: string;
+}
+
+export const SQLITE_TYPES: ColumnTypes = {
+	key: 'TEXT',
+	json: 'TEXT',
+	time: 'TEXT',
+	real: 'REAL',
+	count: 'INTEGER',
+};
+
+export const POSTGRES_TYPES: ColumnTypes = {
+	key: 'TEXT COLLATE "C"',
+	json: 'JSONB',
+	time: 'TIMESTAMPTZ',
+	real: 'DOUBLE PRECISION',
+	count: 'BIGINT',
+};
+
+/**
+ * The record, cache and spend tables as first released. The records are a rowid table in
+ * SQLite, not WITHOUT ROWID: rows carry a result of ~0.5-5 KB, and SQLite advises WITHOUT ROWID
+ * only for small rows.
+ */
+export function recordsSchema(t: ColumnTypes): string {
+	return `
+CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
+	job TEXT NOT NULL,
+	record_id ${t.key} NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	prompt_hash TEXT NOT NULL DEFAULT '',
+	last_error ${t.json},
+	result ${t.json},
+	created_at ${t.time} NOT NULL,
+	updated_at ${t.time} NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
+CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
+CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
+	prompt_hash TEXT PRIMARY KEY,
+	job TEXT NOT NULL,
+	result ${t.json} NOT NULL,
+	created_at ${t.time} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${CACHE_TABLE}_job ON ${CACHE_TABLE} (job);
+CREATE TABLE IF NOT EXISTS ${SPEND_TABLE} (
+	job TEXT NOT NULL,
+	spend_ticket TEXT NOT NULL,
+	spend_owner TEXT NOT NULL,
+	spend_state TEXT NOT NULL,
+	spend_usd ${t.real} NOT NULL,
+	reserved_until ${t.time},
+	stored_usd ${t.real} NOT NULL DEFAULT 0,
+	stored_at ${t.time},
+	PRIMARY KEY (job, spend_ticket)
+);
+`;
+}
+
+/** Record columns added after the first release, with their definitions: older ledgers get them on open. */
+export function addedRecordColumns(t: ColumnTypes): Array<{ name: string; definition: string }> {
+	const [cost, input, output] = PRIOR_COLUMNS;
+	return [
+		{ name: 'lease_owner', definition: 'TEXT' },
+		{ name: 'lease_until', definition: t.time },
+		{ name: cost, definition: `${t.real} NOT NULL DEFAULT 0` },
+		{ name: input, definition: `${t.count} NOT NULL DEFAULT 0` },
+		{ name: output, definition: `${t.count} NOT NULL DEFAULT 0` },
+	];
+}
