@@ -13,7 +13,8 @@ import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
 import { estimateTokens } from '../tokens';
 import type { ErrorCode, ItemError, LlmResult, Usage } from '../types';
-import type { BatchRunner, Outcome, RunItem } from './runner';
+import type { BatchRunner } from './runner';
+import type { Outcome, RunItem } from './types';
 
 export interface GroupOptions {
 	/** Most records in one request (>= 2 to group at all). */

@@ -1,6 +1,6 @@
 import { LlmBatchError } from './errors';
 import type { ChatResponse } from './providers/types';
-import type { RunItem } from './runner';
+import type { RunItem } from './types';
 import type { ProviderName, LlmResult, Usage } from '../types';
 import { extractJson, type SchemaValidator } from '../schema';
 

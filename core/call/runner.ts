@@ -4,8 +4,8 @@ import pLimit from 'p-limit';
 
 import { CircuitBreaker, type BreakerOptions } from './breaker';
 import { CostMeter, functionPricing, type Ticket } from './budget';
-import { ConcurrencyGate, type ConcurrencyReport } from './concurrency';
-import type { FlowLease, FlowReport } from './controller';
+import { ConcurrencyGate } from './concurrency';
+import type { FlowLease } from './controller';
 import { classifyError, LlmBatchError, modelGone, stopsTheRun } from './errors';
 import { configurationProblem, ConfigurationError } from './preflight';
 import type { Checkpoint } from '../ledger/types';
@@ -20,43 +20,23 @@ import { FixChooser, reaskAnswer, reaskMessage } from './reask';
 import type { FixInvalidBy, FixKind } from './reask';
 
 export { ConfigurationError } from './preflight';
-
-export interface RunItem {
-	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
-	index: number;
-	recordId: string;
-	request: ChatRequest;
-	/** Estimated input tokens (the controller charges these + max output tokens). */
-	inputTokens: number;
-	promptHash: string;
-	/** Stored with the result (Batch Ledger's Skip Completed compares it). */
-	inputHash?: string;
-	/**
-	 * Tokens of the cacheable prefix (schema + system prompt) when prompt caching is on:
-	 * Anthropic's input-token limit does not count cache reads, so once the cache is warm
-	 * the flow controller is charged without them.
-	 */
-	cachePrefixTokens?: number;
-	/**
-	 * A request that carries several records (core/call/group.ts): the answer only has to
-	 * be a JSON object (the group splits and checks it), it is not stored in the ledger as
-	 * a record, and an answer that cannot be used ends it at once (the group is split)
-	 * instead of being retried whole.
-	 */
-	group?: boolean;
-	/**
-	 * The records a grouped request carries: claimed (their leases renewed) before every
-	 * attempt of the group, as a single record is.
-	 */
-	members?: ReadonlyArray<{ recordId: string; promptHash: string }>;
-	/** Usage already paid for this record (a group share, a re-ask from the workflow): added to its result. */
-	priorUsage?: Usage;
-	priorAttempts?: number;
-}
-
-export type Outcome =
-	| { index: number; ok: true; result: LlmResult }
-	| { index: number; ok: false; error: ItemError };
+import {
+	addUsage,
+	emptyStats,
+	type Outcome,
+	type RunEvent,
+	type RunItem,
+	type RunStats,
+} from './types';
+// The run's vocabulary lives in ./types; re-exported where callers have always found it.
+export {
+	addUsage,
+	emptyStats,
+	type Outcome,
+	type RunEvent,
+	type RunItem,
+	type RunStats,
+} from './types';
 
 /** The ledger says another execution holds the record: try again once the others are done. */
 interface Deferred {
@@ -178,67 +158,6 @@ export interface RunnerOptions {
 	 * ends the item at once so the fallback answers it. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
-}
-
-export type RunEvent =
-	| { type: 'retry'; index: number; code: ErrorCode; delayMs: number; attempt: number }
-	| { type: 'rate_limited'; index: number; waitMs?: number; cluster: boolean }
-	| { type: 'circuit'; action: 'pause' | 'resume' | 'stop'; failureShare: number }
-	| { type: 'stop'; code: ErrorCode; message: string };
-
-/** Live counters; the progress line and the final hint read them. */
-export interface RunStats {
-	total: number;
-	done: number;
-	succeeded: number;
-	failed: number;
-	cached: number;
-	retries: number;
-	rateLimited: number;
-	inputTokens: number;
-	outputTokens: number;
-	costUsd: number;
-	/** Input tokens served from the prompt cache, and written to it. */
-	cachedInputTokens: number;
-	cacheWriteTokens: number;
-	/** Follow-up turns sent with validation errors. */
-	reasks: number;
-	/** Fresh calls sent to fix an invalid answer (Fix Invalid Answers By). */
-	freshFixes: number;
-	/** Some result had no known price. */
-	costUnknown: boolean;
-	startedAt: number;
-	failuresByCode: Partial<Record<ErrorCode, number>>;
-	stopped?: { code: ErrorCode; message: string };
-	/** The rate the controller settled on against the configured one. */
-	flow?: FlowReport;
-	concurrency?: ConcurrencyReport;
-	/** Times the circuit opened (an outage; each one paused the run). */
-	circuitOpenings?: number;
-	/** Answers that arrived after a stop and were kept (paid, so delivered). */
-	keptAfterStop?: number;
-}
-
-export function emptyStats(total: number, startedAt: number): RunStats {
-	return {
-		total,
-		done: 0,
-		succeeded: 0,
-		failed: 0,
-		cached: 0,
-		retries: 0,
-		rateLimited: 0,
-		inputTokens: 0,
-		outputTokens: 0,
-		costUsd: 0,
-		cachedInputTokens: 0,
-		cacheWriteTokens: 0,
-		reasks: 0,
-		freshFixes: 0,
-		costUnknown: false,
-		startedAt,
-		failuresByCode: {},
-	};
 }
 
 function waitText(ms: number): string {
@@ -1050,19 +969,6 @@ const RETRY_GROUP: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 	'connection',
 	'expired',
 ]);
-
-export function addUsage(a: Usage | undefined, b: Usage): Usage {
-	if (!a) return b;
-	const out: Usage = {
-		inputTokens: a.inputTokens + b.inputTokens,
-		outputTokens: a.outputTokens + b.outputTokens,
-	};
-	for (const k of ['cachedInputTokens', 'cacheWriteTokens', 'cacheWrite1hTokens'] as const) {
-		const v = (a[k] ?? 0) + (b[k] ?? 0);
-		if (v > 0) out[k] = v;
-	}
-	return out;
-}
 
 /** The re-ask turn's tokens, estimated as prompts are (the limiter's charge, the meter's reservation). */
 function followUpTokens(f: NonNullable<ChatRequest['followUp']>): number {
