@@ -4,9 +4,13 @@
  * the two constructors every stage shares, so no stage imports another for a type.
  */
 import type { ConcurrencyReport } from './concurrency';
-import type { FlowReport } from './controller';
+import type { FlowLease, FlowReport } from './controller';
+import type { ProviderCredentials } from './providers';
 import type { ChatRequest } from './providers/types';
-import type { ErrorCode, ItemError, LlmResult, Usage } from '../types';
+import type { FixInvalidBy } from './reask';
+import type { Price } from '../cost';
+import type { LedgerStore } from '../ledger/types';
+import type { Clock, ErrorCode, ItemError, LlmResult, ProviderName, Usage } from '../types';
 
 export interface RunItem {
 	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
@@ -117,4 +121,90 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 		if (v > 0) out[k] = v;
 	}
 	return out;
+}
+
+// What LLM Batch Call hands its one entry (core/call/run-call.ts `runCall`) and gets back.
+
+/** The options of LLM Batch Call a run reads (the node's Options collection). */
+export interface CallOptions {
+	readonly maxTokens: number;
+	readonly temperature?: number;
+	readonly maxAttempts: number;
+	readonly timeoutSeconds: number;
+	/** The primary's window; 0 = the model's known one. */
+	readonly contextWindow: number;
+	readonly maxCostUsd: number;
+	readonly budgetScope: 'run' | 'job';
+	readonly circuitThreshold: number;
+	readonly outageMinutes: number;
+	readonly onCircuitOpen: 'pause' | 'stop';
+	readonly maxRetryAfterSeconds: number;
+	readonly progressIntervalSeconds: number;
+	readonly responseCache: 'off' | 'job' | 'allJobs';
+	readonly recordsPerRequest: number;
+	readonly maxRecordTokensPerRequest: number;
+	readonly promptCaching: '5m' | '1h' | 'off';
+	readonly maxReasks: number;
+	readonly fixInvalidBy: FixInvalidBy;
+}
+
+export interface Endpoint {
+	readonly provider: ProviderName;
+	readonly credentials: ProviderCredentials;
+}
+
+export interface CallConfig {
+	readonly primary: Endpoint & { readonly model: string };
+	/** The fallback models, in order, on one provider and credential. */
+	readonly fallback?: Endpoint & { readonly models: readonly string[] };
+	readonly schema?: Record<string, unknown>;
+	readonly concurrency: number;
+	readonly tokensPerMinute: number;
+	readonly options: CallOptions;
+	/** Prices set in the node, by model (over the known ones). */
+	readonly prices: Readonly<Record<string, Price>>;
+	readonly ledger?: { readonly store: LedgerStore; readonly job: string };
+	/** The node's name: log lines start with it. */
+	readonly label: string;
+}
+
+/** A model's share of the rate limits (nodes/LlmBatchCall/sharedLimit.ts makes them). */
+export interface CallLimit {
+	readonly limiter: Pick<
+		FlowLease,
+		'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
+	>;
+	/** The limit's own stop ("Redis unavailable: stop") ends the run through it. */
+	onStop(stop: (message: string) => void): void;
+	finish(): string | undefined;
+	release(): void;
+}
+
+export interface CallDeps {
+	readonly clock: Clock;
+	readonly fetch?: typeof fetch;
+	/** The execution's cancel signal. */
+	readonly signal?: AbortSignal;
+	/** The primary's limit, then one per fallback model. */
+	readonly limits: readonly CallLimit[];
+	readonly log: { info(line: string): void; warn(line: string): void };
+}
+
+/** The node's items, read: what can be sent, what was rejected, what each item resolved to. */
+export interface CallInput {
+	/** How many items the node received. */
+	readonly total: number;
+	readonly items: RunItem[];
+	readonly rejected: ReadonlyMap<number, ItemError>;
+	/** Each item's resolved parameters: a fallback model builds its own request from them. */
+	readonly raws: ReadonlyArray<{ prompt: unknown; system: unknown; recordId: unknown } | undefined>;
+}
+
+export interface CallResult {
+	/** The outcome of every item sent (rejected items have none: `CallInput.rejected` says why). */
+	readonly outcomes: Outcome[];
+	readonly stats: RunStats;
+	readonly summary: string;
+	/** For the log and the hint: answers not reused, a limit that failed meanwhile. */
+	readonly warnings: string[];
 }
