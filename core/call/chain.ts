@@ -5,7 +5,7 @@
  */
 import type { CostMeter } from './budget';
 import type { FallbackStage } from './fallback';
-import type { GroupOptions } from './group';
+import type { GroupOptions } from './group-pack';
 import { CONTEXT_WINDOW, inputPolicy } from './input';
 import { createProvider } from './providers';
 import { BatchRunner } from './runner';

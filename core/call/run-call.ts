@@ -37,15 +37,7 @@ export async function runCall(
 	deps: CallDeps,
 ): Promise<CallResult> {
 	const { options } = config;
-	// Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is
-	// the records, so only requests of one record).
-	if (options.promptCaching !== 'off' && options.recordsPerRequest === 1)
-		markSharedPromptPrefix(input.items, {
-			provider: config.primary.provider,
-			model: config.primary.model,
-			ttl: options.promptCaching,
-			schemaTokens: config.schema ? estimateTokens(JSON.stringify(config.schema)) : 0,
-		});
+	markPromptCache(config, input.items);
 	// A failed commit stops the primary, once it exists.
 	const late: { primary?: BatchRunner } = {};
 	const ledger = openLedger(config, deps, (message) => late.primary?.stop('canceled', message));
@@ -63,33 +55,7 @@ export async function runCall(
 	const chain = modelChain(shared, input);
 	late.primary = chain.primary;
 	deps.limits[0].onStop((message) => chain.primary.stop('canceled', message));
-
-	const grouping = options.recordsPerRequest > 1;
-	const groupStats: Array<GroupStats | undefined> = [];
-	const runOn = (runner: BatchRunner, list: RunItem[]): Promise<Outcome[]> => {
-		if (!grouping) return runner.run(list);
-		const k = chain.runners.indexOf(runner);
-		return runGrouped(runner, list, groupOptions(shared, chain.models[k], k === 0)).then((g) => {
-			const before = groupStats[k];
-			groupStats[k] = before ? addGroupStats(before, g.stats) : g.stats;
-			return g.outcomes;
-		});
-	};
-	const done =
-		chain.stages.length > 0
-			? runWithFallbacks(
-					runOn,
-					chain.primary,
-					input.items,
-					chain.stages,
-					chain.tooLong,
-					ledger.checkpoint,
-				)
-			: runOn(chain.primary, input.items).then((outcomes) => ({
-					outcomes,
-					answeredBy: undefined,
-					reused: 0,
-				}));
+	const { done, groupStats } = runChain(shared, chain, input.items);
 	for (const l of deps.limits) done.then(l.release, l.release);
 	const progress = reportProgress(done, chain.primary.stats, {
 		clock: deps.clock,
@@ -115,16 +81,60 @@ export async function runCall(
 		pricing,
 		models: chain.models,
 		answeredBy: run.answeredBy,
-		groupStats: grouping ? groupStats : undefined,
+		groupStats,
 	});
-	const notReused = ledger.checkpoint?.notReused && describeNotReused(ledger.checkpoint.notReused);
+	return { outcomes: run.outcomes, stats, summary, warnings: warningsOf(ledger.checkpoint, deps) };
+}
+
+/**
+ * Anthropic: a breakpoint on the prompts' shared lines too (a grouped request's prompt is the
+ * records, so only requests of one record).
+ */
+function markPromptCache(config: CallConfig, items: RunItem[]): void {
+	const { options } = config;
+	if (options.promptCaching === 'off' || options.recordsPerRequest !== 1) return;
+	markSharedPromptPrefix(items, {
+		provider: config.primary.provider,
+		model: config.primary.model,
+		ttl: options.promptCaching,
+		schemaTokens: config.schema ? estimateTokens(JSON.stringify(config.schema)) : 0,
+	});
+}
+
+/**
+ * The items on the primary, then down the fallback chain; each model groups records per
+ * request when asked (`groupStats` by model: a model may group in more than one run).
+ */
+function runChain(shared: Shared, chain: ReturnType<typeof modelChain>, items: RunItem[]) {
+	const grouping = shared.config.options.recordsPerRequest > 1;
+	const groupStats: Array<GroupStats | undefined> = [];
+	const runOn = (runner: BatchRunner, list: RunItem[]): Promise<Outcome[]> => {
+		if (!grouping) return runner.run(list);
+		const k = chain.runners.indexOf(runner);
+		return runGrouped(runner, list, groupOptions(shared, chain.models[k], k === 0)).then((g) => {
+			const before = groupStats[k];
+			groupStats[k] = before ? addGroupStats(before, g.stats) : g.stats;
+			return g.outcomes;
+		});
+	};
+	const { primary, stages, tooLong } = chain;
+	const checkpoint = shared.checkpoint;
+	const done: Promise<{ outcomes: Outcome[]; answeredBy?: number[]; reused: number }> =
+		stages.length > 0
+			? runWithFallbacks(runOn, primary, items, stages, tooLong, checkpoint)
+			: runOn(primary, items).then((outcomes) => ({ outcomes, reused: 0 }));
+	return { done, groupStats: grouping ? groupStats : undefined };
+}
+
+/** For the log and the hint: answers the ledger holds but could not reuse, a limit that failed. */
+function warningsOf(checkpoint: Checkpoint | undefined, deps: CallDeps): string[] {
+	const notReused = checkpoint?.notReused && describeNotReused(checkpoint.notReused);
 	const limitWarning =
 		deps.limits
 			.map((l) => l.finish())
 			.filter((w) => w !== undefined)
 			.join(' ') || undefined;
-	const warnings = [notReused, limitWarning].filter((w): w is string => !!w);
-	return { outcomes: run.outcomes, stats, summary, warnings };
+	return [notReused, limitWarning].filter((w): w is string => !!w);
 }
 
 /**
