@@ -9,12 +9,13 @@ import pLimit from 'p-limit';
 
 import { runItem, type ItemEnd } from './attempt';
 import { ConfigurationError } from './preflight';
-import { RunState, type RunnerOptions } from './run-state';
+import { RunState } from './run-state';
+import type { RunnerOptions } from './runner-options';
 import type { Outcome, RunItem, RunStats } from './types';
 import type { ErrorCode, ItemError } from '../types';
 
 export { ConfigurationError } from './preflight';
-export type { CircuitOptions, RunnerOptions } from './run-state';
+export type { CircuitOptions, RunnerOptions } from './runner-options';
 // The run's vocabulary lives in ./types; re-exported where callers have always found it.
 export {
 	addUsage,
