@@ -9,6 +9,9 @@
  *  - peak RSS of a process collecting N results vs a pass-through workflow over N items.
  * --quick: 2,000 records instead of 10,000. --rss: only the peak-RSS rows (while iterating on
  * the Collect path's memory).
+ * --submit-large [--items N] [--chars C]: only a Submit of N records of C characters (default
+ * 1,900 × 100,000: a 190 MB batch, under OpenAI's 200 MB cap), each provider in a fresh
+ * process: peak RSS, the longest event-loop stall, the ledger's size against the JSONL.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -23,6 +26,7 @@ import { packageNodeTypes } from '../scripts/lib/node-types';
 import { distPath, spawnSandbox } from './common';
 import { mb } from './memory';
 import type { MemoryChildResult } from './memory-child';
+import type { SubmitLargeResult } from './submit-large-child';
 
 const MODEL = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku-latest' } as const;
 type P = keyof typeof MODEL;
@@ -312,7 +316,65 @@ async function measureRss(n: number): Promise<{
 	}
 }
 
+function submitLargeIn(args: string[]): Promise<SubmitLargeResult> {
+	return new Promise((resolve, reject) => {
+		const c = spawn(process.execPath, [distPath('bench/submit-large-child.js'), ...args], {
+			stdio: ['ignore', 'pipe', 'inherit'],
+		});
+		let result: SubmitLargeResult | undefined;
+		createInterface({ input: c.stdout }).on('line', (line) => {
+			if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7)) as SubmitLargeResult;
+		});
+		c.once('close', (code) =>
+			code === 0 && result
+				? resolve(result)
+				: reject(new Error(`submit child exited with ${code}`)),
+		);
+	});
+}
+
+const flag = (name: string, fallback: number) => {
+	const i = process.argv.indexOf(name);
+	return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+
+/** The large-Submit rows: one fresh process per provider against a sandbox process of its own. */
+async function submitLarge(): Promise<void> {
+	const items = flag('--items', 1_900);
+	const chars = flag('--chars', 100_000);
+	log(`LLM Batch Job Submit of ${int(items)} records × ${int(chars)} characters`);
+	const sandbox = await spawnSandbox(['--seed', '1']);
+	const rows: string[][] = [];
+	try {
+		for (const provider of ['openai', 'anthropic'] as const) {
+			const ledger = join(mkdtempSync(join(tmpdir(), 'bench-submit-large-')), 'ledger.sqlite');
+			const r = await submitLargeIn([provider, ledger, sandbox.url, String(items), String(chars)]);
+			const ledgerTotal = r.ledgerBytes + r.walBytes;
+			const ratio = ledgerTotal / r.jsonlBytes;
+			rows.push([
+				`${provider}: Submit of ${int(items)} × ${int(chars)} chars (${mb(r.jsonlBytes)} JSONL, ${r.batches} batch, ${int(r.requests)} requests, ${(r.durationMs / 1000).toFixed(1)} s)`,
+				'peak RSS ≤ 600 MB; no event-loop stall over 200 ms; ledger ≤ 1.2× the JSONL',
+				`peak RSS ${mb(r.maxRssBytes)}; ${r.maxStallMs > 0 ? `longest stall ${Math.round(r.maxStallMs)} ms` : 'no stall over 100 ms'} (longest gap ${Math.round(r.maxGapMs)} ms, event-loop delay max ${Math.round(r.histogramMaxMs)} ms); ledger ${mb(r.ledgerBytes)} + ${mb(r.walBytes)} WAL = ${ratio.toFixed(2)}× the JSONL`,
+				r.maxRssBytes <= 600e6 && r.maxStallMs <= 200 && ratio <= 1.2 && r.requests === items
+					? 'pass'
+					: '**miss**',
+			]);
+		}
+	} finally {
+		await sandbox.close();
+	}
+	log('');
+	log('| scenario (sandbox batch APIs, sandbox in its own process) | target | result | verdict |');
+	log('|---|---|---|---|');
+	for (const r of rows) log(`| ${r.join(' | ')} |`);
+	log('');
+	log(
+		`<sub>Node ${process.version}; each Submit in a fresh process (the input items built there, as n8n holds them).</sub>`,
+	);
+}
+
 async function main(): Promise<void> {
+	if (process.argv.includes('--submit-large')) return submitLarge();
 	const quick = process.argv.includes('--quick');
 	const rssOnly = process.argv.includes('--rss');
 	const n = quick ? 2_000 : 10_000;

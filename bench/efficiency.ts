@@ -392,7 +392,7 @@ async function main(): Promise<void> {
 	if (!quick && !only) {
 		writeFileSync(
 			join(__dirname, '..', '..', 'bench', 'EFFICIENCY.md'),
-			`# Fewer tokens per correct answer (bench/efficiency.ts)\n\n${table}\n`,
+			`# Fewer tokens per correct answer (bench/efficiency.ts)\n\nWhat the rows mean: [docs/benchmarks.md](../docs/benchmarks.md#fewer-tokens-per-correct-answer).\n\n${table}\n`,
 		);
 	}
 }

@@ -179,7 +179,7 @@ async function main(): Promise<void> {
 	if (!sizes.quick && only.size === 3) {
 		const file = join(process.cwd(), 'bench', 'RESULTS.md');
 		const intro =
-			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file).';
+			'From `npm run bench` (bench/run.ts, about 6 minutes; `npm run bench -- --quick` is a smoke run with small sizes that does not write this file). What the rows mean: [docs/benchmarks.md](../docs/benchmarks.md).';
 		// Keep the section `npm run bench:faults` writes (bench/faults.ts).
 		let faults = '';
 		try {

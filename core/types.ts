@@ -1,7 +1,7 @@
 /**
  * The shared vocabulary of the package: the item contract, the error taxonomy and the
  * injected clock. Every node and every core module speaks these types; change them only
- * with every consumer (the README lists the item contract and the error codes).
+ * with every consumer (docs/engine.md lists the item contract, the README the error codes).
  */
 
 /** One list of error codes, used by every node. */

@@ -1,12 +1,12 @@
 /**
  * Which provider batch a submission the ledger never recorded (the process died between the
- * provider's accept and the ledger write) may be adopted from. OpenAI batches carry the
- * submission key in their metadata, so the match is exact. Anthropic message batches carry
- * nothing: a batch of the same size created in the same minutes by another process of the
- * same workspace looks alike, so a candidate is adopted only when it is the one batch that
- * fits (size, creation window, owned by no ledger row), provisionally, and its results'
- * custom_ids (derived from our record IDs) decide before anything is published. Pure: the
- * caller lists, reads and writes; this decides.
+ * provider's accept and the ledger write, or the create's answer was lost) is adopted from:
+ * only the one that provably is the submission's. Every submission carries a nonce, written
+ * to the ledger before the create: OpenAI batches carry it in their metadata (the match is
+ * exact); Anthropic message batches carry nothing but their requests, so a candidate (the
+ * size, the creation window) is adopted only once it has ended and its results' custom_ids
+ * carry the nonce. Size and time alone never adopt: another workflow's batch of the same
+ * records looks alike. Pure: the caller lists, reads and writes; this decides.
  */
 import type { BatchStatus } from './types';
 
@@ -15,7 +15,7 @@ export const CREATE_TIMEOUT_MS = 10 * 60_000;
 /** Clock difference tolerated between this host and the provider. */
 export const CLOCK_SKEW_MS = 2 * 60_000;
 
-/** What reading a candidate's results said: its custom_ids are the submission's, or not (or it has none to read). */
+/** What reading a candidate's results said: its custom_ids carry the submission's nonce, or not (or it has none to read). */
 export type Verdict = 'ours' | 'foreign';
 
 /** When the provider may have created the batch of an intent written at `writtenAt`. */
@@ -40,8 +40,7 @@ export interface AdoptionInput {
 }
 
 export type AdoptionStep =
-	/** `provisional`: its results' custom_ids are checked once it has ended, before publishing. */
-	| { kind: 'adopt'; batch: BatchStatus; provisional: boolean }
+	| { kind: 'adopt'; batch: BatchStatus }
 	/** Ended candidates to read (custom_ids) before deciding. */
 	| { kind: 'verify'; batches: readonly BatchStatus[] }
 	| { kind: 'wait'; reason: string }
@@ -66,34 +65,31 @@ export function adoptionCandidates(input: AdoptionInput): BatchStatus[] {
 /** The next step for one intent (call again after a `verify` with the verdicts added). */
 export function nextAdoptionStep(input: AdoptionInput): AdoptionStep {
 	if (input.found.byKey && input.found.batches.length > 0)
-		return { kind: 'adopt', batch: input.found.batches[0], provisional: false };
+		return { kind: 'adopt', batch: input.found.batches[0] };
 	const candidates = adoptionCandidates(input);
 	const ours = candidates.filter((b) => input.verdicts.get(b.id) === 'ours');
-	if (ours.length === 1) return { kind: 'adopt', batch: ours[0], provisional: false };
+	if (ours.length === 1) return { kind: 'adopt', batch: ours[0] };
 	if (ours.length > 1)
-		return { kind: 'wait', reason: `${ours.length} batches carry this submission's custom_ids` };
-	// Past the window no batch of this intent can appear any more; a gone owner cannot record one.
+		return { kind: 'wait', reason: `${ours.length} batches carry this submission's nonce` };
+	const unread = candidates.filter((b) => b.state === 'ended' && !input.verdicts.has(b.id));
+	if (unread.length > 0) return { kind: 'verify', batches: unread };
+	// Past the window no batch of this intent can appear any more; a gone owner cannot create one.
 	const settled = input.ownerGone || input.now > adoptionWindow(input.writtenAt).to;
-	if (candidates.length === 0) {
+	const running = candidates.filter((b) => b.state !== 'ended');
+	if (running.length === 0) {
 		return settled
 			? { kind: 'abandon', reason: 'the provider has no batch for this submission' }
 			: { kind: 'wait', reason: 'no batch yet; the submitting process may still create it' };
 	}
-	const ended = candidates.filter((b) => b.state === 'ended');
-	if (ended.length > 0) return { kind: 'verify', batches: ended };
-	if (candidates.length > 1)
-		return {
-			kind: 'wait',
-			reason: `${candidates.length} same-sized batches created in the window; none adopted until they end and their custom_ids tell`,
-		};
-	return settled
-		? { kind: 'adopt', batch: candidates[0], provisional: true }
-		: { kind: 'wait', reason: 'the submitting process may still record its batch' };
+	return {
+		kind: 'wait',
+		reason: `${running.length} batch(es) of this size created in the window still run; one is adopted only once it has ended and its custom_ids carry this submission's nonce`,
+	};
 }
 
 /**
- * The verdict on a candidate's results: ours only when it returned lines and every line's
- * custom_id is one of the submission's records (read until the first stranger).
+ * The verdict on a candidate's results: ours only when it returned lines and every line read
+ * carries the submission's nonce (one page is proof: no one else has the nonce).
  */
 export function verdictOf(read: { lines: number; matched: number }): Verdict {
 	return read.lines > 0 && read.matched === read.lines ? 'ours' : 'foreign';

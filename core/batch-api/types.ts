@@ -59,13 +59,47 @@ export type BatchResultLine =
 	| { customId: string; ok: true; response: ChatResponse }
 	| { customId: string; ok: false; error: ItemError };
 
+/**
+ * The request lines of one batch, built as they are read: a batch of 190 MB is never held
+ * whole (the lines are made again from the records, a page at a time, while the upload runs).
+ */
+export interface BatchLines {
+	readonly count: number;
+	/** UTF-8 bytes of all lines, separators not counted (the upload's length is known up front). */
+	readonly bytes: number;
+	/** The lines in order, a page at a time. */
+	pages(): AsyncIterable<readonly string[]>;
+}
+
+/** Lines already in memory, as BatchLines. */
+export function batchLines(lines: readonly string[]): BatchLines {
+	return {
+		count: lines.length,
+		bytes: lines.reduce((n, l) => n + Buffer.byteLength(l), 0),
+		async *pages() {
+			yield lines;
+		},
+	};
+}
+
+export function asBatchLines(lines: BatchLines | readonly string[]): BatchLines {
+	return Array.isArray(lines) ? batchLines(lines as readonly string[]) : (lines as BatchLines);
+}
+
 /** The provider side of LLM Batch Job: one implementation per provider (see ./providers). */
 export interface BatchApi {
 	readonly provider: ProviderName;
 	/** The request line of one record (same body as LLM Batch Call sends). */
 	requestLine(customId: string, request: ChatRequest): string;
-	/** Uploads (OpenAI) or sends (Anthropic) one batch of lines and starts it. */
-	create(lines: readonly string[], metadata: Record<string, string>): Promise<BatchStatus>;
+	/**
+	 * Uploads (OpenAI) or sends (Anthropic) one batch of lines and starts it, streaming the
+	 * lines as they are built. Rejects with the provider's status when it refused (nothing was
+	 * created), without one when no answer came (unknown).
+	 */
+	create(
+		lines: BatchLines | readonly string[],
+		metadata: Record<string, string>,
+	): Promise<BatchStatus>;
 	retrieve(id: string): Promise<BatchStatus>;
 	/**
 	 * Batches that may be the one a submission created, if the provider accepted it (after a

@@ -6,6 +6,7 @@
  */
 import type { CostMeter, Ticket } from './budget';
 import type { Outcome, RunItem } from './types';
+import { isSubmissionOwner } from '../ledger/claims';
 import type { Checkpoint } from '../ledger/types';
 import type { ItemError, LlmResult } from '../types';
 
@@ -52,6 +53,15 @@ export class RunClaims {
 			item.priorUsage !== undefined,
 		);
 		if (claim.status === 'done') return this.book.fromLedger(item, claim.result);
+		// A provider batch holds it until Collect publishes its answer (hours): not waited for.
+		if (claim.status === 'busy' && isSubmissionOwner(claim.owner))
+			return this.book.fail(item, {
+				code: 'canceled',
+				message:
+					'This record is in a provider batch of LLM Batch Job under the same job name: its answer comes from Collect Results; not sent again',
+				retryable: false,
+				attempts: 0,
+			});
 		if (claim.status === 'busy') return { deferred: true };
 		this.claimed.add(item);
 		return undefined;

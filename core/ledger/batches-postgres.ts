@@ -8,6 +8,9 @@ import {
 	BATCHES_TABLE,
 	EMITTED,
 	ENTRIES_TABLE,
+	ENTRY_COLUMNS,
+	ENTRY_FROM,
+	PAYLOADS_TABLE,
 	batchRowValues,
 } from './batches-sql';
 import { toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './batches-sqlite';
@@ -52,6 +55,13 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
+CREATE TABLE IF NOT EXISTS ${PAYLOADS_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT COLLATE "C" NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
 CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
 	job TEXT NOT NULL,
 	batch_id TEXT NOT NULL,
@@ -59,6 +69,27 @@ CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
 	PRIMARY KEY (job, batch_id)
 );
 `;
+
+/** The entries' items and requests, one row per record, in the caller's transaction. */
+async function putPayloads(
+	c: PoolClient,
+	job: string,
+	entries: readonly BatchEntry[],
+): Promise<void> {
+	if (entries.length === 0) return;
+	await c.query(
+		`INSERT INTO ${PAYLOADS_TABLE} (job, record_id, request, item)
+		 SELECT $1, p.record_id, p.request, p.item
+		 FROM jsonb_to_recordset($2::jsonb) AS p(record_id text, request text, item text)
+		 ON CONFLICT (job, record_id) DO UPDATE SET request = excluded.request, item = excluded.item`,
+		[
+			job,
+			JSON.stringify(
+				entries.map((e) => ({ record_id: e.recordId, request: e.request, item: e.item })),
+			),
+		],
+	);
+}
 
 /** Serialises concurrent schema creation (same reason as the records store). */
 const SCHEMA_LOCK_KEY = 740_305_119;
@@ -123,11 +154,11 @@ export class PostgresBatchStore implements BatchJobStore {
 			// One JSON document for all entries: one statement whatever the batch size.
 			await c.query(
 				`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
-				 SELECT $1, e.record_id, e.custom_id, e.batch_id, e.prompt_hash, e.request, e.item, e.item_index, e.round, e.emitted, e.submitted_at
+				 SELECT $1, e.record_id, e.custom_id, e.batch_id, e.prompt_hash, '', '', e.item_index, e.round, e.emitted, e.submitted_at
 				 FROM jsonb_to_recordset($2::jsonb) AS e(record_id text, custom_id text, batch_id text, prompt_hash text,
-				   request text, item text, item_index int, round int, emitted int, submitted_at text)
+				   item_index int, round int, emitted int, submitted_at text)
 				 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
-				 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+				 prompt_hash = excluded.prompt_hash, request = '', item = '',
 				 item_index = excluded.item_index, round = excluded.round, emitted = excluded.emitted,
 				 submitted_at = excluded.submitted_at`,
 				[
@@ -138,8 +169,6 @@ export class PostgresBatchStore implements BatchJobStore {
 							custom_id: e.customId,
 							batch_id: e.batchId,
 							prompt_hash: e.promptHash,
-							request: e.request,
-							item: e.item,
 							item_index: e.itemIndex,
 							round: e.round,
 							emitted: e.emitted ? 1 : 0,
@@ -148,6 +177,7 @@ export class PostgresBatchStore implements BatchJobStore {
 					),
 				],
 			);
+			await putPayloads(c, b.job, entries);
 		});
 	}
 
@@ -185,7 +215,7 @@ export class PostgresBatchStore implements BatchJobStore {
 		if (recordIds.length === 0) return out;
 		const rows = await this.q<Parameters<typeof toEntry>[0]>(
 			'read batch entries',
-			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id = ANY($2::text[])`,
+			`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = $1 AND e.record_id = ANY($2::text[])`,
 			[job, recordIds],
 		);
 		for (const r of rows) out.set(r.record_id, toEntry(r));
@@ -195,7 +225,7 @@ export class PostgresBatchStore implements BatchJobStore {
 	async batchEntries(job: string, batchId: string): Promise<BatchEntry[]> {
 		const rows = await this.q<Parameters<typeof toEntry>[0]>(
 			'read batch entries',
-			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 ORDER BY item_index, record_id`,
+			`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = $1 AND e.batch_id = $2 ORDER BY e.item_index, e.record_id`,
 			[job, batchId],
 		);
 		return rows.map((r) => toEntry(r));
@@ -214,7 +244,8 @@ export class PostgresBatchStore implements BatchJobStore {
 			`SELECT record_id, custom_id, prompt_hash, item, item_index, round, emitted, submitted_at,
 			   request::json ->> 'model' AS model, request::json ->> 'maxTokens' AS max_tokens,
 			   (request::json -> 'schema')::text AS schema
-			 FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND custom_id = ANY($3::text[])`,
+			 FROM (SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
+			   WHERE e.job = $1 AND e.batch_id = $2 AND e.custom_id = ANY($3::text[])) AS joined`,
 			[job, batchId, customIds],
 		);
 		for (const r of rows) out.set(r.custom_id, toAnswerEntry(r, batchId));
@@ -224,7 +255,7 @@ export class PostgresBatchStore implements BatchJobStore {
 	async unemittedEntries(job: string, batchId: string, limit: number): Promise<BatchEntry[]> {
 		const rows = await this.q<Parameters<typeof toEntry>[0]>(
 			'read batch entries',
-			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND batch_id = $2 AND emitted = 0 LIMIT $3`,
+			`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = $1 AND e.batch_id = $2 AND e.emitted = 0 LIMIT $3`,
 			[job, batchId, limit],
 		);
 		return rows.map((r) => toEntry(r));
@@ -233,7 +264,7 @@ export class PostgresBatchStore implements BatchJobStore {
 	async listEntries(job: string, afterRecordId: string, limit: number): Promise<BatchEntry[]> {
 		const rows = await this.q<Parameters<typeof toEntry>[0]>(
 			'list batch entries',
-			`SELECT * FROM ${ENTRIES_TABLE} WHERE job = $1 AND record_id > $2 ORDER BY record_id LIMIT $3`,
+			`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = $1 AND e.record_id > $2 ORDER BY e.record_id LIMIT $3`,
 			[job, afterRecordId, limit],
 		);
 		return rows.map((r) => toEntry(r));
@@ -348,33 +379,34 @@ export class PostgresBatchStore implements BatchJobStore {
 
 	async addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void> {
 		if (entries.length === 0) return;
-		await this.q(
-			'record the submission',
-			`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
-			 SELECT $1, e.record_id, e.custom_id, $2, e.prompt_hash, e.request, e.item, e.item_index, e.round, 0, e.submitted_at
-			 FROM jsonb_to_recordset($3::jsonb) AS e(record_id text, custom_id text, prompt_hash text,
-			   request text, item text, item_index int, round int, submitted_at text)
-			 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
-			 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
-			 item_index = excluded.item_index, round = excluded.round, emitted = 0,
-			 submitted_at = excluded.submitted_at`,
-			[
-				job,
-				pendingId,
-				JSON.stringify(
-					entries.map((e) => ({
-						record_id: e.recordId,
-						custom_id: e.customId,
-						prompt_hash: e.promptHash,
-						request: e.request,
-						item: e.item,
-						item_index: e.itemIndex,
-						round: e.round,
-						submitted_at: e.submittedAt,
-					})),
-				),
-			],
-		);
+		await this.init();
+		await this.tx('record the submission', async (c) => {
+			await c.query(
+				`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
+				 SELECT $1, e.record_id, e.custom_id, $2, e.prompt_hash, '', '', e.item_index, e.round, 0, e.submitted_at
+				 FROM jsonb_to_recordset($3::jsonb) AS e(record_id text, custom_id text, prompt_hash text,
+				   item_index int, round int, submitted_at text)
+				 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
+				 prompt_hash = excluded.prompt_hash, request = '', item = '',
+				 item_index = excluded.item_index, round = excluded.round, emitted = 0,
+				 submitted_at = excluded.submitted_at`,
+				[
+					job,
+					pendingId,
+					JSON.stringify(
+						entries.map((e) => ({
+							record_id: e.recordId,
+							custom_id: e.customId,
+							prompt_hash: e.promptHash,
+							item_index: e.itemIndex,
+							round: e.round,
+							submitted_at: e.submittedAt,
+						})),
+					),
+				],
+			);
+			await putPayloads(c, job, entries);
+		});
 	}
 
 	async pending(
@@ -474,6 +506,7 @@ export class PostgresBatchStore implements BatchJobStore {
 		await this.init();
 		return await this.tx('delete the job', async (c) => {
 			await c.query(`DELETE FROM ${ENTRIES_TABLE} WHERE job = $1`, [job]);
+			await c.query(`DELETE FROM ${PAYLOADS_TABLE} WHERE job = $1`, [job]);
 			await c.query(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1`, [job]);
 			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
 		});

@@ -2,6 +2,21 @@ import type { BatchRow } from './batches';
 /** Table names of the batch-job part of the ledger (LLM Batch Job). */
 export const BATCHES_TABLE = 'llm_batch_ledger_batches';
 export const ENTRIES_TABLE = 'llm_batch_ledger_batch_entries';
+/**
+ * What a submitted record needs to be emitted again and retried (its input item, its request),
+ * one row per record, apart from its entry: the entry's small columns change as the batch is
+ * created, collected and emitted, and a row of 200 KB rewritten at each step was most of a
+ * large Submit's ledger writes. The entries' own request and item columns hold those of older
+ * versions' entries (and '' for new ones).
+ */
+export const PAYLOADS_TABLE = 'llm_batch_ledger_batch_payloads';
+
+/** The columns of an entry with its payload (older entries: their own), from `ENTRY_FROM`. */
+export const ENTRY_COLUMNS = `e.record_id, e.custom_id, e.batch_id, e.prompt_hash,
+	coalesce(p.request, e.request) AS request, coalesce(p.item, e.item) AS item,
+	e.item_index, e.round, e.emitted, e.submitted_at`;
+export const ENTRY_FROM = `${ENTRIES_TABLE} e LEFT JOIN ${PAYLOADS_TABLE} p ON p.job = e.job AND p.record_id = e.record_id`;
+
 /** Batches adopted provisionally (no proof yet that they are the intent's): job, batch, intent. */
 export const ADOPTIONS_TABLE = 'llm_batch_ledger_batch_adoptions';
 

@@ -12,6 +12,9 @@ import {
 	COLLECT_LEASE_COLUMNS,
 	EMITTED,
 	ENTRIES_TABLE,
+	ENTRY_COLUMNS,
+	ENTRY_FROM,
+	PAYLOADS_TABLE,
 	batchRowValues,
 } from './batches-sql';
 import { fromSqliteError } from './errors';
@@ -53,6 +56,13 @@ CREATE TABLE IF NOT EXISTS ${ENTRIES_TABLE} (
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_batch ON ${ENTRIES_TABLE} (job, batch_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_custom ON ${ENTRIES_TABLE} (job, batch_id, custom_id);
 CREATE INDEX IF NOT EXISTS ${ENTRIES_TABLE}_unemitted ON ${ENTRIES_TABLE} (job, batch_id, emitted);
+CREATE TABLE IF NOT EXISTS ${PAYLOADS_TABLE} (
+	job TEXT NOT NULL,
+	record_id TEXT NOT NULL,
+	request TEXT NOT NULL,
+	item TEXT NOT NULL,
+	PRIMARY KEY (job, record_id)
+);
 CREATE TABLE IF NOT EXISTS ${ADOPTIONS_TABLE} (
 	job TEXT NOT NULL,
 	batch_id TEXT NOT NULL,
@@ -182,6 +192,9 @@ export class SqliteBatchStore implements BatchJobStore {
 			const db = new DatabaseSync(this.path, { timeout: 5000 });
 			db.exec('PRAGMA journal_mode = WAL');
 			db.exec('PRAGMA synchronous = NORMAL');
+			// A large Submit writes hundreds of MB in many transactions: the WAL is cut back
+			// after each checkpoint instead of staying as large as the largest one.
+			db.exec('PRAGMA journal_size_limit = 33554432');
 			db.exec(SCHEMA);
 			// A ledger written before collect leases gets their columns now.
 			const columns = new Set(
@@ -237,9 +250,9 @@ export class SqliteBatchStore implements BatchJobStore {
 				).run(...batchRowValues(b));
 				const put = this.stmt(
 					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					 VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?)
 					 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
-					 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+					 prompt_hash = excluded.prompt_hash, request = '', item = '',
 					 item_index = excluded.item_index, round = excluded.round, emitted = excluded.emitted,
 					 submitted_at = excluded.submitted_at`,
 				);
@@ -250,17 +263,25 @@ export class SqliteBatchStore implements BatchJobStore {
 						e.customId,
 						e.batchId,
 						e.promptHash,
-						e.request,
-						e.item,
 						e.itemIndex,
 						e.round,
 						e.emitted ? 1 : 0,
 						e.submittedAt,
 					);
 				}
+				this.putPayloads(b.job, entries);
 			},
 			true,
 		);
+	}
+
+	/** The entries' items and requests, one row per record (inside the caller's transaction). */
+	private putPayloads(job: string, entries: readonly BatchEntry[]): void {
+		const put = this.stmt(
+			`INSERT INTO ${PAYLOADS_TABLE} (job, record_id, request, item) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (job, record_id) DO UPDATE SET request = excluded.request, item = excluded.item`,
+		);
+		for (const e of entries) put.run(job, e.recordId, e.request, e.item);
 	}
 
 	async updateBatch(job: string, batchId: string, p: BatchRowPatch, at: string): Promise<void> {
@@ -304,7 +325,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'read batch entries',
 			() =>
 				this.stmt(
-					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+					`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = ? AND e.record_id IN (SELECT value FROM json_each(?))`,
 				).all(job, JSON.stringify(recordIds)) as unknown as EntryDbRow[],
 		);
 		for (const r of rows) out.set(r.record_id, toEntry(r));
@@ -317,7 +338,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'read batch entries',
 			() =>
 				this.stmt(
-					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? ORDER BY item_index, record_id`,
+					`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = ? AND e.batch_id = ? ORDER BY e.item_index, e.record_id`,
 				).all(job, batchId) as unknown as EntryDbRow[],
 		);
 		return rows.map((r) => toEntry(r));
@@ -340,7 +361,8 @@ export class SqliteBatchStore implements BatchJobStore {
 				this.stmt(
 					`SELECT record_id, custom_id, prompt_hash, item, item_index, round, emitted, submitted_at,
 					   request ->> '$.model' AS model, request ->> '$.maxTokens' AS max_tokens, request -> '$.schema' AS schema
-					 FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? AND custom_id IN (SELECT value FROM json_each(?))`,
+					 FROM (SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM}
+					   WHERE e.job = ? AND e.batch_id = ? AND e.custom_id IN (SELECT value FROM json_each(?)))`,
 				).all(job, batchId, JSON.stringify(customIds)) as unknown as AnswerEntryDbRow[],
 		);
 		for (const r of rows) out.set(r.custom_id, toAnswerEntry(r, batchId));
@@ -353,7 +375,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'read batch entries',
 			() =>
 				this.stmt(
-					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND batch_id = ? AND emitted = 0 LIMIT ?`,
+					`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = ? AND e.batch_id = ? AND e.emitted = 0 LIMIT ?`,
 				).all(job, batchId, limit) as unknown as EntryDbRow[],
 		);
 		return rows.map((r) => toEntry(r));
@@ -365,7 +387,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'list batch entries',
 			() =>
 				this.stmt(
-					`SELECT * FROM ${ENTRIES_TABLE} WHERE job = ? AND record_id > ? ORDER BY record_id LIMIT ?`,
+					`SELECT ${ENTRY_COLUMNS} FROM ${ENTRY_FROM} WHERE e.job = ? AND e.record_id > ? ORDER BY e.record_id LIMIT ?`,
 				).all(job, afterRecordId, limit) as unknown as EntryDbRow[],
 		);
 		return rows.map((r) => toEntry(r));
@@ -494,9 +516,9 @@ export class SqliteBatchStore implements BatchJobStore {
 			() => {
 				const put = this.stmt(
 					`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
-					 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+					 VALUES (?, ?, ?, ?, ?, '', '', ?, ?, 0, ?)
 					 ON CONFLICT (job, record_id) DO UPDATE SET custom_id = excluded.custom_id, batch_id = excluded.batch_id,
-					 prompt_hash = excluded.prompt_hash, request = excluded.request, item = excluded.item,
+					 prompt_hash = excluded.prompt_hash, request = '', item = '',
 					 item_index = excluded.item_index, round = excluded.round, emitted = 0,
 					 submitted_at = excluded.submitted_at`,
 				);
@@ -507,13 +529,12 @@ export class SqliteBatchStore implements BatchJobStore {
 						e.customId,
 						pendingId,
 						e.promptHash,
-						e.request,
-						e.item,
 						e.itemIndex,
 						e.round,
 						e.submittedAt,
 					);
 				}
+				this.putPayloads(job, entries);
 			},
 			true,
 		);
@@ -635,6 +656,7 @@ export class SqliteBatchStore implements BatchJobStore {
 			'delete the job',
 			() => {
 				this.stmt(`DELETE FROM ${ENTRIES_TABLE} WHERE job = ?`).run(job);
+				this.stmt(`DELETE FROM ${PAYLOADS_TABLE} WHERE job = ?`).run(job);
 				this.stmt(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = ?`).run(job);
 				return Number(this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes);
 			},

@@ -6,10 +6,6 @@
  * loses at most the results of one turn / one commit, and 10,000 results cost a handful of
  * transactions instead of 10,000.
  */
-import { randomUUID } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
-
 import { sha256, stableStringify } from '../hash';
 import {
 	countNotReused,
@@ -18,6 +14,7 @@ import {
 	type StoredAnswerVerdict,
 } from '../identity';
 import type { Clock, ItemError, LlmResult } from '../types';
+import { DEFAULT_LEASE_MS, claimOwner, claimRecords } from './claims';
 import { LedgerStoreError, ledgerError } from './errors';
 import type { Checkpoint, ClaimState, LedgerStore, LedgerWrite } from './types';
 
@@ -32,48 +29,7 @@ export interface ResponseCacheOptions {
 	readonly crossJob?: boolean;
 }
 
-/** Claims are renewed at each attempt; a lease this long survives slow attempts. */
-export const DEFAULT_LEASE_MS = 5 * 60_000;
-
-/**
- * The process namespace this process sees pids in: two containers may share a hostname
- * (compose `hostname:`) and even a pid, never a pid namespace. Linux only; '' elsewhere.
- */
-function pidNamespace(): string {
-	try {
-		return readlinkSync('/proc/self/ns/pid');
-	} catch {
-		return '';
-	}
-}
-
-/** This process, as written into its claims: where its pids live, its pid, a per-process ID. */
-const PROCESS_ID = randomUUID();
-const HOST = `${hostname()}/${pidNamespace()}`;
-
-/** `host/pid-namespace|pid|process-id|execution-id` */
-export function claimOwner(execution: string = randomUUID()): string {
-	return [HOST, process.pid, PROCESS_ID, execution].join('|');
-}
-
-/**
- * Whether the owner of a claim is known to be gone: a process of this host and pid namespace
- * that no longer runs, or whose pid now belongs to another process start (this one, after a
- * restart). Owners elsewhere (another host, another container) are only ever known dead by
- * their lease running out.
- */
-export function ownerIsDead(owner: string): boolean {
-	const [host, pidText, processId] = owner.split('|');
-	const pid = Number(pidText);
-	if (host !== HOST || !Number.isInteger(pid) || pid <= 0 || processId === undefined) return false;
-	if (pid === process.pid) return processId !== PROCESS_ID;
-	try {
-		process.kill(pid, 0);
-		return false;
-	} catch (error) {
-		return (error as NodeJS.ErrnoException).code === 'ESRCH';
-	}
-}
+export { DEFAULT_LEASE_MS, claimOwner, ownerIsDead } from './claims';
 
 export interface CheckpointOptions {
 	/** Timestamps of the writes. @default Date.now */
@@ -330,22 +286,18 @@ class GroupCommitCheckpoint implements Checkpoint {
 		}
 		try {
 			await this.store.init();
-			const states = await this.claimGroup(group);
-			// A claim held by a process of this host that has died (a crash, then a rerun) is
-			// taken over at once instead of after its lease.
-			const dead = new Set<string>();
-			for (const state of states.values()) {
-				if (state.status === 'busy' && state.owner !== '' && ownerIsDead(state.owner))
-					dead.add(state.owner);
-			}
-			if (dead.size > 0) {
-				for (const owner of dead) await this.store.expireClaims(this.job, owner);
-				const again = group.filter((c) => {
-					const state = states.get(c.recordId);
-					return state?.status === 'busy' && dead.has(state.owner);
-				});
-				for (const [id, state] of await this.claimGroup(again)) states.set(id, state);
-			}
+			const states = await claimRecords(
+				this.store,
+				this.job,
+				group.map((c) => ({
+					recordId: c.recordId,
+					promptHash: c.promptHash,
+					...(c.priorIncluded ? { priorIncluded: true } : {}),
+				})),
+				this.owner,
+				this.now(),
+				this.leaseMs,
+			);
 			for (const c of group) {
 				const state = states.get(c.recordId);
 				if (state) c.resolve(state);
@@ -355,21 +307,6 @@ class GroupCommitCheckpoint implements Checkpoint {
 			const failure = this.asStoreError(error, 'claim records');
 			for (const c of group) c.reject(failure);
 		}
-	}
-
-	private claimGroup(group: readonly PendingClaim[]): Promise<Map<string, ClaimState>> {
-		const now = this.now();
-		return this.store.claim(
-			this.job,
-			group.map((c) => ({
-				recordId: c.recordId,
-				promptHash: c.promptHash,
-				...(c.priorIncluded ? { priorIncluded: true } : {}),
-			})),
-			this.owner,
-			new Date(now).toISOString(),
-			new Date(now + this.leaseMs).toISOString(),
-		);
 	}
 
 	private asStoreError(error: unknown, action: string): LedgerStoreError {

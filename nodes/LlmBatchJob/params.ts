@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { DEFAULT_MAX_SUBMISSIONS } from '../../core/batch-api/resend';
 import { configError } from '../shared/config';
 
 /** The parameters every operation shares: provider, job and ledger. */
@@ -39,6 +40,11 @@ const submitOptions = z.object({
 	temperature: z.number().min(0).max(2).optional(),
 	contextWindow: z.number().int().min(0).default(0),
 	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more').default(0),
+	maxSubmissions: z
+		.number()
+		.int()
+		.min(1, 'Max Submissions per Record must be 1 or more')
+		.default(DEFAULT_MAX_SUBMISSIONS),
 });
 
 export interface SubmitConfig {

@@ -17,6 +17,8 @@ export interface SeenRequest {
 	path: string;
 	headers: IncomingHttpHeaders;
 	body: Record<string, unknown>;
+	/** The body as sent (a multipart upload is no JSON). */
+	raw: string;
 }
 
 export interface ScriptedServer {
@@ -33,13 +35,14 @@ export async function startScriptedServer(
 		const chunks: Buffer[] = [];
 		req.on('data', (c: Buffer) => chunks.push(c));
 		req.on('end', () => {
+			const sent = Buffer.concat(chunks).toString('utf8');
 			let body: Record<string, unknown> = {};
 			try {
-				body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+				body = JSON.parse(sent || '{}');
 			} catch {
 				// not JSON: keep {}
 			}
-			const seen = { path: req.url ?? '', headers: req.headers, body };
+			const seen = { path: req.url ?? '', headers: req.headers, body, raw: sent };
 			requests.push(seen);
 			const out = reply(seen, requests.length);
 			const raw =

@@ -170,7 +170,16 @@ describe('LLM Batch Job node', () => {
 		// Submitting the same items again sends nothing: four succeeded, the failed one is new work.
 		const [batches2] = await run('submit', {}, tickets(4)).out;
 		expect(batches2.map((b) => b.json)).toEqual([
-			{ job: 'tickets', batchId: null, skipped: 4, alreadySucceeded: 4, inLiveBatch: 0 },
+			{
+				job: 'tickets',
+				batchId: null,
+				skipped: 4,
+				alreadySucceeded: 4,
+				inLiveBatch: 0,
+				awaitingCreate: 0,
+				notRetryable: 0,
+				overLimit: 0,
+			},
 		]);
 	});
 

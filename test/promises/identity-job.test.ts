@@ -148,7 +148,16 @@ describe.each([
 		expect(second.items('LLM Batch Job', 0)).toHaveLength(RECORDS);
 		const again = await runWorkflow(submit, { input, credentials: credentials(real, 'real-key') });
 		expect(again.items('LLM Batch Job', 0).map((b) => b.json)).toEqual([
-			{ job: 'moved', batchId: null, skipped: RECORDS, alreadySucceeded: RECORDS, inLiveBatch: 0 },
+			{
+				job: 'moved',
+				batchId: null,
+				skipped: RECORDS,
+				alreadySucceeded: RECORDS,
+				inLiveBatch: 0,
+				awaitingCreate: 0,
+				notRetryable: 0,
+				overLimit: 0,
+			},
 		]);
 
 		// A ledger written before the endpoint was part of the identity: its hashes lack the

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import type { INode, INodeExecutionData } from 'n8n-workflow';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { customIdFor } from '../../core/batch-api/custom-id';
 import { closeAllStores } from '../../core/ledger';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 import {
@@ -31,6 +30,12 @@ const SECRET = 'LEAKTEST0123456789abcdef';
 const RECORDS = ['R0', 'R1', 'R2'];
 const refusal = (key: string) => `The input file is not valid for ${key} (x-api-key: ${key})`;
 const echo = (key: string) => `Incorrect API key provided: ${key} (Authorization: Bearer ${key})`;
+
+/** The custom_ids the node uploaded (the file's lines or the requests), by record: result lines echo them. */
+function uploadedIds(req: SeenRequest, ids: Map<string, string>): void {
+	for (const m of req.raw.matchAll(/"custom_id":"([^"]+)"/g))
+		ids.set(RECORDS.find((r) => m[1].endsWith(`-${r}`)) ?? m[1], m[1]);
+}
 
 const input = (): INodeExecutionData[] =>
 	RECORDS.map((id, i) => ({ json: { id, text: `question ${i}` } }));
@@ -85,6 +90,7 @@ const NOW = Math.floor(Date.parse('2026-12-01T02:00:00Z') / 1000);
 
 /** A batch API that accepts the batch, then echoes the key wherever it can. */
 function hostileOpenAi(url: string, key: string, failBatch: boolean) {
+	const ids = new Map<string, string>();
 	const batch = (status: string) => ({
 		id: 'batch_leak',
 		object: 'batch',
@@ -104,7 +110,8 @@ function hostileOpenAi(url: string, key: string, failBatch: boolean) {
 	});
 	return (req: SeenRequest): ScriptedReply => {
 		const path = req.path.split('?')[0];
-		if (path === '/v1/files')
+		if (path === '/v1/files') {
+			uploadedIds(req, ids);
 			return {
 				status: 200,
 				body: {
@@ -116,6 +123,7 @@ function hostileOpenAi(url: string, key: string, failBatch: boolean) {
 					purpose: 'batch',
 				},
 			};
+		}
 		if (path === '/v1/batches' && req.body.input_file_id)
 			return { status: 200, body: batch('validating') };
 		if (path === '/v1/batches')
@@ -129,7 +137,7 @@ function hostileOpenAi(url: string, key: string, failBatch: boolean) {
 				body: RECORDS.map((id) =>
 					JSON.stringify({
 						id: `line_${id}`,
-						custom_id: customIdFor(id),
+						custom_id: ids.get(id),
 						response: {
 							status_code: 401,
 							request_id: `req_${key}`,
@@ -144,6 +152,7 @@ function hostileOpenAi(url: string, key: string, failBatch: boolean) {
 }
 
 function hostileAnthropic(url: string, key: string) {
+	const ids = new Map<string, string>();
 	const batch = (ended: boolean) => ({
 		id: 'msgbatch_leak',
 		type: 'message_batch',
@@ -164,8 +173,10 @@ function hostileAnthropic(url: string, key: string) {
 	});
 	return (req: SeenRequest): ScriptedReply => {
 		const path = req.path.split('?')[0];
-		if (path === '/v1/messages/batches' && Array.isArray(req.body.requests))
+		if (path === '/v1/messages/batches' && Array.isArray(req.body.requests)) {
+			uploadedIds(req, ids);
 			return { status: 200, body: batch(false) };
+		}
 		if (path === '/v1/messages/batches')
 			return {
 				status: 200,
@@ -178,7 +189,7 @@ function hostileAnthropic(url: string, key: string) {
 				headers: { 'content-type': 'application/x-jsonl', 'request-id': `req_${key}` },
 				body: RECORDS.map((id) =>
 					JSON.stringify({
-						custom_id: customIdFor(id),
+						custom_id: ids.get(id),
 						result: {
 							type: 'errored',
 							error: {
@@ -261,11 +272,14 @@ describe.each(['openai', 'anthropic'] as const)(
 		it.each(cases)(
 			'Check Status and Collect over echoed keys (refused batch: %s): each record Failed once, nothing holds the key',
 			async (failBatch) => {
-				const server = await startScriptedServer((req) =>
-					provider === 'openai'
-						? hostileOpenAi(server.url, key, failBatch)(req)
-						: hostileAnthropic(server.url, key)(req),
-				);
+				let handler: ((req: SeenRequest) => ScriptedReply) | undefined;
+				const server = await startScriptedServer((req) => {
+					handler ??=
+						provider === 'openai'
+							? hostileOpenAi(server.url, key, failBatch)
+							: hostileAnthropic(server.url, key);
+					return handler(req);
+				});
 				const ledger = join(mkdtempSync(join(tmpdir(), 'batch-leak-')), 'ledger.sqlite');
 				const logs: string[] = [];
 				const opts = {

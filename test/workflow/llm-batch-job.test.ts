@@ -120,7 +120,16 @@ describe.each(['openai', 'anthropic'] as const)('LLM Batch Job workflows: %s', (
 		// Submit again while the batches run: nothing is sent again.
 		const again = await runWorkflow(submit, { input, credentials: credentials() });
 		expect(again.items('LLM Batch Job', 0).map((b) => b.json)).toEqual([
-			{ job: 'nightly', batchId: null, skipped: 10_000, alreadySucceeded: 0, inLiveBatch: 10_000 },
+			{
+				job: 'nightly',
+				batchId: null,
+				skipped: 10_000,
+				alreadySucceeded: 0,
+				inLiveBatch: 10_000,
+				awaitingCreate: 0,
+				notRetryable: 0,
+				overLimit: 0,
+			},
 		]);
 
 		const status = single(jobNode(provider, ledger, { operation: 'status' }));

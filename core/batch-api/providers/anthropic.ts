@@ -5,7 +5,11 @@ import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
 import { jsonLineBatches } from '../jsonl';
 import { readAnthropicResultLine } from '../results';
-import type { BatchApi, BatchState, BatchStatus } from '../types';
+import { asBatchLines, type BatchApi, type BatchState, type BatchStatus } from '../types';
+import { postStreamed } from './upload';
+
+/** The API version the SDK speaks (sent with the streamed create, which bypasses it). */
+const ANTHROPIC_VERSION = '2023-06-01';
 
 const STATE: Record<string, BatchState> = {
 	in_progress: 'in_progress',
@@ -44,11 +48,12 @@ export function createAnthropicBatchApi(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): BatchApi {
+	const fetcher = fetchImpl ?? streamingFetch;
 	const client = new Anthropic({
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
 		maxRetries: 0,
-		fetch: fetchImpl ?? streamingFetch,
+		fetch: fetcher,
 	});
 	return {
 		provider: 'anthropic',
@@ -56,10 +61,25 @@ export function createAnthropicBatchApi(
 			return JSON.stringify({ custom_id: customId, params: anthropicMessageParams(request) });
 		},
 		async create(lines) {
-			const requests = lines.map(
-				(l) => JSON.parse(l) as Anthropic.Messages.Batches.BatchCreateParams.Request,
-			);
-			return anthropicBatchStatus(await client.messages.batches.create({ requests }));
+			// The requests go up as they are built (the SDK would parse every line and build the
+			// whole body as one string first).
+			const res = await postStreamed(fetcher, asBatchLines(lines), {
+				url: `${client.baseURL.replace(/\/+$/, '')}/v1/messages/batches`,
+				headers: {
+					'x-api-key': creds.apiKey,
+					'anthropic-version': ANTHROPIC_VERSION,
+					'content-type': 'application/json',
+					accept: 'application/json',
+				},
+				head: '{"requests":[',
+				tail: ']}',
+				separator: ',',
+				trailingSeparator: false,
+			});
+			const batch = res.json as Anthropic.Messages.MessageBatch | undefined;
+			if (res.status >= 300 || typeof batch?.id !== 'string')
+				throw Anthropic.APIError.generate(res.status, res.json as object, undefined, res.headers);
+			return anthropicBatchStatus(batch);
 		},
 		async retrieve(id) {
 			return anthropicBatchStatus(await client.messages.batches.retrieve(id));

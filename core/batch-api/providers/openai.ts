@@ -1,11 +1,14 @@
-import OpenAI, { toFile } from 'openai';
+import { randomUUID } from 'node:crypto';
+
+import OpenAI from 'openai';
 
 import { openAiChatBody, readOpenAiChat } from '../../call/providers/bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { streamingFetch } from './stream-fetch';
 import { jsonLineBatches } from '../jsonl';
 import { readOpenAiResultLine } from '../results';
-import type { BatchApi, BatchState, BatchStatus } from '../types';
+import { asBatchLines, type BatchApi, type BatchState, type BatchStatus } from '../types';
+import { postStreamed } from './upload';
 
 export const OPENAI_BATCH_ENDPOINT = '/v1/chat/completions';
 
@@ -68,13 +71,39 @@ export function createOpenAiBatchApi(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): BatchApi {
+	const fetcher = fetchImpl ?? streamingFetch;
 	const client = new OpenAI({
 		apiKey: creds.apiKey,
 		baseURL: creds.baseUrl || undefined,
 		organization: creds.organization || undefined,
 		maxRetries: 0,
-		fetch: fetchImpl ?? streamingFetch,
+		fetch: fetcher,
 	});
+
+	/** The input file, streamed as multipart/form-data (the SDK would build it whole first). */
+	async function upload(lines: ReturnType<typeof asBatchLines>): Promise<string> {
+		const boundary = `llm-batch-${randomUUID()}`;
+		const res = await postStreamed(fetcher, lines, {
+			url: `${client.baseURL.replace(/\/+$/, '')}/files`,
+			headers: {
+				authorization: `Bearer ${creds.apiKey}`,
+				...(creds.organization ? { 'openai-organization': creds.organization } : {}),
+				'content-type': `multipart/form-data; boundary=${boundary}`,
+				accept: 'application/json',
+			},
+			head:
+				`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
+				`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="batch.jsonl"\r\n` +
+				'Content-Type: application/jsonl\r\n\r\n',
+			tail: `\r\n--${boundary}--\r\n`,
+			separator: '\n',
+			trailingSeparator: true,
+		});
+		const file = res.json as { id?: unknown } | undefined;
+		if (res.status >= 300 || typeof file?.id !== 'string')
+			throw OpenAI.APIError.generate(res.status, res.json as object, undefined, res.headers);
+		return file.id;
+	}
 
 	return {
 		provider: 'openai',
@@ -87,14 +116,9 @@ export function createOpenAiBatchApi(
 			});
 		},
 		async create(lines, metadata) {
-			const parts: string[] = [];
-			for (const l of lines) parts.push(l, '\n');
-			const file = await client.files.create({
-				file: await toFile(new Blob(parts, { type: 'application/jsonl' }), 'batch.jsonl'),
-				purpose: 'batch',
-			});
+			const fileId = await upload(asBatchLines(lines));
 			const batch = await client.batches.create({
-				input_file_id: file.id,
+				input_file_id: fileId,
 				endpoint: OPENAI_BATCH_ENDPOINT,
 				completion_window: '24h',
 				metadata,

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { once } from 'node:events';
 import { Readable, Transform, pipeline } from 'node:stream';
 
 /**
@@ -16,13 +17,25 @@ const agents = {
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
+function isStream(body: unknown): body is AsyncIterable<Uint8Array> {
+	return (
+		typeof body === 'object' &&
+		body !== null &&
+		!(body instanceof Uint8Array) &&
+		typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
+	);
+}
+
 async function bodyBytes(
 	init: RequestInit,
 	headers: Headers,
-): Promise<string | Uint8Array | undefined> {
-	const body = init.body;
+): Promise<string | Uint8Array | AsyncIterable<Uint8Array> | undefined> {
+	const body = init.body as unknown;
 	if (body === undefined || body === null) return undefined;
 	if (typeof body === 'string' || body instanceof Uint8Array) return body;
+	// A streamed upload (a batch of hundreds of MB): written as it is produced, with the
+	// length the caller gave.
+	if (isStream(body)) return body;
 	// FormData, Blob, URLSearchParams, streams: let the platform encode it once (with the
 	// multipart boundary in its content type).
 	const encoded = new Response(body as ConstructorParameters<typeof Response>[0]);
@@ -72,7 +85,8 @@ export const streamingFetch = (async (
 	const client = url.protocol === 'https:' ? https : http;
 	const headers = new Headers(init.headers);
 	const body = await bodyBytes(init, headers);
-	if (body !== undefined) headers.set('content-length', String(Buffer.byteLength(body)));
+	if (body !== undefined && !isStream(body))
+		headers.set('content-length', String(Buffer.byteLength(body)));
 	const plain: Record<string, string> = {};
 	headers.forEach((v, k) => (plain[k] = v));
 	return await new Promise<Response>((resolve, reject) => {
@@ -111,6 +125,13 @@ export const streamingFetch = (async (
 			},
 		);
 		req.on('error', reject);
-		req.end(body);
+		if (!isStream(body)) return void req.end(body);
+		// Backpressure: the next piece is produced once the socket has taken the last one.
+		void (async () => {
+			for await (const piece of body) {
+				if (!req.write(piece)) await once(req, 'drain');
+			}
+			req.end();
+		})().catch((e: unknown) => req.destroy(e as Error));
 	});
 }) as typeof fetch;

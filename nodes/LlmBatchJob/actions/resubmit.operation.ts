@@ -48,7 +48,7 @@ export async function execute(
 		const result = await submitRecords(
 			job,
 			todo.records.filter((r) => r.request.model === model),
-			{ caps: PROVIDER_CAPS[cfg.provider], batchSize, model },
+			{ caps: PROVIDER_CAPS[cfg.provider], batchSize, model, maxSubmissions: maxRounds },
 		);
 		created.push(...result.created);
 	}

@@ -5,10 +5,17 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
-import { PROVIDER_CAPS, submitRecords, type PreparedRecord } from '../../../core/batch-api';
+import {
+	DEFAULT_MAX_SUBMISSIONS,
+	PROVIDER_CAPS,
+	shareItemText,
+	submitRecords,
+	type PreparedRecord,
+	type SubmitResult,
+} from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
 import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
-import { readJsonSchemaParam, readPromptItems } from '../../shared/llm-params';
+import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
@@ -106,6 +113,15 @@ export const description: INodeProperties[] = [
 					'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
 			},
 			{
+				displayName: 'Max Submissions per Record',
+				name: 'maxSubmissions',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: DEFAULT_MAX_SUBMISSIONS,
+				description:
+					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
+			},
+			{
 				displayName: 'Max Tokens',
 				name: 'maxTokens',
 				type: 'number',
@@ -137,7 +153,7 @@ export async function execute(
 	const { cfg, job, scope } = await openJob(this, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
 	const items = this.getInputData();
-	const { runItems, rejected, duplicates, unnamed } = readPromptItems(this, {
+	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(this, {
 		provider: cfg.provider,
 		scope,
 		model: sub.model,
@@ -150,13 +166,14 @@ export async function execute(
 		index: r.index,
 		recordId: r.recordId,
 		promptHash: r.promptHash,
-		request: r.request,
+		request: shareItemText(r.request, items[r.index].json),
 		item: items[r.index].json,
 	}));
 	const result = await submitRecords(job, records, {
 		caps: PROVIDER_CAPS[cfg.provider],
 		batchSize: sub.options.batchSize,
 		model: sub.model,
+		maxSubmissions: sub.options.maxSubmissions,
 	});
 
 	const failed: INodeExecutionData[] = [];
@@ -185,31 +202,25 @@ export async function execute(
 		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,
 	);
 
-	const byBatch = new Map<string, number[]>();
-	let offset = 0;
-	const skippedIndexes = new Set(result.skipped.map((s) => s.index));
-	const submitted = records.filter((r) => !skippedIndexes.has(r.index));
-	for (const b of result.created) {
-		byBatch.set(
-			b.id,
-			submitted.slice(offset, offset + b.requestCount).map((r) => r.index),
-		);
-		offset += b.requestCount;
-	}
 	const out: INodeExecutionData[] = result.created.map((b) => ({
 		json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),
-		pairedItem: (byBatch.get(b.id) ?? []).map((item) => ({ item })),
+		pairedItem: b.indexes.map((item) => ({ item })),
 	}));
 	const skipped = result.skipped.filter((s) => s.reason !== 'duplicate');
+	const count = (reason: string) => skipped.filter((s) => s.reason === reason).length;
 	if (skipped.length > 0) {
-		// Records already done or waiting in a batch leave here, so every item has one output.
+		// Records already done, waiting in a batch or not to be sent again leave here, so every
+		// item has one output.
 		out.push({
 			json: {
 				job: cfg.jobName,
 				batchId: null,
 				skipped: skipped.length,
-				alreadySucceeded: skipped.filter((s) => s.reason === 'succeeded').length,
-				inLiveBatch: skipped.filter((s) => s.reason === 'in_batch').length,
+				alreadySucceeded: count('succeeded'),
+				inLiveBatch: count('in_batch'),
+				awaitingCreate: count('awaiting_create'),
+				notRetryable: count('not_retryable'),
+				overLimit: count('over_limit'),
 			},
 			pairedItem: skipped.map((s) => ({ item: s.index })),
 		});
@@ -229,10 +240,47 @@ export async function execute(
 	const notReused = result.notReused && describeNotReused(result.notReused);
 	if (notReused)
 		this.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
+	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
 	this.addExecutionHints?.({
-		message: `${result.created.length} batch(es) created with ${offset} request(s) for job ${cfg.jobName}; ${skipped.length} record(s) skipped (done or in a live batch); ${failed.length} item(s) failed before upload`,
+		message: [
+			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
+			...skipNotes(skipped, sub.options.maxSubmissions),
+			`${failed.length} item(s) failed before upload`,
+		].join('; '),
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
 	return [out, failed];
+}
+
+/** Why records were not sent, one phrase per reason, failure codes named. */
+function skipNotes(skipped: SubmitResult['skipped'], maxSubmissions: number): string[] {
+	const notes: string[] = [];
+	const by = (reason: string) => skipped.filter((s) => s.reason === reason);
+	const codes = (list: SubmitResult['skipped']) => {
+		const n = new Map<string, number>();
+		for (const s of list) n.set(s.code ?? 'unknown', (n.get(s.code ?? 'unknown') ?? 0) + 1);
+		return [...n].map(([code, k]) => `${code} ×${k}`).join(', ');
+	};
+	const done = by('succeeded').length;
+	if (done > 0) notes.push(`${done} already succeeded`);
+	const live = by('in_batch').length;
+	if (live > 0)
+		notes.push(`${live} in a live batch or being sent by another execution (not sent twice)`);
+	const awaiting = by('awaiting_create').length;
+	if (awaiting > 0)
+		notes.push(
+			`${awaiting} in an earlier submission whose create got no answer (a later run adopts its batch by its nonce, or frees them)`,
+		);
+	const notRetryable = by('not_retryable');
+	if (notRetryable.length > 0)
+		notes.push(
+			`${notRetryable.length} failed and not sent again: not retryable (${codes(notRetryable)})`,
+		);
+	const overLimit = by('over_limit');
+	if (overLimit.length > 0)
+		notes.push(
+			`${overLimit.length} failed and not sent again: already in ${maxSubmissions} batch(es), the limit (${codes(overLimit)})`,
+		);
+	return notes;
 }

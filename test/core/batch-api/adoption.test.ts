@@ -1,7 +1,8 @@
 /**
  * Adopting an orphan batch after a crash (core/batch-api/adoption.ts), on a fake clock: a
- * stranger's same-sized batch of the same minutes is never adopted on its own; ambiguity
- * waits until the candidates end and their custom_ids tell.
+ * batch is adopted only with proof it is the submission's (the nonce in OpenAI's metadata, or
+ * in an ended Anthropic batch's custom_ids); a same-sized batch of the same minutes never is
+ * on size and time alone.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -62,18 +63,25 @@ describe('adoption of an orphan batch', () => {
 		});
 	});
 
-	it('OpenAI: the batch carrying the submission key is adopted at once, not provisionally', () => {
+	it('OpenAI: the batch carrying the submission nonce is adopted at once', () => {
 		const b = batch('batch_1', T0 + 1000, { total: 7 });
 		expect(nextAdoptionStep(input([b], { found: { byKey: true, batches: [b] } }))).toEqual({
 			kind: 'adopt',
 			batch: b,
-			provisional: false,
 		});
 	});
 
-	it('one unowned same-sized batch in the window, owner gone: adopted provisionally', () => {
+	it('one unowned same-sized batch in the window, owner gone: never adopted while it runs; read once it has ended', () => {
 		const b = batch('msgbatch_ours', T0 + 2000);
-		expect(nextAdoptionStep(input([b]))).toEqual({ kind: 'adopt', batch: b, provisional: true });
+		expect(nextAdoptionStep(input([b])).kind).toBe('wait');
+		expect(
+			nextAdoptionStep(input([b], { now: T0 + CREATE_TIMEOUT_MS + CLOCK_SKEW_MS + 1 })).kind,
+		).toBe('wait');
+		const ended = batch('msgbatch_ours', T0 + 2000, { ended: true });
+		expect(nextAdoptionStep(input([ended]))).toEqual({ kind: 'verify', batches: [ended] });
+		expect(
+			nextAdoptionStep(input([ended], { verdicts: new Map([['msgbatch_ours', 'ours']]) })),
+		).toEqual({ kind: 'adopt', batch: ended });
 	});
 
 	it('a batch another ledger row owns, another size, or created outside the window is no candidate', () => {
@@ -100,7 +108,7 @@ describe('adoption of an orphan batch', () => {
 		}
 	});
 
-	it('ambiguous candidates: once they end, their custom_ids are read and the one that is ours is adopted (not provisionally)', () => {
+	it('ambiguous candidates: once they end, their custom_ids are read and the one that carries the nonce is adopted', () => {
 		const stranger = batch('msgbatch_stranger', T0 + 500, { ended: true });
 		const ours = batch('msgbatch_ours', T0 + 1500, { ended: true });
 		const step = nextAdoptionStep(input([stranger, ours]));
@@ -112,19 +120,18 @@ describe('adoption of an orphan batch', () => {
 		expect(nextAdoptionStep(input([stranger, ours], { verdicts }))).toEqual({
 			kind: 'adopt',
 			batch: ours,
-			provisional: false,
 		});
 	});
 
-	it('the stranger ended first and proved foreign: the one left is adopted provisionally', () => {
+	it('the stranger ended first and proved foreign: the one left still waits until it has ended', () => {
 		const stranger = batch('msgbatch_stranger', T0 + 500, { ended: true });
 		const ours = batch('msgbatch_ours', T0 + 1500);
 		expect(nextAdoptionStep(input([stranger, ours])).kind).toBe('verify');
 		expect(
 			nextAdoptionStep(
 				input([stranger, ours], { verdicts: new Map([['msgbatch_stranger', 'foreign']]) }),
-			),
-		).toEqual({ kind: 'adopt', batch: ours, provisional: true });
+			).kind,
+		).toBe('wait');
 	});
 
 	it('a single ended candidate is read before adoption; foreign: the intent is abandoned (records free)', () => {
@@ -136,15 +143,8 @@ describe('adoption of an orphan batch', () => {
 		).toBe('abandon');
 	});
 
-	it('the owner may still be alive: a lone candidate waits until the window has closed', () => {
-		const b = batch('msgbatch_1', T0 + 500);
+	it('the owner may still be alive: no batch yet waits until the window has closed, then the intent is abandoned', () => {
 		const alive = { ownerGone: false };
-		expect(nextAdoptionStep(input([b], { ...alive, now: T0 + CREATE_TIMEOUT_MS })).kind).toBe(
-			'wait',
-		);
-		expect(
-			nextAdoptionStep(input([b], { ...alive, now: T0 + CREATE_TIMEOUT_MS + CLOCK_SKEW_MS + 1 })),
-		).toEqual({ kind: 'adopt', batch: b, provisional: true });
 		expect(nextAdoptionStep(input([], { ...alive, now: T0 + CREATE_TIMEOUT_MS })).kind).toBe(
 			'wait',
 		);
@@ -154,7 +154,7 @@ describe('adoption of an orphan batch', () => {
 		).toBe('abandon');
 	});
 
-	it('a verdict is ours only when every line read matched a record of the submission', () => {
+	it('a verdict is ours only when every line read carried the nonce', () => {
 		expect(verdictOf({ lines: 100, matched: 100 })).toBe('ours');
 		expect(verdictOf({ lines: 100, matched: 99 })).toBe('foreign');
 		expect(verdictOf({ lines: 0, matched: 0 })).toBe('foreign');

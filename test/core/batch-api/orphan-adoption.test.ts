@@ -1,10 +1,10 @@
 /**
  * Adoption after a crash against the sandbox's Anthropic message batches (no metadata), on a
  * fake clock: a Submit died after the provider accepted its batch, and other workflows of the
- * same workspace created batches of the same size in the same minutes. The stranger's batch
- * is never adopted; ours is, once its custom_ids tell, and its results are collected once.
+ * same workspace created batches of the same size, of the same record IDs, in the same
+ * minutes. The strangers' batches are never adopted; ours is, once it has ended and its
+ * custom_ids carry the submission's nonce, and its results are collected once.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
 	createBatchApi,
 	customIdFor,
 	jobStatus,
+	newSubmissionNonce,
 	submitRecords,
 	type JobContext,
 	type PreparedRecord,
@@ -23,7 +24,7 @@ import {
 import { inputPolicy, isItemError } from '../../../core/call/input';
 import { createCheckpoint, openStore } from '../../../core/ledger';
 import { batchStoreFor, pendingBatchId } from '../../../core/ledger/batches';
-import { claimOwner } from '../../../core/ledger/checkpoint';
+import { claimForSubmission, claimOwner } from '../../../core/ledger/claims';
 import { startSandbox, type Sandbox } from '../../../sandbox/server';
 
 const MODEL = 'claude-3-5-haiku-latest';
@@ -38,7 +39,7 @@ beforeAll(async () => {
 });
 afterAll(async () => sandbox.close());
 
-function records(prefix: string): PreparedRecord[] {
+function records(prefix: string, prompt = prefix): PreparedRecord[] {
 	const policy = inputPolicy({
 		provider: 'anthropic',
 		scope: 'test-scope',
@@ -48,7 +49,7 @@ function records(prefix: string): PreparedRecord[] {
 	});
 	return Array.from({ length: N }, (_, i) => {
 		const r = policy(i, {
-			prompt: `${prefix} ticket ${i}`,
+			prompt: `${prompt} ticket ${i}`,
 			system: undefined,
 			recordId: `${prefix}-${i}`,
 		});
@@ -78,17 +79,25 @@ function context(job: string): JobContext {
 	};
 }
 
-/** What a Submit that died right after the provider's accept leaves: the intent, and the batch at the provider. */
+/** What a Submit that died right after the provider's accept leaves: the claim, the intent, and the batch at the provider. */
 async function crashedSubmit(ctx: JobContext, recs: PreparedRecord[], create: boolean) {
 	const [host, pid] = claimOwner().split('|');
+	const nonce = newSubmissionNonce();
 	// This host, this pid, another process ID: ownerIsDead says the process is gone.
-	const pendingId = pendingBatchId(randomUUID(), [host, pid, 'gone', 'x'].join('|'));
+	const pendingId = pendingBatchId(nonce, [host, pid, 'gone', 'x'].join('|'));
+	await claimForSubmission(
+		ctx.store,
+		ctx.job,
+		recs.map((r) => ({ recordId: r.recordId, promptHash: r.promptHash })),
+		nonce,
+		t,
+	);
 	await ctx.batches.addPending(
 		ctx.job,
 		pendingId,
 		recs.map((r) => ({
 			recordId: r.recordId,
-			customId: customIdFor(r.recordId),
+			customId: customIdFor(nonce, r.recordId),
 			batchId: pendingId,
 			promptHash: r.promptHash,
 			request: JSON.stringify(r.request),
@@ -99,14 +108,21 @@ async function crashedSubmit(ctx: JobContext, recs: PreparedRecord[], create: bo
 			submittedAt: new Date(t).toISOString(),
 		})),
 	);
-	if (create) return (await strangerBatch(ctx, recs)).id;
+	if (create) return (await batchOf(ctx, recs, (id) => customIdFor(nonce, id))).id;
 	return undefined;
 }
 
-/** A batch created on the same workspace outside our ledger (another workflow's, or ours before the crash). */
-async function strangerBatch(ctx: JobContext, recs: PreparedRecord[]) {
+/**
+ * A batch created on the same workspace outside our ledger: another workflow's, with the same
+ * record IDs (as custom_ids of its own), or ours before the crash (`customId` with our nonce).
+ */
+async function batchOf(
+	ctx: JobContext,
+	recs: PreparedRecord[],
+	customId: (recordId: string) => string = (id) => id,
+) {
 	return await ctx.api.create(
-		recs.map((r) => ctx.api.requestLine(customIdFor(r.recordId), r.request)),
+		recs.map((r) => ctx.api.requestLine(customId(r.recordId), r.request)),
 		{},
 	);
 }
@@ -118,16 +134,18 @@ function collectOptions(ctx: JobContext) {
 	};
 }
 
-it("same-sized strangers before and after ours: none adopted while they run; once ended, ours is (by custom_id) and collected once; the strangers' never", async () => {
+it("same-sized strangers of the same record IDs before and after ours: none adopted while they run; once ended, ours is (its custom_ids carry the nonce) and collected once; the strangers' never", async () => {
 	const ctx = context('orphan-1');
 	await ctx.store.init();
 	const ours = records('OUR');
 	t += 1000;
-	const before = await strangerBatch(ctx, records('STRANGER-A'));
+	const before = await batchOf(ctx, records('OUR', 'stranger A'));
 	t += 1000;
 	const oursId = await crashedSubmit(ctx, ours, true);
 	t += 1000;
-	const after = await strangerBatch(ctx, records('STRANGER-B'));
+	const after = await batchOf(ctx, records('OUR', 'stranger B'), (id) =>
+		customIdFor(newSubmissionNonce(), id),
+	);
 
 	const status = await jobStatus(ctx);
 	expect(status.batches).toEqual([]);
@@ -135,6 +153,7 @@ it("same-sized strangers before and after ours: none adopted while they run; onc
 	// A rerun of Submit resubmits nothing: the records are held by the unresolved intent.
 	const again = await submitRecords(ctx, ours, { caps: PROVIDER_CAPS.anthropic, model: MODEL });
 	expect(again.created).toEqual([]);
+	expect(new Set(again.skipped.map((s) => s.reason))).toEqual(new Set(['awaiting_create']));
 
 	t += 200_000;
 	const got = await collectJob(ctx, collectOptions(ctx));
@@ -145,34 +164,36 @@ it("same-sized strangers before and after ours: none adopted while they run; onc
 			.sort(),
 	).toEqual(ours.map((r) => r.recordId).sort());
 	expect(got.outcomes.every((o) => o.ok && o.result.batchId === oursId)).toBe(true);
+	for (const o of got.outcomes)
+		if (o.ok) expect(o.result.text).toContain(`OUR ticket ${o.entry.itemIndex}`.slice(0, 20));
 	expect(got.unmatched).toBe(0);
 	const rows = (await ctx.batches.batches(ctx.job)).map((b) => b.batchId);
 	expect(rows).toEqual([oursId]);
 	expect(rows).not.toContain(before.id);
 	expect(rows).not.toContain(after.id);
-	expect(await ctx.batches.provisional(ctx.job)).toEqual([]);
 	expect((await collectJob(ctx, collectOptions(ctx))).outcomes).toEqual([]);
 	await ctx.store.close();
 });
 
-it("only a stranger's same-sized batch in the window: adopted provisionally, un-adopted when its custom_ids are not ours; nothing published, the records submitted again and collected once", async () => {
+it("only a stranger's same-sized batch of the same record IDs in the window: never adopted; once it has ended and proved foreign the intent is abandoned, its records freed, submitted again and collected once", async () => {
 	const ctx = context('orphan-2');
 	await ctx.store.init();
 	const ours = records('MINE');
 	t += 1000;
 	await crashedSubmit(ctx, ours, false);
 	t += 1000;
-	const stranger = await strangerBatch(ctx, records('OTHER'));
+	await batchOf(ctx, records('MINE', 'other prompts'));
 
 	await jobStatus(ctx);
-	expect(await ctx.batches.provisional(ctx.job)).toEqual([stranger.id]);
+	expect(await ctx.batches.batches(ctx.job)).toEqual([]);
+	expect(await ctx.batches.provisional(ctx.job)).toEqual([]);
 	t += 200_000;
 	notes.length = 0;
 	const first = await collectJob(ctx, collectOptions(ctx));
 	expect(first.outcomes).toEqual([]);
 	expect(first.collected).toEqual([]);
 	expect(await ctx.batches.batches(ctx.job)).toEqual([]);
-	expect(notes.join('\n')).toMatch(/not this job's records/);
+	expect(await ctx.batches.pending(ctx.job)).toEqual([]);
 
 	const sub = await submitRecords(ctx, ours, { caps: PROVIDER_CAPS.anthropic, model: MODEL });
 	expect(sub.created.map((b) => b.requestCount)).toEqual([N]);

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+	carriesNonce,
 	createBatchApi,
 	customIdFor,
+	newSubmissionNonce,
 	jsonLines,
 	PROVIDER_CAPS,
 	readAnthropicResultLine,
@@ -13,20 +15,39 @@ import { openAiChatBody, readOpenAiChat } from '../../../core/call/providers/bod
 import type { ChatResponse } from '../../../core/call/providers/types';
 
 describe('customIdFor', () => {
-	it('keeps a record ID the providers accept and hashes any other, deterministically', () => {
-		expect(customIdFor('T-00017_a')).toBe('T-00017_a');
-		const long = 'x'.repeat(65);
-		expect(customIdFor(long)).toMatch(/^h_[0-9a-f]{40}$/);
-		expect(customIdFor('ticket #17 / ü')).toMatch(/^h_[0-9a-f]{40}$/);
-		expect(customIdFor('ticket #17 / ü')).toBe(customIdFor('ticket #17 / ü'));
-		expect(customIdFor('a b')).not.toBe(customIdFor('a  b'));
-		for (const id of [long, 'a b', 'x'.repeat(64)])
-			expect(customIdFor(id)).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+	const nonce = newSubmissionNonce();
+
+	it('a nonce is 12 lowercase letters or digits, a fresh one each time', () => {
+		const many = Array.from({ length: 200 }, () => newSubmissionNonce());
+		for (const n of many) expect(n).toMatch(/^[0-9a-z]{12}$/);
+		expect(new Set(many).size).toBe(200);
+	});
+
+	it('the nonce, then the record ID when it fits, else its hash; deterministic, at most 64 characters', () => {
+		expect(customIdFor(nonce, 'T-00017_a')).toBe(`${nonce}-T-00017_a`);
+		const long = 'x'.repeat(52);
+		expect(customIdFor(nonce, 'x'.repeat(51))).toBe(`${nonce}-${'x'.repeat(51)}`);
+		expect(customIdFor(nonce, long)).toMatch(new RegExp(`^${nonce}-h_[0-9a-f]{40}$`));
+		expect(customIdFor(nonce, 'ticket #17 / ü')).toMatch(/-h_[0-9a-f]{40}$/);
+		expect(customIdFor(nonce, 'ticket #17 / ü')).toBe(customIdFor(nonce, 'ticket #17 / ü'));
+		expect(customIdFor(nonce, 'a b')).not.toBe(customIdFor(nonce, 'a  b'));
+		for (const id of [long, 'a b', 'x'.repeat(64), 'y'.repeat(10_000)])
+			expect(customIdFor(nonce, id)).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+		expect(() => customIdFor('not-a-nonce', 'T-1')).toThrow(TypeError);
 	});
 
 	it('hashes a record ID that looks like a hashed one, so two records never share a custom_id', () => {
-		const hashed = customIdFor('a b');
-		expect(customIdFor(hashed)).not.toBe(hashed);
+		const hashed = customIdFor(nonce, 'a b').slice(nonce.length + 1);
+		expect(customIdFor(nonce, hashed)).not.toBe(`${nonce}-${hashed}`);
+	});
+
+	it("a custom_id carries its own submission's nonce, never another's", () => {
+		const other = newSubmissionNonce();
+		const id = customIdFor(nonce, 'row-1');
+		expect(carriesNonce(id, nonce)).toBe(true);
+		expect(carriesNonce(id, other)).toBe(false);
+		expect(carriesNonce('row-1', nonce)).toBe(false);
+		expect(carriesNonce(nonce, nonce)).toBe(false);
 	});
 });
 

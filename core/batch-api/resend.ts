@@ -1,0 +1,44 @@
+/**
+ * When a failed record may be sent to a batch again — one rule, used by Submit (a workflow
+ * run again) and by Resubmit: only a failure a new submission can fix, and only while the
+ * record has had fewer submissions than the limit.
+ */
+import type { ItemError } from '../types';
+
+/** Codes a resubmission can fix; an invalid request or a refusal stays what it is. */
+export const RESUBMITTABLE: ReadonlySet<string> = new Set([
+	'expired',
+	'canceled',
+	'server_error',
+	'rate_limited',
+	'timeout',
+	'connection',
+]);
+
+/** Submissions per record (the first counts), unless the node says otherwise. */
+export const DEFAULT_MAX_SUBMISSIONS = 3;
+
+export type ResendRefusal = 'not_retryable' | 'over_limit';
+
+/**
+ * Why a record that failed with `lastError` after `submissions` submissions is not sent
+ * again, or undefined when it may be.
+ */
+export function resendRefusal(
+	lastError: ItemError,
+	submissions: number,
+	maxSubmissions: number,
+): ResendRefusal | undefined {
+	if (!RESUBMITTABLE.has(lastError.code)) return 'not_retryable';
+	if (submissions >= maxSubmissions) return 'over_limit';
+	return undefined;
+}
+
+/**
+ * Submissions a record's latest batch entry stands for: its round, less one when that
+ * submission never reached a batch (the create was refused, or the batch proved another's).
+ */
+export function submissionsOf(entry: { batchId: string; round: number } | undefined): number {
+	if (!entry) return 0;
+	return entry.batchId.startsWith('abandoned:') ? entry.round - 1 : entry.round;
+}

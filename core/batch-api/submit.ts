@@ -1,0 +1,356 @@
+/**
+ * Submit of LLM Batch Job: the records that are neither done nor in a batch, split at the
+ * provider's caps, each batch claimed before it is uploaded (core/ledger/claims.ts, the same
+ * claim LLM Batch Call takes), recorded as an intent carrying a fresh nonce before the create,
+ * and recorded as a batch once the provider accepted it. Two Submits of one job at once get
+ * disjoint batches, or the second skips; a create the provider refused frees its records.
+ */
+import type { ChatRequest } from '../call/providers/types';
+import { LlmBatchError } from '../call/errors';
+import { countNotReused, storedAnswerVerdict, type NotReused } from '../identity';
+import { pendingBatchId, type BatchEntry } from '../ledger/batches';
+import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
+import { adoptionWindow } from './adoption';
+import { splitIntoBatches, type BatchCaps } from './caps';
+import { customIdFor, newSubmissionNonce } from './custom-id';
+import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
+import { packRequest, unpackRequest } from './payload';
+import type { JobContext } from './job';
+import { batchRowFor, resolvePending } from './pending';
+import {
+	DEFAULT_MAX_SUBMISSIONS,
+	resendRefusal,
+	submissionsOf,
+	type ResendRefusal,
+} from './resend';
+import type { BatchStatus } from './types';
+
+/** One record ready for a batch: built by the same input policy as LLM Batch Call. */
+export interface PreparedRecord {
+	/** Position of the input item in the Submit execution. */
+	index: number;
+	recordId: string;
+	promptHash: string;
+	request: ChatRequest;
+	/** The input item's JSON (emitted again by Collect). */
+	item: Record<string, unknown>;
+	/** Submission round: 1 first, +1 per resubmission. @default from the ledger */
+	round?: number;
+}
+
+export type SkipReason =
+	/** Succeeded with the same prompt: its answer is in the ledger. */
+	| 'succeeded'
+	/** In a batch not collected yet, or claimed by another execution that is sending it. */
+	| 'in_batch'
+	/** In a submission whose create got no answer: the next run finds its batch by nonce, or frees it. */
+	| 'awaiting_create'
+	| 'duplicate'
+	| ResendRefusal;
+
+export interface SubmitResult {
+	created: Array<BatchStatus & { requestCount: number; round: number; indexes: number[] }>;
+	skipped: Array<{
+		index: number;
+		recordId: string;
+		reason: SkipReason;
+		batchId?: string;
+		/** The last failure's code, for a failed record not sent again. */
+		code?: string;
+	}>;
+	/** Stored answers of the same call not reused (another endpoint or credential): sent again. */
+	notReused?: NotReused;
+}
+
+export interface SubmitOptions {
+	caps: BatchCaps;
+	/** Requests per batch; 0 = the provider's cap. */
+	batchSize?: number;
+	model: string;
+	/** A failed record is sent again only under this many submissions. @default DEFAULT_MAX_SUBMISSIONS */
+	maxSubmissions?: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The intent: each record's entry pointing at the placeholder `pendingId`, with what Collect
+ * and a resubmission need (payload.ts stores the prompt's text once), written a piece at a
+ * time.
+ */
+async function writeIntent(
+	ctx: JobContext,
+	pendingId: string,
+	nonce: string,
+	part: readonly Todo[],
+): Promise<void> {
+	const at = iso(ctx.clock.now());
+	let piece: BatchEntry[] = [];
+	let size = 0;
+	const flush = async () => {
+		await ctx.batches.addPending(ctx.job, pendingId, piece);
+		piece = [];
+		size = 0;
+	};
+	for (const t of part) {
+		const item = JSON.stringify(t.record.item);
+		const request = packRequest(t.record.request, t.record.item);
+		piece.push({
+			recordId: t.record.recordId,
+			customId: customIdFor(nonce, t.record.recordId),
+			batchId: pendingId,
+			promptHash: t.record.promptHash,
+			request,
+			item,
+			itemIndex: t.record.index,
+			round: t.round,
+			emitted: false,
+			submittedAt: at,
+		});
+		size += item.length + request.length;
+		if (size >= PIECE_BYTES) {
+			await flush();
+			await nextTurn();
+		}
+	}
+	if (piece.length > 0) await flush();
+}
+
+/**
+ * Whether the provider answered the create with a refusal (an HTTP status: 429, 4xx, 5xx,
+ * on the upload or the create): it created nothing. Without an answer (timeout, dropped
+ * connection) nobody knows; the intent stays for the next run to settle by its nonce.
+ */
+export function createRefused(e: unknown): boolean {
+	return e instanceof LlmBatchError && e.status !== undefined;
+}
+
+interface Todo {
+	record: PreparedRecord;
+	round: number;
+}
+
+/** Sorts the records into those to send (with their round) and those skipped, with why. */
+async function select(
+	ctx: JobContext,
+	records: readonly PreparedRecord[],
+	maxSubmissions: number,
+): Promise<{ todo: Todo[]; skipped: SubmitResult['skipped']; notReused: NotReused }> {
+	const skipped: SubmitResult['skipped'] = [];
+	const notReused: NotReused = { otherScope: 0, beforeScope: 0 };
+	const fresh: PreparedRecord[] = [];
+	const seen = new Set<string>();
+	for (const r of records) {
+		if (seen.has(r.recordId))
+			skipped.push({ index: r.index, recordId: r.recordId, reason: 'duplicate' });
+		else {
+			seen.add(r.recordId);
+			fresh.push(r);
+		}
+	}
+	const ids = fresh.map((r) => r.recordId);
+	const [known, entries] = await Promise.all([
+		ctx.store.getMany(ctx.job, ids),
+		ctx.batches.entries(ctx.job, ids),
+	]);
+	const todo: Todo[] = [];
+	for (const r of fresh) {
+		const rec = known.get(r.recordId);
+		const entry = entries.get(r.recordId);
+		const skip = (reason: SkipReason, extra: { batchId?: string; code?: string } = {}) =>
+			skipped.push({ index: r.index, recordId: r.recordId, reason, ...extra });
+		// Whether the stored outcome is of this very call (core/identity.ts): same prompts and
+		// settings, same endpoint and credential.
+		const verdict = rec ? storedAnswerVerdict(rec.promptHash, r.promptHash) : undefined;
+		if (rec?.status === 'succeeded' && verdict === 'reuse') skip('succeeded');
+		else if (entry && !entry.emitted)
+			skip(entry.batchId.startsWith('pending:') ? 'awaiting_create' : 'in_batch', {
+				batchId: entry.batchId,
+			});
+		else if (rec?.status === 'failed' && rec.lastError && verdict === 'reuse') {
+			const submissions = submissionsOf(entry);
+			const refusal = resendRefusal(rec.lastError, submissions, maxSubmissions);
+			if (refusal) skip(refusal, { code: rec.lastError.code });
+			else todo.push({ record: r, round: submissions + 1 });
+		} else {
+			if (rec?.status === 'succeeded' && verdict) countNotReused(notReused, verdict);
+			todo.push({ record: r, round: r.round ?? submissionsOf(entry) + 1 });
+		}
+	}
+	return { todo, skipped, notReused };
+}
+
+/**
+ * Submits the records that are neither done (succeeded with the same prompt) nor in a batch
+ * whose results were not collected yet — a failed one only when resend.ts allows it — split
+ * at the caps. Each batch is recorded in the ledger as soon as the provider accepted it, so a
+ * crash after that never resubmits it.
+ */
+export async function submitRecords(
+	ctx: JobContext,
+	records: readonly PreparedRecord[],
+	o: SubmitOptions,
+): Promise<SubmitResult> {
+	await ctx.store.init();
+	await resolvePending(ctx, o.model);
+	const { todo, skipped, notReused } = await select(
+		ctx,
+		records,
+		o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS,
+	);
+	const sizes = await lineSizes(
+		ctx.api,
+		todo.map((t) => t.record),
+	);
+	const created: SubmitResult['created'] = [];
+	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
+		const part = await submitPart(ctx, todo.slice(start, end), sizes.slice(start, end), o.model);
+		skipped.push(...part.skipped);
+		if (part.created) created.push(part.created);
+	}
+	return { created, skipped, notReused };
+}
+
+/**
+ * One batch: claimed (what another execution holds is skipped), the intent written with its
+ * nonce, the batch created, then recorded. A refused create frees the records at once.
+ */
+async function submitPart(
+	ctx: JobContext,
+	part: readonly Todo[],
+	sizes: readonly number[],
+	model: string,
+): Promise<{ created?: SubmitResult['created'][number]; skipped: SubmitResult['skipped'] }> {
+	const { api, store, batches, job } = ctx;
+	const nonce = newSubmissionNonce();
+	const states = await claimForSubmission(
+		store,
+		job,
+		part.map((t) => ({ recordId: t.record.recordId, promptHash: t.record.promptHash })),
+		nonce,
+		ctx.clock.now(),
+	);
+	const skipped: SubmitResult['skipped'] = [];
+	const claimed: Todo[] = [];
+	let bytes = 0;
+	part.forEach((t, i) => {
+		const state = states.get(t.record.recordId);
+		if (state?.status === 'claimed') {
+			claimed.push(t);
+			bytes += sizes[i];
+		} else
+			skipped.push({
+				index: t.record.index,
+				recordId: t.record.recordId,
+				reason: state?.status === 'done' ? 'succeeded' : 'in_batch',
+			});
+	});
+	if (claimed.length === 0) return { skipped };
+
+	// The intent first, with the nonce every custom_id carries: a batch the provider accepted
+	// but the ledger never heard of is found by it, and nothing else can match it.
+	const pendingId = pendingBatchId(nonce, claimOwner());
+	const release = async () => {
+		await batches.abandonPending(job, pendingId);
+		await releaseSubmission(store, job, nonce);
+	};
+	// Nothing was sent if the intent could not be written: the records are freed (if the ledger lets us).
+	await writeIntent(ctx, pendingId, nonce, claimed).catch(async (e: unknown) => {
+		await release().catch(() => undefined);
+		return Promise.reject(e);
+	});
+	const lines = linesOf(
+		api,
+		nonce,
+		claimed.map((t) => t.record),
+		bytes,
+	);
+	const submittedAt = ctx.clock.now();
+	const status = await api
+		.create(lines, {
+			job: job.slice(0, 512),
+			records: String(claimed.length),
+			submission: nonce,
+		})
+		.catch(async (e: unknown) => {
+			if (!createRefused(e)) return Promise.reject(e);
+			// A provider that lists batches by nonce (OpenAI) says exactly whether a refusal of
+			// the create step came after all (a 5xx once the file was up); the others refused it.
+			const found = await api
+				.findSubmission(nonce, {
+					after: adoptionWindow(submittedAt).from,
+					count: claimed.length,
+				})
+				.catch(() => undefined);
+			if (found?.byKey && found.batches.length > 0) return found.batches[0];
+			await release();
+			return Promise.reject(e);
+		});
+	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);
+	await batches.adoptPending(
+		job,
+		pendingId,
+		batchRowFor(ctx, status, {
+			model,
+			requestCount: claimed.length,
+			round,
+			at: iso(ctx.clock.now()),
+		}),
+	);
+	return {
+		created: {
+			...status,
+			requestCount: claimed.length,
+			round,
+			indexes: claimed.map((t) => t.record.index),
+		},
+		skipped,
+	};
+}
+
+/** A stored entry's request and item, whole again. */
+function stored(entry: BatchEntry): { request: ChatRequest; item: Record<string, unknown> } {
+	const item = JSON.parse(entry.item) as Record<string, unknown>;
+	return { item, request: unpackRequest(entry.request, item) };
+}
+
+/**
+ * The job's records whose last outcome was a failure resend.ts allows sending again
+ * (retryable, fewer than `maxRounds` submissions), as records to submit again.
+ */
+export async function resubmittable(
+	ctx: JobContext,
+	o: { maxRounds: number },
+): Promise<{ records: PreparedRecord[]; overLimit: number; notRetryable: number }> {
+	const out: PreparedRecord[] = [];
+	let overLimit = 0;
+	let notRetryable = 0;
+	let after = '';
+	for (;;) {
+		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
+		if (page.length === 0) break;
+		after = page[page.length - 1].recordId;
+		const emitted = page.filter((e) => e.emitted);
+		const records = await ctx.store.getMany(
+			ctx.job,
+			emitted.map((e) => e.recordId),
+		);
+		for (const entry of emitted) {
+			const rec = records.get(entry.recordId);
+			if (rec?.status !== 'failed' || !rec.lastError) continue;
+			const submissions = submissionsOf(entry);
+			const refusal = resendRefusal(rec.lastError, submissions, o.maxRounds);
+			if (refusal === 'not_retryable') notRetryable++;
+			else if (refusal === 'over_limit') overLimit++;
+			else
+				out.push({
+					index: entry.itemIndex,
+					recordId: entry.recordId,
+					promptHash: entry.promptHash,
+					...stored(entry),
+					round: submissions + 1,
+				});
+		}
+	}
+	return { records: out, overLimit, notRetryable };
+}
