@@ -13,7 +13,7 @@ import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, INodeExecutionData } from 'n8n-workflow';
 
-import { resetSharedFlow } from '../core/call/controller';
+import { resetSharedFlow } from '../core/call/limiter/in-process';
 import { expectedReply, startSandbox, type Sandbox } from '../sandbox/server';
 import { runWorkflow } from '../scripts/lib/harness';
 import { llmWorkflow, nodeTypes } from './common';

@@ -16,7 +16,7 @@ import OpenAI from 'openai';
 import pLimit from 'p-limit';
 
 import { systemClock } from '../core/clock';
-import { privateFlow } from '../core/call/controller';
+import { privateFlow } from '../core/call/limiter/in-process';
 import { createProvider } from '../core/call/providers';
 import { BatchRunner, type RunItem } from '../core/call/runner';
 import { API_KEY, gc, MAX_TOKENS, median, MODEL, spawnSandbox, ticketText } from './common';

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_ATTEMPTS } from '../defaults';
 import type { LlmBatchError } from './errors';
 
 /** The one retry layer of the package (SDK clients run with `maxRetries: 0`). */
@@ -24,7 +25,7 @@ export interface ResolvedRetryPolicy {
 
 export function resolveRetryPolicy(p: RetryPolicy = {}): ResolvedRetryPolicy {
 	const r = {
-		maxAttempts: p.maxAttempts ?? 5,
+		maxAttempts: p.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
 		baseDelayMs: p.baseDelayMs ?? 500,
 		maxDelayMs: p.maxDelayMs ?? 60_000,
 		maxRateLimitWaits: p.maxRateLimitWaits ?? 20,

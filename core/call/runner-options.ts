@@ -1,7 +1,7 @@
 /** What a runner (./runner.ts) is given: its provider, limits, clock, retry and stop policies. */
 import type { BreakerOptions } from './breaker';
 import type { CostMeter } from './budget';
-import type { FlowLease } from './controller';
+import type { Limiter } from './limiter/limiter';
 import type { Provider } from './providers/types';
 import type { FixInvalidBy } from './reask';
 import type { RetryPolicy } from './retry';
@@ -24,10 +24,7 @@ export interface RunnerOptions {
 	 * This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. In
 	 * this process (`sharedFlow`) or through a store shared by several processes (`StoreLimiter`).
 	 */
-	readonly flow: Pick<
-		FlowLease,
-		'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
-	>;
+	readonly flow: Limiter;
 	readonly clock: Clock;
 	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;

@@ -4,7 +4,7 @@
  * the two constructors every stage shares, so no stage imports another for a type.
  */
 import type { ConcurrencyReport } from './concurrency';
-import type { FlowLease, FlowReport } from './controller';
+import type { FlowReport, Limiter } from './limiter/limiter';
 import type { ProviderCredentials } from './providers';
 import type { ChatRequest } from './providers/types';
 import type { FixInvalidBy } from './reask';
@@ -170,10 +170,7 @@ export interface CallConfig {
 
 /** A model's share of the rate limits (nodes/LlmBatchCall/sharedLimit.ts makes them). */
 export interface CallLimit {
-	readonly limiter: Pick<
-		FlowLease,
-		'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
-	>;
+	readonly limiter: Limiter;
 	/** The limit's own stop ("Redis unavailable: stop") ends the run through it. */
 	onStop(stop: (message: string) => void): void;
 	finish(): string | undefined;

@@ -18,6 +18,13 @@
  * have arrived.
  */
 import { cacheSavingsUsd, costUsd } from '../cost';
+import {
+	DEFAULT_ERROR_FIELD,
+	DEFAULT_RESULT_FIELD,
+	DEFAULT_RETRY_FIELD,
+	DEFAULT_RUN_FIELD,
+	DEFAULT_VALIDATION_FIELD,
+} from '../defaults';
 import { getPath, type Json } from '../paths';
 import type { ErrorCode } from '../types';
 
@@ -42,11 +49,11 @@ export interface ReportFields {
 }
 
 export const REPORT_FIELD_DEFAULTS: ReportFields = {
-	resultField: 'llm',
-	errorField: 'error',
-	validationField: 'validation',
-	retryField: 'retry',
-	runField: 'batchRun',
+	resultField: DEFAULT_RESULT_FIELD,
+	errorField: DEFAULT_ERROR_FIELD,
+	validationField: DEFAULT_VALIDATION_FIELD,
+	retryField: DEFAULT_RETRY_FIELD,
+	runField: DEFAULT_RUN_FIELD,
 	filteredCodes: new Set(['content_filter']),
 };
 

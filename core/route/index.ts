@@ -11,6 +11,7 @@
  * and the error moves into `retry.history`. On Dead Letter and Filtered the item keeps
  * `error`, with `error.history` holding every error of the record in order, this one last.
  */
+import { DEFAULT_ERROR_FIELD, DEFAULT_RETRY_FIELD } from '../defaults';
 import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode, type ItemError } from '../types';
 import { deletePath, getPath, setPath, type Json } from '../paths';
 
@@ -42,8 +43,8 @@ export const ROUTE_DEFAULTS: RoutePolicy = {
 	filteredCodes: new Set<ErrorCode>(['content_filter']),
 	baseDelayMs: 1000,
 	maxDelayMs: 60_000,
-	errorField: 'error',
-	retryField: 'retry',
+	errorField: DEFAULT_ERROR_FIELD,
+	retryField: DEFAULT_RETRY_FIELD,
 };
 
 export interface RetryState {

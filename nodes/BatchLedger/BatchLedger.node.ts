@@ -7,7 +7,8 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
-import { executeBatchLedger, operationProperties } from './actions/router';
+import { ledgerSqlitePathProperty, ledgerStoreChoices } from '../shared/descriptions';
+import { operationProperties, router } from './actions/router';
 
 const main = NodeConnectionTypes.Main;
 
@@ -101,30 +102,10 @@ export class BatchLedger implements INodeType {
 				name: 'ledgerStore',
 				type: 'options',
 				noDataExpression: true,
-				options: [
-					{
-						name: 'SQLite File',
-						value: 'sqlite',
-						description: 'Embedded; one file on this n8n instance',
-					},
-					{
-						name: 'PostgreSQL',
-						value: 'postgres',
-						description: 'Shared by several n8n instances or queue-mode workers',
-					},
-				],
+				options: ledgerStoreChoices,
 				default: 'sqlite',
 			},
-			{
-				displayName: 'SQLite File Path',
-				name: 'ledgerSqlitePath',
-				type: 'string',
-				default: '',
-				placeholder: '/data/llm-batch-ledger.sqlite',
-				displayOptions: { show: { ledgerStore: ['sqlite'] } },
-				description:
-					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder (~/.n8n).',
-			},
+			ledgerSqlitePathProperty,
 			{
 				displayName: 'Job Name',
 				name: 'ledgerJob',
@@ -141,6 +122,6 @@ export class BatchLedger implements INodeType {
 	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await executeBatchLedger(this);
+		return await router(this);
 	}
 }

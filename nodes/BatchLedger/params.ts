@@ -1,7 +1,8 @@
-import type { IExecuteFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { z } from 'zod';
 import { resolveRecordId } from '../../core/record-id';
 import { parseConfig } from '../shared/config';
+import { defaultsOf } from '../shared/defaults';
 
 export const OPERATIONS = [
 	'skipCompleted',
@@ -78,8 +79,16 @@ const config = z
 
 export type LedgerNodeConfig = z.infer<typeof config>;
 
-/** Node-level parameters -> typed config. Bad configuration fails here, before the store is opened. */
-export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
+/**
+ * Node-level parameters -> typed config; `properties` (the operations' own) declare the
+ * defaults. Bad configuration fails here, before the store is opened.
+ */
+export function readConfig(
+	ctx: IExecuteFunctions,
+	properties: readonly INodeProperties[],
+): LedgerNodeConfig {
+	const defaults = defaultsOf(properties);
+	const p = (name: string) => ctx.getNodeParameter(name, 0, defaults[name]);
 	const operation = ctx.getNodeParameter('operation', 0) as string;
 	const raw: Record<string, unknown> = {
 		operation,
@@ -87,38 +96,34 @@ export function readConfig(ctx: IExecuteFunctions): LedgerNodeConfig {
 		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
 		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
 	};
+	const read = (...names: string[]) => names.forEach((n) => (raw[n] = p(n)));
 	switch (operation) {
 		case 'skipCompleted':
-			raw.includeResult = ctx.getNodeParameter('includeResult', 0, true);
-			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
-			raw.registerPending = ctx.getNodeParameter('registerPending', 0, true);
+			read('includeResult', 'resultField', 'registerPending');
 			break;
 		case 'recordResults':
-			raw.resultField = ctx.getNodeParameter('resultField', 0, 'llm');
+			read('resultField');
 			break;
 		case 'getFailed':
-			raw.limit = readLimit(ctx);
+			raw.limit = readLimit(p);
 			break;
 		case 'requeueStale':
-			raw.olderThanMinutes = ctx.getNodeParameter('olderThanMinutes', 0, 30);
-			raw.requeue = ctx.getNodeParameter('requeue', 0, true);
+			read('olderThanMinutes', 'requeue');
 			break;
 		case 'stats':
-			raw.claimReport = ctx.getNodeParameter('claimReport', 0, false);
-			raw.jobChunks = ctx.getNodeParameter('jobChunks', 0, 0);
-			raw.chunk = ctx.getNodeParameter('chunk', 0, '');
+			read('claimReport', 'jobChunks', 'chunk');
 			break;
 		case 'exportJob':
-			raw.status = ctx.getNodeParameter('status', 0, 'all');
-			raw.limit = readLimit(ctx);
+			read('status');
+			raw.limit = readLimit(p);
 			break;
 	}
 	return parseConfig(ctx.getNode(), config, raw);
 }
 
-function readLimit(ctx: IExecuteFunctions): unknown {
-	if (ctx.getNodeParameter('returnAll', 0, true) === true) return 0;
-	const limit = ctx.getNodeParameter('limit', 0, 50);
+function readLimit(p: (name: string) => unknown): unknown {
+	if (p('returnAll') === true) return 0;
+	const limit = p('limit');
 	return limit === 0 ? -1 : limit; // 0 would mean "all": reject it as a limit
 }
 

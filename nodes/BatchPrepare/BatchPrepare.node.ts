@@ -6,7 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { executeBatchPrepare, operationProperties } from './actions/router';
+import { operationProperties, router } from './actions/router';
 
 export class BatchPrepare implements INodeType {
 	description: INodeTypeDescription = {
@@ -52,6 +52,6 @@ export class BatchPrepare implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await executeBatchPrepare(this);
+		return await router(this);
 	}
 }

@@ -1,9 +1,10 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError, type IExecuteFunctions, type INodeProperties } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { EstimateConfig, FieldRule, PrepareConfig, PrepareInput } from '../../core/prepare';
 import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
 
 const fieldList = (raw: string) =>
 	raw
@@ -46,13 +47,11 @@ const prepareSchema = z
 		groupField: z.string().trim(),
 		groupMaxItems: z.number().int().min(0),
 		chunkOutput: z.enum(['perItem', 'perChunk']),
-		options: z
-			.object({
-				idField: name('Record ID Field').default('recordId'),
-				chunkField: name('Chunk Field').default('chunk'),
-				runField: name('Run Field').default('batchRun'),
-			})
-			.default({}),
+		options: z.object({
+			idField: name('Record ID Field'),
+			chunkField: name('Chunk Field'),
+			runField: name('Run Field'),
+		}),
 	})
 	.superRefine((v, ctx) => {
 		if (v.recordIdSource === 'field' && v.recordIdField === '') {
@@ -89,15 +88,13 @@ const estimateSchema = z.object({
 	outputTokensPerItem: z.number().int().min(0),
 	rpm: z.number().min(0, 'Requests per Minute cannot be negative'),
 	tpm: z.number().min(0, 'Tokens per Minute cannot be negative'),
-	estimateOptions: z
-		.object({
-			concurrency: z.number().int().min(1).default(8),
-			avgLatencyMs: z.number().min(0).default(0),
-			inputPricePer1M: z.number().default(-1),
-			outputPricePer1M: z.number().default(-1),
-			perItem: z.boolean().default(false),
-		})
-		.default({}),
+	estimateOptions: z.object({
+		concurrency: z.number().int().min(1),
+		avgLatencyMs: z.number().min(0),
+		inputPricePer1M: z.number(),
+		outputPricePer1M: z.number(),
+		perItem: z.boolean(),
+	}),
 });
 
 function fail(ctx: IExecuteFunctions, error: z.ZodError): never {
@@ -112,28 +109,40 @@ export function readOperation(ctx: IExecuteFunctions): 'prepare' | 'estimate' {
 	return op;
 }
 
-/** Node-level parameters of Prepare Items -> core config. Bad configuration throws before any item is touched. */
-export function readPrepareConfig(ctx: IExecuteFunctions): PrepareConfig {
-	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+/** A node-level parameter, or the default its operation's description declares. */
+function reader(ctx: IExecuteFunctions, properties: readonly INodeProperties[]) {
+	const defaults = defaultsOf(properties);
+	return (n: string) => ctx.getNodeParameter(n, 0, defaults[n]);
+}
+
+/**
+ * Node-level parameters of Prepare Items -> core config; `properties` (the operation's own)
+ * declare the defaults. Bad configuration throws before any item is touched.
+ */
+export function readPrepareConfig(
+	ctx: IExecuteFunctions,
+	properties: readonly INodeProperties[],
+): PrepareConfig {
+	const p = reader(ctx, properties);
 	const parsed = prepareSchema.safeParse({
-		recordIdSource: p('recordIdSource', 'hash'),
-		recordIdField: p('recordIdField', 'id'),
-		hashFields: p('hashFields', ''),
-		fieldRules: p('fieldRules', {}),
-		itemSchema: p('itemSchema', ''),
-		dedupe: p('dedupe', 'none'),
-		contentFields: p('contentFields', ''),
-		sampling: p('sampling', 'none'),
-		sampleSize: p('sampleSize', 20),
-		sampleSeed: p('sampleSeed', 1),
-		chunking: p('chunking', 'none'),
-		chunkSize: p('chunkSize', 50),
-		tokenBudget: p('tokenBudget', 8000),
-		tokenModel: p('countModel', 'gpt-4o-mini'),
-		groupField: p('groupField', ''),
-		groupMaxItems: p('groupMaxItems', 0),
-		chunkOutput: p('chunkOutput', 'perItem'),
-		options: p('options', {}),
+		recordIdSource: p('recordIdSource'),
+		recordIdField: p('recordIdField'),
+		hashFields: p('hashFields'),
+		fieldRules: p('fieldRules'),
+		itemSchema: p('itemSchema'),
+		dedupe: p('dedupe'),
+		contentFields: p('contentFields'),
+		sampling: p('sampling'),
+		sampleSize: p('sampleSize'),
+		sampleSeed: p('sampleSeed'),
+		chunking: p('chunking'),
+		chunkSize: p('chunkSize'),
+		tokenBudget: p('tokenBudget'),
+		tokenModel: p('countModel'),
+		groupField: p('groupField'),
+		groupMaxItems: p('groupMaxItems'),
+		chunkOutput: p('chunkOutput'),
+		options: withDefaults(optionDefaultsOf(properties, 'options'), p('options')),
 	});
 	if (!parsed.success) fail(ctx, parsed.error);
 	const v = parsed.data;
@@ -218,15 +227,22 @@ export function readPrepareInputs(ctx: IExecuteFunctions, config: PrepareConfig)
 	});
 }
 
-export function readEstimateConfig(ctx: IExecuteFunctions): EstimateConfig {
-	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+/** Node-level parameters of Estimate Cost; `properties` (the operation's own) declare the defaults. */
+export function readEstimateConfig(
+	ctx: IExecuteFunctions,
+	properties: readonly INodeProperties[],
+): EstimateConfig {
+	const p = reader(ctx, properties);
 	const parsed = estimateSchema.safeParse({
-		model: p('model', 'gpt-4o-mini'),
-		systemPrompt: p('systemPrompt', ''),
-		outputTokensPerItem: p('outputTokensPerItem', 100),
-		rpm: p('rpm', 500),
-		tpm: p('tpm', 200000),
-		estimateOptions: p('estimateOptions', {}),
+		model: p('model'),
+		systemPrompt: p('systemPrompt'),
+		outputTokensPerItem: p('outputTokensPerItem'),
+		rpm: p('rpm'),
+		tpm: p('tpm'),
+		estimateOptions: withDefaults(
+			optionDefaultsOf(properties, 'estimateOptions'),
+			p('estimateOptions'),
+		),
 	});
 	if (!parsed.success) fail(ctx, parsed.error);
 	const v = parsed.data;

@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { executeBatchReport } from './execute';
+import { properties } from './properties';
 
 export class BatchReport implements INodeType {
 	description: INodeTypeDescription = {
@@ -23,143 +24,7 @@ export class BatchReport implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 		outputNames: ['Report', 'Alert'],
-		properties: [
-			{
-				displayName:
-					'Connect every final output here — Batch Prepare Rejected, Validate Output Valid / Invalid / Review, Route Failures Dead Letter / Filtered (or LLM Batch Call Success / Failed). n8n runs this node once per incoming batch, and a retry loop delivers a run in several batches, so by default the node collects the items of a run for the whole execution and emits one report when all items counted by Batch Prepare (json.batchRun.total) have arrived. No Merge node is needed.',
-				name: 'notice',
-				type: 'notice',
-				default: '',
-			},
-			{
-				displayName: 'Emit Report',
-				name: 'emitWhen',
-				type: 'options',
-				noDataExpression: true,
-				options: [
-					{
-						name: 'When the Whole Run Has Arrived',
-						value: 'runComplete',
-						description:
-							'Collect across node runs until every item stamped by Batch Prepare is in; items without a stamp are reported per node run',
-					},
-					{
-						name: 'From Batch Ledger Job Stats (Big Jobs)',
-						value: 'jobStats',
-						description:
-							'The input is Batch Ledger Job Stats; one report of the whole job once no record is pending or processing — for jobs split over many executions',
-					},
-					{
-						name: 'On Every Node Run',
-						value: 'eachRun',
-						description:
-							'Report the items of this node run only (e.g. behind a Merge that already waits for everything)',
-					},
-				],
-				default: 'runComplete',
-			},
-			{
-				displayName: 'Alert Thresholds',
-				name: 'alerts',
-				type: 'collection',
-				placeholder: 'Add Threshold',
-				default: {},
-				description: 'When one is crossed the report also leaves on Alert',
-				options: [
-					{
-						displayName: 'Min Success Rate (%)',
-						name: 'minSuccessRatePct',
-						type: 'number',
-						default: 90,
-						description: 'Success / (items − rejected)',
-					},
-					{
-						displayName: 'Max Share of One Error Code (%)',
-						name: 'maxErrorSharePct',
-						type: 'number',
-						default: 10,
-						description: 'Of items that reached the model',
-					},
-					{
-						displayName: 'Max Cost (USD)',
-						name: 'maxCostUsd',
-						type: 'number',
-						typeOptions: { numberPrecision: 4 },
-						default: 10,
-					},
-				],
-			},
-			{
-				displayName: 'Project Full Run',
-				name: 'projection',
-				type: 'collection',
-				placeholder: 'Add Projection Setting',
-				default: {},
-				description:
-					'Run the pipeline on a Batch Prepare sample first: the report then projects the full run (cost, tokens, requests, failures, duration) onto its Report item as "projection", so an IF node can stop the full run when it is over budget',
-				options: [
-					{
-						displayName: 'Budget (USD)',
-						name: 'budgetUsd',
-						type: 'number',
-						typeOptions: { minValue: 0, numberPrecision: 2 },
-						default: 0,
-						description:
-							'Sets projection.overBudget when the projected cost is above. 0 = no budget.',
-					},
-					{
-						displayName: 'Full Run Items',
-						name: 'fullItems',
-						type: 'number',
-						typeOptions: { minValue: 0 },
-						default: 0,
-						description:
-							'Items the full run will process (e.g. an expression reading the count before sampling). 0 = no projection.',
-					},
-					{
-						displayName: 'Requests per Minute Limit',
-						name: 'requestsPerMinute',
-						type: 'number',
-						typeOptions: { minValue: 0 },
-						default: 0,
-						description:
-							"The full run's RPM limit, so the projected duration is never faster than the limit allows. 0 = none.",
-					},
-				],
-			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{ displayName: 'Error Field', name: 'errorField', type: 'string', default: 'error' },
-					{
-						displayName: 'Filtered Codes',
-						name: 'filteredCodes',
-						type: 'string',
-						default: 'content_filter',
-						description: 'Comma-separated error codes counted as Filtered',
-					},
-					{
-						displayName: 'Result Field',
-						name: 'resultField',
-						type: 'string',
-						default: 'llm',
-						description: "LLM Batch Call's result field",
-					},
-					{ displayName: 'Retry Field', name: 'retryField', type: 'string', default: 'retry' },
-					{ displayName: 'Run Field', name: 'runField', type: 'string', default: 'batchRun' },
-					{
-						displayName: 'Validation Field',
-						name: 'validationField',
-						type: 'string',
-						default: 'validation',
-					},
-				],
-			},
-		],
+		properties,
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -4,9 +4,10 @@ import { z } from 'zod';
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
+import { properties } from './properties';
 
-const field = (label: string, fallback: string) =>
-	z.string().trim().min(1, `${label} is empty`).default(fallback);
+const field = (label: string) => z.string().trim().min(1, `${label} is empty`);
 const pct = (label: string) =>
 	z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
 
@@ -19,24 +20,28 @@ const schema = z.object({
 			maxCostUsd: z.number().min(0, 'Max Cost cannot be negative').optional(),
 		})
 		.default({}),
-	projection: z
-		.object({
-			fullItems: z.number().int().min(0, 'Full Run Items cannot be negative').default(0),
-			requestsPerMinute: z.number().min(0).default(0),
-			budgetUsd: z.number().min(0).default(0),
-		})
-		.default({}),
-	options: z
-		.object({
-			resultField: field('Result Field', 'llm'),
-			errorField: field('Error Field', 'error'),
-			validationField: field('Validation Field', 'validation'),
-			retryField: field('Retry Field', 'retry'),
-			runField: field('Run Field', 'batchRun'),
-			filteredCodes: z.string().default('content_filter'),
-		})
-		.default({}),
+	projection: z.object({
+		fullItems: z.number().int().min(0, 'Full Run Items cannot be negative'),
+		requestsPerMinute: z.number().min(0),
+		budgetUsd: z.number().min(0),
+	}),
+	options: z.object({
+		resultField: field('Result Field'),
+		errorField: field('Error Field'),
+		validationField: field('Validation Field'),
+		retryField: field('Retry Field'),
+		runField: field('Run Field'),
+		filteredCodes: z.string(),
+	}),
 });
+
+/**
+ * What the editor declares, for what is not set. An alert threshold not added is no alert
+ * (its default is only what the editor offers once it is added).
+ */
+const DEFAULTS = defaultsOf(properties);
+const PROJECTION_DEFAULTS = optionDefaultsOf(properties, 'projection');
+const OPTION_DEFAULTS = optionDefaultsOf(properties, 'options');
 
 export interface ReportConfig {
 	emitWhen: 'runComplete' | 'eachRun' | 'jobStats';
@@ -48,10 +53,10 @@ export interface ReportConfig {
 
 export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	const parsed = schema.safeParse({
-		emitWhen: ctx.getNodeParameter('emitWhen', 0, 'runComplete'),
+		emitWhen: ctx.getNodeParameter('emitWhen', 0, DEFAULTS.emitWhen),
 		alerts: ctx.getNodeParameter('alerts', 0, {}),
-		projection: ctx.getNodeParameter('projection', 0, {}),
-		options: ctx.getNodeParameter('options', 0, {}),
+		projection: withDefaults(PROJECTION_DEFAULTS, ctx.getNodeParameter('projection', 0, {})),
+		options: withDefaults(OPTION_DEFAULTS, ctx.getNodeParameter('options', 0, {})),
 	});
 	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
 	const { emitWhen, alerts, options, projection } = parsed.data;

@@ -5,48 +5,47 @@ import { modelPricing, unpricedModels } from '../../core/call/budget';
 import { anthropicCachePrices, type Price } from '../../core/cost';
 import { isReservedField } from '../../core/types';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
 import { readJsonSchemaParam } from '../shared/llm-params';
+import { properties } from './properties';
 
 const options = z.object({
-	maxTokens: z.number().int().positive().default(1024),
+	maxTokens: z.number().int().positive(),
 	temperature: z.number().min(0).max(2).optional(),
-	maxAttempts: z.number().int().min(1).max(20).default(5),
-	timeoutSeconds: z.number().positive().default(60),
-	contextWindow: z.number().int().min(0).default(0),
-	maxCostUsd: z.number().min(0).default(0),
-	inputPricePer1M: z.number().default(-1),
-	outputPricePer1M: z.number().default(-1),
-	modelPrices: z
-		.object({
-			price: z
-				.array(
-					z.object({
-						model: z.string().trim().min(1, 'A Model Prices entry has no Model'),
-						inputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
-						outputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
-					}),
-				)
-				.default([]),
-		})
-		.default({ price: [] }),
-	circuitThreshold: z.number().min(1).max(100).default(50),
-	outageMinutes: z.number().min(0).default(10),
-	maxRetryAfterSeconds: z.number().min(0).default(60),
-	onCircuitOpen: z.enum(['pause', 'stop']).default('pause'),
-	progressIntervalSeconds: z.number().min(0).default(10),
-	outputFields: z.enum(['all', 'result']).default('all'),
-	responseCache: z.enum(['off', 'job', 'allJobs']).default('off'),
+	maxAttempts: z.number().int().min(1).max(20),
+	timeoutSeconds: z.number().positive(),
+	contextWindow: z.number().int().min(0),
+	maxCostUsd: z.number().min(0),
+	inputPricePer1M: z.number(),
+	outputPricePer1M: z.number(),
+	modelPrices: z.object({
+		price: z
+			.array(
+				z.object({
+					model: z.string().trim().min(1, 'A Model Prices entry has no Model'),
+					inputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
+					outputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
+				}),
+			)
+			.default([]),
+	}),
+	circuitThreshold: z.number().min(1).max(100),
+	outageMinutes: z.number().min(0),
+	maxRetryAfterSeconds: z.number().min(0),
+	onCircuitOpen: z.enum(['pause', 'stop']),
+	progressIntervalSeconds: z.number().min(0),
+	outputFields: z.enum(['all', 'result']),
+	responseCache: z.enum(['off', 'job', 'allJobs']),
 	recordsPerRequest: z
 		.number()
 		.int('Records per Request must be a whole number')
 		.min(1, 'Records per Request must be at least 1')
-		.max(100, 'Records per Request can be at most 100')
-		.default(1),
-	maxRecordTokensPerRequest: z.number().int().min(0).default(0),
-	promptCaching: z.enum(['5m', '1h', 'off']).default('5m'),
-	maxReasks: z.number().int().min(0).max(5).default(1),
-	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']).default('cheapest'),
-	budgetScope: z.enum(['run', 'job']).default('run'),
+		.max(100, 'Records per Request can be at most 100'),
+	maxRecordTokensPerRequest: z.number().int().min(0),
+	promptCaching: z.enum(['5m', '1h', 'off']),
+	maxReasks: z.number().int().min(0).max(5),
+	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']),
+	budgetScope: z.enum(['run', 'job']),
 });
 
 const config = z.object({
@@ -60,20 +59,28 @@ const config = z.object({
 	requestsPerMinute: z.number().gt(0, 'Requests per Minute must be greater than 0'),
 	tokensPerMinute: z.number().gt(0, 'Tokens per Minute must be greater than 0'),
 	resultField: z.string().trim().min(1, 'Result Field is empty'),
-	shareLimitsThrough: z.enum(['process', 'redis']).default('process'),
-	redisUnavailable: z.enum(['fallback', 'stop']).default('fallback'),
+	shareLimitsThrough: z.enum(['process', 'redis']),
+	redisUnavailable: z.enum(['fallback', 'stop']),
 	redisFallbackShare: z
 		.number()
 		.gt(0, 'Fallback Share of the Limit must be more than 0 %')
-		.max(100, 'Fallback Share of the Limit cannot be more than 100 %')
-		.default(25),
-	ledgerStore: z.enum(['none', 'sqlite', 'postgres']).default('none'),
-	ledgerJob: z.string().trim().default(''),
-	ledgerSqlitePath: z.string().trim().default(''),
-	fallbackProvider: z.enum(['none', 'openai', 'anthropic']).default('none'),
-	fallbackModels: z.string().trim().default(''),
+		.max(100, 'Fallback Share of the Limit cannot be more than 100 %'),
+	ledgerStore: z.enum(['none', 'sqlite', 'postgres']),
+	ledgerJob: z.string().trim(),
+	ledgerSqlitePath: z.string().trim(),
+	fallbackProvider: z.enum(['none', 'openai', 'anthropic']),
+	fallbackModels: z.string().trim(),
 	options,
 });
+
+/** What the editor declares (properties.ts), the values a parameter not set falls back to. */
+const DEFAULTS = defaultsOf(properties);
+/**
+ * An option not added is its declared default, except Temperature: not added, the provider's
+ * own default applies (0 is only what the editor offers once it is added).
+ */
+const OPTION_DEFAULTS = optionDefaultsOf(properties, 'options');
+delete OPTION_DEFAULTS.temperature;
 
 export type CallConfig = z.infer<typeof config> & {
 	/** Parsed JSON Schema when the output format is JSON. */
@@ -83,23 +90,24 @@ export type CallConfig = z.infer<typeof config> & {
 /** Node-level parameters -> typed config. Bad configuration fails here, before any call. */
 export function readConfig(ctx: IExecuteFunctions): CallConfig {
 	const node = ctx.getNode();
+	const param = (name: string) => ctx.getNodeParameter(name, 0, DEFAULTS[name]);
 	const raw = {
 		provider: ctx.getNodeParameter('provider', 0),
 		model: ctx.getNodeParameter('model', 0),
-		outputFormat: ctx.getNodeParameter('outputFormat', 0, 'text'),
-		concurrency: ctx.getNodeParameter('concurrency', 0, 8),
-		requestsPerMinute: ctx.getNodeParameter('requestsPerMinute', 0, 500),
-		tokensPerMinute: ctx.getNodeParameter('tokensPerMinute', 0, 200000),
-		resultField: ctx.getNodeParameter('resultField', 0, 'llm'),
-		shareLimitsThrough: ctx.getNodeParameter('shareLimitsThrough', 0, 'process'),
-		redisUnavailable: ctx.getNodeParameter('redisUnavailable', 0, 'fallback'),
-		redisFallbackShare: ctx.getNodeParameter('redisFallbackShare', 0, 25),
-		ledgerStore: ctx.getNodeParameter('ledgerStore', 0, 'none'),
-		ledgerJob: ctx.getNodeParameter('ledgerJob', 0, ''),
-		ledgerSqlitePath: ctx.getNodeParameter('ledgerSqlitePath', 0, ''),
-		fallbackProvider: ctx.getNodeParameter('fallbackProvider', 0, 'none'),
-		fallbackModels: ctx.getNodeParameter('fallbackModels', 0, ''),
-		options: ctx.getNodeParameter('options', 0, {}),
+		outputFormat: param('outputFormat'),
+		concurrency: param('concurrency'),
+		requestsPerMinute: param('requestsPerMinute'),
+		tokensPerMinute: param('tokensPerMinute'),
+		resultField: param('resultField'),
+		shareLimitsThrough: param('shareLimitsThrough'),
+		redisUnavailable: param('redisUnavailable'),
+		redisFallbackShare: param('redisFallbackShare'),
+		ledgerStore: param('ledgerStore'),
+		ledgerJob: param('ledgerJob'),
+		ledgerSqlitePath: param('ledgerSqlitePath'),
+		fallbackProvider: param('fallbackProvider'),
+		fallbackModels: param('fallbackModels'),
+		options: withDefaults(OPTION_DEFAULTS, ctx.getNodeParameter('options', 0, {})),
 	};
 	const parsed = config.safeParse(raw);
 	if (!parsed.success) throw configError(node, parsed.error);

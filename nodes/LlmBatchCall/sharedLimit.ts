@@ -1,20 +1,18 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
-import { sharedFlow, type FlowLease } from '../../core/call/controller';
-import { limitKey, StoreLimiter, type RateLimits } from '../../core/call/limit-store';
+import { sharedFlow } from '../../core/call/limiter/in-process';
+import type { Limiter } from '../../core/call/limiter/limiter';
+import type { RateLimits } from '../../core/call/limiter/policy';
+import { limitKey } from '../../core/call/limiter/store';
+import { StoreLimiter } from '../../core/call/limiter/store-limiter';
 import type { ProviderCredentials } from '../../core/call/providers';
-import { openRedis, RedisLimitStore, redisConfigFromCredential } from '../../core/call/redis-store';
+import { openRedis, redisConfigFromCredential } from '../../core/call/limiter/redis-connection';
+import { RedisLimitStore } from '../../core/call/limiter/redis-store';
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
-/** What the runner uses: the in-process flow controller's lease, or a StoreLimiter sharing it through Redis. */
-export type FlowHandle = Pick<
-	FlowLease,
-	'limits' | 'acquire' | 'correct' | 'observe' | 'report' | 'release'
->;
-
 export interface LimitHandle {
-	readonly limiter: FlowHandle;
+	readonly limiter: Limiter;
 	/** Called once the runner exists: the "stop" choice ends the run through it. */
 	onStop(stop: (message: string) => void): void;
 	/** After the run: a warning for the output hint when Redis failed meanwhile. */

@@ -7,12 +7,8 @@ import {
 } from 'n8n-workflow';
 
 import { llmBatchPostgresConnectionTest } from '../shared/credential-tests';
-import * as cancel from './actions/cancel.operation';
-import * as collect from './actions/collect.operation';
-import * as resubmit from './actions/resubmit.operation';
-import { route } from './actions/router';
-import * as status from './actions/status.operation';
-import * as submit from './actions/submit.operation';
+import { ledgerSqlitePathProperty, ledgerStoreChoices } from '../shared/descriptions';
+import { operationProperties, router } from './actions/router';
 
 const openAi = { show: { provider: ['openai'] } };
 const anthropic = { show: { provider: ['anthropic'] } };
@@ -126,42 +122,19 @@ export class LlmBatchJob implements INodeType {
 				name: 'ledgerStore',
 				type: 'options',
 				noDataExpression: true,
-				options: [
-					{
-						name: 'SQLite (Embedded)',
-						value: 'sqlite',
-						description: 'A file in the n8n user folder; for a single n8n process',
-					},
-					{
-						name: 'PostgreSQL',
-						value: 'postgres',
-						description: 'Shared by several workers or a main + worker setup',
-					},
-				],
+				options: ledgerStoreChoices,
 				default: 'sqlite',
 				description:
 					'Where the job keeps its batches and records, so Submit never sends a record twice and Collect emits each once',
 			},
-			{
-				displayName: 'SQLite File',
-				name: 'ledgerSqlitePath',
-				type: 'string',
-				displayOptions: { show: { ledgerStore: ['sqlite'] } },
-				default: '',
-				description:
-					'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
-			},
-			...submit.description,
-			...status.description,
-			...collect.description,
-			...cancel.description,
-			...resubmit.description,
+			ledgerSqlitePathProperty,
+			...operationProperties,
 		],
 	};
 
 	methods = { credentialTest: { llmBatchPostgresConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await route.call(this);
+		return await router(this);
 	}
 }

@@ -1,8 +1,8 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError, type IExecuteFunctions, type INodeProperties } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { DEFAULT_MAX_SUBMISSIONS } from '../../core/batch-api/resend';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
 
 /** The parameters every operation shares: provider, job and ledger. */
 const common = z.object({
@@ -36,15 +36,11 @@ export function readJobConfig(ctx: IExecuteFunctions): JobConfig {
 }
 
 const submitOptions = z.object({
-	maxTokens: z.number().int().positive().default(1024),
+	maxTokens: z.number().int().positive(),
 	temperature: z.number().min(0).max(2).optional(),
-	contextWindow: z.number().int().min(0).default(0),
-	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more').default(0),
-	maxSubmissions: z
-		.number()
-		.int()
-		.min(1, 'Max Submissions per Record must be 1 or more')
-		.default(DEFAULT_MAX_SUBMISSIONS),
+	contextWindow: z.number().int().min(0),
+	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more'),
+	maxSubmissions: z.number().int().min(1, 'Max Submissions per Record must be 1 or more'),
 });
 
 export interface SubmitConfig {
@@ -53,7 +49,17 @@ export interface SubmitConfig {
 	options: z.infer<typeof submitOptions>;
 }
 
-export function readSubmitConfig(ctx: IExecuteFunctions): SubmitConfig {
+/**
+ * Submit's parameters; `properties` (the operation's own) declare the defaults. An option not
+ * added is its declared default, except Temperature (not added: the provider's own), as in
+ * LLM Batch Call.
+ */
+export function readSubmitConfig(
+	ctx: IExecuteFunctions,
+	properties: readonly INodeProperties[],
+): SubmitConfig {
+	const optionDefaults = optionDefaultsOf(properties, 'options');
+	delete optionDefaults.temperature;
 	const parsed = z
 		.object({
 			model: z.string().trim().min(1, 'Model is empty: enter the model ID, e.g. gpt-4o-mini'),
@@ -62,8 +68,8 @@ export function readSubmitConfig(ctx: IExecuteFunctions): SubmitConfig {
 		})
 		.safeParse({
 			model: ctx.getNodeParameter('model', 0),
-			outputFormat: ctx.getNodeParameter('outputFormat', 0, 'text'),
-			options: ctx.getNodeParameter('options', 0, {}),
+			outputFormat: ctx.getNodeParameter('outputFormat', 0, defaultsOf(properties).outputFormat),
+			options: withDefaults(optionDefaults, ctx.getNodeParameter('options', 0, {})),
 		});
 	if (!parsed.success) fail(ctx, parsed.error);
 	return parsed.data;

@@ -2,8 +2,10 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import type { RoutePolicy } from '../../core/route';
-import { ERROR_CODES, RETRYABLE_CODES, type ErrorCode } from '../../core/types';
+import { ERROR_CODES, type ErrorCode } from '../../core/types';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
+import { properties } from './properties';
 
 const code = z.enum(ERROR_CODES);
 
@@ -15,14 +17,12 @@ const schema = z
 			.min(0, 'Max Retries cannot be negative'),
 		retryCodes: z.array(code),
 		filteredCodes: z.array(code),
-		options: z
-			.object({
-				baseDelayMs: z.number().min(0).default(1000),
-				maxDelayMs: z.number().min(0).default(60_000),
-				errorField: z.string().trim().min(1, 'Error Field is empty').default('error'),
-				retryField: z.string().trim().min(1, 'Retry Field is empty').default('retry'),
-			})
-			.default({}),
+		options: z.object({
+			baseDelayMs: z.number().min(0),
+			maxDelayMs: z.number().min(0),
+			errorField: z.string().trim().min(1, 'Error Field is empty'),
+			retryField: z.string().trim().min(1, 'Retry Field is empty'),
+		}),
 	})
 	.superRefine((v, ctx) => {
 		const both = v.retryCodes.filter((c) => v.filteredCodes.includes(c));
@@ -40,13 +40,16 @@ const schema = z
 			});
 	});
 
+const DEFAULTS = defaultsOf(properties);
+const OPTION_DEFAULTS = optionDefaultsOf(properties, 'options');
+
 export function readPolicy(ctx: IExecuteFunctions): RoutePolicy {
-	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+	const p = (n: string) => ctx.getNodeParameter(n, 0, DEFAULTS[n]);
 	const parsed = schema.safeParse({
-		maxRetries: p('maxRetries', 3),
-		retryCodes: p('retryCodes', [...RETRYABLE_CODES]),
-		filteredCodes: p('filteredCodes', ['content_filter']),
-		options: p('options', {}),
+		maxRetries: p('maxRetries'),
+		retryCodes: p('retryCodes'),
+		filteredCodes: p('filteredCodes'),
+		options: withDefaults(OPTION_DEFAULTS, p('options')),
 	});
 	if (!parsed.success) {
 		throw configError(ctx.getNode(), parsed.error);

@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { executeValidateOutput } from './execute';
+import { properties } from './properties';
 
 export class ValidateOutput implements INodeType {
 	description: INodeTypeDescription = {
@@ -23,96 +24,7 @@ export class ValidateOutput implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 		outputNames: ['Valid', 'Invalid', 'Review'],
-		properties: [
-			{
-				displayName: 'Field',
-				name: 'field',
-				type: 'string',
-				default: 'llm.output',
-				description:
-					'The answer to check: parsed JSON, or text that holds JSON. Default: the result of LLM Batch Call. Dots for nested fields.',
-			},
-			{
-				displayName: 'Text Field (Fallback)',
-				name: 'textField',
-				type: 'string',
-				default: 'llm.text',
-				description: 'Parsed when Field is empty, e.g. the raw model text; leave empty to turn off',
-			},
-			{
-				displayName: 'JSON Schema',
-				name: 'jsonSchema',
-				type: 'json',
-				default: '',
-				description:
-					'Optional; every issue is listed with its path on Invalid items (ajv, formats such as email and date included). Empty: only check that the answer is JSON.',
-			},
-			{
-				displayName: 'Confidence Rule',
-				name: 'useConfidence',
-				type: 'boolean',
-				default: false,
-				description: 'Whether to send answers below a confidence threshold to Review',
-			},
-			{
-				displayName: 'Confidence Path',
-				name: 'confidencePath',
-				type: 'string',
-				displayOptions: { show: { useConfidence: [true] } },
-				default: 'confidence',
-				description: 'Path inside the parsed answer, e.g. confidence or meta.score',
-			},
-			{
-				displayName: 'Threshold',
-				name: 'confidenceThreshold',
-				type: 'number',
-				typeOptions: { numberPrecision: 2 },
-				displayOptions: { show: { useConfidence: [true] } },
-				default: 0.7,
-				description: 'Answers with a lower confidence go to Review',
-			},
-			{
-				displayName: 'When Confidence Is Missing',
-				name: 'whenConfidenceMissing',
-				type: 'options',
-				displayOptions: { show: { useConfidence: [true] } },
-				options: [
-					{ name: 'Review', value: 'review' },
-					{ name: 'Valid', value: 'valid' },
-				],
-				default: 'review',
-			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{
-						displayName: 'Parsed Value Field',
-						name: 'parsedField',
-						type: 'string',
-						default: '',
-						description: 'Where the parsed answer is written; empty: back into Field',
-					},
-					{
-						displayName: 'Validation Field',
-						name: 'validationField',
-						type: 'string',
-						default: 'validation',
-						description: 'Where {status, issues, confidence} is written',
-					},
-					{
-						displayName: 'Attempts Field',
-						name: 'attemptsField',
-						type: 'string',
-						default: 'llm.attempts',
-						description: 'Read into error.attempts on Invalid items',
-					},
-				],
-			},
-		],
+		properties,
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

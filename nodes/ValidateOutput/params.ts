@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { OutputCheckConfig } from '../../core/validate-output';
 import { parseSchemaParam } from '../../core/schema';
 import { configError } from '../shared/config';
+import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
+import { properties } from './properties';
 
 const schema = z.object({
 	field: z
@@ -16,27 +18,28 @@ const schema = z.object({
 	confidencePath: z.string().trim(),
 	confidenceThreshold: z.number(),
 	whenConfidenceMissing: z.enum(['review', 'valid']),
-	options: z
-		.object({
-			parsedField: z.string().trim().default(''),
-			validationField: z.string().trim().min(1, 'Validation Field is empty').default('validation'),
-			attemptsField: z.string().trim().default('llm.attempts'),
-		})
-		.default({}),
+	options: z.object({
+		parsedField: z.string().trim(),
+		validationField: z.string().trim().min(1, 'Validation Field is empty'),
+		attemptsField: z.string().trim(),
+	}),
 });
+
+const DEFAULTS = defaultsOf(properties);
+const OPTION_DEFAULTS = optionDefaultsOf(properties, 'options');
 
 /** Node parameters -> core config; a bad schema or rule throws before any item is checked. */
 export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
-	const p = (n: string, fallback: unknown) => ctx.getNodeParameter(n, 0, fallback);
+	const p = (n: string) => ctx.getNodeParameter(n, 0, DEFAULTS[n]);
 	const parsed = schema.safeParse({
-		field: p('field', 'llm.output'),
-		textField: p('textField', 'llm.text'),
-		jsonSchema: p('jsonSchema', ''),
-		useConfidence: p('useConfidence', false),
-		confidencePath: p('confidencePath', 'confidence'),
-		confidenceThreshold: p('confidenceThreshold', 0.7),
-		whenConfidenceMissing: p('whenConfidenceMissing', 'review'),
-		options: p('options', {}),
+		field: p('field'),
+		textField: p('textField'),
+		jsonSchema: p('jsonSchema'),
+		useConfidence: p('useConfidence'),
+		confidencePath: p('confidencePath'),
+		confidenceThreshold: p('confidenceThreshold'),
+		whenConfidenceMissing: p('whenConfidenceMissing'),
+		options: withDefaults(OPTION_DEFAULTS, p('options')),
 	});
 	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
 	const v = parsed.data;

@@ -5,11 +5,11 @@ import type {
 } from 'n8n-workflow';
 
 import {
-	RedisLimitStore,
 	createRedisClient,
 	describeRedisFailure,
 	redisConfigFromCredential,
-} from '../../core/call/redis-store';
+} from '../../core/call/limiter/redis-connection';
+import { RedisLimitStore } from '../../core/call/limiter/redis-store';
 import { postgresConfigFromCredential } from '../../core/ledger';
 import { PostgresLedgerStore } from '../../core/ledger/postgres';
 

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { closeAllStores, openStore } from '../../core/ledger';
-import { executeBatchLedger } from '../../nodes/BatchLedger/actions/router';
+import { router } from '../../nodes/BatchLedger/actions/router';
 import { result, T0 } from '../ledger/fixtures';
 import { mockExecute } from '../helpers/mock-execute';
 
@@ -73,7 +73,7 @@ describe('Batch Ledger: Skip Completed and the prompt', () => {
 				includeResult: false,
 			},
 		});
-		const [todo, completed] = await executeBatchLedger(m.fns);
+		const [todo, completed] = await router(m.fns);
 		expect(todo.map((i) => i.json.id)).toEqual(['a']);
 		expect(completed.map((i) => i.json.id)).toEqual(['b', 's', 'legacy']);
 	});

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { closeAllStores, openStore } from '../../core/ledger';
 import type { LedgerWrite } from '../../core/ledger/types';
 import { llmBatchPostgresConnectionTest } from '../../nodes/shared/credential-tests';
-import { executeBatchLedger } from '../../nodes/BatchLedger/actions/router';
+import { router } from '../../nodes/BatchLedger/actions/router';
 import { itemError, result, T0 } from '../ledger/fixtures';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 import { createTestDatabase } from '../helpers/postgres';
@@ -47,7 +47,7 @@ function run(
 		...options,
 		parameters: { ledgerStore: 'sqlite', ledgerSqlitePath: path, ledgerJob: 'job', ...parameters },
 	});
-	return executeBatchLedger(m.fns, undefined, now === undefined ? undefined : () => now);
+	return router(m.fns, now === undefined ? {} : { now: () => now });
 }
 
 const byId = (_i: number, item: { json: Record<string, unknown> }) => item.json.id;
@@ -361,13 +361,13 @@ describe('Batch Ledger: configuration and store errors', () => {
 			parameters,
 			credentials,
 		});
-		await executeBatchLedger(m.fns);
+		await router(m.fns);
 		const m2 = mockExecute({
 			items: [{}],
 			parameters: { ...parameters, operation: 'stats' },
 			credentials,
 		});
-		const [[item]] = await executeBatchLedger(m2.fns);
+		const [[item]] = await router(m2.fns);
 		expect(item.json).toMatchObject({ job: 'pg-job', total: 1, succeeded: 1 });
 
 		const wrong = {
@@ -378,7 +378,7 @@ describe('Batch Ledger: configuration and store errors', () => {
 			parameters: { ...parameters, operation: 'stats' },
 			credentials: wrong,
 		});
-		const error = await executeBatchLedger(m3.fns).then(
+		const error = await router(m3.fns).then(
 			() => undefined,
 			(e: Error) => e,
 		);

@@ -2,7 +2,7 @@ import { NodeOperationError } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import { BatchPrepare } from '../../nodes/BatchPrepare/BatchPrepare.node';
-import { executeBatchPrepare } from '../../nodes/BatchPrepare/actions/router';
+import { router } from '../../nodes/BatchPrepare/actions/router';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute } from '../helpers/mock-execute';
 
@@ -46,7 +46,7 @@ describe('Batch Prepare node', () => {
 				chunkSize: 2,
 			},
 		});
-		const out = await executeBatchPrepare(m.fns, deps);
+		const out = await router(m.fns, deps);
 		const chunk = (index: number, size: number) => ({ index, size, count: 1 });
 		expect(out).toEqual([
 			[
@@ -157,7 +157,7 @@ describe('Batch Prepare node', () => {
 				chunkOutput: 'perChunk',
 			},
 		});
-		const [ready, rejected] = await executeBatchPrepare(m.fns, deps);
+		const [ready, rejected] = await router(m.fns, deps);
 		expect(rejected).toEqual([]);
 		expect(ready.map((r) => r.pairedItem)).toEqual([[{ item: 0 }, { item: 2 }], { item: 1 }]);
 		expect(ready.map((r) => (r.json.items as Array<{ n: number }>).map((x) => x.n))).toEqual([
@@ -179,7 +179,7 @@ describe('Batch Prepare node', () => {
 				tpm: 0,
 			},
 		});
-		const [ready, rejected] = await executeBatchPrepare(m.fns, deps);
+		const [ready, rejected] = await router(m.fns, deps);
 		expect(rejected).toEqual([]);
 		expect(ready).toHaveLength(1);
 		expect(ready[0].pairedItem).toEqual([{ item: 0 }, { item: 1 }]);
@@ -206,7 +206,7 @@ describe('Batch Prepare node', () => {
 		];
 		for (const parameters of bad) {
 			await expect(
-				executeBatchPrepare(mockExecute({ items: [{ a: 1 }], parameters }).fns, deps),
+				router(mockExecute({ items: [{ a: 1 }], parameters }).fns, deps),
 				JSON.stringify(parameters),
 			).rejects.toBeInstanceOf(NodeOperationError);
 		}
@@ -217,7 +217,7 @@ describe('Batch Prepare node', () => {
 			items: [{ a: 1 }, { a: 2 }],
 			parameters: { operation: 'prepare', keepItem: (i: number) => (i === 1 ? 'yes' : true) },
 		});
-		await expect(executeBatchPrepare(m.fns, deps)).rejects.toThrow(
+		await expect(router(m.fns, deps)).rejects.toThrow(
 			'Keep Item If must be true or false, got "yes"',
 		);
 	});

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { costUsd } from '../../core/cost';
 import { SqliteLedgerStore } from '../../core/ledger/sqlite';
 import type { Usage } from '../../core/types';

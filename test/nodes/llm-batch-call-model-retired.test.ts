@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import {
 	startScriptedServer,

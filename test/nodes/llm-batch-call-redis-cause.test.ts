@@ -14,8 +14,8 @@ import {
 } from 'n8n-workflow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
-import { describeRedisFailure } from '../../core/call/redis-store';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
+import { describeRedisFailure } from '../../core/call/limiter/redis-connection';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { llmBatchRedisConnectionTest } from '../../nodes/shared/credential-tests';
 import { mockExecute } from '../helpers/mock-execute';

@@ -7,8 +7,8 @@ import type { ICredentialsDecrypted, ICredentialTestFunctions } from 'n8n-workfl
 import { NodeOperationError } from 'n8n-workflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { createRedisClient } from '../../core/call/redis-store';
-import { resetSharedFlow } from '../../core/call/controller';
+import { createRedisClient } from '../../core/call/limiter/redis-connection';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { llmBatchRedisConnectionTest } from '../../nodes/shared/credential-tests';
 import { startSandbox } from '../../sandbox/server';

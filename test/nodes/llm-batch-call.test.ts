@@ -1,7 +1,7 @@
 import { NodeOperationError } from 'n8n-workflow';
 import { beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { costUsd } from '../../core/cost';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { FakeClock } from '../helpers/fake-clock';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { costUsd } from '../../core/cost';
 import type { Clock } from '../../core/types';
-import { route } from '../../nodes/LlmBatchJob/actions/router';
+import { router } from '../../nodes/LlmBatchJob/actions/router';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 
@@ -57,7 +57,7 @@ function run(operation: string, extra: Record<string, unknown> = {}, items: IDat
 		},
 	};
 	const m = mockExecute(options);
-	return { m, out: route.call(m.fns, { clock }) };
+	return { m, out: router(m.fns, { clock }) };
 }
 
 const tickets = (n: number) =>

@@ -8,7 +8,7 @@
 import { NodeOperationError } from 'n8n-workflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { costUsd, type Price } from '../../core/cost';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { startSandbox, type Sandbox } from '../../sandbox/server';

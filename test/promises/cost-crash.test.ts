@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { costUsd } from '../../core/cost';
 import { closeAllStores, openStore, postgresConfigFromCredential } from '../../core/ledger';
 import type { LedgerStore } from '../../core/ledger/types';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { costUsd } from '../../core/cost';
 import { closeAllStores } from '../../core/ledger';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow } from '../helpers/harness';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedReply, promptDigest, startSandbox, type Sandbox } from '../../sandbox/server';
 import { linearWorkflow, llmBatchCallStep } from '../../scripts/lib/workflow-builder';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
-import { resetSharedFlow } from '../../core/call/controller';
+import { resetSharedFlow } from '../../core/call/limiter/in-process';
 
 const SCHEMA = {
 	type: 'object',

@@ -8,6 +8,12 @@ import type {
 import type { LedgerRecord, LedgerStore } from '../../../core/ledger';
 import type { LedgerNodeConfig, Operation } from '../params';
 
+/** Injection points for tests (their own store, a fixed time); n8n itself passes nothing. */
+export interface LedgerDeps {
+	openStore?: (ctx: IExecuteFunctions, cfg: LedgerNodeConfig) => Promise<LedgerStore>;
+	now?: () => number;
+}
+
 /** What every operation is handed by the router: the store is opened once, there. */
 export interface LedgerRun<O extends Operation> {
 	ctx: IExecuteFunctions;

@@ -3,6 +3,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import type { LedgerWrite } from '../../../core/ledger';
 import type { ItemError, LlmResult } from '../../../core/types';
+import { resultFieldProperty } from '../../shared/descriptions';
 import { readRecordId } from '../params';
 import { showFor, type LedgerRun } from './common';
 
@@ -19,12 +20,8 @@ export const description: INodeProperties[] = [
 			'Stable ID of each record; Failed items carry no result, so their ID comes from the input fields',
 	},
 	{
-		displayName: 'Result Field',
-		name: 'resultField',
-		type: 'string',
-		default: 'llm',
+		...resultFieldProperty('The field holding the LLM result (the Result Field of LLM Batch Call)'),
 		displayOptions: show,
-		description: 'The field holding the LLM result (the Result Field of LLM Batch Call)',
 	},
 ];
 

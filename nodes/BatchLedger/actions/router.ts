@@ -1,9 +1,14 @@
-import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
+import {
+	NodeOperationError,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeProperties,
+} from 'n8n-workflow';
 
 import { LedgerStoreError, type LedgerStore } from '../../../core/ledger';
 import { ledgerStoreFor } from '../../shared/ledger';
 import { readConfig, type LedgerNodeConfig } from '../params';
-import type { LedgerRun } from './common';
+import type { LedgerDeps, LedgerRun } from './common';
 import * as deleteJob from './deleteJob.operation';
 import * as exportJob from './exportJob.operation';
 import * as getFailed from './getFailed.operation';
@@ -12,10 +17,7 @@ import * as requeueStale from './requeueStale.operation';
 import * as skipCompleted from './skipCompleted.operation';
 import * as stats from './stats.operation';
 
-/** The ledger is opened and used through this; tests hand in their own store. */
-export type OpenStore = (ctx: IExecuteFunctions, cfg: LedgerNodeConfig) => Promise<LedgerStore>;
-
-const defaultOpenStore: OpenStore = (ctx, cfg) =>
+const openLedger = (ctx: IExecuteFunctions, cfg: LedgerNodeConfig): Promise<LedgerStore> =>
 	ledgerStoreFor(ctx, cfg.ledgerStore, cfg.ledgerSqlitePath);
 
 /**
@@ -23,12 +25,12 @@ const defaultOpenStore: OpenStore = (ctx, cfg) =>
  * into a NodeOperationError. Per-item input (record IDs, results) is read before the store is
  * opened, so a bad expression or wiring fails the run before anything is written.
  */
-export async function executeBatchLedger(
+export async function router(
 	ctx: IExecuteFunctions,
-	openStore: OpenStore = defaultOpenStore,
-	now: () => number = Date.now,
+	deps: LedgerDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const cfg = readConfig(ctx);
+	const { openStore = openLedger, now = Date.now } = deps;
+	const cfg = readConfig(ctx, operationProperties);
 	const items = ctx.getInputData();
 	const node = ctx.getNode();
 	const ids = cfg.operation === 'skipCompleted' ? skipCompleted.readInput(ctx, items) : [];
@@ -70,7 +72,7 @@ export async function executeBatchLedger(
 }
 
 /** Each operation's own parameters, in the order the editor shows them. */
-export const operationProperties = [
+export const operationProperties: INodeProperties[] = [
 	...skipCompleted.description,
 	...recordResults.description,
 	...requeueStale.description,

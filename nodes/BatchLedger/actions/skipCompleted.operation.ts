@@ -7,6 +7,7 @@ import type {
 import { NodeOperationError } from 'n8n-workflow';
 
 import { isCompletedFor, type LedgerWrite } from '../../../core/ledger';
+import { recordIdProperty, resultFieldProperty } from '../../shared/descriptions';
 import { readRecordId } from '../params';
 import { showFor, type LedgerRun } from './common';
 
@@ -14,20 +15,12 @@ const show = showFor('skipCompleted');
 
 export const description: INodeProperties[] = [
 	{
-		displayName: 'Record ID',
-		name: 'recordId',
-		type: 'string',
-		default: '={{ $json.recordId ?? $json.id }}',
+		...recordIdProperty('Stable ID of each record, the same one LLM Batch Call uses'),
 		displayOptions: show,
-		description: 'Stable ID of each record, the same one LLM Batch Call uses',
 	},
 	{
-		displayName: 'Result Field',
-		name: 'resultField',
-		type: 'string',
-		default: 'llm',
+		...resultFieldProperty('The field holding the LLM result (the Result Field of LLM Batch Call)'),
 		displayOptions: show,
-		description: 'The field holding the LLM result (the Result Field of LLM Batch Call)',
 	},
 	{
 		displayName: 'Add Stored Result',

@@ -5,6 +5,12 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
+import {
+	DEFAULT_CONCURRENCY,
+	DEFAULT_MODEL,
+	DEFAULT_REQUESTS_PER_MINUTE,
+	DEFAULT_TOKENS_PER_MINUTE,
+} from '../../../core/defaults';
 import { estimateRun } from '../../../core/prepare';
 import { readEstimateConfig, readEstimateTexts } from '../params';
 
@@ -16,7 +22,7 @@ export const description: INodeProperties[] = [
 		name: 'model',
 		type: 'string',
 		displayOptions: estimate,
-		default: 'gpt-4o-mini',
+		default: DEFAULT_MODEL,
 		description: 'Prices and tokenizer follow the model ID',
 	},
 	{
@@ -53,7 +59,7 @@ export const description: INodeProperties[] = [
 		type: 'number',
 		typeOptions: { minValue: 0 },
 		displayOptions: estimate,
-		default: 500,
+		default: DEFAULT_REQUESTS_PER_MINUTE,
 		description: 'Your rate limit; 0: none',
 	},
 	{
@@ -62,7 +68,7 @@ export const description: INodeProperties[] = [
 		type: 'number',
 		typeOptions: { minValue: 0 },
 		displayOptions: estimate,
-		default: 200000,
+		default: DEFAULT_TOKENS_PER_MINUTE,
 		description: 'Your token limit (input + output); 0: none',
 	},
 	{
@@ -84,7 +90,7 @@ export const description: INodeProperties[] = [
 				displayName: 'Concurrency',
 				name: 'concurrency',
 				type: 'number',
-				default: 8,
+				default: DEFAULT_CONCURRENCY,
 				description: 'Parallel requests (used with Average Latency)',
 			},
 			{
@@ -115,7 +121,7 @@ export const description: INodeProperties[] = [
 /** One item with the pre-flight estimate of tokens, cost and time of the whole input. */
 export async function execute(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = ctx.getInputData();
-	const config = readEstimateConfig(ctx);
+	const config = readEstimateConfig(ctx, description);
 	const estimate = estimateRun(readEstimateTexts(ctx), config);
 	ctx.addExecutionHints({ message: estimate.summary, type: 'info', location: 'outputPane' });
 	return [

@@ -8,10 +8,11 @@ import type {
 } from 'n8n-workflow';
 
 import { systemClock } from '../../../core/clock';
+import { DEFAULT_MODEL, DEFAULT_RUN_FIELD } from '../../../core/defaults';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
 import { readPrepareConfig, readPrepareInputs } from '../params';
-import type { PrepareDeps } from './router';
+import type { PrepareDeps } from './context';
 
 const prepare = { show: { operation: ['prepare'] } };
 const prepareWith = (key: string, values: string[]) => ({
@@ -238,7 +239,7 @@ export const description: INodeProperties[] = [
 		name: 'countModel',
 		type: 'string',
 		displayOptions: prepareWith('chunking', ['tokens']),
-		default: 'gpt-4o-mini',
+		default: DEFAULT_MODEL,
 		description:
 			'OpenAI models are counted exactly (gpt-tokenizer); others with the package estimate (by character class: CJK and code count more)',
 	},
@@ -307,7 +308,7 @@ export const description: INodeProperties[] = [
 				displayName: 'Run Field',
 				name: 'runField',
 				type: 'string',
-				default: 'batchRun',
+				default: DEFAULT_RUN_FIELD,
 				description:
 					'Where the run stamp {ID, total, seq, startedAt} is written; Batch Report uses it to emit one report per run',
 			},
@@ -331,7 +332,7 @@ export async function execute(
 	deps: PrepareDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const clock = deps.clock ?? systemClock;
-	const config = readPrepareConfig(ctx);
+	const config = readPrepareConfig(ctx, description);
 	const inputs = readPrepareInputs(ctx, config);
 	const runId =
 		deps.runId?.() ?? `${ctx.getExecutionId() ?? 'run'}-${randomBytes(4).toString('hex')}`;

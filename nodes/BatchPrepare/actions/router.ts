@@ -1,24 +1,22 @@
-import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
-import type { Clock } from '../../../core/types';
 import { readOperation } from '../params';
+import type { PrepareDeps } from './context';
 import * as estimate from './estimate.operation';
 import * as prepare from './prepare.operation';
 
-/** Injection points for tests; n8n itself passes nothing. */
-export interface PrepareDeps {
-	clock?: Clock;
-	/** The run ID stamped on every item (default: execution ID + random suffix). */
-	runId?: () => string;
-}
+const operations = { prepare, estimate } as const;
 
-export async function executeBatchPrepare(
+/** Dispatches to the operation the node is set to; an unknown one fails in `readOperation`. */
+export async function router(
 	ctx: IExecuteFunctions,
 	deps: PrepareDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	return readOperation(ctx) === 'estimate'
-		? await estimate.execute(ctx)
-		: await prepare.execute(ctx, deps);
+	return await operations[readOperation(ctx)].execute(ctx, deps);
 }
 
-export const operationProperties = [...prepare.description, ...estimate.description];
+/** Each operation's own parameters, in the order the editor shows them. */
+export const operationProperties: INodeProperties[] = [
+	...prepare.description,
+	...estimate.description,
+];

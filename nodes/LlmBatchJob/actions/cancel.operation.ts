@@ -9,11 +9,11 @@ export const description: INodeProperties[] = [batchIdsProperty('cancel')];
 
 /** Cancel: asks the provider to cancel the job's live batches; what had finished is still collected. */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job } = await openJob(this, deps);
-	const statuses = await cancelJob(job, { batchIds: readBatchIds(this) });
-	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const { cfg, job } = await openJob(ctx, deps);
+	const statuses = await cancelJob(job, { batchIds: readBatchIds(ctx) });
+	const paired = ctx.getInputData().length > 0 ? { item: 0 } : undefined;
 	return [statuses.map((b) => ({ json: batchItem(cfg.jobName, b), pairedItem: paired })), []];
 }

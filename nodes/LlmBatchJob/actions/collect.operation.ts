@@ -8,8 +8,10 @@ import {
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
 import { modelPricing } from '../../../core/call/budget';
+import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
+import { resultFieldProperty } from '../../shared/descriptions';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
@@ -18,12 +20,9 @@ import { collectPairing } from './pairing';
 export const description: INodeProperties[] = [
 	batchIdsProperty('collect'),
 	{
-		displayName: 'Result Field',
-		name: 'resultField',
-		type: 'string',
-		default: 'llm',
-		description:
+		...resultFieldProperty(
 			'Field each successful item gains, as in LLM Batch Call (output, text, usage, cost, batch ID)',
+		),
 		displayOptions: { show: { operation: ['collect'] } },
 	},
 	{
@@ -54,24 +53,26 @@ export const description: INodeProperties[] = [
  * every result through the same group commits as LLM Batch Call.
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job, clock, notes } = await openJob(this, deps);
-	const resultField = String(this.getNodeParameter('resultField', 0, 'llm')).trim() || 'llm';
+	const { cfg, job, clock, notes } = await openJob(ctx, deps);
+	const resultField =
+		String(ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD)).trim() ||
+		DEFAULT_RESULT_FIELD;
 	if (isReservedField(resultField)) {
-		throw new NodeOperationError(this.getNode(), `Result Field "${resultField}" is reserved`, {
+		throw new NodeOperationError(ctx.getNode(), `Result Field "${resultField}" is reserved`, {
 			description:
 				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json or pairedItem would break the item; nothing was read.',
 		});
 	}
-	const options = this.getNodeParameter('collectOptions', 0, {}) as {
+	const options = ctx.getNodeParameter('collectOptions', 0, {}) as {
 		deadline?: unknown;
 		reEmit?: boolean;
 	};
-	const deadline = readDeadline(this, options.deadline);
+	const deadline = readDeadline(ctx, options.deadline);
 	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
-	const paired = collectPairing(this);
+	const paired = collectPairing(ctx);
 	const success: INodeExecutionData[] = [];
 	const failed: INodeExecutionData[] = [];
 	// Each record becomes its output item as soon as it is decided: the stored input item is
@@ -94,7 +95,7 @@ export async function execute(
 			now: () => clock.now(),
 		},
 		checkpoint,
-		batchIds: readBatchIds(this),
+		batchIds: readBatchIds(ctx),
 		deadline,
 		reEmit: options.reEmit === true,
 		onOutcome,
@@ -120,7 +121,7 @@ export async function execute(
 			`${res.unadopted.length} batch(es) adopted after a crash were not this job's (un-adopted; their records are submitted again by the next Submit)`,
 		);
 	for (const note of notes) parts.push(note);
-	this.addExecutionHints?.({
+	ctx.addExecutionHints?.({
 		message: `Job ${cfg.jobName}: ${parts.join('; ')}`,
 		type:
 			failed.length > 0 || res.unmatched > 0 || res.unadopted.length > 0 || res.busy.length > 0

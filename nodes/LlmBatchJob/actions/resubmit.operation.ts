@@ -1,6 +1,12 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
-import { PROVIDER_CAPS, resubmittable, submitRecords } from '../../../core/batch-api';
+import {
+	DEFAULT_MAX_SUBMISSIONS,
+	PROVIDER_CAPS,
+	resubmittable,
+	submitRecords,
+} from '../../../core/batch-api';
+import { defaultsOf } from '../../shared/defaults';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
 
@@ -10,7 +16,7 @@ export const description: INodeProperties[] = [
 		name: 'maxSubmissions',
 		type: 'number',
 		typeOptions: { minValue: 2 },
-		default: 3,
+		default: DEFAULT_MAX_SUBMISSIONS,
 		description:
 			'A record is resubmitted until it has been in this many batches (the first submission counts)',
 		displayOptions: { show: { operation: ['resubmit'] } },
@@ -32,15 +38,14 @@ export const description: INodeProperties[] = [
  * invalid requests are not resubmitted.
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job } = await openJob(this, deps);
-	const maxRounds = Math.max(2, Math.floor(Number(this.getNodeParameter('maxSubmissions', 0, 3))));
-	const batchSize = Math.max(
-		0,
-		Math.floor(Number(this.getNodeParameter('resubmitBatchSize', 0, 0))),
-	);
+	const { cfg, job } = await openJob(ctx, deps);
+	const defaults = defaultsOf(description);
+	const param = (name: string) => Number(ctx.getNodeParameter(name, 0, defaults[name]));
+	const maxRounds = Math.max(2, Math.floor(param('maxSubmissions')));
+	const batchSize = Math.max(0, Math.floor(param('resubmitBatchSize')));
 	const todo = await resubmittable(job, { maxRounds });
 	const models = new Set(todo.records.map((r) => r.request.model));
 	const created = [];
@@ -52,12 +57,12 @@ export async function execute(
 		);
 		created.push(...result.created);
 	}
-	this.addExecutionHints?.({
+	ctx.addExecutionHints?.({
 		message: `Job ${cfg.jobName}: ${todo.records.length} record(s) resubmitted in ${created.length} batch(es); ${todo.overLimit} over the limit of ${maxRounds} submissions; ${todo.notRetryable} not retryable (not resubmitted)`,
 		type: 'info',
 		location: 'outputPane',
 	});
-	const paired = this.getInputData().length > 0 ? { item: 0 } : undefined;
+	const paired = ctx.getInputData().length > 0 ? { item: 0 } : undefined;
 	return [
 		created.map((b) => ({
 			json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),

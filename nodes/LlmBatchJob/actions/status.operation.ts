@@ -23,14 +23,14 @@ export const description: INodeProperties[] = [
  * what an IF node or a Wait loop reads — and one item per batch (Batches output).
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const { cfg, job } = await openJob(this, deps);
-	const options = this.getNodeParameter('statusOptions', 0, {}) as { deadline?: unknown };
-	const deadline = readDeadline(this, options.deadline);
-	const s = await jobStatus(job, { batchIds: readBatchIds(this), deadline });
-	const paired = this.getInputData().map((_, item) => ({ item }));
+	const { cfg, job } = await openJob(ctx, deps);
+	const options = ctx.getNodeParameter('statusOptions', 0, {}) as { deadline?: unknown };
+	const deadline = readDeadline(ctx, options.deadline);
+	const s = await jobStatus(job, { batchIds: readBatchIds(ctx), deadline });
+	const paired = ctx.getInputData().map((_, item) => ({ item }));
 	const summary: INodeExecutionData = {
 		json: {
 			job: cfg.jobName,

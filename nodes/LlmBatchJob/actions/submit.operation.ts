@@ -15,85 +15,45 @@ import {
 } from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
 import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
+import {
+	contextWindowOption,
+	jsonSchemaProperty,
+	maxTokensOption,
+	modelProperty,
+	outputFormatProperty,
+	promptProperty,
+	recordIdProperty,
+	systemPromptProperty,
+	temperatureOption,
+} from '../../shared/descriptions';
 import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
 
-const show = { show: { operation: ['submit'] } };
+/** Shown for Submit only (together with what the parameter itself shows for). */
+const onSubmit = (p: INodeProperties): INodeProperties => ({
+	...p,
+	displayOptions: { show: { operation: ['submit'], ...p.displayOptions?.show } },
+});
 
-export const description: INodeProperties[] = [
-	{
-		displayName: 'Model',
-		name: 'model',
-		type: 'string',
-		required: true,
-		default: 'gpt-4o-mini',
-		placeholder: 'e.g. gpt-4o-mini, claude-3-5-haiku-latest',
-		description: 'Model ID as the provider names it',
-		displayOptions: show,
-	},
-	{
-		displayName: 'System Prompt',
-		name: 'systemPrompt',
-		type: 'string',
-		typeOptions: { rows: 3 },
-		default: '',
-		description: 'Instructions sent with every item',
-		displayOptions: show,
-	},
-	{
-		displayName: 'Prompt',
-		name: 'prompt',
-		type: 'string',
-		typeOptions: { rows: 4 },
-		required: true,
-		default: '={{ $json.text }}',
-		description: 'The user message for each item; use an expression to build it from the item',
-		displayOptions: show,
-	},
-	{
-		displayName: 'Record ID',
-		name: 'recordId',
-		type: 'string',
-		default: '={{ $json.recordId ?? $json.id }}',
-		description:
-			"Stable ID of each record: results are matched to records by it (the batch line's custom_id is derived from it), and a record already in a live batch or done is not submitted again. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input).",
-		displayOptions: show,
-	},
-	{
-		displayName: 'Output Format',
-		name: 'outputFormat',
-		type: 'options',
-		noDataExpression: true,
-		options: [
-			{ name: 'Text', value: 'text' },
-			{
-				name: 'JSON (Structured Output)',
-				value: 'json',
-				description: 'The answer must be JSON matching the schema below',
-			},
-		],
-		default: 'text',
-		displayOptions: show,
-	},
-	{
-		displayName: 'JSON Schema',
-		name: 'jsonSchema',
-		type: 'json',
-		displayOptions: { show: { operation: ['submit'], outputFormat: ['json'] } },
-		default:
-			'{\n  "type": "object",\n  "properties": {\n    "category": { "type": "string" }\n  },\n  "required": ["category"]\n}',
-		description:
-			'JSON Schema of the answer, sent as LLM Batch Call sends it; Collect Results validates every answer against it',
-	},
+const properties: INodeProperties[] = [
+	{ ...modelProperty, placeholder: 'e.g. gpt-4o-mini, claude-3-5-haiku-latest' },
+	systemPromptProperty,
+	promptProperty,
+	recordIdProperty(
+		"Stable ID of each record: results are matched to records by it (the batch line's custom_id is derived from it), and a record already in a live batch or done is not submitted again. When empty, or when the expression finds no such field, a hash of the prompt is used. An expression that fails or gives null, an empty text, an object or a list fails its item (invalid_input).",
+	),
+	outputFormatProperty,
+	jsonSchemaProperty(
+		'JSON Schema of the answer, sent as LLM Batch Call sends it; Collect Results validates every answer against it',
+	),
 	{
 		displayName: 'Options',
 		name: 'options',
 		type: 'collection',
 		placeholder: 'Add Option',
 		default: {},
-		displayOptions: show,
 		options: [
 			{
 				displayName: 'Batch Size',
@@ -104,14 +64,7 @@ export const description: INodeProperties[] = [
 				description:
 					"Requests per provider batch. 0 = the provider's cap (OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).",
 			},
-			{
-				displayName: 'Context Window (Tokens)',
-				name: 'contextWindow',
-				type: 'number',
-				default: 0,
-				description:
-					'Prompt + max tokens limit per request. 0 = known value for the model (128k when unknown).',
-			},
+			contextWindowOption,
 			{
 				displayName: 'Max Submissions per Record',
 				name: 'maxSubmissions',
@@ -121,24 +74,13 @@ export const description: INodeProperties[] = [
 				description:
 					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
 			},
-			{
-				displayName: 'Max Tokens',
-				name: 'maxTokens',
-				type: 'number',
-				typeOptions: { minValue: 1 },
-				default: 1024,
-				description: 'Maximum output tokens per answer',
-			},
-			{
-				displayName: 'Temperature',
-				name: 'temperature',
-				type: 'number',
-				typeOptions: { minValue: 0, maxValue: 2, numberPrecision: 2 },
-				default: 0,
-			},
+			maxTokensOption,
+			temperatureOption,
 		],
 	},
 ];
+
+export const description: INodeProperties[] = properties.map(onSubmit);
 
 /**
  * Submit: bad items go to Failed before anything is uploaded; the rest (minus records that
@@ -146,14 +88,14 @@ export const description: INodeProperties[] = [
  * item per batch created.
  */
 export async function execute(
-	this: IExecuteFunctions,
+	ctx: IExecuteFunctions,
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
-	const sub = readSubmitConfig(this);
-	const { cfg, job, scope } = await openJob(this, deps);
-	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(this, cfg.provider) : undefined;
-	const items = this.getInputData();
-	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(this, {
+	const sub = readSubmitConfig(ctx, description);
+	const { cfg, job, scope } = await openJob(ctx, deps);
+	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(ctx, cfg.provider) : undefined;
+	const items = ctx.getInputData();
+	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(ctx, {
 		provider: cfg.provider,
 		scope,
 		model: sub.model,
@@ -226,22 +168,22 @@ export async function execute(
 		});
 	}
 	if (duplicates)
-		this.addExecutionHints?.({
+		ctx.addExecutionHints?.({
 			message: describeDuplicateIds(duplicates),
 			type: 'warning',
 			location: 'outputPane',
 		});
 	if (unnamed > 0)
-		this.addExecutionHints?.({
+		ctx.addExecutionHints?.({
 			message: describeUnnamed(unnamed),
 			type: 'info',
 			location: 'outputPane',
 		});
 	const notReused = result.notReused && describeNotReused(result.notReused);
 	if (notReused)
-		this.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
+		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
-	this.addExecutionHints?.({
+	ctx.addExecutionHints?.({
 		message: [
 			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
 			...skipNotes(skipped, sub.options.maxSubmissions),

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
 import { handsOff, runWithFallbacks } from '../../../core/call/fallback';
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem } from '../../../core/call/runner';
 import { FakeClock } from '../../helpers/fake-clock';

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import { runGrouped } from '../../../core/call/group';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { LlmBatchError } from '../../../core/call/errors';

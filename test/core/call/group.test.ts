@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { duplicateTopLevelKeys, groupPrompt, runGrouped, shareOut } from '../../../core/call/group';
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';

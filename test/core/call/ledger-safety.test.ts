@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
 import {

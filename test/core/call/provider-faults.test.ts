@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import { createProvider } from '../../../core/call/providers';
 import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
 import { FakeClock } from '../../helpers/fake-clock';

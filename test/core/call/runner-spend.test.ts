@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
 import { compileSchema } from '../../../core/schema';

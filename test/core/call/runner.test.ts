@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
+import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import {
 	BatchRunner,

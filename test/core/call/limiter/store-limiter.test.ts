@@ -1,16 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
+import { CEILING_MS, type RateLimits } from '../../../../core/call/limiter/policy';
+import { limitKey, MemoryLimitStore, type LimitStore } from '../../../../core/call/limiter/store';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
 import {
-	CEILING_MS,
-	limitKey,
 	LimitStoreUnavailableError,
-	MemoryLimitStore,
-	StoreLimiter,
-	type LimitStore,
-	type RateLimits,
 	type StoreLimiterEvent,
-} from '../../../core/call/limit-store';
-import { FakeClock } from '../../helpers/fake-clock';
+} from '../../../../core/call/limiter/store-outage';
+import { FakeClock } from '../../../helpers/fake-clock';
 
 const limits: RateLimits = { rpm: 600, tpm: Infinity, burstSeconds: 1 }; // 10/s, burst 10
 
@@ -29,12 +26,6 @@ class FlakyStore implements LimitStore {
 	}
 	adjust(key: string, l: RateLimits, n: number) {
 		return this.check() ?? this.inner.adjust(key, l, n);
-	}
-	penalize(key: string, l: RateLimits, ms: number) {
-		return this.check() ?? this.inner.penalize(key, l, ms);
-	}
-	pause(key: string, l: RateLimits, ms: number) {
-		return this.check() ?? this.inner.pause(key, l, ms);
 	}
 	cut(key: string, l: RateLimits, oks: number) {
 		return this.check() ?? this.inner.cut(key, l, oks);
@@ -104,21 +95,6 @@ describe('StoreLimiter on a shared store', () => {
 		expect(maxInWindow(times, 10_000)).toBeLessThanOrEqual(110);
 		// 600 at 10/s after a burst of 10 take 59 s: nothing of the limit was left unused
 		expect(times[times.length - 1]).toBe(59_000);
-	});
-
-	it('a 429 from one process pauses the others', async () => {
-		const clock = new FakeClock();
-		const store = new MemoryLimitStore(clock);
-		const opts = { store, key: 'k', limits, clock, onUnavailable: { mode: 'stop' as const } };
-		const a = new StoreLimiter(opts);
-		const b = new StoreLimiter(opts);
-		a.penalize(5000);
-		await clock.advance(0);
-		let at = -1;
-		const p = b.acquire(1).then(() => (at = clock.now()));
-		await clock.runAll();
-		await p;
-		expect(at).toBe(5000);
 	});
 
 	it('a corrected token estimate is given back to every process', async () => {
@@ -224,10 +200,9 @@ describe('StoreLimiter: ceilings as in the in-process controller', () => {
 		await high.acquire(1);
 		expect(high.report().lowestConfiguredRpm).toBe(600);
 		const later = await releaseTimes(clock, [high], 12);
-		// the bucket was full at its 300-RPM size (5, one just taken); now it refills at 10/s
-		expect(later.map((t) => t - later[0])).toEqual([
-			0, 0, 0, 0, 100, 200, 300, 400, 500, 600, 700, 800,
-		]);
+		// refilled at the ceiling the call found, as the Redis script does: full at its 600-RPM
+		// size (10, one just taken), then 10/s
+		expect(later.map((t) => t - later[0])).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 200, 300]);
 	});
 
 	it('a limit the provider announced to one process lowers every process, and the report names it', async () => {

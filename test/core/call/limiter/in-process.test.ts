@@ -2,15 +2,13 @@ import { describe, expect, it } from 'vitest';
 
 import {
 	FlowController,
-	MemoryFlowStore,
 	privateFlow,
 	resetSharedFlow,
 	sharedFlow,
 	sharedFlowKeys,
 	type FlowLease,
-} from '../../../core/call/controller';
-import { parseDuration, readRateLimit } from '../../../core/call/rate-headers';
-import { FakeClock } from '../../helpers/fake-clock';
+} from '../../../../core/call/limiter/in-process';
+import { FakeClock } from '../../../helpers/fake-clock';
 
 async function releaseTimes(
 	clock: FakeClock,
@@ -200,11 +198,10 @@ describe('FlowController: adaptation', () => {
 
 	it('keeps its state as numbers only (what a Redis store would hold)', () => {
 		const clock = new FakeClock();
-		const store = new MemoryFlowStore();
-		const c = new FlowController('k', store, clock);
+		const c = new FlowController(clock);
 		const lease = c.lease({ rpm: 100, tpm: 1000 });
 		lease.observe({ outcome: 'ok', rateLimit: { limitRequests: 90 } });
-		const state = store.get('k')!;
+		const state = c.state;
 		expect(Object.values(state).every((v) => typeof v === 'number')).toBe(true);
 		expect(state).toMatchObject({ ceilingRpm: 100, ceilingTpm: 1000, learnedRpm: 90, share: 1 });
 	});
@@ -252,49 +249,5 @@ describe('sharedFlow', () => {
 		expect(sharedFlow({ ...id, model: 'n' }, { rpm: 100, tpm: 1000 }, clock).controller).toBe(
 			other.controller,
 		);
-	});
-});
-
-describe('rate-limit headers', () => {
-	it('reads both dialects', () => {
-		expect(
-			readRateLimit(
-				new Headers({
-					'x-ratelimit-limit-requests': '1200',
-					'x-ratelimit-remaining-requests': '7',
-					'x-ratelimit-reset-requests': '6m0s',
-					'x-ratelimit-limit-tokens': '90000',
-					'x-ratelimit-remaining-tokens': '800',
-					'x-ratelimit-reset-tokens': '120ms',
-				}),
-				0,
-			),
-		).toEqual({
-			limitRequests: 1200,
-			remainingRequests: 7,
-			resetRequestsMs: 360_000,
-			limitTokens: 90000,
-			remainingTokens: 800,
-			resetTokensMs: 120,
-		});
-		expect(
-			readRateLimit(
-				{
-					'anthropic-ratelimit-requests-limit': '50',
-					'anthropic-ratelimit-requests-remaining': '0',
-					'anthropic-ratelimit-requests-reset': new Date(1_500).toISOString(),
-				},
-				1_000,
-			),
-		).toEqual({ limitRequests: 50, remainingRequests: 0, resetRequestsMs: 500 });
-		expect(readRateLimit(new Headers({ 'content-type': 'x' }), 0)).toBeUndefined();
-	});
-
-	it('parses Go-style durations', () => {
-		expect(parseDuration('1s')).toBe(1000);
-		expect(parseDuration('0.5s')).toBe(500);
-		expect(parseDuration('1h2m3s')).toBe(3_723_000);
-		expect(parseDuration('2')).toBe(2000);
-		expect(parseDuration('soon')).toBeUndefined();
 	});
 });

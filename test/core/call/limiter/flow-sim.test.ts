@@ -7,13 +7,14 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { privateFlow } from '../../../core/call/controller';
-import { MemoryLimitStore, StoreLimiter } from '../../../core/call/limit-store';
-import type { ChatResponse, Provider } from '../../../core/call/providers/types';
-import { BatchRunner, type Outcome, type RunItem } from '../../../core/call/runner';
-import { seededRandom } from '../../../core/random';
-import { AccountLimits } from '../../../sandbox/limiter';
-import { FakeClock } from '../../helpers/fake-clock';
+import { privateFlow } from '../../../../core/call/limiter/in-process';
+import { MemoryLimitStore } from '../../../../core/call/limiter/store';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
+import type { ChatResponse, Provider } from '../../../../core/call/providers/types';
+import { BatchRunner, type Outcome, type RunItem } from '../../../../core/call/runner';
+import { seededRandom } from '../../../../core/random';
+import { AccountLimits } from '../../../../sandbox/limiter';
+import { FakeClock } from '../../../helpers/fake-clock';
 
 interface SimResult {
 	items: number;
@@ -147,7 +148,7 @@ describe('flow control on a limit configured 2x too high (fake clock, 2,000 item
 	});
 
 	it('shared through a store (the rule the Redis script runs): without headers at most 5 % 429, util >= 0.90', async () => {
-		// (before the store ran aimd.ts's rule — halving with a fixed 0.9 threshold, +5 % a
+		// (before the store ran the share rule of policy.ts — halving with a fixed 0.9 threshold, +5 % a
 		// second above it — 5.5 % of requests were answered 429 here, seed 7; now 2.0 %, seed 3 1.6 %)
 		for (const seed of [7, 3]) {
 			const r = await simulate({

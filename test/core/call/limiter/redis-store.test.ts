@@ -1,21 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import {
-	CEILING_MS,
-	MemoryLimitStore,
-	StoreLimiter,
-	type RateLimits,
-	type StoreLimiterEvent,
-} from '../../../core/call/limit-store';
+import { CEILING_MS, type RateLimits } from '../../../../core/call/limiter/policy';
+import { MemoryLimitStore, type StoreLimits } from '../../../../core/call/limiter/store';
+import { StoreLimiter } from '../../../../core/call/limiter/store-limiter';
+import type { StoreLimiterEvent } from '../../../../core/call/limiter/store-outage';
 import {
 	createRedisClient,
 	openRedis,
-	RedisLimitStore,
 	redisConfigFromCredential,
 	type RedisConfig,
-} from '../../../core/call/redis-store';
-import { seededRandom } from '../../../core/random';
-import { FakeClock } from '../../helpers/fake-clock';
+} from '../../../../core/call/limiter/redis-connection';
+import { RedisLimitStore } from '../../../../core/call/limiter/redis-store';
+import { seededRandom } from '../../../../core/random';
+import { FakeClock } from '../../../helpers/fake-clock';
 import {
 	findRedisServer,
 	killRedis,
@@ -24,7 +21,7 @@ import {
 	startRedis,
 	stopRedis,
 	type TestRedis,
-} from '../../helpers/redis';
+} from '../../../helpers/redis';
 
 const limits: RateLimits = { rpm: 600, tpm: 60_000, burstSeconds: 1 }; // 10/s burst 10; 1000 tok/s burst 1000
 
@@ -106,21 +103,6 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 		});
 	});
 
-	it('a 429 empties the request bucket and pauses every client', async () => {
-		const clock = new FakeClock(0);
-		const key = freshKey();
-		await withClients(2, async ([a, b]) => {
-			const sa = new RedisLimitStore(a, { clock });
-			const sb = new RedisLimitStore(b, { clock });
-			await sa.penalize(key, limits, 3000);
-			expect(await sb.take(key, limits, 1)).toBe(3000);
-			await clock.advance(3000);
-			expect(await sb.take(key, limits, 1)).toBe(0);
-			await sb.pause(key, limits, 700);
-			expect(await sa.take(key, limits, 1)).toBe(700);
-		});
-	});
-
 	it('keeps only a hash of the identity, and the key expires when idle', async () => {
 		const key = freshKey();
 		await withClients(1, async ([c]) => {
@@ -142,7 +124,6 @@ describe('RedisLimitStore (real redis-server, injected clock)', () => {
 				'lt',
 				'og',
 				'ot',
-				'p',
 				'ps',
 				'r',
 				'ss',
@@ -219,11 +200,11 @@ describe('shared adaptive state (real redis-server, injected clock)', () => {
 		});
 	});
 
-	it('runs the rule of aimd.ts: the same sequence of answers gives the same shares as MemoryLimitStore', async () => {
+	it('runs the share rule of policy.ts: the same sequence of answers gives the same shares as MemoryLimitStore', async () => {
 		// Several processes' reports in a random order (seeded): 429s alone and in clusters,
 		// right answers at the provider's rate during an episode (the measured threshold),
 		// the probe above it. Each op goes to the Lua script and to the in-memory store
-		// (aimd.ts); their shares and cuts must agree after every one.
+		// (policy.ts); their shares and cuts must agree after every one.
 		const rnd = seededRandom(11);
 		for (const rpm of [600, 0]) {
 			const clock = new FakeClock(0);
@@ -267,6 +248,47 @@ describe('shared adaptive state (real redis-server, injected clock)', () => {
 				expect(cutsSeen).toBeGreaterThan(5);
 			});
 		}
+	});
+	it('runs the bucket operations of policy.ts: the same takes, corrections and cuts give the same waits as MemoryLimitStore', async () => {
+		// Two callers with different ceilings, a learned limit, token-weighted takes, corrections
+		// both ways and cuts, at random instants (seeded): every wait the Lua script names must be
+		// the wait the in-memory store names.
+		const rnd = seededRandom(5);
+		const clock = new FakeClock(0);
+		const key = freshKey();
+		const memory = new MemoryLimitStore(clock);
+		const callers: StoreLimits[] = [
+			{ rpm: 600, tpm: 60_000, burstSeconds: 1 },
+			{ rpm: 450, tpm: 90_000, learnedRpm: 0 },
+		];
+		await withClients(1, async ([c]) => {
+			const redis = new RedisLimitStore(c, { clock });
+			let taken = 0;
+			for (let i = 0; i < 400; i++) {
+				await clock.advance(Math.floor(rnd() * 300));
+				const l = callers[i % 2];
+				if (i === 150) callers[1] = { ...callers[1], learnedRpm: 300 };
+				const r = rnd();
+				if (r < 0.7) {
+					const tokens = Math.floor(rnd() * 800);
+					const [m, x] = [await memory.take(key, l, tokens), await redis.take(key, l, tokens)];
+					expect(x).toBe(m);
+					if (m === 0) taken++;
+				} else if (r < 0.85) {
+					const back = Math.floor(rnd() * 1_000) - 500;
+					await memory.adjust(key, l, back);
+					await redis.adjust(key, l, back);
+				} else if (r < 0.88) {
+					await memory.cut(key, l, 1);
+					await redis.cut(key, l, 1);
+				} else {
+					await memory.grow(key, l, 3);
+					await redis.grow(key, l, 3);
+				}
+				expect(redis.adaptive(key).share).toBeCloseTo(memory.adaptive(key).share, 5);
+			}
+			expect(taken).toBeGreaterThan(40);
+		});
 	});
 });
 

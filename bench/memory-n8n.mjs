@@ -1,0 +1,262 @@
+// `npm run bench:memory-n8n [-- --items=N] [--pairs=N]`: peak RSS of real n8n (`n8n execute`, the
+// packed package community-installed) running Manual Trigger -> Code (N items) -> LLM Batch Call
+// against the sandbox, beside the same items through a pass-through (No Operation) node.
+// n8n keeps every item of an execution, so what the call node adds per item is multiplied by N.
+//
+// The pairs alternate (pass-through, node, pass-through, node…) so a busy machine weighs on both
+// arms alike. Peak RSS of n8n's main process is its own `resourceUsage().maxRSS`, written at exit
+// by a preloaded script (the run JSON is printed last, so polling would miss that peak); the task
+// runner (the Code node runs there) is read from /proc VmHWM while it lives. The ratio is main
+// process over main process; the runner's peak is printed beside it (the same work in both arms).
+//
+// Prints a Markdown table and the median ratio; asserts only that every item came out.
+import { spawn } from 'node:child_process';
+import {
+	closeSync,
+	mkdirSync,
+	mkdtempSync,
+	openSync,
+	readdirSync,
+	readFileSync,
+	rmSync,
+	writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+	assertN8nInstalled,
+	encryptionKeyFor,
+	freePort,
+	importCredentials,
+	importWorkflowDir,
+	installPackage,
+	packPackage,
+	sandboxCredentials,
+	startSandbox,
+	CREDENTIAL_IDS,
+} from '../scripts/n8n/lib.mjs';
+import { n8nBin, n8nEnv, node24 } from '../scripts/n8n/paths.mjs';
+
+const args = process.argv.slice(2);
+const arg = (name, fallback) => {
+	const v = args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+	return v === undefined ? fallback : Number(v);
+};
+const ITEMS = arg('items', 20_000);
+// A package tarball to measure instead of packing this checkout's dist/ (to compare two builds).
+const TARBALL = args.find((a) => a.startsWith('--tarball='))?.split('=')[1];
+const PAIRS = arg('pairs', 3);
+const CONCURRENCY = 32;
+const TARGET = 1.3;
+const log = (line) => console.log(`[bench:memory-n8n] ${line}`);
+const mb = (bytes) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
+
+const NODE_ID = 'llmBatchMemoryNode';
+const PASS_ID = 'llmBatchMemoryPass';
+
+/** Manual Trigger -> Code (ITEMS tickets) -> `step`. */
+function workflow(id, step) {
+	const code = `return Array.from({ length: ${ITEMS} }, (_, i) => ({ json: { id: 'T' + String(i).padStart(6, '0'), text: 'Ticket ' + i + ': my invoice ' + i * 7 + ' was charged twice, please refund the second payment.' } }));`;
+	const node = (n, name, type, typeVersion, parameters, extra = {}) => ({
+		id: `${id}-${n}`,
+		name,
+		type,
+		typeVersion,
+		position: [n * 220, 0],
+		parameters,
+		...extra,
+	});
+	return {
+		id,
+		name: `bench memory: ${step.name}`,
+		active: false,
+		settings: { executionOrder: 'v1' },
+		nodes: [
+			node(0, 'Start', 'n8n-nodes-base.manualTrigger', 1, {}),
+			node(1, 'Make Tickets', 'n8n-nodes-base.code', 2, { jsCode: code }),
+			node(2, step.name, step.type, 1, step.parameters ?? {}, step.extra ?? {}),
+		],
+		connections: {
+			Start: { main: [[{ node: 'Make Tickets', type: 'main', index: 0 }]] },
+			'Make Tickets': { main: [[{ node: step.name, type: 'main', index: 0 }]] },
+		},
+	};
+}
+
+const llmStep = {
+	name: 'LLM Batch Call',
+	type: 'n8n-nodes-llm-batch.llmBatchCall',
+	parameters: {
+		provider: 'openai',
+		model: 'gpt-4o-mini',
+		prompt: '={{ $json.text }}',
+		recordId: '={{ $json.id }}',
+		outputFormat: 'text',
+		concurrency: CONCURRENCY,
+		requestsPerMinute: 100_000_000,
+		tokensPerMinute: 1e12,
+		options: { maxTokens: 64, progressIntervalSeconds: 10 },
+	},
+	extra: {
+		credentials: {
+			llmBatchOpenAiApi: { id: CREDENTIAL_IDS.openAi, name: 'LLM Sandbox (OpenAI-compatible)' },
+		},
+	},
+};
+const passStep = { name: 'Pass Through', type: 'n8n-nodes-base.noOp' };
+
+/** VmHWM of a process in bytes (Linux), NaN when gone. */
+function vmHwm(pid) {
+	try {
+		const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
+		return m ? Number(m[1]) * 1024 : NaN;
+	} catch {
+		return NaN;
+	}
+}
+
+/** Direct and indirect children of `pid`, from /proc. */
+function descendants(pid) {
+	const parent = new Map();
+	for (const d of readdirSync('/proc')) {
+		if (!/^\d+$/.test(d)) continue;
+		try {
+			const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+			parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+		} catch {
+			// gone meanwhile
+		}
+	}
+	const out = [pid];
+	for (let i = 0; i < out.length; i++)
+		for (const [child, ppid] of parent) if (ppid === out[i]) out.push(child);
+	return out.slice(1);
+}
+
+/** One `n8n execute`; resolves with the main peak, the runners' peak and the item count out. */
+function execute(userFolder, id, stepName, peakDir) {
+	const peakFile = path.join(peakDir, `${id}-${Date.now()}.json`);
+	return new Promise((resolve, reject) => {
+		freePort().then((brokerPort) => {
+			const env = n8nEnv(userFolder, {
+				N8N_ENCRYPTION_KEY: encryptionKeyFor(userFolder),
+				N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+				N8N_EXPRESSION_ENGINE: 'legacy',
+				NODE_OPTIONS: `--require ${path.join(peakDir, 'peak.cjs')}`,
+				LLM_BATCH_PEAK_FILE: peakFile,
+			});
+			// stdout to a file: `n8n execute` exits right after printing the run, which cuts a pipe short.
+			const outFile = peakFile.replace(/\.json$/, '.out');
+			const outFd = openSync(outFile, 'w');
+			const child = spawn(node24(), [n8nBin(), 'execute', `--id=${id}`, '--rawOutput'], {
+				cwd: userFolder,
+				env,
+				stdio: ['ignore', outFd, 'pipe'],
+			});
+			closeSync(outFd);
+			let stderr = '';
+			child.stderr.on('data', (c) => (stderr += c));
+			let runners = 0;
+			const poll = setInterval(() => {
+				for (const pid of descendants(child.pid)) runners = Math.max(runners, vmHwm(pid) || 0);
+			}, 100);
+			const timer = setTimeout(() => child.kill('SIGKILL'), 30 * 60_000);
+			child.on('close', (code) => {
+				clearInterval(poll);
+				clearTimeout(timer);
+				const stdout = readFileSync(outFile, 'utf8');
+				rmSync(outFile, { force: true });
+				try {
+					const { maxRssBytes } = JSON.parse(readFileSync(peakFile, 'utf8'));
+					const lines = stdout.split('\n');
+					const start = lines.findIndex((l) => l === '{');
+					const end = lines.findIndex((l, i) => i > start && l === '}');
+					if (start < 0) throw new Error('no run JSON');
+					const run = JSON.parse(lines.slice(start, end + 1).join('\n'));
+					const out = (run.data.resultData.runData[stepName]?.[0]?.data?.main ?? []).map(
+						(items) => items?.length ?? 0,
+					);
+					if (out.reduce((a, b) => a + b, 0) !== ITEMS)
+						throw new Error(`${stepName} put out ${out.join(' + ')} items for ${ITEMS}`);
+					resolve({ main: maxRssBytes, runners, out });
+				} catch (error) {
+					reject(
+						new Error(
+							`n8n execute --id=${id} (exit ${code}): ${error.message}\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`,
+						),
+					);
+				}
+			});
+		}, reject);
+	});
+}
+
+const median = (xs) => {
+	const s = [...xs].sort((a, b) => a - b);
+	const m = s.length >> 1;
+	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+	assertN8nInstalled();
+	const userFolder = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-bench-memory-'));
+	const peakDir = path.join(userFolder, 'peaks');
+	mkdirSync(peakDir, { recursive: true });
+	writeFileSync(
+		path.join(peakDir, 'peak.cjs'),
+		"const f = process.env.LLM_BATCH_PEAK_FILE; if (f) process.on('exit', () => require('node:fs').writeFileSync(f, JSON.stringify({ maxRssBytes: process.resourceUsage().maxRSS * 1024 })));\n",
+	);
+	const sandbox = await startSandbox(['--port', '0', '--seed', '1']);
+	try {
+		log(`packing and installing the package into ${userFolder}`);
+		await installPackage(
+			userFolder,
+			TARBALL ? path.resolve(TARBALL) : await packPackage(path.join(userFolder, 'pack')),
+		);
+		const wfDir = path.join(userFolder, 'workflows');
+		mkdirSync(wfDir, { recursive: true });
+		writeFileSync(path.join(wfDir, 'node.json'), JSON.stringify(workflow(NODE_ID, llmStep)));
+		writeFileSync(path.join(wfDir, 'pass.json'), JSON.stringify(workflow(PASS_ID, passStep)));
+		await importCredentials(userFolder, sandboxCredentials(sandbox.url));
+		await importWorkflowDir(userFolder, wfDir);
+		const rows = [];
+		for (let p = 1; p <= PAIRS; p++) {
+			const pass = await execute(userFolder, PASS_ID, passStep.name, peakDir);
+			log(`pair ${p}: pass-through main ${mb(pass.main)}, task runner ${mb(pass.runners)}`);
+			const node = await execute(userFolder, NODE_ID, llmStep.name, peakDir);
+			log(
+				`pair ${p}: LLM Batch Call main ${mb(node.main)}, task runner ${mb(node.runners)} (${node.out.join(' ok + ')} failed)`,
+			);
+			rows.push({ pass, node, ratio: node.main / pass.main });
+		}
+		const ratio = median(rows.map((r) => r.ratio));
+		console.log('');
+		console.log(
+			`| pair | LLM Batch Call (main) | pass-through (main) | ratio | task runner (node / pass) |`,
+		);
+		console.log('|---|---|---|---|---|');
+		rows.forEach((r, i) =>
+			console.log(
+				`| ${i + 1} | ${mb(r.node.main)} | ${mb(r.pass.main)} | ${r.ratio.toFixed(2)}× | ${mb(r.node.runners)} / ${mb(r.pass.runners)} |`,
+			),
+		);
+		console.log(
+			`| median of ${rows.length} | | | **${ratio.toFixed(2)}×** (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'miss'}) | |`,
+		);
+		console.log(
+			`\n${ITEMS.toLocaleString('en-US')} items, \`n8n execute\` (n8n 2.41.1, SQLite), concurrency ${CONCURRENCY}, zero sandbox latency; peak RSS of n8n's main process.`,
+		);
+	} finally {
+		await sandbox.stop();
+		if (!process.env.LLM_BATCH_KEEP_BENCH) rmSync(userFolder, { recursive: true, force: true });
+	}
+}
+
+main().then(
+	() => process.exit(0),
+	(error) => {
+		console.error(error);
+		process.exit(1);
+	},
+);

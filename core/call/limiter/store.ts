@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+
+import type { Clock } from '../../types';
+import {
+	CEILING_MS,
+	cutShare,
+	DEFAULT_BURST_SECONDS,
+	giveBack,
+	newLimitState,
+	onOk,
+	onRateLimited,
+	refill,
+	takeOne,
+	waitToSend,
+	type LimitState,
+	type RateLimits,
+} from './policy';
+
+/**
+ * A caller's limits as the store sees them: the configured RPM / TPM (ceilings, as in the
+ * in-process limiter) and the limits this caller last read from the provider's
+ * rate-limit headers (shared through the store like everything else).
+ */
+export interface StoreLimits extends RateLimits {
+	readonly learnedRpm?: number;
+	readonly learnedTpm?: number;
+}
+
+/**
+ * Where a limit key's state (policy.ts `LimitState`) lives when several processes share it. The in-memory store
+ * below and the Redis store (redis-store.ts) implement the same atomic operations, so the
+ * limiter over them ({@link StoreLimiter}) is the same code for one process and for several
+ * queue-mode workers. Each call first refills the buckets and records the caller's ceilings
+ * (lowest of the last CEILING_MS) and learned limits.
+ */
+export interface LimitStore {
+	/**
+	 * Atomically: if both buckets hold enough, take one request and `tokens` tokens. Returns 0
+	 * when taken, else the milliseconds to wait.
+	 */
+	take(key: string, limits: StoreLimits, tokens: number): Promise<number>;
+	/** Gives `tokens` back (negative takes more): the estimate corrected by the real usage. */
+	adjust(key: string, limits: StoreLimits, tokens: number): Promise<void>;
+	/**
+	 * The shared share rule (policy.ts). `oks` in each call: right answers the caller has not
+	 * reported yet, so the store counts every process's answers (the rate they come at during a
+	 * 429 episode sets the threshold).
+	 *
+	 * A cluster of 429s: an episode may begin, then the share is cut (at most once a second,
+	 * whichever process reports it) and the request bucket empties.
+	 */
+	cut(key: string, limits: StoreLimits, oks: number): Promise<void>;
+	/** A 429 that is not a cluster: an episode of 429s may begin. */
+	rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void>;
+	/** Right answers: counted, and the share grows back one step when the rule allows. */
+	grow(key: string, limits: StoreLimits, oks: number): Promise<void>;
+	/** The share and cut count as of this process's last call for `key` (no round trip). */
+	adaptive(key: string): { share: number; cuts: number };
+	/**
+	 * The lowest RPM configured by the callers of `key` now and the RPM the provider announced
+	 * (0 = none), as of this process's last call (no round trip).
+	 */
+	ceilings?(key: string): { ceilingRpm: number; learnedRpm: number } | undefined;
+}
+
+type StoredState = LimitState & { ceilingRpmAt: number; ceilingTpmAt: number };
+
+/** The state the Redis script keeps, in this process's memory (tests, reference). */
+export class MemoryLimitStore implements LimitStore {
+	private readonly states = new Map<string, StoredState>();
+
+	constructor(private readonly clock: Clock) {}
+
+	private entry(key: string, limits: StoreLimits) {
+		const now = this.clock.now();
+		const burst = limits.burstSeconds ?? DEFAULT_BURST_SECONDS;
+		let s = this.states.get(key);
+		if (!s) {
+			s = { ...newLimitState(now, limits.rpm, limits.tpm), ceilingRpmAt: now, ceilingTpmAt: now };
+			this.states.set(key, s);
+		}
+		// The lowest limits configured by the callers of the last CEILING_MS; the lowest refreshes them.
+		if (limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
+			s.ceilingRpm = limits.rpm;
+			s.ceilingRpmAt = now;
+		}
+		if (limits.tpm <= s.ceilingTpm || now - s.ceilingTpmAt > CEILING_MS) {
+			s.ceilingTpm = limits.tpm;
+			s.ceilingTpmAt = now;
+		}
+		if ((limits.learnedRpm ?? 0) > 0) s.learnedRpm = limits.learnedRpm!;
+		if ((limits.learnedTpm ?? 0) > 0) s.learnedTpm = limits.learnedTpm!;
+		// Refilled at the rate these ceilings set, as the Redis script does.
+		refill(s, now, burst);
+		return { s, now, burst };
+	}
+
+	async take(key: string, limits: StoreLimits, tokens: number): Promise<number> {
+		const { s, now, burst } = this.entry(key, limits);
+		const wait = waitToSend(s, tokens, now, burst);
+		if (wait > 0) return wait;
+		takeOne(s, tokens);
+		return 0;
+	}
+
+	async adjust(key: string, limits: StoreLimits, tokens: number): Promise<void> {
+		const { s, now, burst } = this.entry(key, limits);
+		giveBack(s, tokens, now, burst);
+	}
+
+	async cut(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		const { s, now } = this.entry(key, limits);
+		s.okTotal += oks;
+		onRateLimited(s, now);
+		cutShare(s, now);
+	}
+
+	async rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		const { s, now } = this.entry(key, limits);
+		s.okTotal += oks;
+		onRateLimited(s, now);
+	}
+
+	async grow(key: string, limits: StoreLimits, oks: number): Promise<void> {
+		const { s, now } = this.entry(key, limits);
+		onOk(s, now, oks);
+	}
+
+	adaptive(key: string): { share: number; cuts: number } {
+		const s = this.states.get(key);
+		return { share: s?.share ?? 1, cuts: s?.cuts ?? 0 };
+	}
+
+	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
+		const s = this.states.get(key);
+		return s && { ceilingRpm: s.ceilingRpm, learnedRpm: s.learnedRpm };
+	}
+}
+
+/**
+ * The key a limit is shared under: a hash of provider + base URL + API key + model, so two runs
+ * (or two processes, through Redis) using the same account and model meet, and the API key
+ * itself is never kept.
+ */
+export function limitKey(identity: {
+	provider: string;
+	baseUrl: string;
+	apiKey: string;
+	model: string;
+}): string {
+	return createHash('sha256')
+		.update([identity.provider, identity.baseUrl, identity.apiKey, identity.model].join('\u0000'))
+		.digest('hex');
+}
