@@ -248,33 +248,57 @@ export function classifyError(
 	) {
 		return new LlmBatchError('timeout', 'No answer within the request timeout', base);
 	}
-	if (status === undefined) {
-		if (name === 'SyntaxError' || /JSON/.test(message)) {
-			// The HTTP body itself is broken (cut off, empty, not JSON): the provider's fault.
-			return new LlmBatchError(
-				'server_error',
-				'The provider sent a response body that is not valid JSON (empty or cut off)',
-				base,
-			);
-		}
-		const sockCode = causeCode(err);
-		if (
-			name === 'APIConnectionError' ||
-			sockCode ||
-			/socket|network|fetch failed|connection/i.test(message)
-		) {
-			return new LlmBatchError(
-				'connection',
-				`Connection error${sockCode ? ` (${sockCode})` : ''}: ${message}`,
-				base,
-			);
-		}
-		return new LlmBatchError('invalid_request', message || 'Unknown error', {
-			...base,
-			retryable: false,
-		});
-	}
+	if (status === undefined) return withoutStatus(err, name, message, base);
+	return byStatus(e, status, message, base, now);
+}
 
+type ErrorBase = {
+	provider: ProviderName | undefined;
+	requestId: string | undefined;
+	cause: unknown;
+};
+
+/** No HTTP status: a broken body, the connection, or a request that could not be made. */
+function withoutStatus(
+	err: unknown,
+	name: string,
+	message: string,
+	base: ErrorBase,
+): LlmBatchError {
+	if (name === 'SyntaxError' || /JSON/.test(message)) {
+		// The HTTP body itself is broken (cut off, empty, not JSON): the provider's fault.
+		return new LlmBatchError(
+			'server_error',
+			'The provider sent a response body that is not valid JSON (empty or cut off)',
+			base,
+		);
+	}
+	const sockCode = causeCode(err);
+	if (
+		name === 'APIConnectionError' ||
+		sockCode ||
+		/socket|network|fetch failed|connection/i.test(message)
+	) {
+		return new LlmBatchError(
+			'connection',
+			`Connection error${sockCode ? ` (${sockCode})` : ''}: ${message}`,
+			base,
+		);
+	}
+	return new LlmBatchError('invalid_request', message || 'Unknown error', {
+		...base,
+		retryable: false,
+	});
+}
+
+/** What the provider's HTTP status (and the error body's codes) say. */
+function byStatus(
+	e: ErrorLike,
+	status: number,
+	message: string,
+	base: ErrorBase,
+	now: number,
+): LlmBatchError {
 	const withStatus = { ...base, status };
 	const codes = bodyCodes(e);
 	const d = providerDetail({ ...e, status });

@@ -9,7 +9,8 @@
  */
 import type { Checkpoint } from '../ledger/types';
 import type { ItemError } from '../types';
-import type { BatchRunner, Outcome, RunItem } from './runner';
+import type { BatchRunner } from './runner';
+import type { Outcome, RunItem } from './types';
 
 export interface FallbackStage {
 	runner: BatchRunner;

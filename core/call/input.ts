@@ -2,7 +2,7 @@ import { answerIdentity, callHash, inputHash } from '../identity';
 import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
-import type { RunItem } from './runner';
+import type { RunItem } from './types';
 import { countTokens, estimateTokens } from '../tokens';
 import type { Issue, ItemError, ProviderName, Usage } from '../types';
 import { reaskAnswer, reaskMessage } from './reask';

@@ -1,6 +1,6 @@
 import { LlmBatchError } from './errors';
 import type { ChatResponse } from './providers/types';
-import type { RunItem } from './runner';
+import type { RunItem } from './types';
 import type { ProviderName, LlmResult, Usage } from '../types';
 import { extractJson, type SchemaValidator } from '../schema';
 
@@ -46,45 +46,7 @@ export function interpretAnswer(
 		// choices [] / content null / no content blocks: never a success.
 		throw new LlmBatchError('malformed_output', 'The provider sent an empty answer', base);
 	}
-	let output: unknown = res.text;
-	if (item.group) {
-		// Several records in one request (core/call/group.ts): the answer must be one JSON
-		// object keyed by record ID; the group splits and checks it per record.
-		const parsed =
-			res.data !== undefined ? { ok: true as const, value: res.data } : extractJson(res.text);
-		if (
-			!parsed.ok ||
-			!parsed.value ||
-			typeof parsed.value !== 'object' ||
-			Array.isArray(parsed.value)
-		)
-			throw new LlmBatchError(
-				'malformed_output',
-				`The grouped answer is not a JSON object keyed by record ID${parsed.ok ? '' : `: ${parsed.message}`}`,
-				base,
-			);
-		output = parsed.value;
-	} else if (policy.structured) {
-		if (res.data !== undefined) output = res.data;
-		else {
-			const parsed = extractJson(res.text);
-			if (!parsed.ok)
-				throw new LlmBatchError(
-					'malformed_output',
-					`The answer is not the JSON that was asked for: ${parsed.message}`,
-					base,
-				);
-			output = parsed.value;
-		}
-		const issues = policy.structured.validate?.(output);
-		if (issues && issues.length > 0) {
-			throw new LlmBatchError(
-				'schema_violation',
-				`The answer does not match the JSON Schema: ${issues.map((i) => `${i.path || '/'} ${i.message}`).join('; ')}`,
-				{ ...base, issues },
-			);
-		}
-	}
+	const output = readOutput(policy, item.group === true, res, base);
 	const usage = res.usage;
 	return {
 		recordId: item.recordId,
@@ -106,4 +68,55 @@ export function interpretAnswer(
 		...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 		completedAt: new Date(policy.now()).toISOString(),
 	};
+}
+
+/**
+ * The answer's output: its text, or the JSON asked for — one object keyed by record ID for a
+ * grouped request (core/call/group.ts splits and checks it per record), else valid against
+ * the schema when one is set.
+ */
+function readOutput(
+	policy: AnswerPolicy,
+	group: boolean,
+	res: ChatResponse,
+	base: { provider: ProviderName; requestId?: string },
+): unknown {
+	if (group) {
+		const parsed =
+			res.data !== undefined ? { ok: true as const, value: res.data } : extractJson(res.text);
+		if (
+			!parsed.ok ||
+			!parsed.value ||
+			typeof parsed.value !== 'object' ||
+			Array.isArray(parsed.value)
+		)
+			throw new LlmBatchError(
+				'malformed_output',
+				`The grouped answer is not a JSON object keyed by record ID${parsed.ok ? '' : `: ${parsed.message}`}`,
+				base,
+			);
+		return parsed.value;
+	}
+	if (!policy.structured) return res.text;
+	let output: unknown;
+	if (res.data !== undefined) output = res.data;
+	else {
+		const parsed = extractJson(res.text);
+		if (!parsed.ok)
+			throw new LlmBatchError(
+				'malformed_output',
+				`The answer is not the JSON that was asked for: ${parsed.message}`,
+				base,
+			);
+		output = parsed.value;
+	}
+	const issues = policy.structured.validate?.(output);
+	if (issues && issues.length > 0) {
+		throw new LlmBatchError(
+			'schema_violation',
+			`The answer does not match the JSON Schema: ${issues.map((i) => `${i.path || '/'} ${i.message}`).join('; ')}`,
+			{ ...base, issues },
+		);
+	}
+	return output;
 }

@@ -1,4 +1,4 @@
-import type { RunStats } from './runner';
+import type { RunStats } from './types';
 import type { Clock } from '../types';
 
 function money(usd: number, unknown: boolean): string {

@@ -2,7 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
 import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
 import type { ProviderCredentials } from '../../core/call/providers';
-import type { RunItem } from '../../core/call/runner';
+import type { RunItem } from '../../core/call/types';
 import { parseSchemaParam } from '../../core/schema';
 import {
 	duplicateRecordIds,
