@@ -87,17 +87,6 @@ export async function startPostgresServer() {
 	};
 }
 
-/**
- * A killed worker's job is noticed in ~20 s instead of a minute or more (the kill test). Not
- * for loaded machines: a worker starved of CPU for 15 s loses its lock and n8n fails a
- * healthy execution ("failed to be processed too many times").
- */
-export const FAST_STALL_DETECTION = {
-	QUEUE_WORKER_LOCK_DURATION: '15000',
-	QUEUE_WORKER_LOCK_RENEW_TIME: '3000',
-	QUEUE_WORKER_STALLED_INTERVAL: '5000',
-};
-
 /** The environment every process of the topology shares (main, workers, CLI imports). */
 export function queueEnv({ redis, pg }) {
 	return {

@@ -33,7 +33,6 @@ export interface Topology {
 }
 
 export const queue = queueLib as {
-	FAST_STALL_DETECTION: Record<string, string>;
 	startQueueTopology(
 		userFolder: string,
 		opts: {
