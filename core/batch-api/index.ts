@@ -12,3 +12,4 @@ export * from './submit';
 export * from './status';
 export * from './types';
 export { createBatchApi } from './providers';
+export * from './skip-summary';

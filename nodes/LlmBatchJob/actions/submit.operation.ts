@@ -10,8 +10,8 @@ import {
 	PROVIDER_CAPS,
 	shareItemText,
 	submitRecords,
+	summarizeSkipped,
 	type PreparedRecord,
-	type SubmitResult,
 } from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
 import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
@@ -148,23 +148,13 @@ export async function execute(
 		json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),
 		pairedItem: b.indexes.map((item) => ({ item })),
 	}));
-	const skipped = result.skipped.filter((s) => s.reason !== 'duplicate');
-	const count = (reason: string) => skipped.filter((s) => s.reason === reason).length;
-	if (skipped.length > 0) {
-		// Records already done, waiting in a batch or not to be sent again leave here, so every
-		// item has one output.
+	const { notes, ...counts } = summarizeSkipped(result.skipped, sub.options.maxSubmissions);
+	if (counts.skipped > 0) {
 		out.push({
-			json: {
-				job: cfg.jobName,
-				batchId: null,
-				skipped: skipped.length,
-				alreadySucceeded: count('succeeded'),
-				inLiveBatch: count('in_batch'),
-				awaitingCreate: count('awaiting_create'),
-				notRetryable: count('not_retryable'),
-				overLimit: count('over_limit'),
-			},
-			pairedItem: skipped.map((s) => ({ item: s.index })),
+			json: { job: cfg.jobName, batchId: null, ...counts },
+			pairedItem: result.skipped
+				.filter((s) => s.reason !== 'duplicate')
+				.map((s) => ({ item: s.index })),
 		});
 	}
 	if (duplicates)
@@ -186,43 +176,11 @@ export async function execute(
 	ctx.addExecutionHints?.({
 		message: [
 			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
-			...skipNotes(skipped, sub.options.maxSubmissions),
+			...notes,
 			`${failed.length} item(s) failed before upload`,
 		].join('; '),
 		type: failed.length > 0 ? 'warning' : 'info',
 		location: 'outputPane',
 	});
 	return [out, failed];
-}
-
-/** Why records were not sent, one phrase per reason, failure codes named. */
-function skipNotes(skipped: SubmitResult['skipped'], maxSubmissions: number): string[] {
-	const notes: string[] = [];
-	const by = (reason: string) => skipped.filter((s) => s.reason === reason);
-	const codes = (list: SubmitResult['skipped']) => {
-		const n = new Map<string, number>();
-		for (const s of list) n.set(s.code ?? 'unknown', (n.get(s.code ?? 'unknown') ?? 0) + 1);
-		return [...n].map(([code, k]) => `${code} ×${k}`).join(', ');
-	};
-	const done = by('succeeded').length;
-	if (done > 0) notes.push(`${done} already succeeded`);
-	const live = by('in_batch').length;
-	if (live > 0)
-		notes.push(`${live} in a live batch or being sent by another execution (not sent twice)`);
-	const awaiting = by('awaiting_create').length;
-	if (awaiting > 0)
-		notes.push(
-			`${awaiting} in an earlier submission whose create got no answer (a later run adopts its batch by its nonce, or frees them)`,
-		);
-	const notRetryable = by('not_retryable');
-	if (notRetryable.length > 0)
-		notes.push(
-			`${notRetryable.length} failed and not sent again: not retryable (${codes(notRetryable)})`,
-		);
-	const overLimit = by('over_limit');
-	if (overLimit.length > 0)
-		notes.push(
-			`${overLimit.length} failed and not sent again: already in ${maxSubmissions} batch(es), the limit (${codes(overLimit)})`,
-		);
-	return notes;
 }
