@@ -10,11 +10,11 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import { LedgerStoreError } from '../../core/ledger/errors';
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
-import type { LedgerWrite } from '../../core/ledger/types';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import { LedgerStoreError } from '../../../core/ledger/errors';
+import { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../../core/ledger/sqlite';
+import type { LedgerWrite } from '../../../core/ledger/types';
 import {
 	startPostgres,
 	startServer,
@@ -22,7 +22,7 @@ import {
 	stopServer,
 	testPostgresFromEnv,
 	type TestPostgres,
-} from '../helpers/postgres';
+} from '../../helpers/postgres';
 import { result, T0 } from './fixtures';
 
 function tempFile(name = 'ledger.sqlite'): string {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import { LedgerStoreError } from '../../core/ledger/errors';
-import type { LedgerWrite } from '../../core/ledger/types';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import { LedgerStoreError } from '../../../core/ledger/errors';
+import type { LedgerWrite } from '../../../core/ledger/types';
 import {
 	T0,
 	T1,
