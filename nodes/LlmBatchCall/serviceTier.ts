@@ -1,7 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { FLEX_TIMEOUT_MS } from '../../core/call/service-tier';
-
 /*
  * LLM Batch Call's OpenAI processing-tier options (Options collection), kept apart so the
  * tier's parameters read as one block: the tier, the deadline that ends flex, flex's timeout,
@@ -52,7 +50,8 @@ export const flexTimeoutOption: INodeProperties = {
 	name: 'flexTimeoutSeconds',
 	type: 'number',
 	typeOptions: { minValue: 1 },
-	default: FLEX_TIMEOUT_MS / 1000,
+	// FLEX_TIMEOUT_MS in seconds (the editor needs a literal; a test keeps them equal).
+	default: 900,
 	description:
 		'Timeout of a flex request (OpenAI advises up to 15 minutes: flex is slower). Requests at any other tier, and flex items moved to Default by the deadline, use Request Timeout.',
 };

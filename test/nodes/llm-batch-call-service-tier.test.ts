@@ -3,7 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { modelPricing } from '../../core/call/budget';
 import { resetSharedFlow } from '../../core/call/limiter/in-process';
+import { FLEX_TIMEOUT_MS } from '../../core/call/service-tier';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
+import { flexTimeoutOption } from '../../nodes/LlmBatchCall/serviceTier';
 import { priceOverridesOf, readConfig } from '../../nodes/LlmBatchCall/params';
 import type { Clock } from '../../core/types';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
@@ -52,6 +54,10 @@ function configError(extra: Record<string, unknown>): string {
 }
 
 describe('LLM Batch Call Service Tier: configuration', () => {
+	it("Flex Request Timeout's default is the engine's flex timeout (15 minutes, OpenAI's advice)", () => {
+		expect(flexTimeoutOption.default).toBe(FLEX_TIMEOUT_MS / 1000);
+	});
+
 	it('refuses before any call what cannot work: a tier without an OpenAI model, a deadline without flex, a cap without a flex price, a tier price without a standard one', () => {
 		expect(
 			configError({
