@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
+import { CircuitBreaker } from '../../../core/call/breaker';
 import { CostMeter, modelPricing } from '../../../core/call/budget';
 import { classifyError } from '../../../core/call/errors';
 import { privateFlow } from '../../../core/call/limiter/in-process';
@@ -119,6 +120,19 @@ describe("flex's 429 resource_unavailable is a wait, not a failure", () => {
 			0,
 		);
 		expect(plain.code).toBe('rate_limited');
+	});
+
+	it('the breaker does not count it, and a half-open probe answered with it closes the circuit (the provider is up)', () => {
+		const clock = new FakeClock(0);
+		expect(CircuitBreaker.counts('resource_unavailable')).toBe(false);
+		const b = new CircuitBreaker({ minSamples: 2, minFailingItems: 1 }, clock);
+		for (let i = 0; i < 50; i++) b.record('resource_unavailable', false, i);
+		expect([b.state, b.failureShare]).toEqual(['closed', 0]);
+		b.record('server_error', false, 1);
+		b.record('server_error', false, 2);
+		expect(b.state).toBe('open');
+		b.record('resource_unavailable', true);
+		expect(b.state).toBe('closed');
 	});
 
 	it('the same share of 5xx opens the breaker: the pattern below is harsher than its threshold', async () => {
