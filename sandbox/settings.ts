@@ -2,6 +2,7 @@
  * Sandbox options resolved against the defaults (or the running settings, for
  * `configure`) and checked: a bad option throws before the sandbox changes.
  */
+import { checkFlex, DEFAULT_FLEX, type FlexSettings } from './flex';
 import { GROUP_FAULT_KINDS, type GroupFaultKind } from './group';
 import type { SandboxOptions } from './options';
 import { isProfileName } from './profile-names';
@@ -26,6 +27,7 @@ export interface SandboxSettings {
 	sameAnswerAtTemperature0: number;
 	rateHeaders: boolean;
 	strictModels: boolean;
+	flex: FlexSettings;
 }
 
 /** `given` over `base` (the running settings) over the defaults, checked. */
@@ -51,7 +53,9 @@ export function resolveSettings(given: SandboxOptions, base?: SandboxSettings): 
 		sameAnswerAtTemperature0: o.sameAnswerAtTemperature0 ?? base?.sameAnswerAtTemperature0 ?? 0.9,
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
+		flex: { ...DEFAULT_FLEX, ...base?.flex, ...o.flex },
 	};
+	checkFlex(r.flex);
 	checkFaultTables(r);
 	checkValues(r);
 	return r;

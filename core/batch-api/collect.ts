@@ -63,7 +63,8 @@ interface Decided {
 
 function addUsage(a: Usage, b: Usage): Usage {
 	const out: Usage = { ...a };
-	for (const k of Object.keys(b) as Array<keyof Usage>) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+	for (const k of Object.keys(b) as Array<keyof Usage>)
+		if (k !== 'serviceTier') out[k] = (a[k] ?? 0) + (b[k] ?? 0);
 	return out;
 }
 

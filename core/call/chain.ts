@@ -99,6 +99,7 @@ function runnerFor(
 		concurrency: config.concurrency,
 		retry: { maxAttempts: o.maxAttempts },
 		timeoutMs: o.timeoutSeconds * 1000,
+		...tierPolicy(o, endpoint.provider, deps.clock.now()),
 		signal: deps.signal,
 		circuit: {
 			threshold: o.circuitThreshold / 100,
@@ -124,6 +125,19 @@ function runnerFor(
 			}
 		},
 	});
+}
+
+/** The Service Tier applies to OpenAI models; the Flex Deadline counts from the run's start. */
+function tierPolicy(o: CallConfig['options'], provider: ProviderName, startedAt: number) {
+	if (provider !== 'openai' || o.serviceTier === undefined || o.serviceTier === 'auto') return {};
+	const deadline = o.flexDeadlineMinutes ?? 0;
+	return {
+		serviceTier: o.serviceTier,
+		...(o.serviceTier === 'flex' && deadline > 0
+			? { flexDeadlineAt: startedAt + deadline * 60_000 }
+			: {}),
+		...(o.flexTimeoutSeconds ? { flexTimeoutMs: o.flexTimeoutSeconds * 1000 } : {}),
+	};
 }
 
 /** Records per request on one model, within that model's own context window. */

@@ -109,6 +109,7 @@ function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[
 		if (cached[i] > 0) u.cachedInputTokens = Math.min(cached[i], inputTokens);
 		if (write[i] > 0) u.cacheWriteTokens = Math.min(write[i], inputTokens);
 		if (write1h[i] > 0) u.cacheWrite1hTokens = write1h[i];
+		if (usage.serviceTier !== undefined) u.serviceTier = usage.serviceTier;
 		return u;
 	});
 }
@@ -189,6 +190,7 @@ export function splitAnswer(
 				...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 				completedAt: result.completedAt,
 				groupSize: g.members.length,
+				...(result.serviceTier === undefined ? {} : { serviceTier: result.serviceTier }),
 			},
 		]);
 	});

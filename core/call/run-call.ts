@@ -11,6 +11,7 @@ import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';
 import type { CallConfig, CallDeps, CallInput, CallResult, Outcome, RunItem } from './types';
 import { reportProgress } from './progress';
+import { FLEX_TIMEOUT_MS } from './service-tier';
 import type { BatchRunner } from './runner';
 import { groupOptions, modelChain, type Shared } from './chain';
 import { callStats, callSummary } from './summary';
@@ -82,6 +83,7 @@ export async function runCall(
 		models: chain.models,
 		answeredBy: run.answeredBy,
 		groupStats,
+		serviceTier: options.serviceTier,
 	});
 	return { outcomes: run.outcomes, stats, summary, warnings: warningsOf(ledger.checkpoint, deps) };
 }
@@ -153,7 +155,10 @@ function openLedger(
 	// This execution, as its ledger claims and budget reservations name it.
 	const owner = claimOwner();
 	// A claim (and a reservation) outlives one attempt (limiter wait + request + commit) with room to spare.
-	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * options.timeoutSeconds * 1000 + 60_000);
+	const flexSeconds =
+		options.serviceTier === 'flex' ? (options.flexTimeoutSeconds ?? FLEX_TIMEOUT_MS / 1000) : 0;
+	const longest = Math.max(options.timeoutSeconds, flexSeconds);
+	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * longest * 1000 + 60_000);
 	const cache = options.responseCache;
 	// A job budget: reserved in the ledger, against what every execution of the job spent.
 	const spend =

@@ -159,9 +159,12 @@ export class RunState {
 		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
 	}
 
-	countSuccess(): void {
+	countSuccess(tier?: string): void {
 		this.stats.done++;
 		this.stats.succeeded++;
+		if (tier === undefined) return;
+		const by = (this.stats.answeredByTier ??= {});
+		by[tier] = (by[tier] ?? 0) + 1;
 	}
 
 	/** Every answered request: its tokens and cost (settled on the meter) count. */
@@ -219,6 +222,7 @@ export class RunState {
 				structured: this.options.structured,
 				costOf: this.meter.costOf,
 				now: () => this.options.clock.now(),
+				serviceTier: this.options.serviceTier,
 			},
 			item,
 			res,

@@ -5,6 +5,7 @@ import type { Limiter } from './limiter/limiter';
 import type { Provider } from './providers/types';
 import type { FixInvalidBy } from './reask';
 import type { RetryPolicy } from './retry';
+import type { TierPolicy } from './service-tier';
 import type { RunEvent } from './types';
 import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
@@ -18,7 +19,7 @@ export interface CircuitOptions extends BreakerOptions {
 	readonly onOpen?: 'pause' | 'stop';
 }
 
-export interface RunnerOptions {
+export interface RunnerOptions extends TierPolicy {
 	readonly provider: Provider;
 	/**
 	 * This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. In
@@ -29,7 +30,7 @@ export interface RunnerOptions {
 	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;
 	readonly retry?: RetryPolicy;
-	/** Per request. */
+	/** Per request (a flex request: `flexTimeoutMs`, see ./service-tier.ts). */
 	readonly timeoutMs: number;
 	/** The n8n execution's cancel signal: the only thing that aborts requests in flight. */
 	readonly signal?: AbortSignal;

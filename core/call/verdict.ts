@@ -10,7 +10,8 @@ import { LlmBatchError, modelGone, stopsTheRun } from './errors';
 import type { ChatResponse } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
 import { reaskAnswer, reaskMessage } from './reask';
-import { retryDelay } from './retry';
+import { capacityDelay, retryDelay } from './retry';
+import { untilFlexDeadline } from './service-tier';
 import {
 	AGAIN,
 	failPaid,
@@ -110,6 +111,7 @@ export async function afterError(
 		it.priority = true;
 		return AGAIN;
 	}
+	if (error.code === 'resource_unavailable') return capacityWait(s, it, error);
 	if (error.code === 'rate_limited') {
 		const waited = await rateLimited(s, it, error);
 		if (waited !== undefined) return waited;
@@ -164,6 +166,35 @@ async function rateLimited(
 	it.priority = true;
 	const delayMs = asked ?? (cluster ? 0 : retryDelay(it.rateWaits, s.retry, clock.random));
 	await backOff(s, it, error.code, delayMs);
+	return AGAIN;
+}
+
+/**
+ * Flex had no capacity for the request (429 `resource_unavailable`, not billed). It says
+ * nothing about the account's rate (the flow controller is not told: no cut), nor about an
+ * outage (the breaker does not count it: `CircuitBreaker.counts`), nor about the item (no
+ * attempt is used, no retry counted). The item waits with the usual backoff — until the Flex
+ * Deadline at most, after which it goes out at the standard tier (./service-tier.ts) — and only
+ * without a deadline, after `maxCapacityWaits` waits, ends `resource_unavailable` (retryable).
+ */
+async function capacityWait(s: RunState, it: ItemState, error: LlmBatchError): Promise<Step> {
+	const { clock } = s.options;
+	const untilDeadlineMs = untilFlexDeadline(s.options, clock.now());
+	it.attempts--;
+	it.capacityWaits++;
+	if (untilDeadlineMs === undefined && it.capacityWaits > s.retry.maxCapacityWaits) {
+		const message = `${error.message}. Flex had no capacity for ${it.capacityWaits} tries (none billed): set a Flex Deadline to finish on the standard tier, or rerun this item later`;
+		return failPaid(s, it, { ...error.toItemError(it.attempts), message });
+	}
+	s.stats.capacityWaits = (s.stats.capacityWaits ?? 0) + 1;
+	it.priority = true;
+	const delayMs = capacityDelay(it.capacityWaits, s.retry, clock.random, {
+		retryAfterMs: error.retryAfterMs,
+		maxRetryAfterMs: s.maxRetryAfterMs,
+		untilDeadlineMs,
+	});
+	sayRetry(s, it, error.code, delayMs);
+	await s.sleep(delayMs, s.stopController.signal);
 	return AGAIN;
 }
 

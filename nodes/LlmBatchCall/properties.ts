@@ -20,6 +20,12 @@ import {
 	systemPromptProperty,
 	temperatureOption,
 } from '../shared/descriptions';
+import {
+	flexDeadlineOption,
+	flexTimeoutOption,
+	modelPriceTierField,
+	serviceTierOption,
+} from './serviceTier';
 
 /**
  * The parameters of LLM Batch Call, in the order the editor shows them. The one declaration of
@@ -234,6 +240,8 @@ export const properties: INodeProperties[] = [
 				description:
 					"How an answer that is not valid JSON or fails the schema is fixed (up to Max Re-Asks calls). Every fix call is paid and added to the item's cost and attempts.",
 			},
+			flexDeadlineOption,
+			flexTimeoutOption,
 			{
 				displayName: 'Input Price per 1M Tokens (USD)',
 				name: 'inputPricePer1M',
@@ -323,6 +331,7 @@ export const properties: INodeProperties[] = [
 								typeOptions: { minValue: 0, numberPrecision: 4 },
 								default: 0,
 							},
+							modelPriceTierField,
 						],
 					},
 				],
@@ -433,6 +442,7 @@ export const properties: INodeProperties[] = [
 				description:
 					'Needs the ledger. Reuses a stored answer for an identical call (same provider, base URL, credential, model, prompt, schema and settings) instead of paying again. Off by default: at a temperature above 0 each call is a fresh sample.',
 			},
+			serviceTierOption,
 			temperatureOption,
 		],
 	},

@@ -44,6 +44,9 @@ describe('LLM Batch Call parameters not set', () => {
 				maxReasks: 1,
 				fixInvalidBy: 'cheapest',
 				budgetScope: 'run',
+				serviceTier: 'auto',
+				flexDeadlineMinutes: 0,
+				flexTimeoutSeconds: 900,
 			},
 		});
 	});
