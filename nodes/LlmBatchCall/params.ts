@@ -54,7 +54,7 @@ const options = z.object({
 });
 
 const config = z.object({
-	provider: z.enum(['openai', 'anthropic']),
+	provider: z.enum(['openai', 'anthropic', 'gemini']),
 	model: z.string().trim().min(1, 'Model is empty: enter the model ID, e.g. gpt-4o-mini'),
 	outputFormat: z.enum(['text', 'json']),
 	concurrency: z
@@ -73,7 +73,7 @@ const config = z.object({
 	ledgerStore: z.enum(['none', 'sqlite', 'postgres']),
 	ledgerJob: z.string().trim(),
 	ledgerSqlitePath: z.string().trim(),
-	fallbackProvider: z.enum(['none', 'openai', 'anthropic']),
+	fallbackProvider: z.enum(['none', 'openai', 'anthropic', 'gemini']),
 	fallbackModels: z.string().trim(),
 	options,
 });

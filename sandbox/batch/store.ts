@@ -30,11 +30,12 @@ export type BatchSettings = Required<Omit<BatchSandboxOptions, 'caps'>> & {
 const DEFAULT_CAPS: Record<Provider, BatchCapsOption> = {
 	openai: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 },
 	anthropic: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 },
+	gemini: { maxRequests: 100_000, maxBytes: 2 * 1024 * 1024 * 1024 },
 };
 
 function newStats(): BatchSandboxStats {
 	return {
-		batchesCreated: { openai: 0, anthropic: 0 },
+		batchesCreated: { openai: 0, anthropic: 0, gemini: 0 },
 		requestsReceived: 0,
 		received: new Map(),
 		capRejections: 0,

@@ -32,6 +32,7 @@ export const LEDGERS = ['sqlite', 'postgres'] as const;
 export const MODEL: Record<ProviderName, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 
 export const fakeClock = { t: 1_700_000_000_000, now: () => fakeClock.t };

@@ -47,6 +47,7 @@ afterAll(async () => {
 const MODEL: Record<ProviderName, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 
 function records(
