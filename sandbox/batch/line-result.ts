@@ -4,8 +4,8 @@
  * (`[[sandbox:contentPolicy]]`: finish reason content_filter, paid), or not done (expired /
  * canceled) when processing did not reach it.
  */
-import { parseAnthropic, parseOpenAi } from '../protocol';
-import { anthropicMessage, openAiCompletion } from '../protocol-answers';
+import { parseAnthropic, parseGemini, parseOpenAi } from '../protocol';
+import { anthropicMessage, geminiResponse, openAiCompletion } from '../protocol-answers';
 import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
 import type { Batch, Line } from './types';
@@ -23,7 +23,12 @@ export function lineResult(
 	now: () => number,
 ): LineResult {
 	if (!reached) return { kind: 'not_done', why: reason === 'cancelled' ? 'canceled' : 'expired' };
-	const parsed = b.provider === 'openai' ? parseOpenAi(line.body) : parseAnthropic(line.body);
+	const parsed =
+		b.provider === 'openai'
+			? parseOpenAi(line.body)
+			: b.provider === 'gemini'
+				? parseGemini(line.body, b.model ?? '')
+				: parseAnthropic(line.body);
 	const requestId = `req_${b.id}_${line.customId}`;
 	const error = (kind: 'invalid_request' | 'server', message: string): LineResult => {
 		const e = errorAnswer(b.provider, kind, message, requestId);
@@ -56,6 +61,11 @@ export function lineResult(
 	return {
 		kind: 'ok',
 		status: 200,
-		body: b.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts),
+		body:
+			b.provider === 'openai'
+				? openAiCompletion(parts)
+				: b.provider === 'gemini'
+					? geminiResponse(parts)
+					: anthropicMessage(parts),
 	};
 }

@@ -98,7 +98,12 @@ export class BatchStore {
 		metadata: unknown,
 		failure?: Batch['failure'],
 	): Batch {
-		const id = provider === 'openai' ? this.nextId('batch_') : this.nextId('msgbatch_');
+		const id =
+			provider === 'openai'
+				? this.nextId('batch_')
+				: provider === 'gemini'
+					? this.nextId('batches/gb')
+					: this.nextId('msgbatch_');
 		const now = this.deps.now();
 		const rng = requestRng(this.deps.seed(), promptDigest(id), 0);
 		const b: Batch = {

@@ -60,7 +60,7 @@ export interface GeminiClient {
 		method: 'GET' | 'POST' | 'DELETE',
 		path: string,
 		body?: unknown,
-		opts?: { signal?: AbortSignal },
+		opts?: { signal?: AbortSignal; headers?: Record<string, string> },
 	): Promise<GeminiAnswer<T>>;
 }
 
@@ -99,7 +99,7 @@ export function geminiClient(
 			method: 'GET' | 'POST' | 'DELETE',
 			path: string,
 			body?: unknown,
-			opts: { signal?: AbortSignal } = {},
+			opts: { signal?: AbortSignal; headers?: Record<string, string> } = {},
 		): Promise<GeminiAnswer<T>> {
 			const res = await fetch(`${root}${path}`, {
 				method,
@@ -107,6 +107,7 @@ export function geminiClient(
 					...auth,
 					accept: 'application/json',
 					...(body === undefined ? {} : { 'content-type': 'application/json' }),
+					...opts.headers,
 				},
 				...(body === undefined ? {} : { body: JSON.stringify(body) }),
 				...(opts.signal ? { signal: opts.signal } : {}),
