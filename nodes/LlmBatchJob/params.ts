@@ -6,7 +6,7 @@ import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
 
 /** The parameters every operation shares: provider, job and ledger. */
 const common = z.object({
-	provider: z.enum(['openai', 'anthropic']),
+	provider: z.enum(['openai', 'anthropic', 'gemini']),
 	jobName: z
 		.string()
 		.trim()

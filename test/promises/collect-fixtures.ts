@@ -14,6 +14,8 @@ import {
 	type JobContext,
 	type PreparedRecord,
 } from '../../core/batch-api';
+import { guardedBatchApi } from '../../core/batch-api/providers';
+import { createGeminiBatchApi } from '../../core/batch-api/providers/gemini';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { costUsd } from '../../core/cost';
 import { createCheckpoint } from '../../core/ledger';
@@ -26,7 +28,7 @@ import type { Sandbox } from '../../sandbox/server';
 import { createTestDatabase } from '../helpers/postgres';
 
 export type LedgerKind = 'sqlite' | 'postgres';
-export const PROVIDERS = ['openai', 'anthropic'] as const;
+export const PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
 export const LEDGERS = ['sqlite', 'postgres'] as const;
 
 export const MODEL: Record<ProviderName, string> = {
@@ -69,12 +71,19 @@ export function jobContext(
 	job: string,
 	fetchImpl?: typeof fetch,
 ): JobContext {
+	const creds = {
+		apiKey: 'sk-test',
+		baseUrl: provider === 'openai' ? `${sandbox.url}/v1` : sandbox.url,
+	};
 	return {
-		api: createBatchApi(
-			provider,
-			{ apiKey: 'sk-test', baseUrl: provider === 'openai' ? `${sandbox.url}/v1` : sandbox.url },
-			fetchImpl,
-		),
+		// Gemini through its file route here (results as a responses file, which the hostile
+		// result faults spoil); its inline route is covered by the batch-api tests.
+		api:
+			provider === 'gemini'
+				? guardedBatchApi(createGeminiBatchApi(creds, fetchImpl, { inlineMaxBytes: 0 }), [
+						creds.apiKey,
+					])
+				: createBatchApi(provider, creds, fetchImpl),
 		store,
 		batches: batchStoreFor(store),
 		job,
