@@ -106,6 +106,39 @@ describe('LLM Batch Call: Google Gemini (against the sandbox)', () => {
 		expect(JSON.stringify([success, failed, m.hints, m.logs])).not.toContain('gk-SECRET-1');
 	});
 
+	it('Gemini as the fallback: an overloaded OpenAI primary hands its items to gemini-2.5-flash, each priced by its own model', async () => {
+		sandbox.configure({ modelFaults: { 'gpt-4o-mini': { status503: 1 } } });
+		try {
+			const input = invoices(6).filter((_, i) => i !== 4);
+			const m = mockExecute({
+				items: input,
+				parameters: params({
+					provider: 'openai',
+					model: 'gpt-4o-mini',
+					fallbackProvider: 'gemini',
+					fallbackModels: 'gemini-2.5-flash',
+				}),
+				credentials: {
+					llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sandbox.url}/v1` },
+					llmBatchFallbackApi: { apiKey: 'gk-fallback', baseUrl: sandbox.url },
+				},
+			});
+			const [success, failed] = await executeLlmBatchCall(m.fns);
+			expect(failed).toEqual([]);
+			expect(
+				success.map((s) => {
+					const llm = s.json.llm as Record<string, unknown> & {
+						usage: { inputTokens: number; outputTokens: number };
+					};
+					expect(llm.costUsd).toBe(costUsd('gemini-2.5-flash', llm.usage));
+					return [llm.recordId, llm.provider, llm.model, llm.fallback];
+				}),
+			).toEqual(input.map((i) => [i.id, 'gemini', 'gemini-2.5-flash', 1]));
+		} finally {
+			sandbox.configure({ modelFaults: {} });
+		}
+	});
+
 	it('a missing Gemini credential is a NodeOperationError naming it, before any call', async () => {
 		const m = mockExecute({ items: invoices(2), parameters: params(), credentials: {} });
 		const error = await executeLlmBatchCall(m.fns).then(
