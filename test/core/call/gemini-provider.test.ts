@@ -94,6 +94,26 @@ describe('Gemini realtime through the sandbox', () => {
 		]);
 	});
 
+	it("the account's request limit answers Gemini's 429, its wait in RetryInfo and no rate-limit headers", async () => {
+		const limited = await startSandbox({ rpm: 6, burstSeconds: 10 });
+		try {
+			const p = createProvider('gemini', { apiKey: KEY, baseUrl: limited.url });
+			const first = await p.complete(
+				{ model: 'gemini-2.5-flash', prompt: 'a', maxTokens: 5 },
+				call,
+			);
+			expect(first.rateLimit).toBeUndefined();
+			const e = await failure(
+				p.complete({ model: 'gemini-2.5-flash', prompt: 'b', maxTokens: 5 }, call),
+			);
+			// 6 per minute: the next request in 10 s, said as RetryInfo "10s".
+			expect([e.code, e.status, e.retryAfterMs]).toEqual(['rate_limited', 429, 10_000]);
+			expect(limited.stats().rateLimited).toBe(1);
+		} finally {
+			await limited.close();
+		}
+	});
+
 	it('no answer within the request timeout is a timeout, retried', async () => {
 		const e = await failure(
 			gemini().complete(
