@@ -110,7 +110,7 @@ export class LlmBatchJob implements INodeType {
 						name: 'Google Gemini (Batch API)',
 						value: 'gemini',
 						description:
-							'Models/{model}:batchGenerateContent: inline up to 20 MB, else an uploaded JSONL file',
+							'Models/{model}:batchGenerateContent with an uploaded JSONL file, results joined by key',
 					},
 				],
 				default: 'openai',

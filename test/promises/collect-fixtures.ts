@@ -14,8 +14,6 @@ import {
 	type JobContext,
 	type PreparedRecord,
 } from '../../core/batch-api';
-import { guardedBatchApi } from '../../core/batch-api/providers';
-import { createGeminiBatchApi } from '../../core/batch-api/providers/gemini';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { costUsd } from '../../core/cost';
 import { createCheckpoint } from '../../core/ledger';
@@ -76,14 +74,7 @@ export function jobContext(
 		baseUrl: provider === 'openai' ? `${sandbox.url}/v1` : sandbox.url,
 	};
 	return {
-		// Gemini through its file route here (results as a responses file, which the hostile
-		// result faults spoil); its inline route is covered by the batch-api tests.
-		api:
-			provider === 'gemini'
-				? guardedBatchApi(createGeminiBatchApi(creds, fetchImpl, { inlineMaxBytes: 0 }), [
-						creds.apiKey,
-					])
-				: createBatchApi(provider, creds, fetchImpl),
+		api: createBatchApi(provider, creds, fetchImpl),
 		store,
 		batches: batchStoreFor(store),
 		job,

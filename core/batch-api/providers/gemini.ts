@@ -1,9 +1,16 @@
 /**
  * The Gemini Batch API (`models/{model}:batchGenerateContent`) at half the realtime price:
- * up to 20 MB of requests go inline in the create call, more go up as a JSONL file through
- * the Files API (resumable upload, streamed). Each request carries its custom_id as its `key`
- * (a file line's `key`, an inline request's `metadata.key`); results come back as inlined
- * responses or a responses file, joined by that key. The request bodies and the answer reader
+ * the requests go up as a JSONL file through the Files API (resumable upload, streamed), each
+ * line keyed by its custom_id; results come back as a responses file whose lines carry the same
+ * key, and are joined by it.
+ *
+ * Why a file even for a small batch, though up to 20 MB may go inline: Gemini's backend does not
+ * return an inline request's `metadata` with its inlined response (documented, not implemented:
+ * googleapis/python-genai#2008, js-genai#1191), and inlined responses are not reliably in input
+ * order at scale (python-genai#1909) — an inline batch's answers could only be joined by
+ * position, which would publish another record's answer. `inlineMaxBytes` turns the inline
+ * route on (the sandbox returns the keys as documented); responses without a key are never
+ * joined by position. The request bodies and the answer reader
  * are LLM Batch Call's (core/call/providers/gemini-bodies.ts).
  */
 import {
@@ -191,11 +198,12 @@ async function uploadFile(
 export function createGeminiBatchApi(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
+	/** Send batches up to this size inline (at most GEMINI_INLINE_MAX_BYTES). @default 0: never */
 	o: { inlineMaxBytes?: number } = {},
 ): BatchApi {
 	const fetcher = fetchImpl ?? streamingFetch;
 	const client = geminiClient(creds, fetcher);
-	const inlineMax = o.inlineMaxBytes ?? GEMINI_INLINE_MAX_BYTES;
+	const inlineMax = Math.min(o.inlineMaxBytes ?? 0, GEMINI_INLINE_MAX_BYTES);
 	const get = async (id: string) => (await client.json<unknown>('GET', `${V}/${id}`)).data;
 
 	async function create(batchLines: BatchLines, metadata: Record<string, string>) {
@@ -203,7 +211,7 @@ export function createGeminiBatchApi(
 		const path = `${V}/${geminiModelPath(metadata.model)}:batchGenerateContent`;
 		const displayName = geminiDisplayName(metadata.submission ?? '');
 		const inline = inlineLines(batchLines);
-		if (inline.bytes + inline.count <= inlineMax) {
+		if (inline.count > 0 && inline.bytes + inline.count <= inlineMax) {
 			const res = await postStreamed(fetcher, inline, {
 				url: `${client.root}${path}`,
 				headers: { ...client.auth, 'content-type': 'application/json', accept: 'application/json' },

@@ -19,13 +19,18 @@ import {
 	type JobContext,
 	type PreparedRecord,
 } from '../../../core/batch-api';
-import { createGeminiBatchApi } from '../../../core/batch-api/providers/gemini';
+import {
+	GEMINI_INLINE_MAX_BYTES,
+	createGeminiBatchApi,
+} from '../../../core/batch-api/providers/gemini';
 import { guardedBatchApi } from '../../../core/batch-api/providers';
 import { batchStoreFor } from '../../../core/batch-api/store/factory';
 import { inputPolicy, isItemError } from '../../../core/call/input';
 import { createProvider } from '../../../core/call/providers';
 import { streamingFetch } from '../../../core/batch-api/providers/stream-fetch';
 import { costUsd } from '../../../core/cost';
+import { readGeminiResultLine } from '../../../core/batch-api/results';
+import { readGeminiResponse } from '../../../core/call/providers/gemini-bodies';
 import { createCheckpoint, openStore } from '../../../core/ledger';
 import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/server';
 
@@ -112,15 +117,19 @@ function byRecord(outcomes: CollectOutcome[]) {
 }
 
 describe.each([
-	['inline requests', undefined, ['POST /v1beta/models/gemini-2.5-flash:batchGenerateContent']],
 	[
-		'an uploaded JSONL file',
-		0,
+		'an uploaded JSONL file (the default, however small the batch)',
+		undefined,
 		[
 			'POST /upload/v1beta/files',
 			'POST /upload/v1beta/files',
 			'POST /v1beta/models/gemini-2.5-flash:batchGenerateContent',
 		],
+	],
+	[
+		'inline requests (when asked for)',
+		GEMINI_INLINE_MAX_BYTES,
+		['POST /v1beta/models/gemini-2.5-flash:batchGenerateContent'],
 	],
 ] as const)('Gemini batch job with %s', (_name, inlineMaxBytes, createCalls) => {
 	it('Submit → Check Status → Collect: every record once, the realtime answer at half its price', async () => {
@@ -197,6 +206,17 @@ describe.each([
 });
 
 describe('Gemini batch API', () => {
+	it('an inlined response without its key (as Gemini answers today) is never joined by position', () => {
+		const line = readGeminiResultLine(
+			{ response: { candidates: [{ content: { parts: [{ text: 'an answer' }] } }] } },
+			(r) => readGeminiResponse(r, { model: MODEL }),
+			'inlined response 1',
+		);
+		expect(line.ok).toBe(false);
+		expect(line.customId).toBe('');
+		expect(!line.ok && line.error).toMatchObject({ code: 'server_error', retryable: true });
+	});
+
 	it('finds a submission by the nonce in its display name, and nothing else', async () => {
 		const { ctx } = context('find');
 		const req = records(1)[0].request;
