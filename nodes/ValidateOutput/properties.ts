@@ -70,6 +70,13 @@ export const properties: INodeProperties[] = [
 		default: {},
 		options: [
 			{
+				displayName: 'Attempts Field',
+				name: 'attemptsField',
+				type: 'string',
+				default: 'llm.attempts',
+				description: 'Read into error.attempts on Invalid items',
+			},
+			{
 				displayName: 'Parsed Value Field',
 				name: 'parsedField',
 				type: 'string',
@@ -77,18 +84,12 @@ export const properties: INodeProperties[] = [
 				description: 'Where the parsed answer is written; empty: back into Field',
 			},
 			{
-				displayName: 'Validation Field',
-				name: 'validationField',
+				displayName: 'Record ID Field',
+				name: 'recordIdField',
 				type: 'string',
-				default: DEFAULT_VALIDATION_FIELD,
-				description: 'Where {status, issues, confidence} is written',
-			},
-			{
-				displayName: 'Attempts Field',
-				name: 'attemptsField',
-				type: 'string',
-				default: 'llm.attempts',
-				description: 'Read into error.attempts on Invalid items',
+				default: 'llm.recordId',
+				description:
+					'Where the spot check reads the record ID; an item without one is picked by its answer',
 			},
 			{
 				displayName: 'Spot Check %',
@@ -108,12 +109,11 @@ export const properties: INodeProperties[] = [
 					'Another seed picks another sample of the same share; the same seed, the same records',
 			},
 			{
-				displayName: 'Record ID Field',
-				name: 'recordIdField',
+				displayName: 'Validation Field',
+				name: 'validationField',
 				type: 'string',
-				default: 'llm.recordId',
-				description:
-					'Where the spot check reads the record ID; an item without one is picked by its answer',
+				default: DEFAULT_VALIDATION_FIELD,
+				description: 'Where {status, issues, confidence} is written',
 			},
 		],
 	},
