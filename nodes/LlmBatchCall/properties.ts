@@ -152,7 +152,7 @@ export const properties: INodeProperties[] = [
 		],
 		default: 'none',
 		description:
-			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before.',
+			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before; a stop of the whole run (cost cap, Stop When Failures Exceed, ledger or Redis unavailable) is not handed on.',
 	},
 	{
 		displayName: 'Fallback Models',
