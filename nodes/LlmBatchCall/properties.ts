@@ -451,7 +451,7 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 0, maxValue: 100 },
 				default: 50,
 				description:
-					'Stop sending when more than this share of the last answered items (the window below) failed for a reason a retry does not fix (invalid_request, schema_violation, malformed_output, content_filter): answers already paid are kept, the rest fail with stopped_failure_rate and the message names the code that dominated. On by default with a wide window: a sample run (Batch Prepare) never fills it, so the sample gate still sees every failure, while a full run whose prompt breaks stops instead of paying for every item. 0 = never.',
+					'Stop sending when more than this share of the last answered items (the window below) failed for a reason a retry does not fix (invalid_request, schema_violation, malformed_output, content_filter): answers already paid are kept, the rest fail with stopped_failure_rate and the message names the code that dominated. On by default with a wide window: a sample run (Sample Size in Batch Prepare, 20 by default) never fills it, so the sample gate still sees every failure, while a full run whose prompt breaks stops instead of paying for every item. 0 = never.',
 			},
 			{
 				displayName: 'Stop When Failures Exceed: Window (Items)',

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { compileSchema } from '../../core/schema';
+import { compileSchema } from '../../../core/schema';
 import {
 	checkOutput,
 	isSpotChecked,
 	type OutputCheckConfig,
 	type SpotCheckConfig,
-} from '../../core/validate-output';
+} from '../../../core/validate-output';
 
 const schema = compileSchema({
 	type: 'object',
