@@ -73,6 +73,9 @@ describe('sandbox fault profiles', () => {
 		expect(sb.stats().faults.schemaViolation).toBe(2);
 		// the profile alone breaks after 1,000
 		expect(profileOptions('broken-prompt')).toEqual({ breakSchemaAfter: 1000 });
+		await expect(startSandbox({ breakSchemaAfter: -1 })).rejects.toThrow(
+			'Expected `breakSchemaAfter` to be an integer >= 0, got -1',
+		);
 	});
 
 	it('incident: at least 15 % mixed transient faults, each kind present', async () => {
