@@ -29,6 +29,13 @@ export const ERROR_CODES = [
 	'invalid_input',
 	'circuit_open',
 	'duplicate',
+	// A run stopped for a reason of its own (items not sent): the ledger could not store
+	// results, the shared limit store (Redis) went away with "Stop the Run", or too many of
+	// the last answered items failed for a reason a retry does not fix (Stop When Failures
+	// Exceed). Each is retryable once the cause is fixed; `canceled` is a real cancellation.
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -60,6 +60,12 @@ export interface SandboxOptions {
 	sameAnswerAtTemperature0?: number;
 	/** Send the providers' rate-limit headers while limits are set. @default true */
 	rateHeaders?: boolean;
+	/**
+	 * A prompt broken mid-run: after this many accepted calls that ask for a schema, every
+	 * structured answer (re-asks too) leaves the schema's first required property out, counted
+	 * as `schemaViolation` faults. @default undefined (never)
+	 */
+	breakSchemaAfter?: number;
 	/** Models outside the sandbox's list answer 404 `model_not_found`. @default false */
 	strictModels?: boolean;
 	/**

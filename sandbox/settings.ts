@@ -28,6 +28,7 @@ export interface SandboxSettings {
 	rateHeaders: boolean;
 	strictModels: boolean;
 	flex: FlexSettings;
+	breakSchemaAfter?: number;
 }
 
 /** `given` over `base` (the running settings) over the defaults, checked. */
@@ -54,6 +55,7 @@ export function resolveSettings(given: SandboxOptions, base?: SandboxSettings): 
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
 		flex: { ...DEFAULT_FLEX, ...base?.flex, ...o.flex },
+		breakSchemaAfter: 'breakSchemaAfter' in o ? o.breakSchemaAfter : base?.breakSchemaAfter,
 	};
 	checkFlex(r.flex);
 	checkFaultTables(r);
@@ -113,4 +115,7 @@ function checkValues(r: SandboxSettings): void {
 			throw new Error(`Expected \`faults.${k}\` to be a probability in [0, 1], got ${p}`);
 	}
 	if (!(r.hangMs >= 0)) throw new Error(`Expected \`hangMs\` to be >= 0, got ${r.hangMs}`);
+	const k = r.breakSchemaAfter;
+	if (k !== undefined && !(k >= 0 && (Number.isInteger(k) || k === Infinity)))
+		throw new Error(`Expected \`breakSchemaAfter\` to be an integer >= 0, got ${k}`);
 }

@@ -9,6 +9,9 @@ import type { ItemError } from '../types';
 export const RESUBMITTABLE: ReadonlySet<string> = new Set([
 	'expired',
 	'canceled',
+	// A realtime run of the same job stopped before sending these records.
+	'ledger_unavailable',
+	'limit_store_unavailable',
 	'server_error',
 	'rate_limited',
 	'timeout',

@@ -262,7 +262,7 @@ class ItemRun {
 		const s = this.s;
 		const item = this.it.item;
 		if (stoppedBefore) s.stats.keptAfterStop = (s.stats.keptAfterStop ?? 0) + 1;
-		s.countSuccess(result.serviceTier);
+		s.countAnswered(result.serviceTier);
 		if (item.group) s.claims.keepGroupTickets(item, this.it.tickets);
 		else await s.claims.succeeded(result, this.it.tickets);
 		return { index: item.index, ok: true, result };

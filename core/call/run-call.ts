@@ -39,9 +39,11 @@ export async function runCall(
 ): Promise<CallResult> {
 	const { options } = config;
 	markPromptCache(config, input.items);
-	// A failed commit stops the primary, once it exists.
-	const late: { primary?: BatchRunner } = {};
-	const ledger = openLedger(config, deps, (message) => late.primary?.stop('canceled', message));
+	// A failed commit stops every model of the chain (they share the ledger), once they exist.
+	const late: { runners?: BatchRunner[] } = {};
+	const ledger = openLedger(config, deps, (message) => {
+		for (const runner of late.runners ?? []) runner.stop('ledger_unavailable', message);
+	});
 	// One meter for every model of the chain, each priced by its own price.
 	const pricing = modelPricing(config.prices);
 	const meter = new CostMeter({ pricing, capUsd: options.maxCostUsd, store: ledger.spend });
@@ -54,8 +56,8 @@ export async function runCall(
 		validate: validate?.ok ? validate.validate : undefined,
 	};
 	const chain = modelChain(shared, input);
-	late.primary = chain.primary;
-	deps.limits[0].onStop((message) => chain.primary.stop('canceled', message));
+	late.runners = chain.runners;
+	deps.limits[0].onStop((message) => chain.primary.stop('limit_store_unavailable', message));
 	const { done, groupStats } = runChain(shared, chain, input.items);
 	for (const l of deps.limits) done.then(l.release, l.release);
 	const progress = reportProgress(done, chain.primary.stats, {

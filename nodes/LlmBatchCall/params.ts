@@ -51,6 +51,12 @@ const options = z.object({
 	serviceTier: z.enum(SERVICE_TIERS),
 	flexDeadlineMinutes: z.number().min(0, 'Flex Deadline cannot be negative'),
 	flexTimeoutSeconds: z.number().positive('Flex Request Timeout must be more than 0 seconds'),
+	// Stop When Failures Exceed
+	stopFailurePercent: z.number().min(0).max(100),
+	stopFailureWindow: z
+		.number()
+		.int('Stop When Failures Exceed: Window must be a whole number')
+		.min(1, 'Stop When Failures Exceed: Window must be at least 1'),
 });
 
 const config = z.object({
