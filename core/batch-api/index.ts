@@ -1,7 +1,9 @@
+export * from './cache';
 export * from './caps';
 export * from './collect';
 export * from './job-check';
 export * from './custom-id';
+export type { BatchGrouping } from './grouping';
 export * from './job';
 export * from './jsonl';
 export { shareItemText } from './payload';

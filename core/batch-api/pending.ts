@@ -9,6 +9,7 @@ import type { ChatRequest } from '../call/providers/types';
 import { parsePendingId, type BatchRow } from './store/batches';
 import { ownerIsDead, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
+import { entryIdsOf } from './collect-group';
 import { carriesNonce, isSubmissionNonce } from './custom-id';
 import type { JobContext } from './job';
 import type { BatchStatus } from './types';
@@ -82,7 +83,8 @@ export async function settleProvisional(ctx: JobContext, row: BatchRow): Promise
 	let foreign = false;
 	read: for await (const page of ctx.api.results(row.batchId, row.model)) {
 		for (const line of page) {
-			chunk.push(line.customId);
+			// A grouped request's line stands for its records: its first one is looked up.
+			chunk.push(entryIdsOf(line.customId)[0]);
 			if (chunk.length >= VERDICT_CHUNK && !(await check())) {
 				foreign = true;
 				break read;

@@ -38,6 +38,7 @@ function newStats(): BatchSandboxStats {
 		requestsReceived: 0,
 		received: new Map(),
 		capRejections: 0,
+		billed: { lines: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
 	};
 }
 
@@ -58,6 +59,7 @@ export class BatchStore {
 		caps: { ...DEFAULT_CAPS },
 		resultFaults: {},
 		failBatches: null,
+		groupFaults: {},
 	};
 	files = new Map<string, StoredFile>();
 	batches = new Map<string, Batch>();
@@ -81,6 +83,7 @@ export class BatchStore {
 			caps: { ...o.caps, ...next.caps },
 			resultFaults: next.resultFaults ?? o.resultFaults,
 			failBatches: next.failBatches === undefined ? o.failBatches : next.failBatches,
+			groupFaults: next.groupFaults ?? o.groupFaults,
 		};
 	}
 
@@ -111,6 +114,8 @@ export class BatchStore {
 			cancelMs: this.o.cancelMs,
 			metadata,
 			failure,
+			seed: this.deps.seed(),
+			groupFaults: { ...this.o.groupFaults },
 		};
 		this.batches.set(id, b);
 		if (!failure) {
