@@ -52,6 +52,11 @@ export interface BatchSandboxStats {
 	requestsReceived: number;
 	/** custom_id -> times it arrived in a batch (over all batches). */
 	received: Map<string, number>;
+	/**
+	 * Record ID -> times it arrived inside a grouped request (Records per Request: the
+	 * `<record id=…>` blocks of the line's prompt), over all batches.
+	 */
+	groupedRecords: Map<string, number>;
 	/** Batches refused for breaking a cap. */
 	capRejections: number;
 	/**

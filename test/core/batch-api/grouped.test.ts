@@ -201,7 +201,6 @@ describe.each(['openai', 'anthropic'] as const)('grouped batch requests: %s', (p
 			expect(x.ok && x.result.groupSize).toBeUndefined();
 		}
 	});
-
 });
 
 describe('prompt caching in batch requests', () => {
@@ -224,10 +223,7 @@ describe('prompt caching in batch requests', () => {
 			expect(billed.lines).toBe(4);
 			expect(billed.cacheReadTokens).toBeGreaterThan(0);
 			if (provider === 'anthropic') expect(billed.cacheWriteTokens).toBeGreaterThan(0);
-			const cached = out.reduce(
-				(a, o) => a + ((o.ok && o.result.usage.cachedInputTokens) || 0),
-				0,
-			);
+			const cached = out.reduce((a, o) => a + ((o.ok && o.result.usage.cachedInputTokens) || 0), 0);
 			expect(cached).toBe(billed.cacheReadTokens);
 			expect(paidUsd(out)).toBeCloseTo(billedUsd(provider), 9);
 			// Cache price first, then the batch discount: below the uncached batch price.
