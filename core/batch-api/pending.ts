@@ -126,16 +126,17 @@ export async function resolvePending(ctx: JobContext, model?: string): Promise<v
 
 async function resolveIntent(
 	ctx: JobContext,
-	p: { pendingId: string; count: number; submittedAt: string },
+	p: { pendingId: string; count: number; requests: number; submittedAt: string },
 	model?: string,
 ): Promise<void> {
 	const parsed = parsePendingId(p.pendingId);
 	if (!parsed) return;
 	const nonce = parsed.key;
 	const writtenAt = Date.parse(p.submittedAt);
+	// The provider counts request lines (a grouped request's records count once).
 	const found = await ctx.api.findSubmission(nonce, {
 		after: adoptionWindow(writtenAt).from,
-		count: p.count,
+		count: p.requests,
 	});
 	const owned = await ctx.batches.ownedBatchIds(found.batches.map((b) => b.id));
 	const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
@@ -146,7 +147,7 @@ async function resolveIntent(
 	for (;;) {
 		const step = nextAdoptionStep({
 			writtenAt,
-			count: p.count,
+			count: p.requests,
 			ownerGone,
 			found,
 			owned,
