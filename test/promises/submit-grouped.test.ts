@@ -12,7 +12,9 @@ import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server'
 import { runWorkflow } from '../helpers/harness';
 import {
 	credentialsFor,
+	faultProxy,
 	freshLedger,
+	isCreate,
 	jobWorkflow,
 	recordOf,
 	submitParams,
@@ -99,3 +101,48 @@ describe.each(['sqlite', 'postgres'] as const)('grouped batch requests (%s)', (k
 		},
 	);
 });
+
+describe.each(['sqlite', 'postgres'] as const)(
+	'a grouped submission whose create answer was lost (%s)',
+	(kind: Kind) => {
+		it.each(['openai', 'anthropic'] as const)(
+			'%s: found by its nonce among batches of its request count (3 requests for 9 records), collected once; a re-Submit sends nothing',
+			async (provider: P) => {
+				sandbox.batch.reset();
+				let creates = 0;
+				const proxy = await faultProxy(sandbox.url, (method, path) =>
+					isCreate(provider, method, path) && creates++ === 0 ? 'swallow' : 'pass',
+				);
+				try {
+					const ledger = await freshLedger(kind, `grouped-lost-${provider}`);
+					const input = tickets(9);
+					const params = submitParams(provider, { options: { recordsPerRequest: 3 } });
+					const lost = await runWorkflow(jobWorkflow(provider, ledger, 'lost', params), {
+						input,
+						credentials: credentialsFor(proxy.url, ledger),
+					});
+					expect(lost.run.status).toBe('error');
+					expect(sandbox.batch.stats().requestsReceived).toBe(3);
+
+					const direct = credentialsFor(sandbox.url, ledger);
+					t += 60_000;
+					const again = await runWorkflow(jobWorkflow(provider, ledger, 'lost', params), {
+						input,
+						credentials: direct,
+					});
+					expect(again.run.status).toBe('success');
+					const collect = await runWorkflow(
+						jobWorkflow(provider, ledger, 'lost', { operation: 'collect' }),
+						{ credentials: direct },
+					);
+					expect(sandbox.batch.stats().requestsReceived).toBe(3);
+					const ok = collect.items('LLM Batch Job', 0);
+					expect(collect.items('LLM Batch Job', 1)).toEqual([]);
+					expect(ok.map((o) => o.json.id).sort()).toEqual(input.map((i) => i.json.id).sort());
+				} finally {
+					await proxy.close();
+				}
+			},
+		);
+	},
+);
