@@ -62,6 +62,7 @@ export function judgeGroupLine(
 	record: { schema?: Record<string, unknown>; validate?: SchemaValidator },
 	gs: GroupStats,
 ): Array<{ entry: AnswerEntry; judged: Judged }> {
+	gs.groups++;
 	const first = g.members[0];
 	const nonce = g.line.customId.slice(0, NONCE_LENGTH);
 	const model = first.answer.model;
@@ -108,6 +109,7 @@ export function judgeGroupLine(
 			judged: { ok: false, error: { ...err.toItemError(entry.round), retryable: true } },
 		}));
 	}
+	gs.groupsAnswered++;
 	const split = splitAnswer(group, result, record, gs, policy.costOf ?? (() => undefined));
 	const byId = new Map(g.members.map((e) => [e.recordId, e]));
 	const out: Array<{ entry: AnswerEntry; judged: Judged }> = [];

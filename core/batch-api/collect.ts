@@ -405,8 +405,11 @@ class BatchReader {
 		}
 		const members = entryIdsOf(line.customId).flatMap((id) => entries.get(id) ?? []);
 		if (members.length === 0) return [];
-		if (!line.ok)
+		if (!line.ok) {
+			this.res.grouped.groups++;
+			this.res.grouped.groupsFailed++;
 			return members.map((entry) => ({ entry, judged: { ok: false, error: line.error } }));
+		}
 		const schemaText = members[0].answer.schema;
 		return judgeGroupLine(
 			{

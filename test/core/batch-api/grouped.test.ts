@@ -203,6 +203,41 @@ describe.each(['openai', 'anthropic'] as const)('grouped batch requests: %s', (p
 	});
 });
 
+describe.each(['openai', 'anthropic'] as const)(
+	'a grouped answer unusable as a whole: %s',
+	(provider) => {
+		it('a refused group fails each of its records (retryable, its own code); the next Submit sends them alone, and only the refused prompt stays refused', async () => {
+			const ctx = context(provider, `grouped-refused-${provider}`);
+			const recs = records(provider, 10);
+			recs[7].request.prompt += ' [[sandbox:contentPolicy]]';
+			const o = { caps: PROVIDER_CAPS[provider], model: MODEL[provider], grouping: grouping(5) };
+			await submitRecords(ctx, recs, o);
+			const first = await collect(ctx);
+			const failed = first.filter((x) => !x.ok).map((x) => x.entry.recordId);
+			expect(failed.sort()).toEqual(['T-5', 'T-6', 'T-7', 'T-8', 'T-9']);
+			for (const x of first)
+				if (!x.ok) expect([x.error.code, x.error.retryable]).toEqual(['content_filter', true]);
+
+			const before = sandbox.batch.stats().requestsReceived;
+			await submitRecords(ctx, recs, o);
+			expect(sandbox.batch.stats().requestsReceived - before).toBe(5);
+			const second = await collect(ctx);
+			expect(
+				second
+					.filter((x) => x.ok)
+					.map((x) => x.entry.recordId)
+					.sort(),
+			).toEqual(['T-5', 'T-6', 'T-8', 'T-9']);
+			const refused = second.find((x) => !x.ok);
+			expect(refused?.entry.recordId).toBe('T-7');
+			// Alone, a refusal is the record's own: not sent again.
+			const third = await submitRecords(ctx, recs, o);
+			expect(third.created).toEqual([]);
+			expect(third.skipped.find((s) => s.recordId === 'T-7')?.reason).toBe('not_retryable');
+		});
+	},
+);
+
 describe('prompt caching in batch requests', () => {
 	const longSystem = 'Classify the support ticket by category and priority. '.repeat(700);
 
