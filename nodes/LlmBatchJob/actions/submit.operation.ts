@@ -67,15 +67,6 @@ const properties: INodeProperties[] = [
 			},
 			contextWindowOption,
 			{
-				displayName: 'Max Submissions per Record',
-				name: 'maxSubmissions',
-				type: 'number',
-				typeOptions: { minValue: 1 },
-				default: DEFAULT_MAX_SUBMISSIONS,
-				description:
-					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
-			},
-			{
 				displayName: 'Max Record Tokens per Request',
 				name: 'maxRecordTokensPerRequest',
 				type: 'number',
@@ -83,6 +74,15 @@ const properties: INodeProperties[] = [
 				default: 0,
 				description:
 					'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
+			},
+			{
+				displayName: 'Max Submissions per Record',
+				name: 'maxSubmissions',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: DEFAULT_MAX_SUBMISSIONS,
+				description:
+					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
 			},
 			maxTokensOption,
 			{
