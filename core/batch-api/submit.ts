@@ -51,7 +51,16 @@ export type SkipReason =
 	| ResendRefusal;
 
 export interface SubmitResult {
-	created: Array<BatchStatus & { requestCount: number; round: number; indexes: number[] }>;
+	created: Array<
+		BatchStatus & {
+			/** Records in the batch. */
+			requestCount: number;
+			/** Request lines they made (fewer than the records with Records per Request). */
+			lines: number;
+			round: number;
+			indexes: number[];
+		}
+	>;
 	skipped: Array<{
 		index: number;
 		recordId: string;
@@ -340,6 +349,7 @@ async function submitPart(
 		created: {
 			...status,
 			requestCount: claimed.length,
+			lines: units.length,
 			round,
 			indexes: claimed.map((t) => t.record.index),
 		},

@@ -234,9 +234,10 @@ export async function execute(
 	if (notReused)
 		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
+	const lines = result.created.reduce((n, b) => n + b.lines, 0);
 	ctx.addExecutionHints?.({
 		message: [
-			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
+			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
 			...notes,
 			`${failed.length} item(s) failed before upload`,
 		].join('; '),

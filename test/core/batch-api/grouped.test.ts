@@ -144,7 +144,7 @@ describe.each(['openai', 'anthropic'] as const)('grouped batch requests: %s', (p
 			model: MODEL[provider],
 			grouping: grouping(10),
 		});
-		expect(sub.created.map((b) => b.requestCount)).toEqual([50]);
+		expect(sub.created.map((b) => [b.requestCount, b.lines])).toEqual([[50, 5]]);
 		expect(sandbox.batch.stats().requestsReceived).toBe(5);
 
 		const out = await collect(ctx);
