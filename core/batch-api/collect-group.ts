@@ -7,7 +7,13 @@
  * next Submit or Resubmit sends it alone (submit.ts).
  */
 import { LlmBatchError } from '../call/errors';
-import { groupSchema, splitAnswer, type Group } from '../call/group-answer';
+import {
+	groupSchema,
+	recordTokens,
+	splitAnswer,
+	splitUsage,
+	type Group,
+} from '../call/group-answer';
 import type { GroupStats } from '../call/group-stats';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { RunItem } from '../call/types';
@@ -101,13 +107,22 @@ export function judgeGroupLine(
 			g.latencyMs,
 		);
 	} catch (e) {
-		// The answer as a whole is unusable: every record fails with its code and goes again alone.
+		// The answer as a whole is unusable: every record fails with its code and goes again
+		// alone, carrying its share of what the request cost (by prompt length, as answers share it).
 		const err = e instanceof LlmBatchError ? e : new LlmBatchError('malformed_output', String(e));
 		gs.groupsFailed++;
-		return g.members.map((entry) => ({
-			entry,
-			judged: { ok: false, error: { ...err.toItemError(entry.round), retryable: true } },
-		}));
+		const weights = items.map(recordTokens);
+		const shares = splitUsage(g.line.response.usage, weights, weights);
+		return g.members.map((entry, k) => {
+			const cost = policy.costOf?.(model, shares[k]);
+			const error: ItemError = {
+				...err.toItemError(entry.round),
+				retryable: true,
+				usage: shares[k],
+				...(cost === undefined ? {} : { costUsd: cost }),
+			};
+			return { entry, judged: { ok: false, error } };
+		});
 	}
 	gs.groupsAnswered++;
 	const split = splitAnswer(group, result, record, gs, policy.costOf ?? (() => undefined));

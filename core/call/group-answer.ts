@@ -98,7 +98,8 @@ export function shareOut(total: number, weights: number[]): number[] {
 	return out;
 }
 
-function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[]): Usage[] {
+/** A request's usage in integer shares that add up to it: input by `inputWeights`, output by `outputWeights`. */
+export function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[]): Usage[] {
 	const input = shareOut(usage.inputTokens, inputWeights);
 	const output = shareOut(usage.outputTokens, outputWeights);
 	const cached = shareOut(usage.cachedInputTokens ?? 0, inputWeights);

@@ -216,7 +216,12 @@ describe.each(['openai', 'anthropic'] as const)(
 			const failed = first.filter((x) => !x.ok).map((x) => x.entry.recordId);
 			expect(failed.sort()).toEqual(['T-5', 'T-6', 'T-7', 'T-8', 'T-9']);
 			for (const x of first)
-				if (!x.ok) expect([x.error.code, x.error.retryable]).toEqual(['content_filter', true]);
+				if (!x.ok) {
+					expect([x.error.code, x.error.retryable]).toEqual(['content_filter', true]);
+					expect(x.error.usage?.inputTokens).toBeGreaterThan(0);
+				}
+			// The refused request was paid: its records carry their shares.
+			expect(paidUsd(first)).toBeCloseTo(billedUsd(provider), 9);
 
 			const before = sandbox.batch.stats().requestsReceived;
 			await submitRecords(ctx, recs, o);
