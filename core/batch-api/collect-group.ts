@@ -128,11 +128,12 @@ export function judgeGroupLine(
 	const split = splitAnswer(group, result, record, gs, policy.costOf ?? (() => undefined));
 	const byId = new Map(g.members.map((e) => [e.recordId, e]));
 	const out: Array<{ entry: AnswerEntry; judged: Judged }> = [];
-	for (const [item, r] of split.accepted)
-		out.push({
-			entry: byId.get(item.recordId)!,
-			judged: { ok: true, result: { ...r, batchId: g.batchId } },
-		});
+	for (const [item, r] of split.accepted) {
+		const entry = byId.get(item.recordId)!;
+		// Each record's own submissions, as a record sent alone counts them.
+		const result = { ...r, attempts: entry.round, batchId: g.batchId };
+		out.push({ entry, judged: { ok: true, result } });
+	}
 	for (const [item, again, reason] of split.again) {
 		const entry = byId.get(item.recordId)!;
 		const error = unattributed(entry, again.priorUsage, reason, g, policy, model);
