@@ -14,6 +14,7 @@ import {
 	PROVIDER_CAPS,
 	collectJob,
 	createBatchApi,
+	resubmittable,
 	submitRecords,
 	type CollectOutcome,
 	type JobContext,
@@ -186,6 +187,12 @@ describe.each(['openai', 'anthropic'] as const)('grouped batch requests: %s', (p
 			expect(x.error.usage?.inputTokens).toBeGreaterThan(0);
 		}
 		expect(paidUsd(first)).toBeCloseTo(billedUsd(provider), 9);
+
+		// Resubmit Failed takes them too (the same resend rule).
+		const resend = await resubmittable(ctx, { maxRounds: 3 });
+		expect(resend.records.map((r) => r.recordId).sort()).toEqual(
+			failed.map((x) => x.entry.recordId).sort(),
+		);
 
 		sandbox.batch.configure({ groupFaults: {} });
 		const before = sandbox.batch.stats().requestsReceived;
