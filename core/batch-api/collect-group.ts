@@ -20,6 +20,8 @@ import type { RunItem } from '../call/types';
 import type { SchemaValidator } from '../schema';
 import type { ItemError, LlmResult, Usage } from '../types';
 import { NONCE_LENGTH, groupRef, groupSizeOf, memberCustomId } from './custom-id';
+import type { JobContext } from './job';
+import { unpackRequest } from './payload';
 import type { AnswerEntry } from './store/batches';
 import type { BatchResultLine } from './types';
 
@@ -161,4 +163,24 @@ function unattributed(
 		usage,
 		...(cost === undefined ? {} : { costUsd: cost }),
 	};
+}
+
+/**
+ * The prompts of the records that grouped lines of a chunk answer (read from the ledger, only
+ * for grouped lines): a grouped request's usage is shared out by its records' prompt lengths,
+ * as LLM Batch Call shares it.
+ */
+export async function groupedPrompts(
+	ctx: Pick<JobContext, 'batches' | 'job'>,
+	lines: readonly BatchResultLine[],
+	entries: Map<string, AnswerEntry>,
+): Promise<Map<string, string>> {
+	const ids = lines
+		.filter((l) => l.ok && groupSizeOf(l.customId) !== undefined)
+		.flatMap((l) => entryIdsOf(l.customId).flatMap((id) => entries.get(id)?.recordId ?? []));
+	const out = new Map<string, string>();
+	if (ids.length === 0) return out;
+	const full = await ctx.batches.entries(ctx.job, ids);
+	for (const [id, e] of full) out.set(id, unpackRequest(e.request, JSON.parse(e.item)).prompt);
+	return out;
 }

@@ -12,10 +12,9 @@ import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';
 import { emptyGroupStats, type GroupStats } from '../call/group-stats';
-import { entryIdsOf, judgeGroupLine, type Judged } from './collect-group';
+import { entryIdsOf, groupedPrompts, judgeGroupLine, type Judged } from './collect-group';
 import { groupSizeOf } from './custom-id';
 import { assertJobKnown } from './job-check';
-import { unpackRequest } from './payload';
 import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './job';
 import { PublishLease } from './publish-lease';
 import { notDoneError } from './results';
@@ -299,7 +298,7 @@ class BatchReader {
 				row.batchId,
 				lines.filter((l) => l.customId !== '').flatMap((l) => entryIdsOf(l.customId)),
 			);
-			const prompts = await this.groupPrompts(lines, entries);
+			const prompts = await groupedPrompts(ctx, lines, entries);
 			for (const line of lines) {
 				const judged =
 					line.customId === '' ? [] : this.judgeLine(line, entries, prompts, row.batchId);
@@ -426,24 +425,6 @@ class BatchReader {
 			},
 			this.res.grouped,
 		);
-	}
-
-	/**
-	 * The prompts of the records answered by grouped lines of this chunk: a grouped request's
-	 * usage is shared out by its records' prompt lengths, as LLM Batch Call shares it.
-	 */
-	private async groupPrompts(
-		lines: readonly BatchResultLine[],
-		entries: Map<string, AnswerEntry>,
-	): Promise<Map<string, string>> {
-		const ids = lines
-			.filter((l) => l.ok && groupSizeOf(l.customId) !== undefined)
-			.flatMap((l) => entryIdsOf(l.customId).flatMap((id) => entries.get(id)?.recordId ?? []));
-		const out = new Map<string, string>();
-		if (ids.length === 0) return out;
-		const full = await this.ctx.batches.entries(this.ctx.job, ids);
-		for (const [id, e] of full) out.set(id, unpackRequest(e.request, JSON.parse(e.item)).prompt);
-		return out;
 	}
 
 	private judge(entry: AnswerEntry, line: BatchResultLine, batchId: string): Judged {
