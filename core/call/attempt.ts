@@ -201,15 +201,14 @@ class ItemRun {
 		let error: LlmBatchError | undefined;
 		let res: ChatResponse | undefined;
 		try {
-			const request = { ...item.request, maxTokens: this.it.maxTokens };
-			res = await provider.complete(
-				this.it.followUp ? { ...request, followUp: this.it.followUp } : request,
-				{
-					signal: s.cancelController.signal,
-					timeoutMs: s.options.timeoutMs,
-					now: () => clock.now(),
-				},
-			);
+			// The item's follow-up turn is `it.followUp` alone: a workflow re-ask starts with the one
+			// on its request, and a fresh fix clears it, so the fresh call is the prompt alone.
+			const request = { ...item.request, maxTokens: this.it.maxTokens, followUp: this.it.followUp };
+			res = await provider.complete(request, {
+				signal: s.cancelController.signal,
+				timeoutMs: s.options.timeoutMs,
+				now: () => clock.now(),
+			});
 			s.warm = true;
 			// What the provider counts against its limit (Anthropic: without cache reads).
 			const anthropic = provider.name === 'anthropic';
