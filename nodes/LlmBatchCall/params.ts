@@ -2,6 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
 import { modelPricing, unpricedModels } from '../../core/call/budget';
+import type { CallShape } from '../../core/call/input';
 import { anthropicCachePrices, type Price } from '../../core/cost';
 import { isReservedField } from '../../core/types';
 import { configError } from '../shared/config';
@@ -207,4 +208,19 @@ export function priceOverridesOf(
 	if (inputPricePer1M >= 0 && outputPricePer1M >= 0)
 		out[cfg.model] = price(cfg.model, inputPricePer1M, outputPricePer1M);
 	return out;
+}
+
+/** What every item's request is built from (core/call/input.ts `inputPolicy`). */
+export function callShapeOf(cfg: CallConfig, scope: string): CallShape {
+	const o = cfg.options;
+	return {
+		provider: cfg.provider,
+		scope,
+		model: cfg.model,
+		schema: cfg.schema,
+		maxTokens: o.maxTokens,
+		temperature: o.temperature,
+		contextWindow: o.contextWindow,
+		cacheTtl: o.promptCaching === 'off' ? undefined : o.promptCaching,
+	};
 }
