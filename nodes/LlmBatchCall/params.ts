@@ -1,7 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { modelPricing, unpricedModels } from '../../core/call/budget';
+import { modelPricing, unpricedModels } from '../../core/call/pricing';
 import type { CallShape } from '../../core/call/input';
 import { anthropicCachePrices, type Price } from '../../core/cost';
 import { isReservedField } from '../../core/types';

@@ -7,7 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
-import { modelPricing } from '../../../core/call/budget';
+import { modelPricing } from '../../../core/call/pricing';
 import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
