@@ -5,7 +5,8 @@
  * backoff and another attempt, a re-ask, a wait for the provider, a second pass, or the end.
  */
 import type { Ticket } from './budget';
-import { classifyError, type LlmBatchError } from './errors';
+import { classifyError } from './classify';
+import type { LlmBatchError } from './errors';
 import type { ChatResponse } from './providers/types';
 import { waitText, type RunState } from './run-state';
 import type { Outcome, RunItem } from './types';
