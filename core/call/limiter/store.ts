@@ -65,11 +65,23 @@ export interface LimitStore {
 
 type StoredState = LimitState & { ceilingRpmAt: number; ceilingTpmAt: number };
 
-/** The state the Redis script keeps, in this process's memory (tests, reference). */
+/**
+ * The state the Redis script keeps, in this process's memory: the in-process limiter's store
+ * (in-process.ts) and the reference the Redis store is tested against. Its operations take
+ * effect at once (they await nothing), so a caller in this process sees them before it goes on.
+ */
 export class MemoryLimitStore implements LimitStore {
 	private readonly states = new Map<string, StoredState>();
 
-	constructor(private readonly clock: Clock) {}
+	/**
+	 * `ceilingRule`: `recent` — the lowest limits the callers of the last CEILING_MS named (callers
+	 * in several processes, which never say when they end: the Redis script's rule); `given` —
+	 * the limits each call names (one caller that knows its runs' live leases: in-process.ts).
+	 */
+	constructor(
+		private readonly clock: Clock,
+		private readonly ceilingRule: 'recent' | 'given' = 'recent',
+	) {}
 
 	private entry(key: string, limits: StoreLimits) {
 		const now = this.clock.now();
@@ -79,12 +91,13 @@ export class MemoryLimitStore implements LimitStore {
 			s = { ...newLimitState(now, limits.rpm, limits.tpm), ceilingRpmAt: now, ceilingTpmAt: now };
 			this.states.set(key, s);
 		}
+		const given = this.ceilingRule === 'given';
 		// The lowest limits configured by the callers of the last CEILING_MS; the lowest refreshes them.
-		if (limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
+		if (given || limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
 			s.ceilingRpm = limits.rpm;
 			s.ceilingRpmAt = now;
 		}
-		if (limits.tpm <= s.ceilingTpm || now - s.ceilingTpmAt > CEILING_MS) {
+		if (given || limits.tpm <= s.ceilingTpm || now - s.ceilingTpmAt > CEILING_MS) {
 			s.ceilingTpm = limits.tpm;
 			s.ceilingTpmAt = now;
 		}
@@ -134,6 +147,12 @@ export class MemoryLimitStore implements LimitStore {
 	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
 		const s = this.states.get(key);
 		return s && { ceilingRpm: s.ceilingRpm, learnedRpm: s.learnedRpm };
+	}
+
+	/** A copy of `key`'s numbers (what the Redis hash holds), undefined before its first call. */
+	state(key: string): Readonly<StoredState> | undefined {
+		const s = this.states.get(key);
+		return s && { ...s };
 	}
 }
 
