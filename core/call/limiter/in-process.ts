@@ -12,7 +12,7 @@ import {
 	type RateLimits,
 	type RecentAnswers,
 } from './policy';
-import { limitKey, MemoryLimitStore, type StoreLimits } from './store';
+import { limitKey, MemoryLimitStore, type StoreLimits, type SyncLimitOps } from './store';
 
 interface Waiter {
 	tokens: number;
@@ -42,6 +42,8 @@ export class FlowController {
 	private readonly leases = new Map<number, RateLimits>();
 	private nextLease = 1;
 	private readonly store: MemoryLimitStore;
+	/** The store's operations, answered at once: the queue is served without a turn of the event loop. */
+	private readonly ops: SyncLimitOps;
 	/** The lowest limits of the live leases (the last ones, when none is left). */
 	private ceilings: RateLimits = { rpm: Infinity, tpm: Infinity };
 	private readonly learned: LearnedLimits = { learnedRpm: 0, learnedTpm: 0 };
@@ -50,6 +52,7 @@ export class FlowController {
 
 	constructor(private readonly clock: Clock) {
 		this.store = new MemoryLimitStore(clock, 'given');
+		this.ops = this.store.sync;
 		const now = clock.now();
 		this.recent = { recent429: 0, recentAll: 0, recentAt: now };
 		this.lastUsedAt = now;
@@ -97,17 +100,20 @@ export class FlowController {
 			tpm,
 			burstSeconds: Number.isFinite(burst) ? burst : DEFAULT_BURST_SECONDS,
 		};
+		this.limitsChanged();
 		this.touch();
 	}
 
 	/** What every store call carries: the ceilings and the limits the headers announced. */
-	private get storeLimits(): StoreLimits {
-		return { ...this.ceilings, ...this.learned };
+	private storeLimits: StoreLimits = { rpm: Infinity, tpm: Infinity };
+
+	private limitsChanged(): void {
+		this.storeLimits = { ...this.ceilings, ...this.learned };
 	}
 
-	/** Hands the store the current limits (its buckets refilled to now); awaits nothing. */
+	/** Hands the store the current limits (its buckets refilled to now). */
 	private touch(): void {
-		void this.store.adjust(KEY, this.storeLimits, 0);
+		this.ops.adjust(KEY, this.storeLimits, 0);
 	}
 
 	/** Resolves when one request of `tokens` estimated tokens may be sent. */
@@ -138,7 +144,7 @@ export class FlowController {
 
 	/** Replace the estimate by the usage the provider reported. */
 	correct(estimatedTokens: number, actualTokens: number): void {
-		void this.store.adjust(KEY, this.storeLimits, estimatedTokens - actualTokens);
+		this.ops.adjust(KEY, this.storeLimits, estimatedTokens - actualTokens);
 	}
 
 	/**
@@ -147,19 +153,24 @@ export class FlowController {
 	 */
 	observe(o: FlowObservation): 'cluster' | 'isolated' | undefined {
 		const now = this.clock.now();
-		this.touch(); // refilled at the old rate up to now
 		countAnswer(this.recent, o.outcome === 'rate_limited', now);
 		this.lastUsedAt = now;
-		learnLimits(this.learned, o.rateLimit);
+		if (o.rateLimit) {
+			// Refilled at the old rates up to now, then the limits the headers announce apply.
+			this.touch();
+			learnLimits(this.learned, o.rateLimit);
+			this.limitsChanged();
+		}
 		const limits = this.storeLimits;
-		if (o.outcome === 'ok') void this.store.grow(KEY, limits, 1);
-		if (o.outcome === 'other') this.touch(); // the learned limits, kept
+		if (o.outcome === 'ok') this.ops.grow(KEY, limits, 1);
+		// Refilled to now, as the operations of the other outcomes do first.
+		if (o.outcome === 'other') this.touch();
 		if (o.outcome !== 'rate_limited') return undefined;
 		if (!isCluster(this.recent, o.rateLimit)) {
-			void this.store.rateLimited(KEY, limits, 0);
+			this.ops.rateLimited(KEY, limits, 0);
 			return 'isolated';
 		}
-		void this.store.cut(KEY, limits, 0);
+		this.ops.cut(KEY, limits, 0);
 		return 'cluster';
 	}
 
@@ -185,15 +196,10 @@ export class FlowController {
 					this.queue.shift();
 					continue;
 				}
-				const wait = await this.store.take(KEY, this.storeLimits, head.tokens);
+				const wait = this.ops.take(KEY, this.storeLimits, head.tokens);
 				if (wait <= 0) {
 					this.queue.shift();
 					this.lastUsedAt = this.clock.now();
-					if (head.gone) {
-						// Aborted in the turn the store's answer took: its tokens go back.
-						void this.store.adjust(KEY, this.storeLimits, head.tokens);
-						continue;
-					}
 					head.gone = true;
 					this.live--;
 					if (head.onAbort) head.signal?.removeEventListener('abort', head.onAbort);

@@ -65,10 +65,18 @@ export interface LimitStore {
 
 type StoredState = LimitState & { ceilingRpmAt: number; ceilingTpmAt: number };
 
+/** `LimitStore`'s state operations, answered at once (a store in this process's memory). */
+export interface SyncLimitOps {
+	take(key: string, limits: StoreLimits, tokens: number): number;
+	adjust(key: string, limits: StoreLimits, tokens: number): void;
+	cut(key: string, limits: StoreLimits, oks: number): void;
+	rateLimited(key: string, limits: StoreLimits, oks: number): void;
+	grow(key: string, limits: StoreLimits, oks: number): void;
+}
+
 /**
  * The state the Redis script keeps, in this process's memory: the in-process limiter's store
- * (in-process.ts) and the reference the Redis store is tested against. Its operations take
- * effect at once (they await nothing), so a caller in this process sees them before it goes on.
+ * (in-process.ts) and the reference the Redis store is tested against.
  */
 export class MemoryLimitStore implements LimitStore {
 	private readonly states = new Map<string, StoredState>();
@@ -108,35 +116,57 @@ export class MemoryLimitStore implements LimitStore {
 		return { s, now, burst };
 	}
 
+	/**
+	 * The store's operations answered at once, for a caller in this process (in-process.ts): the
+	 * same code as the `LimitStore` methods below, without a turn of the event loop per request.
+	 */
+	readonly sync: SyncLimitOps = {
+		take: (key, limits, tokens) => {
+			const { s, now, burst } = this.entry(key, limits);
+			const wait = waitToSend(s, tokens, now, burst);
+			if (wait > 0) return wait;
+			takeOne(s, tokens);
+			return 0;
+		},
+		adjust: (key, limits, tokens) => {
+			const { s, now, burst } = this.entry(key, limits);
+			giveBack(s, tokens, now, burst);
+		},
+		cut: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			s.okTotal += oks;
+			onRateLimited(s, now);
+			cutShare(s, now);
+		},
+		rateLimited: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			s.okTotal += oks;
+			onRateLimited(s, now);
+		},
+		grow: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			onOk(s, now, oks);
+		},
+	};
+
 	async take(key: string, limits: StoreLimits, tokens: number): Promise<number> {
-		const { s, now, burst } = this.entry(key, limits);
-		const wait = waitToSend(s, tokens, now, burst);
-		if (wait > 0) return wait;
-		takeOne(s, tokens);
-		return 0;
+		return this.sync.take(key, limits, tokens);
 	}
 
 	async adjust(key: string, limits: StoreLimits, tokens: number): Promise<void> {
-		const { s, now, burst } = this.entry(key, limits);
-		giveBack(s, tokens, now, burst);
+		this.sync.adjust(key, limits, tokens);
 	}
 
 	async cut(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		s.okTotal += oks;
-		onRateLimited(s, now);
-		cutShare(s, now);
+		this.sync.cut(key, limits, oks);
 	}
 
 	async rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		s.okTotal += oks;
-		onRateLimited(s, now);
+		this.sync.rateLimited(key, limits, oks);
 	}
 
 	async grow(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		onOk(s, now, oks);
+		this.sync.grow(key, limits, oks);
 	}
 
 	adaptive(key: string): { share: number; cuts: number } {
