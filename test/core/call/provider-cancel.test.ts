@@ -46,6 +46,21 @@ describe('the cancel signal through the SDK providers', () => {
 	});
 
 	it.each(providers)(
+		'%s: with the signal set, the timeout still ends the request as a timeout',
+		async (name, model, make) => {
+			const started = Date.now();
+			const error = await make()
+				.complete(
+					{ model, prompt: 'x [[sandbox:hang]]', maxTokens: 5 },
+					{ signal: new AbortController().signal, timeoutMs: 200 },
+				)
+				.catch((e: unknown) => e);
+			expect(classifyError(error, name, Date.now()).code).toBe('timeout');
+			expect(Date.now() - started).toBeLessThan(5000);
+		},
+	);
+
+	it.each(providers)(
 		'%s: a request canceled before it is sent is not sent',
 		async (name, model, make) => {
 			const ac = new AbortController();
