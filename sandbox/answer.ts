@@ -6,6 +6,7 @@
 import type { CachePlan } from './cache';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
+import { withModelMiss } from './model-misses';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
 import type { ParsedCall } from './protocol';
@@ -60,8 +61,14 @@ export function answerSuccess(
 	};
 	const body = x.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
 	x.st.status(200);
-	if (fault) x.st.usage({ input: inputTokens, output: outputTokens });
-	else x.st.success(digest, { input: inputTokens, output: outputTokens });
+	const billed = { input: inputTokens, output: outputTokens };
+	if (fault) x.st.usage(billed);
+	else x.st.success(digest, billed);
+	x.st.billed(call.model, {
+		...billed,
+		cacheRead: cacheUse.use.read,
+		cacheWrite: cacheUse.use.write,
+	});
 	send(x.res, 200, body, x.headers);
 	cacheUse.commit(now());
 }
@@ -74,7 +81,9 @@ function modelReply(state: SandboxState, x: Exchange, call: ParsedCall, digest: 
 		return { text: JSON.stringify(answer), output: answer };
 	}
 	const mode = call.jsonObject ? 'json_object' : 'text';
-	return replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	const { modelMisses, seed } = state.settings;
+	return withModelMiss(reply, call.schema, modelMisses, seed, call.model, digest);
 }
 
 /** Valid JSON that breaks the schema: the first required property is left out. */

@@ -54,6 +54,11 @@ export interface SandboxStats {
 	/** Billed usage of all 200 answers that carry usage (successes, truncated, content policy). */
 	inputTokens: number;
 	outputTokens: number;
+	/**
+	 * The billed usage above per model that answered (realtime calls), prompt-cache reads and
+	 * writes included: what a provider's invoice lists per model.
+	 */
+	billedByModel: Record<string, BilledUsage>;
 	/** TCP connections opened; low when clients reuse keep-alive sockets. */
 	connections: number;
 	/** Prompt-cache tokens of the answers: read from the cache, written to it. */
@@ -65,6 +70,14 @@ export interface SandboxStats {
 	maxRequestsPerWindow(windowMs?: number): number;
 	/** Most rate-limit tokens charged in any window of `windowMs` (default one minute). */
 	maxTokensPerWindow(windowMs?: number): number;
+}
+
+export interface BilledUsage {
+	requests: number;
+	inputTokens: number;
+	outputTokens: number;
+	cacheReadTokens: number;
+	cacheWriteTokens: number;
 }
 
 /** A growable Float64Array: timestamps of 20k+ requests without 20k boxed numbers. */
@@ -119,6 +132,7 @@ export class StatsRecorder {
 	cacheReadTokens = 0;
 	cacheWriteTokens = 0;
 	groupFaults = { drop: 0, duplicate: 0, swap: 0 };
+	billedByModel: Record<string, BilledUsage> = {};
 	private times = new Series();
 	private charges = new Series();
 
@@ -164,6 +178,24 @@ export class StatsRecorder {
 		this.outputTokens += u.output;
 	}
 
+	billed(
+		model: string,
+		u: { input: number; output: number; cacheRead: number; cacheWrite: number },
+	): void {
+		const b = (this.billedByModel[model] ??= {
+			requests: 0,
+			inputTokens: 0,
+			outputTokens: 0,
+			cacheReadTokens: 0,
+			cacheWriteTokens: 0,
+		});
+		b.requests++;
+		b.inputTokens += u.input;
+		b.outputTokens += u.output;
+		b.cacheReadTokens += u.cacheRead;
+		b.cacheWriteTokens += u.cacheWrite;
+	}
+
 	cache(use: { read: number; write: number }): void {
 		this.cacheReadTokens += use.read;
 		this.cacheWriteTokens += use.write;
@@ -195,6 +227,9 @@ export class StatsRecorder {
 			duplicateSuccesses: this.duplicateSuccesses,
 			inputTokens: this.inputTokens,
 			outputTokens: this.outputTokens,
+			billedByModel: Object.fromEntries(
+				Object.entries(this.billedByModel).map(([m, b]) => [m, { ...b }]),
+			),
 			connections: this.connections,
 			cacheReadTokens: this.cacheReadTokens,
 			cacheWriteTokens: this.cacheWriteTokens,

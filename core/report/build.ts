@@ -1,6 +1,7 @@
 /** Builds the report of a run from its entries, or from exactly the given items. */
 import { getPath, type Json } from '../paths';
 import { checkAlerts } from './alerts';
+import { costTable } from './cost-table';
 import { toEntry, type ReportEntry } from './entry';
 import { percentile, round } from './format';
 import { toMarkdown } from './markdown';
@@ -13,6 +14,10 @@ export interface BuildOptions {
 	startedAt?: string;
 	finishedAt: number;
 	thresholds?: AlertThresholds;
+	/** The naive counterfactual's model. @default the run's primary model */
+	naiveModel?: string;
+	/** Also price the correct answers on this model alone (a cascade's strong model). */
+	compareModel?: string;
 }
 
 /** Start from Batch Prepare's stamp when there is one, else from the earliest item. */
@@ -65,6 +70,7 @@ export function buildReport(entries: readonly ReportEntry[], opts: BuildOptions)
 		retries: { items: t.retryItems, trips: t.trips, extraCallAttempts: t.extra },
 		tokens: { input: t.input, output: t.output, total: t.input + t.output },
 		...moneyParts(t),
+		costTable: costTable(t, { naiveModel: opts.naiveModel, compareModel: opts.compareModel }),
 		latencyMs: {
 			p50: percentile(t.latencies, 50),
 			p95: percentile(t.latencies, 95),
@@ -87,7 +93,7 @@ export function buildReport(entries: readonly ReportEntry[], opts: BuildOptions)
 export function reportOfItems(
 	items: readonly Json[],
 	fields: ReportFields,
-	opts: { finishedAt: number; thresholds?: AlertThresholds },
+	opts: Omit<BuildOptions, 'runId' | 'startedAt'>,
 ): Report | undefined {
 	if (items.length === 0) return undefined;
 	const stamps = items.map(
@@ -102,9 +108,8 @@ export function reportOfItems(
 		items.map((j) => toEntry(j, fields)),
 		{
 			runId: ids.size === 1 ? [...ids][0] : null,
+			...opts,
 			startedAt: starts[0],
-			finishedAt: opts.finishedAt,
-			thresholds: opts.thresholds,
 		},
 	);
 }

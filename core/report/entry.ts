@@ -4,7 +4,13 @@
  */
 import { cacheSavingsUsd, costUsd } from '../cost';
 import { getPath, type Json } from '../paths';
-import { classify, REPORT_FIELD_DEFAULTS, type ReportFields, type ReportOutcome } from './outcome';
+import {
+	classify,
+	REPORT_FIELD_DEFAULTS,
+	resultFieldsOf,
+	type ReportFields,
+	type ReportOutcome,
+} from './outcome';
 
 export interface ReportEntry {
 	outcome: ReportOutcome;
@@ -33,6 +39,19 @@ export interface ReportEntry {
 	model?: string;
 	/** Left out by Batch Prepare's sample (a rejection that is not a problem of the record). */
 	notSampled?: true;
+	/**
+	 * USD each model was paid for this item and how many of its answers were paid, over every
+	 * result field (a cascade's cheap and strong calls). Absent when nothing priced was paid.
+	 */
+	paid?: Record<string, { usd: number; answers: number }>;
+	/**
+	 * A correct answer's tokens as one realtime call for this record alone would carry them:
+	 * every input token at the plain input price (no cache), a grouped record's own request
+	 * (its `soloInputTokens`), the answer's output tokens. The naive counterfactual's usage.
+	 */
+	solo?: { inputTokens: number; outputTokens: number };
+	/** The model the first call meant to answer with: its model when no fallback answered. */
+	primaryModel?: string;
 }
 
 export function num(v: unknown): number | undefined {
@@ -72,9 +91,66 @@ function addNotSampled(entry: ReportEntry, json: Json, fields: ReportFields): vo
 		entry.notSampled = true;
 }
 
+function isResult(v: unknown): v is Json {
+	return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** What each result field's answer was paid, by the model that gave it. */
+function addPaid(entry: ReportEntry, results: readonly Json[]): void {
+	for (const r of results) {
+		const cost = num(r.costUsd);
+		if (r.cached === true || cost === undefined || typeof r.model !== 'string') continue;
+		entry.paid ??= {};
+		const row = (entry.paid[r.model] ??= { usd: 0, answers: 0 });
+		row.usd += cost;
+		row.answers++;
+	}
+}
+
+/** The answer's tokens as one realtime call alone (see `ReportEntry.solo`). */
+function soloOf(result: Json): ReportEntry['solo'] {
+	const usage = result.usage as Json | undefined;
+	const input = num(result.soloInputTokens) ?? num(usage?.inputTokens);
+	const output = num(usage?.outputTokens);
+	if (input === undefined || output === undefined) return undefined;
+	return { inputTokens: input, outputTokens: output };
+}
+
+/** Adds the earlier calls' tokens and cost (a cascade's first model) to the answer's entry. */
+function addEarlier(entry: ReportEntry, earlier: readonly Json[]): void {
+	for (const r of earlier) {
+		if (r.cached === true) continue;
+		const usage = usageOf(r.usage as Json | undefined);
+		entry.inputTokens += usage.inputTokens;
+		entry.outputTokens += usage.outputTokens;
+		const cost = num(r.costUsd);
+		if (cost !== undefined) entry.costUsd = (entry.costUsd ?? 0) + cost;
+	}
+}
+
+function addCostTableParts(
+	entry: ReportEntry,
+	results: readonly Json[],
+	outcome: ReportOutcome,
+): void {
+	addPaid(entry, results);
+	const first = results[0];
+	if (first && typeof first.model === 'string' && first.fallback === undefined)
+		entry.primaryModel = first.model;
+	const answer = results[results.length - 1];
+	if (outcome === 'success' && answer) {
+		const solo = soloOf(answer);
+		if (solo) entry.solo = solo;
+	}
+}
+
 export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS): ReportEntry {
 	const { outcome, errorCode } = classify(json, fields);
-	const result = getPath(json, fields.resultField) as Json | undefined;
+	const results = resultFieldsOf(fields)
+		.map((f) => getPath(json, f))
+		.filter(isResult);
+	// The last call that answered gave the item's answer; the earlier ones were paid too.
+	const result = results[results.length - 1] as Json | undefined;
 	// A response-cache hit was paid by the call that stored it: the run spent nothing on it.
 	const reused = result?.cached === true;
 	const usage = usageOf(
@@ -113,5 +189,7 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 	const latency = num(result?.latencyMs);
 	if (latency !== undefined && !reused && !batched) entry.latencyMs = latency;
 	if (Number.isFinite(completed)) entry.completedAt = completed;
+	addEarlier(entry, results.slice(0, -1));
+	addCostTableParts(entry, results, outcome);
 	return entry;
 }

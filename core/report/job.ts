@@ -69,6 +69,7 @@ export function reportOfJobStats(
 		batchApi: null,
 		cache: { readTokens: 0, writeTokens: 0, savedUsd: 0 },
 		answersByModel: {},
+		costTable: null,
 	};
 	const alerts = checkAlerts(base, thresholds);
 	const report = { ...base, alerts };

@@ -1,6 +1,7 @@
 /** The report as Markdown: outcomes, error codes, metrics, alerts. */
 import { duration, money, pct } from './format';
 import { OUTCOMES } from './outcome';
+import type { CostTable, Counterfactual } from './cost-table';
 import type { Report } from './types';
 
 type Rendered = Omit<Report, 'markdown'>;
@@ -56,6 +57,44 @@ function metricLines(r: Rendered): string[] {
 	return lines;
 }
 
+/** Sub-cent amounts need more digits than `money` shows: cost per correct answer. */
+function perAnswer(usd: number | null): string {
+	return usd === null ? '–' : `$${usd.toFixed(usd < 0.01 ? 6 : 4)}`;
+}
+
+function counterfactualLine(label: string, c: Counterfactual, correct: number): string {
+	const saved = `${money(c.savedUsd)}${c.savedPct === null ? '' : ` (${c.savedPct.toFixed(1)} %)`}`;
+	return `| ${label} | ${correct} | ${correct} | ${money(c.costUsd)} | ${perAnswer(c.costPerCorrectUsd)} | ${saved} |`;
+}
+
+/** The cost table: cost per correct answer per model and in total, against naive / alone. */
+function costTableLines(t: CostTable | null): string[] {
+	if (!t || (t.byModel.length === 0 && t.correct === 0)) return [];
+	const paid = t.byModel.reduce((n, row) => n + row.answers, 0);
+	const lines = [
+		'',
+		'| cost per correct answer | answers paid | correct | cost | per correct | saved by this run |',
+		'|---|---:|---:|---:|---:|---:|',
+		...(t.byModel.length > 1
+			? t.byModel.map(
+					(m) =>
+						`| ${m.model} | ${m.answers} | ${m.correct} | ${money(m.costUsd)} | ${perAnswer(m.costPerCorrectUsd)} | |`,
+				)
+			: []),
+		`| this run${t.byModel.length === 1 ? ` (${t.byModel[0].model})` : ''} | ${paid} | ${t.correct} | ${money(t.costUsd)} | ${perAnswer(t.costPerCorrectUsd)} | |`,
+	];
+	if (t.naive)
+		lines.push(
+			counterfactualLine(
+				`naive: ${t.naive.model}, one realtime call per item, no cache, no grouping`,
+				t.naive,
+				t.correct,
+			),
+		);
+	if (t.alone) lines.push(counterfactualLine(`${t.alone.model} alone`, t.alone, t.correct));
+	return lines;
+}
+
 export function toMarkdown(r: Rendered): string {
 	const lines = [
 		`**Batch report**${r.runId ? ` · run \`${r.runId}\`` : ''} · ${r.items} items · ${duration(r.durationMs)}`,
@@ -65,6 +104,7 @@ export function toMarkdown(r: Rendered): string {
 		...OUTCOMES.map((o) => `| ${o} | ${r.outcomes[o]} | ${pct(r.outcomes[o], r.items)} |`),
 		...errorCodeLines(r),
 		...metricLines(r),
+		...costTableLines(r.costTable),
 	];
 	if (r.alerts.length > 0) lines.push('', ...r.alerts.map((a) => `**ALERT:** ${a.message}`));
 	return lines.join('\n');

@@ -29,6 +29,12 @@ export const REJECTED_CODES: ReadonlySet<string> = new Set<ErrorCode>([
 export interface ReportFields {
 	/** @default 'llm' */
 	readonly resultField: string;
+	/**
+	 * Result fields of later calls that answered some items again with another model (a
+	 * cheap-first cascade's strong model): each one's cost counts, and the last one present
+	 * on an item is its answer. @default []
+	 */
+	readonly laterResultFields?: readonly string[];
 	/** @default 'error' */
 	readonly errorField: string;
 	/** @default 'validation' */
@@ -50,6 +56,15 @@ export const REPORT_FIELD_DEFAULTS: ReportFields = {
 	filteredCodes: new Set(['content_filter']),
 };
 
+/** The result fields in the order the calls ran: the last one an item has is its answer. */
+export function resultFieldsOf(fields: ReportFields): string[] {
+	return [fields.resultField, ...(fields.laterResultFields ?? [])];
+}
+
+function present(v: unknown): boolean {
+	return v !== undefined && v !== null;
+}
+
 export function classify(
 	json: Json,
 	fields: ReportFields = REPORT_FIELD_DEFAULTS,
@@ -67,7 +82,6 @@ export function classify(
 		return { outcome: 'failed', errorCode: code };
 	}
 	if (status === 'review') return { outcome: 'review' };
-	const result = getPath(json, fields.resultField);
-	if (result !== undefined && result !== null) return { outcome: 'success' };
+	if (resultFieldsOf(fields).some((f) => present(getPath(json, f)))) return { outcome: 'success' };
 	return { outcome: 'failed', errorCode: 'unknown' };
 }

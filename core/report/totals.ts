@@ -24,6 +24,13 @@ export interface Totals {
 	reusedSaved: number;
 	answersByModel: Record<string, number>;
 	notSampled: number;
+	/** What each model was paid and for how many answers (the cost table's rows). */
+	paidByModel: Record<string, { usd: number; answers: number }>;
+	/** Items per primary model (the first call's model when no fallback answered). */
+	primaryModels: Record<string, number>;
+	/** The correct answers' tokens as lone realtime calls (the naive counterfactual). */
+	soloInput: number;
+	soloOutput: number;
 	firstStart?: number;
 	lastDone?: number;
 }
@@ -50,6 +57,10 @@ function emptyTotals(): Totals {
 		reusedSaved: 0,
 		answersByModel: {},
 		notSampled: 0,
+		paidByModel: {},
+		primaryModels: {},
+		soloInput: 0,
+		soloOutput: 0,
 	};
 }
 
@@ -67,6 +78,20 @@ function addCosts(t: Totals, e: ReportEntry): void {
 	if (e.responseCacheSavedUsd !== undefined) {
 		t.reusedItems++;
 		t.reusedSaved += e.responseCacheSavedUsd;
+	}
+}
+
+function addCostTable(t: Totals, e: ReportEntry): void {
+	for (const [model, p] of Object.entries(e.paid ?? {})) {
+		const row = (t.paidByModel[model] ??= { usd: 0, answers: 0 });
+		row.usd += p.usd;
+		row.answers += p.answers;
+	}
+	if (e.primaryModel !== undefined)
+		t.primaryModels[e.primaryModel] = (t.primaryModels[e.primaryModel] ?? 0) + 1;
+	if (e.outcome === 'success' && e.solo) {
+		t.soloInput += e.solo.inputTokens;
+		t.soloOutput += e.solo.outputTokens;
 	}
 }
 
@@ -93,6 +118,7 @@ export function tally(entries: readonly ReportEntry[]): Totals {
 		if (e.notSampled) t.notSampled++;
 		if (e.model !== undefined) t.answersByModel[e.model] = (t.answersByModel[e.model] ?? 0) + 1;
 		addCosts(t, e);
+		addCostTable(t, e);
 		addTimes(t, e);
 	}
 	t.latencies.sort((a, b) => a - b);

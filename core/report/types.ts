@@ -1,4 +1,5 @@
 /** The report Batch Report emits, its alert thresholds and alerts. */
+import type { CostTable } from './cost-table';
 import type { ReportOutcome } from './outcome';
 
 export interface Report {
@@ -32,6 +33,12 @@ export interface Report {
 	 * would have cost in realtime (LLM Batch Call). Null when the run had none.
 	 */
 	batchApi: { items: number; costUsd: number; realtimeCostUsd: number; savedUsd: number } | null;
+	/**
+	 * Cost per correct answer, per model and in total, against naive (and another model
+	 * alone when asked): see cost-table.ts. Null where the report has no items to price
+	 * (a job report from the ledger's stats).
+	 */
+	costTable: CostTable | null;
 	latencyMs: { p50: number | null; p95: number | null; max: number | null };
 	startedAt: string | null;
 	finishedAt: string;
