@@ -2,8 +2,9 @@
  * Runs example 10 (the cheap-first cascade) in-process against a sandbox: its tickets, its
  * nodes and Batch Report as shipped, with limits raised for a local run. Shared by the
  * cost-levers bench and the workflow test that checks the example, so both measure the same
- * workflow. `strongOnly` runs the same pipeline with the strong model in the cheap model's
- * place and no confidence rule: one strong call per ticket, the counterfactual's real bill.
+ * workflow. The variants `strongOnly` and `cheapOnly` run the same pipeline with one model in
+ * the first call's place and no confidence rule (nothing escalates): one call per ticket, the
+ * counterfactuals' real bills.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,9 +63,12 @@ export function cascadeTickets(n: number): INodeExecutionData[] {
 	}));
 }
 
-/** The shipped example with local limits; `strongOnly`: the strong model answers every ticket once. */
-export function cascadeWorkflow(strongOnly = false): WorkflowJson {
+export type CascadeVariant = 'cascade' | 'strongOnly' | 'cheapOnly';
+
+/** The shipped example with local limits; the `…Only` variants answer every ticket once with one model. */
+export function cascadeWorkflow(variant: CascadeVariant = 'cascade'): WorkflowJson {
 	const wf = loadExample(CASCADE_EXAMPLE);
+	const strongOnly = variant === 'strongOnly';
 	return {
 		...wf,
 		nodes: wf.nodes.map((n) => {
@@ -82,7 +86,7 @@ export function cascadeWorkflow(strongOnly = false): WorkflowJson {
 					},
 				};
 			}
-			if (strongOnly && n.name === 'Sure?')
+			if (variant !== 'cascade' && n.name === 'Sure?')
 				return { ...n, parameters: { ...n.parameters, useConfidence: false } };
 			return n;
 		}),
@@ -125,14 +129,14 @@ export function billedUsd(sandbox: Sandbox): Record<string, number> {
 export async function runCascade(
 	sandbox: Sandbox,
 	tickets: INodeExecutionData[],
-	strongOnly = false,
+	variant: CascadeVariant = 'cascade',
 ): Promise<CascadeRun> {
 	resetSharedFlow();
 	sandbox.reset();
 	const credentials: Record<string, ICredentialDataDecryptedObject> = {
 		llmBatchOpenAiApi: { apiKey: 'bench', baseUrl: `${sandbox.url}/v1` },
 	};
-	const r = await runWorkflow(cascadeWorkflow(strongOnly), {
+	const r = await runWorkflow(cascadeWorkflow(variant), {
 		nodeTypes: packageNodeTypes(),
 		credentials,
 		pinData: { 'Open tickets': tickets },

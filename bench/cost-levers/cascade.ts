@@ -21,7 +21,7 @@ export async function run(
 	const sandbox = await startSandbox({ seed: 24, modelMisses: { [CHEAP_MODEL]: MISS_SHARE } });
 	try {
 		const tickets = cascadeTickets(items);
-		const strong = await runCascade(sandbox, tickets, true);
+		const strong = await runCascade(sandbox, tickets, 'strongOnly');
 		const cascade = await runCascade(sandbox, tickets);
 		let correct = 0;
 		for (const [id, answer] of cascade.answers) if (strong.answers.get(id) === answer) correct++;

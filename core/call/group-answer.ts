@@ -125,6 +125,17 @@ export interface Group {
 
 export const recordTokens = (item: RunItem) => Math.ceil(item.request.prompt.length / 4) + 12;
 
+/**
+ * The input tokens the record's request would have carried alone (the shared instructions
+ * repeated): its own estimate, scaled by what the provider counted for the grouped request
+ * against that request's estimate — the estimator's error is alike for both, so the
+ * provider's own count calibrates it. Batch Report prices the naive counterfactual with it.
+ */
+function soloInputTokens(item: RunItem, g: Group, usage: Usage): number {
+	if (!(g.run.inputTokens > 0)) return item.inputTokens;
+	return Math.round((item.inputTokens * usage.inputTokens) / g.run.inputTokens);
+}
+
 /** Splits one grouped answer into per-record results; records not answered beyond doubt go `again`. */
 export function splitAnswer(
 	g: Group,
@@ -189,6 +200,7 @@ export function splitAnswer(
 				...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 				completedAt: result.completedAt,
 				groupSize: g.members.length,
+				soloInputTokens: soloInputTokens(item, g, result.usage),
 			},
 		]);
 	});

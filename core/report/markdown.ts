@@ -63,7 +63,8 @@ function perAnswer(usd: number | null): string {
 }
 
 function counterfactualLine(label: string, c: Counterfactual, correct: number): string {
-	const saved = `${money(c.savedUsd)}${c.savedPct === null ? '' : ` (${c.savedPct.toFixed(1)} %)`}`;
+	const signed = c.savedUsd < 0 ? `-${money(-c.savedUsd)}` : money(c.savedUsd);
+	const saved = `${signed}${c.savedPct === null ? '' : ` (${c.savedPct.toFixed(1)} %)`}`;
 	return `| ${label} | ${correct} | ${correct} | ${money(c.costUsd)} | ${perAnswer(c.costPerCorrectUsd)} | ${saved} |`;
 }
 

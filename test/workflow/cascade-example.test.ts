@@ -29,7 +29,7 @@ describe('example 10: cheap-first cascade', () => {
 	beforeAll(async () => {
 		sandbox = await startSandbox({ seed: SEED, modelMisses: MISSES });
 		const tickets = cascadeTickets(ITEMS);
-		strong = await runCascade(sandbox, tickets, true);
+		strong = await runCascade(sandbox, tickets, 'strongOnly');
 		cascade = await runCascade(sandbox, tickets);
 	}, 120_000);
 	afterAll(async () => sandbox?.close());
