@@ -10,9 +10,16 @@ import type { CostLeverRow } from './cost-levers/row';
 
 /**
  * The scenarios, in the order the table shows them: grouped + cached batch jobs, Flex
- * processing, the cheap-first cascade, and Batch Report's cost table against the bill.
+ * processing, the cheap-first cascade, example 01's cheapest variant by its deadline, and
+ * Batch Report's cost table against the bill.
  */
-const SCENARIOS = ['batch-grouped-cached', 'flex', 'cascade', 'report-equals-billed'] as const;
+const SCENARIOS = [
+	'batch-grouped-cached',
+	'flex',
+	'cascade',
+	'example-01-cheapest',
+	'report-equals-billed',
+] as const;
 
 interface Scenario {
 	run(): Promise<CostLeverRow[]>;

@@ -6,7 +6,7 @@
  * one realtime call per ticket on the primary model (naive) and on the strong model.
  *
  * Runs: example 10 (the cascade, OpenAI) and a grouped, prompt-cached run (Anthropic,
- * Records per Request 10, 500-token instructions) with its naive loop.
+ * Records per Request 10, 3,000-token instructions: above the cache minimum) with its naive loop.
  *
  * Alone: `npm run build && node build/bench/cost-levers/report-equals-billed.js [--quick]`.
  */
@@ -150,7 +150,7 @@ function callAndReport(options: IDataObject): WorkflowJson {
 				parameters: {
 					provider: 'anthropic',
 					model: GROUPED_MODEL,
-					systemPrompt: instructions(500),
+					systemPrompt: instructions(3000),
 					prompt: '={{ $json.text }}',
 					recordId: '={{ $json.id }}',
 					outputFormat: 'json',
