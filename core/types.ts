@@ -105,11 +105,11 @@ export interface LlmResult {
 	/** Records that shared this request (multi-item prompts); absent for a single record. */
 	groupSize?: number;
 	/**
-	 * A grouped record: the input tokens its request would have carried alone (the shared
-	 * instructions repeated), estimated from the grouped request's counted tokens. The naive
+	 * A grouped record: the usage its request would have had alone (the shared instructions
+	 * repeated, its own answer), estimated from the grouped request's counted tokens. The naive
 	 * counterfactual of Batch Report's cost table.
 	 */
-	soloInputTokens?: number;
+	soloUsage?: Pick<Usage, 'inputTokens' | 'outputTokens'>;
 	/** Follow-up turns that sent the validation errors back (re-ask) for this answer. */
 	reasks?: number;
 	/** Set when a fallback model answered instead of the primary. */

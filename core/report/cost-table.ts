@@ -13,8 +13,8 @@
  *   primary model's list price (the first call's model; Batch Report's Compare option can
  *   name another). Its usage is each correct answer's own: every input token at the plain
  *   input price (cache reads and writes re-priced as plain input), a grouped record's own
- *   request (`soloInputTokens`: the shared instructions it would repeat alone), the answer's
- *   output tokens; priced by the one cost meter (core/call/budget.ts `modelPricing`).
+ *   request and answer (`soloUsage`: the shared instructions it would repeat alone, its answer
+ *   without the grouped answer's keys), else the answer's output tokens; priced by the one cost meter (core/call/budget.ts `modelPricing`).
  * - **Alone** (a "compare with model"): the same usage at another model's list price — a
  *   cascade's strong-only counterfactual.
  */

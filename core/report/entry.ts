@@ -46,8 +46,8 @@ export interface ReportEntry {
 	paid?: Record<string, { usd: number; answers: number }>;
 	/**
 	 * A correct answer's tokens as one realtime call for this record alone would carry them:
-	 * every input token at the plain input price (no cache), a grouped record's own request
-	 * (its `soloInputTokens`), the answer's output tokens. The naive counterfactual's usage.
+	 * every input token at the plain input price (no cache), a grouped record's own request and
+	 * answer (its `soloUsage`), else the answer's usage. The naive counterfactual's usage.
 	 */
 	solo?: { inputTokens: number; outputTokens: number };
 	/** The model the first call meant to answer with: its model when no fallback answered. */
@@ -109,9 +109,10 @@ function addPaid(entry: ReportEntry, results: readonly Json[]): void {
 
 /** The answer's tokens as one realtime call alone (see `ReportEntry.solo`). */
 function soloOf(result: Json): ReportEntry['solo'] {
+	const solo = result.soloUsage as Json | undefined;
 	const usage = result.usage as Json | undefined;
-	const input = num(result.soloInputTokens) ?? num(usage?.inputTokens);
-	const output = num(usage?.outputTokens);
+	const input = num(solo?.inputTokens) ?? num(usage?.inputTokens);
+	const output = num(solo?.outputTokens) ?? num(usage?.outputTokens);
 	if (input === undefined || output === undefined) return undefined;
 	return { inputTokens: input, outputTokens: output };
 }

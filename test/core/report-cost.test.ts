@@ -116,10 +116,10 @@ describe('cost table', () => {
 			usage: { inputTokens: 150, outputTokens: 20 },
 			costUsd: price(CHEAP, 150, 20),
 			groupSize: 10,
-			soloInputTokens: 600,
+			soloUsage: { inputTokens: 600, outputTokens: 12 },
 		});
 		const t = table([{ llm: cached }, { llm: batched }, { llm: grouped }]);
-		expect(t.naive!.costUsd).toBeCloseTo(2 * price(CHEAP, 1000, 100) + price(CHEAP, 600, 20), 10);
+		expect(t.naive!.costUsd).toBeCloseTo(2 * price(CHEAP, 1000, 100) + price(CHEAP, 600, 12), 10);
 		expect(t.costUsd).toBeCloseTo(cached.costUsd! + batched.costUsd! + grouped.costUsd, 10);
 		expect(t.naive!.savedUsd).toBeGreaterThan(0);
 	});
