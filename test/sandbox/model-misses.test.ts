@@ -53,3 +53,16 @@ describe('sandbox model misses', () => {
 		expect(wrong).toBeGreaterThan(0);
 	});
 });
+
+describe('sandbox CLI --model-misses', () => {
+	it('reads model=share pairs, and rejects a share that is no number', async () => {
+		const { parseCliArgs } = await import('../../sandbox/cli');
+		expect(parseCliArgs(['--model-misses', 'gpt-4o-mini=0.15,openai/gpt-4.1-nano=0.3'])).toEqual({
+			port: 8787,
+			modelMisses: { 'gpt-4o-mini': 0.15, 'openai/gpt-4.1-nano': 0.3 },
+		});
+		expect(() => parseCliArgs(['--model-misses', 'gpt-4o-mini=lots'])).toThrow(
+			'Expected --model-misses gpt-4o-mini to be a number, got lots',
+		);
+	});
+});
