@@ -7,8 +7,10 @@
  *   Review).
  * - **Cost**: every answered request the run paid, valid or not — a cascade's cheap answers
  *   that escalated included — summed from the items' `costUsd` (the cost meter's price of
- *   each answer, batch discount and prompt-cache prices applied). Cost per correct answer is
- *   that total over the correct answers.
+ *   each answer, batch discount and prompt-cache prices applied), and a failure's answers
+ *   that were paid but could not be used (`error.costUsd`; the error names no model, so they
+ *   are one row of their own, `FAILED_ROW`). Cost per correct answer is that total over the
+ *   correct answers.
  * - **Naive**: one realtime call per correct item, no prompt cache, no grouping, at the
  *   primary model's list price (the first call's model; Batch Report's Compare option can
  *   name another). Its usage is each correct answer's own: every input token at the plain
@@ -49,13 +51,16 @@ export interface CostTable {
 	correct: number;
 	costUsd: number;
 	costPerCorrectUsd: number | null;
-	/** One row per model that was paid, dearest first. */
+	/** One row per model that was paid (and `FAILED_ROW`), dearest first. */
 	byModel: CostRow[];
 	/** Null when no correct answer or the primary model's price is unknown. */
 	naive: Counterfactual | null;
 	/** Present when a model to compare with was named (null: its price is unknown). */
 	alone?: Counterfactual | null;
 }
+
+/** The row of failures' paid answers (their error names no model). */
+export const FAILED_ROW = '(failed, paid)';
 
 const usd = (x: number) => round(x, 8);
 const perCorrect = (cost: number, correct: number) => (correct > 0 ? usd(cost / correct) : null);
@@ -90,7 +95,11 @@ export function costTable(
 	opts: { naiveModel?: string; compareModel?: string } = {},
 ): CostTable {
 	const correct = t.outcomes.success;
-	const byModel = Object.entries(t.paidByModel)
+	const paid = { ...t.paidByModel };
+	if (t.failedPaid.items > 0)
+		paid[FAILED_ROW] = { usd: t.failedPaid.usd, answers: t.failedPaid.items };
+	const cost = t.cost + t.failedPaid.usd;
+	const byModel = Object.entries(paid)
 		.map(([model, p]) => ({
 			model,
 			answers: p.answers,
@@ -102,10 +111,10 @@ export function costTable(
 	const naiveModel = opts.naiveModel ?? primaryOf(t);
 	return {
 		correct,
-		costUsd: usd(t.cost),
-		costPerCorrectUsd: perCorrect(t.cost, correct),
+		costUsd: usd(cost),
+		costPerCorrectUsd: perCorrect(cost, correct),
 		byModel,
-		naive: naiveModel === undefined ? null : counterfactual(t, naiveModel, t.cost),
-		...(opts.compareModel ? { alone: counterfactual(t, opts.compareModel, t.cost) } : {}),
+		naive: naiveModel === undefined ? null : counterfactual(t, naiveModel, cost),
+		...(opts.compareModel ? { alone: counterfactual(t, opts.compareModel, cost) } : {}),
 	};
 }

@@ -52,6 +52,8 @@ export interface ReportEntry {
 	solo?: { inputTokens: number; outputTokens: number };
 	/** The model the first call meant to answer with: its model when no fallback answered. */
 	primaryModel?: string;
+	/** A failure's answers that were paid but could not be used (`error.costUsd`; no model). */
+	failedPaidUsd?: number;
 }
 
 export function num(v: unknown): number | undefined {
@@ -192,5 +194,7 @@ export function toEntry(json: Json, fields: ReportFields = REPORT_FIELD_DEFAULTS
 	if (Number.isFinite(completed)) entry.completedAt = completed;
 	addEarlier(entry, results.slice(0, -1));
 	addCostTableParts(entry, results, outcome);
+	const failedPaid = num(getPath(json, `${fields.errorField}.costUsd`));
+	if (failedPaid !== undefined && failedPaid > 0) entry.failedPaidUsd = failedPaid;
 	return entry;
 }

@@ -31,6 +31,8 @@ export interface Totals {
 	/** The correct answers' tokens as lone realtime calls (the naive counterfactual). */
 	soloInput: number;
 	soloOutput: number;
+	/** Failures' paid answers (`error.costUsd`): items and USD. */
+	failedPaid: { usd: number; items: number };
 	firstStart?: number;
 	lastDone?: number;
 }
@@ -61,6 +63,7 @@ function emptyTotals(): Totals {
 		primaryModels: {},
 		soloInput: 0,
 		soloOutput: 0,
+		failedPaid: { usd: 0, items: 0 },
 	};
 }
 
@@ -89,6 +92,10 @@ function addCostTable(t: Totals, e: ReportEntry): void {
 	}
 	if (e.primaryModel !== undefined)
 		t.primaryModels[e.primaryModel] = (t.primaryModels[e.primaryModel] ?? 0) + 1;
+	if (e.failedPaidUsd !== undefined) {
+		t.failedPaid.usd += e.failedPaidUsd;
+		t.failedPaid.items++;
+	}
 	if (e.outcome === 'success' && e.solo) {
 		t.soloInput += e.solo.inputTokens;
 		t.soloOutput += e.solo.outputTokens;

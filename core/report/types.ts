@@ -35,7 +35,8 @@ export interface Report {
 	batchApi: { items: number; costUsd: number; realtimeCostUsd: number; savedUsd: number } | null;
 	/**
 	 * Cost per correct answer, per model and in total, against naive (and another model
-	 * alone when asked): see cost-table.ts. Null where the report has no items to price
+	 * alone when asked): see cost-table.ts. Its total also counts failures' paid answers
+	 * (`error.costUsd`), which `costUsd` above leaves out. Null where the report has no items to price
 	 * (a job report from the ledger's stats).
 	 */
 	costTable: CostTable | null;

@@ -124,6 +124,20 @@ describe('cost table', () => {
 		expect(t.naive!.savedUsd).toBeGreaterThan(0);
 	});
 
+	it("counts a failure's paid answers in the total, on a row of their own (its error names no model)", () => {
+		const t = table([
+			{ llm: answer(CHEAP) },
+			{ error: { code: 'truncated', costUsd: 0.002, usage: { inputTokens: 10, outputTokens: 5 } } },
+			{ error: { code: 'server_error' } },
+		]);
+		expect(t.byModel).toEqual([
+			{ model: '(failed, paid)', answers: 1, correct: 0, costUsd: 0.002, costPerCorrectUsd: null },
+			expect.objectContaining({ model: CHEAP, answers: 1, correct: 1 }),
+		]);
+		expect(t.costUsd).toBeCloseTo(0.002 + price(CHEAP, 1000, 100), 10);
+		expect(t.correct).toBe(1);
+	});
+
 	it('takes the primary model from answers that were no fallback, and leaves naive out for an unknown price', () => {
 		const fallback = answer(STRONG, { fallback: 1 });
 		const t = table([{ llm: answer(CHEAP) }, { llm: fallback }]);
