@@ -1,6 +1,7 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { priceFor } from '../../core/cost';
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
@@ -10,6 +11,18 @@ import { properties } from './properties';
 const field = (label: string) => z.string().trim().min(1, `${label} is empty`);
 const pct = (label: string) =>
 	z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
+
+/** Empty, or a model the price table knows: the counterfactuals are priced at list price. */
+const listPriced = (label: string) =>
+	z
+		.string()
+		.trim()
+		.refine(
+			(m) => m === '' || priceFor(m) !== undefined,
+			(m) => ({
+				message: `${label} "${m}" has no list price in the package's price table; name a known model (e.g. gpt-4o, claude-sonnet-4-5) or leave it empty`,
+			}),
+		);
 
 const schema = z.object({
 	emitWhen: z.enum(['runComplete', 'eachRun', 'jobStats']),
@@ -25,7 +38,10 @@ const schema = z.object({
 		requestsPerMinute: z.number().min(0),
 		budgetUsd: z.number().min(0),
 	}),
-	costTable: z.object({ compareModel: z.string().trim(), naiveModel: z.string().trim() }),
+	costTable: z.object({
+		compareModel: listPriced('Compare With Model'),
+		naiveModel: listPriced('Naive Model'),
+	}),
 	options: z.object({
 		resultField: field('Result Field'),
 		laterResultFields: z.string(),

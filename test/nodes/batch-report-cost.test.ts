@@ -57,4 +57,14 @@ describe('Batch Report node: cost table', () => {
 		expect(t.naive!.model).toBe('gpt-4o-mini');
 		expect(t).not.toHaveProperty('alone');
 	});
+
+	it('refuses a model to compare with that has no list price, before reporting', async () => {
+		const m = mockExecute({
+			items: ITEMS,
+			parameters: { emitWhen: 'eachRun', costTable: { compareModel: 'my-local-model' } },
+		});
+		await expect(executeBatchReport(m.fns, { clock: new FakeClock(T0) })).rejects.toThrow(
+			'Invalid configuration: Compare With Model "my-local-model" has no list price in the package\'s price table; name a known model (e.g. gpt-4o, claude-sonnet-4-5) or leave it empty',
+		);
+	});
 });
