@@ -2,7 +2,8 @@
  * Example 10, the cheap-first cascade, in-process against the sandbox with a cheap model that
  * is wrong and unsure on 15 % of the tickets: every ticket ends once with the strong-only
  * answer, only the missed ones reach the strong model, and Batch Report's cost table equals
- * what the sandbox billed, per model and in total, to the cent.
+ * what the sandbox billed, per model and in total, to the cent — and its counterfactuals (the
+ * strong model alone, naive on the cheap one) what running them billed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -26,11 +27,13 @@ describe('example 10: cheap-first cascade', () => {
 	let sandbox: Sandbox;
 	let strong: CascadeRun;
 	let cascade: CascadeRun;
+	let cheapOnly: CascadeRun;
 	beforeAll(async () => {
 		sandbox = await startSandbox({ seed: SEED, modelMisses: MISSES });
 		const tickets = cascadeTickets(ITEMS);
 		strong = await runCascade(sandbox, tickets, 'strongOnly');
 		cascade = await runCascade(sandbox, tickets);
+		cheapOnly = await runCascade(sandbox, tickets, 'cheapOnly');
 	}, 120_000);
 	afterAll(async () => sandbox?.close());
 
@@ -80,8 +83,12 @@ describe('example 10: cheap-first cascade', () => {
 		expect(cents(t.alone!.costUsd)).toBe(cents(strongBill));
 		expect(Math.abs(t.alone!.costUsd - strongBill) / strongBill).toBeLessThan(0.01);
 		expect(t.alone!.savedPct!).toBeGreaterThan(70);
-		// Naive: one realtime call per ticket on the first (cheap) model.
+		// Naive: one realtime call per ticket on the first (cheap) model, against that run's bill.
+		const naiveBill = cheapOnly.billedUsd[CHEAP_MODEL];
+		expect(cheapOnly.escalated).toBe(0);
 		expect(t.naive!.model).toBe(CHEAP_MODEL);
+		expect(cents(t.naive!.costUsd)).toBe(cents(naiveBill));
+		expect(Math.abs(t.naive!.costUsd - naiveBill) / naiveBill).toBeLessThan(0.01);
 		expect(cascade.report.markdown).toContain(`| ${STRONG_MODEL} alone | ${ITEMS} | ${ITEMS} |`);
 	});
 });
