@@ -91,4 +91,29 @@ describe('example 10: cheap-first cascade', () => {
 		expect(Math.abs(t.naive!.costUsd - naiveBill) / naiveBill).toBeLessThan(0.01);
 		expect(cascade.report.markdown).toContain(`| ${STRONG_MODEL} alone | ${ITEMS} | ${ITEMS} |`);
 	});
+
+	it('ends every ticket once with faults on: cheap failures escalate, strong failures are reported', async () => {
+		sandbox.configure({
+			faults: { status500: 0.03, malformed: 0.02, contentPolicy: 0.02, truncated: 0.01 },
+		});
+		try {
+			const run = await runCascade(sandbox, cascadeTickets(ITEMS));
+			const o = run.report.outcomes;
+			expect(run.report.items).toBe(ITEMS);
+			expect(o.success + o.review + o.invalid + o.failed + o.filtered + o.rejected).toBe(ITEMS);
+			expect(o.success).toBe(run.answers.size);
+			expect(o.success).toBeGreaterThan(ITEMS * 0.9);
+			expect(run.misattributed).toBe(0);
+			// What the report counts as paid is what the sandbox billed, to the cent. Not to the
+			// last digit: a cheap answer that failed (refused, cut off) and escalated loses its
+			// error.costUsd when the strong call answers the item (0.3 % of this bill).
+			const t = run.report.costTable as CostTable;
+			const billed = Object.values(run.billedUsd).reduce((a, b) => a + b, 0);
+			expect(cents(t.costUsd)).toBe(cents(billed));
+			expect(t.costUsd).toBeLessThanOrEqual(billed);
+			expect(Math.abs(t.costUsd - billed) / billed).toBeLessThan(0.01);
+		} finally {
+			sandbox.configure({ faults: {} });
+		}
+	}, 120_000);
 });
