@@ -6,6 +6,7 @@
 import type { CachePlan } from './cache';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
+import { servedTier } from './flex';
 import { withModelMiss } from './model-misses';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
@@ -58,14 +59,17 @@ export function answerSuccess(
 		inputTokens,
 		outputTokens,
 		cache: cacheUse.use,
+		serviceTier: servedTier(call),
 	};
 	const body = x.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
 	x.st.status(200);
-	const billed = { input: inputTokens, output: outputTokens };
+	const billed = { input: inputTokens, output: outputTokens, cached: cacheUse.use.read };
+	x.st.billedAt(servedTier(call), billed);
 	if (fault) x.st.usage(billed);
 	else x.st.success(digest, billed);
 	x.st.billed(call.model, {
-		...billed,
+		input: inputTokens,
+		output: outputTokens,
 		cacheRead: cacheUse.use.read,
 		cacheWrite: cacheUse.use.write,
 	});

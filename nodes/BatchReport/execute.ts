@@ -8,7 +8,7 @@ import {
 	type CollectorState,
 	type Report,
 } from '../../core/report';
-import { reportOfJobStats } from '../../core/report/job';
+import { reportOfJobStats } from '../../core/report/job-report';
 import type { JobStats } from '../../core/ledger';
 import type { Json } from '../../core/paths';
 import type { Clock } from '../../core/types';
