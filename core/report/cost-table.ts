@@ -20,7 +20,7 @@
  * - **Alone** (a "compare with model"): the same usage at another model's list price — a
  *   cascade's strong-only counterfactual.
  */
-import { modelPricing } from '../call/budget';
+import { modelPricing } from '../call/pricing';
 import { round } from './format';
 import type { Totals } from './totals';
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { classifyError } from '../../../core/call/errors';
+import { classifyError } from '../../../core/call/classify';
 import { createProvider, type Provider } from '../../../core/call/providers';
 import type { ProviderName } from '../../../core/types';
 import { startSandbox, type Sandbox } from '../../../sandbox/server';
