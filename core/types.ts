@@ -29,6 +29,13 @@ export const ERROR_CODES = [
 	'invalid_input',
 	'circuit_open',
 	'duplicate',
+	// A run stopped for a reason of its own (items not sent): the ledger could not store
+	// results, the shared limit store (Redis) went away with "Stop the Run", or too many of
+	// the last answered items failed for a reason a retry does not fix (Stop When Failures
+	// Exceed). Each is retryable once the cause is fixed; `canceled` is a real cancellation.
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -119,6 +126,12 @@ export interface LlmResult {
 	completedAt: string;
 	/** Records that shared this request (multi-item prompts); absent for a single record. */
 	groupSize?: number;
+	/**
+	 * A grouped record: the usage its request would have had alone (the shared instructions
+	 * repeated, its own answer), estimated from the grouped request's counted tokens. The naive
+	 * counterfactual of Batch Report's cost table.
+	 */
+	soloUsage?: Pick<Usage, 'inputTokens' | 'outputTokens'>;
 	/** Follow-up turns that sent the validation errors back (re-ask) for this answer. */
 	reasks?: number;
 	/** Set when a fallback model answered instead of the primary. */

@@ -22,12 +22,14 @@ export interface SandboxSettings {
 	now: () => number;
 	groupFaults: Partial<Record<GroupFaultKind, number>>;
 	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
+	modelMisses: Record<string, number>;
 	outage?: { afterMs: number; durationMs: number };
 	fault429RetryAfterMs: number;
 	sameAnswerAtTemperature0: number;
 	rateHeaders: boolean;
 	strictModels: boolean;
 	flex: FlexSettings;
+	breakSchemaAfter?: number;
 }
 
 /** `given` over `base` (the running settings) over the defaults, checked. */
@@ -48,12 +50,14 @@ export function resolveSettings(given: SandboxOptions, base?: SandboxSettings): 
 		now: o.now ?? base?.now ?? Date.now,
 		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
 		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
+		modelMisses: o.modelMisses ?? base?.modelMisses ?? {},
 		outage: 'outage' in o ? o.outage : base?.outage,
 		fault429RetryAfterMs: o.fault429RetryAfterMs ?? base?.fault429RetryAfterMs ?? 1000,
 		sameAnswerAtTemperature0: o.sameAnswerAtTemperature0 ?? base?.sameAnswerAtTemperature0 ?? 0.9,
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
 		flex: { ...DEFAULT_FLEX, ...base?.flex, ...o.flex },
+		breakSchemaAfter: 'breakSchemaAfter' in o ? o.breakSchemaAfter : base?.breakSchemaAfter,
 	};
 	checkFlex(r.flex);
 	checkFaultTables(r);
@@ -77,6 +81,10 @@ function checkFaultTables(r: SandboxSettings): void {
 					`Expected \`modelFaults.${model}\` to map ${FAULT_KINDS.join(', ')} to probabilities in [0, 1], got ${k}: ${p}`,
 				);
 		}
+	}
+	for (const [model, p] of Object.entries(r.modelMisses)) {
+		if (!isProbability(p))
+			throw new Error(`Expected \`modelMisses.${model}\` to be a share in [0, 1], got ${p}`);
 	}
 	for (const [k, p] of Object.entries(r.groupFaults)) {
 		if (!(GROUP_FAULT_KINDS as readonly string[]).includes(k))
@@ -113,4 +121,7 @@ function checkValues(r: SandboxSettings): void {
 			throw new Error(`Expected \`faults.${k}\` to be a probability in [0, 1], got ${p}`);
 	}
 	if (!(r.hangMs >= 0)) throw new Error(`Expected \`hangMs\` to be >= 0, got ${r.hangMs}`);
+	const k = r.breakSchemaAfter;
+	if (k !== undefined && !(k >= 0 && (Number.isInteger(k) || k === Infinity)))
+		throw new Error(`Expected \`breakSchemaAfter\` to be an integer >= 0, got ${k}`);
 }

@@ -5,7 +5,9 @@
  * grouped per request when asked (core/call/group.ts), the progress line — and returns every
  * item's outcome, the run's counters and the summary the node shows.
  */
-import { CostMeter, LedgerSpendStore, modelPricing, type SpendStore } from './budget';
+import { CostMeter } from './budget';
+import { modelPricing } from './pricing';
+import { LedgerSpendStore, type SpendStore } from './spend-store';
 import { markSharedPromptPrefix } from './cache';
 import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';
@@ -39,9 +41,11 @@ export async function runCall(
 ): Promise<CallResult> {
 	const { options } = config;
 	markPromptCache(config, input.items);
-	// A failed commit stops the primary, once it exists.
-	const late: { primary?: BatchRunner } = {};
-	const ledger = openLedger(config, deps, (message) => late.primary?.stop('canceled', message));
+	// A failed commit stops every model of the chain (they share the ledger), once they exist.
+	const late: { runners?: BatchRunner[] } = {};
+	const ledger = openLedger(config, deps, (message) => {
+		for (const runner of late.runners ?? []) runner.stop('ledger_unavailable', message);
+	});
 	// One meter for every model of the chain, each priced by its own price.
 	const pricing = modelPricing(config.prices);
 	const meter = new CostMeter({ pricing, capUsd: options.maxCostUsd, store: ledger.spend });
@@ -54,8 +58,8 @@ export async function runCall(
 		validate: validate?.ok ? validate.validate : undefined,
 	};
 	const chain = modelChain(shared, input);
-	late.primary = chain.primary;
-	deps.limits[0].onStop((message) => chain.primary.stop('canceled', message));
+	late.runners = chain.runners;
+	deps.limits[0].onStop((message) => chain.primary.stop('limit_store_unavailable', message));
 	const { done, groupStats } = runChain(shared, chain, input.items);
 	for (const l of deps.limits) done.then(l.release, l.release);
 	const progress = reportProgress(done, chain.primary.stats, {

@@ -7,10 +7,12 @@
 import { setMaxListeners } from 'node:events';
 
 import { CircuitBreaker } from './breaker';
-import { CostMeter, functionPricing, type Ticket } from './budget';
+import { CostMeter, type Ticket } from './budget';
+import { functionPricing } from './pricing';
 import { RunClaims } from './claims';
 import { ConcurrencyGate } from './concurrency';
 import { LlmBatchError } from './errors';
+import type { Answered } from './failure-rate';
 import { interpretAnswer } from './interpret';
 import { configurationProblem, type ConfigurationError } from './preflight';
 import type { ChatResponse } from './providers/types';
@@ -45,6 +47,19 @@ export const SECOND_PASS_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 	'server_error',
 	'timeout',
 	'connection',
+]);
+
+/**
+ * The run's own stops (cost cap, outage, cancel, ledger, shared limit store, failure rate):
+ * the items they leave unsent or unretried may be sent again once the cause is gone.
+ */
+const RETRYABLE_STOPS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'circuit_open',
+	'budget_exceeded',
+	'canceled',
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
 ]);
 
 export function waitText(ms: number): string {
@@ -109,6 +124,7 @@ export class RunState {
 		});
 		// Every waiting item listens on these (and removes its listener once served).
 		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
+		options.failureRate?.onTrip((trip) => this.stop('stopped_failure_rate', trip.message));
 	}
 
 	/** The first item goes alone: the others wait on `proof` until its first answer. */
@@ -149,6 +165,13 @@ export class RunState {
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
 		// Only a record this run claimed: another execution may hold the others.
 		this.claims.failed(item, error);
+		// An item sent and failed for its own reason, not ended by a stop of the run.
+		if (
+			error.attempts > 0 &&
+			!RETRYABLE_STOPS.has(error.code) &&
+			error.code !== this.stats.stopped?.code
+		)
+			this.answered(error);
 		return { index: item.index, ok: false, error };
 	}
 
@@ -167,6 +190,17 @@ export class RunState {
 		by[tier] = (by[tier] ?? 0) + 1;
 	}
 
+	/** A result this run's request brought (not one the ledger held). */
+	countAnswered(tier?: string): void {
+		this.countSuccess(tier);
+		this.answered('ok');
+	}
+
+	/** Every item ended after an answer goes past Stop When Failures Exceed. */
+	private answered(end: Answered): void {
+		this.options.failureRate?.record(end);
+	}
+
 	/** Every answered request: its tokens and cost (settled on the meter) count. */
 	countSpend(res: ChatResponse, cost: number | undefined): void {
 		this.stats.inputTokens += res.usage.inputTokens;
@@ -182,7 +216,7 @@ export class RunState {
 		return {
 			code: s.code,
 			message: `${attempts === 0 ? 'Not sent' : `Not retried after ${attempts} attempt${attempts === 1 ? '' : 's'}`}: the run stopped (${s.message})`,
-			retryable: s.code === 'circuit_open' || s.code === 'budget_exceeded' || s.code === 'canceled',
+			retryable: RETRYABLE_STOPS.has(s.code),
 			attempts,
 		};
 	}

@@ -1,6 +1,7 @@
 /** What a runner (./runner.ts) is given: its provider, limits, clock, retry and stop policies. */
 import type { BreakerOptions } from './breaker';
 import type { CostMeter } from './budget';
+import type { FailureRateWatch } from './failure-rate';
 import type { Limiter } from './limiter/limiter';
 import type { Provider } from './providers/types';
 import type { FixInvalidBy } from './reask';
@@ -85,4 +86,10 @@ export interface RunnerOptions extends TierPolicy {
 	 * ends the item at once so the fallback answers it. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
+	/**
+	 * Stop When Failures Exceed (core/call/failure-rate.ts): every item this runner ends after
+	 * an answer is shown to it, and its trip stops the run with `stopped_failure_rate`. The
+	 * runners of one call (every model of the chain) share one. @default undefined (never)
+	 */
+	readonly failureRate?: FailureRateWatch;
 }

@@ -181,6 +181,14 @@ export interface CallOptions {
 	readonly flexDeadlineMinutes?: number;
 	/** Per flex request. */
 	readonly flexTimeoutSeconds?: number;
+	/**
+	 * Stop When Failures Exceed: the run stops once more than this % of the last
+	 * `stopFailureWindow` answered items failed for a non-transient reason
+	 * (core/call/failure-rate.ts). 0 or absent = never.
+	 */
+	readonly stopFailurePercent?: number;
+	/** Answered items that share is taken over. */
+	readonly stopFailureWindow?: number;
 }
 
 export interface Endpoint {

@@ -123,6 +123,12 @@ export async function afterError(
 		s.stop(said.code, said.message);
 		return failPaid(s, it, said.toItemError(it.attempts));
 	}
+	if (res && INVALID_ANSWER.has(error.code) && !it.item.group && s.stats.stopped) {
+		// The run stopped while this answer was on its way: no fix call is sent, and the item
+		// keeps its paid answer's own failure (with the answer), not the stop's.
+		it.spent = addUsage(it.spent, res.usage);
+		return failPaid(s, it, { ...error.toItemError(it.attempts), ...rejected(error, res) });
+	}
 	const maxReasks = s.options.maxReasks ?? 0;
 	if (res && INVALID_ANSWER.has(error.code) && !it.item.group && it.reasks < maxReasks) {
 		fixInvalid(s, it, error, res);
@@ -242,13 +248,7 @@ async function retryOrEnd(
 	const cutInTransit = error.code === 'malformed_output' && res === undefined;
 	if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code) && !cutInTransit)
 		return failPaid(s, it, error.toItemError(it.attempts));
-	// A paid answer that failed validation stays on the error, so a workflow loop can re-ask
-	// with it (core/call/input.ts `reaskFromItem`).
-	const rejectedAnswer =
-		res && INVALID_ANSWER.has(error.code)
-			? { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text }
-			: {};
-	const ended = { ...error.toItemError(it.attempts), ...rejectedAnswer };
+	const ended = { ...error.toItemError(it.attempts), ...rejected(error, res) };
 	// The model's text not being the JSON asked for gets three tries; a body cut in transit
 	// (no answer at all: the SDK's JSON parse failed) is a transient fault like a reset and
 	// gets the item's attempts.
@@ -281,6 +281,15 @@ async function retryOrEnd(
 			: retryDelay(it.failures, s.retry, s.options.clock.random, floor);
 	await backOff(s, it, error.code, delayMs);
 	return AGAIN;
+}
+
+/**
+ * A paid answer that failed validation stays on the error, so a workflow loop can re-ask with
+ * it (core/call/input.ts `reaskFromItem`).
+ */
+function rejected(error: LlmBatchError, res: ChatResponse | undefined): { answer?: string } {
+	if (!res || !INVALID_ANSWER.has(error.code)) return {};
+	return { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text };
 }
 
 /** A retry, said and waited for without a slot; a stop or cancel ends the wait early. */

@@ -1,12 +1,13 @@
 import { NodeOperationError, type IExecuteFunctions, type INode } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { modelPricing, unpricedModels } from '../../core/call/budget';
+import { modelPricing, unpricedModels } from '../../core/call/pricing';
+import type { CallShape } from '../../core/call/input';
 import { anthropicCachePrices, priceFor, type Price, type TierPrice } from '../../core/cost';
 import { isReservedField, SERVICE_TIERS } from '../../core/types';
 import { configError } from '../shared/config';
 import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
-import { readJsonSchemaParam } from '../shared/llm-params';
+import { groupingOptionFields, readJsonSchemaParam } from '../shared/llm-params';
 import { properties } from './properties';
 
 const options = z.object({
@@ -37,13 +38,7 @@ const options = z.object({
 	progressIntervalSeconds: z.number().min(0),
 	outputFields: z.enum(['all', 'result']),
 	responseCache: z.enum(['off', 'job', 'allJobs']),
-	recordsPerRequest: z
-		.number()
-		.int('Records per Request must be a whole number')
-		.min(1, 'Records per Request must be at least 1')
-		.max(100, 'Records per Request can be at most 100'),
-	maxRecordTokensPerRequest: z.number().int().min(0),
-	promptCaching: z.enum(['5m', '1h', 'off']),
+	...groupingOptionFields,
 	maxReasks: z.number().int().min(0).max(5),
 	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']),
 	budgetScope: z.enum(['run', 'job']),
@@ -51,6 +46,12 @@ const options = z.object({
 	serviceTier: z.enum(SERVICE_TIERS),
 	flexDeadlineMinutes: z.number().min(0, 'Flex Deadline cannot be negative'),
 	flexTimeoutSeconds: z.number().positive('Flex Request Timeout must be more than 0 seconds'),
+	// Stop When Failures Exceed
+	stopFailurePercent: z.number().min(0).max(100),
+	stopFailureWindow: z
+		.number()
+		.int('Stop When Failures Exceed: Window must be a whole number')
+		.min(1, 'Stop When Failures Exceed: Window must be at least 1'),
 });
 
 const config = z.object({
@@ -279,4 +280,19 @@ export function priceOverridesOf(
 		out[e.model] = { ...base, tiers: { ...base.tiers, [e.serviceTier]: tier } };
 	}
 	return out;
+}
+
+/** What every item's request is built from (core/call/input.ts `inputPolicy`). */
+export function callShapeOf(cfg: CallConfig, scope: string): CallShape {
+	const o = cfg.options;
+	return {
+		provider: cfg.provider,
+		scope,
+		model: cfg.model,
+		schema: cfg.schema,
+		maxTokens: o.maxTokens,
+		temperature: o.temperature,
+		contextWindow: o.contextWindow,
+		cacheTtl: o.promptCaching === 'off' ? undefined : o.promptCaching,
+	};
 }

@@ -11,11 +11,14 @@ import {
 	jsonSchemaProperty,
 	ledgerSqlitePathProperty,
 	ledgerStoreChoices,
+	maxRecordTokensPerRequestOption,
 	maxTokensOption,
 	modelProperty,
 	outputFormatProperty,
+	promptCachingOption,
 	promptProperty,
 	recordIdProperty,
+	recordsPerRequestOption,
 	resultFieldProperty,
 	systemPromptProperty,
 	temperatureOption,
@@ -154,7 +157,7 @@ export const properties: INodeProperties[] = [
 		],
 		default: 'none',
 		description:
-			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before.',
+			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before; a stop of the whole run (cost cap, Stop When Failures Exceed, ledger or Redis unavailable) is not handed on.',
 	},
 	{
 		displayName: 'Fallback Models',
@@ -279,15 +282,7 @@ export const properties: INodeProperties[] = [
 				description:
 					'How many calls may fix an answer that is not valid JSON or fails the schema (as Fix Invalid Answers By says); then the item fails with the answer kept on its error. 0 = never.',
 			},
-			{
-				displayName: 'Max Record Tokens per Request',
-				name: 'maxRecordTokensPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 0 },
-				default: 0,
-				description:
-					'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
-			},
+			maxRecordTokensPerRequestOption,
 			{
 				displayName: 'Max Retry-After (Seconds)',
 				name: 'maxRetryAfterSeconds',
@@ -383,38 +378,15 @@ export const properties: INodeProperties[] = [
 				default: 10,
 				description: 'How often a progress line goes to the n8n server log. 0 = never.',
 			},
-			{
-				displayName: 'Prompt Caching',
-				name: 'promptCaching',
-				type: 'options',
-				options: [
-					{
-						name: 'Auto (5-Minute Cache)',
-						value: '5m',
-						description:
-							'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
-					},
-					{
-						name: 'Auto (1-Hour Cache, Anthropic)',
-						value: '1h',
-						description:
-							'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
-					},
-					{ name: 'Off', value: 'off' },
-				],
-				default: '5m',
+			promptCachingOption({
+				oneHour:
+					'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
 				description:
 					'Anthropic: cache_control on the system prompt (min 1,024-4,096 tokens by model) and one warm-up request before the fan-out. OpenAI: prompt_cache_key; cached input is read from usage and priced lower.',
-			},
-			{
-				displayName: 'Records per Request',
-				name: 'recordsPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 100 },
-				default: 1,
-				description:
-					'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
-			},
+			}),
+			recordsPerRequestOption(
+				'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
+			),
 			{
 				displayName: 'Request Timeout (Seconds)',
 				name: 'timeoutSeconds',
@@ -445,6 +417,25 @@ export const properties: INodeProperties[] = [
 					'Needs the ledger. Reuses a stored answer for an identical call (same provider, base URL, credential, model, prompt, schema and settings) instead of paying again. Off by default: at a temperature above 0 each call is a fresh sample.',
 			},
 			serviceTierOption,
+			// Stop When Failures Exceed: a run whose prompt broke stops paying for failures.
+			{
+				displayName: 'Stop When Failures Exceed (%)',
+				name: 'stopFailurePercent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 100 },
+				default: 50,
+				description:
+					'Stop sending when more than this share of the last answered items (the window below) failed for a reason a retry does not fix (invalid_request, schema_violation, malformed_output, content_filter): answers already paid are kept, the rest fail with stopped_failure_rate and the message names the code that dominated. On by default with a wide window: a sample run (Sample Size in Batch Prepare, 20 by default) never fills it, so the sample gate still sees every failure, while a full run whose prompt breaks stops instead of paying for every item. 0 = never.',
+			},
+			{
+				displayName: 'Stop When Failures Exceed: Window (Items)',
+				name: 'stopFailureWindow',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 100,
+				description:
+					'How many of the last answered items the share is taken over; nothing stops before this many items were answered',
+			},
 			temperatureOption,
 		],
 	},

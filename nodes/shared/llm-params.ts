@@ -1,4 +1,5 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
 
 import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
 import type { ProviderCredentials } from '../../core/call/providers';
@@ -28,6 +29,17 @@ const CREDENTIAL_NAME: Record<ProviderName, string> = {
 	openai: 'LLM Batch: OpenAI-Compatible API',
 	anthropic: 'LLM Batch: Anthropic API',
 	gemini: 'LLM Batch: Google Gemini API',
+};
+
+/** The grouping and caching options both LLM nodes declare (shared/descriptions.ts), checked alike. */
+export const groupingOptionFields = {
+	recordsPerRequest: z
+		.number()
+		.int('Records per Request must be a whole number')
+		.min(1, 'Records per Request must be at least 1')
+		.max(100, 'Records per Request can be at most 100'),
+	maxRecordTokensPerRequest: z.number().int().min(0),
+	promptCaching: z.enum(['5m', '1h', 'off']),
 };
 
 /** The API key and base URL of the provider's credential; a NodeOperationError before any call when missing. */

@@ -47,6 +47,8 @@ describe('LLM Batch Call parameters not set', () => {
 				serviceTier: 'auto',
 				flexDeadlineMinutes: 0,
 				flexTimeoutSeconds: 900,
+				stopFailurePercent: 50,
+				stopFailureWindow: 100,
 			},
 		});
 	});

@@ -1,10 +1,12 @@
 /**
  * Gemini's error answers (`{ error: { code, message, status, details } }`, google.rpc.Status)
- * into the one taxonomy (core/call/errors.ts `classifyError`), with the two things only
+ * into the one taxonomy (core/call/classify.ts `classifyError`), with the two things only
  * Gemini's body says: the wait of a 429 (`google.rpc.RetryInfo.retryDelay`, e.g. "13s") and
  * an invalid key, which Gemini answers with 400 INVALID_ARGUMENT and reason API_KEY_INVALID.
  */
-import { classifyError, LlmBatchError, retryAfterMs } from '../errors';
+import { classifyError } from '../classify';
+import { LlmBatchError } from '../errors';
+import { retryAfterMs } from '../rate-headers';
 
 interface GoogleStatus {
 	code?: number;

@@ -7,15 +7,16 @@ import {
 } from 'n8n-workflow';
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
-import { modelPricing } from '../../../core/call/budget';
+import { modelPricing } from '../../../core/call/pricing';
 import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
 import { resultFieldProperty } from '../../shared/descriptions';
+import { outputItem } from '../../shared/items';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
-import { collectPairing } from './pairing';
+import { collectPairing, submittedBinary } from './pairing';
 
 export const description: INodeProperties[] = [
 	batchIdsProperty('collect'),
@@ -73,6 +74,7 @@ export async function execute(
 	const deadline = readDeadline(ctx, options.deadline);
 	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
 	const paired = collectPairing(ctx);
+	const binaryOf = submittedBinary(ctx);
 	const success: INodeExecutionData[] = [];
 	const failed: INodeExecutionData[] = [];
 	// Each record becomes its output item as soon as it is decided: the stored input item is
@@ -80,12 +82,14 @@ export async function execute(
 	const onOutcome = (o: CollectOutcome) => {
 		const item = JSON.parse(o.entry.item) as IDataObject;
 		if ('error' in item) delete item.error;
+		const { batchId, itemIndex } = o.entry;
+		const out = outputItem(item, paired(batchId, itemIndex), binaryOf(batchId, itemIndex));
 		if (o.ok) {
 			item[resultField] = o.result as unknown as IDataObject;
-			success.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
+			success.push(out);
 		} else {
 			item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
-			failed.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
+			failed.push(out);
 		}
 	};
 	const res = await collectJob(job, {
@@ -113,6 +117,13 @@ export async function execute(
 		parts.push(
 			`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`,
 		);
+	const g = res.grouped;
+	if (g.groups > 0) {
+		const alone = Object.values(g.alone).reduce((a, b) => a + b, 0);
+		parts.push(
+			`${g.groups} grouped request(s) read: ${g.answered} record(s) answered from them${alone > 0 ? `, ${alone} not attributed beyond doubt (Failed, retryable: the next Submit sends them alone)` : ''}${g.groupsFailed > 0 ? `, ${g.groupsFailed} grouped answer(s) unusable as a whole` : ''}`,
+		);
+	}
 	if (res.unreadable > 0) parts.push(`${res.unreadable} result line(s) could not be read`);
 	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
 	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);

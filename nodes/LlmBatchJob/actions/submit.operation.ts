@@ -8,6 +8,7 @@ import type {
 import {
 	DEFAULT_MAX_SUBMISSIONS,
 	PROVIDER_CAPS,
+	markBatchPromptCache,
 	shareItemText,
 	submitRecords,
 	summarizeSkipped,
@@ -18,15 +19,19 @@ import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
 import {
 	contextWindowOption,
 	jsonSchemaProperty,
+	maxRecordTokensPerRequestOption,
 	maxTokensOption,
 	modelProperty,
 	outputFormatProperty,
+	promptCachingOption,
 	promptProperty,
 	recordIdProperty,
+	recordsPerRequestOption,
 	systemPromptProperty,
 	temperatureOption,
 } from '../../shared/descriptions';
 import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
+import { outputOf } from '../../shared/items';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
@@ -65,6 +70,7 @@ const properties: INodeProperties[] = [
 					"Requests per provider batch. 0 = the provider's cap (OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).",
 			},
 			contextWindowOption,
+			maxRecordTokensPerRequestOption,
 			{
 				displayName: 'Max Submissions per Record',
 				name: 'maxSubmissions',
@@ -75,6 +81,15 @@ const properties: INodeProperties[] = [
 					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
 			},
 			maxTokensOption,
+			promptCachingOption({
+				oneHour:
+					'Anthropic 1-hour TTL: a batch can take hours, so a 1-hour entry is more likely to be read; writes cost 2x instead of 1.25x',
+				description:
+					"Anthropic: cache_control on the system prompt in each batch request (min 1,024-4,096 tokens by model). OpenAI: prompt_cache_key; cached input is read from the results' usage. Priced at the cache prices, then the batch discount.",
+			}),
+			recordsPerRequestOption(
+				"Put up to this many records in one batch request, the system prompt once; answers come back as JSON keyed by record ID and Collect splits them into one result per item. A record not answered beyond doubt fails (retryable) with its share of the cost, and the next Submit or Resubmit Failed sends it alone. A request counts once against Batch Size and the provider's caps.",
+			),
 			temperatureOption,
 		],
 	},
@@ -103,6 +118,7 @@ export async function execute(
 		maxTokens: sub.options.maxTokens,
 		temperature: sub.options.temperature,
 		contextWindow: sub.options.contextWindow,
+		cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
 	});
 	const records: PreparedRecord[] = runItems.map((r) => ({
 		index: r.index,
@@ -111,24 +127,41 @@ export async function execute(
 		request: shareItemText(r.request, items[r.index].json),
 		item: items[r.index].json,
 	}));
+	const { recordsPerRequest } = sub.options;
+	markBatchPromptCache(records, {
+		provider: cfg.provider,
+		model: sub.model,
+		ttl: sub.options.promptCaching,
+		schema,
+		recordsPerRequest,
+	});
 	const result = await submitRecords(job, records, {
 		caps: PROVIDER_CAPS[cfg.provider],
 		batchSize: sub.options.batchSize,
 		model: sub.model,
 		maxSubmissions: sub.options.maxSubmissions,
+		...(recordsPerRequest > 1
+			? {
+					grouping: {
+						recordsPerRequest,
+						maxTokensPerRequest: sub.options.maxRecordTokensPerRequest,
+						schema,
+						contextWindow: sub.options.contextWindow,
+					},
+				}
+			: {}),
 	});
 
 	const failed: INodeExecutionData[] = [];
 	for (const [index, error] of rejected) {
-		failed.push({
-			json: { ...items[index].json, error: error as unknown as IDataObject },
-			pairedItem: { item: index },
-		});
+		failed.push(
+			outputOf(items, index, { ...items[index].json, error: error as unknown as IDataObject }),
+		);
 	}
 	for (const s of result.skipped) {
 		if (s.reason !== 'duplicate') continue;
-		failed.push({
-			json: {
+		failed.push(
+			outputOf(items, s.index, {
 				...items[s.index].json,
 				error: {
 					code: 'duplicate',
@@ -136,9 +169,8 @@ export async function execute(
 					retryable: false,
 					attempts: 0,
 				},
-			},
-			pairedItem: { item: s.index },
-		});
+			}),
+		);
 	}
 	failed.sort(
 		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,
@@ -173,9 +205,10 @@ export async function execute(
 	if (notReused)
 		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
+	const lines = result.created.reduce((n, b) => n + b.lines, 0);
 	ctx.addExecutionHints?.({
 		message: [
-			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
+			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
 			...notes,
 			`${failed.length} item(s) failed before upload`,
 		].join('; '),
