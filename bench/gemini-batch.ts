@@ -4,10 +4,10 @@
  * LLM Batch Job (Submit → the batch ends → Collect) — both through a real n8n WorkflowExecute
  * against the in-process sandbox, which answers both the same way.
  *
- * Realtime cost is the sandbox's billed usage (its token counters) at gemini-2.5-flash's price;
- * batch cost is the usage the sandbox reported on each batch result at the batch price (the
- * sandbox keeps no token counter for batches). Each side's cost fields on the items must add up
- * to its figure, and every invoice must get the same answer on both sides.
+ * Each side's cost is what the sandbox billed (its realtime token counters; its batch APIs'
+ * `billed` counters) at gemini-2.5-flash's price, the batch side at the batch price. Each side's
+ * cost fields on the items must add up to its figure, and every invoice must get the same answer
+ * on both sides.
  *
  * Alone: `npm run build && npx node build/bench/gemini-batch.js [--quick]` (--quick: 100
  * invoices; npx runs the package's Node, which has node:sqlite).
@@ -132,7 +132,13 @@ async function main(): Promise<void> {
 			credentials,
 		});
 		const batch = side(collected.items('LLM Batch Job', 0), collected.items('LLM Batch Job', 1));
-		batch.usd = batchBill(collected.items('LLM Batch Job', 0));
+		const billed = sandbox.batch.stats().billed;
+		batch.usd =
+			costUsd(
+				MODEL,
+				{ inputTokens: billed.inputTokens, outputTokens: billed.outputTokens },
+				{ batch: true },
+			) ?? NaN;
 
 		let same = 0;
 		for (const [id, answer] of realtime.answers) if (batch.answers.get(id) === answer) same++;
@@ -169,18 +175,6 @@ function side(success: INodeExecutionData[], failed: INodeExecutionData[]): Side
 		nodeUsd += llm.costUsd ?? NaN;
 	}
 	return { usd: 0, nodeUsd, answers, failed: failed.length };
-}
-
-/** The usage the sandbox reported on each batch result, at the batch price. */
-function batchBill(success: INodeExecutionData[]): number {
-	let input = 0;
-	let output = 0;
-	for (const s of success) {
-		const u = (s.json.llm as { usage: { inputTokens: number; outputTokens: number } }).usage;
-		input += u.inputTokens;
-		output += u.outputTokens;
-	}
-	return costUsd(MODEL, { inputTokens: input, outputTokens: output }, { batch: true }) ?? NaN;
 }
 
 void main();
