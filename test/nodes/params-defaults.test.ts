@@ -47,6 +47,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 
 	it('Batch Report: no alert threshold unless one is added', () => {
 		expect(readReportConfig(unset())).toEqual({
+			costTable: {},
 			emitWhen: 'runComplete',
 			projection: undefined,
 			thresholds: { minSuccessRate: undefined, maxErrorShare: undefined, maxCostUsd: undefined },
@@ -57,6 +58,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 				retryField: 'retry',
 				runField: 'batchRun',
 				filteredCodes: new Set(['content_filter']),
+				laterResultFields: [],
 			},
 		});
 	});
