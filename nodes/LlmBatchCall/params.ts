@@ -197,7 +197,7 @@ function checkServiceTier(node: INode, cfg: CallConfig): void {
 			`Service Tier ${o.serviceTier} is set, but no model of the run is on OpenAI`,
 			{
 				description:
-					"Service Tier is OpenAI's (service_tier): set it to Auto for Anthropic; nothing was sent.",
+					"Service Tier is OpenAI's (service_tier): set it to Auto for Anthropic and Google Gemini; nothing was sent.",
 			},
 		);
 	if (o.flexDeadlineMinutes > 0 && o.serviceTier !== 'flex')
