@@ -1,3 +1,4 @@
+import { loadFiles } from '../attachments';
 import { emptyBody } from '../errors';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
 import { anthropicClient } from './clients';
@@ -24,7 +25,8 @@ export function createAnthropicProvider(
 	return {
 		name: 'anthropic',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const body = anthropicMessageParams(req);
+			// Read now, one request's files at a time: a run never holds every item's files.
+			const body = anthropicMessageParams(req, await loadFiles(req.attachments));
 			const { data: res, response } = await client.messages
 				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
 				.withResponse();

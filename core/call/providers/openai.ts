@@ -1,3 +1,4 @@
+import { loadFiles } from '../attachments';
 import { emptyBody } from '../errors';
 import { openAiChatBody, readOpenAiChat } from './bodies';
 import { openAiClient } from './clients';
@@ -25,7 +26,8 @@ export function createOpenAiProvider(
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const body = openAiChatBody(req);
+			// Read now, one request's files at a time: a run never holds every item's files.
+			const body = openAiChatBody(req, await loadFiles(req.attachments));
 			const { data: res, response } = await client.chat.completions
 				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
 				.withResponse();
