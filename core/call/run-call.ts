@@ -6,7 +6,8 @@
  * item's outcome, the run's counters and the summary the node shows.
  */
 import { CostMeter, LedgerSpendStore, modelPricing, type SpendStore } from './budget';
-import { markSharedPromptPrefix } from './cache';
+import { markSharedAttachments, markSharedPromptPrefix } from './cache';
+import { fileTokens } from '../documents-tokens';
 import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';
 import type { CallConfig, CallDeps, CallInput, CallResult, Outcome, RunItem } from './types';
@@ -97,6 +98,10 @@ export async function runCall(
 function markPromptCache(config: CallConfig, items: RunItem[]): void {
 	const { options } = config;
 	if (options.promptCaching === 'off' || options.recordsPerRequest !== 1) return;
+	const provider = config.primary.provider;
+	markSharedAttachments(items, { provider, ttl: options.promptCaching }, (f) =>
+		fileTokens(provider, f.facts),
+	);
 	markSharedPromptPrefix(items, {
 		provider: config.primary.provider,
 		model: config.primary.model,

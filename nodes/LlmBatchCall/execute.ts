@@ -14,6 +14,7 @@ import { answerScope } from '../../core/identity';
 import { LedgerStoreError, type LedgerStore } from '../../core/ledger';
 import { describeDuplicateIds, describeUnnamed } from '../../core/record-id';
 import type { Clock, ItemError, ProviderName } from '../../core/types';
+import { readAllAttachments } from '../shared/attachments';
 import { ledgerStoreFor } from '../shared/ledger';
 import { providerCredentials, readPromptItems } from '../shared/llm-params';
 import { fallbackModelsOf, priceOverridesOf, readConfig, type CallConfig } from './params';
@@ -36,7 +37,7 @@ export async function executeLlmBatchCall(
 	const creds = await providerCredentials(ctx, cfg.provider);
 	const models = fallbackModelsOf(cfg);
 	const scope = answerScope(cfg.provider, creds.baseUrl, creds.apiKey);
-	const input = readItems(ctx, cfg, scope, models.length > 0);
+	const input = await readItems(ctx, cfg, scope, models.length > 0);
 	const fallback =
 		cfg.fallbackProvider === 'none'
 			? undefined
@@ -97,7 +98,7 @@ export async function executeLlmBatchCall(
 }
 
 /** The items' prompts; one looped back from Validate Output (or our Failed output) is a re-ask. */
-function readItems(ctx: IExecuteFunctions, cfg: CallConfig, scope: string, keepRaw: boolean) {
+async function readItems(ctx: IExecuteFunctions, cfg: CallConfig, scope: string, keepRaw: boolean) {
 	const o = cfg.options;
 	const shape = {
 		provider: cfg.provider,
@@ -110,7 +111,11 @@ function readItems(ctx: IExecuteFunctions, cfg: CallConfig, scope: string, keepR
 		cacheTtl: o.promptCaching === 'off' ? undefined : o.promptCaching,
 	};
 	const items = ctx.getInputData();
-	const read = { ...readPromptItems(ctx, shape, { keepRaw }), total: items.length };
+	const attachments = await readAllAttachments(ctx, o.attachments);
+	const read = {
+		...readPromptItems(ctx, shape, { keepRaw, attachments }),
+		total: items.length,
+	};
 	if (!cfg.schema) return { ...read, items: read.runItems };
 	const runItems = read.runItems.map((out) => {
 		const reask = reaskFromItem(items[out.index].json, cfg.resultField);

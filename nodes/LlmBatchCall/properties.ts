@@ -7,6 +7,7 @@ import {
 	DEFAULT_TOKENS_PER_MINUTE,
 } from '../../core/defaults';
 import {
+	attachmentsOption,
 	contextWindowOption,
 	jsonSchemaProperty,
 	ledgerSqlitePathProperty,
@@ -171,6 +172,7 @@ export const properties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			attachmentsOption,
 			{
 				displayName: 'Circuit Breaker Action',
 				name: 'onCircuitOpen',

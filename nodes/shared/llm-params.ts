@@ -2,6 +2,7 @@ import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
 import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
 import type { ProviderCredentials } from '../../core/call/providers';
+import type { AttachedFile } from '../../core/call/attachments';
 import type { RunItem } from '../../core/call/types';
 import { parseSchemaParam } from '../../core/schema';
 import {
@@ -12,6 +13,7 @@ import {
 	type RecordIdResolution,
 } from '../../core/record-id';
 import type { ItemError, ProviderName } from '../../core/types';
+import type { ItemAttachments } from './attachments';
 
 /**
  * What LLM Batch Call and LLM Batch Job read the same way: the provider credential, the
@@ -86,7 +88,7 @@ export function readPromptItems(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
 	/** Keep each item's resolved parameters (LLM Batch Call's fallback models re-read them). */
-	opts: { keepRaw?: boolean } = {},
+	opts: ReaderOptions = {},
 ): PromptItems {
 	const read = promptItemReader(ctx, shape, opts);
 	const count = ctx.getInputData().length;
@@ -102,7 +104,7 @@ export function readPromptItems(
 export async function readPromptItemsYielding(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
-	opts: { keepRaw?: boolean } = {},
+	opts: ReaderOptions = {},
 ): Promise<PromptItems> {
 	const read = promptItemReader(ctx, shape, opts);
 	const count = ctx.getInputData().length;
@@ -129,11 +131,17 @@ export interface PromptItems {
 	unnamed: number;
 }
 
+export interface ReaderOptions {
+	keepRaw?: boolean;
+	/** Each item's files (the Attachments option, nodes/shared/attachments.ts). */
+	attachments?: ItemAttachments;
+}
+
 /** Reads one item at a time (`item`), then the whole (`done`). */
 function promptItemReader(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
-	opts: { keepRaw?: boolean },
+	opts: ReaderOptions,
 ): { item(i: number): void; done(): PromptItems } {
 	const toRunItem = inputPolicy(shape);
 	const runItems: RunItem[] = [];
@@ -155,6 +163,7 @@ function promptItemReader(
 					prompt: ctx.getNodeParameter('prompt', i, ''),
 					system: ctx.getNodeParameter('systemPrompt', i, ''),
 					recordId: recordId.id ?? '',
+					...(opts.attachments?.[i] ? { attachments: opts.attachments[i] } : {}),
 				};
 				if (opts.keepRaw) raws[i] = raw;
 				out = toRunItem(i, raw);
@@ -197,4 +206,9 @@ function readRecordIdParam(
 }
 
 /** One item's Prompt, System Prompt and Record ID as resolved. */
-export type RawPromptInput = { prompt: unknown; system: unknown; recordId: unknown };
+export type RawPromptInput = {
+	prompt: unknown;
+	system: unknown;
+	recordId: unknown;
+	attachments?: AttachedFile[] | { error: string };
+};
