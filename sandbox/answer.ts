@@ -4,6 +4,7 @@
  * length limit, refused), with usage and prompt-cache counts, in the provider's shape.
  */
 import type { CachePlan } from './cache';
+import { withDocumentFields } from './documents';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
 import { servedTier } from './flex';
@@ -78,7 +79,8 @@ function modelReply(state: SandboxState, x: Exchange, call: ParsedCall, digest: 
 		return { text: JSON.stringify(answer), output: answer };
 	}
 	const mode = call.jsonObject ? 'json_object' : 'text';
-	return replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	return withDocumentFields(reply, call.schema, call.documents);
 }
 
 /** Valid JSON that breaks the schema: the first required property is left out. */

@@ -4,7 +4,8 @@
  * (`[[sandbox:contentPolicy]]`: finish reason content_filter, paid), or not done (expired /
  * canceled) when processing did not reach it.
  */
-import { parseAnthropic, parseOpenAi } from '../protocol';
+import { withDocumentFields } from '../documents';
+import { callInputTokens, parseAnthropic, parseOpenAi } from '../protocol';
 import { anthropicMessage, openAiCompletion } from '../protocol-answers';
 import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
@@ -36,9 +37,13 @@ export function lineResult(
 	if (call.prompt.includes('[[sandbox:status500]]'))
 		return error('server', 'The server had an error while processing your request.');
 	const digest = promptDigest(call.prompt);
-	const reply = replyFor(
-		{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
-		digest,
+	const reply = withDocumentFields(
+		replyFor(
+			{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
+			digest,
+		),
+		call.schema,
+		call.documents,
 	);
 	const refused = call.prompt.includes('[[sandbox:contentPolicy]]');
 	const text = refused ? MESSAGES.refusal : reply.text;
@@ -50,7 +55,7 @@ export function lineResult(
 		toolName: call.toolName,
 		toolInput: reply.output,
 		finish: refused ? ('content_filter' as const) : ('stop' as const),
-		inputTokens: tokensForChars(call.inputChars),
+		inputTokens: callInputTokens(call, tokensForChars),
 		outputTokens: tokensForChars(text.length),
 	};
 	return {
