@@ -76,3 +76,10 @@ export function geminiImageTokens(width?: number, height?: number): number {
 	if (width <= 384 && height <= 384) return GEMINI_TILE_TOKENS;
 	return GEMINI_TILE_TOKENS * Math.ceil(width / 768) * Math.ceil(height / 768);
 }
+
+/** The rule a model's files are counted by, from its name (Batch Prepare has no provider parameter). */
+export function fileRuleFor(model: string): AttachmentProvider {
+	if (/claude/i.test(model)) return 'anthropic';
+	if (/gemini/i.test(model)) return 'gemini';
+	return 'openai';
+}
