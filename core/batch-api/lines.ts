@@ -3,6 +3,7 @@
  * at the caps) and built again a page at a time while the upload reads them, with turns of the
  * event loop in between — a 190 MB batch is never held whole, nor built in one stretch.
  */
+import { base64Bytes, loadFiles, type LoadedFile } from '../call/attachments';
 import type { ChatRequest } from '../call/providers/types';
 import { NONCE_LENGTH, customIdFor } from './custom-id';
 import type { BatchApi, BatchLines } from './types';
@@ -28,7 +29,7 @@ export async function lineSizes(api: BatchApi, sources: readonly LineSource[]): 
 	const sizes: number[] = [];
 	let built = 0;
 	for (const s of sources) {
-		const size = Buffer.byteLength(api.requestLine(customIdFor(stand, s.recordId), s.request));
+		const size = lineSize(api, customIdFor(stand, s.recordId), s.request);
 		sizes.push(size);
 		built += size;
 		if (built >= PIECE_BYTES) {
@@ -37,6 +38,19 @@ export async function lineSizes(api: BatchApi, sources: readonly LineSource[]): 
 		}
 	}
 	return sizes;
+}
+
+/**
+ * A line's size without reading its files: built with empty file data, plus each file's base64
+ * length (what the data takes in the line; base64 needs no JSON escaping).
+ */
+function lineSize(api: BatchApi, customId: string, request: ChatRequest): number {
+	const files = request.attachments;
+	if (!files || files.length === 0) return Buffer.byteLength(api.requestLine(customId, request));
+	const empty: LoadedFile[] = files.map((file) => ({ file, base64: '' }));
+	let size = Buffer.byteLength(api.requestLine(customId, request, empty));
+	for (const f of files) size += base64Bytes(f.facts.bytes);
+	return size;
 }
 
 /** The batch's lines, built a page at a time as the upload reads them. */
@@ -53,7 +67,9 @@ export function linesOf(
 			let page: string[] = [];
 			let size = 0;
 			for (const s of sources) {
-				const line = api.requestLine(customIdFor(nonce, s.recordId), s.request);
+				// A record's files are read as its line is built: one record's files held at a time.
+				const files = s.request.attachments ? await loadFiles(s.request.attachments) : undefined;
+				const line = api.requestLine(customIdFor(nonce, s.recordId), s.request, files);
 				page.push(line);
 				size += line.length;
 				if (size >= PIECE_BYTES) {

@@ -117,8 +117,14 @@ export interface LoadedFile {
 /** Reads the request's files one after another (only this request's are held). */
 export async function loadFiles(files: readonly AttachedFile[] | undefined): Promise<LoadedFile[]> {
 	const out: LoadedFile[] = [];
-	for (const file of files ?? [])
+	for (const file of files ?? []) {
+		// A request restored from the ledger (Resubmit) knows its files but cannot read them.
+		if (typeof file.read !== 'function')
+			throw new Error(
+				`The file ${fileLabel(file)} is not kept in the ledger: send its item again through Submit (or LLM Batch Call) rather than Resubmit`,
+			);
 		out.push({ file, base64: (await file.read()).toString('base64') });
+	}
 	return out;
 }
 

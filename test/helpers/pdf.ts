@@ -152,3 +152,25 @@ export function makePng(width: number, height: number, text?: string, padTo = 0)
 	parts.push(chunk('IEND', Buffer.alloc(0)));
 	return Buffer.concat(parts);
 }
+
+/** The JSON Schema of an invoice record (example 07's). */
+export const INVOICE_SCHEMA = {
+	type: 'object',
+	properties: {
+		supplier: { type: 'string' },
+		invoiceNumber: { type: 'string' },
+		date: { type: 'string' },
+		dueDate: { type: 'string' },
+		vat: { type: 'number' },
+		total: { type: 'number' },
+		lineItems: {
+			type: 'array',
+			items: {
+				type: 'object',
+				properties: { description: { type: 'string' }, amount: { type: 'number' } },
+				required: ['description', 'amount'],
+			},
+		},
+	},
+	required: ['supplier', 'invoiceNumber', 'date', 'dueDate', 'vat', 'total', 'lineItems'],
+};

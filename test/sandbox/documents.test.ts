@@ -5,30 +5,9 @@ import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { mockExecute } from '../helpers/mock-execute';
-import { invoicePdf, makePng } from '../helpers/pdf';
+import { INVOICE_SCHEMA, invoicePdf, makePng } from '../helpers/pdf';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { attachFile, type AttachedFile } from '../../core/call/attachments';
-
-export const INVOICE_SCHEMA = {
-	type: 'object',
-	properties: {
-		supplier: { type: 'string' },
-		invoiceNumber: { type: 'string' },
-		date: { type: 'string' },
-		dueDate: { type: 'string' },
-		vat: { type: 'number' },
-		total: { type: 'number' },
-		lineItems: {
-			type: 'array',
-			items: {
-				type: 'object',
-				properties: { description: { type: 'string' }, amount: { type: 'number' } },
-				required: ['description', 'amount'],
-			},
-		},
-	},
-	required: ['supplier', 'invoiceNumber', 'date', 'dueDate', 'vat', 'total', 'lineItems'],
-};
 
 const N = 12;
 const PROMPT = 'Extract the invoice fields.';
