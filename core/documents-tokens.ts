@@ -21,16 +21,26 @@ export const OPENAI_PAGE_IMAGE_TOKENS = 85 + 170 * 4;
 export const ANTHROPIC_PAGE_IMAGE_TOKENS = 1_500;
 export const GEMINI_TILE_TOKENS = 258;
 
-/** One file's input tokens on `provider`. */
-export function fileTokens(provider: AttachmentProvider, f: FileFacts): number {
+/**
+ * OpenAI's mini models bill an image as 2,833 + 5,667 tokens per tile instead of 85 + 170 (the
+ * same price per image at a lower price per token): their images are counted in those tokens.
+ */
+export function openAiImageScale(model = ''): number {
+	return /gpt-4o-mini/i.test(model) ? 5667 / 170 : 1;
+}
+
+/** One file's input tokens on `provider` (`model`: OpenAI's mini models count images their own way). */
+export function fileTokens(provider: AttachmentProvider, f: FileFacts, model?: string): number {
 	if (f.kind === 'pdf') {
 		const pages = Math.max(1, f.pages ?? 1);
 		const text = f.textTokens ?? 0;
-		if (provider === 'openai') return pages * OPENAI_PAGE_IMAGE_TOKENS + text;
+		if (provider === 'openai')
+			return Math.round(pages * OPENAI_PAGE_IMAGE_TOKENS * openAiImageScale(model)) + text;
 		if (provider === 'anthropic') return pages * ANTHROPIC_PAGE_IMAGE_TOKENS + text;
 		return pages * GEMINI_TILE_TOKENS;
 	}
-	if (provider === 'openai') return openAiImageTokens(f.width, f.height);
+	if (provider === 'openai')
+		return Math.round(openAiImageTokens(f.width, f.height) * openAiImageScale(model));
 	if (provider === 'anthropic') return anthropicImageTokens(f.width, f.height);
 	return geminiImageTokens(f.width, f.height);
 }
@@ -39,9 +49,10 @@ export function fileTokens(provider: AttachmentProvider, f: FileFacts): number {
 export function filesTokens(
 	provider: AttachmentProvider,
 	files: ReadonlyArray<{ facts: FileFacts }> | undefined,
+	model?: string,
 ): number {
 	let sum = 0;
-	for (const f of files ?? []) sum += fileTokens(provider, f.facts);
+	for (const f of files ?? []) sum += fileTokens(provider, f.facts, model);
 	return sum;
 }
 

@@ -45,7 +45,11 @@ function payloadOf(part: Part): string | undefined {
 }
 
 /** The files of every message, read; a file the providers would refuse is the request's 400. */
-export function readDocuments(messages: unknown[], dialect: 'openai' | 'anthropic'): DocumentsRead {
+export function readDocuments(
+	messages: unknown[],
+	dialect: 'openai' | 'anthropic',
+	model: string,
+): DocumentsRead {
 	const documents: SandboxDocument[] = [];
 	for (const m of messages) {
 		const content = (m as { content?: unknown } | null)?.content;
@@ -65,7 +69,7 @@ export function readDocuments(messages: unknown[], dialect: 'openai' | 'anthropi
 			const sha = createHash('sha256').update(buf).digest();
 			// ±5 %, the same for the same file every time.
 			const deviation = 1 + ((sha.readUInt16BE(0) % 101) - 50) / 1000;
-			const tokens = Math.round(fileTokens(dialect, facts) * deviation);
+			const tokens = Math.round(fileTokens(dialect, facts, model) * deviation);
 			documents.push({ kind: facts.kind, text, tokens });
 		}
 	}

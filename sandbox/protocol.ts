@@ -51,7 +51,7 @@ export function callInputTokens(
 
 /** The files of the messages read into the call; a file the provider would refuse is the message. */
 function withDocuments(call: ParsedCall, messages: unknown[], dialect: Dialect): ParseResult {
-	const read = readDocuments(messages, dialect);
+	const read = readDocuments(messages, dialect, call.model);
 	if (!read.ok) return { ok: false, message: read.message };
 	if (read.documents.length === 0) return { ok: true, call };
 	return {

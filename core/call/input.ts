@@ -66,7 +66,7 @@ export function inputPolicy(shape: CallShape) {
 		const text = systemText ? `${systemText}\n${prompt}` : prompt;
 		// The limiter's charge: an estimate (providers count the output schema as input too)
 		// that the reported usage corrects after the call.
-		const fileTokens = filesTokens(shape.provider, files);
+		const fileTokens = filesTokens(shape.provider, files, shape.model);
 		const inputTokens = estimateTokens(text) + schemaTokens + 8 + fileTokens;
 		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
 		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB; the

@@ -100,7 +100,7 @@ function markPromptCache(config: CallConfig, items: RunItem[]): void {
 	if (options.promptCaching === 'off' || options.recordsPerRequest !== 1) return;
 	const provider = config.primary.provider;
 	markSharedAttachments(items, { provider, ttl: options.promptCaching }, (f) =>
-		fileTokens(provider, f.facts),
+		fileTokens(provider, f.facts, config.primary.model),
 	);
 	markSharedPromptPrefix(items, {
 		provider: config.primary.provider,

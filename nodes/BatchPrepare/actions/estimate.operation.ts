@@ -160,7 +160,7 @@ async function filesTokensPerItem(
 	const out: number[] = [];
 	for (let i = 0; i < ctx.getInputData().length; i++) {
 		const files = await readItemAttachments(ctx, i, names);
-		out.push(Array.isArray(files) ? filesTokens(rule, files) : 0);
+		out.push(Array.isArray(files) ? filesTokens(rule, files, model) : 0);
 	}
 	return out;
 }
