@@ -60,7 +60,7 @@ export function fileLabel(f: { property: string; fileName?: string }): string {
  * file and the fix (empty, unsupported type, encrypted PDF).
  */
 export function attachFile(
-	source: { property: string; fileName?: string },
+	source: { property: string; fileName?: string; mimeType?: string },
 	buf: Buffer,
 	read: () => Promise<Buffer>,
 ): AttachedFile | { error: string } {
@@ -72,12 +72,35 @@ export function attachFile(
 		return {
 			error: `Attachment ${label} is ${describeUnsupported(buf)}, which the model cannot read: send PDFs or PNG, JPEG, WebP or GIF images (the type is judged by the file's content, not its name), or leave ${source.property} out of Attachments`,
 		};
+	const declared = declaredKind(source);
+	if (declared && declared.kind !== facts.kind)
+		return {
+			error: `Attachment ${label} is declared ${declared.as} but its content is ${facts.kind === 'pdf' ? 'a PDF' : `a ${facts.mimeType.slice(6).toUpperCase()} image`}: fix its name and type (e.g. ${facts.kind === 'pdf' ? '.pdf, application/pdf' : `.${facts.mimeType.slice(6)}, ${facts.mimeType}`}) in the node that produced it, or check that it is the file you meant`,
+		};
 	if (facts.encrypted)
 		return {
 			error: `Attachment ${label} is an encrypted (password-protected) PDF, which the providers refuse: save it without a password first`,
 		};
 	const sha256 = createHash('sha256').update(buf).digest('hex');
 	return { property: source.property, fileName: source.fileName ?? '', facts, sha256, read };
+}
+
+/**
+ * What the file's name or mimeType says it is, when they say PDF or image: a file whose content
+ * is another kind (a PNG named .pdf) is not sent as whichever it claims — the mismatch is said.
+ */
+function declaredKind(source: {
+	fileName?: string;
+	mimeType?: string;
+}): { kind: 'pdf' | 'image'; as: string } | undefined {
+	const ext = /\.([a-z0-9]+)$/i.exec(source.fileName ?? '')?.[1]?.toLowerCase();
+	if (ext === 'pdf') return { kind: 'pdf', as: 'a PDF by its name' };
+	if (ext && ['png', 'jpg', 'jpeg', 'webp', 'gif'].includes(ext))
+		return { kind: 'image', as: `an image by its name (.${ext})` };
+	const mime = source.mimeType?.toLowerCase() ?? '';
+	if (mime === 'application/pdf') return { kind: 'pdf', as: 'a PDF by its mimeType' };
+	if (mime.startsWith('image/')) return { kind: 'image', as: `an image by its mimeType (${mime})` };
+	return undefined;
 }
 
 /** Why these files cannot go in one request to `provider`, naming the file and the fix; undefined when they can. */

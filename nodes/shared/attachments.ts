@@ -45,7 +45,11 @@ export async function readItemAttachments(
 				error: `Attachment ${property} (${meta.fileName ?? ''}) could not be read: ${(e as Error).message}`,
 			};
 		}
-		const file = attachFile({ property, fileName: meta.fileName }, buf, read);
+		const file = attachFile(
+			{ property, fileName: meta.fileName, mimeType: meta.mimeType },
+			buf,
+			read,
+		);
 		if ('error' in file) return file;
 		files.push(file);
 	}

@@ -12,8 +12,8 @@ const CREDS = {
 	llmBatchAnthropicApi: { apiKey: 'sk-ant-test', baseUrl: 'http://llm.test' },
 };
 
-const file = (buf: Buffer, fileName: string) => ({
-	data: { data: buf.toString('base64'), mimeType: 'application/pdf', fileName },
+const file = (buf: Buffer, fileName: string, mimeType = 'application/pdf') => ({
+	data: { data: buf.toString('base64'), mimeType, fileName },
 });
 
 /** Answers every call with the text of the first file it carries (its base64 digest). */
@@ -54,6 +54,7 @@ function inputs(): INodeExecutionData[] {
 	return [
 		{ json: { id: 'good-1' }, binary: file(invoicePdf(1).pdf, 'inv-1.pdf') },
 		{ json: { id: 'png-named-pdf' }, binary: file(makePng(800, 600), 'scan.pdf') },
+		{ json: { id: 'png' }, binary: file(makePng(800, 600), 'photo', 'application/octet-stream') },
 		{ json: { id: 'zip' }, binary: file(Buffer.from([0x50, 0x4b, 3, 4, 0, 0]), 'bundle.pdf') },
 		{ json: { id: 'empty' }, binary: file(Buffer.alloc(0), 'empty.pdf') },
 		{ json: { id: 'locked' }, binary: file(makePdf([['x']], { encrypted: true }), 'locked.pdf') },
@@ -100,34 +101,38 @@ describe('LLM Batch Call: Attachments', () => {
 			});
 			expect(success.map((i) => [i.json.id, i.pairedItem])).toEqual([
 				['good-1', { item: 0 }],
-				['png-named-pdf', { item: 1 }],
-				['good-2', { item: 7 }],
+				['png', { item: 2 }],
+				['good-2', { item: 8 }],
 			]);
 			expect(
 				failed.map((i) => [i.json.id, (i.json.error as { code: string }).code, i.pairedItem]),
 			).toEqual([
-				['zip', 'invalid_input', { item: 2 }],
-				['empty', 'invalid_input', { item: 3 }],
-				['locked', 'invalid_input', { item: 4 }],
-				['long', 'invalid_input', { item: 5 }],
-				['no-file', 'invalid_input', { item: 6 }],
+				['png-named-pdf', 'invalid_input', { item: 1 }],
+				['zip', 'invalid_input', { item: 3 }],
+				['empty', 'invalid_input', { item: 4 }],
+				['locked', 'invalid_input', { item: 5 }],
+				['long', 'invalid_input', { item: 6 }],
+				['no-file', 'invalid_input', { item: 7 }],
 			]);
 			const messages = failed.map((i) => (i.json.error as { message: string }).message);
-			expect(messages[0]).toMatch(/^Attachment data \(bundle\.pdf\) is a ZIP archive/);
-			expect(messages[1]).toMatch(/^Attachment data \(empty\.pdf\) is empty \(0 bytes\)/);
-			expect(messages[2]).toMatch(/^Attachment data \(locked\.pdf\) is an encrypted/);
-			expect(messages[3]).toMatch(
+			expect(messages[0]).toMatch(
+				/^Attachment data \(scan\.pdf\) is declared a PDF by its name but its content is a PNG image/,
+			);
+			expect(messages[1]).toMatch(/^Attachment data \(bundle\.pdf\) is a ZIP archive/);
+			expect(messages[2]).toMatch(/^Attachment data \(empty\.pdf\) is empty \(0 bytes\)/);
+			expect(messages[3]).toMatch(/^Attachment data \(locked\.pdf\) is an encrypted/);
+			expect(messages[4]).toMatch(
 				/^Attachment data \(long\.pdf\) has 600 pages, more than .* \(100\)/,
 			);
-			expect(messages[4]).toMatch(
+			expect(messages[5]).toMatch(
 				/^Attachment data is not on this item \(its binary properties: none\)/,
 			);
 			// Three requests, each carrying its own file only.
 			expect(bodies).toHaveLength(3);
 			const sent = bodies.map((b) => JSON.stringify(b));
 			const b64 = (i: number) => inputs()[i].binary!.data.data as string;
-			expect([0, 1, 7].map((i, k) => sent[k].includes(b64(i)))).toEqual([true, true, true]);
-			expect(sent[0].includes(b64(7))).toBe(false);
+			expect([0, 2, 8].map((i, k) => sent[k].includes(b64(i)))).toEqual([true, true, true]);
+			expect(sent[0].includes(b64(8))).toBe(false);
 			const content = (bodies[1].messages as Array<{ content: Array<{ type: string }> }>)[0]
 				.content;
 			expect(content.map((p) => p.type)).toEqual(
@@ -141,7 +146,7 @@ describe('LLM Batch Call: Attachments', () => {
 			// Read once to inspect and once to send: only the files that are sent are read twice.
 			const reads = m.binaryReads.map((r) => r.itemIndex);
 			expect(reads.filter((i) => i === 0)).toHaveLength(2);
-			expect(reads.filter((i) => i === 2)).toHaveLength(1);
+			expect(reads.filter((i) => i === 3)).toHaveLength(1);
 		});
 	}
 

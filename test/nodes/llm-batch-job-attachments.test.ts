@@ -35,7 +35,7 @@ function inputs(): INodeExecutionData[] {
 	}));
 	return [
 		...good,
-		{ json: { id: 'png' }, binary: bin(makePng(10, 10), 'scan.pdf') },
+		{ json: { id: 'png-named-pdf' }, binary: bin(makePng(10, 10), 'scan.pdf') },
 		{ json: { id: 'locked' }, binary: bin(makePdf([['x']], { encrypted: true }), 'locked.pdf') },
 		{ json: { id: 'empty' }, binary: bin(Buffer.alloc(0), 'empty.pdf') },
 	];
@@ -76,19 +76,19 @@ describe('LLM Batch Job: Attachments', () => {
 	for (const provider of ['openai', 'anthropic'] as const) {
 		it(`${provider}: the batch lines carry each invoice's file; Collect gives each invoice its own fields; bad files fail before upload`, async () => {
 			const [batches, failed] = await run(provider, 'submit');
-			expect(batches.map((b) => b.json.requestCount)).toEqual([7]);
+			expect(batches.map((b) => b.json.requestCount)).toEqual([6]);
 			expect(failed.map((f) => [f.json.id, (f.json.error as { code: string }).code])).toEqual([
+				['png-named-pdf', 'invalid_input'],
 				['locked', 'invalid_input'],
 				['empty', 'invalid_input'],
 			]);
-			expect((failed[0].json.error as { message: string }).message).toMatch(/locked\.pdf/);
+			expect((failed[1].json.error as { message: string }).message).toMatch(/locked\.pdf/);
 			t += 2 * 60 * 60 * 1000;
 			const [success, collectFailed] = await run(provider, 'collect');
 			expect(collectFailed).toEqual([]);
-			expect(success).toHaveLength(7);
+			expect(success).toHaveLength(6);
 			for (const s of success) {
 				const id = String(s.json.id);
-				if (id === 'png') continue;
 				expect((s.json.llm as { output: unknown }).output).toEqual(
 					invoicePdf(Number(id.slice(4))).invoice,
 				);

@@ -40,9 +40,13 @@ describe('files judged by their bytes', () => {
 		expect(readPdf(makePdf([['x']], { encrypted: true })).encrypted).toBe(true);
 	});
 
-	it('a PNG named .pdf is a PNG; a ZIP, an empty file and an encrypted PDF are refused naming the file', () => {
+	it('judged by the bytes: a PNG named .pdf is a PNG and refused as not what it claims; a ZIP, an empty file and an encrypted PDF are refused naming the file', () => {
 		expect(detectFile(makePng(10, 10))).toEqual({ kind: 'image', mimeType: 'image/png' });
-		const png = file(makePng(640, 480), 'scan.pdf');
+		expect(attach(makePng(640, 480), 'scan.pdf')).toEqual({
+			error:
+				'Attachment data (scan.pdf) is declared a PDF by its name but its content is a PNG image: fix its name and type (e.g. .png, image/png) in the node that produced it, or check that it is the file you meant',
+		});
+		const png = file(makePng(640, 480), 'scan');
 		expect(png.facts).toEqual({
 			kind: 'image',
 			mimeType: 'image/png',
