@@ -321,10 +321,17 @@ function stored(entry: BatchEntry): { request: ChatRequest; item: Record<string,
 export async function resubmittable(
 	ctx: JobContext,
 	o: { maxRounds: number },
-): Promise<{ records: PreparedRecord[]; overLimit: number; notRetryable: number }> {
+): Promise<{
+	records: PreparedRecord[];
+	overLimit: number;
+	notRetryable: number;
+	/** Records sent with files: the ledger keeps what they were, not their bytes (Submit sends them again). */
+	needFiles: number;
+}> {
 	const out: PreparedRecord[] = [];
 	let overLimit = 0;
 	let notRetryable = 0;
+	let needFiles = 0;
 	let after = '';
 	for (;;) {
 		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
@@ -342,15 +349,21 @@ export async function resubmittable(
 			const refusal = resendRefusal(rec.lastError, submissions, o.maxRounds);
 			if (refusal === 'not_retryable') notRetryable++;
 			else if (refusal === 'over_limit') overLimit++;
-			else
+			else {
+				const record = stored(entry);
+				if (record.request.attachments?.length) {
+					needFiles++;
+					continue;
+				}
 				out.push({
 					index: entry.itemIndex,
 					recordId: entry.recordId,
 					promptHash: entry.promptHash,
-					...stored(entry),
+					...record,
 					round: submissions + 1,
 				});
+			}
 		}
 	}
-	return { records: out, overLimit, notRetryable };
+	return { records: out, overLimit, notRetryable, needFiles };
 }

@@ -45,6 +45,7 @@ function run(
 	provider: 'openai' | 'anthropic',
 	operation: string,
 	extra: Record<string, unknown> = {},
+	hints: unknown[] = [],
 ) {
 	const m = mockExecute({
 		inputs: [inputs()],
@@ -69,7 +70,7 @@ function run(
 			...extra,
 		},
 	});
-	return router(m.fns, { clock });
+	return router(m.fns, { clock }).finally(() => hints.push(...m.hints));
 }
 
 describe('LLM Batch Job: Attachments', () => {
@@ -95,4 +96,30 @@ describe('LLM Batch Job: Attachments', () => {
 			}
 		});
 	}
+
+	it('Resubmit leaves records sent with files alone and says to run Submit again (the ledger keeps no file bytes)', async () => {
+		sandbox.batch.configure({ processingMs: 100_000, expiresAfterMs: 60_000 });
+		try {
+			await run('openai', 'submit');
+			t += 2 * 60 * 60 * 1000;
+			const [, expired] = await run('openai', 'collect');
+			const n = expired.length;
+			expect(n).toBeGreaterThan(0);
+			expect(new Set(expired.map((f) => (f.json.error as { code: string }).code))).toEqual(
+				new Set(['expired']),
+			);
+			const before = sandbox.batch.stats().requestsReceived;
+			const hints: Array<{ message: string }> = [];
+			const [created] = await run('openai', 'resubmit', {}, hints);
+			expect(created).toEqual([]);
+			expect(sandbox.batch.stats().requestsReceived).toBe(before);
+			expect(hints[0].message).toMatch(
+				new RegExp(
+					`0 record\\(s\\) resubmitted .*; ${n} sent with files the ledger does not keep: run Submit again on their items`,
+				),
+			);
+		} finally {
+			sandbox.batch.configure({ processingMs: 60_000, expiresAfterMs: 24 * 60 * 60 * 1000 });
+		}
+	});
 });
