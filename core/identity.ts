@@ -83,6 +83,8 @@ export interface CallContent {
 	schema?: unknown;
 	temperature?: number;
 	maxTokens: number;
+	/** The sha256 of each file sent with the prompt, in order (core/call/attachments.ts). */
+	attachments?: string[];
 }
 
 /**
@@ -101,6 +103,8 @@ export function callHash(c: CallContent): string {
 			c.schema ?? null,
 			c.temperature ?? null,
 			c.maxTokens,
+			// Only when files go with the prompt: every identity stored before stays the same.
+			...(c.attachments && c.attachments.length > 0 ? [c.attachments] : []),
 		]),
 	).slice(0, 32);
 }

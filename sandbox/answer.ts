@@ -4,6 +4,7 @@
  * length limit, refused), with usage and prompt-cache counts, in the provider's shape.
  */
 import type { CachePlan } from './cache';
+import { withDocumentFields } from './documents';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
 import { servedTier } from './flex';
@@ -92,7 +93,8 @@ function modelReply(state: SandboxState, x: Exchange, call: ParsedCall, digest: 
 	const mode = call.jsonObject ? 'json_object' : 'text';
 	const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
 	const { modelMisses, seed } = state.settings;
-	return withModelMiss(reply, call.schema, modelMisses, seed, call.model, digest);
+	const read = withDocumentFields(reply, call.schema, call.documents);
+	return withModelMiss(read, call.schema, modelMisses, seed, call.model, digest);
 }
 
 /** Valid JSON that breaks the schema: the first required property is left out. */

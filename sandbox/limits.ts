@@ -5,7 +5,7 @@
 import type { Exchange } from './exchange';
 import { answerError } from './exchange';
 import { anthropicRateHeaders, openAiRateHeaders, type LimitState } from './limiter';
-import type { ParsedCall } from './protocol';
+import { callInputTokens, type ParsedCall } from './protocol';
 import { MESSAGES } from './protocol-errors';
 import { tokensForChars } from './reply';
 import type { SandboxState } from './state';
@@ -32,7 +32,7 @@ export function admitCall(
 			return void answerError(x, 'unavailable', MESSAGES.unavailable);
 		}
 	}
-	const inputTokens = tokensForChars(call.inputChars);
+	const inputTokens = callInputTokens(call, tokensForChars);
 	const charge = inputTokens + (call.maxTokens ?? 0);
 	if (state.limiter.limited && !admitToBuckets(state, x, call.model, charge)) return undefined;
 	x.st.accept(opts.now(), charge);

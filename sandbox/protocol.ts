@@ -3,6 +3,7 @@
  * Anthropic messages or Gemini generateContent request, down to what the sandbox needs from it. The answers are written
  * by protocol-answers.ts, the errors by protocol-errors.ts.
  */
+import { documentsText, readDocuments, type SandboxDocument } from './documents';
 import type { JsonSchema } from './reply';
 
 /** The API dialect a request speaks (the engine calls these providers). */
@@ -31,6 +32,40 @@ export interface ParsedCall {
 	temperature?: number;
 	/** OpenAI's `service_tier`, when the request sent one. */
 	serviceTier?: string;
+	/**
+	 * The files the request carries (sandbox/documents.ts); their text is appended to `prompt`,
+	 * so the answer (and its digest) is its document's.
+	 */
+	documents?: SandboxDocument[];
+}
+
+/** The request's input tokens: its text, and its files as billed. */
+export function callInputTokens(
+	call: ParsedCall,
+	tokensForText: (chars: number) => number,
+): number {
+	let files = 0;
+	for (const d of call.documents ?? []) files += d.tokens;
+	return tokensForText(call.inputChars) + files;
+}
+
+/** The files of the messages read into the call; a file the provider would refuse is the message. */
+function withDocuments(
+	call: ParsedCall,
+	messages: unknown[],
+	dialect: 'openai' | 'anthropic',
+): ParseResult {
+	const read = readDocuments(messages, dialect, call.model);
+	if (!read.ok) return { ok: false, message: read.message };
+	if (read.documents.length === 0) return { ok: true, call };
+	return {
+		ok: true,
+		call: {
+			...call,
+			prompt: `${call.prompt}\n${documentsText(read.documents)}`,
+			documents: read.documents,
+		},
+	};
 }
 
 /** How LLM Batch Call's re-ask turn starts (core/call/reask.ts `REASK_HEAD`). */
@@ -127,7 +162,7 @@ export function parseOpenAi(body: Body): ParseResult {
 			properties: {},
 		}) as JsonSchema;
 	}
-	return { ok: true, call };
+	return withDocuments(call, body.messages, 'openai');
 }
 
 export function parseAnthropic(body: Body): ParseResult {
@@ -165,7 +200,7 @@ export function parseAnthropic(body: Body): ParseResult {
 		const of = obj(body.output_format) ?? obj(obj(body.output_config)?.format);
 		if (of?.type === 'json_schema') call.schema = (obj(of.schema) ?? {}) as JsonSchema;
 	}
-	return { ok: true, call };
+	return withDocuments(call, body.messages as unknown[], 'anthropic');
 }
 
 /** Gemini's `contents` as role + text messages (the `model` role is the assistant's). */

@@ -5,11 +5,13 @@
  * record's place in it (custom-id.ts), so Collect joins a grouped result line to its records;
  * the refs are drawn from the submission's nonce, so Collect makes them again.
  */
+import { loadFiles } from '../call/attachments';
 import { groupShape, pack, type GroupOptions, type GroupShape } from '../call/group-pack';
 import type { ChatRequest } from '../call/providers/types';
 import type { RunItem } from '../call/types';
 import { NONCE_LENGTH, customIdFor, groupCustomIdFor, groupRef, memberCustomId } from './custom-id';
 import { contextWindow } from '../models';
+import { lineSize } from './lines';
 import type { BatchApi } from './types';
 
 /** How a Submit packs records into grouped requests. */
@@ -108,12 +110,23 @@ export function unitLines(api: BatchApi, grouping: BatchGrouping | undefined) {
 		}
 		return s;
 	};
+	// A grouped request carries no files (Attachments with Records per Request above 1 is a
+	// configuration error): only a record's own line reads its files.
+	const groupLine = (unit: readonly UnitMember[], nonce: string, seq: number) =>
+		api.requestLine(
+			groupCustomIdFor(nonce, seq, unit.length),
+			groupRequest(shapeFor(nonce, unit[0].request.model), unit),
+		);
 	return {
-		line(unit: readonly UnitMember[], nonce: string, seq: number): string {
-			if (unit.length === 1)
-				return api.requestLine(customIdFor(nonce, unit[0].recordId), unit[0].request);
-			const request = groupRequest(shapeFor(nonce, unit[0].request.model), unit);
-			return api.requestLine(groupCustomIdFor(nonce, seq, unit.length), request);
+		size(unit: readonly UnitMember[], nonce: string, seq: number): number {
+			if (unit.length > 1) return Buffer.byteLength(groupLine(unit, nonce, seq));
+			return lineSize(api, customIdFor(nonce, unit[0].recordId), unit[0].request);
+		},
+		async line(unit: readonly UnitMember[], nonce: string, seq: number): Promise<string> {
+			if (unit.length > 1) return groupLine(unit, nonce, seq);
+			const { request, recordId } = unit[0];
+			const files = request.attachments ? await loadFiles(request.attachments) : undefined;
+			return api.requestLine(customIdFor(nonce, recordId), request, files);
 		},
 		entryCustomIds(unit: readonly UnitMember[], nonce: string, seq: number): string[] {
 			if (unit.length === 1) return [customIdFor(nonce, unit[0].recordId)];

@@ -239,7 +239,7 @@ export async function submitRecords(
 	);
 	const units = planUnits(todo, o.grouping);
 	const lines = unitLines(ctx.api, o.grouping);
-	const sizes = await lineSizes(units, lines.line);
+	const sizes = await lineSizes(units, lines);
 	const created: SubmitResult['created'] = [];
 	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
 		const part = await submitPart(
@@ -293,7 +293,7 @@ async function submitPart(
 		});
 		if (mine.length === 0) return;
 		// A grouped request another execution took records of is made again from the rest.
-		bytes += mine.length === unit.length ? sizes[i] : Buffer.byteLength(lines.line(mine, nonce, i));
+		bytes += mine.length === unit.length ? sizes[i] : lines.size(mine, nonce, i);
 		units.push(mine);
 	});
 	const claimed = units.flat();
@@ -315,7 +315,7 @@ async function submitPart(
 	);
 	const submittedAt = ctx.clock.now();
 	const status = await api
-		.create(linesOf(nonce, units, bytes, lines.line), {
+		.create(linesOf(nonce, units, bytes, lines), {
 			job: job.slice(0, 512),
 			records: String(claimed.length),
 			submission: nonce,
@@ -372,10 +372,17 @@ function stored(entry: BatchEntry): { request: ChatRequest; item: Record<string,
 export async function resubmittable(
 	ctx: JobContext,
 	o: { maxRounds: number },
-): Promise<{ records: PreparedRecord[]; overLimit: number; notRetryable: number }> {
+): Promise<{
+	records: PreparedRecord[];
+	overLimit: number;
+	notRetryable: number;
+	/** Records sent with files: the ledger keeps what they were, not their bytes (Submit sends them again). */
+	needFiles: number;
+}> {
 	const out: PreparedRecord[] = [];
 	let overLimit = 0;
 	let notRetryable = 0;
+	let needFiles = 0;
 	let after = '';
 	for (;;) {
 		const page = await ctx.batches.listEntries(ctx.job, after, 1000);
@@ -398,15 +405,21 @@ export async function resubmittable(
 			);
 			if (refusal === 'not_retryable') notRetryable++;
 			else if (refusal === 'over_limit') overLimit++;
-			else
+			else {
+				const record = stored(entry);
+				if (record.request.attachments?.length) {
+					needFiles++;
+					continue;
+				}
 				out.push({
 					index: entry.itemIndex,
 					recordId: entry.recordId,
 					promptHash: entry.promptHash,
-					...stored(entry),
+					...record,
 					round: submissions + 1,
 				});
+			}
 		}
 	}
-	return { records: out, overLimit, notRetryable };
+	return { records: out, overLimit, notRetryable, needFiles };
 }

@@ -1,3 +1,4 @@
+import type { LoadedFile } from '../call/attachments';
 import type { ChatRequest, ChatResponse } from '../call/providers/types';
 import type { ItemError, ProviderName } from '../types';
 
@@ -90,7 +91,7 @@ export function asBatchLines(lines: BatchLines | readonly string[]): BatchLines 
 export interface BatchApi {
 	readonly provider: ProviderName;
 	/** The request line of one record (same body as LLM Batch Call sends). */
-	requestLine(customId: string, request: ChatRequest): string;
+	requestLine(customId: string, request: ChatRequest, files?: readonly LoadedFile[]): string;
 	/**
 	 * Uploads (OpenAI; Gemini over 20 MB) or sends (Anthropic; Gemini inline) one batch of lines
 	 * and starts it, streaming the lines as they are built. `metadata` carries `submission` (the

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 
 import { minCacheableTokens } from '../models';
 import type { ProviderName } from '../types';
+import type { AttachedFile } from './attachments';
 import type { ChatRequest } from './providers/types';
 
 export interface CachePlanShape {
@@ -114,6 +115,39 @@ export function markSharedPromptPrefix(
 		if (before + prefixTokens < min) continue;
 		item.request.cache = { ...(item.request.cache ?? { ttl: shape.ttl }), promptPrefixChars: cut };
 		item.cachePrefixTokens = before + prefixTokens;
+		marked++;
+	}
+	return marked;
+}
+
+/**
+ * Anthropic: a file several items send (the same terms sheet, a shared reference PDF) is
+ * cached with the prefix — it goes first in the message with a breakpoint on it
+ * (core/call/providers/bodies.ts), so every item after the first reads it at the cache price.
+ * A file only one item sends is not marked: its cache write would cost 1.25× for nothing.
+ */
+export function markSharedAttachments(
+	items: Array<{ request: ChatRequest; cachePrefixTokens?: number }>,
+	shape: { provider: ProviderName; ttl: '5m' | '1h' },
+	tokensOf: (file: AttachedFile) => number,
+): number {
+	if (shape.provider !== 'anthropic') return 0;
+	const seen = new Map<string, number>();
+	for (const item of items)
+		for (const f of item.request.attachments ?? [])
+			seen.set(f.sha256, (seen.get(f.sha256) ?? 0) + 1);
+	let marked = 0;
+	for (const item of items) {
+		const files = item.request.attachments;
+		if (!files?.some((f) => (seen.get(f.sha256) ?? 0) > 1)) continue;
+		item.request.attachments = files.map((f) =>
+			(seen.get(f.sha256) ?? 0) > 1 ? { ...f, shared: true } : f,
+		);
+		item.request.cache ??= { ttl: shape.ttl };
+		const sharedTokens = item.request.attachments
+			.filter((f) => f.shared)
+			.reduce((sum, f) => sum + tokensOf(f), 0);
+		item.cachePrefixTokens = (item.cachePrefixTokens ?? 0) + sharedTokens;
 		marked++;
 	}
 	return marked;

@@ -1,4 +1,6 @@
 import { answerIdentity, callHash, inputHash } from '../identity';
+import { attachmentsDigest, checkAttachments, type AttachedFile } from './attachments';
+import { filesTokens } from '../documents-tokens';
 import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
@@ -39,9 +41,17 @@ export function inputPolicy(shape: CallShape) {
 
 	return (
 		index: number,
-		raw: { prompt: unknown; system: unknown; recordId: unknown },
+		raw: {
+			prompt: unknown;
+			system: unknown;
+			recordId: unknown;
+			/** The item's files (Attachments), or why one cannot be sent. */
+			attachments?: AttachedFile[] | { error: string };
+		},
 	): RunItem | ItemError => {
 		const { prompt, system, recordId } = raw;
+		const files = filesOf(shape, raw.attachments);
+		if (typeof files === 'string') return invalidInput(files);
 		if (typeof prompt !== 'string') {
 			return invalidInput(
 				`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
@@ -56,14 +66,16 @@ export function inputPolicy(shape: CallShape) {
 		const text = systemText ? `${systemText}\n${prompt}` : prompt;
 		// The limiter's charge: an estimate (providers count the output schema as input too)
 		// that the reported usage corrects after the call.
-		const inputTokens = estimateTokens(text) + schemaTokens + 8;
+		const fileTokens = filesTokens(shape.provider, files, shape.model);
+		const inputTokens = estimateTokens(text) + schemaTokens + 8 + fileTokens;
 		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
 		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB; the
 		// count is chunked, so linear in the prompt's length).
-		if (Buffer.byteLength(text) + schemaTokens + shape.maxTokens > windowTokens) {
-			const exact = countTokens(text, shape.model) + schemaTokens + 8;
+		if (Buffer.byteLength(text) + schemaTokens + fileTokens + shape.maxTokens > windowTokens) {
+			const exact = countTokens(text, shape.model) + schemaTokens + 8 + fileTokens;
 			if (exact + shape.maxTokens > windowTokens) {
-				const message = `Prompt is too long for ${shape.model}: about ${exact} tokens + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
+				const files = fileTokens > 0 ? ` (${fileTokens} of them the attachments)` : '';
+				const message = `Prompt is too long for ${shape.model}: about ${exact} tokens${files} + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
 				// Marked so a fallback model with a larger window can take the item.
 				return {
 					...invalidInput(message),
@@ -78,8 +90,13 @@ export function inputPolicy(shape: CallShape) {
 			schema: shape.schema,
 			maxTokens: shape.maxTokens,
 			temperature: shape.temperature,
+			...(files ? { attachments: files } : {}),
 		};
-		const call = { provider: shape.provider, ...request };
+		const call = {
+			provider: shape.provider,
+			...request,
+			attachments: attachmentsDigest(files),
+		};
 		const hash = answerIdentity(shape.scope, call);
 		// After the hash: caching changes the price of an answer, not the answer.
 		const cache = planCache?.(systemText);
@@ -101,6 +118,17 @@ export function inputPolicy(shape: CallShape) {
 			...(cache ? { cachePrefixTokens: cache.prefixTokens } : {}),
 		};
 	};
+}
+
+/** The item's files checked against the provider's limits: the files, none, or the message naming the file. */
+function filesOf(
+	shape: CallShape,
+	attachments: AttachedFile[] | { error: string } | undefined,
+): AttachedFile[] | undefined | string {
+	if (!attachments) return undefined;
+	if (!Array.isArray(attachments)) return attachments.error;
+	if (attachments.length === 0) return undefined;
+	return checkAttachments(shape.provider, shape.model, attachments) ?? attachments;
 }
 
 /** Issue code of a prompt over the model's context window. */

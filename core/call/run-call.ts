@@ -8,7 +8,8 @@
 import { CostMeter } from './budget';
 import { modelPricing } from './pricing';
 import { LedgerSpendStore, type SpendStore } from './spend-store';
-import { markSharedPromptPrefix } from './cache';
+import { markSharedAttachments, markSharedPromptPrefix } from './cache';
+import { fileTokens } from '../documents-tokens';
 import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';
 import type { CallConfig, CallDeps, CallInput, CallResult, Outcome, RunItem } from './types';
@@ -99,6 +100,10 @@ export async function runCall(
 function markPromptCache(config: CallConfig, items: RunItem[]): void {
 	const { options } = config;
 	if (options.promptCaching === 'off' || options.recordsPerRequest !== 1) return;
+	const provider = config.primary.provider;
+	markSharedAttachments(items, { provider, ttl: options.promptCaching }, (f) =>
+		fileTokens(provider, f.facts, config.primary.model),
+	);
 	markSharedPromptPrefix(items, {
 		provider: config.primary.provider,
 		model: config.primary.model,

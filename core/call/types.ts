@@ -3,6 +3,7 @@
  * what is counted on the way (`RunStats`) and said on the way (`RunEvent`). Types only, and
  * the two constructors every stage shares, so no stage imports another for a type.
  */
+import type { AttachedFile } from './attachments';
 import type { ConcurrencyReport } from './concurrency';
 import type { FlowReport, Limiter } from './limiter/limiter';
 import type { ProviderCredentials } from './providers';
@@ -237,7 +238,15 @@ export interface CallInput {
 	readonly items: RunItem[];
 	readonly rejected: ReadonlyMap<number, ItemError>;
 	/** Each item's resolved parameters: a fallback model builds its own request from them. */
-	readonly raws: ReadonlyArray<{ prompt: unknown; system: unknown; recordId: unknown } | undefined>;
+	readonly raws: ReadonlyArray<
+		| {
+				prompt: unknown;
+				system: unknown;
+				recordId: unknown;
+				attachments?: AttachedFile[] | { error: string };
+		  }
+		| undefined
+	>;
 }
 
 export interface CallResult {

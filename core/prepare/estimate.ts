@@ -21,6 +21,8 @@ export interface EstimateConfig {
 	>;
 	/** Include every item's token count. @default false */
 	readonly perItem?: boolean;
+	/** Each item's attached files' tokens (core/documents-tokens.ts), by input position. */
+	readonly fileTokensPerItem?: readonly number[];
 }
 
 export interface Estimate {
@@ -32,6 +34,8 @@ export interface Estimate {
 		inputMean: number;
 		inputMax: number;
 		systemPerRequest: number;
+		/** Of `inputTotal`: the attached files (PDF pages, images), by the provider's rule. */
+		files?: number;
 		outputPerItem: number;
 		outputTotal: number;
 		total: number;
@@ -65,7 +69,11 @@ const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 *
 /** Tokens, cost and run time of sending `texts` (one request per item) to `config.model`. */
 export function estimateRun(texts: readonly string[], config: EstimateConfig): Estimate {
 	const system = config.systemPrompt ? countTokens(config.systemPrompt, config.model) : 0;
-	const perItem = texts.map((text) => countTokens(text, config.model) + system);
+	const files = config.fileTokensPerItem;
+	const perItem = texts.map(
+		(text, i) => countTokens(text, config.model) + system + (files?.[i] ?? 0),
+	);
+	const filesTotal = files ? files.reduce((a, b) => a + b, 0) : 0;
 	const inputTotal = perItem.reduce((a, b) => a + b, 0);
 	const outputTotal = texts.length * config.outputTokensPerItem;
 	const window = contextWindow(config.model);
@@ -122,6 +130,7 @@ export function estimateRun(texts: readonly string[], config: EstimateConfig): E
 			inputMean: texts.length === 0 ? 0 : round(inputTotal / texts.length, 1),
 			inputMax: perItem.reduce((a, b) => Math.max(a, b), 0),
 			systemPerRequest: system,
+			...(files ? { files: filesTotal } : {}),
 			outputPerItem: config.outputTokensPerItem,
 			outputTotal,
 			total: inputTotal + outputTotal,

@@ -7,6 +7,7 @@ import { runCall, type CallInput, type CallResult } from '../../core/call/run-ca
 import { answerScope } from '../../core/identity';
 import { describeDuplicateIds, describeUnnamed } from '../../core/record-id';
 import type { Clock, ProviderName } from '../../core/types';
+import { readAllAttachments } from '../shared/attachments';
 import { runError } from '../shared/config';
 import { outputOf } from '../shared/items';
 import { openLedgerOrStop } from '../shared/ledger';
@@ -33,7 +34,11 @@ export async function executeLlmBatchCall(
 	const items = ctx.getInputData();
 	const scope = answerScope(cfg.provider, creds.baseUrl, creds.apiKey);
 	// The items' prompts; one looped back from Validate Output (or our Failed output) is a re-ask.
-	const read = readPromptItems(ctx, callShapeOf(cfg, scope), { keepRaw: models.length > 0 });
+	const attachments = await readAllAttachments(ctx, cfg.options.attachments);
+	const read = readPromptItems(ctx, callShapeOf(cfg, scope), {
+		keepRaw: models.length > 0,
+		attachments,
+	});
 	const input: CallInput = {
 		...read,
 		total: items.length,

@@ -11,6 +11,7 @@ import { groupingOptionFields, readJsonSchemaParam } from '../shared/llm-params'
 import { properties } from './properties';
 
 const options = z.object({
+	attachments: z.string().trim(),
 	maxTokens: z.number().int().positive(),
 	temperature: z.number().min(0).max(2).optional(),
 	maxAttempts: z.number().int().min(1).max(20),
@@ -128,6 +129,12 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		throw new NodeOperationError(node, `Result Field "${cfg.resultField}" is reserved`, {
 			description:
 				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
+		});
+	}
+	if (cfg.options.attachments !== '' && cfg.options.recordsPerRequest > 1) {
+		throw new NodeOperationError(node, 'Attachments cannot go with Records per Request above 1', {
+			description:
+				"A grouped request carries many records' prompts, and a file cannot be told apart by record: set Records per Request to 1, or leave Attachments empty; nothing was sent.",
 		});
 	}
 	checkServiceTier(node, cfg);

@@ -7,6 +7,7 @@ import {
 	DEFAULT_TOKENS_PER_MINUTE,
 } from '../../core/defaults';
 import {
+	attachmentsOption,
 	contextWindowOption,
 	jsonSchemaProperty,
 	ledgerSqlitePathProperty,
@@ -176,6 +177,7 @@ export const properties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			attachmentsOption,
 			{
 				displayName: 'Circuit Breaker Action',
 				name: 'onCircuitOpen',

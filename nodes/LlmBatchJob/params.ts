@@ -37,6 +37,7 @@ export function readJobConfig(ctx: IExecuteFunctions): JobConfig {
 }
 
 const submitOptions = z.object({
+	attachments: z.string().trim(),
 	maxTokens: z.number().int().positive(),
 	temperature: z.number().min(0).max(2).optional(),
 	contextWindow: z.number().int().min(0),

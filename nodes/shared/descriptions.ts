@@ -92,6 +92,16 @@ export function resultFieldProperty(description: string): INodeProperties {
 }
 
 /** Options of a request both LLM nodes send. */
+export const attachmentsOption: INodeProperties = {
+	displayName: 'Attachments',
+	name: 'attachments',
+	type: 'string',
+	default: '',
+	placeholder: 'data',
+	description:
+		"Binary properties whose files go to the model with the prompt: a name (data), a comma-separated list (data, scan), or * for all of the item's files. PDFs and PNG, JPEG, WebP or GIF images; a file of another type, empty, encrypted, or over the provider's limits fails its item before anything is sent. Empty = text only.",
+};
+
 export const contextWindowOption: INodeProperties = {
 	displayName: 'Context Window (Tokens)',
 	name: 'contextWindow',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
 import type { ProviderCredentials } from '../../core/call/providers';
+import type { AttachedFile } from '../../core/call/attachments';
 import type { RunItem } from '../../core/call/types';
 import { parseSchemaParam } from '../../core/schema';
 import {
@@ -13,6 +14,7 @@ import {
 	type RecordIdResolution,
 } from '../../core/record-id';
 import type { ItemError, ProviderName } from '../../core/types';
+import type { ItemAttachments } from './attachments';
 
 /**
  * What LLM Batch Call and LLM Batch Job read the same way: the provider credential, the
@@ -109,7 +111,7 @@ export function readPromptItems(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
 	/** Keep each item's resolved parameters (LLM Batch Call's fallback models re-read them). */
-	opts: { keepRaw?: boolean } = {},
+	opts: ReaderOptions = {},
 ): PromptItems {
 	const read = promptItemReader(ctx, shape, opts);
 	const count = ctx.getInputData().length;
@@ -125,7 +127,7 @@ export function readPromptItems(
 export async function readPromptItemsYielding(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
-	opts: { keepRaw?: boolean } = {},
+	opts: ReaderOptions = {},
 ): Promise<PromptItems> {
 	const read = promptItemReader(ctx, shape, opts);
 	const count = ctx.getInputData().length;
@@ -152,11 +154,17 @@ export interface PromptItems {
 	unnamed: number;
 }
 
+export interface ReaderOptions {
+	keepRaw?: boolean;
+	/** Each item's files (the Attachments option, nodes/shared/attachments.ts). */
+	attachments?: ItemAttachments;
+}
+
 /** Reads one item at a time (`item`), then the whole (`done`). */
 function promptItemReader(
 	ctx: IExecuteFunctions,
 	shape: CallShape,
-	opts: { keepRaw?: boolean },
+	opts: ReaderOptions,
 ): { item(i: number): void; done(): PromptItems } {
 	const toRunItem = inputPolicy(shape);
 	const runItems: RunItem[] = [];
@@ -178,6 +186,7 @@ function promptItemReader(
 					prompt: ctx.getNodeParameter('prompt', i, ''),
 					system: ctx.getNodeParameter('systemPrompt', i, ''),
 					recordId: recordId.id ?? '',
+					...(opts.attachments?.[i] ? { attachments: opts.attachments[i] } : {}),
 				};
 				if (opts.keepRaw) raws[i] = raw;
 				out = toRunItem(i, raw);
@@ -220,4 +229,9 @@ function readRecordIdParam(
 }
 
 /** One item's Prompt, System Prompt and Record ID as resolved. */
-export type RawPromptInput = { prompt: unknown; system: unknown; recordId: unknown };
+export type RawPromptInput = {
+	prompt: unknown;
+	system: unknown;
+	recordId: unknown;
+	attachments?: AttachedFile[] | { error: string };
+};

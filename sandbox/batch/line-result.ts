@@ -5,9 +5,16 @@
  * canceled) when processing did not reach it.
  */
 import type { CacheUse } from '../cache';
+import { withDocumentFields } from '../documents';
 import { applyGroupFault, GROUP_FAULT_KINDS, groupAnswer, parseGroupPrompt } from '../group';
 import { requestRng } from '../prng';
-import { parseAnthropic, parseGemini, parseOpenAi, type ParsedCall } from '../protocol';
+import {
+	callInputTokens,
+	parseAnthropic,
+	parseGemini,
+	parseOpenAi,
+	type ParsedCall,
+} from '../protocol';
 import { anthropicMessage, geminiResponse, openAiCompletion } from '../protocol-answers';
 import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
@@ -51,11 +58,11 @@ export function lineResult(
 		return error('invalid_request', 'Invalid request (sandbox fault status400).');
 	if (call.prompt.includes('[[sandbox:status500]]'))
 		return error('server', 'The server had an error while processing your request.');
-	const reply = modelReply(b, call);
+	const reply = withDocumentFields(modelReply(b, call), call.schema, call.documents);
 	const refused = call.prompt.includes('[[sandbox:contentPolicy]]');
 	const text = refused ? MESSAGES.refusal : reply.text;
 	const usage: LineUsage = {
-		input: tokensForChars(call.inputChars),
+		input: callInputTokens(call, tokensForChars),
 		output: tokensForChars(text.length),
 		cache: lineCacheUse(b, line),
 	};

@@ -61,6 +61,8 @@ export interface MockExecute {
 	staticData: Record<string, IDataObject>;
 	/** Parameter names read, in order (with item index). */
 	reads: Array<{ name: string; itemIndex: number }>;
+	/** Binary properties read through `helpers.getBinaryDataBuffer`, in order. */
+	binaryReads: Array<{ itemIndex: number; property: string }>;
 }
 
 function lookup(
@@ -98,6 +100,7 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 	const context = options.context ?? {};
 	const staticData = options.staticData ?? {};
 	const reads: MockExecute['reads'] = [];
+	const binaryReads: MockExecute['binaryReads'] = [];
 	const log = (level: LogLine['level']) => (message: string, meta?: unknown) => {
 		logs.push(meta === undefined ? { level, message } : { level, message, meta });
 	};
@@ -144,6 +147,13 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 			verbose: log('verbose'),
 		} as IExecuteFunctions['logger'],
 		helpers: {
+			// Binary data as n8n keeps it in memory (base64 in `data`); counted, so a test can see when files are read.
+			getBinaryDataBuffer: async (itemIndex: number, property: string) => {
+				binaryReads.push({ itemIndex, property });
+				const data = inputs[0]?.[itemIndex]?.binary?.[property];
+				if (!data) throw new Error(`Item ${itemIndex} has no binary property "${property}"`);
+				return Buffer.from(data.data, 'base64');
+			},
 			returnJsonArray: (data: IDataObject | IDataObject[]) =>
 				(Array.isArray(data) ? data : [data]).map((json) => ({ json })),
 			constructExecutionMetaData: (
@@ -163,7 +173,7 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 		},
 	}) as IExecuteFunctions;
 
-	return { fns, hints, logs, context, staticData, reads };
+	return { fns, hints, logs, context, staticData, reads, binaryReads };
 }
 
 /** Output items without `pairedItem`, for assertions that only care about JSON. */

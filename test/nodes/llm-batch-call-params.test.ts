@@ -43,6 +43,7 @@ describe('LLM Batch Call parameters not set', () => {
 				promptCaching: '5m',
 				maxReasks: 1,
 				fixInvalidBy: 'cheapest',
+				attachments: '',
 				budgetScope: 'run',
 				serviceTier: 'auto',
 				flexDeadlineMinutes: 0,

@@ -103,6 +103,7 @@ describe('LLM Batch Job Submit parameters not set', () => {
 			model: 'm',
 			outputFormat: 'text',
 			options: {
+				attachments: '',
 				maxTokens: 1024,
 				contextWindow: 0,
 				batchSize: 0,

@@ -53,8 +53,11 @@ export function createAnthropicBatchApi(
 	const client = anthropicClient(creds, fetcher);
 	return {
 		provider: 'anthropic',
-		requestLine(customId, request) {
-			return JSON.stringify({ custom_id: customId, params: anthropicMessageParams(request) });
+		requestLine(customId, request, files) {
+			return JSON.stringify({
+				custom_id: customId,
+				params: anthropicMessageParams(request, files),
+			});
 		},
 		async create(lines) {
 			// The requests go up as they are built (the SDK would parse every line and build the

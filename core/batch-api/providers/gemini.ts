@@ -20,6 +20,7 @@ import {
 	type GeminiClient,
 } from '../../call/providers/clients';
 import { geminiModelPath } from '../../call/providers/gemini';
+import { geminiFileParts } from '../../call/attachments';
 import { geminiRequestBody, readGeminiResponse } from '../../call/providers/gemini-bodies';
 import type { ProviderCredentials } from '../../call/providers/types';
 import { jsonLineBatches } from '../jsonl';
@@ -233,8 +234,9 @@ export function createGeminiBatchApi(
 
 	return {
 		provider: 'gemini',
-		requestLine(customId, request) {
-			return JSON.stringify({ key: customId, request: geminiRequestBody(request) });
+		requestLine(customId, request, files) {
+			const parts = files && files.length > 0 ? geminiFileParts(files) : undefined;
+			return JSON.stringify({ key: customId, request: geminiRequestBody(request, parts) });
 		},
 		create: (lines, metadata) => create(asBatchLines(lines), metadata),
 		retrieve: async (id) => geminiBatchStatus(await get(id)),

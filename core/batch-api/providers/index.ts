@@ -49,7 +49,7 @@ export function guardedBatchApi(api: BatchApi, secrets: readonly string[]): Batc
 	};
 	return {
 		provider: api.provider,
-		requestLine: (customId, request) => api.requestLine(customId, request),
+		requestLine: (customId, request, files) => api.requestLine(customId, request, files),
 		create: (lines, metadata) => api.create(lines, metadata).then(status, fail),
 		retrieve: (id) => api.retrieve(id).then(status, fail),
 		findSubmission: (key, o) =>

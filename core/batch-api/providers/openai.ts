@@ -102,12 +102,12 @@ export function createOpenAiBatchApi(
 
 	return {
 		provider: 'openai',
-		requestLine(customId, request) {
+		requestLine(customId, request, files) {
 			return JSON.stringify({
 				custom_id: customId,
 				method: 'POST',
 				url: OPENAI_BATCH_ENDPOINT,
-				body: openAiChatBody(request),
+				body: openAiChatBody(request, files),
 			});
 		},
 		async create(lines, metadata) {

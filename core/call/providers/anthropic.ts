@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 
+import { loadFiles } from '../attachments';
 import { emptyBody } from '../errors';
 import { cancellableFetch, cancelOption } from './cancel';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
@@ -27,7 +28,8 @@ export function createAnthropicProvider(
 	return {
 		name: 'anthropic',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const body = anthropicMessageParams(req);
+			// Read now, one request's files at a time: a run never holds every item's files.
+			const body = anthropicMessageParams(req, await loadFiles(req.attachments));
 			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
 			const { data: res, response } = await client.messages
 				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })

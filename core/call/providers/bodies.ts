@@ -8,6 +8,7 @@ import type OpenAI from 'openai';
 
 import { isOpenAiReasoningModel } from '../../models';
 import type { Usage } from '../../types';
+import { anthropicFileBlock, openAiFileParts, type LoadedFile } from '../attachments';
 import type { ChatRequest, ChatResponse } from './types';
 
 export const ANTHROPIC_TOOL_NAME = 'record_output';
@@ -15,10 +16,22 @@ export const ANTHROPIC_TOOL_NAME = 'record_output';
 /** The chat-completions body for one request (also the `body` of an OpenAI batch line). */
 export function openAiChatBody(
 	req: ChatRequest,
+	/** The request's attachments, read (`loadFiles`): the prompt, then the files. */
+	files: readonly LoadedFile[] = [],
 ): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
+	assertFilesRead(req, files);
 	const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
 	if (req.system) messages.push({ role: 'system', content: req.system });
-	messages.push({ role: 'user', content: req.prompt });
+	messages.push({
+		role: 'user',
+		content:
+			files.length > 0
+				? ([
+						{ type: 'text', text: req.prompt },
+						...openAiFileParts(files),
+					] as unknown as OpenAI.Chat.ChatCompletionContentPart[])
+				: req.prompt,
+	});
 	if (req.followUp) {
 		messages.push({ role: 'assistant', content: req.followUp.answer });
 		messages.push({ role: 'user', content: req.followUp.errors });
@@ -78,7 +91,10 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
  */
 export function anthropicMessageParams(
 	req: ChatRequest,
+	/** The request's attachments, read (`loadFiles`). */
+	files: readonly LoadedFile[] = [],
 ): Anthropic.MessageCreateParamsNonStreaming {
+	assertFilesRead(req, files);
 	const cacheControl: Anthropic.CacheControlEphemeral | undefined = req.cache
 		? req.cache.ttl === '1h'
 			? ({ type: 'ephemeral', ttl: '1h' } as Anthropic.CacheControlEphemeral)
@@ -88,16 +104,14 @@ export function anthropicMessageParams(
 	// its own: the prompt goes as those lines and the rest, split at the line break between.
 	const cut = req.cache?.promptPrefixChars ?? 0;
 	const split = cacheControl && cut > 0 && req.prompt[cut] === '\n' && cut + 1 < req.prompt.length;
+	const text: Anthropic.TextBlockParam[] | string = split
+		? [
+				{ type: 'text', text: req.prompt.slice(0, cut), cache_control: cacheControl },
+				{ type: 'text', text: req.prompt.slice(cut + 1) },
+			]
+		: req.prompt;
 	const messages: Anthropic.MessageParam[] = [
-		{
-			role: 'user',
-			content: split
-				? [
-						{ type: 'text', text: req.prompt.slice(0, cut), cache_control: cacheControl },
-						{ type: 'text', text: req.prompt.slice(cut + 1) },
-					]
-				: req.prompt,
-		},
+		{ role: 'user', content: files.length > 0 ? withFiles(text, files, cacheControl) : text },
 	];
 	if (req.followUp) {
 		messages.push({ role: 'assistant', content: req.followUp.answer });
@@ -128,6 +142,35 @@ export function anthropicMessageParams(
 				}
 			: {}),
 	};
+}
+
+/**
+ * The prompt with its files: documents shared by several items first (a breakpoint on the last
+ * one caches them with the system prompt), then the prompt's shared lines, the item's own
+ * files and the rest of the prompt — each cached part a prefix of the next request.
+ */
+function withFiles(
+	text: Anthropic.TextBlockParam[] | string,
+	files: readonly LoadedFile[],
+	cacheControl: Anthropic.CacheControlEphemeral | undefined,
+): Anthropic.ContentBlockParam[] {
+	const shared = cacheControl ? files.filter((f) => f.file.shared) : [];
+	const own = files.filter((f) => !shared.includes(f));
+	const blocks = (list: readonly LoadedFile[], markLast: boolean) =>
+		list.map((f, i) =>
+			anthropicFileBlock(f, markLast && i === list.length - 1 ? cacheControl : undefined),
+		) as unknown as Anthropic.ContentBlockParam[];
+	const textBlocks = typeof text === 'string' ? [{ type: 'text' as const, text }] : text;
+	const head = textBlocks.length > 1 ? [textBlocks[0]] : [];
+	const tail = textBlocks.length > 1 ? textBlocks.slice(1) : textBlocks;
+	return [...blocks(shared, true), ...head, ...blocks(own, false), ...tail];
+}
+
+/** A request with attachments is built from their bytes only: never sent without them. */
+function assertFilesRead(req: ChatRequest, files: readonly LoadedFile[]): void {
+	const expected = req.attachments?.length ?? 0;
+	if (files.length !== expected)
+		throw new Error(`The request's ${expected} attachment(s) were not read before it was built`);
 }
 
 /** A message (realtime answer or the `message` of a succeeded batch result), normalised. */

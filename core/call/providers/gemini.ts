@@ -1,6 +1,7 @@
 import { emptyBody, LlmBatchError } from '../errors';
 import { readRateLimit } from '../rate-headers';
 import { GEMINI_API_VERSION, geminiClient } from './clients';
+import { geminiFileParts, loadFiles } from '../attachments';
 import { geminiRequestBody, readGeminiResponse } from './gemini-bodies';
 import { nodeHttpFetch } from './http-fetch';
 import type {
@@ -31,8 +32,11 @@ export function createGeminiProvider(
 		name: 'gemini',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
 			const path = `/${GEMINI_API_VERSION}/${geminiModelPath(req.model)}:generateContent`;
+			// Read now, one request's files at a time: a run never holds every item's files.
+			const files = await loadFiles(req.attachments);
+			const body = geminiRequestBody(req, files.length > 0 ? geminiFileParts(files) : undefined);
 			const { data, headers } = await withTimeout(opts, (signal) =>
-				client.json<unknown>('POST', path, geminiRequestBody(req), { signal }),
+				client.json<unknown>('POST', path, body, { signal }),
 			);
 			if (!data || typeof data !== 'object') throw emptyBody('gemini');
 			return {

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 
+import { loadFiles } from '../attachments';
 import { emptyBody } from '../errors';
 import { cancellableFetch, cancelOption } from './cancel';
 import { openAiChatBody, readOpenAiChat } from './bodies';
@@ -28,7 +29,8 @@ export function createOpenAiProvider(
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			const body = openAiChatBody(req);
+			// Read now, one request's files at a time: a run never holds every item's files.
+			const body = openAiChatBody(req, await loadFiles(req.attachments));
 			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
 			const { data: res, response } = await client.chat.completions
 				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })

@@ -1,3 +1,4 @@
+import type { AttachedFile } from '../attachments';
 import type { RateLimitInfo } from '../rate-headers';
 import type { ProviderName, ServiceTier, Usage } from '../../types';
 
@@ -7,6 +8,11 @@ export interface ChatRequest {
 	prompt: string;
 	/** JSON Schema for structured output. */
 	schema?: Record<string, unknown>;
+	/**
+	 * Files sent with the prompt (core/call/attachments.ts): inspected and checked, their bytes
+	 * read only when the request is built for sending.
+	 */
+	attachments?: AttachedFile[];
 	maxTokens: number;
 	temperature?: number;
 	/**

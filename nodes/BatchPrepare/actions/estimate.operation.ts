@@ -11,7 +11,10 @@ import {
 	DEFAULT_REQUESTS_PER_MINUTE,
 	DEFAULT_TOKENS_PER_MINUTE,
 } from '../../../core/defaults';
+import { fileRuleFor, filesTokens } from '../../../core/documents-tokens';
 import { estimateRun } from '../../../core/prepare';
+import { attachmentNames, readItemAttachments } from '../../shared/attachments';
+import { attachmentsOption } from '../../shared/descriptions';
 import { readEstimateConfig, readEstimateTexts } from '../params';
 
 const estimate = { show: { operation: ['estimate'] } };
@@ -80,6 +83,11 @@ export const description: INodeProperties[] = [
 		default: {},
 		options: [
 			{
+				...attachmentsOption,
+				description:
+					"Binary properties whose files LLM Batch Call or LLM Batch Job will send (as their Attachments option): a name (data), a comma-separated list, or * for all. PDFs count by pages and images by size, by the model's provider rule.",
+			},
+			{
 				displayName: 'Average Latency (Ms)',
 				name: 'avgLatencyMs',
 				type: 'number',
@@ -122,7 +130,12 @@ export const description: INodeProperties[] = [
 export async function execute(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = ctx.getInputData();
 	const config = readEstimateConfig(ctx, description);
-	const estimate = estimateRun(readEstimateTexts(ctx), config);
+	const option = ctx.getNodeParameter('estimateOptions.attachments', 0, '') as string;
+	const fileTokensPerItem = await filesTokensPerItem(ctx, option, config.model);
+	const estimate = estimateRun(readEstimateTexts(ctx), {
+		...config,
+		...(fileTokensPerItem ? { fileTokensPerItem } : {}),
+	});
 	ctx.addExecutionHints({ message: estimate.summary, type: 'info', location: 'outputPane' });
 	return [
 		[
@@ -133,4 +146,21 @@ export async function execute(ctx: IExecuteFunctions): Promise<INodeExecutionDat
 		],
 		[],
 	];
+}
+
+/** Each item's files counted by the model's rule, read one at a time; a file that cannot be sent counts 0. */
+async function filesTokensPerItem(
+	ctx: IExecuteFunctions,
+	option: string,
+	model: string,
+): Promise<number[] | undefined> {
+	const names = attachmentNames(option);
+	if (names !== '*' && names.length === 0) return undefined;
+	const rule = fileRuleFor(model);
+	const out: number[] = [];
+	for (let i = 0; i < ctx.getInputData().length; i++) {
+		const files = await readItemAttachments(ctx, i, names);
+		out.push(Array.isArray(files) ? filesTokens(rule, files, model) : 0);
+	}
+	return out;
 }

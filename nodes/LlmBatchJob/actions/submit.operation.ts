@@ -16,7 +16,9 @@ import {
 } from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
 import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
+import { readAllAttachments } from '../../shared/attachments';
 import {
+	attachmentsOption,
 	contextWindowOption,
 	jsonSchemaProperty,
 	maxRecordTokensPerRequestOption,
@@ -60,6 +62,7 @@ const properties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			attachmentsOption,
 			{
 				displayName: 'Batch Size',
 				name: 'batchSize',
@@ -110,16 +113,21 @@ export async function execute(
 	const { cfg, job, scope } = await openJob(ctx, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(ctx, cfg.provider) : undefined;
 	const items = ctx.getInputData();
-	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(ctx, {
-		provider: cfg.provider,
-		scope,
-		model: sub.model,
-		schema,
-		maxTokens: sub.options.maxTokens,
-		temperature: sub.options.temperature,
-		contextWindow: sub.options.contextWindow,
-		cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
-	});
+	const attachments = await readAllAttachments(ctx, sub.options.attachments);
+	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(
+		ctx,
+		{
+			provider: cfg.provider,
+			scope,
+			model: sub.model,
+			schema,
+			maxTokens: sub.options.maxTokens,
+			temperature: sub.options.temperature,
+			contextWindow: sub.options.contextWindow,
+			cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
+		},
+		{ attachments },
+	);
 	const records: PreparedRecord[] = runItems.map((r) => ({
 		index: r.index,
 		recordId: r.recordId,
