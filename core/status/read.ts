@@ -77,7 +77,14 @@ export function jobStatus(
 		throughput: rates,
 		latencyMs: latencies(live.length > 0 ? live : beats),
 		msPerItem: msPerItem(series, startedAt, rates.nowPerMinute),
-		etaMs: left <= 0 ? 0 : live.length > 0 && rate > 0 ? (left / rate) * 60_000 : null,
+		etaMs:
+			state === 'not_found'
+				? null
+				: left <= 0
+					? 0
+					: live.length > 0 && rate > 0
+						? (left / rate) * 60_000
+						: null,
 		startedAt: startedAt === null ? null : new Date(startedAt).toISOString(),
 		lastProgressAt,
 		checkedAt: new Date(now).toISOString(),
