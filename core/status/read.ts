@@ -23,6 +23,8 @@ export interface StatusOptions {
 	now: number;
 	/** @default DEFAULT_STALL_MS */
 	stallMs?: number;
+	/** Records the job will have (a job split into chunks whose later chunks have not started). */
+	expectedTotal?: number;
 }
 
 export async function readJobStatus(
@@ -51,10 +53,12 @@ export function jobStatus(
 	const lastProgressAt =
 		latest(beats.map((b) => b.lastProgressAt)) ?? (beats.length === 0 ? stats.lastUpdatedAt : null);
 	const done = stats.succeeded + stats.failed;
-	// Records are created as they are claimed: items a running execution has not reached yet
-	// are not records yet.
-	const unseen = live.reduce((n, b) => n + Math.max(0, b.total - b.reused - b.done), 0);
-	const total = Math.max(stats.total, done + unseen);
+	// Records are created as they are claimed: the items of a running execution it has not
+	// reached yet are not records yet. Its own count of items bounds the job from below;
+	// summing the executions' counts would count twice the items two executions share (they
+	// split them by claims), and a job split into chunks knows its future chunks only through
+	// `expectedTotal`.
+	const total = Math.max(stats.total, o.expectedTotal ?? 0, ...live.map((b) => b.total));
 	const rates = throughput(series, beats, live, startedAt);
 	const state = stateOf({ stats, beats, live, total, done, lastProgressAt, startedAt, now, o });
 	const left = total - done;

@@ -70,6 +70,11 @@ const config = z
 			operation: z.literal('jobStatus'),
 			...store,
 			stallMinutes: z.number().gt(0, 'Stalled After (Minutes) must be greater than 0').default(5),
+			expectedTotal: z
+				.number()
+				.int('Records in the Job must be a whole number')
+				.min(0, 'Records in the Job must be 0 or more')
+				.default(0),
 		}),
 		z.object({ operation: z.literal('deleteJob'), ...store }),
 	])
@@ -120,7 +125,7 @@ export function readConfig(
 			read('claimReport', 'jobChunks', 'chunk');
 			break;
 		case 'jobStatus':
-			read('stallMinutes');
+			read('stallMinutes', 'expectedTotal');
 			break;
 		case 'exportJob':
 			read('status');

@@ -5,6 +5,16 @@ import { showFor, type LedgerRun } from './common';
 
 export const description: INodeProperties[] = [
 	{
+		displayName: 'Records in the Job',
+		name: 'expectedTotal',
+		type: 'number',
+		typeOptions: { minValue: 0 },
+		displayOptions: showFor('jobStatus'),
+		default: 0,
+		description:
+			"How many records the job will have, when the ledger cannot know yet: a job split into chunks whose later chunks have not started (an expression reading the job request). 0: the ledger's records and the running executions' items.",
+	},
+	{
 		displayName: 'Stalled After (Minutes)',
 		name: 'stallMinutes',
 		type: 'number',
@@ -28,6 +38,7 @@ export async function execute({
 	const status = await readJobStatus(store, cfg.ledgerJob, {
 		now: now(),
 		stallMs: cfg.stallMinutes * 60_000,
+		expectedTotal: cfg.expectedTotal,
 	});
 	return [[{ json: status as unknown as IDataObject, pairedItem: { item: 0 } }]];
 }

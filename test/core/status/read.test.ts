@@ -120,8 +120,8 @@ describe('jobStatus', () => {
 		const s = jobStatus(records, beats, samples, { now: T0 + 305_000 });
 		expect(s).toMatchObject({
 			state: 'running',
-			// 450 done + what the two runs have not finished (2 × 375).
-			total: 1200,
+			// Each run's 600 items: the records do not hold those not claimed yet.
+			total: 600,
 			done: 450,
 			succeeded: 448,
 			failed: 2,
@@ -143,7 +143,11 @@ describe('jobStatus', () => {
 		// Time per item doubled: 2 items/s at the start (500 ms), 1 item/s now (1000 ms).
 		expect(s.msPerItem.atStart).toBeCloseTo(500, 6);
 		expect(s.msPerItem.now).toBeCloseTo(1000, 6);
-		expect(s.etaMs).toBeCloseTo(((1200 - 450) / 60) * 60_000, 3);
+		expect(s.etaMs).toBeCloseTo(((600 - 450) / 60) * 60_000, 3);
+		// A job split into chunks: its size as the watcher knows it.
+		expect(
+			jobStatus(records, beats, samples, { now: T0 + 305_000, expectedTotal: 5000 }).total,
+		).toBe(5000);
 		expect(s.latencyMs).toEqual({ p50: 100, p95: 190 });
 		expect(s.participants).toEqual([
 			{
@@ -242,7 +246,7 @@ describe('jobStatus', () => {
 			now: T0 + 3_605_000,
 		});
 		expect(s.state).toBe('running');
-		expect(s.total).toBe(30);
+		expect(s.total).toBe(20);
 	});
 
 	it('finished: nothing pending or processing and no run alive; the ETA is 0', () => {
