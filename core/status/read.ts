@@ -18,6 +18,11 @@ export const NOW_WINDOW_MS = 2 * 60_000;
 export const START_WINDOW_MS = 2 * 60_000;
 /** A running execution without a heartbeat for this many of its intervals is `silent`. */
 export const SILENT_AFTER_INTERVALS = 3;
+/**
+ * Ended runs listed besides the live ones, the latest first: a job polled by a scheduled Check
+ * Status every minute would otherwise list hundreds.
+ */
+export const ENDED_PARTICIPANTS = 10;
 
 export interface StatusOptions {
 	now: number;
@@ -92,7 +97,7 @@ export function jobStatus(
 		startedAt: startedAt === null ? null : new Date(startedAt).toISOString(),
 		lastProgressAt,
 		checkedAt: new Date(now).toISOString(),
-		participants,
+		participants: listed(participants),
 		series: chartSeries(series, stats, startedAt, now),
 	};
 }
@@ -109,6 +114,18 @@ function participant(b: HeartbeatRow, now: number): JobParticipant {
 		done: b.done,
 		state: silent ? 'silent' : b.state,
 	};
+}
+
+/** Every live run, and the latest ended ones; in order of start. */
+function listed(all: JobParticipant[]): JobParticipant[] {
+	const ended = all.filter((p) => p.state === 'finished' || p.state === 'stopped');
+	if (ended.length <= ENDED_PARTICIPANTS) return all;
+	const kept = new Set(
+		[...ended]
+			.sort((a, b) => b.lastBeatAt.localeCompare(a.lastBeatAt))
+			.slice(0, ENDED_PARTICIPANTS),
+	);
+	return all.filter((p) => !ended.includes(p) || kept.has(p));
 }
 
 function stateOf(a: {

@@ -134,4 +134,23 @@ describe('Heartbeat', () => {
 		await end;
 		expect(ended).toBe(true);
 	});
+
+	it('a clock whose sleep passes no time beats at the start and the end only, never in a loop', async () => {
+		const store = new MemoryStore();
+		const clock = { now: () => T0, sleep: async () => undefined, random: () => 0.5 };
+		const beat = new Heartbeat(
+			store,
+			{ job: 'j', execution: '8', node: 'LLM Batch Job' },
+			{ clock, warn: () => undefined },
+		);
+		let finish!: () => void;
+		const run = new Promise<void>((r) => (finish = r));
+		const beating = beat.run(() => counters(0), run);
+		// Real I/O still gets its turns while the operation runs.
+		await new Promise((r) => setTimeout(r, 20));
+		finish();
+		await beating;
+		await beat.finish('finished', counters(1));
+		expect(store.rows.map((r) => r.state)).toEqual(['running', 'finished']);
+	});
 });
