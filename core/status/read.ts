@@ -98,7 +98,7 @@ export function jobStatus(
 		lastProgressAt,
 		checkedAt: new Date(now).toISOString(),
 		participants: listed(participants),
-		series: chartSeries(series, stats, startedAt, now),
+		series: state === 'not_found' ? [] : chartSeries(series, stats, startedAt, now),
 	};
 }
 

@@ -185,3 +185,45 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 		);
 	}, 120_000);
 }
+
+it('Delete Job forgets the heartbeats too: Job Status of the name is not_found afterwards', async () => {
+	const path = join(mkdtempSync(join(tmpdir(), 'job-status-del-')), 'ledger.sqlite');
+	const store = openStore({ kind: 'sqlite', path });
+	await store.init();
+	const { heartbeatStoreFor } = await import('../../core/ledger/heartbeat');
+	await heartbeatStoreFor(store).beat({
+		job: 'gone',
+		run: 'r1',
+		execution: '9',
+		worker: 'w:1',
+		node: 'LLM Batch Call',
+		state: 'finished',
+		startedAt: new Date(T0).toISOString(),
+		beatAt: new Date(T0).toISOString(),
+		lastProgressAt: null,
+		intervalMs: 10_000,
+		total: 1,
+		reused: 0,
+		done: 0,
+		succeeded: 0,
+		failed: 0,
+		failedByCode: {},
+		retries: 0,
+		inputTokens: 0,
+		outputTokens: 0,
+		costUsd: 0,
+		recentLatenciesMs: [],
+	});
+	const op = (operation: string) =>
+		router(
+			mockExecute({
+				parameters: { operation, ledgerStore: 'sqlite', ledgerSqlitePath: path, ledgerJob: 'gone' },
+			}).fns,
+			{ now: () => T0 + 1000 },
+		);
+	const [[before]] = await op('jobStatus');
+	expect(before.json).toMatchObject({ state: 'finished', participants: [{ execution: '9' }] });
+	await op('deleteJob');
+	const [[after]] = await op('jobStatus');
+	expect(after.json).toMatchObject({ state: 'not_found', participants: [], series: [] });
+});

@@ -79,6 +79,7 @@ describe('jobStatus', () => {
 			successRate: null,
 			etaMs: null,
 			participants: [],
+			series: [],
 			latencyMs: { p50: null, p95: null },
 		});
 	});
