@@ -131,8 +131,8 @@ async function main() {
 				}
 			},
 		});
-		for (const hook of [BIG_JOB_HOOKS.start, BIG_JOB_HOOKS.chunk, STATUS_HOOK])
-			await waitForWebhook(base, hook);
+		for (const hook of [BIG_JOB_HOOKS.start, BIG_JOB_HOOKS.chunk]) await waitForWebhook(base, hook);
+		await waitForWebhook(base, STATUS_HOOK, { method: 'GET' });
 		const store = openStore({
 			kind: 'postgres',
 			host: topo.pg.host,
