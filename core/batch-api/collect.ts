@@ -11,6 +11,7 @@ import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { AnswerEntry, BatchEntry, BatchRow } from './store/batches';
 import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
+import { emptyTally, tallyOutcome, withJobHeartbeat } from '../status/job-heartbeat';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';
 import { emptyGroupStats, type GroupStats } from '../call/group-stats';
 import { entryIdsOf, groupedPrompts, judgeGroupLine, type Judged } from './collect-group';
@@ -132,6 +133,21 @@ function noLineError(
 	return notDoneError(code, provider, `batch ${s.providerStatus}, no result line${unreadable}`);
 }
 
+/** The options of `collectJob`. */
+export type CollectOptions = {
+	/** How answers are read; structured output follows each request's own schema. */
+	policy: Omit<AnswerPolicy, 'structured' | 'provider'>;
+	checkpoint: Checkpoint;
+	batchIds?: readonly string[];
+	deadline?: number;
+	reEmit?: boolean;
+	/**
+	 * Takes each outcome as it is decided (the node turns it into its output item at once);
+	 * when given, `outcomes` stays empty, so nothing is held twice.
+	 */
+	onOutcome?: (outcome: CollectOutcome) => void;
+};
+
 /**
  * Reads the results of every ended, uncollected batch of the job and emits each of its records
  * once, on Success or Failed. Each batch is published under its collect lease: a batch another
@@ -139,24 +155,30 @@ function noLineError(
  * collected once the cancel has ended: what it finished before comes out as Success, the rest
  * as `expired`. A job the ledger does not know, or one submitted to another provider, is a
  * JobConfigError before any call.
+ * The job's heartbeat beats with the records it emits (Job Status).
  */
-export async function collectJob(
-	ctx: JobContext,
-	o: {
-		/** How answers are read; structured output follows each request's own schema. */
-		policy: Omit<AnswerPolicy, 'structured' | 'provider'>;
-		checkpoint: Checkpoint;
-		batchIds?: readonly string[];
-		deadline?: number;
-		reEmit?: boolean;
-		/**
-		 * Takes each outcome as it is decided (the node turns it into its output item at once);
-		 * when given, `outcomes` stays empty, so nothing is held twice.
-		 */
-		onOutcome?: (outcome: CollectOutcome) => void;
-	},
-): Promise<CollectResult> {
+export async function collectJob(ctx: JobContext, o: CollectOptions): Promise<CollectResult> {
+	// A job the ledger does not know gets no heartbeat either.
 	await assertJobKnown(ctx);
+	const tally = emptyTally();
+	const onOutcome = o.onOutcome;
+	return withJobHeartbeat(ctx, tally, async () => {
+		const res = await collectRecords(ctx, {
+			...o,
+			onOutcome: onOutcome
+				? (outcome) => {
+						tallyOutcome(tally, outcome);
+						onOutcome(outcome);
+					}
+				: undefined,
+		});
+		for (const outcome of res.outcomes) tallyOutcome(tally, outcome);
+		return res;
+	});
+}
+
+/** `collectJob`'s work, under the heartbeat. */
+async function collectRecords(ctx: JobContext, o: CollectOptions): Promise<CollectResult> {
 	const rows = await liveRows(ctx, o.batchIds);
 	const res: CollectResult = {
 		outcomes: [],

@@ -20,6 +20,8 @@ export interface JobContext {
 	readonly clock: Pick<Clock, 'now'>;
 	/** Tells what adoption after a crash decided (the node shows it as a hint and logs it). */
 	readonly log?: (message: string) => void;
+	/** n8n's execution ID: the job's heartbeat names this operation's run by it. */
+	readonly execution?: string;
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();

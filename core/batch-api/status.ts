@@ -3,6 +3,7 @@
  * provider; past the deadline, batches that are still running are cancelled.
  */
 import { assertJobKnown } from './job-check';
+import { emptyTally, withJobHeartbeat } from '../status/job-heartbeat';
 import { cancelBatch, liveRows, refresh, type JobContext } from './context';
 import type { BatchCounts, BatchStatus } from './types';
 
@@ -61,6 +62,14 @@ export async function jobStatus(
 	o: { batchIds?: readonly string[]; deadline?: number } = {},
 ): Promise<StatusResult> {
 	await assertJobKnown(ctx);
+	// Checking finishes no record: the beat says the job is being watched, and by whom.
+	return withJobHeartbeat(ctx, emptyTally(), () => checkBatches(ctx, o));
+}
+
+async function checkBatches(
+	ctx: JobContext,
+	o: { batchIds?: readonly string[]; deadline?: number },
+): Promise<StatusResult> {
 	const rows = await liveRows(ctx, o.batchIds);
 	const deadlineReached = o.deadline !== undefined && ctx.clock.now() >= o.deadline;
 	const out: StatusResult['batches'] = [];

@@ -16,6 +16,7 @@ import { isMemberCustomId, newSubmissionNonce } from './custom-id';
 import { planUnits, unitLines, type BatchGrouping, type Unit } from './grouping';
 import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
 import { packRequest, unpackRequest } from './payload';
+import { emptyTally, withJobHeartbeat } from '../status/job-heartbeat';
 import type { JobContext } from './context';
 import { batchRowFor, resolvePending } from './pending';
 import {
@@ -225,7 +226,16 @@ async function select(
  * at the caps. Each batch is recorded in the ledger as soon as the provider accepted it, so a
  * crash after that never resubmits it.
  */
-export async function submitRecords(
+export function submitRecords(
+	ctx: JobContext,
+	records: readonly PreparedRecord[],
+	o: SubmitOptions,
+): Promise<SubmitResult> {
+	// Submitting finishes no record yet: the beat says how many the job was given, and by whom.
+	return withJobHeartbeat(ctx, emptyTally(records.length), () => submitAll(ctx, records, o));
+}
+
+async function submitAll(
 	ctx: JobContext,
 	records: readonly PreparedRecord[],
 	o: SubmitOptions,

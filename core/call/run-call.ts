@@ -22,6 +22,8 @@ import { describeNotReused } from '../identity';
 import { createCheckpoint, DEFAULT_LEASE_MS, type Checkpoint } from '../ledger';
 import { claimOwner } from '../ledger/checkpoint';
 import { compileSchema } from '../schema';
+import { jobHeartbeat, withLatencies, type Heartbeat } from '../status/heartbeat';
+import { runCounters } from '../status/run-counters';
 import { estimateTokens } from '../tokens';
 
 export type {
@@ -69,11 +71,20 @@ export async function runCall(
 		log: deps.log.info,
 		label: config.label,
 	});
-	let run: Awaited<typeof done>;
+	const live = () =>
+		runCounters(
+			chain.primary.stats,
+			chain.stages.map((s) => s.runner.stats),
+			input.total,
+		);
+	// Not awaited: the end's beat (finish) waits for the one under way, bounded.
+	void ledger.heartbeat?.run(live, done);
+	let run: Awaited<typeof done> | undefined;
 	try {
 		run = await done;
 	} finally {
 		await progress;
+		if (!run) await ledger.heartbeat?.finish('stopped', live());
 	}
 	const stats = callStats(chain.primary.stats, {
 		fallbacks: chain.stages.map((s) => s.runner.stats),
@@ -82,6 +93,10 @@ export async function runCall(
 		rejected: input.rejected.size - chain.tooLong.length,
 		total: input.total,
 	});
+	await ledger.heartbeat?.finish(
+		stats.stopped ? 'stopped' : 'finished',
+		runCounters(stats, [], input.total),
+	);
 	const summary = callSummary(stats, {
 		now: deps.clock.now(),
 		pricing,
@@ -149,14 +164,14 @@ function warningsOf(checkpoint: Checkpoint | undefined, deps: CallDeps): string[
 }
 
 /**
- * The ledger's checkpoint (claims, stored answers) and, for a job budget, the spend store;
- * a failed commit stops the spending at once (`stop`).
+ * The ledger's checkpoint (claims, stored answers), for a job budget the spend store, and the
+ * job's heartbeat; a failed commit stops the spending at once (`stop`).
  */
 function openLedger(
 	config: CallConfig,
 	deps: CallDeps,
 	stop: (message: string) => void,
-): { checkpoint?: Checkpoint; spend?: SpendStore } {
+): { checkpoint?: Checkpoint; spend?: SpendStore; heartbeat?: Heartbeat } {
 	if (!config.ledger) return {};
 	const { store, job } = config.ledger;
 	const { clock } = deps;
@@ -181,5 +196,15 @@ function openLedger(
 		leaseMs,
 		cache: cache === 'off' ? undefined : { crossJob: cache === 'allJobs' },
 	});
-	return { checkpoint, spend };
+	// The job's live status for Batch Ledger's Job Status: this execution's counters, beaten.
+	const heartbeat = jobHeartbeat(
+		store,
+		{ job, execution: config.ledger.execution ?? owner, node: 'LLM Batch Call' },
+		{ clock, warn: (line) => deps.log.warn(`${config.label}: ${line}`) },
+	);
+	return {
+		checkpoint: heartbeat ? withLatencies(checkpoint, heartbeat) : checkpoint,
+		spend,
+		heartbeat,
+	};
 }

@@ -207,7 +207,12 @@ export interface CallConfig {
 	readonly options: CallOptions;
 	/** Prices set in the node, by model (over the known ones). */
 	readonly prices: Readonly<Record<string, Price>>;
-	readonly ledger?: { readonly store: LedgerStore; readonly job: string };
+	readonly ledger?: {
+		readonly store: LedgerStore;
+		readonly job: string;
+		/** n8n's execution ID: the job's heartbeat names this run by it. */
+		readonly execution?: string;
+	};
 	/** The node's name: log lines start with it. */
 	readonly label: string;
 }

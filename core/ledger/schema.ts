@@ -3,7 +3,14 @@
  * (SQLite keeps JSON and times as text; PostgreSQL as JSONB and TIMESTAMPTZ, record IDs compared
  * bytewise as in SQLite).
  */
-import { CACHE_TABLE, PRIOR_COLUMNS, RECORDS_TABLE, SPEND_TABLE } from './sql';
+import {
+	CACHE_TABLE,
+	HEARTBEATS_TABLE,
+	PRIOR_COLUMNS,
+	RECORDS_TABLE,
+	SAMPLES_TABLE,
+	SPEND_TABLE,
+} from './sql';
 
 export interface ColumnTypes {
 	/** A record ID. */
@@ -82,4 +89,48 @@ export function addedRecordColumns(t: ColumnTypes): Array<{ name: string; defini
 		{ name: input, definition: `${t.count} NOT NULL DEFAULT 0` },
 		{ name: output, definition: `${t.count} NOT NULL DEFAULT 0` },
 	];
+}
+
+/**
+ * The heartbeat tables (core/ledger/heartbeat): one row per (job, run of a node) updated in
+ * place, and the samples of the job's charts, keyed by time and run.
+ */
+export function heartbeatSchema(t: ColumnTypes): string {
+	return `
+CREATE TABLE IF NOT EXISTS ${HEARTBEATS_TABLE} (
+	job TEXT NOT NULL,
+	run TEXT NOT NULL,
+	execution TEXT NOT NULL,
+	worker TEXT NOT NULL,
+	node TEXT NOT NULL,
+	state TEXT NOT NULL,
+	started_at ${t.time} NOT NULL,
+	beat_at ${t.time} NOT NULL,
+	last_progress_at ${t.time},
+	interval_ms INTEGER NOT NULL,
+	total INTEGER NOT NULL,
+	reused INTEGER NOT NULL,
+	done INTEGER NOT NULL,
+	succeeded INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	failed_by_code ${t.json} NOT NULL,
+	retries INTEGER NOT NULL,
+	input_tokens ${t.count} NOT NULL,
+	output_tokens ${t.count} NOT NULL,
+	cost_usd ${t.real} NOT NULL,
+	recent_latencies ${t.json} NOT NULL,
+	PRIMARY KEY (job, run)
+);
+CREATE TABLE IF NOT EXISTS ${SAMPLES_TABLE} (
+	job TEXT NOT NULL,
+	at ${t.time} NOT NULL,
+	run TEXT NOT NULL,
+	done INTEGER NOT NULL,
+	succeeded INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	failed_by_code ${t.json} NOT NULL,
+	cost_usd ${t.real} NOT NULL,
+	PRIMARY KEY (job, at, run)
+);
+`;
 }

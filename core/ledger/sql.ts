@@ -12,6 +12,10 @@ export const CACHE_TABLE = 'llm_batch_ledger_cache';
  * `stored_at` (counted from the row by readings of the records taken before then).
  */
 export const SPEND_TABLE = 'llm_batch_ledger_spend';
+/** Heartbeats: one row per (job, execution) working on it, updated in place (core/ledger/heartbeat). */
+export const HEARTBEATS_TABLE = 'llm_batch_ledger_heartbeats';
+/** The executions' counters over time, a bounded series per job for the status charts. */
+export const SAMPLES_TABLE = 'llm_batch_ledger_samples';
 /** Less than this is nothing (float noise). */
 export const SPEND_EPSILON = 1e-12;
 /**

@@ -75,6 +75,13 @@ export class BatchLedger implements INodeType {
 						action: 'Get job stats',
 					},
 					{
+						name: 'Job Status',
+						value: 'jobStatus',
+						description:
+							'One item with the live status of a job while it runs: progress, ETA, success rate, cost so far, throughput, latency, the executions and workers taking part, and a series for charts',
+						action: 'Get job status',
+					},
+					{
 						name: 'Record Results',
 						value: 'recordResults',
 						description: 'Write Success and Failed items of LLM Batch Call into the ledger',

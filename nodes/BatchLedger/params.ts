@@ -11,6 +11,7 @@ export const OPERATIONS = [
 	'requeueStale',
 	'exportJob',
 	'stats',
+	'jobStatus',
 	'deleteJob',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -65,6 +66,16 @@ const config = z
 				.default(0),
 			chunk: z.coerce.string().trim().default(''),
 		}),
+		z.object({
+			operation: z.literal('jobStatus'),
+			...store,
+			stallMinutes: z.number().gt(0, 'Stalled After (Minutes) must be greater than 0').default(5),
+			expectedTotal: z
+				.number()
+				.int('Records in the Job must be a whole number')
+				.min(0, 'Records in the Job must be 0 or more')
+				.default(0),
+		}),
 		z.object({ operation: z.literal('deleteJob'), ...store }),
 	])
 	.superRefine((c, ctx) => {
@@ -112,6 +123,9 @@ export function readConfig(
 			break;
 		case 'stats':
 			read('claimReport', 'jobChunks', 'chunk');
+			break;
+		case 'jobStatus':
+			read('stallMinutes', 'expectedTotal');
 			break;
 		case 'exportJob':
 			read('status');

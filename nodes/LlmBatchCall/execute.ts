@@ -61,7 +61,7 @@ export async function executeLlmBatchCall(
 		primary: { provider: cfg.provider, credentials: creds, model: cfg.model },
 		fallback,
 		prices: priceOverridesOf(cfg),
-		ledger: store && { store, job: cfg.ledgerJob },
+		ledger: store && { store, job: cfg.ledgerJob, execution: ctx.getExecutionId() },
 		label: node,
 	};
 	const log = {

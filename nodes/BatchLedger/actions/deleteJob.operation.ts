@@ -1,12 +1,13 @@
 import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { batchStoreFor } from '../../../core/batch-api/store/factory';
+import { heartbeatStoreFor } from '../../../core/ledger/heartbeat';
 import { chunksJob, reportJob } from '../../../core/ledger/job-progress';
 import type { LedgerRun } from './common';
 
 export const description: INodeProperties[] = [];
 
-/** Deletes every record of the job, the cached responses and the provider batches it recorded. */
+/** Deletes every record of the job, the cached responses, the provider batches it recorded and its heartbeats. */
 export async function execute({
 	store,
 	cfg,
@@ -20,5 +21,7 @@ export async function execute({
 	const batches = batchStoreFor(store);
 	await batches.init();
 	const deletedBatches = await batches.deleteJob(cfg.ledgerJob);
+	// And its heartbeats: Job Status of a new job of the same name shows only its own runs.
+	await heartbeatStoreFor(store).deleteJob(cfg.ledgerJob);
 	return [[{ json: { job: cfg.ledgerJob, deleted, deletedBatches }, pairedItem: { item: 0 } }]];
 }

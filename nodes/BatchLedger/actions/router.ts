@@ -12,6 +12,7 @@ import type { LedgerDeps, LedgerRun } from './common';
 import * as deleteJob from './deleteJob.operation';
 import * as exportJob from './exportJob.operation';
 import * as getFailed from './getFailed.operation';
+import * as jobStatus from './jobStatus.operation';
 import * as recordResults from './recordResults.operation';
 import * as requeueStale from './requeueStale.operation';
 import * as skipCompleted from './skipCompleted.operation';
@@ -55,6 +56,8 @@ export async function router(
 				return await requeueStale.execute(run(cfg));
 			case 'stats':
 				return await stats.execute(run(cfg));
+			case 'jobStatus':
+				return await jobStatus.execute(run(cfg));
 			case 'deleteJob':
 				return await deleteJob.execute(run(cfg));
 		}
@@ -79,5 +82,6 @@ export const operationProperties: INodeProperties[] = [
 	...exportJob.description,
 	...getFailed.description,
 	...stats.description,
+	...jobStatus.description,
 	...deleteJob.description,
 ];

@@ -54,6 +54,7 @@ export async function openJob(
 				batches,
 				job: cfg.jobName,
 				clock,
+				execution: ctx.getExecutionId(),
 			},
 		};
 	} catch (e) {

@@ -1,0 +1,141 @@
+/** The heartbeat tables in the PostgreSQL ledger, on the records store's pool. */
+import type { Pool, PoolClient } from 'pg';
+
+import {
+	HEARTBEAT_COLUMNS,
+	HEARTBEAT_UPDATE,
+	heartbeatValues,
+	keepNewest,
+	SAMPLE_COLUMNS,
+	sampleValues,
+	toHeartbeat,
+	toSample,
+	type HeartbeatDbRow,
+	type SampleDbRow,
+} from './rows';
+import { samplesToThin, type HeartbeatRow, type HeartbeatStore } from './types';
+import { fromPostgresError } from '../errors';
+import { heartbeatSchema, POSTGRES_TYPES } from '../schema';
+import { HEARTBEATS_TABLE, SAMPLES_TABLE } from '../sql';
+
+const SCHEMA = heartbeatSchema(POSTGRES_TYPES);
+
+/** Serialises concurrent schema creation (same reason as the records store). */
+const SCHEMA_LOCK_KEY = 740_305_120;
+
+const params = (n: number, from = 1) =>
+	Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
+
+export class PostgresHeartbeatStore implements HeartbeatStore {
+	private ready: Promise<void> | undefined;
+
+	constructor(
+		private readonly pool: Pool,
+		private readonly label: string,
+	) {}
+
+	init(): Promise<void> {
+		this.ready ??= this.tx('be opened', async (c) => {
+			await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+			await c.query(SCHEMA);
+		}).catch((e: unknown) => {
+			this.ready = undefined;
+			throw e;
+		});
+		return this.ready;
+	}
+
+	private async tx<T>(action: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+		let client: PoolClient;
+		try {
+			client = await this.pool.connect();
+		} catch (error) {
+			throw fromPostgresError(error, this.label, action);
+		}
+		const ignore = () => undefined;
+		client.on('error', ignore);
+		let failed = false;
+		try {
+			await client.query('BEGIN');
+			const v = await fn(client);
+			await client.query('COMMIT');
+			return v;
+		} catch (error) {
+			failed = true;
+			await client.query('ROLLBACK').catch(() => undefined);
+			throw fromPostgresError(error, this.label, action);
+		} finally {
+			client.off('error', ignore);
+			client.release(failed);
+		}
+	}
+
+	async beat(b: HeartbeatRow): Promise<void> {
+		await this.init();
+		await this.tx('record a heartbeat', async (c) => {
+			const taken = await c.query(
+				`INSERT INTO ${HEARTBEATS_TABLE} (${HEARTBEAT_COLUMNS}) VALUES (${params(21)})
+				 ON CONFLICT (job, run) DO UPDATE SET ${HEARTBEAT_UPDATE} ${keepNewest(HEARTBEATS_TABLE)}
+				 RETURNING execution`,
+				heartbeatValues(b),
+			);
+			if (taken.rowCount === 0) return;
+			await c.query(
+				`INSERT INTO ${SAMPLES_TABLE} (${SAMPLE_COLUMNS}) VALUES (${params(8)})
+				 ON CONFLICT (job, at, run) DO NOTHING`,
+				sampleValues(b),
+			);
+			await this.thin(c, b.job);
+		});
+	}
+
+	private async thin(c: PoolClient, job: string): Promise<void> {
+		const { rows } = await c.query<{ n: string }>(
+			`SELECT count(*) AS n FROM ${SAMPLES_TABLE} WHERE job = $1`,
+			[job],
+		);
+		const drop = samplesToThin(Number(rows[0].n));
+		if (drop.length === 0) return;
+		const keys = await c.query<{ at: Date; run: string }>(
+			`SELECT at, run FROM ${SAMPLES_TABLE} WHERE job = $1 ORDER BY at, run`,
+			[job],
+		);
+		const picked = drop.map((i) => keys.rows[i]);
+		await c.query(
+			`DELETE FROM ${SAMPLES_TABLE} s USING unnest($2::timestamptz[], $3::text[]) AS d(at, run)
+			 WHERE s.job = $1 AND s.at = d.at AND s.run = d.run`,
+			[job, picked.map((k) => k.at), picked.map((k) => k.run)],
+		);
+	}
+
+	async read(job: string) {
+		await this.init();
+		try {
+			const [beats, samples] = await Promise.all([
+				this.pool.query<HeartbeatDbRow>(
+					`SELECT * FROM ${HEARTBEATS_TABLE} WHERE job = $1 ORDER BY started_at, run`,
+					[job],
+				),
+				this.pool.query<SampleDbRow>(
+					`SELECT ${SAMPLE_COLUMNS} FROM ${SAMPLES_TABLE} WHERE job = $1 ORDER BY at, run`,
+					[job],
+				),
+			]);
+			return { beats: beats.rows.map(toHeartbeat), samples: samples.rows.map(toSample) };
+		} catch (error) {
+			throw fromPostgresError(error, this.label, 'read heartbeats');
+		}
+	}
+
+	async deleteJob(job: string): Promise<void> {
+		await this.init();
+		await this.tx('delete heartbeats', async (c) => {
+			await c.query(`DELETE FROM ${HEARTBEATS_TABLE} WHERE job = $1`, [job]);
+			await c.query(`DELETE FROM ${SAMPLES_TABLE} WHERE job = $1`, [job]);
+		});
+	}
+
+	async close(): Promise<void> {
+		// The pool is the records store's: it closes it.
+	}
+}
