@@ -5,7 +5,7 @@ export const iso = (ms: number) => new Date(T0 + ms).toISOString();
 
 /** A sample every 30 s: 60 items a minute (30 a sample), one in ten failing schema_violation. */
 export function series(points: number, perSample = 30): JobStatusSample[] {
-	return Array.from({ length: points }, (_, i) => {
+	return Array.from({ length: points }, (_, i): JobStatusSample => {
 		const done = i * perSample;
 		const failed = Math.floor(done / 10);
 		return {
@@ -13,7 +13,7 @@ export function series(points: number, perSample = 30): JobStatusSample[] {
 			done,
 			succeeded: done - failed,
 			failed,
-			failedByCode: failed > 0 ? { schema_violation: failed } : {},
+			failedByCode: (failed > 0 ? { schema_violation: failed } : {}) as Record<string, number>,
 			costUsd: done * 0.001,
 		};
 	});
