@@ -5,13 +5,16 @@ import {
 	buildReport,
 	collect,
 	reportOfItems,
+	toEntry,
 	type CollectorState,
 	type Report,
+	type ReportEntry,
 } from '../../core/report';
 import { reportOfJobStats } from '../../core/report/job';
 import type { JobStats } from '../../core/ledger';
 import type { Clock } from '../../core/types';
 import { projectionMarkdown, projectRun } from '../../core/report/projection';
+import { chartBinary } from './charts';
 import { readConfig } from './params';
 
 export async function executeBatchReport(
@@ -23,6 +26,8 @@ export async function executeBatchReport(
 	const items = ctx.getInputData();
 	const jsons = items.map((item) => item.json);
 	const reports: Report[] = [];
+	// What each report was built from, for its charts (a job stats report has no entries).
+	const entriesOf = new Map<Report, readonly ReportEntry[]>();
 	const finishedAt = clock.now();
 
 	if (config.emitWhen === 'jobStats') {
@@ -52,25 +57,35 @@ export async function executeBatchReport(
 			finishedAt,
 			thresholds: config.thresholds,
 		});
-		if (report) reports.push(report);
+		if (report) {
+			reports.push(report);
+			entriesOf.set(
+				report,
+				jsons.map((j) => toEntry(j, config.fields)),
+			);
+		}
 	} else {
 		// Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state).
 		const state = ctx.getContext('node') as CollectorState;
 		const collected = collect(state, jsons, config.fields);
 		for (const run of collected.complete) {
-			reports.push(
-				buildReport(run.entries, {
-					runId: run.runId,
-					startedAt: run.startedAt,
-					finishedAt,
-					thresholds: config.thresholds,
-				}),
-			);
+			const report = buildReport(run.entries, {
+				runId: run.runId,
+				startedAt: run.startedAt,
+				finishedAt,
+				thresholds: config.thresholds,
+			});
+			reports.push(report);
+			entriesOf.set(report, run.entries);
 		}
 		if (collected.unscoped.length > 0) {
-			reports.push(
-				buildReport(collected.unscoped, { runId: null, finishedAt, thresholds: config.thresholds }),
-			);
+			const report = buildReport(collected.unscoped, {
+				runId: null,
+				finishedAt,
+				thresholds: config.thresholds,
+			});
+			reports.push(report);
+			entriesOf.set(report, collected.unscoped);
 		}
 		for (const p of collected.pending) {
 			ctx.addExecutionHints({
@@ -98,12 +113,15 @@ export async function executeBatchReport(
 		}
 	}
 	const pairedItem = items.map((_, i) => ({ item: i }));
-	const report: INodeExecutionData[] = reports.map((r) => ({
-		json: r as unknown as IDataObject,
-		pairedItem,
-	}));
-	const alert: INodeExecutionData[] = reports
-		.filter((r) => r.alerts.length > 0)
-		.map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
+	const report: INodeExecutionData[] = [];
+	for (const r of reports) {
+		const item: INodeExecutionData = { json: r as unknown as IDataObject, pairedItem };
+		if (config.chartProperty)
+			item.binary = await chartBinary(ctx, config.chartProperty, r, entriesOf.get(r));
+		report.push(item);
+	}
+	const alert: INodeExecutionData[] = report
+		.filter((_, i) => reports[i].alerts.length > 0)
+		.map((item) => ({ ...item }));
 	return [report, alert];
 }

@@ -32,6 +32,7 @@ const schema = z.object({
 		retryField: field('Retry Field'),
 		runField: field('Run Field'),
 		filteredCodes: z.string(),
+		chartProperty: z.string().trim(),
 	}),
 });
 
@@ -47,6 +48,8 @@ export interface ReportConfig {
 	emitWhen: 'runComplete' | 'eachRun' | 'jobStats';
 	thresholds: AlertThresholds;
 	fields: ReportFields;
+	/** Binary property for the charts' PNG; undefined: no chart. */
+	chartProperty?: string;
 	/** Project the full run from this (sample) report; undefined when Full Run Items is 0. */
 	projection?: ProjectionOptions;
 }
@@ -62,6 +65,7 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	const { emitWhen, alerts, options, projection } = parsed.data;
 	return {
 		emitWhen,
+		chartProperty: options.chartProperty || undefined,
 		projection: projection.fullItems > 0 ? projection : undefined,
 		thresholds: {
 			minSuccessRate:

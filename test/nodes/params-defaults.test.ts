@@ -48,6 +48,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 	it('Batch Report: no alert threshold unless one is added', () => {
 		expect(readReportConfig(unset())).toEqual({
 			emitWhen: 'runComplete',
+			chartProperty: 'chart',
 			projection: undefined,
 			thresholds: { minSuccessRate: undefined, maxErrorShare: undefined, maxCostUsd: undefined },
 			fields: {

@@ -11,6 +11,7 @@ import {
 	throughputChart,
 	throughputOfTimes,
 } from './data';
+import { svgToPng } from './png';
 import { gridSvg, type Panel } from './svg';
 
 export * from './data';
@@ -47,4 +48,12 @@ export function reportChartSvg(
 ): string {
 	const label = report.runId ? `Batch report charts, run ${report.runId}` : 'Batch report charts';
 	return gridSvg(reportChartPanels(report, entries), label);
+}
+
+/** The PNG Batch Report attaches: the four charts at a width chat and mail previews show well. */
+export async function reportChartPng(
+	report: Pick<Report, 'outcomes' | 'byErrorCode' | 'costUsd' | 'runId'>,
+	entries?: readonly ReportEntry[],
+): Promise<Buffer> {
+	return await svgToPng(reportChartSvg(report, entries), { width: 1200 });
 }
