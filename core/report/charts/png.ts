@@ -14,19 +14,17 @@ import path from 'node:path';
 
 import { initWasm, Resvg } from '@resvg/resvg-wasm';
 
-/** Where the build puts the renderer's files, beside the bundle (scripts/bundle.mjs). */
-export const CHART_ASSET_DIR = 'chart-assets';
-export const CHART_ASSETS = {
-	wasm: { file: 'resvg.wasm', source: '@resvg/resvg-wasm/index_bg.wasm' },
-	font: { file: 'DejaVuSans.ttf', source: 'dejavu-fonts-ttf/ttf/DejaVuSans.ttf' },
-} as const;
+// One list of the renderer's files, read here and by the build (scripts/bundle.mjs), which
+// copies them beside the bundle.
+import assets from './assets.json';
+
+type Asset = keyof typeof assets.files;
 
 /** The shipped copy beside the bundle, else the package's (sources and tests). */
-function asset(which: keyof typeof CHART_ASSETS): Buffer {
-	const { file, source } = CHART_ASSETS[which];
-	const beside = path.join(__dirname, CHART_ASSET_DIR, file);
+function asset(which: Asset): Buffer {
+	const { file, source } = assets.files[which];
 	try {
-		return readFileSync(beside);
+		return readFileSync(path.join(__dirname, assets.dir, file));
 	} catch {
 		return readFileSync(require.resolve(source));
 	}
