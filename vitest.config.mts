@@ -9,7 +9,6 @@ export default defineConfig({
 			'test/sandbox/**/*.test.ts',
 			'test/nodes/**/*.test.ts',
 			'test/workflow/**/*.test.ts',
-			'test/ledger/**/*.test.ts',
 			'test/promises/**/*.test.ts',
 		],
 		testTimeout: 120_000,

@@ -251,7 +251,7 @@ async function main() {
 				}
 				await limitsRedisProc.process.kill('SIGKILL');
 				await sleep(10_000);
-				limitsRedisProc = await startRedisServerOn(limitsRedis.port);
+				limitsRedisProc = await startRedisServer({ port: limitsRedis.port });
 			});
 			for (const w of topo.workers)
 				fallbackLines += (w.output().match(/Redis \(shared limits\) is unreachable/g) ?? []).length;
@@ -375,37 +375,6 @@ async function main() {
 	}
 	console.log('\n| scenario | measured | target |\n|---|---|---|');
 	for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-}
-
-/** Restarts a redis-server on a known port (the limits Redis coming back). */
-async function startRedisServerOn(port) {
-	const { spawn } = await import('node:child_process');
-	const { findRedisServer } = await import('../scripts/n8n/queue.mjs');
-	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-bench-redis-'));
-	const child = spawn(
-		findRedisServer(),
-		[
-			'--port',
-			String(port),
-			'--bind',
-			'127.0.0.1',
-			'--save',
-			'',
-			'--appendonly',
-			'no',
-			'--dir',
-			dir,
-		],
-		{ stdio: 'ignore' },
-	);
-	await sleep(500);
-	return {
-		process: child,
-		stop: async () => {
-			child.kill('SIGKILL');
-			rmSync(dir, { recursive: true, force: true });
-		},
-	};
 }
 
 main().catch((error) => {

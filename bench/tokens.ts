@@ -65,7 +65,37 @@ export function measureTokens(sizesMb: readonly number[] = [1, 10]): boolean {
 		}
 	}
 	console.log(rows.join('\n'));
-	return ok;
+	return measureShortItems() && ok;
+}
+
+/** At most this per short prompt once the encoding is loaded (a rank-table reload per call takes ~100 ms). */
+const CEILING_MS_PER_ITEM = 1;
+
+/**
+ * 2,000 short prompts, one countTokens call each, against a baseline in the same run (their
+ * UTF-8 lengths): a regression to loading the rank table per call shows here, where the MB
+ * rows above (one call each) cannot see it.
+ */
+function measureShortItems(): boolean {
+	countTokens('warm up', 'gpt-4o');
+	const prompt = 'The customer reports that the invoice total does not match the order. '.repeat(4);
+	const prompts = Array.from({ length: 2000 }, (_, i) => `${prompt}${i}`);
+	const base = Math.max(
+		time(() => prompts.forEach((p) => Buffer.byteLength(p))),
+		0.01,
+	);
+	const exact = time(() => prompts.forEach((p) => countTokens(p, 'gpt-4o')));
+	const perItem = exact / prompts.length;
+	const pass = perItem <= CEILING_MS_PER_ITEM;
+	console.log(
+		[
+			'',
+			'| Prompts | Baseline (UTF-8 length) | countTokens exact | ms per prompt | Ceiling | Verdict |',
+			'|---|---|---|---|---|---|',
+			`| 2,000 × ${prompt.length + 4} chars | ${base.toFixed(2)} ms | ${exact.toFixed(1)} ms (${(exact / base).toFixed(0)}x) | ${perItem.toFixed(3)} | ≤ ${CEILING_MS_PER_ITEM} | ${pass ? 'pass' : '**miss**'} |`,
+		].join('\n'),
+	);
+	return pass;
 }
 
 if (require.main === module) {

@@ -12,7 +12,7 @@ import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';
 import { assertJobKnown } from './job-check';
-import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './job';
+import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './context';
 import { PublishLease } from './publish-lease';
 import { notDoneError } from './results';
 import { cancelAtDeadline } from './status';

@@ -2,7 +2,7 @@ export * from './caps';
 export * from './collect';
 export * from './job-check';
 export * from './custom-id';
-export * from './job';
+export * from './context';
 export * from './jsonl';
 export { shareItemText } from './payload';
 export { resolvePending } from './pending';

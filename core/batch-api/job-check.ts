@@ -4,7 +4,7 @@
  * were submitted to (the batch rows store it).
  */
 import type { ProviderName } from '../types';
-import type { JobContext } from './job';
+import type { JobContext } from './context';
 
 /** A job the operation cannot be run on as configured: the node turns it into a configuration error. */
 export class JobConfigError extends Error {

@@ -10,7 +10,7 @@ import { parsePendingId, type BatchRow } from './store/batches';
 import { ownerIsDead, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
 import { carriesNonce, isSubmissionNonce } from './custom-id';
-import type { JobContext } from './job';
+import type { JobContext } from './context';
 import type { BatchStatus } from './types';
 
 /** Result lines read at a time when a batch's custom_ids are checked. */

@@ -9,7 +9,7 @@
  */
 import { DEFAULT_LEASE_MS, claimOwner, ownerIsDead } from '../ledger/checkpoint';
 import type { BatchRow } from './store/batches';
-import type { JobContext } from './job';
+import type { JobContext } from './context';
 
 export class CollectLeaseLost extends Error {
 	override readonly name = 'CollectLeaseLost';

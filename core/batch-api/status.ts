@@ -3,7 +3,7 @@
  * provider; past the deadline, batches that are still running are cancelled.
  */
 import { assertJobKnown } from './job-check';
-import { cancelBatch, liveRows, refresh, type JobContext } from './job';
+import { cancelBatch, liveRows, refresh, type JobContext } from './context';
 import type { BatchCounts, BatchStatus } from './types';
 
 export interface StatusResult {

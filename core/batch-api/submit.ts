@@ -15,7 +15,7 @@ import { splitIntoBatches, type BatchCaps } from './caps';
 import { customIdFor, newSubmissionNonce } from './custom-id';
 import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
 import { packRequest, unpackRequest } from './payload';
-import type { JobContext } from './job';
+import type { JobContext } from './context';
 import { batchRowFor, resolvePending } from './pending';
 import {
 	DEFAULT_MAX_SUBMISSIONS,

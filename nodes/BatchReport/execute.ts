@@ -10,7 +10,7 @@ import {
 	type Report,
 	type ReportEntry,
 } from '../../core/report';
-import { reportOfJobStats } from '../../core/report/job';
+import { reportOfJobStats } from '../../core/report/job-report';
 import type { JobStats } from '../../core/ledger';
 import type { Clock } from '../../core/types';
 import { projectionMarkdown, projectRun } from '../../core/report/projection';

@@ -37,14 +37,14 @@ export function findRedisServer() {
 	);
 }
 
-/** redis-server on a free loopback port, no persistence. */
-export async function startRedisServer() {
+/** redis-server on a free loopback port (or `port`: one coming back), no persistence. */
+export async function startRedisServer({ port: wanted } = {}) {
 	const bin = findRedisServer();
 	if (!bin)
 		throw new Error(
 			'redis-server not found: install it (Debian: apt-get install redis-server) or set REDIS_SERVER',
 		);
-	const port = await freePort();
+	const port = wanted ?? (await freePort());
 	const dir = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-queue-redis-'));
 	const child = spawn(
 		bin,

@@ -64,15 +64,6 @@ describe('countTokens', () => {
 	it('counts special-token strings in user data as plain text instead of throwing', () => {
 		expect(countTokens('a <|endoftext|> b', 'gpt-4o')).toBeGreaterThan(3);
 	});
-
-	it('stays fast per item once the encoding is loaded', () => {
-		countTokens('warm up', 'gpt-4o');
-		const text = 'The customer reports that the invoice total does not match the order. '.repeat(4);
-		const start = performance.now();
-		for (let i = 0; i < 2000; i++) countTokens(`${text}${i}`, 'gpt-4o');
-		// Generous bound: a regression to re-loading the rank table per call takes seconds.
-		expect(performance.now() - start).toBeLessThan(2000);
-	});
 });
 
 const SAMPLES = {

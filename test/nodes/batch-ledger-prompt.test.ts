@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { inputPolicy, isItemError } from '../../core/call/input';
 import { closeAllStores, openStore } from '../../core/ledger';
 import { router } from '../../nodes/BatchLedger/actions/router';
-import { result, T0 } from '../ledger/fixtures';
+import { result, T0 } from '../core/ledger/fixtures';
 import { mockExecute } from '../helpers/mock-execute';
 
 afterAll(async () => closeAllStores());

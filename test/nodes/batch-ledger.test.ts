@@ -13,7 +13,7 @@ import { closeAllStores, openStore } from '../../core/ledger';
 import type { LedgerWrite } from '../../core/ledger/types';
 import { llmBatchPostgresConnectionTest } from '../../nodes/shared/credential-tests';
 import { router } from '../../nodes/BatchLedger/actions/router';
-import { itemError, result, T0 } from '../ledger/fixtures';
+import { itemError, result, T0 } from '../core/ledger/fixtures';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 import { createTestDatabase } from '../helpers/postgres';
 

@@ -6,7 +6,7 @@ import type { IDataObject } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import type { JobStats } from '../../core/ledger';
-import { reportOfJobStats } from '../../core/report/job';
+import { reportOfJobStats } from '../../core/report/job-report';
 import { executeBatchReport } from '../../nodes/BatchReport/execute';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute } from '../helpers/mock-execute';

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';
 import { startSandbox } from '../../sandbox/server';
+import { RecordingClock } from '../helpers/recording-clock';
 import { mockExecute, type MockOptions } from '../helpers/mock-execute';
 
 function params(extra: Record<string, unknown> = {}): MockOptions['parameters'] {
@@ -76,13 +77,14 @@ describe('LLM Batch Call fails fast on a configuration that cannot work', () => 
 			parameters: params(),
 			credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: url } },
 		});
-		const started = Date.now();
-		const err = await executeLlmBatchCall(m.fns).catch((e: unknown) => e);
+		const clock = new RecordingClock();
+		const err = await executeLlmBatchCall(m.fns, { clock }).catch((e: unknown) => e);
 		expect(err).toBeInstanceOf(NodeOperationError);
 		expect((err as Error).message).toMatch(
 			/Could not connect to the Base URL .*: the connection was refused/,
 		);
-		expect(Date.now() - started).toBeLessThan(5_000);
+		// No retry backoff was waited: the refusal is a configuration error at once.
+		expect(clock.sleeps).toEqual([]);
 	});
 
 	it('Tokens per Minute below one request is a configuration error before any call', async () => {
@@ -121,9 +123,10 @@ describe('LLM Batch Call under the retry-after-hour profile', () => {
 				parameters: params({ tokensPerMinute: 100_000_000 }),
 				credentials: { llmBatchOpenAiApi: { apiKey: 'k', baseUrl: `${sb.url}/v1` } },
 			});
-			const started = Date.now();
-			const [success, failed] = await executeLlmBatchCall(m.fns);
-			expect(Date.now() - started).toBeLessThan(10_000);
+			const clock = new RecordingClock();
+			const [success, failed] = await executeLlmBatchCall(m.fns, { clock });
+			// Nothing waited for the hour: no single wait reached a minute.
+			expect(clock.longestSleep).toBeLessThan(60_000);
 			const limited = sb.stats().faults.status429;
 			expect(limited).toBeGreaterThan(0);
 			expect(failed).toHaveLength(limited);

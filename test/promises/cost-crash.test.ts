@@ -169,7 +169,6 @@ describe('kill -9 under a job budget, then rerun', () => {
 			// The rerun: the same job, fast answers now.
 			sandbox.configure({ latencyMs: { min: 0, max: 0 } });
 			resetSharedFlow();
-			const started = Date.now();
 			const [success, failed] = await executeLlmBatchCall(
 				mockExecute({
 					items: records,
@@ -178,8 +177,8 @@ describe('kill -9 under a job budget, then rerun', () => {
 					executionId: 'rerun',
 				}).fns,
 			);
-			// Not the reservations' lease (over 5 minutes): the dead process is known at once.
-			expect(Date.now() - started).toBeLessThan(30_000);
+			// Not the reservations' lease (over 5 minutes): the dead process is known at once — a
+			// rerun that waited the lease out would end on the test's timeout (2 minutes).
 			expect(success.length).toBeGreaterThan(0);
 			expect(success.length + failed.length).toBe(records.length);
 			for (const f of failed)

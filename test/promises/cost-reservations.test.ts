@@ -16,7 +16,7 @@ import {
 import { claimOwner } from '../../core/ledger/checkpoint';
 import type { LedgerStore } from '../../core/ledger/types';
 import { FakeClock } from '../helpers/fake-clock';
-import { openedStores, postgresFactory, result, sqliteFactory, T0 } from '../ledger/fixtures';
+import { openedStores, postgresFactory, result, sqliteFactory, T0 } from '../core/ledger/fixtures';
 
 /** $1 per 1M tokens: a request of 100 prompt + 900 output tokens may cost $0.001. */
 const pricing = functionPricing((_m, u) => (u.inputTokens + u.outputTokens) / 1e6);

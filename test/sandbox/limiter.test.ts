@@ -159,12 +159,11 @@ describe('sandbox stats windows', () => {
 		expect(snap.maxTokensPerWindow(60_000)).toBe(115);
 	});
 
-	it('grows past its initial capacity and scans 200k timestamps quickly', () => {
+	// How fast the scan is lives in `npm run bench:stats` (a ratio against a plain pass).
+	it('grows past its initial capacity and scans 200k timestamps', () => {
 		const s = new StatsRecorder();
 		for (let i = 0; i < 200_000; i++) s.accept(i, 1);
-		const t0 = performance.now();
 		expect(s.snapshot().maxRequestsPerWindow(60_000)).toBe(60_000);
-		expect(performance.now() - t0).toBeLessThan(200);
 	});
 
 	it('counts duplicate paid successes per prompt', () => {

@@ -565,9 +565,8 @@ describe('sandbox limits, randomness and counters', () => {
 		for (let i = 0; i < 200 && sb.stats().inFlight === 0; i++)
 			await new Promise((r) => setTimeout(r, 10));
 		expect(sb.stats().inFlight).toBe(1);
-		const t0 = Date.now();
 		await sb.close();
-		expect(Date.now() - t0).toBeLessThan(1000);
 		expect(await hanging).toBeInstanceOf(OpenAI.APIConnectionError);
-	});
+		// A close that waited for the hanging request (60 s) fails on the test's own timeout.
+	}, 20_000);
 });

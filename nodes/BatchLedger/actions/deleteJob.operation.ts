@@ -1,7 +1,7 @@
 import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { batchStoreFor } from '../../../core/batch-api/store/factory';
-import { chunksJob, reportJob } from '../../../core/ledger/job';
+import { chunksJob, reportJob } from '../../../core/ledger/job-progress';
 import type { LedgerRun } from './common';
 
 export const description: INodeProperties[] = [];

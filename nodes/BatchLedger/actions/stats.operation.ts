@@ -1,7 +1,7 @@
 import type { IDataObject, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { claimOwner } from '../../../core/ledger/checkpoint';
-import { jobProgress } from '../../../core/ledger/job';
+import { jobProgress } from '../../../core/ledger/job-progress';
 import { showFor, type LedgerRun } from './common';
 
 export const description: INodeProperties[] = [

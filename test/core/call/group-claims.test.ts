@@ -15,7 +15,7 @@ import type { Checkpoint, LedgerStore } from '../../../core/ledger/types';
 import { groupAnswer, parseGroupPrompt } from '../../../sandbox/group';
 import { expectedReply } from '../../../sandbox/reply';
 import { FakeClock } from '../../helpers/fake-clock';
-import { result, sqliteFactory } from '../../ledger/fixtures';
+import { result, sqliteFactory } from '../ledger/fixtures';
 
 const costOf = (_m: string, u: { inputTokens: number; outputTokens: number }) =>
 	(u.inputTokens * 0.15 + u.outputTokens * 0.6) / 1e6;

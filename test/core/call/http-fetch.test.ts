@@ -56,11 +56,11 @@ describe('nodeHttpFetch under the official SDKs', () => {
 	});
 
 	it('turns the SDK timeout into APIConnectionTimeoutError and a reset into APIConnectionError', async () => {
-		const started = Date.now();
+		// The sandbox holds the request 5 s, then drops the socket (a plain connection error): a
+		// timeout error can only come from the 300 ms timeout.
 		expect(await ask('x [[sandbox:hang]]', 300).catch((e) => e)).toBeInstanceOf(
 			OpenAI.APIConnectionTimeoutError,
 		);
-		expect(Date.now() - started).toBeLessThan(3000);
 		const reset = await ask('x [[sandbox:reset]]').catch((e) => e);
 		expect(reset).toBeInstanceOf(OpenAI.APIConnectionError);
 		expect(reset).not.toBeInstanceOf(OpenAI.APIConnectionTimeoutError);

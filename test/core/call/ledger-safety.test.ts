@@ -21,7 +21,7 @@ import {
 	postgresFactory,
 	sqliteFactory,
 	type StoreFactory,
-} from '../../ledger/fixtures';
+} from '../ledger/fixtures';
 
 function answer(text: string): ChatResponse {
 	return { text, finishReason: 'stop', usage: { inputTokens: 10, outputTokens: 5 }, model: 'm' };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { compileSchema } from '../../core/schema';
-import { checkOutput, type OutputCheckConfig } from '../../core/validate-output';
+import { compileSchema } from '../../../core/schema';
+import { checkOutput, type OutputCheckConfig } from '../../../core/validate-output';
 
 const schema = compileSchema({
 	type: 'object',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import type { LedgerStore, LedgerWrite } from '../../../core/ledger/types';
 import { result } from './fixtures';
 
 /** A store whose every commit waits until the test releases it. */

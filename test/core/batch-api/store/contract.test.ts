@@ -12,10 +12,10 @@ import {
 	type BatchEntry,
 	type BatchRow,
 	BATCHES_TABLE,
-} from '../../core/batch-api/store/batches';
-import { batchStoreFor } from '../../core/batch-api/store/factory';
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
+} from '../../../../core/batch-api/store/batches';
+import { batchStoreFor } from '../../../../core/batch-api/store/factory';
+import { PostgresLedgerStore } from '../../../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../../../core/ledger/sqlite';
 import {
 	T0,
 	T1,
@@ -24,7 +24,7 @@ import {
 	postgresFactory,
 	sqliteFactory,
 	type StoreFactory,
-} from './fixtures';
+} from '../../ledger/fixtures';
 
 const factories: StoreFactory[] = [sqliteFactory, postgresFactory];
 

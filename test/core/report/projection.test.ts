@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { buildReport, toEntry } from '../../core/report';
-import { projectionMarkdown, projectRun } from '../../core/report/projection';
+import { buildReport, toEntry } from '../../../core/report';
+import { projectionMarkdown, projectRun } from '../../../core/report/projection';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const ok = (i: number, attempts = 1) => ({

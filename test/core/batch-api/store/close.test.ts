@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { openStore } from '../../core/ledger';
-import { batchStoreFor } from '../../core/batch-api/store/factory';
+import { openStore } from '../../../../core/ledger';
+import { batchStoreFor } from '../../../../core/batch-api/store/factory';
 
 /** Open descriptors of this process on the ledger file or its -wal / -shm companions. */
 function handlesOn(path: string): number {

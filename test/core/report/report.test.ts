@@ -9,7 +9,7 @@ import {
 	reportOfItems,
 	toEntry,
 	type CollectorState,
-} from '../../core/report';
+} from '../../../core/report';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(T0 + ms).toISOString();

@@ -1,7 +1,7 @@
 /**
- * The job operations (core/batch-api/job.ts) against the sandbox's batch APIs, both
- * providers, with a SQLite ledger: the sandbox runs on a fake clock, so batches end when the
- * test moves the clock, never by sleeping.
+ * The job operations (Submit, Check Status, Collect, Cancel: core/batch-api/submit.ts, status.ts,
+ * collect.ts) against the sandbox's batch APIs, both providers, with a SQLite ledger: the
+ * sandbox runs on a fake clock, so batches end when the test moves the clock, never by sleeping.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

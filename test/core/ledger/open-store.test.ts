@@ -9,8 +9,8 @@ import {
 	defaultSqlitePath,
 	openStore,
 	postgresConfigFromCredential,
-} from '../../core/ledger';
-import { testPostgresFromEnv } from '../helpers/postgres';
+} from '../../../core/ledger';
+import { testPostgresFromEnv } from '../../helpers/postgres';
 
 afterEach(async () => {
 	await closeAllStores();

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { cachePlanner, markSharedPromptPrefix, sharedPromptPrefix } from '../../core/call/cache';
-import { anthropicMessageParams, anthropicUsage } from '../../core/call/providers/bodies';
-import { anthropicCachePlan, PromptCache } from '../../sandbox/cache';
-import { cacheSavingsUsd, costUsd } from '../../core/cost';
-import { minCacheableTokens } from '../../core/models';
+import { cachePlanner, markSharedPromptPrefix, sharedPromptPrefix } from '../../../core/call/cache';
+import { anthropicMessageParams, anthropicUsage } from '../../../core/call/providers/bodies';
+import { anthropicCachePlan, PromptCache } from '../../../sandbox/cache';
+import { cacheSavingsUsd, costUsd } from '../../../core/cost';
+import { minCacheableTokens } from '../../../core/models';
 
 describe('prompt caching: pricing by provider rules', () => {
 	it('OpenAI: cached input at the model cached price, no write premium', () => {

@@ -6,7 +6,7 @@ import {
 	routeItem,
 	suggestedWait,
 	type RoutePolicy,
-} from '../../core/route';
+} from '../../../core/route';
 
 const NOW = Date.parse('2025-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(NOW + ms).toISOString();

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { chunksJob, isJobComplete, jobProgress, reportJob } from '../../core/ledger/job';
-import type { LedgerStore, LedgerWrite } from '../../core/ledger/types';
+import { chunksJob, isJobComplete, jobProgress, reportJob } from '../../../core/ledger/job-progress';
+import type { LedgerStore, LedgerWrite } from '../../../core/ledger/types';
 import { T0, T1, openedStores, postgresFactory, result, sqliteFactory } from './fixtures';
 
 const NOW = Date.parse(T1);

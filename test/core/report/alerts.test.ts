@@ -1,7 +1,7 @@
 /** A run in which nothing succeeded always alerts, thresholds or not. */
 import { describe, expect, it } from 'vitest';
 
-import { buildReport, toEntry } from '../../core/report';
+import { buildReport, toEntry } from '../../../core/report';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 

@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { describe, expect, it } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { RECORDS_TABLE } from '../../core/ledger/sql';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
-import type { LedgerStore } from '../../core/ledger/types';
-import type { ItemError } from '../../core/types';
-import { createTestDatabase } from '../helpers/postgres';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import { RECORDS_TABLE } from '../../../core/ledger/sql';
+import { SqliteLedgerStore } from '../../../core/ledger/sqlite';
+import type { LedgerStore } from '../../../core/ledger/types';
+import type { ItemError } from '../../../core/types';
+import { createTestDatabase } from '../../helpers/postgres';
 import {
 	T0,
 	T1,

@@ -7,10 +7,10 @@ import {
 	validateItem,
 	type PrepareConfig,
 	type PrepareInput,
-} from '../../core/prepare';
-import { samplePositions, seededRandom } from '../../core/random';
-import { countTokens, estimateTokens } from '../../core/tokens';
-import { compileSchema } from '../../core/schema';
+} from '../../../core/prepare';
+import { samplePositions, seededRandom } from '../../../core/random';
+import { countTokens, estimateTokens } from '../../../core/tokens';
+import { compileSchema } from '../../../core/schema';
 
 const RUN = { id: 'run-1', startedAt: '2025-01-01T00:00:00.000Z' };
 

@@ -10,11 +10,11 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import { LedgerStoreError } from '../../core/ledger/errors';
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
-import type { LedgerWrite } from '../../core/ledger/types';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import { LedgerStoreError } from '../../../core/ledger/errors';
+import { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../../core/ledger/sqlite';
+import type { LedgerWrite } from '../../../core/ledger/types';
 import {
 	startPostgres,
 	startServer,
@@ -22,7 +22,7 @@ import {
 	stopServer,
 	testPostgresFromEnv,
 	type TestPostgres,
-} from '../helpers/postgres';
+} from '../../helpers/postgres';
 import { result, T0 } from './fixtures';
 
 function tempFile(name = 'ledger.sqlite'): string {
@@ -150,7 +150,7 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 		);
 	});
 
-	it('an unreachable server: store_unavailable with "connection refused", quickly', async () => {
+	it('an unreachable server: store_unavailable with "connection refused", not a timeout', async () => {
 		const pg = testPostgresFromEnv();
 		// A port nobody listens on: the test server's port + 1 is bound by nothing we started.
 		const { createServer } = await import('node:net');
@@ -166,10 +166,9 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 			port,
 			connectionTimeoutMs: 3000,
 		});
-		const started = Date.now();
 		const error = await openError(store);
 		await store.close();
-		expect(Date.now() - started).toBeLessThan(3000);
+		// "connection refused" (below), not the 3 s connection timeout's message: it did not wait.
 		expect(error.code).toBe('store_unavailable');
 		expect(error.message).toMatch(
 			new RegExp(

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 
 import { afterEach } from 'vitest';
 
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
-import type { LedgerStore } from '../../core/ledger/types';
-import type { ItemError, LlmResult } from '../../core/types';
-import { createTestDatabase } from '../helpers/postgres';
+import { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../../core/ledger/sqlite';
+import type { LedgerStore } from '../../../core/ledger/types';
+import type { ItemError, LlmResult } from '../../../core/types';
+import { createTestDatabase } from '../../helpers/postgres';
 
 export function result(
 	recordId: string,

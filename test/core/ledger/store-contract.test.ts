@@ -4,9 +4,9 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 
-import { createCheckpoint } from '../../core/ledger/checkpoint';
-import { LedgerStoreError } from '../../core/ledger/errors';
-import type { LedgerWrite } from '../../core/ledger/types';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
+import { LedgerStoreError } from '../../../core/ledger/errors';
+import type { LedgerWrite } from '../../../core/ledger/types';
 import {
 	T0,
 	T1,
@@ -454,19 +454,12 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 	it('group commit: 10,000 results become durable in a few transactions', async () => {
 		const store = await fresh();
 		let batches = 0;
-		let inCommits = 0;
 		const writeBatch = store.writeBatch.bind(store);
 		store.writeBatch = async (job, writes) => {
 			batches++;
-			const t = performance.now();
-			try {
-				return await writeBatch(job, writes);
-			} finally {
-				inCommits += performance.now() - t;
-			}
+			return writeBatch(job, writes);
 		};
 		const checkpoint = createCheckpoint(store, 'bulk');
-		const started = performance.now();
 		// Results arrive over 100 event-loop turns, as responses would.
 		for (let turn = 0; turn < 100; turn++) {
 			for (let i = 0; i < 100; i++) {
@@ -477,19 +470,14 @@ describe.each(factories)('ledger store contract: $name', (factory) => {
 			await new Promise((resolve) => setImmediate(resolve));
 		}
 		await checkpoint.flush();
-		const ms = performance.now() - started;
-		console.log(
-			`[ledger ${factory.name}] 10,000 results (20,000 writes): ${inCommits.toFixed(0)} ms inside ${batches} commits, ${ms.toFixed(0)} ms end to end`,
-		);
 		const stats = await store.stats('bulk');
 		expect({ total: stats.total, succeeded: stats.succeeded, attempts: stats.attempts }).toEqual({
 			total: 10_000,
 			succeeded: 10_000,
 			attempts: 10_000,
 		});
+		// At most one commit per event-loop turn of arrivals (the cost is in commits, not rows).
 		expect(batches).toBeLessThanOrEqual(100);
-		// Loose bound: the goal is "well under a second"; CI machines vary.
-		expect(ms).toBeLessThan(5000);
 	});
 
 	it('flush rejects with a store error when a commit fails, keeps the writes and commits them on the next flush', async () => {

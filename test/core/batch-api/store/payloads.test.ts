@@ -8,13 +8,19 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { describe, expect, it } from 'vitest';
 
-import { batchStoreFor } from '../../core/batch-api/store/factory';
-import type { BatchEntry } from '../../core/batch-api/store/batches';
-import { ENTRIES_TABLE, PAYLOADS_TABLE } from '../../core/batch-api/store/sql';
-import { PostgresLedgerStore } from '../../core/ledger/postgres';
-import { SqliteLedgerStore } from '../../core/ledger/sqlite';
-import type { LedgerStore } from '../../core/ledger/types';
-import { T0, openedStores, postgresFactory, sqliteFactory, type StoreFactory } from './fixtures';
+import { batchStoreFor } from '../../../../core/batch-api/store/factory';
+import type { BatchEntry } from '../../../../core/batch-api/store/batches';
+import { ENTRIES_TABLE, PAYLOADS_TABLE } from '../../../../core/batch-api/store/sql';
+import { PostgresLedgerStore } from '../../../../core/ledger/postgres';
+import { SqliteLedgerStore } from '../../../../core/ledger/sqlite';
+import type { LedgerStore } from '../../../../core/ledger/types';
+import {
+	T0,
+	openedStores,
+	postgresFactory,
+	sqliteFactory,
+	type StoreFactory,
+} from '../../ledger/fixtures';
 
 const big = 'x'.repeat(50_000);
 
