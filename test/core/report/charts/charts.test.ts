@@ -13,9 +13,9 @@ import {
 	svgToPng,
 	throughputOfSeries,
 	throughputOfTimes,
-} from '../../../core/report/charts';
-import type { ReportEntry } from '../../../core/report';
-import { T0, iso, series } from '../status/fixture';
+} from '../../../../core/report/charts';
+import type { ReportEntry } from '../../../../core/report';
+import { T0, iso, series } from '../../status/fixture';
 
 const entry = (over: Partial<ReportEntry>): ReportEntry => ({
 	outcome: 'success',
