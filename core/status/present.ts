@@ -14,7 +14,7 @@ export interface PresentOptions {
 	readonly refreshSeconds?: number;
 	/** Watchdog rules; none set: no `alerts` field. */
 	readonly rules?: WatchdogRules;
-	/** ms since the epoch, for the watchdog's no-progress rule. */
+	/** ms since the epoch, for how long a stalled job has been still. */
 	readonly now: number;
 }
 
@@ -25,7 +25,7 @@ function anyRule(rules: WatchdogRules | undefined): rules is WatchdogRules {
 		rules !== undefined &&
 		(rules.minSuccessRate !== undefined ||
 			rules.slowdownFactor !== undefined ||
-			rules.stallMinutes !== undefined)
+			rules.stalled === true)
 	);
 }
 

@@ -3,6 +3,10 @@
  * alerts when the success rate falls under a threshold, when time per item has doubled
  * against the job's own start, or when the job has made no progress for a while. Pure: the
  * status and the time in, the alerts out; what to do with them is any n8n node's business.
+ *
+ * "No progress for a while" is the status's own `stalled` state (records left, no progress
+ * for Job Status's stall window, or nobody left working on them): one definition of a stalled
+ * job, read here, not a second one with its own clock arithmetic.
  */
 import { formatDuration, formatRate, formatTime } from './format';
 import type { JobStatus } from './types';
@@ -14,8 +18,8 @@ export interface WatchdogRules {
 	readonly minDone?: number;
 	/** Alert when time per item now is at least this many times the job's start. Unset: no check. */
 	readonly slowdownFactor?: number;
-	/** Alert when a job with work left has not progressed for this many minutes. Unset: no check. */
-	readonly stallMinutes?: number;
+	/** Alert when the job is `stalled` (Job Status's stall window without progress). @default false */
+	readonly stalled?: boolean;
 }
 
 export const DEFAULT_MIN_DONE = 50;
@@ -23,7 +27,9 @@ export const DEFAULT_MIN_DONE = 50;
 export interface WatchdogAlert {
 	rule: 'minSuccessRate' | 'slowdown' | 'stalled';
 	job: string;
+	/** `stalled`: 0; the others: the threshold set. */
 	threshold: number;
+	/** `stalled`: whole minutes since the last progress. */
 	actual: number;
 	/** When the job last finished an item (its start when it never did); null when unknown. */
 	lastProgressAt: string | null;
@@ -33,12 +39,11 @@ export interface WatchdogAlert {
 /** The rules as a person sets them: fractions 0..1, factors above 1, minutes above 0. */
 export function validateRules(rules: WatchdogRules): string[] {
 	const issues: string[] = [];
-	const { minSuccessRate: rate, minDone, slowdownFactor: factor, stallMinutes: stall } = rules;
+	const { minSuccessRate: rate, minDone, slowdownFactor: factor } = rules;
 	if (rate !== undefined && !(rate >= 0 && rate <= 1)) issues.push('minSuccessRate must be 0..1');
 	if (minDone !== undefined && !(Number.isInteger(minDone) && minDone >= 0))
 		issues.push('minDone must be a whole number ≥ 0');
 	if (factor !== undefined && !(factor > 1)) issues.push('slowdownFactor must be above 1');
-	if (stall !== undefined && !(stall > 0)) issues.push('stallMinutes must be above 0');
 	return issues;
 }
 
@@ -79,23 +84,21 @@ function slowdown(s: JobStatus, rules: WatchdogRules): WatchdogAlert | undefined
 }
 
 function stalled(s: JobStatus, rules: WatchdogRules, now: number): WatchdogAlert | undefined {
-	const minutes = rules.stallMinutes;
-	if (minutes === undefined || s.state === 'finished' || s.state === 'not_found') return undefined;
-	if (s.pending + s.processing === 0) return undefined;
+	if (rules.stalled !== true || s.state !== 'stalled') return undefined;
 	const last = lastProgress(s);
 	const since = last === null ? Number.NaN : now - Date.parse(last);
-	if (!(since >= minutes * 60_000)) return undefined;
+	const minutes = Number.isFinite(since) ? Math.floor(since / 60_000) : 0;
 	return {
 		rule: 'stalled',
 		job: s.job,
-		threshold: minutes,
-		actual: Math.floor(since / 60_000),
+		threshold: 0,
+		actual: minutes,
 		lastProgressAt: last,
-		message: `Job ${s.job}: no progress for ${formatDuration(since)} (last progress ${formatTime(last)}; ${s.done} of ${s.total} done)`,
+		message: `Job ${s.job}: no progress ${Number.isFinite(since) ? `for ${formatDuration(since)} ` : ''}(last progress ${formatTime(last)}; ${s.done} of ${s.total} done)`,
 	};
 }
 
-/** Every rule the status breaks at `now` (ms since the epoch); none for a finished or unknown job's stall. */
+/** Every rule the status breaks; `now` (ms since the epoch) says how long a stalled job has been still. */
 export function evaluateWatchdog(
 	status: JobStatus,
 	rules: WatchdogRules,

@@ -14,9 +14,10 @@ describe('Job Status output', () => {
 	});
 
 	it("adds the watchdog's alerts when a rule is set, an empty list when none fires", () => {
-		const rules = { minSuccessRate: 0.95, stallMinutes: 10 };
-		const out = presentJobStatus(status, { rules, now });
-		expect(out).toEqual({ ...status, alerts: evaluateWatchdog(status, rules, now) });
+		const rules = { minSuccessRate: 0.95, stalled: true };
+		const stalled = { ...status, state: 'stalled' as const };
+		const out = presentJobStatus(stalled, { rules, now });
+		expect(out).toEqual({ ...stalled, alerts: evaluateWatchdog(stalled, rules, now) });
 		expect(out.alerts?.map((a) => a.rule)).toEqual(['minSuccessRate', 'stalled']);
 		expect(presentJobStatus(status, { rules: { slowdownFactor: 2 }, now }).alerts).toEqual([]);
 		expect(presentJobStatus(status, { rules: { minDone: 5 }, now })).not.toHaveProperty('alerts');

@@ -63,18 +63,19 @@ describe('watchdog: time per item', () => {
 });
 
 describe('watchdog: no progress', () => {
-	it('alerts once the job has made no progress for N minutes, naming the job and the last progress time', async () => {
+	it('alerts on a stalled job, naming the job, its last progress time and how long it has been still', async () => {
 		const clock = new FakeClock(T0 + 600_000);
-		const rules = { stallMinutes: 10 };
-		const status = runningStatus();
-		await clock.advance(10 * MINUTE - 1);
-		expect(evaluateWatchdog(status, rules, clock.now())).toEqual([]);
-		await clock.advance(1);
-		expect(evaluateWatchdog(status, rules, clock.now())).toEqual([
+		await clock.advance(10 * MINUTE);
+		const alerts = evaluateWatchdog(
+			runningStatus({ state: 'stalled' }),
+			{ stalled: true },
+			clock.now(),
+		);
+		expect(alerts).toEqual([
 			{
 				rule: 'stalled',
 				job: 'tickets-2026-12',
-				threshold: 10,
+				threshold: 0,
 				actual: 10,
 				lastProgressAt: iso(600_000),
 				message:
@@ -83,64 +84,73 @@ describe('watchdog: no progress', () => {
 		]);
 	});
 
-	it('on a 5-minute schedule, alerts at the first run at least N minutes after the last progress', async () => {
-		// The job stops moving at 10:10:00; the schedule runs at 10:12, 10:17, 10:22, …
+	it('on a 5-minute schedule, alerts from the first run that reads the job as stalled', async () => {
+		// Job Status's window is 10 minutes: the job stops moving at 10:10 and reads as stalled
+		// from 10:20; the schedule runs at 10:12, 10:17, 10:22, …
+		const stallMs = 10 * MINUTE;
+		const last = T0 + 10 * MINUTE;
 		const clock = new FakeClock(T0 + 12 * MINUTE);
-		const status = runningStatus({ state: 'stalled' });
-		const firstAlertAt: string[] = [];
+		const alertedAt: string[] = [];
 		for (let run = 0; run < 6; run++) {
-			if (evaluateWatchdog(status, { stallMinutes: 10 }, clock.now()).length > 0)
-				firstAlertAt.push(new Date(clock.now()).toISOString());
+			const state = clock.now() - last > stallMs ? 'stalled' : 'running';
+			const status = runningStatus({ state, checkedAt: new Date(clock.now()).toISOString() });
+			if (evaluateWatchdog(status, { stalled: true }, clock.now()).length > 0)
+				alertedAt.push(new Date(clock.now()).toISOString().slice(11, 16));
 			await clock.advance(5 * MINUTE);
 		}
-		// 10 minutes after 10:10 is 10:20: the 10:22 run alerts, within one period.
-		expect(firstAlertAt[0]).toBe('2026-12-06T10:22:00.000Z');
-		expect(firstAlertAt).toHaveLength(4);
+		expect(alertedAt).toEqual(['10:22', '10:27', '10:32', '10:37']);
 	});
 
 	it('counts from the start of a job that never finished an item', () => {
-		const status = runningStatus({ done: 0, succeeded: 0, failed: 0, lastProgressAt: null });
-		const alerts = evaluateWatchdog(status, { stallMinutes: 10 }, T0 + 10 * MINUTE);
-		expect(alerts.map((a) => [a.rule, a.lastProgressAt])).toEqual([['stalled', iso(0)]]);
+		const status = runningStatus({
+			state: 'stalled',
+			done: 0,
+			succeeded: 0,
+			failed: 0,
+			lastProgressAt: null,
+		});
+		const alerts = evaluateWatchdog(status, { stalled: true }, T0 + 10 * MINUTE);
+		expect(alerts.map((a) => [a.rule, a.lastProgressAt, a.actual])).toEqual([
+			['stalled', iso(0), 10],
+		]);
 	});
 
-	it('does not call a finished job, an unknown job or a job with nothing left stalled', () => {
+	it('stays quiet for a running, finished or unknown job, and when the rule is off', () => {
 		const late = T0 + 600 * MINUTE;
-		const rules = { stallMinutes: 10 };
-		expect(evaluateWatchdog(runningStatus({ state: 'finished' }), rules, late)).toEqual([]);
-		expect(evaluateWatchdog(runningStatus({ state: 'not_found' }), rules, late)).toEqual([]);
-		const drained = runningStatus({ pending: 0, processing: 0 });
-		expect(evaluateWatchdog(drained, rules, late)).toEqual([]);
+		for (const state of ['running', 'finished', 'not_found'] as const)
+			expect(evaluateWatchdog(runningStatus({ state }), { stalled: true }, late)).toEqual([]);
+		expect(evaluateWatchdog(runningStatus({ state: 'stalled' }), {}, late)).toEqual([]);
 	});
 });
 
 describe('watchdog rules', () => {
 	it('reports every rule together, in a fixed order', () => {
-		const status = runningStatus({ msPerItem: { atStart: 500, now: 1500 } });
+		const status = runningStatus({ state: 'stalled', msPerItem: { atStart: 500, now: 1500 } });
 		const alerts = evaluateWatchdog(
 			status,
-			{ minSuccessRate: 0.95, slowdownFactor: 2, stallMinutes: 5 },
+			{ minSuccessRate: 0.95, slowdownFactor: 2, stalled: true },
 			T0 + 20 * MINUTE,
 		);
 		expect(alerts.map((a) => a.rule)).toEqual(['minSuccessRate', 'slowdown', 'stalled']);
 	});
 
 	it('judges nothing without rules', () => {
-		const status = runningStatus({ msPerItem: { atStart: 500, now: 5000 }, successRate: 0 });
+		const status = runningStatus({
+			state: 'stalled',
+			msPerItem: { atStart: 500, now: 5000 },
+			successRate: 0,
+		});
 		expect(evaluateWatchdog(status, {}, T0 + 600 * MINUTE)).toEqual([]);
 	});
 
 	it('names every rule set out of range', () => {
 		expect(
-			validateRules({ minSuccessRate: 0.95, minDone: 10, slowdownFactor: 2, stallMinutes: 15 }),
+			validateRules({ minSuccessRate: 0.95, minDone: 10, slowdownFactor: 2, stalled: true }),
 		).toEqual([]);
-		expect(
-			validateRules({ minSuccessRate: 95, minDone: -1, slowdownFactor: 1, stallMinutes: 0 }),
-		).toEqual([
+		expect(validateRules({ minSuccessRate: 95, minDone: -1, slowdownFactor: 1 })).toEqual([
 			'minSuccessRate must be 0..1',
 			'minDone must be a whole number ≥ 0',
 			'slowdownFactor must be above 1',
-			'stallMinutes must be above 0',
 		]);
 	});
 });
