@@ -61,19 +61,24 @@ export function throughputChart(points: readonly Point[], empty?: string): Panel
 	return lineChart({ title: 'Throughput', points, unit: 'items/min', empty });
 }
 
+/** Samples closer than this are measured together: one second of nothing is not a stop. */
+export const MIN_SAMPLE_GAP_MS = 5000;
+
 /**
- * Items per minute between consecutive samples of a job's status, at the later sample. A
- * sample with fewer done than the one before (a thinned or re-read series) counts 0, never
- * a negative rate.
+ * Items per minute between samples of a job's status, at the later sample. A sample less than
+ * MIN_SAMPLE_GAP_MS after the last measured one is skipped (the status adds a point for the
+ * moment it is read, often a second after the last heartbeat: that gap would draw a false
+ * drop to 0). A sample with fewer done than the one before counts 0, never a negative rate.
  */
 export function throughputOfSeries(series: readonly JobStatusSample[]): Point[] {
 	const points: Point[] = [];
-	for (let i = 1; i < series.length; i++) {
-		const t = Date.parse(series[i].at);
-		const dt = t - Date.parse(series[i - 1].at);
-		if (!(dt > 0)) continue;
-		const done = Math.max(0, series[i].done - series[i - 1].done);
-		points.push({ t, v: (done / dt) * 60_000 });
+	let from = series[0];
+	for (const sample of series.slice(1)) {
+		const t = Date.parse(sample.at);
+		const dt = t - Date.parse(from.at);
+		if (!(dt >= MIN_SAMPLE_GAP_MS)) continue;
+		points.push({ t, v: (Math.max(0, sample.done - from.done) / dt) * 60_000 });
+		from = sample;
 	}
 	return points;
 }

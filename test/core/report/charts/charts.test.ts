@@ -125,6 +125,17 @@ describe('throughput data', () => {
 		]);
 	});
 
+	it('measures a sample read a second after the last heartbeat together with the next, not as a stop', () => {
+		const at = (ms: number, done: number) => ({ ...series(1)[0], at: iso(ms), done });
+		expect(throughputOfSeries([at(0, 0), at(10_000, 20), at(11_000, 20)])).toEqual([
+			{ t: Date.parse(iso(10_000)), v: 120 },
+		]);
+		expect(throughputOfSeries([at(0, 0), at(3_000, 5), at(10_000, 20)])).toEqual([
+			{ t: Date.parse(iso(10_000)), v: 120 },
+		]);
+		expect(throughputOfSeries([])).toEqual([]);
+	});
+
 	it('counts finish times in about 30 equal buckets across the run', () => {
 		// 120 items, one every 2 s over 238 s: 10 s buckets of 5 items = 30 a minute.
 		const times = Array.from({ length: 120 }, (_, i) => T0 + i * 2000);
