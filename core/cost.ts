@@ -23,6 +23,23 @@ export interface Price {
 	cacheWritePer1M?: number;
 	/** USD per 1M tokens written with the 1-hour TTL. Absent: `cacheWritePer1M`. */
 	cacheWrite1hPer1M?: number;
+	/**
+	 * OpenAI's processing tiers the model is offered at, each at its own price. Absent: the
+	 * model is not offered at that tier (or its price there is unknown), so an answer billed at
+	 * it has no known price — never the standard price by default.
+	 */
+	tiers?: Partial<Record<PricedTier, TierPrice>>;
+}
+
+/** The tiers priced apart from the standard price. */
+export type PricedTier = 'flex' | 'priority';
+
+/** A tier's own price (USD per 1M tokens). */
+export interface TierPrice {
+	inputPer1M: number;
+	outputPer1M: number;
+	/** Absent: the tier's input price. */
+	cachedInputPer1M?: number;
 }
 
 /** The date the table below was last checked against the providers' pricing pages. */
@@ -32,13 +49,57 @@ const OPENAI_BATCH = 0.5;
 const ANTHROPIC_BATCH = 0.5;
 
 /** OpenAI: cached input at the model's cached price (a fixed share of input, by generation); no write premium. */
-function openai(inputPer1M: number, outputPer1M: number, cachedInputPer1M?: number): Price {
+function openai(
+	inputPer1M: number,
+	outputPer1M: number,
+	cachedInputPer1M?: number,
+	tiers?: Price['tiers'],
+): Price {
 	return {
 		inputPer1M,
 		outputPer1M,
 		batchDiscount: OPENAI_BATCH,
 		...(cachedInputPer1M !== undefined ? { cachedInputPer1M } : {}),
+		...(tiers ? { tiers } : {}),
 	};
+}
+
+/**
+ * Flex processing is billed at the model's batch price (OpenAI's pricing page lists the same
+ * figures): every rate of the standard price times the batch discount.
+ */
+function flexAtBatchPrice(inputPer1M: number, outputPer1M: number, cachedInputPer1M?: number) {
+	const flex: TierPrice = {
+		inputPer1M: inputPer1M * OPENAI_BATCH,
+		outputPer1M: outputPer1M * OPENAI_BATCH,
+		...(cachedInputPer1M !== undefined
+			? { cachedInputPer1M: cachedInputPer1M * OPENAI_BATCH }
+			: {}),
+	};
+	return flex;
+}
+
+/** A model OpenAI offers at flex (batch price) and, where its priority price is listed, priority. */
+function openaiTiers(
+	inputPer1M: number,
+	outputPer1M: number,
+	cachedInputPer1M: number,
+	priority?: TierPrice,
+): Price {
+	return openai(inputPer1M, outputPer1M, cachedInputPer1M, {
+		flex: flexAtBatchPrice(inputPer1M, outputPer1M, cachedInputPer1M),
+		...(priority ? { priority } : {}),
+	});
+}
+
+/** A model OpenAI offers at priority (not at flex). */
+function openaiPriority(
+	inputPer1M: number,
+	outputPer1M: number,
+	cachedInputPer1M: number,
+	priority: TierPrice,
+): Price {
+	return openai(inputPer1M, outputPer1M, cachedInputPer1M, { priority });
 }
 /** Anthropic's caching rules on any input price: reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x. */
 export function anthropicCachePrices(inputPer1M: number): Partial<Price> {
@@ -60,15 +121,48 @@ function anthropic(inputPer1M: number, outputPer1M: number): Price {
 /** Known models, keyed by their undated id (lower case). */
 export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
 	// OpenAI
-	'gpt-5': openai(1.25, 10, 0.125),
-	'gpt-5-mini': openai(0.25, 2, 0.025),
-	'gpt-5-nano': openai(0.05, 0.4, 0.005),
-	'gpt-5.1': openai(1.25, 10, 0.125),
-	'gpt-4.1': openai(2, 8, 0.5),
-	'gpt-4.1-mini': openai(0.4, 1.6, 0.1),
-	'gpt-4.1-nano': openai(0.1, 0.4, 0.025),
-	'gpt-4o': openai(2.5, 10, 1.25),
-	'gpt-4o-mini': openai(0.15, 0.6, 0.075),
+	// Flex: gpt-5 family, o3, o4-mini (at their batch price). Priority where OpenAI lists it.
+	'gpt-5': openaiTiers(1.25, 10, 0.125, {
+		inputPer1M: 2.5,
+		outputPer1M: 20,
+		cachedInputPer1M: 0.25,
+	}),
+	'gpt-5-mini': openaiTiers(0.25, 2, 0.025, {
+		inputPer1M: 0.45,
+		outputPer1M: 3.6,
+		cachedInputPer1M: 0.045,
+	}),
+	'gpt-5-nano': openaiTiers(0.05, 0.4, 0.005),
+	'gpt-5.1': openaiTiers(1.25, 10, 0.125, {
+		inputPer1M: 2.5,
+		outputPer1M: 20,
+		cachedInputPer1M: 0.25,
+	}),
+	'gpt-4.1': openaiPriority(2, 8, 0.5, {
+		inputPer1M: 3.5,
+		outputPer1M: 14,
+		cachedInputPer1M: 0.875,
+	}),
+	'gpt-4.1-mini': openaiPriority(0.4, 1.6, 0.1, {
+		inputPer1M: 0.7,
+		outputPer1M: 2.8,
+		cachedInputPer1M: 0.175,
+	}),
+	'gpt-4.1-nano': openaiPriority(0.1, 0.4, 0.025, {
+		inputPer1M: 0.2,
+		outputPer1M: 0.8,
+		cachedInputPer1M: 0.05,
+	}),
+	'gpt-4o': openaiPriority(2.5, 10, 1.25, {
+		inputPer1M: 4.25,
+		outputPer1M: 17,
+		cachedInputPer1M: 2.125,
+	}),
+	'gpt-4o-mini': openaiPriority(0.15, 0.6, 0.075, {
+		inputPer1M: 0.25,
+		outputPer1M: 1,
+		cachedInputPer1M: 0.125,
+	}),
 	'chatgpt-4o-latest': { inputPer1M: 5, outputPer1M: 15 },
 	'gpt-4-turbo': openai(10, 30),
 	'gpt-4': openai(30, 60),
@@ -76,10 +170,10 @@ export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
 	o1: openai(15, 60, 7.5),
 	'o1-mini': openai(1.1, 4.4, 0.55),
 	'o1-pro': openai(150, 600),
-	o3: openai(2, 8, 0.5),
+	o3: openaiTiers(2, 8, 0.5, { inputPer1M: 3.5, outputPer1M: 14, cachedInputPer1M: 0.875 }),
 	'o3-mini': openai(1.1, 4.4, 0.55),
 	'o3-pro': openai(20, 80),
-	'o4-mini': openai(1.1, 4.4, 0.275),
+	'o4-mini': openaiTiers(1.1, 4.4, 0.275, { inputPer1M: 2, outputPer1M: 8, cachedInputPer1M: 0.5 }),
 	'text-embedding-3-small': openai(0.02, 0),
 	'text-embedding-3-large': openai(0.13, 0),
 	// Anthropic
@@ -154,6 +248,28 @@ export interface CostOptions {
 	readonly overrides?: Readonly<Record<string, Price>>;
 }
 
+/**
+ * The rates `usage` is billed at: the tier it reports (`usage.serviceTier`) at that tier's own
+ * price — undefined when the model has none, so a flex answer of a model without a flex price
+ * is unpriced rather than priced at the standard rate — else the standard price. The batch
+ * API has no tiers: its discount applies to the standard price.
+ */
+export function ratesFor(
+	price: Price,
+	tier: string | undefined,
+	batch: boolean,
+): Price | undefined {
+	if (batch || tier === undefined || tier === 'default' || tier === 'auto') return price;
+	if (tier !== 'flex' && tier !== 'priority') return price; // e.g. `scale`: prepaid capacity
+	const t = price.tiers?.[tier];
+	if (!t) return undefined;
+	return {
+		inputPer1M: t.inputPer1M,
+		outputPer1M: t.outputPer1M,
+		cachedInputPer1M: t.cachedInputPer1M,
+	};
+}
+
 /** USD cost of `usage` on `model`; undefined when the model's price is unknown. */
 export function costUsd(
 	model: string,
@@ -163,10 +279,12 @@ export function costUsd(
 		cachedInputTokens?: number;
 		cacheWriteTokens?: number;
 		cacheWrite1hTokens?: number;
+		serviceTier?: string;
 	},
 	opts: CostOptions = {},
 ): number | undefined {
-	const price = priceFor(model, opts.overrides);
+	const listed = priceFor(model, opts.overrides);
+	const price = listed && ratesFor(listed, usage.serviceTier, opts.batch === true);
 	if (!price) return undefined;
 	const factor = opts.batch ? (price.batchDiscount ?? 1) : 1;
 	// `inputTokens` counts every input token; the cached and written parts are priced by the
@@ -198,7 +316,11 @@ export function cacheSavingsUsd(
 	const charged = costUsd(model, usage, opts);
 	const uncached = costUsd(
 		model,
-		{ inputTokens: usage.inputTokens, outputTokens: usage.outputTokens },
+		{
+			inputTokens: usage.inputTokens,
+			outputTokens: usage.outputTokens,
+			...(usage.serviceTier === undefined ? {} : { serviceTier: usage.serviceTier }),
+		},
 		opts,
 	);
 	if (charged === undefined || uncached === undefined) return undefined;

@@ -7,6 +7,8 @@
 /** One list of error codes, used by every node. */
 export const ERROR_CODES = [
 	'rate_limited',
+	// OpenAI Flex: no capacity for the request right now (429, not billed): a wait, not a failure.
+	'resource_unavailable',
 	'server_error',
 	'timeout',
 	'connection',
@@ -27,6 +29,13 @@ export const ERROR_CODES = [
 	'invalid_input',
 	'circuit_open',
 	'duplicate',
+	// A run stopped for a reason of its own (items not sent): the ledger could not store
+	// results, the shared limit store (Redis) went away with "Stop the Run", or too many of
+	// the last answered items failed for a reason a retry does not fix (Stop When Failures
+	// Exceed). Each is retryable once the cause is fixed; `canceled` is a real cancellation.
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -34,6 +43,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 /** Codes that a later attempt may fix on its own. */
 export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 	'rate_limited',
+	'resource_unavailable',
 	'server_error',
 	'timeout',
 	'connection',
@@ -43,6 +53,13 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 ]);
 
 export type ProviderName = 'openai' | 'anthropic';
+
+/**
+ * OpenAI's processing tiers (`service_tier`): `auto` lets the project's setting decide, `flex`
+ * is slower and cheaper (it may answer 429 resource_unavailable), `priority` faster and dearer.
+ */
+export const SERVICE_TIERS = ['auto', 'default', 'flex', 'priority'] as const;
+export type ServiceTier = (typeof SERVICE_TIERS)[number];
 
 export interface Usage {
 	/** Every input token the provider processed, cache reads and writes included. */
@@ -54,6 +71,11 @@ export interface Usage {
 	cacheWriteTokens?: number;
 	/** Of `cacheWriteTokens`: written with the 1-hour TTL (Anthropic: 2x instead of 1.25x). */
 	cacheWrite1hTokens?: number;
+	/**
+	 * The tier the provider says it billed these tokens at, when not the standard one (OpenAI's
+	 * `service_tier` of the answer: flex, priority). Absent: the standard price.
+	 */
+	serviceTier?: string;
 }
 
 /** One problem found in an input or an output, zod-style: data, not a thrown error. */
@@ -108,6 +130,8 @@ export interface LlmResult {
 	reasks?: number;
 	/** Set when a fallback model answered instead of the primary. */
 	fallback?: number;
+	/** The processing tier that answered (OpenAI `service_tier`), when a tier was asked for or reported. */
+	serviceTier?: string;
 }
 
 /** Time is injected so tests drive a fake clock and assert exact delays. */

@@ -6,6 +6,7 @@
 import type { CachePlan } from './cache';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
+import { servedTier } from './flex';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
 import type { ParsedCall } from './protocol';
@@ -57,11 +58,14 @@ export function answerSuccess(
 		inputTokens,
 		outputTokens,
 		cache: cacheUse.use,
+		serviceTier: servedTier(call),
 	};
 	const body = x.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
 	x.st.status(200);
-	if (fault) x.st.usage({ input: inputTokens, output: outputTokens });
-	else x.st.success(digest, { input: inputTokens, output: outputTokens });
+	const billed = { input: inputTokens, output: outputTokens, cached: cacheUse.use.read };
+	x.st.billedAt(servedTier(call), billed);
+	if (fault) x.st.usage(billed);
+	else x.st.success(digest, billed);
 	send(x.res, 200, body, x.headers);
 	cacheUse.commit(now());
 }

@@ -12,6 +12,7 @@ import { readCall } from './call-request';
 import { answerError, openExchange } from './exchange';
 import { answerFault, holdSocket, isFailingFault } from './fault-answers';
 import { pickFault } from './faults';
+import { flexUnavailable, RESOURCE_UNAVAILABLE_MESSAGE, servedTier, tierLatency } from './flex';
 import { admitCall } from './limits';
 import { requestRng } from './prng';
 import type { Dialect } from './protocol';
@@ -38,7 +39,13 @@ export async function handleCall(
 	state.seenByDigest.set(digest, n + 1);
 	const rng = requestRng(opts.seed, digest, n);
 	const roll = rng();
-	const latency = opts.latencyMs.min + rng() * (opts.latencyMs.max - opts.latencyMs.min);
+	const drawn = opts.latencyMs.min + rng() * (opts.latencyMs.max - opts.latencyMs.min);
+	const latency = tierLatency(opts.flex, call, drawn);
+	// Its own draw, taken only for flex requests: every other request rolls as before.
+	if (servedTier(call) === 'flex' && flexUnavailable(opts.flex, call, rng())) {
+		x.st.flexUnavailable++;
+		return answerError(x, 'resource_unavailable', RESOURCE_UNAVAILABLE_MESSAGE);
+	}
 	const fault = pickFault(state, call, digest, n, roll, rng);
 	if (fault === 'unknown') {
 		return answerError(

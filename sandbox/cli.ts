@@ -1,5 +1,5 @@
 /**
- * `node build/sandbox/cli.js [--profile incident|outage|low-limit|retry-after-hour|no-rate-headers]
+ * `node build/sandbox/cli.js [--profile incident|outage|low-limit|retry-after-hour|no-rate-headers|broken-prompt]
  *   [--outage AFTER_S-DURATION_S] [--strict-models] [--port 8787] [--rpm N] [--tpm N] [--burst S] [--latency 50-300]
  *   [--faults status500=0.02,reset=0.01] [--seed N] [--api-keys k1,k2] [--quota-exhausted] [--hang-ms N]`
  * Starts the sandbox and keeps it up until SIGINT / SIGTERM.

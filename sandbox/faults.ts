@@ -47,6 +47,7 @@ export function pickFault(
 	rng: () => number,
 ): CallFault {
 	const opts = state.settings;
+	if (brokenPrompt(state, call)) return 'schemaViolation';
 	let fault = forcedFault(call.prompt, n) ?? rolledFault(opts, call.model, roll);
 	if (fault === 'unknown') return fault;
 	// A re-ask turn is answered correctly (the model was told what was wrong).
@@ -64,6 +65,13 @@ export function pickFault(
 		else if (rng() < opts.sameAnswerAtTemperature0) fault = first ? 'schemaViolation' : undefined;
 	}
 	return fault;
+}
+
+/** `breakSchemaAfter`: past that many calls with a schema, every structured answer breaks it. */
+function brokenPrompt(state: SandboxState, call: ParsedCall): boolean {
+	const after = state.settings.breakSchemaAfter;
+	if (after === undefined || !call.schema) return false;
+	return state.schemaCalls++ >= after;
 }
 
 function rolledFault(opts: SandboxSettings, model: string, roll: number): CallFault {

@@ -3,6 +3,7 @@
  * back: the public shapes only; settings.ts resolves and checks them.
  */
 import type { BatchSandbox, BatchSandboxOptions } from './batch';
+import type { FlexSettings } from './flex';
 import type { GroupFaultKind } from './group';
 import type { ProfileName } from './profile-names';
 import type { FaultKind, SandboxStats } from './stats';
@@ -59,8 +60,19 @@ export interface SandboxOptions {
 	sameAnswerAtTemperature0?: number;
 	/** Send the providers' rate-limit headers while limits are set. @default true */
 	rateHeaders?: boolean;
+	/**
+	 * A prompt broken mid-run: after this many accepted calls that ask for a schema, every
+	 * structured answer (re-asks too) leaves the schema's first required property out, counted
+	 * as `schemaViolation` faults. @default undefined (never)
+	 */
+	breakSchemaAfter?: number;
 	/** Models outside the sandbox's list answer 404 `model_not_found`. @default false */
 	strictModels?: boolean;
+	/**
+	 * OpenAI Flex (`service_tier: "flex"`): the share answered 429 `resource_unavailable` (not
+	 * billed) and the latency factor. @default { unavailable: 0.2, latencyFactor: 3 }
+	 */
+	flex?: Partial<FlexSettings>;
 	/** The batch APIs (sandbox/batch.ts): processing time, expiry, caps. */
 	batch?: BatchSandboxOptions;
 }

@@ -10,6 +10,7 @@ export const PROFILE_NAMES = [
 	'low-limit',
 	'retry-after-hour',
 	'no-rate-headers',
+	'broken-prompt',
 ] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
@@ -24,6 +25,8 @@ export const PROFILE_DESCRIPTIONS: Record<ProfileName, string> = {
 		'the server enforces half of the rpm / tpm you give: a client configured with them is 2x too high',
 	'retry-after-hour': '5 % of accepted requests answer 429 with `retry-after: 3600`',
 	'no-rate-headers': 'answers carry no x-ratelimit-* / anthropic-ratelimit-* headers',
+	'broken-prompt':
+		'after the first 1,000 calls with a schema (`breakSchemaAfter`), every structured answer leaves the first required property out, re-asks too',
 };
 
 export function isProfileName(name: string): name is ProfileName {

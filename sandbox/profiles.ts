@@ -39,5 +39,7 @@ export function profileOptions(name: ProfileName, given: SandboxOptions = {}): S
 			return { faults: { status429: 0.05 }, fault429RetryAfterMs: 3_600_000, ...given };
 		case 'no-rate-headers':
 			return { rateHeaders: false, ...given };
+		case 'broken-prompt':
+			return { breakSchemaAfter: 1000, ...given };
 	}
 }

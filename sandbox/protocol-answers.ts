@@ -19,6 +19,8 @@ export interface AnswerParts {
 	outputTokens: number;
 	/** Of `inputTokens`: read from / written to the prompt cache (sandbox/cache.ts). */
 	cache?: { read: number; write: number; write1h: number };
+	/** The tier that served the request (OpenAI `service_tier`). @default 'default' */
+	serviceTier?: string;
 }
 
 export function openAiCompletion(p: AnswerParts): string {
@@ -46,7 +48,7 @@ export function openAiCompletion(p: AnswerParts): string {
 			prompt_tokens_details: { cached_tokens: p.cache?.read ?? 0 },
 			completion_tokens_details: { reasoning_tokens: 0 },
 		},
-		service_tier: 'default',
+		service_tier: p.serviceTier ?? 'default',
 		system_fingerprint: 'fp_sandbox',
 	});
 }

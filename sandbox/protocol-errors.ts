@@ -14,7 +14,9 @@ export type ErrorKind =
 	| 'server'
 	| 'unavailable'
 	| 'overloaded'
-	| 'too_large';
+	| 'too_large'
+	// OpenAI Flex: no capacity for the request right now (not billed).
+	| 'resource_unavailable';
 
 export function errorAnswer(
 	provider: Dialect,
@@ -43,6 +45,8 @@ export function errorAnswer(
 				return e(429, rateType, 'rate_limit_exceeded');
 			case 'quota':
 				return e(429, 'insufficient_quota', 'insufficient_quota');
+			case 'resource_unavailable':
+				return e(429, 'resource_unavailable', 'resource_unavailable');
 			case 'server':
 				return e(500, 'server_error', null);
 			default:

@@ -29,6 +29,8 @@ export interface ParsedCall {
 	reask?: boolean;
 	/** The request's `temperature`, when it sent one. */
 	temperature?: number;
+	/** OpenAI's `service_tier`, when the request sent one. */
+	serviceTier?: string;
 }
 
 /** How LLM Batch Call's re-ask turn starts (core/call/reask.ts `REASK_HEAD`). */
@@ -99,6 +101,7 @@ export function parseOpenAi(body: Body): ParseResult {
 		jsonObject: false,
 		reask,
 		temperature: typeof body.temperature === 'number' ? body.temperature : undefined,
+		...(typeof body.service_tier === 'string' ? { serviceTier: body.service_tier } : {}),
 	};
 	const rf = obj(body.response_format);
 	if (rf?.type === 'json_schema')

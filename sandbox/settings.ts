@@ -2,6 +2,7 @@
  * Sandbox options resolved against the defaults (or the running settings, for
  * `configure`) and checked: a bad option throws before the sandbox changes.
  */
+import { checkFlex, DEFAULT_FLEX, type FlexSettings } from './flex';
 import { GROUP_FAULT_KINDS, type GroupFaultKind } from './group';
 import type { SandboxOptions } from './options';
 import { isProfileName } from './profile-names';
@@ -26,6 +27,8 @@ export interface SandboxSettings {
 	sameAnswerAtTemperature0: number;
 	rateHeaders: boolean;
 	strictModels: boolean;
+	flex: FlexSettings;
+	breakSchemaAfter?: number;
 }
 
 /** `given` over `base` (the running settings) over the defaults, checked. */
@@ -51,7 +54,10 @@ export function resolveSettings(given: SandboxOptions, base?: SandboxSettings): 
 		sameAnswerAtTemperature0: o.sameAnswerAtTemperature0 ?? base?.sameAnswerAtTemperature0 ?? 0.9,
 		rateHeaders: o.rateHeaders ?? base?.rateHeaders ?? true,
 		strictModels: o.strictModels ?? base?.strictModels ?? false,
+		flex: { ...DEFAULT_FLEX, ...base?.flex, ...o.flex },
+		breakSchemaAfter: 'breakSchemaAfter' in o ? o.breakSchemaAfter : base?.breakSchemaAfter,
 	};
+	checkFlex(r.flex);
 	checkFaultTables(r);
 	checkValues(r);
 	return r;
@@ -109,4 +115,7 @@ function checkValues(r: SandboxSettings): void {
 			throw new Error(`Expected \`faults.${k}\` to be a probability in [0, 1], got ${p}`);
 	}
 	if (!(r.hangMs >= 0)) throw new Error(`Expected \`hangMs\` to be >= 0, got ${r.hangMs}`);
+	const k = r.breakSchemaAfter;
+	if (k !== undefined && !(k >= 0 && (Number.isInteger(k) || k === Infinity)))
+		throw new Error(`Expected \`breakSchemaAfter\` to be an integer >= 0, got ${k}`);
 }

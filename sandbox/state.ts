@@ -17,6 +17,8 @@ export class SandboxState {
 	seenByDigest = new Map<string, number>();
 	/** Model + prompt digest -> whether the first answer at temperature 0 broke the schema. */
 	firstAnswerAtT0 = new Map<string, boolean>();
+	/** Accepted calls that asked for a schema (`breakSchemaAfter` counts them). */
+	schemaCalls = 0;
 	/** Sandbox-clock instant of the first call since start / reset (the outage window's origin). */
 	firstCallAt: number | undefined;
 	readonly cache = new PromptCache();
@@ -37,6 +39,7 @@ export class SandboxState {
 		this.stats = new StatsRecorder();
 		this.seenByDigest = new Map();
 		this.firstAnswerAtT0 = new Map();
+		this.schemaCalls = 0;
 		this.cache.clear();
 		this.firstCallAt = undefined;
 		this.limiter = new AccountLimits(this.settings);

@@ -61,10 +61,25 @@ export interface SandboxStats {
 	cacheWriteTokens: number;
 	/** Grouped (multi-record) answers altered by `groupFaults`, by kind. */
 	groupFaults: Record<'drop' | 'duplicate' | 'swap', number>;
+	/**
+	 * Billed usage by the tier that served it (`default`, `flex`, `priority`): flex tokens are
+	 * billed at the batch price (half), so a bench prices each tier's tokens at its own rate.
+	 */
+	byTier: Record<string, TierUsage>;
+	/** Flex requests answered 429 `resource_unavailable` (not billed). */
+	flexUnavailable: number;
 	/** Most accepted requests in any window of `windowMs` (default one minute). */
 	maxRequestsPerWindow(windowMs?: number): number;
 	/** Most rate-limit tokens charged in any window of `windowMs` (default one minute). */
 	maxTokensPerWindow(windowMs?: number): number;
+}
+
+/** Billed tokens at one tier. */
+export interface TierUsage {
+	inputTokens: number;
+	outputTokens: number;
+	/** Of `inputTokens`: read from the prompt cache. */
+	cachedInputTokens: number;
 }
 
 /** A growable Float64Array: timestamps of 20k+ requests without 20k boxed numbers. */
@@ -119,6 +134,8 @@ export class StatsRecorder {
 	cacheReadTokens = 0;
 	cacheWriteTokens = 0;
 	groupFaults = { drop: 0, duplicate: 0, swap: 0 };
+	byTier: Record<string, TierUsage> = {};
+	flexUnavailable = 0;
 	private times = new Series();
 	private charges = new Series();
 
@@ -164,6 +181,13 @@ export class StatsRecorder {
 		this.outputTokens += u.output;
 	}
 
+	billedAt(tier: string, u: { input: number; output: number; cached: number }): void {
+		const t = (this.byTier[tier] ??= { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0 });
+		t.inputTokens += u.input;
+		t.outputTokens += u.output;
+		t.cachedInputTokens += u.cached;
+	}
+
 	cache(use: { read: number; write: number }): void {
 		this.cacheReadTokens += use.read;
 		this.cacheWriteTokens += use.write;
@@ -199,6 +223,8 @@ export class StatsRecorder {
 			cacheReadTokens: this.cacheReadTokens,
 			cacheWriteTokens: this.cacheWriteTokens,
 			groupFaults: { ...this.groupFaults },
+			byTier: Object.fromEntries(Object.entries(this.byTier).map(([k, v]) => [k, { ...v }])),
+			flexUnavailable: this.flexUnavailable,
 			maxRequestsPerWindow: (windowMs = 60_000) => maxInWindow(times, undefined, n, windowMs),
 			maxTokensPerWindow: (windowMs = 60_000) => maxInWindow(times, charges, n, windowMs),
 		};

@@ -11,6 +11,9 @@ import type { AnswerEntry, BatchEntry, BatchRow } from './store/batches';
 import type { Checkpoint } from '../ledger/types';
 import { compileSchema } from '../schema';
 import type { ItemError, LlmResult, ProviderName, Usage } from '../types';
+import { emptyGroupStats, type GroupStats } from '../call/group-stats';
+import { entryIdsOf, groupedPrompts, judgeGroupLine, type Judged } from './collect-group';
+import { groupSizeOf } from './custom-id';
 import { assertJobKnown } from './job-check';
 import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './context';
 import { PublishLease } from './publish-lease';
@@ -44,16 +47,9 @@ export interface CollectResult {
 	late: number;
 	/** Batches adopted after a crash whose results proved another's: dropped, their records free again. */
 	unadopted: string[];
+	/** Grouped requests read (Records per Request) and what became of their records. */
+	grouped: GroupStats;
 }
-
-type Judged =
-	| { ok: true; result: LlmResult & { batchId: string } }
-	| {
-			ok: false;
-			error: ItemError;
-			/** Two different answers came: decided for good, further lines change nothing. */
-			conflict?: boolean;
-	  };
 
 /** What the lines of one record said so far. */
 interface Decided {
@@ -63,7 +59,8 @@ interface Decided {
 
 function addUsage(a: Usage, b: Usage): Usage {
 	const out: Usage = { ...a };
-	for (const k of Object.keys(b) as Array<keyof Usage>) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+	for (const k of Object.keys(b) as Array<keyof Usage>)
+		if (k !== 'serviceTier') out[k] = (a[k] ?? 0) + (b[k] ?? 0);
 	return out;
 }
 
@@ -170,6 +167,7 @@ export async function collectJob(
 		conflicts: 0,
 		late: 0,
 		unadopted: [],
+		grouped: emptyGroupStats(),
 	};
 	const emit = o.onOutcome ?? ((outcome: CollectOutcome) => res.outcomes.push(outcome));
 	const emittedNow = new Set<string>();
@@ -285,28 +283,31 @@ class BatchReader {
 	private async read(row: BatchRow): Promise<Map<string, Decided>> {
 		const { ctx, res } = this;
 		const decided = new Map<string, Decided>();
+		const decide = (entry: AnswerEntry, judged: Judged) => {
+			// A paid answer is durable at once, whatever later lines of the record say.
+			if (judged.ok) this.o.checkpoint.succeeded(judged.result);
+			const before = decided.get(entry.recordId);
+			if (!before) decided.set(entry.recordId, { entry, judged });
+			else if (!(before.judged.ok === false && before.judged.conflict)) {
+				before.judged = mergeLines(before.judged, judged, ctx.api.provider);
+				if (!before.judged.ok && before.judged.conflict) res.conflicts++;
+			}
+		};
 		const handle = async (lines: readonly BatchResultLine[]) => {
 			const entries = await ctx.batches.entriesByCustomId(
 				ctx.job,
 				row.batchId,
-				lines.filter((l) => l.customId !== '').map((l) => l.customId),
+				lines.filter((l) => l.customId !== '').flatMap((l) => entryIdsOf(l.customId)),
 			);
+			const prompts = await groupedPrompts(ctx, lines, entries);
 			for (const line of lines) {
-				const entry = line.customId === '' ? undefined : entries.get(line.customId);
-				if (!entry) {
+				const judged =
+					line.customId === '' ? [] : this.judgeLine(line, entries, prompts, row.batchId);
+				if (judged.length === 0) {
 					res.unmatched++;
 					if (line.customId === '') res.unreadable++;
-					continue;
 				}
-				const judged = this.judge(entry, line, row.batchId);
-				// A paid answer is durable at once, whatever later lines of the record say.
-				if (judged.ok) this.o.checkpoint.succeeded(judged.result);
-				const before = decided.get(entry.recordId);
-				if (!before) decided.set(entry.recordId, { entry, judged });
-				else if (!(before.judged.ok === false && before.judged.conflict)) {
-					before.judged = mergeLines(before.judged, judged, ctx.api.provider);
-					if (!before.judged.ok && before.judged.conflict) res.conflicts++;
-				}
+				for (const j of judged) decide(j.entry, j.judged);
 			}
 			await this.lease.renew();
 		};
@@ -389,6 +390,42 @@ class BatchReader {
 			this.validators.set(key, p);
 		}
 		return p;
+	}
+
+	/** What a result line says about each record it answers (none: it matched no record). */
+	private judgeLine(
+		line: BatchResultLine,
+		entries: Map<string, AnswerEntry>,
+		prompts: Map<string, string>,
+		batchId: string,
+	): Array<{ entry: AnswerEntry; judged: Judged }> {
+		if (groupSizeOf(line.customId) === undefined) {
+			const entry = entries.get(line.customId);
+			return entry ? [{ entry, judged: this.judge(entry, line, batchId) }] : [];
+		}
+		const members = entryIdsOf(line.customId).flatMap((id) => entries.get(id) ?? []);
+		if (members.length === 0) return [];
+		if (!line.ok) {
+			this.res.grouped.groups++;
+			this.res.grouped.groupsFailed++;
+			return members.map((entry) => ({ entry, judged: { ok: false, error: line.error } }));
+		}
+		const schemaText = members[0].answer.schema;
+		return judgeGroupLine(
+			{
+				line,
+				members,
+				promptOf: (id) => prompts.get(id) ?? '',
+				batchId,
+				latencyMs: Math.max(0, this.ctx.clock.now() - Date.parse(members[0].submittedAt)),
+			},
+			this.policyFor(null),
+			{
+				schema: schemaText ? (JSON.parse(schemaText) as Record<string, unknown>) : undefined,
+				validate: this.policyFor(schemaText).structured?.validate,
+			},
+			this.res.grouped,
+		);
 	}
 
 	private judge(entry: AnswerEntry, line: BatchResultLine, batchId: string): Judged {

@@ -1,8 +1,10 @@
+export * from './cache';
 export * from './caps';
 export * from './collect';
 export * from './job-check';
 export * from './custom-id';
 export * from './context';
+export type { BatchGrouping } from './grouping';
 export * from './jsonl';
 export { shareItemText } from './payload';
 export { resolvePending } from './pending';

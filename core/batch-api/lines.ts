@@ -3,32 +3,30 @@
  * at the caps) and built again a page at a time while the upload reads them, with turns of the
  * event loop in between — a 190 MB batch is never held whole, nor built in one stretch.
  */
-import type { ChatRequest } from '../call/providers/types';
-import { NONCE_LENGTH, customIdFor } from './custom-id';
-import type { BatchApi, BatchLines } from './types';
+import { NONCE_LENGTH } from './custom-id';
+import type { BatchLines } from './types';
 
 /** What is built between two turns of the event loop (and written to the ledger at once). */
 export const PIECE_BYTES = 1024 * 1024;
 
 export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** What a request line is made of. */
-export interface LineSource {
-	recordId: string;
-	request: ChatRequest;
-}
+/** Builds the request line of `source` at position `seq` of the submission `nonce`. */
+export type BuildLine<T> = (source: T, nonce: string, seq: number) => string;
 
 /**
- * Each record's request line size, to split at the caps: lines are built here only to be
- * measured, and again when their batch is uploaded, so no more than a page of lines is held.
- * A nonce of the same length stands in for the batch's own, which is not drawn yet.
+ * Each request line's size, to split at the caps: lines are built here only to be measured,
+ * and again when their batch is uploaded, so no more than a page of lines is held. A nonce of
+ * the same length stands in for the batch's own, which is not drawn yet; `seq` is the line's
+ * position among all lines, never less than its position in its own batch (a size is an
+ * upper bound).
  */
-export async function lineSizes(api: BatchApi, sources: readonly LineSource[]): Promise<number[]> {
+export async function lineSizes<T>(sources: readonly T[], build: BuildLine<T>): Promise<number[]> {
 	const stand = '0'.repeat(NONCE_LENGTH);
 	const sizes: number[] = [];
 	let built = 0;
-	for (const s of sources) {
-		const size = Buffer.byteLength(api.requestLine(customIdFor(stand, s.recordId), s.request));
+	for (let i = 0; i < sources.length; i++) {
+		const size = Buffer.byteLength(build(sources[i], stand, i));
 		sizes.push(size);
 		built += size;
 		if (built >= PIECE_BYTES) {
@@ -40,11 +38,11 @@ export async function lineSizes(api: BatchApi, sources: readonly LineSource[]): 
 }
 
 /** The batch's lines, built a page at a time as the upload reads them. */
-export function linesOf(
-	api: BatchApi,
+export function linesOf<T>(
 	nonce: string,
-	sources: readonly LineSource[],
+	sources: readonly T[],
 	bytes: number,
+	build: BuildLine<T>,
 ): BatchLines {
 	return {
 		count: sources.length,
@@ -52,8 +50,8 @@ export function linesOf(
 		async *pages() {
 			let page: string[] = [];
 			let size = 0;
-			for (const s of sources) {
-				const line = api.requestLine(customIdFor(nonce, s.recordId), s.request);
+			for (let i = 0; i < sources.length; i++) {
+				const line = build(sources[i], nonce, i);
 				page.push(line);
 				size += line.length;
 				if (size >= PIECE_BYTES) {

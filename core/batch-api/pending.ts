@@ -9,6 +9,7 @@ import type { ChatRequest } from '../call/providers/types';
 import { parsePendingId, type BatchRow } from './store/batches';
 import { ownerIsDead, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
+import { entryIdsOf } from './collect-group';
 import { carriesNonce, isSubmissionNonce } from './custom-id';
 import type { JobContext } from './context';
 import type { BatchStatus } from './types';
@@ -82,7 +83,8 @@ export async function settleProvisional(ctx: JobContext, row: BatchRow): Promise
 	let foreign = false;
 	read: for await (const page of ctx.api.results(row.batchId, row.model)) {
 		for (const line of page) {
-			chunk.push(line.customId);
+			// A grouped request's line stands for its records: its first one is looked up.
+			chunk.push(entryIdsOf(line.customId)[0]);
 			if (chunk.length >= VERDICT_CHUNK && !(await check())) {
 				foreign = true;
 				break read;
@@ -124,16 +126,17 @@ export async function resolvePending(ctx: JobContext, model?: string): Promise<v
 
 async function resolveIntent(
 	ctx: JobContext,
-	p: { pendingId: string; count: number; submittedAt: string },
+	p: { pendingId: string; count: number; requests: number; submittedAt: string },
 	model?: string,
 ): Promise<void> {
 	const parsed = parsePendingId(p.pendingId);
 	if (!parsed) return;
 	const nonce = parsed.key;
 	const writtenAt = Date.parse(p.submittedAt);
+	// The provider counts request lines (a grouped request's records count once).
 	const found = await ctx.api.findSubmission(nonce, {
 		after: adoptionWindow(writtenAt).from,
-		count: p.count,
+		count: p.requests,
 	});
 	const owned = await ctx.batches.ownedBatchIds(found.batches.map((b) => b.id));
 	const [entry] = await ctx.batches.unemittedEntries(ctx.job, p.pendingId, 1);
@@ -144,7 +147,7 @@ async function resolveIntent(
 	for (;;) {
 		const step = nextAdoptionStep({
 			writtenAt,
-			count: p.count,
+			count: p.requests,
 			ownerGone,
 			found,
 			owned,

@@ -9,10 +9,25 @@ import type { ItemError } from '../types';
 export const RESUBMITTABLE: ReadonlySet<string> = new Set([
 	'expired',
 	'canceled',
+	// A realtime run of the same job stopped before sending these records.
+	'ledger_unavailable',
+	'limit_store_unavailable',
 	'server_error',
 	'rate_limited',
 	'timeout',
 	'connection',
+]);
+
+/**
+ * Failures of a grouped request's answer (Records per Request) rather than of the record: a
+ * record that failed so in a group is sent again, alone (as LLM Batch Call sends it at once).
+ */
+export const GROUP_ANSWER_FAILURES: ReadonlySet<string> = new Set([
+	'malformed_output',
+	'schema_violation',
+	'content_filter',
+	'truncated',
+	'invalid_request',
 ]);
 
 /** Submissions per record (the first counts), unless the node says otherwise. */
@@ -22,14 +37,16 @@ export type ResendRefusal = 'not_retryable' | 'over_limit';
 
 /**
  * Why a record that failed with `lastError` after `submissions` submissions is not sent
- * again, or undefined when it may be.
+ * again, or undefined when it may be. `grouped`: its last submission was in a grouped request.
  */
 export function resendRefusal(
 	lastError: ItemError,
 	submissions: number,
 	maxSubmissions: number,
+	grouped = false,
 ): ResendRefusal | undefined {
-	if (!RESUBMITTABLE.has(lastError.code)) return 'not_retryable';
+	if (!RESUBMITTABLE.has(lastError.code) && !(grouped && sendAlone(lastError)))
+		return 'not_retryable';
 	if (submissions >= maxSubmissions) return 'over_limit';
 	return undefined;
 }
@@ -41,4 +58,9 @@ export function resendRefusal(
 export function submissionsOf(entry: { batchId: string; round: number } | undefined): number {
 	if (!entry) return 0;
 	return entry.batchId.startsWith('abandoned:') ? entry.round - 1 : entry.round;
+}
+
+/** Whether a record that failed so in a grouped request goes alone next time. */
+export function sendAlone(lastError: ItemError): boolean {
+	return GROUP_ANSWER_FAILURES.has(lastError.code);
 }

@@ -12,7 +12,8 @@ import { pendingBatchId, type BatchEntry } from './store/batches';
 import { claimForSubmission, claimOwner, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow } from './adoption';
 import { splitIntoBatches, type BatchCaps } from './caps';
-import { customIdFor, newSubmissionNonce } from './custom-id';
+import { isMemberCustomId, newSubmissionNonce } from './custom-id';
+import { planUnits, unitLines, type BatchGrouping, type Unit } from './grouping';
 import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
 import { packRequest, unpackRequest } from './payload';
 import type { JobContext } from './context';
@@ -20,6 +21,7 @@ import { batchRowFor, resolvePending } from './pending';
 import {
 	DEFAULT_MAX_SUBMISSIONS,
 	resendRefusal,
+	sendAlone,
 	submissionsOf,
 	type ResendRefusal,
 } from './resend';
@@ -49,7 +51,16 @@ export type SkipReason =
 	| ResendRefusal;
 
 export interface SubmitResult {
-	created: Array<BatchStatus & { requestCount: number; round: number; indexes: number[] }>;
+	created: Array<
+		BatchStatus & {
+			/** Records in the batch. */
+			requestCount: number;
+			/** Request lines they made (fewer than the records with Records per Request). */
+			lines: number;
+			round: number;
+			indexes: number[];
+		}
+	>;
 	skipped: Array<{
 		index: number;
 		recordId: string;
@@ -69,6 +80,11 @@ export interface SubmitOptions {
 	model: string;
 	/** A failed record is sent again only under this many submissions. @default DEFAULT_MAX_SUBMISSIONS */
 	maxSubmissions?: number;
+	/**
+	 * Records per Request: several records in one batch request (grouping.ts). A request
+	 * counts once against the caps and Batch Size, whatever number of records it carries.
+	 */
+	grouping?: BatchGrouping;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -82,7 +98,8 @@ async function writeIntent(
 	ctx: JobContext,
 	pendingId: string,
 	nonce: string,
-	part: readonly Todo[],
+	units: ReadonlyArray<Unit<Todo>>,
+	customIds: (unit: Unit<Todo>, nonce: string, seq: number) => string[],
 ): Promise<void> {
 	const at = iso(ctx.clock.now());
 	let piece: BatchEntry[] = [];
@@ -92,12 +109,16 @@ async function writeIntent(
 		piece = [];
 		size = 0;
 	};
-	for (const t of part) {
+	const rows = units.flatMap((unit, seq) => {
+		const ids = customIds(unit, nonce, seq);
+		return unit.map((t, k) => ({ t, customId: ids[k] }));
+	});
+	for (const { t, customId } of rows) {
 		const item = JSON.stringify(t.record.item);
 		const request = packRequest(t.record.request, t.record.item);
 		piece.push({
 			recordId: t.record.recordId,
-			customId: customIdFor(nonce, t.record.recordId),
+			customId,
 			batchId: pendingId,
 			promptHash: t.record.promptHash,
 			request,
@@ -125,10 +146,25 @@ export function createRefused(e: unknown): boolean {
 	return e instanceof LlmBatchError && e.status !== undefined;
 }
 
+/** A record to send, shaped as grouping.ts packs it. */
 interface Todo {
 	record: PreparedRecord;
 	round: number;
+	recordId: string;
+	promptHash: string;
+	request: ChatRequest;
+	/** Its last submission was in a grouped request that failed it: sent alone this time. */
+	alone?: boolean;
 }
+
+const todoOf = (record: PreparedRecord, round: number, alone = false): Todo => ({
+	record,
+	round,
+	recordId: record.recordId,
+	promptHash: record.promptHash,
+	request: record.request,
+	...(alone ? { alone } : {}),
+});
 
 /** Sorts the records into those to send (with their round) and those skipped, with why. */
 async function select(
@@ -169,12 +205,15 @@ async function select(
 			});
 		else if (rec?.status === 'failed' && rec.lastError && verdict === 'reuse') {
 			const submissions = submissionsOf(entry);
-			const refusal = resendRefusal(rec.lastError, submissions, maxSubmissions);
+			const grouped = entry !== undefined && isMemberCustomId(entry.customId);
+			const refusal = resendRefusal(rec.lastError, submissions, maxSubmissions, grouped);
+			// A record its grouped answer failed is sent again alone, as LLM Batch Call does.
+			const alone = grouped && sendAlone(rec.lastError);
 			if (refusal) skip(refusal, { code: rec.lastError.code });
-			else todo.push({ record: r, round: submissions + 1 });
+			else todo.push(todoOf(r, submissions + 1, alone));
 		} else {
 			if (rec?.status === 'succeeded' && verdict) countNotReused(notReused, verdict);
-			todo.push({ record: r, round: r.round ?? submissionsOf(entry) + 1 });
+			todo.push(todoOf(r, r.round ?? submissionsOf(entry) + 1));
 		}
 	}
 	return { todo, skipped, notReused };
@@ -198,13 +237,18 @@ export async function submitRecords(
 		records,
 		o.maxSubmissions ?? DEFAULT_MAX_SUBMISSIONS,
 	);
-	const sizes = await lineSizes(
-		ctx.api,
-		todo.map((t) => t.record),
-	);
+	const units = planUnits(todo, o.grouping);
+	const lines = unitLines(ctx.api, o.grouping);
+	const sizes = await lineSizes(units, lines.line);
 	const created: SubmitResult['created'] = [];
 	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
-		const part = await submitPart(ctx, todo.slice(start, end), sizes.slice(start, end), o.model);
+		const part = await submitPart(
+			ctx,
+			units.slice(start, end),
+			sizes.slice(start, end),
+			o.model,
+			lines,
+		);
 		skipped.push(...part.skipped);
 		if (part.created) created.push(part.created);
 	}
@@ -217,34 +261,42 @@ export async function submitRecords(
  */
 async function submitPart(
 	ctx: JobContext,
-	part: readonly Todo[],
+	part: ReadonlyArray<Unit<Todo>>,
 	sizes: readonly number[],
 	model: string,
+	lines: ReturnType<typeof unitLines>,
 ): Promise<{ created?: SubmitResult['created'][number]; skipped: SubmitResult['skipped'] }> {
 	const { api, store, batches, job } = ctx;
 	const nonce = newSubmissionNonce();
 	const states = await claimForSubmission(
 		store,
 		job,
-		part.map((t) => ({ recordId: t.record.recordId, promptHash: t.record.promptHash })),
+		part.flatMap((u) =>
+			u.map((t) => ({ recordId: t.record.recordId, promptHash: t.record.promptHash })),
+		),
 		nonce,
 		ctx.clock.now(),
 	);
 	const skipped: SubmitResult['skipped'] = [];
-	const claimed: Todo[] = [];
+	const units: Array<Unit<Todo>> = [];
 	let bytes = 0;
-	part.forEach((t, i) => {
-		const state = states.get(t.record.recordId);
-		if (state?.status === 'claimed') {
-			claimed.push(t);
-			bytes += sizes[i];
-		} else
+	part.forEach((unit, i) => {
+		const mine = unit.filter((t) => {
+			const state = states.get(t.record.recordId);
+			if (state?.status === 'claimed') return true;
 			skipped.push({
 				index: t.record.index,
 				recordId: t.record.recordId,
 				reason: state?.status === 'done' ? 'succeeded' : 'in_batch',
 			});
+			return false;
+		});
+		if (mine.length === 0) return;
+		// A grouped request another execution took records of is made again from the rest.
+		bytes += mine.length === unit.length ? sizes[i] : Buffer.byteLength(lines.line(mine, nonce, i));
+		units.push(mine);
 	});
+	const claimed = units.flat();
 	if (claimed.length === 0) return { skipped };
 
 	// The intent first, with the nonce every custom_id carries: a batch the provider accepted
@@ -255,19 +307,15 @@ async function submitPart(
 		await releaseSubmission(store, job, nonce);
 	};
 	// Nothing was sent if the intent could not be written: the records are freed (if the ledger lets us).
-	await writeIntent(ctx, pendingId, nonce, claimed).catch(async (e: unknown) => {
-		await release().catch(() => undefined);
-		return Promise.reject(e);
-	});
-	const lines = linesOf(
-		api,
-		nonce,
-		claimed.map((t) => t.record),
-		bytes,
+	await writeIntent(ctx, pendingId, nonce, units, lines.entryCustomIds).catch(
+		async (e: unknown) => {
+			await release().catch(() => undefined);
+			return Promise.reject(e);
+		},
 	);
 	const submittedAt = ctx.clock.now();
 	const status = await api
-		.create(lines, {
+		.create(linesOf(nonce, units, bytes, lines.line), {
 			job: job.slice(0, 512),
 			records: String(claimed.length),
 			submission: nonce,
@@ -279,7 +327,7 @@ async function submitPart(
 			const found = await api
 				.findSubmission(nonce, {
 					after: adoptionWindow(submittedAt).from,
-					count: claimed.length,
+					count: units.length,
 				})
 				.catch(() => undefined);
 			if (found?.byKey && found.batches.length > 0) return found.batches[0];
@@ -301,6 +349,7 @@ async function submitPart(
 		created: {
 			...status,
 			requestCount: claimed.length,
+			lines: units.length,
 			round,
 			indexes: claimed.map((t) => t.record.index),
 		},
@@ -339,7 +388,12 @@ export async function resubmittable(
 			const rec = records.get(entry.recordId);
 			if (rec?.status !== 'failed' || !rec.lastError) continue;
 			const submissions = submissionsOf(entry);
-			const refusal = resendRefusal(rec.lastError, submissions, o.maxRounds);
+			const refusal = resendRefusal(
+				rec.lastError,
+				submissions,
+				o.maxRounds,
+				isMemberCustomId(entry.customId),
+			);
 			if (refusal === 'not_retryable') notRetryable++;
 			else if (refusal === 'over_limit') overLimit++;
 			else

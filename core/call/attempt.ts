@@ -20,9 +20,17 @@ import {
 	type Step,
 } from './item-state';
 import { afterError, judge } from './verdict';
-import type { LlmResult } from '../types';
+import { tierAt, timeoutAt } from './service-tier';
+import type { LlmResult, ServiceTier } from '../types';
 
 export type { ItemEnd } from './item-state';
+
+/** Cleared to send: the meter's reservation, the limiter's estimate, the tier it goes at. */
+interface Cleared {
+	ticket: Ticket;
+	estimate: number;
+	tier: ServiceTier | undefined;
+}
 
 /** A claim older than this (a long limiter wait) is renewed before the request is sent. */
 const CLAIM_RENEW_AFTER_MS = 60_000;
@@ -138,7 +146,7 @@ class ItemRun {
 				return renewed;
 			}
 		}
-		const answer = await this.send(cleared.ticket, cleared.estimate);
+		const answer = await this.send(cleared);
 		const judged = judge(this.s, this.it, answer, probe);
 		if (answer.result) return this.succeed(answer.result, answer.stoppedBefore);
 		if (!answer.error) throw new Error('unreachable: neither result nor error');
@@ -150,9 +158,7 @@ class ItemRun {
 	 * The rate (flow controller) and the meter: the request's most is reserved before it is
 	 * sent, so no cap is passed by requests in flight. Undefined: not sent, look again.
 	 */
-	private async clearToSend(
-		probe: boolean,
-	): Promise<{ ticket: Ticket; estimate: number } | undefined> {
+	private async clearToSend(probe: boolean): Promise<Cleared | undefined> {
 		const s = this.s;
 		const item = this.it.item;
 		const stopSignal = s.stopController.signal;
@@ -175,12 +181,16 @@ class ItemRun {
 		// The circuit opened while this item waited for a slot or the rate: back to the breaker's
 		// gate, or an outage gets every item already queued sent into it.
 		if (!probe && s.breaker.isOpen) return undefined;
+		// The tier is chosen last, right before the request goes: one that waited past the Flex
+		// Deadline goes out at the standard tier.
+		const tier = tierAt(s.options, s.options.clock.now());
 		const reservation = await s.meter.reserve(
 			item.request.model,
 			{
 				inputTokens: item.inputTokens + turn,
 				outputTokens: this.it.maxTokens,
 				cacheWrite: item.request.cache?.ttl,
+				serviceTier: tier,
 			},
 			stopSignal,
 		);
@@ -188,11 +198,11 @@ class ItemRun {
 			if (reservation) s.stop('budget_exceeded', reservation.refused);
 			return notSent();
 		}
-		return { ticket: reservation.ticket, estimate };
+		return { ticket: reservation.ticket, estimate, tier };
 	}
 
 	/** Sends the request; the answer is paid the moment it comes, before it is read. */
-	private async send(ticket: Ticket, estimate: number): Promise<Answer> {
+	private async send({ ticket, estimate, tier }: Cleared): Promise<Answer> {
 		const s = this.s;
 		const { clock, provider, flow } = s.options;
 		const item = this.it.item;
@@ -201,12 +211,16 @@ class ItemRun {
 		let error: LlmBatchError | undefined;
 		let res: ChatResponse | undefined;
 		try {
-			const request = { ...item.request, maxTokens: this.it.maxTokens };
+			const request = {
+				...item.request,
+				maxTokens: this.it.maxTokens,
+				...(tier === undefined ? {} : { serviceTier: tier }),
+			};
 			res = await provider.complete(
 				this.it.followUp ? { ...request, followUp: this.it.followUp } : request,
 				{
 					signal: s.cancelController.signal,
-					timeoutMs: s.options.timeoutMs,
+					timeoutMs: timeoutAt(s.options, tier),
 					now: () => clock.now(),
 				},
 			);
@@ -248,7 +262,7 @@ class ItemRun {
 		const s = this.s;
 		const item = this.it.item;
 		if (stoppedBefore) s.stats.keptAfterStop = (s.stats.keptAfterStop ?? 0) + 1;
-		s.countSuccess();
+		s.countAnswered(result.serviceTier);
 		if (item.group) s.claims.keepGroupTickets(item, this.it.tickets);
 		else await s.claims.succeeded(result, this.it.tickets);
 		return { index: item.index, ok: true, result };

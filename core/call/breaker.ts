@@ -25,7 +25,11 @@ export interface BreakerOptions {
 	readonly outageMs?: number;
 }
 
-/** Provider-side failures: what an outage looks like. Everything else belongs to one item or to the rate limit. */
+/**
+ * Provider-side failures: what an outage looks like. Everything else belongs to one item or to
+ * the rate limit — and Flex's 429 `resource_unavailable` to neither: the provider answered, it
+ * had no flex capacity, so it is never counted (and a probe answered with it closes the circuit).
+ */
 const OUTAGE_CODES: ReadonlySet<ErrorCode> = new Set(['server_error', 'timeout', 'connection']);
 
 const MAX_KEPT = 1024;

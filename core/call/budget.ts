@@ -14,10 +14,10 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { costUsd, type Price } from '../cost';
+import { costUsd, priceFor, type Price } from '../cost';
 import { ownerIsDead } from '../ledger/checkpoint';
 import type { LedgerStore, RecordsPaid, SpendVerdict } from '../ledger/types';
-import type { Clock, Usage } from '../types';
+import type { Clock, ServiceTier, Usage } from '../types';
 
 /** How requests are priced. */
 export interface Pricing {
@@ -35,6 +35,19 @@ export interface MaxTokens {
 	outputTokens: number;
 	/** The request asks for prompt caching with this TTL: its prompt may be a cache write. */
 	cacheWrite?: '5m' | '1h';
+	/** The processing tier the request asks for (OpenAI `service_tier`). */
+	serviceTier?: ServiceTier;
+}
+
+/**
+ * The tiers an answer to a request at `tier` may be billed at: the standard one always (an
+ * OpenAI-compatible server that ignores `service_tier` reports none, which is priced as
+ * standard), plus the tier asked for; `auto` may land on priority when the project says so.
+ */
+function billableTiers(tier: ServiceTier | undefined, priorityKnown: boolean): string[] {
+	if (tier === 'flex' || tier === 'priority') return ['default', tier];
+	if (tier === 'auto' && priorityKnown) return ['default', 'priority'];
+	return ['default'];
 }
 
 /**
@@ -46,23 +59,35 @@ export function modelPricing(
 	opts: { batch?: boolean } = {},
 ): Pricing {
 	const cost = { overrides, batch: opts.batch === true };
+	const mostAt = (model: string, t: MaxTokens, serviceTier: string) =>
+		costUsd(
+			model,
+			{
+				inputTokens: t.inputTokens,
+				outputTokens: t.outputTokens,
+				...(t.cacheWrite
+					? {
+							cacheWriteTokens: t.inputTokens,
+							cacheWrite1hTokens: t.cacheWrite === '1h' ? t.inputTokens : 0,
+						}
+					: {}),
+				serviceTier,
+			},
+			cost,
+		);
 	return {
 		costOf: (model, usage) => costUsd(model, usage, cost),
-		maxCostOf: (model, t) =>
-			costUsd(
-				model,
-				{
-					inputTokens: t.inputTokens,
-					outputTokens: t.outputTokens,
-					...(t.cacheWrite
-						? {
-								cacheWriteTokens: t.inputTokens,
-								cacheWrite1hTokens: t.cacheWrite === '1h' ? t.inputTokens : 0,
-							}
-						: {}),
-				},
-				cost,
-			),
+		// At the dearest tier the answer may be billed at; unknown if any of them is.
+		maxCostOf: (model, t) => {
+			const priorityKnown = priceFor(model, overrides)?.tiers?.priority !== undefined;
+			let most = 0;
+			for (const tier of billableTiers(t.serviceTier, priorityKnown)) {
+				const usd = mostAt(model, t, tier);
+				if (usd === undefined) return undefined;
+				most = Math.max(most, usd);
+			}
+			return most;
+		},
 	};
 }
 
@@ -77,9 +102,16 @@ export function functionPricing(
 	};
 }
 
-/** The models of `models` whose price `pricing` does not know. */
-export function unpricedModels(pricing: Pricing, models: readonly string[]): string[] {
-	return models.filter((m) => pricing.costOf(m, { inputTokens: 1, outputTokens: 1 }) === undefined);
+/** The models of `models` whose price `pricing` does not know (at `tier`, when one is asked for). */
+export function unpricedModels(
+	pricing: Pricing,
+	models: readonly string[],
+	tier?: ServiceTier,
+): string[] {
+	return models.filter(
+		(m) =>
+			pricing.maxCostOf(m, { inputTokens: 1, outputTokens: 1, serviceTier: tier }) === undefined,
+	);
 }
 
 /** A reservation: what a request may cost, then what it cost. */

@@ -4,6 +4,7 @@
  * model's grouped requests may hold.
  */
 import type { CostMeter } from './budget';
+import { FailureRateWatch } from './failure-rate';
 import type { FallbackStage } from './fallback';
 import type { GroupOptions } from './group-pack';
 import { CONTEXT_WINDOW, inputPolicy } from './input';
@@ -33,10 +34,13 @@ export function modelChain(shared: Shared, input: CallInput) {
 	const { config, deps } = shared;
 	const fallback = config.fallback;
 	const models = [config.primary.model, ...(fallback?.models ?? [])];
+	// One watch for the chain: a broken prompt is broken on every model, so its stop stops all.
+	const failureRate = failureRateOf(config);
 	const primary = runnerFor(shared, config.primary, config.primary.model, {
 		limit: deps.limits[0],
 		handOff: models.length > 1,
 		warmUp: input.items.some((i) => i.request.cache !== undefined),
+		failureRate,
 	});
 	const stages: FallbackStage[] = [];
 	if (fallback) {
@@ -52,8 +56,9 @@ export function modelChain(shared: Shared, input: CallInput) {
 				limit,
 				handOff: k < fallback.models.length - 1,
 				warmUp: false,
+				failureRate,
 			});
-			limit.onStop((message) => runner.stop('canceled', message));
+			limit.onStop((message) => runner.stop('limit_store_unavailable', message));
 			stages.push({ runner, toItem: (index) => toRunItem(index, input.raws[index]!) });
 		});
 	}
@@ -64,6 +69,12 @@ export function modelChain(shared: Shared, input: CallInput) {
 			if (error.issues?.some((i) => i.code === CONTEXT_WINDOW)) tooLong.push({ index, error });
 	const runners = [primary, ...stages.map((s) => s.runner)];
 	return { primary, stages, tooLong, models, runners };
+}
+
+function failureRateOf(config: CallConfig): FailureRateWatch | undefined {
+	const percent = config.options.stopFailurePercent ?? 0;
+	const window = config.options.stopFailureWindow ?? 0;
+	return percent > 0 && window > 0 ? new FailureRateWatch({ percent, window }) : undefined;
 }
 
 /** What a fallback model's requests look like (the Context Window option is the primary's). */
@@ -85,7 +96,12 @@ function runnerFor(
 	shared: Shared,
 	endpoint: Endpoint,
 	model: string,
-	stage: { limit: CallLimit; handOff: boolean; warmUp: boolean },
+	stage: {
+		limit: CallLimit;
+		handOff: boolean;
+		warmUp: boolean;
+		failureRate: FailureRateWatch | undefined;
+	},
 ): BatchRunner {
 	const { config, deps } = shared;
 	const o = config.options;
@@ -99,6 +115,7 @@ function runnerFor(
 		concurrency: config.concurrency,
 		retry: { maxAttempts: o.maxAttempts },
 		timeoutMs: o.timeoutSeconds * 1000,
+		...tierPolicy(o, endpoint.provider, deps.clock.now()),
 		signal: deps.signal,
 		circuit: {
 			threshold: o.circuitThreshold / 100,
@@ -112,6 +129,7 @@ function runnerFor(
 		warmUp: stage.warmUp,
 		maxReasks: config.schema ? o.maxReasks : 0,
 		fixInvalidBy: o.fixInvalidBy,
+		failureRate: stage.failureRate,
 		onEvent: (e) => {
 			if (e.type === 'circuit') {
 				deps.log.warn(
@@ -124,6 +142,19 @@ function runnerFor(
 			}
 		},
 	});
+}
+
+/** The Service Tier applies to OpenAI models; the Flex Deadline counts from the run's start. */
+function tierPolicy(o: CallConfig['options'], provider: ProviderName, startedAt: number) {
+	if (provider !== 'openai' || o.serviceTier === undefined || o.serviceTier === 'auto') return {};
+	const deadline = o.flexDeadlineMinutes ?? 0;
+	return {
+		serviceTier: o.serviceTier,
+		...(o.serviceTier === 'flex' && deadline > 0
+			? { flexDeadlineAt: startedAt + deadline * 60_000 }
+			: {}),
+		...(o.flexTimeoutSeconds ? { flexTimeoutMs: o.flexTimeoutSeconds * 1000 } : {}),
+	};
 }
 
 /** Records per request on one model, within that model's own context window. */

@@ -320,6 +320,15 @@ function byStatus(
 				withStatus,
 			);
 		}
+		if (codes.includes('resource_unavailable') || /resource unavailable/i.test(message)) {
+			// Flex processing had no capacity for the request: not billed, not the account's rate
+			// limit and not an outage — a wait (core/call/verdict.ts `capacityWait`).
+			return new LlmBatchError(
+				'resource_unavailable',
+				`Flex capacity unavailable (429 resource_unavailable, not billed)${d.text ? `: ${d.text}` : ''}`,
+				{ ...withStatus, retryAfterMs: retryAfterMs(e.headers, now) },
+			);
+		}
 		return new LlmBatchError('rate_limited', 'Rate limited by the provider (429)', {
 			...withStatus,
 			retryAfterMs: retryAfterMs(e.headers, now),

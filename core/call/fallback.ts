@@ -60,17 +60,24 @@ async function storedFallbackAnswers(
 	return left;
 }
 
+/**
+ * Stops that are the run's, not the model's: the next model would meet the same cap, cancel,
+ * ledger, limit store or broken prompt.
+ */
+const RUN_STOPS: ReadonlySet<string> = new Set([
+	'budget_exceeded',
+	'canceled',
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
+]);
+
 /** Whether a failure on one model should go to the next one. */
 export function handsOff(error: ItemError): boolean {
 	// The model is gone (retired mid-run): what it answered is kept, everything else goes on.
 	if (error.code === 'circuit_open' || error.code === 'model_not_found') return true;
 	if (error.status === 529 || error.status === 503) return true;
-	return (
-		error.retryable &&
-		error.code !== 'budget_exceeded' &&
-		error.code !== 'canceled' &&
-		error.code !== 'malformed_output'
-	);
+	return error.retryable && !RUN_STOPS.has(error.code) && error.code !== 'malformed_output';
 }
 
 interface Pending {

@@ -98,7 +98,8 @@ export function shareOut(total: number, weights: number[]): number[] {
 	return out;
 }
 
-function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[]): Usage[] {
+/** A request's usage in integer shares that add up to it: input by `inputWeights`, output by `outputWeights`. */
+export function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[]): Usage[] {
 	const input = shareOut(usage.inputTokens, inputWeights);
 	const output = shareOut(usage.outputTokens, outputWeights);
 	const cached = shareOut(usage.cachedInputTokens ?? 0, inputWeights);
@@ -109,6 +110,7 @@ function splitUsage(usage: Usage, inputWeights: number[], outputWeights: number[
 		if (cached[i] > 0) u.cachedInputTokens = Math.min(cached[i], inputTokens);
 		if (write[i] > 0) u.cacheWriteTokens = Math.min(write[i], inputTokens);
 		if (write1h[i] > 0) u.cacheWrite1hTokens = write1h[i];
+		if (usage.serviceTier !== undefined) u.serviceTier = usage.serviceTier;
 		return u;
 	});
 }
@@ -132,7 +134,11 @@ export function splitAnswer(
 	opts: { schema?: Record<string, unknown>; validate?: SchemaValidator },
 	gs: GroupStats,
 	costOf: (model: string, usage: Usage) => number | undefined,
-): { accepted: Array<[RunItem, LlmResult]>; again: Array<[RunItem, RunItem]> } {
+): {
+	accepted: Array<[RunItem, LlmResult]>;
+	/** The record, its copy to send alone (carrying its share of the usage), and why. */
+	again: Array<[RunItem, RunItem, keyof GroupStats['alone']]>;
+} {
 	const answer = result.output as Record<string, unknown>;
 	const dups = duplicateTopLevelKeys(result.text);
 	const sent = new Set(g.members.map((m) => m.item.recordId));
@@ -160,14 +166,14 @@ export function splitAnswer(
 		verdicts.map((v) => (v.ok ? v.chars : 0)),
 	);
 	const accepted: Array<[RunItem, LlmResult]> = [];
-	const again: Array<[RunItem, RunItem]> = [];
+	const again: Array<[RunItem, RunItem, keyof GroupStats['alone']]> = [];
 	g.members.forEach(({ item }, i) => {
 		const v = verdicts[i];
 		const usage = shares[i];
 		if (!v.ok) {
 			gs.alone[v.reason]++;
 			// Its share of the grouped request is paid: it joins the record's own result.
-			again.push([item, { ...item, priorUsage: usage, priorAttempts: result.attempts }]);
+			again.push([item, { ...item, priorUsage: usage, priorAttempts: result.attempts }, v.reason]);
 			return;
 		}
 		gs.answered++;
@@ -189,6 +195,7 @@ export function splitAnswer(
 				...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 				completedAt: result.completedAt,
 				groupSize: g.members.length,
+				...(result.serviceTier === undefined ? {} : { serviceTier: result.serviceTier }),
 			},
 		]);
 	});

@@ -36,8 +36,11 @@ export interface GroupOptions {
 	 */
 	readonly contextWindow?: number;
 	readonly checkpoint?: Checkpoint;
-	/** A ref per record and request (tests pass a counter). @default 4 random bytes */
-	readonly ref?: () => string;
+	/**
+	 * A ref per record and request (tests pass a counter; a batch submission draws it from
+	 * its nonce and the record ID, so Collect can make it again). @default 4 random bytes
+	 */
+	readonly ref?: (recordId: string) => string;
 }
 
 export type GroupShape = ReturnType<typeof groupShape>;
@@ -57,7 +60,7 @@ export function groupShape(opts: GroupOptions) {
 		Math.ceil(groupSystem(first.request).length / 4) + schemaTokens + 8;
 	const makeGroup = (members: RunItem[]): Group => {
 		const first = members[0].request;
-		const m = members.map((item) => ({ item, ref: ref() }));
+		const m = members.map((item) => ({ item, ref: ref(item.recordId) }));
 		const prompt = groupPrompt(
 			m.map((x) => ({ id: x.item.recordId, ref: x.ref, text: x.item.request.prompt })),
 		);

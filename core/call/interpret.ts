@@ -1,7 +1,7 @@
 import { LlmBatchError } from './errors';
 import type { ChatResponse } from './providers/types';
 import type { RunItem } from './types';
-import type { ProviderName, LlmResult, Usage } from '../types';
+import type { ProviderName, LlmResult, ServiceTier, Usage } from '../types';
 import { extractJson, type SchemaValidator } from '../schema';
 
 /** What reading an answer needs besides the answer: LLM Batch Call and LLM Batch Job share it. */
@@ -11,6 +11,8 @@ export interface AnswerPolicy {
 	readonly structured?: { validate?: SchemaValidator };
 	readonly costOf?: (model: string, usage: Usage) => number | undefined;
 	readonly now: () => number;
+	/** The processing tier the run asks for: the result then says which tier answered. */
+	readonly serviceTier?: ServiceTier;
 }
 
 /**
@@ -67,7 +69,15 @@ export function interpretAnswer(
 		promptHash: item.promptHash,
 		...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 		completedAt: new Date(policy.now()).toISOString(),
+		...answeredTier(policy.serviceTier, res.serviceTier),
 	};
+}
+
+/** Which tier answered, when the run asked for one or the provider reports a non-standard one. */
+function answeredTier(asked: ServiceTier | undefined, reported: string | undefined) {
+	if (reported === undefined) return {};
+	const askedOne = asked !== undefined && asked !== 'auto';
+	return askedOne || reported !== 'default' ? { serviceTier: reported } : {};
 }
 
 /**

@@ -44,6 +44,8 @@ export interface ItemState {
 	attempts: number;
 	failures: number;
 	rateWaits: number;
+	/** Flex `resource_unavailable` answers waited out (never attempts). */
+	capacityWaits: number;
 	malformed: number;
 	maxTokens: number;
 	/** Back from a wait: first in line for the next slot. */
@@ -85,6 +87,7 @@ export function itemState(s: RunState, item: RunItem, first: boolean): ItemState
 		attempts: before?.attempts ?? 0,
 		failures: 0,
 		rateWaits: 0,
+		capacityWaits: 0,
 		malformed: 0,
 		maxTokens: item.request.maxTokens,
 		priority: false,

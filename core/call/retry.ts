@@ -14,6 +14,13 @@ export interface RetryPolicy {
 	readonly maxDelayMs?: number;
 	/** 429 answers an item may wait out before they start to consume attempts. @default 20 */
 	readonly maxRateLimitWaits?: number;
+	/**
+	 * Flex's unbilled 429 `resource_unavailable` (no capacity now) an item waits out, with the
+	 * same capped backoff, before it fails `resource_unavailable` (retryable). They never use
+	 * attempts. With a Flex Deadline the item waits until the deadline instead, then goes on
+	 * at the standard tier. @default 30 (about 15 minutes of waits at the 60 s ceiling)
+	 */
+	readonly maxCapacityWaits?: number;
 }
 
 export interface ResolvedRetryPolicy {
@@ -21,6 +28,7 @@ export interface ResolvedRetryPolicy {
 	readonly baseDelayMs: number;
 	readonly maxDelayMs: number;
 	readonly maxRateLimitWaits: number;
+	readonly maxCapacityWaits: number;
 }
 
 export function resolveRetryPolicy(p: RetryPolicy = {}): ResolvedRetryPolicy {
@@ -29,6 +37,7 @@ export function resolveRetryPolicy(p: RetryPolicy = {}): ResolvedRetryPolicy {
 		baseDelayMs: p.baseDelayMs ?? 500,
 		maxDelayMs: p.maxDelayMs ?? 60_000,
 		maxRateLimitWaits: p.maxRateLimitWaits ?? 20,
+		maxCapacityWaits: p.maxCapacityWaits ?? 30,
 	};
 	if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) {
 		throw new TypeError(`Expected \`maxAttempts\` to be an integer >= 1, got ${r.maxAttempts}`);
@@ -37,6 +46,11 @@ export function resolveRetryPolicy(p: RetryPolicy = {}): ResolvedRetryPolicy {
 		throw new TypeError(`Expected \`baseDelayMs\` to be >= 0, got ${r.baseDelayMs}`);
 	if (!(r.maxDelayMs >= r.baseDelayMs)) {
 		throw new TypeError(`Expected \`maxDelayMs\` to be >= baseDelayMs, got ${r.maxDelayMs}`);
+	}
+	if (!Number.isInteger(r.maxCapacityWaits) || r.maxCapacityWaits < 0) {
+		throw new TypeError(
+			`Expected \`maxCapacityWaits\` to be an integer >= 0, got ${r.maxCapacityWaits}`,
+		);
 	}
 	return r;
 }
@@ -60,4 +74,23 @@ export function retryDelay(
 	const jittered = Math.floor(random() * backoffCeiling(failure, p));
 	const floor = error?.retryAfterMs ?? 0;
 	return Math.max(jittered, Math.ceil(floor));
+}
+
+/**
+ * The wait after the n-th `resource_unavailable` of an item (1-based): the same jittered backoff
+ * as any retry (at least a Retry-After, capped at `maxRetryAfterMs`), ending at the Flex
+ * Deadline when there is one, so a waiting item moves to the standard tier right then.
+ */
+export function capacityDelay(
+	wait: number,
+	p: ResolvedRetryPolicy,
+	random: () => number,
+	o: { retryAfterMs?: number; maxRetryAfterMs: number; untilDeadlineMs?: number },
+): number {
+	const floor =
+		o.retryAfterMs === undefined
+			? {}
+			: { retryAfterMs: Math.min(o.retryAfterMs, o.maxRetryAfterMs) };
+	const delay = retryDelay(wait, p, random, floor);
+	return o.untilDeadlineMs === undefined ? delay : Math.max(0, Math.min(delay, o.untilDeadlineMs));
 }

@@ -11,6 +11,7 @@ import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';
 import type { CallConfig, CallDeps, CallInput, CallResult, Outcome, RunItem } from './types';
 import { reportProgress } from './progress';
+import { FLEX_TIMEOUT_MS } from './service-tier';
 import type { BatchRunner } from './runner';
 import { groupOptions, modelChain, type Shared } from './chain';
 import { callStats, callSummary } from './summary';
@@ -38,9 +39,11 @@ export async function runCall(
 ): Promise<CallResult> {
 	const { options } = config;
 	markPromptCache(config, input.items);
-	// A failed commit stops the primary, once it exists.
-	const late: { primary?: BatchRunner } = {};
-	const ledger = openLedger(config, deps, (message) => late.primary?.stop('canceled', message));
+	// A failed commit stops every model of the chain (they share the ledger), once they exist.
+	const late: { runners?: BatchRunner[] } = {};
+	const ledger = openLedger(config, deps, (message) => {
+		for (const runner of late.runners ?? []) runner.stop('ledger_unavailable', message);
+	});
 	// One meter for every model of the chain, each priced by its own price.
 	const pricing = modelPricing(config.prices);
 	const meter = new CostMeter({ pricing, capUsd: options.maxCostUsd, store: ledger.spend });
@@ -53,8 +56,8 @@ export async function runCall(
 		validate: validate?.ok ? validate.validate : undefined,
 	};
 	const chain = modelChain(shared, input);
-	late.primary = chain.primary;
-	deps.limits[0].onStop((message) => chain.primary.stop('canceled', message));
+	late.runners = chain.runners;
+	deps.limits[0].onStop((message) => chain.primary.stop('limit_store_unavailable', message));
 	const { done, groupStats } = runChain(shared, chain, input.items);
 	for (const l of deps.limits) done.then(l.release, l.release);
 	const progress = reportProgress(done, chain.primary.stats, {
@@ -82,6 +85,7 @@ export async function runCall(
 		models: chain.models,
 		answeredBy: run.answeredBy,
 		groupStats,
+		serviceTier: options.serviceTier,
 	});
 	return { outcomes: run.outcomes, stats, summary, warnings: warningsOf(ledger.checkpoint, deps) };
 }
@@ -153,7 +157,10 @@ function openLedger(
 	// This execution, as its ledger claims and budget reservations name it.
 	const owner = claimOwner();
 	// A claim (and a reservation) outlives one attempt (limiter wait + request + commit) with room to spare.
-	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * options.timeoutSeconds * 1000 + 60_000);
+	const flexSeconds =
+		options.serviceTier === 'flex' ? (options.flexTimeoutSeconds ?? FLEX_TIMEOUT_MS / 1000) : 0;
+	const longest = Math.max(options.timeoutSeconds, flexSeconds);
+	const leaseMs = Math.max(DEFAULT_LEASE_MS, 2 * longest * 1000 + 60_000);
 	const cache = options.responseCache;
 	// A job budget: reserved in the ledger, against what every execution of the job spent.
 	const spend =

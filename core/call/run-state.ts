@@ -11,6 +11,7 @@ import { CostMeter, functionPricing, type Ticket } from './budget';
 import { RunClaims } from './claims';
 import { ConcurrencyGate } from './concurrency';
 import { LlmBatchError } from './errors';
+import type { Answered } from './failure-rate';
 import { interpretAnswer } from './interpret';
 import { configurationProblem, type ConfigurationError } from './preflight';
 import type { ChatResponse } from './providers/types';
@@ -45,6 +46,19 @@ export const SECOND_PASS_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 	'server_error',
 	'timeout',
 	'connection',
+]);
+
+/**
+ * The run's own stops (cost cap, outage, cancel, ledger, shared limit store, failure rate):
+ * the items they leave unsent or unretried may be sent again once the cause is gone.
+ */
+const RETRYABLE_STOPS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+	'circuit_open',
+	'budget_exceeded',
+	'canceled',
+	'ledger_unavailable',
+	'limit_store_unavailable',
+	'stopped_failure_rate',
 ]);
 
 export function waitText(ms: number): string {
@@ -109,6 +123,7 @@ export class RunState {
 		});
 		// Every waiting item listens on these (and removes its listener once served).
 		setMaxListeners(0, this.stopController.signal, this.cancelController.signal);
+		options.failureRate?.onTrip((trip) => this.stop('stopped_failure_rate', trip.message));
 	}
 
 	/** The first item goes alone: the others wait on `proof` until its first answer. */
@@ -149,6 +164,13 @@ export class RunState {
 		this.stats.failuresByCode[error.code] = (this.stats.failuresByCode[error.code] ?? 0) + 1;
 		// Only a record this run claimed: another execution may hold the others.
 		this.claims.failed(item, error);
+		// An item sent and failed for its own reason, not ended by a stop of the run.
+		if (
+			error.attempts > 0 &&
+			!RETRYABLE_STOPS.has(error.code) &&
+			error.code !== this.stats.stopped?.code
+		)
+			this.answered(error);
 		return { index: item.index, ok: false, error };
 	}
 
@@ -159,9 +181,23 @@ export class RunState {
 		return { index: item.index, ok: true, result: { ...stored, recordId: item.recordId } };
 	}
 
-	countSuccess(): void {
+	countSuccess(tier?: string): void {
 		this.stats.done++;
 		this.stats.succeeded++;
+		if (tier === undefined) return;
+		const by = (this.stats.answeredByTier ??= {});
+		by[tier] = (by[tier] ?? 0) + 1;
+	}
+
+	/** A result this run's request brought (not one the ledger held). */
+	countAnswered(tier?: string): void {
+		this.countSuccess(tier);
+		this.answered('ok');
+	}
+
+	/** Every item ended after an answer goes past Stop When Failures Exceed. */
+	private answered(end: Answered): void {
+		this.options.failureRate?.record(end);
 	}
 
 	/** Every answered request: its tokens and cost (settled on the meter) count. */
@@ -179,7 +215,7 @@ export class RunState {
 		return {
 			code: s.code,
 			message: `${attempts === 0 ? 'Not sent' : `Not retried after ${attempts} attempt${attempts === 1 ? '' : 's'}`}: the run stopped (${s.message})`,
-			retryable: s.code === 'circuit_open' || s.code === 'budget_exceeded' || s.code === 'canceled',
+			retryable: RETRYABLE_STOPS.has(s.code),
 			attempts,
 		};
 	}
@@ -219,6 +255,7 @@ export class RunState {
 				structured: this.options.structured,
 				costOf: this.meter.costOf,
 				now: () => this.options.clock.now(),
+				serviceTier: this.options.serviceTier,
 			},
 			item,
 			res,

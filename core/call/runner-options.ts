@@ -1,10 +1,12 @@
 /** What a runner (./runner.ts) is given: its provider, limits, clock, retry and stop policies. */
 import type { BreakerOptions } from './breaker';
 import type { CostMeter } from './budget';
+import type { FailureRateWatch } from './failure-rate';
 import type { Limiter } from './limiter/limiter';
 import type { Provider } from './providers/types';
 import type { FixInvalidBy } from './reask';
 import type { RetryPolicy } from './retry';
+import type { TierPolicy } from './service-tier';
 import type { RunEvent } from './types';
 import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
@@ -18,7 +20,7 @@ export interface CircuitOptions extends BreakerOptions {
 	readonly onOpen?: 'pause' | 'stop';
 }
 
-export interface RunnerOptions {
+export interface RunnerOptions extends TierPolicy {
 	readonly provider: Provider;
 	/**
 	 * This run's lease on the (shared) flow controller: rate limits, AIMD, learned limits. In
@@ -29,7 +31,7 @@ export interface RunnerOptions {
 	/** Most requests in flight at once for this run (the adaptive limit stays under it). */
 	readonly concurrency: number;
 	readonly retry?: RetryPolicy;
-	/** Per request. */
+	/** Per request (a flex request: `flexTimeoutMs`, see ./service-tier.ts). */
 	readonly timeoutMs: number;
 	/** The n8n execution's cancel signal: the only thing that aborts requests in flight. */
 	readonly signal?: AbortSignal;
@@ -84,4 +86,10 @@ export interface RunnerOptions {
 	 * ends the item at once so the fallback answers it. @default false
 	 */
 	readonly handOffOverloaded?: boolean;
+	/**
+	 * Stop When Failures Exceed (core/call/failure-rate.ts): every item this runner ends after
+	 * an answer is shown to it, and its trip stops the run with `stopped_failure_rate`. The
+	 * runners of one call (every model of the chain) share one. @default undefined (never)
+	 */
+	readonly failureRate?: FailureRateWatch;
 }

@@ -7,6 +7,7 @@ import { unpricedModels, type Pricing } from './budget';
 import { emptyGroupStats, formatGroupSummary, type GroupStats } from './group';
 import { formatSummary } from './progress';
 import type { Outcome, RunStats } from './types';
+import type { ServiceTier } from '../types';
 
 /**
  * The primary's counters with the fallbacks' spend added and the outcomes recounted
@@ -55,6 +56,11 @@ function mergeFallbackStats(into: RunStats, others: RunStats[]): void {
 		into.reasks += o.reasks;
 		into.freshFixes += o.freshFixes;
 		into.costUnknown ||= o.costUnknown;
+		if (o.capacityWaits) into.capacityWaits = (into.capacityWaits ?? 0) + o.capacityWaits;
+		for (const [tier, n] of Object.entries(o.answeredByTier ?? {})) {
+			const by = (into.answeredByTier ??= {});
+			by[tier] = (by[tier] ?? 0) + n;
+		}
 	}
 }
 
@@ -68,14 +74,31 @@ export function callSummary(
 		answeredBy?: number[];
 		/** By model, when records were grouped. */
 		groupStats?: ReadonlyArray<GroupStats | undefined>;
+		/** The Service Tier asked for. */
+		serviceTier?: ServiceTier;
 	},
 ): string {
 	const primary = run.models[0];
 	let summary = formatSummary(stats, run.now);
+	const tier =
+		run.serviceTier === 'flex' || run.serviceTier === 'priority' ? run.serviceTier : undefined;
 	if (stats.costUnknown) {
-		const unpriced = unpricedModels(run.pricing, [...run.models]);
-		summary += ` · cost unknown: no price for ${unpriced.join(', ') || primary} (set ${unpriced.includes(primary) ? 'Input/Output Price per 1M Tokens' : 'Model Prices'} to track it)`;
+		const atTier = tier ? unpricedModels(run.pricing, [...run.models], tier) : [];
+		const unpriced = atTier.length > 0 ? atTier : unpricedModels(run.pricing, [...run.models]);
+		const where =
+			atTier.length > 0
+				? `a Model Prices entry with Service Tier ${tier === 'flex' ? 'Flex' : 'Priority'}`
+				: unpriced.includes(primary)
+					? 'Input/Output Price per 1M Tokens'
+					: 'Model Prices';
+		summary += ` · cost unknown: no ${atTier.length > 0 ? `${tier} ` : ''}price for ${unpriced.join(', ') || primary} (set ${where} to track it)`;
 	}
+	if (stats.answeredByTier) {
+		const by = Object.entries(stats.answeredByTier).map(([t, n]) => `${t} ${n}`);
+		summary += ` · answers by tier: ${by.join(', ')}`;
+	}
+	if (stats.capacityWaits)
+		summary += ` · ${stats.capacityWaits} flex capacity wait${stats.capacityWaits === 1 ? '' : 's'} (429 resource_unavailable, not billed)`;
 	if (stats.cachedInputTokens > 0)
 		summary += ` · ${stats.cachedInputTokens.toLocaleString('en-US')} input tokens from the prompt cache`;
 	if (run.answeredBy) {

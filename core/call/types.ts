@@ -10,7 +10,15 @@ import type { ChatRequest } from './providers/types';
 import type { FixInvalidBy } from './reask';
 import type { Price } from '../cost';
 import type { LedgerStore } from '../ledger/types';
-import type { Clock, ErrorCode, ItemError, LlmResult, ProviderName, Usage } from '../types';
+import type {
+	Clock,
+	ErrorCode,
+	ItemError,
+	LlmResult,
+	ProviderName,
+	ServiceTier,
+	Usage,
+} from '../types';
 
 export interface RunItem {
 	/** Position in the node's input: outcomes carry it back for `pairedItem`. */
@@ -86,6 +94,13 @@ export interface RunStats {
 	circuitOpenings?: number;
 	/** Answers that arrived after a stop and were kept (paid, so delivered). */
 	keptAfterStop?: number;
+	/**
+	 * Flex's unbilled 429 `resource_unavailable` waited out: neither failures, nor retries, nor
+	 * rate limits, nor outages.
+	 */
+	capacityWaits?: number;
+	/** Answers by the processing tier that answered them, when a tier was asked for or reported. */
+	answeredByTier?: Record<string, number>;
 }
 
 export function emptyStats(total: number, startedAt: number): RunStats {
@@ -120,7 +135,21 @@ export function addUsage(a: Usage | undefined, b: Usage): Usage {
 		const v = (a[k] ?? 0) + (b[k] ?? 0);
 		if (v > 0) out[k] = v;
 	}
+	const tier = dearerTier(a.serviceTier, b.serviceTier);
+	if (tier !== undefined) out.serviceTier = tier;
 	return out;
+}
+
+const TIER_RANK: Readonly<Record<string, number>> = { flex: 0, priority: 2 };
+
+/**
+ * Usage summed over answers billed at different tiers (a flex answer that failed the schema,
+ * then its fix on the standard tier after the Flex Deadline) is priced at the dearer of them:
+ * an item's cost may be overstated, never understated. Absent = the standard tier.
+ */
+function dearerTier(a: string | undefined, b: string | undefined): string | undefined {
+	const rank = (t: string | undefined) => (t === undefined ? 1 : (TIER_RANK[t] ?? 1));
+	return rank(a) >= rank(b) ? a : b;
 }
 
 // What LLM Batch Call hands its one entry (core/call/run-call.ts `runCall`) and gets back.
@@ -146,6 +175,20 @@ export interface CallOptions {
 	readonly promptCaching: '5m' | '1h' | 'off';
 	readonly maxReasks: number;
 	readonly fixInvalidBy: FixInvalidBy;
+	/** OpenAI's processing tier for every OpenAI model of the chain; `auto`: none sent. */
+	readonly serviceTier?: ServiceTier;
+	/** Minutes from the run's start after which flex requests go out at the standard tier; 0 = none. */
+	readonly flexDeadlineMinutes?: number;
+	/** Per flex request. */
+	readonly flexTimeoutSeconds?: number;
+	/**
+	 * Stop When Failures Exceed: the run stops once more than this % of the last
+	 * `stopFailureWindow` answered items failed for a non-transient reason
+	 * (core/call/failure-rate.ts). 0 or absent = never.
+	 */
+	readonly stopFailurePercent?: number;
+	/** Answered items that share is taken over. */
+	readonly stopFailureWindow?: number;
 }
 
 export interface Endpoint {

@@ -10,7 +10,8 @@ import { LlmBatchError, modelGone, stopsTheRun } from './errors';
 import type { ChatResponse } from './providers/types';
 import { headersOf, readRateLimit } from './rate-headers';
 import { reaskAnswer, reaskMessage } from './reask';
-import { retryDelay } from './retry';
+import { capacityDelay, retryDelay } from './retry';
+import { untilFlexDeadline } from './service-tier';
 import {
 	AGAIN,
 	failPaid,
@@ -110,6 +111,7 @@ export async function afterError(
 		it.priority = true;
 		return AGAIN;
 	}
+	if (error.code === 'resource_unavailable') return capacityWait(s, it, error);
 	if (error.code === 'rate_limited') {
 		const waited = await rateLimited(s, it, error);
 		if (waited !== undefined) return waited;
@@ -120,6 +122,12 @@ export async function afterError(
 		const said = error.code === 'model_not_found' ? modelGone(error, it.item.request.model) : error;
 		s.stop(said.code, said.message);
 		return failPaid(s, it, said.toItemError(it.attempts));
+	}
+	if (res && INVALID_ANSWER.has(error.code) && !it.item.group && s.stats.stopped) {
+		// The run stopped while this answer was on its way: no fix call is sent, and the item
+		// keeps its paid answer's own failure (with the answer), not the stop's.
+		it.spent = addUsage(it.spent, res.usage);
+		return failPaid(s, it, { ...error.toItemError(it.attempts), ...rejected(error, res) });
 	}
 	const maxReasks = s.options.maxReasks ?? 0;
 	if (res && INVALID_ANSWER.has(error.code) && !it.item.group && it.reasks < maxReasks) {
@@ -168,6 +176,35 @@ async function rateLimited(
 }
 
 /**
+ * Flex had no capacity for the request (429 `resource_unavailable`, not billed). It says
+ * nothing about the account's rate (the flow controller is not told: no cut), nor about an
+ * outage (the breaker does not count it: `CircuitBreaker.counts`), nor about the item (no
+ * attempt is used, no retry counted). The item waits with the usual backoff — until the Flex
+ * Deadline at most, after which it goes out at the standard tier (./service-tier.ts) — and only
+ * without a deadline, after `maxCapacityWaits` waits, ends `resource_unavailable` (retryable).
+ */
+async function capacityWait(s: RunState, it: ItemState, error: LlmBatchError): Promise<Step> {
+	const { clock } = s.options;
+	const untilDeadlineMs = untilFlexDeadline(s.options, clock.now());
+	it.attempts--;
+	it.capacityWaits++;
+	if (untilDeadlineMs === undefined && it.capacityWaits > s.retry.maxCapacityWaits) {
+		const message = `${error.message}. Flex had no capacity for ${it.capacityWaits} tries (none billed): set a Flex Deadline to finish on the standard tier, or rerun this item later`;
+		return failPaid(s, it, { ...error.toItemError(it.attempts), message });
+	}
+	s.stats.capacityWaits = (s.stats.capacityWaits ?? 0) + 1;
+	it.priority = true;
+	const delayMs = capacityDelay(it.capacityWaits, s.retry, clock.random, {
+		retryAfterMs: error.retryAfterMs,
+		maxRetryAfterMs: s.maxRetryAfterMs,
+		untilDeadlineMs,
+	});
+	sayRetry(s, it, error.code, delayMs);
+	await s.sleep(delayMs, s.stopController.signal);
+	return AGAIN;
+}
+
+/**
  * Re-ask (the same conversation plus the answer and what is wrong with it) or a fresh call,
  * whichever Fix Invalid Answers By picks.
  */
@@ -211,13 +248,7 @@ async function retryOrEnd(
 	const cutInTransit = error.code === 'malformed_output' && res === undefined;
 	if (item.group && error.code !== 'truncated' && !RETRY_GROUP.has(error.code) && !cutInTransit)
 		return failPaid(s, it, error.toItemError(it.attempts));
-	// A paid answer that failed validation stays on the error, so a workflow loop can re-ask
-	// with it (core/call/input.ts `reaskFromItem`).
-	const rejectedAnswer =
-		res && INVALID_ANSWER.has(error.code)
-			? { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text }
-			: {};
-	const ended = { ...error.toItemError(it.attempts), ...rejectedAnswer };
+	const ended = { ...error.toItemError(it.attempts), ...rejected(error, res) };
 	// The model's text not being the JSON asked for gets three tries; a body cut in transit
 	// (no answer at all: the SDK's JSON parse failed) is a transient fault like a reset and
 	// gets the item's attempts.
@@ -250,6 +281,15 @@ async function retryOrEnd(
 			: retryDelay(it.failures, s.retry, s.options.clock.random, floor);
 	await backOff(s, it, error.code, delayMs);
 	return AGAIN;
+}
+
+/**
+ * A paid answer that failed validation stays on the error, so a workflow loop can re-ask with
+ * it (core/call/input.ts `reaskFromItem`).
+ */
+function rejected(error: LlmBatchError, res: ChatResponse | undefined): { answer?: string } {
+	if (!res || !INVALID_ANSWER.has(error.code)) return {};
+	return { answer: res.data !== undefined ? JSON.stringify(res.data) : res.text };
 }
 
 /** A retry, said and waited for without a slot; a stop or cancel ends the wait early. */

@@ -5,11 +5,16 @@
  *   valid   -> the parsed value is written back, `validation: { status: 'valid' }`
  *   invalid -> `error: { code: malformed_output | schema_violation, issues }`,
  *              `validation: { status: 'invalid', issues }`
- *   review  -> `validation: { status: 'review', reason, confidence }`
+ *   review  -> `validation: { status: 'review', reason, confidence }`; a valid answer picked
+ *              for a spot check (./spot-check.ts) too, with `reason: 'spot_check'` and the
+ *              parsed value written back as for a valid one
  */
 import { deletePath, getPath, setPath, type Json } from '../paths';
 import type { Issue, ItemError } from '../types';
 import { extractJson, formatIssues, type SchemaValidator } from '../schema';
+import { isSpotChecked, SPOT_CHECK_REASON, spotCheckKey, type SpotCheckConfig } from './spot-check';
+
+export { isSpotChecked, SPOT_CHECK_REASON, type SpotCheckConfig } from './spot-check';
 
 export interface OutputCheckConfig {
 	/** The answer: parsed JSON, or text to parse. @default 'llm.output' */
@@ -31,6 +36,8 @@ export interface OutputCheckConfig {
 	readonly validationField: string;
 	/** Where call attempts are read for `error.attempts`. @default 'llm.attempts' */
 	readonly attemptsField: string;
+	/** Spot Check %: a seeded share of valid answers also goes to Review. @default undefined (none) */
+	readonly spotCheck?: SpotCheckConfig;
 }
 
 export type Verdict = 'valid' | 'invalid' | 'review';
@@ -38,6 +45,8 @@ export type Verdict = 'valid' | 'invalid' | 'review';
 export interface CheckedItem {
 	verdict: Verdict;
 	json: Json;
+	/** A valid answer on Review for a spot check. */
+	spotCheck?: true;
 }
 
 function invalid(
@@ -140,11 +149,30 @@ export function checkOutput(json: Json, config: OutputCheckConfig): CheckedItem 
 			});
 			return { verdict: 'review', json: out };
 		} else {
-			return {
-				verdict: 'valid',
-				json: setPath(out, config.validationField, { status: 'valid', confidence }),
-			};
+			return valid(out, value, config, { confidence });
 		}
 	}
-	return { verdict: 'valid', json: setPath(out, config.validationField, { status: 'valid' }) };
+	return valid(out, value, config, {});
+}
+
+/** A valid answer: on Valid, or on Review when the spot check picks its record. */
+function valid(
+	json: Json,
+	value: unknown,
+	config: OutputCheckConfig,
+	extra: { confidence?: number },
+): CheckedItem {
+	const spot = config.spotCheck;
+	if (spot && isSpotChecked(spotCheckKey(json, value, spot.recordIdField), spot)) {
+		const review = { status: 'review', reason: SPOT_CHECK_REASON, ...extra };
+		return {
+			verdict: 'review',
+			json: setPath(json, config.validationField, review),
+			spotCheck: true,
+		};
+	}
+	return {
+		verdict: 'valid',
+		json: setPath(json, config.validationField, { status: 'valid', ...extra }),
+	};
 }

@@ -1,9 +1,9 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError, type IExecuteFunctions, type INode } from 'n8n-workflow';
 import { z } from 'zod';
 
 import { modelPricing, unpricedModels } from '../../core/call/budget';
-import { anthropicCachePrices, type Price } from '../../core/cost';
-import { isReservedField } from '../../core/types';
+import { anthropicCachePrices, priceFor, type Price, type TierPrice } from '../../core/cost';
+import { isReservedField, SERVICE_TIERS } from '../../core/types';
 import { configError } from '../shared/config';
 import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
 import { readJsonSchemaParam } from '../shared/llm-params';
@@ -25,6 +25,7 @@ const options = z.object({
 					model: z.string().trim().min(1, 'A Model Prices entry has no Model'),
 					inputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
 					outputPricePer1M: z.number().min(0, 'A model price cannot be negative'),
+					serviceTier: z.enum(['default', 'flex', 'priority']).default('default'),
 				}),
 			)
 			.default([]),
@@ -46,6 +47,16 @@ const options = z.object({
 	maxReasks: z.number().int().min(0).max(5),
 	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']),
 	budgetScope: z.enum(['run', 'job']),
+	// OpenAI's processing tier (./serviceTier.ts).
+	serviceTier: z.enum(SERVICE_TIERS),
+	flexDeadlineMinutes: z.number().min(0, 'Flex Deadline cannot be negative'),
+	flexTimeoutSeconds: z.number().positive('Flex Request Timeout must be more than 0 seconds'),
+	// Stop When Failures Exceed
+	stopFailurePercent: z.number().min(0).max(100),
+	stopFailureWindow: z
+		.number()
+		.int('Stop When Failures Exceed: Window must be a whole number')
+		.min(1, 'Stop When Failures Exceed: Window must be at least 1'),
 });
 
 const config = z.object({
@@ -124,6 +135,7 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json, pairedItem, __proto__, constructor or prototype would break the item; nothing was sent.',
 		});
 	}
+	checkServiceTier(node, cfg);
 	if (cfg.options.maxCostUsd > 0) {
 		// A cap that cannot be computed would let a model's spend through unseen: every model
 		// of the chain needs a price.
@@ -173,6 +185,60 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 	return cfg;
 }
 
+/**
+ * The Service Tier needs an OpenAI model in the chain, a Flex Deadline needs Flex, and with a
+ * cost cap every OpenAI model needs a price at the tier asked for (a flex answer is never
+ * priced at the standard price): all before any call.
+ */
+function checkServiceTier(node: INode, cfg: CallConfig): void {
+	const o = cfg.options;
+	const openAiModels = [
+		...(cfg.provider === 'openai' ? [cfg.model] : []),
+		...(cfg.fallbackProvider === 'openai' ? fallbackModelsOf(cfg) : []),
+	];
+	if (o.serviceTier !== 'auto' && openAiModels.length === 0)
+		throw new NodeOperationError(
+			node,
+			`Service Tier ${o.serviceTier} is set, but no model of the run is on OpenAI`,
+			{
+				description:
+					"Service Tier is OpenAI's (service_tier): set it to Auto for Anthropic; nothing was sent.",
+			},
+		);
+	if (o.flexDeadlineMinutes > 0 && o.serviceTier !== 'flex')
+		throw new NodeOperationError(node, 'Flex Deadline is set, but Service Tier is not Flex', {
+			description: 'Set Service Tier to Flex, or Flex Deadline to 0; nothing was sent.',
+		});
+	for (const e of o.modelPrices.price)
+		if (e.serviceTier !== 'default' && !hasStandardPrice(cfg, e.model))
+			throw new NodeOperationError(
+				node,
+				`Model Prices has a ${e.serviceTier} price for ${e.model} but no Default price`,
+				{
+					description: `Add a Model Prices entry for ${e.model} with Service Tier Default (its standard price); nothing was sent.`,
+				},
+			);
+	const tier = o.serviceTier === 'flex' || o.serviceTier === 'priority' ? o.serviceTier : undefined;
+	if (!tier || o.maxCostUsd <= 0) return;
+	const unknown = unpricedModels(modelPricing(priceOverridesOf(cfg)), openAiModels, tier);
+	if (unknown.length > 0)
+		throw new NodeOperationError(
+			node,
+			`Max Cost per Run is set, but the ${tier} price of ${unknown.join(', ')} is unknown`,
+			{
+				description: `Add a Model Prices entry for ${unknown.length === 1 ? 'it' : 'each'} with Service Tier ${tier === 'flex' ? 'Flex' : 'Priority'} (its price at that tier; OpenAI's flex price is its batch price), pick a model offered at ${tier}, or remove the cap; nothing was sent.`,
+			},
+		);
+}
+
+function hasStandardPrice(cfg: CallConfig, model: string): boolean {
+	const o = cfg.options;
+	if (o.modelPrices.price.some((e) => e.model === model && e.serviceTier === 'default'))
+		return true;
+	if (model === cfg.model && o.inputPricePer1M >= 0 && o.outputPricePer1M >= 0) return true;
+	return priceFor(model) !== undefined;
+}
+
 /** The fallback models in order (empty when there is no fallback provider). */
 export function fallbackModelsOf(
 	cfg: Pick<CallConfig, 'fallbackProvider' | 'fallbackModels'>,
@@ -186,25 +252,37 @@ export function fallbackModelsOf(
 
 /**
  * Each model's own price, where the node sets one: Input/Output Price per 1M Tokens is the
- * primary model's, a Model Prices entry the price of the model it names. No other model of
- * the chain takes them (core/cost.ts `priceFor`).
+ * primary model's, a Model Prices entry the price of the model it names at its Service Tier.
+ * No other model of the chain takes them (core/cost.ts `priceFor`). A tier the node sets no
+ * price for keeps the built-in table's price at that tier, if any.
  */
 export function priceOverridesOf(
 	cfg: Pick<CallConfig, 'provider' | 'model' | 'fallbackProvider' | 'options'>,
 ): Record<string, Price> {
 	const price = (model: string, inputPer1M: number, outputPer1M: number): Price => {
 		const provider = model === cfg.model ? cfg.provider : cfg.fallbackProvider;
+		const tiers = priceFor(model)?.tiers;
 		return {
 			inputPer1M,
 			outputPer1M,
 			...(provider === 'anthropic' ? anthropicCachePrices(inputPer1M) : {}),
+			...(tiers ? { tiers: { ...tiers } } : {}),
 		};
 	};
 	const out: Record<string, Price> = {};
-	for (const e of cfg.options.modelPrices.price)
-		out[e.model] = price(e.model, e.inputPricePer1M, e.outputPricePer1M);
+	const entries = cfg.options.modelPrices.price;
+	for (const e of entries)
+		if (e.serviceTier === 'default')
+			out[e.model] = price(e.model, e.inputPricePer1M, e.outputPricePer1M);
 	const { inputPricePer1M, outputPricePer1M } = cfg.options;
 	if (inputPricePer1M >= 0 && outputPricePer1M >= 0)
 		out[cfg.model] = price(cfg.model, inputPricePer1M, outputPricePer1M);
+	for (const e of entries) {
+		if (e.serviceTier === 'default') continue;
+		const base = out[e.model] ?? priceFor(e.model);
+		if (!base) continue; // checkServiceTier refuses a tier price without a standard one
+		const tier: TierPrice = { inputPer1M: e.inputPricePer1M, outputPer1M: e.outputPricePer1M };
+		out[e.model] = { ...base, tiers: { ...base.tiers, [e.serviceTier]: tier } };
+	}
 	return out;
 }

@@ -20,6 +20,12 @@ import {
 	systemPromptProperty,
 	temperatureOption,
 } from '../shared/descriptions';
+import {
+	flexDeadlineOption,
+	flexTimeoutOption,
+	modelPriceTierField,
+	serviceTierOption,
+} from './serviceTier';
 
 /**
  * The parameters of LLM Batch Call, in the order the editor shows them. The one declaration of
@@ -146,7 +152,7 @@ export const properties: INodeProperties[] = [
 		],
 		default: 'none',
 		description:
-			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before.',
+			'Which API the fallback models speak (with their own credential, "LLM Batch: Fallback Model API"). An item goes to the next model when the one before ends it with a retryable failure after its attempts, is overloaded (529/503), or its prompt is over the context window of the model before; a stop of the whole run (cost cap, Stop When Failures Exceed, ledger or Redis unavailable) is not handed on.',
 	},
 	{
 		displayName: 'Fallback Models',
@@ -234,6 +240,8 @@ export const properties: INodeProperties[] = [
 				description:
 					"How an answer that is not valid JSON or fails the schema is fixed (up to Max Re-Asks calls). Every fix call is paid and added to the item's cost and attempts.",
 			},
+			flexDeadlineOption,
+			flexTimeoutOption,
 			{
 				displayName: 'Input Price per 1M Tokens (USD)',
 				name: 'inputPricePer1M',
@@ -323,6 +331,7 @@ export const properties: INodeProperties[] = [
 								typeOptions: { minValue: 0, numberPrecision: 4 },
 								default: 0,
 							},
+							modelPriceTierField,
 						],
 					},
 				],
@@ -432,6 +441,26 @@ export const properties: INodeProperties[] = [
 				default: 'off',
 				description:
 					'Needs the ledger. Reuses a stored answer for an identical call (same provider, base URL, credential, model, prompt, schema and settings) instead of paying again. Off by default: at a temperature above 0 each call is a fresh sample.',
+			},
+			serviceTierOption,
+			// Stop When Failures Exceed: a run whose prompt broke stops paying for failures.
+			{
+				displayName: 'Stop When Failures Exceed (%)',
+				name: 'stopFailurePercent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 100 },
+				default: 50,
+				description:
+					'Stop sending when more than this share of the last answered items (the window below) failed for a reason a retry does not fix (invalid_request, schema_violation, malformed_output, content_filter): answers already paid are kept, the rest fail with stopped_failure_rate and the message names the code that dominated. On by default with a wide window: a sample run (Sample Size in Batch Prepare, 20 by default) never fills it, so the sample gate still sees every failure, while a full run whose prompt breaks stops instead of paying for every item. 0 = never.',
+			},
+			{
+				displayName: 'Stop When Failures Exceed: Window (Items)',
+				name: 'stopFailureWindow',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 100,
+				description:
+					'How many of the last answered items the share is taken over; nothing stops before this many items were answered',
 			},
 			temperatureOption,
 		],

@@ -10,8 +10,10 @@ export async function executeValidateOutput(
 ): Promise<INodeExecutionData[][]> {
 	const config = readConfig(ctx);
 	const outputs: INodeExecutionData[][] = [[], [], []];
+	let spotChecks = 0;
 	ctx.getInputData().forEach((item, i) => {
 		const checked = checkOutput(item.json, config);
+		if (checked.spotCheck) spotChecks++;
 		outputs[OUTPUT[checked.verdict]].push({
 			json: checked.json as IDataObject,
 			pairedItem: { item: i },
@@ -20,7 +22,7 @@ export async function executeValidateOutput(
 	const [valid, invalid, review] = outputs.map((o) => o.length);
 	if (invalid + review > 0) {
 		ctx.addExecutionHints({
-			message: `${valid} valid, ${invalid} invalid, ${review} for review`,
+			message: `${valid} valid, ${invalid} invalid, ${review} for review${spotChecks > 0 ? ` (${spotChecks} of them valid, spot checks)` : ''}`,
 			type: invalid > 0 ? 'warning' : 'info',
 			location: 'outputPane',
 		});

@@ -22,6 +22,12 @@ const schema = z.object({
 		parsedField: z.string().trim(),
 		validationField: z.string().trim().min(1, 'Validation Field is empty'),
 		attemptsField: z.string().trim(),
+		spotCheckPercent: z
+			.number()
+			.min(0, 'Spot Check % cannot be below 0')
+			.max(100, 'Spot Check % cannot be above 100'),
+		spotCheckSeed: z.string(),
+		recordIdField: z.string().trim(),
 	}),
 });
 
@@ -77,5 +83,13 @@ export function readConfig(ctx: IExecuteFunctions): OutputCheckConfig {
 			: undefined,
 		validationField: v.options.validationField,
 		attemptsField: v.options.attemptsField,
+		spotCheck:
+			v.options.spotCheckPercent > 0
+				? {
+						percent: v.options.spotCheckPercent,
+						seed: v.options.spotCheckSeed,
+						recordIdField: v.options.recordIdField,
+					}
+				: undefined,
 	};
 }

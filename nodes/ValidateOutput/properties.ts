@@ -70,6 +70,13 @@ export const properties: INodeProperties[] = [
 		default: {},
 		options: [
 			{
+				displayName: 'Attempts Field',
+				name: 'attemptsField',
+				type: 'string',
+				default: 'llm.attempts',
+				description: 'Read into error.attempts on Invalid items',
+			},
+			{
 				displayName: 'Parsed Value Field',
 				name: 'parsedField',
 				type: 'string',
@@ -77,18 +84,36 @@ export const properties: INodeProperties[] = [
 				description: 'Where the parsed answer is written; empty: back into Field',
 			},
 			{
+				displayName: 'Record ID Field',
+				name: 'recordIdField',
+				type: 'string',
+				default: 'llm.recordId',
+				description:
+					'Where the spot check reads the record ID; an item without one is picked by its answer',
+			},
+			{
+				displayName: 'Spot Check %',
+				name: 'spotCheckPercent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 100, numberPrecision: 2 },
+				default: 0,
+				description:
+					'Share of valid answers also sent to Review (validation.reason "spot_check"), so a person samples quality on every run. The pick follows the record ID: the same record is picked, or not, on every run. 0 = none.',
+			},
+			{
+				displayName: 'Spot Check Seed',
+				name: 'spotCheckSeed',
+				type: 'string',
+				default: '',
+				description:
+					'Another seed picks another sample of the same share; the same seed, the same records',
+			},
+			{
 				displayName: 'Validation Field',
 				name: 'validationField',
 				type: 'string',
 				default: DEFAULT_VALIDATION_FIELD,
 				description: 'Where {status, issues, confidence} is written',
-			},
-			{
-				displayName: 'Attempts Field',
-				name: 'attemptsField',
-				type: 'string',
-				default: 'llm.attempts',
-				description: 'Read into error.attempts on Invalid items',
 			},
 		],
 	},

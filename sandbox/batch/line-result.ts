@@ -4,14 +4,25 @@
  * (`[[sandbox:contentPolicy]]`: finish reason content_filter, paid), or not done (expired /
  * canceled) when processing did not reach it.
  */
-import { parseAnthropic, parseOpenAi } from '../protocol';
+import type { CacheUse } from '../cache';
+import { applyGroupFault, GROUP_FAULT_KINDS, groupAnswer, parseGroupPrompt } from '../group';
+import { requestRng } from '../prng';
+import { parseAnthropic, parseOpenAi, type ParsedCall } from '../protocol';
 import { anthropicMessage, openAiCompletion } from '../protocol-answers';
 import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
+import { lineCacheUse } from './line-cache';
 import type { Batch, Line } from './types';
 
+/** What an answered line was billed: every input token (cache reads and writes included), output. */
+export interface LineUsage {
+	input: number;
+	output: number;
+	cache: CacheUse;
+}
+
 export type LineResult =
-	| { kind: 'ok'; body: string; status: 200 }
+	| { kind: 'ok'; body: string; status: 200; usage: LineUsage }
 	| { kind: 'error'; status: number; body: string }
 	| { kind: 'not_done'; why: 'expired' | 'canceled' };
 
@@ -35,13 +46,14 @@ export function lineResult(
 		return error('invalid_request', 'Invalid request (sandbox fault status400).');
 	if (call.prompt.includes('[[sandbox:status500]]'))
 		return error('server', 'The server had an error while processing your request.');
-	const digest = promptDigest(call.prompt);
-	const reply = replyFor(
-		{ prompt: call.prompt, schema: call.schema, mode: call.jsonObject ? 'json_object' : 'text' },
-		digest,
-	);
+	const reply = modelReply(b, call);
 	const refused = call.prompt.includes('[[sandbox:contentPolicy]]');
 	const text = refused ? MESSAGES.refusal : reply.text;
+	const usage: LineUsage = {
+		input: tokensForChars(call.inputChars),
+		output: tokensForChars(text.length),
+		cache: lineCacheUse(b, line),
+	};
 	const parts = {
 		id: `${b.id}_${line.customId}`,
 		model: call.model,
@@ -50,12 +62,40 @@ export function lineResult(
 		toolName: call.toolName,
 		toolInput: reply.output,
 		finish: refused ? ('content_filter' as const) : ('stop' as const),
-		inputTokens: tokensForChars(call.inputChars),
-		outputTokens: tokensForChars(text.length),
+		inputTokens: usage.input,
+		outputTokens: usage.output,
+		cache: usage.cache,
 	};
 	return {
 		kind: 'ok',
 		status: 200,
+		usage,
 		body: b.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts),
 	};
+}
+
+/**
+ * The sandbox's reply to a request line, as the realtime endpoints make it (sandbox/answer.ts):
+ * a grouped prompt (Records per Request) gets one answer per record, each the answer that
+ * record gets alone, spoiled by the batch's `groupFaults` when a seeded roll says so.
+ */
+function modelReply(b: Batch, call: ParsedCall): { text: string; output?: unknown } {
+	const records = call.schema ? parseGroupPrompt(call.prompt) : undefined;
+	if (!records) {
+		const mode = call.jsonObject ? 'json_object' : 'text';
+		return replyFor({ prompt: call.prompt, schema: call.schema, mode }, promptDigest(call.prompt));
+	}
+	let answer = groupAnswer(records, call.schema);
+	const rng = requestRng(b.seed ?? 0, promptDigest(`${b.id}\u0000${call.prompt}`), 0);
+	const roll = rng();
+	const pick = rng();
+	let acc = 0;
+	for (const k of GROUP_FAULT_KINDS) {
+		acc += b.groupFaults?.[k] ?? 0;
+		if (roll < acc) {
+			answer = applyGroupFault(answer, k, pick);
+			break;
+		}
+	}
+	return { text: JSON.stringify(answer), output: answer };
 }

@@ -2,7 +2,7 @@
  * The objects the batch APIs answer with: an OpenAI batch or file, an Anthropic message
  * batch, with request counts as each provider reports them at that moment.
  */
-import { lineResult } from './line-result';
+import { lineResult, type LineUsage } from './line-result';
 import { phase, type Phase } from './phase';
 import type { BatchStore } from './store';
 import type { Batch, StoredFile } from './types';
@@ -24,8 +24,10 @@ function counts(store: BatchStore, b: Batch, t: number): Counts {
 		for (let k = 0; k < b.order.length; k++) {
 			if (k >= p.done) continue;
 			const r = lineResult(b, b.lines[b.order[k]], true, p.reason, store.deps.now);
-			if (r.kind === 'ok') ok++;
-			else errored++;
+			if (r.kind === 'ok') {
+				ok++;
+				bill(store, r.usage);
+			} else errored++;
 		}
 		store.endedCounts.set(b, { ok, errored });
 	}
@@ -114,4 +116,14 @@ export function fileObject(f: StoredFile): Record<string, unknown> {
 		purpose: f.purpose,
 		status: 'processed',
 	};
+}
+
+/** An answered line's usage, added to what the batch APIs billed (once: counts are computed once). */
+function bill(store: BatchStore, u: LineUsage): void {
+	const b = store.st.billed;
+	b.lines++;
+	b.inputTokens += u.input;
+	b.outputTokens += u.output;
+	b.cacheReadTokens += u.cache.read;
+	b.cacheWriteTokens += u.cache.write;
 }

@@ -4,7 +4,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 
+import { parseGroupPrompt } from '../group';
 import { requestRng } from '../prng';
+import { parseAnthropic, parseOpenAi } from '../protocol';
 import { promptDigest } from '../reply';
 import type {
 	Batch,
@@ -37,7 +39,9 @@ function newStats(): BatchSandboxStats {
 		batchesCreated: { openai: 0, anthropic: 0 },
 		requestsReceived: 0,
 		received: new Map(),
+		groupedRecords: new Map(),
 		capRejections: 0,
+		billed: { lines: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
 	};
 }
 
@@ -58,6 +62,7 @@ export class BatchStore {
 		caps: { ...DEFAULT_CAPS },
 		resultFaults: {},
 		failBatches: null,
+		groupFaults: {},
 	};
 	files = new Map<string, StoredFile>();
 	batches = new Map<string, Batch>();
@@ -81,6 +86,7 @@ export class BatchStore {
 			caps: { ...o.caps, ...next.caps },
 			resultFaults: next.resultFaults ?? o.resultFaults,
 			failBatches: next.failBatches === undefined ? o.failBatches : next.failBatches,
+			groupFaults: next.groupFaults ?? o.groupFaults,
 		};
 	}
 
@@ -111,13 +117,19 @@ export class BatchStore {
 			cancelMs: this.o.cancelMs,
 			metadata,
 			failure,
+			seed: this.deps.seed(),
+			groupFaults: { ...this.o.groupFaults },
 		};
 		this.batches.set(id, b);
 		if (!failure) {
 			const st = this.st;
 			st.batchesCreated[provider]++;
 			st.requestsReceived += lines.length;
-			for (const l of lines) st.received.set(l.customId, (st.received.get(l.customId) ?? 0) + 1);
+			for (const l of lines) {
+				st.received.set(l.customId, (st.received.get(l.customId) ?? 0) + 1);
+				for (const id of groupedRecordIds(provider, l))
+					st.groupedRecords.set(id, (st.groupedRecords.get(id) ?? 0) + 1);
+			}
 		}
 		return b;
 	}
@@ -139,4 +151,11 @@ export class BatchStore {
 	cancel(b: Batch, ended: boolean): void {
 		if (!ended && b.cancelAt === undefined) b.cancelAt = this.deps.now();
 	}
+}
+
+/** The record IDs a grouped request line carries (none for a line of one record). */
+function groupedRecordIds(provider: Provider, line: Line): string[] {
+	const parsed = provider === 'openai' ? parseOpenAi(line.body) : parseAnthropic(line.body);
+	if (!parsed.ok) return [];
+	return (parseGroupPrompt(parsed.call.prompt) ?? []).map((r) => r.id);
 }

@@ -1,6 +1,7 @@
 /** The batch APIs' shapes: their options and counters, and the batches and files they keep. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import type { GroupFaultKind } from '../group';
 import type { Dialect as Provider } from '../protocol';
 
 export type { Provider };
@@ -23,6 +24,11 @@ export interface BatchSandboxOptions {
 	resultFaults?: ResultFaults;
 	/** Every OpenAI batch created from now on fails as a whole with this error (e.g. `token_limit_exceeded`). */
 	failBatches?: { code: string; message: string } | null;
+	/**
+	 * Share of grouped answers (Records per Request) spoiled, by kind, in batches created from
+	 * now on: a record left out, answered twice, or two records' answers swapped. @default none
+	 */
+	groupFaults?: Partial<Record<GroupFaultKind, number>>;
 }
 
 /** Named faults of a result file; positions count the file's lines in the order they are sent. */
@@ -46,8 +52,25 @@ export interface BatchSandboxStats {
 	requestsReceived: number;
 	/** custom_id -> times it arrived in a batch (over all batches). */
 	received: Map<string, number>;
+	/**
+	 * Record ID -> times it arrived inside a grouped request (Records per Request: the
+	 * `<record id=…>` blocks of the line's prompt), over all batches.
+	 */
+	groupedRecords: Map<string, number>;
 	/** Batches refused for breaking a cap. */
 	capRejections: number;
+	/**
+	 * What the ended batches billed, as the realtime endpoints count it: every input token of
+	 * the answered lines (cache reads and writes included), output tokens, and of the input
+	 * the prompt-cache reads and writes. Counted once per batch, when it is seen ended.
+	 */
+	billed: {
+		lines: number;
+		inputTokens: number;
+		outputTokens: number;
+		cacheReadTokens: number;
+		cacheWriteTokens: number;
+	};
 }
 
 export interface BatchSandbox {
@@ -81,6 +104,10 @@ export interface Batch {
 	failure?: { code: string; message: string };
 	outputFileId?: string;
 	errorFileId?: string;
+	/** The seed of its rolls (group faults), drawn at creation. */
+	seed?: number;
+	/** Group faults of the options when it was created. */
+	groupFaults?: Partial<Record<GroupFaultKind, number>>;
 }
 
 export interface StoredFile {

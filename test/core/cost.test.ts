@@ -9,6 +9,7 @@ describe('priceFor', () => {
 			outputPer1M: 0.6,
 			batchDiscount: 0.5,
 			cachedInputPer1M: 0.075,
+			tiers: { priority: { inputPer1M: 0.25, outputPer1M: 1, cachedInputPer1M: 0.125 } },
 		});
 		expect(priceFor('claude-sonnet-4-5')).toEqual({
 			inputPer1M: 3,

@@ -44,6 +44,11 @@ describe('LLM Batch Call parameters not set', () => {
 				maxReasks: 1,
 				fixInvalidBy: 'cheapest',
 				budgetScope: 'run',
+				serviceTier: 'auto',
+				flexDeadlineMinutes: 0,
+				flexTimeoutSeconds: 900,
+				stopFailurePercent: 50,
+				stopFailureWindow: 100,
 			},
 		});
 	});

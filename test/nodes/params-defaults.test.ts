@@ -101,7 +101,15 @@ describe('LLM Batch Job Submit parameters not set', () => {
 		expect(readSubmitConfig(m.fns, submit.description)).toEqual({
 			model: 'm',
 			outputFormat: 'text',
-			options: { maxTokens: 1024, contextWindow: 0, batchSize: 0, maxSubmissions: 3 },
+			options: {
+				maxTokens: 1024,
+				contextWindow: 0,
+				batchSize: 0,
+				maxSubmissions: 3,
+				maxRecordTokensPerRequest: 0,
+				promptCaching: '5m',
+				recordsPerRequest: 1,
+			},
 		});
 	});
 });

@@ -144,6 +144,46 @@ describe('Validate Output node', () => {
 		expect(m.hints).toEqual([]);
 	});
 
+	it('Spot Check %: a seeded share of valid answers also goes to Review, the same records on every run', async () => {
+		// at 50 % with no seed, T1, T3, T5 and T6 are picked (a hash of the record ID), T2 and T4 not
+		const answer = { category: 'bug', confidence: 0.9 };
+		const items = ['T1', 'T2', 'T3', 'T4', 'T5', 'T6'].map((recordId) => ({
+			llm: { recordId, output: answer, attempts: 1 },
+		}));
+		items[2].llm.output = { category: 'spam', confidence: 0.9 };
+		const run = async (options: Record<string, unknown>) => {
+			const m = mockExecute({
+				items,
+				parameters: { jsonSchema: SCHEMA, options: { spotCheckPercent: 50, ...options } },
+			});
+			return { out: await executeValidateOutput(m.fns), hints: m.hints };
+		};
+		const { out, hints } = await run({});
+		const valid = (i: number) => ({
+			json: { ...items[i], validation: { status: 'valid' } },
+			pairedItem: { item: i },
+		});
+		const spot = (i: number) => ({
+			json: { ...items[i], validation: { status: 'review', reason: 'spot_check' } },
+			pairedItem: { item: i },
+		});
+		expect(out[0]).toEqual([valid(1), valid(3)]);
+		// T3's answer is invalid: a spot check never takes it off Invalid
+		expect(out[1].map((o) => o.pairedItem)).toEqual([{ item: 2 }]);
+		expect(out[2]).toEqual([spot(0), spot(4), spot(5)]);
+		expect(hints).toEqual([
+			{
+				message: '2 valid, 1 invalid, 3 for review (3 of them valid, spot checks)',
+				type: 'warning',
+				location: 'outputPane',
+			},
+		]);
+		// the same records again on a rerun; another seed picks another sample
+		expect((await run({})).out).toEqual(out);
+		const reseeded = await run({ spotCheckSeed: 'week 12' });
+		expect(reseeded.out[2].map((o) => o.pairedItem)).not.toEqual(out[2].map((o) => o.pairedItem));
+	});
+
 	it('throws on an invalid schema before checking any item', async () => {
 		for (const jsonSchema of ['{oops', '{"type": 12}']) {
 			const m = mockExecute({ items: [{ llm: { output: {} } }], parameters: { jsonSchema } });

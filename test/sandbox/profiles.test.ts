@@ -34,6 +34,50 @@ async function call(
 }
 
 describe('sandbox fault profiles', () => {
+	it('broken-prompt: after K calls with a schema every structured answer breaks it, re-asks too', async () => {
+		sb = await startSandbox({ profile: 'broken-prompt', breakSchemaAfter: 2 });
+		const schema = {
+			type: 'object',
+			properties: { label: { type: 'string' }, note: { type: 'string' } },
+			required: ['label', 'note'],
+		};
+		const ask = async (messages: Array<{ role: string; content: string }>, withSchema = true) => {
+			const res = await fetch(`${sb!.url}/v1/chat/completions`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
+				body: JSON.stringify({
+					model: 'gpt-4o-mini',
+					messages,
+					...(withSchema
+						? { response_format: { type: 'json_schema', json_schema: { name: 'c', schema } } }
+						: {}),
+				}),
+			});
+			const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+			return body.choices[0].message.content;
+		};
+		const user = (content: string) => [{ role: 'user', content }];
+		const keys = async (m: Array<{ role: string; content: string }>) =>
+			Object.keys(JSON.parse(await ask(m)) as object).sort();
+		expect(await keys(user('one'))).toEqual(['label', 'note']);
+		// a call without a schema is not counted and answers as always
+		expect(await ask(user('plain'), false)).toMatch(/^sandbox:/);
+		expect(await keys(user('two'))).toEqual(['label', 'note']);
+		expect(await keys(user('three'))).toEqual(['note']);
+		const reask = [
+			...user('three'),
+			{ role: 'assistant', content: '{"note":"x"}' },
+			{ role: 'user', content: 'Invalid answer: /label is required' },
+		];
+		expect(await keys(reask)).toEqual(['note']);
+		expect(sb.stats().faults.schemaViolation).toBe(2);
+		// the profile alone breaks after 1,000
+		expect(profileOptions('broken-prompt')).toEqual({ breakSchemaAfter: 1000 });
+		await expect(startSandbox({ breakSchemaAfter: -1 })).rejects.toThrow(
+			'Expected `breakSchemaAfter` to be an integer >= 0, got -1',
+		);
+	});
+
 	it('incident: at least 15 % mixed transient faults, each kind present', async () => {
 		sb = await startSandbox({ profile: 'incident', seed: 3 });
 		const n = 600;

@@ -129,8 +129,13 @@ export interface BatchJobStore {
 	 * crash between the provider's accept and the ledger write leaves a trace to adopt.
 	 */
 	addPending(job: string, pendingId: string, entries: readonly BatchEntry[]): Promise<void>;
-	/** The job's pending intents: ID, how many entries, when submitted. */
-	pending(job: string): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>>;
+	/**
+	 * The job's pending intents: ID, how many entries (records), how many request lines they
+	 * make (a grouped request's records count once), when submitted.
+	 */
+	pending(
+		job: string,
+	): Promise<Array<{ pendingId: string; count: number; requests: number; submittedAt: string }>>;
 	/**
 	 * The provider batch of an intent: the batch row (if new) and its entries, one transaction.
 	 * `provisional`: adopted without proof it is ours (Anthropic: no metadata); listed by

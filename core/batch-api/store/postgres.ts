@@ -13,6 +13,7 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
+	REQUESTS_OF_ENTRIES,
 } from './sql';
 import { batchRowValues, toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './rows';
 import { fromPostgresError } from '../../ledger/errors';
@@ -366,14 +367,19 @@ export class PostgresBatchStore implements BatchJobStore {
 
 	async pending(
 		job: string,
-	): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>> {
-		const rows = await this.q<{ batch_id: string; n: string; at: string }>(
+	): Promise<Array<{ pendingId: string; count: number; requests: number; submittedAt: string }>> {
+		const rows = await this.q<{ batch_id: string; n: string; r: string; at: string }>(
 			'list submissions',
-			`SELECT batch_id, count(*) AS n, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
+			`SELECT batch_id, count(*) AS n, ${REQUESTS_OF_ENTRIES} AS r, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
 			 WHERE job = $1 AND batch_id LIKE 'pending:%' GROUP BY batch_id`,
 			[job],
 		);
-		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
+		return rows.map((r) => ({
+			pendingId: r.batch_id,
+			count: Number(r.n),
+			requests: Number(r.r),
+			submittedAt: r.at,
+		}));
 	}
 
 	async adoptPending(

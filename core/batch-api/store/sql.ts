@@ -14,6 +14,12 @@ export const PAYLOADS_TABLE = 'llm_batch_ledger_batch_payloads';
 export const ENTRY_COLUMNS = `e.record_id, e.custom_id, e.batch_id, e.prompt_hash,
 	coalesce(p.request, e.request) AS request, coalesce(p.item, e.item) AS item,
 	e.item_index, e.round, e.emitted, e.submitted_at`;
+/**
+ * The request lines a set of entries makes: a record sent alone is one; the records of a
+ * grouped request (custom IDs `<request>~<position>`) count once, by their first member.
+ */
+export const REQUESTS_OF_ENTRIES = `sum(CASE WHEN custom_id LIKE '%~%' AND custom_id NOT LIKE '%~0' THEN 0 ELSE 1 END)`;
+
 export const ENTRY_FROM = `${ENTRIES_TABLE} e LEFT JOIN ${PAYLOADS_TABLE} p ON p.job = e.job AND p.record_id = e.record_id`;
 
 /** Batches adopted provisionally (no proof yet that they are the intent's): job, batch, intent. */

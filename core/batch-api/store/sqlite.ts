@@ -16,6 +16,7 @@ import {
 	ENTRY_FROM,
 	PAYLOADS_TABLE,
 	batchJobSchema,
+	REQUESTS_OF_ENTRIES,
 } from './sql';
 import {
 	batchRowValues,
@@ -401,17 +402,22 @@ export class SqliteBatchStore implements BatchJobStore {
 
 	async pending(
 		job: string,
-	): Promise<Array<{ pendingId: string; count: number; submittedAt: string }>> {
+	): Promise<Array<{ pendingId: string; count: number; requests: number; submittedAt: string }>> {
 		await this.init();
 		const rows = this.run(
 			'list submissions',
 			() =>
 				this.stmt(
-					`SELECT batch_id, count(*) AS n, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
+					`SELECT batch_id, count(*) AS n, ${REQUESTS_OF_ENTRIES} AS r, min(submitted_at) AS at FROM ${ENTRIES_TABLE}
 					 WHERE job = ? AND batch_id >= 'pending:' AND batch_id < 'pending;' GROUP BY batch_id`,
-				).all(job) as unknown as Array<{ batch_id: string; n: number; at: string }>,
+				).all(job) as unknown as Array<{ batch_id: string; n: number; r: number; at: string }>,
 		);
-		return rows.map((r) => ({ pendingId: r.batch_id, count: Number(r.n), submittedAt: r.at }));
+		return rows.map((r) => ({
+			pendingId: r.batch_id,
+			count: Number(r.n),
+			requests: Number(r.r),
+			submittedAt: r.at,
+		}));
 	}
 
 	async adoptPending(

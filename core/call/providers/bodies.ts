@@ -40,6 +40,8 @@ export function openAiChatBody(
 		// The system prompt and the schema come first and stay the same for every item,
 		// so they are the cached prefix; the key keeps same-prefix requests together.
 		...(req.cache?.key ? { prompt_cache_key: req.cache.key } : {}),
+		// `auto` is what OpenAI does without the field, and compatible servers may not know it.
+		...(req.serviceTier && req.serviceTier !== 'auto' ? { service_tier: req.serviceTier } : {}),
 	};
 }
 
@@ -48,6 +50,7 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
 	const choice = res.choices?.[0];
 	const message = choice?.message;
 	const refusal = message?.refusal || undefined;
+	const tier = typeof res.service_tier === 'string' ? res.service_tier : undefined;
 	return {
 		text: message?.content ?? '',
 		// A refusal comes with finish_reason "stop" and content null: it is a refusal.
@@ -59,9 +62,13 @@ export function readOpenAiChat(res: OpenAI.Chat.ChatCompletion, req: ChatRequest
 			...(res.usage?.prompt_tokens_details?.cached_tokens
 				? { cachedInputTokens: res.usage.prompt_tokens_details.cached_tokens }
 				: {}),
+			// Billed at the tier the answer reports, which is what is priced (the standard one
+			// carries no mark: usage without a tier is priced at the standard price).
+			...(tier && tier !== 'default' ? { serviceTier: tier } : {}),
 		},
 		model: res.model ?? req.model,
 		requestId: (res as { _request_id?: string | null })._request_id ?? undefined,
+		...(tier ? { serviceTier: tier } : {}),
 	};
 }
 

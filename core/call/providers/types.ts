@@ -1,5 +1,5 @@
 import type { RateLimitInfo } from '../rate-headers';
-import type { ProviderName, Usage } from '../../types';
+import type { ProviderName, ServiceTier, Usage } from '../../types';
 
 export interface ChatRequest {
 	model: string;
@@ -29,6 +29,11 @@ export interface ChatRequest {
 	 * (assistant answer, then a user message with the errors) after the prompt.
 	 */
 	followUp?: { answer: string; errors: string };
+	/**
+	 * OpenAI's processing tier (`service_tier`); absent or `auto`: not sent, the project's
+	 * setting decides. Anthropic requests never carry it.
+	 */
+	serviceTier?: ServiceTier;
 }
 
 /** A provider's answer, normalised; interpretation (truncated? refused? JSON?) is the runner's. */
@@ -44,6 +49,8 @@ export interface ChatResponse {
 	requestId?: string;
 	/** The provider's rate-limit headers, when it sent them (the flow controller learns from them). */
 	rateLimit?: RateLimitInfo;
+	/** The processing tier that answered, as the provider reports it (OpenAI `service_tier`). */
+	serviceTier?: string;
 }
 
 export interface CallOptions {

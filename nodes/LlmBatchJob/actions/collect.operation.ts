@@ -113,6 +113,13 @@ export async function execute(
 		parts.push(
 			`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`,
 		);
+	const g = res.grouped;
+	if (g.groups > 0) {
+		const alone = Object.values(g.alone).reduce((a, b) => a + b, 0);
+		parts.push(
+			`${g.groups} grouped request(s) read: ${g.answered} record(s) answered from them${alone > 0 ? `, ${alone} not attributed beyond doubt (Failed, retryable: the next Submit sends them alone)` : ''}${g.groupsFailed > 0 ? `, ${g.groupsFailed} grouped answer(s) unusable as a whole` : ''}`,
+		);
+	}
 	if (res.unreadable > 0) parts.push(`${res.unreadable} result line(s) could not be read`);
 	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
 	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);

@@ -8,6 +8,7 @@ import type {
 import {
 	DEFAULT_MAX_SUBMISSIONS,
 	PROVIDER_CAPS,
+	markBatchPromptCache,
 	shareItemText,
 	submitRecords,
 	summarizeSkipped,
@@ -66,6 +67,15 @@ const properties: INodeProperties[] = [
 			},
 			contextWindowOption,
 			{
+				displayName: 'Max Record Tokens per Request',
+				name: 'maxRecordTokensPerRequest',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description:
+					'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
+			},
+			{
 				displayName: 'Max Submissions per Record',
 				name: 'maxSubmissions',
 				type: 'number',
@@ -75,6 +85,38 @@ const properties: INodeProperties[] = [
 					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
 			},
 			maxTokensOption,
+			{
+				displayName: 'Prompt Caching',
+				name: 'promptCaching',
+				type: 'options',
+				options: [
+					{
+						name: 'Auto (5-Minute Cache)',
+						value: '5m',
+						description:
+							'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
+					},
+					{
+						name: 'Auto (1-Hour Cache, Anthropic)',
+						value: '1h',
+						description:
+							'Anthropic 1-hour TTL: a batch can take hours, so a 1-hour entry is more likely to be read; writes cost 2x instead of 1.25x',
+					},
+					{ name: 'Off', value: 'off' },
+				],
+				default: '5m',
+				description:
+					"Anthropic: cache_control on the system prompt in each batch request (min 1,024-4,096 tokens by model). OpenAI: prompt_cache_key; cached input is read from the results' usage. Priced at the cache prices, then the batch discount.",
+			},
+			{
+				displayName: 'Records per Request',
+				name: 'recordsPerRequest',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 100 },
+				default: 1,
+				description:
+					"Put up to this many records in one batch request, the system prompt once; answers come back as JSON keyed by record ID and Collect splits them into one result per item. A record not answered beyond doubt fails (retryable) with its share of the cost, and the next Submit or Resubmit Failed sends it alone. A request counts once against Batch Size and the provider's caps.",
+			},
 			temperatureOption,
 		],
 	},
@@ -103,6 +145,7 @@ export async function execute(
 		maxTokens: sub.options.maxTokens,
 		temperature: sub.options.temperature,
 		contextWindow: sub.options.contextWindow,
+		cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
 	});
 	const records: PreparedRecord[] = runItems.map((r) => ({
 		index: r.index,
@@ -111,11 +154,29 @@ export async function execute(
 		request: shareItemText(r.request, items[r.index].json),
 		item: items[r.index].json,
 	}));
+	const { recordsPerRequest } = sub.options;
+	markBatchPromptCache(records, {
+		provider: cfg.provider,
+		model: sub.model,
+		ttl: sub.options.promptCaching,
+		schema,
+		recordsPerRequest,
+	});
 	const result = await submitRecords(job, records, {
 		caps: PROVIDER_CAPS[cfg.provider],
 		batchSize: sub.options.batchSize,
 		model: sub.model,
 		maxSubmissions: sub.options.maxSubmissions,
+		...(recordsPerRequest > 1
+			? {
+					grouping: {
+						recordsPerRequest,
+						maxTokensPerRequest: sub.options.maxRecordTokensPerRequest,
+						schema,
+						contextWindow: sub.options.contextWindow,
+					},
+				}
+			: {}),
 	});
 
 	const failed: INodeExecutionData[] = [];
@@ -173,9 +234,10 @@ export async function execute(
 	if (notReused)
 		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
+	const lines = result.created.reduce((n, b) => n + b.lines, 0);
 	ctx.addExecutionHints?.({
 		message: [
-			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}`,
+			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
 			...notes,
 			`${failed.length} item(s) failed before upload`,
 		].join('; '),

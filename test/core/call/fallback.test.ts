@@ -111,6 +111,10 @@ describe('model fallback chain', () => {
 		expect(handsOff(e('circuit_open', true))).toBe(true);
 		expect(handsOff(e('budget_exceeded', true))).toBe(false);
 		expect(handsOff(e('canceled', true))).toBe(false);
+		// the run's own stops: the next model meets the same ledger, limit store or broken prompt
+		expect(handsOff(e('ledger_unavailable', true))).toBe(false);
+		expect(handsOff(e('limit_store_unavailable', true))).toBe(false);
+		expect(handsOff(e('stopped_failure_rate', true))).toBe(false);
 		expect(handsOff(e('auth', false, 401))).toBe(false);
 		expect(handsOff(e('content_filter', false))).toBe(false);
 	});

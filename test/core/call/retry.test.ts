@@ -26,12 +26,13 @@ describe('retry policy', () => {
 		).toBe(3960);
 	});
 
-	it('defaults: 5 attempts, 500 ms base, 60 s cap, 20 rate-limit waits', () => {
+	it('defaults: 5 attempts, 500 ms base, 60 s cap, 20 rate-limit waits, 30 flex capacity waits', () => {
 		expect(resolveRetryPolicy()).toEqual({
 			maxAttempts: 5,
 			baseDelayMs: 500,
 			maxDelayMs: 60_000,
 			maxRateLimitWaits: 20,
+			maxCapacityWaits: 30,
 		});
 	});
 

@@ -183,12 +183,20 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		expect(parsePendingId('b1')).toBeUndefined();
 		await batches.addPending('job', p1, [entry('r1', p1), entry('r2', p1)]);
 		await batches.addPending('job', p2, [entry('r3', p2, { submittedAt: T1 })]);
+		// A grouped request's records are one request line: 3 records of one group + 1 alone = 2.
+		const p3 = pendingBatchId('k3', 'host|1|p|e');
+		await batches.addPending('job', p3, [
+			...['r4', 'r5', 'r6'].map((r, k) => entry(r, p3, { customId: `k3-g3_0~${k}` })),
+			entry('r7', p3, { customId: 'k3-r7' }),
+		]);
 		expect(
 			(await batches.pending('job')).sort((a, b) => a.pendingId.localeCompare(b.pendingId)),
 		).toEqual([
-			{ pendingId: p1, count: 2, submittedAt: T0 },
-			{ pendingId: p2, count: 1, submittedAt: T1 },
+			{ pendingId: p1, count: 2, requests: 2, submittedAt: T0 },
+			{ pendingId: p2, count: 1, requests: 1, submittedAt: T1 },
+			{ pendingId: p3, count: 4, requests: 2, submittedAt: T0 },
 		]);
+		await batches.abandonPending('job', p3);
 		await batches.adoptPending('job', p1, batch('job', 'b1'));
 		await batches.adoptPending('job', p1, batch('job', 'b1'));
 		expect(await batches.batches('job')).toEqual([batch('job', 'b1')]);
