@@ -5,7 +5,8 @@
  * Batch Call. Publishing is claimed (publish-lease.ts): two Collects at once emit each record
  * once between them, and a Collect killed before handing its items on has published nothing.
  */
-import { LlmBatchError, classifyError } from '../call/errors';
+import { classifyError } from '../call/classify';
+import { LlmBatchError } from '../call/errors';
 import { interpretAnswer, type AnswerPolicy } from '../call/interpret';
 import type { AnswerEntry, BatchEntry, BatchRow } from './store/batches';
 import type { Checkpoint } from '../ledger/types';

@@ -2,7 +2,7 @@
  * Result lines of both batch APIs -> a normalised answer, or the line's error in the
  * taxonomy. Pure: the adapters in ./providers read the stream and call these per line.
  */
-import { classifyError } from '../call/errors';
+import { classifyError } from '../call/classify';
 import type { ChatResponse } from '../call/providers/types';
 import type { ItemError, ProviderName } from '../types';
 import type { BatchResultLine } from './types';

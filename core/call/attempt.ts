@@ -5,7 +5,8 @@
  * backoff and another attempt, a re-ask, a wait for the provider, a second pass, or the end.
  */
 import type { Ticket } from './budget';
-import { classifyError, type LlmBatchError } from './errors';
+import { classifyError } from './classify';
+import type { LlmBatchError } from './errors';
 import type { ChatResponse } from './providers/types';
 import { waitText, type RunState } from './run-state';
 import type { Outcome, RunItem } from './types';
@@ -211,19 +212,19 @@ class ItemRun {
 		let error: LlmBatchError | undefined;
 		let res: ChatResponse | undefined;
 		try {
+			// The item's follow-up turn is `it.followUp` alone: a workflow re-ask starts with the one
+			// on its request, and a fresh fix clears it, so the fresh call is the prompt alone.
 			const request = {
 				...item.request,
 				maxTokens: this.it.maxTokens,
+				followUp: this.it.followUp,
 				...(tier === undefined ? {} : { serviceTier: tier }),
 			};
-			res = await provider.complete(
-				this.it.followUp ? { ...request, followUp: this.it.followUp } : request,
-				{
-					signal: s.cancelController.signal,
-					timeoutMs: timeoutAt(s.options, tier),
-					now: () => clock.now(),
-				},
-			);
+			res = await provider.complete(request, {
+				signal: s.cancelController.signal,
+				timeoutMs: timeoutAt(s.options, tier),
+				now: () => clock.now(),
+			});
 			s.warm = true;
 			// What the provider counts against its limit (Anthropic: without cache reads).
 			const anthropic = provider.name === 'anthropic';

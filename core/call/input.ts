@@ -165,3 +165,20 @@ export function reaskFromItem(
 					: undefined,
 	};
 }
+
+/**
+ * The run items, each one looped back with an invalid answer (`reaskFromItem`) starting as a
+ * re-ask turn, its earlier attempts and usage kept; `jsonOf(index)` is the input item's JSON.
+ */
+export function withWorkflowReasks(
+	items: RunItem[],
+	jsonOf: (index: number) => Record<string, unknown>,
+	resultField: string,
+): RunItem[] {
+	return items.map((item) => {
+		const reask = reaskFromItem(jsonOf(item.index), resultField);
+		if (!reask) return item;
+		const request = { ...item.request, followUp: reask.followUp };
+		return { ...item, request, priorAttempts: reask.attempts, priorUsage: reask.usage };
+	});
+}

@@ -1,5 +1,5 @@
 /**
- * The providers' rate-limit headers, read into one shape:
+ * The providers' rate-limit headers (and Retry-After, `retryAfterMs`), read into one shape:
  * OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset as `1s`, `6m0s`, `120ms`),
  * Anthropic `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}` (reset in RFC 3339).
  */
@@ -14,7 +14,7 @@ export interface RateLimitInfo {
 	resetTokensMs?: number;
 }
 
-type HeaderBag =
+export type HeaderBag =
 	| { get(name: string): string | null }
 	| Record<string, string | string[] | undefined>;
 
@@ -82,5 +82,25 @@ export function headersOf(error: unknown): HeaderBag | undefined {
 		if (h && typeof h === 'object') return h as HeaderBag;
 		e = (e as { cause?: unknown }).cause;
 	}
+	return undefined;
+}
+
+/**
+ * Reads `retry-after-ms`, then `retry-after` (seconds or an HTTP date), as openai-node does.
+ * Returns undefined when neither is usable.
+ */
+export function retryAfterMs(headers: HeaderBag | undefined, now: number): number | undefined {
+	if (!headers) return undefined;
+	const ms = header(headers, 'retry-after-ms');
+	if (ms !== undefined && ms !== '') {
+		const n = Number(ms);
+		if (Number.isFinite(n) && n >= 0) return n;
+	}
+	const ra = header(headers, 'retry-after');
+	if (ra === undefined || ra === '') return undefined;
+	const secs = Number(ra);
+	if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
+	const date = Date.parse(ra);
+	if (Number.isFinite(date)) return Math.max(0, date - now);
 	return undefined;
 }

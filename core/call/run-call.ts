@@ -5,7 +5,9 @@
  * grouped per request when asked (core/call/group.ts), the progress line — and returns every
  * item's outcome, the run's counters and the summary the node shows.
  */
-import { CostMeter, LedgerSpendStore, modelPricing, type SpendStore } from './budget';
+import { CostMeter } from './budget';
+import { modelPricing } from './pricing';
+import { LedgerSpendStore, type SpendStore } from './spend-store';
 import { markSharedPromptPrefix } from './cache';
 import { runWithFallbacks } from './fallback';
 import { addGroupStats, runGrouped, type GroupStats } from './group';

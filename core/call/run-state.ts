@@ -7,7 +7,8 @@
 import { setMaxListeners } from 'node:events';
 
 import { CircuitBreaker } from './breaker';
-import { CostMeter, functionPricing, type Ticket } from './budget';
+import { CostMeter, type Ticket } from './budget';
+import { functionPricing } from './pricing';
 import { RunClaims } from './claims';
 import { ConcurrencyGate } from './concurrency';
 import { LlmBatchError } from './errors';

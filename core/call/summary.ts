@@ -3,7 +3,7 @@
  * summary line the node shows (core/call/progress.ts `formatSummary`, then what only a whole
  * call knows: unpriced models, the prompt cache, answers per model, grouped requests).
  */
-import { unpricedModels, type Pricing } from './budget';
+import { unpricedModels, type Pricing } from './pricing';
 import { emptyGroupStats, formatGroupSummary, type GroupStats } from './group';
 import { formatSummary } from './progress';
 import type { Outcome, RunStats } from './types';

@@ -20,7 +20,7 @@ export const SPEND_EPSILON = 1e-12;
  * PostgreSQL: the server's), and a result is committed before its spend is marked stored.
  */
 export const STORED_MARGIN_MS = 1000;
-/** Stored spend rows are kept this long: longer than any reading is used (see budget.ts). */
+/** Stored spend rows are kept this long: longer than any reading is used (see core/call/spend-store.ts). */
 export const STORED_KEEP_MS = 10 * 60_000;
 
 /**

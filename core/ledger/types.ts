@@ -110,7 +110,7 @@ export interface JobStats {
 	lastUpdatedAt: string | null;
 }
 
-/** A request's reservation against a job budget (core/call/budget.ts). */
+/** A request's reservation against a job budget (core/call/spend-store.ts). */
 export interface SpendReservation {
 	ticket: string;
 	owner: string;

@@ -1,7 +1,8 @@
 import { NodeOperationError, type IExecuteFunctions, type INode } from 'n8n-workflow';
 import { z } from 'zod';
 
-import { modelPricing, unpricedModels } from '../../core/call/budget';
+import { modelPricing, unpricedModels } from '../../core/call/pricing';
+import type { CallShape } from '../../core/call/input';
 import { anthropicCachePrices, priceFor, type Price, type TierPrice } from '../../core/cost';
 import { isReservedField, SERVICE_TIERS } from '../../core/types';
 import { configError } from '../shared/config';
@@ -285,4 +286,19 @@ export function priceOverridesOf(
 		out[e.model] = { ...base, tiers: { ...base.tiers, [e.serviceTier]: tier } };
 	}
 	return out;
+}
+
+/** What every item's request is built from (core/call/input.ts `inputPolicy`). */
+export function callShapeOf(cfg: CallConfig, scope: string): CallShape {
+	const o = cfg.options;
+	return {
+		provider: cfg.provider,
+		scope,
+		model: cfg.model,
+		schema: cfg.schema,
+		maxTokens: o.maxTokens,
+		temperature: o.temperature,
+		contextWindow: o.contextWindow,
+		cacheTtl: o.promptCaching === 'off' ? undefined : o.promptCaching,
+	};
 }

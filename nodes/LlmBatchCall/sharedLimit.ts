@@ -8,6 +8,7 @@ import { StoreLimiter } from '../../core/call/limiter/store-limiter';
 import type { ProviderCredentials } from '../../core/call/providers';
 import { openRedis, redisConfigFromCredential } from '../../core/call/limiter/redis-connection';
 import { RedisLimitStore } from '../../core/call/limiter/redis-store';
+import type { CallLimit } from '../../core/call/run-call';
 import type { Clock, ProviderName } from '../../core/types';
 import type { CallConfig } from './params';
 
@@ -122,4 +123,33 @@ export async function limiterFor(
 		},
 		release: redis.release,
 	};
+}
+
+/**
+ * Each model of the chain its own limit (the primary's, then each fallback model's), shared
+ * the way Share Limits Through says; the ones already taken are released when one fails.
+ */
+export async function limitsFor(
+	ctx: IExecuteFunctions,
+	cfg: CallConfig,
+	creds: ProviderCredentials,
+	fallback:
+		| { provider: ProviderName; credentials: ProviderCredentials; models: string[] }
+		| undefined,
+	clock: Clock,
+): Promise<CallLimit[]> {
+	const limits: CallLimit[] = [await limiterFor(ctx, cfg, creds, clock)];
+	try {
+		for (const model of fallback?.models ?? [])
+			limits.push(
+				await limiterFor(ctx, cfg, fallback!.credentials, clock, {
+					provider: fallback!.provider,
+					model,
+				}),
+			);
+	} catch (e) {
+		for (const l of limits) l.release();
+		throw e instanceof NodeOperationError ? e : new NodeOperationError(ctx.getNode(), e as Error);
+	}
+	return limits;
 }

@@ -3,6 +3,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { systemClock } from '../../core/clock';
 import { routeItem, type Route } from '../../core/route';
 import type { Clock } from '../../core/types';
+import { outputOf } from '../shared/items';
 import { readPolicy } from './params';
 
 const OUTPUT: Record<Route, number> = { retry: 0, deadLetter: 1, filtered: 2 };
@@ -15,12 +16,10 @@ export async function executeRouteFailures(
 	const policy = readPolicy(ctx);
 	const now = clock.now();
 	const outputs: INodeExecutionData[][] = [[], [], []];
-	ctx.getInputData().forEach((item, i) => {
+	const items = ctx.getInputData();
+	items.forEach((item, i) => {
 		const routed = routeItem(item.json, policy, now);
-		outputs[OUTPUT[routed.route]].push({
-			json: routed.json as IDataObject,
-			pairedItem: { item: i },
-		});
+		outputs[OUTPUT[routed.route]].push(outputOf(items, i, routed.json as IDataObject));
 	});
 	const [retry, dead, filtered] = outputs.map((o) => o.length);
 	ctx.addExecutionHints({

@@ -1,6 +1,7 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { checkOutput, type Verdict } from '../../core/validate-output';
+import { outputOf } from '../shared/items';
 import { readConfig } from './params';
 
 const OUTPUT: Record<Verdict, number> = { valid: 0, invalid: 1, review: 2 };
@@ -11,13 +12,11 @@ export async function executeValidateOutput(
 	const config = readConfig(ctx);
 	const outputs: INodeExecutionData[][] = [[], [], []];
 	let spotChecks = 0;
-	ctx.getInputData().forEach((item, i) => {
+	const items = ctx.getInputData();
+	items.forEach((item, i) => {
 		const checked = checkOutput(item.json, config);
 		if (checked.spotCheck) spotChecks++;
-		outputs[OUTPUT[checked.verdict]].push({
-			json: checked.json as IDataObject,
-			pairedItem: { item: i },
-		});
+		outputs[OUTPUT[checked.verdict]].push(outputOf(items, i, checked.json as IDataObject));
 	});
 	const [valid, invalid, review] = outputs.map((o) => o.length);
 	if (invalid + review > 0) {

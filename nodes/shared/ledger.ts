@@ -1,4 +1,4 @@
-import type { IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
 import { openStore, postgresConfigFromCredential, type LedgerStore } from '../../core/ledger';
 
@@ -17,4 +17,23 @@ export async function ledgerStoreFor(
 			: openStore(postgresConfigFromCredential(await ctx.getCredentials('llmBatchPostgresApi')));
 	await store.init();
 	return store;
+}
+
+/**
+ * The ledger, or none when the node runs without one. A ledger that cannot open stops the run
+ * before any call: running without it would pay again for work already done.
+ */
+export async function openLedgerOrStop(
+	ctx: IExecuteFunctions,
+	kind: 'sqlite' | 'postgres' | 'none',
+	sqlitePath: string,
+): Promise<LedgerStore | undefined> {
+	if (kind === 'none') return undefined;
+	try {
+		return await ledgerStoreFor(ctx, kind, sqlitePath);
+	} catch (e) {
+		throw new NodeOperationError(ctx.getNode(), (e as Error).message, {
+			description: 'The ledger could not be opened; nothing was sent.',
+		});
+	}
 }

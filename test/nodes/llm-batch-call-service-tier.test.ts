@@ -1,7 +1,7 @@
 import { NodeOperationError } from 'n8n-workflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { modelPricing } from '../../core/call/budget';
+import { modelPricing } from '../../core/call/pricing';
 import { resetSharedFlow } from '../../core/call/limiter/in-process';
 import { FLEX_TIMEOUT_MS } from '../../core/call/service-tier';
 import { executeLlmBatchCall } from '../../nodes/LlmBatchCall/execute';

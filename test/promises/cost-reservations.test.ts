@@ -1,18 +1,14 @@
 /**
- * The job budget's ledger reservations (core/call/budget.ts over the SQLite and PostgreSQL
+ * The job budget's ledger reservations (core/call/spend-store.ts over the SQLite and PostgreSQL
  * stores): atomic across handles (executions), counting what was paid until the results carry
  * it, and ending with the lease of an execution that died — at once when its process is
  * known dead, as a record claim does.
  */
 import { describe, expect, it } from 'vitest';
 
-import {
-	CostMeter,
-	functionPricing,
-	LedgerSpendStore,
-	RECORDS_READING_MS,
-	type Ticket,
-} from '../../core/call/budget';
+import { CostMeter, type Ticket } from '../../core/call/budget';
+import { functionPricing } from '../../core/call/pricing';
+import { LedgerSpendStore, RECORDS_READING_MS } from '../../core/call/spend-store';
 import { claimOwner } from '../../core/ledger/checkpoint';
 import type { LedgerStore } from '../../core/ledger/types';
 import { FakeClock } from '../helpers/fake-clock';

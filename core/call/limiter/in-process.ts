@@ -3,22 +3,16 @@ import type { FlowObservation, FlowReport, Limiter } from './limiter';
 import {
 	admittedRates,
 	countAnswer,
-	cutShare,
 	DEFAULT_BURST_SECONDS,
-	giveBack,
 	isCluster,
 	learnLimits,
-	newLimitState,
-	onOk,
-	onRateLimited,
-	takeOne,
 	validateLimits,
-	waitToSend,
+	type LearnedLimits,
 	type LimitState,
 	type RateLimits,
 	type RecentAnswers,
 } from './policy';
-import { limitKey } from './store';
+import { limitKey, MemoryLimitStore, type StoreLimits, type SyncLimitOps } from './store';
 
 interface Waiter {
 	tokens: number;
@@ -29,10 +23,17 @@ interface Waiter {
 	gone: boolean;
 }
 
+/** The one key of a controller's store: a controller is one limit key already. */
+const KEY = 'flow';
+
 /**
  * The limiter of one credential + endpoint + model in this process: a FIFO queue in front of the
- * key's state (policy.ts), whose ceilings are the lowest limits every live run configured for
- * the key. Runs use it through a `FlowLease` (their own ceiling, released at the end).
+ * key's state, kept in a `LimitStore` (store.ts) and changed only through its operations — the
+ * ones the Redis script runs — so one process and several share one policy. What stays here is
+ * what one process knows exactly: its queue (served in order across the runs sharing the key),
+ * the live leases whose lowest limits are the ceilings (a released lease stops holding the others
+ * down at once, where the store's own rule for callers that never say goodbye waits 15 s), and
+ * the recent answers of all of them (the cluster rule's counts).
  */
 export class FlowController {
 	private readonly queue: Waiter[] = [];
@@ -40,19 +41,26 @@ export class FlowController {
 	private pumping = false;
 	private readonly leases = new Map<number, RateLimits>();
 	private nextLease = 1;
-	private burstSeconds = DEFAULT_BURST_SECONDS;
-	/** The key's numbers, and the 429s and answers seen recently (the cluster rule's counts). */
-	readonly state: LimitState & RecentAnswers & { lastUsedAt: number };
+	private readonly store: MemoryLimitStore;
+	/** The store's operations, answered at once: the queue is served without a turn of the event loop. */
+	private readonly ops: SyncLimitOps;
+	/** The lowest limits of the live leases (the last ones, when none is left). */
+	private ceilings: RateLimits = { rpm: Infinity, tpm: Infinity };
+	private readonly learned: LearnedLimits = { learnedRpm: 0, learnedTpm: 0 };
+	private readonly recent: RecentAnswers;
+	lastUsedAt: number;
 
 	constructor(private readonly clock: Clock) {
+		this.store = new MemoryLimitStore(clock, 'given');
+		this.ops = this.store.sync;
 		const now = clock.now();
-		this.state = {
-			...newLimitState(now),
-			recent429: 0,
-			recentAll: 0,
-			recentAt: now,
-			lastUsedAt: now,
-		};
+		this.recent = { recent429: 0, recentAll: 0, recentAt: now };
+		this.lastUsedAt = now;
+	}
+
+	/** The key's numbers, and the 429s and answers seen recently (numbers only, as Redis holds them). */
+	get state(): LimitState & RecentAnswers & { lastUsedAt: number } {
+		return { ...this.store.state(KEY)!, ...this.recent, lastUsedAt: this.lastUsedAt };
 	}
 
 	/** Registers a run's configured limits; the lowest of the live leases is the ceiling. */
@@ -67,7 +75,7 @@ export class FlowController {
 	/** @internal */
 	releaseLease(id: number): void {
 		if (this.leases.delete(id) && this.leases.size > 0) this.recomputeCeiling();
-		this.state.lastUsedAt = this.clock.now();
+		this.lastUsedAt = this.clock.now();
 	}
 
 	get leaseCount(): number {
@@ -76,10 +84,6 @@ export class FlowController {
 
 	get idle(): boolean {
 		return this.leases.size === 0 && this.live === 0;
-	}
-
-	get lastUsedAt(): number {
-		return this.state.lastUsedAt;
 	}
 
 	private recomputeCeiling(): void {
@@ -91,9 +95,25 @@ export class FlowController {
 			tpm = Math.min(tpm, l.tpm);
 			burst = Math.min(burst, l.burstSeconds ?? DEFAULT_BURST_SECONDS);
 		}
-		this.state.ceilingRpm = rpm;
-		this.state.ceilingTpm = tpm;
-		this.burstSeconds = Number.isFinite(burst) ? burst : DEFAULT_BURST_SECONDS;
+		this.ceilings = {
+			rpm,
+			tpm,
+			burstSeconds: Number.isFinite(burst) ? burst : DEFAULT_BURST_SECONDS,
+		};
+		this.limitsChanged();
+		this.touch();
+	}
+
+	/** What every store call carries: the ceilings and the limits the headers announced. */
+	private storeLimits: StoreLimits = { rpm: Infinity, tpm: Infinity };
+
+	private limitsChanged(): void {
+		this.storeLimits = { ...this.ceilings, ...this.learned };
+	}
+
+	/** Hands the store the current limits (its buckets refilled to now). */
+	private touch(): void {
+		this.ops.adjust(KEY, this.storeLimits, 0);
 	}
 
 	/** Resolves when one request of `tokens` estimated tokens may be sent. */
@@ -124,7 +144,7 @@ export class FlowController {
 
 	/** Replace the estimate by the usage the provider reported. */
 	correct(estimatedTokens: number, actualTokens: number): void {
-		giveBack(this.state, estimatedTokens - actualTokens, this.clock.now(), this.burstSeconds);
+		this.ops.adjust(KEY, this.storeLimits, estimatedTokens - actualTokens);
 	}
 
 	/**
@@ -132,22 +152,30 @@ export class FlowController {
 	 * `'isolated'` when only its own request must wait.
 	 */
 	observe(o: FlowObservation): 'cluster' | 'isolated' | undefined {
-		const s = this.state;
 		const now = this.clock.now();
-		waitToSend(s, 0, now, this.burstSeconds); // refilled at the old rate up to now
-		countAnswer(s, o.outcome === 'rate_limited', now);
-		s.lastUsedAt = now;
-		learnLimits(s, o.rateLimit);
-		if (o.outcome === 'ok') onOk(s, now);
+		countAnswer(this.recent, o.outcome === 'rate_limited', now);
+		this.lastUsedAt = now;
+		if (o.rateLimit) {
+			// Refilled at the old rates up to now, then the limits the headers announce apply.
+			this.touch();
+			learnLimits(this.learned, o.rateLimit);
+			this.limitsChanged();
+		}
+		const limits = this.storeLimits;
+		if (o.outcome === 'ok') this.ops.grow(KEY, limits, 1);
+		// Refilled to now, as the operations of the other outcomes do first.
+		if (o.outcome === 'other') this.touch();
 		if (o.outcome !== 'rate_limited') return undefined;
-		onRateLimited(s, now);
-		if (!isCluster(s, o.rateLimit)) return 'isolated';
-		cutShare(s, now);
+		if (!isCluster(this.recent, o.rateLimit)) {
+			this.ops.rateLimited(KEY, limits, 0);
+			return 'isolated';
+		}
+		this.ops.cut(KEY, limits, 0);
 		return 'cluster';
 	}
 
 	report(configured: RateLimits): FlowReport {
-		const s = this.state;
+		const s = this.store.state(KEY)!;
 		const out: FlowReport = {
 			settledRpm: Math.min(admittedRates(s).rpm, configured.rpm),
 			configuredRpm: configured.rpm,
@@ -168,32 +196,34 @@ export class FlowController {
 					this.queue.shift();
 					continue;
 				}
-				const now = this.clock.now();
-				const wait = waitToSend(this.state, head.tokens, now, this.burstSeconds);
+				const wait = this.ops.take(KEY, this.storeLimits, head.tokens);
 				if (wait <= 0) {
 					this.queue.shift();
-					takeOne(this.state, head.tokens);
-					this.state.lastUsedAt = now;
+					this.lastUsedAt = this.clock.now();
 					head.gone = true;
 					this.live--;
 					if (head.onAbort) head.signal?.removeEventListener('abort', head.onAbort);
 					head.resolve();
 					continue;
 				}
-				const wake = new AbortController();
-				const onGone = () => wake.abort();
-				head.signal?.addEventListener('abort', onGone, { once: true });
-				try {
-					// Short naps: a cut or a learned limit may change the wait meanwhile.
-					await this.clock.sleep(Math.min(wait, 1_000), wake.signal);
-				} catch {
-					// the head left while we slept; the loop moves on
-				} finally {
-					head.signal?.removeEventListener('abort', onGone);
-				}
+				await this.nap(head, wait);
 			}
 		} finally {
 			this.pumping = false;
+		}
+	}
+
+	/** Short naps: a cut or a learned limit may change the wait meanwhile; the head may leave. */
+	private async nap(head: Waiter, wait: number): Promise<void> {
+		const wake = new AbortController();
+		const onGone = () => wake.abort();
+		head.signal?.addEventListener('abort', onGone, { once: true });
+		try {
+			await this.clock.sleep(Math.min(wait, 1_000), wake.signal);
+		} catch {
+			// the head left while we slept; the loop moves on
+		} finally {
+			head.signal?.removeEventListener('abort', onGone);
 		}
 	}
 }

@@ -1,7 +1,7 @@
 /**
- * The rate-limit policy as arithmetic over plain numbers: one rule for every place a limit key's
- * state lives — the in-process limiter (in-process.ts), the in-memory store (store.ts) and, line
- * for line in Lua, the Redis script (redis-store.ts `LIMIT_SCRIPT`, which interpolates these
+ * The rate-limit policy as arithmetic over plain numbers: one rule for both places a limit key's
+ * state lives — the in-memory store (store.ts; the in-process limiter keeps its state there) and,
+ * line for line in Lua, the Redis script (redis-store.ts `LIMIT_SCRIPT`, which interpolates these
  * constants; a test runs the same sequence through both and compares).
  *
  * - The configured RPM / TPM are ceilings, not targets: `share` of the effective ceiling (the

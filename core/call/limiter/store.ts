@@ -65,11 +65,31 @@ export interface LimitStore {
 
 type StoredState = LimitState & { ceilingRpmAt: number; ceilingTpmAt: number };
 
-/** The state the Redis script keeps, in this process's memory (tests, reference). */
+/** `LimitStore`'s state operations, answered at once (a store in this process's memory). */
+export interface SyncLimitOps {
+	take(key: string, limits: StoreLimits, tokens: number): number;
+	adjust(key: string, limits: StoreLimits, tokens: number): void;
+	cut(key: string, limits: StoreLimits, oks: number): void;
+	rateLimited(key: string, limits: StoreLimits, oks: number): void;
+	grow(key: string, limits: StoreLimits, oks: number): void;
+}
+
+/**
+ * The state the Redis script keeps, in this process's memory: the in-process limiter's store
+ * (in-process.ts) and the reference the Redis store is tested against.
+ */
 export class MemoryLimitStore implements LimitStore {
 	private readonly states = new Map<string, StoredState>();
 
-	constructor(private readonly clock: Clock) {}
+	/**
+	 * `ceilingRule`: `recent` — the lowest limits the callers of the last CEILING_MS named (callers
+	 * in several processes, which never say when they end: the Redis script's rule); `given` —
+	 * the limits each call names (one caller that knows its runs' live leases: in-process.ts).
+	 */
+	constructor(
+		private readonly clock: Clock,
+		private readonly ceilingRule: 'recent' | 'given' = 'recent',
+	) {}
 
 	private entry(key: string, limits: StoreLimits) {
 		const now = this.clock.now();
@@ -79,12 +99,13 @@ export class MemoryLimitStore implements LimitStore {
 			s = { ...newLimitState(now, limits.rpm, limits.tpm), ceilingRpmAt: now, ceilingTpmAt: now };
 			this.states.set(key, s);
 		}
+		const given = this.ceilingRule === 'given';
 		// The lowest limits configured by the callers of the last CEILING_MS; the lowest refreshes them.
-		if (limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
+		if (given || limits.rpm <= s.ceilingRpm || now - s.ceilingRpmAt > CEILING_MS) {
 			s.ceilingRpm = limits.rpm;
 			s.ceilingRpmAt = now;
 		}
-		if (limits.tpm <= s.ceilingTpm || now - s.ceilingTpmAt > CEILING_MS) {
+		if (given || limits.tpm <= s.ceilingTpm || now - s.ceilingTpmAt > CEILING_MS) {
 			s.ceilingTpm = limits.tpm;
 			s.ceilingTpmAt = now;
 		}
@@ -95,35 +116,57 @@ export class MemoryLimitStore implements LimitStore {
 		return { s, now, burst };
 	}
 
+	/**
+	 * The store's operations answered at once, for a caller in this process (in-process.ts): the
+	 * same code as the `LimitStore` methods below, without a turn of the event loop per request.
+	 */
+	readonly sync: SyncLimitOps = {
+		take: (key, limits, tokens) => {
+			const { s, now, burst } = this.entry(key, limits);
+			const wait = waitToSend(s, tokens, now, burst);
+			if (wait > 0) return wait;
+			takeOne(s, tokens);
+			return 0;
+		},
+		adjust: (key, limits, tokens) => {
+			const { s, now, burst } = this.entry(key, limits);
+			giveBack(s, tokens, now, burst);
+		},
+		cut: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			s.okTotal += oks;
+			onRateLimited(s, now);
+			cutShare(s, now);
+		},
+		rateLimited: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			s.okTotal += oks;
+			onRateLimited(s, now);
+		},
+		grow: (key, limits, oks) => {
+			const { s, now } = this.entry(key, limits);
+			onOk(s, now, oks);
+		},
+	};
+
 	async take(key: string, limits: StoreLimits, tokens: number): Promise<number> {
-		const { s, now, burst } = this.entry(key, limits);
-		const wait = waitToSend(s, tokens, now, burst);
-		if (wait > 0) return wait;
-		takeOne(s, tokens);
-		return 0;
+		return this.sync.take(key, limits, tokens);
 	}
 
 	async adjust(key: string, limits: StoreLimits, tokens: number): Promise<void> {
-		const { s, now, burst } = this.entry(key, limits);
-		giveBack(s, tokens, now, burst);
+		this.sync.adjust(key, limits, tokens);
 	}
 
 	async cut(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		s.okTotal += oks;
-		onRateLimited(s, now);
-		cutShare(s, now);
+		this.sync.cut(key, limits, oks);
 	}
 
 	async rateLimited(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		s.okTotal += oks;
-		onRateLimited(s, now);
+		this.sync.rateLimited(key, limits, oks);
 	}
 
 	async grow(key: string, limits: StoreLimits, oks: number): Promise<void> {
-		const { s, now } = this.entry(key, limits);
-		onOk(s, now, oks);
+		this.sync.grow(key, limits, oks);
 	}
 
 	adaptive(key: string): { share: number; cuts: number } {
@@ -134,6 +177,12 @@ export class MemoryLimitStore implements LimitStore {
 	ceilings(key: string): { ceilingRpm: number; learnedRpm: number } | undefined {
 		const s = this.states.get(key);
 		return s && { ceilingRpm: s.ceilingRpm, learnedRpm: s.learnedRpm };
+	}
+
+	/** A copy of `key`'s numbers (what the Redis hash holds), undefined before its first call. */
+	state(key: string): Readonly<StoredState> | undefined {
+		const s = this.states.get(key);
+		return s && { ...s };
 	}
 }
 

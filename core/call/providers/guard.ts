@@ -1,6 +1,7 @@
 import { redactSecrets } from '../../redact';
 import type { ItemError, ProviderName } from '../../types';
-import { classifyError, LlmBatchError } from '../errors';
+import { classifyError } from '../classify';
+import { LlmBatchError } from '../errors';
 import type { ProviderCredentials } from './types';
 
 /**

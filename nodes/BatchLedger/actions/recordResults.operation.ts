@@ -4,6 +4,7 @@ import { NodeOperationError } from 'n8n-workflow';
 import type { LedgerWrite } from '../../../core/ledger';
 import type { ItemError, LlmResult } from '../../../core/types';
 import { resultFieldProperty } from '../../shared/descriptions';
+import { outputOf } from '../../shared/items';
 import { readRecordId } from '../params';
 import { showFor, type LedgerRun } from './common';
 
@@ -106,5 +107,5 @@ export async function execute(
 				};
 	});
 	await store.writeBatch(cfg.ledgerJob, batch);
-	return [items.map((item, i) => ({ json: item.json, pairedItem: { item: i } }))];
+	return [items.map((item, i) => outputOf(items, i, item.json))];
 }

@@ -8,6 +8,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { isCompletedFor, type LedgerWrite } from '../../../core/ledger';
 import { recordIdProperty, resultFieldProperty } from '../../shared/descriptions';
+import { outputOf } from '../../shared/items';
 import { readRecordId } from '../params';
 import { showFor, type LedgerRun } from './common';
 
@@ -113,9 +114,9 @@ export async function execute(
 						} as unknown as IDataObject,
 					}
 				: item.json;
-			completed.push({ json, pairedItem: { item: i } });
+			completed.push(outputOf(items, i, json));
 		} else {
-			todo.push({ json: item.json, pairedItem: { item: i } });
+			todo.push(outputOf(items, i, item.json));
 			if (!record && cfg.registerPending) register.push({ type: 'pending', recordId: ids[i], at });
 		}
 	});

@@ -11,6 +11,7 @@ import { systemClock } from '../../../core/clock';
 import { DEFAULT_MODEL, DEFAULT_RUN_FIELD } from '../../../core/defaults';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
+import { outputOf } from '../../shared/items';
 import { readPrepareConfig, readPrepareInputs } from '../params';
 import type { PrepareDeps } from './context';
 
@@ -316,14 +317,16 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-function toItems(items: PreparedItem[]): INodeExecutionData[] {
-	return items.map((item) => ({
-		json: item.json as IDataObject,
-		pairedItem:
-			item.sources.length === 1
-				? { item: item.sources[0] }
-				: item.sources.map((i) => ({ item: i })),
-	}));
+/**
+ * A record keeps its input item's binary data; a chunk item (Output: one item per chunk) is a
+ * new item made of several records, so it carries none: their files stay with the records.
+ */
+function toItems(inputs: INodeExecutionData[], items: PreparedItem[]): INodeExecutionData[] {
+	return items.map((item) =>
+		item.sources.length === 1
+			? outputOf(inputs, item.sources[0], item.json as IDataObject)
+			: { json: item.json as IDataObject, pairedItem: item.sources.map((i) => ({ item: i })) },
+	);
 }
 
 /** Ready and Rejected: stable IDs, validation, dedupe, sampling and chunking (core/prepare). */
@@ -359,5 +362,6 @@ export async function execute(
 			type: 'warning',
 			location: 'outputPane',
 		});
-	return [toItems(result.ready), toItems(result.rejected)];
+	const items = ctx.getInputData();
+	return [toItems(items, result.ready), toItems(items, result.rejected)];
 }

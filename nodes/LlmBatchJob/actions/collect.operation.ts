@@ -7,15 +7,16 @@ import {
 } from 'n8n-workflow';
 
 import { collectJob, type CollectOutcome } from '../../../core/batch-api';
-import { modelPricing } from '../../../core/call/budget';
+import { modelPricing } from '../../../core/call/pricing';
 import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
 import { isReservedField } from '../../../core/types';
 import { resultFieldProperty } from '../../shared/descriptions';
+import { outputItem } from '../../shared/items';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
-import { collectPairing } from './pairing';
+import { collectPairing, submittedBinary } from './pairing';
 
 export const description: INodeProperties[] = [
 	batchIdsProperty('collect'),
@@ -73,6 +74,7 @@ export async function execute(
 	const deadline = readDeadline(ctx, options.deadline);
 	const checkpoint = createCheckpoint(job.store, cfg.jobName, { clock });
 	const paired = collectPairing(ctx);
+	const binaryOf = submittedBinary(ctx);
 	const success: INodeExecutionData[] = [];
 	const failed: INodeExecutionData[] = [];
 	// Each record becomes its output item as soon as it is decided: the stored input item is
@@ -80,12 +82,14 @@ export async function execute(
 	const onOutcome = (o: CollectOutcome) => {
 		const item = JSON.parse(o.entry.item) as IDataObject;
 		if ('error' in item) delete item.error;
+		const { batchId, itemIndex } = o.entry;
+		const out = outputItem(item, paired(batchId, itemIndex), binaryOf(batchId, itemIndex));
 		if (o.ok) {
 			item[resultField] = o.result as unknown as IDataObject;
-			success.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
+			success.push(out);
 		} else {
 			item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
-			failed.push({ json: item, pairedItem: paired(o.entry.batchId, o.entry.itemIndex) });
+			failed.push(out);
 		}
 	};
 	const res = await collectJob(job, {

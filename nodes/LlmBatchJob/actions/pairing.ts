@@ -1,4 +1,5 @@
 import type {
+	IBinaryKeyData,
 	IExecuteFunctions,
 	IPairedItemData,
 	IRunExecutionData,
@@ -10,6 +11,26 @@ export type CollectPairing = (
 	batchId: string,
 	itemIndex: number,
 ) => IPairedItemData | IPairedItemData[] | undefined;
+
+/**
+ * The binary data of a record's own input item, when the Submit that created its batch ran
+ * in this execution (Submit → Wait → Collect): n8n's run data still holds Submit's input
+ * items, files included. A batch submitted by another execution has none to give back: the
+ * ledger stores a record's JSON, never its files.
+ */
+export function submittedBinary(
+	ctx: IExecuteFunctions,
+): (batchId: string, itemIndex: number) => IBinaryKeyData | undefined {
+	const data = runData(ctx);
+	const submits = submitSources(ctx);
+	if (!data || submits.size === 0) return () => undefined;
+	return (batchId, itemIndex) => {
+		const source = submits.get(batchId);
+		if (!source) return undefined;
+		const task = data[source.previousNode]?.[source.previousNodeRun ?? 0];
+		return task?.data?.main?.[source.previousNodeOutput ?? 0]?.[itemIndex]?.binary;
+	};
+}
 
 /**
  * The pairing of Collect's items. A record whose batch a Submit created in this same execution

@@ -8,7 +8,8 @@ import {
 } from 'n8n-workflow';
 
 import { JobConfigError } from '../../../core/batch-api/job-check';
-import { LlmBatchError, classifyError } from '../../../core/call/errors';
+import { classifyError } from '../../../core/call/classify';
+import { LlmBatchError } from '../../../core/call/errors';
 import { LedgerStoreError } from '../../../core/ledger';
 import * as cancel from './cancel.operation';
 import * as collect from './collect.operation';

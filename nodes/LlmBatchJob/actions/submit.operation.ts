@@ -28,6 +28,7 @@ import {
 	temperatureOption,
 } from '../../shared/descriptions';
 import { readJsonSchemaParam, readPromptItemsYielding } from '../../shared/llm-params';
+import { outputOf } from '../../shared/items';
 import { readSubmitConfig } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchItem } from './items';
@@ -181,15 +182,14 @@ export async function execute(
 
 	const failed: INodeExecutionData[] = [];
 	for (const [index, error] of rejected) {
-		failed.push({
-			json: { ...items[index].json, error: error as unknown as IDataObject },
-			pairedItem: { item: index },
-		});
+		failed.push(
+			outputOf(items, index, { ...items[index].json, error: error as unknown as IDataObject }),
+		);
 	}
 	for (const s of result.skipped) {
 		if (s.reason !== 'duplicate') continue;
-		failed.push({
-			json: {
+		failed.push(
+			outputOf(items, s.index, {
 				...items[s.index].json,
 				error: {
 					code: 'duplicate',
@@ -197,9 +197,8 @@ export async function execute(
 					retryable: false,
 					attempts: 0,
 				},
-			},
-			pairedItem: { item: s.index },
-		});
+			}),
+		);
 	}
 	failed.sort(
 		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import {
-	CostMeter,
-	functionPricing,
-	modelPricing,
-	unpricedModels,
-	type Ticket,
-} from '../../../core/call/budget';
+import { CostMeter, type Ticket } from '../../../core/call/budget';
+import { functionPricing, modelPricing, unpricedModels } from '../../../core/call/pricing';
 import { costUsd } from '../../../core/cost';
 
 const never = new AbortController().signal;

@@ -2,7 +2,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
-import { classifyError, LlmBatchError, retryAfterMs, stopsTheRun } from '../../../core/call/errors';
+import { classifyError } from '../../../core/call/classify';
+import { LlmBatchError, stopsTheRun } from '../../../core/call/errors';
+import { retryAfterMs } from '../../../core/call/rate-headers';
 import type { ErrorCode } from '../../../core/types';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');

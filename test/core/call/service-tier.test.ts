@@ -2,8 +2,9 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 
 import { CircuitBreaker } from '../../../core/call/breaker';
-import { CostMeter, modelPricing } from '../../../core/call/budget';
-import { classifyError } from '../../../core/call/errors';
+import { CostMeter } from '../../../core/call/budget';
+import { modelPricing } from '../../../core/call/pricing';
+import { classifyError } from '../../../core/call/classify';
 import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
