@@ -17,38 +17,13 @@ import { resetSharedFlow } from '../core/call/limiter/in-process';
 import { expectedReply, startSandbox, type Sandbox } from '../sandbox/server';
 import { runWorkflow } from '../scripts/lib/harness';
 import { llmWorkflow, nodeTypes } from './common';
+import { instructions, shortTickets, TICKET_SCHEMA } from './tickets';
 
 const quick = process.argv.includes('--quick');
 /** `--only=grouping|caching|reask|fallback`: one scenario (the table is printed, not written). */
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const want = (scenario: string) => only === undefined || only === scenario;
 const scale = (n: number) => (quick ? Math.max(40, Math.round(n / 4)) : n);
-
-const SCHEMA = {
-	type: 'object',
-	properties: {
-		category: { type: 'string', enum: ['billing', 'bug', 'feature', 'account', 'other'] },
-		priority: { type: 'string', enum: ['low', 'normal', 'high'] },
-		echo: { type: 'string' },
-	},
-	required: ['category', 'priority', 'echo'],
-};
-
-/** ~`tokens` tokens of instructions (the sandbox counts 4 characters per token). */
-function instructions(tokens: number): string {
-	const line =
-		'Classify the support ticket by category and priority; billing covers invoices, refunds and payments. ';
-	return line.repeat(Math.ceil((tokens * 4) / line.length)).slice(0, tokens * 4);
-}
-
-function shortTickets(n: number): INodeExecutionData[] {
-	return Array.from({ length: n }, (_, i) => ({
-		json: {
-			id: `T${String(i).padStart(6, '0')}`,
-			text: `Ticket ${i}: invoice ${i * 7} charged twice`,
-		},
-	}));
-}
 
 interface RunOutcome {
 	success: INodeExecutionData[];
@@ -74,7 +49,7 @@ async function runOnce(
 	sandbox.reset();
 	const wf = llmWorkflow({
 		outputFormat: 'json',
-		jsonSchema: JSON.stringify(SCHEMA),
+		jsonSchema: JSON.stringify(TICKET_SCHEMA),
 		concurrency: 16,
 		requestsPerMinute: 1_000_000,
 		tokensPerMinute: 1_000_000_000,
@@ -98,7 +73,10 @@ async function runOnce(
 		};
 		costUsd += llm.costUsd ?? 0;
 		byModel[llm.model] = (byModel[llm.model] ?? 0) + 1;
-		const want = expectedReply({ prompt: input[i].json.text as string, schema: SCHEMA }).output;
+		const want = expectedReply({
+			prompt: input[i].json.text as string,
+			schema: TICKET_SCHEMA,
+		}).output;
 		if (llm.recordId !== input[i].json.id || JSON.stringify(llm.output) !== JSON.stringify(want))
 			misattributed++;
 	}
@@ -171,7 +149,7 @@ async function reaskVsFresh(
 	resetSharedFlow();
 	const wf = llmWorkflow({
 		outputFormat: 'json',
-		jsonSchema: JSON.stringify(SCHEMA),
+		jsonSchema: JSON.stringify(TICKET_SCHEMA),
 		concurrency: 16,
 		requestsPerMinute: 1_000_000,
 		tokensPerMinute: 1_000_000_000,
@@ -397,7 +375,9 @@ async function main(): Promise<void> {
 	}
 }
 
-main().catch((e: unknown) => {
-	console.error(e);
-	process.exitCode = 1;
-});
+if (require.main === module) {
+	main().catch((e: unknown) => {
+		console.error(e);
+		process.exitCode = 1;
+	});
+}

@@ -9,6 +9,11 @@
 // runner (the Code node runs there) is read from /proc VmHWM while it lives. The ratio is main
 // process over main process; the runner's peak is printed beside it (the same work in both arms).
 //
+// With --reference, two Code-node arms run once after the pairs and tell the node's share from
+// n8n's: one returns a copy of each item (what a Code node costs), the other returns each item
+// with an output block shaped like the node's (the first answer's, per item recordId, hash and
+// time): the peak that merely keeping and serialising such items costs, with no request sent.
+//
 // Prints a Markdown table and the median ratio; asserts only that every item came out.
 import { spawn } from 'node:child_process';
 import {
@@ -47,6 +52,7 @@ const ITEMS = arg('items', 20_000);
 // A package tarball to measure instead of packing this checkout's dist/ (to compare two builds).
 const TARBALL = args.find((a) => a.startsWith('--tarball='))?.split('=')[1];
 const PAIRS = arg('pairs', 3);
+const REFERENCE = args.includes('--reference');
 const CONCURRENCY = 32;
 const TARGET = 1.3;
 const log = (line) => console.log(`[bench:memory-n8n] ${line}`);
@@ -105,6 +111,20 @@ const llmStep = {
 	},
 };
 const passStep = { name: 'Pass Through', type: 'n8n-nodes-base.noOp' };
+
+/** A Code node (run once for all items) returning `body` over `items`. */
+const codeStep = (name, body) => ({
+	name,
+	type: 'n8n-nodes-base.code',
+	parameters: { jsCode: `return $input.all().map((it, i) => (${body}));` },
+});
+const copyStep = codeStep('Code Copy', '{ json: { ...it.json }, pairedItem: { item: i } }');
+/** Items shaped like LLM Batch Call's Success output, from its first output item's block. */
+const shapeStep = (llm) =>
+	codeStep(
+		'Code Shape',
+		`{ json: { ...it.json, llm: { ...${JSON.stringify(llm)}, recordId: it.json.id, promptHash: ${JSON.stringify(llm.promptHash.slice(0, -6))} + String(i).padStart(6, '0'), completedAt: new Date(Date.now() + i).toISOString() } }, pairedItem: { item: i } }`,
+	);
 
 /** VmHWM of a process in bytes (Linux), NaN when gone. */
 function vmHwm(pid) {
@@ -179,7 +199,8 @@ function execute(userFolder, id, stepName, peakDir) {
 					);
 					if (out.reduce((a, b) => a + b, 0) !== ITEMS)
 						throw new Error(`${stepName} put out ${out.join(' + ')} items for ${ITEMS}`);
-					resolve({ main: maxRssBytes, runners, out });
+					const first = run.data.resultData.runData[stepName]?.[0]?.data?.main?.[0]?.[0]?.json;
+					resolve({ main: maxRssBytes, runners, out, first });
 				} catch (error) {
 					reject(
 						new Error(
@@ -244,12 +265,39 @@ async function main() {
 		console.log(
 			`| median of ${rows.length} | | | **${ratio.toFixed(2)}×** (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'miss'}) | |`,
 		);
+		if (REFERENCE) await reference(userFolder, wfDir, peakDir, rows);
 		console.log(
 			`\n${ITEMS.toLocaleString('en-US')} items, \`n8n execute\` (n8n 2.41.1, SQLite), concurrency ${CONCURRENCY}, zero sandbox latency; peak RSS of n8n's main process.`,
 		);
 	} finally {
 		await sandbox.stop();
 		if (!process.env.LLM_BATCH_KEEP_BENCH) rmSync(userFolder, { recursive: true, force: true });
+	}
+}
+
+/** The two Code-node arms (--reference), beside the last pair's pass-through. */
+async function reference(userFolder, wfDir, peakDir, rows) {
+	const llm = rows.find((r) => r.node.first?.llm)?.node.first.llm;
+	if (!llm) throw new Error('--reference: no LLM Batch Call success item to take the shape from');
+	const steps = [
+		['copy', 'COPY', copyStep],
+		['shape', 'SHAPE', shapeStep(llm)],
+	];
+	for (const [file, id, step] of steps)
+		writeFileSync(
+			path.join(wfDir, `${file}.json`),
+			JSON.stringify(workflow(`llmBatchMemory${id}`, step)),
+		);
+	await importWorkflowDir(userFolder, wfDir);
+	const pass = rows[rows.length - 1].pass.main;
+	console.log('');
+	console.log('| reference (Code node, no request sent) | main | ratio to the last pass-through |');
+	console.log('|---|---|---|');
+	for (const [, id, step] of steps) {
+		const r = await execute(userFolder, `llmBatchMemory${id}`, step.name, peakDir);
+		console.log(
+			`| ${step.name}: ${id === 'COPY' ? 'a copy of each item' : "each item with LLM Batch Call's output block"} | ${mb(r.main)} | ${(r.main / pass).toFixed(2)}× |`,
+		);
 	}
 }
 

@@ -126,6 +126,12 @@ export interface LlmResult {
 	completedAt: string;
 	/** Records that shared this request (multi-item prompts); absent for a single record. */
 	groupSize?: number;
+	/**
+	 * A grouped record: the usage its request would have had alone (the shared instructions
+	 * repeated, its own answer), estimated from the grouped request's counted tokens. The naive
+	 * counterfactual of Batch Report's cost table.
+	 */
+	soloUsage?: Pick<Usage, 'inputTokens' | 'outputTokens'>;
 	/** Follow-up turns that sent the validation errors back (re-ask) for this answer. */
 	reasks?: number;
 	/** Set when a fallback model answered instead of the primary. */

@@ -7,6 +7,7 @@ import type { CachePlan } from './cache';
 import type { Exchange } from './exchange';
 import { withGroupFault } from './faults';
 import { servedTier } from './flex';
+import { withModelMiss } from './model-misses';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
 import type { ParsedCall } from './protocol';
@@ -66,6 +67,12 @@ export function answerSuccess(
 	x.st.billedAt(servedTier(call), billed);
 	if (fault) x.st.usage(billed);
 	else x.st.success(digest, billed);
+	x.st.billed(call.model, {
+		input: inputTokens,
+		output: outputTokens,
+		cacheRead: cacheUse.use.read,
+		cacheWrite: cacheUse.use.write,
+	});
 	send(x.res, 200, body, x.headers);
 	cacheUse.commit(now());
 }
@@ -78,7 +85,9 @@ function modelReply(state: SandboxState, x: Exchange, call: ParsedCall, digest: 
 		return { text: JSON.stringify(answer), output: answer };
 	}
 	const mode = call.jsonObject ? 'json_object' : 'text';
-	return replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	const reply = replyFor({ prompt: call.prompt, schema: call.schema, mode }, digest);
+	const { modelMisses, seed } = state.settings;
+	return withModelMiss(reply, call.schema, modelMisses, seed, call.model, digest);
 }
 
 /** Valid JSON that breaks the schema: the first required property is left out. */

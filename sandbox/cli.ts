@@ -1,7 +1,8 @@
 /**
  * `node build/sandbox/cli.js [--profile incident|outage|low-limit|retry-after-hour|no-rate-headers|broken-prompt]
  *   [--outage AFTER_S-DURATION_S] [--strict-models] [--port 8787] [--rpm N] [--tpm N] [--burst S] [--latency 50-300]
- *   [--faults status500=0.02,reset=0.01] [--seed N] [--api-keys k1,k2] [--quota-exhausted] [--hang-ms N]`
+ *   [--faults status500=0.02,reset=0.01] [--seed N] [--api-keys k1,k2] [--quota-exhausted] [--hang-ms N]
+ *   [--model-misses gpt-4o-mini=0.15]`
  * Starts the sandbox and keeps it up until SIGINT / SIGTERM.
  */
 import { parseArgs } from 'node:util';
@@ -36,6 +37,7 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
 			burst: { type: 'string' },
 			latency: { type: 'string' },
 			faults: { type: 'string' },
+			'model-misses': { type: 'string' },
 			seed: { type: 'string' },
 			'api-keys': { type: 'string' },
 			'quota-exhausted': { type: 'boolean' },
@@ -89,6 +91,14 @@ export function parseCliArgs(argv: string[]): SandboxOptions {
 			faults[k as FaultKind] = num(`faults ${k}`, v);
 		}
 		o.faults = faults;
+	}
+	if (values['model-misses'] !== undefined) {
+		const misses: Record<string, number> = {};
+		for (const pair of values['model-misses'].split(',').filter(Boolean)) {
+			const at = pair.lastIndexOf('=');
+			misses[pair.slice(0, at)] = num(`model-misses ${pair.slice(0, at)}`, pair.slice(at + 1))!;
+		}
+		o.modelMisses = misses;
 	}
 	for (const k of Object.keys(o) as Array<keyof SandboxOptions>)
 		if (o[k] === undefined) delete o[k];

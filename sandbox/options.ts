@@ -43,6 +43,13 @@ export interface SandboxOptions {
 	/** Per model: fault probabilities used instead of `faults` (e.g. only the primary is overloaded). @default {} */
 	modelFaults?: Record<string, Partial<Record<FaultKind, number>>>;
 	/**
+	 * Per model: the share of prompts (picked per seed, model and prompt: the same items on
+	 * every run) it answers wrong and unsure — every enum property another value, `confidence`
+	 * below 0.5; its other structured answers carry a `confidence` of at least 0.9. A cheap
+	 * model for a cheap-first cascade (sandbox/model-misses.ts). @default {}
+	 */
+	modelMisses?: Record<string, number>;
+	/**
 	 * Every call answers 503 from `afterMs` after the first call for `durationMs` (a provider
 	 * outage; not charged to the limits). @default undefined (none)
 	 */

@@ -22,6 +22,7 @@ export interface SandboxSettings {
 	now: () => number;
 	groupFaults: Partial<Record<GroupFaultKind, number>>;
 	modelFaults: Record<string, Partial<Record<FaultKind, number>>>;
+	modelMisses: Record<string, number>;
 	outage?: { afterMs: number; durationMs: number };
 	fault429RetryAfterMs: number;
 	sameAnswerAtTemperature0: number;
@@ -49,6 +50,7 @@ export function resolveSettings(given: SandboxOptions, base?: SandboxSettings): 
 		now: o.now ?? base?.now ?? Date.now,
 		groupFaults: o.groupFaults ?? base?.groupFaults ?? {},
 		modelFaults: o.modelFaults ?? base?.modelFaults ?? {},
+		modelMisses: o.modelMisses ?? base?.modelMisses ?? {},
 		outage: 'outage' in o ? o.outage : base?.outage,
 		fault429RetryAfterMs: o.fault429RetryAfterMs ?? base?.fault429RetryAfterMs ?? 1000,
 		sameAnswerAtTemperature0: o.sameAnswerAtTemperature0 ?? base?.sameAnswerAtTemperature0 ?? 0.9,
@@ -79,6 +81,10 @@ function checkFaultTables(r: SandboxSettings): void {
 					`Expected \`modelFaults.${model}\` to map ${FAULT_KINDS.join(', ')} to probabilities in [0, 1], got ${k}: ${p}`,
 				);
 		}
+	}
+	for (const [model, p] of Object.entries(r.modelMisses)) {
+		if (!isProbability(p))
+			throw new Error(`Expected \`modelMisses.${model}\` to be a share in [0, 1], got ${p}`);
 	}
 	for (const [k, p] of Object.entries(r.groupFaults)) {
 		if (!(GROUP_FAULT_KINDS as readonly string[]).includes(k))

@@ -54,6 +54,11 @@ export interface SandboxStats {
 	/** Billed usage of all 200 answers that carry usage (successes, truncated, content policy). */
 	inputTokens: number;
 	outputTokens: number;
+	/**
+	 * The billed usage above per model that answered (realtime calls), prompt-cache reads and
+	 * writes included: what a provider's invoice lists per model.
+	 */
+	billedByModel: Record<string, BilledUsage>;
 	/** TCP connections opened; low when clients reuse keep-alive sockets. */
 	connections: number;
 	/** Prompt-cache tokens of the answers: read from the cache, written to it. */
@@ -80,6 +85,15 @@ export interface TierUsage {
 	outputTokens: number;
 	/** Of `inputTokens`: read from the prompt cache. */
 	cachedInputTokens: number;
+}
+
+/** Billed tokens of one model (realtime calls). */
+export interface BilledUsage {
+	requests: number;
+	inputTokens: number;
+	outputTokens: number;
+	cacheReadTokens: number;
+	cacheWriteTokens: number;
 }
 
 /** A growable Float64Array: timestamps of 20k+ requests without 20k boxed numbers. */
@@ -136,6 +150,7 @@ export class StatsRecorder {
 	groupFaults = { drop: 0, duplicate: 0, swap: 0 };
 	byTier: Record<string, TierUsage> = {};
 	flexUnavailable = 0;
+	billedByModel: Record<string, BilledUsage> = {};
 	private times = new Series();
 	private charges = new Series();
 
@@ -188,6 +203,24 @@ export class StatsRecorder {
 		t.cachedInputTokens += u.cached;
 	}
 
+	billed(
+		model: string,
+		u: { input: number; output: number; cacheRead: number; cacheWrite: number },
+	): void {
+		const b = (this.billedByModel[model] ??= {
+			requests: 0,
+			inputTokens: 0,
+			outputTokens: 0,
+			cacheReadTokens: 0,
+			cacheWriteTokens: 0,
+		});
+		b.requests++;
+		b.inputTokens += u.input;
+		b.outputTokens += u.output;
+		b.cacheReadTokens += u.cacheRead;
+		b.cacheWriteTokens += u.cacheWrite;
+	}
+
 	cache(use: { read: number; write: number }): void {
 		this.cacheReadTokens += use.read;
 		this.cacheWriteTokens += use.write;
@@ -219,6 +252,9 @@ export class StatsRecorder {
 			duplicateSuccesses: this.duplicateSuccesses,
 			inputTokens: this.inputTokens,
 			outputTokens: this.outputTokens,
+			billedByModel: Object.fromEntries(
+				Object.entries(this.billedByModel).map(([m, b]) => [m, { ...b }]),
+			),
 			connections: this.connections,
 			cacheReadTokens: this.cacheReadTokens,
 			cacheWriteTokens: this.cacheWriteTokens,

@@ -21,40 +21,13 @@ import { costUsd } from '../../core/cost';
 import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server';
 import { runWorkflow, type WorkflowJson } from '../../scripts/lib/harness';
 import { packageNodeTypes } from '../../scripts/lib/node-types';
+import { instructions, shortTickets, TICKET_SCHEMA } from '../tickets';
 import type { CostLeverRow } from './row';
 
 const MODEL = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku-latest' } as const;
 type P = keyof typeof MODEL;
 const RECORDS_PER_REQUEST = 10;
 const TARGET = 0.25;
-
-/** Example 01's answer: category and priority (the sandbox echoes the ticket, to check ownership). */
-const SCHEMA = {
-	type: 'object',
-	properties: {
-		category: { type: 'string', enum: ['billing', 'bug', 'feature', 'account', 'other'] },
-		priority: { type: 'string', enum: ['low', 'normal', 'high'] },
-		echo: { type: 'string' },
-	},
-	required: ['category', 'priority', 'echo'],
-};
-
-/** ~`tokens` tokens of shared instructions (the sandbox counts 4 characters per token), as bench/efficiency.ts. */
-function instructions(tokens: number): string {
-	const line =
-		'Classify the support ticket by category and priority; billing covers invoices, refunds and payments. ';
-	return line.repeat(Math.ceil((tokens * 4) / line.length)).slice(0, tokens * 4);
-}
-
-/** The short tickets of bench/efficiency.ts. */
-function tickets(n: number): INodeExecutionData[] {
-	return Array.from({ length: n }, (_, i) => ({
-		json: {
-			id: `T${String(i).padStart(6, '0')}`,
-			text: `Ticket ${i}: invoice ${i * 7} charged twice`,
-		},
-	}));
-}
 
 const start: INode = {
 	id: 's',
@@ -97,7 +70,7 @@ const prompt = (provider: P, system: string) => ({
 	prompt: '={{ $json.text }}',
 	recordId: '={{ $json.id }}',
 	outputFormat: 'json',
-	jsonSchema: JSON.stringify(SCHEMA),
+	jsonSchema: JSON.stringify(TICKET_SCHEMA),
 });
 
 async function execute(wf: WorkflowJson, sandbox: Sandbox, input?: INodeExecutionData[]) {
@@ -227,7 +200,7 @@ async function measure(
 	clock: { advance(ms: number): void },
 	spoiled = 0,
 ): Promise<CostLeverRow> {
-	const input = tickets(n);
+	const input = shortTickets(n);
 	const system = instructions(instructionTokens);
 	const base = await naive(sandbox, provider, input, system);
 	const faults = spoiled > 0 ? { drop: spoiled / 2, swap: spoiled / 2 } : {};
@@ -238,7 +211,7 @@ async function measure(
 	for (const it of input) {
 		const id = String(it.json.id);
 		const want = JSON.stringify(
-			expectedReply({ prompt: String(it.json.text), schema: SCHEMA }).output,
+			expectedReply({ prompt: String(it.json.text), schema: TICKET_SCHEMA }).output,
 		);
 		const got = lever.byId.get(id);
 		if (got === undefined) continue;
@@ -249,7 +222,7 @@ async function measure(
 	const baseCorrect = input.filter(
 		(it) =>
 			JSON.stringify(base.byId.get(String(it.json.id))) ===
-			JSON.stringify(expectedReply({ prompt: String(it.json.text), schema: SCHEMA }).output),
+			JSON.stringify(expectedReply({ prompt: String(it.json.text), schema: TICKET_SCHEMA }).output),
 	).length;
 	const ratio =
 		lever.billedUsd / Math.max(1, correct) / (base.billedUsd / Math.max(1, baseCorrect));

@@ -19,6 +19,7 @@ import { expectedReply, startSandbox, type Sandbox } from '../../sandbox/server'
 import type { SandboxStats } from '../../sandbox/stats';
 import { runWorkflow } from '../../scripts/lib/harness';
 import { llmWorkflow, nodeTypes } from '../common';
+import { instructions } from '../tickets';
 import type { CostLeverRow } from './row';
 
 /** A model OpenAI offers at flex (the example's gpt-4o-mini is not). */
@@ -36,12 +37,8 @@ const SCHEMA = {
 	},
 };
 
-/** ~`tokens` tokens of shared instructions (the sandbox counts 4 characters per token). */
-function instructions(tokens: number): string {
-	const line =
-		'You triage customer support tickets. Classify the ticket and rate your confidence between 0 and 1. ';
-	return line.repeat(Math.ceil((tokens * 4) / line.length)).slice(0, tokens * 4);
-}
+const TRIAGE_LINE =
+	'You triage customer support tickets. Classify the ticket and rate your confidence between 0 and 1. ';
 
 const SUBJECTS = ['Invoice shows the wrong amount', 'App crashes on login', 'Please add dark mode'];
 
@@ -88,7 +85,7 @@ async function runOnce(
 	sandbox.reset();
 	const wf = llmWorkflow({
 		model: MODEL,
-		systemPrompt: instructions(500),
+		systemPrompt: instructions(500, TRIAGE_LINE),
 		recordId: '={{ $json.ticketId }}',
 		outputFormat: 'json',
 		jsonSchema: JSON.stringify(SCHEMA),

@@ -127,6 +127,30 @@ export interface Group {
 
 export const recordTokens = (item: RunItem) => Math.ceil(item.request.prompt.length / 4) + 12;
 
+/**
+ * The usage each accepted record's request would have had alone: the grouped request's counted
+ * input less what the other records and grouping itself added (their record blocks, the group
+ * instructions, the record's own framing), and the counted output in the share of the answer's
+ * own text (the keys and refs around it left out), at ~4 characters a token. Batch Report
+ * prices the naive counterfactual with it.
+ */
+function soloUsage(g: Group, result: LlmResult, answerChars: readonly number[]): Usage[] {
+	const blocks = g.members.map(({ item, ref }) => ({
+		chars: groupPrompt([{ id: item.recordId, ref, text: item.request.prompt }]).length,
+		own: item.request.prompt.length,
+	}));
+	const all = blocks.reduce((n, b) => n + b.chars + 1, 0);
+	const grouping = GROUP_INSTRUCTIONS_TEXT.length + 2;
+	const text = Math.max(1, result.text.length);
+	return blocks.map((b, i) => {
+		const added = all - b.chars - 1 + grouping + (b.chars - b.own);
+		return {
+			inputTokens: Math.max(1, result.usage.inputTokens - Math.ceil(added / 4)),
+			outputTokens: Math.max(1, Math.round((result.usage.outputTokens * answerChars[i]) / text)),
+		};
+	});
+}
+
 /** Splits one grouped answer into per-record results; records not answered beyond doubt go `again`. */
 export function splitAnswer(
 	g: Group,
@@ -165,6 +189,11 @@ export function splitAnswer(
 		g.members.map((m) => recordTokens(m.item)),
 		verdicts.map((v) => (v.ok ? v.chars : 0)),
 	);
+	const solo = soloUsage(
+		g,
+		result,
+		verdicts.map((v) => (v.ok ? v.chars : 0)),
+	);
 	const accepted: Array<[RunItem, LlmResult]> = [];
 	const again: Array<[RunItem, RunItem, keyof GroupStats['alone']]> = [];
 	g.members.forEach(({ item }, i) => {
@@ -195,6 +224,7 @@ export function splitAnswer(
 				...(item.inputHash === undefined ? {} : { inputHash: item.inputHash }),
 				completedAt: result.completedAt,
 				groupSize: g.members.length,
+				soloUsage: solo[i],
 				...(result.serviceTier === undefined ? {} : { serviceTier: result.serviceTier }),
 			},
 		]);

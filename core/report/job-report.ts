@@ -4,7 +4,10 @@
  * another worker, and no execution holds all the items.
  */
 import type { JobStats } from '../ledger/types';
-import { checkAlerts, OUTCOMES, toMarkdown, type AlertThresholds, type Report } from './index';
+import { checkAlerts } from './alerts';
+import { toMarkdown } from './markdown';
+import { OUTCOMES } from './outcome';
+import type { AlertThresholds, Report } from './types';
 
 export interface JobReport extends Report {
 	job: string;
@@ -66,6 +69,7 @@ export function reportOfJobStats(
 		batchApi: null,
 		cache: { readTokens: 0, writeTokens: 0, savedUsd: 0 },
 		answersByModel: {},
+		costTable: null,
 	};
 	const alerts = checkAlerts(base, thresholds);
 	const report = { ...base, alerts };

@@ -3,7 +3,7 @@
  * failure mix, requests and duration (bounded by the rate limit) — so a workflow can stop
  * before it spends (an IF on `projection.overBudget`).
  */
-import type { Report } from './index';
+import type { Report } from './types';
 
 export interface ProjectionOptions {
 	/** Items the full run will process. */

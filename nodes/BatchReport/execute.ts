@@ -12,10 +12,83 @@ import {
 } from '../../core/report';
 import { reportOfJobStats } from '../../core/report/job-report';
 import type { JobStats } from '../../core/ledger';
+import type { Json } from '../../core/paths';
 import type { Clock } from '../../core/types';
 import { projectionMarkdown, projectRun } from '../../core/report/projection';
 import { chartBinary } from './charts';
-import { readConfig } from './params';
+import { readConfig, type ReportConfig } from './params';
+
+const hint = (ctx: IExecuteFunctions, message: string, type: 'info' | 'warning' = 'info') =>
+	ctx.addExecutionHints({ message, type, location: 'outputPane' });
+
+/**
+ * A job bigger than one execution: the ledger's stats are the whole job; report it once
+ * nothing is pending or processing (the chunk that finishes last). Success and Failed both
+ * feeding Job Stats run this node twice in one execution: one report per job.
+ */
+function reportsOfJobStats(
+	ctx: IExecuteFunctions,
+	config: ReportConfig,
+	jsons: readonly Json[],
+	clock: Clock,
+): Report[] {
+	const reports: Report[] = [];
+	const reported = ctx.getContext('node') as { reportedJobs?: string[] };
+	reported.reportedJobs ??= [];
+	for (const json of jsons) {
+		const stats = json as unknown as JobStats & { chunks?: number; chunksDone?: number };
+		const job = reportOfJobStats(stats, config.thresholds, clock.now);
+		// Batch Ledger's "Claim the Job Report": another execution won the claim and reports.
+		if (job.complete && json.reportClaimed === false) continue;
+		if (job.complete) {
+			if (reported.reportedJobs.includes(job.job)) continue;
+			reported.reportedJobs.push(job.job);
+			reports.push(job);
+		} else
+			hint(
+				ctx,
+				`Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records ${stats.chunks ? `registered so far done, ${(stats.chunksDone ?? 0).toLocaleString('en-US')} of ${stats.chunks.toLocaleString('en-US')} chunks` : 'done'}; the report follows when the last chunk finishes`,
+			);
+	}
+	return reports;
+}
+
+/** Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state). */
+function reportsOfCompleteRuns(
+	ctx: IExecuteFunctions,
+	config: ReportConfig,
+	jsons: readonly Json[],
+	finishedAt: number,
+	entriesOf: Map<Report, readonly ReportEntry[]>,
+): Report[] {
+	const reports: Report[] = [];
+	const state = ctx.getContext('node') as CollectorState;
+	const collected = collect(state, jsons, config.fields);
+	const opts = { finishedAt, thresholds: config.thresholds, ...config.costTable };
+	const add = (report: Report, entries: readonly ReportEntry[]) => {
+		reports.push(report);
+		entriesOf.set(report, entries);
+	};
+	for (const run of collected.complete)
+		add(
+			buildReport(run.entries, { ...opts, runId: run.runId, startedAt: run.startedAt }),
+			run.entries,
+		);
+	if (collected.unscoped.length > 0)
+		add(buildReport(collected.unscoped, { ...opts, runId: null }), collected.unscoped);
+	for (const p of collected.pending)
+		hint(
+			ctx,
+			`Run ${p.runId}: ${p.seen} of ${p.total} items in so far; the report follows when all have arrived`,
+		);
+	if (collected.late > 0)
+		hint(
+			ctx,
+			`${collected.late} item(s) arrived after their run was reported and were not counted`,
+			'warning',
+		);
+	return reports;
+}
 
 export async function executeBatchReport(
 	ctx: IExecuteFunctions,
@@ -25,83 +98,24 @@ export async function executeBatchReport(
 	const config = readConfig(ctx);
 	const items = ctx.getInputData();
 	const jsons = items.map((item) => item.json);
-	const reports: Report[] = [];
+	const finishedAt = clock.now();
 	// What each report was built from, for its charts (a job stats report has no entries).
 	const entriesOf = new Map<Report, readonly ReportEntry[]>();
-	const finishedAt = clock.now();
-
-	if (config.emitWhen === 'jobStats') {
-		// A job bigger than one execution: the ledger's stats are the whole job; report it
-		// once nothing is pending or processing (the chunk that finishes last).
-		// Success and Failed both feeding Job Stats run this node twice in one execution: one report per job.
-		const reported = ctx.getContext('node') as { reportedJobs?: string[] };
-		reported.reportedJobs ??= [];
-		for (const json of jsons) {
-			const stats = json as unknown as JobStats & { chunks?: number; chunksDone?: number };
-			const job = reportOfJobStats(stats, config.thresholds, clock.now);
-			// Batch Ledger's "Claim the Job Report": another execution won the claim and reports.
-			if (job.complete && json.reportClaimed === false) continue;
-			if (job.complete) {
-				if (reported.reportedJobs.includes(job.job)) continue;
-				reported.reportedJobs.push(job.job);
-				reports.push(job);
-			} else
-				ctx.addExecutionHints({
-					message: `Job ${job.job}: ${(job.items - job.open).toLocaleString('en-US')} of ${job.items.toLocaleString('en-US')} records ${stats.chunks ? `registered so far done, ${(stats.chunksDone ?? 0).toLocaleString('en-US')} of ${stats.chunks.toLocaleString('en-US')} chunks` : 'done'}; the report follows when the last chunk finishes`,
-					type: 'info',
-					location: 'outputPane',
-				});
-		}
-	} else if (config.emitWhen === 'eachRun') {
+	let reports: Report[];
+	if (config.emitWhen === 'jobStats') reports = reportsOfJobStats(ctx, config, jsons, clock);
+	else if (config.emitWhen === 'eachRun') {
 		const report = reportOfItems(jsons, config.fields, {
 			finishedAt,
 			thresholds: config.thresholds,
+			...config.costTable,
 		});
-		if (report) {
-			reports.push(report);
+		reports = report ? [report] : [];
+		if (report)
 			entriesOf.set(
 				report,
 				jsons.map((j) => toEntry(j, config.fields)),
 			);
-		}
-	} else {
-		// Node context lives for the execution, across this node's runs (as Loop Over Items keeps its state).
-		const state = ctx.getContext('node') as CollectorState;
-		const collected = collect(state, jsons, config.fields);
-		for (const run of collected.complete) {
-			const report = buildReport(run.entries, {
-				runId: run.runId,
-				startedAt: run.startedAt,
-				finishedAt,
-				thresholds: config.thresholds,
-			});
-			reports.push(report);
-			entriesOf.set(report, run.entries);
-		}
-		if (collected.unscoped.length > 0) {
-			const report = buildReport(collected.unscoped, {
-				runId: null,
-				finishedAt,
-				thresholds: config.thresholds,
-			});
-			reports.push(report);
-			entriesOf.set(report, collected.unscoped);
-		}
-		for (const p of collected.pending) {
-			ctx.addExecutionHints({
-				message: `Run ${p.runId}: ${p.seen} of ${p.total} items in so far; the report follows when all have arrived`,
-				type: 'info',
-				location: 'outputPane',
-			});
-		}
-		if (collected.late > 0) {
-			ctx.addExecutionHints({
-				message: `${collected.late} item(s) arrived after their run was reported and were not counted`,
-				type: 'warning',
-				location: 'outputPane',
-			});
-		}
-	}
+	} else reports = reportsOfCompleteRuns(ctx, config, jsons, finishedAt, entriesOf);
 
 	if (config.projection) {
 		for (const r of reports) {

@@ -1,6 +1,7 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { priceFor } from '../../core/cost';
 import type { AlertThresholds, ReportFields } from '../../core/report';
 import type { ProjectionOptions } from '../../core/report/projection';
 import { configError } from '../shared/config';
@@ -10,6 +11,18 @@ import { properties } from './properties';
 const field = (label: string) => z.string().trim().min(1, `${label} is empty`);
 const pct = (label: string) =>
 	z.number().min(0, `${label} must be 0-100`).max(100, `${label} must be 0-100`).optional();
+
+/** Empty, or a model the price table knows: the counterfactuals are priced at list price. */
+const listPriced = (label: string) =>
+	z
+		.string()
+		.trim()
+		.refine(
+			(m) => m === '' || priceFor(m) !== undefined,
+			(m) => ({
+				message: `${label} "${m}" has no list price in the package's price table; name a known model (e.g. gpt-4o, claude-sonnet-4-5) or leave it empty`,
+			}),
+		);
 
 const schema = z.object({
 	emitWhen: z.enum(['runComplete', 'eachRun', 'jobStats']),
@@ -25,8 +38,13 @@ const schema = z.object({
 		requestsPerMinute: z.number().min(0),
 		budgetUsd: z.number().min(0),
 	}),
+	costTable: z.object({
+		compareModel: listPriced('Compare With Model'),
+		naiveModel: listPriced('Naive Model'),
+	}),
 	options: z.object({
 		resultField: field('Result Field'),
+		laterResultFields: z.string(),
 		errorField: field('Error Field'),
 		validationField: field('Validation Field'),
 		retryField: field('Retry Field'),
@@ -43,6 +61,7 @@ const schema = z.object({
 const DEFAULTS = defaultsOf(properties);
 const PROJECTION_DEFAULTS = optionDefaultsOf(properties, 'projection');
 const OPTION_DEFAULTS = optionDefaultsOf(properties, 'options');
+const COST_TABLE_DEFAULTS = optionDefaultsOf(properties, 'costTable');
 
 export interface ReportConfig {
 	emitWhen: 'runComplete' | 'eachRun' | 'jobStats';
@@ -52,7 +71,15 @@ export interface ReportConfig {
 	chartProperty?: string;
 	/** Project the full run from this (sample) report; undefined when Full Run Items is 0. */
 	projection?: ProjectionOptions;
+	/** The cost table's counterfactual models (undefined: the run's primary; none). */
+	costTable: { naiveModel?: string; compareModel?: string };
 }
+
+const list = (csv: string) =>
+	csv
+		.split(',')
+		.map((c) => c.trim())
+		.filter(Boolean);
 
 export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	const parsed = schema.safeParse({
@@ -60,12 +87,17 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 		alerts: ctx.getNodeParameter('alerts', 0, {}),
 		projection: withDefaults(PROJECTION_DEFAULTS, ctx.getNodeParameter('projection', 0, {})),
 		options: withDefaults(OPTION_DEFAULTS, ctx.getNodeParameter('options', 0, {})),
+		costTable: withDefaults(COST_TABLE_DEFAULTS, ctx.getNodeParameter('costTable', 0, {})),
 	});
 	if (!parsed.success) throw configError(ctx.getNode(), parsed.error);
-	const { emitWhen, alerts, options, projection } = parsed.data;
+	const { emitWhen, alerts, options, projection, costTable } = parsed.data;
 	return {
 		emitWhen,
 		chartProperty: options.chartProperty || undefined,
+		costTable: {
+			...(costTable.naiveModel ? { naiveModel: costTable.naiveModel } : {}),
+			...(costTable.compareModel ? { compareModel: costTable.compareModel } : {}),
+		},
 		projection: projection.fullItems > 0 ? projection : undefined,
 		thresholds: {
 			minSuccessRate:
@@ -76,16 +108,12 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 		},
 		fields: {
 			resultField: options.resultField,
+			laterResultFields: list(options.laterResultFields),
 			errorField: options.errorField,
 			validationField: options.validationField,
 			retryField: options.retryField,
 			runField: options.runField,
-			filteredCodes: new Set(
-				options.filteredCodes
-					.split(',')
-					.map((c) => c.trim())
-					.filter(Boolean),
-			),
+			filteredCodes: new Set(list(options.filteredCodes)),
 		},
 	};
 }

@@ -114,6 +114,34 @@ export const properties: INodeProperties[] = [
 		],
 	},
 	{
+		displayName: 'Cost Table',
+		name: 'costTable',
+		type: 'collection',
+		placeholder: 'Add Cost Setting',
+		default: {},
+		description:
+			"The report always has a cost table (costTable): cost per correct answer per model and in total, and what the same correct answers would have cost naive — one realtime call per item, no cache, no grouping, at the first model's list price",
+		options: [
+			{
+				displayName: 'Compare With Model',
+				name: 'compareModel',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. gpt-4o',
+				description:
+					"Also price the correct answers on this model alone, from the same usage at its list price — a cheap-first cascade's strong model shows what the run would have cost without the cheap model",
+			},
+			{
+				displayName: 'Naive Model',
+				name: 'naiveModel',
+				type: 'string',
+				default: '',
+				description:
+					'The model the naive counterfactual is priced at. Empty: the model of the first LLM Batch Call (the one most items were sent to first).',
+			},
+		],
+	},
+	{
 		displayName: 'Options',
 		name: 'options',
 		type: 'collection',
@@ -140,6 +168,15 @@ export const properties: INodeProperties[] = [
 				type: 'string',
 				default: 'content_filter',
 				description: 'Comma-separated error codes counted as Filtered',
+			},
+			{
+				displayName: 'Later Result Fields',
+				name: 'laterResultFields',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. strong',
+				description:
+					"Comma-separated Result Fields of later LLM Batch Call nodes that answered some items again with another model (a cheap-first cascade). Each one's cost counts; the last one an item has is its answer.",
 			},
 			resultFieldProperty("LLM Batch Call's result field"),
 			{

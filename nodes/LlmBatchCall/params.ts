@@ -7,7 +7,7 @@ import { anthropicCachePrices, priceFor, type Price, type TierPrice } from '../.
 import { isReservedField, SERVICE_TIERS } from '../../core/types';
 import { configError } from '../shared/config';
 import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
-import { readJsonSchemaParam } from '../shared/llm-params';
+import { groupingOptionFields, readJsonSchemaParam } from '../shared/llm-params';
 import { properties } from './properties';
 
 const options = z.object({
@@ -38,13 +38,7 @@ const options = z.object({
 	progressIntervalSeconds: z.number().min(0),
 	outputFields: z.enum(['all', 'result']),
 	responseCache: z.enum(['off', 'job', 'allJobs']),
-	recordsPerRequest: z
-		.number()
-		.int('Records per Request must be a whole number')
-		.min(1, 'Records per Request must be at least 1')
-		.max(100, 'Records per Request can be at most 100'),
-	maxRecordTokensPerRequest: z.number().int().min(0),
-	promptCaching: z.enum(['5m', '1h', 'off']),
+	...groupingOptionFields,
 	maxReasks: z.number().int().min(0).max(5),
 	fixInvalidBy: z.enum(['cheapest', 'reask', 'fresh']),
 	budgetScope: z.enum(['run', 'job']),

@@ -11,11 +11,14 @@ import {
 	jsonSchemaProperty,
 	ledgerSqlitePathProperty,
 	ledgerStoreChoices,
+	maxRecordTokensPerRequestOption,
 	maxTokensOption,
 	modelProperty,
 	outputFormatProperty,
+	promptCachingOption,
 	promptProperty,
 	recordIdProperty,
+	recordsPerRequestOption,
 	resultFieldProperty,
 	systemPromptProperty,
 	temperatureOption,
@@ -277,15 +280,7 @@ export const properties: INodeProperties[] = [
 				description:
 					'How many calls may fix an answer that is not valid JSON or fails the schema (as Fix Invalid Answers By says); then the item fails with the answer kept on its error. 0 = never.',
 			},
-			{
-				displayName: 'Max Record Tokens per Request',
-				name: 'maxRecordTokensPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 0 },
-				default: 0,
-				description:
-					'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
-			},
+			maxRecordTokensPerRequestOption,
 			{
 				displayName: 'Max Retry-After (Seconds)',
 				name: 'maxRetryAfterSeconds',
@@ -381,38 +376,15 @@ export const properties: INodeProperties[] = [
 				default: 10,
 				description: 'How often a progress line goes to the n8n server log. 0 = never.',
 			},
-			{
-				displayName: 'Prompt Caching',
-				name: 'promptCaching',
-				type: 'options',
-				options: [
-					{
-						name: 'Auto (5-Minute Cache)',
-						value: '5m',
-						description:
-							'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
-					},
-					{
-						name: 'Auto (1-Hour Cache, Anthropic)',
-						value: '1h',
-						description:
-							'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
-					},
-					{ name: 'Off', value: 'off' },
-				],
-				default: '5m',
+			promptCachingOption({
+				oneHour:
+					'Anthropic 1-hour TTL: writes cost 2x instead of 1.25x, for runs with gaps over 5 minutes',
 				description:
 					'Anthropic: cache_control on the system prompt (min 1,024-4,096 tokens by model) and one warm-up request before the fan-out. OpenAI: prompt_cache_key; cached input is read from usage and priced lower.',
-			},
-			{
-				displayName: 'Records per Request',
-				name: 'recordsPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 100 },
-				default: 1,
-				description:
-					'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
-			},
+			}),
+			recordsPerRequestOption(
+				'Send up to this many records in one request, the system prompt once; answers come back as JSON keyed by record ID and are split into one result per item. Any record not answered beyond doubt is sent again alone.',
+			),
 			{
 				displayName: 'Request Timeout (Seconds)',
 				name: 'timeoutSeconds',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { configError } from '../shared/config';
 import { defaultsOf, optionDefaultsOf, withDefaults } from '../shared/defaults';
+import { groupingOptionFields } from '../shared/llm-params';
 
 /** The parameters every operation shares: provider, job and ledger. */
 const common = z.object({
@@ -41,13 +42,7 @@ const submitOptions = z.object({
 	contextWindow: z.number().int().min(0),
 	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more'),
 	maxSubmissions: z.number().int().min(1, 'Max Submissions per Record must be 1 or more'),
-	recordsPerRequest: z
-		.number()
-		.int('Records per Request must be a whole number')
-		.min(1, 'Records per Request must be at least 1')
-		.max(100, 'Records per Request can be at most 100'),
-	maxRecordTokensPerRequest: z.number().int().min(0),
-	promptCaching: z.enum(['5m', '1h', 'off']),
+	...groupingOptionFields,
 });
 
 export interface SubmitConfig {

@@ -141,3 +141,55 @@ export const ledgerSqlitePathProperty: INodeProperties = {
 	placeholder: '/data/llm-batch-ledger.sqlite',
 	description: 'Path of the ledger file. Empty = llm-batch-ledger.sqlite in the n8n user folder.',
 };
+
+/**
+ * Records per Request: the same bounds and default in both LLM nodes; what becomes of a
+ * grouped answer (split in the run, or by Collect) is the node's to say.
+ */
+export function recordsPerRequestOption(description: string): INodeProperties {
+	return {
+		displayName: 'Records per Request',
+		name: 'recordsPerRequest',
+		type: 'number',
+		typeOptions: { minValue: 1, maxValue: 100 },
+		default: 1,
+		description,
+	};
+}
+
+export const maxRecordTokensPerRequestOption: INodeProperties = {
+	displayName: 'Max Record Tokens per Request',
+	name: 'maxRecordTokensPerRequest',
+	type: 'number',
+	typeOptions: { minValue: 0 },
+	default: 0,
+	description:
+		'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
+};
+
+/**
+ * Prompt Caching: the same choices and default in both LLM nodes; why the 1-hour entry pays
+ * and how the cache is priced differ between a realtime run and a batch.
+ */
+export function promptCachingOption(wording: {
+	oneHour: string;
+	description: string;
+}): INodeProperties {
+	return {
+		displayName: 'Prompt Caching',
+		name: 'promptCaching',
+		type: 'options',
+		options: [
+			{
+				name: 'Auto (5-Minute Cache)',
+				value: '5m',
+				description:
+					'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
+			},
+			{ name: 'Auto (1-Hour Cache, Anthropic)', value: '1h', description: wording.oneHour },
+			{ name: 'Off', value: 'off' },
+		],
+		default: '5m',
+		description: wording.description,
+	};
+}

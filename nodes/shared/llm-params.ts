@@ -1,4 +1,5 @@
 import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { z } from 'zod';
 
 import { inputPolicy, isItemError, type CallShape } from '../../core/call/input';
 import type { ProviderCredentials } from '../../core/call/providers';
@@ -17,6 +18,17 @@ import type { ItemError, ProviderName } from '../../core/types';
  * What LLM Batch Call and LLM Batch Job read the same way: the provider credential, the
  * JSON Schema of structured output, and each item's prompt, system prompt and record ID.
  */
+
+/** The grouping and caching options both LLM nodes declare (shared/descriptions.ts), checked alike. */
+export const groupingOptionFields = {
+	recordsPerRequest: z
+		.number()
+		.int('Records per Request must be a whole number')
+		.min(1, 'Records per Request must be at least 1')
+		.max(100, 'Records per Request can be at most 100'),
+	maxRecordTokensPerRequest: z.number().int().min(0),
+	promptCaching: z.enum(['5m', '1h', 'off']),
+};
 
 /** The API key and base URL of the provider's credential; a NodeOperationError before any call when missing. */
 export async function providerCredentials(

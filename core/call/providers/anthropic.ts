@@ -1,4 +1,7 @@
+import Anthropic from '@anthropic-ai/sdk';
+
 import { emptyBody } from '../errors';
+import { cancellableFetch, cancelOption } from './cancel';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
 import { anthropicClient } from './clients';
 import { nodeHttpFetch } from './http-fetch';
@@ -19,15 +22,19 @@ export function createAnthropicProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = anthropicClient(creds, fetchImpl ?? nodeHttpFetch);
+	const client = anthropicClient(creds, cancellableFetch(fetchImpl ?? nodeHttpFetch));
 
 	return {
 		name: 'anthropic',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
 			const body = anthropicMessageParams(req);
+			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
 			const { data: res, response } = await client.messages
-				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
-				.withResponse();
+				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })
+				.withResponse()
+				.catch((e: unknown) => {
+					throw opts.signal?.aborted ? new Anthropic.APIUserAbortError() : e;
+				});
 			if (!res || typeof res !== 'object') throw emptyBody('anthropic');
 			return {
 				...readAnthropicMessage(res, req),

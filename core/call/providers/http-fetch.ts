@@ -27,6 +27,76 @@ function plainHeaders(
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
+/**
+ * An answer's headers as the SDKs and core/call/rate-headers.ts read them (get, has, entries,
+ * forEach, iteration), over node:http's lower-cased object. A WHATWG `Headers` copies and sorts
+ * every header on each read; at batch rates that garbage outlives the young generation.
+ */
+class PlainHeaders {
+	constructor(private readonly raw: http.IncomingHttpHeaders) {}
+	get(name: string): string | null {
+		const v = this.raw[name.toLowerCase()];
+		if (v === undefined) return null;
+		return Array.isArray(v) ? v.join(', ') : v;
+	}
+	has(name: string): boolean {
+		return this.raw[name.toLowerCase()] !== undefined;
+	}
+	*entries(): IterableIterator<[string, string]> {
+		for (const name of Object.keys(this.raw).sort()) {
+			const v = this.get(name);
+			if (v !== null) yield [name, v];
+		}
+	}
+	*keys(): IterableIterator<string> {
+		for (const [k] of this.entries()) yield k;
+	}
+	*values(): IterableIterator<string> {
+		for (const [, v] of this.entries()) yield v;
+	}
+	forEach(fn: (value: string, name: string, headers: PlainHeaders) => void): void {
+		for (const [k, v] of this.entries()) fn(v, k, this);
+	}
+	[Symbol.iterator](): IterableIterator<[string, string]> {
+		return this.entries();
+	}
+}
+
+/**
+ * The buffered answer, with what the SDKs use of a `Response` (status, headers, text/json, a
+ * null body). A WHATWG `Response` wraps even a finished buffer in a ReadableStream, which was
+ * the largest share of the engine's promoted garbage per request after the SDK's own.
+ */
+class BufferedResponse {
+	readonly ok: boolean;
+	readonly body = null;
+	readonly bodyUsed = false;
+	readonly redirected = false;
+	readonly type = 'basic';
+	constructor(
+		private readonly buffer: Buffer | null,
+		readonly status: number,
+		readonly statusText: string,
+		readonly headers: PlainHeaders,
+		readonly url: string,
+	) {
+		this.ok = status >= 200 && status < 300;
+	}
+	async text(): Promise<string> {
+		return this.buffer ? this.buffer.toString('utf8') : '';
+	}
+	async json(): Promise<unknown> {
+		return JSON.parse(await this.text()) as unknown;
+	}
+	async arrayBuffer(): Promise<ArrayBuffer> {
+		const b = this.buffer ?? Buffer.alloc(0);
+		return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+	}
+	clone(): BufferedResponse {
+		return new BufferedResponse(this.buffer, this.status, this.statusText, this.headers, this.url);
+	}
+}
+
 export const nodeHttpFetch = ((
 	input: string | URL | Request,
 	init: RequestInit = {},
@@ -56,18 +126,16 @@ export const nodeHttpFetch = ((
 				res.on('data', (c: Buffer) => chunks.push(c));
 				res.on('error', reject);
 				res.on('end', () => {
-					const headers = new Headers();
-					for (const [k, v] of Object.entries(res.headers)) {
-						if (Array.isArray(v)) for (const x of v) headers.append(k, x);
-						else if (v !== undefined) headers.set(k, v);
-					}
 					const status = res.statusCode ?? 500;
+					const buffer = NULL_BODY.has(status) ? null : Buffer.concat(chunks);
 					resolve(
-						new Response(NULL_BODY.has(status) ? null : Buffer.concat(chunks), {
+						new BufferedResponse(
+							buffer,
 							status,
-							statusText: res.statusMessage,
-							headers,
-						}),
+							res.statusMessage ?? '',
+							new PlainHeaders(res.headers),
+							url.href,
+						) as unknown as Response,
 					);
 				});
 			},

@@ -1,4 +1,7 @@
+import OpenAI from 'openai';
+
 import { emptyBody } from '../errors';
+import { cancellableFetch, cancelOption } from './cancel';
 import { openAiChatBody, readOpenAiChat } from './bodies';
 import { openAiClient } from './clients';
 import { nodeHttpFetch } from './http-fetch';
@@ -20,15 +23,19 @@ export function createOpenAiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = openAiClient(creds, fetchImpl ?? nodeHttpFetch);
+	const client = openAiClient(creds, cancellableFetch(fetchImpl ?? nodeHttpFetch));
 
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
 			const body = openAiChatBody(req);
+			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
 			const { data: res, response } = await client.chat.completions
-				.create(body, { signal: opts.signal, timeout: opts.timeoutMs })
-				.withResponse();
+				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })
+				.withResponse()
+				.catch((e: unknown) => {
+					throw opts.signal?.aborted ? new OpenAI.APIUserAbortError() : e;
+				});
 			if (!res || typeof res !== 'object') throw emptyBody('openai');
 			return {
 				...readOpenAiChat(res, req),

@@ -4,7 +4,7 @@
  * numbers in, the charts (./svg.ts panels) out.
  */
 import type { JobStatusSample } from '../../status/types';
-import type { ReportEntry, ReportOutcome } from '../index';
+import type { ReportOutcome } from '../index';
 import { barChart, formatNumber, lineChart, type Bar, type Panel, type Point } from './svg';
 
 /** Outcome colours, the same wherever an outcome is drawn. */
@@ -101,18 +101,4 @@ export function throughputOfTimes(times: readonly number[]): Point[] {
 	for (const t of sorted) counts[Math.floor((t - start) / width)]++;
 	const perMinute = 60_000 / width;
 	return counts.map((c, i) => ({ t: start + (i + 1) * width, v: c * perMinute }));
-}
-
-/**
- * A run's cost per model that answered. Only a successful entry keeps its model: paid answers
- * that ended otherwise (invalid, review) are summed per outcome so the bars add up to the cost.
- */
-export function costByModelOfEntries(entries: readonly ReportEntry[]): Record<string, number> {
-	const byModel: Record<string, number> = {};
-	for (const e of entries) {
-		if (!e.costUsd) continue;
-		const key = e.model ?? `(${e.outcome} answers)`;
-		byModel[key] = (byModel[key] ?? 0) + e.costUsd;
-	}
-	return byModel;
 }

@@ -4,7 +4,6 @@
  */
 import type { Report, ReportEntry } from '../index';
 import {
-	costByModelOfEntries,
 	costChart,
 	failuresChart,
 	outcomesChart,
@@ -18,13 +17,26 @@ export * from './data';
 export { svgToPng, type PngOptions } from './png';
 export * from './svg';
 
+type ChartedReport = Pick<Report, 'outcomes' | 'byErrorCode' | 'costUsd' | 'costTable'>;
+
+/**
+ * Cost per model as the report's cost table has it (every paid answer, failures' paid answers
+ * a row of their own), so the chart and the table cannot disagree; a report without a cost
+ * table (from the ledger's job stats, which keeps no model per answer) has its total only.
+ */
+function costByModel(report: ChartedReport): Record<string, number> {
+	if (report.costTable)
+		return Object.fromEntries(report.costTable.byModel.map((row) => [row.model, row.costUsd]));
+	return report.costUsd > 0 ? { 'all models': report.costUsd } : {};
+}
+
 /**
  * A finished run's four charts: outcomes, failures by code, throughput over time and cost by
- * model. Without the run's entries (a report built from the ledger's job stats, which keeps
- * neither finish times nor models) the last two say so instead of drawing.
+ * model. Throughput needs the run's entries (their finish times): a report built from the
+ * ledger's job stats, which keeps none, says so instead of drawing.
  */
 export function reportChartPanels(
-	report: Pick<Report, 'outcomes' | 'byErrorCode' | 'costUsd'>,
+	report: ChartedReport,
 	entries?: readonly ReportEntry[],
 ): Panel[] {
 	const times = entries?.map((e) => e.completedAt).filter((t): t is number => t !== undefined);
@@ -35,15 +47,13 @@ export function reportChartPanels(
 			throughputOfTimes(times ?? []),
 			entries ? undefined : 'The ledger keeps no finish times per item',
 		),
-		entries
-			? costChart(costByModelOfEntries(entries))
-			: costChart(report.costUsd > 0 ? { 'all models': report.costUsd } : {}),
+		costChart(costByModel(report)),
 	];
 }
 
 /** The four charts in one SVG document (two columns), titled for screen readers. */
 export function reportChartSvg(
-	report: Pick<Report, 'outcomes' | 'byErrorCode' | 'costUsd' | 'runId'>,
+	report: ChartedReport & Pick<Report, 'runId'>,
 	entries?: readonly ReportEntry[],
 ): string {
 	const label = report.runId ? `Batch report charts, run ${report.runId}` : 'Batch report charts';
@@ -52,7 +62,7 @@ export function reportChartSvg(
 
 /** The PNG Batch Report attaches: the four charts at a width chat and mail previews show well. */
 export async function reportChartPng(
-	report: Pick<Report, 'outcomes' | 'byErrorCode' | 'costUsd' | 'runId'>,
+	report: ChartedReport & Pick<Report, 'runId'>,
 	entries?: readonly ReportEntry[],
 ): Promise<Buffer> {
 	return await svgToPng(reportChartSvg(report, entries), { width: 1200 });

@@ -19,11 +19,14 @@ import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
 import {
 	contextWindowOption,
 	jsonSchemaProperty,
+	maxRecordTokensPerRequestOption,
 	maxTokensOption,
 	modelProperty,
 	outputFormatProperty,
+	promptCachingOption,
 	promptProperty,
 	recordIdProperty,
+	recordsPerRequestOption,
 	systemPromptProperty,
 	temperatureOption,
 } from '../../shared/descriptions';
@@ -67,15 +70,7 @@ const properties: INodeProperties[] = [
 					"Requests per provider batch. 0 = the provider's cap (OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).",
 			},
 			contextWindowOption,
-			{
-				displayName: 'Max Record Tokens per Request',
-				name: 'maxRecordTokensPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 0 },
-				default: 0,
-				description:
-					'With Records per Request above 1: a request also closes when its records reach this many (estimated) tokens. 0 = by count only.',
-			},
+			maxRecordTokensPerRequestOption,
 			{
 				displayName: 'Max Submissions per Record',
 				name: 'maxSubmissions',
@@ -86,38 +81,15 @@ const properties: INodeProperties[] = [
 					'A record that failed is sent again by a new run only when its failure is retryable (expired, canceled, server error…) and it has been in fewer batches than this — the same rule as Resubmit Failed',
 			},
 			maxTokensOption,
-			{
-				displayName: 'Prompt Caching',
-				name: 'promptCaching',
-				type: 'options',
-				options: [
-					{
-						name: 'Auto (5-Minute Cache)',
-						value: '5m',
-						description:
-							'Mark the system prompt and schema (and, Anthropic, the lines every prompt starts with) for the provider cache when long enough for the model',
-					},
-					{
-						name: 'Auto (1-Hour Cache, Anthropic)',
-						value: '1h',
-						description:
-							'Anthropic 1-hour TTL: a batch can take hours, so a 1-hour entry is more likely to be read; writes cost 2x instead of 1.25x',
-					},
-					{ name: 'Off', value: 'off' },
-				],
-				default: '5m',
+			promptCachingOption({
+				oneHour:
+					'Anthropic 1-hour TTL: a batch can take hours, so a 1-hour entry is more likely to be read; writes cost 2x instead of 1.25x',
 				description:
 					"Anthropic: cache_control on the system prompt in each batch request (min 1,024-4,096 tokens by model). OpenAI: prompt_cache_key; cached input is read from the results' usage. Priced at the cache prices, then the batch discount.",
-			},
-			{
-				displayName: 'Records per Request',
-				name: 'recordsPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 100 },
-				default: 1,
-				description:
-					"Put up to this many records in one batch request, the system prompt once; answers come back as JSON keyed by record ID and Collect splits them into one result per item. A record not answered beyond doubt fails (retryable) with its share of the cost, and the next Submit or Resubmit Failed sends it alone. A request counts once against Batch Size and the provider's caps.",
-			},
+			}),
+			recordsPerRequestOption(
+				"Put up to this many records in one batch request, the system prompt once; answers come back as JSON keyed by record ID and Collect splits them into one result per item. A record not answered beyond doubt fails (retryable) with its share of the cost, and the next Submit or Resubmit Failed sends it alone. A request counts once against Batch Size and the provider's caps.",
+			),
 			temperatureOption,
 		],
 	},

@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { chunksJob, isJobComplete, jobProgress, reportJob } from '../../../core/ledger/job-progress';
+import {
+	chunksJob,
+	isJobComplete,
+	jobProgress,
+	reportJob,
+} from '../../../core/ledger/job-progress';
 import type { LedgerStore, LedgerWrite } from '../../../core/ledger/types';
 import { T0, T1, openedStores, postgresFactory, result, sqliteFactory } from './fixtures';
 

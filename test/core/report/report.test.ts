@@ -90,6 +90,9 @@ describe('toEntry', () => {
 			costUsd: 0.001,
 			latencyMs: 400,
 			completedAt: T0 + 1000,
+			// An answer sent to Review was paid, but is no correct answer: no naive usage.
+			paid: { 'gpt-4o-mini': { usd: 0.001, answers: 1 } },
+			primaryModel: 'gpt-4o-mini',
 		});
 		expect(toEntry(pipelineItems()[3])).toEqual({
 			outcome: 'failed',
@@ -121,6 +124,9 @@ describe('toEntry', () => {
 			responseCacheSavedUsd: 0.002,
 			model: 'gpt-4o-mini',
 			completedAt: T0 + 1000,
+			// Nothing paid now, but a naive run would have paid the answer's own call.
+			primaryModel: 'gpt-4o-mini',
+			solo: { inputTokens: 100, outputTokens: 10 },
 		});
 		const r = reportOfItems([{ llm: llm() }, { llm: hit }, { llm: hit }], REPORT_FIELD_DEFAULTS, {
 			finishedAt: T0 + 2000,
@@ -167,6 +173,29 @@ describe('buildReport', () => {
 			costUsd: 0.003,
 			costUnknownItems: 0,
 			batchApi: null,
+			// Three answers paid (success, review, invalid), one correct; the fixture's cost
+			// (0.001 each) is far above gpt-4o-mini's price of the naive usage (100 in, 10 out).
+			costTable: {
+				correct: 1,
+				costUsd: 0.003,
+				costPerCorrectUsd: 0.003,
+				byModel: [
+					{
+						model: 'gpt-4o-mini',
+						answers: 3,
+						correct: 1,
+						costUsd: 0.003,
+						costPerCorrectUsd: 0.003,
+					},
+				],
+				naive: {
+					model: 'gpt-4o-mini',
+					costUsd: 0.000021,
+					costPerCorrectUsd: 0.000021,
+					savedUsd: -0.002979,
+					savedPct: -14185.7,
+				},
+			},
 			latencyMs: { p50: 400, p95: 600, max: 600 },
 			startedAt: iso(0),
 			finishedAt: iso(60_000),

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 
 import {
 	barChart,
-	costByModelOfEntries,
 	escapeXml,
 	gridSvg,
 	lineChart,
@@ -14,7 +13,7 @@ import {
 	throughputOfSeries,
 	throughputOfTimes,
 } from '../../../../core/report/charts';
-import type { ReportEntry } from '../../../../core/report';
+import { buildReport, type ReportEntry } from '../../../../core/report';
 import { T0, iso, series } from '../../status/fixture';
 
 const entry = (over: Partial<ReportEntry>): ReportEntry => ({
@@ -149,10 +148,16 @@ describe('throughput data', () => {
 });
 
 describe('report charts', () => {
+	const mini = { 'gpt-4o-mini': { usd: 0.002, answers: 1 } };
 	const entries: ReportEntry[] = [
-		entry({ model: 'gpt-4o-mini', costUsd: 0.002, completedAt: T0 }),
-		entry({ model: 'gpt-4o-mini', costUsd: 0.002, completedAt: T0 + 30_000 }),
-		entry({ model: 'gpt-4o', costUsd: 0.01, completedAt: T0 + 60_000 }),
+		entry({ model: 'gpt-4o-mini', costUsd: 0.002, completedAt: T0, paid: mini }),
+		entry({ model: 'gpt-4o-mini', costUsd: 0.002, completedAt: T0 + 30_000, paid: mini }),
+		entry({
+			model: 'gpt-4o',
+			costUsd: 0.01,
+			completedAt: T0 + 60_000,
+			paid: { 'gpt-4o': { usd: 0.01, answers: 1 } },
+		}),
 		entry({
 			outcome: 'invalid',
 			errorCode: 'schema_violation',
@@ -161,19 +166,15 @@ describe('report charts', () => {
 		}),
 		entry({ outcome: 'failed', errorCode: 'server_error', completedAt: T0 + 61_000 }),
 	];
-	const report = {
-		runId: 'run-1',
-		outcomes: { success: 3, review: 0, invalid: 1, failed: 1, filtered: 0, rejected: 0 },
-		byErrorCode: { schema_violation: 1, server_error: 1 },
-		costUsd: 0.017,
-	};
+	const report = buildReport(entries, { runId: 'run-1', finishedAt: T0 + 61_000 });
 
-	it('sums cost per model, and paid answers that did not succeed per outcome', () => {
-		expect(costByModelOfEntries(entries)).toEqual({
-			'gpt-4o-mini': 0.004,
-			'gpt-4o': 0.01,
-			'(invalid answers)': 0.003,
-		});
+	it("draws cost by model as the report's cost table has it", () => {
+		const rows = report.costTable!.byModel;
+		expect(rows.length).toBeGreaterThan(1);
+		const body = reportChartPanels(report, entries)[3].body;
+		const labels = [...body.matchAll(/<text x='12' y='[\d.]+' >([^<]+)</g)].map((m) => m[1]);
+		expect(labels).toEqual(rows.map((r) => r.model));
+		expect(body).toContain('>$0.0100<');
 	});
 
 	it('draws outcomes, failures by code, throughput and cost by model', () => {
@@ -189,7 +190,7 @@ describe('report charts', () => {
 	});
 
 	it('says what a ledger job report cannot draw rather than drawing nothing', () => {
-		const panels = reportChartPanels(report);
+		const panels = reportChartPanels({ ...report, costTable: null });
 		expect(panels[2].body).toContain('>The ledger keeps no finish times per item<');
 		expect(panels[3].body).toContain('>all models<');
 	});
