@@ -49,6 +49,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 		expect(readReportConfig(unset())).toEqual({
 			emitWhen: 'runComplete',
 			chartProperty: 'chart',
+			costTable: {},
 			projection: undefined,
 			thresholds: { minSuccessRate: undefined, maxErrorShare: undefined, maxCostUsd: undefined },
 			fields: {
@@ -58,6 +59,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 				retryField: 'retry',
 				runField: 'batchRun',
 				filteredCodes: new Set(['content_filter']),
+				laterResultFields: [],
 			},
 		});
 	});
