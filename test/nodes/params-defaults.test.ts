@@ -47,6 +47,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 
 	it('Batch Report: no alert threshold unless one is added', () => {
 		expect(readReportConfig(unset())).toEqual({
+			costTable: {},
 			emitWhen: 'runComplete',
 			chartProperty: 'chart',
 			costTable: {},
