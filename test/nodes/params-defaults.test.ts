@@ -50,7 +50,6 @@ describe('parameters not set take the defaults the editor shows', () => {
 			costTable: {},
 			emitWhen: 'runComplete',
 			chartProperty: 'chart',
-			costTable: {},
 			projection: undefined,
 			thresholds: { minSuccessRate: undefined, maxErrorShare: undefined, maxCostUsd: undefined },
 			fields: {
