@@ -88,8 +88,9 @@ const BUCKETS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].map
 
 /**
  * Items per minute over a run, from the times its items finished: counted in buckets of
- * equal width (about 30 over the run), each point at its bucket's end. Fewer than two
- * times make no line.
+ * equal width (about 30 over the run), each point at its bucket's end. Only whole buckets are
+ * drawn: the last one, cut short by the run's end, would draw as a drop (or a jump) that is
+ * not there. Fewer than two whole buckets make no line.
  */
 export function throughputOfTimes(times: readonly number[]): Point[] {
 	const sorted = times.filter(Number.isFinite).sort((a, b) => a - b);
@@ -97,8 +98,11 @@ export function throughputOfTimes(times: readonly number[]): Point[] {
 	const start = sorted[0];
 	const span = sorted[sorted.length - 1] - start;
 	const width = BUCKETS_MS.find((w) => span / w <= 30) ?? BUCKETS_MS[BUCKETS_MS.length - 1];
-	const counts = new Array<number>(Math.floor(span / width) + 1).fill(0);
-	for (const t of sorted) counts[Math.floor((t - start) / width)]++;
-	const perMinute = 60_000 / width;
-	return counts.map((c, i) => ({ t: start + (i + 1) * width, v: c * perMinute }));
+	const whole = Math.floor(span / width);
+	const counts = new Array<number>(whole).fill(0);
+	for (const t of sorted) {
+		const i = Math.floor((t - start) / width);
+		if (i < whole) counts[i]++;
+	}
+	return counts.map((c, i) => ({ t: start + (i + 1) * width, v: (c * 60_000) / width }));
 }
