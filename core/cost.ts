@@ -118,6 +118,23 @@ function anthropic(inputPer1M: number, outputPer1M: number): Price {
 	};
 }
 
+const GEMINI_BATCH = 0.5;
+
+/**
+ * Google Gemini (paid tier, prompts up to 200k tokens where the price steps up above): cached
+ * input at the model's context-caching price (implicit cache hits are billed the same); no
+ * write premium (explicit caches bill storage per hour, outside a request). The Batch API
+ * bills half of every rate.
+ */
+function gemini(inputPer1M: number, outputPer1M: number, cachedInputPer1M?: number): Price {
+	return {
+		inputPer1M,
+		outputPer1M,
+		batchDiscount: GEMINI_BATCH,
+		...(cachedInputPer1M !== undefined ? { cachedInputPer1M } : {}),
+	};
+}
+
 /** Known models, keyed by their undated id (lower case). */
 export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
 	// OpenAI
@@ -188,6 +205,13 @@ export const PRICES: Readonly<Record<string, Price>> = Object.freeze({
 	'claude-3-5-haiku': anthropic(0.8, 4),
 	'claude-3-opus': anthropic(15, 75),
 	'claude-3-haiku': anthropic(0.25, 1.25),
+	// Google Gemini
+	'gemini-3-pro-preview': gemini(2, 12, 0.2),
+	'gemini-2.5-pro': gemini(1.25, 10, 0.125),
+	'gemini-2.5-flash': gemini(0.3, 2.5, 0.03),
+	'gemini-2.5-flash-lite': gemini(0.1, 0.4, 0.01),
+	'gemini-2.0-flash': gemini(0.1, 0.4, 0.025),
+	'gemini-2.0-flash-lite': gemini(0.075, 0.3),
 });
 
 // `-2024-07-18` (OpenAI), `-20241022` (Anthropic), `-latest` (Anthropic aliases).

@@ -18,6 +18,7 @@ import type { ProviderName } from './types';
 const DEFAULT_ENDPOINT: Record<ProviderName, string> = {
 	openai: 'https://api.openai.com/v1',
 	anthropic: 'https://api.anthropic.com',
+	gemini: 'https://generativelanguage.googleapis.com',
 };
 
 /**

@@ -14,6 +14,7 @@ const CONTEXT_WINDOWS: Array<[prefix: string, tokens: number]> = [
 	['o3', 200_000],
 	['o4-mini', 200_000],
 	['claude-', 200_000],
+	['gemini-', 1_048_576],
 	['llama3', 8_192],
 	['llama-3.1', 128_000],
 	['mistral', 32_000],

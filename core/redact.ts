@@ -8,9 +8,11 @@ export const REDACTED = '[redacted]';
 
 /**
  * Key shapes providers use (and echo back, whole or masked): OpenAI `sk-…` / `sk-proj-…`,
- * Anthropic `sk-ant-…`, bearer tokens, and `user:password@` in URLs.
+ * Anthropic `sk-ant-…`, Google (Gemini) `AIza…` (39 characters), bearer tokens, and
+ * `user:password@` in URLs.
  */
 const KEY_PATTERNS: readonly RegExp[] = [
+	/\bAIza[A-Za-z0-9_-]{30,}/g,
 	/\bsk-ant-[A-Za-z0-9_*-]{6,}/g,
 	/\bsk-[A-Za-z0-9_*-]{6,}/g,
 	/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=*-]{8,}/gi,
@@ -18,7 +20,7 @@ const KEY_PATTERNS: readonly RegExp[] = [
 ];
 
 /** What each of KEY_PATTERNS contains: a text without any of these has no key shape. */
-const MAY_HOLD_KEY = /sk-|bearer|basic|@/i;
+const MAY_HOLD_KEY = /sk-|aiza|bearer|basic|@/i;
 
 /** Values shorter than this are not searched for verbatim (a key "x" for a local server). */
 const MIN_SECRET_LENGTH = 6;
@@ -30,7 +32,7 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
 		if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret))
 			out = out.split(secret).join(REDACTED);
 	}
-	// Every pattern needs one of these: most texts (request IDs, answers) skip the four scans.
+	// Every pattern needs one of these: most texts (request IDs, answers) skip the five scans.
 	if (!MAY_HOLD_KEY.test(out)) return out;
 	for (const pattern of KEY_PATTERNS) {
 		out = out.replace(pattern, (match, first: string | undefined) =>

@@ -52,7 +52,7 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 	'expired',
 ]);
 
-export type ProviderName = 'openai' | 'anthropic';
+export type ProviderName = 'openai' | 'anthropic' | 'gemini';
 
 /**
  * OpenAI's processing tiers (`service_tier`): `auto` lets the project's setting decide, `flex`

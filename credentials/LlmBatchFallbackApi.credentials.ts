@@ -28,9 +28,10 @@ export class LlmBatchFallbackApi implements ICredentialType {
 			name: 'baseUrl',
 			type: 'string',
 			default: '',
-			placeholder: 'e.g. https://api.openai.com/v1 or https://api.anthropic.com',
+			placeholder:
+				'e.g. https://api.openai.com/v1, https://api.anthropic.com or https://generativelanguage.googleapis.com',
 			description:
-				"Empty = the provider's public API. OpenAI-compatible servers: with /v1; Anthropic: without /v1.",
+				"Empty = the provider's public API. OpenAI-compatible servers: with /v1; Anthropic: without /v1; Google Gemini: without /v1beta.",
 		},
 	];
 }

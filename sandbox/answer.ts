@@ -11,7 +11,7 @@ import { withModelMiss } from './model-misses';
 import { groupAnswer, parseGroupPrompt } from './group';
 import { send } from './http';
 import type { ParsedCall } from './protocol';
-import { anthropicMessage, openAiCompletion } from './protocol-answers';
+import { anthropicMessage, geminiResponse, openAiCompletion } from './protocol-answers';
 import { MESSAGES } from './protocol-errors';
 import { replyFor, tokensForChars, type JsonSchema } from './reply';
 import type { SandboxState } from './state';
@@ -61,7 +61,12 @@ export function answerSuccess(
 		cache: cacheUse.use,
 		serviceTier: servedTier(call),
 	};
-	const body = x.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts);
+	const body =
+		x.provider === 'openai'
+			? openAiCompletion(parts)
+			: x.provider === 'gemini'
+				? geminiResponse(parts)
+				: anthropicMessage(parts);
 	x.st.status(200);
 	const billed = { input: inputTokens, output: outputTokens, cached: cacheUse.use.read };
 	x.st.billedAt(servedTier(call), billed);

@@ -1,6 +1,8 @@
 /**
- * The two batch APIs of the sandbox: OpenAI files + batches (/v1/files, /v1/batches, file
- * content) and Anthropic message batches (/v1/messages/batches, results). Time comes from
+ * The three batch APIs of the sandbox: OpenAI files + batches (/v1/files, /v1/batches, file
+ * content), Anthropic message batches (/v1/messages/batches, results) and Gemini batches
+ * (/v1beta/models/{m}:batchGenerateContent, /v1beta/batches, the Files API's resumable
+ * upload and download; sandbox/batch/gemini.ts). Time comes from
  * the sandbox clock, so a test moves a batch from in_progress to ended by moving its fake
  * clock, without sleeping.
  *
@@ -27,7 +29,8 @@ export type {
 	ResultFaults,
 } from './batch/types';
 
-const BATCH_PATH = /^\/v1\/(files|batches|messages\/batches)(\/|$)/;
+const BATCH_PATH =
+	/^\/(v1\/(files|batches|messages\/batches)(\/|$)|v1beta\/(batches|models\/[^/]+:batchGenerateContent$)|(upload|download)\/v1beta\/files)/;
 
 export function createBatchSandbox(deps: BatchDeps): BatchSandbox {
 	const store = new BatchStore(deps);

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { answerError, type Exchange } from './exchange';
 import { apiKeyOf, keyAccepted, readBody } from './http';
-import { parseAnthropic, parseOpenAi, type ParsedCall } from './protocol';
+import { parseAnthropic, parseGemini, parseOpenAi, type ParsedCall } from './protocol';
 import { MODELS } from './protocol-answers';
 import { MESSAGES } from './protocol-errors';
 import type { SandboxSettings } from './settings';
@@ -21,21 +21,38 @@ export async function readCall(
 	settings: SandboxSettings,
 	x: Exchange,
 	req: IncomingMessage,
+	/** Gemini: the model named in the path. */
+	pathModel = '',
 ): Promise<CallRequest | undefined> {
 	const body = await readJsonObject(x, req);
 	if (!body) return undefined;
 	const openai = x.provider === 'openai';
+	const gemini = x.provider === 'gemini';
 	if (!keyAccepted(apiKeyOf(req), settings.apiKeys))
-		return void answerError(x, 'auth', openai ? MESSAGES.authOpenAi : MESSAGES.authAnthropic);
+		return void answerError(
+			x,
+			'auth',
+			openai ? MESSAGES.authOpenAi : gemini ? MESSAGES.authGemini : MESSAGES.authAnthropic,
+		);
 	if (settings.quotaExhausted)
-		return void answerError(x, 'quota', openai ? MESSAGES.quotaOpenAi : MESSAGES.quotaAnthropic);
-	const parsed = openai ? parseOpenAi(body) : parseAnthropic(body);
+		return void answerError(
+			x,
+			'quota',
+			openai ? MESSAGES.quotaOpenAi : gemini ? MESSAGES.quotaGemini : MESSAGES.quotaAnthropic,
+		);
+	const parsed = openai
+		? parseOpenAi(body)
+		: gemini
+			? parseGemini(body, pathModel)
+			: parseAnthropic(body);
 	if (!parsed.ok) return void answerError(x, 'invalid_request', parsed.message);
 	const call = parsed.call;
 	if (settings.strictModels && !MODELS.includes(call.model)) {
 		const message = openai
 			? `The model \`${call.model}\` does not exist or you do not have access to it.`
-			: `model: ${call.model}`;
+			: gemini
+				? `models/${call.model} is not found for API version v1beta, or is not supported for generateContent.`
+				: `model: ${call.model}`;
 		return void answerError(x, 'not_found', message, undefined, 'model_not_found');
 	}
 	return { call, body };

@@ -25,9 +25,11 @@ export async function handleCall(
 	provider: Dialect,
 	req: IncomingMessage,
 	res: ServerResponse,
+	/** Gemini: the model named in the path. */
+	pathModel?: string,
 ): Promise<void> {
 	const x = openExchange(state, provider, res);
-	const request = await readCall(state.settings, x, req);
+	const request = await readCall(state.settings, x, req, pathModel);
 	if (!request) return;
 	const { call, body } = request;
 	const admitted = admitCall(state, x, call);
@@ -59,9 +61,12 @@ export async function handleCall(
 	if (fault === 'hang') return holdSocket(state, req, x);
 	if (latency > 0) await state.timers.sleep(latency);
 	if (isFailingFault(fault)) return answerFault(state, x, req, fault);
+	// Gemini's implicit cache is not modelled: its answers report no cached tokens.
 	const cachePlan =
 		provider === 'anthropic'
 			? anthropicCachePlan(body, call.model)
-			: openAiCachePlan(body, call.model);
+			: provider === 'gemini'
+				? undefined
+				: openAiCachePlan(body, call.model);
 	answerSuccess(state, x, call, digest, fault, admitted.inputTokens, cachePlan);
 }

@@ -31,7 +31,13 @@ export function openExchange(
 	res.once('close', () => st.leave());
 	const id = state.nextId();
 	const requestId = `req_${id}`;
-	const headers = { [provider === 'openai' ? 'x-request-id' : 'request-id']: requestId };
+	const headers = {
+		[provider === 'openai'
+			? 'x-request-id'
+			: provider === 'gemini'
+				? 'x-goog-request-id'
+				: 'request-id']: requestId,
+	};
 	return { st, res, provider, id, requestId, headers };
 }
 
@@ -42,7 +48,21 @@ export function answerError(
 	rateType?: 'requests' | 'tokens',
 	code?: string,
 ): void {
-	const { status, body } = errorAnswer(x.provider, kind, message, x.requestId, rateType, code);
+	// Gemini says how long to wait in the body (RetryInfo), not in headers.
+	const wait = x.headers['retry-after-ms'];
+	if (x.provider === 'gemini') {
+		delete x.headers['retry-after'];
+		delete x.headers['retry-after-ms'];
+	}
+	const { status, body } = errorAnswer(
+		x.provider,
+		kind,
+		message,
+		x.requestId,
+		rateType,
+		code,
+		wait === undefined ? undefined : Number(wait),
+	);
 	x.st.status(status);
 	send(x.res, status, body, x.headers);
 }

@@ -33,6 +33,7 @@ export function answerFault(
 	fault: FailingFault,
 ): void {
 	const openai = x.provider === 'openai';
+	const gemini = x.provider === 'gemini';
 	switch (fault) {
 		case 'reset':
 			req.socket.destroy();
@@ -40,7 +41,11 @@ export function answerFault(
 		case 'status400':
 			return answerError(x, 'invalid_request', 'Invalid request (sandbox fault status400).');
 		case 'status401':
-			return answerError(x, 'auth', openai ? MESSAGES.authOpenAi : MESSAGES.authAnthropic);
+			return answerError(
+				x,
+				'auth',
+				openai ? MESSAGES.authOpenAi : gemini ? MESSAGES.authGemini : MESSAGES.authAnthropic,
+			);
 		case 'status429': {
 			const ms = state.settings.fault429RetryAfterMs;
 			x.headers['retry-after'] = String(Math.ceil(ms / 1000));
@@ -61,7 +66,9 @@ export function answerFault(
 			x.st.status(200);
 			const cut = openai
 				? `{"id": "chatcmpl-${x.id}", "object": "chat.comp`
-				: `{"id": "msg_${x.id}", "type": "mess`;
+				: gemini
+					? `{"candidates": [{"content": {"parts": [{"te`
+					: `{"id": "msg_${x.id}", "type": "mess`;
 			return send(x.res, 200, cut, x.headers);
 		}
 	}

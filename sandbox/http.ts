@@ -23,8 +23,12 @@ export async function readBody(req: IncomingMessage): Promise<string | undefined
 }
 
 export function apiKeyOf(req: IncomingMessage): string {
-	const x = req.headers['x-api-key'];
+	const x = req.headers['x-api-key'] ?? req.headers['x-goog-api-key'];
 	if (typeof x === 'string' && x !== '') return x;
+	// Gemini also takes the key as `?key=`.
+	const q = req.url?.indexOf('?') ?? -1;
+	const key = q >= 0 ? new URLSearchParams(req.url!.slice(q + 1)).get('key') : null;
+	if (key) return key;
 	const auth = req.headers.authorization;
 	return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
 }

@@ -41,7 +41,8 @@ export function admitCall(
 
 function admitToBuckets(state: SandboxState, x: Exchange, model: string, charge: number): boolean {
 	const adm = state.limiter.admit(charge);
-	rateHeaders(state, x.provider === 'openai', adm.state, x.headers);
+	// Gemini sends no rate-limit headers.
+	if (x.provider !== 'gemini') rateHeaders(state, x.provider === 'openai', adm.state, x.headers);
 	if (adm.ok) return true;
 	x.st.rateLimited++;
 	x.headers['retry-after'] = String(Math.max(1, Math.ceil(adm.retryAfterMs / 1000)));

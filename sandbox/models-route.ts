@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { apiKeyOf, keyAccepted, send } from './http';
-import { modelEntry, modelList } from './protocol-answers';
+import { geminiModelList, modelEntry, modelList } from './protocol-answers';
 import { errorAnswer, MESSAGES } from './protocol-errors';
 import type { SandboxState } from './state';
 
@@ -35,4 +35,18 @@ export function handleModels(
 		JSON.stringify(modelEntry(decodeURIComponent(path.slice('/v1/models/'.length)), created)),
 		headers,
 	);
+}
+
+/** GET /v1beta/models: Gemini's list (its credential test). */
+export function handleGeminiModels(
+	state: SandboxState,
+	req: IncomingMessage,
+	res: ServerResponse,
+): void {
+	const headers: Record<string, string> = { 'x-goog-request-id': `req_${state.nextId()}` };
+	if (!keyAccepted(apiKeyOf(req), state.settings.apiKeys)) {
+		const { status, body } = errorAnswer('gemini', 'auth', MESSAGES.authGemini, '');
+		return send(res, status, body, headers);
+	}
+	send(res, 200, geminiModelList(), headers);
 }

@@ -96,6 +96,34 @@ export function anthropicMessage(p: AnswerParts): string {
 	});
 }
 
+/**
+ * A Gemini `GenerateContentResponse`. A refusal is a candidate stopped for SAFETY with no
+ * content, as Gemini withholds a blocked answer.
+ */
+export function geminiResponse(p: AnswerParts): string {
+	const finishReason =
+		p.finish === 'content_filter' ? 'SAFETY' : p.finish === 'length' ? 'MAX_TOKENS' : 'STOP';
+	const candidate: Body = { finishReason, index: 0 };
+	if (p.finish !== 'content_filter')
+		candidate.content = { role: 'model', parts: [{ text: p.text }] };
+	return JSON.stringify(geminiResponseObject(p, candidate));
+}
+
+/** The response object (a batch result line carries it as `response`). */
+export function geminiResponseObject(p: AnswerParts, candidate: Body): Body {
+	return {
+		candidates: [candidate],
+		usageMetadata: {
+			promptTokenCount: p.inputTokens,
+			candidatesTokenCount: p.outputTokens,
+			totalTokenCount: p.inputTokens + p.outputTokens,
+			...(p.cache?.read ? { cachedContentTokenCount: p.cache.read } : {}),
+		},
+		modelVersion: p.model,
+		responseId: `resp_${p.id}`,
+	};
+}
+
 export const MODELS = [
 	'gpt-4o-mini',
 	'gpt-4o',
@@ -104,6 +132,9 @@ export const MODELS = [
 	'claude-3-5-haiku-latest',
 	'claude-haiku-4-5',
 	'claude-sonnet-4-5',
+	'gemini-2.5-flash',
+	'gemini-2.5-flash-lite',
+	'gemini-2.5-pro',
 	'sandbox',
 ];
 
@@ -116,6 +147,17 @@ export function modelList(created: number): string {
 		has_more: false,
 		first_id: MODELS[0],
 		last_id: MODELS[MODELS.length - 1],
+	});
+}
+
+/** Gemini's model list (`GET /v1beta/models`), what its credential test reads. */
+export function geminiModelList(): string {
+	return JSON.stringify({
+		models: MODELS.map((id) => ({
+			name: `models/${id}`,
+			displayName: id,
+			supportedGenerationMethods: ['generateContent', 'batchGenerateContent'],
+		})),
 	});
 }
 

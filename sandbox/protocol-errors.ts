@@ -26,7 +26,10 @@ export function errorAnswer(
 	rateType: 'requests' | 'tokens' = 'requests',
 	/** OpenAI `error.code` for a 404 (e.g. `model_not_found`). */
 	code?: string,
+	/** Gemini: the wait of a 429, sent as google.rpc.RetryInfo (Gemini sends no Retry-After). */
+	retryAfterMs?: number,
 ): { status: number; body: string } {
+	if (provider === 'gemini') return geminiErrorAnswer(kind, message, retryAfterMs);
 	if (provider === 'openai') {
 		const e = (status: number, type: string, code: string | null) => ({
 			status,
@@ -82,6 +85,50 @@ export function errorAnswer(
 	}
 }
 
+/** Gemini's google.rpc.Status error body, with the details its clients read. */
+function geminiErrorAnswer(
+	kind: ErrorKind,
+	message: string,
+	retryAfterMs: number | undefined,
+): { status: number; body: string } {
+	const g = (status: number, word: string, details?: unknown[]) => ({
+		status,
+		body: JSON.stringify({
+			error: { code: status, message, status: word, ...(details ? { details } : {}) },
+		}),
+	});
+	switch (kind) {
+		case 'invalid_request':
+		case 'too_large':
+			return g(400, 'INVALID_ARGUMENT');
+		case 'auth':
+			// Gemini answers a wrong key with 400, the reason in an ErrorInfo.
+			return g(400, 'INVALID_ARGUMENT', [
+				{
+					'@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+					reason: 'API_KEY_INVALID',
+					domain: 'googleapis.com',
+				},
+			]);
+		case 'not_found':
+			return g(404, 'NOT_FOUND');
+		case 'rate_limit':
+		case 'resource_unavailable':
+			return g(429, 'RESOURCE_EXHAUSTED', [
+				{
+					'@type': 'type.googleapis.com/google.rpc.RetryInfo',
+					retryDelay: `${Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000))}s`,
+				},
+			]);
+		case 'quota':
+			return g(429, 'RESOURCE_EXHAUSTED');
+		case 'server':
+			return g(500, 'INTERNAL');
+		default:
+			return g(503, 'UNAVAILABLE');
+	}
+}
+
 export const MESSAGES = {
 	quotaOpenAi:
 		'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
@@ -90,6 +137,9 @@ export const MESSAGES = {
 	authOpenAi:
 		'Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.',
 	authAnthropic: 'invalid x-api-key',
+	authGemini: 'API key not valid. Please pass a valid API key.',
+	quotaGemini:
+		'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
 	server: 'The server had an error while processing your request. Sorry about that!',
 	unavailable: 'The engine is currently overloaded, please try again later.',
 	overloaded: 'Overloaded',

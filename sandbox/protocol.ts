@@ -1,12 +1,12 @@
 /**
- * The two wire protocols the sandbox speaks, the reading side: an OpenAI chat-completions or
- * Anthropic messages request, down to what the sandbox needs from it. The answers are written
+ * The three wire protocols the sandbox speaks, the reading side: an OpenAI chat-completions,
+ * Anthropic messages or Gemini generateContent request, down to what the sandbox needs from it. The answers are written
  * by protocol-answers.ts, the errors by protocol-errors.ts.
  */
 import type { JsonSchema } from './reply';
 
 /** The API dialect a request speaks (the engine calls these providers). */
-export type Dialect = 'openai' | 'anthropic';
+export type Dialect = 'openai' | 'anthropic' | 'gemini';
 
 /** What the sandbox needs from a request body, whichever provider it came for. */
 export interface ParsedCall {
@@ -165,5 +165,35 @@ export function parseAnthropic(body: Body): ParseResult {
 		const of = obj(body.output_format) ?? obj(obj(body.output_config)?.format);
 		if (of?.type === 'json_schema') call.schema = (obj(of.schema) ?? {}) as JsonSchema;
 	}
+	return { ok: true, call };
+}
+
+/** Gemini's `contents` as role + text messages (the `model` role is the assistant's). */
+function geminiMessages(contents: unknown[]): Array<{ role: string; content: unknown }> {
+	return contents.map((c) => {
+		const o = obj(c) ?? {};
+		return { role: o.role === 'model' ? 'assistant' : 'user', content: o.parts };
+	});
+}
+
+/** A Gemini `generateContent` body; the model comes from the path (`models/{model}:generateContent`). */
+export function parseGemini(body: Body, model: string): ParseResult {
+	if (!Array.isArray(body.contents) || body.contents.length === 0)
+		return { ok: false, message: '* GenerateContentRequest.contents: contents is not specified' };
+	const { prompt, chars, reask } = readMessages(geminiMessages(body.contents));
+	const config = obj(body.generationConfig) ?? {};
+	const system = contentText(obj(body.systemInstruction)?.parts);
+	const call: ParsedCall = {
+		model,
+		prompt,
+		inputChars: chars + system.length,
+		maxTokens: typeof config.maxOutputTokens === 'number' ? config.maxOutputTokens : undefined,
+		jsonObject: false,
+		reask,
+		temperature: typeof config.temperature === 'number' ? config.temperature : undefined,
+	};
+	const schema = obj(config.responseJsonSchema) ?? obj(config.responseSchema);
+	if (schema) call.schema = schema as JsonSchema;
+	else if (config.responseMimeType === 'application/json') call.jsonObject = true;
 	return { ok: true, call };
 }

@@ -8,7 +8,7 @@ import type { BatchSandbox } from './batch';
 import { handleCall } from './call';
 import { handleControl } from './control';
 import { sendJson } from './http';
-import { handleModels } from './models-route';
+import { handleGeminiModels, handleModels } from './models-route';
 import type { Sandbox } from './options';
 import type { SandboxState } from './state';
 
@@ -35,6 +35,9 @@ export function createSandboxServer(
 	return server;
 }
 
+/** Gemini's realtime call: `POST /v1beta/models/{model}:generateContent`. */
+const GEMINI_CALL = /^\/v1beta\/models\/([^/:]+):generateContent$/;
+
 function route(
 	state: SandboxState,
 	batchApi: BatchSandbox,
@@ -50,6 +53,10 @@ function route(
 		return handleCall(state, 'anthropic', req, res);
 	if (req.method === 'GET' && (path === '/v1/models' || path.startsWith('/v1/models/')))
 		return handleModels(state, path, req, res);
+	const gemini = GEMINI_CALL.exec(path);
+	if (req.method === 'POST' && gemini)
+		return handleCall(state, 'gemini', req, res, decodeURIComponent(gemini[1]));
+	if (req.method === 'GET' && path === '/v1beta/models') return handleGeminiModels(state, req, res);
 	if (batchApi.handle(req.method ?? 'GET', path, req, res)) return;
 	if (path.startsWith('/sandbox/')) {
 		const query = new URLSearchParams(q >= 0 ? req.url!.slice(q + 1) : '');

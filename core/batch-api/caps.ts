@@ -8,12 +8,15 @@ export interface BatchCaps {
 
 /**
  * The providers' documented caps: OpenAI 50,000 requests and 200 MB per input file;
- * Anthropic 100,000 requests or 256 MB per batch, whichever comes first. Decimal megabytes:
+ * Anthropic 100,000 requests or 256 MB per batch, whichever comes first; Gemini a 2 GB input
+ * file (no request count is documented: 100,000 keeps one batch's ledger rows and result file
+ * the size of the other two's). Decimal megabytes:
  * the smaller reading of "MB", so a batch is never over the cap whichever the provider means.
  */
 export const PROVIDER_CAPS: Readonly<Record<ProviderName, BatchCaps>> = Object.freeze({
 	openai: { maxRequests: 50_000, maxBytes: 200_000_000 },
 	anthropic: { maxRequests: 100_000, maxBytes: 256_000_000 },
+	gemini: { maxRequests: 100_000, maxBytes: 2_000_000_000 },
 });
 
 /** Bytes kept free under the byte cap for the JSON around the lines (Anthropic's `{"requests":[…]}`). */

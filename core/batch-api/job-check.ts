@@ -45,5 +45,5 @@ export async function assertJobKnown(ctx: JobContext): Promise<void> {
 }
 
 function providerName(p: ProviderName): string {
-	return p === 'anthropic' ? 'Anthropic' : 'OpenAI';
+	return p === 'anthropic' ? 'Anthropic' : p === 'gemini' ? 'Google Gemini' : 'OpenAI';
 }

@@ -3,6 +3,7 @@
  * taxonomy. Pure: the adapters in ./providers read the stream and call these per line.
  */
 import { classifyError } from '../call/classify';
+import { geminiError } from '../call/providers/gemini-errors';
 import type { ChatResponse } from '../call/providers/types';
 import type { ItemError, ProviderName } from '../types';
 import type { BatchResultLine } from './types';
@@ -31,9 +32,12 @@ function lineError(provider: ProviderName, e: unknown, status?: number): ItemErr
 	return err;
 }
 
-/** The custom_id a broken line still shows, if any (a line cut off or garbled after it). */
+/**
+ * The custom_id a broken line still shows, if any (a line cut off or garbled after it):
+ * OpenAI's and Anthropic's `custom_id`, Gemini's `key`.
+ */
 function customIdIn(line: string): string | undefined {
-	return /"custom_id"\s*:\s*"([a-zA-Z0-9_-]{1,64})"/.exec(line)?.[1];
+	return /"(?:custom_id|key)"\s*:\s*"([a-zA-Z0-9_-]{1,64})"/.exec(line)?.[1];
 }
 
 /**
@@ -190,4 +194,43 @@ export function readAnthropicResultLine(
 		default:
 			return unreadableLine('anthropic', text, 'unknown result type', where, customId);
 	}
+}
+
+/**
+ * One Gemini batch result: a line of the responses file, `{key, response | error}`, or an
+ * inlined response, `{metadata: {key}, response | error}` (the key is the request's custom_id,
+ * never its position: inlined responses are not promised in input order). `error` is a
+ * google.rpc.Status, classified like a realtime Gemini error.
+ */
+export function readGeminiResultLine(
+	/** The line's text, or an inlined response object. */
+	entry: unknown,
+	read: (response: Json) => ChatResponse,
+	where?: string,
+): BatchResultLine {
+	const text = typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? '');
+	let parsed: Json | undefined;
+	try {
+		parsed = obj(typeof entry === 'string' ? JSON.parse(entry) : entry);
+	} catch (e) {
+		return unreadableLine(
+			'gemini',
+			text,
+			`not valid JSON, cut off? ${(e as Error).message}`,
+			where,
+		);
+	}
+	const key = parsed?.key ?? obj(parsed?.metadata)?.key;
+	if (!parsed || typeof key !== 'string')
+		return unreadableLine('gemini', text, 'no key', where, '');
+	const response = obj(parsed.response);
+	const error = obj(parsed.error);
+	if (error) {
+		const status = typeof error.code === 'number' ? error.code : 500;
+		const err = geminiError(status, { error }, undefined, 0).toItemError(1);
+		err.status = status;
+		return { customId: key, ok: false, error: err };
+	}
+	if (!response) return unreadableLine('gemini', text, 'neither response nor error', where, key);
+	return { customId: key, ok: true, response: read(response) };
 }

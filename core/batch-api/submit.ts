@@ -319,6 +319,8 @@ async function submitPart(
 			job: job.slice(0, 512),
 			records: String(claimed.length),
 			submission: nonce,
+			// Gemini names the model in the create's path, not in each request.
+			model,
 		})
 		.catch(async (e: unknown) => {
 			if (!createRefused(e)) return Promise.reject(e);

@@ -92,8 +92,9 @@ export interface BatchApi {
 	/** The request line of one record (same body as LLM Batch Call sends). */
 	requestLine(customId: string, request: ChatRequest): string;
 	/**
-	 * Uploads (OpenAI) or sends (Anthropic) one batch of lines and starts it, streaming the
-	 * lines as they are built. Rejects with the provider's status when it refused (nothing was
+	 * Uploads (OpenAI; Gemini over 20 MB) or sends (Anthropic; Gemini inline) one batch of lines
+	 * and starts it, streaming the lines as they are built. `metadata` carries `submission` (the
+	 * nonce), `job`, `records` and `model`. Rejects with the provider's status when it refused (nothing was
 	 * created), without one when no answer came (unknown).
 	 */
 	create(

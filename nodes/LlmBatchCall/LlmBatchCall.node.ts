@@ -16,6 +16,7 @@ import { properties } from './properties';
 
 const openAi = { show: { provider: ['openai'] } };
 const anthropic = { show: { provider: ['anthropic'] } };
+const gemini = { show: { provider: ['gemini'] } };
 
 /**
  * The UI of LLM Batch Call. The node class holds only its description (n8n's lint rules
@@ -41,6 +42,7 @@ export class LlmBatchCall implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			{ name: 'llmBatchGeminiApi', required: true, displayOptions: gemini },
 			{
 				name: 'llmBatchFallbackApi',
 				required: true,

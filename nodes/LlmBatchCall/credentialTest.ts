@@ -7,9 +7,10 @@ import type {
 import { nodeHttpFetch } from '../../core/call/providers/http-fetch';
 
 /**
- * Tests the `llmBatchFallbackApi` credential by listing models the way either provider
- * does (the credential serves OpenAI-compatible and Anthropic fallbacks): OpenAI style
- * (`Authorization: Bearer`, base URL with /v1), then Anthropic style (`x-api-key`, /v1 added).
+ * Tests the `llmBatchFallbackApi` credential by listing models the way each provider does
+ * (the credential serves OpenAI-compatible, Anthropic and Gemini fallbacks): OpenAI style
+ * (`Authorization: Bearer`, base URL with /v1), then Anthropic style (`x-api-key`, /v1 added),
+ * then Gemini style (`x-goog-api-key`, /v1beta added).
  */
 export async function llmBatchFallbackConnectionTest(
 	this: ICredentialTestFunctions,
@@ -23,6 +24,10 @@ export async function llmBatchFallbackConnectionTest(
 		[
 			`${base || 'https://api.anthropic.com'}/v1/models`,
 			{ 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+		],
+		[
+			`${base || 'https://generativelanguage.googleapis.com'}/v1beta/models`,
+			{ 'x-goog-api-key': key },
 		],
 	];
 	let last = '';

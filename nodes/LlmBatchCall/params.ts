@@ -55,7 +55,7 @@ const options = z.object({
 });
 
 const config = z.object({
-	provider: z.enum(['openai', 'anthropic']),
+	provider: z.enum(['openai', 'anthropic', 'gemini']),
 	model: z.string().trim().min(1, 'Model is empty: enter the model ID, e.g. gpt-4o-mini'),
 	outputFormat: z.enum(['text', 'json']),
 	concurrency: z
@@ -74,7 +74,7 @@ const config = z.object({
 	ledgerStore: z.enum(['none', 'sqlite', 'postgres']),
 	ledgerJob: z.string().trim(),
 	ledgerSqlitePath: z.string().trim(),
-	fallbackProvider: z.enum(['none', 'openai', 'anthropic']),
+	fallbackProvider: z.enum(['none', 'openai', 'anthropic', 'gemini']),
 	fallbackModels: z.string().trim(),
 	options,
 });
@@ -197,7 +197,7 @@ function checkServiceTier(node: INode, cfg: CallConfig): void {
 			`Service Tier ${o.serviceTier} is set, but no model of the run is on OpenAI`,
 			{
 				description:
-					"Service Tier is OpenAI's (service_tier): set it to Auto for Anthropic; nothing was sent.",
+					"Service Tier is OpenAI's (service_tier): set it to Auto for Anthropic and Google Gemini; nothing was sent.",
 			},
 		);
 	if (o.flexDeadlineMinutes > 0 && o.serviceTier !== 'flex')

@@ -47,6 +47,7 @@ export const properties: INodeProperties[] = [
 				description: 'Chat completions API at the credential base URL',
 			},
 			{ name: 'Anthropic', value: 'anthropic', description: 'Messages API' },
+			{ name: 'Google Gemini', value: 'gemini', description: 'Gemini API (generateContent)' },
 		],
 		default: 'openai',
 	},
@@ -58,7 +59,7 @@ export const properties: INodeProperties[] = [
 	),
 	outputFormatProperty,
 	jsonSchemaProperty(
-		'JSON Schema of the answer. OpenAI-compatible: sent as response_format json_schema; Anthropic: a forced tool. Answers are validated against it.',
+		'JSON Schema of the answer. OpenAI-compatible: sent as response_format json_schema; Anthropic: a forced tool; Google Gemini: responseJsonSchema. Answers are validated against it.',
 	),
 	{
 		displayName: 'Concurrency',
@@ -152,6 +153,7 @@ export const properties: INodeProperties[] = [
 			{ name: 'None', value: 'none' },
 			{ name: 'OpenAI or Compatible', value: 'openai' },
 			{ name: 'Anthropic', value: 'anthropic' },
+			{ name: 'Google Gemini', value: 'gemini' },
 		],
 		default: 'none',
 		description:

@@ -5,6 +5,7 @@ import type { Limiter } from '../../core/call/limiter/limiter';
 import type { RateLimits } from '../../core/call/limiter/policy';
 import { limitKey } from '../../core/call/limiter/store';
 import { StoreLimiter } from '../../core/call/limiter/store-limiter';
+import type { StoreLimiterEvent } from '../../core/call/limiter/store-outage';
 import type { ProviderCredentials } from '../../core/call/providers';
 import { openRedis, redisConfigFromCredential } from '../../core/call/limiter/redis-connection';
 import { RedisLimitStore } from '../../core/call/limiter/redis-store';
@@ -23,6 +24,49 @@ export interface LimitHandle {
 
 function fmt(n: number): string {
 	return Math.round(n).toLocaleString('en-US');
+}
+
+/** The node's Redis credential, or a configuration error saying which one to pick. */
+async function redisCredential(ctx: IExecuteFunctions) {
+	try {
+		return await ctx.getCredentials('llmBatchRedisApi');
+	} catch (e) {
+		throw new NodeOperationError(
+			ctx.getNode(),
+			`No Redis credential set: ${(e as Error).message}`,
+			{
+				description:
+					'Share Limits Through is Redis: select or create an "LLM Batch: Redis" credential; nothing was sent.',
+			},
+		);
+	}
+}
+
+/** What a Redis outage or recovery says in n8n's log; the "stop" choice ends the run through `stop`. */
+function redisEventLog(
+	ctx: IExecuteFunctions,
+	shareText: string,
+	stop: () => (message: string) => void,
+): (e: StoreLimiterEvent) => void {
+	const node = ctx.getNode().name;
+	return (e) => {
+		if (e.type === 'recovered') {
+			ctx.logger.info(
+				`${node}: Redis is back after ${Math.round(e.downMs / 1000)} s — limits are shared again`,
+				{ node },
+			);
+		} else if (e.fallback === 'local') {
+			ctx.logger.warn(
+				`${node}: Redis (shared limits) is unreachable: ${e.message} — this process continues alone at ${shareText} until Redis answers`,
+				{ node },
+			);
+		} else {
+			ctx.logger.warn(`${node}: Redis (shared limits) is unreachable: ${e.message} — run stopped`, {
+				node,
+			});
+			stop()(`the shared limit store (Redis) is unreachable: ${e.message}`);
+		}
+	};
 }
 
 /**
@@ -54,22 +98,7 @@ export async function limiterFor(
 			release: () => undefined,
 		};
 	}
-
-	const node = ctx.getNode().name;
-	let credential;
-	try {
-		credential = await ctx.getCredentials('llmBatchRedisApi');
-	} catch (e) {
-		throw new NodeOperationError(
-			ctx.getNode(),
-			`No Redis credential set: ${(e as Error).message}`,
-			{
-				description:
-					'Share Limits Through is Redis: select or create an "LLM Batch: Redis" credential; nothing was sent.',
-			},
-		);
-	}
-	const redis = await openRedis(redisConfigFromCredential(credential));
+	const redis = await openRedis(redisConfigFromCredential(await redisCredential(ctx)));
 	const share = cfg.redisFallbackShare / 100;
 	if (redis.error && cfg.redisUnavailable === 'stop') {
 		redis.release();
@@ -89,27 +118,7 @@ export async function limiterFor(
 		limits,
 		clock,
 		onUnavailable: cfg.redisUnavailable === 'stop' ? { mode: 'stop' } : { mode: 'local', share },
-		onEvent: (e) => {
-			if (e.type === 'recovered') {
-				ctx.logger.info(
-					`${node}: Redis is back after ${Math.round(e.downMs / 1000)} s — limits are shared again`,
-					{ node },
-				);
-			} else if (e.fallback === 'local') {
-				ctx.logger.warn(
-					`${node}: Redis (shared limits) is unreachable: ${e.message} — this process continues alone at ${shareText} until Redis answers`,
-					{ node },
-				);
-			} else {
-				ctx.logger.warn(
-					`${node}: Redis (shared limits) is unreachable: ${e.message} — run stopped`,
-					{
-						node,
-					},
-				);
-				stop(`the shared limit store (Redis) is unreachable: ${e.message}`);
-			}
-		},
+		onEvent: redisEventLog(ctx, shareText, () => stop),
 	});
 	return {
 		limiter,

@@ -12,13 +12,14 @@ import { operationProperties, router } from './actions/router';
 
 const openAi = { show: { provider: ['openai'] } };
 const anthropic = { show: { provider: ['anthropic'] } };
+const gemini = { show: { provider: ['gemini'] } };
 const main = NodeConnectionTypes.Main;
 const out = (a: string, b: string) =>
 	`[{ type: '${main}', displayName: '${a}' }, { type: '${main}', displayName: '${b}' }]`;
 
 /**
  * The UI of LLM Batch Job: the providers' batch APIs (OpenAI Batch, Anthropic Message
- * Batches) at half price. One file per operation under actions/ (description + execute),
+ * Batches, Gemini Batch API) at half price. One file per operation under actions/ (description + execute),
  * a router holding the error handling, the job logic in core/batch-api.
  */
 export class LlmBatchJob implements INodeType {
@@ -30,7 +31,7 @@ export class LlmBatchJob implements INodeType {
 		version: 1,
 		subtitle: '={{$parameter["operation"] + ": " + $parameter["jobName"]}}',
 		description:
-			"Run items through the providers' batch APIs (OpenAI Batch, Anthropic Message Batches) at half price: submit, check status, collect results by record ID, cancel, resubmit",
+			"Run items through the providers' batch APIs (OpenAI Batch, Anthropic Message Batches, Gemini Batch API) at half price: submit, check status, collect results by record ID, cancel, resubmit",
 		defaults: { name: 'LLM Batch Job' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
@@ -38,6 +39,7 @@ export class LlmBatchJob implements INodeType {
 		credentials: [
 			{ name: 'llmBatchOpenAiApi', required: true, displayOptions: openAi },
 			{ name: 'llmBatchAnthropicApi', required: true, displayOptions: anthropic },
+			{ name: 'llmBatchGeminiApi', required: true, displayOptions: gemini },
 			{
 				name: 'llmBatchPostgresApi',
 				required: true,
@@ -103,6 +105,12 @@ export class LlmBatchJob implements INodeType {
 						name: 'Anthropic (Message Batches)',
 						value: 'anthropic',
 						description: '/v1/messages/batches',
+					},
+					{
+						name: 'Google Gemini (Batch API)',
+						value: 'gemini',
+						description:
+							'Models/{model}:batchGenerateContent with an uploaded JSONL file, results joined by key',
 					},
 				],
 				default: 'openai',

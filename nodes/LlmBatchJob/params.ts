@@ -7,7 +7,7 @@ import { groupingOptionFields } from '../shared/llm-params';
 
 /** The parameters every operation shares: provider, job and ledger. */
 const common = z.object({
-	provider: z.enum(['openai', 'anthropic']),
+	provider: z.enum(['openai', 'anthropic', 'gemini']),
 	jobName: z
 		.string()
 		.trim()

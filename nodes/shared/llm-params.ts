@@ -19,6 +19,18 @@ import type { ItemError, ProviderName } from '../../core/types';
  * JSON Schema of structured output, and each item's prompt, system prompt and record ID.
  */
 
+/** Each provider's credential type and the name the editor shows for it. */
+const CREDENTIAL_TYPE: Record<ProviderName, string> = {
+	openai: 'llmBatchOpenAiApi',
+	anthropic: 'llmBatchAnthropicApi',
+	gemini: 'llmBatchGeminiApi',
+};
+const CREDENTIAL_NAME: Record<ProviderName, string> = {
+	openai: 'LLM Batch: OpenAI-Compatible API',
+	anthropic: 'LLM Batch: Anthropic API',
+	gemini: 'LLM Batch: Google Gemini API',
+};
+
 /** The grouping and caching options both LLM nodes declare (shared/descriptions.ts), checked alike. */
 export const groupingOptionFields = {
 	recordsPerRequest: z
@@ -37,14 +49,13 @@ export async function providerCredentials(
 	/** LLM Batch Call's fallback models have their own credential (LLM Batch: Fallback Model API). */
 	credentialType?: 'llmBatchFallbackApi',
 ): Promise<ProviderCredentials> {
-	const type =
-		credentialType ?? (provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi');
+	const type = credentialType ?? CREDENTIAL_TYPE[provider];
 	let c;
 	try {
 		c = await ctx.getCredentials(type);
 	} catch (e) {
 		throw new NodeOperationError(ctx.getNode(), `No credential set: ${(e as Error).message}`, {
-			description: `Select or create a "${credentialType === 'llmBatchFallbackApi' ? 'LLM Batch: Fallback Model API' : provider === 'anthropic' ? 'LLM Batch: Anthropic API' : 'LLM Batch: OpenAI-Compatible API'}" credential; nothing was sent.`,
+			description: `Select or create a "${credentialType === 'llmBatchFallbackApi' ? 'LLM Batch: Fallback Model API' : CREDENTIAL_NAME[provider]}" credential; nothing was sent.`,
 		});
 	}
 	const apiKey = typeof c.apiKey === 'string' ? c.apiKey : '';

@@ -20,10 +20,13 @@ export function lineCacheUse(b: Batch, line: Line): CacheUse {
 		for (let k = 0; k < n; k++) {
 			const l = b.lines[b.order[k]];
 			const model = typeof l.body.model === 'string' ? l.body.model : '';
+			// Gemini's implicit cache is not modelled (as on its realtime endpoint).
 			const plan =
 				b.provider === 'anthropic'
 					? anthropicCachePlan(l.body, model)
-					: openAiCachePlan(l.body, model);
+					: b.provider === 'gemini'
+						? undefined
+						: openAiCachePlan(l.body, model);
 			const at = b.createdAt + (b.processingMs * (k + 1)) / n;
 			const { use, commit } = cache.use(plan, at);
 			commit(at);

@@ -7,8 +7,8 @@
 import type { CacheUse } from '../cache';
 import { applyGroupFault, GROUP_FAULT_KINDS, groupAnswer, parseGroupPrompt } from '../group';
 import { requestRng } from '../prng';
-import { parseAnthropic, parseOpenAi, type ParsedCall } from '../protocol';
-import { anthropicMessage, openAiCompletion } from '../protocol-answers';
+import { parseAnthropic, parseGemini, parseOpenAi, type ParsedCall } from '../protocol';
+import { anthropicMessage, geminiResponse, openAiCompletion } from '../protocol-answers';
 import { MESSAGES, errorAnswer } from '../protocol-errors';
 import { promptDigest, replyFor, tokensForChars } from '../reply';
 import { lineCacheUse } from './line-cache';
@@ -34,7 +34,12 @@ export function lineResult(
 	now: () => number,
 ): LineResult {
 	if (!reached) return { kind: 'not_done', why: reason === 'cancelled' ? 'canceled' : 'expired' };
-	const parsed = b.provider === 'openai' ? parseOpenAi(line.body) : parseAnthropic(line.body);
+	const parsed =
+		b.provider === 'openai'
+			? parseOpenAi(line.body)
+			: b.provider === 'gemini'
+				? parseGemini(line.body, b.model ?? '')
+				: parseAnthropic(line.body);
 	const requestId = `req_${b.id}_${line.customId}`;
 	const error = (kind: 'invalid_request' | 'server', message: string): LineResult => {
 		const e = errorAnswer(b.provider, kind, message, requestId);
@@ -70,7 +75,12 @@ export function lineResult(
 		kind: 'ok',
 		status: 200,
 		usage,
-		body: b.provider === 'openai' ? openAiCompletion(parts) : anthropicMessage(parts),
+		body:
+			b.provider === 'openai'
+				? openAiCompletion(parts)
+				: b.provider === 'gemini'
+					? geminiResponse(parts)
+					: anthropicMessage(parts),
 	};
 }
 

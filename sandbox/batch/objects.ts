@@ -7,14 +7,14 @@ import { phase, type Phase } from './phase';
 import type { BatchStore } from './store';
 import type { Batch, StoredFile } from './types';
 
-interface Counts {
+export interface Counts {
 	p: Phase;
 	ok: number;
 	errored: number;
 	notDone: number;
 }
 
-function counts(store: BatchStore, b: Batch, t: number): Counts {
+export function counts(store: BatchStore, b: Batch, t: number): Counts {
 	const p = phase(b, t);
 	let ok = 0;
 	let errored = 0;

@@ -22,7 +22,8 @@ function* faulty(provider: Provider, all: string[], f: ResultFaults): Generator<
 		if (f.unreadableLine === k) yield '%%% not a result line %%%';
 		if (f.duplicateLine?.at === k && f.duplicateLine.kind === 'error-first')
 			yield errorLineFor(provider, line);
-		if (f.garbledLine === k) line = `{${/"custom_id":"[^"]*"/.exec(line)?.[0]},"result": {oops`;
+		if (f.garbledLine === k)
+			line = `{${/"(custom_id|key)":"[^"]*"/.exec(line)?.[0]},"result": {oops`;
 		if (f.cutOffLastLine && k === all.length - 1)
 			line = CUT_OFF + line.slice(0, Math.floor(line.length / 2));
 		yield line;
@@ -34,7 +35,13 @@ function* faulty(provider: Provider, all: string[], f: ResultFaults): Generator<
 
 /** A server-error result line for the custom_id of `line` (a duplicate fault's first line). */
 function errorLineFor(provider: Provider, line: string): string {
-	const customId = (JSON.parse(line) as { custom_id: string }).custom_id;
+	const parsed = JSON.parse(line) as { custom_id?: string; key?: string };
+	const customId = parsed.custom_id ?? parsed.key ?? '';
+	if (provider === 'gemini')
+		return JSON.stringify({
+			key: customId,
+			error: { code: 500, message: 'Internal error encountered.', status: 'INTERNAL' },
+		});
 	if (provider === 'anthropic')
 		return JSON.stringify({
 			custom_id: customId,

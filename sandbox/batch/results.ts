@@ -21,7 +21,10 @@ export function* resultLines(
 		const line = b.lines[b.order[k]];
 		const r = lineResult(b, line, k < p.done, p.reason, now);
 		if (b.provider === 'anthropic') yield anthropicLine(line, r);
-		else if ((kind === 'output') === (r.kind === 'ok')) yield openAiLine(b, k, line, r);
+		// Gemini's results hold the requests it processed; the rest have no line.
+		else if (b.provider === 'gemini') {
+			if (r.kind !== 'not_done') yield geminiLine(line, r);
+		} else if ((kind === 'output') === (r.kind === 'ok')) yield openAiLine(b, k, line, r);
 	}
 }
 
@@ -33,6 +36,16 @@ function anthropicLine(line: Line, r: LineResult): string {
 				? { type: 'errored', error: JSON.parse(r.body) }
 				: { type: r.why };
 	return JSON.stringify({ custom_id: line.customId, result });
+}
+
+/** A responses-file line: `{key, response}` or `{key, error}` (a google.rpc.Status). */
+function geminiLine(line: Line, r: LineResult): string {
+	const body = JSON.parse(r.kind === 'not_done' ? '{}' : r.body) as Record<string, unknown>;
+	return JSON.stringify(
+		r.kind === 'ok'
+			? { key: line.customId, response: body }
+			: { key: line.customId, error: body.error },
+	);
 }
 
 function openAiLine(b: Batch, k: number, line: Line, r: LineResult): string {

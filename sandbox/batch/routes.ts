@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../http';
 import { errorAnswer } from '../protocol-errors';
 import { createAnthropicBatch, createOpenAiBatch } from './create';
+import { routeGemini } from './gemini';
 import { createFile, sendFile } from './files';
 import { anthropicBatchObject, openAiBatchObject } from './objects';
 import { phase } from './phase';
@@ -17,7 +18,7 @@ import type { Provider } from './types';
 
 type Work = Promise<void> | void;
 
-interface BatchRequest {
+export interface BatchRequest {
 	store: BatchStore;
 	method: string;
 	path: string;
@@ -32,14 +33,23 @@ export function routeBatch(
 	req: IncomingMessage,
 	res: ServerResponse,
 ): Work {
-	const provider: Provider = path.startsWith('/v1/messages/') ? 'anthropic' : 'openai';
+	const provider: Provider = path.startsWith('/v1/messages/')
+		? 'anthropic'
+		: /^\/(upload\/|download\/)?v1beta\//.test(path)
+			? 'gemini'
+			: 'openai';
 	if (!store.deps.authorized(req)) {
 		req.resume();
 		const e = errorAnswer(provider, 'auth', 'invalid api key', 'req_sbx');
 		return sendJson(res, e.status, e.body);
 	}
 	const r = { store, method, path, req, res };
-	const found = provider === 'openai' ? routeOpenAi(r) : routeAnthropic(r);
+	const found =
+		provider === 'openai'
+			? routeOpenAi(r)
+			: provider === 'gemini'
+				? routeGemini(r)
+				: routeAnthropic(r);
 	if (found !== false) return found;
 	const e = errorAnswer(provider, 'not_found', `No such object: ${path}`, 'req_sbx');
 	sendJson(res, e.status, e.body);

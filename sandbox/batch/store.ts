@@ -32,11 +32,12 @@ export type BatchSettings = Required<Omit<BatchSandboxOptions, 'caps'>> & {
 const DEFAULT_CAPS: Record<Provider, BatchCapsOption> = {
 	openai: { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 },
 	anthropic: { maxRequests: 100_000, maxBytes: 256 * 1024 * 1024 },
+	gemini: { maxRequests: 100_000, maxBytes: 2 * 1024 * 1024 * 1024 },
 };
 
 function newStats(): BatchSandboxStats {
 	return {
-		batchesCreated: { openai: 0, anthropic: 0 },
+		batchesCreated: { openai: 0, anthropic: 0, gemini: 0 },
 		requestsReceived: 0,
 		received: new Map(),
 		groupedRecords: new Map(),
@@ -103,7 +104,12 @@ export class BatchStore {
 		metadata: unknown,
 		failure?: Batch['failure'],
 	): Batch {
-		const id = provider === 'openai' ? this.nextId('batch_') : this.nextId('msgbatch_');
+		const id =
+			provider === 'openai'
+				? this.nextId('batch_')
+				: provider === 'gemini'
+					? this.nextId('batches/gb')
+					: this.nextId('msgbatch_');
 		const now = this.deps.now();
 		const rng = requestRng(this.deps.seed(), promptDigest(id), 0);
 		const b: Batch = {

@@ -83,7 +83,7 @@ export interface BatchSandbox {
 
 export interface Line {
 	customId: string;
-	/** The request body (OpenAI) or params (Anthropic). */
+	/** The request body (OpenAI), params (Anthropic) or request (Gemini). */
 	body: Record<string, unknown>;
 }
 
@@ -100,6 +100,10 @@ export interface Batch {
 	cancelMs: number;
 	metadata: unknown;
 	inputFileId?: string;
+	/** Gemini: the model of the create's path (its requests do not name it). */
+	model?: string;
+	/** Gemini: the requests came inline (results inline), else from a file (a responses file). */
+	inline?: boolean;
 	/** OpenAI: input refused (caps, bad lines). */
 	failure?: { code: string; message: string };
 	outputFileId?: string;

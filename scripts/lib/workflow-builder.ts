@@ -56,7 +56,12 @@ export function llmBatchCallStep(
 	credentialName = 'sandbox',
 ): Step {
 	const provider = parameters.provider ?? 'openai';
-	const credentialType = provider === 'anthropic' ? 'llmBatchAnthropicApi' : 'llmBatchOpenAiApi';
+	const credentialType =
+		provider === 'anthropic'
+			? 'llmBatchAnthropicApi'
+			: provider === 'gemini'
+				? 'llmBatchGeminiApi'
+				: 'llmBatchOpenAiApi';
 	return {
 		name,
 		type: 'llmBatchCall',

@@ -30,6 +30,7 @@ export const OWNER = Object.freeze({
 export const CREDENTIAL_IDS = Object.freeze({
 	openAi: 'llmSandbox',
 	anthropic: 'llmSandboxAnthropic',
+	gemini: 'llmSandboxGemini',
 	// example 05 (queue mode); real addresses come from `npm run start:queue`
 	redis: 'llmBatchQueueRedis',
 	postgres: 'llmBatchQueuePostgres',
@@ -356,6 +357,12 @@ export function sandboxCredentials(
 			id: CREDENTIAL_IDS.anthropic,
 			name: 'LLM Sandbox (Anthropic)',
 			type: 'llmBatchAnthropicApi',
+			data: { apiKey: 'sandbox', baseUrl: sandboxUrl },
+		},
+		{
+			id: CREDENTIAL_IDS.gemini,
+			name: 'LLM Sandbox (Google Gemini)',
+			type: 'llmBatchGeminiApi',
 			data: { apiKey: 'sandbox', baseUrl: sandboxUrl },
 		},
 		// Example 05 shares limits through Redis and keeps its ledger on PostgreSQL:

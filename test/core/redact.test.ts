@@ -18,4 +18,15 @@ describe('redactSecrets', () => {
 			'the task-123456 on disk-7 failed',
 		);
 	});
+
+	it("removes a Google API key (Gemini's `AIza…`), also in a URL's `key=`", () => {
+		const other = `AIzaSy${'A1b2C3d4E5'.repeat(3)}_-xyz`;
+		expect(
+			redactSecrets(
+				`API key not valid: ${other}; GET https://generativelanguage.googleapis.com/v1beta/models?key=${other}`,
+			),
+		).toBe(
+			'API key not valid: [redacted]; GET https://generativelanguage.googleapis.com/v1beta/models?key=[redacted]',
+		);
+	});
 });

@@ -13,6 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { LlmBatchAnthropicApi } from '../../credentials/LlmBatchAnthropicApi.credentials';
+import { LlmBatchGeminiApi } from '../../credentials/LlmBatchGeminiApi.credentials';
 import { LlmBatchOpenAiApi } from '../../credentials/LlmBatchOpenAiApi.credentials';
 import { PassThroughNode } from '../../scripts/lib/harness';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
@@ -96,8 +97,21 @@ describe('credential test requests', () => {
 		expect(await runTest(type, { apiKey: 'a-wrong-key', baseUrl: sandbox.url })).toBe(401);
 	});
 
+	it('Google Gemini: GET /v1beta/models with x-goog-api-key (a wrong key is a 400, as Gemini answers it)', async () => {
+		const type = new LlmBatchGeminiApi();
+		expect(await runTest(type, { apiKey: 'the-right-key', baseUrl: sandbox.url })).toBe(200);
+		expect(
+			await runTest(type, { apiKey: 'the-right-key', baseUrl: `${sandbox.url}/v1beta/` }),
+		).toBe(200);
+		expect(await runTest(type, { apiKey: 'a-wrong-key', baseUrl: sandbox.url })).toBe(400);
+	});
+
 	it('keeps the key out of everything but the auth header', () => {
-		for (const type of [new LlmBatchOpenAiApi(), new LlmBatchAnthropicApi()]) {
+		for (const type of [
+			new LlmBatchOpenAiApi(),
+			new LlmBatchAnthropicApi(),
+			new LlmBatchGeminiApi(),
+		]) {
 			const key = type.properties.find((p) => p.name === 'apiKey');
 			expect(key?.typeOptions?.password).toBe(true);
 			expect(JSON.stringify(type.test)).not.toContain('apiKey');

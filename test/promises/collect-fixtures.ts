@@ -26,12 +26,13 @@ import type { Sandbox } from '../../sandbox/server';
 import { createTestDatabase } from '../helpers/postgres';
 
 export type LedgerKind = 'sqlite' | 'postgres';
-export const PROVIDERS = ['openai', 'anthropic'] as const;
+export const PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
 export const LEDGERS = ['sqlite', 'postgres'] as const;
 
 export const MODEL: Record<ProviderName, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 
 export const fakeClock = { t: 1_700_000_000_000, now: () => fakeClock.t };
@@ -68,12 +69,12 @@ export function jobContext(
 	job: string,
 	fetchImpl?: typeof fetch,
 ): JobContext {
+	const creds = {
+		apiKey: 'sk-test',
+		baseUrl: provider === 'openai' ? `${sandbox.url}/v1` : sandbox.url,
+	};
 	return {
-		api: createBatchApi(
-			provider,
-			{ apiKey: 'sk-test', baseUrl: provider === 'openai' ? `${sandbox.url}/v1` : sandbox.url },
-			fetchImpl,
-		),
+		api: createBatchApi(provider, creds, fetchImpl),
 		store,
 		batches: batchStoreFor(store),
 		job,

@@ -57,7 +57,7 @@ describe.each(PROVIDERS)('hostile result files: %s', (provider) => {
 			expect(bad && !bad.ok && bad.error).toMatchObject({
 				retryable: true,
 				message: expect.stringMatching(
-					/result line \((output file|results) line 4\) could not be read/,
+					/result line \((output file|results|responses file) line 4\) could not be read/,
 				),
 			});
 			await store.close();

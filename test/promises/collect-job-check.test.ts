@@ -89,7 +89,8 @@ describe.each(PROVIDERS)('job checks before any call: %s', (provider) => {
 			await submit(jobContext(sandbox, provider, store, 'mixed'), textRecords(provider, 3));
 			const { calls, f } = counting();
 			const wrong = jobContext(sandbox, other, store, 'mixed', f);
-			const name = (p: string) => (p === 'openai' ? 'OpenAI' : 'Anthropic');
+			const name = (p: string) =>
+				p === 'openai' ? 'OpenAI' : p === 'gemini' ? 'Google Gemini' : 'Anthropic';
 			for (const op of [
 				() => jobStatus(wrong),
 				() => collectJob(wrong, collectOptions(wrong)),

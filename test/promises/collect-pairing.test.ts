@@ -86,7 +86,7 @@ const node = (
 	parameters: parameters as INode['parameters'],
 });
 
-describe.each(['openai', 'anthropic'] as const)(
+describe.each(['openai', 'anthropic', 'gemini'] as const)(
 	'Submit → Wait → Collect in one execution: %s',
 	(provider) => {
 		it(`every one of ${N} Collect items pairs with its own Make tickets item`, async () => {
@@ -108,14 +108,20 @@ describe.each(['openai', 'anthropic'] as const)(
 				credentials:
 					provider === 'openai'
 						? { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } }
-						: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } },
+						: provider === 'gemini'
+							? { llmBatchGeminiApi: { id: '4', name: 'sandbox' } }
+							: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } },
 			});
 			const wf = {
 				nodes: [
 					node('Start', 'n8n-nodes-base.manualTrigger', 0),
 					node('Make tickets', 'test.makeTickets', 100),
 					job('submit', {
-						model: provider === 'openai' ? 'gpt-4o-mini' : 'claude-3-5-haiku-latest',
+						model: {
+							openai: 'gpt-4o-mini',
+							anthropic: 'claude-3-5-haiku-latest',
+							gemini: 'gemini-2.5-flash',
+						}[provider],
 						prompt: '={{ $json.text }}',
 						recordId: '={{ $json.id }}',
 						outputFormat: 'text',
@@ -138,6 +144,7 @@ describe.each(['openai', 'anthropic'] as const)(
 				credentials: {
 					llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` },
 					llmBatchAnthropicApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
+					llmBatchGeminiApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
 				},
 			});
 			const error = r.run.data.resultData.error;

@@ -31,6 +31,7 @@ describe.each(PROVIDERS)('two Collect workflows at once: %s', (provider) => {
 		const credentials: Record<string, ICredentialDataDecryptedObject> = {
 			llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` },
 			llmBatchAnthropicApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
+			llmBatchGeminiApi: { apiKey: 'sk-test', baseUrl: sandbox.url },
 		};
 		let ledger: Record<string, unknown>;
 		if (kind === 'sqlite') {
@@ -63,7 +64,9 @@ describe.each(PROVIDERS)('two Collect workflows at once: %s', (provider) => {
 			credentials: {
 				...(provider === 'openai'
 					? { llmBatchOpenAiApi: { id: '1', name: 'sandbox' } }
-					: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } }),
+					: provider === 'gemini'
+						? { llmBatchGeminiApi: { id: '4', name: 'sandbox' } }
+						: { llmBatchAnthropicApi: { id: '2', name: 'sandbox' } }),
 				...(kind === 'postgres' ? { llmBatchPostgresApi: { id: '3', name: 'pg' } } : {}),
 			},
 		});

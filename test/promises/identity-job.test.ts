@@ -19,7 +19,11 @@ import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { runWorkflow, type WorkflowJson } from '../helpers/harness';
 import { createTestDatabase } from '../helpers/postgres';
 
-const MODEL = { openai: 'gpt-4o-mini', anthropic: 'claude-3-5-haiku-latest' } as const;
+const MODEL = {
+	openai: 'gpt-4o-mini',
+	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
+} as const;
 type P = keyof typeof MODEL;
 const RECORDS = 10;
 
@@ -67,7 +71,9 @@ function single(provider: P, ledger: Record<string, unknown>, parameters: object
 		credentials: {
 			...(provider === 'openai'
 				? { llmBatchOpenAiApi: { id: '1', name: 'provider' } }
-				: { llmBatchAnthropicApi: { id: '2', name: 'provider' } }),
+				: provider === 'gemini'
+					? { llmBatchGeminiApi: { id: '4', name: 'provider' } }
+					: { llmBatchAnthropicApi: { id: '2', name: 'provider' } }),
 			llmBatchPostgresApi: { id: '3', name: 'pg' },
 		},
 	};
@@ -86,6 +92,8 @@ describe.each([
 	['openai', 'postgres'],
 	['anthropic', 'sqlite'],
 	['anthropic', 'postgres'],
+	['gemini', 'sqlite'],
+	['gemini', 'postgres'],
 ] as const)('answer identity, LLM Batch Job Submit (%s, %s)', (provider, kind) => {
 	it('a job collected from a dry-run server is submitted again to the real one, and the hint says why', async () => {
 		let ledger: Record<string, unknown>;
@@ -108,6 +116,7 @@ describe.each([
 		const credentials = (server: Sandbox, apiKey: string) => ({
 			llmBatchOpenAiApi: { apiKey, baseUrl: `${server.url}/v1` },
 			llmBatchAnthropicApi: { apiKey, baseUrl: server.url },
+			llmBatchGeminiApi: { apiKey, baseUrl: server.url },
 			...(pgCredential ? { llmBatchPostgresApi: pgCredential } : {}),
 		});
 		const submit = single(provider, ledger, {

@@ -46,7 +46,7 @@ type Fault = '429' | 'drop' | 'swallow';
 describe.each(['sqlite', 'postgres'] as const)(
 	"a stranger's batch of the same size (%s)",
 	(kind: Kind) => {
-		describe.each(['openai', 'anthropic'] as const)('%s', (provider: P) => {
+		describe.each(['openai', 'anthropic', 'gemini'] as const)('%s', (provider: P) => {
 			it.each(['429', 'drop', 'swallow'] as const)(
 				"this job's create: %s; Check Status and Collect publish none of the other workflow's answers",
 				async (fault: Fault) => {
@@ -159,7 +159,7 @@ describe.each(['sqlite', 'postgres'] as const)(
 			provider === 'openai'
 				? (['create 429', 'upload 500', 'create 500'] as const)
 				: (['create 429', 'create 500'] as const);
-		describe.each(['openai', 'anthropic'] as const)('%s', (provider: P) => {
+		describe.each(['openai', 'anthropic', 'gemini'] as const)('%s', (provider: P) => {
 			it.each(faults(provider))(
 				'%s: an immediate re-Submit sends every record once; Check Status shows its batch',
 				async (fault) => {
@@ -177,10 +177,18 @@ describe.each(['sqlite', 'postgres'] as const)(
 									body:
 										provider === 'openai'
 											? { error: { message: 'The server had an error', type: 'server_error' } }
-											: {
-													type: 'error',
-													error: { type: 'api_error', message: 'Internal server error' },
-												},
+											: provider === 'gemini'
+												? {
+														error: {
+															code: 500,
+															message: 'Internal error encountered.',
+															status: 'INTERNAL',
+														},
+													}
+												: {
+														type: 'error',
+														error: { type: 'api_error', message: 'Internal server error' },
+													},
 								};
 					});
 					try {

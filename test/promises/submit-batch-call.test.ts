@@ -53,7 +53,11 @@ function callWorkflow(provider: P, ledger: Ledger, job: string) {
 			...ledger.params,
 		},
 		credentials: {
-			[provider === 'openai' ? 'llmBatchOpenAiApi' : 'llmBatchAnthropicApi']: 'sandbox',
+			[provider === 'openai'
+				? 'llmBatchOpenAiApi'
+				: provider === 'gemini'
+					? 'llmBatchGeminiApi'
+					: 'llmBatchAnthropicApi']: 'sandbox',
 			...(ledger.params.ledgerStore === 'postgres' ? { llmBatchPostgresApi: 'pg' } : {}),
 		},
 		outputs: 2,
@@ -63,7 +67,7 @@ function callWorkflow(provider: P, ledger: Ledger, job: string) {
 describe.each(['sqlite', 'postgres'] as const)(
 	'LLM Batch Call beside a live batch (%s)',
 	(kind: Kind) => {
-		it.each(['openai', 'anthropic'] as const)(
+		it.each(['openai', 'anthropic', 'gemini'] as const)(
 			'%s: no record of the batch is paid in realtime; after Collect their answers come from the ledger',
 			async (provider: P) => {
 				sandbox.reset();

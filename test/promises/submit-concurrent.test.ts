@@ -39,8 +39,10 @@ describe.each(['sqlite', 'postgres'] as const)(
 		it.each([
 			['openai', 0],
 			['anthropic', 0],
+			['gemini', 0],
 			['openai', 10],
 			['anthropic', 10],
+			['gemini', 10],
 		] as const)(
 			'%s, Batch Size %i: every record in exactly one batch, each published once by Collect',
 			async (provider: P, batchSize: number) => {

@@ -14,11 +14,12 @@ import type { Sandbox } from '../../sandbox/server';
 import { linearWorkflow } from '../../scripts/lib/workflow-builder';
 import { createTestDatabase } from '../helpers/postgres';
 
-export type P = 'openai' | 'anthropic';
+export type P = 'openai' | 'anthropic' | 'gemini';
 export type Kind = 'sqlite' | 'postgres';
 export const MODEL: Record<P, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 
 export interface Ledger {
@@ -52,9 +53,16 @@ export function credentialsFor(url: string, ledger: Ledger) {
 	return {
 		llmBatchOpenAiApi: { apiKey: 'sandbox-key', baseUrl: `${url}/v1` },
 		llmBatchAnthropicApi: { apiKey: 'sandbox-key', baseUrl: url },
+		llmBatchGeminiApi: { apiKey: 'sandbox-key', baseUrl: url },
 		...ledger.credentials,
 	};
 }
+
+const CREDENTIAL: Record<P, string> = {
+	openai: 'llmBatchOpenAiApi',
+	anthropic: 'llmBatchAnthropicApi',
+	gemini: 'llmBatchGeminiApi',
+};
 
 export function jobWorkflow(
 	provider: P,
@@ -67,7 +75,7 @@ export function jobWorkflow(
 		type: 'llmBatchJob',
 		parameters: { provider, jobName: job, ...ledger.params, ...parameters },
 		credentials: {
-			[provider === 'openai' ? 'llmBatchOpenAiApi' : 'llmBatchAnthropicApi']: 'sandbox',
+			[CREDENTIAL[provider]]: 'sandbox',
 			...(ledger.params.ledgerStore === 'postgres' ? { llmBatchPostgresApi: 'pg' } : {}),
 		},
 		outputs: 2,
@@ -187,25 +195,35 @@ export async function faultProxy(
 export const tooManyRequests = (provider: P) => ({
 	status: 429,
 	body:
-		provider === 'openai'
+		provider === 'gemini'
 			? {
 					error: {
-						message: 'Rate limit reached for batch creation',
-						type: 'requests',
-						code: 'rate_limit_exceeded',
+						code: 429,
+						status: 'RESOURCE_EXHAUSTED',
+						message: 'Resource has been exhausted (e.g. check quota).',
 					},
 				}
-			: {
-					type: 'error',
-					error: {
-						type: 'rate_limit_error',
-						message: 'Number of request tokens has exceeded your rate limit',
+			: provider === 'openai'
+				? {
+						error: {
+							message: 'Rate limit reached for batch creation',
+							type: 'requests',
+							code: 'rate_limit_exceeded',
+						},
+					}
+				: {
+						type: 'error',
+						error: {
+							type: 'rate_limit_error',
+							message: 'Number of request tokens has exceeded your rate limit',
+						},
 					},
-				},
 });
 
 export const isCreate = (provider: P, method: string, path: string) =>
 	method === 'POST' &&
 	(provider === 'openai'
 		? path.split('?')[0] === '/v1/batches'
-		: path.split('?')[0] === '/v1/messages/batches');
+		: provider === 'gemini'
+			? path.split('?')[0].endsWith(':batchGenerateContent')
+			: path.split('?')[0] === '/v1/messages/batches');

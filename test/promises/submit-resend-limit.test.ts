@@ -46,7 +46,7 @@ const input = tickets(10, 'row', (i) =>
 describe.each(['sqlite', 'postgres'] as const)(
 	'the nightly workflow run again (%s)',
 	(kind: Kind) => {
-		it.each(['openai', 'anthropic'] as const)(
+		it.each(['openai', 'anthropic', 'gemini'] as const)(
 			'%s: only retryable failures are sent again, up to 3 submissions; the others are skipped with their reason',
 			async (provider: P) => {
 				sandbox.batch.reset();

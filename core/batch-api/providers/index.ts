@@ -3,6 +3,7 @@ import type { ProviderCredentials } from '../../call/providers/types';
 import type { ProviderName } from '../../types';
 import type { BatchApi, BatchResultLine, BatchStatus } from '../types';
 import { createAnthropicBatchApi } from './anthropic';
+import { createGeminiBatchApi } from './gemini';
 import { createOpenAiBatchApi } from './openai';
 
 export function createBatchApi(
@@ -13,7 +14,9 @@ export function createBatchApi(
 	const api =
 		provider === 'anthropic'
 			? createAnthropicBatchApi(creds, fetchImpl)
-			: createOpenAiBatchApi(creds, fetchImpl);
+			: provider === 'gemini'
+				? createGeminiBatchApi(creds, fetchImpl)
+				: createOpenAiBatchApi(creds, fetchImpl);
 	return guardedBatchApi(api, credentialSecrets(creds));
 }
 

@@ -40,7 +40,7 @@ export function toBatchRow(r: BatchDbRow): BatchRow {
 	return {
 		job: r.job,
 		batchId: r.batch_id,
-		provider: r.provider === 'anthropic' ? 'anthropic' : 'openai',
+		provider: r.provider === 'anthropic' || r.provider === 'gemini' ? r.provider : 'openai',
 		model: r.model,
 		state: r.state,
 		providerStatus: r.provider_status,

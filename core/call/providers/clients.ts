@@ -30,3 +30,97 @@ export function anthropicClient(
 		fetch,
 	});
 }
+
+/** Gemini's REST root when the credential names none. */
+export const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com';
+
+/** The API version every Gemini path is under. */
+export const GEMINI_API_VERSION = 'v1beta';
+
+export interface GeminiAnswer<T> {
+	status: number;
+	data: T;
+	headers: Headers;
+}
+
+/**
+ * Gemini's client: plain JSON over REST on the caller's fetch, not `@google/genai` — the SDK
+ * brings its own transport, retries and auth layers (and a Vertex mode) around the same few
+ * JSON calls, while the package needs the keep-alive fetch of realtime calls, the streamed
+ * uploads of the batch API, and this file's one place for a client. A non-2xx answer rejects
+ * with its status and JSON body (`GeminiHttpError`), classified by the provider boundary.
+ */
+export interface GeminiClient {
+	/** The REST root (scheme, host, path prefix), without the API version. */
+	readonly root: string;
+	/** The credential's auth header. */
+	readonly auth: Record<string, string>;
+	readonly fetch: typeof globalThis.fetch;
+	json<T>(
+		method: 'GET' | 'POST' | 'DELETE',
+		path: string,
+		body?: unknown,
+		opts?: { signal?: AbortSignal; headers?: Record<string, string> },
+	): Promise<GeminiAnswer<T>>;
+}
+
+/** A Gemini answer that is not 2xx, as read (the body parsed when it is JSON). */
+export class GeminiHttpError extends Error {
+	constructor(
+		readonly status: number,
+		readonly body: unknown,
+		readonly headers: Headers,
+	) {
+		super(`Gemini answered ${status}`);
+		this.name = 'GeminiHttpError';
+	}
+}
+
+function jsonOrText(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return text;
+	}
+}
+
+export function geminiClient(
+	creds: ProviderCredentials,
+	fetch: typeof globalThis.fetch,
+): GeminiClient {
+	// A Base URL typed with the version (as Google's docs print it) means the same root.
+	const root = (creds.baseUrl || GEMINI_BASE_URL).replace(/\/+$/, '').replace(/\/v1(beta)?$/, '');
+	const auth = { 'x-goog-api-key': creds.apiKey };
+	return {
+		root,
+		auth,
+		fetch,
+		async json<T>(
+			method: 'GET' | 'POST' | 'DELETE',
+			path: string,
+			body?: unknown,
+			opts: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+		): Promise<GeminiAnswer<T>> {
+			const res = await fetch(`${root}${path}`, {
+				method,
+				headers: {
+					...auth,
+					accept: 'application/json',
+					...(body === undefined ? {} : { 'content-type': 'application/json' }),
+					...opts.headers,
+				},
+				...(body === undefined ? {} : { body: JSON.stringify(body) }),
+				...(opts.signal ? { signal: opts.signal } : {}),
+			});
+			const text = await res.text();
+			if (!res.ok)
+				return Promise.reject(new GeminiHttpError(res.status, jsonOrText(text), res.headers));
+			// A cut-off 200 rejects with the SyntaxError: the shared mapping calls it the provider's fault.
+			return {
+				status: res.status,
+				data: (text === '' ? {} : JSON.parse(text)) as T,
+				headers: res.headers,
+			};
+		},
+	};
+}

@@ -2,6 +2,8 @@ import { redactSecrets } from '../../redact';
 import type { ItemError, ProviderName } from '../../types';
 import { classifyError } from '../classify';
 import { LlmBatchError } from '../errors';
+import { GeminiHttpError } from './clients';
+import { geminiError } from './gemini-errors';
 import type { ProviderCredentials } from './types';
 
 /**
@@ -29,7 +31,7 @@ export function secretGuard(secrets: readonly string[]): SecretGuard {
 	const clean = (t: string): string => redactSecrets(t, secrets);
 	return {
 		clean,
-		error: (error, provider, now) => redacted(classifyError(error, provider, now), secrets),
+		error: (error, provider, now) => redacted(classified(error, provider, now), secrets),
 		itemError: (e) => ({
 			...e,
 			message: clean(e.message),
@@ -39,6 +41,13 @@ export function secretGuard(secrets: readonly string[]): SecretGuard {
 				: { issues: e.issues.map((i) => ({ ...i, message: clean(i.message) })) }),
 		}),
 	};
+}
+
+/** Into the taxonomy: Gemini's REST answers by their google.rpc.Status body, the SDKs' errors by shape. */
+function classified(error: unknown, provider: ProviderName, now: number): LlmBatchError {
+	if (error instanceof GeminiHttpError)
+		return geminiError(error.status, error.body, error.headers, now);
+	return classifyError(error, provider, now);
 }
 
 /** The same error without the secrets (and without the raw SDK error as its cause). */

@@ -1,5 +1,6 @@
 import type { ProviderName } from '../../types';
 import { createAnthropicProvider } from './anthropic';
+import { createGeminiProvider } from './gemini';
 import { createOpenAiProvider } from './openai';
 import { credentialSecrets, secretGuard } from './guard';
 import type { Provider, ProviderCredentials } from './types';
@@ -21,7 +22,9 @@ export function createProvider(
 	const provider =
 		name === 'anthropic'
 			? createAnthropicProvider(creds, fetchImpl)
-			: createOpenAiProvider(creds, fetchImpl);
+			: name === 'gemini'
+				? createGeminiProvider(creds, fetchImpl)
+				: createOpenAiProvider(creds, fetchImpl);
 	return guarded(provider, credentialSecrets(creds));
 }
 

@@ -52,6 +52,7 @@ beforeEach(() => {
 const MODEL: Record<ProviderName, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 
 const ticket = (i: number) => `Ticket ${i}: invoice ${i * 7} wrong`;

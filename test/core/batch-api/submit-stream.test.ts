@@ -26,6 +26,7 @@ import { expectedReply, startSandbox, type Sandbox } from '../../../sandbox/serv
 const MODEL: Record<ProviderName, string> = {
 	openai: 'gpt-4o-mini',
 	anthropic: 'claude-3-5-haiku-latest',
+	gemini: 'gemini-2.5-flash',
 };
 let sandbox: Sandbox;
 let t = 1_700_000_000_000;

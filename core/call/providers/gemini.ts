@@ -1,0 +1,77 @@
+import { emptyBody, LlmBatchError } from '../errors';
+import { readRateLimit } from '../rate-headers';
+import { GEMINI_API_VERSION, geminiClient } from './clients';
+import { geminiRequestBody, readGeminiResponse } from './gemini-bodies';
+import { nodeHttpFetch } from './http-fetch';
+import type {
+	CallOptions,
+	ChatRequest,
+	ChatResponse,
+	Provider,
+	ProviderCredentials,
+} from './types';
+
+/** `models/{model}` as Gemini's paths want it, whichever way the model was typed. */
+export function geminiModelPath(model: string): string {
+	const name = model.trim().replace(/^models\//, '');
+	return `models/${encodeURIComponent(name)}`;
+}
+
+/**
+ * Google Gemini through its native `generateContent` (why native: ./gemini-bodies.ts).
+ * Structured output is `responseJsonSchema` with `responseMimeType: application/json`: the
+ * answer is JSON text the runner parses and validates like the others'.
+ */
+export function createGeminiProvider(
+	creds: ProviderCredentials,
+	fetchImpl?: typeof fetch,
+): Provider {
+	const client = geminiClient(creds, fetchImpl ?? nodeHttpFetch);
+	return {
+		name: 'gemini',
+		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
+			const path = `/${GEMINI_API_VERSION}/${geminiModelPath(req.model)}:generateContent`;
+			const { data, headers } = await withTimeout(opts, (signal) =>
+				client.json<unknown>('POST', path, geminiRequestBody(req), { signal }),
+			);
+			if (!data || typeof data !== 'object') throw emptyBody('gemini');
+			return {
+				...readGeminiResponse(data, req),
+				rateLimit: readRateLimit(headers, (opts.now ?? Date.now)()),
+			};
+		},
+	};
+}
+
+/**
+ * The request under the run's timeout and cancel signal (the SDK clients do this for the
+ * other two): a timeout is `timeout`, a cancel stays an abort (`canceled`).
+ */
+async function withTimeout<T>(
+	opts: CallOptions,
+	send: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+	const ctl = new AbortController();
+	let timedOut = false;
+	const timer = setTimeout(() => {
+		timedOut = true;
+		ctl.abort();
+	}, opts.timeoutMs);
+	const onCancel = () => ctl.abort();
+	opts.signal?.addEventListener('abort', onCancel, { once: true });
+	if (opts.signal?.aborted) ctl.abort();
+	return await send(ctl.signal)
+		.catch((e: unknown) =>
+			Promise.reject(
+				timedOut
+					? new LlmBatchError('timeout', 'No answer within the request timeout', {
+							provider: 'gemini',
+						})
+					: e,
+			),
+		)
+		.finally(() => {
+			clearTimeout(timer);
+			opts.signal?.removeEventListener('abort', onCancel);
+		});
+}
