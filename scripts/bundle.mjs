@@ -16,6 +16,8 @@
 // - credentials/<Name>.credentials.js: one small bundle each (they import only types).
 // - lib/gpt-tokenizer/<encoding>.js: the tokenizer's rank tables (MBs each), separate files
 //   that core/tokens.ts requires only when an exact count is asked for, never at node load.
+// - lib/chart-assets/: the chart renderer's WebAssembly and font (core/report/charts/assets.json),
+//   files read on the first chart only, never at node load.
 // - THIRD_PARTY_LICENSES.md: name, version, licence and licence text of every bundled package.
 //
 // tsc compiles everything to build/ (scripts, sandbox and benches run from there, with
@@ -211,8 +213,24 @@ function licenceText(dir, manifest, licence) {
 	return `The package ships no licence text; its package.json declares the ${licence} licence${author ? `, author ${author}` : ''}.`;
 }
 
-function writeLicences(metafiles) {
-	const dirs = new Set();
+/** The chart renderer's files (core/report/charts/png.ts reads them from here); their packages. */
+function copyChartAssets() {
+	const assets = JSON.parse(
+		readFileSync(path.join(root, 'core', 'report', 'charts', 'assets.json'), 'utf8'),
+	);
+	const dir = path.join(out, 'lib', assets.dir);
+	mkdirSync(dir, { recursive: true });
+	const packages = new Set();
+	for (const { file, source } of Object.values(assets.files)) {
+		const from = requireFromRoot.resolve(source);
+		copyFileSync(from, path.join(dir, file));
+		packages.add(packageDirOf(from));
+	}
+	return [...packages];
+}
+
+function writeLicences(metafiles, copiedFrom) {
+	const dirs = new Set(copiedFrom);
 	for (const metafile of metafiles)
 		for (const input of Object.keys(metafile.inputs)) {
 			if (!input.includes('node_modules/')) continue;
@@ -264,7 +282,7 @@ const metafiles = [
 ];
 checkExternals(metafiles);
 copyStaticFiles([...nodes, ...credentials]);
-const packages = writeLicences(metafiles);
+const packages = writeLicences(metafiles, copyChartAssets());
 console.log(
 	`bundle: ${nodes.length} nodes, ${credentials.length} credentials, ${packages.length} bundled packages → ` +
 		`${path.relative(root, out)}/ (${(sizeOf(out) / 1e6).toFixed(1)} MB) in ${Date.now() - started} ms`,

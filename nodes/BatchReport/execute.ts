@@ -5,14 +5,17 @@ import {
 	buildReport,
 	collect,
 	reportOfItems,
+	toEntry,
 	type CollectorState,
 	type Report,
+	type ReportEntry,
 } from '../../core/report';
 import { reportOfJobStats } from '../../core/report/job-report';
 import type { JobStats } from '../../core/ledger';
 import type { Json } from '../../core/paths';
 import type { Clock } from '../../core/types';
 import { projectionMarkdown, projectRun } from '../../core/report/projection';
+import { chartBinary } from './charts';
 import { readConfig, type ReportConfig } from './params';
 
 const hint = (ctx: IExecuteFunctions, message: string, type: 'info' | 'warning' = 'info') =>
@@ -56,15 +59,23 @@ function reportsOfCompleteRuns(
 	config: ReportConfig,
 	jsons: readonly Json[],
 	finishedAt: number,
+	entriesOf: Map<Report, readonly ReportEntry[]>,
 ): Report[] {
 	const reports: Report[] = [];
 	const state = ctx.getContext('node') as CollectorState;
 	const collected = collect(state, jsons, config.fields);
 	const opts = { finishedAt, thresholds: config.thresholds, ...config.costTable };
+	const add = (report: Report, entries: readonly ReportEntry[]) => {
+		reports.push(report);
+		entriesOf.set(report, entries);
+	};
 	for (const run of collected.complete)
-		reports.push(buildReport(run.entries, { ...opts, runId: run.runId, startedAt: run.startedAt }));
+		add(
+			buildReport(run.entries, { ...opts, runId: run.runId, startedAt: run.startedAt }),
+			run.entries,
+		);
 	if (collected.unscoped.length > 0)
-		reports.push(buildReport(collected.unscoped, { ...opts, runId: null }));
+		add(buildReport(collected.unscoped, { ...opts, runId: null }), collected.unscoped);
 	for (const p of collected.pending)
 		hint(
 			ctx,
@@ -88,6 +99,8 @@ export async function executeBatchReport(
 	const items = ctx.getInputData();
 	const jsons = items.map((item) => item.json);
 	const finishedAt = clock.now();
+	// What each report was built from, for its charts (a job stats report has no entries).
+	const entriesOf = new Map<Report, readonly ReportEntry[]>();
 	let reports: Report[];
 	if (config.emitWhen === 'jobStats') reports = reportsOfJobStats(ctx, config, jsons, clock);
 	else if (config.emitWhen === 'eachRun') {
@@ -97,7 +110,12 @@ export async function executeBatchReport(
 			...config.costTable,
 		});
 		reports = report ? [report] : [];
-	} else reports = reportsOfCompleteRuns(ctx, config, jsons, finishedAt);
+		if (report)
+			entriesOf.set(
+				report,
+				jsons.map((j) => toEntry(j, config.fields)),
+			);
+	} else reports = reportsOfCompleteRuns(ctx, config, jsons, finishedAt, entriesOf);
 
 	if (config.projection) {
 		for (const r of reports) {
@@ -109,12 +127,15 @@ export async function executeBatchReport(
 		}
 	}
 	const pairedItem = items.map((_, i) => ({ item: i }));
-	const report: INodeExecutionData[] = reports.map((r) => ({
-		json: r as unknown as IDataObject,
-		pairedItem,
-	}));
-	const alert: INodeExecutionData[] = reports
-		.filter((r) => r.alerts.length > 0)
-		.map((r) => ({ json: r as unknown as IDataObject, pairedItem }));
+	const report: INodeExecutionData[] = [];
+	for (const r of reports) {
+		const item: INodeExecutionData = { json: r as unknown as IDataObject, pairedItem };
+		if (config.chartProperty)
+			item.binary = await chartBinary(ctx, config.chartProperty, r, entriesOf.get(r));
+		report.push(item);
+	}
+	const alert: INodeExecutionData[] = report
+		.filter((_, i) => reports[i].alerts.length > 0)
+		.map((item) => ({ ...item }));
 	return [report, alert];
 }

@@ -50,6 +50,7 @@ const schema = z.object({
 		retryField: field('Retry Field'),
 		runField: field('Run Field'),
 		filteredCodes: z.string(),
+		chartProperty: z.string().trim(),
 	}),
 });
 
@@ -66,6 +67,8 @@ export interface ReportConfig {
 	emitWhen: 'runComplete' | 'eachRun' | 'jobStats';
 	thresholds: AlertThresholds;
 	fields: ReportFields;
+	/** Binary property for the charts' PNG; undefined: no chart. */
+	chartProperty?: string;
 	/** Project the full run from this (sample) report; undefined when Full Run Items is 0. */
 	projection?: ProjectionOptions;
 	/** The cost table's counterfactual models (undefined: the run's primary; none). */
@@ -90,6 +93,7 @@ export function readConfig(ctx: IExecuteFunctions): ReportConfig {
 	const { emitWhen, alerts, options, projection, costTable } = parsed.data;
 	return {
 		emitWhen,
+		chartProperty: options.chartProperty || undefined,
 		costTable: {
 			...(costTable.naiveModel ? { naiveModel: costTable.naiveModel } : {}),
 			...(costTable.compareModel ? { compareModel: costTable.compareModel } : {}),

@@ -7,6 +7,7 @@ import {
 	DEFAULT_VALIDATION_FIELD,
 } from '../../core/defaults';
 import { resultFieldProperty } from '../shared/descriptions';
+import { DEFAULT_CHART_PROPERTY } from './charts';
 
 /** The parameters of Batch Report, in the order the editor shows them: the one declaration of their defaults. */
 export const properties: INodeProperties[] = [
@@ -147,6 +148,14 @@ export const properties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		options: [
+			{
+				displayName: 'Chart Property',
+				name: 'chartProperty',
+				type: 'string',
+				default: DEFAULT_CHART_PROPERTY,
+				description:
+					"Binary property of the report item holding a PNG of the run's charts (outcomes, failures by code, throughput over time, cost by model) for a Slack or email node to send. Empty: no chart.",
+			},
 			{
 				displayName: 'Error Field',
 				name: 'errorField',

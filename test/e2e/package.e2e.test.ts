@@ -56,7 +56,7 @@ describe('npm pack', () => {
 
 	it('ships only the bundles (nodes, credentials, their shared lib), icons, codex files, licences, README and package.json', () => {
 		const allowed =
-			/^(package\.json|README\.md|LICENSE(\.md)?|dist\/THIRD_PARTY_LICENSES\.md|dist\/(nodes|credentials|lib)\/.+\.(js|svg|png|json))$/;
+			/^(package\.json|README\.md|LICENSE(\.md)?|dist\/THIRD_PARTY_LICENSES\.md|dist\/(nodes|credentials|lib)\/.+\.(js|svg|png|json)|dist\/lib\/chart-assets\/[\w.-]+\.(wasm|ttf))$/;
 		expect(files.filter((f) => !allowed.test(f))).toEqual([]);
 		expect(
 			files.filter((f) => /(^|\/)(test|tests|sandbox|bench|scripts|examples|__tests__)\//.test(f)),
@@ -82,6 +82,8 @@ describe('npm pack', () => {
 /** The packages the nodes use, bundled into dist/ (formerly `dependencies`). */
 const BUNDLED = [
 	'@anthropic-ai/sdk',
+	'@resvg/resvg-wasm',
+	'dejavu-fonts-ttf',
 	'ajv',
 	'ajv-formats',
 	'gpt-tokenizer',
@@ -111,6 +113,7 @@ interface LoadReport {
 		error?: string;
 		estimate?: { tokenizer: string; items: number; tokens: { inputTotal: number } };
 	};
+	chart: { error?: string; mimeType?: string; signature?: string; width?: number };
 }
 
 describe('community install of the packed tarball', () => {
@@ -175,6 +178,7 @@ describe('community install of the packed tarball', () => {
 		expect(report.afterCount.estimate).toMatchObject({ tokenizer: 'o200k_base', items: 2 });
 		expect(report.afterCount.estimate!.tokens.inputTotal).toBeGreaterThan(0);
 		expect(report.afterCount.tokenizer).toEqual(['dist/lib/gpt-tokenizer/o200k_base.js']);
+		expect(report.chart).toEqual({ mimeType: 'image/png', signature: 'PNG', width: 1200 });
 	});
 
 	it('n8n loads every node and credential the n8n field declares', async () => {

@@ -160,6 +160,13 @@ export function mockExecute(options: MockOptions = {}): MockExecute {
 				items: INodeExecutionData[],
 				meta: { itemData: INodeExecutionData['pairedItem'] },
 			) => items.map((item) => ({ ...item, pairedItem: meta.itemData })),
+			// As n8n's default (in-memory) binary mode stores it.
+			prepareBinaryData: async (data: Buffer, fileName?: string, mimeType?: string) => ({
+				data: data.toString('base64'),
+				mimeType: mimeType ?? 'application/octet-stream',
+				...(fileName ? { fileName, fileExtension: fileName.split('.').pop() } : {}),
+				fileSize: `${data.length} B`,
+			}),
 		} as unknown as IExecuteFunctions['helpers'],
 	};
 

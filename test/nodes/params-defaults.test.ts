@@ -49,6 +49,7 @@ describe('parameters not set take the defaults the editor shows', () => {
 		expect(readReportConfig(unset())).toEqual({
 			costTable: {},
 			emitWhen: 'runComplete',
+			chartProperty: 'chart',
 			projection: undefined,
 			thresholds: { minSuccessRate: undefined, maxErrorShare: undefined, maxCostUsd: undefined },
 			fields: {
