@@ -75,6 +75,28 @@ const config = z
 				.int('Records in the Job must be a whole number')
 				.min(0, 'Records in the Job must be 0 or more')
 				.default(0),
+			format: z.enum(['json', 'html']).default('json'),
+			refreshSeconds: z
+				.number()
+				.int('Refresh Every (Seconds) must be a whole number')
+				.min(0, 'Refresh Every (Seconds) must be 0 or more')
+				.default(10),
+			alerts: z
+				.object({
+					minSuccessRatePct: z
+						.number()
+						.min(0, 'Min Success Rate must be 0-100')
+						.max(100, 'Min Success Rate must be 0-100')
+						.optional(),
+					minDone: z
+						.number()
+						.int('Min Items Done must be a whole number')
+						.min(0, 'Min Items Done must be 0 or more')
+						.optional(),
+					slowdownFactor: z.number().gt(1, 'Time per Item Factor must be above 1').optional(),
+					alertWhenStalled: z.boolean().optional(),
+				})
+				.default({}),
 		}),
 		z.object({ operation: z.literal('deleteJob'), ...store }),
 	])
@@ -125,7 +147,7 @@ export function readConfig(
 			read('claimReport', 'jobChunks', 'chunk');
 			break;
 		case 'jobStatus':
-			read('stallMinutes', 'expectedTotal');
+			read('stallMinutes', 'expectedTotal', 'format', 'refreshSeconds', 'alerts');
 			break;
 		case 'exportJob':
 			read('status');
