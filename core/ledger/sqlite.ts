@@ -13,6 +13,7 @@ import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlit
 
 import type { LlmResult } from '../types';
 import { fromSqliteError, ledgerError } from './errors';
+import { loadSqlite } from './sqlite-tables';
 import { foldWrites, startedWrites } from './fold';
 import { buildStats, toRecord, type RecordRow } from './rows';
 import { addedRecordColumns, recordsSchema, SQLITE_TYPES } from './schema';
@@ -44,12 +45,6 @@ import type {
 } from './types';
 
 const SCHEMA = recordsSchema(SQLITE_TYPES);
-
-// Loaded lazily so that merely importing the package on an older Node does not fail.
-function loadSqlite(): typeof import('node:sqlite') {
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	return require('node:sqlite') as typeof import('node:sqlite');
-}
 
 export class SqliteLedgerStore implements LedgerStore {
 	readonly kind = 'sqlite';

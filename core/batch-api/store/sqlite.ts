@@ -2,7 +2,7 @@
  * The batch-job tables in the SQLite ledger file, on a connection of their own (WAL lets it
  * share the file with the records' connection).
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 
 import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
 import {
@@ -27,76 +27,28 @@ import {
 	type BatchDbRow,
 	type EntryDbRow,
 } from './rows';
-import { fromSqliteError } from '../../ledger/errors';
+import { SqliteTables } from '../../ledger/sqlite-tables';
 
 const SCHEMA = batchJobSchema('TEXT');
 
-function loadSqlite(): typeof import('node:sqlite') {
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	return require('node:sqlite') as typeof import('node:sqlite');
-}
-
-export class SqliteBatchStore implements BatchJobStore {
-	private db: DatabaseSync | undefined;
-	private readonly statements = new Map<string, StatementSync>();
-
-	constructor(
-		private readonly path: string,
-		private readonly label: string,
-	) {}
-
-	async init(): Promise<void> {
-		if (this.db) return;
-		try {
-			const { DatabaseSync } = loadSqlite();
-			const db = new DatabaseSync(this.path, { timeout: 5000 });
-			db.exec('PRAGMA journal_mode = WAL');
-			db.exec('PRAGMA synchronous = NORMAL');
-			// A large Submit writes hundreds of MB in many transactions: the WAL is cut back
-			// after each checkpoint instead of staying as large as the largest one.
-			db.exec('PRAGMA journal_size_limit = 33554432');
-			db.exec(SCHEMA);
-			// A ledger written before collect leases gets their columns now.
-			const columns = new Set(
-				(db.prepare(`PRAGMA table_info(${BATCHES_TABLE})`).all() as Array<{ name: string }>).map(
-					(c) => c.name,
-				),
-			);
-			for (const column of COLLECT_LEASE_COLUMNS)
-				if (!columns.has(column)) db.exec(`ALTER TABLE ${BATCHES_TABLE} ADD COLUMN ${column} TEXT`);
-			this.db = db;
-		} catch (error) {
-			throw fromSqliteError(error, this.label, 'be opened');
-		}
+export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
+	constructor(path: string, label: string) {
+		super(path, label, 5000);
 	}
 
-	private stmt(sql: string): StatementSync {
-		if (!this.db) throw fromSqliteError(new Error('not open'), this.label, 'be used');
-		let s = this.statements.get(sql);
-		if (!s) {
-			s = this.db.prepare(sql);
-			this.statements.set(sql, s);
-		}
-		return s;
-	}
-
-	private run<T>(action: string, fn: () => T, transaction = false): T {
-		const db = this.db;
-		try {
-			if (!db) throw new Error('the store is not open (call init() first)');
-			if (!transaction) return fn();
-			db.exec('BEGIN IMMEDIATE');
-			try {
-				const v = fn();
-				db.exec('COMMIT');
-				return v;
-			} catch (e) {
-				if (db.isTransaction) db.exec('ROLLBACK');
-				throw fromSqliteError(e, this.label, action);
-			}
-		} catch (error) {
-			throw fromSqliteError(error, this.label, action);
-		}
+	protected setUp(db: DatabaseSync): void {
+		// A large Submit writes hundreds of MB in many transactions: the WAL is cut back
+		// after each checkpoint instead of staying as large as the largest one.
+		db.exec('PRAGMA journal_size_limit = 33554432');
+		db.exec(SCHEMA);
+		// A ledger written before collect leases gets their columns now.
+		const columns = new Set(
+			(db.prepare(`PRAGMA table_info(${BATCHES_TABLE})`).all() as Array<{ name: string }>).map(
+				(c) => c.name,
+			),
+		);
+		for (const column of COLLECT_LEASE_COLUMNS)
+			if (!columns.has(column)) db.exec(`ALTER TABLE ${BATCHES_TABLE} ADD COLUMN ${column} TEXT`);
 	}
 
 	async addBatch(b: BatchRow, entries: readonly BatchEntry[]): Promise<void> {
@@ -527,12 +479,5 @@ export class SqliteBatchStore implements BatchJobStore {
 			},
 			true,
 		);
-	}
-
-	async close(): Promise<void> {
-		this.statements.clear();
-		const db = this.db;
-		this.db = undefined;
-		if (db?.isOpen) db.close();
 	}
 }

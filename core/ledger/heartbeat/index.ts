@@ -2,8 +2,7 @@
 import { PostgresHeartbeatStore } from './postgres';
 import { SqliteHeartbeatStore } from './sqlite';
 import type { HeartbeatStore } from './types';
-import { PostgresLedgerStore } from '../postgres';
-import { SqliteLedgerStore } from '../sqlite';
+import { companionOf } from '../companion';
 import type { LedgerStore } from '../types';
 
 export * from './types';
@@ -12,24 +11,8 @@ const stores = new WeakMap<LedgerStore, HeartbeatStore>();
 
 /** The heartbeat tables next to a ledger store (same file or database), one per store. */
 export function heartbeatStoreFor(store: LedgerStore): HeartbeatStore {
-	let beats = stores.get(store);
-	if (beats) return beats;
-	if (store instanceof SqliteLedgerStore) beats = new SqliteHeartbeatStore(store.path, store.label);
-	else if (store instanceof PostgresLedgerStore)
-		beats = new PostgresHeartbeatStore(store.pool, store.label);
-	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
-	stores.set(store, beats);
-	// Closed with their ledger store (SQLite: their own connection to the file).
-	const own = beats;
-	const close = store.close.bind(store);
-	store.close = async () => {
-		if (stores.get(store) === own) stores.delete(store);
-		store.close = close;
-		try {
-			await own.close();
-		} finally {
-			await close();
-		}
-	};
-	return beats;
+	return companionOf(stores, store, {
+		sqlite: (path, label) => new SqliteHeartbeatStore(path, label),
+		postgres: (pool, label) => new PostgresHeartbeatStore(pool, label),
+	});
 }

@@ -4,7 +4,7 @@
  * would hold the event loop of the run it reports on. A beat that cannot get the lock fails
  * (the writer skips it; the next one tries again).
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 
 import {
 	HEARTBEAT_COLUMNS,
@@ -19,69 +19,22 @@ import {
 	type SampleDbRow,
 } from './rows';
 import { samplesToThin, type HeartbeatRow, type HeartbeatStore } from './types';
-import { fromSqliteError } from '../errors';
 import { heartbeatSchema, SQLITE_TYPES } from '../schema';
 import { HEARTBEATS_TABLE, SAMPLES_TABLE } from '../sql';
+import { SqliteTables } from '../sqlite-tables';
 
 const SCHEMA = heartbeatSchema(SQLITE_TYPES);
 
 /** Longest a beat waits for the file's write lock. */
 const BEAT_LOCK_WAIT_MS = 100;
 
-function loadSqlite(): typeof import('node:sqlite') {
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	return require('node:sqlite') as typeof import('node:sqlite');
-}
-
-export class SqliteHeartbeatStore implements HeartbeatStore {
-	private db: DatabaseSync | undefined;
-	private readonly statements = new Map<string, StatementSync>();
-
-	constructor(
-		private readonly path: string,
-		private readonly label: string,
-	) {}
-
-	async init(): Promise<void> {
-		if (this.db) return;
-		try {
-			const { DatabaseSync } = loadSqlite();
-			const db = new DatabaseSync(this.path, { timeout: BEAT_LOCK_WAIT_MS });
-			db.exec('PRAGMA journal_mode = WAL');
-			db.exec('PRAGMA synchronous = NORMAL');
-			db.exec(SCHEMA);
-			this.db = db;
-		} catch (error) {
-			throw fromSqliteError(error, this.label, 'be opened');
-		}
+export class SqliteHeartbeatStore extends SqliteTables implements HeartbeatStore {
+	constructor(path: string, label: string) {
+		super(path, label, BEAT_LOCK_WAIT_MS);
 	}
 
-	private stmt(sql: string): StatementSync {
-		let s = this.statements.get(sql);
-		if (!s) {
-			s = this.db!.prepare(sql);
-			this.statements.set(sql, s);
-		}
-		return s;
-	}
-
-	private run<T>(action: string, fn: () => T, transaction = false): T {
-		const db = this.db;
-		try {
-			if (!db) throw new Error('the store is not open (call init() first)');
-			if (!transaction) return fn();
-			db.exec('BEGIN IMMEDIATE');
-			try {
-				const v = fn();
-				db.exec('COMMIT');
-				return v;
-			} catch (e) {
-				if (db.isTransaction) db.exec('ROLLBACK');
-				throw fromSqliteError(e, this.label, action);
-			}
-		} catch (error) {
-			throw fromSqliteError(error, this.label, action);
-		}
+	protected setUp(db: DatabaseSync): void {
+		db.exec(SCHEMA);
 	}
 
 	async beat(b: HeartbeatRow): Promise<void> {
@@ -145,12 +98,5 @@ export class SqliteHeartbeatStore implements HeartbeatStore {
 			},
 			true,
 		);
-	}
-
-	async close(): Promise<void> {
-		this.statements.clear();
-		const db = this.db;
-		this.db = undefined;
-		if (db?.isOpen) db.close();
 	}
 }
