@@ -11,3 +11,33 @@ export const systemClock: Clock = {
 	},
 	random: () => Math.random(),
 };
+
+/**
+ * Calls `tick` every `intervalMs` of `clock` until `done` settles, never after. A clock whose
+ * sleep does not pass its time (a test stub) would tick in a tight loop: it stops instead.
+ */
+export async function everyInterval(
+	clock: Clock,
+	intervalMs: number,
+	done: Promise<unknown>,
+	tick: () => unknown,
+): Promise<void> {
+	let finished = false;
+	const stop = new AbortController();
+	void done
+		.finally(() => {
+			finished = true;
+			stop.abort();
+		})
+		.catch(() => undefined);
+	while (!finished) {
+		const before = clock.now();
+		try {
+			await clock.sleep(intervalMs, stop.signal);
+		} catch {
+			return;
+		}
+		if (clock.now() - before < intervalMs) return;
+		if (!finished) await tick();
+	}
+}

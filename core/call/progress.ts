@@ -1,5 +1,6 @@
 import type { RunStats } from './types';
 import type { Clock } from '../types';
+import { everyInterval } from '../clock';
 
 function money(usd: number, unknown: boolean): string {
 	return unknown && usd === 0 ? 'n/a' : `$${usd.toFixed(usd < 1 ? 4 : 2)}${unknown ? '+' : ''}`;
@@ -123,20 +124,7 @@ export async function reportProgress(
 	o: { clock: Clock; intervalMs: number; log: (line: string) => void; label?: string },
 ): Promise<void> {
 	if (!(o.intervalMs > 0)) return;
-	let finished = false;
-	const stop = new AbortController();
-	void done
-		.finally(() => {
-			finished = true;
-			stop.abort();
-		})
-		.catch(() => undefined);
-	while (!finished) {
-		try {
-			await o.clock.sleep(o.intervalMs, stop.signal);
-		} catch {
-			break;
-		}
-		if (!finished) o.log(formatProgress(stats, o.clock.now(), o.label));
-	}
+	await everyInterval(o.clock, o.intervalMs, done, () =>
+		o.log(formatProgress(stats, o.clock.now(), o.label)),
+	);
 }

@@ -16,6 +16,7 @@ import {
 	type HeartbeatState,
 	type HeartbeatStore,
 } from '../ledger/heartbeat/types';
+import { everyInterval } from '../clock';
 import { heartbeatStoreFor } from '../ledger/heartbeat';
 import type { Checkpoint, LedgerStore } from '../ledger/types';
 import type { Clock } from '../types';
@@ -81,27 +82,8 @@ export class Heartbeat {
 	 * is `finish`). Resolves when `done` settles and the beat under way, if any, is written.
 	 */
 	async run(read: () => HeartbeatCounters, done: Promise<unknown>): Promise<void> {
-		let finished = false;
-		const stop = new AbortController();
-		void done
-			.finally(() => {
-				finished = true;
-				stop.abort();
-			})
-			.catch(() => undefined);
 		await this.beat('running', read());
-		while (!finished) {
-			const before = this.o.clock.now();
-			try {
-				await this.o.clock.sleep(this.intervalMs, stop.signal);
-			} catch {
-				break;
-			}
-			// A clock whose sleep does not pass its time (a stub) would beat in a tight loop:
-			// the start's and the end's beats only, then.
-			if (this.o.clock.now() - before < this.intervalMs) break;
-			if (!finished) await this.beat('running', read());
-		}
+		await everyInterval(this.o.clock, this.intervalMs, done, () => this.beat('running', read()));
 	}
 
 	/** The last beat: `finished` or `stopped`, with the run's final counters; waits at most FINAL_BEAT_WAIT_MS. */
