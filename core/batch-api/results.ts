@@ -139,6 +139,21 @@ const ANTHROPIC_STATUS: Record<string, number> = {
 	overloaded_error: 529,
 };
 
+/** A result line as text (for messages) and as parsed JSON, or the unreadable line it is. */
+function parsedLine(
+	provider: ProviderName,
+	entry: unknown,
+	why: string,
+	where: string | undefined,
+): { text: string; parsed: Json | undefined } | { unreadable: BatchResultLine } {
+	const text = typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? '');
+	try {
+		return { text, parsed: obj(typeof entry === 'string' ? JSON.parse(entry) : entry) };
+	} catch (e) {
+		return { unreadable: unreadableLine(provider, text, `${why} ${(e as Error).message}`, where) };
+	}
+}
+
 /**
  * One line of Anthropic batch results: `{custom_id, result: {type: succeeded | errored |
  * canceled | expired, …}}`.
@@ -149,13 +164,9 @@ export function readAnthropicResultLine(
 	read: (message: Json) => ChatResponse,
 	where?: string,
 ): BatchResultLine {
-	const text = typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? '');
-	let parsed: Json | undefined;
-	try {
-		parsed = obj(typeof entry === 'string' ? JSON.parse(entry) : entry);
-	} catch (e) {
-		return unreadableLine('anthropic', text, `not valid JSON: ${(e as Error).message}`, where);
-	}
+	const line = parsedLine('anthropic', entry, 'not valid JSON:', where);
+	if ('unreadable' in line) return line.unreadable;
+	const { text, parsed } = line;
 	if (!parsed || typeof parsed.custom_id !== 'string')
 		return unreadableLine('anthropic', text, 'no custom_id', where, '');
 	const customId = parsed.custom_id;
@@ -208,18 +219,9 @@ export function readGeminiResultLine(
 	read: (response: Json) => ChatResponse,
 	where?: string,
 ): BatchResultLine {
-	const text = typeof entry === 'string' ? entry : (JSON.stringify(entry) ?? '');
-	let parsed: Json | undefined;
-	try {
-		parsed = obj(typeof entry === 'string' ? JSON.parse(entry) : entry);
-	} catch (e) {
-		return unreadableLine(
-			'gemini',
-			text,
-			`not valid JSON, cut off? ${(e as Error).message}`,
-			where,
-		);
-	}
+	const line = parsedLine('gemini', entry, 'not valid JSON, cut off?', where);
+	if ('unreadable' in line) return line.unreadable;
+	const { text, parsed } = line;
 	const key = parsed?.key ?? obj(parsed?.metadata)?.key;
 	if (!parsed || typeof key !== 'string')
 		return unreadableLine('gemini', text, 'no key', where, '');
