@@ -13,9 +13,11 @@ import {
 	submitRecords,
 	summarizeSkipped,
 	type PreparedRecord,
+	type SubmitResult,
 } from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
-import { describeDuplicateIds, describeUnnamed } from '../../../core/record-id';
+import { describeDuplicateIds, describeUnnamed, type DuplicateIds } from '../../../core/record-id';
+import type { ItemError, ProviderName } from '../../../core/types';
 import { readAllAttachments } from '../../shared/attachments';
 import {
 	attachmentsOption,
@@ -112,38 +114,9 @@ export async function execute(
 	const sub = readSubmitConfig(ctx, description);
 	const { cfg, job, scope } = await openJob(ctx, deps);
 	const schema = sub.outputFormat === 'json' ? readJsonSchemaParam(ctx, cfg.provider) : undefined;
-	const items = ctx.getInputData();
-	const attachments = await readAllAttachments(ctx, sub.options.attachments);
-	const { runItems, rejected, duplicates, unnamed } = await readPromptItemsYielding(
-		ctx,
-		{
-			provider: cfg.provider,
-			scope,
-			model: sub.model,
-			schema,
-			maxTokens: sub.options.maxTokens,
-			temperature: sub.options.temperature,
-			contextWindow: sub.options.contextWindow,
-			cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
-		},
-		{ attachments },
-	);
-	const records: PreparedRecord[] = runItems.map((r) => ({
-		index: r.index,
-		recordId: r.recordId,
-		promptHash: r.promptHash,
-		request: shareItemText(r.request, items[r.index].json),
-		item: items[r.index].json,
-	}));
+	const read = await readRecords(ctx, sub, cfg.provider, scope, schema);
 	const { recordsPerRequest } = sub.options;
-	markBatchPromptCache(records, {
-		provider: cfg.provider,
-		model: sub.model,
-		ttl: sub.options.promptCaching,
-		schema,
-		recordsPerRequest,
-	});
-	const result = await submitRecords(job, records, {
+	const result = await submitRecords(job, read.records, {
 		caps: PROVIDER_CAPS[cfg.provider],
 		batchSize: sub.options.batchSize,
 		model: sub.model,
@@ -159,31 +132,8 @@ export async function execute(
 				}
 			: {}),
 	});
-
-	const failed: INodeExecutionData[] = [];
-	for (const [index, error] of rejected) {
-		failed.push(
-			outputOf(items, index, { ...items[index].json, error: error as unknown as IDataObject }),
-		);
-	}
-	for (const s of result.skipped) {
-		if (s.reason !== 'duplicate') continue;
-		failed.push(
-			outputOf(items, s.index, {
-				...items[s.index].json,
-				error: {
-					code: 'duplicate',
-					message: `Record ID ${s.recordId} appears more than once in the input: only its first item was submitted. Give every record its own ID (Batch Prepare can dedupe).`,
-					retryable: false,
-					attempts: 0,
-				},
-			}),
-		);
-	}
-	failed.sort(
-		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,
-	);
-
+	const items = ctx.getInputData();
+	const failed = failedItems(items, read.rejected, result.skipped);
 	const out: INodeExecutionData[] = result.created.map((b) => ({
 		json: batchItem(cfg.jobName, b, { requestCount: b.requestCount, round: b.round }),
 		pairedItem: b.indexes.map((item) => ({ item })),
@@ -197,31 +147,101 @@ export async function execute(
 				.map((s) => ({ item: s.index })),
 		});
 	}
-	if (duplicates)
-		ctx.addExecutionHints?.({
-			message: describeDuplicateIds(duplicates),
-			type: 'warning',
-			location: 'outputPane',
-		});
-	if (unnamed > 0)
-		ctx.addExecutionHints?.({
-			message: describeUnnamed(unnamed),
-			type: 'info',
-			location: 'outputPane',
-		});
-	const notReused = result.notReused && describeNotReused(result.notReused);
-	if (notReused)
-		ctx.addExecutionHints?.({ message: notReused, type: 'warning', location: 'outputPane' });
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
 	const lines = result.created.reduce((n, b) => n + b.lines, 0);
-	ctx.addExecutionHints?.({
-		message: [
-			`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
-			...notes,
-			`${failed.length} item(s) failed before upload`,
-		].join('; '),
-		type: failed.length > 0 ? 'warning' : 'info',
-		location: 'outputPane',
-	});
+	hintSubmit(ctx, read, result, failed.length > 0, [
+		`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
+		...notes,
+		`${failed.length} item(s) failed before upload`,
+	]);
 	return [out, failed];
+}
+
+/** The items' records (their files read for the check, their shared prompt marked for caching). */
+async function readRecords(
+	ctx: IExecuteFunctions,
+	sub: ReturnType<typeof readSubmitConfig>,
+	provider: ProviderName,
+	scope: string,
+	schema: Record<string, unknown> | undefined,
+) {
+	const items = ctx.getInputData();
+	const attachments = await readAllAttachments(ctx, sub.options.attachments);
+	const read = await readPromptItemsYielding(
+		ctx,
+		{
+			provider,
+			scope,
+			model: sub.model,
+			schema,
+			maxTokens: sub.options.maxTokens,
+			temperature: sub.options.temperature,
+			contextWindow: sub.options.contextWindow,
+			cacheTtl: sub.options.promptCaching === 'off' ? undefined : sub.options.promptCaching,
+		},
+		{ attachments },
+	);
+	const records: PreparedRecord[] = read.runItems.map((r) => ({
+		index: r.index,
+		recordId: r.recordId,
+		promptHash: r.promptHash,
+		request: shareItemText(r.request, items[r.index].json),
+		item: items[r.index].json,
+	}));
+	markBatchPromptCache(records, {
+		provider,
+		model: sub.model,
+		ttl: sub.options.promptCaching,
+		schema,
+		recordsPerRequest: sub.options.recordsPerRequest,
+	});
+	return { ...read, records };
+}
+
+/** Items refused before upload (bad input, a record ID given twice), in input order. */
+function failedItems(
+	items: INodeExecutionData[],
+	rejected: ReadonlyMap<number, ItemError>,
+	skipped: SubmitResult['skipped'],
+): INodeExecutionData[] {
+	const failed: INodeExecutionData[] = [];
+	for (const [index, error] of rejected) {
+		failed.push(
+			outputOf(items, index, { ...items[index].json, error: error as unknown as IDataObject }),
+		);
+	}
+	for (const s of skipped) {
+		if (s.reason !== 'duplicate') continue;
+		failed.push(
+			outputOf(items, s.index, {
+				...items[s.index].json,
+				error: {
+					code: 'duplicate',
+					message: `Record ID ${s.recordId} appears more than once in the input: only its first item was submitted. Give every record its own ID (Batch Prepare can dedupe).`,
+					retryable: false,
+					attempts: 0,
+				},
+			}),
+		);
+	}
+	return failed.sort(
+		(a, b) => (a.pairedItem as { item: number }).item - (b.pairedItem as { item: number }).item,
+	);
+}
+
+/** The output pane's hints: duplicate and unnamed record IDs, answers not reused, the summary. */
+function hintSubmit(
+	ctx: IExecuteFunctions,
+	read: { duplicates?: DuplicateIds; unnamed: number },
+	result: SubmitResult,
+	anyFailed: boolean,
+	summary: string[],
+): void {
+	const hint = (message: string, type: 'info' | 'warning') =>
+		ctx.addExecutionHints?.({ message, type, location: 'outputPane' });
+	if (read.duplicates) hint(describeDuplicateIds(read.duplicates), 'warning');
+	if (read.unnamed > 0) hint(describeUnnamed(read.unnamed), 'info');
+	const notReused = result.notReused && describeNotReused(result.notReused);
+	if (notReused) hint(notReused, 'warning');
+	hint(summary.join('; '), anyFailed ? 'warning' : 'info');
 }
