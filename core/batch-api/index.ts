@@ -1,6 +1,7 @@
 export * from './cache';
 export * from './caps';
 export * from './collect';
+export { collectSummary } from './collect-summary';
 export * from './job-check';
 export * from './custom-id';
 export * from './context';

@@ -6,7 +6,7 @@ import {
 	type INodeProperties,
 } from 'n8n-workflow';
 
-import { collectJob, type CollectOutcome } from '../../../core/batch-api';
+import { collectJob, collectSummary, type CollectOutcome } from '../../../core/batch-api';
 import { modelPricing } from '../../../core/call/pricing';
 import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
@@ -58,15 +58,7 @@ export async function execute(
 	deps: JobDeps = {},
 ): Promise<INodeExecutionData[][]> {
 	const { cfg, job, clock, notes } = await openJob(ctx, deps);
-	const resultField =
-		String(ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD)).trim() ||
-		DEFAULT_RESULT_FIELD;
-	if (isReservedField(resultField)) {
-		throw new NodeOperationError(ctx.getNode(), `Result Field "${resultField}" is reserved`, {
-			description:
-				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json or pairedItem would break the item; nothing was read.',
-		});
-	}
+	const resultField = readResultField(ctx);
 	const options = ctx.getNodeParameter('collectOptions', 0, {}) as {
 		deadline?: unknown;
 		reEmit?: boolean;
@@ -105,40 +97,30 @@ export async function execute(
 		onOutcome,
 	});
 
-	const parts = [
-		`${success.length} succeeded, ${failed.length} failed from ${res.collected.length} batch(es)`,
-	];
-	if (res.pending.length > 0) parts.push(`${res.pending.length} batch(es) still running`);
-	if (res.busy.length > 0)
-		parts.push(
-			`${res.busy.length} batch(es) being collected by another execution right now (it emits their records)`,
-		);
-	if (res.conflicts > 0)
-		parts.push(
-			`${res.conflicts} record(s) had two different answers in the results (Failed duplicate)`,
-		);
-	const g = res.grouped;
-	if (g.groups > 0) {
-		const alone = Object.values(g.alone).reduce((a, b) => a + b, 0);
-		parts.push(
-			`${g.groups} grouped request(s) read: ${g.answered} record(s) answered from them${alone > 0 ? `, ${alone} not attributed beyond doubt (Failed, retryable: the next Submit sends them alone)` : ''}${g.groupsFailed > 0 ? `, ${g.groupsFailed} grouped answer(s) unusable as a whole` : ''}`,
-		);
-	}
-	if (res.unreadable > 0) parts.push(`${res.unreadable} result line(s) could not be read`);
-	if (res.late > 0) parts.push(`${res.late} late answer(s) stored in the ledger`);
-	if (res.unmatched > 0) parts.push(`${res.unmatched} result line(s) matched no record`);
-	if (res.unadopted.length > 0)
-		parts.push(
-			`${res.unadopted.length} batch(es) adopted after a crash were not this job's (un-adopted; their records are submitted again by the next Submit)`,
-		);
-	for (const note of notes) parts.push(note);
+	const summary = collectSummary(
+		cfg.jobName,
+		res,
+		{ succeeded: success.length, failed: failed.length },
+		notes,
+	);
 	ctx.addExecutionHints?.({
-		message: `Job ${cfg.jobName}: ${parts.join('; ')}`,
-		type:
-			failed.length > 0 || res.unmatched > 0 || res.unadopted.length > 0 || res.busy.length > 0
-				? 'warning'
-				: 'info',
+		message: summary.message,
+		type: summary.warning ? 'warning' : 'info',
 		location: 'outputPane',
 	});
 	return [success, failed];
+}
+
+/** Where each record's result goes on its item; a reserved name is a configuration error. */
+function readResultField(ctx: IExecuteFunctions): string {
+	const resultField =
+		String(ctx.getNodeParameter('resultField', 0, DEFAULT_RESULT_FIELD)).trim() ||
+		DEFAULT_RESULT_FIELD;
+	if (isReservedField(resultField)) {
+		throw new NodeOperationError(ctx.getNode(), `Result Field "${resultField}" is reserved`, {
+			description:
+				'Pick another name (e.g. llm): "error" marks failed items downstream, and names such as json or pairedItem would break the item; nothing was read.',
+		});
+	}
+	return resultField;
 }
