@@ -276,36 +276,9 @@ async function submitPart(
 	model: string,
 	lines: ReturnType<typeof unitLines>,
 ): Promise<{ created?: SubmitResult['created'][number]; skipped: SubmitResult['skipped'] }> {
-	const { api, store, batches, job } = ctx;
+	const { store, batches, job } = ctx;
 	const nonce = newSubmissionNonce();
-	const states = await claimForSubmission(
-		store,
-		job,
-		part.flatMap((u) =>
-			u.map((t) => ({ recordId: t.record.recordId, promptHash: t.record.promptHash })),
-		),
-		nonce,
-		ctx.clock.now(),
-	);
-	const skipped: SubmitResult['skipped'] = [];
-	const units: Array<Unit<Todo>> = [];
-	let bytes = 0;
-	part.forEach((unit, i) => {
-		const mine = unit.filter((t) => {
-			const state = states.get(t.record.recordId);
-			if (state?.status === 'claimed') return true;
-			skipped.push({
-				index: t.record.index,
-				recordId: t.record.recordId,
-				reason: state?.status === 'done' ? 'succeeded' : 'in_batch',
-			});
-			return false;
-		});
-		if (mine.length === 0) return;
-		// A grouped request another execution took records of is made again from the rest.
-		bytes += mine.length === unit.length ? sizes[i] : lines.size(mine, nonce, i);
-		units.push(mine);
-	});
+	const { units, bytes, skipped } = await claimPart(ctx, part, sizes, nonce, lines);
 	const claimed = units.flat();
 	if (claimed.length === 0) return { skipped };
 
@@ -323,29 +296,7 @@ async function submitPart(
 			return Promise.reject(e);
 		},
 	);
-	const submittedAt = ctx.clock.now();
-	const status = await api
-		.create(linesOf(nonce, units, bytes, lines), {
-			job: job.slice(0, 512),
-			records: String(claimed.length),
-			submission: nonce,
-			// Gemini names the model in the create's path, not in each request.
-			model,
-		})
-		.catch(async (e: unknown) => {
-			if (!createRefused(e)) return Promise.reject(e);
-			// A provider that lists batches by nonce (OpenAI) says exactly whether a refusal of
-			// the create step came after all (a 5xx once the file was up); the others refused it.
-			const found = await api
-				.findSubmission(nonce, {
-					after: adoptionWindow(submittedAt).from,
-					count: units.length,
-				})
-				.catch(() => undefined);
-			if (found?.byKey && found.batches.length > 0) return found.batches[0];
-			await release();
-			return Promise.reject(e);
-		});
+	const status = await createBatch(ctx, { nonce, units, bytes, lines, model, release });
 	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);
 	await batches.adoptPending(
 		job,
@@ -367,6 +318,87 @@ async function submitPart(
 		},
 		skipped,
 	};
+}
+
+/**
+ * Claims the part's records under `nonce`: the units made of what this execution took (a
+ * grouped request another execution took records of is made again from the rest), their
+ * size, and what was skipped and why.
+ */
+async function claimPart(
+	ctx: JobContext,
+	part: ReadonlyArray<Unit<Todo>>,
+	sizes: readonly number[],
+	nonce: string,
+	lines: ReturnType<typeof unitLines>,
+): Promise<{ units: Array<Unit<Todo>>; bytes: number; skipped: SubmitResult['skipped'] }> {
+	const states = await claimForSubmission(
+		ctx.store,
+		ctx.job,
+		part.flatMap((u) =>
+			u.map((t) => ({ recordId: t.record.recordId, promptHash: t.record.promptHash })),
+		),
+		nonce,
+		ctx.clock.now(),
+	);
+	const skipped: SubmitResult['skipped'] = [];
+	const units: Array<Unit<Todo>> = [];
+	let bytes = 0;
+	part.forEach((unit, i) => {
+		const mine = unit.filter((t) => {
+			const state = states.get(t.record.recordId);
+			if (state?.status === 'claimed') return true;
+			skipped.push({
+				index: t.record.index,
+				recordId: t.record.recordId,
+				reason: state?.status === 'done' ? 'succeeded' : 'in_batch',
+			});
+			return false;
+		});
+		if (mine.length === 0) return;
+		bytes += mine.length === unit.length ? sizes[i] : lines.size(mine, nonce, i);
+		units.push(mine);
+	});
+	return { units, bytes, skipped };
+}
+
+/**
+ * Uploads the lines and creates the batch. A create the provider refused is looked for by its
+ * nonce where the provider lists batches by it (OpenAI: a 5xx may come once the file was up);
+ * otherwise the records are released and the refusal stands.
+ */
+async function createBatch(
+	ctx: JobContext,
+	b: {
+		nonce: string;
+		units: ReadonlyArray<Unit<Todo>>;
+		bytes: number;
+		lines: ReturnType<typeof unitLines>;
+		model: string;
+		release: () => Promise<void>;
+	},
+): Promise<BatchStatus> {
+	const submittedAt = ctx.clock.now();
+	return ctx.api
+		.create(linesOf(b.nonce, b.units, b.bytes, b.lines), {
+			job: ctx.job.slice(0, 512),
+			records: String(b.units.reduce((n, u) => n + u.length, 0)),
+			submission: b.nonce,
+			// Gemini names the model in the create's path, not in each request.
+			model: b.model,
+		})
+		.catch(async (e: unknown) => {
+			if (!createRefused(e)) return Promise.reject(e);
+			const found = await ctx.api
+				.findSubmission(b.nonce, {
+					after: adoptionWindow(submittedAt).from,
+					count: b.units.length,
+				})
+				.catch(() => undefined);
+			if (found?.byKey && found.batches.length > 0) return found.batches[0];
+			await b.release();
+			return Promise.reject(e);
+		});
 }
 
 /** A stored entry's request and item, whole again. */
