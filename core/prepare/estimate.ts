@@ -66,6 +66,22 @@ export interface Estimate {
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
+type Bound = [NonNullable<Estimate['time']['boundBy']>, number];
+
+/** The limit that takes longest to send `items` requests of `tokens` in all, and its seconds. */
+function slowestBound(config: EstimateConfig, items: number, tokens: number): Bound | undefined {
+	const bounds: Bound[] = [];
+	if (config.rpm && config.rpm > 0) bounds.push(['rpm', (items / config.rpm) * 60]);
+	if (config.tpm && config.tpm > 0) bounds.push(['tpm', (tokens / config.tpm) * 60]);
+	const { concurrency, avgLatencyMs } = config;
+	if (concurrency && concurrency > 0 && avgLatencyMs && avgLatencyMs > 0)
+		bounds.push(['concurrency', (Math.ceil(items / concurrency) * avgLatencyMs) / 1000]);
+	return bounds.reduce<Bound | undefined>(
+		(a, b) => (a === undefined || b[1] > a[1] ? b : a),
+		undefined,
+	);
+}
+
 /** Tokens, cost and run time of sending `texts` (one request per item) to `config.model`. */
 export function estimateRun(texts: readonly string[], config: EstimateConfig): Estimate {
 	const system = config.systemPrompt ? countTokens(config.systemPrompt, config.model) : 0;
@@ -89,25 +105,7 @@ export function estimateRun(texts: readonly string[], config: EstimateConfig): E
 			? (costUsd(config.model, usage, { batch: true, overrides: config.priceOverrides }) ?? null)
 			: null;
 
-	const bounds: Array<[NonNullable<Estimate['time']['boundBy']>, number]> = [];
-	if (config.rpm && config.rpm > 0) bounds.push(['rpm', (texts.length / config.rpm) * 60]);
-	if (config.tpm && config.tpm > 0)
-		bounds.push(['tpm', ((inputTotal + outputTotal) / config.tpm) * 60]);
-	if (
-		config.concurrency &&
-		config.concurrency > 0 &&
-		config.avgLatencyMs &&
-		config.avgLatencyMs > 0
-	) {
-		bounds.push([
-			'concurrency',
-			(Math.ceil(texts.length / config.concurrency) * config.avgLatencyMs) / 1000,
-		]);
-	}
-	const slowest = bounds.reduce<[NonNullable<Estimate['time']['boundBy']>, number] | undefined>(
-		(a, b) => (a === undefined || b[1] > a[1] ? b : a),
-		undefined,
-	);
+	const slowest = slowestBound(config, texts.length, inputTotal + outputTotal);
 	const seconds = slowest ? round(slowest[1], 1) : null;
 
 	const money = (usd: number | null) =>
