@@ -20,7 +20,7 @@ import type { RunItem } from '../call/types';
 import type { SchemaValidator } from '../schema';
 import type { ItemError, LlmResult, Usage } from '../types';
 import { NONCE_LENGTH, groupRef, groupSizeOf, memberCustomId } from './custom-id';
-import type { JobContext } from './context';
+import type { JobContext } from './job-context';
 import { unpackRequest } from './payload';
 import type { AnswerEntry } from './store/batches';
 import type { BatchResultLine } from './types';

@@ -4,25 +4,14 @@
  * adoption of unrecorded submissions live in submit.ts and pending.ts. Pure orchestration: no
  * n8n import; the node turns the results into items.
  */
-import type { BatchJobStore, BatchRow } from './store/batches';
-import type { LedgerStore } from '../ledger/types';
-import type { Clock } from '../types';
+import type { BatchRow } from './store/batches';
+import type { JobContext } from './job-context';
 import { resolvePending } from './pending';
-import type { BatchApi, BatchStatus } from './types';
+import type { BatchStatus } from './types';
 
 export { resolvePending, settleProvisional } from './pending';
 
-export interface JobContext {
-	readonly api: BatchApi;
-	readonly store: LedgerStore;
-	readonly batches: BatchJobStore;
-	readonly job: string;
-	readonly clock: Pick<Clock, 'now'>;
-	/** Tells what adoption after a crash decided (the node shows it as a hint and logs it). */
-	readonly log?: (message: string) => void;
-	/** n8n's execution ID: the job's heartbeat names this operation's run by it. */
-	readonly execution?: string;
-}
+export type { JobContext } from './job-context';
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 

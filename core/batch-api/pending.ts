@@ -11,7 +11,7 @@ import { ownerIsDead, releaseSubmission } from '../ledger/claims';
 import { adoptionWindow, nextAdoptionStep, verdictOf, type Verdict } from './adoption';
 import { entryIdsOf } from './collect-group';
 import { carriesNonce, isSubmissionNonce } from './custom-id';
-import type { JobContext } from './context';
+import type { JobContext } from './job-context';
 import type { BatchStatus } from './types';
 
 /** Result lines read at a time when a batch's custom_ids are checked. */
