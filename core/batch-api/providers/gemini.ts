@@ -244,57 +244,70 @@ export function createGeminiBatchApi(
 			await client.json<unknown>('POST', `${V}/${id}:cancel`, {});
 			return geminiBatchStatus(await get(id));
 		},
-		async findSubmission(key, o) {
-			// The display name carries the nonce: an exact match, newest first.
-			const name = geminiDisplayName(key);
-			let token = '';
-			do {
-				const q = `pageSize=100${token ? `&pageToken=${encodeURIComponent(token)}` : ''}`;
-				const { data } = await client.json<{ operations?: unknown[]; nextPageToken?: string }>(
-					'GET',
-					`${V}/batches?${q}`,
-				);
-				for (const op of data.operations ?? []) {
-					const b = geminiBatchOf(op);
-					if (b.displayName === name) return { byKey: true, batches: [geminiBatchStatus(op)] };
-					if (b.createTime && Date.parse(b.createTime) < o.after)
-						return { byKey: true, batches: [] };
-				}
-				token = data.nextPageToken ?? '';
-			} while (token);
-			return { byKey: true, batches: [] };
-		},
-		async *results(id, model) {
-			const read = (response: Record<string, unknown>) => readGeminiResponse(response, { model });
-			const output = geminiBatchOf(await get(id)).output;
-			const inlined = output?.inlinedResponses?.inlinedResponses;
-			if (Array.isArray(inlined)) {
-				const page: BatchResultLine[] = inlined.map((r, i) =>
-					readGeminiResultLine(r, read, `inlined response ${i + 1}`),
-				);
-				if (page.length > 0) yield page;
-				return;
-			}
-			if (!output?.responsesFile) return;
-			// The responses file, read chunk by chunk: one page per chunk.
-			const res = await fetcher(
-				`${client.root}/download${V}/${output.responsesFile}:download?alt=media`,
-				{ headers: client.auth },
-			);
-			if (!res.ok) {
-				const text = await res.text();
-				let body: unknown = text;
-				try {
-					body = JSON.parse(text);
-				} catch {
-					// not JSON: kept as text
-				}
-				return await Promise.reject(new GeminiHttpError(res.status, body, res.headers));
-			}
-			if (!res.body) return;
-			let n = 0;
-			for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
-				yield lines.map((line) => readGeminiResultLine(line, read, `responses file line ${++n}`));
-		},
+		findSubmission: (key, o) => findByDisplayName(client, key, o.after),
+		results: (id, model) => geminiResults(client, fetcher, get, id, model),
 	};
+}
+
+/** A submission's batch by the nonce its display name carries: an exact match, newest first. */
+async function findByDisplayName(
+	client: ReturnType<typeof geminiClient>,
+	key: string,
+	after: number,
+): Promise<{ byKey: true; batches: BatchStatus[] }> {
+	const name = geminiDisplayName(key);
+	let token = '';
+	do {
+		const q = `pageSize=100${token ? `&pageToken=${encodeURIComponent(token)}` : ''}`;
+		const { data } = await client.json<{ operations?: unknown[]; nextPageToken?: string }>(
+			'GET',
+			`${V}/batches?${q}`,
+		);
+		for (const op of data.operations ?? []) {
+			const b = geminiBatchOf(op);
+			if (b.displayName === name) return { byKey: true, batches: [geminiBatchStatus(op)] };
+			if (b.createTime && Date.parse(b.createTime) < after) return { byKey: true, batches: [] };
+		}
+		token = data.nextPageToken ?? '';
+	} while (token);
+	return { byKey: true, batches: [] };
+}
+
+/** A batch's results: its inlined responses, or its responses file read chunk by chunk. */
+async function* geminiResults(
+	client: ReturnType<typeof geminiClient>,
+	fetcher: typeof fetch,
+	get: (id: string) => Promise<unknown>,
+	id: string,
+	model: string,
+): AsyncGenerator<BatchResultLine[]> {
+	const read = (response: Record<string, unknown>) => readGeminiResponse(response, { model });
+	const output = geminiBatchOf(await get(id)).output;
+	const inlined = output?.inlinedResponses?.inlinedResponses;
+	if (Array.isArray(inlined)) {
+		const page: BatchResultLine[] = inlined.map((r, i) =>
+			readGeminiResultLine(r, read, `inlined response ${i + 1}`),
+		);
+		if (page.length > 0) yield page;
+		return;
+	}
+	if (!output?.responsesFile) return;
+	const res = await fetcher(
+		`${client.root}/download${V}/${output.responsesFile}:download?alt=media`,
+		{ headers: client.auth },
+	);
+	if (!res.ok) {
+		const text = await res.text();
+		let body: unknown = text;
+		try {
+			body = JSON.parse(text);
+		} catch {
+			// not JSON: kept as text
+		}
+		return await Promise.reject(new GeminiHttpError(res.status, body, res.headers));
+	}
+	if (!res.body) return;
+	let n = 0;
+	for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
+		yield lines.map((line) => readGeminiResultLine(line, read, `responses file line ${++n}`));
 }
