@@ -1,6 +1,7 @@
 /**
  * The files a request carries, as the sandbox reads them: OpenAI `file` (PDF `file_data`) and
- * `image_url` (data URL) parts, Anthropic `document` and `image` blocks (base64). A PDF is read
+ * `image_url` (data URL) parts, Anthropic `document` and `image` blocks (base64), Gemini
+ * `inlineData` parts. A PDF is read
  * for its text — the shown strings of its content streams, plain or Flate-compressed, which is
  * what the generated test PDFs have (other encodings are not extracted) — and an image for its
  * size and a PNG's tEXt chunk. The answer is made from that text, so a test can check that each
@@ -41,18 +42,22 @@ function payloadOf(part: Part): string | undefined {
 		const source = part.source as Part | undefined;
 		return source?.type === 'base64' ? dataUrl(source.data) : undefined;
 	}
-	return undefined;
+	// Gemini: `{ inlineData: { mimeType, data } }`.
+	const inline = part.inlineData as Part | undefined;
+	return inline ? dataUrl(inline.data) : undefined;
 }
 
 /** The files of every message, read; a file the providers would refuse is the request's 400. */
 export function readDocuments(
 	messages: unknown[],
-	dialect: 'openai' | 'anthropic',
+	dialect: 'openai' | 'anthropic' | 'gemini',
 	model: string,
 ): DocumentsRead {
 	const documents: SandboxDocument[] = [];
 	for (const m of messages) {
-		const content = (m as { content?: unknown } | null)?.content;
+		// OpenAI and Anthropic messages hold `content`; Gemini contents hold `parts`.
+		const msg = m as { content?: unknown; parts?: unknown } | null;
+		const content = msg?.content ?? msg?.parts;
 		if (!Array.isArray(content)) continue;
 		for (const part of content as Part[]) {
 			const b64 = part && typeof part === 'object' ? payloadOf(part) : undefined;

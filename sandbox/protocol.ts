@@ -50,11 +50,7 @@ export function callInputTokens(
 }
 
 /** The files of the messages read into the call; a file the provider would refuse is the message. */
-function withDocuments(
-	call: ParsedCall,
-	messages: unknown[],
-	dialect: 'openai' | 'anthropic',
-): ParseResult {
+function withDocuments(call: ParsedCall, messages: unknown[], dialect: Dialect): ParseResult {
 	const read = readDocuments(messages, dialect, call.model);
 	if (!read.ok) return { ok: false, message: read.message };
 	if (read.documents.length === 0) return { ok: true, call };
@@ -228,7 +224,10 @@ export function parseGemini(body: Body, model: string): ParseResult {
 		temperature: typeof config.temperature === 'number' ? config.temperature : undefined,
 	};
 	const schema = obj(config.responseJsonSchema) ?? obj(config.responseSchema);
-	if (schema) call.schema = schema as JsonSchema;
-	else if (config.responseMimeType === 'application/json') call.jsonObject = true;
-	return { ok: true, call };
+	if (schema) {
+		call.schema = schema as JsonSchema;
+		// Gemini counts the response schema as input.
+		call.inputChars += JSON.stringify(schema).length;
+	} else if (config.responseMimeType === 'application/json') call.jsonObject = true;
+	return withDocuments(call, body.contents as unknown[], 'gemini');
 }
