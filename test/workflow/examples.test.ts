@@ -4,7 +4,7 @@
  * final output, the retry loop ends, and the one Batch Report's numbers are the counts seen
  * in those outputs.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { ICredentialDataDecryptedObject, IDataObject, INodeExecutionData } from 'n8n-workflow';
@@ -179,6 +179,26 @@ function expectConsistentRun(r: RunResult, total: number): { final: Final; repor
 	);
 	return { final, report };
 }
+
+describe('every example imports into n8n', () => {
+	// `n8n import:workflow` needs an ID (a workflow without one fails with a NOT NULL constraint),
+	// and the editor lists them by name.
+	it('has its own workflow ID and an "LLM Batch:" name', () => {
+		const dir = join(__dirname, '../../examples');
+		const workflows = readdirSync(dir)
+			.filter((f) => f.endsWith('.json'))
+			.map((f) => ({
+				f,
+				w: JSON.parse(readFileSync(join(dir, f), 'utf8')) as { id?: unknown; name?: unknown },
+			}));
+		expect(workflows.length).toBeGreaterThanOrEqual(11);
+		for (const { f, w } of workflows) {
+			expect(typeof w.id === 'string' && w.id !== '', f).toBe(true);
+			expect(String(w.name), f).toMatch(/^LLM Batch: /);
+		}
+		expect(new Set(workflows.map(({ w }) => w.id)).size).toBe(workflows.length);
+	});
+});
 
 describe('example workflows in-process with sandbox faults on', () => {
 	let sandbox: Sandbox;
