@@ -17,6 +17,7 @@ import {
 } from './sql';
 import { batchRowValues, toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './rows';
 import { fromPostgresError } from '../../ledger/errors';
+import { PostgresTables } from '../../ledger/postgres-tables';
 
 const SCHEMA = [
 	batchJobSchema('TEXT COLLATE "C"'),
@@ -47,46 +48,12 @@ async function putPayloads(
 	);
 }
 
-/** Serialises concurrent schema creation (same reason as the records store). */
+/** Serialises concurrent creation of these tables. */
 const SCHEMA_LOCK_KEY = 740_305_119;
 
-export class PostgresBatchStore implements BatchJobStore {
-	private ready: Promise<void> | undefined;
-
-	constructor(
-		private readonly pool: Pool,
-		private readonly label: string,
-	) {}
-
-	init(): Promise<void> {
-		this.ready ??= this.tx('be opened', async (c) => {
-			await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-			await c.query(SCHEMA);
-		}).catch((e: unknown) => {
-			this.ready = undefined;
-			throw e;
-		});
-		return this.ready;
-	}
-
-	private async tx<T>(action: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-		let client: PoolClient;
-		try {
-			client = await this.pool.connect();
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
-		try {
-			await client.query('BEGIN');
-			const v = await fn(client);
-			await client.query('COMMIT');
-			return v;
-		} catch (error) {
-			await client.query('ROLLBACK').catch(() => undefined);
-			throw fromPostgresError(error, this.label, action);
-		} finally {
-			client.release();
-		}
+export class PostgresBatchStore extends PostgresTables implements BatchJobStore {
+	constructor(pool: Pool, label: string) {
+		super(pool, label, SCHEMA, SCHEMA_LOCK_KEY);
 	}
 
 	private async q<T>(action: string, sql: string, params: unknown[]): Promise<T[]> {
@@ -471,9 +438,5 @@ export class PostgresBatchStore implements BatchJobStore {
 			await c.query(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1`, [job]);
 			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
 		});
-	}
-
-	async close(): Promise<void> {
-		// The pool belongs to the records store, which closes it.
 	}
 }

@@ -16,58 +16,20 @@ import {
 import { samplesToThin, type HeartbeatRow, type HeartbeatStore } from './types';
 import { fromPostgresError } from '../errors';
 import { heartbeatSchema, POSTGRES_TYPES } from '../schema';
+import { PostgresTables } from '../postgres-tables';
 import { HEARTBEATS_TABLE, SAMPLES_TABLE } from '../sql';
 
 const SCHEMA = heartbeatSchema(POSTGRES_TYPES);
 
-/** Serialises concurrent schema creation (same reason as the records store). */
+/** Serialises concurrent creation of these tables. */
 const SCHEMA_LOCK_KEY = 740_305_120;
 
 const params = (n: number, from = 1) =>
 	Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 
-export class PostgresHeartbeatStore implements HeartbeatStore {
-	private ready: Promise<void> | undefined;
-
-	constructor(
-		private readonly pool: Pool,
-		private readonly label: string,
-	) {}
-
-	init(): Promise<void> {
-		this.ready ??= this.tx('be opened', async (c) => {
-			await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-			await c.query(SCHEMA);
-		}).catch((e: unknown) => {
-			this.ready = undefined;
-			throw e;
-		});
-		return this.ready;
-	}
-
-	private async tx<T>(action: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-		let client: PoolClient;
-		try {
-			client = await this.pool.connect();
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
-		const ignore = () => undefined;
-		client.on('error', ignore);
-		let failed = false;
-		try {
-			await client.query('BEGIN');
-			const v = await fn(client);
-			await client.query('COMMIT');
-			return v;
-		} catch (error) {
-			failed = true;
-			await client.query('ROLLBACK').catch(() => undefined);
-			throw fromPostgresError(error, this.label, action);
-		} finally {
-			client.off('error', ignore);
-			client.release(failed);
-		}
+export class PostgresHeartbeatStore extends PostgresTables implements HeartbeatStore {
+	constructor(pool: Pool, label: string) {
+		super(pool, label, SCHEMA, SCHEMA_LOCK_KEY);
 	}
 
 	async beat(b: HeartbeatRow): Promise<void> {
@@ -133,9 +95,5 @@ export class PostgresHeartbeatStore implements HeartbeatStore {
 			await c.query(`DELETE FROM ${HEARTBEATS_TABLE} WHERE job = $1`, [job]);
 			await c.query(`DELETE FROM ${SAMPLES_TABLE} WHERE job = $1`, [job]);
 		});
-	}
-
-	async close(): Promise<void> {
-		// The pool is the records store's: it closes it.
 	}
 }
