@@ -15,7 +15,14 @@ import {
 	batchJobSchema,
 	REQUESTS_OF_ENTRIES,
 } from './sql';
-import { batchRowValues, toAnswerEntry, toBatchRow, toEntry, type AnswerEntryDbRow } from './rows';
+import {
+	batchRowValues,
+	toAnswerEntry,
+	toBatchRow,
+	toEntry,
+	toPendingSubmission,
+	type AnswerEntryDbRow,
+} from './rows';
 import { fromPostgresError } from '../../ledger/errors';
 import { PostgresTables } from '../../ledger/postgres-tables';
 
@@ -341,12 +348,7 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 			 WHERE job = $1 AND batch_id LIKE 'pending:%' GROUP BY batch_id`,
 			[job],
 		);
-		return rows.map((r) => ({
-			pendingId: r.batch_id,
-			count: Number(r.n),
-			requests: Number(r.r),
-			submittedAt: r.at,
-		}));
+		return rows.map(toPendingSubmission);
 	}
 
 	async adoptPending(

@@ -123,3 +123,13 @@ export function batchRowValues(b: BatchRow): Array<string | number | null> {
 		b.updatedAt,
 	];
 }
+
+/** A row of the pending-submission query (entries of a `pending:` batch grouped by it). */
+export function toPendingSubmission(r: {
+	batch_id: string;
+	n: number | string;
+	r: number | string;
+	at: string;
+}): { pendingId: string; count: number; requests: number; submittedAt: string } {
+	return { pendingId: r.batch_id, count: Number(r.n), requests: Number(r.r), submittedAt: r.at };
+}

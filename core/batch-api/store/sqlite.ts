@@ -20,6 +20,7 @@ import {
 } from './sql';
 import {
 	batchRowValues,
+	toPendingSubmission,
 	toAnswerEntry,
 	toBatchRow,
 	toEntry,
@@ -364,12 +365,7 @@ export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
 					 WHERE job = ? AND batch_id >= 'pending:' AND batch_id < 'pending;' GROUP BY batch_id`,
 				).all(job) as unknown as Array<{ batch_id: string; n: number; r: number; at: string }>,
 		);
-		return rows.map((r) => ({
-			pendingId: r.batch_id,
-			count: Number(r.n),
-			requests: Number(r.r),
-			submittedAt: r.at,
-		}));
+		return rows.map(toPendingSubmission);
 	}
 
 	async adoptPending(
