@@ -35,6 +35,7 @@ import { startQueueTopology, startRedisServer } from '../scripts/n8n/queue.mjs';
 import { BIG_JOB_HOOKS, bigJobWorkflow, queueCredentials } from '../scripts/n8n/queue-workflow.mjs';
 
 const require = createRequire(import.meta.url);
+const { Client } = require('pg');
 const { openStore, closeAllStores } = require('../build/core/ledger/index.js');
 const { readJobStatus } = require('../build/core/status/read.js');
 
@@ -89,6 +90,42 @@ function statusWorkflow() {
 		settings: {},
 	};
 }
+
+/**
+ * Where each poll's time went, from n8n's own execution rows (in order: the warm-up poll, the
+ * idle polls, the job's polls): queued = main created the execution → a worker started it; run =
+ * the worker ran the workflow (webhook + Job Status); the rest of the round trip is main (HTTP in,
+ * saving the execution, enqueueing, hearing the result back over Redis, answering).
+ */
+async function pollPhases(pg) {
+	const c = new Client({
+		host: pg.host,
+		port: pg.port,
+		user: pg.user,
+		password: pg.password,
+		database: pg.database,
+	});
+	await c.connect();
+	try {
+		const { rows } = await c.query(
+			`SELECT id, "createdAt", "startedAt", "stoppedAt" FROM execution_entity WHERE "workflowId" = $1 ORDER BY id`,
+			['llmBatchStatusBench'],
+		);
+		return rows.map((r) => ({
+			queuedMs: new Date(r.startedAt) - new Date(r.createdAt),
+			runMs: new Date(r.stoppedAt) - new Date(r.startedAt),
+			executionMs: new Date(r.stoppedAt) - new Date(r.createdAt),
+		}));
+	} finally {
+		await c.end();
+	}
+}
+
+const phasesLine = (label, phases, roundTrips) => {
+	const part = (xs) => `p50 ${pctl(xs, 0.5).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}`;
+	const rest = phases.map((p, i) => roundTrips[i] - p.executionMs);
+	return `| ${label} | queued for a worker ${part(phases.map((p) => p.queuedMs))} · run on the worker ${part(phases.map((p) => p.runMs))} · main's share ${part(rest)} (ms) | |`;
+};
 
 const pctl = (xs, q) => {
 	const s = [...xs].sort((a, b) => a - b);
@@ -178,6 +215,7 @@ async function main() {
 		let backwards = 0;
 		let failedPolls = 0;
 		let last;
+		let lastMove;
 		for (;;) {
 			const tick = Date.now();
 			const t0 = performance.now();
@@ -203,8 +241,13 @@ async function main() {
 					`${s.state} ${s.done}/${s.total} · ${Math.round(s.throughput.nowPerMinute)}/min · ETA ${s.etaMs === null ? '?' : Math.round(s.etaMs / 1000) + ' s'} · ${s.participants.filter((p) => p.state === 'running').length} running · poll ${workflowMs.toFixed(0)} ms (direct ${directMs.toFixed(0)} ms)`,
 				);
 			if (direct.state === 'finished' && direct.done >= ITEMS && reports.length > 0) break;
-			if (Date.now() - started > 60 * 60_000)
-				throw new Error('the job did not finish within an hour');
+			if (!lastMove || direct.done > lastMove.done)
+				lastMove = { done: direct.done, at: Date.now() };
+			// A chunk lost before it ran (its dispatch failed) leaves the job short for good.
+			if (Date.now() - lastMove.at > 60_000) {
+				log(`no progress for 60 s at ${direct.done}/${ITEMS}: the job did not finish`);
+				break;
+			}
 			await sleep(Math.max(0, POLL_MS - (Date.now() - tick)));
 		}
 		const seconds = (Date.now() - started) / 1000;
@@ -242,6 +285,18 @@ async function main() {
 		console.log(
 			`| final Job Status vs Batch Report | ${final.succeeded} ok / ${final.failed} failed / $${final.costUsd.toFixed(4)} vs ${report?.outcomes?.success} / ${report?.outcomes?.failed} / $${report?.costUsd?.toFixed?.(4)}: ${same ? 'equal' : 'DIFFERENT'} | equal |`,
 		);
+		const phases = await pollPhases(topo.pg);
+		if (phases.length === 1 + idle.length + polls.length) {
+			console.log(
+				phasesLine('idle poll, where the time goes', phases.slice(1, 1 + idle.length), idle),
+			);
+			console.log(
+				phasesLine('poll during the job, where the time goes', phases.slice(1 + idle.length), wf),
+			);
+		} else
+			console.log(
+				`| where the time goes | ${phases.length} status executions for ${1 + idle.length + polls.length} polls: not matched | |`,
+			);
 		console.log(
 			`| participants | ${final.participants.length} listed; series ${final.series.length} points | |`,
 		);
