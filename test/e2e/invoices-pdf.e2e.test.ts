@@ -32,6 +32,7 @@ const EXAMPLE_INBOX = '/data/invoices/inbox/';
 const GOOD = 12;
 const BAD_FILE = 'scan-locked.pdf';
 const WRONG_TOTAL_FILE = 'invoice-wrong-total.pdf';
+const SERVER_DOWN_FILE = 'invoice-server-down.pdf';
 
 interface Expected {
 	invoice: Invoice;
@@ -88,6 +89,19 @@ function writeInbox(inbox: string): Map<string, Expected> {
 			],
 		]),
 		wrong,
+	);
+	// The sandbox reads a PDF's text with the prompt: this one makes every answer to it a 500.
+	const down = invoicePdf(50);
+	put(
+		SERVER_DOWN_FILE,
+		makePdf([
+			[
+				`Invoice number: ${down.invoice.invoiceNumber}`,
+				`Supplier: ${down.invoice.supplier}`,
+				'Note: [[sandbox:status500]]',
+			],
+		]),
+		down.invoice,
 	);
 	const locked = invoicePdf(99, { encrypted: true });
 	put(BAD_FILE, locked.pdf, locked.invoice);
@@ -146,7 +160,6 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 	};
 
 	it('02:00: every PDF read and named by its file, the good ones submitted in one batch, the encrypted scan failed before upload naming its file', async () => {
-		// 13 requests over 6 s, expiring after 4 s: 8 done when it expires, 5 retried in realtime.
 		await sandbox.configure({ batch: { processingMs: 6_000, expiresAfterMs: 4_000 } });
 		submit = await timed('execute submit part', () =>
 			n8n.executeWorkflow(userFolder, 'e2eInvoicesSubmit07', { env }),
@@ -171,7 +184,7 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 		expect(rejectedFiles.map(fileOf)).toEqual([BAD_FILE]);
 	});
 
-	it('15 minutes later: every invoice in exactly one final output with its own fields, the expired ones retried in realtime from the PDF read again, the report adding up', async () => {
+	it('15 minutes later: every invoice in exactly one final output with its own fields, the failed ones retried once in realtime from the PDF read again, the report adding up', async () => {
 		expect(submit, 'the submit part ran').toBeDefined();
 		await new Promise((r) => setTimeout(r, 4_500));
 		poll = await timed('execute poll part', () =>
@@ -184,26 +197,42 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 			batches: 1,
 			allEnded: true,
 		});
-		const [collected, expired] = outputs(poll.run, 'Collect results');
-		expect(collected.length + expired.length).toBe(expected.size - 1);
-		expect(collected.length).toBe(8);
-		expect(expired.every((f) => (f.json.error as { code: string }).code === 'expired')).toBe(true);
-		const [retried] = outputs(poll.run, 'LLM Batch Call (realtime retry)');
-		expect(retried.map(fileOf).sort()).toEqual(expired.map(fileOf).sort());
+		// 14 requests over 6 s, expiring after 4 s: 9 done when it expires (the server-down
+		// invoice's line a 500 if it is among them), 5 expired; all failures retried in realtime.
+		const [collected, failedHere] = outputs(poll.run, 'Collect results');
+		expect(collected.length + failedHere.length).toBe(expected.size - 1);
+		const code = (item: Item) => (item.json.error as { code: string }).code;
+		const expired = failedHere.filter((f) => code(f) === 'expired');
+		expect(expired).toHaveLength(5);
+		expect(collected.map(fileOf)).not.toContain(SERVER_DOWN_FILE);
+		for (const f of failedHere.filter((x) => code(x) !== 'expired')) {
+			expect(fileOf(f)).toBe(SERVER_DOWN_FILE);
+			expect(code(f)).toBe('server_error');
+		}
+		const [answered, stillFailing] = outputs(poll.run, 'LLM Batch Call (realtime retry)');
+		const retried = [...answered, ...stillFailing];
+		expect(retried.map(fileOf).sort()).toEqual(failedHere.map(fileOf).sort());
+		expect(stillFailing.map(fileOf)).toEqual([SERVER_DOWN_FILE]);
 		// Read Files gives a new item (the file's facts only): the retry must still be the record
-		// itself, its ID and its retry counter kept, or a record failing again would loop for ever.
+		// itself, its ID and its retry counter kept. Without them a record failing again went
+		// back to Retry (counter reset) and was read from `<inbox>/undefined`: no file, no item.
 		for (const item of retried)
-			expect(item.json).toMatchObject({
-				recordId: (item.json.llm as { recordId: string }).recordId,
-				retry: { attempts: 1 },
-			});
+			expect(item.json).toMatchObject({ recordId: fileOf(item), retry: { attempts: 1 } });
+		for (const item of answered)
+			expect((item.json.llm as { recordId: string }).recordId).toBe(fileOf(item));
 
 		const [valid, invalid, review] = outputs(poll.run, 'Validate Output');
-		const [, dead, filtered] = outputs(poll.run, 'Route Failures');
-		const finals = [...valid, ...invalid, ...(review ?? []), ...(dead ?? []), ...(filtered ?? [])];
+		const [, dead = [], filtered] = outputs(poll.run, 'Route Failures');
+		const finals = [...valid, ...invalid, ...(review ?? []), ...dead, ...(filtered ?? [])];
 		const files = finals.map(fileOf);
 		expect(files.sort()).toEqual([...expected.keys()].filter((f) => f !== BAD_FILE).sort());
 		expect(invalid.map(fileOf)).toEqual([WRONG_TOTAL_FILE]);
+		// Retried once in realtime, still a 500: Dead Letter, not another trip.
+		expect(dead.map(fileOf)).toEqual([SERVER_DOWN_FILE]);
+		expect(dead[0].json).toMatchObject({
+			error: { code: 'server_error' },
+			retry: { attempts: 1, exhausted: true },
+		});
 		for (const item of [...valid, ...invalid, ...(review ?? [])]) {
 			const { invoice } = expected.get(fileOf(item))!;
 			const out = (item.json.llm as { output: Record<string, unknown> }).output;
@@ -226,13 +255,13 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 			for (const k of Object.keys(outcomes) as Array<keyof typeof outcomes>) outcomes[k] += o[k];
 		}
 		expect(reports.reduce((n, r) => n + (r.retries as { items: number }).items, 0)).toBe(
-			expired.length,
+			failedHere.length,
 		);
 		expect(outcomes).toEqual({
 			success: valid.length,
 			review: review?.length ?? 0,
 			invalid: invalid.length,
-			failed: dead?.length ?? 0,
+			failed: dead.length,
 			filtered: filtered?.length ?? 0,
 			rejected: 0,
 		});
