@@ -2,7 +2,7 @@
  * Example 07 (invoices from PDFs) in a real n8n 2.41.1 through the CLI, as a user runs it: the
  * 02:00 part (Read Files over a folder of PDFs → Batch Prepare → Submit with the files attached)
  * and the 15-minute part (Check Status → Collect → totals → Validate Output → Route Failures →
- * the PDF read again → LLM Batch Call → Batch Report) as two `n8n execute` runs against the
+ * LLM Batch Call with the PDF → Batch Report) as two `n8n execute` runs against the
  * sandbox, which reads each PDF's text and answers with its fields. The batch expires with
  * about two thirds done, so the realtime retry path runs too. The only change to the example
  * is the folder Read Files reads.
@@ -184,7 +184,7 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 		expect(rejectedFiles.map(fileOf)).toEqual([BAD_FILE]);
 	});
 
-	it('15 minutes later: every invoice in exactly one final output with its own fields, the failed ones retried once in realtime from the PDF read again, the report adding up', async () => {
+	it('15 minutes later: every invoice in exactly one final output with its own fields, the failed ones retried once in realtime with their PDF, the report adding up', async () => {
 		expect(submit, 'the submit part ran').toBeDefined();
 		await new Promise((r) => setTimeout(r, 4_500));
 		poll = await timed('execute poll part', () =>
@@ -213,9 +213,9 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 		const retried = [...answered, ...stillFailing];
 		expect(retried.map(fileOf).sort()).toEqual(failedHere.map(fileOf).sort());
 		expect(stillFailing.map(fileOf)).toEqual([SERVER_DOWN_FILE]);
-		// Read Files gives a new item (the file's facts only): the retry must still be the record
-		// itself, its ID and its retry counter kept. Without them a record failing again went
-		// back to Retry (counter reset) and was read from `<inbox>/undefined`: no file, no item.
+		// The retry is the record itself, its ID and its retry counter kept. (When the example
+		// re-read the PDF with Read Files, which gives a new item with the file's facts only, a
+		// record failing again went back to Retry and was read from `<inbox>/undefined`: lost.)
 		for (const item of retried)
 			expect(item.json).toMatchObject({ recordId: fileOf(item), retry: { attempts: 1 } });
 		for (const item of answered)
@@ -267,13 +267,21 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 		});
 	});
 
-	it('Collect gives each record its own PDF back, though it was read in another execution', () => {
+	it('Collect gives each record its own PDF back, though it was read in another execution, and every final output keeps it', () => {
 		expect(poll, 'the poll part ran').toBeDefined();
-		const [collected, expired] = outputs(poll.run, 'Collect results');
-		for (const item of [...collected, ...expired]) {
-			const binary = (item as Item & { binary?: Record<string, BinaryRef> }).binary?.data;
-			expect(binary, `${fileOf(item)} came out of Collect without its file`).toBeDefined();
-			expect(sha256(binaryBytes(userFolder, binary!))).toBe(expected.get(fileOf(item))!.sha256);
+		const [collected, failedHere] = outputs(poll.run, 'Collect results');
+		const [valid, invalid, review = []] = outputs(poll.run, 'Validate Output');
+		const [, dead = [], filtered = []] = outputs(poll.run, 'Route Failures');
+		const finals = [...valid, ...invalid, ...review, ...dead, ...filtered];
+		for (const [where, items] of [
+			['Collect', [...collected, ...failedHere]],
+			['a final output', finals],
+		] as const) {
+			for (const item of items) {
+				const binary = (item as Item & { binary?: Record<string, BinaryRef> }).binary?.data;
+				expect(binary, `${fileOf(item)} left ${where} without its file`).toBeDefined();
+				expect(sha256(binaryBytes(userFolder, binary!))).toBe(expected.get(fileOf(item))!.sha256);
+			}
 		}
 	});
 });
