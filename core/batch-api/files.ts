@@ -77,7 +77,7 @@ export async function filesToKeep(
 		if (bytes.length > MAX_KEPT_FILE_BYTES) {
 			out.push({
 				...meta,
-				notKept: `It is ${mb(bytes.length)}, over the ${mb(MAX_KEPT_FILE_BYTES)} a file kept for Collect may be: keep it elsewhere (e.g. Write Files) and link it by record ID`,
+				notKept: `It is ${mb(bytes.length)} (${bytes.length.toLocaleString('en-US')} bytes), over the ${MAX_KEPT_FILE_BYTES / (1024 * 1024)} MB a file kept for Collect may be: keep it elsewhere (e.g. Write Files) and find it by record ID`,
 			});
 			continue;
 		}

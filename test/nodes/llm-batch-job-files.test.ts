@@ -247,3 +247,77 @@ function ledgerRun(ledger: Ledger, job: string, parameters: Record<string, unkno
 	});
 	return ledgerRouter(m.fns, {});
 }
+
+describe('LLM Batch Job: files kept, in the same execution and when one cannot be kept', () => {
+	it('a file that could not be read is named on its record in Collect, and in the Submit hint; the rest come back', async () => {
+		const ledger = await freshLedger('sqlite', 'filekeep');
+		const inputs = invoices([20]);
+		// Metadata without readable bytes: n8n's store lost the file.
+		inputs[0].binary!.scan = { mimeType: 'image/png', fileName: 'scan.png' } as IBinaryData;
+		const hints: Array<{ message: string }> = [];
+		await execution(ledger, 'files-f', 'submit', inputs, {}, hints);
+		expect(hints[0].message).toMatch(
+			/^1 file\(s\) not kept for Collect \(their records come back without them, saying why\): record inv-20, scan \(scan\.png\): It could not be read when it was submitted/,
+		);
+		t += 2 * HOUR;
+		const [success] = await execution(ledger, 'files-f', 'collect', trigger);
+		expect(success).toHaveLength(1);
+		expect(success[0].binary).toEqual({ data: inputs[0].binary!.data });
+		expect((success[0].json.llm as { filesNotKept: unknown }).filesNotKept).toEqual([
+			{
+				property: 'scan',
+				fileName: 'scan.png',
+				reason: expect.stringMatching(/^It could not be read when it was submitted/),
+			},
+		]);
+	});
+
+	it('Collect in the same execution as its Submit takes the files from the run data: none read from the ledger again', async () => {
+		const ledger = await freshLedger('sqlite', 'filekeep');
+		const inputs = invoices([21, 22]);
+		const [batches] = await execution(ledger, 'files-g', 'submit', inputs);
+		t += 2 * HOUR;
+		const source = { previousNode: 'Read Files', previousNodeOutput: 0, previousNodeRun: 0 };
+		const runData = {
+			'Read Files': [{ data: { main: [inputs] }, source: [] }],
+			Submit: [{ data: { main: [batches, []] }, source: [source] }],
+		};
+		const m = mockExecute({
+			inputs: [batches],
+			node: { name: 'Collect', type: 'n8n-nodes-llm-batch.llmBatchJob' },
+			credentials: { llmBatchOpenAiApi: { apiKey: 'sk-test', baseUrl: `${sandbox.url}/v1` } },
+			parameters: {
+				operation: 'collect',
+				provider: 'openai',
+				jobName: 'files-g',
+				...ledger.params,
+				resultField: 'llm',
+				collectOptions: {},
+			},
+		});
+		let prepared = 0;
+		const helpers = m.fns.helpers as unknown as Record<string, (...a: unknown[]) => unknown>;
+		const prepare = helpers.prepareBinaryData;
+		helpers.prepareBinaryData = (...a: unknown[]) => {
+			prepared++;
+			return prepare(...a);
+		};
+		Object.assign(m.fns, {
+			runExecutionData: { resultData: { runData } },
+			getParentNodes: () => [
+				{
+					name: 'Submit',
+					type: 'n8n-nodes-llm-batch.llmBatchJob',
+					parameters: { operation: 'submit' },
+				},
+			],
+		});
+		const [success] = await router(m.fns, { clock });
+		expect(prepared).toBe(0);
+		// The very objects of the run data: no second copy.
+		expect(
+			success.map((s) => s.binary).sort((a, b) => (a!.data.fileName! < b!.data.fileName! ? -1 : 1)),
+		).toEqual(inputs.map((i) => i.binary));
+		for (const s of success) expect(inputs.some((i) => i.binary === s.binary)).toBe(true);
+	});
+});
