@@ -97,7 +97,7 @@ const byId = (items: INodeExecutionData[]) =>
 describe.each(['sqlite', 'postgres'] as const)(
 	'LLM Batch Job: files kept for a Collect in another execution (%s)',
 	(kind) => {
-		it('Submit in execution A, Collect in execution B: 3 of 3 Success items carry their own file', async () => {
+		it('Submit in execution A, Collect in execution B: 3 of 3 Success items carry their own file (and again when re-emitted)', async () => {
 			const ledger = await freshLedger(kind, 'filekeep');
 			const inputs = invoices([1, 2, 3]);
 			const [batches, refused] = await execution(ledger, 'files-a', 'submit', inputs);
@@ -115,6 +115,11 @@ describe.each(['sqlite', 'postgres'] as const)(
 				const n = Number(String(s.json.id).slice(4));
 				expect((s.json.llm as { output: unknown }).output).toEqual(invoicePdf(n).invoice);
 			}
+			// Execution C re-emits them from the ledger: with their files again.
+			const [again] = await execution(ledger, 'files-a', 'collect', trigger, {
+				collectOptions: { reEmit: true },
+			});
+			expect(byId(again)).toEqual(byId(success));
 		});
 
 		it('an expired record leaves Failed with its file; Resubmit sends its document again from the ledger', async () => {
