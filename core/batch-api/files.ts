@@ -99,18 +99,25 @@ export interface FileNote {
 	reason: string;
 }
 
+const noteOf = (f: KeptFileMeta, reason: string): FileNote => ({
+	property: f.property,
+	...(f.fileName === undefined ? {} : { fileName: f.fileName }),
+	reason,
+});
+
+/** The files not kept for a reason the user did not choose (Keep Files off), as notes. */
+export function notKeptNotes(files: readonly KeptFile[] | undefined): FileNote[] {
+	return (files ?? []).flatMap((f) =>
+		f.notKept === undefined || f.notKept === NOT_KEPT_OFF ? [] : [noteOf(f, f.notKept)],
+	);
+}
+
 /** A record's files as Collect gives them back. */
 export interface ReturnedFiles {
 	recordId: string;
 	files: Array<Omit<KeptFileMeta, 'notKept'> & { bytes: Buffer }>;
 	notKept: FileNote[];
 }
-
-const noteOf = (f: KeptFileMeta, reason: string): FileNote => ({
-	property: f.property,
-	...(f.fileName === undefined ? {} : { fileName: f.fileName }),
-	reason,
-});
 
 /**
  * The kept files of these records, a record at a time (only one record's bytes held), in the

@@ -19,6 +19,7 @@ import { packRequest, unpackRequest } from './payload';
 import {
 	filesToKeep,
 	keptBytes,
+	notKeptNotes,
 	withKeptAttachments,
 	type FileNote,
 	type RecordBinary,
@@ -141,15 +142,8 @@ async function writeIntent(
 		const request = packRequest(t.record.request, t.record.item);
 		const { record } = t;
 		const files = record.binary && (await filesToKeep(record.binary, o.keepFiles));
-		for (const f of files ?? [])
-			if (f.notKept !== undefined && o.keepFiles)
-				notKept.push({
-					index: record.index,
-					recordId: record.recordId,
-					property: f.property,
-					...(f.fileName === undefined ? {} : { fileName: f.fileName }),
-					reason: f.notKept,
-				});
+		for (const note of notKeptNotes(files))
+			notKept.push({ index: record.index, recordId: record.recordId, ...note });
 		piece.push({
 			recordId: t.record.recordId,
 			customId,
