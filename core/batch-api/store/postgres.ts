@@ -73,8 +73,9 @@ const SCHEMA_LOCK_KEY = 740_305_119;
  * Writers of file references share it; Delete Job's sweep of unreferenced files takes it
  * alone: a file it deletes is never one a concurrent Submit refers to without storing it.
  * Taken first in a transaction (before any row lock), so the two never wait on each other.
+ * Its own key: 740_305_118 to 120 are the ledger's, the batch tables' and the heartbeats' schema locks.
  */
-const FILES_LOCK_KEY = 740_305_120;
+const FILES_LOCK_KEY = 740_305_150;
 
 const hasFiles = (entries: readonly BatchEntry[]) => entries.some((e) => e.files !== undefined);
 
