@@ -136,6 +136,31 @@ describe.each([sqliteFactory, postgresFactory] as StoreFactory[])(
 			expect(await batches.deleteJob('other')).toEqual({ batches: 0, files: 1 });
 			expect(await fileCount(store)).toBe(0);
 		});
+
+		it("Delete Job racing another job's Submit of the same file never takes the file from under it", async () => {
+			const store = await stores.fresh();
+			const batches = batchStoreFor(store);
+			await batches.init();
+			// Another process's store on the same database: its own connections.
+			const other = batchStoreFor(await stores.second(store));
+			await other.init();
+			let lost = 0;
+			for (let round = 0; round < 30; round++) {
+				const file = Buffer.from(`%PDF-1.4\n% shared ${round}\n%%EOF\n`);
+				await batches.addPending('a', PENDING, [
+					entry('r1', [kept('data', file, 'f.pdf', 'application/pdf')]),
+				]);
+				await Promise.all([
+					batches.deleteJob('a'),
+					other.addPending('b', PENDING, [
+						entry(`r${round}`, [kept('data', file, 'f.pdf', 'application/pdf')]),
+					]),
+				]);
+				if (!(await batches.fileBytes(sha256Of(file)))) lost++;
+			}
+			expect(lost).toBe(0);
+			expect(await fileCount(store)).toBe(30);
+		});
 	},
 );
 
