@@ -104,8 +104,12 @@ describe.each(['sqlite', 'postgres'] as const)(
 			expect(refused).toEqual([]);
 			expect(batches.map((b) => b.json.requestCount)).toEqual([3]);
 			t += 2 * HOUR;
-			const [success, failed] = await execution(ledger, 'files-a', 'collect', trigger);
+			const hints: Array<{ message: string }> = [];
+			const [success, failed] = await execution(ledger, 'files-a', 'collect', trigger, {}, hints);
 			expect(failed).toEqual([]);
+			expect(hints[0].message).toBe(
+				'Job files-a: 3 succeeded, 0 failed from 1 batch(es); 3 record(s) got their files back from the ledger',
+			);
 			expect(byId(success)).toEqual(
 				Object.fromEntries(
 					inputs.map((i) => [i.json.id, { binary: i.binary, pairedItem: { item: 0 } }]),
@@ -230,7 +234,11 @@ describe.each(['sqlite', 'postgres'] as const)(
 			);
 			expect(await keptFileCount(ledger)).toBe(0);
 			t += 2 * HOUR;
-			const [success] = await execution(ledger, 'files-e', 'collect', trigger);
+			const collectHints: Array<{ message: string }> = [];
+			const [success] = await execution(ledger, 'files-e', 'collect', trigger, {}, collectHints);
+			expect(collectHints[0].message).toMatch(
+				/; 0 record\(s\) got their files back from the ledger; 1 file\(s\) not kept by Submit, named in filesNotKept on their items$/,
+			);
 			expect(success).toHaveLength(1);
 			expect(success[0].binary).toBeUndefined();
 			expect((success[0].json.llm as { filesNotKept: unknown }).filesNotKept).toEqual([

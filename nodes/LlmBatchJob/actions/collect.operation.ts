@@ -104,11 +104,12 @@ export async function execute(
 		files,
 	});
 
+	const filesNote = files.note();
 	const summary = collectSummary(
 		cfg.jobName,
 		res,
 		{ succeeded: success.length, failed: failed.length },
-		notes,
+		filesNote ? [...notes, filesNote] : notes,
 	);
 	ctx.addExecutionHints?.({
 		message: summary.message,

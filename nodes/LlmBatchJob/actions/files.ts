@@ -16,7 +16,11 @@ import type { FilesSink, ReturnedFiles } from '../../../core/batch-api';
 export function keptFilesSink(ctx: IExecuteFunctions): FilesSink & {
 	/** The record's output item wants its files; `field` is where a missing file is noted. */
 	want(recordId: string, item: INodeExecutionData, field: IDataObject): void;
+	/** What the output pane says of them, if anything. */
+	note(): string | undefined;
 } {
+	let restored = 0;
+	let notKept = 0;
 	type Wanted = { item: INodeExecutionData; field: IDataObject };
 	let waiting = new Map<string, Wanted>();
 	// What the last `take` handed to core: reachable through `attach` until their files are on them.
@@ -43,9 +47,22 @@ export function keptFilesSink(ctx: IExecuteFunctions): FilesSink & {
 					...(f.fileSize === undefined ? {} : { fileSize: f.fileSize }),
 				};
 			}
-			if (kept.files.length > 0) target.item.binary = binary;
-			if (kept.notKept.length > 0)
+			if (kept.files.length > 0) {
+				target.item.binary = binary;
+				restored++;
+			}
+			if (kept.notKept.length > 0) {
 				target.field.filesNotKept = kept.notKept as unknown as IDataObject[];
+				notKept += kept.notKept.length;
+			}
+		},
+		note() {
+			if (restored === 0 && notKept === 0) return undefined;
+			const missing =
+				notKept > 0
+					? `; ${notKept} file(s) not kept by Submit, named in filesNotKept on their items`
+					: '';
+			return `${restored} record(s) got their files back from the ledger${missing}`;
 		},
 	};
 }
