@@ -8,7 +8,7 @@
  */
 import { markSharedPromptPrefix } from '../call/cache';
 import type { ProviderName } from '../types';
-import { estimateTokens } from '../tokens';
+import { jsonSchemaTokens } from '../tokens';
 import type { PreparedRecord } from './submit';
 
 export function markBatchPromptCache(
@@ -26,6 +26,6 @@ export function markBatchPromptCache(
 		provider: o.provider,
 		model: o.model,
 		ttl: o.ttl,
-		schemaTokens: o.schema ? estimateTokens(JSON.stringify(o.schema)) : 0,
+		schemaTokens: o.schema ? jsonSchemaTokens(o.schema) : 0,
 	});
 }

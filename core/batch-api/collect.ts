@@ -18,6 +18,7 @@ import { entryIdsOf, groupedPrompts, judgeGroupLine, type Judged } from './colle
 import { groupSizeOf } from './custom-id';
 import { assertJobKnown } from './job-check';
 import { COLLECT_CHUNK, liveRows, refresh, settleProvisional, type JobContext } from './context';
+import { giveFilesBack, type FilesSink } from './files';
 import { PublishLease } from './publish-lease';
 import { notDoneError } from './results';
 import { cancelAtDeadline } from './status';
@@ -146,6 +147,11 @@ export type CollectOptions = {
 	 * when given, `outcomes` stays empty, so nothing is held twice.
 	 */
 	onOutcome?: (outcome: CollectOutcome) => void;
+	/**
+	 * Gives the emitted records their kept files (files.ts) before the Collect hands its items
+	 * on: reading them fails the Collect as a whole, which then has published nothing.
+	 */
+	files?: FilesSink;
 };
 
 /**
@@ -203,12 +209,16 @@ async function collectRecords(ctx: JobContext, o: CollectOptions): Promise<Colle
 	let finished = false;
 	try {
 		for (const row of rows) if (row.collectedAt === null) await run.collect(row);
+		await giveFilesBack(ctx, o.files, () => lease.renew());
 		await lease.finish(res.collected);
 		finished = true;
 	} finally {
 		if (!finished) await lease.release().catch(() => undefined);
 	}
-	if (o.reEmit) await reEmit(ctx, emittedNow, emit);
+	if (o.reEmit) {
+		await reEmit(ctx, emittedNow, emit);
+		await giveFilesBack(ctx, o.files, async () => undefined);
+	}
 	return res;
 }
 

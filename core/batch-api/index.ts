@@ -4,6 +4,13 @@ export * from './collect';
 export { collectSummary } from './collect-summary';
 export * from './job-check';
 export * from './custom-id';
+export {
+	MAX_KEPT_FILE_BYTES,
+	type FileNote,
+	type FilesSink,
+	type RecordBinary,
+	type ReturnedFiles,
+} from './files';
 export * from './context';
 export type { BatchGrouping } from './grouping';
 export * from './jsonl';

@@ -16,6 +16,14 @@ import { isMemberCustomId, newSubmissionNonce } from './custom-id';
 import { planUnits, unitLines, type BatchGrouping, type Unit } from './grouping';
 import { PIECE_BYTES, lineSizes, linesOf, nextTurn } from './lines';
 import { packRequest, unpackRequest } from './payload';
+import {
+	filesToKeep,
+	keptBytes,
+	notKeptNotes,
+	withKeptAttachments,
+	type FileNote,
+	type RecordBinary,
+} from './files';
 import { emptyTally, withJobHeartbeat } from '../status/job-heartbeat';
 import type { JobContext } from './context';
 import { batchRowFor, resolvePending } from './pending';
@@ -39,6 +47,12 @@ export interface PreparedRecord {
 	item: Record<string, unknown>;
 	/** Submission round: 1 first, +1 per resubmission. @default from the ledger */
 	round?: number;
+	/**
+	 * The input item's binary properties, kept with the record (files.ts) so Collect in any
+	 * later execution gives them back. Absent: what the ledger keeps for the record stays
+	 * (Resubmit sends what it stored).
+	 */
+	binary?: readonly RecordBinary[];
 }
 
 export type SkipReason =
@@ -72,6 +86,8 @@ export interface SubmitResult {
 	}>;
 	/** Stored answers of the same call not reused (another endpoint or credential): sent again. */
 	notReused?: NotReused;
+	/** Files of submitted records the ledger did not keep (Keep Files for Collect off excepted), and why. */
+	filesNotKept: Array<FileNote & { index: number; recordId: string }>;
 }
 
 export interface SubmitOptions {
@@ -86,22 +102,29 @@ export interface SubmitOptions {
 	 * counts once against the caps and Batch Size, whatever number of records it carries.
 	 */
 	grouping?: BatchGrouping;
+	/** Keep each record's binary data in the ledger for Collect and Resubmit. @default true */
+	keepFiles?: boolean;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * The intent: each record's entry pointing at the placeholder `pendingId`, with what Collect
- * and a resubmission need (payload.ts stores the prompt's text once), written a piece at a
- * time.
+ * and a resubmission need (payload.ts stores the prompt's text once) and its files (files.ts,
+ * in the same transaction: a record is never in a batch with its files half written), written
+ * a piece at a time. Returns the files not kept.
  */
 async function writeIntent(
 	ctx: JobContext,
 	pendingId: string,
 	nonce: string,
 	units: ReadonlyArray<Unit<Todo>>,
-	customIds: (unit: Unit<Todo>, nonce: string, seq: number) => string[],
-): Promise<void> {
+	o: {
+		customIds: (unit: Unit<Todo>, nonce: string, seq: number) => string[];
+		keepFiles: boolean;
+	},
+): Promise<SubmitResult['filesNotKept']> {
+	const notKept: SubmitResult['filesNotKept'] = [];
 	const at = iso(ctx.clock.now());
 	let piece: BatchEntry[] = [];
 	let size = 0;
@@ -111,12 +134,16 @@ async function writeIntent(
 		size = 0;
 	};
 	const rows = units.flatMap((unit, seq) => {
-		const ids = customIds(unit, nonce, seq);
+		const ids = o.customIds(unit, nonce, seq);
 		return unit.map((t, k) => ({ t, customId: ids[k] }));
 	});
 	for (const { t, customId } of rows) {
 		const item = JSON.stringify(t.record.item);
 		const request = packRequest(t.record.request, t.record.item);
+		const { record } = t;
+		const files = record.binary && (await filesToKeep(record.binary, o.keepFiles));
+		for (const note of notKeptNotes(files))
+			notKept.push({ index: record.index, recordId: record.recordId, ...note });
 		piece.push({
 			recordId: t.record.recordId,
 			customId,
@@ -128,14 +155,16 @@ async function writeIntent(
 			round: t.round,
 			emitted: false,
 			submittedAt: at,
+			...(files ? { files } : {}),
 		});
-		size += item.length + request.length;
+		size += item.length + request.length + keptBytes(files);
 		if (size >= PIECE_BYTES) {
 			await flush();
 			await nextTurn();
 		}
 	}
 	if (piece.length > 0) await flush();
+	return notKept;
 }
 
 /**
@@ -251,18 +280,18 @@ async function submitAll(
 	const lines = unitLines(ctx.api, o.grouping);
 	const sizes = await lineSizes(units, lines);
 	const created: SubmitResult['created'] = [];
+	const filesNotKept: SubmitResult['filesNotKept'] = [];
 	for (const [start, end] of splitIntoBatches(sizes, o.caps, o.batchSize ?? 0)) {
-		const part = await submitPart(
-			ctx,
-			units.slice(start, end),
-			sizes.slice(start, end),
-			o.model,
+		const part = await submitPart(ctx, units.slice(start, end), sizes.slice(start, end), {
+			model: o.model,
 			lines,
-		);
+			keepFiles: o.keepFiles ?? true,
+		});
 		skipped.push(...part.skipped);
+		filesNotKept.push(...part.filesNotKept);
 		if (part.created) created.push(part.created);
 	}
-	return { created, skipped, notReused };
+	return { created, skipped, notReused, filesNotKept };
 }
 
 /**
@@ -273,14 +302,21 @@ async function submitPart(
 	ctx: JobContext,
 	part: ReadonlyArray<Unit<Todo>>,
 	sizes: readonly number[],
-	model: string,
-	lines: ReturnType<typeof unitLines>,
-): Promise<{ created?: SubmitResult['created'][number]; skipped: SubmitResult['skipped'] }> {
+	{
+		model,
+		lines,
+		keepFiles,
+	}: { model: string; lines: ReturnType<typeof unitLines>; keepFiles: boolean },
+): Promise<{
+	created?: SubmitResult['created'][number];
+	skipped: SubmitResult['skipped'];
+	filesNotKept: SubmitResult['filesNotKept'];
+}> {
 	const { store, batches, job } = ctx;
 	const nonce = newSubmissionNonce();
 	const { units, bytes, skipped } = await claimPart(ctx, part, sizes, nonce, lines);
 	const claimed = units.flat();
-	if (claimed.length === 0) return { skipped };
+	if (claimed.length === 0) return { skipped, filesNotKept: [] };
 
 	// The intent first, with the nonce every custom_id carries: a batch the provider accepted
 	// but the ledger never heard of is found by it, and nothing else can match it.
@@ -290,12 +326,13 @@ async function submitPart(
 		await releaseSubmission(store, job, nonce);
 	};
 	// Nothing was sent if the intent could not be written: the records are freed (if the ledger lets us).
-	await writeIntent(ctx, pendingId, nonce, units, lines.entryCustomIds).catch(
-		async (e: unknown) => {
-			await release().catch(() => undefined);
-			return Promise.reject(e);
-		},
-	);
+	const filesNotKept = await writeIntent(ctx, pendingId, nonce, units, {
+		customIds: lines.entryCustomIds,
+		keepFiles,
+	}).catch(async (e: unknown) => {
+		await release().catch(() => undefined);
+		return Promise.reject(e);
+	});
 	const status = await createBatch(ctx, { nonce, units, bytes, lines, model, release });
 	const round = claimed.reduce((m, t) => Math.max(m, t.round), 1);
 	await batches.adoptPending(
@@ -317,6 +354,7 @@ async function submitPart(
 			indexes: claimed.map((t) => t.record.index),
 		},
 		skipped,
+		filesNotKept,
 	};
 }
 
@@ -418,7 +456,7 @@ export async function resubmittable(
 	records: PreparedRecord[];
 	overLimit: number;
 	notRetryable: number;
-	/** Records sent with files: the ledger keeps what they were, not their bytes (Submit sends them again). */
+	/** Records sent with files the ledger did not keep (Keep Files for Collect off): Submit sends them again. */
 	needFiles: number;
 }> {
 	const out: PreparedRecord[] = [];
@@ -431,10 +469,11 @@ export async function resubmittable(
 		if (page.length === 0) break;
 		after = page[page.length - 1].recordId;
 		const emitted = page.filter((e) => e.emitted);
-		const records = await ctx.store.getMany(
-			ctx.job,
-			emitted.map((e) => e.recordId),
-		);
+		const ids = emitted.map((e) => e.recordId);
+		const [records, files] = await Promise.all([
+			ctx.store.getMany(ctx.job, ids),
+			ctx.batches.recordFiles(ctx.job, ids),
+		]);
 		for (const entry of emitted) {
 			const rec = records.get(entry.recordId);
 			if (rec?.status !== 'failed' || !rec.lastError) continue;
@@ -449,7 +488,9 @@ export async function resubmittable(
 			else if (refusal === 'over_limit') overLimit++;
 			else {
 				const record = stored(entry);
-				if (record.request.attachments?.length) {
+				// Its documents are read from the ledger again, as they were sent.
+				const request = withKeptAttachments(ctx, record.request, files.get(entry.recordId));
+				if (!request) {
 					needFiles++;
 					continue;
 				}
@@ -457,7 +498,8 @@ export async function resubmittable(
 					index: entry.itemIndex,
 					recordId: entry.recordId,
 					promptHash: entry.promptHash,
-					...record,
+					item: record.item,
+					request,
 					round: submissions + 1,
 				});
 			}

@@ -16,7 +16,7 @@ import {
 import type { RunItem } from './types';
 import type { Checkpoint } from '../ledger/types';
 import type { SchemaValidator } from '../schema';
-import { estimateTokens } from '../tokens';
+import { estimateTokens, jsonSchemaTokens } from '../tokens';
 
 export interface GroupOptions {
 	/** Most records in one request (>= 2 to group at all). */
@@ -51,7 +51,7 @@ export function groupShape(opts: GroupOptions) {
 	const ref = opts.ref ?? (() => randomBytes(4).toString('hex'));
 	const outputTokens = (sumMaxTokens: number) =>
 		Math.min(opts.maxOutputTokens ?? 16_384, sumMaxTokens);
-	const schemaTokens = estimateTokens(JSON.stringify(groupSchema(opts.schema)));
+	const schemaTokens = jsonSchemaTokens(groupSchema(opts.schema));
 	// What a grouped request costs besides its records: the system prompt with the group
 	// instructions, the answer schema (providers count it as input), the request's framing.
 	const groupSystem = (first: RunItem['request']) =>

@@ -5,7 +5,7 @@ import { cachePlanner } from './cache';
 import { contextWindow } from '../models';
 import type { ChatRequest } from './providers/types';
 import type { RunItem } from './types';
-import { countTokens, estimateTokens } from '../tokens';
+import { countTokens, estimateTokens, jsonSchemaTokens } from '../tokens';
 import type { Issue, ItemError, ProviderName, Usage } from '../types';
 import { reaskAnswer, reaskMessage } from './reask';
 
@@ -34,7 +34,7 @@ function invalidInput(message: string): ItemError {
  */
 export function inputPolicy(shape: CallShape) {
 	const windowTokens = contextWindow(shape.model, shape.contextWindow);
-	const schemaTokens = shape.schema ? estimateTokens(JSON.stringify(shape.schema)) : 0;
+	const schemaTokens = shape.schema ? jsonSchemaTokens(shape.schema) : 0;
 	const planCache = shape.cacheTtl
 		? cachePlanner({ ...shape, ttl: shape.cacheTtl, schemaTokens })
 		: undefined;

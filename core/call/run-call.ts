@@ -24,7 +24,7 @@ import { claimOwner } from '../ledger/checkpoint';
 import { compileSchema } from '../schema';
 import { jobHeartbeat, withLatencies, type Heartbeat } from '../status/heartbeat';
 import { runCounters } from '../status/run-counters';
-import { estimateTokens } from '../tokens';
+import { jsonSchemaTokens } from '../tokens';
 
 export type {
 	CallConfig,
@@ -123,7 +123,7 @@ function markPromptCache(config: CallConfig, items: RunItem[]): void {
 		provider: config.primary.provider,
 		model: config.primary.model,
 		ttl: options.promptCaching,
-		schemaTokens: config.schema ? estimateTokens(JSON.stringify(config.schema)) : 0,
+		schemaTokens: config.schema ? jsonSchemaTokens(config.schema) : 0,
 	});
 }
 

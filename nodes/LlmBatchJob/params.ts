@@ -43,6 +43,7 @@ const submitOptions = z.object({
 	contextWindow: z.number().int().min(0),
 	batchSize: z.number().int().min(0, 'Batch Size must be 0 (provider cap) or more'),
 	maxSubmissions: z.number().int().min(1, 'Max Submissions per Record must be 1 or more'),
+	keepFiles: z.boolean(),
 	...groupingOptionFields,
 });
 

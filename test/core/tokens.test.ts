@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { inputPolicy, isItemError } from '../../core/call/input';
-import { countTokens, estimateTokens, tokenizerFor } from '../../core/tokens';
+import { countTokens, estimateTokens, jsonSchemaTokens, tokenizerFor } from '../../core/tokens';
+import { INVOICE_SCHEMA } from '../helpers/pdf';
 
 describe('tokenizerFor', () => {
 	it.each([
@@ -131,4 +132,27 @@ describe('one token estimator', () => {
 			}
 		},
 	);
+});
+
+describe('a JSON Schema counted as input', () => {
+	const cases: Array<[string, Record<string, unknown>]> = [
+		['the invoice schema', INVOICE_SCHEMA],
+		[
+			'a schema with Chinese descriptions',
+			{
+				type: 'object',
+				properties: {
+					category: { type: 'string', description: '工单的类别，例如账单、技术问题或退款' },
+					urgency: { type: 'integer', minimum: 1, maximum: 5, description: '紧急程度' },
+				},
+				required: ['category', 'urgency'],
+			},
+		],
+	];
+	it.each(cases)('%s: at or a little over the real BPE count, not twice it', (_name, schema) => {
+		const real = countTokens(JSON.stringify(schema), 'gpt-4o');
+		const counted = jsonSchemaTokens(schema);
+		expect(counted / real).toBeGreaterThanOrEqual(0.95);
+		expect(counted / real).toBeLessThanOrEqual(1.15);
+	});
 });

@@ -314,7 +314,12 @@ describe('Batch Ledger: reading and maintaining a job', () => {
 		const path = await seeded();
 		const out = await run(path, { operation: 'deleteJob' }, { items: [{}] });
 		expect(out).toEqual([
-			[{ json: { job: 'job', deleted: 2500, deletedBatches: 0 }, pairedItem: { item: 0 } }],
+			[
+				{
+					json: { job: 'job', deleted: 2500, deletedBatches: 0, deletedFiles: 0 },
+					pairedItem: { item: 0 },
+				},
+			],
 		]);
 		expect((await stats(path, 'job')).total).toBe(0);
 		expect((await stats(path, 'other')).total).toBe(1);

@@ -97,10 +97,10 @@ describe('LLM Batch Job: Attachments', () => {
 		});
 	}
 
-	it('Resubmit leaves records sent with files alone and says to run Submit again (the ledger keeps no file bytes)', async () => {
+	it('Resubmit leaves records sent with files alone and says to run Submit again when their files were not kept', async () => {
 		sandbox.batch.configure({ processingMs: 100_000, expiresAfterMs: 60_000 });
 		try {
-			await run('openai', 'submit');
+			await run('openai', 'submit', { options: { attachments: 'data', keepFiles: false } });
 			t += 2 * 60 * 60 * 1000;
 			const [, expired] = await run('openai', 'collect');
 			const n = expired.length;
@@ -115,7 +115,7 @@ describe('LLM Batch Job: Attachments', () => {
 			expect(sandbox.batch.stats().requestsReceived).toBe(before);
 			expect(hints[0].message).toMatch(
 				new RegExp(
-					`0 record\\(s\\) resubmitted .*; ${n} sent with files the ledger does not keep: run Submit again on their items`,
+					`0 record\\(s\\) resubmitted .*; ${n} sent with files the ledger did not keep \\(Keep Files for Collect was off\\): run Submit again on their items`,
 				),
 			);
 		} finally {

@@ -109,6 +109,7 @@ describe('LLM Batch Job Submit parameters not set', () => {
 				contextWindow: 0,
 				batchSize: 0,
 				maxSubmissions: 3,
+				keepFiles: true,
 				maxRecordTokensPerRequest: 0,
 				promptCaching: '5m',
 				recordsPerRequest: 1,

@@ -75,31 +75,6 @@ export function createOpenAiBatchApi(
 	const fetcher = fetchImpl ?? streamingFetch;
 	const client = openAiClient(creds, fetcher);
 
-	/** The input file, streamed as multipart/form-data (the SDK would build it whole first). */
-	async function upload(lines: ReturnType<typeof asBatchLines>): Promise<string> {
-		const boundary = `llm-batch-${randomUUID()}`;
-		const res = await postStreamed(fetcher, lines, {
-			url: `${client.baseURL.replace(/\/+$/, '')}/files`,
-			headers: {
-				authorization: `Bearer ${creds.apiKey}`,
-				...(creds.organization ? { 'openai-organization': creds.organization } : {}),
-				'content-type': `multipart/form-data; boundary=${boundary}`,
-				accept: 'application/json',
-			},
-			head:
-				`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
-				`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="batch.jsonl"\r\n` +
-				'Content-Type: application/jsonl\r\n\r\n',
-			tail: `\r\n--${boundary}--\r\n`,
-			separator: '\n',
-			trailingSeparator: true,
-		});
-		const file = res.json as { id?: unknown } | undefined;
-		if (res.status >= 300 || typeof file?.id !== 'string')
-			throw OpenAI.APIError.generate(res.status, res.json as object, undefined, res.headers);
-		return file.id;
-	}
-
 	return {
 		provider: 'openai',
 		requestLine(customId, request, files) {
@@ -111,7 +86,7 @@ export function createOpenAiBatchApi(
 			});
 		},
 		async create(lines, metadata) {
-			const fileId = await upload(asBatchLines(lines));
+			const fileId = await uploadBatchFile(fetcher, client, creds, asBatchLines(lines));
 			const batch = await client.batches.create({
 				input_file_id: fileId,
 				endpoint: OPENAI_BATCH_ENDPOINT,
@@ -135,26 +110,58 @@ export function createOpenAiBatchApi(
 			}
 			return { byKey: true, batches: [] };
 		},
-		async *results(id, model) {
-			const read = (body: Record<string, unknown>) =>
-				readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
-					model,
-					prompt: '',
-					maxTokens: 0,
-				});
-			const batch = await client.batches.retrieve(id);
-			// The output file, then the error file, read chunk by chunk: one page per chunk.
-			for (const [file, fileId] of [
-				['output', batch.output_file_id],
-				['error', batch.error_file_id],
-			] as const) {
-				if (!fileId) continue;
-				const res = await client.files.content(fileId);
-				if (!res.body) continue;
-				let n = 0;
-				for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
-					yield lines.map((line) => readOpenAiResultLine(line, read, `${file} file line ${++n}`));
-			}
-		},
+		results: (id, model) => openAiResults(client, id, model),
 	};
+}
+
+/** The input file, streamed as multipart/form-data (the SDK would build it whole first). */
+async function uploadBatchFile(
+	fetcher: typeof fetch,
+	client: OpenAI,
+	creds: ProviderCredentials,
+	lines: ReturnType<typeof asBatchLines>,
+): Promise<string> {
+	const boundary = `llm-batch-${randomUUID()}`;
+	const res = await postStreamed(fetcher, lines, {
+		url: `${client.baseURL.replace(/\/+$/, '')}/files`,
+		headers: {
+			authorization: `Bearer ${creds.apiKey}`,
+			...(creds.organization ? { 'openai-organization': creds.organization } : {}),
+			'content-type': `multipart/form-data; boundary=${boundary}`,
+			accept: 'application/json',
+		},
+		head:
+			`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
+			`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="batch.jsonl"\r\n` +
+			'Content-Type: application/jsonl\r\n\r\n',
+		tail: `\r\n--${boundary}--\r\n`,
+		separator: '\n',
+		trailingSeparator: true,
+	});
+	const file = res.json as { id?: unknown } | undefined;
+	if (res.status >= 300 || typeof file?.id !== 'string')
+		throw OpenAI.APIError.generate(res.status, res.json as object, undefined, res.headers);
+	return file.id;
+}
+
+/** The output file, then the error file, read chunk by chunk: one page per chunk. */
+async function* openAiResults(client: OpenAI, id: string, model: string) {
+	const read = (body: Record<string, unknown>) =>
+		readOpenAiChat(body as unknown as OpenAI.Chat.ChatCompletion, {
+			model,
+			prompt: '',
+			maxTokens: 0,
+		});
+	const batch = await client.batches.retrieve(id);
+	for (const [file, fileId] of [
+		['output', batch.output_file_id],
+		['error', batch.error_file_id],
+	] as const) {
+		if (!fileId) continue;
+		const res = await client.files.content(fileId);
+		if (!res.body) continue;
+		let n = 0;
+		for await (const lines of jsonLineBatches(res.body as unknown as AsyncIterable<Uint8Array>))
+			yield lines.map((line) => readOpenAiResultLine(line, read, `${file} file line ${++n}`));
+	}
 }

@@ -4,6 +4,7 @@
  * submitted again without resubmitting anything live or done, collected in another
  * execution, and resubmitted. Kept apart from the record tables (same database, own tables).
  */
+import type { KeptFile, KeptFileMeta } from '../files';
 import type { BatchCounts } from '../types';
 import type { ProviderName } from '../../types';
 
@@ -50,6 +51,12 @@ export interface BatchEntry {
 	 */
 	emitted: boolean;
 	submittedAt: string;
+	/**
+	 * Written only (addPending, addBatch): the binary properties of the record's input item,
+	 * kept files with their bytes, replacing what the ledger kept for the record before, in the
+	 * same transaction as its payload. Absent: what the ledger keeps for it stays (Resubmit).
+	 */
+	files?: readonly KeptFile[];
 }
 
 /** What reading an answer needs from its request (ChatRequest), without the prompt. */
@@ -160,8 +167,15 @@ export interface BatchJobStore {
 	ownedBatchIds(batchIds: readonly string[]): Promise<Set<string>>;
 	/** An intent the provider never accepted: its entries count as emitted (free to submit again). */
 	abandonPending(job: string, pendingId: string): Promise<void>;
-	/** Forgets the job's batches and entries (Batch Ledger's Delete Job); returns the batches deleted. */
-	deleteJob(job: string): Promise<number>;
+	/** The binary properties the ledger keeps for these records (no bytes), by record ID. */
+	recordFiles(job: string, recordIds: readonly string[]): Promise<Map<string, KeptFileMeta[]>>;
+	/** A kept file's bytes by its sha256; undefined when the ledger does not hold it. */
+	fileBytes(sha256: string): Promise<Buffer | undefined>;
+	/**
+	 * Forgets the job's batches, entries and kept files (Batch Ledger's Delete Job): a file goes
+	 * with the last record of any job that refers to it. Returns the batches and files deleted.
+	 */
+	deleteJob(job: string): Promise<{ batches: number; files: number }>;
 	close(): Promise<void>;
 }
 

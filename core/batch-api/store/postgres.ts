@@ -2,6 +2,16 @@
 import type { Pool, PoolClient } from 'pg';
 
 import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import type { KeptFileMeta } from '../files';
+import {
+	FILES_TABLE,
+	RECORD_FILE_COLUMNS,
+	RECORD_FILES_TABLE,
+	UNREFERENCED_FILES,
+	keptFilesSchema,
+	toRecordFiles,
+	type RecordFileDbRow,
+} from './files-sql';
 import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
@@ -28,6 +38,7 @@ import { PostgresTables } from '../../ledger/postgres-tables';
 
 const SCHEMA = [
 	batchJobSchema('TEXT COLLATE "C"'),
+	keptFilesSchema('TEXT COLLATE "C"', 'BYTEA'),
 	// A ledger written before collect leases gets their columns now.
 	...COLLECT_LEASE_COLUMNS.map(
 		(column) => `ALTER TABLE ${BATCHES_TABLE} ADD COLUMN IF NOT EXISTS ${column} TEXT;`,
@@ -58,6 +69,66 @@ async function putPayloads(
 /** Serialises concurrent creation of these tables. */
 const SCHEMA_LOCK_KEY = 740_305_119;
 
+/**
+ * Writers of file references share it; Delete Job's sweep of unreferenced files takes it
+ * alone: a file it deletes is never one a concurrent Submit refers to without storing it.
+ * Taken first in a transaction (before any row lock), so the two never wait on each other.
+ * Its own key: 740_305_118 to 120 are the ledger's, the batch tables' and the heartbeats' schema locks.
+ */
+const FILES_LOCK_KEY = 740_305_150;
+
+const hasFiles = (entries: readonly BatchEntry[]) => entries.some((e) => e.files !== undefined);
+
+/**
+ * The entries' kept files, in the caller's transaction (which took FILES_LOCK_KEY shared):
+ * each record's rows replaced, and the bytes of the files not stored yet (each once).
+ */
+async function putFiles(c: PoolClient, job: string, entries: readonly BatchEntry[]): Promise<void> {
+	const withFiles = entries.filter((e) => e.files !== undefined);
+	if (withFiles.length === 0) return;
+	await c.query(
+		`DELETE FROM ${RECORD_FILES_TABLE} WHERE job = $1 AND record_id = ANY($2::text[])`,
+		[job, withFiles.map((e) => e.recordId)],
+	);
+	const rows = withFiles.flatMap((e) =>
+		(e.files ?? []).map((f, position) => ({
+			record_id: e.recordId,
+			property: f.property,
+			ord: position,
+			sha256: f.sha256 ?? null,
+			file_name: f.fileName ?? null,
+			mime_type: f.mimeType,
+			file_extension: f.fileExtension ?? null,
+			file_size: f.fileSize ?? null,
+			not_kept: f.notKept ?? null,
+		})),
+	);
+	if (rows.length === 0) return;
+	await c.query(
+		`INSERT INTO ${RECORD_FILES_TABLE} (job, record_id, ${RECORD_FILE_COLUMNS})
+		 SELECT $1, r.record_id, ${RECORD_FILE_COLUMNS}
+		 FROM jsonb_to_recordset($2::jsonb) AS r(record_id text, property text, ord int, sha256 text,
+		   file_name text, mime_type text, file_extension text, file_size text, not_kept text)`,
+		[job, JSON.stringify(rows)],
+	);
+	const bytes = new Map<string, Buffer>();
+	for (const e of withFiles)
+		for (const f of e.files ?? [])
+			if (f.sha256 !== undefined && f.bytes) bytes.set(f.sha256, f.bytes);
+	if (bytes.size === 0) return;
+	// Only the files not stored yet travel to the database.
+	const { rows: stored } = await c.query<{ sha256: string }>(
+		`SELECT sha256 FROM ${FILES_TABLE} WHERE sha256 = ANY($1::text[])`,
+		[[...bytes.keys()]],
+	);
+	for (const s of stored) bytes.delete(s.sha256);
+	for (const [sha256, data] of bytes)
+		await c.query(
+			`INSERT INTO ${FILES_TABLE} (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
+			[sha256, data.length, data],
+		);
+}
+
 export class PostgresBatchStore extends PostgresTables implements BatchJobStore {
 	constructor(pool: Pool, label: string) {
 		super(pool, label, SCHEMA, SCHEMA_LOCK_KEY);
@@ -75,6 +146,8 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 	async addBatch(b: BatchRow, entries: readonly BatchEntry[]): Promise<void> {
 		await this.init();
 		await this.tx('record the batch', async (c) => {
+			if (hasFiles(entries))
+				await c.query('SELECT pg_advisory_xact_lock_shared($1)', [FILES_LOCK_KEY]);
 			await c.query(
 				`INSERT INTO ${BATCHES_TABLE} (${BATCH_INSERT_COLUMNS})
 				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
@@ -108,6 +181,7 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 				],
 			);
 			await putPayloads(c, b.job, entries);
+			await putFiles(c, b.job, entries);
 		});
 	}
 
@@ -311,6 +385,8 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 		if (entries.length === 0) return;
 		await this.init();
 		await this.tx('record the submission', async (c) => {
+			if (hasFiles(entries))
+				await c.query('SELECT pg_advisory_xact_lock_shared($1)', [FILES_LOCK_KEY]);
 			await c.query(
 				`INSERT INTO ${ENTRIES_TABLE} (job, record_id, custom_id, batch_id, prompt_hash, request, item, item_index, round, emitted, submitted_at)
 				 SELECT $1, e.record_id, e.custom_id, $2, e.prompt_hash, '', '', e.item_index, e.round, 0, e.submitted_at
@@ -336,6 +412,7 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 				],
 			);
 			await putPayloads(c, job, entries);
+			await putFiles(c, job, entries);
 		});
 	}
 
@@ -432,13 +509,41 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 		);
 	}
 
-	async deleteJob(job: string): Promise<number> {
+	async recordFiles(
+		job: string,
+		recordIds: readonly string[],
+	): Promise<Map<string, KeptFileMeta[]>> {
+		if (recordIds.length === 0) return new Map();
+		const rows = await this.q<RecordFileDbRow>(
+			'read kept files',
+			`SELECT record_id, ${RECORD_FILE_COLUMNS} FROM ${RECORD_FILES_TABLE}
+			 WHERE job = $1 AND record_id = ANY($2::text[])`,
+			[job, recordIds],
+		);
+		return toRecordFiles(rows);
+	}
+
+	async fileBytes(sha256: string): Promise<Buffer | undefined> {
+		const rows = await this.q<{ data: Buffer }>(
+			'read a kept file',
+			`SELECT data FROM ${FILES_TABLE} WHERE sha256 = $1`,
+			[sha256],
+		);
+		return rows[0]?.data;
+	}
+
+	async deleteJob(job: string): Promise<{ batches: number; files: number }> {
 		await this.init();
 		return await this.tx('delete the job', async (c) => {
+			await c.query('SELECT pg_advisory_xact_lock($1)', [FILES_LOCK_KEY]);
 			await c.query(`DELETE FROM ${ENTRIES_TABLE} WHERE job = $1`, [job]);
 			await c.query(`DELETE FROM ${PAYLOADS_TABLE} WHERE job = $1`, [job]);
 			await c.query(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = $1`, [job]);
-			return (await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+			await c.query(`DELETE FROM ${RECORD_FILES_TABLE} WHERE job = $1`, [job]);
+			const files = (await c.query(UNREFERENCED_FILES)).rowCount ?? 0;
+			const batches =
+				(await c.query(`DELETE FROM ${BATCHES_TABLE} WHERE job = $1`, [job])).rowCount ?? 0;
+			return { batches, files };
 		});
 	}
 }

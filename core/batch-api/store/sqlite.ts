@@ -5,6 +5,17 @@
 import type { DatabaseSync } from 'node:sqlite';
 
 import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
+import type { KeptFileMeta } from '../files';
+import {
+	FILES_TABLE,
+	RECORD_FILE_COLUMNS,
+	RECORD_FILES_TABLE,
+	UNREFERENCED_FILES,
+	keptFilesSchema,
+	recordFileValues,
+	toRecordFiles,
+	type RecordFileDbRow,
+} from './files-sql';
 import {
 	ADOPTIONS_TABLE,
 	BATCH_INSERT_COLUMNS,
@@ -30,7 +41,7 @@ import {
 } from './rows';
 import { SqliteTables } from '../../ledger/sqlite-tables';
 
-const SCHEMA = batchJobSchema('TEXT');
+const SCHEMA = batchJobSchema('TEXT') + keptFilesSchema('TEXT', 'BLOB');
 
 export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
 	constructor(path: string, label: string) {
@@ -95,6 +106,58 @@ export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
 			 ON CONFLICT (job, record_id) DO UPDATE SET request = excluded.request, item = excluded.item`,
 		);
 		for (const e of entries) put.run(job, e.recordId, e.request, e.item);
+		this.putFiles(job, entries);
+	}
+
+	/**
+	 * The entries' kept files (inside the caller's transaction): each record's rows replaced,
+	 * each file's bytes stored unless a file of the same content already is.
+	 */
+	private putFiles(job: string, entries: readonly BatchEntry[]): void {
+		const clear = this.stmt(`DELETE FROM ${RECORD_FILES_TABLE} WHERE job = ? AND record_id = ?`);
+		const row = this.stmt(
+			`INSERT INTO ${RECORD_FILES_TABLE} (job, record_id, ${RECORD_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		);
+		const file = this.stmt(
+			`INSERT INTO ${FILES_TABLE} (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+		);
+		for (const e of entries) {
+			if (e.files === undefined) continue;
+			clear.run(job, e.recordId);
+			e.files.forEach((f, position) => {
+				row.run(job, e.recordId, ...recordFileValues(f, position));
+				if (f.sha256 !== undefined && f.bytes) file.run(f.sha256, f.bytes.length, f.bytes);
+			});
+		}
+	}
+
+	async recordFiles(
+		job: string,
+		recordIds: readonly string[],
+	): Promise<Map<string, KeptFileMeta[]>> {
+		await this.init();
+		if (recordIds.length === 0) return new Map();
+		const rows = this.run(
+			'read kept files',
+			() =>
+				this.stmt(
+					`SELECT record_id, ${RECORD_FILE_COLUMNS} FROM ${RECORD_FILES_TABLE}
+					 WHERE job = ? AND record_id IN (SELECT value FROM json_each(?))`,
+				).all(job, JSON.stringify(recordIds)) as unknown as RecordFileDbRow[],
+		);
+		return toRecordFiles(rows);
+	}
+
+	async fileBytes(sha256: string): Promise<Buffer | undefined> {
+		await this.init();
+		const row = this.run(
+			'read a kept file',
+			() =>
+				this.stmt(`SELECT data FROM ${FILES_TABLE} WHERE sha256 = ?`).get(sha256) as
+					| { data: Uint8Array }
+					| undefined,
+		);
+		return row ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined;
 	}
 
 	async updateBatch(job: string, batchId: string, p: BatchRowPatch, at: string): Promise<void> {
@@ -463,7 +526,7 @@ export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
 		);
 	}
 
-	async deleteJob(job: string): Promise<number> {
+	async deleteJob(job: string): Promise<{ batches: number; files: number }> {
 		await this.init();
 		return this.run(
 			'delete the job',
@@ -471,7 +534,12 @@ export class SqliteBatchStore extends SqliteTables implements BatchJobStore {
 				this.stmt(`DELETE FROM ${ENTRIES_TABLE} WHERE job = ?`).run(job);
 				this.stmt(`DELETE FROM ${PAYLOADS_TABLE} WHERE job = ?`).run(job);
 				this.stmt(`DELETE FROM ${ADOPTIONS_TABLE} WHERE job = ?`).run(job);
-				return Number(this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes);
+				this.stmt(`DELETE FROM ${RECORD_FILES_TABLE} WHERE job = ?`).run(job);
+				const files = Number(this.stmt(UNREFERENCED_FILES).run().changes);
+				const batches = Number(
+					this.stmt(`DELETE FROM ${BATCHES_TABLE} WHERE job = ?`).run(job).changes,
+				);
+				return { batches, files };
 			},
 			true,
 		);

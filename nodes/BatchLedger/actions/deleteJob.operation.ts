@@ -7,7 +7,10 @@ import type { LedgerRun } from './common';
 
 export const description: INodeProperties[] = [];
 
-/** Deletes every record of the job, the cached responses, the provider batches it recorded and its heartbeats. */
+/**
+ * Deletes every record of the job, the cached responses, the provider batches it recorded with
+ * the files kept for them (those no other job refers to), and its heartbeats.
+ */
 export async function execute({
 	store,
 	cfg,
@@ -20,8 +23,20 @@ export async function execute({
 	// as still "in a batch".
 	const batches = batchStoreFor(store);
 	await batches.init();
-	const deletedBatches = await batches.deleteJob(cfg.ledgerJob);
+	const gone = await batches.deleteJob(cfg.ledgerJob);
 	// And its heartbeats: Job Status of a new job of the same name shows only its own runs.
 	await heartbeatStoreFor(store).deleteJob(cfg.ledgerJob);
-	return [[{ json: { job: cfg.ledgerJob, deleted, deletedBatches }, pairedItem: { item: 0 } }]];
+	return [
+		[
+			{
+				json: {
+					job: cfg.ledgerJob,
+					deleted,
+					deletedBatches: gone.batches,
+					deletedFiles: gone.files,
+				},
+				pairedItem: { item: 0 },
+			},
+		],
+	];
 }

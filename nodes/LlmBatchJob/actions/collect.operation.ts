@@ -16,6 +16,7 @@ import { outputItem } from '../../shared/items';
 import { readBatchIds, readDeadline } from '../params';
 import { openJob, type JobDeps } from './context';
 import { batchIdsProperty, deadlineOption } from './items';
+import { keptFilesSink } from './files';
 import { collectPairing, submittedBinary } from './pairing';
 
 export const description: INodeProperties[] = [
@@ -69,20 +70,25 @@ export async function execute(
 	const binaryOf = submittedBinary(ctx);
 	const success: INodeExecutionData[] = [];
 	const failed: INodeExecutionData[] = [];
+	const files = keptFilesSink(ctx);
 	// Each record becomes its output item as soon as it is decided: the stored input item is
 	// parsed once and gains its field in place (no copies, nothing else held per record).
 	const onOutcome = (o: CollectOutcome) => {
 		const item = JSON.parse(o.entry.item) as IDataObject;
 		if ('error' in item) delete item.error;
 		const { batchId, itemIndex } = o.entry;
-		const out = outputItem(item, paired(batchId, itemIndex), binaryOf(batchId, itemIndex));
+		// A Submit of this same execution still holds the item's files: those, no second copy.
+		const binary = binaryOf(batchId, itemIndex);
+		const out = outputItem(item, paired(batchId, itemIndex), binary);
+		let field: IDataObject;
 		if (o.ok) {
-			item[resultField] = o.result as unknown as IDataObject;
+			field = item[resultField] = o.result as unknown as IDataObject;
 			success.push(out);
 		} else {
-			item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
+			field = item.error = { ...o.error, recordId: o.entry.recordId } as unknown as IDataObject;
 			failed.push(out);
 		}
+		if (!binary) files.want(o.entry.recordId, out, field);
 	};
 	const res = await collectJob(job, {
 		policy: {
@@ -95,13 +101,15 @@ export async function execute(
 		deadline,
 		reEmit: options.reEmit === true,
 		onOutcome,
+		files,
 	});
 
+	const filesNote = files.note();
 	const summary = collectSummary(
 		cfg.jobName,
 		res,
 		{ succeeded: success.length, failed: failed.length },
-		notes,
+		filesNote ? [...notes, filesNote] : notes,
 	);
 	ctx.addExecutionHints?.({
 		message: summary.message,

@@ -15,8 +15,8 @@ export type CollectPairing = (
 /**
  * The binary data of a record's own input item, when the Submit that created its batch ran
  * in this execution (Submit → Wait → Collect): n8n's run data still holds Submit's input
- * items, files included. A batch submitted by another execution has none to give back: the
- * ledger stores a record's JSON, never its files.
+ * items, files included: those are given back as they are (no second copy). A batch submitted
+ * by another execution has none here: its records' files come from the ledger (./files.ts).
  */
 export function submittedBinary(
 	ctx: IExecuteFunctions,

@@ -58,7 +58,7 @@ export async function execute(
 		created.push(...result.created);
 	}
 	ctx.addExecutionHints?.({
-		message: `Job ${cfg.jobName}: ${todo.records.length} record(s) resubmitted in ${created.length} batch(es); ${todo.overLimit} over the limit of ${maxRounds} submissions; ${todo.notRetryable} not retryable (not resubmitted)${todo.needFiles > 0 ? `; ${todo.needFiles} sent with files the ledger does not keep: run Submit again on their items (with the files) to send them` : ''}`,
+		message: `Job ${cfg.jobName}: ${todo.records.length} record(s) resubmitted in ${created.length} batch(es); ${todo.overLimit} over the limit of ${maxRounds} submissions; ${todo.notRetryable} not retryable (not resubmitted)${todo.needFiles > 0 ? `; ${todo.needFiles} sent with files the ledger did not keep (Keep Files for Collect was off): run Submit again on their items (with the files) to send them` : ''}`,
 		type: 'info',
 		location: 'outputPane',
 	});

@@ -7,12 +7,14 @@ import type {
 
 import {
 	DEFAULT_MAX_SUBMISSIONS,
+	MAX_KEPT_FILE_BYTES,
 	PROVIDER_CAPS,
 	markBatchPromptCache,
 	shareItemText,
 	submitRecords,
 	summarizeSkipped,
 	type PreparedRecord,
+	type RecordBinary,
 	type SubmitResult,
 } from '../../../core/batch-api';
 import { describeNotReused } from '../../../core/identity';
@@ -75,6 +77,13 @@ const properties: INodeProperties[] = [
 					"Requests per provider batch. 0 = the provider's cap (OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).",
 			},
 			contextWindowOption,
+			{
+				displayName: 'Keep Files for Collect',
+				name: 'keepFiles',
+				type: 'boolean',
+				default: true,
+				description: `Whether to keep each item's binary data (the files it is sent with and its other binary properties) in the ledger, so Collect in a later execution — the scheduled path — gives every record its files back, and Resubmit Failed can send its documents again. Each distinct file is stored once (by content) and removed with Delete Job; a file over ${MAX_KEPT_FILE_BYTES / (1024 * 1024)} MB is not kept, and its item says so. Off: only a Collect in the same execution (Submit → Wait → Collect) has the files.`,
+			},
 			maxRecordTokensPerRequestOption,
 			{
 				displayName: 'Max Submissions per Record',
@@ -121,6 +130,7 @@ export async function execute(
 		batchSize: sub.options.batchSize,
 		model: sub.model,
 		maxSubmissions: sub.options.maxSubmissions,
+		keepFiles: sub.options.keepFiles,
 		...(recordsPerRequest > 1
 			? {
 					grouping: {
@@ -149,6 +159,12 @@ export async function execute(
 	}
 	const sent = result.created.reduce((n, b) => n + b.requestCount, 0);
 	const lines = result.created.reduce((n, b) => n + b.lines, 0);
+	if (result.filesNotKept.length > 0)
+		ctx.addExecutionHints?.({
+			message: describeFilesNotKept(result.filesNotKept),
+			type: 'warning',
+			location: 'outputPane',
+		});
 	hintSubmit(ctx, read, result, failed.length > 0, [
 		`${result.created.length} batch(es) created with ${sent} request(s) for job ${cfg.jobName}${lines < sent ? ` (${lines} request line(s): ${recordsPerRequest} records per request)` : ''}`,
 		...notes,
@@ -187,6 +203,7 @@ async function readRecords(
 		promptHash: r.promptHash,
 		request: shareItemText(r.request, items[r.index].json),
 		item: items[r.index].json,
+		binary: binaryOf(ctx, r.index),
 	}));
 	markBatchPromptCache(records, {
 		provider,
@@ -196,6 +213,34 @@ async function readRecords(
 		recordsPerRequest: sub.options.recordsPerRequest,
 	});
 	return { ...read, records };
+}
+
+/**
+ * An item's binary properties for the ledger to keep (core decides what it keeps): their
+ * metadata, and their bytes read through n8n, which may hold them in memory, on disk or in S3.
+ */
+function binaryOf(ctx: IExecuteFunctions, index: number): RecordBinary[] {
+	const binary = ctx.getInputData()[index]?.binary ?? {};
+	return Object.entries(binary).map(([property, meta]) => ({
+		property,
+		mimeType: meta.mimeType,
+		...(meta.fileName === undefined ? {} : { fileName: meta.fileName }),
+		...(meta.fileExtension === undefined ? {} : { fileExtension: meta.fileExtension }),
+		...(meta.fileSize === undefined ? {} : { fileSize: meta.fileSize }),
+		read: () => ctx.helpers.getBinaryDataBuffer(index, property),
+	}));
+}
+
+/** The Submit hint for files the ledger did not keep: how many, and the first few with why. */
+function describeFilesNotKept(notKept: SubmitResult['filesNotKept']): string {
+	const shown = notKept
+		.slice(0, 3)
+		.map(
+			(f) =>
+				`record ${f.recordId}, ${f.property}${f.fileName ? ` (${f.fileName})` : ''}: ${f.reason}`,
+		);
+	const more = notKept.length > shown.length ? `; ${notKept.length - shown.length} more` : '';
+	return `${notKept.length} file(s) not kept for Collect (their records come back without them, saying why): ${shown.join('; ')}${more}`;
 }
 
 /** Items refused before upload (bad input, a record ID given twice), in input order. */

@@ -241,7 +241,7 @@ describe.each(factories)('batch job store contract: $name', (factory) => {
 		const { batches } = await fresh();
 		await batches.addBatch(batch('job', 'b1'), [entry('r1', 'b1')]);
 		await batches.addBatch(batch('other', 'b2'), [entry('r1', 'b2')]);
-		expect(await batches.deleteJob('job')).toBe(1);
+		expect(await batches.deleteJob('job')).toEqual({ batches: 1, files: 0 });
 		expect(await batches.batches('job')).toEqual([]);
 		expect(await batches.entries('job', ['r1'])).toEqual(new Map());
 		expect(await batches.batchEntries('other', 'b2')).toEqual([entry('r1', 'b2')]);

@@ -104,7 +104,7 @@ describe.each([sqliteFactory, postgresFactory] as StoreFactory[])(
 				schema: '{"type":"object"}',
 			});
 			expect(joined.get(want.customId)?.item).toBe(want.item);
-			expect(await batches.deleteJob('job')).toBe(0);
+			expect(await batches.deleteJob('job')).toEqual({ batches: 0, files: 0 });
 			expect(
 				await raw(store, `SELECT record_id FROM ${PAYLOADS_TABLE} WHERE job = ?`, ['job']),
 			).toEqual([]);
