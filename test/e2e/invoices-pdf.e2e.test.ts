@@ -213,9 +213,8 @@ describe('example 07 in n8n (CLI): invoices from a folder of PDFs, submit then p
 		const retried = [...answered, ...stillFailing];
 		expect(retried.map(fileOf).sort()).toEqual(failedHere.map(fileOf).sort());
 		expect(stillFailing.map(fileOf)).toEqual([SERVER_DOWN_FILE]);
-		// The retry is the record itself, its ID and its retry counter kept. (When the example
-		// re-read the PDF with Read Files, which gives a new item with the file's facts only, a
-		// record failing again went back to Retry and was read from `<inbox>/undefined`: lost.)
+		// The retry is the record itself, its ID and retry counter kept: a retry that lost them
+		// (Read Files gives a new item with the file's facts only) was lost when it failed again.
 		for (const item of retried)
 			expect(item.json).toMatchObject({ recordId: fileOf(item), retry: { attempts: 1 } });
 		for (const item of answered)
