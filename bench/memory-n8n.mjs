@@ -14,6 +14,11 @@
 // with an output block shaped like the node's (the first answer's, per item recordId, hash and
 // time): the peak that merely keeping and serialising such items costs, with no request sent.
 //
+// With --documents, the same pairing over binary items: Manual Trigger -> Read Files (1,000
+// generated invoice PDFs of 1-3 pages on disk, --items to change) -> LLM Batch Call sending each
+// file (Attachments = data, JSON Schema) beside -> No Operation; --pdf-kb=N pads each PDF to about
+// N KB with incompressible bytes after %%EOF (readers ignore them), the size of a real invoice.
+//
 // Prints a Markdown table and the median ratio; asserts only that every item came out.
 import { spawn } from 'node:child_process';
 import {
@@ -26,6 +31,8 @@ import {
 	rmSync,
 	writeFileSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -48,13 +55,15 @@ const arg = (name, fallback) => {
 	const v = args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 	return v === undefined ? fallback : Number(v);
 };
-const ITEMS = arg('items', 20_000);
+const DOCUMENTS = args.includes('--documents');
+const ITEMS = arg('items', DOCUMENTS ? 1_000 : 20_000);
+const PDF_KB = arg('pdf-kb', 0);
 // A package tarball to measure instead of packing this checkout's dist/ (to compare two builds).
 const TARBALL = args.find((a) => a.startsWith('--tarball='))?.split('=')[1];
 const PAIRS = arg('pairs', 3);
 const REFERENCE = args.includes('--reference');
 const CONCURRENCY = 32;
-const TARGET = 1.3;
+const TARGET = DOCUMENTS ? 1.5 : 1.3;
 const log = (line) => console.log(`[bench:memory-n8n] ${line}`);
 const mb = (bytes) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MB`;
 
@@ -111,6 +120,56 @@ const llmStep = {
 	},
 };
 const passStep = { name: 'Pass Through', type: 'n8n-nodes-base.noOp' };
+
+/** Manual Trigger -> Read Files (every PDF in `dir`) -> `step`: the --documents arm. */
+function documentsWorkflow(id, step, dir) {
+	const wf = workflow(id, step);
+	wf.name = `bench memory (documents): ${step.name}`;
+	wf.nodes[1] = {
+		...wf.nodes[1],
+		name: 'Read PDFs',
+		type: 'n8n-nodes-base.readWriteFile',
+		typeVersion: 1,
+		parameters: { operation: 'read', fileSelector: `${dir}/*.pdf`, options: {} },
+	};
+	wf.connections = {
+		Start: { main: [[{ node: 'Read PDFs', type: 'main', index: 0 }]] },
+		'Read PDFs': { main: [[{ node: step.name, type: 'main', index: 0 }]] },
+	};
+	return wf;
+}
+
+/** ITEMS invoice PDFs (1-3 pages, test/helpers/pdf.ts through the build) written to `dir`. */
+function writeInvoices(dir) {
+	const { invoicePdf } = createRequire(import.meta.url)('../build/test/helpers/pdf.js');
+	mkdirSync(dir, { recursive: true });
+	let bytes = 0;
+	for (let n = 0; n < ITEMS; n++) {
+		let { pdf } = invoicePdf(n, { compress: n % 2 === 1 });
+		const pad = PDF_KB * 1024 - pdf.length;
+		if (pad > 0)
+			pdf = Buffer.concat([
+				pdf,
+				Buffer.from(`%${randomBytes(pad).toString('base64')}`.slice(0, pad)),
+			]);
+		writeFileSync(path.join(dir, `invoice-${String(n).padStart(5, '0')}.pdf`), pdf);
+		bytes += pdf.length;
+	}
+	return bytes;
+}
+
+const documentStep = (schema) => ({
+	...llmStep,
+	parameters: {
+		...llmStep.parameters,
+		model: 'gpt-4.1-mini',
+		prompt: 'Extract this invoice into the record.',
+		recordId: '={{ $json.fileName }}',
+		outputFormat: 'json',
+		jsonSchema: JSON.stringify(schema),
+		options: { ...llmStep.parameters.options, maxTokens: 400, attachments: 'data' },
+	},
+});
 
 /** A Code node (run once for all items) returning `body` over `items`. */
 const codeStep = (name, body) => ({
@@ -237,8 +296,9 @@ async function main() {
 		);
 		const wfDir = path.join(userFolder, 'workflows');
 		mkdirSync(wfDir, { recursive: true });
-		writeFileSync(path.join(wfDir, 'node.json'), JSON.stringify(workflow(NODE_ID, llmStep)));
-		writeFileSync(path.join(wfDir, 'pass.json'), JSON.stringify(workflow(PASS_ID, passStep)));
+		const arm = DOCUMENTS ? documentsArms(userFolder) : itemArms();
+		writeFileSync(path.join(wfDir, 'node.json'), JSON.stringify(arm.node));
+		writeFileSync(path.join(wfDir, 'pass.json'), JSON.stringify(arm.pass));
 		await importCredentials(userFolder, sandboxCredentials(sandbox.url));
 		await importWorkflowDir(userFolder, wfDir);
 		const rows = [];
@@ -267,12 +327,36 @@ async function main() {
 		);
 		if (REFERENCE) await reference(userFolder, wfDir, peakDir, rows);
 		console.log(
-			`\n${ITEMS.toLocaleString('en-US')} items, \`n8n execute\` (n8n 2.41.1, SQLite), concurrency ${CONCURRENCY}, zero sandbox latency; peak RSS of n8n's main process.`,
+			`\n${arm.what}, \`n8n execute\` (n8n 2.41.1, SQLite), concurrency ${CONCURRENCY}, zero sandbox latency; peak RSS of n8n's main process.`,
 		);
 	} finally {
 		await sandbox.stop();
 		if (!process.env.LLM_BATCH_KEEP_BENCH) rmSync(userFolder, { recursive: true, force: true });
 	}
+}
+
+/** The two workflows of a pair over generated tickets, and what the footnote says of them. */
+function itemArms() {
+	return {
+		node: workflow(NODE_ID, llmStep),
+		pass: workflow(PASS_ID, passStep),
+		what: `${ITEMS.toLocaleString('en-US')} items`,
+	};
+}
+
+/** --documents: the two workflows of a pair over the same PDFs read from disk. */
+function documentsArms(userFolder) {
+	if (REFERENCE) throw new Error('--reference measures item arms only, not --documents');
+	const dir = path.join(userFolder, 'invoices');
+	const bytes = writeInvoices(dir);
+	// n8n 2 reads files only under ~/.n8n-files unless this names the folder.
+	process.env.N8N_RESTRICT_FILE_ACCESS_TO = dir;
+	const { INVOICE_SCHEMA } = createRequire(import.meta.url)('../build/test/helpers/pdf.js');
+	return {
+		node: documentsWorkflow(NODE_ID, documentStep(INVOICE_SCHEMA), dir),
+		pass: documentsWorkflow(PASS_ID, passStep, dir),
+		what: `${ITEMS.toLocaleString('en-US')} invoice PDFs of 1–3 pages (${mb(bytes)} on disk, read by Read Files; binary data in n8n's default filesystem mode), LLM Batch Call with Attachments = data and a JSON Schema`,
+	};
 }
 
 /** The two Code-node arms (--reference), beside the last pair's pass-through. */

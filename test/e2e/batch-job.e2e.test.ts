@@ -14,34 +14,12 @@ import {
 	outputs,
 	printTimings,
 	readWorkflow,
+	startingAt,
 	timed,
 	type Sandbox,
-	type WorkflowJson,
 } from './harness';
 
 const FILE = '04-nightly-batch-half-price.json';
-
-/** A copy of the example whose Manual Trigger is wired like `trigger`; other triggers removed. */
-function startingAt(workflow: WorkflowJson, trigger: string, id: string): WorkflowJson {
-	const copy = structuredClone(workflow);
-	copy.id = id;
-	copy.name = `${workflow.name} (${trigger})`;
-	const t = copy.nodes.find((n) => n.name === trigger)!;
-	const wiring = structuredClone(copy.connections[trigger]);
-	for (const n of copy.nodes.filter((x) => x.type.endsWith('scheduleTrigger')))
-		delete copy.connections[n.name];
-	copy.nodes = copy.nodes.filter((n) => !n.type.endsWith('scheduleTrigger'));
-	copy.nodes.push({
-		id: `00000000-0000-4000-8000-0000000e2e${id.length}`,
-		name: 'E2E Manual Trigger',
-		type: 'n8n-nodes-base.manualTrigger',
-		typeVersion: 1,
-		position: [t.position[0], t.position[1] + 200],
-		parameters: {},
-	});
-	copy.connections['E2E Manual Trigger'] = wiring;
-	return copy;
-}
 
 describe('LLM Batch Job in n8n (CLI): example 04 as two executions', () => {
 	let userFolder: string;

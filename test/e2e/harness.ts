@@ -223,6 +223,32 @@ export function withManualTrigger(workflow: WorkflowJson, dir: string): string {
 }
 
 /**
+ * One part of a multi-trigger example (a nightly submit, a 15-minute poll) as its own workflow
+ * for `n8n execute`: a copy with id `id` whose Manual Trigger is wired like `trigger`, every
+ * Schedule Trigger removed.
+ */
+export function startingAt(workflow: WorkflowJson, trigger: string, id: string): WorkflowJson {
+	const copy = structuredClone(workflow);
+	copy.id = id;
+	copy.name = `${workflow.name} (${trigger})`;
+	const t = copy.nodes.find((n) => n.name === trigger)!;
+	const wiring = structuredClone(copy.connections[trigger]);
+	for (const n of copy.nodes.filter((x) => x.type.endsWith('scheduleTrigger')))
+		delete copy.connections[n.name];
+	copy.nodes = copy.nodes.filter((n) => !n.type.endsWith('scheduleTrigger'));
+	copy.nodes.push({
+		id: `00000000-0000-4000-8000-0000000e2e${id.length}`,
+		name: 'E2E Manual Trigger',
+		type: 'n8n-nodes-base.manualTrigger',
+		typeVersion: 1,
+		position: [t.position[0], t.position[1] + 200],
+		parameters: {},
+	});
+	copy.connections['E2E Manual Trigger'] = wiring;
+	return copy;
+}
+
+/**
  * Returns a copy of the workflow whose Code node `codeNode` (run once for all items) runs `snippet`
  * on its `items` before returning them: how a test plants bad rows or sandbox fault directives
  * (`[[sandbox:fail-first:N:kind]]`) in an example's sample data without editing the example.
