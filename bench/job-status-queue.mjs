@@ -18,10 +18,13 @@
 //
 // `--worker-concurrency` is each worker's `--concurrency` (n8n's default 10): with fewer slots than
 // the job's chunks a queue-arm poll waits for a chunk to finish; the status instance does not care.
-// `uptime`'s load is recorded with the measurement (the machine is shared).
+// `uptime`'s load is recorded with the measurement (the machine is shared). `--instance-nice=-10`
+// raises the status instance's CPU priority (root; a stand-in for a CPU of its own),
+// `--instance-env=K=V,…` sets its environment.
 //
 // Prints a Markdown table; asserts nothing.
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 
 import { assertN8nInstalled } from '../scripts/n8n/lib.mjs';
@@ -53,6 +56,13 @@ const WORKERS = 3;
 const WORKER_CONCURRENCY = arg('worker-concurrency', 10);
 const IDLE_POLLS = arg('idle-polls', 12);
 const INSTANCE_NICE = arg('instance-nice', undefined);
+// `--instance-env=EXECUTIONS_DATA_SAVE_ON_SUCCESS=none,…`: settings of the status instance only.
+const INSTANCE_ENV = Object.fromEntries(
+	(args.find((a) => a.startsWith('--instance-env='))?.slice('--instance-env='.length) ?? '')
+		.split(',')
+		.filter(Boolean)
+		.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const POLL_MS = 5000;
 const JOB = 'bench-status-big';
 const QUEUE_HOOK = 'llm-batch-status-bench';
@@ -169,6 +179,200 @@ function phasesCell(phases, roundTrips) {
 	return `queued ${stat(phases.map((p) => p.queuedMs))} · run ${stat(phases.map((p) => p.runMs))} · the rest ${stat(rest)}`;
 }
 
+/** The poll URLs of every arm. */
+function pollUrls(queueBase, instanceBase) {
+	return {
+		queue: (job, total) => `${queueBase}/webhook/${QUEUE_HOOK}?job=${job}&total=${total}`,
+		json: (job, total) =>
+			`${instanceBase}/webhook/${STATUS_PAGE_HOOKS.json}?job=${job}&total=${total}`,
+		page: (job) => `${instanceBase}/webhook/${STATUS_PAGE_HOOKS.page}?job=${job}`,
+		floor: () => `${instanceBase}/webhook/${STATUS_PAGE_HOOKS.floor}`,
+	};
+}
+
+const json = (body) => JSON.parse(body);
+const PARSE = { queue: json, json, page: pageNumbers, floor: json };
+
+/** Every arm polled with nothing running (the first poll of each warms its workflow up). */
+async function idleRoundTrips(url) {
+	const idle = { queue: [], json: [], page: [], floor: [] };
+	for (let i = 0; i <= IDLE_POLLS; i++) {
+		for (const arm of Object.keys(idle)) {
+			const r = await timedGet(url[arm](`${JOB}-idle`, 1), PARSE[arm]);
+			if (i > 0) idle[arm].push(r.ms);
+		}
+		await sleep(500);
+	}
+	return idle;
+}
+
+/**
+ * The queue-main arm on its own clock: one of its polls may wait for a worker slot for seconds,
+ * which must not delay the status instance's polls. `stop()` ends it after the poll under way.
+ */
+function pollQueueMain(url) {
+	const polls = [];
+	let over = false;
+	const loop = (async () => {
+		while (!over) {
+			const tick = Date.now();
+			const r = await timedGet(url.queue(JOB, ITEMS), json);
+			polls.push({ ms: r.ms, done: r.value?.done });
+			await sleep(Math.max(0, POLL_MS - (Date.now() - tick)));
+		}
+	})();
+	return {
+		polls,
+		stop: async () => {
+			over = true;
+			await loop;
+		},
+	};
+}
+
+/** A status reading's `done` never below an earlier one's, per arm. */
+function progressCheck() {
+	const back = { json: 0, page: 0, direct: 0 };
+	const seen = { json: -1, page: -1, direct: -1 };
+	return {
+		back,
+		seen,
+		add(arm, done) {
+			if (done === undefined) return;
+			if (done < seen[arm]) back[arm]++;
+			seen[arm] = Math.max(seen[arm], done);
+		},
+	};
+}
+
+/** The ledger read as the bench process sees it, whole and in its two halves. */
+async function timedRead(store) {
+	const t0 = performance.now();
+	const direct = await readJobStatus(store, JOB, { now: Date.now(), expectedTotal: ITEMS });
+	const t1 = performance.now();
+	await store.stats(JOB);
+	const t2 = performance.now();
+	await heartbeatStoreFor(store).read(JOB);
+	const t3 = performance.now();
+	return { direct, directMs: t1 - t0, statsMs: t2 - t1, beatsMs: t3 - t2 };
+}
+
+/**
+ * Every 5 s until the JSON status says finished and the job's report has arrived: the status
+ * instance's JSON, page and floor, then the ledger read. Resolves with every poll, the load
+ * seen, the progress check and the last JSON status.
+ */
+async function followOnStatusInstance({ url, store, reports, queuePolls }) {
+	const polls = [];
+	const loads = [];
+	const progress = progressCheck();
+	const end = await followJob({
+		intervalMs: POLL_MS,
+		stallMs: 60_000,
+		tick: async () => {
+			const j = await timedGet(url.json(JOB, ITEMS), json);
+			const p = await timedGet(url.page(JOB), pageNumbers);
+			const f = await timedGet(url.floor(), json);
+			const read = await timedRead(store);
+			progress.add('json', j.value?.done);
+			progress.add('page', p.value?.done);
+			progress.add('direct', read.direct.done);
+			const load = os.loadavg()[0];
+			loads.push(load);
+			polls.push({ json: j, page: p, floor: f, ...read });
+			if (polls.length % 6 === 1)
+				log(
+					`${read.direct.state} ${read.direct.done}/${read.direct.total} · status instance JSON ${j.ms.toFixed(0)} ms, page ${p.ms.toFixed(0)} ms, ledger ${read.directMs.toFixed(0)} ms · queue main last ${queuePolls.at(-1)?.ms.toFixed(0) ?? '–'} ms · load ${load.toFixed(2)}`,
+				);
+			const last = j.value;
+			return {
+				progress: read.direct.done,
+				finished: last?.state === 'finished' && last.done >= ITEMS && reports.length > 0,
+				last,
+			};
+		},
+	});
+	if (!end.finished)
+		log(`no progress for 60 s at ${progress.seen.direct}/${ITEMS}: the job did not finish`);
+	return { polls, loads, back: progress.back, last: end.last };
+}
+
+const row = (a, b, c = '') => console.log(`| ${a} | ${b} | ${c} |`);
+const over200 = (xs) => `${xs.filter((x) => x > 200).length} over 200 ms`;
+
+/** The measured rows: each arm's round trips, the read, progress and the final numbers. */
+function printPolls({ run, idle, queuePolls, report }) {
+	const { polls, back, last } = run;
+	const ms = (arm) => polls.map((p) => p[arm].ms);
+	const answered = (arm) =>
+		`${polls.length} polls, ${polls.filter((p) => p[arm].value === undefined).length} unanswered`;
+	const qms = queuePolls.map((p) => p.ms);
+	const same =
+		report &&
+		last &&
+		last.succeeded === report.outcomes?.success &&
+		last.failed === report.outcomes?.failed &&
+		Math.abs(last.costUsd - report.costUsd) < 1e-9;
+	console.log('| check (ms) | measured | target |');
+	console.log('|---|---|---|');
+	for (const [arm, label] of [
+		['json', 'status instance, JSON poll during the job'],
+		['page', 'status instance, example 08 page during the job'],
+	])
+		row(label, `${answered(arm)}; ${stat(ms(arm))}; ${over200(ms(arm))}`, 'every poll ≤ 200 ms');
+	row(
+		"status instance, the same webhook without Job Status (n8n's floor)",
+		`${stat(ms('floor'))}; ${over200(ms('floor'))}`,
+	);
+	row(
+		'the same read straight from the ledger (core/status/read.ts)',
+		stat(polls.map((p) => p.directMs)),
+	);
+	row(
+		'… its halves: record totals (store.stats) / heartbeats',
+		`${stat(polls.map((p) => p.statsMs))} / ${stat(polls.map((p) => p.beatsMs))}`,
+	);
+	row(
+		'status instance idle (JSON / page / floor)',
+		`${stat(idle.json)} / ${stat(idle.page)} / ${stat(idle.floor)}`,
+	);
+	row(
+		'queue main, poll during the job (the comparison)',
+		`${queuePolls.length} polls, ${queuePolls.filter((p) => p.done === undefined).length} unanswered; ${stat(qms)}; ${over200(qms)}`,
+	);
+	row("queue main idle (n8n's queue-mode webhook round trip)", stat(idle.queue));
+	row(
+		'progress going back between polls (JSON / page / ledger)',
+		`${back.json} / ${back.page} / ${back.direct}`,
+		'0',
+	);
+	row(
+		"last status-instance poll vs the job's Batch Report",
+		`${last?.succeeded} ok / ${last?.failed} failed / $${last?.costUsd?.toFixed?.(4)} vs ${report?.outcomes?.success} / ${report?.outcomes?.failed} / $${report?.costUsd?.toFixed?.(4)}: ${same ? 'equal' : 'DIFFERENT'}`,
+		'equal',
+	);
+}
+
+/** Where each arm's time went, from each instance's execution rows (after the idle polls). */
+async function printPhases({ run, idle, queuePolls, instance, pg, ids }) {
+	const n = IDLE_POLLS + 1;
+	const ms = (arm) => run.polls.map((p) => p[arm].ms);
+	for (const arm of ['json', 'page', 'floor'])
+		row(
+			`status instance ${arm} during the job, where the time goes`,
+			phasesCell(instancePhases(instance.database, ids[arm]).slice(n), ms(arm)),
+		);
+	const q = await queuePhases(pg);
+	row(
+		'queue main during the job, where the time goes',
+		phasesCell(
+			q.slice(n),
+			queuePolls.map((p) => p.ms),
+		),
+	);
+	row('queue main idle, where the time goes', phasesCell(q.slice(1, n), idle.queue));
+}
+
 async function main() {
 	assertN8nInstalled();
 	const [page, pageJson, floor] = statusPageWorkflows();
@@ -197,28 +401,12 @@ async function main() {
 			workflows: [page, pageJson, floor],
 			hooks: Object.values(STATUS_PAGE_HOOKS).map((p) => ({ path: p })),
 			nice: INSTANCE_NICE,
+			env: INSTANCE_ENV,
 		});
 		const store = openStore({ kind: 'postgres', ...bench.pg });
 		await store.init();
-		const url = {
-			queue: (job, total) => `${bench.baseUrl}/webhook/${QUEUE_HOOK}?job=${job}&total=${total}`,
-			json: (job, total) =>
-				`${instance.baseUrl}/webhook/${STATUS_PAGE_HOOKS.json}?job=${job}&total=${total}`,
-			page: (job) => `${instance.baseUrl}/webhook/${STATUS_PAGE_HOOKS.page}?job=${job}`,
-			floor: () => `${instance.baseUrl}/webhook/${STATUS_PAGE_HOOKS.floor}`,
-		};
-		const json = (b) => JSON.parse(b);
-		const parse = { queue: json, json, page: pageNumbers, floor: json };
-
-		// Nothing running: n8n's own round trips (the first of each warms the workflow up).
-		const idle = { queue: [], json: [], page: [], floor: [] };
-		for (let i = 0; i <= IDLE_POLLS; i++) {
-			for (const arm of Object.keys(idle)) {
-				const r = await timedGet(url[arm](`${JOB}-idle`, 1), parse[arm]);
-				if (i > 0) idle[arm].push(r.ms);
-			}
-			await sleep(500);
-		}
+		const url = pollUrls(bench.baseUrl, instance.baseUrl);
+		const idle = await idleRoundTrips(url);
 		const loadIdle = loadAverage();
 		log(
 			`idle: queue main ${stat(idle.queue)} ms; status instance JSON ${stat(idle.json)} ms, page ${stat(idle.page)} ms, n8n floor ${stat(idle.floor)} ms; load ${loadIdle}`,
@@ -230,149 +418,30 @@ async function main() {
 			headers: { 'content-type': 'application/json' },
 			body: JSON.stringify({ job: JOB, n: ITEMS }),
 		});
-		log(
-			`job of ${ITEMS} records in chunks of ${CHUNK} started: HTTP ${res.status}; load ${loadAverage()}`,
-		);
-
-		// The queue arm polls on its own clock: one of its polls may wait for a worker slot for
-		// seconds, which must not delay the status instance's polls.
-		const queuePolls = [];
-		let jobOver = false;
-		const queueLoop = (async () => {
-			while (!jobOver) {
-				const tick = Date.now();
-				const r = await timedGet(url.queue(JOB, ITEMS), json);
-				queuePolls.push({ ms: r.ms, done: r.value?.done });
-				await sleep(Math.max(0, POLL_MS - (Date.now() - tick)));
-			}
-		})();
-
-		const polls = [];
-		const loads = [];
-		const back = { json: 0, page: 0, direct: 0 };
-		const seen = { json: -1, page: -1, direct: -1 };
-		const forward = (arm, done) => {
-			if (done === undefined) return;
-			if (done < seen[arm]) back[arm]++;
-			seen[arm] = Math.max(seen[arm], done);
-		};
-		const end = await followJob({
-			intervalMs: POLL_MS,
-			stallMs: 60_000,
-			tick: async () => {
-				const j = await timedGet(url.json(JOB, ITEMS), json);
-				const p = await timedGet(url.page(JOB), pageNumbers);
-				const f = await timedGet(url.floor(), json);
-				const t0 = performance.now();
-				const direct = await readJobStatus(store, JOB, { now: Date.now(), expectedTotal: ITEMS });
-				const directMs = performance.now() - t0;
-				// The read's two halves on their own: the records' totals, the heartbeats.
-				const t1 = performance.now();
-				await store.stats(JOB);
-				const statsMs = performance.now() - t1;
-				const t2 = performance.now();
-				await heartbeatStoreFor(store).read(JOB);
-				const beatsMs = performance.now() - t2;
-				forward('json', j.value?.done);
-				forward('page', p.value?.done);
-				forward('direct', direct.done);
-				const load = Number(loadAverage().split(' / ')[0]);
-				loads.push(load);
-				polls.push({ json: j, page: p, floor: f, directMs, statsMs, beatsMs, direct });
-				if (polls.length % 6 === 1)
-					log(
-						`${direct.state} ${direct.done}/${direct.total} · ${direct.participants.filter((x) => x.state === 'running').length} running · status instance JSON ${j.ms.toFixed(0)} ms, page ${p.ms.toFixed(0)} ms, ledger ${directMs.toFixed(0)} ms · queue main last ${queuePolls.at(-1)?.ms.toFixed(0) ?? '–'} ms · load ${load}`,
-					);
-				const last = j.value;
-				return {
-					progress: direct.done,
-					finished: last?.state === 'finished' && last.done >= ITEMS && bench.reports.length > 0,
-					last,
-				};
-			},
+		log(`job of ${ITEMS} records in chunks of ${CHUNK} started: HTTP ${res.status}`);
+		const queue = pollQueueMain(url);
+		const run = await followOnStatusInstance({
+			url,
+			store,
+			reports: bench.reports,
+			queuePolls: queue.polls,
 		});
-		jobOver = true;
-		await queueLoop;
-		if (!end.finished)
-			log(`no progress for 60 s at ${seen.direct}/${ITEMS}: the job did not finish`);
+		await queue.stop();
+
 		const seconds = (Date.now() - started) / 1000;
-		const report = bench.reports.find((r) => r.items !== undefined) ?? bench.reports[0];
-		const lastPoll = end.last;
-		const same =
-			report &&
-			lastPoll &&
-			lastPoll.succeeded === report.outcomes?.success &&
-			lastPoll.failed === report.outcomes?.failed &&
-			Math.abs(lastPoll.costUsd - report.costUsd) < 1e-9;
-		const ms = (arm) => polls.map((p) => p[arm].ms);
-		const over = (xs) => xs.filter((x) => x > 200).length;
-		const unanswered = (arm) => polls.filter((p) => p[arm].value === undefined).length;
-		const qms = queuePolls.map((p) => p.ms);
-		const dir = polls.map((p) => p.directMs);
-		const chunks = Math.ceil(ITEMS / CHUNK);
+		const loads = run.loads;
 		console.log(
-			`\nJob Status polled every 5 s during a ${ITEMS}-record job (${chunks} chunks of ${CHUNK}, ${WORKERS} workers × --concurrency=${WORKER_CONCURRENCY}, ${RPM} RPM), ${seconds.toFixed(0)} s; status instance nice ${INSTANCE_NICE ?? 0}; load average (1 / 5 / 15 min) idle ${loadIdle}, during the job 1-min p50 ${pctl(loads, 0.5).toFixed(2)} max ${Math.max(...loads).toFixed(2)}, at the end ${loadAverage()}\n`,
+			`\nJob Status polled every 5 s during a ${ITEMS}-record job (${Math.ceil(ITEMS / CHUNK)} chunks of ${CHUNK}, ${WORKERS} workers × --concurrency=${WORKER_CONCURRENCY}, ${RPM} RPM), ${seconds.toFixed(0)} s; status instance nice ${INSTANCE_NICE ?? 0}, env ${JSON.stringify(INSTANCE_ENV)}; load average (1 / 5 / 15 min) idle ${loadIdle}, during the job 1-min p50 ${pctl(loads, 0.5).toFixed(2)} max ${Math.max(...loads).toFixed(2)}, at the end ${loadAverage()}\n`,
 		);
-		console.log('| check (ms) | measured | target |');
-		console.log('|---|---|---|');
-		const row = (a, b, c = '') => console.log(`| ${a} | ${b} | ${c} |`);
-		row(
-			'status instance, JSON poll during the job',
-			`${polls.length} polls, ${unanswered('json')} unanswered; ${stat(ms('json'))}; ${over(ms('json'))} over 200 ms`,
-			'every poll ≤ 200 ms',
-		);
-		row(
-			'status instance, example 08 page during the job',
-			`${polls.length} polls, ${unanswered('page')} unanswered; ${stat(ms('page'))}; ${over(ms('page'))} over 200 ms`,
-			'every poll ≤ 200 ms',
-		);
-		row(
-			"status instance, the same webhook without Job Status (n8n's floor)",
-			`${stat(ms('floor'))}; ${over(ms('floor'))} over 200 ms`,
-		);
-		row('the same read straight from the ledger (core/status/read.ts)', stat(dir));
-		row(
-			'… its halves: record totals (store.stats) / heartbeats',
-			`${stat(polls.map((p) => p.statsMs))} / ${stat(polls.map((p) => p.beatsMs))}`,
-		);
-		row(
-			'status instance idle (JSON / page / floor)',
-			`${stat(idle.json)} / ${stat(idle.page)} / ${stat(idle.floor)}`,
-		);
-		row(
-			'queue main, poll during the job (the comparison)',
-			`${queuePolls.length} polls, ${queuePolls.filter((p) => p.done === undefined).length} unanswered; ${stat(qms)}; ${over(qms)} over 200 ms`,
-		);
-		row("queue main idle (n8n's queue-mode webhook round trip)", stat(idle.queue));
-		row(
-			'progress going back between polls (JSON / page / ledger)',
-			`${back.json} / ${back.page} / ${back.direct}`,
-			'0',
-		);
-		row(
-			"last status-instance poll vs the job's Batch Report",
-			`${lastPoll?.succeeded} ok / ${lastPoll?.failed} failed / $${lastPoll?.costUsd?.toFixed?.(4)} vs ${report?.outcomes?.success} / ${report?.outcomes?.failed} / $${report?.costUsd?.toFixed?.(4)}: ${same ? 'equal' : 'DIFFERENT'}`,
-			'equal',
-		);
-		const instJson = instancePhases(instance.database, pageJson.id);
-		const instPage = instancePhases(instance.database, page.id);
-		const instFloor = instancePhases(instance.database, floor.id);
-		const q = await queuePhases(bench.pg);
-		const n = IDLE_POLLS + 1;
-		row(
-			'status instance JSON during the job, where the time goes',
-			phasesCell(instJson.slice(n), ms('json')),
-		);
-		row(
-			'status instance page during the job, where the time goes',
-			phasesCell(instPage.slice(n), ms('page')),
-		);
-		row(
-			'status instance floor during the job, where the time goes',
-			phasesCell(instFloor.slice(n), ms('floor')),
-		);
-		row('queue main during the job, where the time goes', phasesCell(q.slice(n), qms));
-		row('queue main idle, where the time goes', phasesCell(q.slice(1, n), idle.queue));
+		const report = bench.reports.find((r) => r.items !== undefined) ?? bench.reports[0];
+		const measured = { run, idle, queuePolls: queue.polls, report };
+		printPolls(measured);
+		await printPhases({
+			...measured,
+			instance,
+			pg: bench.pg,
+			ids: { json: pageJson.id, page: page.id, floor: floor.id },
+		});
 	} finally {
 		await closeAllStores();
 		await instance?.stop();

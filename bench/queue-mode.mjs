@@ -108,7 +108,6 @@ async function ledger(pgInfo, sql, params) {
 
 async function main() {
 	assertN8nInstalled();
-	let limitsRedisProc;
 	const rows = [];
 	const bench = await startBenchTopology({
 		label: 'queue',
@@ -135,7 +134,8 @@ async function main() {
 	});
 	const { topo, sandbox, limitsRedis, reports, pg: pgInfo } = bench;
 	const base = bench.baseUrl;
-	limitsRedisProc = limitsRedis;
+	// The Redis holding the limits; (b) replaces it with a new one on the same port.
+	let limitsRedisProc = limitsRedis;
 	try {
 		const runThree = async (prefix, during) => {
 			await sandbox.reset();
