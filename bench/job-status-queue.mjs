@@ -173,6 +173,8 @@ const stat = (xs) =>
 
 /** "queued … · run … · HTTP side …" for the polls whose execution rows line up with them. */
 function phasesCell(phases, roundTrips) {
+	if (phases.some((p) => Number.isNaN(p.runMs)))
+		return 'execution rows without a stop time (not saved: EXECUTIONS_DATA_SAVE_ON_SUCCESS)';
 	if (phases.length !== roundTrips.length)
 		return `${phases.length} executions for ${roundTrips.length} polls: not matched`;
 	const rest = phases.map((p, i) => roundTrips[i] - p.executionMs);
