@@ -11,31 +11,18 @@
 // `--quick`: fewer items everywhere (wiring check); `--big=N` / `--single=N`: the sizes of (c).
 //
 // Prints a Markdown table; asserts nothing (the e2e test asserts correctness).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 import pg from 'pg';
 
-import {
-	assertN8nInstalled,
-	freePort,
-	importCredentials,
-	importWorkflow,
-	installPackage,
-	packPackage,
-	publishWorkflow,
-	startSandbox,
-	waitForWebhook,
-} from '../scripts/n8n/lib.mjs';
-import { startQueueTopology, startRedisServer } from '../scripts/n8n/queue.mjs';
+import { assertN8nInstalled } from '../scripts/n8n/lib.mjs';
+import { followJob, startBenchTopology } from '../scripts/n8n/queue-bench.mjs';
+import { startRedisServer } from '../scripts/n8n/queue.mjs';
 import {
 	BIG_JOB_HOOKS,
 	bigJobWorkflow,
 	executionsByWorker,
 	postBatch,
-	queueCredentials,
 	queueWorkflow,
 } from '../scripts/n8n/queue-workflow.mjs';
 
@@ -121,86 +108,35 @@ async function ledger(pgInfo, sql, params) {
 
 async function main() {
 	assertN8nInstalled();
-	const userFolder = mkdtempSync(path.join(os.tmpdir(), 'llm-batch-bench-queue-'));
-	const reports = [];
-	const receiver = createServer((req, res) => {
-		let body = '';
-		req.on('data', (c) => (body += c));
-		req.on('end', () => {
-			try {
-				reports.push(JSON.parse(body));
-			} catch {
-				reports.push({ unparsable: body.slice(0, 200) });
-			}
-			res.end('{}');
-		});
-	});
-	await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-	const reportUrl = `http://127.0.0.1:${receiver.address().port}/report`;
-	const limitsRedis = await startRedisServer(); // limits on their own Redis, so (b) can stop it
-	let limitsRedisProc = limitsRedis;
-	const sandbox = await startSandbox([
-		'--port',
-		'0',
-		'--seed',
-		'5',
-		'--latency',
-		'50-300',
-		'--rpm',
-		String(A_RPM),
-	]);
-	let topo;
 	const rows = [];
-	try {
-		log('packing and installing the package');
-		await installPackage(userFolder, await packPackage(path.join(userFolder, 'pack')));
-		const port = await freePort();
-		const base = `http://localhost:${port}`;
-		const files = {
-			queue: queueWorkflow({ rpm: A_RPM, tpm: 100_000_000, concurrency: 16 }),
-			single: queueWorkflow({
+	const bench = await startBenchTopology({
+		label: 'queue',
+		workers: 3,
+		// A few executions per worker: 30 chunk executions at once on a 2-core machine starve
+		// the ledger's connections; the shared limit is the bottleneck anyway.
+		concurrency: 3,
+		sandboxArgs: ['--seed', '5', '--latency', '50-300', '--rpm', String(A_RPM)],
+		workflows: ({ baseUrl, reportUrl }) => [
+			queueWorkflow({ rpm: A_RPM, tpm: 100_000_000, concurrency: 16 }),
+			queueWorkflow({
 				rpm: C_RPM,
 				tpm: 100_000_000,
 				concurrency: 32,
 				id: 'llmBatchQueueSingle',
 				webhookPath: 'llm-batch-single',
 			}),
-			big: bigJobWorkflow({ baseUrl: base, reportUrl, rpm: C_RPM, chunkSize: C_CHUNK }),
-		};
-		log('starting Redis, PostgreSQL, main and 3 workers');
-		topo = await startQueueTopology(userFolder, {
-			workers: 3,
-			// A few executions per worker: 30 chunk executions at once on a 2-core machine starve
-			// the ledger's connections; the shared limit is the bottleneck anyway.
-			concurrency: 3,
-			port,
-			prepare: async (env, { pg: pgInfo }) => {
-				await importCredentials(userFolder, queueCredentials(sandbox.url, limitsRedis, pgInfo), {
-					env,
-				});
-				for (const [name, wf] of Object.entries(files)) {
-					const file = path.join(userFolder, `${name}.json`);
-					writeFileSync(file, JSON.stringify(wf));
-					await importWorkflow(userFolder, file, { env });
-					await publishWorkflow(userFolder, wf.id, { env });
-				}
-			},
-		});
-		for (const hook of [
-			'llm-batch-queue',
-			'llm-batch-single',
-			BIG_JOB_HOOKS.start,
-			BIG_JOB_HOOKS.chunk,
-		])
-			await waitForWebhook(base, hook);
-		const pgInfo = {
-			host: topo.pg.host,
-			port: topo.pg.port,
-			user: topo.pg.user,
-			password: topo.pg.password,
-			database: topo.pg.database,
-		};
-
+			bigJobWorkflow({ baseUrl, reportUrl, rpm: C_RPM, chunkSize: C_CHUNK }),
+		],
+		hooks: ['llm-batch-queue', 'llm-batch-single', BIG_JOB_HOOKS.start, BIG_JOB_HOOKS.chunk].map(
+			(p) => ({ path: p }),
+		),
+		log,
+	});
+	const { topo, sandbox, limitsRedis, reports, pg: pgInfo } = bench;
+	const base = bench.baseUrl;
+	// The Redis holding the limits; (b) replaces it with a new one on the same port.
+	let limitsRedisProc = limitsRedis;
+	try {
 		const runThree = async (prefix, during) => {
 			await sandbox.reset();
 			const jobs = ['a', 'b', 'c'].map((s) => `${prefix}-${s}`);
@@ -304,30 +240,32 @@ async function main() {
 			log(`big job started: HTTP ${res.status}`);
 			let counts;
 			let reruns = 0;
-			let lastFinished = -1;
-			let lastProgressAt = Date.now();
 			let finishedAt = 0;
-			for (;;) {
-				const rowsNow = await ledger(
-					pgInfo,
-					'SELECT status, count(*)::int AS n FROM llm_batch_ledger_records WHERE job = $1 GROUP BY status',
-					['bench-c-big'],
-				);
-				counts = Object.fromEntries(rowsNow.map((r) => [r.status, r.n]));
-				const finished = (counts.succeeded ?? 0) + (counts.failed ?? 0);
-				if (finished !== lastFinished) {
-					lastFinished = finished;
-					lastProgressAt = Date.now();
-				}
-				if (finished >= C_BIG && !finishedAt) finishedAt = Date.now();
-				if (finished >= C_BIG && (reports.length > 0 || Date.now() - finishedAt > 30_000)) break;
-				const [{ busy }] = await ledger(
-					pgInfo,
-					"SELECT count(*)::int AS busy FROM execution_entity WHERE status IN ('new', 'running')",
-					[],
-				);
-				if (busy > 0) lastProgressAt = Date.now(); // still registering or dispatching
-				if (finished < C_BIG && Date.now() - lastProgressAt > 60_000) {
+			await followJob({
+				intervalMs: 1000,
+				stallMs: 60_000,
+				timeoutMs: 3_600_000,
+				tick: async () => {
+					const rowsNow = await ledger(
+						pgInfo,
+						'SELECT status, count(*)::int AS n FROM llm_batch_ledger_records WHERE job = $1 GROUP BY status',
+						['bench-c-big'],
+					);
+					counts = Object.fromEntries(rowsNow.map((r) => [r.status, r.n]));
+					const finished = (counts.succeeded ?? 0) + (counts.failed ?? 0);
+					if (finished >= C_BIG && !finishedAt) finishedAt = Date.now();
+					const [{ busy }] = await ledger(
+						pgInfo,
+						"SELECT count(*)::int AS busy FROM execution_entity WHERE status IN ('new', 'running')",
+						[],
+					);
+					return {
+						progress: finished,
+						busy: busy > 0, // still registering or dispatching
+						finished: finished >= C_BIG && (reports.length > 0 || Date.now() - finishedAt > 30_000),
+					};
+				},
+				stalled: async () => {
 					// A chunk execution failed (its records stay open, its chunk unmarked): start the
 					// job again, as a user would — LLM Batch Call skips the records already done.
 					reruns++;
@@ -337,12 +275,9 @@ async function main() {
 						headers: { 'content-type': 'application/json' },
 						body: JSON.stringify({ job: 'bench-c-big', n: C_BIG }),
 					});
-					lastProgressAt = Date.now();
-				}
-				if (Date.now() - t1 > 3_600_000)
-					throw new Error(`big job stuck at ${JSON.stringify(counts)}`);
-				await sleep(1000);
-			}
+					return 'again';
+				},
+			});
 			const bigSec = ((finishedAt || Date.now()) - t1) / 1000;
 			const bigRate = C_BIG / bigSec;
 			await sleep(3000); // a second report would arrive now
@@ -366,12 +301,8 @@ async function main() {
 			]);
 		}
 	} finally {
-		await topo?.stop();
-		await sandbox.stop();
-		await limitsRedisProc.stop?.();
-		if (limitsRedisProc !== limitsRedis) await limitsRedis.stop();
-		receiver.close();
-		rmSync(userFolder, { recursive: true, force: true });
+		if (limitsRedisProc !== limitsRedis) await limitsRedisProc.stop();
+		await bench.stop();
 	}
 	console.log('\n| scenario | measured | target |\n|---|---|---|');
 	for (const r of rows) console.log(`| ${r.join(' | ')} |`);

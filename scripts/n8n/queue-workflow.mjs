@@ -252,3 +252,103 @@ export function bigJobWorkflow({ baseUrl, reportUrl, rpm, chunkSize }) {
 	wf.connections['Batch Report'] = { main: [[{ node: 'Send report', type: 'main', index: 0 }]] };
 	return wf;
 }
+
+export const STATUS_PAGE_HOOKS = {
+	page: 'llm-batch-status',
+	json: 'llm-batch-status-json',
+	floor: 'llm-batch-status-floor',
+};
+
+/**
+ * For a status instance: example 08 as shipped (GET `llm-batch-status?job=` → Job Status → the
+ * HTML page), and the same workflow answering JSON (Format = JSON, as example 08's note offers
+ * for a dashboard or a script) with the job's size from `?total=`, for numbers a bench can check.
+ */
+export function statusPageWorkflows() {
+	const page = JSON.parse(
+		readFileSync(path.join(REPO_ROOT, 'examples', '08-job-status-page.json'), 'utf8'),
+	);
+	const json = structuredClone(page);
+	json.id = `${page.id}Json`;
+	json.name = `${page.name} (JSON)`;
+	json.nodes = json.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote');
+	for (const n of json.nodes) {
+		if (n.type === 'n8n-nodes-base.webhook') {
+			n.parameters.path = STATUS_PAGE_HOOKS.json;
+			n.webhookId = `${page.id}-json-hook`;
+		}
+		if (n.type === 'n8n-nodes-llm-batch.batchLedger')
+			Object.assign(n.parameters, {
+				format: 'json',
+				expectedTotal: '={{ Number($json.query.total || 0) }}',
+			});
+		if (n.type === 'n8n-nodes-base.respondToWebhook')
+			n.parameters = {
+				respondWith: 'json',
+				responseBody: '={{ JSON.stringify($json) }}',
+				options: {},
+			};
+	}
+	return [page, json, floorWorkflow()];
+}
+
+/**
+ * Example 08's shape without Job Status (GET webhook → Respond to Webhook with a constant): what
+ * n8n itself costs per poll, so a poll's time splits into n8n's share and the node's.
+ */
+function floorWorkflow() {
+	return {
+		id: 'llmBatchStatusFloor',
+		name: 'Webhook round trip (no Job Status)',
+		settings: { executionOrder: 'v1' },
+		nodes: [
+			node(
+				'hook',
+				'Status request',
+				'n8n-nodes-base.webhook',
+				2,
+				0,
+				{
+					httpMethod: 'GET',
+					path: STATUS_PAGE_HOOKS.floor,
+					responseMode: 'responseNode',
+					options: {},
+				},
+				{ webhookId: 'llmBatchStatusFloor-hook' },
+			),
+			node('respond', 'Respond', 'n8n-nodes-base.respondToWebhook', 1.1, 240, {
+				respondWith: 'json',
+				responseBody: '{"ok":true}',
+				options: {},
+			}),
+		],
+		connections: { 'Status request': { main: [[{ node: 'Respond', type: 'main', index: 0 }]] } },
+	};
+}
+
+/** The ledger credential example 08 names, pointing at the queue topology's PostgreSQL. */
+export function statusPageCredentials(pg) {
+	const now = new Date().toISOString();
+	const page = JSON.parse(
+		readFileSync(path.join(REPO_ROOT, 'examples', '08-job-status-page.json'), 'utf8'),
+	);
+	const ref = page.nodes.find((n) => n.credentials?.llmBatchPostgresApi).credentials
+		.llmBatchPostgresApi;
+	return [
+		{
+			id: ref.id,
+			name: ref.name,
+			type: 'llmBatchPostgresApi',
+			data: {
+				host: pg.host,
+				port: pg.port,
+				database: pg.database,
+				user: pg.user,
+				password: pg.password,
+				ssl: 'disable',
+			},
+			createdAt: now,
+			updatedAt: now,
+		},
+	];
+}
