@@ -1,0 +1,344 @@
+/**
+ * A PostgreSQL ledger that is busy for a while (no connection free in the pool, the server
+ * refusing or not yet accepting connections) is waited out with backoff on the injected clock;
+ * a run over it completes with every item answered once. A fault that waiting cannot cure
+ * (authentication, a missing database, a SQL error) stops at once with the store's message.
+ */
+import type { Pool, PoolClient } from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { inputPolicy } from '../../../core/call/input';
+import { privateFlow } from '../../../core/call/limiter/in-process';
+import {
+	runCall,
+	type CallConfig,
+	type CallInput,
+	type CallLimit,
+	type CallOptions,
+} from '../../../core/call/run-call';
+import { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import type { LedgerStore, PostgresStoreConfig } from '../../../core/ledger/types';
+import { FakeClock } from '../../helpers/fake-clock';
+import { createTestDatabase, testPostgresFromEnv } from '../../helpers/postgres';
+
+const open: LedgerStore[] = [];
+afterEach(async () => {
+	await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function store(
+	clock: FakeClock,
+	extra: Partial<PostgresStoreConfig> = {},
+): Promise<PostgresLedgerStore> {
+	const db = await createTestDatabase('pgwait');
+	const s = new PostgresLedgerStore({ kind: 'postgres', ...db, clock, ...extra });
+	open.push(s);
+	return s;
+}
+
+/** What pg and PostgreSQL say when no connection can be had right now. */
+const TRANSIENT: Array<() => Error> = [
+	// pg-pool: every connection busy for connectionTimeoutMillis
+	() => new Error('timeout exceeded when trying to connect'),
+	() => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+	() =>
+		Object.assign(new Error('sorry, too many clients already'), {
+			code: '53300',
+			severity: 'FATAL',
+		}),
+	() =>
+		Object.assign(new Error('the database system is starting up'), {
+			code: '57P03',
+			severity: 'FATAL',
+		}),
+];
+
+/**
+ * The store's pool refusing the next `refuseNext` connections, and any while `until` is ahead
+ * of the clock, with each error of `kinds` in turn; counts every connection asked for. pg's own
+ * `pool.query` asks through `connect(callback)`, the rest through the promise: both are covered.
+ */
+function faultyPool(pool: Pool, clock: FakeClock) {
+	const state = { refuseNext: 0, until: 0, kinds: TRANSIENT, refused: 0, asked: 0 };
+	const real = pool.connect.bind(pool) as () => Promise<PoolClient>;
+	const connect = (
+		callback?: (e: Error | undefined, c?: PoolClient, done?: () => void) => void,
+	) => {
+		state.asked++;
+		const refuse = state.refuseNext > 0 || clock.now() < state.until;
+		if (state.refuseNext > 0) state.refuseNext--;
+		const attempt = refuse
+			? Promise.reject(state.kinds[state.refused++ % state.kinds.length]())
+			: real();
+		if (!callback) return attempt;
+		attempt.then(
+			(c) => callback(undefined, c, (e?: unknown) => c.release(e as Error)),
+			(e: Error) => callback(e),
+		);
+		return undefined;
+	};
+	(pool as unknown as { connect: typeof connect }).connect = connect;
+	return state;
+}
+
+async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 100): Promise<T> {
+	let settled = false;
+	void p.then(
+		() => (settled = true),
+		() => (settled = true),
+	);
+	while (!settled) {
+		await clock.advance(stepMs);
+		await new Promise((r) => setImmediate(r));
+	}
+	return p;
+}
+
+const OPTIONS: CallOptions = {
+	maxTokens: 50,
+	maxAttempts: 3,
+	timeoutSeconds: 30,
+	contextWindow: 0,
+	maxCostUsd: 0,
+	budgetScope: 'run',
+	circuitThreshold: 50,
+	outageMinutes: 10,
+	onCircuitOpen: 'pause',
+	maxRetryAfterSeconds: 60,
+	progressIntervalSeconds: 0,
+	responseCache: 'off',
+	recordsPerRequest: 1,
+	maxRecordTokensPerRequest: 0,
+	promptCaching: 'off',
+	maxReasks: 0,
+	fixInvalidBy: 'reask',
+};
+
+const limit = (clock: FakeClock): CallLimit => ({
+	limiter: privateFlow({ rpm: 1_000_000, tpm: Infinity }, clock),
+	onStop: () => undefined,
+	finish: () => undefined,
+	release: () => undefined,
+});
+
+/** An OpenAI-compatible endpoint answering `{"label":"<prompt>"}`; `onRequest(n)` sees the n-th. */
+function endpoint(onRequest: (n: number) => void) {
+	const prompts: string[] = [];
+	const fetchImpl = (async (_url: string, init: RequestInit) => {
+		const body = JSON.parse(String(init.body)) as { messages: Array<{ content: string }> };
+		const prompt = body.messages[body.messages.length - 1].content;
+		prompts.push(prompt);
+		onRequest(prompts.length);
+		return new Response(
+			JSON.stringify({
+				id: `c${prompts.length}`,
+				object: 'chat.completion',
+				created: 0,
+				model: 'gpt-4o-mini',
+				choices: [
+					{
+						index: 0,
+						message: { role: 'assistant', content: JSON.stringify({ label: prompt }) },
+						finish_reason: 'stop',
+					},
+				],
+				usage: { prompt_tokens: 20, completion_tokens: 5, total_tokens: 25 },
+			}),
+			{ status: 200, headers: { 'content-type': 'application/json' } },
+		);
+	}) as unknown as typeof fetch;
+	return { fetchImpl, prompts };
+}
+
+function call(n: number, ledger: LedgerStore): { config: CallConfig; input: CallInput } {
+	const schema = {
+		type: 'object',
+		properties: { label: { type: 'string' } },
+		required: ['label'],
+		additionalProperties: false,
+	};
+	const config: CallConfig = {
+		primary: {
+			provider: 'openai',
+			credentials: { apiKey: 'sk-test-pg-wait', baseUrl: 'http://llm.test/v1' },
+			model: 'gpt-4o-mini',
+		},
+		schema,
+		concurrency: 2,
+		tokensPerMinute: 1_000_000_000,
+		options: OPTIONS,
+		prices: {},
+		ledger: { store: ledger, job: 'busy-ledger' },
+		label: 'LLM Batch Call',
+	};
+	const toItem = inputPolicy({
+		provider: 'openai',
+		scope: 'test',
+		model: 'gpt-4o-mini',
+		schema,
+		maxTokens: 50,
+		contextWindow: 0,
+	});
+	const raws = Array.from({ length: n }, (_, i) => ({
+		prompt: `ticket ${i}`,
+		system: '',
+		recordId: `r${i}`,
+	}));
+	return {
+		config,
+		input: {
+			total: n,
+			items: raws.map((raw, i) => toItem(i, raw)) as CallInput['items'],
+			rejected: new Map(),
+			raws,
+		},
+	};
+}
+
+describe('a busy PostgreSQL ledger during a run', () => {
+	it('is waited out: every item answered once, nothing paid twice, the run not stopped', async () => {
+		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
+		const ledger = await store(clock);
+		await ledger.init();
+		const faults = faultyPool(ledger.pool, clock);
+		// From the 4th request on, the ledger's database refuses the next 12 connections: each
+		// kind of refusal three times, for several seconds of backoff.
+		const api = endpoint((n) => {
+			if (n === 4) faults.refuseNext = 12;
+		});
+		const { config, input } = call(12, ledger);
+		const warnings: string[] = [];
+		const result = await drive(
+			clock,
+			runCall(config, input, {
+				clock,
+				fetch: api.fetchImpl,
+				limits: [limit(clock)],
+				log: { info: () => undefined, warn: (l) => warnings.push(l) },
+			}),
+		);
+		expect(faults.refused).toBe(12);
+		expect(warnings.filter((w) => w.includes('run stopped'))).toEqual([]);
+		expect(result.outcomes.map((o) => (o.ok ? o.result.output : o.error.code))).toEqual(
+			input.items.map((_, i) => ({ label: `ticket ${i}` })),
+		);
+		// Every prompt paid exactly once.
+		expect([...api.prompts].sort()).toEqual(input.items.map((_, i) => `ticket ${i}`).sort());
+		const stats = await ledger.stats('busy-ledger');
+		expect({ total: stats.total, succeeded: stats.succeeded, failed: stats.failed }).toEqual({
+			total: 12,
+			succeeded: 12,
+			failed: 0,
+		});
+		expect(result.outcomes.map((o) => o.ok && o.result.attempts)).toEqual(input.items.map(() => 1));
+	});
+
+	it('the pool exhausted past its connection timeout: the query waits for a free connection', async () => {
+		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
+		const ledger = await store(clock, { maxConnections: 1, connectionTimeoutMs: 50 });
+		await ledger.init();
+		const held = await ledger.pool.connect();
+		let settled = false;
+		const read = ledger.getMany('job', ['a']).finally(() => (settled = true));
+		read.catch(() => undefined);
+		// The first try times out in the pool (real 50 ms), then waits on the clock.
+		while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
+		held.release();
+		expect(clock.pending).toBe(1);
+		const got = await drive(clock, read);
+		expect(got.size).toBe(0);
+		expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
+	});
+
+	it('a refusal that outlasts the wait stops with a message naming the store, the wait and the reason', async () => {
+		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
+		const ledger = await store(clock);
+		await ledger.init();
+		const faults = faultyPool(ledger.pool, clock);
+		faults.until = Number.POSITIVE_INFINITY;
+		faults.kinds = [TRANSIENT[1]];
+		const error = await drive(clock, ledger.getMany('job', ['a']), 1_000).catch(
+			(e: unknown) => e as Error & { code?: string },
+		);
+		expect(error).toMatchObject({ name: 'LedgerStoreError', code: 'store_unavailable' });
+		expect((error as Error).message).toMatch(
+			/^Ledger store "PostgreSQL .*" could not read records: connection refused \(connect ECONNREFUSED 127\.0\.0\.1:5432\), still after waiting \d+ s — /,
+		);
+		// Waited in growing steps, none longer than the ceiling, in all about the bound.
+		const waited = clock.sleeps.reduce((a, b) => a + b, 0);
+		expect(waited).toBeLessThanOrEqual(80_000);
+		expect(waited).toBeGreaterThan(60_000);
+		expect(Math.max(...clock.sleeps)).toBeLessThanOrEqual(10_000);
+	});
+});
+
+describe('a fault waiting cannot cure stops at once', () => {
+	it('authentication failed (real server, wrong password)', async () => {
+		const clock = new FakeClock();
+		const pg = testPostgresFromEnv();
+		const ledger = new PostgresLedgerStore({
+			kind: 'postgres',
+			...pg,
+			password: 'wrong-password',
+			clock,
+		});
+		open.push(ledger);
+		const error = (await ledger.init().catch((e: unknown) => e)) as Error & { code?: string };
+		expect(error.code).toBe('store_auth');
+		expect(error.message).toMatch(/password authentication failed/);
+		expect(error.message).not.toContain('wrong-password');
+		expect(clock.sleeps).toEqual([]);
+	});
+
+	it('the database does not exist (real server)', async () => {
+		const clock = new FakeClock();
+		const pg = testPostgresFromEnv();
+		const ledger = new PostgresLedgerStore({
+			kind: 'postgres',
+			...pg,
+			database: 'no_such_ledger_db',
+			clock,
+		});
+		open.push(ledger);
+		const error = (await ledger.init().catch((e: unknown) => e)) as Error & { code?: string };
+		expect(error.code).toBe('store_unavailable');
+		expect(error.message).toMatch(/database "no_such_ledger_db" does not exist/);
+		expect(clock.sleeps).toEqual([]);
+	});
+
+	it('a SQL error inside a transaction (real server): one try, no wait', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const faults = faultyPool(ledger.pool, clock);
+		// A record ID PostgreSQL cannot store (a NUL byte): 22021 character_not_in_repertoire.
+		const error = (await ledger
+			.writeBatch('job', [
+				{ type: 'started', recordId: 'a\u0000b', promptHash: 'h', at: '2026-01-01T00:00:00Z' },
+			])
+			.catch((e: unknown) => e)) as Error;
+		expect(error.message).toMatch(/could not write results: .*0x00/);
+		expect(faults.asked).toBe(1);
+		expect(clock.sleeps).toEqual([]);
+	});
+
+	it('the same refusals are not retried when they are not transient (injected 28P01)', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const faults = faultyPool(ledger.pool, clock);
+		faults.until = Number.POSITIVE_INFINITY;
+		faults.kinds = [
+			() =>
+				Object.assign(new Error('password authentication failed for user "x"'), {
+					code: '28P01',
+				}),
+		];
+		const error = (await ledger.stats('job').catch((e: unknown) => e)) as Error & {
+			code?: string;
+		};
+		expect(error.code).toBe('store_auth');
+		expect(faults.asked).toBe(1);
+		expect(clock.sleeps).toEqual([]);
+	});
+});
