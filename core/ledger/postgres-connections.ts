@@ -37,6 +37,7 @@ export const LEDGER_POOL_SIZE = 4;
 
 /** Full-jitter backoff (core/call/retry.ts's formula): from 250 ms up to 10 s between tries. */
 const BACKOFF = resolveRetryPolicy({ baseDelayMs: 250, maxDelayMs: 10_000 });
+const MIN_DELAY_MS = 50;
 
 export interface LedgerWaitOptions {
 	/** Times the waits. @default the real clock */
@@ -126,7 +127,11 @@ export class PostgresConnections {
 				return await attempt(at);
 			} catch (error) {
 				const waited = this.clock.now() - started;
-				const delay = retryDelay(failure, BACKOFF, () => this.clock.random());
+				// Never 0: a jitter of nothing would try again in a tight loop.
+				const delay = Math.max(
+					MIN_DELAY_MS,
+					retryDelay(failure, BACKOFF, () => this.clock.random()),
+				);
 				const retry =
 					!options.once &&
 					safeToRetry(pgFault(error), at.stage) &&

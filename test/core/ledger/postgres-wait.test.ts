@@ -16,6 +16,7 @@ import {
 	type CallLimit,
 	type CallOptions,
 } from '../../../core/call/run-call';
+import { heartbeatStoreFor } from '../../../core/ledger/heartbeat';
 import { PostgresLedgerStore } from '../../../core/ledger/postgres';
 import type { LedgerStore, PostgresStoreConfig } from '../../../core/ledger/types';
 import { FakeClock } from '../../helpers/fake-clock';
@@ -80,6 +81,33 @@ function faultyPool(pool: Pool, clock: FakeClock) {
 	(pool as unknown as { connect: typeof connect }).connect = connect;
 	return state;
 }
+
+/**
+ * The next connection the store takes fails its first statement matching `which` with `error`
+ * (the statement is not run): a connection that breaks mid-transaction or at its COMMIT.
+ */
+function breakStatement(pool: Pool, which: RegExp, error: () => Error) {
+	const state = { asked: 0, broken: 0 };
+	const real = pool.connect.bind(pool) as () => Promise<PoolClient>;
+	(pool as unknown as { connect: () => Promise<PoolClient> }).connect = async () => {
+		state.asked++;
+		const client = await real();
+		if (state.broken > 0) return client;
+		const query = client.query.bind(client) as (sql: string, params?: unknown[]) => unknown;
+		(client as unknown as { query: typeof query }).query = (sql, params) => {
+			if (state.broken === 0 && which.test(sql)) {
+				state.broken++;
+				client.query = query as typeof client.query;
+				return Promise.reject(error());
+			}
+			return query(sql, params);
+		};
+		return client;
+	};
+	return state;
+}
+
+const lost = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
 
 async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 100): Promise<T> {
 	let settled = false;
@@ -269,6 +297,93 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		expect(waited).toBeLessThanOrEqual(80_000);
 		expect(waited).toBeGreaterThan(60_000);
 		expect(Math.max(...clock.sleeps)).toBeLessThanOrEqual(10_000);
+	});
+});
+
+describe('a connection lost under a transaction', () => {
+	const start = {
+		type: 'started' as const,
+		recordId: 'r1',
+		promptHash: 'h',
+		at: '2026-01-01T00:00:00.000Z',
+	};
+
+	it('before its COMMIT: nothing was applied, so it runs again whole and lands once', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const broken = breakStatement(ledger.pool, /^\s*INSERT/, lost);
+		await drive(clock, ledger.writeBatch('job', [start]));
+		expect(broken).toEqual({ asked: 2, broken: 1 });
+		expect(clock.sleeps).toHaveLength(1);
+		const records = await ledger.list('job');
+		expect(records.map((r) => [r.recordId, r.status, r.attempts])).toEqual([
+			['r1', 'processing', 1],
+		]);
+	});
+
+	it('at its COMMIT: it may have been applied, so it is not run again and the store says why', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const broken = breakStatement(ledger.pool, /^COMMIT/, lost);
+		const error = (await ledger.writeBatch('job', [start]).catch((e: unknown) => e)) as Error & {
+			code?: string;
+		};
+		expect(error.code).toBe('store_unavailable');
+		expect(error.message).toMatch(/could not write results: read ECONNRESET — /);
+		expect(broken).toEqual({ asked: 1, broken: 1 });
+		expect(clock.sleeps).toEqual([]);
+	});
+
+	it('a write outside a transaction is not run again either; a read is', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const write = breakStatement(ledger.pool, /^\s*UPDATE/, lost);
+		await expect(ledger.expireClaims('job', 'owner')).rejects.toThrow(/read ECONNRESET/);
+		expect(write.asked).toBe(1);
+		const read = breakStatement(ledger.pool, /^\s*SELECT/, lost);
+		await drive(clock, ledger.getMany('job', ['r1']));
+		expect(read).toEqual({ asked: 2, broken: 1 });
+	});
+});
+
+describe('the heartbeat on a busy ledger', () => {
+	it('one try, no wait: the next beat replaces it, and the run never waits for it', async () => {
+		const clock = new FakeClock();
+		const ledger = await store(clock);
+		await ledger.init();
+		const beats = heartbeatStoreFor(ledger);
+		await beats.init();
+		const faults = faultyPool(ledger.pool, clock);
+		faults.refuseNext = 1;
+		const beat = beats.beat({
+			job: 'job',
+			run: 'run-1',
+			execution: 'e1',
+			worker: 'w:1',
+			node: 'LLM Batch Call',
+			state: 'running',
+			startedAt: '2026-01-01T00:00:00.000Z',
+			beatAt: '2026-01-01T00:00:10.000Z',
+			lastProgressAt: null,
+			intervalMs: 10_000,
+			recentLatenciesMs: [],
+			total: 10,
+			reused: 0,
+			done: 0,
+			succeeded: 0,
+			failed: 0,
+			failedByCode: {},
+			retries: 0,
+			inputTokens: 0,
+			outputTokens: 0,
+			costUsd: 0,
+		});
+		await expect(beat).rejects.toThrow(/could not record a heartbeat: timeout exceeded/);
+		expect(faults.asked).toBe(1);
+		expect(clock.sleeps).toEqual([]);
 	});
 });
 
