@@ -89,7 +89,7 @@ function faultyPool(pool: Pool, clock: FakeClock) {
 function breakStatement(pool: Pool, which: RegExp, error: () => Error) {
 	const state = { asked: 0, broken: 0 };
 	const real = pool.connect.bind(pool) as () => Promise<PoolClient>;
-	(pool as unknown as { connect: () => Promise<PoolClient> }).connect = async () => {
+	const take = async () => {
 		state.asked++;
 		const client = await real();
 		if (state.broken > 0) return client;
@@ -104,20 +104,36 @@ function breakStatement(pool: Pool, which: RegExp, error: () => Error) {
 		};
 		return client;
 	};
+	// pg's own `pool.query` takes its connection through the callback.
+	const connect = (callback?: (e: Error | undefined, c?: PoolClient) => void) => {
+		if (!callback) return take();
+		take().then(
+			(c) => callback(undefined, c),
+			(e: Error) => callback(e),
+		);
+		return undefined;
+	};
+	(pool as unknown as { connect: typeof connect }).connect = connect;
 	return state;
 }
 
 const lost = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
 
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 100): Promise<T> {
+/**
+ * Runs `p` to the end. The database answers in real time; the clock moves only `stepMs` per
+ * turn (a run: leases, limits and heartbeats keep ticking) or, with no step, only when
+ * everything waits on it (one store call: its backoff, never the time a real query takes).
+ */
+async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs?: number): Promise<T> {
 	let settled = false;
 	void p.then(
 		() => (settled = true),
 		() => (settled = true),
 	);
 	while (!settled) {
-		await clock.advance(stepMs);
-		await new Promise((r) => setImmediate(r));
+		if (stepMs !== undefined) await clock.advance(stepMs);
+		else if (clock.pending > 0) await clock.runAll();
+		await new Promise((r) => (stepMs === undefined ? setTimeout(r, 1) : setImmediate(r)));
 	}
 	return p;
 }
@@ -244,6 +260,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 				limits: [limit(clock)],
 				log: { info: () => undefined, warn: (l) => warnings.push(l) },
 			}),
+			20,
 		);
 		expect(faults.refused).toBe(12);
 		expect(warnings.filter((w) => w.includes('run stopped'))).toEqual([]);
@@ -285,7 +302,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		const faults = faultyPool(ledger.pool, clock);
 		faults.until = Number.POSITIVE_INFINITY;
 		faults.kinds = [TRANSIENT[1]];
-		const error = await drive(clock, ledger.getMany('job', ['a']), 1_000).catch(
+		const error = await drive(clock, ledger.getMany('job', ['a'])).catch(
 			(e: unknown) => e as Error & { code?: string },
 		);
 		expect(error).toMatchObject({ name: 'LedgerStoreError', code: 'store_unavailable' });
