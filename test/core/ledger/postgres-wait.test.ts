@@ -295,6 +295,45 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
 	});
 
+	it('a real server refusing the role more connections (53300) is waited out until one is free', async () => {
+		const clock = new FakeClock();
+		const db = await createTestDatabase('pgwait');
+		const { Client } = await import('pg');
+		const admin = new Client({ ...db });
+		await admin.connect();
+		const role = `pgwait_${process.pid}_${Date.now().toString(36)}`;
+		try {
+			await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'role-pw' CONNECTION LIMIT 1`);
+			await admin.query(`ALTER DATABASE "${db.database}" OWNER TO ${role}`);
+		} finally {
+			await admin.end();
+		}
+		const as = { ...db, user: role, password: 'role-pw' };
+		// Another process of the setup holds the role's only connection.
+		const other = new Client(as);
+		await other.connect();
+		let held = true;
+		const free = async () => {
+			if (held) await other.end();
+			held = false;
+		};
+		try {
+			const ledger = new PostgresLedgerStore({ kind: 'postgres', ...as, clock });
+			open.push(ledger);
+			let settled = false;
+			const opening = ledger.init().finally(() => (settled = true));
+			opening.catch(() => undefined);
+			while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
+			expect(clock.pending).toBe(1); // refused, now waiting
+			await free();
+			await drive(clock, opening);
+			expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
+			expect((await ledger.stats('job')).total).toBe(0);
+		} finally {
+			await free();
+		}
+	});
+
 	it('a refusal that outlasts the wait stops with a message naming the store, the wait and the reason', async () => {
 		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
 		const ledger = await store(clock);
