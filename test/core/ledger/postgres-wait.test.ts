@@ -5,7 +5,7 @@
  * (authentication, a missing database, a SQL error) stops at once with the store's message.
  */
 import type { Pool, PoolClient } from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { inputPolicy } from '../../../core/call/input';
 import { privateFlow } from '../../../core/call/limiter/in-process';
@@ -16,11 +16,21 @@ import {
 	type CallLimit,
 	type CallOptions,
 } from '../../../core/call/run-call';
+import { createCheckpoint } from '../../../core/ledger/checkpoint';
 import { heartbeatStoreFor } from '../../../core/ledger/heartbeat';
 import { PostgresLedgerStore } from '../../../core/ledger/postgres';
 import type { LedgerStore, PostgresStoreConfig } from '../../../core/ledger/types';
 import { FakeClock } from '../../helpers/fake-clock';
-import { createTestDatabase, testPostgresFromEnv } from '../../helpers/postgres';
+import {
+	createTestDatabase,
+	startPostgres,
+	startServer,
+	stopPostgres,
+	stopServer,
+	testPostgresFromEnv,
+	type TestPostgres,
+} from '../../helpers/postgres';
+import { result } from './fixtures';
 
 const open: LedgerStore[] = [];
 afterEach(async () => {
@@ -281,7 +291,9 @@ describe('a busy PostgreSQL ledger during a run', () => {
 	it('the pool exhausted past its connection timeout: the query waits for a free connection', async () => {
 		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
 		const ledger = await store(clock, { maxConnections: 1, connectionTimeoutMs: 50 });
-		await ledger.init();
+		// A new connection may itself take longer than 50 ms on a loaded machine: waited out too.
+		await drive(clock, ledger.init());
+		clock.sleeps.length = 0;
 		const held = await ledger.pool.connect();
 		let settled = false;
 		const read = ledger.getMany('job', ['a']).finally(() => (settled = true));
@@ -353,6 +365,47 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		expect(waited).toBeLessThanOrEqual(80_000);
 		expect(waited).toBeGreaterThan(60_000);
 		expect(Math.max(...clock.sleeps)).toBeLessThanOrEqual(10_000);
+	});
+});
+
+describe('a real server restarting while results wait to be written', () => {
+	let own: TestPostgres | undefined;
+	beforeAll(async () => {
+		own = await startPostgres();
+	}, 60_000);
+	afterAll(() => {
+		if (own) stopPostgres(own);
+	});
+
+	it('the writes wait (dead pooled connections, then refused ones) and land once it is back', async () => {
+		const server = own!;
+		const clock = new FakeClock();
+		const ledger = new PostgresLedgerStore({
+			kind: 'postgres',
+			...server,
+			connectionTimeoutMs: 2000,
+			clock,
+		});
+		open.push(ledger);
+		await ledger.init();
+		const checkpoint = createCheckpoint(ledger, 'job', { clock });
+		for (let i = 0; i < 10; i++) checkpoint.succeeded(result(`a${i}`, `ha${i}`));
+		await checkpoint.flush();
+		stopServer(server);
+		for (let i = 0; i < 10; i++) checkpoint.succeeded(result(`b${i}`, `hb${i}`));
+		let settled = false;
+		const flushing = checkpoint.flush().finally(() => (settled = true));
+		flushing.catch(() => undefined);
+		while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
+		expect(clock.pending).toBe(1); // failed, waiting
+		startServer(server);
+		await drive(clock, flushing);
+		expect(checkpoint.error).toBeUndefined();
+		const stats = await ledger.stats('job');
+		expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({
+			total: 20,
+			succeeded: 20,
+		});
 	});
 });
 
