@@ -103,14 +103,18 @@ function breakStatement(pool: Pool, which: RegExp, error: () => Error) {
 		state.asked++;
 		const client = await real();
 		if (state.broken > 0) return client;
-		const query = client.query.bind(client) as (sql: string, params?: unknown[]) => unknown;
-		(client as unknown as { query: typeof query }).query = (sql, params) => {
+		const query = client.query.bind(client) as (sql: string, ...rest: unknown[]) => unknown;
+		(client as unknown as { query: typeof query }).query = (sql, ...rest) => {
 			if (state.broken === 0 && which.test(sql)) {
 				state.broken++;
 				client.query = query as typeof client.query;
-				return Promise.reject(error());
+				// pg's own `pool.query` passes a callback; everything else awaits the promise.
+				const callback = rest.find((a): a is (e: Error) => void => typeof a === 'function');
+				if (!callback) return Promise.reject(error());
+				callback(error());
+				return undefined;
 			}
-			return query(sql, params);
+			return query(sql, ...rest);
 		};
 		return client;
 	};
