@@ -3,9 +3,8 @@
  * heartbeats): one per ledger store, on its SQLite file (a connection of their own) or its
  * PostgreSQL pool, closed when the ledger store closes.
  */
-import type { Pool } from 'pg';
-
 import { PostgresLedgerStore } from './postgres';
+import type { PostgresConnections } from './postgres-connections';
 import { SqliteLedgerStore } from './sqlite';
 import type { LedgerStore } from './types';
 
@@ -15,7 +14,7 @@ export interface CompanionStore {
 
 export interface CompanionMakers<T extends CompanionStore> {
 	sqlite(path: string, label: string): T;
-	postgres(pool: Pool, label: string): T;
+	postgres(db: PostgresConnections): T;
 }
 
 /** The companion of `store` from `stores`, made (and tied to the store's close) on first use. */
@@ -28,7 +27,7 @@ export function companionOf<T extends CompanionStore>(
 	if (known) return known;
 	let own: T;
 	if (store instanceof SqliteLedgerStore) own = make.sqlite(store.path, store.label);
-	else if (store instanceof PostgresLedgerStore) own = make.postgres(store.pool, store.label);
+	else if (store instanceof PostgresLedgerStore) own = make.postgres(store.db);
 	else throw new TypeError(`Expected a SQLite or PostgreSQL ledger store, got ${store.kind}`);
 	stores.set(store, own);
 	// It lives as long as its ledger store: closing the store closes it too (SQLite: its own

@@ -67,8 +67,16 @@ export function fromSqliteError(error: unknown, store: string, action: string): 
 	return ledgerError(code, store, action, reason, error);
 }
 
-/** pg errors: SQLSTATE in `code` for server errors, errno names (ECONNREFUSED…) for socket errors. */
-export function fromPostgresError(error: unknown, store: string, action: string): LedgerStoreError {
+/**
+ * pg errors: SQLSTATE in `code` for server errors, errno names (ECONNREFUSED…) for socket errors.
+ * `waitedMs`: how long the work waited for the database before giving up (postgres-connections.ts).
+ */
+export function fromPostgresError(
+	error: unknown,
+	store: string,
+	action: string,
+	waitedMs?: number,
+): LedgerStoreError {
 	if (error instanceof LedgerStoreError) return error;
 	const e = error as { code?: unknown; message?: unknown };
 	const pgCode = typeof e.code === 'string' ? e.code : '';
@@ -80,5 +88,8 @@ export function fromPostgresError(error: unknown, store: string, action: string)
 	else if (pgCode === '55P03' || pgCode === '40P01') code = 'store_locked';
 	else if (pgCode === 'ECONNREFUSED') reason = `connection refused (${reason})`;
 	else if (pgCode === 'ENOTFOUND') reason = `host not found (${reason})`;
+	else if (pgCode === '53300')
+		reason = `${reason} (every connection the server allows is in use: see "Ledger connections" in docs/queue-mode.md)`;
+	if (waitedMs !== undefined) reason += `, still after waiting ${Math.round(waitedMs / 1000)} s`;
 	return ledgerError(code, store, action, reason, error);
 }

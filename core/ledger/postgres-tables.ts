@@ -4,21 +4,25 @@
  * open the ledger at once), work run in one transaction. The batch-job store and the heartbeat
  * store build on it.
  */
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 
-import { fromPostgresError } from './errors';
+import type { PostgresConnections, WorkOptions } from './postgres-connections';
 
 export abstract class PostgresTables {
 	private ready: Promise<void> | undefined;
 
 	constructor(
-		protected readonly pool: Pool,
-		protected readonly label: string,
+		/** The records store's pool and its waiting (postgres-connections.ts). */
+		protected readonly db: PostgresConnections,
 		/** The DDL, idempotent. */
 		private readonly schema: string,
 		/** Serialises concurrent schema creation (same reason as the records store). */
 		private readonly schemaLockKey: number,
 	) {}
+
+	protected get label(): string {
+		return this.db.label;
+	}
 
 	init(): Promise<void> {
 		this.ready ??= this.tx('be opened', async (c) => {
@@ -31,31 +35,13 @@ export abstract class PostgresTables {
 		return this.ready;
 	}
 
-	/** `fn` in one transaction; a client whose transaction failed is dropped, not reused. */
-	protected async tx<T>(action: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-		let client: PoolClient;
-		try {
-			client = await this.pool.connect();
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
-		// A connection that breaks while idle in the pool must not crash the process.
-		const ignore = () => undefined;
-		client.on('error', ignore);
-		let failed = false;
-		try {
-			await client.query('BEGIN');
-			const v = await fn(client);
-			await client.query('COMMIT');
-			return v;
-		} catch (error) {
-			failed = true;
-			await client.query('ROLLBACK').catch(() => undefined);
-			throw fromPostgresError(error, this.label, action);
-		} finally {
-			client.off('error', ignore);
-			client.release(failed);
-		}
+	/** `fn` in one transaction (run again whole after a failure that left nothing behind). */
+	protected tx<T>(
+		action: string,
+		fn: (c: PoolClient) => Promise<T>,
+		options?: WorkOptions,
+	): Promise<T> {
+		return this.db.transaction(action, fn, options);
 	}
 
 	async close(): Promise<void> {

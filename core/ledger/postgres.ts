@@ -3,10 +3,11 @@
  * workers, or several instances) run the same job. Same schema as SQLite with JSONB columns;
  * each group commit is one transaction of multi-row upserts.
  */
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 
 import type { LlmResult } from '../types';
-import { fromPostgresError, ledgerError } from './errors';
+import { ledgerError } from './errors';
+import { LEDGER_POOL_SIZE, PostgresConnections } from './postgres-connections';
 import { foldWrites, startedWrites, type NetChange } from './fold';
 import {
 	CACHE_TABLE,
@@ -59,8 +60,12 @@ const COLUMNS =
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
 	readonly label: string;
-	/** Shared with the batch-job tables (core/batch-api/store/postgres.ts), which live in the same database. */
-	readonly pool: Pool;
+	/**
+	 * The pool, and the one way to use it (waiting out a busy database): shared with the
+	 * batch-job tables and the heartbeats (core/ledger/companion.ts), which live in the same
+	 * database. This store closes it.
+	 */
+	readonly db: PostgresConnections;
 	private ready: Promise<void> | undefined;
 
 	constructor(config: PostgresStoreConfig) {
@@ -77,86 +82,51 @@ export class PostgresLedgerStore implements LedgerStore {
 					: config.ssl === true
 						? {}
 						: config.ssl,
-			max: config.maxConnections ?? 4,
+			max: config.maxConnections ?? LEDGER_POOL_SIZE,
 			connectionTimeoutMillis: config.connectionTimeoutMs ?? 10_000,
 			idleTimeoutMillis: 30_000,
 			// Idle connections must not keep an n8n worker (or a test) alive on exit.
 			allowExitOnIdle: true,
 			application_name: 'n8n-nodes-llm-batch',
 		};
-		this.pool = new Pool(poolConfig);
+		const pool = new Pool(poolConfig);
 		// An idle client losing its server emits on the pool; without a listener Node would crash.
-		this.pool.on('error', () => undefined);
+		pool.on('error', () => undefined);
+		this.db = new PostgresConnections(pool, this.label, {
+			clock: config.clock,
+			maxWaitMs: config.maxWaitMs,
+		});
+	}
+
+	get pool(): Pool {
+		return this.db.pool;
 	}
 
 	init(): Promise<void> {
-		this.ready ??= this.createSchema().catch((error: unknown) => {
-			this.ready = undefined; // a later call (fixed server, restarted database) tries again
-			throw fromPostgresError(error, this.label, 'be opened');
-		});
+		this.ready ??= this.db
+			.transaction('be opened', async (client) => {
+				await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+				await client.query(SCHEMA);
+			})
+			.catch((error: unknown) => {
+				this.ready = undefined; // a later call (fixed server, restarted database) tries again
+				throw error;
+			});
 		return this.ready;
 	}
 
-	private async createSchema(): Promise<void> {
-		await this.withClient('be opened', async (client) => {
-			await client.query('BEGIN');
-			try {
-				await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-				await client.query(SCHEMA);
-				await client.query('COMMIT');
-			} catch (error) {
-				await client.query('ROLLBACK').catch(() => undefined);
-				throw fromPostgresError(error, this.label, 'be opened');
-			}
-		});
-	}
-
-	private async withClient<T>(action: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-		let client: PoolClient;
-		try {
-			client = await this.pool.connect();
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
-		// A checked-out client whose server goes away emits 'error'; without a listener that is an
-		// uncaught exception. The failing query rejects anyway, which is where we report it.
-		const ignore = () => undefined;
-		client.on('error', ignore);
-		let failed = false;
-		try {
-			return await fn(client);
-		} catch (error) {
-			failed = true;
-			throw fromPostgresError(error, this.label, action);
-		} finally {
-			client.off('error', ignore);
-			// After an error the connection may be dead: destroy it rather than pool it.
-			client.release(failed);
-		}
-	}
-
-	private async query<R>(action: string, sql: string, params: unknown[]): Promise<R[]> {
+	private async query<R extends QueryResultRow>(
+		action: string,
+		sql: string,
+		params: unknown[],
+	): Promise<R[]> {
 		await this.init();
-		try {
-			return (await this.pool.query(sql, params)).rows as R[];
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
+		return (await this.db.query<R>(action, sql, params)).rows;
 	}
 
 	private async transaction<T>(action: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
 		await this.init();
-		return this.withClient(action, async (client) => {
-			await client.query('BEGIN');
-			try {
-				const value = await fn(client);
-				await client.query('COMMIT');
-				return value;
-			} catch (error) {
-				await client.query('ROLLBACK').catch(() => undefined);
-				throw fromPostgresError(error, this.label, action);
-			}
-		});
+		return this.db.transaction(action, fn);
 	}
 
 	async getMany(job: string, recordIds: readonly string[]): Promise<Map<string, LedgerRecord>> {

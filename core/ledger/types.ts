@@ -3,7 +3,7 @@
  * where it stopped and never pays twice for a record it already has a result for.
  */
 import type { NotReused } from '../identity';
-import type { ItemError, LlmResult } from '../types';
+import type { Clock, ItemError, LlmResult } from '../types';
 import type { LedgerStoreError } from './errors';
 
 export type RecordStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
@@ -291,8 +291,12 @@ export type PostgresStoreConfig = {
 	ssl?: boolean | object;
 	/** @default 4 */
 	maxConnections?: number;
-	/** @default 10000 */
+	/** How long the pool waits for a connection, per try. @default 10000 */
 	connectionTimeoutMs?: number;
+	/** How long a piece of work waits out a busy database in all. @default LEDGER_WAIT_MS (postgres-connections.ts) */
+	maxWaitMs?: number;
+	/** Times those waits (tests pass a fake one). @default the real clock */
+	clock?: Clock;
 };
 
 export type StoreConfig = SqliteStoreConfig | PostgresStoreConfig;

@@ -26,6 +26,8 @@ export async function llmBatchPostgresConnectionTest(
 		...postgresConfigFromCredential(credential.data ?? {}),
 		maxConnections: 1,
 		connectionTimeoutMs: 10_000,
+		// The Test button answers at once: a run waits out a busy database, a test says so.
+		maxWaitMs: 0,
 	});
 	try {
 		await store.init();

@@ -435,6 +435,25 @@ describe('PostgreSQL ledger credential test', () => {
 		expect(answer.message).toContain('password authentication failed for user "postgres"');
 		expect(answer.message).not.toContain('wrong-SECRET-42');
 	});
+
+	it('says at once that the server refuses connections (a run would wait that out, the Test button does not)', async () => {
+		const { createServer } = await import('node:net');
+		const server = createServer();
+		await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+		const { port } = server.address() as { port: number };
+		await new Promise((r) => server.close(r));
+		const answer = await test({
+			host: '127.0.0.1',
+			port,
+			database: 'ledger',
+			user: 'n8n',
+			password: 'pw',
+			ssl: 'disable',
+		});
+		expect(answer.status).toBe('Error');
+		expect(answer.message).toContain(`connection refused (connect ECONNREFUSED 127.0.0.1:${port})`);
+		expect(answer.message).not.toContain('still after waiting');
+	});
 });
 
 describe('Batch Ledger: Job Stats with Claim the Job Report', () => {

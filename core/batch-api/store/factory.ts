@@ -11,6 +11,6 @@ const stores = new WeakMap<LedgerStore, BatchJobStore>();
 export function batchStoreFor(store: LedgerStore): BatchJobStore {
 	return companionOf(stores, store, {
 		sqlite: (path, label) => new SqliteBatchStore(path, label),
-		postgres: (pool, label) => new PostgresBatchStore(pool, label),
+		postgres: (db) => new PostgresBatchStore(db),
 	});
 }

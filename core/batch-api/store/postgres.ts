@@ -1,5 +1,5 @@
 /** The batch-job tables in the PostgreSQL ledger, on the records store's pool. */
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
 
 import type { AnswerEntry, BatchEntry, BatchJobStore, BatchRow, BatchRowPatch } from './batches';
 import type { KeptFileMeta } from '../files';
@@ -33,7 +33,7 @@ import {
 	toPendingSubmission,
 	type AnswerEntryDbRow,
 } from './rows';
-import { fromPostgresError } from '../../ledger/errors';
+import type { PostgresConnections } from '../../ledger/postgres-connections';
 import { PostgresTables } from '../../ledger/postgres-tables';
 
 const SCHEMA = [
@@ -130,17 +130,17 @@ async function putFiles(c: PoolClient, job: string, entries: readonly BatchEntry
 }
 
 export class PostgresBatchStore extends PostgresTables implements BatchJobStore {
-	constructor(pool: Pool, label: string) {
-		super(pool, label, SCHEMA, SCHEMA_LOCK_KEY);
+	constructor(db: PostgresConnections) {
+		super(db, SCHEMA, SCHEMA_LOCK_KEY);
 	}
 
-	private async q<T>(action: string, sql: string, params: unknown[]): Promise<T[]> {
+	private async q<T extends QueryResultRow>(
+		action: string,
+		sql: string,
+		params: unknown[],
+	): Promise<T[]> {
 		await this.init();
-		try {
-			return (await this.pool.query(sql, params)).rows as T[];
-		} catch (error) {
-			throw fromPostgresError(error, this.label, action);
-		}
+		return (await this.db.query<T>(action, sql, params)).rows;
 	}
 
 	async addBatch(b: BatchRow, entries: readonly BatchEntry[]): Promise<void> {
@@ -307,15 +307,12 @@ export class PostgresBatchStore extends PostgresTables implements BatchJobStore 
 
 	async renewCollectLeases(job: string, owner: string, until: string): Promise<number> {
 		await this.init();
-		try {
-			const r = await this.pool.query(
-				`UPDATE ${BATCHES_TABLE} SET collect_until = $1 WHERE job = $2 AND collect_owner = $3`,
-				[until, job, owner],
-			);
-			return r.rowCount ?? 0;
-		} catch (error) {
-			throw fromPostgresError(error, this.label, 'renew the collect lease');
-		}
+		const r = await this.db.query(
+			'renew the collect lease',
+			`UPDATE ${BATCHES_TABLE} SET collect_until = $1 WHERE job = $2 AND collect_owner = $3`,
+			[until, job, owner],
+		);
+		return r.rowCount ?? 0;
 	}
 
 	async markPublishing(job: string, recordIds: readonly string[]): Promise<void> {

@@ -13,6 +13,6 @@ const stores = new WeakMap<LedgerStore, HeartbeatStore>();
 export function heartbeatStoreFor(store: LedgerStore): HeartbeatStore {
 	return companionOf(stores, store, {
 		sqlite: (path, label) => new SqliteHeartbeatStore(path, label),
-		postgres: (pool, label) => new PostgresHeartbeatStore(pool, label),
+		postgres: (db) => new PostgresHeartbeatStore(db),
 	});
 }

@@ -1,5 +1,5 @@
 /** The heartbeat tables in the PostgreSQL ledger, on the records store's pool. */
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 
 import {
 	HEARTBEAT_COLUMNS,
@@ -14,8 +14,8 @@ import {
 	type SampleDbRow,
 } from './rows';
 import { samplesToThin, type HeartbeatRow, type HeartbeatStore } from './types';
-import { fromPostgresError } from '../errors';
 import { heartbeatSchema, POSTGRES_TYPES } from '../schema';
+import type { PostgresConnections } from '../postgres-connections';
 import { PostgresTables } from '../postgres-tables';
 import { HEARTBEATS_TABLE, SAMPLES_TABLE } from '../sql';
 
@@ -28,27 +28,33 @@ const params = (n: number, from = 1) =>
 	Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 
 export class PostgresHeartbeatStore extends PostgresTables implements HeartbeatStore {
-	constructor(pool: Pool, label: string) {
-		super(pool, label, SCHEMA, SCHEMA_LOCK_KEY);
+	constructor(db: PostgresConnections) {
+		super(db, SCHEMA, SCHEMA_LOCK_KEY);
 	}
 
 	async beat(b: HeartbeatRow): Promise<void> {
 		await this.init();
-		await this.tx('record a heartbeat', async (c) => {
-			const taken = await c.query(
-				`INSERT INTO ${HEARTBEATS_TABLE} (${HEARTBEAT_COLUMNS}) VALUES (${params(21)})
+		// One try: the next beat (an interval later) carries newer counters anyway, and a run
+		// never waits for its heartbeat (core/status/heartbeat.ts logs the failure once).
+		await this.tx(
+			'record a heartbeat',
+			async (c) => {
+				const taken = await c.query(
+					`INSERT INTO ${HEARTBEATS_TABLE} (${HEARTBEAT_COLUMNS}) VALUES (${params(21)})
 				 ON CONFLICT (job, run) DO UPDATE SET ${HEARTBEAT_UPDATE} ${keepNewest(HEARTBEATS_TABLE)}
 				 RETURNING execution`,
-				heartbeatValues(b),
-			);
-			if (taken.rowCount === 0) return;
-			await c.query(
-				`INSERT INTO ${SAMPLES_TABLE} (${SAMPLE_COLUMNS}) VALUES (${params(8)})
+					heartbeatValues(b),
+				);
+				if (taken.rowCount === 0) return;
+				await c.query(
+					`INSERT INTO ${SAMPLES_TABLE} (${SAMPLE_COLUMNS}) VALUES (${params(8)})
 				 ON CONFLICT (job, at, run) DO NOTHING`,
-				sampleValues(b),
-			);
-			await this.thin(c, b.job);
-		});
+					sampleValues(b),
+				);
+				await this.thin(c, b.job);
+			},
+			{ once: true },
+		);
 	}
 
 	private async thin(c: PoolClient, job: string): Promise<void> {
@@ -72,21 +78,19 @@ export class PostgresHeartbeatStore extends PostgresTables implements HeartbeatS
 
 	async read(job: string) {
 		await this.init();
-		try {
-			const [beats, samples] = await Promise.all([
-				this.pool.query<HeartbeatDbRow>(
-					`SELECT * FROM ${HEARTBEATS_TABLE} WHERE job = $1 ORDER BY started_at, run`,
-					[job],
-				),
-				this.pool.query<SampleDbRow>(
-					`SELECT ${SAMPLE_COLUMNS} FROM ${SAMPLES_TABLE} WHERE job = $1 ORDER BY at, run`,
-					[job],
-				),
-			]);
-			return { beats: beats.rows.map(toHeartbeat), samples: samples.rows.map(toSample) };
-		} catch (error) {
-			throw fromPostgresError(error, this.label, 'read heartbeats');
-		}
+		const [beats, samples] = await Promise.all([
+			this.db.query<HeartbeatDbRow>(
+				'read heartbeats',
+				`SELECT * FROM ${HEARTBEATS_TABLE} WHERE job = $1 ORDER BY started_at, run`,
+				[job],
+			),
+			this.db.query<SampleDbRow>(
+				'read heartbeats',
+				`SELECT ${SAMPLE_COLUMNS} FROM ${SAMPLES_TABLE} WHERE job = $1 ORDER BY at, run`,
+				[job],
+			),
+		]);
+		return { beats: beats.rows.map(toHeartbeat), samples: samples.rows.map(toSample) };
 	}
 
 	async deleteJob(job: string): Promise<void> {

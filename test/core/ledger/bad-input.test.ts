@@ -165,6 +165,8 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 			...pg,
 			port,
 			connectionTimeoutMs: 3000,
+			// The message is under test here; the wait for a server that comes back, in postgres-wait.test.ts.
+			maxWaitMs: 0,
 		});
 		const error = await openError(store);
 		await store.close();
@@ -201,6 +203,8 @@ describe('PostgreSQL store: bad servers and credentials', () => {
 				kind: 'postgres',
 				...own,
 				connectionTimeoutMs: 2000,
+				// A server down for longer than the run waits (postgres-wait.test.ts: one that comes back).
+				maxWaitMs: 0,
 			});
 			await store.init();
 			const checkpoint = createCheckpoint(store, 'job');

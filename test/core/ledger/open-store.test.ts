@@ -6,11 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import {
 	closeAllStores,
+	createCheckpoint,
 	defaultSqlitePath,
 	openStore,
 	postgresConfigFromCredential,
 } from '../../../core/ledger';
-import { testPostgresFromEnv } from '../../helpers/postgres';
+import type { PostgresLedgerStore } from '../../../core/ledger/postgres';
+import { LEDGER_POOL_SIZE } from '../../../core/ledger/postgres-connections';
+import { createTestDatabase, testPostgresFromEnv } from '../../helpers/postgres';
+import { result } from './fixtures';
 
 afterEach(async () => {
 	await closeAllStores();
@@ -49,6 +53,44 @@ describe('openStore', () => {
 		const b = openStore({ ...config, password: 'changed' });
 		expect(b).not.toBe(a);
 		expect(openStore({ ...config, password: 'changed' })).toBe(b);
+	});
+
+	it('ten executions at once in one worker share one pool: never more than LEDGER_POOL_SIZE connections, all closed at the end', async () => {
+		const db = await createTestDatabase('pool');
+		const config = { kind: 'postgres' as const, ...db };
+		// What each execution of a chunk does: open the ledger from the credential.
+		const opened = Array.from({ length: 10 }, () => openStore({ ...config }));
+		expect(new Set(opened).size).toBe(1);
+		const store = opened[0] as PostgresLedgerStore;
+		let live = 0;
+		let most = 0;
+		store.pool.on('connect', () => (most = Math.max(most, ++live)));
+		store.pool.on('remove', () => live--);
+		await store.init();
+		await Promise.all(
+			opened.map(async (s, execution) => {
+				const checkpoint = createCheckpoint(s, 'job');
+				for (let i = 0; i < 20; i++) {
+					checkpoint.succeeded(result(`e${execution}-r${i}`, 'h'));
+					await new Promise((r) => setImmediate(r));
+				}
+				await checkpoint.flush();
+			}),
+		);
+		const [row] = (
+			await store.pool.query<{ n: string }>(
+				`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'n8n-nodes-llm-batch'`,
+				[db.database],
+			)
+		).rows;
+		expect((await store.stats('job')).succeeded).toBe(200);
+		expect(LEDGER_POOL_SIZE).toBe(4);
+		expect(most).toBeGreaterThan(1);
+		expect(most).toBeLessThanOrEqual(LEDGER_POOL_SIZE);
+		expect(Number(row.n)).toBeLessThanOrEqual(LEDGER_POOL_SIZE);
+		await closeAllStores();
+		expect(store.pool.ended).toBe(true);
+		expect(store.pool.totalCount).toBe(0);
 	});
 
 	it('puts the default SQLite file in the n8n user folder', () => {
