@@ -14,9 +14,12 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
+	PAID_COLUMNS,
 	paidCostSql,
-	paidResult,
+	paidTotalsSql,
+	paidValues,
 	RECORDS_TABLE,
+	SET_PAID,
 	SPEND_EPSILON,
 	SPEND_TABLE,
 	STORED_KEEP_MS,
@@ -55,6 +58,8 @@ const SCHEMA_LOCK_KEY = 740_305_118;
 
 const COLUMNS =
 	'(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
+/** A final write stores its outcome's paid numbers with it (core/ledger/sql.ts PAID_COLUMNS). */
+const FINAL_COLUMNS = `${COLUMNS.slice(0, -1)}, ${PAID_COLUMNS.join(', ')})`;
 
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
@@ -309,14 +314,15 @@ export class PostgresLedgerStore implements LedgerStore {
 				// One JSON document for the whole group: Postgres parses it once, where a jsonb[]
 				// parameter costs a parse per element (measured 4x slower for 10,000 results).
 				await client.query(
-					`INSERT INTO ${RECORDS_TABLE} ${COLUMNS}
-					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, u.last_error, u.result, u.at, u.at
+					`INSERT INTO ${RECORDS_TABLE} ${FINAL_COLUMNS}
+					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, u.last_error, u.result, u.at, u.at,
+					 ${paidValues('postgres', { status: 'u.status', result: 'u.result', lastError: 'u.last_error' })}
 					 FROM jsonb_to_recordset($2::jsonb)
 					   AS u(record_id text, status text, attempts int, prompt_hash text, last_error jsonb, result jsonb, at timestamptz)
 					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
 					 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at,
-					 ${foldPriorPaid('postgres', `${RECORDS_TABLE}.record_id = ANY($3::text[])`)}
+					 ${SET_PAID}, ${foldPriorPaid('postgres', `${RECORDS_TABLE}.record_id = ANY($3::text[])`)}
 					 ${KEEP_SUCCESS}`,
 					[
 						job,
@@ -413,14 +419,7 @@ export class PostgresLedgerStore implements LedgerStore {
 			 count(*) FILTER (WHERE status = 'processing') AS processing,
 			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
 			 count(*) FILTER (WHERE status = 'failed') AS failed,
-			 sum(attempts) AS attempts,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'inputTokens')::numeric
-			          WHEN status = 'failed' THEN (last_error->'usage'->>'inputTokens')::numeric END), 0)
-			   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'outputTokens')::numeric
-			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
-			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-			 ${paidCostSql('postgres')} AS cost_usd,
+			 sum(attempts) AS attempts, ${paidTotalsSql('postgres')},
 			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
 			 FROM ${RECORDS_TABLE} WHERE job = $1`,
 			[job],

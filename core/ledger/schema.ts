@@ -6,6 +6,7 @@
 import {
 	CACHE_TABLE,
 	HEARTBEATS_TABLE,
+	PAID_COLUMNS,
 	PRIOR_COLUMNS,
 	RECORDS_TABLE,
 	SAMPLES_TABLE,
@@ -20,6 +21,11 @@ export interface ColumnTypes {
 	real: string;
 	/** A token count. */
 	count: string;
+	/**
+	 * A cost or token count copied from a record's JSON, summed as the JSON's own numbers were
+	 * before it was kept apart (PostgreSQL: exact decimals; SQLite: its doubles).
+	 */
+	amount: string;
 }
 
 export const SQLITE_TYPES: ColumnTypes = {
@@ -28,6 +34,7 @@ export const SQLITE_TYPES: ColumnTypes = {
 	time: 'TEXT',
 	real: 'REAL',
 	count: 'INTEGER',
+	amount: 'REAL',
 };
 
 export const POSTGRES_TYPES: ColumnTypes = {
@@ -36,6 +43,7 @@ export const POSTGRES_TYPES: ColumnTypes = {
 	time: 'TIMESTAMPTZ',
 	real: 'DOUBLE PRECISION',
 	count: 'BIGINT',
+	amount: 'NUMERIC',
 };
 
 /**
@@ -88,6 +96,8 @@ export function addedRecordColumns(t: ColumnTypes): Array<{ name: string; defini
 		{ name: cost, definition: `${t.real} NOT NULL DEFAULT 0` },
 		{ name: input, definition: `${t.count} NOT NULL DEFAULT 0` },
 		{ name: output, definition: `${t.count} NOT NULL DEFAULT 0` },
+		// NULL on the rows an older ledger holds: the totals read those from the JSON.
+		...PAID_COLUMNS.map((name) => ({ name, definition: t.amount })),
 	];
 }
 

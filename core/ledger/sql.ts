@@ -56,6 +56,15 @@ export const DEFAULT_PAGE = 1000;
  */
 export const PRIOR_COLUMNS = ['prior_cost_usd', 'prior_input_tokens', 'prior_output_tokens'];
 
+type Dialect = 'sqlite' | 'postgres';
+
+/** A number inside a JSON column or value, as SQL: `path` from the document's root. */
+function jsonNumber(dialect: Dialect, json: string, path: readonly string[]): string {
+	if (dialect === 'sqlite') return `json_extract(${json}, '$.${path.join('.')}')`;
+	const steps = path.slice(0, -1).map((p) => `->'${p}'`);
+	return `(${json}${steps.join('')}->>'${path[path.length - 1]}')::numeric`;
+}
+
 /**
  * SET clauses for an upsert or update that takes a record out of `failed` for a new attempt:
  * what the failure paid (`last_error.costUsd`, `last_error.usage`) moves into the prior
@@ -64,18 +73,11 @@ export const PRIOR_COLUMNS = ['prior_cost_usd', 'prior_input_tokens', 'prior_out
  * a re-ask fed from the workflow). The row's status at that moment is the old one, so a
  * record is folded once: the claim makes it `processing`.
  */
-export function foldPriorPaid(dialect: 'sqlite' | 'postgres', also = 'TRUE'): string {
+export function foldPriorPaid(dialect: Dialect, also = 'TRUE'): string {
 	const t = RECORDS_TABLE;
-	const field = (path: string[]) =>
-		dialect === 'sqlite'
-			? `json_extract(${t}.last_error, '$.${path.join('.')}')`
-			: `(${t}.last_error${path
-					.slice(0, -1)
-					.map((p) => `->'${p}'`)
-					.join('')}->>'${path[path.length - 1]}')::numeric`;
 	const when = `${t}.status = 'failed' AND ${also}`;
 	const add = (column: string, path: string[]) =>
-		`${column} = ${t}.${column} + CASE WHEN ${when} THEN coalesce(${field(path)}, 0) ELSE 0 END`;
+		`${column} = ${t}.${column} + CASE WHEN ${when} THEN coalesce(${jsonNumber(dialect, `${t}.last_error`, path)}, 0) ELSE 0 END`;
 	return [
 		add('prior_cost_usd', ['costUsd']),
 		add('prior_input_tokens', ['usage', 'inputTokens']),
@@ -83,28 +85,75 @@ export function foldPriorPaid(dialect: 'sqlite' | 'postgres', also = 'TRUE'): st
 	].join(', ');
 }
 
-/**
- * Condition on a succeeded row of the job totals (and so of the job budget): its answer was
- * paid by this job. A response-cache hit (`result.cached`) was paid by the call that stored
- * it; its result keeps that answer's usage and cost, and counts as nothing spent.
- */
-export function paidResult(dialect: 'sqlite' | 'postgres'): string {
-	return dialect === 'sqlite'
-		? `json_extract(result, '$.cached') IS NOT 1`
-		: `(result->>'cached') IS DISTINCT FROM 'true'`;
-}
+/** The three numbers a record paid, each with its place in an answer or error. */
+const PAID = [
+	{ column: 'paid_cost_usd', prior: 'prior_cost_usd', path: ['costUsd'] },
+	{ column: 'paid_input_tokens', prior: 'prior_input_tokens', path: ['usage', 'inputTokens'] },
+	{ column: 'paid_output_tokens', prior: 'prior_output_tokens', path: ['usage', 'outputTokens'] },
+] as const;
+type Paid = (typeof PAID)[number];
 
 /**
- * What the job's records paid (JobStats.costUsd): stored results that were paid for, what
- * failed records paid, and what earlier failures of re-attempted records paid. The job totals
- * and the job budget read this one expression.
+ * What a record's current outcome paid, kept as numbers beside the JSON so the job totals need
+ * not open every record's JSON. Written with the outcome (by the same statement); NULL on rows
+ * written before the columns existed, which the totals read from the JSON instead.
  */
-export function paidCostSql(dialect: 'sqlite' | 'postgres'): string {
-	if (dialect === 'sqlite')
-		return `coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.costUsd')
-				          WHEN status = 'failed' THEN json_extract(last_error, '$.costUsd') END), 0)
-				   + coalesce(sum(prior_cost_usd), 0)`;
-	return `coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->>'costUsd')::numeric
-			          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0)
-			   + coalesce(sum(prior_cost_usd)::numeric, 0)`;
+export const PAID_COLUMNS: readonly string[] = PAID.map((p) => p.column);
+
+/** SQL for a record's status, result and last error: a stored row's columns, or values being written. */
+export interface OutcomeSql {
+	status: string;
+	result: string;
+	lastError: string;
+}
+
+const STORED: OutcomeSql = { status: 'status', result: 'result', lastError: 'last_error' };
+
+/**
+ * The one rule of what a record's outcome paid toward the job totals (and so the job budget):
+ * a success's answer unless it was a response-cache hit (`result.cached`: paid by the call
+ * that stored it, counted as nothing spent), a failure's unusable answers (`last_error.costUsd`,
+ * `.usage`); anything else nothing (NULL).
+ */
+function outcomePaid(dialect: Dialect, paid: Paid, o: OutcomeSql): string {
+	const notCached =
+		dialect === 'sqlite'
+			? `json_extract(${o.result}, '$.cached') IS NOT 1`
+			: `(${o.result}->>'cached') IS DISTINCT FROM 'true'`;
+	return `CASE WHEN ${o.status} = 'succeeded' AND ${notCached} THEN ${jsonNumber(dialect, o.result, paid.path)}
+		WHEN ${o.status} = 'failed' THEN ${jsonNumber(dialect, o.lastError, paid.path)} END`;
+}
+
+/** The values of PAID_COLUMNS for an outcome being written, in their order (0 for nothing). */
+export function paidValues(dialect: Dialect, o: OutcomeSql): string {
+	return PAID.map((p) => `coalesce(${outcomePaid(dialect, p, o)}, 0)`).join(', ');
+}
+
+/** SET clauses of an upsert's DO UPDATE that stores the new outcome's paid numbers with it. */
+export const SET_PAID = PAID.map((p) => `${p.column} = excluded.${p.column}`).join(', ');
+
+/**
+ * What the job's records paid of one number: each succeeded or failed record's outcome (its
+ * column, or its JSON on a row written before the columns), plus what earlier failures of
+ * re-attempted records paid (the prior columns). A record whose outcome was replaced by a new
+ * attempt counts nothing until that attempt's final write: its status is then no longer
+ * succeeded or failed.
+ */
+function paidSum(dialect: Dialect, paid: Paid): string {
+	const prior = dialect === 'postgres' ? `sum(${paid.prior})::numeric` : `sum(${paid.prior})`;
+	return `coalesce(sum(CASE WHEN status IN ('succeeded', 'failed')
+		THEN coalesce(${paid.column}, ${outcomePaid(dialect, paid, STORED)}) END), 0)
+		+ coalesce(${prior}, 0)`;
+}
+
+/** JobStats' input_tokens, output_tokens and cost_usd, as select-list items over the job's records. */
+export function paidTotalsSql(dialect: Dialect): string {
+	const [cost, input, output] = PAID;
+	return `${paidSum(dialect, input)} AS input_tokens, ${paidSum(dialect, output)} AS output_tokens,
+		${paidSum(dialect, cost)} AS cost_usd`;
+}
+
+/** What the job's records paid (JobStats.costUsd), as the job budget reads it. */
+export function paidCostSql(dialect: Dialect): string {
+	return paidSum(dialect, PAID[0]);
 }
