@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 
 import { PostgresLedgerStore } from '../core/ledger/postgres';
-import { RECORDS_TABLE } from '../core/ledger/sql';
+import { jobTotalsSql, RECORDS_TABLE } from '../core/ledger/sql';
 import { SqliteLedgerStore } from '../core/ledger/sqlite';
 import type { LedgerStore, LedgerWrite } from '../core/ledger/types';
 import type { ItemError, LlmResult } from '../core/types';
@@ -154,10 +154,7 @@ async function measure(d: Dialect, n: number): Promise<void> {
 	row('reserveSpend (records summed)', await timed(READS, reserve));
 	row('counts by status alone', await timed(READS, counts));
 	row('group commit of 1,000 results', commits);
-	if (EXPLAIN && d.name === 'postgres') {
-		for (const r of await d.sql(`EXPLAIN (ANALYZE, BUFFERS) ${d.countsSql}`, [job]))
-			console.log(`    ${String(r['QUERY PLAN'])}`);
-	}
+	if (EXPLAIN) await explain(d, job);
 	const columns = await d.sql(
 		d.name === 'postgres'
 			? `SELECT column_name AS name FROM information_schema.columns WHERE table_name = '${RECORDS_TABLE}'`
@@ -169,12 +166,32 @@ async function measure(d: Dialect, n: number): Promise<void> {
 		if (d.name === 'postgres') await d.sql(`VACUUM ANALYZE ${RECORDS_TABLE}`);
 		const old = await stats();
 		const same = JSON.stringify(old) === JSON.stringify(totals);
-		row(`store.stats, columns NULL (old rows)${same ? '' : ' — TOTALS DIFFER'}`, await timed(READS, stats));
+		row(
+			`store.stats, columns NULL (old rows)${same ? '' : ' — TOTALS DIFFER'}`,
+			await timed(READS, stats),
+		);
 		row('reserveSpend, columns NULL (old rows)', await timed(READS, reserve));
 		if (!same) console.log(JSON.stringify({ totals, old }));
 	}
 	await store.deleteJob(job);
 	await store.close();
+}
+
+/** The plan of the job totals' query, and (PostgreSQL) the sizes it reads from. */
+async function explain(d: Dialect, job: string): Promise<void> {
+	const plan =
+		d.name === 'postgres'
+			? await d.sql(`EXPLAIN (ANALYZE, BUFFERS) ${jobTotalsSql('postgres', '$1')}`, [job])
+			: await d.sql(`EXPLAIN QUERY PLAN ${jobTotalsSql('sqlite', '?1')}`, [job]);
+	for (const r of plan) console.log(`    ${String(r['QUERY PLAN'] ?? r.detail)}`);
+	if (d.name === 'postgres') {
+		const [sizes] = await d.sql(
+			`SELECT pg_size_pretty(pg_table_size('${RECORDS_TABLE}')) AS heap,
+			 (SELECT string_agg(indexrelname || ' ' || pg_size_pretty(pg_relation_size(indexrelid)), ', ')
+			  FROM pg_stat_user_indexes WHERE relname = '${RECORDS_TABLE}') AS indexes`,
+		);
+		console.log(`    table ${String(sizes.heap)}; indexes ${String(sizes.indexes)}`);
+	}
 }
 
 async function main(): Promise<void> {

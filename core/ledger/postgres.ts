@@ -15,8 +15,8 @@ import {
 	foldPriorPaid,
 	KEEP_SUCCESS,
 	PAID_COLUMNS,
-	paidCostSql,
-	paidTotalsSql,
+	jobPaidSql,
+	jobTotalsSql,
 	paidValues,
 	RECORDS_TABLE,
 	SET_PAID,
@@ -26,7 +26,7 @@ import {
 	STORED_MARGIN_MS,
 } from './sql';
 import { buildStats, toRecord, type RecordRow } from './rows';
-import { addedRecordColumns, POSTGRES_TYPES, recordsSchema } from './schema';
+import { addedRecordColumns, POSTGRES_TYPES, recordIndexes, recordsSchema } from './schema';
 import type {
 	ClaimEntry,
 	ClaimState,
@@ -45,6 +45,7 @@ const SCHEMA = [
 	...addedRecordColumns(POSTGRES_TYPES).map(
 		(c) => `ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS ${c.name} ${c.definition};`,
 	),
+	recordIndexes('postgres'),
 ].join('\n');
 
 /** Namespace of the per-job advisory lock that serialises budget reservations. */
@@ -414,14 +415,7 @@ export class PostgresLedgerStore implements LedgerStore {
 	async stats(job: string): Promise<JobStats> {
 		const [totals] = await this.query<Record<string, unknown>>(
 			'read job stats',
-			`SELECT count(*) AS total,
-			 count(*) FILTER (WHERE status = 'pending') AS pending,
-			 count(*) FILTER (WHERE status = 'processing') AS processing,
-			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-			 count(*) FILTER (WHERE status = 'failed') AS failed,
-			 sum(attempts) AS attempts, ${paidTotalsSql('postgres')},
-			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
-			 FROM ${RECORDS_TABLE} WHERE job = $1`,
+			jobTotalsSql('postgres', '$1'),
 			[job],
 		);
 		const codes = await this.query<{ code: string | null; n: string }>(
@@ -456,7 +450,7 @@ export class PostgresLedgerStore implements LedgerStore {
 			let recordsPaid = r.recordsPaid;
 			if (!recordsPaid) {
 				const records = await client.query<{ usd: string | null; at: Date }>(
-					`SELECT ${paidCostSql('postgres')} AS usd, now() AS at FROM ${RECORDS_TABLE} WHERE job = $1`,
+					`SELECT (${jobPaidSql('postgres', '$1')}) AS usd, now() AS at`,
 					[job],
 				);
 				recordsPaid = {

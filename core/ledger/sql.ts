@@ -85,11 +85,26 @@ export function foldPriorPaid(dialect: Dialect, also = 'TRUE'): string {
 	].join(', ');
 }
 
-/** The three numbers a record paid, each with its place in an answer or error. */
+/** The three numbers a record paid, each with its place in an answer or error and its total's name. */
 const PAID = [
-	{ column: 'paid_cost_usd', prior: 'prior_cost_usd', path: ['costUsd'] },
-	{ column: 'paid_input_tokens', prior: 'prior_input_tokens', path: ['usage', 'inputTokens'] },
-	{ column: 'paid_output_tokens', prior: 'prior_output_tokens', path: ['usage', 'outputTokens'] },
+	{
+		column: 'paid_cost_usd',
+		prior: 'prior_cost_usd',
+		path: ['costUsd'],
+		total: 'cost_usd',
+	},
+	{
+		column: 'paid_input_tokens',
+		prior: 'prior_input_tokens',
+		path: ['usage', 'inputTokens'],
+		total: 'input_tokens',
+	},
+	{
+		column: 'paid_output_tokens',
+		prior: 'prior_output_tokens',
+		path: ['usage', 'outputTokens'],
+		total: 'output_tokens',
+	},
 ] as const;
 type Paid = (typeof PAID)[number];
 
@@ -106,8 +121,6 @@ export interface OutcomeSql {
 	result: string;
 	lastError: string;
 }
-
-const STORED: OutcomeSql = { status: 'status', result: 'result', lastError: 'last_error' };
 
 /**
  * The one rule of what a record's outcome paid toward the job totals (and so the job budget):
@@ -133,27 +146,68 @@ export function paidValues(dialect: Dialect, o: OutcomeSql): string {
 export const SET_PAID = PAID.map((p) => `${p.column} = excluded.${p.column}`).join(', ');
 
 /**
- * What the job's records paid of one number: each succeeded or failed record's outcome (its
- * column, or its JSON on a row written before the columns), plus what earlier failures of
- * re-attempted records paid (the prior columns). A record whose outcome was replaced by a new
- * attempt counts nothing until that attempt's final write: its status is then no longer
- * succeeded or failed.
+ * The job's records that count toward its totals (their outcome is a success or a failure) but
+ * were written before the paid columns: read from their JSON. A partial index with this very
+ * text as its condition (so planners match it) holds exactly these, so on a ledger written
+ * since, finding none costs nothing.
  */
-function paidSum(dialect: Dialect, paid: Paid): string {
-	const prior = dialect === 'postgres' ? `sum(${paid.prior})::numeric` : `sum(${paid.prior})`;
-	return `coalesce(sum(CASE WHEN status IN ('succeeded', 'failed')
-		THEN coalesce(${paid.column}, ${outcomePaid(dialect, paid, STORED)}) END), 0)
-		+ coalesce(${prior}, 0)`;
+export const UNPAID_ROWS = `status IN ('succeeded', 'failed') AND paid_cost_usd IS NULL`;
+/** The partial index of UNPAID_ROWS. */
+export const UNPAID_INDEX = `${RECORDS_TABLE}_unpaid`;
+
+/**
+ * The job's totals read from the record columns alone, so the covering index (recordIndexes in
+ * core/ledger/schema.ts) answers them without visiting the rows: aggregated per status first
+ * (the index hands the rows over in status order, and per-row work is then plain sums, no
+ * condition per row), then per job. Per paid number: the outcomes' columns of succeeded and
+ * failed records plus what earlier failures of re-attempted records paid (the prior columns).
+ * A record whose outcome a new attempt has taken over counts nothing until that attempt's
+ * final write: its status is then neither succeeded nor failed.
+ */
+function keptTotals(dialect: Dialect, job: string): string {
+	const prior = (p: Paid) =>
+		dialect === 'postgres' ? `sum(${p.prior})::numeric` : `sum(${p.prior})`;
+	const perStatus = PAID.map((p) => `sum(${p.column}) AS ${p.column}, ${prior(p)} AS ${p.prior}`);
+	const count = (status: string) =>
+		`coalesce(sum(CASE WHEN status = '${status}' THEN n END), 0) AS ${status}`;
+	const paid = PAID.map(
+		(p) => `coalesce(sum(CASE WHEN status IN ('succeeded', 'failed') THEN ${p.column} END), 0)
+			+ coalesce(sum(${p.prior}), 0) AS ${p.total}`,
+	);
+	return `SELECT coalesce(sum(n), 0) AS total, ${['pending', 'processing', 'succeeded', 'failed'].map(count).join(', ')},
+		sum(attempts) AS attempts, ${paid.join(', ')},
+		min(first_created_at) AS first_created_at, max(last_updated_at) AS last_updated_at
+		FROM (SELECT status, count(*) AS n, sum(attempts) AS attempts, ${perStatus.join(', ')},
+			min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
+			FROM ${RECORDS_TABLE} WHERE job = ${job} GROUP BY status) AS by_status`;
 }
 
-/** JobStats' input_tokens, output_tokens and cost_usd, as select-list items over the job's records. */
-export function paidTotalsSql(dialect: Dialect): string {
-	const [cost, input, output] = PAID;
-	return `${paidSum(dialect, input)} AS input_tokens, ${paidSum(dialect, output)} AS output_tokens,
-		${paidSum(dialect, cost)} AS cost_usd`;
+/** The paid numbers of the job's records written before the paid columns, from their JSON. */
+function unpaidTotals(dialect: Dialect, job: string): string {
+	const stored: OutcomeSql = { status: 'status', result: 'result', lastError: 'last_error' };
+	const paid = PAID.map(
+		(p) => `coalesce(sum(${outcomePaid(dialect, p, stored)}), 0) AS ${p.total}`,
+	);
+	// SQLite's planner prefers the covering index, which holds every row of the job's status;
+	// the partial index holds the unpaid rows alone (none on a ledger written since).
+	const from = dialect === 'sqlite' ? `${RECORDS_TABLE} INDEXED BY ${UNPAID_INDEX}` : RECORDS_TABLE;
+	return `SELECT ${paid.join(', ')} FROM ${from} WHERE job = ${job} AND ${UNPAID_ROWS}`;
 }
 
-/** What the job's records paid (JobStats.costUsd), as the job budget reads it. */
-export function paidCostSql(dialect: Dialect): string {
-	return paidSum(dialect, PAID[0]);
+/**
+ * One row of the job's totals (JobStats: total, pending, processing, succeeded, failed,
+ * attempts, input_tokens, output_tokens, cost_usd, first_created_at, last_updated_at). `job`
+ * is the statement's placeholder for the job, used twice.
+ */
+export function jobTotalsSql(dialect: Dialect, job: string): string {
+	const sums = PAID.map((p) => `kept.${p.total} + unpaid.${p.total} AS ${p.total}`);
+	return `SELECT kept.total, kept.pending, kept.processing, kept.succeeded, kept.failed, kept.attempts,
+		${sums.join(', ')}, kept.first_created_at, kept.last_updated_at
+		FROM (${keptTotals(dialect, job)}) AS kept, (${unpaidTotals(dialect, job)}) AS unpaid`;
+}
+
+/** What the job's records paid (JobStats.costUsd), as the job budget reads it: one row, `usd`. */
+export function jobPaidSql(dialect: Dialect, job: string): string {
+	return `SELECT kept.cost_usd + unpaid.cost_usd AS usd
+		FROM (${keptTotals(dialect, job)}) AS kept, (${unpaidTotals(dialect, job)}) AS unpaid`;
 }

@@ -16,7 +16,7 @@ import { fromSqliteError, ledgerError } from './errors';
 import { loadSqlite } from './sqlite-tables';
 import { foldWrites, startedWrites } from './fold';
 import { buildStats, toRecord, type RecordRow } from './rows';
-import { addedRecordColumns, recordsSchema, SQLITE_TYPES } from './schema';
+import { addedRecordColumns, recordIndexes, recordsSchema, SQLITE_TYPES } from './schema';
 import {
 	CACHE_TABLE,
 	CLAIMABLE,
@@ -24,8 +24,8 @@ import {
 	foldPriorPaid,
 	KEEP_SUCCESS,
 	PAID_COLUMNS,
-	paidCostSql,
-	paidTotalsSql,
+	jobPaidSql,
+	jobTotalsSql,
 	paidValues,
 	RECORDS_TABLE,
 	SET_PAID,
@@ -89,6 +89,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				if (!columns.has(name))
 					db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${name} ${definition}`);
 			}
+			db.exec(recordIndexes('sqlite'));
 			// quick_check reads every page: catches a damaged file now instead of mid-run.
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
 			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
@@ -365,14 +366,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
 	async stats(job: string): Promise<JobStats> {
 		return this.run('read job stats', () => {
-			const totals = this.stmt(
-				`SELECT count(*) AS total,
-				 sum(status = 'pending') AS pending, sum(status = 'processing') AS processing,
-				 sum(status = 'succeeded') AS succeeded, sum(status = 'failed') AS failed,
-				 sum(attempts) AS attempts, ${paidTotalsSql('sqlite')},
-				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
-				 FROM ${RECORDS_TABLE} WHERE job = ?`,
-			).get(job) as Record<string, unknown>;
+			const totals = this.stmt(jobTotalsSql('sqlite', '?1')).get(job) as Record<string, unknown>;
 			const codes = this.stmt(
 				`SELECT json_extract(last_error, '$.code') AS code, count(*) AS n FROM ${RECORDS_TABLE}
 				 WHERE job = ? AND status = 'failed' GROUP BY 1 ORDER BY 1`,
@@ -394,11 +388,7 @@ export class SqliteLedgerStore implements LedgerStore {
 			).run(job, r.at);
 			const recordsPaid = r.recordsPaid ?? {
 				usd: Number(
-					(
-						this.stmt(
-							`SELECT ${paidCostSql('sqlite')} AS usd FROM ${RECORDS_TABLE} WHERE job = ?`,
-						).get(job) as { usd: number | null }
-					).usd ?? 0,
+					(this.stmt(jobPaidSql('sqlite', '?1')).get(job) as { usd: number | null }).usd ?? 0,
 				),
 				at: r.at,
 			};
