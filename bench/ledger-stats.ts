@@ -31,6 +31,24 @@ const EXPLAIN = process.argv.includes('--explain');
 const GROUP = 1000;
 const PAID = ['paid_cost_usd', 'paid_input_tokens', 'paid_output_tokens'];
 
+/**
+ * The previous release's job totals query (main at 6905ec3), frozen here as the comparison run
+ * on the same table at the same moments: counts and sums in one aggregate that extracts tokens
+ * and cost from every record's JSON. PostgreSQL only.
+ */
+const PREVIOUS_STATS = `SELECT count(*) AS total,
+ count(*) FILTER (WHERE status = 'pending') AS pending, count(*) FILTER (WHERE status = 'processing') AS processing,
+ count(*) FILTER (WHERE status = 'succeeded') AS succeeded, count(*) FILTER (WHERE status = 'failed') AS failed,
+ sum(attempts) AS attempts,
+ coalesce(sum(CASE WHEN status = 'succeeded' AND (result->>'cached') IS DISTINCT FROM 'true' THEN (result->'usage'->>'inputTokens')::numeric
+          WHEN status = 'failed' THEN (last_error->'usage'->>'inputTokens')::numeric END), 0) + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
+ coalesce(sum(CASE WHEN status = 'succeeded' AND (result->>'cached') IS DISTINCT FROM 'true' THEN (result->'usage'->>'outputTokens')::numeric
+          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0) + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
+ coalesce(sum(CASE WHEN status = 'succeeded' AND (result->>'cached') IS DISTINCT FROM 'true' THEN (result->>'costUsd')::numeric
+          WHEN status = 'failed' THEN (last_error->>'costUsd')::numeric END), 0) + coalesce(sum(prior_cost_usd)::numeric, 0) AS cost_usd,
+ min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
+ FROM ${RECORDS_TABLE} WHERE job = $1`;
+
 interface Pg {
 	host: string;
 	port: number;
@@ -38,6 +56,8 @@ interface Pg {
 	user: string;
 	password: string;
 }
+
+const id = (i: number) => `r${String(i).padStart(7, '0')}`;
 
 /** An answer about the size of a classification with a short rationale (~1 KB of JSON). */
 function answer(i: number, cached: boolean): LlmResult {
@@ -100,6 +120,52 @@ async function fill(store: LedgerStore, job: string, n: number): Promise<number[
 	return commits;
 }
 
+/**
+ * Both reads, alternating, while another handle keeps committing groups of 1,000 new results
+ * to the same job (as a job's executions do): the new records are deleted afterwards.
+ */
+async function whileWriting(
+	store: LedgerStore,
+	job: string,
+	n: number,
+	stats: () => Promise<unknown>,
+	previous: () => Promise<unknown>,
+): Promise<{ stats: number[]; previous: number[] }> {
+	let writing = true;
+	const writer = (async () => {
+		for (let from = n; writing; from += GROUP) {
+			const ids = Array.from({ length: GROUP }, (_, k) => from + k);
+			const at = new Date(Date.UTC(2025, 0, 2) + from).toISOString();
+			// New records, as a job's later chunks: each claimed, then its outcome committed.
+			await store.claim(
+				job,
+				ids.map((i) => ({ recordId: id(i), promptHash: `h${i}` })),
+				'writer',
+				at,
+				new Date(Date.parse(at) + 600_000).toISOString(),
+			);
+			await store.writeBatch(
+				job,
+				ids.map((i) => writeFor(i, at)).filter((w): w is LedgerWrite => w !== null),
+			);
+		}
+	})();
+	const out = { stats: [] as number[], previous: [] as number[] };
+	for (let i = 0; i < READS; i++) {
+		for (const [key, fn] of [
+			['stats', stats],
+			['previous', previous],
+		] as const) {
+			const t = performance.now();
+			await fn();
+			out[key].push(performance.now() - t);
+		}
+	}
+	writing = false;
+	await writer;
+	return out;
+}
+
 async function timed(reads: number, fn: () => Promise<unknown>): Promise<number[]> {
 	await fn(); // warm: plans, caches
 	const ms: number[] = [];
@@ -134,7 +200,9 @@ async function measure(d: Dialect, n: number): Promise<void> {
 	const stats = () => store.stats(job);
 	// As during a job: PostgreSQL's visibility map is not yet set for the pages just written, so
 	// an index-only scan still visits them.
+	const previous = () => d.sql(PREVIOUS_STATS, [job]);
 	const fresh = d.name === 'postgres' ? await timed(READS, stats) : [];
+	const freshPrevious = d.name === 'postgres' ? await timed(READS, previous) : [];
 	if (d.name === 'postgres') await d.sql(`VACUUM ANALYZE ${RECORDS_TABLE}`);
 	else await d.sql(`ANALYZE`);
 	const reserve = async () => {
@@ -154,12 +222,23 @@ async function measure(d: Dialect, n: number): Promise<void> {
 	const totals = await stats();
 	const row = (label: string, xs: number[]) =>
 		console.log(`| ${d.name} | ${n} | ${label} | ${cell(xs)} |`);
-	if (fresh.length > 0) row('store.stats, just written (before VACUUM)', fresh);
+	if (fresh.length > 0) {
+		row('store.stats, just written (before VACUUM)', fresh);
+		row('previous release query, just written (before VACUUM)', freshPrevious);
+	}
 	row('store.stats', await timed(READS, stats));
+	if (d.name === 'postgres') row('previous release query', await timed(READS, previous));
 	row('reserveSpend (records summed)', await timed(READS, reserve));
 	row('counts by status alone', await timed(READS, counts));
 	row('group commit of 1,000 results', commits);
 	if (EXPLAIN) await explain(d, job);
+	if (d.name === 'postgres') {
+		const during = await whileWriting(store, job, n, stats, previous);
+		row('store.stats while group commits write the job', during.stats);
+		row('previous release query while group commits write the job', during.previous);
+		await d.sql(`DELETE FROM ${RECORDS_TABLE} WHERE job = $1 AND record_id >= $2`, [job, id(n)]);
+		await d.sql(`VACUUM ANALYZE ${RECORDS_TABLE}`);
+	}
 	const columns = await d.sql(
 		d.name === 'postgres'
 			? `SELECT column_name AS name FROM information_schema.columns WHERE table_name = '${RECORDS_TABLE}'`
