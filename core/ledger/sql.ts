@@ -54,7 +54,11 @@ export const DEFAULT_PAGE = 1000;
  * an earlier execution whose record failed. Columns added after the first release; both
  * stores add them to older ledgers on open.
  */
-export const PRIOR_COLUMNS = ['prior_cost_usd', 'prior_input_tokens', 'prior_output_tokens'];
+export const PRIOR_COLUMNS: readonly string[] = [
+	'prior_cost_usd',
+	'prior_input_tokens',
+	'prior_output_tokens',
+];
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -63,26 +67,6 @@ function jsonNumber(dialect: Dialect, json: string, path: readonly string[]): st
 	if (dialect === 'sqlite') return `json_extract(${json}, '$.${path.join('.')}')`;
 	const steps = path.slice(0, -1).map((p) => `->'${p}'`);
 	return `(${json}${steps.join('')}->>'${path[path.length - 1]}')::numeric`;
-}
-
-/**
- * SET clauses for an upsert or update that takes a record out of `failed` for a new attempt:
- * what the failure paid (`last_error.costUsd`, `last_error.usage`) moves into the prior
- * columns, since the attempt's final write replaces `last_error`. `also` is an extra SQL
- * condition (a claim skips the records whose attempt carries that usage in its own result:
- * a re-ask fed from the workflow). The row's status at that moment is the old one, so a
- * record is folded once: the claim makes it `processing`.
- */
-export function foldPriorPaid(dialect: Dialect, also = 'TRUE'): string {
-	const t = RECORDS_TABLE;
-	const when = `${t}.status = 'failed' AND ${also}`;
-	const add = (column: string, path: string[]) =>
-		`${column} = ${t}.${column} + CASE WHEN ${when} THEN coalesce(${jsonNumber(dialect, `${t}.last_error`, path)}, 0) ELSE 0 END`;
-	return [
-		add('prior_cost_usd', ['costUsd']),
-		add('prior_input_tokens', ['usage', 'inputTokens']),
-		add('prior_output_tokens', ['usage', 'outputTokens']),
-	].join(', ');
 }
 
 /** The three numbers a record paid, each with its place in an answer or error and its total's name. */
@@ -107,6 +91,23 @@ const PAID = [
 	},
 ] as const;
 type Paid = (typeof PAID)[number];
+
+/**
+ * SET clauses for an upsert or update that takes a record out of `failed` for a new attempt:
+ * what the failure paid (`last_error.costUsd`, `last_error.usage`) moves into the prior
+ * columns, since the attempt's final write replaces `last_error`. `also` is an extra SQL
+ * condition (a claim skips the records whose attempt carries that usage in its own result:
+ * a re-ask fed from the workflow). The row's status at that moment is the old one, so a
+ * record is folded once: the claim makes it `processing`.
+ */
+export function foldPriorPaid(dialect: Dialect, also = 'TRUE'): string {
+	const t = RECORDS_TABLE;
+	const when = `${t}.status = 'failed' AND ${also}`;
+	return PAID.map(
+		(p) =>
+			`${p.prior} = ${t}.${p.prior} + CASE WHEN ${when} THEN coalesce(${jsonNumber(dialect, `${t}.last_error`, p.path)}, 0) ELSE 0 END`,
+	).join(', ');
+}
 
 /**
  * What a record's current outcome paid, kept as numbers beside the JSON so the job totals need
