@@ -106,9 +106,14 @@ const paidFailure = (usd: number, inputTokens: number, outputTokens: number): It
 async function upgradeAndAdd(
 	store: LedgerStore,
 	paidColumns: () => Promise<Map<string, Array<number | null>>>,
+	indexes: () => Promise<string[]>,
 ): Promise<void> {
 	try {
 		await store.init();
+		// The covering index replaces the previous release's index on the same keys.
+		expect((await indexes()).filter((name) => name.startsWith(`${RECORDS_TABLE}_`)).sort()).toEqual(
+			[`${RECORDS_TABLE}_totals`, `${RECORDS_TABLE}_unpaid`],
+		);
 		const before = await store.stats('job');
 		expect(before).toMatchObject({
 			total: 6,
@@ -197,14 +202,22 @@ describe('a ledger written before the paid columns', () => {
 			Array(12).fill('?'),
 		);
 		previous.close();
-		await upgradeAndAdd(new SqliteLedgerStore({ kind: 'sqlite', path }), async () => {
+		const read = async (sql: string) => {
 			const db = new DatabaseSync(path);
 			try {
-				return byRecord(db.prepare(SELECT_PAID).all() as Array<Record<string, unknown>>);
+				return db.prepare(sql).all() as Array<Record<string, unknown>>;
 			} finally {
 				db.close();
 			}
-		});
+		};
+		await upgradeAndAdd(
+			new SqliteLedgerStore({ kind: 'sqlite', path }),
+			async () => byRecord(await read(SELECT_PAID)),
+			async () =>
+				(await read(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)).map(
+					(r) => String(r.name),
+				),
+		);
 	});
 
 	it('PostgreSQL: its rows keep their totals, read from the JSON, and add up with rows written after', async () => {
@@ -224,8 +237,15 @@ describe('a ledger written before the paid columns', () => {
 				(text, values) => client.query(text, values),
 				Array.from({ length: 12 }, (_, i) => `$${i + 1}`),
 			);
-			await upgradeAndAdd(new PostgresLedgerStore({ kind: 'postgres', ...db }), async () =>
-				byRecord((await client.query(SELECT_PAID)).rows),
+			await upgradeAndAdd(
+				new PostgresLedgerStore({ kind: 'postgres', ...db }),
+				async () => byRecord((await client.query(SELECT_PAID)).rows),
+				async () =>
+					(
+						await client.query<{ name: string }>(
+							`SELECT indexname AS name FROM pg_indexes WHERE tablename = '${RECORDS_TABLE}' AND indexname NOT LIKE '%_pkey'`,
+						)
+					).rows.map((r) => r.name),
 			);
 		} finally {
 			await client.end();
