@@ -15,16 +15,19 @@ import {
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
-	paidCostSql,
-	paidResult,
+	PAID_COLUMNS,
+	jobPaidSql,
+	jobTotalsSql,
+	paidValues,
 	RECORDS_TABLE,
+	SET_PAID,
 	SPEND_EPSILON,
 	SPEND_TABLE,
 	STORED_KEEP_MS,
 	STORED_MARGIN_MS,
 } from './sql';
 import { buildStats, toRecord, type RecordRow } from './rows';
-import { addedRecordColumns, POSTGRES_TYPES, recordsSchema } from './schema';
+import { addedRecordColumns, POSTGRES_TYPES, recordIndexes, recordsSchema } from './schema';
 import type {
 	ClaimEntry,
 	ClaimState,
@@ -43,6 +46,7 @@ const SCHEMA = [
 	...addedRecordColumns(POSTGRES_TYPES).map(
 		(c) => `ALTER TABLE ${RECORDS_TABLE} ADD COLUMN IF NOT EXISTS ${c.name} ${c.definition};`,
 	),
+	recordIndexes('postgres'),
 ].join('\n');
 
 /** Namespace of the per-job advisory lock that serialises budget reservations. */
@@ -56,6 +60,8 @@ const SCHEMA_LOCK_KEY = 740_305_118;
 
 const COLUMNS =
 	'(job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)';
+/** A final write stores its outcome's paid numbers with it (core/ledger/sql.ts PAID_COLUMNS). */
+const FINAL_COLUMNS = `${COLUMNS.slice(0, -1)}, ${PAID_COLUMNS.join(', ')})`;
 
 export class PostgresLedgerStore implements LedgerStore {
 	readonly kind = 'postgres';
@@ -279,14 +285,15 @@ export class PostgresLedgerStore implements LedgerStore {
 				// One JSON document for the whole group: Postgres parses it once, where a jsonb[]
 				// parameter costs a parse per element (measured 4x slower for 10,000 results).
 				await client.query(
-					`INSERT INTO ${RECORDS_TABLE} ${COLUMNS}
-					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, u.last_error, u.result, u.at, u.at
+					`INSERT INTO ${RECORDS_TABLE} ${FINAL_COLUMNS}
+					 SELECT $1, u.record_id, u.status, u.attempts, u.prompt_hash, u.last_error, u.result, u.at, u.at,
+					 ${paidValues('postgres', { status: 'u.status', result: 'u.result', lastError: 'u.last_error' })}
 					 FROM jsonb_to_recordset($2::jsonb)
 					   AS u(record_id text, status text, attempts int, prompt_hash text, last_error jsonb, result jsonb, at timestamptz)
 					 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 					 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
 					 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at,
-					 ${foldPriorPaid('postgres', `${RECORDS_TABLE}.record_id = ANY($3::text[])`)}
+					 ${SET_PAID}, ${foldPriorPaid('postgres', `${RECORDS_TABLE}.record_id = ANY($3::text[])`)}
 					 ${KEEP_SUCCESS}`,
 					[
 						job,
@@ -378,21 +385,7 @@ export class PostgresLedgerStore implements LedgerStore {
 	async stats(job: string): Promise<JobStats> {
 		const [totals] = await this.query<Record<string, unknown>>(
 			'read job stats',
-			`SELECT count(*) AS total,
-			 count(*) FILTER (WHERE status = 'pending') AS pending,
-			 count(*) FILTER (WHERE status = 'processing') AS processing,
-			 count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-			 count(*) FILTER (WHERE status = 'failed') AS failed,
-			 sum(attempts) AS attempts,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'inputTokens')::numeric
-			          WHEN status = 'failed' THEN (last_error->'usage'->>'inputTokens')::numeric END), 0)
-			   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
-			 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('postgres')} THEN (result->'usage'->>'outputTokens')::numeric
-			          WHEN status = 'failed' THEN (last_error->'usage'->>'outputTokens')::numeric END), 0)
-			   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-			 ${paidCostSql('postgres')} AS cost_usd,
-			 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
-			 FROM ${RECORDS_TABLE} WHERE job = $1`,
+			jobTotalsSql('postgres', '$1'),
 			[job],
 		);
 		const codes = await this.query<{ code: string | null; n: string }>(
@@ -427,7 +420,7 @@ export class PostgresLedgerStore implements LedgerStore {
 			let recordsPaid = r.recordsPaid;
 			if (!recordsPaid) {
 				const records = await client.query<{ usd: string | null; at: Date }>(
-					`SELECT ${paidCostSql('postgres')} AS usd, now() AS at FROM ${RECORDS_TABLE} WHERE job = $1`,
+					`SELECT (${jobPaidSql('postgres', '$1')}) AS usd, now() AS at`,
 					[job],
 				);
 				recordsPaid = {

@@ -6,10 +6,13 @@
 import {
 	CACHE_TABLE,
 	HEARTBEATS_TABLE,
+	PAID_COLUMNS,
 	PRIOR_COLUMNS,
 	RECORDS_TABLE,
 	SAMPLES_TABLE,
 	SPEND_TABLE,
+	UNPAID_INDEX,
+	UNPAID_ROWS,
 } from './sql';
 
 export interface ColumnTypes {
@@ -20,6 +23,11 @@ export interface ColumnTypes {
 	real: string;
 	/** A token count. */
 	count: string;
+	/**
+	 * A cost or token count copied from a record's JSON, summed as the JSON's own numbers were
+	 * before it was kept apart (PostgreSQL: exact decimals; SQLite: its doubles).
+	 */
+	amount: string;
 }
 
 export const SQLITE_TYPES: ColumnTypes = {
@@ -28,6 +36,7 @@ export const SQLITE_TYPES: ColumnTypes = {
 	time: 'TEXT',
 	real: 'REAL',
 	count: 'INTEGER',
+	amount: 'REAL',
 };
 
 export const POSTGRES_TYPES: ColumnTypes = {
@@ -36,10 +45,12 @@ export const POSTGRES_TYPES: ColumnTypes = {
 	time: 'TIMESTAMPTZ',
 	real: 'DOUBLE PRECISION',
 	count: 'BIGINT',
+	amount: 'NUMERIC',
 };
 
 /**
- * The record, cache and spend tables as first released. The records are a rowid table in
+ * The record, cache and spend tables as first released (the records' indexes apart:
+ * recordIndexes). The records are a rowid table in
  * SQLite, not WITHOUT ROWID: rows carry a result of ~0.5-5 KB, and SQLite advises WITHOUT ROWID
  * only for small rows.
  */
@@ -57,7 +68,6 @@ CREATE TABLE IF NOT EXISTS ${RECORDS_TABLE} (
 	updated_at ${t.time} NOT NULL,
 	PRIMARY KEY (job, record_id)
 );
-CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_status ON ${RECORDS_TABLE} (job, status, updated_at);
 CREATE TABLE IF NOT EXISTS ${CACHE_TABLE} (
 	prompt_hash TEXT PRIMARY KEY,
 	job TEXT NOT NULL,
@@ -88,7 +98,29 @@ export function addedRecordColumns(t: ColumnTypes): Array<{ name: string; defini
 		{ name: cost, definition: `${t.real} NOT NULL DEFAULT 0` },
 		{ name: input, definition: `${t.count} NOT NULL DEFAULT 0` },
 		{ name: output, definition: `${t.count} NOT NULL DEFAULT 0` },
+		// NULL on the rows an older ledger holds: the totals read those from the JSON.
+		...PAID_COLUMNS.map((name) => ({ name, definition: t.amount })),
 	];
+}
+
+/**
+ * The record indexes, after the added columns. `_totals` leads with (job, status, updated_at)
+ * for the lists by status and stale claims, and carries every column the job totals read
+ * (core/ledger/sql.ts jobTotalsSql), so counts and sums come from the index alone instead of
+ * from rows that each hold a result of ~0.5-5 KB; it replaces the first releases' `_status`
+ * (same keys, nothing carried). `_unpaid` holds only the rows written before the paid columns.
+ */
+export function recordIndexes(dialect: 'sqlite' | 'postgres'): string {
+	const carried = ['created_at', 'attempts', ...PAID_COLUMNS, ...PRIOR_COLUMNS].join(', ');
+	const totals =
+		dialect === 'postgres'
+			? `(job, status, updated_at) INCLUDE (${carried})` // PostgreSQL 11+
+			: `(job, status, updated_at, ${carried})`;
+	return `
+CREATE INDEX IF NOT EXISTS ${RECORDS_TABLE}_totals ON ${RECORDS_TABLE} ${totals};
+CREATE INDEX IF NOT EXISTS ${UNPAID_INDEX} ON ${RECORDS_TABLE} (job) WHERE ${UNPAID_ROWS};
+DROP INDEX IF EXISTS ${RECORDS_TABLE}_status;
+`;
 }
 
 /**

@@ -16,16 +16,19 @@ import { fromSqliteError, ledgerError } from './errors';
 import { loadSqlite } from './sqlite-tables';
 import { foldWrites, startedWrites } from './fold';
 import { buildStats, toRecord, type RecordRow } from './rows';
-import { addedRecordColumns, recordsSchema, SQLITE_TYPES } from './schema';
+import { addedRecordColumns, recordIndexes, recordsSchema, SQLITE_TYPES } from './schema';
 import {
 	CACHE_TABLE,
 	CLAIMABLE,
 	DEFAULT_PAGE,
 	foldPriorPaid,
 	KEEP_SUCCESS,
-	paidCostSql,
-	paidResult,
+	PAID_COLUMNS,
+	jobPaidSql,
+	jobTotalsSql,
+	paidValues,
 	RECORDS_TABLE,
+	SET_PAID,
 	SPEND_EPSILON,
 	SPEND_TABLE,
 	STORED_KEEP_MS,
@@ -86,6 +89,7 @@ export class SqliteLedgerStore implements LedgerStore {
 				if (!columns.has(name))
 					db.exec(`ALTER TABLE ${RECORDS_TABLE} ADD COLUMN ${name} ${definition}`);
 			}
+			db.exec(recordIndexes('sqlite'));
 			// quick_check reads every page: catches a damaged file now instead of mid-run.
 			const check = db.prepare('PRAGMA quick_check').all() as Array<Record<string, unknown>>;
 			const first = check[0] ? String(Object.values(check[0])[0]) : 'ok';
@@ -257,13 +261,19 @@ export class SqliteLedgerStore implements LedgerStore {
 				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
 				 updated_at = excluded.updated_at, ${foldPriorPaid('sqlite')} ${KEEP_SUCCESS}`,
 			);
+			// The outcome's paid numbers are computed from the values written, by the statement
+			// itself; `WHERE true` tells SQLite's parser the SELECT ends before ON CONFLICT.
 			const final = this.stmt(
-				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at)
-				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				`INSERT INTO ${RECORDS_TABLE} (job, record_id, status, attempts, prompt_hash, last_error, result, created_at, updated_at,
+				 ${PAID_COLUMNS.join(', ')})
+				 SELECT v.job, v.record_id, v.status, v.attempts, v.prompt_hash, v.last_error, v.result, v.at, v.at,
+				 ${paidValues('sqlite', { status: 'v.status', result: 'v.result', lastError: 'v.last_error' })}
+				 FROM (SELECT ? AS job, ? AS record_id, ? AS status, ? AS attempts, ? AS prompt_hash, ? AS last_error,
+				   ? AS result, ? AS at) AS v WHERE true
 				 ON CONFLICT (job, record_id) DO UPDATE SET status = excluded.status,
 				 attempts = ${RECORDS_TABLE}.attempts + excluded.attempts, prompt_hash = excluded.prompt_hash,
 				 last_error = excluded.last_error, result = excluded.result, updated_at = excluded.updated_at,
-				 ${foldPriorPaid('sqlite', '? = 1')} ${KEEP_SUCCESS}`,
+				 ${SET_PAID}, ${foldPriorPaid('sqlite', '? = 1')} ${KEEP_SUCCESS}`,
 			);
 			for (const c of changes) {
 				if (c.kind === 'insert') insert.run(job, c.recordId, c.at, c.at);
@@ -279,7 +289,6 @@ export class SqliteLedgerStore implements LedgerStore {
 						c.promptHash,
 						c.lastError === null ? null : JSON.stringify(c.lastError),
 						c.result === null ? null : JSON.stringify(c.result),
-						c.at,
 						c.at,
 						fold,
 						fold,
@@ -357,21 +366,7 @@ export class SqliteLedgerStore implements LedgerStore {
 
 	async stats(job: string): Promise<JobStats> {
 		return this.run('read job stats', () => {
-			const totals = this.stmt(
-				`SELECT count(*) AS total,
-				 sum(status = 'pending') AS pending, sum(status = 'processing') AS processing,
-				 sum(status = 'succeeded') AS succeeded, sum(status = 'failed') AS failed,
-				 sum(attempts) AS attempts,
-				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.usage.inputTokens')
-				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.inputTokens') END), 0)
-				   + coalesce(sum(prior_input_tokens), 0) AS input_tokens,
-				 coalesce(sum(CASE WHEN status = 'succeeded' AND ${paidResult('sqlite')} THEN json_extract(result, '$.usage.outputTokens')
-				          WHEN status = 'failed' THEN json_extract(last_error, '$.usage.outputTokens') END), 0)
-				   + coalesce(sum(prior_output_tokens), 0) AS output_tokens,
-				 ${paidCostSql('sqlite')} AS cost_usd,
-				 min(created_at) AS first_created_at, max(updated_at) AS last_updated_at
-				 FROM ${RECORDS_TABLE} WHERE job = ?`,
-			).get(job) as Record<string, unknown>;
+			const totals = this.stmt(jobTotalsSql('sqlite', '?1')).get(job) as Record<string, unknown>;
 			const codes = this.stmt(
 				`SELECT json_extract(last_error, '$.code') AS code, count(*) AS n FROM ${RECORDS_TABLE}
 				 WHERE job = ? AND status = 'failed' GROUP BY 1 ORDER BY 1`,
@@ -393,11 +388,7 @@ export class SqliteLedgerStore implements LedgerStore {
 			).run(job, r.at);
 			const recordsPaid = r.recordsPaid ?? {
 				usd: Number(
-					(
-						this.stmt(
-							`SELECT ${paidCostSql('sqlite')} AS usd FROM ${RECORDS_TABLE} WHERE job = ?`,
-						).get(job) as { usd: number | null }
-					).usd ?? 0,
+					(this.stmt(jobPaidSql('sqlite', '?1')).get(job) as { usd: number | null }).usd ?? 0,
 				),
 				at: r.at,
 			};
