@@ -18,6 +18,7 @@ export interface FinalOutputs {
 interface ReportJson {
 	items: number;
 	outcomes: Record<string, number>;
+	successRate: number | null;
 	byErrorCode: Record<string, number>;
 	costUsd: number;
 	retries: { items: number; trips: number };
@@ -33,7 +34,7 @@ const tripsOf = (item: Item) =>
 export function expectOneReport(
 	run: Run,
 	final: FinalOutputs,
-): { report: ReportJson; alerts: Array<ReportJson['alerts'][number]['rule']> } {
+): { report: ReportJson; alerts: string[] } {
 	const nodeRuns = run.data.resultData.runData['Batch Report']?.length ?? 0;
 	const [reports = [], alertItems = []] = outputs(run, 'Batch Report');
 	expect(
@@ -63,5 +64,6 @@ export function expectOneReport(
 	);
 	expect(report.retries.trips).toBe(all.reduce((s, item) => s + tripsOf(item), 0));
 	expect(alertItems.map((a) => a.json)).toEqual(report.alerts.length > 0 ? [report] : []);
-	return { report, alerts: report.alerts.map((a) => a.rule) };
+	const alerts = report.alerts.map((a) => (a.errorCode ? `${a.rule}:${a.errorCode}` : a.rule));
+	return { report, alerts: alerts.sort() };
 }
