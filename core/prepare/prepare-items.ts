@@ -7,11 +7,11 @@
 import { duplicateRecordIds, resolveRecordId } from '../record-id';
 import { samplePositions, seededRandom } from '../random';
 import { getPath, type Json } from '../paths';
+import { runStamp, type RunStart } from '../run-stamp';
 import type { Issue, ItemError } from '../types';
 import { chunk, type Candidate } from './chunk';
 import { contentHash } from './content-hash';
 import type {
-	BatchRunStamp,
 	ChunkInfo,
 	PrepareConfig,
 	PrepareInput,
@@ -178,7 +178,7 @@ function readyItems(
 export function prepareItems(
 	inputs: readonly PrepareInput[],
 	config: PrepareConfig,
-	run: { id: string; startedAt: string },
+	run: RunStart,
 ): PrepareResult {
 	const rejected = new Rejections();
 	const chosen = sample(screen(inputs, config, rejected), config, rejected);
@@ -195,7 +195,7 @@ export function prepareItems(
 	const total = ready.length + rejectedItems.length;
 	const stamp = (json: Json, seq: number): Json => ({
 		...json,
-		[config.runField]: { id: run.id, total, seq, startedAt: run.startedAt } satisfies BatchRunStamp,
+		[config.runField]: runStamp(run, total, seq),
 	});
 	const readyOut = ready.map((item, seq) => ({
 		json: stamp(item.json, seq),

@@ -71,18 +71,8 @@ export interface PrepareInput {
 	readonly tokenText?: string;
 }
 
-/**
- * Stamped on every item Batch Prepare emits (Ready and Rejected), under `runField`.
- * Batch Report uses it to know when a run is complete: `total` items, each with its `seq`.
- */
-export interface BatchRunStamp {
-	id: string;
-	/** Items this Batch Prepare run emitted, Ready and Rejected together. */
-	total: number;
-	/** 0-based position of this item among them. */
-	seq: number;
-	startedAt: string;
-}
+/** Stamped on every item Batch Prepare emits (Ready and Rejected), under `runField`. */
+export type { BatchRunStamp } from '../run-stamp';
 
 export interface ChunkInfo {
 	index: number;

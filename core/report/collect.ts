@@ -1,11 +1,12 @@
 /**
  * One report per run across the retry loop: n8n runs a node once per incoming batch of
  * items, and a loop delivers a run's items in several batches. `collect` keeps a compact
- * entry per item (keyed by the `batchRun` stamp Batch Prepare puts on every item) in state
- * the node keeps for the execution, and reports a run once all `batchRun.total` items of it
- * have arrived.
+ * entry per item (keyed by the run stamp Batch Prepare or Collect Results puts on every item,
+ * core/run-stamp.ts) in state the node keeps for the execution, and reports a run once all
+ * `batchRun.total` items of it have arrived.
  */
-import { getPath, type Json } from '../paths';
+import type { Json } from '../paths';
+import { readRunStamp } from '../run-stamp';
 import { toEntry, type ReportEntry } from './entry';
 import { REPORT_FIELD_DEFAULTS, type ReportFields } from './outcome';
 
@@ -31,25 +32,6 @@ export interface Collected {
 	pending: Array<{ runId: string; seen: number; total: number }>;
 	/** Items of runs already reported (arrived after their report). */
 	late: number;
-}
-
-interface Stamp {
-	id: string;
-	total: number;
-	seq: number;
-	startedAt?: unknown;
-}
-
-function stampOf(json: Json, fields: ReportFields): Stamp | undefined {
-	const stamp = getPath(json, fields.runField) as Partial<Stamp> | undefined;
-	if (
-		!stamp ||
-		typeof stamp.id !== 'string' ||
-		typeof stamp.total !== 'number' ||
-		typeof stamp.seq !== 'number'
-	)
-		return undefined;
-	return stamp as Stamp;
 }
 
 /** Moves the runs touched now that have all their items to `complete`, the rest to `pending`. */
@@ -86,7 +68,7 @@ export function collect(
 	const unscoped: ReportEntry[] = [];
 	let late = 0;
 	for (const json of items) {
-		const stamp = stampOf(json, fields);
+		const stamp = readRunStamp(json, fields.runField);
 		const entry = toEntry(json, fields);
 		if (!stamp) {
 			unscoped.push(entry);

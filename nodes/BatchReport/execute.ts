@@ -4,9 +4,12 @@ import { systemClock } from '../../core/clock';
 import {
 	buildReport,
 	collect,
+	partialReportWarning,
 	reportOfItems,
 	toEntry,
 	type CollectorState,
+	type PartialKind,
+	type PartialState,
 	type Report,
 	type ReportEntry,
 } from '../../core/report';
@@ -20,6 +23,12 @@ import { readConfig, type ReportConfig } from './params';
 
 const hint = (ctx: IExecuteFunctions, message: string, type: 'info' | 'warning' = 'info') =>
 	ctx.addExecutionHints({ message, type, location: 'outputPane' });
+
+/** A report of part of a run from the second such node run on: say so where the user looks. */
+function warnIfPartial(ctx: IExecuteFunctions, kind: PartialKind) {
+	const warning = partialReportWarning(ctx.getContext('node') as PartialState, kind);
+	if (warning) hint(ctx, warning, 'warning');
+}
 
 /**
  * A job bigger than one execution: the ledger's stats are the whole job; report it once
@@ -74,8 +83,10 @@ function reportsOfCompleteRuns(
 			buildReport(run.entries, { ...opts, runId: run.runId, startedAt: run.startedAt }),
 			run.entries,
 		);
-	if (collected.unscoped.length > 0)
+	if (collected.unscoped.length > 0) {
 		add(buildReport(collected.unscoped, { ...opts, runId: null }), collected.unscoped);
+		warnIfPartial(ctx, 'unstamped');
+	}
 	for (const p of collected.pending)
 		hint(
 			ctx,
@@ -110,11 +121,13 @@ export async function executeBatchReport(
 			...config.costTable,
 		});
 		reports = report ? [report] : [];
-		if (report)
+		if (report) {
 			entriesOf.set(
 				report,
 				jsons.map((j) => toEntry(j, config.fields)),
 			);
+			warnIfPartial(ctx, 'eachRun');
+		}
 	} else reports = reportsOfCompleteRuns(ctx, config, jsons, finishedAt, entriesOf);
 
 	if (config.projection) {

@@ -13,7 +13,7 @@ import { DEFAULT_CHART_PROPERTY } from './charts';
 export const properties: INodeProperties[] = [
 	{
 		displayName:
-			'Connect every final output here — Batch Prepare Rejected, Validate Output Valid / Invalid / Review, Route Failures Dead Letter / Filtered (or LLM Batch Call Success / Failed). n8n runs this node once per incoming batch, and a retry loop delivers a run in several batches, so by default the node collects the items of a run for the whole execution and emits one report when all items counted by Batch Prepare (json.batchRun.total) have arrived. No Merge node is needed.',
+			"Connect every final output here — Batch Prepare Rejected, Validate Output Valid / Invalid / Review, Route Failures Dead Letter / Filtered (or LLM Batch Call Success / Failed). n8n runs this node once per incoming branch and retry round, so by default the node collects the items of a run for the whole execution and emits one report when all the items Batch Prepare counted (or Collect Results, in a batch job's poll; json.batchRun.total) have arrived. No Merge node is needed, and one would not help: across a retry loop n8n runs a Merge once per round too.",
 		name: 'notice',
 		type: 'notice',
 		default: '',
@@ -28,7 +28,7 @@ export const properties: INodeProperties[] = [
 				name: 'When the Whole Run Has Arrived',
 				value: 'runComplete',
 				description:
-					'Collect across node runs until every item stamped by Batch Prepare is in; items without a stamp are reported per node run',
+					'Collect across node runs until every item stamped by Batch Prepare or Collect Results is in; items without a stamp are reported per node run',
 			},
 			{
 				name: 'From Batch Ledger Job Stats (Big Jobs)',
@@ -40,7 +40,7 @@ export const properties: INodeProperties[] = [
 				name: 'On Every Node Run',
 				value: 'eachRun',
 				description:
-					'Report the items of this node run only (e.g. behind a Merge that already waits for everything)',
+					'Report the items of this node run only: one branch without a retry loop feeding the node. Several branches give several partial reports (the node warns).',
 			},
 		],
 		default: 'runComplete',

@@ -105,6 +105,38 @@ describe('Batch Report node', () => {
 		expect(alert).toEqual([]);
 	});
 
+	it('warns from its second node run in an execution that each report it gave holds only part of the run', async () => {
+		const warning = (runs: number, how: string) => ({
+			message: `Batch Report ran ${runs} times in this execution and reported ${how} apart, so each report holds part of the run: several branches or retry rounds feed it. Set Emit Report to "When the Whole Run Has Arrived" and stamp the run with Batch Prepare (or Collect Results) before the LLM call, for one report of the run.`,
+			type: 'warning',
+			location: 'outputPane',
+		});
+		const clock = new FakeClock(T0 + 60_000);
+		const eachRun = { emitWhen: 'eachRun' };
+		const context = {};
+		const runs = [ITEMS.slice(0, 1), ITEMS.slice(1, 3), ITEMS.slice(3)].map((items) =>
+			mockExecute({ items, parameters: eachRun, context }),
+		);
+		for (const m of runs) expect((await executeBatchReport(m.fns, { clock }))[0]).toHaveLength(1);
+		expect(runs.map((m) => m.hints)).toEqual([
+			[],
+			[warning(2, 'the items of each node run')],
+			[warning(3, 'the items of each node run')],
+		]);
+
+		// Items no run stamp counts are reported per node run in the default mode too.
+		const unstamped = ITEMS.map(({ batchRun: _, ...json }) => json);
+		const shared = {};
+		const plain = [unstamped.slice(0, 2), unstamped.slice(2)].map((items) =>
+			mockExecute({ items, parameters: {}, context: shared }),
+		);
+		for (const m of plain) expect((await executeBatchReport(m.fns, { clock }))[0]).toHaveLength(1);
+		expect(plain.map((m) => m.hints)).toEqual([
+			[],
+			[warning(2, 'the unstamped items of each node run')],
+		]);
+	});
+
 	it('throws on an out-of-range threshold', async () => {
 		const m = mockExecute({ items: ITEMS, parameters: { alerts: { minSuccessRatePct: 150 } } });
 		await expect(executeBatchReport(m.fns)).rejects.toBeInstanceOf(NodeOperationError);

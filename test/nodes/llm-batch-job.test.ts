@@ -183,6 +183,50 @@ describe('LLM Batch Job node', () => {
 		]);
 	});
 
+	it('Collect stamps what it emits as a run of its own: Batch Report waits for exactly these items, not for the ones Submit refused', async () => {
+		// Batch Prepare counted 6 (one stamp per item); Submit refuses one before upload.
+		const prepared = [...tickets(5), { id: 'EMPTY', text: '' }].map((json, seq) => ({
+			...json,
+			batchRun: {
+				id: 'prep-1',
+				total: 6,
+				seq,
+				startedAt: `2026-01-01T01:0${seq}:00.000Z`,
+			},
+		}));
+		await run('submit', {}, [
+			...prepared.slice(0, 4),
+			{ ...prepared[4], text: 'x [[sandbox:status400]]' },
+			prepared[5],
+		]).out;
+		t += 60_000;
+		const [success, failed] = await run('collect').out;
+		expect([success.length, failed.length]).toEqual([4, 1]);
+		const stamps = [...success, ...failed].map((item) => item.json.batchRun);
+		expect(stamps).toEqual(
+			[0, 1, 2, 3, 4].map((seq) => ({
+				id: expect.stringMatching(/^exec-1-[0-9a-f]{8}$/),
+				total: 5,
+				seq,
+				startedAt: '2026-01-01T01:00:00.000Z',
+			})),
+		);
+		expect(new Set(stamps.map((s) => (s as { id: string }).id)).size).toBe(1);
+		// Items that never had a stamp get one too, started when Collect ran.
+		const { out } = run('submit', {}, [{ id: 'N1', text: 'Ticket N1' }]);
+		await out;
+		t += 60_000;
+		const [plain] = await run('collect').out;
+		expect(plain.map((item) => item.json.batchRun)).toEqual([
+			{
+				id: expect.stringMatching(/^exec-1-/),
+				total: 1,
+				seq: 0,
+				startedAt: new Date(t).toISOString(),
+			},
+		]);
+	});
+
 	it('Cancel and Resubmit: what finished is collected, canceled lines come back retryable and go again as a new batch; invalid requests do not', async () => {
 		const items = [...tickets(9), { id: 'BAD', text: 'x [[sandbox:status400]]' }];
 		await run('submit', {}, items).out;

@@ -144,8 +144,24 @@ it('example 04: submit at 02:00, poll until all ended, collect 60 % from an expi
 	const ids = finals.map((f) => f.json.ticketId);
 	expect(ids).toHaveLength(500);
 	expect(new Set(ids).size).toBe(500);
+	// One report of the poll run, though five outputs over two rounds (the batch's answers,
+	// then the realtime ones) feed it: its numbers are the final outputs'.
 	const reports = late.items('Batch Report', 0);
-	expect(reports.length).toBeGreaterThan(0);
+	expect(reports.map((r) => r.json.items)).toEqual([500]);
+	const report = reports[0].json;
+	expect(report.outcomes).toEqual({
+		success: late.items('Validate Output', 0).length,
+		invalid: late.items('Validate Output', 1).length,
+		review: late.items('Validate Output', 2).length,
+		failed: late.items('Route Failures', 1).length,
+		filtered: late.items('Route Failures', 2).length,
+		rejected: 0,
+	});
+	expect(report.retries).toMatchObject({ items: 200 });
+	const alerts = late.items('Batch Report', 1);
+	expect(alerts.map((a) => a.json)).toEqual(
+		(report.alerts as unknown[]).length > 0 ? [report] : [],
+	);
 
 	// The next poll finds nothing left to collect.
 	const after = await runWorkflow(poll, { credentials, extraNodeTypes });

@@ -200,6 +200,63 @@ describe('every example imports into n8n', () => {
 	});
 });
 
+describe('one Batch Report per run in every example', () => {
+	interface Wired {
+		name: string;
+		type: string;
+		parameters: IDataObject;
+	}
+	const STAMPS = new Set(['n8n-nodes-llm-batch.batchPrepare', 'n8n-nodes-llm-batch.llmBatchJob']);
+
+	/** The nodes upstream of `name` (its ancestors), by name. */
+	function ancestors(wf: WorkflowJson, name: string): Set<string> {
+		const seen = new Set<string>();
+		const queue = [name];
+		while (queue.length > 0) {
+			const to = queue.shift()!;
+			for (const [from, { main }] of Object.entries(wf.connections))
+				if (main.some((out) => (out ?? []).some((c) => c.node === to)) && !seen.has(from)) {
+					seen.add(from);
+					queue.push(from);
+				}
+		}
+		return seen;
+	}
+
+	// n8n runs a node once per incoming branch and retry round: a report per node run is part
+	// of the run. Several outputs into Batch Report need it to collect the run, and a run stamp
+	// (Batch Prepare's, or Collect Results' in a batch job's poll) to know when it is whole.
+	it('a Batch Report fed by several outputs collects the whole run, stamped upstream', () => {
+		const checked: string[] = [];
+		for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith('.json'))) {
+			const wf = loadExample(file);
+			const nodes = new Map((wf.nodes as Wired[]).map((n) => [n.name, n]));
+			for (const report of (wf.nodes as Wired[]).filter((n) => n.type.endsWith('.batchReport'))) {
+				const feeds = Object.values(wf.connections).flatMap(({ main }) =>
+					main.flatMap((out) => (out ?? []).filter((c) => c.node === report.name)),
+				);
+				if (feeds.length < 2) continue;
+				checked.push(`${file}: ${report.name}`);
+				expect(report.parameters.emitWhen ?? 'runComplete', `${file}: ${report.name}`).toBe(
+					'runComplete',
+				);
+				const stampers = [...ancestors(wf, report.name)].filter((n) => {
+					const node = nodes.get(n)!;
+					return (
+						STAMPS.has(node.type) &&
+						(node.type.endsWith('.batchPrepare') || node.parameters.operation === 'collect')
+					);
+				});
+				expect(
+					stampers.length,
+					`${file}: ${report.name} has no run stamp upstream`,
+				).toBeGreaterThan(0);
+			}
+		}
+		expect(checked).toHaveLength(10);
+	});
+});
+
 describe('example workflows in-process with sandbox faults on', () => {
 	let sandbox: Sandbox;
 	let credentials: Record<string, ICredentialDataDecryptedObject>;

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-
 import type {
 	IDataObject,
 	IExecuteFunctions,
@@ -11,6 +9,7 @@ import { systemClock } from '../../../core/clock';
 import { DEFAULT_MODEL, DEFAULT_RUN_FIELD } from '../../../core/defaults';
 import { prepareItems, type PreparedItem } from '../../../core/prepare';
 import { describeDuplicateIds } from '../../../core/record-id';
+import { newRunId } from '../../../core/run-stamp';
 import { outputOf } from '../../shared/items';
 import { readPrepareConfig, readPrepareInputs } from '../params';
 import type { PrepareDeps } from './context';
@@ -337,8 +336,7 @@ export async function execute(
 	const clock = deps.clock ?? systemClock;
 	const config = readPrepareConfig(ctx, description);
 	const inputs = readPrepareInputs(ctx, config);
-	const runId =
-		deps.runId?.() ?? `${ctx.getExecutionId() ?? 'run'}-${randomBytes(4).toString('hex')}`;
+	const runId = deps.runId?.() ?? newRunId(ctx.getExecutionId());
 	const result = prepareItems(inputs, config, {
 		id: runId,
 		startedAt: new Date(clock.now()).toISOString(),

@@ -8,8 +8,9 @@ import {
 
 import { collectJob, collectSummary, type CollectOutcome } from '../../../core/batch-api';
 import { modelPricing } from '../../../core/call/pricing';
-import { DEFAULT_RESULT_FIELD } from '../../../core/defaults';
+import { DEFAULT_RESULT_FIELD, DEFAULT_RUN_FIELD } from '../../../core/defaults';
 import { createCheckpoint } from '../../../core/ledger';
+import { newRunId, stampAsRun } from '../../../core/run-stamp';
 import { isReservedField } from '../../../core/types';
 import { resultFieldProperty } from '../../shared/descriptions';
 import { outputItem } from '../../shared/items';
@@ -104,6 +105,13 @@ export async function execute(
 		files,
 	});
 
+	// The poll is a run of its own: Batch Report knows it has everything once these items are in.
+	stampAsRun(
+		[...success, ...failed].map((item) => item.json),
+		DEFAULT_RUN_FIELD,
+		newRunId(ctx.getExecutionId()),
+		new Date(clock.now()).toISOString(),
+	);
 	const filesNote = files.note();
 	const summary = collectSummary(
 		cfg.jobName,
