@@ -1,6 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
+import type { FileBytes } from '../attachments';
+import { spliceFiles } from './file-body';
 import type { ProviderCredentials } from './types';
 
 /**
@@ -60,8 +62,15 @@ export interface GeminiClient {
 		method: 'GET' | 'POST' | 'DELETE',
 		path: string,
 		body?: unknown,
-		opts?: { signal?: AbortSignal; headers?: Record<string, string> },
+		opts?: GeminiSendOptions,
 	): Promise<GeminiAnswer<T>>;
+}
+
+export interface GeminiSendOptions {
+	signal?: AbortSignal;
+	headers?: Record<string, string>;
+	/** The files behind the body's markers, spliced in as it is written (./file-body.ts). */
+	files?: FileBytes;
 }
 
 /** A Gemini answer that is not 2xx, as read (the body parsed when it is JSON). */
@@ -99,8 +108,9 @@ export function geminiClient(
 			method: 'GET' | 'POST' | 'DELETE',
 			path: string,
 			body?: unknown,
-			opts: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+			opts: GeminiSendOptions = {},
 		): Promise<GeminiAnswer<T>> {
+			const json = body === undefined ? undefined : JSON.stringify(body);
 			const res = await fetch(`${root}${path}`, {
 				method,
 				headers: {
@@ -109,7 +119,9 @@ export function geminiClient(
 					...(body === undefined ? {} : { 'content-type': 'application/json' }),
 					...opts.headers,
 				},
-				...(body === undefined ? {} : { body: JSON.stringify(body) }),
+				...(json === undefined
+					? {}
+					: { body: opts.files?.size ? spliceFiles(json, opts.files) : json }),
 				...(opts.signal ? { signal: opts.signal } : {}),
 			});
 			const text = await res.text();
