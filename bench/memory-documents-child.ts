@@ -19,6 +19,9 @@ import { INVOICE_SCHEMA } from '../test/helpers/pdf';
 import { nodeTypes } from './common';
 
 const CONCURRENCY = 32;
+/** LLM_BATCH_TIMELINE=1: the memory every half second on stderr. */
+const TIMELINE = process.env.LLM_BATCH_TIMELINE === '1';
+const mb = (b: number) => Math.round(b / 2 ** 20);
 
 /** n8n-core's binary data service, switched to filesystem mode in a temp folder. */
 async function filesystemBinaryMode(): Promise<void> {
@@ -69,7 +72,12 @@ async function main(): Promise<void> {
 	const sampler = setInterval(() => {
 		const m = process.memoryUsage();
 		if (m.rss > atPeak.rss) atPeak = m;
+		if (TIMELINE && ++ticks % 25 === 0)
+			console.error(
+				`t=${Math.round(performance.now() - started)}ms rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}`,
+			);
 	}, 20);
+	let ticks = 0;
 	const model =
 		provider === 'anthropic'
 			? 'claude-3-5-haiku-latest'
@@ -89,7 +97,11 @@ async function main(): Promise<void> {
 						concurrency: CONCURRENCY,
 						requestsPerMinute: 100_000_000,
 						tokensPerMinute: 1e12,
-						options: { maxTokens: 400, progressIntervalSeconds: 10, attachments: 'data' },
+						options: {
+							maxTokens: 400,
+							progressIntervalSeconds: 10,
+							attachments: process.env.LLM_BATCH_ATTACH ?? 'data',
+						},
 					} as INodeParameters,
 					'LLM Batch Call',
 					'bench',
@@ -115,7 +127,6 @@ async function main(): Promise<void> {
 	const maxRssBytes = process.resourceUsage().maxRSS * 1024;
 	const durationMs = performance.now() - started;
 	clearInterval(sampler);
-	const mb = (b: number) => Math.round(b / 2 ** 20);
 	const sampled = {
 		rss: mb(atPeak.rss),
 		heapTotal: mb(atPeak.heapTotal),

@@ -26,7 +26,7 @@ export function createAnthropicProvider(
 ): Provider {
 	const client = anthropicClient(
 		creds,
-		cancellableFetch(fileBodyFetch(fetchImpl ?? nodeHttpFetch)),
+		cancellableFetch(fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch),
 	);
 
 	return {

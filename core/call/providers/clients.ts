@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
 import type { FileBytes } from '../attachments';
-import { spliceFiles } from './file-body';
+import { withFiles } from './file-body';
 import type { ProviderCredentials } from './types';
 
 /**
@@ -69,7 +69,7 @@ export interface GeminiClient {
 export interface GeminiSendOptions {
 	signal?: AbortSignal;
 	headers?: Record<string, string>;
-	/** The files behind the body's markers, spliced in as it is written (./file-body.ts). */
+	/** The files behind the body's markers, written in by the fetch (./file-body.ts). */
 	files?: FileBytes;
 }
 
@@ -110,20 +110,23 @@ export function geminiClient(
 			body?: unknown,
 			opts: GeminiSendOptions = {},
 		): Promise<GeminiAnswer<T>> {
-			const json = body === undefined ? undefined : JSON.stringify(body);
-			const res = await fetch(`${root}${path}`, {
-				method,
-				headers: {
-					...auth,
-					accept: 'application/json',
-					...(body === undefined ? {} : { 'content-type': 'application/json' }),
-					...opts.headers,
-				},
-				...(json === undefined
-					? {}
-					: { body: opts.files?.size ? spliceFiles(json, opts.files) : json }),
-				...(opts.signal ? { signal: opts.signal } : {}),
-			});
+			const res = await fetch(
+				`${root}${path}`,
+				withFiles(
+					{
+						method,
+						headers: {
+							...auth,
+							accept: 'application/json',
+							...(body === undefined ? {} : { 'content-type': 'application/json' }),
+							...opts.headers,
+						},
+						...(body === undefined ? {} : { body: JSON.stringify(body) }),
+						...(opts.signal ? { signal: opts.signal } : {}),
+					},
+					opts.files,
+				),
+			);
 			const text = await res.text();
 			if (!res.ok)
 				return Promise.reject(new GeminiHttpError(res.status, jsonOrText(text), res.headers));

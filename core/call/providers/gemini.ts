@@ -3,6 +3,7 @@ import { readRateLimit } from '../rate-headers';
 import { GEMINI_API_VERSION, geminiClient } from './clients';
 import { geminiFileParts, loadFileMarkers } from '../attachments';
 import { geminiRequestBody, readGeminiResponse } from './gemini-bodies';
+import { fileBodyFetch } from './file-body';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -27,7 +28,7 @@ export function createGeminiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = geminiClient(creds, fetchImpl ?? nodeHttpFetch);
+	const client = geminiClient(creds, fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch);
 	return {
 		name: 'gemini',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {

@@ -25,7 +25,10 @@ export function createOpenAiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = openAiClient(creds, cancellableFetch(fileBodyFetch(fetchImpl ?? nodeHttpFetch)));
+	const client = openAiClient(
+		creds,
+		cancellableFetch(fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch),
+	);
 
 	return {
 		name: 'openai',

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
@@ -68,22 +70,23 @@ function recordingFetch(answer: object) {
 
 const cases: Array<{
 	name: keyof typeof ANSWERS;
-	provider: (f: typeof fetch) => Provider;
+	provider: (f: typeof fetch | undefined, base?: string) => Provider;
 	expected: (req: ChatRequest) => Promise<unknown>;
 }> = [
 	{
 		name: 'openai',
-		provider: (f) => createOpenAiProvider({ apiKey: 'k', baseUrl: 'http://x/v1' }, f),
+		provider: (f, base = 'http://x') =>
+			createOpenAiProvider({ apiKey: 'k', baseUrl: `${base}/v1` }, f),
 		expected: async (req) => openAiChatBody(req, await loadFiles(req.attachments)),
 	},
 	{
 		name: 'anthropic',
-		provider: (f) => createAnthropicProvider({ apiKey: 'k', baseUrl: 'http://x' }, f),
+		provider: (f, base = 'http://x') => createAnthropicProvider({ apiKey: 'k', baseUrl: base }, f),
 		expected: async (req) => anthropicMessageParams(req, await loadFiles(req.attachments)),
 	},
 	{
 		name: 'gemini',
-		provider: (f) => createGeminiProvider({ apiKey: 'k', baseUrl: 'http://x' }, f),
+		provider: (f, base = 'http://x') => createGeminiProvider({ apiKey: 'k', baseUrl: base }, f),
 		expected: async (req) =>
 			geminiRequestBody(req, geminiFileParts(await loadFiles(req.attachments))),
 	},
@@ -120,6 +123,45 @@ describe('a realtime request with files: the file bytes are written into the bod
 		await provider(fetchImpl).complete(req, { timeoutMs: 5_000 });
 		expect(typeof bodies[0]).toBe('string');
 	});
+});
+
+describe('the transport (node:http) writes the files into the body as it goes out', () => {
+	it.each(cases)(
+		'$name: the server receives the body built from the files’ base64, with its length',
+		async ({ name, provider, expected }) => {
+			const received: Array<{ length: string | undefined; body: Buffer }> = [];
+			const server = createServer((req, res) => {
+				const chunks: Buffer[] = [];
+				req.on('data', (c: Buffer) => chunks.push(c));
+				req.on('end', () => {
+					received.push({ length: req.headers['content-length'], body: Buffer.concat(chunks) });
+					res.setHeader('content-type', 'application/json');
+					res.end(JSON.stringify(ANSWERS[name]));
+				});
+			});
+			await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+			try {
+				const { port } = server.address() as AddressInfo;
+				const base = `http://127.0.0.1:${port}`;
+				const req: ChatRequest = {
+					model: MODELS[name],
+					prompt: 'Extract this Rechnung — Größe €',
+					maxTokens: 50,
+					attachments: [file(bigPdf, 'inv.pdf'), file(png, 'p.png')],
+				};
+				// No fetch given: the provider's own transport.
+				const answer = await provider(undefined, base).complete(req, { timeoutMs: 5_000 });
+				expect(answer.text).toBe('ok');
+				expect(received).toHaveLength(1);
+				expect(received[0].length).toBe(String(received[0].body.length));
+				expect(JSON.parse(received[0].body.toString('utf8'))).toEqual(
+					JSON.parse(JSON.stringify(await expected(req))),
+				);
+			} finally {
+				await new Promise((r) => server.close(r));
+			}
+		},
+	);
 });
 
 describe('spliceFiles', () => {
