@@ -149,8 +149,11 @@ describe('the transport (node:http) writes the files into the body as it goes ou
 					maxTokens: 50,
 					attachments: [file(bigPdf, 'inv.pdf'), file(png, 'p.png')],
 				};
-				// No fetch given: the provider's own transport.
-				const answer = await provider(undefined, base).complete(req, { timeoutMs: 5_000 });
+				// No fetch given: the provider's own transport; a cancel signal rides beside the files.
+				const answer = await provider(undefined, base).complete(req, {
+					timeoutMs: 5_000,
+					signal: new AbortController().signal,
+				});
 				expect(answer.text).toBe('ok');
 				expect(received).toHaveLength(1);
 				expect(received[0].length).toBe(String(received[0].body.length));
