@@ -89,7 +89,11 @@ export function fileBody(json: string, bytes: FileBytes): FileBody {
 
 /** The body with its files, as one Buffer (for a fetch that takes no streamed body). */
 export function spliceFiles(json: string, bytes: FileBytes): Buffer {
-	const body = fileBody(json, bytes);
+	return bodyBuffer(fileBody(json, bytes));
+}
+
+/** A body's pieces written into one Buffer. */
+export function bodyBuffer(body: FileBody): Buffer {
 	const out = Buffer.allocUnsafe(body.length);
 	let offset = 0;
 	for (const [text, encoding] of body.pieces()) offset += out.write(text, offset, encoding);

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 
-import { fileBody, filesOf, type FileBody } from './file-body';
+import { bodyBuffer, fileBody, filesOf, type FileBody } from './file-body';
 
 /**
  * A `fetch` for the SDK clients built on node:http with keep-alive agents. Why not the
@@ -153,10 +153,14 @@ export const nodeHttpFetch = ((
 			},
 		);
 		req.on('error', reject);
-		if (streamed) writeBody(req, streamed).catch((e: unknown) => req.destroy(e as Error));
+		if (streamed && streamed.length <= SMALL_BODY) req.end(bodyBuffer(streamed));
+		else if (streamed) writeBody(req, streamed).catch((e: unknown) => req.destroy(e as Error));
 		else req.end(body ?? undefined);
 	});
 }) as typeof fetch;
+
+/** A body with files this small goes in one write: pieces would cost more than they save. */
+const SMALL_BODY = 64 * 1024;
 
 /** A body with files, piece by piece, waiting for the socket when it is full (no piece piles up). */
 async function writeBody(req: http.ClientRequest, body: FileBody): Promise<void> {
