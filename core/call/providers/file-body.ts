@@ -3,7 +3,7 @@
  * body whose files are short markers (core/call/attachments.ts `loadFileMarkers`), and the
  * fetch writes each file's base64 where its marker stands, 64 KB at a time, as the body goes
  * out (./http-fetch.ts). No base64 string of a whole file exists, nor a JSON string holding
- * one, nor a Buffer of the whole body.
+ * one, nor (past 64 KB) a Buffer of the whole body.
  */
 import { base64Bytes, type FileBytes } from '../attachments';
 import { cancelOption } from './cancel';
