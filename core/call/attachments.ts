@@ -4,7 +4,7 @@
  * provider's own content parts. The bytes are read twice, never held for the run: once to
  * inspect (attachments-inspect.ts) and once, lazily, when the request is sent (`read`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import type { ProviderName } from '../types';
 import { describeUnsupported, inspectFile, type FileFacts } from './attachments-inspect';
@@ -131,7 +131,10 @@ export function checkAttachments(
 export const base64Bytes = (bytes: number) => 4 * Math.ceil(bytes / 3);
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 
-/** A file read for sending: its bytes as base64. */
+/**
+ * A file read for sending: its bytes as base64 — or, for a realtime request, a marker the
+ * transport replaces by them (`loadFileMarkers`).
+ */
 export interface LoadedFile {
 	file: AttachedFile;
 	base64: string;
@@ -140,15 +143,45 @@ export interface LoadedFile {
 /** Reads the request's files one after another (only this request's are held). */
 export async function loadFiles(files: readonly AttachedFile[] | undefined): Promise<LoadedFile[]> {
 	const out: LoadedFile[] = [];
-	for (const file of files ?? []) {
-		// A request restored from the ledger (Resubmit) knows its files but cannot read them.
-		if (typeof file.read !== 'function')
-			throw new Error(
-				`The file ${fileLabel(file)} is not kept in the ledger: send its item again through Submit (or LLM Batch Call) rather than Resubmit`,
-			);
-		out.push({ file, base64: (await file.read()).toString('base64') });
-	}
+	for (const file of files ?? [])
+		out.push({ file, base64: (await readBytes(file)).toString('base64') });
 	return out;
+}
+
+/** The bytes behind a request body's file markers, by marker (spliced in by core/call/providers/file-body.ts). */
+export type FileBytes = Map<string, Buffer>;
+
+/**
+ * The request's files read for a realtime call: each stands in the body as a short marker and
+ * its bytes travel beside it, base64-encoded only as the body is written. A 300 KB PDF as a
+ * base64 string, then inside a data URL, then inside the JSON body is three strings of 400 KB,
+ * each too large for V8's young generation: they wait for a full GC, and at 32 requests in
+ * flight n8n's heap grew by hundreds of MB before one came (`bench:memory-n8n --documents`).
+ */
+export async function loadFileMarkers(
+	files: readonly AttachedFile[] | undefined,
+): Promise<{ files: LoadedFile[]; bytes: FileBytes }> {
+	const out: LoadedFile[] = [];
+	const bytes: FileBytes = new Map();
+	if (!files?.length) return { files: out, bytes };
+	// Random per request: a prompt cannot hold the marker by chance; letters and digits only,
+	// so JSON carries it unescaped.
+	const nonce = randomBytes(12).toString('hex');
+	for (const [i, file] of files.entries()) {
+		const marker = `llmbatchfile${nonce}n${i}`;
+		bytes.set(marker, await readBytes(file));
+		out.push({ file, base64: marker });
+	}
+	return { files: out, bytes };
+}
+
+async function readBytes(file: AttachedFile): Promise<Buffer> {
+	// A request restored from the ledger (Resubmit) knows its files but cannot read them.
+	if (typeof file.read !== 'function')
+		throw new Error(
+			`The file ${fileLabel(file)} is not kept in the ledger: send its item again through Submit (or LLM Batch Call) rather than Resubmit`,
+		);
+	return await file.read();
 }
 
 /** OpenAI chat-completions parts: `image_url` (a data URL) and `file` (PDF, base64 + filename). */

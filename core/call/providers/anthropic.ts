@@ -1,10 +1,11 @@
 import Anthropic from '@anthropic-ai/sdk';
 
-import { loadFiles } from '../attachments';
+import { loadFileMarkers } from '../attachments';
 import { emptyBody } from '../errors';
-import { cancellableFetch, cancelOption } from './cancel';
+import { cancellableFetch } from './cancel';
 import { anthropicMessageParams, readAnthropicMessage } from './bodies';
 import { anthropicClient } from './clients';
+import { fileBodyFetch, sendOptions } from './file-body';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -23,16 +24,21 @@ export function createAnthropicProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = anthropicClient(creds, cancellableFetch(fetchImpl ?? nodeHttpFetch));
+	const client = anthropicClient(
+		creds,
+		cancellableFetch(fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch),
+	);
 
 	return {
 		name: 'anthropic',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
-			// Read now, one request's files at a time: a run never holds every item's files.
-			const body = anthropicMessageParams(req, await loadFiles(req.attachments));
+			// Read now, one request's files at a time: a run never holds every item's files. They
+			// go to the fetch beside the body, which is built around markers (./file-body.ts says why).
+			const { files, bytes } = await loadFileMarkers(req.attachments);
+			const body = anthropicMessageParams(req, files);
 			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
 			const { data: res, response } = await client.messages
-				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })
+				.create(body, { timeout: opts.timeoutMs, ...sendOptions(opts.signal, bytes) })
 				.withResponse()
 				.catch((e: unknown) => {
 					throw opts.signal?.aborted ? new Anthropic.APIUserAbortError() : e;

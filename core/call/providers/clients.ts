@@ -1,6 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 
+import type { FileBytes } from '../attachments';
+import { withFiles } from './file-body';
 import type { ProviderCredentials } from './types';
 
 /**
@@ -60,8 +62,15 @@ export interface GeminiClient {
 		method: 'GET' | 'POST' | 'DELETE',
 		path: string,
 		body?: unknown,
-		opts?: { signal?: AbortSignal; headers?: Record<string, string> },
+		opts?: GeminiSendOptions,
 	): Promise<GeminiAnswer<T>>;
+}
+
+export interface GeminiSendOptions {
+	signal?: AbortSignal;
+	headers?: Record<string, string>;
+	/** The files behind the body's markers, written in by the fetch (./file-body.ts). */
+	files?: FileBytes;
 }
 
 /** A Gemini answer that is not 2xx, as read (the body parsed when it is JSON). */
@@ -99,19 +108,25 @@ export function geminiClient(
 			method: 'GET' | 'POST' | 'DELETE',
 			path: string,
 			body?: unknown,
-			opts: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+			opts: GeminiSendOptions = {},
 		): Promise<GeminiAnswer<T>> {
-			const res = await fetch(`${root}${path}`, {
-				method,
-				headers: {
-					...auth,
-					accept: 'application/json',
-					...(body === undefined ? {} : { 'content-type': 'application/json' }),
-					...opts.headers,
-				},
-				...(body === undefined ? {} : { body: JSON.stringify(body) }),
-				...(opts.signal ? { signal: opts.signal } : {}),
-			});
+			const res = await fetch(
+				`${root}${path}`,
+				withFiles(
+					{
+						method,
+						headers: {
+							...auth,
+							accept: 'application/json',
+							...(body === undefined ? {} : { 'content-type': 'application/json' }),
+							...opts.headers,
+						},
+						...(body === undefined ? {} : { body: JSON.stringify(body) }),
+						...(opts.signal ? { signal: opts.signal } : {}),
+					},
+					opts.files,
+				),
+			);
 			const text = await res.text();
 			if (!res.ok)
 				return Promise.reject(new GeminiHttpError(res.status, jsonOrText(text), res.headers));

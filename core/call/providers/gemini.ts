@@ -1,8 +1,9 @@
 import { emptyBody, LlmBatchError } from '../errors';
 import { readRateLimit } from '../rate-headers';
 import { GEMINI_API_VERSION, geminiClient } from './clients';
-import { geminiFileParts, loadFiles } from '../attachments';
+import { geminiFileParts, loadFileMarkers } from '../attachments';
 import { geminiRequestBody, readGeminiResponse } from './gemini-bodies';
+import { fileBodyFetch } from './file-body';
 import { nodeHttpFetch } from './http-fetch';
 import type {
 	CallOptions,
@@ -27,16 +28,17 @@ export function createGeminiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = geminiClient(creds, fetchImpl ?? nodeHttpFetch);
+	const client = geminiClient(creds, fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch);
 	return {
 		name: 'gemini',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
 			const path = `/${GEMINI_API_VERSION}/${geminiModelPath(req.model)}:generateContent`;
-			// Read now, one request's files at a time: a run never holds every item's files.
-			const files = await loadFiles(req.attachments);
+			// Read now, one request's files at a time: a run never holds every item's files. They
+			// go beside the body, which is built around markers (./file-body.ts says why).
+			const { files, bytes } = await loadFileMarkers(req.attachments);
 			const body = geminiRequestBody(req, files.length > 0 ? geminiFileParts(files) : undefined);
 			const { data, headers } = await withTimeout(opts, (signal) =>
-				client.json<unknown>('POST', path, body, { signal }),
+				client.json<unknown>('POST', path, body, { signal, files: bytes }),
 			);
 			if (!data || typeof data !== 'object') throw emptyBody('gemini');
 			return {

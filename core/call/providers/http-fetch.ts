@@ -1,5 +1,8 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+
+import { bodyBuffer, fileBody, filesOf, type FileBody } from './file-body';
 
 /**
  * A `fetch` for the SDK clients built on node:http with keep-alive agents. Why not the
@@ -7,7 +10,7 @@ import https from 'node:https';
  * much short-lived garbage that V8 grows the heap to ~3x what the run keeps alive (measured
  * in bench/, part c); this buffers each small JSON answer and hands the SDK a plain
  * `Response`. Only what the SDKs use is implemented: method, headers, string/Buffer body,
- * signal.
+ * signal — and a request's files (./file-body.ts), written into the body as it goes out.
  */
 const agents = {
 	'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
@@ -112,12 +115,21 @@ export const nodeHttpFetch = ((
 	) {
 		return Promise.reject(new TypeError('nodeHttpFetch: only string or byte bodies are supported'));
 	}
+	const files = filesOf(init);
+	let streamed: FileBody | undefined;
+	try {
+		streamed = files && typeof body === 'string' ? fileBody(body, files) : undefined;
+	} catch (e) {
+		return Promise.reject(e as Error);
+	}
+	const headers = plainHeaders(init.headers);
+	if (streamed) headers['content-length'] = String(streamed.length);
 	return new Promise<Response>((resolve, reject) => {
 		const req = client.request(
 			url,
 			{
 				method: init.method ?? 'GET',
-				headers: plainHeaders(init.headers),
+				headers,
 				agent: agents[url.protocol as 'http:' | 'https:'],
 				signal: init.signal ?? undefined,
 			},
@@ -141,6 +153,18 @@ export const nodeHttpFetch = ((
 			},
 		);
 		req.on('error', reject);
-		req.end(body ?? undefined);
+		if (streamed && streamed.length <= SMALL_BODY) req.end(bodyBuffer(streamed));
+		else if (streamed) writeBody(req, streamed).catch((e: unknown) => req.destroy(e as Error));
+		else req.end(body ?? undefined);
 	});
 }) as typeof fetch;
+
+/** A body with files this small goes in one write: pieces would cost more than they save. */
+const SMALL_BODY = 64 * 1024;
+
+/** A body with files, piece by piece, waiting for the socket when it is full (no piece piles up). */
+async function writeBody(req: http.ClientRequest, body: FileBody): Promise<void> {
+	for (const [text, encoding] of body.pieces())
+		if (!req.write(text, encoding)) await once(req, 'drain');
+	req.end();
+}
