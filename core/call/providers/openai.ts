@@ -1,11 +1,8 @@
-import OpenAI from 'openai';
-
 import { loadFiles } from '../attachments';
 import { emptyBody } from '../errors';
-import { cancellableFetch, cancelOption } from './cancel';
 import { openAiChatBody, readOpenAiChat } from './bodies';
-import { openAiClient } from './clients';
 import { nodeHttpFetch } from './http-fetch';
+import { openAiChatPoster } from './openai-chat';
 import type {
 	CallOptions,
 	ChatRequest,
@@ -24,24 +21,19 @@ export function createOpenAiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = openAiClient(creds, cancellableFetch(fetchImpl ?? nodeHttpFetch));
+	// Not the SDK client: ./openai-chat.ts says why, and keeps the SDK's errors.
+	const post = openAiChatPoster(creds, fetchImpl ?? nodeHttpFetch);
 
 	return {
 		name: 'openai',
 		async complete(req: ChatRequest, opts: CallOptions): Promise<ChatResponse> {
 			// Read now, one request's files at a time: a run never holds every item's files.
 			const body = openAiChatBody(req, await loadFiles(req.attachments));
-			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
-			const { data: res, response } = await client.chat.completions
-				.create(body, { timeout: opts.timeoutMs, ...cancelOption(opts.signal) })
-				.withResponse()
-				.catch((e: unknown) => {
-					throw opts.signal?.aborted ? new OpenAI.APIUserAbortError() : e;
-				});
+			const { data: res, headers } = await post(body, opts);
 			if (!res || typeof res !== 'object') throw emptyBody('openai');
 			return {
-				...readOpenAiChat(res, req),
-				rateLimit: readRateLimit(response.headers, Date.now()),
+				...readOpenAiChat(res as Parameters<typeof readOpenAiChat>[0], req),
+				rateLimit: readRateLimit(headers, Date.now()),
 			};
 		},
 	};
