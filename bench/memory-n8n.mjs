@@ -19,6 +19,11 @@
 // file (Attachments = data, JSON Schema) beside -> No Operation; --pdf-kb=N pads each PDF to about
 // N KB with incompressible bytes after %%EOF (readers ignore them), the size of a real invoice.
 //
+// With --fields, the shaped arm runs again without each field of the block in turn. Read it as
+// a rough guide, not as a price per field: the costs do not add up (at 20,000 items one run
+// measured 30-65 MB saved for any single field, a deduplicated string and a small number alike)
+// and the same arm varies by some 40 MB between runs: repeat before trusting a difference.
+//
 // Prints a Markdown table and the median ratio; asserts only that every item came out.
 import { spawn } from 'node:child_process';
 import {
@@ -62,6 +67,8 @@ const PDF_KB = arg('pdf-kb', 0);
 const TARBALL = args.find((a) => a.startsWith('--tarball='))?.split('=')[1];
 const PAIRS = arg('pairs', 3);
 const REFERENCE = args.includes('--reference');
+// The Code Shape arm again without each field of the block in turn: what each field costs.
+const FIELDS = args.includes('--fields');
 const CONCURRENCY = 32;
 const TARGET = DOCUMENTS ? 1.5 : 1.3;
 const log = (line) => console.log(`[bench:memory-n8n] ${line}`);
@@ -178,12 +185,29 @@ const codeStep = (name, body) => ({
 	parameters: { jsCode: `return $input.all().map((it, i) => (${body}));` },
 });
 const copyStep = codeStep('Code Copy', '{ json: { ...it.json }, pairedItem: { item: i } }');
-/** Items shaped like LLM Batch Call's Success output, from its first output item's block. */
-const shapeStep = (llm) =>
-	codeStep(
-		'Code Shape',
-		`{ json: { ...it.json, llm: { ...${JSON.stringify(llm)}, recordId: it.json.id, promptHash: ${JSON.stringify(llm.promptHash.slice(0, -6))} + String(i).padStart(6, '0'), completedAt: new Date(Date.now() + i).toISOString() } }, pairedItem: { item: i } }`,
+/**
+ * Items shaped like LLM Batch Call's Success output, from its first output item's block: each
+ * item's own record ID, answer text, hashes and time (unique strings cost what the node's do),
+ * without the fields in `drop` (--fields).
+ */
+const shapeStep = (llm, drop = []) => {
+	const uniq = (s, at) =>
+		`${JSON.stringify(s.slice(0, at - 6))} + n + ${JSON.stringify(s.slice(at))}`;
+	const answer = typeof llm.text === 'string' ? uniq(llm.text, llm.text.length) : 'undefined';
+	const sets = [
+		'b.recordId = it.json.id',
+		`b.promptHash = ${uniq(llm.promptHash, llm.promptHash.indexOf(':') < 0 ? llm.promptHash.length : llm.promptHash.indexOf(':'))}`,
+		llm.inputHash === undefined ? '' : `b.inputHash = ${uniq(llm.inputHash, llm.inputHash.length)}`,
+		'b.completedAt = new Date(Date.now() + i).toISOString()',
+		`if (typeof b.text === 'string') b.text = ${answer}`,
+		"if (typeof b.output === 'string') b.output = b.text",
+		`for (const k of ${JSON.stringify(drop)}) delete b[k]`,
+	].filter(Boolean);
+	return codeStep(
+		drop.length ? `Code Shape without ${drop.join(', ')}` : 'Code Shape',
+		`(() => { const n = String(i).padStart(6, '0'); const b = { ...${JSON.stringify(llm)} }; ${sets.join('; ')}; return { json: { ...it.json, llm: b }, pairedItem: { item: i } }; })()`,
 	);
+};
 
 /** VmHWM of a process in bytes (Linux), NaN when gone. */
 function vmHwm(pid) {
@@ -326,6 +350,7 @@ async function main() {
 			`| median of ${rows.length} | | | **${ratio.toFixed(2)}×** (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'miss'}) | |`,
 		);
 		if (REFERENCE) await reference(userFolder, wfDir, peakDir, rows);
+		if (FIELDS) await fieldCosts(userFolder, wfDir, peakDir, rows);
 		console.log(
 			`\n${arm.what}, \`n8n execute\` (n8n 2.41.1, SQLite), concurrency ${CONCURRENCY}, zero sandbox latency; peak RSS of n8n's main process.`,
 		);
@@ -346,7 +371,8 @@ function itemArms() {
 
 /** --documents: the two workflows of a pair over the same PDFs read from disk. */
 function documentsArms(userFolder) {
-	if (REFERENCE) throw new Error('--reference measures item arms only, not --documents');
+	if (REFERENCE || FIELDS)
+		throw new Error('--reference and --fields measure item arms only, not --documents');
 	const dir = path.join(userFolder, 'invoices');
 	const bytes = writeInvoices(dir);
 	// n8n 2 reads files only under ~/.n8n-files unless this names the folder.
@@ -359,10 +385,16 @@ function documentsArms(userFolder) {
 	};
 }
 
+/** The block of the node's first Success item: the shape the Code-node arms copy. */
+function firstBlock(rows) {
+	const llm = rows.find((r) => r.node.first?.llm)?.node.first.llm;
+	if (!llm) throw new Error('no LLM Batch Call success item to take the shape from');
+	return llm;
+}
+
 /** The two Code-node arms (--reference), beside the last pair's pass-through. */
 async function reference(userFolder, wfDir, peakDir, rows) {
-	const llm = rows.find((r) => r.node.first?.llm)?.node.first.llm;
-	if (!llm) throw new Error('--reference: no LLM Batch Call success item to take the shape from');
+	const llm = firstBlock(rows);
 	const steps = [
 		['copy', 'COPY', copyStep],
 		['shape', 'SHAPE', shapeStep(llm)],
@@ -382,6 +414,29 @@ async function reference(userFolder, wfDir, peakDir, rows) {
 		console.log(
 			`| ${step.name}: ${id === 'COPY' ? 'a copy of each item' : "each item with LLM Batch Call's output block"} | ${mb(r.main)} | ${(r.main / pass).toFixed(2)}× |`,
 		);
+	}
+}
+
+/** --fields: the Code Shape arm whole, then without each field in turn, and what each saves. */
+async function fieldCosts(userFolder, wfDir, peakDir, rows) {
+	const llm = firstBlock(rows);
+	const arms = [[], ...Object.keys(llm).map((k) => [k])].map((drop, n) => ({
+		id: `llmBatchMemoryField${n}`,
+		drop,
+		step: shapeStep(llm, drop),
+	}));
+	for (const a of arms)
+		writeFileSync(path.join(wfDir, `${a.id}.json`), JSON.stringify(workflow(a.id, a.step)));
+	await importWorkflowDir(userFolder, wfDir);
+	console.log('');
+	console.log('| Code Shape (no request sent) | main | saved against the whole block |');
+	console.log('|---|---|---|');
+	let whole;
+	for (const a of arms) {
+		const r = await execute(userFolder, a.id, a.step.name, peakDir);
+		whole ??= r.main;
+		const label = a.drop.length ? `without \`${a.drop[0]}\`` : 'the whole block';
+		console.log(`| ${label} | ${mb(r.main)} | ${a.drop.length ? mb(whole - r.main) : ''} |`);
 	}
 }
 

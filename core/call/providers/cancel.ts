@@ -1,5 +1,6 @@
 /**
- * A request's cancel signal, carried to the transport beside the SDK rather than through it.
+ * A request's cancel signal, carried to the transport beside the SDK rather than through it
+ * (Anthropic; OpenAI chat completions go through ./openai-chat.ts, no SDK pipeline at all).
  * Given a `signal`, openai 7 joins it to each request with `AbortSignal.any` and
  * @anthropic-ai/sdk 1 registers each request with a FinalizationRegistry: weak references that
  * only a full GC clears, so every request's state (the joined signal, its listeners, the socket

@@ -1,12 +1,9 @@
-import OpenAI from 'openai';
-
 import { loadFileMarkers } from '../attachments';
 import { emptyBody } from '../errors';
-import { cancellableFetch } from './cancel';
 import { openAiChatBody, readOpenAiChat } from './bodies';
-import { openAiClient } from './clients';
-import { fileBodyFetch, sendOptions } from './file-body';
+import { fileBodyFetch } from './file-body';
 import { nodeHttpFetch } from './http-fetch';
+import { openAiChatPoster } from './openai-chat';
 import type {
 	CallOptions,
 	ChatRequest,
@@ -25,10 +22,8 @@ export function createOpenAiProvider(
 	creds: ProviderCredentials,
 	fetchImpl?: typeof fetch,
 ): Provider {
-	const client = openAiClient(
-		creds,
-		cancellableFetch(fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch),
-	);
+	// Not the SDK client: ./openai-chat.ts says why, and keeps the SDK's errors.
+	const post = openAiChatPoster(creds, fetchImpl ? fileBodyFetch(fetchImpl) : nodeHttpFetch);
 
 	return {
 		name: 'openai',
@@ -37,17 +32,11 @@ export function createOpenAiProvider(
 			// go to the fetch beside the body, which is built around markers (./file-body.ts says why).
 			const { files, bytes } = await loadFileMarkers(req.attachments);
 			const body = openAiChatBody(req, files);
-			// The cancel signal goes to the fetch, not to the SDK (./cancel.ts says why).
-			const { data: res, response } = await client.chat.completions
-				.create(body, { timeout: opts.timeoutMs, ...sendOptions(opts.signal, bytes) })
-				.withResponse()
-				.catch((e: unknown) => {
-					throw opts.signal?.aborted ? new OpenAI.APIUserAbortError() : e;
-				});
+			const { data: res, headers } = await post(body, { ...opts, files: bytes });
 			if (!res || typeof res !== 'object') throw emptyBody('openai');
 			return {
-				...readOpenAiChat(res, req),
-				rateLimit: readRateLimit(response.headers, Date.now()),
+				...readOpenAiChat(res as Parameters<typeof readOpenAiChat>[0], req),
+				rateLimit: readRateLimit(headers, Date.now()),
 			};
 		},
 	};
