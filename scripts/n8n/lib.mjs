@@ -337,6 +337,18 @@ export function stopProcess(child, graceMs = 10_000) {
 	});
 }
 
+/** The LLM Batch: PostgreSQL credential's data for a local, throw-away cluster (no TLS). */
+export function postgresCredentialData(pg) {
+	return {
+		host: pg.host,
+		port: pg.port,
+		database: pg.database,
+		user: pg.user,
+		password: pg.password,
+		ssl: 'disable',
+	};
+}
+
 /** The two sandbox credentials in `n8n import:credentials` format. */
 export function sandboxCredentials(
 	sandboxUrl,
@@ -377,14 +389,7 @@ export function sandboxCredentials(
 			id: CREDENTIAL_IDS.postgres,
 			name: 'Local PostgreSQL (shared ledger)',
 			type: 'llmBatchPostgresApi',
-			data: {
-				host: pg.host,
-				port: pg.port,
-				database: pg.database,
-				user: pg.user,
-				password: pg.password,
-				ssl: 'disable',
-			},
+			data: postgresCredentialData(pg),
 		},
 	].map((c) => ({ ...c, createdAt: now, updatedAt: now }));
 }

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { postgresCredentialData } from './lib.mjs';
+
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const WEBHOOK_PATH = 'llm-batch-queue';
@@ -139,14 +141,7 @@ export function queueCredentials(sandboxUrl, limits, pg) {
 			id: CREDENTIALS.postgres,
 			name: 'Queue ledger',
 			type: 'llmBatchPostgresApi',
-			data: {
-				host: pg.host,
-				port: pg.port,
-				database: pg.database,
-				user: pg.user,
-				password: pg.password,
-				ssl: 'disable',
-			},
+			data: postgresCredentialData(pg),
 		},
 	].map((c) => ({ ...c, createdAt: now, updatedAt: now }));
 }
@@ -339,14 +334,7 @@ export function statusPageCredentials(pg) {
 			id: ref.id,
 			name: ref.name,
 			type: 'llmBatchPostgresApi',
-			data: {
-				host: pg.host,
-				port: pg.port,
-				database: pg.database,
-				user: pg.user,
-				password: pg.password,
-				ssl: 'disable',
-			},
+			data: postgresCredentialData(pg),
 			createdAt: now,
 			updatedAt: now,
 		},
