@@ -52,37 +52,21 @@ export function inputPolicy(shape: CallShape) {
 		const { prompt, system, recordId } = raw;
 		const files = filesOf(shape, raw.attachments);
 		if (typeof files === 'string') return invalidInput(files);
-		if (typeof prompt !== 'string') {
-			return invalidInput(
-				`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
-			);
-		}
-		if (prompt.trim() === '') {
-			return invalidInput(
-				'Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item',
-			);
-		}
+		if (typeof prompt !== 'string' || prompt.trim() === '') return promptError(prompt);
 		const systemText = typeof system === 'string' ? system : String(system ?? '');
 		const text = systemText ? `${systemText}\n${prompt}` : prompt;
 		// The limiter's charge: an estimate (providers count the output schema as input too)
 		// that the reported usage corrects after the call.
 		const fileTokens = filesTokens(shape.provider, files, shape.model);
 		const inputTokens = estimateTokens(text) + schemaTokens + 8 + fileTokens;
-		// A BPE token is at least one UTF-8 byte, so only prompts whose byte length could
-		// overflow the window pay for an exact count (the tokenizer's tables cost ~40 MB; the
-		// count is chunked, so linear in the prompt's length).
-		if (Buffer.byteLength(text) + schemaTokens + fileTokens + shape.maxTokens > windowTokens) {
-			const exact = countTokens(text, shape.model) + schemaTokens + 8 + fileTokens;
-			if (exact + shape.maxTokens > windowTokens) {
-				const files = fileTokens > 0 ? ` (${fileTokens} of them the attachments)` : '';
-				const message = `Prompt is too long for ${shape.model}: about ${exact} tokens${files} + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
-				// Marked so a fallback model with a larger window can take the item.
-				return {
-					...invalidInput(message),
-					issues: [{ path: 'prompt', message, code: CONTEXT_WINDOW }],
-				};
-			}
-		}
+		const overflow = windowOverflow(
+			shape,
+			windowTokens,
+			text,
+			schemaTokens + fileTokens,
+			fileTokens,
+		);
+		if (overflow) return overflow;
 		const request: ChatRequest = {
 			model: shape.model,
 			system: systemText || undefined,
@@ -101,16 +85,9 @@ export function inputPolicy(shape: CallShape) {
 		// After the hash: caching changes the price of an answer, not the answer.
 		const cache = planCache?.(systemText);
 		if (cache) request.cache = cache.marker;
-		const id =
-			typeof recordId === 'number'
-				? String(recordId)
-				: typeof recordId === 'string'
-					? recordId.trim()
-					: '';
 		return {
 			index,
-			// From the call alone: a record's ID must not change with the endpoint.
-			recordId: id !== '' ? id : `h:${callHash(call).slice(0, 16)}`,
+			recordId: recordIdOf(recordId, call),
 			request,
 			inputTokens,
 			promptHash: hash,
@@ -118,6 +95,50 @@ export function inputPolicy(shape: CallShape) {
 			...(cache ? { cachePrefixTokens: cache.prefixTokens } : {}),
 		};
 	};
+}
+
+/** A Prompt that is not text, or empty: the item's error, naming the fix. */
+function promptError(prompt: unknown): ItemError {
+	if (typeof prompt !== 'string')
+		return invalidInput(
+			`Prompt resolved to ${prompt === null ? 'null' : typeof prompt}, not text: build the Prompt expression so it returns a string (e.g. {{ JSON.stringify($json.data) }})`,
+		);
+	return invalidInput(
+		'Prompt is empty for this item: check that the fields the Prompt expression reads exist on the item',
+	);
+}
+
+/**
+ * A prompt that cannot fit the model's context window with its max tokens. A BPE token is at
+ * least one UTF-8 byte, so only prompts whose byte length could overflow the window pay for an
+ * exact count (the tokenizer's tables cost ~40 MB; the count is chunked, so linear in the
+ * prompt's length).
+ */
+function windowOverflow(
+	shape: CallShape,
+	windowTokens: number,
+	text: string,
+	extraTokens: number,
+	fileTokens: number,
+): ItemError | undefined {
+	if (Buffer.byteLength(text) + extraTokens + shape.maxTokens <= windowTokens) return undefined;
+	const exact = countTokens(text, shape.model) + extraTokens + 8;
+	if (exact + shape.maxTokens <= windowTokens) return undefined;
+	const files = fileTokens > 0 ? ` (${fileTokens} of them the attachments)` : '';
+	const message = `Prompt is too long for ${shape.model}: about ${exact} tokens${files} + ${shape.maxTokens} max tokens > context window ${windowTokens}. Shorten the text or split it (Batch Prepare can check text length).`;
+	// Marked so a fallback model with a larger window can take the item.
+	return { ...invalidInput(message), issues: [{ path: 'prompt', message, code: CONTEXT_WINDOW }] };
+}
+
+/** The item's Record ID, else one from the call alone: a record's ID must not change with the endpoint. */
+function recordIdOf(recordId: unknown, call: Parameters<typeof callHash>[0]): string {
+	const id =
+		typeof recordId === 'number'
+			? String(recordId)
+			: typeof recordId === 'string'
+				? recordId.trim()
+				: '';
+	return id !== '' ? id : `h:${callHash(call).slice(0, 16)}`;
 }
 
 /** The item's files checked against the provider's limits: the files, none, or the message naming the file. */

@@ -138,31 +138,7 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		});
 	}
 	checkServiceTier(node, cfg);
-	if (cfg.options.maxCostUsd > 0) {
-		// A cap that cannot be computed would let a model's spend through unseen: every model
-		// of the chain needs a price.
-		const unknown = unpricedModels(modelPricing(priceOverridesOf(cfg)), [
-			cfg.model,
-			...fallbackModelsOf(cfg),
-		]);
-		if (unknown.includes(cfg.model))
-			throw new NodeOperationError(
-				node,
-				`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
-				{
-					description:
-						'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
-				},
-			);
-		if (unknown.length > 0)
-			throw new NodeOperationError(
-				node,
-				`Max Cost per Run is set, but the price of fallback model ${unknown.join(', ')} is unknown`,
-				{
-					description: `Add ${unknown.length === 1 ? 'it' : 'them'} under Model Prices (Input and Output Price per 1M Tokens; 0 for a local model), pick fallback models with a known price, or remove the cap; nothing was sent.`,
-				},
-			);
-	}
+	checkCostCap(node, cfg);
 	if (cfg.options.budgetScope === 'job' && cfg.ledgerStore === 'none') {
 		throw new NodeOperationError(
 			node,
@@ -185,6 +161,35 @@ export function readConfig(ctx: IExecuteFunctions): CallConfig {
 		cfg.schema = readJsonSchemaParam(ctx, strictest);
 	}
 	return cfg;
+}
+
+/**
+ * A cost cap needs a price for every model of the chain: a cap that cannot be computed would
+ * let a model's spend through unseen. Checked before any call.
+ */
+function checkCostCap(node: INode, cfg: CallConfig): void {
+	if (cfg.options.maxCostUsd <= 0) return;
+	const unknown = unpricedModels(modelPricing(priceOverridesOf(cfg)), [
+		cfg.model,
+		...fallbackModelsOf(cfg),
+	]);
+	if (unknown.includes(cfg.model))
+		throw new NodeOperationError(
+			node,
+			`Max Cost per Run is set, but the price of ${cfg.model} is unknown`,
+			{
+				description:
+					'Set Input Price per 1M Tokens and Output Price per 1M Tokens (0 for a local model) so the cap can be enforced, or remove the cap; nothing was sent.',
+			},
+		);
+	if (unknown.length > 0)
+		throw new NodeOperationError(
+			node,
+			`Max Cost per Run is set, but the price of fallback model ${unknown.join(', ')} is unknown`,
+			{
+				description: `Add ${unknown.length === 1 ? 'it' : 'them'} under Model Prices (Input and Output Price per 1M Tokens; 0 for a local model), pick fallback models with a known price, or remove the cap; nothing was sent.`,
+			},
+		);
 }
 
 /**
