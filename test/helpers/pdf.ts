@@ -174,3 +174,15 @@ export const INVOICE_SCHEMA = {
 	},
 	required: ['supplier', 'invoiceNumber', 'date', 'dueDate', 'vat', 'total', 'lineItems'],
 };
+
+/** A tiny PDF as n8n binary data (in the item, base64), named invoice-<i>.pdf: enough for tests that follow a file, not read one. */
+export function tinyPdfBinary(i: number) {
+	const body = `%PDF-1.4\n% invoice ${i}\n%%EOF\n`;
+	return {
+		data: Buffer.from(body).toString('base64'),
+		mimeType: 'application/pdf',
+		fileName: `invoice-${i}.pdf`,
+		fileExtension: 'pdf',
+		fileSize: `${body.length} B`,
+	};
+}

@@ -22,19 +22,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeAllStores } from '../../core/ledger';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { PassThroughNode, runWorkflow } from '../helpers/harness';
+import { tinyPdfBinary as pdf } from '../helpers/pdf';
 
 const N = 3;
-
-function pdf(i: number) {
-	const body = `%PDF-1.4\n% invoice ${i}\n%%EOF\n`;
-	return {
-		data: Buffer.from(body).toString('base64'),
-		mimeType: 'application/pdf',
-		fileName: `invoice-${i}.pdf`,
-		fileExtension: 'pdf',
-		fileSize: `${body.length} B`,
-	};
-}
 
 /**
  * Read Files as n8n's is: one item per file, the file in `binary.data`, stored where n8n's

@@ -21,6 +21,7 @@ import {
 import { closeAllStores, openStore } from '../../../core/ledger';
 import type { LedgerStore } from '../../../core/ledger/types';
 import type { ItemError } from '../../../core/types';
+import { TEST_CALL_OPTIONS } from '../../helpers/call-options';
 import { FakeClock } from '../../helpers/fake-clock';
 
 afterAll(() => closeAllStores());
@@ -34,25 +35,7 @@ const SCHEMA = {
 	additionalProperties: false,
 };
 
-const OPTIONS: CallOptions = {
-	maxTokens: 50,
-	maxAttempts: 3,
-	timeoutSeconds: 30,
-	contextWindow: 0,
-	maxCostUsd: 0,
-	budgetScope: 'run',
-	circuitThreshold: 50,
-	outageMinutes: 10,
-	onCircuitOpen: 'pause',
-	maxRetryAfterSeconds: 60,
-	progressIntervalSeconds: 0,
-	responseCache: 'off',
-	recordsPerRequest: 1,
-	maxRecordTokensPerRequest: 0,
-	promptCaching: 'off',
-	maxReasks: 0,
-	fixInvalidBy: 'reask',
-};
+const OPTIONS = TEST_CALL_OPTIONS;
 
 /** An OpenAI-compatible endpoint: `answer(model, prompt, n)` says what the n-th request gets. */
 function endpoint(answer: (model: string, prompt: string, n: number) => string | number) {

@@ -14,12 +14,12 @@ import {
 	type CallConfig,
 	type CallInput,
 	type CallLimit,
-	type CallOptions,
 } from '../../../core/call/run-call';
 import { createCheckpoint } from '../../../core/ledger/checkpoint';
 import { heartbeatStoreFor } from '../../../core/ledger/heartbeat';
 import { PostgresLedgerStore } from '../../../core/ledger/postgres';
 import type { LedgerStore, PostgresStoreConfig } from '../../../core/ledger/types';
+import { TEST_CALL_OPTIONS } from '../../helpers/call-options';
 import { FakeClock } from '../../helpers/fake-clock';
 import {
 	createTestDatabase,
@@ -152,25 +152,7 @@ async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs?: number): Promi
 	return p;
 }
 
-const OPTIONS: CallOptions = {
-	maxTokens: 50,
-	maxAttempts: 3,
-	timeoutSeconds: 30,
-	contextWindow: 0,
-	maxCostUsd: 0,
-	budgetScope: 'run',
-	circuitThreshold: 50,
-	outageMinutes: 10,
-	onCircuitOpen: 'pause',
-	maxRetryAfterSeconds: 60,
-	progressIntervalSeconds: 0,
-	responseCache: 'off',
-	recordsPerRequest: 1,
-	maxRecordTokensPerRequest: 0,
-	promptCaching: 'off',
-	maxReasks: 0,
-	fixInvalidBy: 'reask',
-};
+const OPTIONS = TEST_CALL_OPTIONS;
 
 const limit = (clock: FakeClock): CallLimit => ({
 	limiter: privateFlow({ rpm: 1_000_000, tpm: Infinity }, clock),
