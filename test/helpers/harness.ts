@@ -1,5 +1,6 @@
 import type {
 	ICredentialDataDecryptedObject,
+	INode,
 	INodeExecutionData,
 	INodeType,
 	IPinData,
@@ -25,4 +26,21 @@ export async function runWorkflow(
 	} = {},
 ): Promise<RunResult> {
 	return await run(wf, { ...o, nodeTypes: { ...(await allNodeTypes()), ...o.extraNodeTypes } });
+}
+
+/** A workflow node at (x, 0), its name as its ID, type version 1. */
+export function workflowNode(
+	name: string,
+	type: string,
+	x: number,
+	parameters: object = {},
+): INode {
+	return {
+		id: name,
+		name,
+		type,
+		typeVersion: 1,
+		position: [x, 0],
+		parameters: parameters as INode['parameters'],
+	};
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores } from '../../core/ledger';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { PassThroughNode, runWorkflow } from '../helpers/harness';
+import { PassThroughNode, runWorkflow, workflowNode } from '../helpers/harness';
 import { tinyPdfBinary as pdf } from '../helpers/pdf';
 
 const N = 3;
@@ -52,14 +52,7 @@ afterAll(async () => {
 	await closeAllStores();
 });
 
-const node = (name: string, type: string, x: number, parameters: object = {}): INode => ({
-	id: name,
-	name,
-	type,
-	typeVersion: 1,
-	position: [x, 0],
-	parameters: parameters as INode['parameters'],
-});
+const node = workflowNode;
 
 describe('binary data in a real execution', () => {
 	it('Submit → Wait → Collect: every collected record keeps its own PDF', async () => {
