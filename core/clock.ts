@@ -1,16 +1,40 @@
-import { setTimeout as delay } from 'node:timers/promises';
-
+import { onAbort } from './abort';
 import type { Clock } from './types';
 
 /** The real clock. Core code takes a `Clock`; only node shells and scripts pass this one. */
 export const systemClock: Clock = {
 	now: () => Date.now(),
-	sleep: async (ms, signal) => {
-		if (ms <= 0) return;
-		await delay(ms, undefined, signal ? { signal } : undefined);
-	},
+	sleep: (ms, signal) => (ms <= 0 ? Promise.resolve() : sleepFor(ms, signal)),
 	random: () => Math.random(),
 };
+
+/**
+ * `timers/promises` setTimeout, rejecting as it does (an `AbortError` whose cause is the
+ * reason), but listening through ./abort.ts: the signals slept on are a run's, and a listener
+ * added and removed on them per wait kept each waiter's state alive (see there).
+ */
+function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+	return new Promise((resolve, reject) => {
+		if (signal?.aborted) return reject(abortError(signal));
+		let detach: (() => void) | undefined;
+		const timer = setTimeout(() => {
+			detach?.();
+			resolve();
+		}, ms);
+		if (signal)
+			detach = onAbort(signal, () => {
+				clearTimeout(timer);
+				reject(abortError(signal));
+			});
+	});
+}
+
+function abortError(signal: AbortSignal): Error {
+	return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), {
+		name: 'AbortError',
+		code: 'ABORT_ERR',
+	});
+}
 
 /**
  * Calls `tick` every `intervalMs` of `clock` until `done` settles, never after. A clock whose

@@ -1,3 +1,4 @@
+import { onAbort } from '../abort';
 import type { Clock, ErrorCode } from '../types';
 
 export interface BreakerOptions {
@@ -267,10 +268,10 @@ export class CircuitBreaker {
 			if (!this.clock) throw new Error('CircuitBreaker.admit needs a clock');
 			const changed = this.changed.signal;
 			const wake = new AbortController();
-			const onChange = () => wake.abort();
-			const onAbort = () => wake.abort();
-			changed.addEventListener('abort', onChange, { once: true });
-			signal?.addEventListener('abort', onAbort, { once: true });
+			const detach = [
+				onAbort(changed, () => wake.abort()),
+				signal ? onAbort(signal, () => wake.abort()) : undefined,
+			];
 			try {
 				// While a probe is out, wait for its answer (or the next probe time if it is lost).
 				const wait = this.probing
@@ -280,8 +281,7 @@ export class CircuitBreaker {
 			} catch {
 				// woken by a state change or the caller's abort: the loop head decides
 			} finally {
-				changed.removeEventListener('abort', onChange);
-				signal?.removeEventListener('abort', onAbort);
+				for (const d of detach) d?.();
 			}
 		}
 	}

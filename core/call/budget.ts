@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { MaxTokens, Pricing } from './pricing';
+import { onAbort } from '../abort';
 import { exceeds, MemorySpendStore, type SpendStore } from './spend-store';
 import type { Usage } from '../types';
 
@@ -147,12 +148,13 @@ export class CostMeter {
 	private changed(signal: AbortSignal): Promise<void> {
 		return new Promise((resolve) => {
 			if (signal.aborted) return resolve();
+			let detach: (() => void) | undefined;
 			const done = () => {
-				signal.removeEventListener('abort', done);
+				detach?.();
 				resolve();
 			};
 			this.wake.push(done);
-			signal.addEventListener('abort', done, { once: true });
+			detach = onAbort(signal, done);
 		});
 	}
 

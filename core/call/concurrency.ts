@@ -5,6 +5,8 @@
  * healthy answers raises it by one. A slot is held only while a request is out (and its
  * answer committed): a retry's backoff waits without one.
  */
+import { onAbort } from '../abort';
+
 export interface ConcurrencyReport {
 	/** In-flight limit now. */
 	limit: number;
@@ -73,15 +75,14 @@ export class ConcurrencyGate {
 			const q = priority ? this.front : this.waiters;
 			q.push(w);
 			if (signal) {
-				const onAbort = () => {
+				const abort = () => {
 					if (w.gone) return;
 					w.gone = true;
 					const i = q.indexOf(w);
 					if (i >= 0) q.splice(i, 1);
 					reject(signal.reason);
 				};
-				signal.addEventListener('abort', onAbort, { once: true });
-				w.detach = () => signal.removeEventListener('abort', onAbort);
+				w.detach = onAbort(signal, abort);
 			}
 		});
 	}

@@ -61,19 +61,52 @@ export function readRateLimit(
 	now: number,
 ): RateLimitInfo | undefined {
 	if (!headers) return undefined;
-	const info: RateLimitInfo = {};
-	const o = (k: string) => header(headers, `x-ratelimit-${k}`);
-	const a = (k: string) => header(headers, `anthropic-ratelimit-${k}`);
-	info.limitRequests = num(o('limit-requests')) ?? num(a('requests-limit'));
-	info.remainingRequests = num(o('remaining-requests')) ?? num(a('requests-remaining'));
-	info.resetRequestsMs = parseDuration(o('reset-requests')) ?? untilDate(a('requests-reset'), now);
-	info.limitTokens = num(o('limit-tokens')) ?? num(a('tokens-limit'));
-	info.remainingTokens = num(o('remaining-tokens')) ?? num(a('tokens-remaining'));
-	info.resetTokensMs = parseDuration(o('reset-tokens')) ?? untilDate(a('tokens-reset'), now);
-	for (const k of Object.keys(info) as Array<keyof RateLimitInfo>)
-		if (info[k] === undefined) delete info[k];
-	return Object.keys(info).length === 0 ? undefined : info;
+	// Read once per answer: only the fields found are set (no `delete`, which turns an object
+	// into a slow dictionary), and an answer without any allocates nothing.
+	let info: RateLimitInfo | undefined;
+	for (const [field, openai, readOpenAi, anthropic, readAnthropic] of FIELDS) {
+		const v =
+			readOpenAi(header(headers, openai), now) ?? readAnthropic(header(headers, anthropic), now);
+		if (v !== undefined) (info ??= {})[field] = v;
+	}
+	return info;
 }
+
+type Reader = (v: string | undefined, now: number) => number | undefined;
+
+/** Each field: OpenAI's header and how it reads, then Anthropic's. */
+const FIELDS: ReadonlyArray<readonly [keyof RateLimitInfo, string, Reader, string, Reader]> = [
+	['limitRequests', 'x-ratelimit-limit-requests', num, 'anthropic-ratelimit-requests-limit', num],
+	[
+		'remainingRequests',
+		'x-ratelimit-remaining-requests',
+		num,
+		'anthropic-ratelimit-requests-remaining',
+		num,
+	],
+	[
+		'resetRequestsMs',
+		'x-ratelimit-reset-requests',
+		parseDuration,
+		'anthropic-ratelimit-requests-reset',
+		untilDate,
+	],
+	['limitTokens', 'x-ratelimit-limit-tokens', num, 'anthropic-ratelimit-tokens-limit', num],
+	[
+		'remainingTokens',
+		'x-ratelimit-remaining-tokens',
+		num,
+		'anthropic-ratelimit-tokens-remaining',
+		num,
+	],
+	[
+		'resetTokensMs',
+		'x-ratelimit-reset-tokens',
+		parseDuration,
+		'anthropic-ratelimit-tokens-reset',
+		untilDate,
+	],
+];
 
 /** The headers of whatever a provider call threw (SDK errors carry them), if any. */
 export function headersOf(error: unknown): HeaderBag | undefined {

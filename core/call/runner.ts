@@ -5,8 +5,6 @@
  * as exactly one `Outcome`. A stop stops sending; requests already out finish and their answers
  * are kept. Only the execution's cancel signal aborts requests in flight.
  */
-import pLimit from 'p-limit';
-
 import { runItem, type ItemEnd } from './attempt';
 import { ConfigurationError } from './preflight';
 import { RunState } from './run-state';
@@ -174,7 +172,7 @@ export class BatchRunner {
 		const s = this.state;
 		// More than the slots, so one waiting out a backoff (without a slot) leaves its slot to
 		// another item; bounded, so 100k items are not 100k open frames.
-		const underWay = pLimit(Math.max(s.options.concurrency * 4, 16));
+		const underWay = Math.max(s.options.concurrency * 4, 16);
 		let round = pending;
 		let first = true;
 		for (;;) {
@@ -184,9 +182,7 @@ export class BatchRunner {
 				else if ('secondPass' in outcome) again.push({ item, error: outcome.secondPass });
 				else settle(item, outcome);
 			};
-			await Promise.all(
-				round.map((item, n) => underWay(() => this.one(item, first && n === 0, end))),
-			);
+			await this.inTurn(round, underWay, (item, n) => this.one(item, first && n === 0, end));
 			first = false;
 			if (deferred.length === 0) {
 				if (again.length === 0) return;
@@ -205,6 +201,26 @@ export class BatchRunner {
 			}
 			round = deferred;
 		}
+	}
+
+	/**
+	 * `work` over `items` in order, at most `width` at once. Why not p-limit over `items.map`: that
+	 * makes a closure and two promises per item up front, 20,000 of them for 20,000 items, which
+	 * V8 moves to the old generation before their turn comes and keeps after it.
+	 */
+	private async inTurn(
+		items: RunItem[],
+		width: number,
+		work: (item: RunItem, n: number) => Promise<void>,
+	): Promise<void> {
+		let next = 0;
+		const worker = async () => {
+			while (next < items.length) {
+				const n = next++;
+				await work(items[n], n);
+			}
+		};
+		await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 	}
 
 	private async one(

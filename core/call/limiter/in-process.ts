@@ -1,3 +1,4 @@
+import { onAbort } from '../../abort';
 import type { Clock } from '../../types';
 import type { FlowObservation, FlowReport, Limiter } from './limiter';
 import {
@@ -19,7 +20,8 @@ interface Waiter {
 	resolve: () => void;
 	reject: (e: unknown) => void;
 	signal?: AbortSignal;
-	onAbort?: () => void;
+	/** Removes the abort listener once served (../../abort.ts). */
+	detach?: () => void;
 	gone: boolean;
 }
 
@@ -123,13 +125,12 @@ export class FlowController {
 			const w: Waiter = { tokens, resolve, reject, signal, gone: false };
 			if (signal) {
 				// An aborted waiter leaves at once, not when it reaches the head of the queue.
-				w.onAbort = () => {
+				w.detach = onAbort(signal, () => {
 					if (w.gone) return;
 					w.gone = true;
 					this.live--;
 					reject(signal.reason);
-				};
-				signal.addEventListener('abort', w.onAbort, { once: true });
+				});
 			}
 			this.queue.push(w);
 			this.live++;
@@ -202,7 +203,7 @@ export class FlowController {
 					this.lastUsedAt = this.clock.now();
 					head.gone = true;
 					this.live--;
-					if (head.onAbort) head.signal?.removeEventListener('abort', head.onAbort);
+					head.detach?.();
 					head.resolve();
 					continue;
 				}
@@ -216,14 +217,13 @@ export class FlowController {
 	/** Short naps: a cut or a learned limit may change the wait meanwhile; the head may leave. */
 	private async nap(head: Waiter, wait: number): Promise<void> {
 		const wake = new AbortController();
-		const onGone = () => wake.abort();
-		head.signal?.addEventListener('abort', onGone, { once: true });
+		const detach = head.signal && onAbort(head.signal, () => wake.abort());
 		try {
 			await this.clock.sleep(Math.min(wait, 1_000), wake.signal);
 		} catch {
 			// the head left while we slept; the loop moves on
 		} finally {
-			head.signal?.removeEventListener('abort', onGone);
+			detach?.();
 		}
 	}
 }

@@ -1,3 +1,4 @@
+import { onAbort } from '../../abort';
 import type { Clock } from '../../types';
 import { privateFlow, type FlowLease } from './in-process';
 import type { FlowObservation, FlowReport, Limiter } from './limiter';
@@ -179,20 +180,30 @@ export class StoreLimiter implements Limiter {
 		if (signal?.aborted) return Promise.reject(signal.reason);
 		if (this.outage.failed) return Promise.reject(this.outage.failed);
 		return new Promise<void>((resolve, reject) => {
-			const waiter: Waiter = { tokens, resolve, reject, signal };
+			// The listener leaves with the waiter, served or failed (../../abort.ts).
+			let detach: (() => void) | undefined;
+			const waiter: Waiter = {
+				tokens,
+				resolve: () => {
+					detach?.();
+					resolve();
+				},
+				reject: (e) => {
+					detach?.();
+					reject(e);
+				},
+				signal,
+			};
 			this.queue.push(waiter);
 			// An aborted waiter leaves at once, not when it reaches the head.
-			signal?.addEventListener(
-				'abort',
-				() => {
+			if (signal)
+				detach = onAbort(signal, () => {
 					const i = this.queue.indexOf(waiter);
 					if (i >= 0) {
 						this.queue.splice(i, 1);
 						reject(signal.reason);
 					}
-				},
-				{ once: true },
-			);
+				});
 			if (!this.pumping) void this.pump();
 		});
 	}

@@ -9,6 +9,8 @@
  * (`npm run bench:memory-n8n`). As a fetch option it is one listener, removed when the answer is
  * in.
  */
+import { onAbort } from '../../abort';
+
 const CANCEL = Symbol('llm-batch.cancel');
 
 type CancelInit = RequestInit & { [CANCEL]?: AbortSignal };
@@ -30,17 +32,18 @@ export function cancellableFetch(fetchImpl: typeof fetch): typeof fetch {
 		const { signal, ...rest } = init as CancelInit;
 		delete rest[CANCEL];
 		const controller = new AbortController();
-		const abort = function (this: AbortSignal) {
-			controller.abort(this.reason);
-		};
-		for (const s of [cancel, signal]) {
-			if (!s) continue;
-			if (s.aborted) controller.abort(s.reason);
-			else s.addEventListener('abort', abort, { once: true });
+		const detach: Array<() => void> = [];
+		// The cancel signal lives as long as the run (../../abort.ts); the SDK's as one request.
+		if (cancel.aborted) controller.abort(cancel.reason);
+		else detach.push(onAbort(cancel, () => controller.abort(cancel.reason)));
+		if (signal?.aborted) controller.abort(signal.reason);
+		else if (signal) {
+			const abort = () => controller.abort(signal.reason);
+			signal.addEventListener('abort', abort, { once: true });
+			detach.push(() => signal.removeEventListener('abort', abort));
 		}
 		const done = () => {
-			cancel.removeEventListener('abort', abort);
-			signal?.removeEventListener('abort', abort);
+			for (const d of detach) d();
 		};
 		return fetchImpl(input, { ...rest, signal: controller.signal }).finally(done);
 	};

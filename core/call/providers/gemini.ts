@@ -1,3 +1,4 @@
+import { onAbort } from '../../abort';
 import { emptyBody, LlmBatchError } from '../errors';
 import { readRateLimit } from '../rate-headers';
 import { GEMINI_API_VERSION, geminiClient } from './clients';
@@ -63,8 +64,7 @@ async function withTimeout<T>(
 		timedOut = true;
 		ctl.abort();
 	}, opts.timeoutMs);
-	const onCancel = () => ctl.abort();
-	opts.signal?.addEventListener('abort', onCancel, { once: true });
+	const detach = opts.signal && onAbort(opts.signal, () => ctl.abort());
 	if (opts.signal?.aborted) ctl.abort();
 	return await send(ctl.signal)
 		.catch((e: unknown) =>
@@ -78,6 +78,6 @@ async function withTimeout<T>(
 		)
 		.finally(() => {
 			clearTimeout(timer);
-			opts.signal?.removeEventListener('abort', onCancel);
+			detach?.();
 		});
 }

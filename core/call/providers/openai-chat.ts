@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 
 import { withFiles } from './file-body';
+import { onAbort } from '../../abort';
 import type { FileBytes } from '../attachments';
 import type { ProviderCredentials } from './types';
 
@@ -39,8 +40,7 @@ export function openAiChatPoster(
 		const cancel = opts.signal;
 		if (cancel?.aborted) throw new OpenAI.APIUserAbortError();
 		const controller = new AbortController();
-		const onCancel = () => controller.abort(cancel?.reason);
-		cancel?.addEventListener('abort', onCancel, { once: true });
+		const detach = cancel && onAbort(cancel, () => controller.abort(cancel.reason));
 		const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
 		try {
 			const init = {
@@ -56,7 +56,7 @@ export function openAiChatPoster(
 			return { data: await readBody(response), headers: response.headers };
 		} finally {
 			clearTimeout(timer);
-			cancel?.removeEventListener('abort', onCancel);
+			detach?.();
 		}
 	};
 }

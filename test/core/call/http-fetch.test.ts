@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,5 +77,49 @@ describe('nodeHttpFetch under the official SDKs', () => {
 		);
 		setTimeout(() => ac.abort(), 50);
 		expect(await p.catch((e) => e)).toBeInstanceOf(OpenAI.APIUserAbortError);
+	});
+});
+
+describe("nodeHttpFetch's answer headers", () => {
+	it('reads every header as node:http combines it: first of a single-valued one, cookies and lists joined', async () => {
+		const raw = [
+			['Content-Type', 'application/json'],
+			['content-type', 'text/plain'],
+			['Retry-After', '3'],
+			['retry-after', '9'],
+			['X-RateLimit-Remaining-Requests', '41'],
+			['Vary', 'Accept'],
+			['vary', 'Origin'],
+			['Set-Cookie', 'a=1'],
+			['Set-Cookie', 'b=2'],
+			['X-Request-Id', 'req_1'],
+		];
+		const server = http.createServer((_req, res) => {
+			res.writeHead(200, raw.flat());
+			res.end('{}');
+		});
+		await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+		const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+		try {
+			const ours = await nodeHttpFetch(url);
+			const theirs = await new Promise<http.IncomingMessage>((resolve) =>
+				http.get(url, (res) => resolve(res.resume())),
+			);
+			const expected = Object.entries(theirs.headers)
+				.map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v] as [string, string])
+				.sort(([a], [b]) => (a < b ? -1 : 1));
+			expect([...ours.headers.entries()]).toEqual(expected);
+			for (const [name, value] of expected) {
+				expect(ours.headers.get(name.toUpperCase())).toBe(value);
+				expect(ours.headers.has(name)).toBe(true);
+			}
+			expect(ours.headers.get('content-type')).toBe('application/json');
+			expect(ours.headers.get('retry-after')).toBe('3');
+			expect(ours.headers.get('vary')).toBe('Accept, Origin');
+			expect(ours.headers.get('x-missing')).toBeNull();
+			expect(ours.headers.has('x-missing')).toBe(false);
+		} finally {
+			await new Promise((resolve) => server.close(resolve));
+		}
 	});
 });
