@@ -148,13 +148,12 @@ export class CostMeter {
 	private changed(signal: AbortSignal): Promise<void> {
 		return new Promise((resolve) => {
 			if (signal.aborted) return resolve();
-			let detach: (() => void) | undefined;
 			const done = () => {
-				detach?.();
+				detach();
 				resolve();
 			};
 			this.wake.push(done);
-			detach = onAbort(signal, done);
+			const detach = onAbort(signal, done);
 		});
 	}
 
