@@ -9,10 +9,12 @@
 // runner (the Code node runs there) is read from /proc VmHWM while it lives. The ratio is main
 // process over main process; the runner's peak is printed beside it (the same work in both arms).
 //
-// With --reference, two Code-node arms run once after the pairs and tell the node's share from
-// n8n's: one returns a copy of each item (what a Code node costs), the other returns each item
-// with an output block shaped like the node's (the first answer's, per item recordId, hash and
-// time): the peak that merely keeping and serialising such items costs, with no request sent.
+// With --reference, three arms run once after the pairs and tell the node's share from n8n's: a
+// Code node returning a copy of each item (what a Code node costs), a Code node returning each item
+// with an output block shaped like the node's (the first answer's, per item recordId, answer, hash
+// and time), and n8n's own Edit Fields (Set) node adding the same block in n8n's main process, as
+// LLM Batch Call does (a Code node builds its items in the task runner): the peak that merely
+// making, keeping and serialising such items costs, with no request sent.
 //
 // With --documents, the same pairing over binary items: Manual Trigger -> Read Files (1,000
 // generated invoice PDFs of 1-3 pages on disk, --items to change) -> LLM Batch Call sending each
@@ -97,7 +99,7 @@ function workflow(id, step) {
 		nodes: [
 			node(0, 'Start', 'n8n-nodes-base.manualTrigger', 1, {}),
 			node(1, 'Make Tickets', 'n8n-nodes-base.code', 2, { jsCode: code }),
-			node(2, step.name, step.type, 1, step.parameters ?? {}, step.extra ?? {}),
+			node(2, step.name, step.type, step.typeVersion ?? 1, step.parameters ?? {}, step.extra ?? {}),
 		],
 		connections: {
 			Start: { main: [[{ node: 'Make Tickets', type: 'main', index: 0 }]] },
@@ -207,6 +209,36 @@ const shapeStep = (llm, drop = []) => {
 		drop.length ? `Code Shape without ${drop.join(', ')}` : 'Code Shape',
 		`(() => { const n = String(i).padStart(6, '0'); const b = { ...${JSON.stringify(llm)} }; ${sets.join('; ')}; return { json: { ...it.json, llm: b }, pairedItem: { item: i } }; })()`,
 	);
+};
+
+/**
+ * n8n's Edit Fields (Set) node adding the same block as `shapeStep`, one JSON template per item
+ * evaluated in n8n's main process: record ID, answer, hashes and time unique per item.
+ */
+const setShapeStep = (llm) => {
+	const n = "{{ String($itemIndex).padStart(6, '0') }}";
+	const uniq = (s, at) =>
+		`${JSON.stringify(s.slice(0, at - 6)).slice(0, -1)}${n}${JSON.stringify(s.slice(at)).slice(1)}`;
+	const value = (k, v) => {
+		if (k === 'recordId') return '"{{ $json.id }}"';
+		if (k === 'completedAt') return '"{{ new Date(Date.now() + $itemIndex).toISOString() }}"';
+		if (typeof v !== 'string') return JSON.stringify(v);
+		if (k === 'text' || k === 'output' || k === 'inputHash') return uniq(v, v.length);
+		if (k === 'promptHash') return uniq(v, v.indexOf(':') < 0 ? v.length : v.indexOf(':'));
+		return JSON.stringify(v);
+	};
+	const fields = Object.entries(llm).map(([k, v]) => `${JSON.stringify(k)}: ${value(k, v)}`);
+	return {
+		name: 'Set Shape',
+		type: 'n8n-nodes-base.set',
+		typeVersion: 3.4,
+		parameters: {
+			mode: 'raw',
+			includeOtherFields: true,
+			jsonOutput: `={ "llm": { ${fields.join(', ')} } }`,
+			options: {},
+		},
+	};
 };
 
 /** VmHWM of a process in bytes (Linux), NaN when gone. */
@@ -392,12 +424,13 @@ function firstBlock(rows) {
 	return llm;
 }
 
-/** The two Code-node arms (--reference), beside the last pair's pass-through. */
+/** The three reference arms (--reference), beside the last pair's pass-through. */
 async function reference(userFolder, wfDir, peakDir, rows) {
 	const llm = firstBlock(rows);
 	const steps = [
 		['copy', 'COPY', copyStep],
 		['shape', 'SHAPE', shapeStep(llm)],
+		['set', 'SET', setShapeStep(llm)],
 	];
 	for (const [file, id, step] of steps)
 		writeFileSync(
@@ -407,13 +440,20 @@ async function reference(userFolder, wfDir, peakDir, rows) {
 	await importWorkflowDir(userFolder, wfDir);
 	const pass = rows[rows.length - 1].pass.main;
 	console.log('');
-	console.log('| reference (Code node, no request sent) | main | ratio to the last pass-through |');
+	console.log('| reference (no request sent) | main | ratio to the last pass-through |');
 	console.log('|---|---|---|');
+	const what = {
+		COPY: 'a Code node returning a copy of each item',
+		SHAPE: "a Code node (task runner) returning each item with LLM Batch Call's output block",
+		SET: "n8n's Edit Fields node (main process) adding the same block to each item",
+	};
 	for (const [, id, step] of steps) {
 		const r = await execute(userFolder, `llmBatchMemory${id}`, step.name, peakDir);
-		console.log(
-			`| ${step.name}: ${id === 'COPY' ? 'a copy of each item' : "each item with LLM Batch Call's output block"} | ${mb(r.main)} | ${(r.main / pass).toFixed(2)}× |`,
-		);
+		// An arm that did not make the block would measure nothing (a wrong parameter is silent).
+		const keys = Object.keys(r.first?.llm ?? {}).join();
+		if (id !== 'COPY' && keys !== Object.keys(llm).join())
+			throw new Error(`${step.name} made a block of ${keys || 'no fields'}, not the node's`);
+		console.log(`| ${step.name}: ${what[id]} | ${mb(r.main)} | ${(r.main / pass).toFixed(2)}× |`);
 	}
 }
 
