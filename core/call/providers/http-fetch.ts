@@ -32,33 +32,24 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 /**
  * An answer's headers as the SDKs and core/call/rate-headers.ts read them (get, has, entries,
- * forEach, iteration), over node:http's raw name/value list. Why not a WHATWG `Headers`: it
- * copies and sorts every header on each read. Why not node:http's `headers` object: built per
- * answer, it was among what the run moved to V8's old generation (`npm run bench:memory-n8n`);
- * the raw list exists anyway, and an answer has a dozen headers. Values combine as node:http
- * combines them: the first of a single-valued header, `; ` between cookies, `, ` otherwise.
+ * forEach, iteration), over node:http's lower-cased object. A WHATWG `Headers` copies and sorts
+ * every header on each read; at batch rates that garbage outlives the young generation.
  */
 class PlainHeaders {
-	constructor(private readonly raw: readonly string[]) {}
+	constructor(private readonly raw: http.IncomingHttpHeaders) {}
 	get(name: string): string | null {
-		const want = name.toLowerCase();
-		let out: string | null = null;
-		for (let i = 0; i < this.raw.length; i += 2) {
-			const k = this.raw[i];
-			if (k.length !== want.length || k.toLowerCase() !== want) continue;
-			if (out === null) out = this.raw[i + 1];
-			else if (SINGLE_VALUED.has(want)) break;
-			else out += `${want === 'cookie' ? '; ' : ', '}${this.raw[i + 1]}`;
-		}
-		return out;
+		const v = this.raw[name.toLowerCase()];
+		if (v === undefined) return null;
+		return Array.isArray(v) ? v.join(', ') : v;
 	}
 	has(name: string): boolean {
-		return this.get(name) !== null;
+		return this.raw[name.toLowerCase()] !== undefined;
 	}
 	*entries(): IterableIterator<[string, string]> {
-		const names = new Set<string>();
-		for (let i = 0; i < this.raw.length; i += 2) names.add(this.raw[i].toLowerCase());
-		for (const name of [...names].sort()) yield [name, this.get(name)!];
+		for (const name of Object.keys(this.raw).sort()) {
+			const v = this.get(name);
+			if (v !== null) yield [name, v];
+		}
 	}
 	*keys(): IterableIterator<string> {
 		for (const [k] of this.entries()) yield k;
@@ -73,28 +64,6 @@ class PlainHeaders {
 		return this.entries();
 	}
 }
-
-/** Headers node:http keeps the first of when an answer repeats them (its `headers` object). */
-const SINGLE_VALUED = new Set([
-	'age',
-	'authorization',
-	'content-length',
-	'content-type',
-	'etag',
-	'expires',
-	'from',
-	'host',
-	'if-modified-since',
-	'if-unmodified-since',
-	'last-modified',
-	'location',
-	'max-forwards',
-	'proxy-authorization',
-	'referer',
-	'retry-after',
-	'server',
-	'user-agent',
-]);
 
 /**
  * The buffered answer, with what the SDKs use of a `Response` (status, headers, text/json, a
@@ -176,7 +145,7 @@ export const nodeHttpFetch = ((
 							buffer,
 							status,
 							res.statusMessage ?? '',
-							new PlainHeaders(res.rawHeaders),
+							new PlainHeaders(res.headers),
 							url.href,
 						) as unknown as Response,
 					);
