@@ -5,7 +5,7 @@
 //
 // n8n's community-node rules forbid `dependencies` (each would be installed into the shared n8n
 // runtime) and @n8n/node-cli's own build only runs tsc, so esbuild bundles what the nodes use
-// (the OpenAI and Anthropic SDKs, ajv, zod, pg, ioredis, p-limit) into CommonJS, the format
+// (the OpenAI and Anthropic SDKs, ajv, zod, pg, ioredis) into CommonJS, the format
 // n8n's loader `require`s:
 //
 // - lib/nodes.js: every node class and the core they share, once. The node code keeps state

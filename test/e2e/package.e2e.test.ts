@@ -89,7 +89,6 @@ const BUNDLED = [
 	'gpt-tokenizer',
 	'ioredis',
 	'openai',
-	'p-limit',
 	'pg',
 	'zod',
 ];
