@@ -58,14 +58,15 @@ const bySignal = new WeakMap<AbortSignal, Listeners>();
  */
 export function onAbort(signal: AbortSignal, fn: () => void): () => void {
 	if (signal.aborted) return () => undefined;
-	let listeners = bySignal.get(signal);
-	if (!listeners) {
-		const created = new Listeners();
-		signal.addEventListener('abort', () => created.fire(), { once: true });
-		bySignal.set(signal, created);
-		listeners = created;
-	}
+	const listeners = bySignal.get(signal) ?? listen(signal);
 	const entry = listeners.add(fn);
-	const owner = listeners;
-	return () => owner.remove(entry);
+	return () => listeners.remove(entry);
+}
+
+/** The signal's one real listener, firing its entries. */
+function listen(signal: AbortSignal): Listeners {
+	const listeners = new Listeners();
+	signal.addEventListener('abort', () => listeners.fire(), { once: true });
+	bySignal.set(signal, listeners);
+	return listeners;
 }

@@ -84,3 +84,27 @@ async function flush(): Promise<void> {
 	for (let i = 0; i < 20; i++) await Promise.resolve();
 	await new Promise((r) => setImmediate(r));
 }
+
+/**
+ * Runs `clock` until `p` settles. A number: fake milliseconds per turn (a run: leases, limits
+ * and heartbeats keep ticking), real I/O (a socket, a database) getting its turn between turns.
+ * `'due'`: fake time moves only when everything waits on it, and a real millisecond passes per
+ * turn (one store call on a real database: its backoff is fake time, its queries never are).
+ */
+export async function drive<T>(
+	clock: FakeClock,
+	p: Promise<T>,
+	step: number | 'due' = 100,
+): Promise<T> {
+	let settled = false;
+	void p.then(
+		() => (settled = true),
+		() => (settled = true),
+	);
+	while (!settled) {
+		if (step !== 'due') await clock.advance(step);
+		else if (clock.pending > 0) await clock.runAll();
+		await new Promise((r) => (step === 'due' ? setTimeout(r, 1) : setImmediate(r)));
+	}
+	return p;
+}

@@ -22,6 +22,7 @@ import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { FakeClock } from '../helpers/fake-clock';
 import { mockExecute } from '../helpers/mock-execute';
 import { createTestDatabase } from '../helpers/postgres';
+import { emptyTally } from '../../core/status/job-heartbeat';
 
 const ITEMS = 400;
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -202,16 +203,7 @@ it('Delete Job forgets the heartbeats too: Job Status of the name is not_found a
 		beatAt: new Date(T0).toISOString(),
 		lastProgressAt: null,
 		intervalMs: 10_000,
-		total: 1,
-		reused: 0,
-		done: 0,
-		succeeded: 0,
-		failed: 0,
-		failedByCode: {},
-		retries: 0,
-		inputTokens: 0,
-		outputTokens: 0,
-		costUsd: 0,
+		...emptyTally(1),
 		recentLatenciesMs: [],
 	});
 	const op = (operation: string) =>

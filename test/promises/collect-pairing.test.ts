@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { closeAllStores } from '../../core/ledger';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { PassThroughNode, runWorkflow } from '../helpers/harness';
+import { PassThroughNode, runWorkflow, workflowNode } from '../helpers/harness';
 import { fakeClock } from './collect-fixtures';
 
 const N = 2000;
@@ -72,19 +72,7 @@ afterAll(async () => {
 	await closeAllStores();
 });
 
-const node = (
-	name: string,
-	type: string,
-	x: number,
-	parameters: Record<string, unknown> = {},
-): INode => ({
-	id: name,
-	name,
-	type,
-	typeVersion: 1,
-	position: [x, 0],
-	parameters: parameters as INode['parameters'],
-});
+const node = workflowNode;
 
 describe.each(['openai', 'anthropic', 'gemini'] as const)(
 	'Submit → Wait → Collect in one execution: %s',

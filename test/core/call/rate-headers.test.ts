@@ -37,6 +37,23 @@ describe('rate-limit headers', () => {
 		expect(readRateLimit(new Headers({ 'content-type': 'x' }), 0)).toBeUndefined();
 	});
 
+	it("sets only the fields found, each dialect read its own way, OpenAI's first", () => {
+		const read = readRateLimit(
+			{
+				'x-ratelimit-limit-requests': 'many',
+				'anthropic-ratelimit-requests-limit': '50',
+				'x-ratelimit-remaining-tokens': '9',
+				'anthropic-ratelimit-tokens-remaining': '1',
+				// A date is no Go duration, and a duration no RFC 3339 time: neither reads.
+				'x-ratelimit-reset-requests': new Date(1_500).toISOString(),
+				'anthropic-ratelimit-tokens-reset': '2s',
+			},
+			1_000,
+		);
+		expect(read).toStrictEqual({ limitRequests: 50, remainingTokens: 9 });
+		expect(Object.keys(read!)).toEqual(['limitRequests', 'remainingTokens']);
+	});
+
 	it('parses Go-style durations', () => {
 		expect(parseDuration('1s')).toBe(1000);
 		expect(parseDuration('0.5s')).toBe(500);

@@ -9,20 +9,18 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { inputPolicy } from '../../../core/call/input';
 import { privateFlow } from '../../../core/call/limiter/in-process';
 import {
 	runCall,
 	type CallConfig,
-	type CallInput,
 	type CallLimit,
 	type CallOptions,
 } from '../../../core/call/run-call';
 import { closeAllStores, openStore } from '../../../core/ledger';
 import type { LedgerStore } from '../../../core/ledger/types';
 import type { ItemError } from '../../../core/types';
-import { TEST_CALL_OPTIONS } from '../../helpers/call-options';
-import { FakeClock } from '../../helpers/fake-clock';
+import { TEST_CALL_OPTIONS, ticketsInput } from '../../helpers/call-options';
+import { drive, FakeClock } from '../../helpers/fake-clock';
 
 afterAll(() => closeAllStores());
 
@@ -93,39 +91,8 @@ function setup(n: number, options: Partial<CallOptions> = {}, store?: LedgerStor
 		ledger: store && { store, job: 'stops' },
 		label: 'LLM Batch Call',
 	};
-	const toItem = inputPolicy({
-		provider: 'openai',
-		scope: 'test',
-		model: PRIMARY,
-		schema: SCHEMA,
-		maxTokens: 50,
-		contextWindow: 0,
-	});
-	const raws = Array.from({ length: n }, (_, i) => ({
-		prompt: `ticket ${i}`,
-		system: '',
-		recordId: `r${i}`,
-	}));
-	const input: CallInput = {
-		total: n,
-		items: raws.map((raw, i) => toItem(i, raw)) as CallInput['items'],
-		rejected: new Map(),
-		raws,
-	};
+	const input = ticketsInput(n, { model: PRIMARY, schema: SCHEMA });
 	return { config, input };
-}
-
-async function drive<T>(clock: FakeClock, p: Promise<T>): Promise<T> {
-	let settled = false;
-	void p.then(
-		() => (settled = true),
-		() => (settled = true),
-	);
-	while (!settled) {
-		await clock.advance(100);
-		await new Promise((r) => setImmediate(r));
-	}
-	return p;
 }
 
 const index = (prompt: string) => Number(prompt.split(' ')[1]);

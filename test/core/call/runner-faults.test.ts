@@ -13,7 +13,7 @@ import {
 import type { Checkpoint } from '../../../core/ledger/types';
 import { seededRandom } from '../../../core/random';
 import type { LlmResult } from '../../../core/types';
-import { FakeClock } from '../../helpers/fake-clock';
+import { drive, FakeClock } from '../../helpers/fake-clock';
 
 /** What a scripted call does: answer, throw, after `delayMs` of (fake) time. */
 type Script = (
@@ -88,16 +88,6 @@ function runner(clock: FakeClock, opts: Partial<RunnerOptions> & { provider: Pro
 		timeoutMs: 10_000,
 		...opts,
 	});
-}
-
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 100): Promise<T> {
-	let settled = false;
-	void p.then(
-		() => (settled = true),
-		() => (settled = true),
-	);
-	while (!settled) await clock.advance(stepMs);
-	return p;
 }
 
 const okCount = (o: Outcome[]) => o.filter((x) => x.ok).length;

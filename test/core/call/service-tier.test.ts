@@ -9,7 +9,7 @@ import { privateFlow } from '../../../core/call/limiter/in-process';
 import type { ChatRequest, ChatResponse, Provider } from '../../../core/call/providers/types';
 import { BatchRunner, type RunItem, type RunnerOptions } from '../../../core/call/runner';
 import type { RunEvent } from '../../../core/call/types';
-import { FakeClock } from '../../helpers/fake-clock';
+import { drive, FakeClock } from '../../helpers/fake-clock';
 
 /** What one call gets: an answer (at the tier it reports) or an error, after `delayMs`. */
 type Script = (
@@ -94,16 +94,6 @@ function runner(clock: FakeClock, opts: Partial<RunnerOptions> & { provider: Pro
 		meter: new CostMeter({ pricing: modelPricing() }),
 		...opts,
 	});
-}
-
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 100): Promise<T> {
-	let settled = false;
-	void p.then(
-		() => (settled = true),
-		() => (settled = true),
-	);
-	while (!settled) await clock.advance(stepMs);
-	return p;
 }
 
 describe("flex's 429 resource_unavailable is a wait, not a failure", () => {

@@ -7,7 +7,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { inputPolicy } from '../../../core/call/input';
 import { privateFlow } from '../../../core/call/limiter/in-process';
 import {
 	runCall,
@@ -19,8 +18,9 @@ import { createCheckpoint } from '../../../core/ledger/checkpoint';
 import { heartbeatStoreFor } from '../../../core/ledger/heartbeat';
 import { PostgresLedgerStore } from '../../../core/ledger/postgres';
 import type { LedgerStore, PostgresStoreConfig } from '../../../core/ledger/types';
-import { TEST_CALL_OPTIONS } from '../../helpers/call-options';
-import { FakeClock } from '../../helpers/fake-clock';
+import { emptyTally } from '../../../core/status/job-heartbeat';
+import { TEST_CALL_OPTIONS, ticketsInput } from '../../helpers/call-options';
+import { drive, FakeClock } from '../../helpers/fake-clock';
 import {
 	createTestDatabase,
 	startPostgres,
@@ -133,25 +133,6 @@ function breakStatement(pool: Pool, which: RegExp, error: () => Error) {
 
 const lost = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
 
-/**
- * Runs `p` to the end. The database answers in real time; the clock moves only `stepMs` per
- * turn (a run: leases, limits and heartbeats keep ticking) or, with no step, only when
- * everything waits on it (one store call: its backoff, never the time a real query takes).
- */
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs?: number): Promise<T> {
-	let settled = false;
-	void p.then(
-		() => (settled = true),
-		() => (settled = true),
-	);
-	while (!settled) {
-		if (stepMs !== undefined) await clock.advance(stepMs);
-		else if (clock.pending > 0) await clock.runAll();
-		await new Promise((r) => (stepMs === undefined ? setTimeout(r, 1) : setImmediate(r)));
-	}
-	return p;
-}
-
 const OPTIONS = TEST_CALL_OPTIONS;
 
 const limit = (clock: FakeClock): CallLimit => ({
@@ -211,28 +192,7 @@ function call(n: number, ledger: LedgerStore): { config: CallConfig; input: Call
 		ledger: { store: ledger, job: 'busy-ledger' },
 		label: 'LLM Batch Call',
 	};
-	const toItem = inputPolicy({
-		provider: 'openai',
-		scope: 'test',
-		model: 'gpt-4o-mini',
-		schema,
-		maxTokens: 50,
-		contextWindow: 0,
-	});
-	const raws = Array.from({ length: n }, (_, i) => ({
-		prompt: `ticket ${i}`,
-		system: '',
-		recordId: `r${i}`,
-	}));
-	return {
-		config,
-		input: {
-			total: n,
-			items: raws.map((raw, i) => toItem(i, raw)) as CallInput['items'],
-			rejected: new Map(),
-			raws,
-		},
-	};
+	return { config, input: ticketsInput(n, { model: 'gpt-4o-mini', schema }) };
 }
 
 describe('a busy PostgreSQL ledger during a run', () => {
@@ -278,7 +238,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		const clock = new FakeClock(Date.parse('2026-01-01T02:00:00Z'));
 		const ledger = await store(clock, { maxConnections: 1, connectionTimeoutMs: 50 });
 		// A new connection may itself take longer than 50 ms on a loaded machine: waited out too.
-		await drive(clock, ledger.init());
+		await drive(clock, ledger.init(), 'due');
 		clock.sleeps.length = 0;
 		const held = await ledger.pool.connect();
 		let settled = false;
@@ -288,7 +248,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
 		held.release();
 		expect(clock.pending).toBe(1);
-		const got = await drive(clock, read);
+		const got = await drive(clock, read, 'due');
 		expect(got.size).toBe(0);
 		expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
 	});
@@ -324,7 +284,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 			while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
 			expect(clock.pending).toBe(1); // refused, now waiting
 			await free();
-			await drive(clock, opening);
+			await drive(clock, opening, 'due');
 			expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
 			expect((await ledger.stats('job')).total).toBe(0);
 		} finally {
@@ -339,7 +299,7 @@ describe('a busy PostgreSQL ledger during a run', () => {
 		const faults = faultyPool(ledger.pool, clock);
 		faults.until = Number.POSITIVE_INFINITY;
 		faults.kinds = [TRANSIENT[1]];
-		const error = await drive(clock, ledger.getMany('job', ['a'])).catch(
+		const error = await drive(clock, ledger.getMany('job', ['a']), 'due').catch(
 			(e: unknown) => e as Error & { code?: string },
 		);
 		expect(error).toMatchObject({ name: 'LedgerStoreError', code: 'store_unavailable' });
@@ -385,7 +345,7 @@ describe('a real server restarting while results wait to be written', () => {
 		while (clock.pending === 0 && !settled) await new Promise((r) => setTimeout(r, 10));
 		expect(clock.pending).toBe(1); // failed, waiting
 		startServer(server);
-		await drive(clock, flushing);
+		await drive(clock, flushing, 'due');
 		expect(checkpoint.error).toBeUndefined();
 		const stats = await ledger.stats('job');
 		expect({ total: stats.total, succeeded: stats.succeeded }).toEqual({
@@ -408,7 +368,7 @@ describe('a connection lost under a transaction', () => {
 		const ledger = await store(clock);
 		await ledger.init();
 		const broken = breakStatement(ledger.pool, /^\s*INSERT/, lost);
-		await drive(clock, ledger.writeBatch('job', [start]));
+		await drive(clock, ledger.writeBatch('job', [start]), 'due');
 		expect(broken).toEqual({ asked: 2, broken: 1 });
 		expect(clock.sleeps).toHaveLength(1);
 		const records = await ledger.list('job');
@@ -439,7 +399,7 @@ describe('a connection lost under a transaction', () => {
 		await expect(ledger.expireClaims('job', 'owner')).rejects.toThrow(/read ECONNRESET/);
 		expect(write.asked).toBe(1);
 		const read = breakStatement(ledger.pool, /^\s*SELECT/, lost);
-		await drive(clock, ledger.getMany('job', ['r1']));
+		await drive(clock, ledger.getMany('job', ['r1']), 'due');
 		expect(read).toEqual({ asked: 2, broken: 1 });
 	});
 });
@@ -465,16 +425,7 @@ describe('the heartbeat on a busy ledger', () => {
 			lastProgressAt: null,
 			intervalMs: 10_000,
 			recentLatenciesMs: [],
-			total: 10,
-			reused: 0,
-			done: 0,
-			succeeded: 0,
-			failed: 0,
-			failedByCode: {},
-			retries: 0,
-			inputTokens: 0,
-			outputTokens: 0,
-			costUsd: 0,
+			...emptyTally(10),
 		});
 		await expect(beat).rejects.toThrow(/could not record a heartbeat: timeout exceeded/);
 		expect(faults.asked).toBe(1);

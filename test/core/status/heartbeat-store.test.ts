@@ -17,6 +17,7 @@ import {
 	type HeartbeatRow,
 } from '../../../core/ledger/heartbeat';
 import { createTestDatabase } from '../../helpers/postgres';
+import { emptyTally } from '../../../core/status/job-heartbeat';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
@@ -33,16 +34,7 @@ function row(over: Partial<HeartbeatRow> = {}): HeartbeatRow {
 		beatAt: iso(0),
 		lastProgressAt: null,
 		intervalMs: 10_000,
-		total: 100,
-		reused: 0,
-		done: 0,
-		succeeded: 0,
-		failed: 0,
-		failedByCode: {},
-		retries: 0,
-		inputTokens: 0,
-		outputTokens: 0,
-		costUsd: 0,
+		...emptyTally(100),
 		recentLatenciesMs: [],
 		...over,
 	};

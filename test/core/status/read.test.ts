@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { HeartbeatRow, HeartbeatSample } from '../../../core/ledger/heartbeat';
 import type { JobStats } from '../../../core/ledger';
 import { jobStatus } from '../../../core/status/read';
+import { emptyTally } from '../../../core/status/job-heartbeat';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -43,16 +44,7 @@ function beat(over: Partial<HeartbeatRow>): HeartbeatRow {
 		beatAt: iso(0),
 		lastProgressAt: null,
 		intervalMs: 10_000,
-		total: 0,
-		reused: 0,
-		done: 0,
-		succeeded: 0,
-		failed: 0,
-		failedByCode: {},
-		retries: 0,
-		inputTokens: 0,
-		outputTokens: 0,
-		costUsd: 0,
+		...emptyTally(0),
 		recentLatenciesMs: [],
 		...over,
 	};
